@@ -1,0 +1,333 @@
+//! The `stackc` command: all I/O of the compiler (reading stack files, rendering
+//! diagnostics, writing files, exit codes). Exit codes: 0 ok, 1 diagnostics with errors
+//! (or `--check` drift), 2 usage or I/O errors.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use stackc::diagnostics::{self, Code, RenderOptions};
+use stackc::validate::{Level, LintConfig};
+use stackc::{compile, Options, Outcome};
+
+#[derive(Parser)]
+#[command(
+    name = "stackc",
+    version,
+    about = "Compile a .stack.kdl deployment description into compose, nginx, Caddy, UFW, Prometheus and Kubernetes files"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum DiagFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+#[derive(clap::Args)]
+struct LintArgs {
+    /// Make a lint an error (repeatable)
+    #[arg(short = 'D', long = "deny", value_name = "LINT")]
+    deny: Vec<String>,
+    /// Make a lint a warning (repeatable)
+    #[arg(short = 'W', long = "warn", value_name = "LINT")]
+    warn: Vec<String>,
+    /// Turn a lint off (repeatable)
+    #[arg(short = 'A', long = "allow", value_name = "LINT")]
+    allow: Vec<String>,
+}
+
+impl LintArgs {
+    fn config(&self) -> LintConfig {
+        let mut overrides = Vec::new();
+        for (list, level) in [
+            (&self.allow, Level::Allow),
+            (&self.warn, Level::Warn),
+            (&self.deny, Level::Deny),
+        ] {
+            overrides.extend(list.iter().map(|n| (n.clone(), level)));
+        }
+        LintConfig { overrides }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check stack files and report every problem found
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Check only this environment merged over the base (default: the base and every environment)
+        #[arg(long)]
+        env: Option<String>,
+        /// How to print diagnostics: human-readable (stderr) or JSON Lines (stdout)
+        #[arg(long, value_enum, default_value = "human")]
+        format: DiagFormat,
+        #[arg(long, value_enum, default_value = "auto")]
+        color: Color,
+        #[command(flatten)]
+        lints: LintArgs,
+    },
+    /// Explain a diagnostic code (e.g. `stackc explain E0203`)
+    Explain { code: String },
+    /// Print the stack's dependency graph
+    Graph {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "dot")]
+        format: GraphFormat,
+        #[arg(long)]
+        env: Option<String>,
+    },
+    /// Normalise indentation and spacing of stack files, keeping every comment
+    Fmt {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write nothing; exit 1 if a file is not formatted
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print a shell completion script
+    Completions { shell: clap_complete::Shell },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check {
+            files,
+            env,
+            format,
+            color,
+            lints,
+        } => check(&files, env, format, color, &lints),
+        Command::Explain { code } => explain(&code),
+        Command::Graph { file, format, env } => graph(&file, format, env),
+        Command::Fmt { files, check } => fmt(&files, check),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "stackc", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, ExitCode> {
+    std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("error: cannot read {}: {e}", path.display());
+        ExitCode::from(2)
+    })
+}
+
+fn render_options(color: Color) -> RenderOptions {
+    let tty = std::io::stderr().is_terminal();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let color = match color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => tty && !no_color,
+    };
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100);
+    RenderOptions {
+        color,
+        unicode: true,
+        width,
+    }
+}
+
+fn print_diagnostics(out: &Outcome, format: DiagFormat, opts: RenderOptions) {
+    match format {
+        DiagFormat::Human => {
+            let mut err = std::io::stderr().lock();
+            for d in &out.diagnostics {
+                let _ = write!(err, "{}", diagnostics::render_human(d, &out.sources, opts));
+            }
+        }
+        DiagFormat::Json => {
+            let mut so = std::io::stdout().lock();
+            for d in &out.diagnostics {
+                let _ = writeln!(so, "{}", diagnostics::render_json(d, &out.sources));
+            }
+        }
+    }
+}
+
+fn check(
+    files: &[PathBuf],
+    env: Option<String>,
+    format: DiagFormat,
+    color: Color,
+    lints: &LintArgs,
+) -> ExitCode {
+    let opts = Options {
+        env,
+        lints: lints.config(),
+    };
+    let render = render_options(color);
+    let (mut errors, mut warnings, mut io_failed) = (0, 0, false);
+    for path in files {
+        let text = match read(path) {
+            Ok(t) => t,
+            Err(_) => {
+                io_failed = true;
+                continue;
+            }
+        };
+        let out = compile(&path.display().to_string(), &text, &opts);
+        print_diagnostics(&out, format, render);
+        let e = out.diagnostics.iter().filter(|d| d.is_error()).count();
+        errors += e;
+        warnings += out.diagnostics.len() - e;
+    }
+    if format == DiagFormat::Human {
+        let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+        if errors > 0 {
+            eprintln!(
+                "error: {} and {} in {}",
+                plural(errors, "error"),
+                plural(warnings, "warning"),
+                plural(files.len(), "file")
+            );
+        } else {
+            eprintln!(
+                "ok: {} checked, {}",
+                plural(files.len(), "file"),
+                plural(warnings, "warning")
+            );
+        }
+    }
+    if io_failed {
+        ExitCode::from(2)
+    } else if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn explain(code: &str) -> ExitCode {
+    match Code::from_str_code(code) {
+        Some(c) => {
+            let info = c.info();
+            print!("{}", info.explanation);
+            ExitCode::SUCCESS
+        }
+        None => {
+            let codes: Vec<&str> = Code::ALL.iter().map(|c| c.info().code).collect();
+            let names: Vec<&str> = Code::ALL.iter().map(|c| c.info().name).collect();
+            let hint = diagnostics::did_you_mean(&code.to_ascii_uppercase(), codes.iter().copied())
+                .or_else(|| diagnostics::did_you_mean(code, names.iter().copied()));
+            eprintln!("error: unknown diagnostic code `{code}`");
+            match hint {
+                Some(h) => eprintln!("help: did you mean `{h}`?"),
+                None => eprintln!("help: codes are E0100-E0499 and W0101-W0199; `docs/diagnostics.md` lists them all"),
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn graph(file: &Path, format: GraphFormat, env: Option<String>) -> ExitCode {
+    let text = match read(file) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let out = compile(
+        &file.display().to_string(),
+        &text,
+        &Options {
+            env,
+            ..Options::default()
+        },
+    );
+    print_diagnostics(&out, DiagFormat::Human, render_options(Color::Auto));
+    let Some(stack) = &out.stack else {
+        return ExitCode::from(1);
+    };
+    let rendered = match format {
+        GraphFormat::Dot => stackc::lower::graph::to_dot(&stack.graph),
+        GraphFormat::Mermaid => stackc::lower::graph::to_mermaid(&stack.graph),
+    };
+    print!("{rendered}");
+    ExitCode::SUCCESS
+}
+
+fn fmt(files: &[PathBuf], check: bool) -> ExitCode {
+    let mut status = ExitCode::SUCCESS;
+    for path in files {
+        let text = match read(path) {
+            Ok(t) => t,
+            Err(code) => return code,
+        };
+        let formatted = match stackc::fmt::format(&text) {
+            Ok(f) => f,
+            Err(e) => {
+                let file =
+                    stackc::source::SourceFile::new(path.display().to_string(), text.clone());
+                let (line, col) = file.line_col(e.offset);
+                eprintln!("error: {}:{line}:{col}: {}", path.display(), e.message);
+                status = ExitCode::from(1);
+                continue;
+            }
+        };
+        if formatted == text {
+            continue;
+        }
+        if check {
+            eprintln!(
+                "{}: not formatted (run `stackc fmt {}`)",
+                path.display(),
+                path.display()
+            );
+            status = ExitCode::from(1);
+        } else if let Err(e) = write_atomic(path, &formatted) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    status
+}
+
+/// Temp file in the same directory, then rename: a reader never sees half a file.
+fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.stackc-tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents.as_bytes())?;
+        f.sync_all()?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            std::fs::set_permissions(&tmp, meta.permissions())?;
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

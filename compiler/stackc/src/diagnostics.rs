@@ -1,0 +1,300 @@
+//! Diagnostics: the sink every stage pushes into, and THE catalogue of codes.
+//!
+//! Codes are never reused. Ranges: E01xx syntax and shape, E02xx names and references,
+//! E03xx values, E04xx graph and cross-field rules, W01xx lints (see `validate::lints`).
+
+use crate::source::{SourceMap, Span};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One entry of the catalogue.
+#[derive(Debug)]
+pub struct CodeInfo {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// Long explanation shown by `stackc explain`; the text of `docs/diagnostics/CODE.md`.
+    pub explanation: &'static str,
+}
+
+macro_rules! catalogue {
+    ($($ident:ident = $code:literal $name:literal $summary:literal;)*) => {
+        /// A diagnostic code. `Code::ALL` lists the whole catalogue.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code { $($ident),* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$ident),*];
+
+            pub fn info(self) -> &'static CodeInfo {
+                match self {
+                    $(Code::$ident => &CodeInfo {
+                        code: $code,
+                        name: $name,
+                        summary: $summary,
+                        explanation: include_str!(concat!(
+                            env!("CARGO_MANIFEST_DIR"), "/../../docs/diagnostics/", $code, ".md"
+                        )),
+                    }),*
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    KdlSyntax = "E0100" "kdl-syntax" "the file is not valid KDL 2";
+    KdlV1 = "E0101" "kdl-v1-syntax" "KDL 1 syntax in a KDL 2 file";
+    UnknownNode = "E0102" "unknown-node" "a node that is not part of the language at this place";
+    UnknownProperty = "E0103" "unknown-property" "a property that this node does not take";
+    MissingArgument = "E0104" "missing-argument" "a node lacks a required argument";
+    TooManyArguments = "E0105" "too-many-arguments" "a node has more arguments than it takes";
+    WrongType = "E0106" "wrong-value-type" "a value of the wrong type (string, integer, boolean, ...)";
+    DuplicateProperty = "E0107" "duplicate-property" "the same property twice on one node";
+    DuplicateNode = "E0108" "duplicate-node" "a node that may appear once appears again";
+    MissingRequired = "E0109" "missing-required" "a required property or child node is missing";
+    Conflicting = "E0110" "conflicting-settings" "settings that exclude each other are both given";
+    UnknownAnnotation = "E0111" "unknown-type-annotation" "a type annotation stackc does not know, or one not allowed here";
+    UnexpectedChildren = "E0112" "unexpected-children" "a children block on a node that takes none";
+    InvalidName = "E0201" "invalid-name" "a name that cannot become a DNS name, compose key and k8s object name";
+    DuplicateName = "E0202" "duplicate-name" "two things of the same kind with the same name";
+    UnknownService = "E0203" "unknown-service" "a reference to a service that does not exist";
+    UnknownVolume = "E0204" "unknown-volume" "a reference to a volume that does not exist";
+    UnknownNetwork = "E0205" "unknown-network" "a reference to a network that does not exist";
+    UnknownSecret = "E0206" "unknown-secret" "a reference to a secret that does not exist";
+    UnknownParam = "E0207" "unknown-param" "a `${name}` interpolation of a param that does not exist";
+    UnknownRateLimit = "E0208" "unknown-rate-limit" "a route names a rate-limit zone that the proxy does not declare";
+    UnknownEnvironment = "E0209" "unknown-environment" "an environment that the stack does not declare";
+    UnknownPortName = "E0210" "unknown-port-name" "a reference to a port name the service does not declare";
+    UnknownLint = "E0211" "unknown-lint" "a policy names a lint that does not exist";
+    InvalidPort = "E0301" "invalid-port" "a port outside 1-65535";
+    InvalidDuration = "E0302" "invalid-duration" "a duration that does not parse";
+    InvalidSize = "E0303" "invalid-size" "a size that does not parse or whose unit is ambiguous";
+    InvalidCpus = "E0304" "invalid-cpus" "a CPU amount that does not parse";
+    InvalidCidr = "E0305" "invalid-cidr" "an address range that is not a valid CIDR";
+    InvalidCron = "E0306" "invalid-cron" "a cron schedule that does not parse";
+    InvalidHostname = "E0307" "invalid-hostname" "a host name that is not a valid DNS name";
+    InvalidImage = "E0308" "invalid-image" "an image reference that does not parse";
+    InvalidEnvName = "E0309" "invalid-env-name" "an environment variable name that shells and compose reject";
+    InvalidPath = "E0310" "invalid-path" "a path of the wrong form for its place";
+    InvalidInterpolation = "E0311" "invalid-interpolation" "a malformed `${...}` or a lone `$`";
+    InvalidChoice = "E0312" "invalid-choice" "a value that is not one of the allowed words";
+    InvalidPromql = "E0313" "invalid-promql" "an alert expression that is not valid PromQL";
+    InvalidRate = "E0314" "invalid-rate" "a request rate that is not of the form `10r/s` or `30r/m`";
+    OutOfRange = "E0315" "out-of-range" "a number outside the range this setting accepts";
+    InvalidAddress = "E0316" "invalid-address" "a host address that is not an IP address";
+    InvalidUrl = "E0317" "invalid-url" "a URL or destination of the wrong form";
+    DependencyCycle = "E0401" "dependency-cycle" "services that depend on each other in a loop";
+    HealthyWithoutHealth = "E0402" "healthy-without-health" "`depends-on ... healthy=#true` on a service without a `health` check";
+    RouteNoPort = "E0403" "route-without-port" "a route to a service that has no usable port";
+    PublishClash = "E0404" "publish-clash" "two `publish` nodes bind the same host port on the same address";
+    DuplicateRoute = "E0405" "duplicate-route" "two routes of one site match the same path, or two sites serve the same host";
+    SelfReference = "E0406" "self-reference" "a node refers to the thing it belongs to";
+    PublicDatabase = "W0101" "public-database" "a database port published on all host addresses";
+    MissingHealthcheck = "W0102" "missing-healthcheck" "a long-running service without a `health` check";
+    LatestTag = "W0103" "latest-tag" "an image without a pinned tag (`:latest` or none)";
+    SharedVolumeReplicas = "W0104" "shared-volume-replicas" "a named volume mounted by a service with several replicas";
+    UnscrapedAlertJob = "W0105" "unscraped-alert-job" "an alert selects a `job` that the stack does not scrape";
+    PlaintextSecret = "W0106" "plaintext-secret" "a literal value in an environment variable whose name says it is a secret";
+    PublicPort = "W0107" "public-port" "a non-HTTP port published on all host addresses";
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        self.info().code
+    }
+
+    pub fn from_str_code(s: &str) -> Option<Code> {
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|c| c.info().code.eq_ignore_ascii_case(s) || c.info().name == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Label {
+    pub span: Span,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    /// The primary label: the exact span at fault.
+    pub primary: Option<Label>,
+    /// Secondary labels (the other side of a clash, the edges of a cycle, ...).
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            primary: None,
+            labels: Vec::new(),
+            help: None,
+        }
+    }
+
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
+    }
+
+    pub fn at(mut self, span: Span, text: impl Into<String>) -> Self {
+        self.primary = Some(Label {
+            span,
+            text: text.into(),
+        });
+        self
+    }
+
+    pub fn label(mut self, span: Span, text: impl Into<String>) -> Self {
+        self.labels.push(Label {
+            span,
+            text: text.into(),
+        });
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn maybe_help(mut self, help: Option<String>) -> Self {
+        if help.is_some() {
+            self.help = help;
+        }
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Sort key: file, position, then code, so that output order is stable.
+    fn sort_key(&self) -> (u32, usize, usize, Code, String) {
+        let (src, off, len) = self
+            .primary
+            .as_ref()
+            .map(|l| (l.span.source.0, l.span.offset, l.span.len))
+            .unwrap_or((u32::MAX, 0, 0));
+        (src, off, len, self.code, self.message.clone())
+    }
+}
+
+/// Collects diagnostics from every stage.
+#[derive(Debug, Default, Clone)]
+pub struct Diagnostics {
+    items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, d: Diagnostic) {
+        self.items.push(d);
+    }
+
+    pub fn extend(&mut self, ds: impl IntoIterator<Item = Diagnostic>) {
+        self.items.extend(ds);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.items.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warning_count(&self) -> usize {
+        self.items.len() - self.error_count()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Sorted by position and de-duplicated: checking every environment overlay reports
+    /// an error in the shared base once, not once per environment.
+    pub fn into_sorted(mut self) -> Vec<Diagnostic> {
+        self.items.sort_by_cached_key(Diagnostic::sort_key);
+        self.items.dedup();
+        self.items
+    }
+}
+
+/// The closest candidate to `word`, for "did you mean" help.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        let score = strsim::jaro_winkler(word, c);
+        let close = score >= 0.8 || strsim::levenshtein(word, c) <= word.len().min(c.len()) / 3;
+        if close && best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// `did you mean `x`?` help text, or the list of valid words when nothing is close.
+pub fn suggest(word: &str, candidates: &[&str], what: &str) -> Option<String> {
+    if let Some(s) = did_you_mean(word, candidates.iter().copied()) {
+        return Some(format!("did you mean `{s}`?"));
+    }
+    if candidates.is_empty() {
+        return None;
+    }
+    if candidates.len() <= 12 {
+        let list: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
+        Some(format!("{what}: {}", list.join(", ")))
+    } else {
+        None
+    }
+}
+
+pub mod render;
+
+pub use render::{render_human, render_json, RenderOptions};
+
+/// 1-based line/column of a span start and end.
+pub fn span_lines(map: &SourceMap, span: Span) -> ((usize, usize), (usize, usize)) {
+    let file = map.get(span.source);
+    (file.line_col(span.offset), file.line_col(span.end()))
+}

@@ -1,0 +1,565 @@
+//! The IR: the contract between the front end and the emitters. Ordered maps only,
+//! references resolved (every name here exists), no KDL types, and each entity keeps an
+//! opaque [`Origin`] for diagnostics. Imports nothing else from the crate.
+
+use std::net::IpAddr;
+
+use indexmap::IndexMap;
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::Serialize;
+
+/// Where an entity was declared: an opaque source position for diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Origin {
+    pub source: u32,
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// A string that may contain `${param}` references, kept apart so that each target can
+/// render them its own way (compose `${VAR:-default}`, Caddy `{$VAR:default}`, or the default).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Text(pub Vec<Piece>);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Piece {
+    Lit(String),
+    Param(String),
+}
+
+impl Text {
+    pub fn lit(s: impl Into<String>) -> Self {
+        Text(vec![Piece::Lit(s.into())])
+    }
+
+    /// The literal text, when there is no param in it.
+    pub fn as_literal(&self) -> Option<String> {
+        self.0
+            .iter()
+            .map(|p| match p {
+                Piece::Lit(s) => Some(s.as_str()),
+                Piece::Param(_) => None,
+            })
+            .collect()
+    }
+
+    /// Renders params with `f` (which gets the param name).
+    pub fn render(&self, mut f: impl FnMut(&str) -> String) -> String {
+        self.0
+            .iter()
+            .map(|p| match p {
+                Piece::Lit(s) => s.clone(),
+                Piece::Param(name) => f(name),
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Param {
+    pub name: String,
+    pub default: Option<String>,
+    pub env: Option<String>,
+    pub required: bool,
+    pub description: Option<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Network {
+    pub name: String,
+    pub subnet: Option<String>,
+    pub internal: bool,
+    pub external: bool,
+    pub driver: Option<String>,
+    /// True for the network stackc adds when a stack declares none.
+    pub implicit: bool,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Volume {
+    pub name: String,
+    pub size_bytes: Option<u64>,
+    pub class: Option<String>,
+    pub external: bool,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum SecretSource {
+    File(String),
+    Env(String),
+    External,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Secret {
+    pub name: String,
+    pub source: SecretSource,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum EnvValue {
+    Text(Text),
+    /// The value of the named secret; never the value itself.
+    Secret(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Port {
+    pub port: u16,
+    pub name: Option<String>,
+    pub protocol: Protocol,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Publish {
+    pub host_port: u16,
+    pub target: u16,
+    /// `None`: all addresses.
+    pub host: Option<IpAddr>,
+    pub protocol: Protocol,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum MountSource {
+    Volume(String),
+    Bind(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mount {
+    pub source: MountSource,
+    pub target: String,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Condition {
+    Started,
+    Healthy,
+    Completed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Dependency {
+    pub service: String,
+    pub condition: Condition,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Check {
+    Http { path: String, port: u16 },
+    Cmd(String),
+    Tcp(u16),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    pub check: Check,
+    pub interval_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub retries: Option<u32>,
+    pub start_period_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Resources {
+    pub cpus_milli: Option<u64>,
+    pub memory_bytes: Option<u64>,
+    pub reserve_cpus_milli: Option<u64>,
+    pub reserve_memory_bytes: Option<u64>,
+    pub pids: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Metrics {
+    pub path: String,
+    pub port: u16,
+    pub interval_ms: Option<u64>,
+    pub scheme: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Autoscale {
+    pub min: u32,
+    pub max: u32,
+    pub cpu_percent: Option<u32>,
+    pub memory_percent: Option<u32>,
+    pub scale_up_window_ms: Option<u64>,
+    pub scale_down_window_ms: Option<u64>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UpdateConfig {
+    pub parallelism: Option<u32>,
+    pub delay_ms: Option<u64>,
+    pub failure_action: Option<String>,
+    pub monitor_ms: Option<u64>,
+    pub max_surge: Option<u32>,
+    pub max_unavailable: Option<u32>,
+    pub order: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Logging {
+    pub driver: String,
+    pub max_size_bytes: Option<u64>,
+    pub max_file: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Build {
+    pub context: String,
+    pub dockerfile: Option<String>,
+    pub target: Option<String>,
+    pub args: IndexMap<String, Text>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tmpfs {
+    pub path: String,
+    pub size_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: Option<u64>,
+    pub hard: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    pub name: String,
+    pub description: Option<String>,
+    pub image: Option<Text>,
+    pub build: Option<Build>,
+    pub replicas: u32,
+    pub command: Option<Vec<Text>>,
+    pub entrypoint: Option<Vec<Text>>,
+    pub ports: Vec<Port>,
+    pub publish: Vec<Publish>,
+    pub env: IndexMap<String, EnvValue>,
+    pub mounts: Vec<Mount>,
+    pub depends_on: Vec<Dependency>,
+    pub health: Option<Probe>,
+    pub readiness: Option<Probe>,
+    pub resources: Resources,
+    pub restart: Option<String>,
+    /// The networks it joins (the implicit stack network when the stack declares none).
+    pub networks: Vec<String>,
+    pub metrics: Option<Metrics>,
+    pub autoscale: Option<Autoscale>,
+    pub update: Option<UpdateConfig>,
+    pub rollback: Option<UpdateConfig>,
+    pub labels: IndexMap<String, String>,
+    pub logging: Option<Logging>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    pub hostname: Option<String>,
+    pub stop_grace_period_ms: Option<u64>,
+    pub read_only: bool,
+    pub tmpfs: Vec<Tmpfs>,
+    pub cap_drop: Vec<String>,
+    pub cap_add: Vec<String>,
+    pub security_opt: Vec<String>,
+    pub ulimits: Vec<Ulimit>,
+    pub init: bool,
+    pub shm_size_bytes: Option<u64>,
+    pub platform: Option<String>,
+    pub stateful: bool,
+    /// Secrets it uses (from `env` values), in first-use order.
+    pub secrets: Vec<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tls {
+    pub email: Option<String>,
+    pub profile: String,
+    pub hsts_ms: Option<u64>,
+    pub ocsp: bool,
+    pub certificates: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RateLimit {
+    pub name: String,
+    pub requests: u64,
+    /// `s` or `m`.
+    pub per: char,
+    pub burst: Option<u32>,
+    pub nodelay: bool,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Upstream {
+    pub balance: Option<String>,
+    pub max_fails: Option<u32>,
+    pub fail_timeout_ms: Option<u64>,
+    pub keepalive: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Proxy {
+    pub tls: Tls,
+    pub security_headers: String,
+    pub headers: Vec<(String, String)>,
+    pub rate_limits: IndexMap<String, RateLimit>,
+    pub body_limit_bytes: Option<u64>,
+    pub gzip: bool,
+    pub upstreams: IndexMap<String, Upstream>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Match {
+    Prefix,
+    Exact,
+    Regex,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub enum Action {
+    Proxy { service: String, port: u16 },
+    Files { root: String },
+    Redirect { to: String, status: u16 },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Route {
+    pub path: String,
+    pub matching: Match,
+    pub action: Action,
+    pub strip_prefix: bool,
+    pub websocket: bool,
+    pub rate_limit: Option<String>,
+    pub access_log: bool,
+    pub timeout_ms: Option<u64>,
+    pub buffering: Option<bool>,
+    pub body_limit_bytes: Option<u64>,
+    pub cache_ms: Option<u64>,
+    pub internal: bool,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BasicAuth {
+    pub user: String,
+    /// The secret holding the password hash.
+    pub password_secret: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Site {
+    pub hosts: Vec<Text>,
+    pub routes: Vec<Route>,
+    pub allow_from: Vec<String>,
+    pub basic_auth: Vec<BasicAuth>,
+    pub headers: Vec<(String, String)>,
+    pub security_headers: Option<String>,
+    pub body_limit_bytes: Option<u64>,
+    pub gzip: Option<bool>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FirewallRule {
+    /// `allow`, `deny` or `limit`.
+    pub action: String,
+    pub port: u16,
+    pub protocol: Option<Protocol>,
+    pub from: Option<String>,
+    pub comment: Option<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Firewall {
+    pub incoming: String,
+    pub outgoing: String,
+    pub routed: Option<String>,
+    pub rules: Vec<FirewallRule>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Prometheus {
+    pub retention_ms: Option<u64>,
+    pub retention_size_bytes: Option<u64>,
+    pub scrape_interval_ms: Option<u64>,
+    pub evaluation_interval_ms: Option<u64>,
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BlackboxProbe {
+    pub url: String,
+    pub module: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Scrape {
+    pub name: String,
+    pub target: String,
+    pub path: Option<String>,
+    pub interval_ms: Option<u64>,
+    pub scheme: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Monitoring {
+    pub prometheus: Prometheus,
+    pub exporters: Vec<String>,
+    pub probes: Vec<BlackboxProbe>,
+    pub scrapes: Vec<Scrape>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    pub name: String,
+    pub expr: String,
+    pub for_ms: Option<u64>,
+    pub severity: Option<String>,
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    pub runbook: Option<String>,
+    pub labels: IndexMap<String, String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertGroup {
+    pub name: String,
+    pub alerts: Vec<Alert>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Backup {
+    pub name: String,
+    pub service: String,
+    pub schedule: String,
+    pub retain_ms: Option<u64>,
+    pub to: Option<String>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub password_secret: Option<String>,
+    pub format: Option<String>,
+    pub compress: bool,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum TargetKind {
+    Compose,
+    Nginx,
+    Caddy,
+    Ufw,
+    Prometheus,
+    K8s,
+}
+
+impl TargetKind {
+    pub const ALL: [TargetKind; 6] = [
+        TargetKind::Compose,
+        TargetKind::Nginx,
+        TargetKind::Caddy,
+        TargetKind::Ufw,
+        TargetKind::Prometheus,
+        TargetKind::K8s,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Compose => "compose",
+            TargetKind::Nginx => "nginx",
+            TargetKind::Caddy => "caddy",
+            TargetKind::Ufw => "ufw",
+            TargetKind::Prometheus => "prometheus",
+            TargetKind::K8s => "k8s",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Targets {
+    /// The targets to build: those of the `targets` node, or all of them.
+    pub selected: Vec<TargetKind>,
+    /// Options per target, as given (e.g. compose `file`, k8s `namespace`).
+    pub options: IndexMap<String, IndexMap<String, String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum GraphNode {
+    Internet,
+    Service(String),
+    Volume(String),
+    Network(String),
+    Secret(String),
+    Route {
+        host: String,
+        path: String,
+    },
+    HostPort {
+        address: String,
+        port: u16,
+        protocol: Protocol,
+    },
+    /// A lint level set by the stack's `policy`.
+    Policy {
+        lint: String,
+        level: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum GraphEdge {
+    DependsOn(Condition, Origin),
+    Mounts { target: String, read_only: bool },
+    Joins,
+    UsesSecret,
+    RoutesTo { port: u16 },
+    Serves,
+    Publishes { target: u16 },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    pub graph: DiGraph<GraphNode, GraphEdge>,
+    pub services: IndexMap<String, NodeIndex>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Stack {
+    pub name: String,
+    pub description: Option<String>,
+    pub domain: Option<String>,
+    /// The environment merged in, if any.
+    pub environment: Option<String>,
+    pub params: IndexMap<String, Param>,
+    pub networks: IndexMap<String, Network>,
+    pub volumes: IndexMap<String, Volume>,
+    pub secrets: IndexMap<String, Secret>,
+    pub services: IndexMap<String, Service>,
+    pub proxy: Option<Proxy>,
+    pub sites: Vec<Site>,
+    pub firewall: Option<Firewall>,
+    pub monitoring: Option<Monitoring>,
+    pub alert_groups: Vec<AlertGroup>,
+    pub backups: IndexMap<String, Backup>,
+    /// Lint levels the stack's `policy` sets, by lint name.
+    pub policy: IndexMap<String, String>,
+    pub targets: Targets,
+    pub graph: Graph,
+}

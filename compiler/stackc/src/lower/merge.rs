@@ -1,0 +1,113 @@
+//! Environment overlays: `env "staging" { … }` merged over the base, node by node, as the
+//! schema's [`Merge`] rule for each node says.
+
+use crate::schema::{self, Merge, NodeSpec};
+use crate::syntax::ast::{Node, Value};
+use crate::validate::walk::{identity, is_removal};
+
+/// The environments a stack declares, in file order.
+pub fn environments(nodes: &[Node]) -> Vec<&Node> {
+    nodes
+        .iter()
+        .filter(|n| n.name.name == "env" && n.arg_str(0).is_some())
+        .collect()
+}
+
+/// The base stack (without `env` blocks), with `env` merged over it when given.
+pub fn merged(nodes: &[Node], env: Option<&Node>) -> Vec<Node> {
+    let base: Vec<Node> = nodes
+        .iter()
+        .filter(|n| n.name.name != "env")
+        .cloned()
+        .collect();
+    match env {
+        Some(e) => merge_level(base, e.children(), schema::TOP),
+        None => base,
+    }
+}
+
+fn same_whole(a: &Node, b: &Node) -> bool {
+    let vals = |n: &Node| -> (Vec<Value>, Vec<(String, Value)>) {
+        (
+            n.args.iter().map(|e| e.value.clone()).collect(),
+            n.props
+                .iter()
+                .map(|p| (p.key.name.clone(), p.value.value.clone()))
+                .collect(),
+        )
+    };
+    a.name.name == b.name.name && vals(a) == vals(b)
+}
+
+fn merge_level(mut out: Vec<Node>, overlay: &[Node], specs: &'static [NodeSpec]) -> Vec<Node> {
+    for o in overlay {
+        let Some(spec) = specs.iter().find(|s| s.name == o.name.name) else {
+            continue;
+        };
+        let same = |n: &Node| {
+            n.name.name == o.name.name
+                && identity(n, spec).is_some()
+                && identity(n, spec) == identity(o, spec)
+        };
+        if is_removal(o, spec) {
+            out.retain(|n| !same(n));
+            continue;
+        }
+        match spec.merge {
+            Merge::Whole => {
+                if !out.iter().any(|n| same_whole(n, o)) {
+                    out.push(o.clone());
+                }
+            }
+            Merge::Props => {
+                let mut leftover = o.clone();
+                leftover.props.clear();
+                for p in &o.props {
+                    let mut found = false;
+                    for n in out.iter_mut().filter(|n| n.name.name == o.name.name) {
+                        if let Some(i) = n.props.iter().position(|q| q.key.name == p.key.name) {
+                            found = true;
+                            if p.value.value == Value::Null {
+                                n.props.remove(i);
+                            } else {
+                                n.props[i] = p.clone();
+                            }
+                        }
+                    }
+                    if !found && p.value.value != Value::Null {
+                        leftover.props.push(p.clone());
+                    }
+                }
+                if !leftover.props.is_empty() {
+                    out.push(leftover);
+                }
+            }
+            Merge::Deep | Merge::DeepKey => match out.iter().position(same) {
+                Some(i) => {
+                    let base = out[i].clone();
+                    out[i] = deep(base, o, spec);
+                }
+                None => out.push(o.clone()),
+            },
+            Merge::Once | Merge::Key(_) => match out.iter().position(same) {
+                Some(i) => out[i] = o.clone(),
+                None => out.push(o.clone()),
+            },
+        }
+    }
+    out
+}
+
+fn deep(mut base: Node, o: &Node, spec: &'static NodeSpec) -> Node {
+    for p in &o.props {
+        base.props.retain(|q| q.key.name != p.key.name);
+        if p.value.value != Value::Null {
+            base.props.push(p.clone());
+        }
+    }
+    if let Some(children) = &o.children {
+        let b = base.children.take().unwrap_or_default();
+        base.children = Some(merge_level(b, children, spec.child_specs()));
+    }
+    base
+}

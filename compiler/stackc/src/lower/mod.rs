@@ -1,0 +1,768 @@
+//! AST -> IR: applies the selected environment, resolves references and defaults, and
+//! builds the dependency graph. Runs only on a stack that validated without errors, so a
+//! value that does not parse here has already been reported and is skipped.
+
+pub mod graph;
+pub mod merge;
+
+use indexmap::IndexMap;
+
+use crate::ir::*;
+use crate::source::Span;
+use crate::syntax::ast::{Entry, Node, Value};
+use crate::validate::{rules_route_port, values};
+
+pub fn origin(span: Span) -> Origin {
+    Origin {
+        source: span.source.0,
+        offset: span.offset,
+        len: span.len,
+    }
+}
+
+fn text(s: &str) -> Text {
+    match values::interpolation(s) {
+        Ok(pieces) => Text(
+            pieces
+                .into_iter()
+                .map(|p| match p {
+                    values::Piece::Text(t) => Piece::Lit(t),
+                    values::Piece::Param(n, _) => Piece::Param(n.to_string()),
+                })
+                .collect(),
+        ),
+        Err(_) => Text::lit(s),
+    }
+}
+
+fn entry_text(e: &Entry) -> Text {
+    match &e.value {
+        Value::String(s) => text(s),
+        v => Text::lit(v.display()),
+    }
+}
+
+fn s(n: &Node, key: &str) -> Option<String> {
+    n.prop(key).map(|e| e.value.display())
+}
+
+fn dur(n: &Node, key: &str) -> Option<u64> {
+    n.prop_str(key).and_then(|v| values::duration(v).ok())
+}
+
+fn size_of(e: &Entry) -> Option<u64> {
+    match &e.value {
+        Value::Int(i) => u64::try_from(*i).ok(),
+        Value::String(s) => values::size(s).ok(),
+        _ => None,
+    }
+}
+
+fn size(n: &Node, key: &str) -> Option<u64> {
+    n.prop(key).and_then(size_of)
+}
+
+fn int<T: TryFrom<i128>>(n: &Node, key: &str) -> Option<T> {
+    n.prop(key)
+        .and_then(|e| e.value.as_int())
+        .and_then(|i| T::try_from(i).ok())
+}
+
+fn cpus(n: &Node, key: &str) -> Option<u64> {
+    n.prop(key).and_then(|e| match &e.value {
+        Value::Int(i) => values::cpus_num(*i as f64).ok(),
+        Value::Float(f) => values::cpus_num(*f).ok(),
+        Value::String(s) => values::cpus_str(s).ok(),
+        _ => None,
+    })
+}
+
+fn flag(n: &Node, key: &str) -> bool {
+    n.prop_bool(key) == Some(true)
+}
+
+fn arg_bool(n: Option<&Node>) -> bool {
+    n.and_then(|n| n.arg(0)).and_then(|a| a.value.as_bool()) == Some(true)
+}
+
+fn words(n: Option<&Node>) -> Vec<String> {
+    n.map(|n| n.args.iter().map(|a| a.value.display()).collect())
+        .unwrap_or_default()
+}
+
+fn protocol(n: &Node) -> Protocol {
+    if n.prop_str("protocol") == Some("udp") {
+        Protocol::Udp
+    } else {
+        Protocol::Tcp
+    }
+}
+
+fn free_props(
+    nodes: impl Iterator<Item = impl std::ops::Deref<Target = Node>>,
+) -> IndexMap<String, String> {
+    let mut out = IndexMap::new();
+    for n in nodes {
+        for p in &n.props {
+            out.insert(p.key.name.clone(), p.value.value.display());
+        }
+    }
+    out
+}
+
+/// Lowers a merged, validated stack.
+pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
+    let mut st = Stack {
+        environment: environment.map(str::to_string),
+        ..Stack::default()
+    };
+    if let Some(stack) = nodes.iter().find(|n| n.name.name == "stack") {
+        st.name = stack.arg_str(0).unwrap_or("stack").to_string();
+        st.description = stack
+            .child("description")
+            .and_then(|d| d.arg_str(0))
+            .map(str::to_string);
+        st.domain = stack
+            .child("domain")
+            .and_then(|d| d.arg_str(0))
+            .map(str::to_string);
+    } else {
+        st.name = "stack".into();
+    }
+    for n in nodes {
+        let name = n.arg_str(0).unwrap_or_default().to_string();
+        match n.name.name.as_str() {
+            "param" => {
+                st.params.insert(
+                    name.clone(),
+                    Param {
+                        name,
+                        default: s(n, "default"),
+                        env: s(n, "env"),
+                        required: flag(n, "required"),
+                        description: s(n, "description"),
+                        origin: origin(n.span),
+                    },
+                );
+            }
+            "network" => {
+                st.networks.insert(
+                    name.clone(),
+                    Network {
+                        name,
+                        subnet: s(n, "subnet"),
+                        internal: flag(n, "internal"),
+                        external: flag(n, "external"),
+                        driver: s(n, "driver"),
+                        implicit: false,
+                        origin: origin(n.span),
+                    },
+                );
+            }
+            "volume" => {
+                st.volumes.insert(
+                    name.clone(),
+                    Volume {
+                        name,
+                        size_bytes: size(n, "size"),
+                        class: s(n, "class"),
+                        external: flag(n, "external"),
+                        origin: origin(n.span),
+                    },
+                );
+            }
+            "secret" => {
+                let source = if let Some(f) = s(n, "file") {
+                    SecretSource::File(f)
+                } else if let Some(e) = s(n, "env") {
+                    SecretSource::Env(e)
+                } else {
+                    SecretSource::External
+                };
+                st.secrets.insert(
+                    name.clone(),
+                    Secret {
+                        name,
+                        source,
+                        origin: origin(n.span),
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+    if st.networks.is_empty() {
+        let name = st.name.clone();
+        st.networks.insert(
+            name.clone(),
+            Network {
+                name,
+                subnet: None,
+                internal: false,
+                external: false,
+                driver: None,
+                implicit: true,
+                origin: Origin::default(),
+            },
+        );
+    }
+    let default_network = st
+        .networks
+        .values()
+        .find(|n| n.implicit)
+        .map(|n| n.name.clone());
+    let services: IndexMap<&str, &Node> = nodes
+        .iter()
+        .filter(|n| n.name.name == "service")
+        .filter_map(|n| Some((n.arg_str(0)?, n)))
+        .collect();
+    for (name, n) in &services {
+        st.services.insert(
+            name.to_string(),
+            service(name, n, default_network.as_deref()),
+        );
+    }
+    for n in nodes {
+        match n.name.name.as_str() {
+            "proxy" => st.proxy = Some(proxy(n)),
+            "site" => st.sites.push(site(n, &services, st.domain.as_deref())),
+            "firewall" => st.firewall = Some(firewall(n)),
+            "monitoring" => st.monitoring = Some(monitoring(n)),
+            "alerts" => st.alert_groups.push(alerts(n)),
+            "backup" => {
+                let name = n.arg_str(0).unwrap_or_default().to_string();
+                st.backups.insert(name.clone(), backup(&name, n));
+            }
+            "policy" => {
+                for rule in n.children() {
+                    for a in &rule.args {
+                        st.policy.insert(a.value.display(), rule.name.name.clone());
+                    }
+                }
+            }
+            "targets" => {
+                for t in n.children() {
+                    if let Some(kind) = TargetKind::ALL.iter().find(|k| k.name() == t.name.name) {
+                        st.targets.selected.push(*kind);
+                        st.targets
+                            .options
+                            .insert(t.name.name.clone(), free_props(std::iter::once(t)));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !st.sites.is_empty() && st.proxy.is_none() {
+        st.proxy = Some(proxy_defaults());
+    }
+    if !nodes.iter().any(|n| n.name.name == "targets") {
+        st.targets.selected = TargetKind::ALL.to_vec();
+    }
+    st.graph = graph::build(&st);
+    st
+}
+
+fn probe(n: &Node, svc: &Node) -> Option<Probe> {
+    let port_of = |e: Option<&Entry>| {
+        rules_route_port(svc, e)
+            .ok()
+            .and_then(|p| p.arg(0)?.value.as_int())
+            .and_then(|i| u16::try_from(i).ok())
+    };
+    let check = if let Some(path) = n.prop_str("http") {
+        Check::Http {
+            path: path.to_string(),
+            port: port_of(n.prop("port"))?,
+        }
+    } else if let Some(cmd) = n.prop_str("cmd") {
+        Check::Cmd(cmd.to_string())
+    } else {
+        Check::Tcp(port_of(n.prop("tcp"))?)
+    };
+    Some(Probe {
+        check,
+        interval_ms: dur(n, "interval"),
+        timeout_ms: dur(n, "timeout"),
+        retries: int(n, "retries"),
+        start_period_ms: dur(n, "start-period"),
+    })
+}
+
+fn update(n: &Node) -> UpdateConfig {
+    UpdateConfig {
+        parallelism: int(n, "parallelism"),
+        delay_ms: dur(n, "delay"),
+        failure_action: s(n, "failure-action"),
+        monitor_ms: dur(n, "monitor"),
+        max_surge: int(n, "max-surge"),
+        max_unavailable: int(n, "max-unavailable"),
+        order: s(n, "order"),
+    }
+}
+
+fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
+    let child = |c: &str| n.child(c);
+    let mut env = IndexMap::new();
+    let mut secrets = Vec::new();
+    for e in n.children_named("env") {
+        for p in &e.props {
+            let v = if p.value.is_secret_ref() {
+                let sname = p.value.value.display();
+                if !secrets.contains(&sname) {
+                    secrets.push(sname.clone());
+                }
+                EnvValue::Secret(sname)
+            } else {
+                EnvValue::Text(entry_text(&p.value))
+            };
+            env.insert(p.key.name.clone(), v);
+        }
+    }
+    let networks = match child("networks") {
+        Some(ns) => words(Some(ns)),
+        None => default_network
+            .map(|d| vec![d.to_string()])
+            .unwrap_or_default(),
+    };
+    let autoscale = child("autoscale").map(|a| Autoscale {
+        min: int(a, "min").unwrap_or(1),
+        max: int(a, "max").unwrap_or(1),
+        cpu_percent: int(a, "cpu"),
+        memory_percent: int(a, "memory"),
+        scale_up_window_ms: dur(a, "scale-up-window"),
+        scale_down_window_ms: dur(a, "scale-down-window"),
+        origin: origin(a.span),
+    });
+    let replicas = child("replicas")
+        .and_then(|r| r.arg(0)?.value.as_int())
+        .and_then(|i| u32::try_from(i).ok())
+        .unwrap_or_else(|| autoscale.as_ref().map(|a| a.min).unwrap_or(1));
+    Service {
+        name: name.to_string(),
+        description: child("description")
+            .and_then(|d| d.arg_str(0))
+            .map(str::to_string),
+        image: child("image").and_then(|i| i.arg(0)).map(entry_text),
+        build: child("build").map(|b| Build {
+            context: s(b, "context").unwrap_or_else(|| ".".into()),
+            dockerfile: s(b, "dockerfile"),
+            target: s(b, "target"),
+            args: b
+                .children_named("arg")
+                .flat_map(|a| {
+                    a.props
+                        .iter()
+                        .map(|p| (p.key.name.clone(), entry_text(&p.value)))
+                })
+                .collect(),
+        }),
+        replicas,
+        command: child("command").map(|c| c.args.iter().map(entry_text).collect()),
+        entrypoint: child("entrypoint").map(|c| c.args.iter().map(entry_text).collect()),
+        ports: n
+            .children_named("port")
+            .filter_map(|p| {
+                Some(Port {
+                    port: u16::try_from(p.arg(0)?.value.as_int()?).ok()?,
+                    name: s(p, "name"),
+                    protocol: protocol(p),
+                })
+            })
+            .collect(),
+        publish: n
+            .children_named("publish")
+            .filter_map(|p| {
+                let host_port = u16::try_from(p.arg(0)?.value.as_int()?).ok()?;
+                Some(Publish {
+                    host_port,
+                    target: int(p, "target").unwrap_or(host_port),
+                    host: p
+                        .prop_str("host")
+                        .and_then(|h| values::address(h).ok())
+                        .filter(|a| !a.is_unspecified()),
+                    protocol: protocol(p),
+                    origin: origin(p.span),
+                })
+            })
+            .collect(),
+        env,
+        mounts: n
+            .children_named("mount")
+            .filter_map(|m| {
+                let src = m.arg_str(0)?;
+                Some(Mount {
+                    source: if values::is_bind_source(src) {
+                        MountSource::Bind(src.to_string())
+                    } else {
+                        MountSource::Volume(src.to_string())
+                    },
+                    target: m.arg_str(1)?.to_string(),
+                    read_only: flag(m, "read-only"),
+                })
+            })
+            .collect(),
+        depends_on: n
+            .children_named("depends-on")
+            .filter_map(|d| {
+                Some(Dependency {
+                    service: d.arg_str(0)?.to_string(),
+                    condition: if flag(d, "healthy") {
+                        Condition::Healthy
+                    } else if flag(d, "completed") {
+                        Condition::Completed
+                    } else {
+                        Condition::Started
+                    },
+                    origin: origin(d.span),
+                })
+            })
+            .collect(),
+        health: child("health").and_then(|h| probe(h, n)),
+        readiness: child("readiness").and_then(|h| probe(h, n)),
+        resources: child("resources")
+            .map(|r| Resources {
+                cpus_milli: cpus(r, "cpus"),
+                memory_bytes: size(r, "memory"),
+                reserve_cpus_milli: cpus(r, "reserve-cpus"),
+                reserve_memory_bytes: size(r, "reserve-memory"),
+                pids: int(r, "pids"),
+            })
+            .unwrap_or_default(),
+        restart: child("restart")
+            .and_then(|r| r.arg_str(0))
+            .map(str::to_string),
+        networks,
+        metrics: child("metrics").and_then(|m| {
+            let port = rules_route_port(n, m.prop("port"))
+                .ok()?
+                .arg(0)?
+                .value
+                .as_int()?;
+            Some(Metrics {
+                path: s(m, "path").unwrap_or_else(|| "/metrics".into()),
+                port: u16::try_from(port).ok()?,
+                interval_ms: dur(m, "interval"),
+                scheme: s(m, "scheme").unwrap_or_else(|| "http".into()),
+            })
+        }),
+        autoscale,
+        update: child("update").map(update),
+        rollback: child("rollback").map(update),
+        labels: free_props(n.children_named("labels")),
+        logging: child("logging").map(|l| Logging {
+            driver: s(l, "driver").unwrap_or_else(|| "json-file".into()),
+            max_size_bytes: size(l, "max-size"),
+            max_file: int(l, "max-file"),
+        }),
+        user: child("user").and_then(|u| u.arg_str(0)).map(str::to_string),
+        working_dir: child("working-dir")
+            .and_then(|u| u.arg_str(0))
+            .map(str::to_string),
+        hostname: child("hostname")
+            .and_then(|u| u.arg_str(0))
+            .map(str::to_string),
+        stop_grace_period_ms: child("stop-grace-period")
+            .and_then(|d| d.arg_str(0))
+            .and_then(|d| values::duration(d).ok()),
+        read_only: arg_bool(child("read-only")),
+        tmpfs: n
+            .children_named("tmpfs")
+            .filter_map(|t| {
+                Some(Tmpfs {
+                    path: t.arg_str(0)?.to_string(),
+                    size_bytes: size(t, "size"),
+                })
+            })
+            .collect(),
+        cap_drop: words(child("cap-drop")),
+        cap_add: words(child("cap-add")),
+        security_opt: words(child("security-opt")),
+        ulimits: n
+            .children_named("ulimit")
+            .filter_map(|u| {
+                Some(Ulimit {
+                    name: u.arg_str(0)?.to_string(),
+                    soft: int(u, "soft"),
+                    hard: int(u, "hard"),
+                })
+            })
+            .collect(),
+        init: arg_bool(child("init")),
+        shm_size_bytes: child("shm-size").and_then(|x| x.arg(0)).and_then(size_of),
+        platform: child("platform")
+            .and_then(|u| u.arg_str(0))
+            .map(str::to_string),
+        stateful: arg_bool(child("stateful")),
+        secrets,
+        origin: origin(n.span),
+    }
+}
+
+fn headers(n: &Node) -> Vec<(String, String)> {
+    n.children_named("header")
+        .filter_map(|h| Some((h.arg_str(0)?.to_string(), h.arg(1)?.value.display())))
+        .collect()
+}
+
+fn proxy_defaults() -> Proxy {
+    Proxy {
+        tls: Tls {
+            email: None,
+            profile: "intermediate".into(),
+            hsts_ms: None,
+            ocsp: true,
+            certificates: "letsencrypt".into(),
+        },
+        security_headers: "basic".into(),
+        headers: Vec::new(),
+        rate_limits: IndexMap::new(),
+        body_limit_bytes: None,
+        gzip: false,
+        upstreams: IndexMap::new(),
+    }
+}
+
+fn proxy(n: &Node) -> Proxy {
+    let mut p = proxy_defaults();
+    if let Some(t) = n.child("tls") {
+        p.tls = Tls {
+            email: s(t, "email"),
+            profile: s(t, "profile").unwrap_or_else(|| "intermediate".into()),
+            hsts_ms: dur(t, "hsts"),
+            ocsp: t.prop_bool("ocsp").unwrap_or(true),
+            certificates: s(t, "certificates").unwrap_or_else(|| "letsencrypt".into()),
+        };
+    }
+    if let Some(h) = n.child("security-headers").and_then(|h| h.arg_str(0)) {
+        p.security_headers = h.to_string();
+    }
+    p.headers = headers(n);
+    for z in n.children_named("rate-limit") {
+        let name = z.arg_str(0).unwrap_or_default().to_string();
+        let (requests, per) = z
+            .prop_str("rate")
+            .and_then(|r| values::rate(r).ok())
+            .unwrap_or((1, 's'));
+        p.rate_limits.insert(
+            name.clone(),
+            RateLimit {
+                name,
+                requests,
+                per,
+                burst: int(z, "burst"),
+                nodelay: flag(z, "nodelay"),
+                origin: origin(z.span),
+            },
+        );
+    }
+    p.body_limit_bytes = n
+        .child("body-limit")
+        .and_then(|b| b.arg(0))
+        .and_then(size_of);
+    p.gzip = arg_bool(n.child("gzip"));
+    for u in n.children_named("upstream") {
+        p.upstreams.insert(
+            u.arg_str(0).unwrap_or_default().to_string(),
+            Upstream {
+                balance: s(u, "balance"),
+                max_fails: int(u, "max-fails"),
+                fail_timeout_ms: dur(u, "fail-timeout"),
+                keepalive: int(u, "keepalive"),
+            },
+        );
+    }
+    p
+}
+
+fn site(n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Site {
+    let mut hosts: Vec<Text> = n.args.iter().map(entry_text).collect();
+    if hosts.is_empty() {
+        hosts.extend(domain.map(Text::lit));
+    }
+    let routes = n
+        .children_named("route")
+        .filter_map(|r| {
+            let path = r.arg_str(0)?.to_string();
+            let action = if let Some(root) = s(r, "files") {
+                Action::Files { root }
+            } else if let Some(to) = s(r, "redirect") {
+                Action::Redirect {
+                    to,
+                    status: int(r, "status").unwrap_or(301),
+                }
+            } else {
+                let to = r.prop_str("to")?;
+                let svc = services.get(to)?;
+                let port = rules_route_port(svc, r.prop("port"))
+                    .ok()?
+                    .arg(0)?
+                    .value
+                    .as_int()?;
+                Action::Proxy {
+                    service: to.to_string(),
+                    port: u16::try_from(port).ok()?,
+                }
+            };
+            Some(Route {
+                path,
+                matching: if flag(r, "exact") {
+                    Match::Exact
+                } else if flag(r, "regex") {
+                    Match::Regex
+                } else {
+                    Match::Prefix
+                },
+                action,
+                strip_prefix: flag(r, "strip-prefix"),
+                websocket: flag(r, "websocket"),
+                rate_limit: s(r, "rate-limit"),
+                access_log: r.prop_bool("access-log").unwrap_or(true),
+                timeout_ms: dur(r, "timeout"),
+                buffering: r.prop_bool("buffering"),
+                body_limit_bytes: size(r, "body-limit"),
+                cache_ms: dur(r, "cache"),
+                internal: flag(r, "internal"),
+                origin: origin(r.span),
+            })
+        })
+        .collect();
+    Site {
+        hosts,
+        routes,
+        allow_from: n
+            .children_named("allow-from")
+            .flat_map(|a| a.args.iter().map(|e| e.value.display()))
+            .collect(),
+        basic_auth: n
+            .children_named("basic-auth")
+            .filter_map(|b| {
+                Some(BasicAuth {
+                    user: b.arg_str(0)?.to_string(),
+                    password_secret: s(b, "password-hash")?,
+                })
+            })
+            .collect(),
+        headers: headers(n),
+        security_headers: n
+            .child("security-headers")
+            .and_then(|h| h.arg_str(0))
+            .map(str::to_string),
+        body_limit_bytes: n
+            .child("body-limit")
+            .and_then(|b| b.arg(0))
+            .and_then(size_of),
+        gzip: n.child("gzip").and_then(|g| g.arg(0)?.value.as_bool()),
+        origin: origin(n.span),
+    }
+}
+
+fn firewall(n: &Node) -> Firewall {
+    let d = n.child("default");
+    Firewall {
+        incoming: d
+            .and_then(|d| s(d, "incoming"))
+            .unwrap_or_else(|| "deny".into()),
+        outgoing: d
+            .and_then(|d| s(d, "outgoing"))
+            .unwrap_or_else(|| "allow".into()),
+        routed: d.and_then(|d| s(d, "routed")),
+        rules: n
+            .children()
+            .iter()
+            .filter(|r| matches!(r.name.name.as_str(), "allow" | "deny" | "limit"))
+            .filter_map(|r| {
+                Some(FirewallRule {
+                    action: r.name.name.clone(),
+                    port: u16::try_from(r.arg(0)?.value.as_int()?).ok()?,
+                    protocol: r.prop("protocol").map(|_| protocol(r)),
+                    from: s(r, "from"),
+                    comment: s(r, "comment"),
+                    origin: origin(r.span),
+                })
+            })
+            .collect(),
+    }
+}
+
+fn monitoring(n: &Node) -> Monitoring {
+    Monitoring {
+        prometheus: n
+            .child("prometheus")
+            .map(|p| Prometheus {
+                retention_ms: dur(p, "retention"),
+                retention_size_bytes: size(p, "retention-size"),
+                scrape_interval_ms: dur(p, "scrape-interval"),
+                evaluation_interval_ms: dur(p, "evaluation-interval"),
+                image: s(p, "image"),
+            })
+            .unwrap_or_default(),
+        exporters: n
+            .children_named("exporters")
+            .flat_map(|e| e.args.iter().map(|a| a.value.display()))
+            .collect(),
+        probes: n
+            .children_named("probe")
+            .filter_map(|p| {
+                Some(BlackboxProbe {
+                    url: p.arg_str(0)?.to_string(),
+                    module: s(p, "module").unwrap_or_else(|| "http_2xx".into()),
+                })
+            })
+            .collect(),
+        scrapes: n
+            .children_named("scrape")
+            .filter_map(|p| {
+                Some(Scrape {
+                    name: p.arg_str(0)?.to_string(),
+                    target: s(p, "target")?,
+                    path: s(p, "path"),
+                    interval_ms: dur(p, "interval"),
+                    scheme: s(p, "scheme"),
+                })
+            })
+            .collect(),
+    }
+}
+
+fn alerts(n: &Node) -> AlertGroup {
+    AlertGroup {
+        name: n.arg_str(0).unwrap_or_default().to_string(),
+        alerts: n
+            .children_named("alert")
+            .filter_map(|a| {
+                let text = |c: &str| a.child(c).and_then(|x| x.arg_str(0)).map(str::to_string);
+                Some(Alert {
+                    name: a.arg_str(0)?.to_string(),
+                    expr: s(a, "expr")?,
+                    for_ms: dur(a, "for"),
+                    severity: s(a, "severity"),
+                    summary: text("summary"),
+                    description: text("description"),
+                    runbook: text("runbook"),
+                    labels: free_props(a.children_named("labels")),
+                    origin: origin(a.span),
+                })
+            })
+            .collect(),
+    }
+}
+
+fn backup(name: &str, n: &Node) -> Backup {
+    Backup {
+        name: name.to_string(),
+        service: s(n, "service").unwrap_or_default(),
+        schedule: s(n, "schedule").unwrap_or_default(),
+        retain_ms: dur(n, "retain"),
+        to: s(n, "to"),
+        database: s(n, "database"),
+        user: s(n, "user"),
+        password_secret: n
+            .prop("password")
+            .filter(|e| e.is_secret_ref())
+            .map(|e| e.value.display()),
+        format: s(n, "format"),
+        compress: n.prop_bool("compress").unwrap_or(true),
+        origin: origin(n.span),
+    }
+}

@@ -1,0 +1,738 @@
+//! The language as data: every node, where it may appear, its arguments and properties
+//! with their value kinds. Shape checking, "did you mean", environment merging and the
+//! language reference all read this one table.
+
+/// What a reference points to; checked against the stack's declarations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefKind {
+    Service,
+    Volume,
+    Network,
+    Secret,
+    RateLimit,
+    Lint,
+}
+
+impl RefKind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            RefKind::Service => "service",
+            RefKind::Volume => "volume",
+            RefKind::Network => "network",
+            RefKind::Secret => "secret",
+            RefKind::RateLimit => "rate-limit zone",
+            RefKind::Lint => "lint",
+        }
+    }
+}
+
+/// The domain of a value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// Any string.
+    Str,
+    /// A name of a thing: `[a-z][a-z0-9-]{0,62}`.
+    Name,
+    Int(i128, i128),
+    /// An integer or a decimal number in the range.
+    Number(f64, f64),
+    Bool,
+    /// A scalar of any type (env values, param defaults).
+    Scalar,
+    Port,
+    /// A port number or the name of one of the service's ports.
+    PortRef,
+    Duration,
+    Size,
+    Cpus,
+    Cidr,
+    Cron,
+    Host,
+    /// An IP address.
+    Address,
+    Image,
+    EnvName,
+    /// A file path, relative or absolute.
+    Path,
+    /// An absolute path inside a container.
+    AbsPath,
+    /// A URL path (`/api/`), or a regex for `regex=#true` routes.
+    UrlPath,
+    /// A named volume, or a bind-mount path starting with `./`, `../` or `/`.
+    MountSource,
+    /// A request rate: `10r/s`, `30r/m`.
+    Rate,
+    Promql,
+    /// A backup destination: `s3://bucket/prefix` or an absolute path.
+    Destination,
+    /// An http(s) URL.
+    Url,
+    Enum(&'static [&'static str]),
+    Ref(RefKind),
+}
+
+impl Kind {
+    pub fn describe(&self) -> String {
+        match self {
+            Kind::Str => "a string".into(),
+            Kind::Name => "a name (`[a-z][a-z0-9-]*`)".into(),
+            Kind::Int(lo, hi) => format!("an integer from {lo} to {hi}"),
+            Kind::Number(lo, hi) => format!("a number from {lo} to {hi}"),
+            Kind::Bool => "`#true` or `#false`".into(),
+            Kind::Scalar => "a string, number or boolean".into(),
+            Kind::Port => "a port number (1-65535)".into(),
+            Kind::PortRef => "a port number or a port name".into(),
+            Kind::Duration => "a duration such as \"30s\", \"5m\" or \"1h30m\"".into(),
+            Kind::Size => "a size such as \"512Mi\", \"2G\" or \"10M\"".into(),
+            Kind::Cpus => "a CPU amount such as 0.5 or \"500m\"".into(),
+            Kind::Cidr => "a CIDR such as \"10.0.0.0/8\"".into(),
+            Kind::Cron => "a cron schedule such as \"0 3 * * *\"".into(),
+            Kind::Host => "a host name".into(),
+            Kind::Address => "an IP address".into(),
+            Kind::Image => "an image reference such as \"postgres:16-alpine\"".into(),
+            Kind::EnvName => "an environment variable name".into(),
+            Kind::Path => "a path".into(),
+            Kind::AbsPath => "an absolute path".into(),
+            Kind::UrlPath => "a URL path starting with `/`".into(),
+            Kind::MountSource => "a volume name or a path starting with `./` or `/`".into(),
+            Kind::Rate => "a rate such as \"10r/s\" or \"30r/m\"".into(),
+            Kind::Promql => "a PromQL expression".into(),
+            Kind::Destination => "\"s3://bucket/prefix\" or an absolute path".into(),
+            Kind::Url => "an http(s) URL".into(),
+            Kind::Enum(words) => {
+                let w: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+                format!("one of {}", w.join(", "))
+            }
+            Kind::Ref(r) => format!("the name of a {}", r.noun()),
+        }
+    }
+}
+
+/// A property a node takes.
+#[derive(Debug, Clone, Copy)]
+pub struct PropSpec {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// May be a `(secret)"name"` reference instead of a literal.
+    pub secret_ok: bool,
+}
+
+pub const fn p(name: &'static str, kind: Kind) -> PropSpec {
+    PropSpec {
+        name,
+        kind,
+        secret_ok: false,
+    }
+}
+
+pub const fn ps(name: &'static str, kind: Kind) -> PropSpec {
+    PropSpec {
+        name,
+        kind,
+        secret_ok: true,
+    }
+}
+
+/// How a node in an environment overlay combines with the base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// The node appears once per parent; the overlay's replaces it.
+    Once,
+    /// Identified by the argument at this index; the overlay's replaces it.
+    Key(usize),
+    /// Identified by all of its arguments and properties (firewall rules): only added or removed.
+    Whole,
+    /// Once per parent, and its properties and children merge with the base's (`service`,
+    /// `proxy`, ...): nodes in both are merged recursively.
+    Deep,
+    /// Identified by the first argument; merged recursively like `Deep`.
+    DeepKey,
+    /// Free key=value properties (`env`, `labels`): merged key by key; `KEY=#null` removes one.
+    Props,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Children {
+    None,
+    Nodes(&'static [NodeSpec]),
+    /// `env` blocks: any top-level node.
+    TopLevel,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct NodeSpec {
+    pub name: &'static str,
+    /// Positional arguments; the first `min_args` are required.
+    pub args: &'static [(&'static str, Kind)],
+    pub min_args: usize,
+    /// Further arguments after `args`.
+    pub rest: Option<(&'static str, Kind)>,
+    pub props: &'static [PropSpec],
+    /// Arbitrary `KEY=value` properties (env vars, labels, build args).
+    pub free_props: Option<(Kind, Kind, bool)>,
+    pub required: &'static [&'static str],
+    /// Exactly one of these properties must be given.
+    pub one_of: &'static [&'static str],
+    /// Children that must be present (checked on the merged stack).
+    pub required_children: &'static [&'static [&'static str]],
+    pub children: Children,
+    pub merge: Merge,
+    pub summary: &'static str,
+}
+
+const fn n(name: &'static str, summary: &'static str) -> NodeSpec {
+    NodeSpec {
+        name,
+        args: &[],
+        min_args: 0,
+        rest: None,
+        props: &[],
+        free_props: None,
+        required: &[],
+        one_of: &[],
+        required_children: &[],
+        children: Children::None,
+        merge: Merge::Once,
+        summary,
+    }
+}
+
+impl NodeSpec {
+    const fn args(mut self, args: &'static [(&'static str, Kind)], min: usize) -> Self {
+        self.args = args;
+        self.min_args = min;
+        self
+    }
+    const fn rest(mut self, name: &'static str, kind: Kind, min: usize) -> Self {
+        self.rest = Some((name, kind));
+        self.min_args = min;
+        self
+    }
+    const fn props(mut self, props: &'static [PropSpec]) -> Self {
+        self.props = props;
+        self
+    }
+    const fn free(mut self, key: Kind, value: Kind, secret_ok: bool) -> Self {
+        self.free_props = Some((key, value, secret_ok));
+        self.merge = Merge::Props;
+        self
+    }
+    const fn required(mut self, r: &'static [&'static str]) -> Self {
+        self.required = r;
+        self
+    }
+    const fn one_of(mut self, r: &'static [&'static str]) -> Self {
+        self.one_of = r;
+        self
+    }
+    const fn needs(mut self, r: &'static [&'static [&'static str]]) -> Self {
+        self.required_children = r;
+        self
+    }
+    const fn kids(mut self, c: &'static [NodeSpec]) -> Self {
+        self.children = Children::Nodes(c);
+        self
+    }
+    const fn overlay(mut self) -> Self {
+        self.children = Children::TopLevel;
+        self
+    }
+    const fn merge(mut self, m: Merge) -> Self {
+        self.merge = m;
+        self
+    }
+    /// Named things: first argument is the identity.
+    const fn keyed(self) -> Self {
+        self.merge(Merge::Key(0))
+    }
+
+    pub fn prop(&self, name: &str) -> Option<&'static PropSpec> {
+        self.props.iter().find(|p| p.name == name)
+    }
+
+    pub fn child(&self, name: &str) -> Option<&'static NodeSpec> {
+        match self.children {
+            Children::Nodes(c) => c.iter().find(|s| s.name == name),
+            Children::TopLevel => TOP.iter().find(|s| s.name == name),
+            Children::None => None,
+        }
+    }
+
+    pub fn child_specs(&self) -> &'static [NodeSpec] {
+        match self.children {
+            Children::Nodes(c) => c,
+            Children::TopLevel => TOP,
+            Children::None => &[],
+        }
+    }
+}
+
+use Kind::*;
+
+pub const NAME: (&str, Kind) = ("name", Name);
+const DUR: Kind = Duration;
+const PROTOCOLS: Kind = Enum(&["tcp", "udp"]);
+pub const DATABASE_EXPORTERS: &[&str] = &["postgres", "mysql", "redis", "mongodb"];
+pub const EXPORTERS: &[&str] = &[
+    "node", "cadvisor", "postgres", "mysql", "redis", "mongodb", "blackbox", "nginx",
+];
+
+const PROBE_PROPS: &[PropSpec] = &[
+    p("http", UrlPath),
+    p("cmd", Str),
+    p("tcp", PortRef),
+    p("port", PortRef),
+    p("interval", DUR),
+    p("timeout", DUR),
+    p("retries", Int(1, 100)),
+    p("start-period", DUR),
+];
+
+const BUILD: &[NodeSpec] =
+    &[n("arg", "a build argument: `arg NAME=\"value\"`").free(EnvName, Scalar, false)];
+
+const SERVICE: &[NodeSpec] = &[
+    n("description", "what the service is for").args(&[("text", Str)], 1),
+    n("image", "the container image").args(&[("image", Image)], 1),
+    n("build", "build the image from a Dockerfile")
+        .props(&[p("context", Path), p("dockerfile", Path), p("target", Str)])
+        .required(&["context"])
+        .kids(BUILD)
+        .merge(Merge::Deep),
+    n("replicas", "how many containers run").args(&[("count", Int(0, 1000))], 1),
+    n("command", "the command, replacing the image's CMD").rest("word", Str, 1),
+    n(
+        "entrypoint",
+        "the entrypoint, replacing the image's ENTRYPOINT",
+    )
+    .rest("word", Str, 1),
+    n(
+        "port",
+        "a container port reachable by other services (never published on the host)",
+    )
+    .args(&[("port", Port)], 1)
+    .props(&[p("name", Name), p("protocol", PROTOCOLS)])
+    .keyed(),
+    n("publish", "publish a host port")
+        .args(&[("host-port", Port)], 1)
+        .props(&[
+            p("target", Port),
+            p("host", Address),
+            p("protocol", PROTOCOLS),
+        ])
+        .merge(Merge::Whole),
+    n(
+        "env",
+        "environment variables: `env NAME=\"value\" OTHER=(secret)\"name\"`",
+    )
+    .free(EnvName, Scalar, true),
+    n("mount", "mount a named volume or bind-mount a host path")
+        .args(&[("source", MountSource), ("target", AbsPath)], 2)
+        .props(&[p("read-only", Bool)])
+        .merge(Merge::Key(1)),
+    n("depends-on", "start after another service")
+        .args(&[("service", Ref(RefKind::Service))], 1)
+        .props(&[p("healthy", Bool), p("completed", Bool)])
+        .keyed(),
+    n("health", "a health check: liveness and readiness")
+        .props(PROBE_PROPS)
+        .one_of(&["http", "cmd", "tcp"]),
+    n(
+        "readiness",
+        "a readiness-only probe (Kubernetes); `health` stays the liveness probe",
+    )
+    .props(PROBE_PROPS)
+    .one_of(&["http", "cmd", "tcp"]),
+    n("resources", "CPU and memory limits and reservations").props(&[
+        p("cpus", Cpus),
+        p("memory", Size),
+        p("reserve-cpus", Cpus),
+        p("reserve-memory", Size),
+        p("pids", Int(1, 4_194_304)),
+    ]),
+    n("restart", "restart policy").args(
+        &[(
+            "policy",
+            Enum(&["no", "always", "on-failure", "unless-stopped"]),
+        )],
+        1,
+    ),
+    n("networks", "the networks the service joins").rest("network", Ref(RefKind::Network), 1),
+    n("metrics", "a Prometheus scrape job for this service").props(&[
+        p("path", UrlPath),
+        p("port", PortRef),
+        p("interval", DUR),
+        p("scheme", Enum(&["http", "https"])),
+    ]),
+    n(
+        "autoscale",
+        "horizontal autoscaling (k8s HPA); compose runs `min` replicas",
+    )
+    .props(&[
+        p("min", Int(1, 1000)),
+        p("max", Int(1, 1000)),
+        p("cpu", Int(1, 100)),
+        p("memory", Int(1, 100)),
+        p("scale-up-window", DUR),
+        p("scale-down-window", DUR),
+    ])
+    .required(&["min", "max"]),
+    n("update", "rolling update settings").props(&[
+        p("parallelism", Int(1, 1000)),
+        p("delay", DUR),
+        p("failure-action", Enum(&["continue", "rollback", "pause"])),
+        p("monitor", DUR),
+        p("max-surge", Int(0, 1000)),
+        p("max-unavailable", Int(0, 1000)),
+        p("order", Enum(&["stop-first", "start-first"])),
+    ]),
+    n("rollback", "rollback settings after a failed update").props(&[
+        p("parallelism", Int(1, 1000)),
+        p("delay", DUR),
+        p("failure-action", Enum(&["continue", "pause"])),
+        p("monitor", DUR),
+        p("order", Enum(&["stop-first", "start-first"])),
+    ]),
+    n(
+        "labels",
+        "container labels: `labels com.example.team=\"api\"`",
+    )
+    .free(Str, Str, false),
+    n("logging", "log driver and rotation").props(&[
+        p(
+            "driver",
+            Enum(&["json-file", "local", "journald", "syslog", "none"]),
+        ),
+        p("max-size", Size),
+        p("max-file", Int(1, 100)),
+    ]),
+    n("user", "the user (and group) the process runs as").args(&[("user", Str)], 1),
+    n("working-dir", "the working directory").args(&[("path", AbsPath)], 1),
+    n("hostname", "the container's host name").args(&[("name", Host)], 1),
+    n("stop-grace-period", "time between SIGTERM and SIGKILL").args(&[("duration", DUR)], 1),
+    n("read-only", "a read-only root filesystem").args(&[("read-only", Bool)], 1),
+    n("tmpfs", "an in-memory filesystem")
+        .args(&[("path", AbsPath)], 1)
+        .props(&[p("size", Size)])
+        .keyed(),
+    n("cap-drop", "Linux capabilities to drop").rest("capability", Str, 1),
+    n("cap-add", "Linux capabilities to add").rest("capability", Str, 1),
+    n(
+        "security-opt",
+        "security options, e.g. \"no-new-privileges:true\"",
+    )
+    .rest("option", Str, 1),
+    n("ulimit", "a resource limit")
+        .args(&[("name", Str)], 1)
+        .props(&[
+            p("soft", Int(0, i64::MAX as i128)),
+            p("hard", Int(0, i64::MAX as i128)),
+        ])
+        .keyed(),
+    n("init", "run an init process as PID 1").args(&[("init", Bool)], 1),
+    n("shm-size", "size of /dev/shm").args(&[("size", Size)], 1),
+    n("platform", "target platform, e.g. \"linux/amd64\"").args(&[("platform", Str)], 1),
+    n(
+        "stateful",
+        "k8s: run as a StatefulSet with a claim per replica for its volumes",
+    )
+    .args(&[("stateful", Bool)], 1),
+];
+
+const ROUTE_PROPS: &[PropSpec] = &[
+    p("to", Ref(RefKind::Service)),
+    p("port", PortRef),
+    p("exact", Bool),
+    p("regex", Bool),
+    p("strip-prefix", Bool),
+    p("websocket", Bool),
+    p("rate-limit", Ref(RefKind::RateLimit)),
+    p("access-log", Bool),
+    p("timeout", DUR),
+    p("buffering", Bool),
+    p("body-limit", Size),
+    p("files", AbsPath),
+    p("cache", DUR),
+    p("internal", Bool),
+    p("redirect", Str),
+    p("status", Int(300, 399)),
+];
+
+const HEADER: NodeSpec = n("header", "a response header on every response")
+    .args(&[("name", Str), ("value", Str)], 2)
+    .keyed();
+const SECURITY_HEADERS: NodeSpec = n("security-headers", "a preset of security headers")
+    .args(&[("preset", Enum(&["strict", "basic", "off"]))], 1);
+
+const SITE: &[NodeSpec] = &[
+    n(
+        "route",
+        "send requests for a path to a service, static files or a redirect",
+    )
+    .args(&[("path", UrlPath)], 1)
+    .props(ROUTE_PROPS)
+    .one_of(&["to", "files", "redirect"])
+    .keyed(),
+    n(
+        "allow-from",
+        "only these address ranges may use the site; others get 403",
+    )
+    .rest("cidr", Cidr, 1),
+    n("basic-auth", "HTTP basic authentication")
+        .args(&[("user", Str)], 1)
+        .props(&[ps("password-hash", Str)])
+        .required(&["password-hash"])
+        .keyed(),
+    HEADER,
+    SECURITY_HEADERS,
+    n("body-limit", "largest request body").args(&[("size", Size)], 1),
+    n("gzip", "compress responses").args(&[("on", Bool)], 1),
+];
+
+const PROXY: &[NodeSpec] = &[
+    n("tls", "TLS certificates and settings").props(&[
+        p("email", Str),
+        p("profile", Enum(&["intermediate", "modern"])),
+        p("hsts", DUR),
+        p("ocsp", Bool),
+        p(
+            "certificates",
+            Enum(&["letsencrypt", "self-signed", "external"]),
+        ),
+    ]),
+    SECURITY_HEADERS,
+    HEADER,
+    n("rate-limit", "a rate-limit zone that routes refer to")
+        .args(&[NAME], 1)
+        .props(&[
+            p("rate", Rate),
+            p("burst", Int(0, 100_000)),
+            p("nodelay", Bool),
+        ])
+        .required(&["rate"])
+        .keyed(),
+    n("body-limit", "largest request body").args(&[("size", Size)], 1),
+    n("gzip", "compress responses").args(&[("on", Bool)], 1),
+    n(
+        "upstream",
+        "load-balancing options for one service's upstream",
+    )
+    .args(&[("service", Ref(RefKind::Service))], 1)
+    .props(&[
+        p("balance", Enum(&["round-robin", "least-conn", "ip-hash"])),
+        p("max-fails", Int(0, 1000)),
+        p("fail-timeout", DUR),
+        p("keepalive", Int(0, 10_000)),
+    ])
+    .keyed(),
+];
+
+const FW_RULE_PROPS: &[PropSpec] = &[p("from", Cidr), p("protocol", PROTOCOLS), p("comment", Str)];
+const FW_POLICY: Kind = Enum(&["deny", "allow", "reject"]);
+
+const FIREWALL: &[NodeSpec] = &[
+    n("default", "default policies").props(&[
+        p("incoming", FW_POLICY),
+        p("outgoing", FW_POLICY),
+        p("routed", FW_POLICY),
+    ]),
+    n("allow", "allow incoming traffic to a port")
+        .args(&[("port", Port)], 1)
+        .props(FW_RULE_PROPS)
+        .merge(Merge::Whole),
+    n("deny", "deny incoming traffic to a port")
+        .args(&[("port", Port)], 1)
+        .props(FW_RULE_PROPS)
+        .merge(Merge::Whole),
+    n("limit", "allow, but rate-limit new connections (ufw limit)")
+        .args(&[("port", Port)], 1)
+        .props(FW_RULE_PROPS)
+        .merge(Merge::Whole),
+];
+
+const MONITORING: &[NodeSpec] = &[
+    n("prometheus", "the Prometheus server").props(&[
+        p("retention", DUR),
+        p("retention-size", Size),
+        p("scrape-interval", DUR),
+        p("evaluation-interval", DUR),
+        p("image", Image),
+    ]),
+    n("exporters", "exporters to run and scrape").rest("exporter", Enum(EXPORTERS), 1),
+    n("probe", "a blackbox probe of a URL")
+        .args(&[("url", Url)], 1)
+        .props(&[p("module", Str)])
+        .keyed(),
+    n("scrape", "an extra scrape job")
+        .args(&[NAME], 1)
+        .props(&[
+            p("target", Str),
+            p("path", UrlPath),
+            p("interval", DUR),
+            p("scheme", Enum(&["http", "https"])),
+        ])
+        .required(&["target"])
+        .keyed(),
+];
+
+const ALERT: &[NodeSpec] = &[
+    n("summary", "one-line summary annotation").args(&[("text", Str)], 1),
+    n("description", "description annotation").args(&[("text", Str)], 1),
+    n("runbook", "runbook URL annotation").args(&[("url", Str)], 1),
+    n("labels", "extra alert labels").free(Str, Str, false),
+];
+
+const ALERTS: &[NodeSpec] = &[n("alert", "an alerting rule")
+    .args(&[("name", Str)], 1)
+    .props(&[
+        p("expr", Promql),
+        p("for", DUR),
+        p("severity", Enum(&["critical", "warning", "info"])),
+    ])
+    .required(&["expr"])
+    .kids(ALERT)
+    .keyed()];
+
+const POLICY: &[NodeSpec] = &[
+    n("deny", "make lints errors")
+        .rest("lint", Ref(RefKind::Lint), 1)
+        .merge(Merge::Whole),
+    n("warn", "make lints warnings")
+        .rest("lint", Ref(RefKind::Lint), 1)
+        .merge(Merge::Whole),
+    n("allow", "turn lints off")
+        .rest("lint", Ref(RefKind::Lint), 1)
+        .merge(Merge::Whole),
+];
+
+const TARGETS: &[NodeSpec] = &[
+    n("compose", "docker compose file").props(&[p("file", Path), p("project", Name)]),
+    n("nginx", "nginx configuration").props(&[p("version", Str)]),
+    n("caddy", "Caddyfile").props(&[p("version", Str)]),
+    n("ufw", "UFW firewall script"),
+    n("prometheus", "Prometheus configuration and alert rules"),
+    n("k8s", "Kubernetes manifests").props(&[
+        p("namespace", Name),
+        p("ingress-class", Str),
+        p("cluster-issuer", Str),
+        p("storage-class", Str),
+    ]),
+];
+
+const STACK: &[NodeSpec] = &[
+    n("description", "what the stack is").args(&[("text", Str)], 1),
+    n("domain", "default host for a `site` without a name").args(&[("host", Host)], 1),
+];
+
+/// The top level of a stack file (and of an `env` block).
+pub const TOP: &[NodeSpec] = &[
+    n("stack", "the stack's name and description")
+        .args(&[NAME], 1)
+        .kids(STACK)
+        .merge(Merge::Deep),
+    n("param", "a value set at compile time or deploy time")
+        .args(&[NAME], 1)
+        .props(&[
+            p("default", Scalar),
+            p("env", EnvName),
+            p("required", Bool),
+            p("description", Str),
+        ])
+        .keyed(),
+    n("network", "a network")
+        .args(&[NAME], 1)
+        .props(&[
+            p("subnet", Cidr),
+            p("internal", Bool),
+            p("external", Bool),
+            p("driver", Enum(&["bridge", "overlay"])),
+        ])
+        .keyed(),
+    n("volume", "a named volume")
+        .args(&[NAME], 1)
+        .props(&[p("size", Size), p("class", Str), p("external", Bool)])
+        .keyed(),
+    n("secret", "a secret, referenced as `(secret)\"name\"`")
+        .args(&[NAME], 1)
+        .props(&[p("file", Path), p("env", EnvName), p("external", Bool)])
+        .one_of(&["file", "env", "external"])
+        .keyed(),
+    n("service", "a containerised service")
+        .args(&[NAME], 1)
+        .kids(SERVICE)
+        .needs(&[&["image", "build"]])
+        .merge(Merge::DeepKey),
+    n("proxy", "reverse proxy settings shared by all sites")
+        .kids(PROXY)
+        .merge(Merge::Deep),
+    n("site", "a public site served by the reverse proxy")
+        .rest("host", Host, 0)
+        .kids(SITE)
+        .merge(Merge::DeepKey),
+    n("firewall", "host firewall (UFW)")
+        .kids(FIREWALL)
+        .merge(Merge::Deep),
+    n("monitoring", "Prometheus and exporters")
+        .kids(MONITORING)
+        .merge(Merge::Deep),
+    n("alerts", "a group of alerting rules")
+        .args(&[NAME], 1)
+        .kids(ALERTS)
+        .merge(Merge::DeepKey),
+    n("backup", "a scheduled database dump")
+        .args(&[NAME], 1)
+        .props(&[
+            p("service", Ref(RefKind::Service)),
+            p("schedule", Cron),
+            p("retain", DUR),
+            p("to", Destination),
+            p("database", Str),
+            p("user", Str),
+            ps("password", Str),
+            p("format", Enum(&["custom", "plain"])),
+            p("compress", Bool),
+        ])
+        .required(&["service", "schedule"])
+        .keyed(),
+    n("env", "an environment overlay: differences from the base")
+        .args(&[NAME], 1)
+        .overlay()
+        .keyed(),
+    n("policy", "lint levels").kids(POLICY).merge(Merge::Deep),
+    n("targets", "which outputs to build")
+        .kids(TARGETS)
+        .merge(Merge::Deep),
+];
+
+pub fn top(name: &str) -> Option<&'static NodeSpec> {
+    TOP.iter().find(|s| s.name == name)
+}
+
+/// Where a node name is valid, as "`a > b`" paths, for "belongs inside ..." help.
+pub fn places_of(name: &str) -> Vec<String> {
+    fn walk(
+        specs: &'static [NodeSpec],
+        path: &mut Vec<&'static str>,
+        name: &str,
+        out: &mut Vec<String>,
+    ) {
+        for s in specs {
+            if s.name == name && !path.is_empty() {
+                out.push(path.join(" > "));
+            }
+            if let Children::Nodes(c) = s.children {
+                path.push(s.name);
+                walk(c, path, name, out);
+                path.pop();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if top(name).is_some() {
+        out.push("the top level".into());
+    }
+    walk(TOP, &mut Vec::new(), name, &mut out);
+    out.sort();
+    out.dedup();
+    out
+}

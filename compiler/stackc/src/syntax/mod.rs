@@ -1,0 +1,125 @@
+//! KDL text -> [`ast::Document`]. The only module that touches the `kdl` crate.
+
+pub mod ast;
+mod v1;
+
+use kdl::{KdlDocument, KdlEntry, KdlIdentifier, KdlNode, KdlValue};
+
+use crate::diagnostics::{Code, Diagnostic};
+use crate::source::{SourceId, Span};
+use ast::{Document, Entry, Ident, Node, Prop, Value};
+
+/// Parses KDL 2 text. On a syntax error the document is `None` and every error the parser
+/// recovered from is reported, with KDL 1 spellings pointed out as such.
+pub fn parse(source: SourceId, text: &str) -> (Option<Document>, Vec<Diagnostic>) {
+    match KdlDocument::parse_v2(text) {
+        Ok(doc) => (Some(lower_doc(source, &doc)), Vec::new()),
+        Err(err) => {
+            let mut diags = v1::detect(source, text);
+            for kd in &err.diagnostics {
+                let span = Span::new(source, kd.span.offset(), kd.span.len());
+                // A KDL 1 token already explained by E0101 needs no second, vaguer error.
+                let covered = diags.iter().any(|d: &Diagnostic| {
+                    d.primary
+                        .as_ref()
+                        .is_some_and(|l| l.span.offset <= span.end() && span.offset <= l.span.end())
+                });
+                if covered {
+                    continue;
+                }
+                let message = kd.message.clone().unwrap_or_else(|| "invalid KDL".into());
+                let label = kd.label.clone().unwrap_or_else(|| "here".into());
+                diags.push(
+                    Diagnostic::error(Code::KdlSyntax, first_lower(&message))
+                        .at(span, label)
+                        .maybe_help(kd.help.clone()),
+                );
+            }
+            if diags.is_empty() {
+                diags.push(
+                    Diagnostic::error(Code::KdlSyntax, "the file is not valid KDL 2")
+                        .at(Span::new(source, 0, 0), "here"),
+                );
+            }
+            (None, diags)
+        }
+    }
+}
+
+fn first_lower(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) if c.clone().next().is_some_and(|n| n.is_lowercase()) => {
+            f.to_lowercase().chain(c).collect()
+        }
+        _ => s.to_string(),
+    }
+}
+
+fn sp(source: SourceId, s: miette::SourceSpan) -> Span {
+    Span::new(source, s.offset(), s.len())
+}
+
+fn ident(source: SourceId, i: &KdlIdentifier) -> Ident {
+    Ident {
+        name: i.value().to_string(),
+        span: sp(source, i.span()),
+    }
+}
+
+fn lower_doc(source: SourceId, doc: &KdlDocument) -> Document {
+    Document {
+        nodes: doc.nodes().iter().map(|n| lower_node(source, n)).collect(),
+    }
+}
+
+fn lower_node(source: SourceId, node: &KdlNode) -> Node {
+    let mut args = Vec::new();
+    let mut props = Vec::new();
+    for e in node.entries() {
+        let entry = lower_entry(source, e);
+        match e.name() {
+            Some(k) => props.push(Prop {
+                key: ident(source, k),
+                value: entry,
+            }),
+            None => args.push(entry),
+        }
+    }
+    Node {
+        name: ident(source, node.name()),
+        ty: node.ty().map(|t| ident(source, t)),
+        args,
+        props,
+        children: node
+            .children()
+            .map(|c| c.nodes().iter().map(|n| lower_node(source, n)).collect()),
+        span: sp(source, node.span()),
+    }
+}
+
+fn lower_entry(source: SourceId, e: &KdlEntry) -> Entry {
+    let entry_span = sp(source, e.span());
+    // The value is the tail of the entry; its source text is `value_repr`.
+    let span = match e.format() {
+        Some(f) if f.value_repr.len() <= entry_span.len => Span::new(
+            source,
+            entry_span.end() - f.value_repr.len(),
+            f.value_repr.len(),
+        ),
+        _ => entry_span,
+    };
+    let value = match e.value() {
+        KdlValue::String(s) => Value::String(s.clone()),
+        KdlValue::Integer(i) => Value::Int(*i),
+        KdlValue::Float(f) => Value::Float(*f),
+        KdlValue::Bool(b) => Value::Bool(*b),
+        KdlValue::Null => Value::Null,
+    };
+    Entry {
+        value,
+        ty: e.ty().map(|t| ident(source, t)),
+        span,
+        entry_span,
+    }
+}

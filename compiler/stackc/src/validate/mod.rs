@@ -1,0 +1,97 @@
+//! Validation: shape and value domains of the file as written, then for every merged
+//! environment: references, cross-field rules and policy lints.
+
+pub mod lints;
+pub mod rules;
+pub mod values;
+pub mod walk;
+
+use indexmap::IndexMap;
+
+use crate::diagnostics::Diagnostics;
+use crate::syntax::ast::Node;
+pub use lints::{Level, LintConfig};
+
+/// The names a merged stack declares, for reference checks.
+pub struct Symbols<'a> {
+    pub services: IndexMap<&'a str, &'a Node>,
+    pub volumes: IndexMap<&'a str, &'a Node>,
+    pub networks: IndexMap<&'a str, &'a Node>,
+    pub secrets: IndexMap<&'a str, &'a Node>,
+    pub params: IndexMap<&'a str, &'a Node>,
+    pub rate_limits: IndexMap<&'a str, &'a Node>,
+    lints: Vec<&'static str>,
+    tables: [Vec<&'a str>; 5],
+}
+
+impl<'a> Symbols<'a> {
+    pub fn collect(nodes: &'a [Node]) -> Self {
+        let mut s = Symbols {
+            services: IndexMap::new(),
+            volumes: IndexMap::new(),
+            networks: IndexMap::new(),
+            secrets: IndexMap::new(),
+            params: IndexMap::new(),
+            rate_limits: IndexMap::new(),
+            lints: lints::LINTS.iter().map(|l| l.code.info().name).collect(),
+            tables: Default::default(),
+        };
+        for n in nodes {
+            let Some(name) = n.arg_str(0) else {
+                if n.name.name == "proxy" {
+                    for z in n.children_named("rate-limit") {
+                        if let Some(zn) = z.arg_str(0) {
+                            s.rate_limits.entry(zn).or_insert(z);
+                        }
+                    }
+                }
+                continue;
+            };
+            let map = match n.name.name.as_str() {
+                "service" => &mut s.services,
+                "volume" => &mut s.volumes,
+                "network" => &mut s.networks,
+                "secret" => &mut s.secrets,
+                "param" => &mut s.params,
+                _ => continue,
+            };
+            map.entry(name).or_insert(n);
+        }
+        s.tables = [
+            s.services.keys().copied().collect(),
+            s.volumes.keys().copied().collect(),
+            s.networks.keys().copied().collect(),
+            s.secrets.keys().copied().collect(),
+            s.rate_limits.keys().copied().collect(),
+        ];
+        s
+    }
+
+    pub fn table(&self, kind: crate::schema::RefKind) -> &[&str] {
+        use crate::schema::RefKind::*;
+        match kind {
+            Service => &self.tables[0],
+            Volume => &self.tables[1],
+            Network => &self.tables[2],
+            Secret => &self.tables[3],
+            RateLimit => &self.tables[4],
+            Lint => &self.lints,
+        }
+    }
+}
+
+/// Checks the file as written (every node, including environment blocks).
+pub fn shape(nodes: &[Node], diags: &mut Diagnostics) {
+    walk::shape(nodes, diags);
+}
+
+/// Checks one merged stack: references, cross-field rules and lints.
+pub fn semantic(nodes: &[Node], lint_config: &LintConfig, diags: &mut Diagnostics) {
+    let symbols = Symbols::collect(nodes);
+    walk::refs(nodes, &symbols, diags);
+    rules::check(nodes, &symbols, diags);
+    let levels = lint_config.levels(nodes);
+    lints::check(nodes, &symbols, &levels, diags);
+}
+
+pub use rules::route_port as rules_route_port;

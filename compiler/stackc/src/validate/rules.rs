@@ -1,0 +1,458 @@
+//! Cross-field rules of a merged stack: what no single value can show.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::values::{self, Piece};
+use super::walk::string_domain;
+use super::Symbols;
+use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::schema::{self, Kind, NodeSpec};
+use crate::syntax::ast::{Entry, Node, Value};
+
+pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
+    depends_on(symbols, diags);
+    publish_clashes(nodes, symbols, diags);
+    sites(nodes, symbols, diags);
+    params(symbols, diags);
+    autoscale(symbols, diags);
+    interpolated_values(nodes, symbols, diags);
+}
+
+fn service_name(n: &Node) -> &str {
+    n.arg_str(0).unwrap_or("?")
+}
+
+fn depends_on(symbols: &Symbols, diags: &mut Diagnostics) {
+    for (name, svc) in &symbols.services {
+        for dep in svc.children_named("depends-on") {
+            let Some(target) = dep.arg_str(0) else {
+                continue;
+            };
+            if target == *name {
+                diags.push(
+                    Diagnostic::error(
+                        Code::SelfReference,
+                        format!("service `{name}` depends on itself"),
+                    )
+                    .at(dep.head_span(), "a service cannot wait for itself")
+                    .help("remove this `depends-on`"),
+                );
+                continue;
+            }
+            let Some(tsvc) = symbols.services.get(target) else {
+                continue;
+            };
+            if dep.prop_bool("healthy") == Some(true) && tsvc.child("health").is_none() {
+                diags.push(
+                    Diagnostic::error(
+                        Code::HealthyWithoutHealth,
+                        format!("`{name}` waits for `{target}` to be healthy, but `{target}` has no `health` check"),
+                    )
+                    .at(dep.prop("healthy").map(|e| e.entry_span).unwrap_or(dep.span), "needs a health check on the target")
+                    .label(tsvc.head_span(), format!("`{target}` is declared here without `health`"))
+                    .help(format!("add a `health` node to `{target}`, or drop `healthy=#true`")),
+                );
+            }
+            if dep.prop_bool("healthy") == Some(true) && dep.prop_bool("completed") == Some(true) {
+                diags.push(
+                    Diagnostic::error(Code::Conflicting, "`healthy=#true` and `completed=#true` exclude each other")
+                        .at(dep.span, "pick one condition")
+                        .help("`completed` waits for a one-shot service to exit successfully; `healthy` for a running one to pass its check"),
+                );
+            }
+        }
+    }
+}
+
+/// A host binding: address (None = all addresses), port, protocol.
+fn publish_clashes(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
+    struct Bind<'a> {
+        addr: Option<IpAddr>,
+        port: i128,
+        proto: &'a str,
+        span: crate::source::Span,
+        owner: String,
+    }
+    let mut binds: Vec<Bind> = Vec::new();
+    for (name, svc) in &symbols.services {
+        for p in svc.children_named("publish") {
+            let Some(port) = p.arg(0).and_then(|e| e.value.as_int()) else {
+                continue;
+            };
+            let addr = p.prop_str("host").and_then(|h| values::address(h).ok());
+            let addr = addr.filter(|a| !a.is_unspecified());
+            binds.push(Bind {
+                addr,
+                port,
+                proto: p.prop_str("protocol").unwrap_or("tcp"),
+                span: p.head_span(),
+                owner: name.to_string(),
+            });
+        }
+    }
+    // Sites make the proxy publish 80 and 443 on all addresses.
+    if let Some(site) = nodes.iter().find(|n| n.name.name == "site") {
+        for port in [80, 443] {
+            binds.push(Bind {
+                addr: None,
+                port,
+                proto: "tcp",
+                span: site.name.span,
+                owner: "the reverse proxy (sites publish 80 and 443)".into(),
+            });
+        }
+    }
+    let mut by_port: HashMap<(i128, &str), Vec<usize>> = HashMap::new();
+    for (i, b) in binds.iter().enumerate() {
+        by_port.entry((b.port, b.proto)).or_default().push(i);
+    }
+    let mut keys: Vec<_> = by_port.keys().copied().collect();
+    keys.sort();
+    for key in keys {
+        let idx = &by_port[&key];
+        for (j, &b) in idx.iter().enumerate() {
+            for &a in &idx[..j] {
+                let (x, y) = (&binds[a], &binds[b]);
+                let clash = x.addr.is_none() || y.addr.is_none() || x.addr == y.addr;
+                if !clash {
+                    continue;
+                }
+                let addr = match (x.addr, y.addr) {
+                    (None, None) => "all addresses".to_string(),
+                    (Some(a), None) | (None, Some(a)) => format!("{a} (all addresses include it)"),
+                    (Some(a), Some(_)) => a.to_string(),
+                };
+                let (first, second) = if x.span <= y.span { (x, y) } else { (y, x) };
+                diags.push(
+                    Diagnostic::error(Code::PublishClash, format!("host port {}/{} is published twice on {addr}", key.0, key.1))
+                        .at(second.span, format!("published by {} here", second.owner))
+                        .label(first.span, format!("already published by {}", first.owner))
+                        .help(format!("use another host port, or bind each to its own address with `host=` (e.g. `host=\"{}\"`)", Ipv4Addr::LOCALHOST)),
+                );
+                break;
+            }
+        }
+    }
+}
+
+/// The port a route reaches: `port=` if given, else the port named `http`, else the only port.
+pub fn route_port<'a>(svc: &'a Node, port: Option<&Entry>) -> Result<&'a Node, String> {
+    let ports: Vec<&Node> = svc.children_named("port").collect();
+    if let Some(p) = port {
+        return match &p.value {
+            Value::Int(i) => ports
+                .iter()
+                .find(|n| n.arg(0).and_then(|a| a.value.as_int()) == Some(*i))
+                .copied()
+                .ok_or_else(|| format!("it declares no `port {i}`")),
+            Value::String(s) => ports
+                .iter()
+                .find(|n| n.prop_str("name") == Some(s))
+                .copied()
+                .ok_or_else(|| format!("it has no port named `{s}`")),
+            _ => Err("bad port".into()),
+        };
+    }
+    if let Some(http) = ports.iter().find(|n| n.prop_str("name") == Some("http")) {
+        return Ok(http);
+    }
+    match ports.as_slice() {
+        [only] => Ok(only),
+        [] => Err("it declares no `port`".into()),
+        _ => Err(format!(
+            "it has {} ports and none is named `http`",
+            ports.len()
+        )),
+    }
+}
+
+fn sites(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
+    let stack_domain = nodes
+        .iter()
+        .find(|n| n.name.name == "stack")
+        .and_then(|s| s.child("domain"))
+        .and_then(|d| d.arg_str(0));
+    let mut hosts: HashMap<String, &Entry> = HashMap::new();
+    for site in nodes.iter().filter(|n| n.name.name == "site") {
+        if site.args.is_empty() && stack_domain.is_none() {
+            diags.push(
+                Diagnostic::error(Code::MissingRequired, "this `site` has no host name and the stack declares no `domain`")
+                    .at(site.name.span, "no host")
+                    .help("write `site \"shop.example.com\" { … }`, or `domain \"shop.example.com\"` inside `stack`"),
+            );
+        }
+        for h in &site.args {
+            let key = h.value.display();
+            if let Some(first) = hosts.insert(key.clone(), h) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateRoute,
+                        format!("host `{key}` is served by two sites"),
+                    )
+                    .at(h.span, "served again here")
+                    .label(first.span, "first served here")
+                    .help("merge the two `site` blocks"),
+                );
+            }
+        }
+        let mut paths: HashMap<(String, bool, bool), &Entry> = HashMap::new();
+        for route in site.children_named("route") {
+            let Some(path) = route.arg(0) else { continue };
+            let key = (
+                path.value.display(),
+                route.prop_bool("exact") == Some(true),
+                route.prop_bool("regex") == Some(true),
+            );
+            if let Some(first) = paths.insert(key, path) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateRoute,
+                        format!("two routes match `{}`", path.value.display()),
+                    )
+                    .at(path.span, "matched again here")
+                    .label(first.span, "first route")
+                    .help("remove one of the routes"),
+                );
+            }
+            if route.prop_bool("exact") == Some(true) && route.prop_bool("regex") == Some(true) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::Conflicting,
+                        "a route is either `exact=#true` or `regex=#true`",
+                    )
+                    .at(
+                        route
+                            .prop("regex")
+                            .map(|e| e.entry_span)
+                            .unwrap_or(route.span),
+                        "conflicts with `exact`",
+                    )
+                    .help("keep one"),
+                );
+            }
+            if route.prop_bool("regex") == Some(true) {
+                if let Some(Value::String(re)) = Some(&path.value) {
+                    if re.contains(char::is_whitespace)
+                        || re.contains(['{', '}', ';']) && !balanced(re)
+                    {
+                        diags.push(
+                            Diagnostic::error(
+                                Code::InvalidPath,
+                                "a route regex must not contain spaces or unbalanced braces",
+                            )
+                            .at(path.span, "invalid regex")
+                            .help("write spaces as `\\s`"),
+                        );
+                    }
+                }
+            }
+            if let (Some(to), None) = (route.prop_str("to"), route.prop("files")) {
+                let Some(svc) = symbols.services.get(to) else {
+                    continue;
+                };
+                if let Err(why) = route_port(svc, route.prop("port")) {
+                    let span = route
+                        .prop("port")
+                        .map(|e| e.span)
+                        .unwrap_or_else(|| route.prop("to").map(|e| e.span).unwrap_or(route.span));
+                    let code = if route.prop("port").is_some() {
+                        Code::UnknownPortName
+                    } else {
+                        Code::RouteNoPort
+                    };
+                    diags.push(
+                        Diagnostic::error(code, format!("route `{}` cannot reach service `{to}`: {why}", path.value.display()))
+                            .at(span, "no usable port")
+                            .label(svc.head_span(), format!("`{to}` is declared here"))
+                            .help(format!("add `port=` to the route, or name one of `{to}`'s ports \"http\": `port 8080 name=\"http\"`")),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn balanced(s: &str) -> bool {
+    let mut depth = 0i32;
+    for c in s.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ';' => return false,
+            _ => {}
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    depth == 0
+}
+
+fn params(symbols: &Symbols, diags: &mut Diagnostics) {
+    for (name, p) in &symbols.params {
+        let required = p.prop_bool("required") == Some(true);
+        if required && p.prop("env").is_none() {
+            diags.push(
+                Diagnostic::error(
+                    Code::MissingRequired,
+                    format!("param `{name}` is required at deploy time but has no `env=`"),
+                )
+                .at(
+                    p.prop("required").map(|e| e.entry_span).unwrap_or(p.span),
+                    "required, but from where?",
+                )
+                .help(format!(
+                    "name the variable that supplies it: `env=\"{}\"`",
+                    name.to_ascii_uppercase().replace('-', "_")
+                )),
+            );
+        }
+        if required && p.prop("default").is_some() {
+            diags.push(
+                Diagnostic::error(
+                    Code::Conflicting,
+                    format!("param `{name}` is required and has a default"),
+                )
+                .at(
+                    p.prop("default").map(|e| e.entry_span).unwrap_or(p.span),
+                    "a default makes it optional",
+                )
+                .label(
+                    p.prop("required").map(|e| e.entry_span).unwrap_or(p.span),
+                    "required here",
+                )
+                .help("drop `required=#true` or the `default=`"),
+            );
+        }
+        if !required && p.prop("default").is_none() {
+            diags.push(
+                Diagnostic::error(
+                    Code::MissingRequired,
+                    format!("param `{name}` has no value"),
+                )
+                .at(p.head_span(), "no `default=` and not `required=#true`")
+                .help("give it a `default=`, or make it `required=#true env=\"VAR\"`"),
+            );
+        }
+    }
+}
+
+fn autoscale(symbols: &Symbols, diags: &mut Diagnostics) {
+    for svc in symbols.services.values() {
+        let Some(a) = svc.child("autoscale") else {
+            continue;
+        };
+        let (Some(min), Some(max)) = (
+            a.prop("min").and_then(|e| e.value.as_int()),
+            a.prop("max").and_then(|e| e.value.as_int()),
+        ) else {
+            continue;
+        };
+        if min > max {
+            diags.push(
+                Diagnostic::error(
+                    Code::OutOfRange,
+                    format!(
+                        "autoscale of `{}`: min {min} is above max {max}",
+                        service_name(svc)
+                    ),
+                )
+                .at(a.prop("min").map(|e| e.entry_span).unwrap_or(a.span), "min")
+                .label(a.prop("max").map(|e| e.entry_span).unwrap_or(a.span), "max")
+                .help("min must be at most max"),
+            );
+        }
+        if a.prop("cpu").is_none() && a.prop("memory").is_none() {
+            diags.push(
+                Diagnostic::error(
+                    Code::MissingRequired,
+                    format!("autoscale of `{}` has no metric", service_name(svc)),
+                )
+                .at(a.name.span, "scale on what?")
+                .help("add `cpu=70` (percent of the CPU request) and/or `memory=80`"),
+            );
+        }
+        if a.prop("cpu").is_some()
+            && svc
+                .child("resources")
+                .and_then(|r| r.prop("reserve-cpus").or(r.prop("cpus")))
+                .is_none()
+        {
+            diags.push(
+                Diagnostic::error(Code::MissingRequired, format!("autoscale of `{}` on CPU needs a CPU request", service_name(svc)))
+                    .at(a.prop("cpu").map(|e| e.entry_span).unwrap_or(a.span), "percent of what?")
+                    .help("add `resources reserve-cpus=…` (the HPA computes utilisation against the request)"),
+            );
+        }
+    }
+}
+
+/// Strings with `${param}`: once the params' compile-time defaults are substituted, the
+/// value must still be in its domain (an image tag from a param must still be a tag).
+fn interpolated_values(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
+    fn walk(
+        nodes: &[Node],
+        specs: &'static [NodeSpec],
+        symbols: &Symbols,
+        diags: &mut Diagnostics,
+    ) {
+        for node in nodes {
+            let Some(spec) = specs.iter().find(|s| s.name == node.name.name) else {
+                continue;
+            };
+            for (i, arg) in node.args.iter().enumerate() {
+                if let Some(kind) = spec.args.get(i).map(|a| a.1).or(spec.rest.map(|r| r.1)) {
+                    check(kind, arg, symbols, diags);
+                }
+            }
+            for p in &node.props {
+                if let Some(ps) = spec.prop(&p.key.name) {
+                    if !p.value.is_secret_ref() {
+                        check(ps.kind, &p.value, symbols, diags);
+                    }
+                }
+            }
+            if let Some(c) = &node.children {
+                walk(c, spec.child_specs(), symbols, diags);
+            }
+        }
+    }
+    fn check(kind: Kind, e: &Entry, symbols: &Symbols, diags: &mut Diagnostics) {
+        let Value::String(s) = &e.value else { return };
+        if !values::has_interpolation(s) || matches!(kind, Kind::Str) {
+            return;
+        }
+        let Some(resolved) = substitute(s, symbols) else {
+            return;
+        };
+        if let Err(err) = string_domain(kind, &resolved) {
+            diags.push(
+                Diagnostic::error(
+                    err.code,
+                    format!(
+                        "with its params' defaults, `{s}` becomes `{resolved}`: {}",
+                        err.message
+                    ),
+                )
+                .at(e.span, "invalid once params are substituted")
+                .maybe_help(err.help),
+            );
+        }
+    }
+    walk(nodes, schema::TOP, symbols, diags);
+}
+
+/// `s` with every `${param}` replaced by the param's default; `None` when one has none.
+pub fn substitute(s: &str, symbols: &Symbols) -> Option<String> {
+    let mut out = String::new();
+    for piece in values::interpolation(s).ok()? {
+        match piece {
+            Piece::Text(t) => out.push_str(&t),
+            Piece::Param(p, _) => {
+                out.push_str(&symbols.params.get(p)?.prop("default")?.value.display())
+            }
+        }
+    }
+    Some(out)
+}
