@@ -57,11 +57,7 @@ struct LintArgs {
 impl LintArgs {
     fn config(&self) -> LintConfig {
         let mut overrides = Vec::new();
-        for (list, level) in [
-            (&self.allow, Level::Allow),
-            (&self.warn, Level::Warn),
-            (&self.deny, Level::Deny),
-        ] {
+        for (list, level) in [(&self.allow, Level::Allow), (&self.warn, Level::Warn), (&self.deny, Level::Deny)] {
             overrides.extend(list.iter().map(|n| (n.clone(), level)));
         }
         LintConfig { overrides }
@@ -110,13 +106,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check {
-            files,
-            env,
-            format,
-            color,
-            lints,
-        } => check(&files, env, format, color, &lints),
+        Command::Check { files, env, format, color, lints } => check(&files, env, format, color, &lints),
         Command::Explain { code } => explain(&code),
         Command::Graph { file, format, env } => graph(&file, format, env),
         Command::Fmt { files, check } => fmt(&files, check),
@@ -142,15 +132,8 @@ fn render_options(color: Color) -> RenderOptions {
         Color::Never => false,
         Color::Auto => tty && !no_color,
     };
-    let width = std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(100);
-    RenderOptions {
-        color,
-        unicode: true,
-        width,
-    }
+    let width = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100);
+    RenderOptions { color, unicode: true, width }
 }
 
 fn print_diagnostics(out: &Outcome, format: DiagFormat, opts: RenderOptions) {
@@ -170,17 +153,8 @@ fn print_diagnostics(out: &Outcome, format: DiagFormat, opts: RenderOptions) {
     }
 }
 
-fn check(
-    files: &[PathBuf],
-    env: Option<String>,
-    format: DiagFormat,
-    color: Color,
-    lints: &LintArgs,
-) -> ExitCode {
-    let opts = Options {
-        env,
-        lints: lints.config(),
-    };
+fn check(files: &[PathBuf], env: Option<String>, format: DiagFormat, color: Color, lints: &LintArgs) -> ExitCode {
+    let opts = Options { env, lints: lints.config() };
     let render = render_options(color);
     let (mut errors, mut warnings, mut io_failed) = (0, 0, false);
     for path in files {
@@ -207,11 +181,7 @@ fn check(
                 plural(files.len(), "file")
             );
         } else {
-            eprintln!(
-                "ok: {} checked, {}",
-                plural(files.len(), "file"),
-                plural(warnings, "warning")
-            );
+            eprintln!("ok: {} checked, {}", plural(files.len(), "file"), plural(warnings, "warning"));
         }
     }
     if io_failed {
@@ -250,14 +220,7 @@ fn graph(file: &Path, format: GraphFormat, env: Option<String>) -> ExitCode {
         Ok(t) => t,
         Err(code) => return code,
     };
-    let out = compile(
-        &file.display().to_string(),
-        &text,
-        &Options {
-            env,
-            ..Options::default()
-        },
-    );
+    let out = compile(&file.display().to_string(), &text, &Options { env, ..Options::default() });
     print_diagnostics(&out, DiagFormat::Human, render_options(Color::Auto));
     let Some(stack) = &out.stack else {
         return ExitCode::from(1);
@@ -280,8 +243,7 @@ fn fmt(files: &[PathBuf], check: bool) -> ExitCode {
         let formatted = match stackc::fmt::format(&text) {
             Ok(f) => f,
             Err(e) => {
-                let file =
-                    stackc::source::SourceFile::new(path.display().to_string(), text.clone());
+                let file = stackc::source::SourceFile::new(path.display().to_string(), text.clone());
                 let (line, col) = file.line_col(e.offset);
                 eprintln!("error: {}:{line}:{col}: {}", path.display(), e.message);
                 status = ExitCode::from(1);
@@ -292,11 +254,7 @@ fn fmt(files: &[PathBuf], check: bool) -> ExitCode {
             continue;
         }
         if check {
-            eprintln!(
-                "{}: not formatted (run `stackc fmt {}`)",
-                path.display(),
-                path.display()
-            );
+            eprintln!("{}: not formatted (run `stackc fmt {}`)", path.display(), path.display());
             status = ExitCode::from(1);
         } else if let Err(e) = write_atomic(path, &formatted) {
             eprintln!("error: cannot write {}: {e}", path.display());
@@ -308,14 +266,8 @@ fn fmt(files: &[PathBuf], check: bool) -> ExitCode {
 
 /// Temp file in the same directory, then rename: a reader never sees half a file.
 fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.stackc-tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;

@@ -69,6 +69,7 @@ catalogue! {
     Conflicting = "E0110" "conflicting-settings" "settings that exclude each other are both given";
     UnknownAnnotation = "E0111" "unknown-type-annotation" "a type annotation stackc does not know, or one not allowed here";
     UnexpectedChildren = "E0112" "unexpected-children" "a children block on a node that takes none";
+    SecretRequired = "E0113" "secret-required" "a secret setting given as a literal instead of a `(secret)` reference";
     InvalidName = "E0201" "invalid-name" "a name that cannot become a DNS name, compose key and k8s object name";
     DuplicateName = "E0202" "duplicate-name" "two things of the same kind with the same name";
     UnknownService = "E0203" "unknown-service" "a reference to a service that does not exist";
@@ -103,6 +104,8 @@ catalogue! {
     PublishClash = "E0404" "publish-clash" "two `publish` nodes bind the same host port on the same address";
     DuplicateRoute = "E0405" "duplicate-route" "two routes of one site match the same path, or two sites serve the same host";
     SelfReference = "E0406" "self-reference" "a node refers to the thing it belongs to";
+    BackupEngine = "E0407" "backup-engine" "a backup of a service whose database engine stackc cannot tell or does not support";
+    UnknownEnvGroup = "E0212" "unknown-env-group" "`env-from` names an `env-group` that does not exist";
     PublicDatabase = "W0101" "public-database" "a database port published on all host addresses";
     MissingHealthcheck = "W0102" "missing-healthcheck" "a long-running service without a `health` check";
     LatestTag = "W0103" "latest-tag" "an image without a pinned tag (`:latest` or none)";
@@ -118,10 +121,7 @@ impl Code {
     }
 
     pub fn from_str_code(s: &str) -> Option<Code> {
-        Code::ALL
-            .iter()
-            .copied()
-            .find(|c| c.info().code.eq_ignore_ascii_case(s) || c.info().name == s)
+        Code::ALL.iter().copied().find(|c| c.info().code.eq_ignore_ascii_case(s) || c.info().name == s)
     }
 }
 
@@ -156,25 +156,16 @@ impl Diagnostic {
     }
 
     pub fn warning(code: Code, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
     }
 
     pub fn at(mut self, span: Span, text: impl Into<String>) -> Self {
-        self.primary = Some(Label {
-            span,
-            text: text.into(),
-        });
+        self.primary = Some(Label { span, text: text.into() });
         self
     }
 
     pub fn label(mut self, span: Span, text: impl Into<String>) -> Self {
-        self.labels.push(Label {
-            span,
-            text: text.into(),
-        });
+        self.labels.push(Label { span, text: text.into() });
         self
     }
 
@@ -196,11 +187,8 @@ impl Diagnostic {
 
     /// Sort key: file, position, then code, so that output order is stable.
     fn sort_key(&self) -> (u32, usize, usize, Code, String) {
-        let (src, off, len) = self
-            .primary
-            .as_ref()
-            .map(|l| (l.span.source.0, l.span.offset, l.span.len))
-            .unwrap_or((u32::MAX, 0, 0));
+        let (src, off, len) =
+            self.primary.as_ref().map(|l| (l.span.source.0, l.span.offset, l.span.len)).unwrap_or((u32::MAX, 0, 0));
         (src, off, len, self.code, self.message.clone())
     }
 }
@@ -258,10 +246,7 @@ impl Diagnostics {
 }
 
 /// The closest candidate to `word`, for "did you mean" help.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
         let score = strsim::jaro_winkler(word, c);

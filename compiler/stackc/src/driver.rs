@@ -43,48 +43,24 @@ pub fn compile(name: &str, text: &str, opts: &Options) -> Outcome {
     let (doc, parse_diags) = syntax::parse(id, text);
     diags.extend(parse_diags);
     let Some(doc) = doc else {
-        return Outcome {
-            sources,
-            diagnostics: diags.into_sorted(),
-            stack: None,
-            environments: Vec::new(),
-        };
+        return Outcome { sources, diagnostics: diags.into_sorted(), stack: None, environments: Vec::new() };
     };
     let (stack, environments) = check_document(&doc, opts, &mut diags);
     let failed = diags.has_errors();
-    Outcome {
-        sources,
-        diagnostics: diags.into_sorted(),
-        stack: if failed { None } else { stack },
-        environments,
-    }
+    Outcome { sources, diagnostics: diags.into_sorted(), stack: if failed { None } else { stack }, environments }
 }
 
-fn check_document(
-    doc: &Document,
-    opts: &Options,
-    diags: &mut Diagnostics,
-) -> (Option<Stack>, Vec<String>) {
+fn check_document(doc: &Document, opts: &Options, diags: &mut Diagnostics) -> (Option<Stack>, Vec<String>) {
     validate::shape(&doc.nodes, diags);
     let envs = merge::environments(&doc.nodes);
-    let env_names: Vec<String> = envs
-        .iter()
-        .filter_map(|e| e.arg_str(0))
-        .map(str::to_string)
-        .collect();
+    let env_names: Vec<String> = envs.iter().filter_map(|e| e.arg_str(0)).map(str::to_string).collect();
     for (name, level) in &opts.lints.overrides {
         let _ = level;
         if validate::lints::lint_by_name(name).is_none() {
-            let names: Vec<&str> = validate::lints::LINTS
-                .iter()
-                .map(|l| l.code.info().name)
-                .collect();
+            let names: Vec<&str> = validate::lints::LINTS.iter().map(|l| l.code.info().name).collect();
             diags.push(
-                Diagnostic::error(
-                    Code::UnknownLint,
-                    format!("unknown lint `{name}` on the command line"),
-                )
-                .maybe_help(suggest(name, &names, "lints")),
+                Diagnostic::error(Code::UnknownLint, format!("unknown lint `{name}` on the command line"))
+                    .maybe_help(suggest(name, &names, "lints")),
             );
         }
     }
@@ -99,11 +75,7 @@ fn check_document(
                     suggest(want, &list, "known environments").unwrap_or_default()
                 };
                 diags.push(
-                    Diagnostic::error(
-                        Code::UnknownEnvironment,
-                        format!("unknown environment `{want}`"),
-                    )
-                    .help(help),
+                    Diagnostic::error(Code::UnknownEnvironment, format!("unknown environment `{want}`")).help(help),
                 );
                 return (None, env_names);
             }

@@ -78,11 +78,7 @@ fn parse_error(err: kdl::KdlError) -> FmtError {
             offset: diag.span.offset(),
             len: diag.span.len(),
         },
-        None => FmtError {
-            message: "invalid KDL document".to_owned(),
-            offset: 0,
-            len: 0,
-        },
+        None => FmtError { message: "invalid KDL document".to_owned(), offset: 0, len: 0 },
     }
 }
 
@@ -130,10 +126,7 @@ fn is_ws(c: char) -> bool {
 }
 
 fn is_newline(c: char) -> bool {
-    matches!(
-        c,
-        '\r' | '\n' | '\u{0085}' | '\u{000B}' | '\u{000C}' | '\u{2028}' | '\u{2029}'
-    )
+    matches!(c, '\r' | '\n' | '\u{0085}' | '\u{000B}' | '\u{000C}' | '\u{2028}' | '\u{2029}')
 }
 
 /// Byte length of the newline sequence at the start of `s`, if any.
@@ -141,20 +134,12 @@ fn newline_len(s: &str) -> Option<usize> {
     if s.starts_with("\r\n") {
         return Some(2);
     }
-    s.chars()
-        .next()
-        .filter(|&c| is_newline(c))
-        .map(char::len_utf8)
+    s.chars().next().filter(|&c| is_newline(c)).map(char::len_utf8)
 }
 
 /// Characters that end a bare identifier or number (KDL 2 `identifier-char` complement).
 fn ends_bare(c: char) -> bool {
-    is_ws(c)
-        || is_newline(c)
-        || matches!(
-            c,
-            '\\' | '/' | '(' | ')' | '{' | '}' | '[' | ']' | ';' | '"' | '#' | '='
-        )
+    is_ws(c) || is_newline(c) || matches!(c, '\\' | '/' | '(' | ')' | '{' | '}' | '[' | ']' | ';' | '"' | '#' | '=')
 }
 
 fn bare_len(s: &str) -> usize {
@@ -187,11 +172,7 @@ fn block_comment_len(s: &str) -> usize {
 
 /// Length of a quoted (escaped) string starting at `s` (which begins with `"`).
 fn quoted_len(s: &str) -> usize {
-    let (open, close) = if s.starts_with("\"\"\"") {
-        (3, "\"\"\"")
-    } else {
-        (1, "\"")
-    };
+    let (open, close) = if s.starts_with("\"\"\"") { (3, "\"\"\"") } else { (1, "\"") };
     let mut chars = s[open..].char_indices();
     while let Some((i, c)) = chars.next() {
         if c == '\\' {
@@ -234,10 +215,7 @@ fn lex(src: &str) -> Vec<Token<'_>> {
         } else if is_ws(c) {
             (Kind::Ws, rest.find(|c| !is_ws(c)).unwrap_or(rest.len()))
         } else if rest.starts_with("//") {
-            let end = rest
-                .char_indices()
-                .find(|&(_, c)| is_newline(c))
-                .map_or(rest.len(), |(i, _)| i);
+            let end = rest.char_indices().find(|&(_, c)| is_newline(c)).map_or(rest.len(), |(i, _)| i);
             (Kind::LineComment, end)
         } else if rest.starts_with("/*") {
             (Kind::BlockComment, block_comment_len(rest))
@@ -263,10 +241,7 @@ fn lex(src: &str) -> Vec<Token<'_>> {
                 _ => (Kind::Atom, bare_len(rest).max(c.len_utf8())),
             }
         };
-        tokens.push(Token {
-            kind,
-            text: &rest[..len],
-        });
+        tokens.push(Token { kind, text: &rest[..len] });
         i += len;
     }
     tokens
@@ -314,11 +289,7 @@ impl Printer {
             match tok.kind {
                 Kind::Ws => {
                     self.had_ws = true;
-                    self.ws_width = if tok.text.bytes().all(|b| b == b' ') {
-                        tok.text.len()
-                    } else {
-                        1
-                    };
+                    self.ws_width = if tok.text.bytes().all(|b| b == b' ') { tok.text.len() } else { 1 };
                 }
                 Kind::Newline => self.newline(),
                 // One node per line: the terminator becomes a line break.
@@ -401,19 +372,11 @@ impl Printer {
             }
         } else if self.space_before(kind) {
             // Trailing `//` comments are often column-aligned by hand; keep that.
-            let width = if kind == Kind::LineComment && self.had_ws {
-                self.ws_width
-            } else {
-                1
-            };
+            let width = if kind == Kind::LineComment && self.had_ws { self.ws_width } else { 1 };
             self.out.extend(std::iter::repeat_n(' ', width));
         }
         // Trailing whitespace inside a `//` comment is still trailing whitespace.
-        self.out.push_str(if kind == Kind::LineComment {
-            text.trim_end()
-        } else {
-            text
-        });
+        self.out.push_str(if kind == Kind::LineComment { text.trim_end() } else { text });
 
         self.line_start = false;
         self.cont_line = false;
@@ -472,10 +435,7 @@ impl Printer {
 
 fn internal(message: impl Into<String>) -> FmtError {
     FmtError {
-        message: format!(
-            "internal formatter error, document left unchanged: {}",
-            message.into()
-        ),
+        message: format!("internal formatter error, document left unchanged: {}", message.into()),
         offset: 0,
         len: 0,
     }
@@ -508,11 +468,8 @@ fn verify(src: &str, before: &KdlDocument, out: &str) -> Result<(), FmtError> {
         return Err(internal("tokens would have been lost or reordered"));
     }
 
-    let visible = |s: &str| {
-        s.chars()
-            .filter(|&c| !(is_ws(c) || is_newline(c) || c == ';' || c == BOM))
-            .collect::<String>()
-    };
+    let visible =
+        |s: &str| s.chars().filter(|&c| !(is_ws(c) || is_newline(c) || c == ';' || c == BOM)).collect::<String>();
     if visible(src) != visible(out) {
         return Err(internal("non-whitespace text would have changed"));
     }
@@ -528,11 +485,7 @@ fn comment_text<'a>(tok: &Token<'a>) -> &'a str {
 }
 
 fn comments<'a>(tokens: &[Token<'a>]) -> Vec<&'a str> {
-    tokens
-        .iter()
-        .filter(|t| t.kind.is_comment())
-        .map(comment_text)
-        .collect()
+    tokens.iter().filter(|t| t.kind.is_comment()).map(comment_text).collect()
 }
 
 /// Tokens the formatter must carry over unchanged: everything except whitespace,
@@ -557,21 +510,14 @@ fn same_opt_ident(a: Option<&KdlIdentifier>, b: Option<&KdlIdentifier>) -> bool 
 }
 
 fn same_doc(a: &KdlDocument, b: &KdlDocument) -> bool {
-    a.nodes().len() == b.nodes().len()
-        && a.nodes()
-            .iter()
-            .zip(b.nodes())
-            .all(|(a, b)| same_node(a, b))
+    a.nodes().len() == b.nodes().len() && a.nodes().iter().zip(b.nodes()).all(|(a, b)| same_node(a, b))
 }
 
 fn same_node(a: &KdlNode, b: &KdlNode) -> bool {
     same_ident(a.name(), b.name())
         && same_opt_ident(a.ty(), b.ty())
         && a.entries().len() == b.entries().len()
-        && a.entries()
-            .iter()
-            .zip(b.entries())
-            .all(|(a, b)| same_entry(a, b))
+        && a.entries().iter().zip(b.entries()).all(|(a, b)| same_entry(a, b))
         && match (a.children(), b.children()) {
             (Some(a), Some(b)) => same_doc(a, b),
             (None, None) => true,
@@ -581,10 +527,7 @@ fn same_node(a: &KdlNode, b: &KdlNode) -> bool {
 
 fn same_entry(a: &KdlEntry, b: &KdlEntry) -> bool {
     let repr = |e: &KdlEntry| e.format().map(|f| f.value_repr.clone());
-    same_opt_ident(a.name(), b.name())
-        && same_opt_ident(a.ty(), b.ty())
-        && a.value() == b.value()
-        && repr(a) == repr(b)
+    same_opt_ident(a.name(), b.name()) && same_opt_ident(a.ty(), b.ty()) && a.value() == b.value() && repr(a) == repr(b)
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub struct Text(pub Vec<Piece>);
 pub enum Piece {
     Lit(String),
     Param(String),
+    /// A secret's value; only ever inside an environment value (validated).
+    Secret(String),
 }
 
 impl Text {
@@ -38,20 +40,34 @@ impl Text {
             .iter()
             .map(|p| match p {
                 Piece::Lit(s) => Some(s.as_str()),
-                Piece::Param(_) => None,
+                Piece::Param(_) | Piece::Secret(_) => None,
             })
             .collect()
     }
 
-    /// Renders params with `f` (which gets the param name).
+    /// Renders params with `f` (which gets the param name). Texts outside `env` values
+    /// hold no secrets; in an `env` value a secret renders as `${secret:name}` here, and
+    /// emitters that allow them use [`Text::render_with`].
     pub fn render(&self, mut f: impl FnMut(&str) -> String) -> String {
+        self.render_with(&mut f, |s| format!("${{secret:{s}}}"))
+    }
+
+    pub fn render_with(&self, mut param: impl FnMut(&str) -> String, mut secret: impl FnMut(&str) -> String) -> String {
         self.0
             .iter()
             .map(|p| match p {
                 Piece::Lit(s) => s.clone(),
-                Piece::Param(name) => f(name),
+                Piece::Param(name) => param(name),
+                Piece::Secret(name) => secret(name),
             })
             .collect()
+    }
+
+    pub fn secrets(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().filter_map(|p| match p {
+            Piece::Secret(s) => Some(s.as_str()),
+            _ => None,
+        })
     }
 }
 
@@ -97,6 +113,8 @@ pub enum SecretSource {
 pub struct Secret {
     pub name: String,
     pub source: SecretSource,
+    /// An `env=` secret that may be unset at deploy time.
+    pub optional: bool,
     pub origin: Origin,
 }
 
@@ -184,6 +202,8 @@ pub struct Resources {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Metrics {
+    /// The scrape job's name (the service name unless `job=` says otherwise).
+    pub job: String,
     pub path: String,
     pub port: u16,
     pub interval_ms: Option<u64>,
@@ -198,6 +218,9 @@ pub struct Autoscale {
     pub memory_percent: Option<u32>,
     pub scale_up_window_ms: Option<u64>,
     pub scale_down_window_ms: Option<u64>,
+    pub scale_up_select: Option<String>,
+    pub scale_down_select: Option<String>,
+    pub policies: Vec<ScalePolicy>,
     pub origin: Origin,
 }
 
@@ -217,6 +240,25 @@ pub struct Logging {
     pub driver: String,
     pub max_size_bytes: Option<u64>,
     pub max_file: Option<u32>,
+    pub address: Option<String>,
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretFile {
+    pub secret: String,
+    /// Where it is mounted; `None`: the target's default (`/run/secrets/<name>`).
+    pub target: Option<String>,
+    pub mode: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScalePolicy {
+    /// `up` or `down`.
+    pub direction: String,
+    pub percent: Option<u32>,
+    pub pods: Option<u32>,
+    pub period_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -280,7 +322,11 @@ pub struct Service {
     pub shm_size_bytes: Option<u64>,
     pub platform: Option<String>,
     pub stateful: bool,
-    /// Secrets it uses (from `env` values), in first-use order.
+    /// `env-group`s whose variables it takes.
+    pub env_from: Vec<String>,
+    /// Secrets mounted as files.
+    pub secret_files: Vec<SecretFile>,
+    /// Secrets it uses (from `env` values and secret files), in first-use order.
     pub secrets: Vec<String>,
     pub origin: Origin,
 }
@@ -292,6 +338,8 @@ pub struct Tls {
     pub hsts_ms: Option<u64>,
     pub ocsp: bool,
     pub certificates: String,
+    /// ACME directory: `None` for Let's Encrypt production, "staging", or a URL.
+    pub acme_ca: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -322,6 +370,8 @@ pub struct Proxy {
     pub body_limit_bytes: Option<u64>,
     pub gzip: bool,
     pub upstreams: IndexMap<String, Upstream>,
+    /// Extra mounts into the proxy container (e.g. static files a `files=` route serves).
+    pub mounts: Vec<Mount>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -351,6 +401,9 @@ pub struct Route {
     pub buffering: Option<bool>,
     pub body_limit_bytes: Option<u64>,
     pub cache_ms: Option<u64>,
+    pub immutable: bool,
+    /// Single-page apps: serve this file when no file matches.
+    pub fallback: Option<String>,
     pub internal: bool,
     pub origin: Origin,
 }
@@ -365,6 +418,8 @@ pub struct BasicAuth {
 #[derive(Debug, Clone, Serialize)]
 pub struct Site {
     pub hosts: Vec<Text>,
+    /// Hosts that redirect permanently to the first host.
+    pub redirect_from: Vec<String>,
     pub routes: Vec<Route>,
     pub allow_from: Vec<String>,
     pub basic_auth: Vec<BasicAuth>,
@@ -400,7 +455,6 @@ pub struct Prometheus {
     pub retention_size_bytes: Option<u64>,
     pub scrape_interval_ms: Option<u64>,
     pub evaluation_interval_ms: Option<u64>,
-    pub image: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -419,11 +473,30 @@ pub struct Scrape {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct Exporter {
+    pub kind: String,
+    /// Settings for the generated service (`exporter "node" { publish … }`); its image,
+    /// when not given, is the target's default for this exporter.
+    pub service: Service,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Notify {
+    pub kind: String,
+    pub webhook_secret: String,
+    pub channel: Option<String>,
+    pub send_resolved: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Monitoring {
     pub prometheus: Prometheus,
-    pub exporters: Vec<String>,
+    /// Settings for the generated Prometheus service.
+    pub prometheus_service: Service,
+    pub exporters: Vec<Exporter>,
     pub probes: Vec<BlackboxProbe>,
     pub scrapes: Vec<Scrape>,
+    pub notify: Vec<Notify>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -448,10 +521,19 @@ pub struct AlertGroup {
 #[derive(Debug, Clone, Serialize)]
 pub struct Backup {
     pub name: String,
-    pub service: String,
+    /// What is backed up: a database service's dump, or a volume's files.
+    pub service: Option<String>,
+    pub volume: Option<String>,
+    /// `postgres` or `redis` for service backups.
+    pub engine: Option<String>,
     pub schedule: String,
     pub retain_ms: Option<u64>,
-    pub to: Option<String>,
+    pub to: String,
+    pub copy_to: Option<String>,
+    pub encrypt_secret: Option<String>,
+    pub no_owner: bool,
+    pub no_privileges: bool,
+    pub env: IndexMap<String, EnvValue>,
     pub database: Option<String>,
     pub user: Option<String>,
     pub password_secret: Option<String>,
@@ -498,6 +580,8 @@ pub struct Targets {
     pub selected: Vec<TargetKind>,
     /// Options per target, as given (e.g. compose `file`, k8s `namespace`).
     pub options: IndexMap<String, IndexMap<String, String>>,
+    /// Labels on the generated k8s Namespace.
+    pub namespace_labels: IndexMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -545,12 +629,16 @@ pub struct Stack {
     pub name: String,
     pub description: Option<String>,
     pub domain: Option<String>,
+    /// Labels on every generated object.
+    pub labels: IndexMap<String, String>,
     /// The environment merged in, if any.
     pub environment: Option<String>,
     pub params: IndexMap<String, Param>,
     pub networks: IndexMap<String, Network>,
     pub volumes: IndexMap<String, Volume>,
     pub secrets: IndexMap<String, Secret>,
+    /// Named sets of environment variables (`env-group`), taken with `env-from`.
+    pub env_groups: IndexMap<String, IndexMap<String, Text>>,
     pub services: IndexMap<String, Service>,
     pub proxy: Option<Proxy>,
     pub sites: Vec<Site>,

@@ -11,6 +11,7 @@ pub enum RefKind {
     Secret,
     RateLimit,
     Lint,
+    EnvGroup,
 }
 
 impl RefKind {
@@ -22,6 +23,7 @@ impl RefKind {
             RefKind::Secret => "secret",
             RefKind::RateLimit => "rate-limit zone",
             RefKind::Lint => "lint",
+            RefKind::EnvGroup => "env-group",
         }
     }
 }
@@ -56,8 +58,10 @@ pub enum Kind {
     Path,
     /// An absolute path inside a container.
     AbsPath,
-    /// A URL path (`/api/`), or a regex for `regex=#true` routes.
+    /// A URL path (`/api/`).
     UrlPath,
+    /// A route's path: a URL path, or a regular expression with `regex=#true`.
+    RoutePath,
     /// A named volume, or a bind-mount path starting with `./`, `../` or `/`.
     MountSource,
     /// A request rate: `10r/s`, `30r/m`.
@@ -94,6 +98,7 @@ impl Kind {
             Kind::Path => "a path".into(),
             Kind::AbsPath => "an absolute path".into(),
             Kind::UrlPath => "a URL path starting with `/`".into(),
+            Kind::RoutePath => "a URL path starting with `/`, or a regex with `regex=#true`".into(),
             Kind::MountSource => "a volume name or a path starting with `./` or `/`".into(),
             Kind::Rate => "a rate such as \"10r/s\" or \"30r/m\"".into(),
             Kind::Promql => "a PromQL expression".into(),
@@ -113,24 +118,17 @@ impl Kind {
 pub struct PropSpec {
     pub name: &'static str,
     pub kind: Kind,
-    /// May be a `(secret)"name"` reference instead of a literal.
-    pub secret_ok: bool,
+    /// Must be a `(secret)"name"` reference: a literal would put a secret in the stack file.
+    pub secret_only: bool,
 }
 
 pub const fn p(name: &'static str, kind: Kind) -> PropSpec {
-    PropSpec {
-        name,
-        kind,
-        secret_ok: false,
-    }
+    PropSpec { name, kind, secret_only: false }
 }
 
+/// A property whose value is a secret: only a `(secret)"name"` reference is accepted.
 pub const fn ps(name: &'static str, kind: Kind) -> PropSpec {
-    PropSpec {
-        name,
-        kind,
-        secret_ok: true,
-    }
+    PropSpec { name, kind, secret_only: true }
 }
 
 /// How a node in an environment overlay combines with the base.
@@ -173,7 +171,7 @@ pub struct NodeSpec {
     pub required: &'static [&'static str],
     /// Exactly one of these properties must be given.
     pub one_of: &'static [&'static str],
-    /// Children that must be present (checked on the merged stack).
+    /// Children of which at least one must be present (checked on the merged stack).
     pub required_children: &'static [&'static [&'static str]],
     pub children: Children,
     pub merge: Merge,
@@ -273,8 +271,17 @@ pub const NAME: (&str, Kind) = ("name", Name);
 const DUR: Kind = Duration;
 const PROTOCOLS: Kind = Enum(&["tcp", "udp"]);
 pub const DATABASE_EXPORTERS: &[&str] = &["postgres", "mysql", "redis", "mongodb"];
-pub const EXPORTERS: &[&str] = &[
-    "node", "cadvisor", "postgres", "mysql", "redis", "mongodb", "blackbox", "nginx",
+pub const EXPORTERS: &[&str] = &["node", "cadvisor", "postgres", "mysql", "redis", "mongodb", "blackbox", "nginx"];
+/// The service each exporter becomes, in the order of [`EXPORTERS`].
+pub const EXPORTER_SERVICES: &[&str] = &[
+    "node-exporter",
+    "cadvisor-exporter",
+    "postgres-exporter",
+    "mysql-exporter",
+    "redis-exporter",
+    "mongodb-exporter",
+    "blackbox-exporter",
+    "nginx-exporter",
 ];
 
 const PROBE_PROPS: &[PropSpec] = &[
@@ -288,8 +295,27 @@ const PROBE_PROPS: &[PropSpec] = &[
     p("start-period", DUR),
 ];
 
-const BUILD: &[NodeSpec] =
-    &[n("arg", "a build argument: `arg NAME=\"value\"`").free(EnvName, Scalar, false)];
+const SCALE_SELECT: Kind = Enum(&["max", "min", "disabled"]);
+const SCALE_POLICY_PROPS: &[PropSpec] = &[p("percent", Int(1, 1000)), p("pods", Int(1, 1000)), p("period", DUR)];
+const SCALE_POLICIES: &[NodeSpec] = &[
+    n("scale-up", "an HPA scale-up policy: at most `percent` or `pods` per `period`")
+        .props(SCALE_POLICY_PROPS)
+        .one_of(&["percent", "pods"])
+        .required(&["period"])
+        .merge(Merge::Whole),
+    n("scale-down", "an HPA scale-down policy: at most `percent` or `pods` per `period`")
+        .props(SCALE_POLICY_PROPS)
+        .one_of(&["percent", "pods"])
+        .required(&["period"])
+        .merge(Merge::Whole),
+];
+
+const BUILD: &[NodeSpec] = &[n("arg", "a build argument: `arg NAME=\"value\"`").free(EnvName, Scalar, false)];
+
+const MOUNT: NodeSpec = n("mount", "mount a named volume or bind-mount a host path")
+    .args(&[("source", MountSource), ("target", AbsPath)], 2)
+    .props(&[p("read-only", Bool)])
+    .merge(Merge::Key(1));
 
 const SERVICE: &[NodeSpec] = &[
     n("description", "what the service is for").args(&[("text", Str)], 1),
@@ -301,48 +327,25 @@ const SERVICE: &[NodeSpec] = &[
         .merge(Merge::Deep),
     n("replicas", "how many containers run").args(&[("count", Int(0, 1000))], 1),
     n("command", "the command, replacing the image's CMD").rest("word", Str, 1),
-    n(
-        "entrypoint",
-        "the entrypoint, replacing the image's ENTRYPOINT",
-    )
-    .rest("word", Str, 1),
-    n(
-        "port",
-        "a container port reachable by other services (never published on the host)",
-    )
-    .args(&[("port", Port)], 1)
-    .props(&[p("name", Name), p("protocol", PROTOCOLS)])
-    .keyed(),
+    n("entrypoint", "the entrypoint, replacing the image's ENTRYPOINT").rest("word", Str, 1),
+    n("port", "a container port reachable by other services (never published on the host)")
+        .args(&[("port", Port)], 1)
+        .props(&[p("name", Name), p("protocol", PROTOCOLS)])
+        .keyed(),
     n("publish", "publish a host port")
         .args(&[("host-port", Port)], 1)
-        .props(&[
-            p("target", Port),
-            p("host", Address),
-            p("protocol", PROTOCOLS),
-        ])
-        .merge(Merge::Whole),
-    n(
-        "env",
-        "environment variables: `env NAME=\"value\" OTHER=(secret)\"name\"`",
-    )
-    .free(EnvName, Scalar, true),
-    n("mount", "mount a named volume or bind-mount a host path")
-        .args(&[("source", MountSource), ("target", AbsPath)], 2)
-        .props(&[p("read-only", Bool)])
-        .merge(Merge::Key(1)),
+        .props(&[p("target", Port), p("host", Address), p("protocol", PROTOCOLS)])
+        .keyed(),
+    n("env", "environment variables: `env NAME=\"value\" OTHER=(secret)\"name\"`").free(EnvName, Scalar, true),
+    MOUNT,
     n("depends-on", "start after another service")
         .args(&[("service", Ref(RefKind::Service))], 1)
         .props(&[p("healthy", Bool), p("completed", Bool)])
         .keyed(),
-    n("health", "a health check: liveness and readiness")
+    n("health", "a health check: liveness and readiness").props(PROBE_PROPS).one_of(&["http", "cmd", "tcp"]),
+    n("readiness", "a readiness-only probe (Kubernetes); `health` stays the liveness probe")
         .props(PROBE_PROPS)
         .one_of(&["http", "cmd", "tcp"]),
-    n(
-        "readiness",
-        "a readiness-only probe (Kubernetes); `health` stays the liveness probe",
-    )
-    .props(PROBE_PROPS)
-    .one_of(&["http", "cmd", "tcp"]),
     n("resources", "CPU and memory limits and reservations").props(&[
         p("cpus", Cpus),
         p("memory", Size),
@@ -350,33 +353,28 @@ const SERVICE: &[NodeSpec] = &[
         p("reserve-memory", Size),
         p("pids", Int(1, 4_194_304)),
     ]),
-    n("restart", "restart policy").args(
-        &[(
-            "policy",
-            Enum(&["no", "always", "on-failure", "unless-stopped"]),
-        )],
-        1,
-    ),
+    n("restart", "restart policy").args(&[("policy", Enum(&["no", "always", "on-failure", "unless-stopped"]))], 1),
     n("networks", "the networks the service joins").rest("network", Ref(RefKind::Network), 1),
     n("metrics", "a Prometheus scrape job for this service").props(&[
+        p("job", Name),
         p("path", UrlPath),
         p("port", PortRef),
         p("interval", DUR),
         p("scheme", Enum(&["http", "https"])),
     ]),
-    n(
-        "autoscale",
-        "horizontal autoscaling (k8s HPA); compose runs `min` replicas",
-    )
-    .props(&[
-        p("min", Int(1, 1000)),
-        p("max", Int(1, 1000)),
-        p("cpu", Int(1, 100)),
-        p("memory", Int(1, 100)),
-        p("scale-up-window", DUR),
-        p("scale-down-window", DUR),
-    ])
-    .required(&["min", "max"]),
+    n("autoscale", "horizontal autoscaling (k8s HPA); compose runs `min` replicas")
+        .props(&[
+            p("min", Int(1, 1000)),
+            p("max", Int(1, 1000)),
+            p("cpu", Int(1, 100)),
+            p("memory", Int(1, 100)),
+            p("scale-up-window", DUR),
+            p("scale-down-window", DUR),
+            p("scale-up-select", SCALE_SELECT),
+            p("scale-down-select", SCALE_SELECT),
+        ])
+        .required(&["min", "max"])
+        .kids(SCALE_POLICIES),
     n("update", "rolling update settings").props(&[
         p("parallelism", Int(1, 1000)),
         p("delay", DUR),
@@ -393,54 +391,42 @@ const SERVICE: &[NodeSpec] = &[
         p("monitor", DUR),
         p("order", Enum(&["stop-first", "start-first"])),
     ]),
-    n(
-        "labels",
-        "container labels: `labels com.example.team=\"api\"`",
-    )
-    .free(Str, Str, false),
+    n("labels", "container labels: `labels com.example.team=\"api\"`").free(Str, Str, false),
     n("logging", "log driver and rotation").props(&[
-        p(
-            "driver",
-            Enum(&["json-file", "local", "journald", "syslog", "none"]),
-        ),
+        p("driver", Enum(&["json-file", "local", "journald", "syslog", "none"])),
         p("max-size", Size),
         p("max-file", Int(1, 100)),
+        p("address", Str),
+        p("tag", Str),
     ]),
     n("user", "the user (and group) the process runs as").args(&[("user", Str)], 1),
     n("working-dir", "the working directory").args(&[("path", AbsPath)], 1),
     n("hostname", "the container's host name").args(&[("name", Host)], 1),
     n("stop-grace-period", "time between SIGTERM and SIGKILL").args(&[("duration", DUR)], 1),
     n("read-only", "a read-only root filesystem").args(&[("read-only", Bool)], 1),
-    n("tmpfs", "an in-memory filesystem")
-        .args(&[("path", AbsPath)], 1)
-        .props(&[p("size", Size)])
-        .keyed(),
+    n("tmpfs", "an in-memory filesystem").args(&[("path", AbsPath)], 1).props(&[p("size", Size)]).keyed(),
     n("cap-drop", "Linux capabilities to drop").rest("capability", Str, 1),
     n("cap-add", "Linux capabilities to add").rest("capability", Str, 1),
-    n(
-        "security-opt",
-        "security options, e.g. \"no-new-privileges:true\"",
-    )
-    .rest("option", Str, 1),
+    n("security-opt", "security options, e.g. \"no-new-privileges:true\"").rest("option", Str, 1),
     n("ulimit", "a resource limit")
         .args(&[("name", Str)], 1)
-        .props(&[
-            p("soft", Int(0, i64::MAX as i128)),
-            p("hard", Int(0, i64::MAX as i128)),
-        ])
+        .props(&[p("soft", Int(0, i64::MAX as i128)), p("hard", Int(0, i64::MAX as i128))])
         .keyed(),
     n("init", "run an init process as PID 1").args(&[("init", Bool)], 1),
     n("shm-size", "size of /dev/shm").args(&[("size", Size)], 1),
     n("platform", "target platform, e.g. \"linux/amd64\"").args(&[("platform", Str)], 1),
-    n(
-        "stateful",
-        "k8s: run as a StatefulSet with a claim per replica for its volumes",
-    )
-    .args(&[("stateful", Bool)], 1),
+    n("stateful", "k8s: run as a StatefulSet with a claim per replica for its volumes").args(&[("stateful", Bool)], 1),
+    n("secret", "mount a secret as a file (compose secrets, k8s secret volume)")
+        .args(&[("secret", Ref(RefKind::Secret))], 1)
+        .props(&[p("target", AbsPath), p("mode", Int(0, 0o777))])
+        .keyed(),
+    n("env-from", "take every variable of an `env-group`").rest("group", Ref(RefKind::EnvGroup), 1),
 ];
 
 const ROUTE_PROPS: &[PropSpec] = &[
     p("to", Ref(RefKind::Service)),
+    p("fallback", UrlPath),
+    p("immutable", Bool),
     p("port", PortRef),
     p("exact", Bool),
     p("regex", Bool),
@@ -458,26 +444,18 @@ const ROUTE_PROPS: &[PropSpec] = &[
     p("status", Int(300, 399)),
 ];
 
-const HEADER: NodeSpec = n("header", "a response header on every response")
-    .args(&[("name", Str), ("value", Str)], 2)
-    .keyed();
-const SECURITY_HEADERS: NodeSpec = n("security-headers", "a preset of security headers")
-    .args(&[("preset", Enum(&["strict", "basic", "off"]))], 1);
+const HEADER: NodeSpec =
+    n("header", "a response header on every response").args(&[("name", Str), ("value", Str)], 2).keyed();
+const SECURITY_HEADERS: NodeSpec =
+    n("security-headers", "a preset of security headers").args(&[("preset", Enum(&["strict", "basic", "off"]))], 1);
 
 const SITE: &[NodeSpec] = &[
-    n(
-        "route",
-        "send requests for a path to a service, static files or a redirect",
-    )
-    .args(&[("path", UrlPath)], 1)
-    .props(ROUTE_PROPS)
-    .one_of(&["to", "files", "redirect"])
-    .keyed(),
-    n(
-        "allow-from",
-        "only these address ranges may use the site; others get 403",
-    )
-    .rest("cidr", Cidr, 1),
+    n("route", "send requests for a path to a service, static files or a redirect")
+        .args(&[("path", RoutePath)], 1)
+        .props(ROUTE_PROPS)
+        .one_of(&["to", "files", "redirect"])
+        .keyed(),
+    n("allow-from", "only these address ranges may use the site; others get 403").rest("cidr", Cidr, 1),
     n("basic-auth", "HTTP basic authentication")
         .args(&[("user", Str)], 1)
         .props(&[ps("password-hash", Str)])
@@ -487,6 +465,7 @@ const SITE: &[NodeSpec] = &[
     SECURITY_HEADERS,
     n("body-limit", "largest request body").args(&[("size", Size)], 1),
     n("gzip", "compress responses").args(&[("on", Bool)], 1),
+    n("redirect-from", "host names that redirect permanently to the site's first host").rest("host", Host, 1),
 ];
 
 const PROXY: &[NodeSpec] = &[
@@ -495,36 +474,28 @@ const PROXY: &[NodeSpec] = &[
         p("profile", Enum(&["intermediate", "modern"])),
         p("hsts", DUR),
         p("ocsp", Bool),
-        p(
-            "certificates",
-            Enum(&["letsencrypt", "self-signed", "external"]),
-        ),
+        p("certificates", Enum(&["letsencrypt", "self-signed", "external"])),
+        p("acme-ca", Str),
     ]),
     SECURITY_HEADERS,
     HEADER,
     n("rate-limit", "a rate-limit zone that routes refer to")
         .args(&[NAME], 1)
-        .props(&[
-            p("rate", Rate),
-            p("burst", Int(0, 100_000)),
-            p("nodelay", Bool),
-        ])
+        .props(&[p("rate", Rate), p("burst", Int(0, 100_000)), p("nodelay", Bool)])
         .required(&["rate"])
         .keyed(),
     n("body-limit", "largest request body").args(&[("size", Size)], 1),
     n("gzip", "compress responses").args(&[("on", Bool)], 1),
-    n(
-        "upstream",
-        "load-balancing options for one service's upstream",
-    )
-    .args(&[("service", Ref(RefKind::Service))], 1)
-    .props(&[
-        p("balance", Enum(&["round-robin", "least-conn", "ip-hash"])),
-        p("max-fails", Int(0, 1000)),
-        p("fail-timeout", DUR),
-        p("keepalive", Int(0, 10_000)),
-    ])
-    .keyed(),
+    n("upstream", "load-balancing options for one service's upstream")
+        .args(&[("service", Ref(RefKind::Service))], 1)
+        .props(&[
+            p("balance", Enum(&["round-robin", "least-conn", "ip-hash"])),
+            p("max-fails", Int(0, 1000)),
+            p("fail-timeout", DUR),
+            p("keepalive", Int(0, 10_000)),
+        ])
+        .keyed(),
+    MOUNT,
 ];
 
 const FW_RULE_PROPS: &[PropSpec] = &[p("from", Cidr), p("protocol", PROTOCOLS), p("comment", Str)];
@@ -536,14 +507,8 @@ const FIREWALL: &[NodeSpec] = &[
         p("outgoing", FW_POLICY),
         p("routed", FW_POLICY),
     ]),
-    n("allow", "allow incoming traffic to a port")
-        .args(&[("port", Port)], 1)
-        .props(FW_RULE_PROPS)
-        .merge(Merge::Whole),
-    n("deny", "deny incoming traffic to a port")
-        .args(&[("port", Port)], 1)
-        .props(FW_RULE_PROPS)
-        .merge(Merge::Whole),
+    n("allow", "allow incoming traffic to a port").args(&[("port", Port)], 1).props(FW_RULE_PROPS).merge(Merge::Whole),
+    n("deny", "deny incoming traffic to a port").args(&[("port", Port)], 1).props(FW_RULE_PROPS).merge(Merge::Whole),
     n("limit", "allow, but rate-limit new connections (ufw limit)")
         .args(&[("port", Port)], 1)
         .props(FW_RULE_PROPS)
@@ -551,26 +516,29 @@ const FIREWALL: &[NodeSpec] = &[
 ];
 
 const MONITORING: &[NodeSpec] = &[
-    n("prometheus", "the Prometheus server").props(&[
-        p("retention", DUR),
-        p("retention-size", Size),
-        p("scrape-interval", DUR),
-        p("evaluation-interval", DUR),
-        p("image", Image),
-    ]),
+    n("prometheus", "the Prometheus server; its children customise its service like a `service` block")
+        .props(&[
+            p("retention", DUR),
+            p("retention-size", Size),
+            p("scrape-interval", DUR),
+            p("evaluation-interval", DUR),
+        ])
+        .kids(SERVICE)
+        .merge(Merge::Deep),
     n("exporters", "exporters to run and scrape").rest("exporter", Enum(EXPORTERS), 1),
-    n("probe", "a blackbox probe of a URL")
-        .args(&[("url", Url)], 1)
-        .props(&[p("module", Str)])
+    n("exporter", "one exporter, with its service customised like a `service` block")
+        .args(&[("kind", Enum(EXPORTERS))], 1)
+        .kids(SERVICE)
+        .merge(Merge::DeepKey),
+    n("notify", "where Alertmanager sends alerts")
+        .args(&[("kind", Enum(&["slack", "webhook"]))], 1)
+        .props(&[ps("webhook", Str), p("channel", Str), p("send-resolved", Bool)])
+        .required(&["webhook"])
         .keyed(),
+    n("probe", "a blackbox probe of a URL").args(&[("url", Url)], 1).props(&[p("module", Str)]).keyed(),
     n("scrape", "an extra scrape job")
         .args(&[NAME], 1)
-        .props(&[
-            p("target", Str),
-            p("path", UrlPath),
-            p("interval", DUR),
-            p("scheme", Enum(&["http", "https"])),
-        ])
+        .props(&[p("target", Str), p("path", UrlPath), p("interval", DUR), p("scheme", Enum(&["http", "https"]))])
         .required(&["target"])
         .keyed(),
 ];
@@ -584,26 +552,22 @@ const ALERT: &[NodeSpec] = &[
 
 const ALERTS: &[NodeSpec] = &[n("alert", "an alerting rule")
     .args(&[("name", Str)], 1)
-    .props(&[
-        p("expr", Promql),
-        p("for", DUR),
-        p("severity", Enum(&["critical", "warning", "info"])),
-    ])
+    .props(&[p("expr", Promql), p("for", DUR), p("severity", Enum(&["critical", "warning", "info"]))])
     .required(&["expr"])
     .kids(ALERT)
     .keyed()];
 
+pub const BACKUP_ENGINES: &[&str] = &["postgres", "redis"];
+const BACKUP: &[NodeSpec] =
+    &[n("env", "environment of the backup job (e.g. S3 credentials)").free(EnvName, Scalar, true)];
+
 const POLICY: &[NodeSpec] = &[
-    n("deny", "make lints errors")
-        .rest("lint", Ref(RefKind::Lint), 1)
-        .merge(Merge::Whole),
-    n("warn", "make lints warnings")
-        .rest("lint", Ref(RefKind::Lint), 1)
-        .merge(Merge::Whole),
-    n("allow", "turn lints off")
-        .rest("lint", Ref(RefKind::Lint), 1)
-        .merge(Merge::Whole),
+    n("deny", "make lints errors").rest("lint", Ref(RefKind::Lint), 1).merge(Merge::Whole),
+    n("warn", "make lints warnings").rest("lint", Ref(RefKind::Lint), 1).merge(Merge::Whole),
+    n("allow", "turn lints off").rest("lint", Ref(RefKind::Lint), 1).merge(Merge::Whole),
 ];
+
+const K8S: &[NodeSpec] = &[n("namespace-labels", "labels on the generated Namespace").free(Str, Str, false)];
 
 const TARGETS: &[NodeSpec] = &[
     n("compose", "docker compose file").props(&[p("file", Path), p("project", Name)]),
@@ -611,33 +575,31 @@ const TARGETS: &[NodeSpec] = &[
     n("caddy", "Caddyfile").props(&[p("version", Str)]),
     n("ufw", "UFW firewall script"),
     n("prometheus", "Prometheus configuration and alert rules"),
-    n("k8s", "Kubernetes manifests").props(&[
-        p("namespace", Name),
-        p("ingress-class", Str),
-        p("cluster-issuer", Str),
-        p("storage-class", Str),
-    ]),
+    n("k8s", "Kubernetes manifests")
+        .props(&[
+            p("namespace", Name),
+            p("ingress-class", Str),
+            p("cluster-issuer", Str),
+            p("storage-class", Str),
+            p("secret-name", Name),
+            p("tls-secret", Name),
+        ])
+        .kids(K8S)
+        .merge(Merge::Deep),
 ];
 
 const STACK: &[NodeSpec] = &[
     n("description", "what the stack is").args(&[("text", Str)], 1),
+    n("labels", "labels on every generated object").free(Str, Str, false),
     n("domain", "default host for a `site` without a name").args(&[("host", Host)], 1),
 ];
 
 /// The top level of a stack file (and of an `env` block).
 pub const TOP: &[NodeSpec] = &[
-    n("stack", "the stack's name and description")
-        .args(&[NAME], 1)
-        .kids(STACK)
-        .merge(Merge::Deep),
+    n("stack", "the stack's name and description").args(&[NAME], 1).kids(STACK).merge(Merge::Deep),
     n("param", "a value set at compile time or deploy time")
         .args(&[NAME], 1)
-        .props(&[
-            p("default", Scalar),
-            p("env", EnvName),
-            p("required", Bool),
-            p("description", Str),
-        ])
+        .props(&[p("default", Scalar), p("env", EnvName), p("required", Bool), p("description", Str)])
         .keyed(),
     n("network", "a network")
         .args(&[NAME], 1)
@@ -654,7 +616,7 @@ pub const TOP: &[NodeSpec] = &[
         .keyed(),
     n("secret", "a secret, referenced as `(secret)\"name\"`")
         .args(&[NAME], 1)
-        .props(&[p("file", Path), p("env", EnvName), p("external", Bool)])
+        .props(&[p("file", Path), p("env", EnvName), p("external", Bool), p("optional", Bool)])
         .one_of(&["file", "env", "external"])
         .keyed(),
     n("service", "a containerised service")
@@ -662,46 +624,44 @@ pub const TOP: &[NodeSpec] = &[
         .kids(SERVICE)
         .needs(&[&["image", "build"]])
         .merge(Merge::DeepKey),
-    n("proxy", "reverse proxy settings shared by all sites")
-        .kids(PROXY)
-        .merge(Merge::Deep),
-    n("site", "a public site served by the reverse proxy")
-        .rest("host", Host, 0)
-        .kids(SITE)
-        .merge(Merge::DeepKey),
-    n("firewall", "host firewall (UFW)")
-        .kids(FIREWALL)
-        .merge(Merge::Deep),
-    n("monitoring", "Prometheus and exporters")
-        .kids(MONITORING)
-        .merge(Merge::Deep),
-    n("alerts", "a group of alerting rules")
+    n("env-group", "a named set of environment variables that services take with `env-from`")
         .args(&[NAME], 1)
-        .kids(ALERTS)
+        .free(EnvName, Scalar, false)
         .merge(Merge::DeepKey),
-    n("backup", "a scheduled database dump")
+    n("defaults", "service settings applied to every service (a service's own setting wins)")
+        .kids(SERVICE)
+        .merge(Merge::Deep),
+    n("proxy", "reverse proxy settings shared by all sites").kids(PROXY).merge(Merge::Deep),
+    n("site", "a public site served by the reverse proxy").rest("host", Host, 0).kids(SITE).merge(Merge::DeepKey),
+    n("firewall", "host firewall (UFW)").kids(FIREWALL).merge(Merge::Deep),
+    n("monitoring", "Prometheus and exporters").kids(MONITORING).merge(Merge::Deep),
+    n("alerts", "a group of alerting rules").args(&[NAME], 1).kids(ALERTS).merge(Merge::DeepKey),
+    n("backup", "a scheduled dump of a database service, or an archive of a volume")
         .args(&[NAME], 1)
         .props(&[
             p("service", Ref(RefKind::Service)),
+            p("volume", Ref(RefKind::Volume)),
+            p("engine", Enum(BACKUP_ENGINES)),
             p("schedule", Cron),
             p("retain", DUR),
             p("to", Destination),
+            p("copy-to", Destination),
             p("database", Str),
             p("user", Str),
             ps("password", Str),
+            ps("encrypt", Str),
             p("format", Enum(&["custom", "plain"])),
             p("compress", Bool),
+            p("no-owner", Bool),
+            p("no-privileges", Bool),
         ])
-        .required(&["service", "schedule"])
+        .required(&["schedule", "to"])
+        .one_of(&["service", "volume"])
+        .kids(BACKUP)
         .keyed(),
-    n("env", "an environment overlay: differences from the base")
-        .args(&[NAME], 1)
-        .overlay()
-        .keyed(),
+    n("env", "an environment overlay: differences from the base").args(&[NAME], 1).overlay().keyed(),
     n("policy", "lint levels").kids(POLICY).merge(Merge::Deep),
-    n("targets", "which outputs to build")
-        .kids(TARGETS)
-        .merge(Merge::Deep),
+    n("targets", "which outputs to build").kids(TARGETS).merge(Merge::Deep),
 ];
 
 pub fn top(name: &str) -> Option<&'static NodeSpec> {
@@ -710,12 +670,7 @@ pub fn top(name: &str) -> Option<&'static NodeSpec> {
 
 /// Where a node name is valid, as "`a > b`" paths, for "belongs inside ..." help.
 pub fn places_of(name: &str) -> Vec<String> {
-    fn walk(
-        specs: &'static [NodeSpec],
-        path: &mut Vec<&'static str>,
-        name: &str,
-        out: &mut Vec<String>,
-    ) {
+    fn walk(specs: &'static [NodeSpec], path: &mut Vec<&'static str>, name: &str, out: &mut Vec<String>) {
         for s in specs {
             if s.name == name && !path.is_empty() {
                 out.push(path.join(" > "));

@@ -14,11 +14,7 @@ pub struct Span {
 
 impl Span {
     pub fn new(source: SourceId, offset: usize, len: usize) -> Self {
-        Span {
-            source,
-            offset,
-            len,
-        }
+        Span { source, offset, len }
     }
 
     pub fn end(&self) -> usize {
@@ -39,11 +35,7 @@ impl SourceFile {
         let text = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        SourceFile {
-            name: name.into(),
-            text,
-            line_starts,
-        }
+        SourceFile { name: name.into(), text, line_starts }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -54,11 +46,7 @@ impl SourceFile {
             Err(i) => i - 1,
         };
         let start = self.line_starts[line];
-        let col = self
-            .text
-            .get(start..offset)
-            .map(|s| s.chars().count())
-            .unwrap_or(offset - start);
+        let col = self.text.get(start..offset).map(|s| s.chars().count()).unwrap_or(offset - start);
         (line + 1, col + 1)
     }
 }
@@ -83,9 +71,6 @@ impl SourceMap {
     }
 
     pub fn text(&self, span: Span) -> &str {
-        self.get(span.source)
-            .text
-            .get(span.offset..span.end())
-            .unwrap_or("")
+        self.get(span.source).text.get(span.offset..span.end()).unwrap_or("")
     }
 }

@@ -25,34 +25,16 @@ const COMMENT_CASES: &[(&str, &[&str])] = &[
     ("a {\n  // c7 inside\n}", &["// c7 inside"]),
     ("// c0 leading\na 1", &["// c0 leading"]),
     ("a 1\n// c8 trailing", &["// c8 trailing"]),
-    (
-        "a { b 1 } /* c9 after children */",
-        &["/* c9 after children */"],
-    ),
-    (
-        "a { b 1 } // c10 after children",
-        &["// c10 after children"],
-    ),
-    (
-        "a {\n  b 1\n  // c11 before close\n}",
-        &["// c11 before close"],
-    ),
-    (
-        "a /* outer /* nested */ still outer */ 1",
-        &["/* outer /* nested */ still outer */"],
-    ),
+    ("a { b 1 } /* c9 after children */", &["/* c9 after children */"]),
+    ("a { b 1 } // c10 after children", &["// c10 after children"]),
+    ("a {\n  b 1\n  // c11 before close\n}", &["// c11 before close"]),
+    ("a /* outer /* nested */ still outer */ 1", &["/* outer /* nested */ still outer */"]),
     ("a /* multi\n   line */ 1", &["/* multi\n   line */"]),
     ("/-a 1\nb", &["/-a 1"]),
     ("a /-1 2", &["/-1"]),
     ("a 1 /-{ x }", &["/-{"]),
-    (
-        "a 1; // c12 after semicolon\nb",
-        &["// c12 after semicolon"],
-    ),
-    (
-        "a 1 \\ // c13 on continuation\n  2",
-        &["// c13 on continuation"],
-    ),
+    ("a 1; // c12 after semicolon\nb", &["// c12 after semicolon"]),
+    ("a 1 \\ // c13 on continuation\n  2", &["// c13 on continuation"]),
     ("(t /* c14 */)a", &["/* c14 */"]),
     ("a k /* c15 */ = /* c16 */ 1", &["/* c15 */", "/* c16 */"]),
     ("a { /* c17 */ }", &["/* c17 */"]),
@@ -63,10 +45,7 @@ fn comments_are_never_lost() {
     for (src, comments) in COMMENT_CASES {
         let out = fmt_ok(src);
         for comment in *comments {
-            assert!(
-                out.contains(comment),
-                "comment {comment:?} lost:\ninput: {src:?}\noutput: {out:?}"
-            );
+            assert!(out.contains(comment), "comment {comment:?} lost:\ninput: {src:?}\noutput: {out:?}");
         }
     }
 }
@@ -118,10 +97,7 @@ fn aligned_trailing_comments_stay_aligned() {
 fn semicolon_separated_nodes_are_split() {
     check("a 1; b 2; c 3;", "a 1\nb 2\nc 3\n");
     check("a { b; c }", "a {\n    b\n    c\n}\n");
-    check(
-        "a { b { c 1; d 2 } }; e",
-        "a {\n    b {\n        c 1\n        d 2\n    }\n}\ne\n",
-    );
+    check("a { b { c 1; d 2 } }; e", "a {\n    b {\n        c 1\n        d 2\n    }\n}\ne\n");
     check("a 1; /* c */ b 2", "a 1 /* c */\nb 2\n");
 }
 
@@ -130,14 +106,8 @@ fn slashdash_is_kept() {
     check("/- a 1\nb", "/- a 1\nb\n");
     check("/-a 1\nb", "/-a 1\nb\n");
     check("a /-1 2 /- k=v", "a /-1 2 /- k=v\n");
-    check(
-        "a /-{ x } {\n y\n} /-{ z }",
-        "a /-{\n    x\n} {\n    y\n} /-{\n    z\n}\n",
-    );
-    check(
-        "  /-server {\n  port 1\n  }\nb",
-        "/-server {\n    port 1\n}\nb\n",
-    );
+    check("a /-{ x } {\n y\n} /-{ z }", "a /-{\n    x\n} {\n    y\n} /-{\n    z\n}\n");
+    check("  /-server {\n  port 1\n  }\nb", "/-server {\n    port 1\n}\nb\n");
     check("a 1 /-\n2 3", "a 1 /-\n    2 3\n");
 }
 
@@ -159,10 +129,7 @@ fn multi_line_strings_are_untouched() {
     // Content and closing lines of `"""` strings are kept byte for byte, even where
     // their indentation differs from the surrounding node's.
     let src = "outer {\n  script \"\"\"\n      echo hi   \n    done\n    \"\"\" 2\n}\n";
-    check(
-        src,
-        "outer {\n    script \"\"\"\n      echo hi   \n    done\n    \"\"\" 2\n}\n",
-    );
+    check(src, "outer {\n    script \"\"\"\n      echo hi   \n    done\n    \"\"\" 2\n}\n");
 
     let raw = "  a #\"\"\"\n  raw /* not a comment\n\n  \"\"\"# b\n";
     check(raw, "a #\"\"\"\n  raw /* not a comment\n\n  \"\"\"# b\n");
@@ -173,10 +140,7 @@ fn multi_line_strings_are_untouched() {
 
 #[test]
 fn line_continuations_are_kept() {
-    check(
-        "a 1 \\\n      2 \\ // why\n 3\nb",
-        "a 1 \\\n    2 \\ // why\n    3\nb\n",
-    );
+    check("a 1 \\\n      2 \\ // why\n 3\nb", "a 1 \\\n    2 \\ // why\n    3\nb\n");
     check("x {\n  a \\\n  k=v\n}", "x {\n    a \\\n        k=v\n}\n");
     // An empty line after `\` ends the node; it must survive formatting.
     check("a \\\n\nb", "a \\\n\nb\n");
@@ -184,10 +148,7 @@ fn line_continuations_are_kept() {
 
 #[test]
 fn block_comment_interiors_are_untouched() {
-    check(
-        "a {\n  /*\n   * doc\n   */\n  b\n}",
-        "a {\n    /*\n   * doc\n   */\n    b\n}\n",
-    );
+    check("a {\n  /*\n   * doc\n   */\n  b\n}", "a {\n    /*\n   * doc\n   */\n    b\n}\n");
 }
 
 #[test]
@@ -197,12 +158,7 @@ fn byte_order_mark_is_preserved() {
 
 #[test]
 fn invalid_input_is_an_error_with_a_byte_offset() {
-    let cases: &[(&str, usize)] = &[
-        ("a {\n  b 1\n", 2),
-        ("a 1 ]", 4),
-        ("a b=1=2", 5),
-        ("{ a }", 0),
-    ];
+    let cases: &[(&str, usize)] = &[("a {\n  b 1\n", 2), ("a 1 ]", 4), ("a b=1=2", 5), ("{ a }", 0)];
     for (src, offset) in cases {
         let err: FmtError = format(src).expect_err(src);
         assert_eq!(err.offset, *offset, "{src:?}: {err:?}");

@@ -16,11 +16,7 @@ pub struct RenderOptions {
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions {
-            color: false,
-            unicode: true,
-            width: 100,
-        }
+        RenderOptions { color: false, unicode: true, width: 100 }
     }
 }
 
@@ -58,10 +54,7 @@ impl miette::Diagnostic for View<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diag
-            .help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diag.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -69,21 +62,13 @@ impl miette::Diagnostic for View<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let primary = self
-            .diag
-            .primary
-            .iter()
-            .map(|l| LabeledSpan::new_primary_with_span(Some(l.text.clone()), span(l.span)));
+        let primary =
+            self.diag.primary.iter().map(|l| LabeledSpan::new_primary_with_span(Some(l.text.clone()), span(l.span)));
         let rest = self
             .diag
             .labels
             .iter()
-            .filter(|l| {
-                self.diag
-                    .primary
-                    .as_ref()
-                    .is_none_or(|p| p.span.source == l.span.source)
-            })
+            .filter(|l| self.diag.primary.as_ref().is_none_or(|p| p.span.source == l.span.source))
             .map(|l| LabeledSpan::new_with_span(Some(l.text.clone()), span(l.span)));
         Some(Box::new(primary.chain(rest)))
     }
@@ -95,32 +80,18 @@ fn span(s: crate::source::Span) -> SourceSpan {
 
 /// Renders one diagnostic the way `stackc check` prints it.
 pub fn render_human(diag: &Diagnostic, map: &SourceMap, opts: RenderOptions) -> String {
-    let src_id = diag
-        .primary
-        .as_ref()
-        .map(|l| l.span.source)
-        .unwrap_or_default();
+    let src_id = diag.primary.as_ref().map(|l| l.span.source).unwrap_or_default();
     let file = map.get(src_id);
-    let view = View {
-        diag,
-        source: NamedSource::new(file.name.clone(), file.text.clone()).with_language("kdl"),
-    };
+    let view = View { diag, source: NamedSource::new(file.name.clone(), file.text.clone()).with_language("kdl") };
     let theme = match (opts.unicode, opts.color) {
         (true, true) => GraphicalTheme::unicode(),
         (true, false) => GraphicalTheme::unicode_nocolor(),
         (false, _) => GraphicalTheme::none(),
     };
     let mut out = String::new();
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(opts.width)
-        .with_links(false);
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(opts.width).with_links(false);
     if handler.render_report(&mut out, &view).is_err() {
-        out = format!(
-            "{}[{}]: {}\n",
-            diag.severity.as_str(),
-            diag.code.as_str(),
-            diag.message
-        );
+        out = format!("{}[{}]: {}\n", diag.severity.as_str(), diag.code.as_str(), diag.message);
     }
     out
 }
@@ -147,13 +118,7 @@ pub fn render_json(diag: &Diagnostic, map: &SourceMap) -> serde_json::Value {
             }
         }
     }
-    obj.insert(
-        "help".into(),
-        diag.help
-            .clone()
-            .map(Into::into)
-            .unwrap_or(serde_json::Value::Null),
-    );
+    obj.insert("help".into(), diag.help.clone().map(Into::into).unwrap_or(serde_json::Value::Null));
     let labels: Vec<serde_json::Value> = diag
         .primary
         .iter()

@@ -20,21 +20,12 @@ pub fn build(st: &Stack) -> Graph {
     for name in st.services.keys() {
         services.insert(name.clone(), g.add_node(GraphNode::Service(name.clone())));
     }
-    let volumes: indexmap::IndexMap<&str, NodeIndex> = st
-        .volumes
-        .keys()
-        .map(|v| (v.as_str(), g.add_node(GraphNode::Volume(v.clone()))))
-        .collect();
-    let networks: indexmap::IndexMap<&str, NodeIndex> = st
-        .networks
-        .keys()
-        .map(|v| (v.as_str(), g.add_node(GraphNode::Network(v.clone()))))
-        .collect();
-    let secrets: indexmap::IndexMap<&str, NodeIndex> = st
-        .secrets
-        .keys()
-        .map(|v| (v.as_str(), g.add_node(GraphNode::Secret(v.clone()))))
-        .collect();
+    let volumes: indexmap::IndexMap<&str, NodeIndex> =
+        st.volumes.keys().map(|v| (v.as_str(), g.add_node(GraphNode::Volume(v.clone())))).collect();
+    let networks: indexmap::IndexMap<&str, NodeIndex> =
+        st.networks.keys().map(|v| (v.as_str(), g.add_node(GraphNode::Network(v.clone())))).collect();
+    let secrets: indexmap::IndexMap<&str, NodeIndex> =
+        st.secrets.keys().map(|v| (v.as_str(), g.add_node(GraphNode::Secret(v.clone())))).collect();
     for (name, svc) in &st.services {
         let me = services[name];
         for d in &svc.depends_on {
@@ -45,14 +36,7 @@ pub fn build(st: &Stack) -> Graph {
         for m in &svc.mounts {
             if let MountSource::Volume(v) = &m.source {
                 if let Some(&t) = volumes.get(v.as_str()) {
-                    g.add_edge(
-                        me,
-                        t,
-                        GraphEdge::Mounts {
-                            target: m.target.clone(),
-                            read_only: m.read_only,
-                        },
-                    );
+                    g.add_edge(me, t, GraphEdge::Mounts { target: m.target.clone(), read_only: m.read_only });
                 }
             }
         }
@@ -67,31 +51,17 @@ pub fn build(st: &Stack) -> Graph {
             }
         }
         for p in &svc.publish {
-            let address = p
-                .host
-                .map(|h| h.to_string())
-                .unwrap_or_else(|| "0.0.0.0".into());
-            let hp = g.add_node(GraphNode::HostPort {
-                address,
-                port: p.host_port,
-                protocol: p.protocol,
-            });
+            let address = p.host.map(|h| h.to_string()).unwrap_or_else(|| "0.0.0.0".into());
+            let hp = g.add_node(GraphNode::HostPort { address, port: p.host_port, protocol: p.protocol });
             g.add_edge(hp, me, GraphEdge::Publishes { target: p.target });
         }
     }
     if !st.sites.is_empty() {
         let internet = g.add_node(GraphNode::Internet);
         for site in &st.sites {
-            let host = site
-                .hosts
-                .first()
-                .map(|h| h.render(|p| format!("${{{p}}}")))
-                .unwrap_or_default();
+            let host = site.hosts.first().map(|h| h.render(|p| format!("${{{p}}}"))).unwrap_or_default();
             for r in &site.routes {
-                let rn = g.add_node(GraphNode::Route {
-                    host: host.clone(),
-                    path: r.path.clone(),
-                });
+                let rn = g.add_node(GraphNode::Route { host: host.clone(), path: r.path.clone() });
                 g.add_edge(internet, rn, GraphEdge::Serves);
                 if let Action::Proxy { service, port } = &r.action {
                     if let Some(&t) = services.get(service) {
@@ -102,10 +72,7 @@ pub fn build(st: &Stack) -> Graph {
         }
     }
     for (lint, level) in &st.policy {
-        g.add_node(GraphNode::Policy {
-            lint: lint.clone(),
-            level: level.clone(),
-        });
+        g.add_node(GraphNode::Policy { lint: lint.clone(), level: level.clone() });
     }
     Graph { graph: g, services }
 }
@@ -137,10 +104,7 @@ pub fn cycles(graph: &Graph) -> Vec<Diagnostic> {
         }
         let path = cycle_path(&deps, &scc);
         let names: Vec<&str> = path.iter().map(|&i| deps[i].as_str()).collect();
-        let mut d = Diagnostic::error(
-            Code::DependencyCycle,
-            format!("dependency cycle: {}", names.join(" -> ")),
-        );
+        let mut d = Diagnostic::error(Code::DependencyCycle, format!("dependency cycle: {}", names.join(" -> ")));
         for w in path.windows(2) {
             let Some(e) = deps.edges_connecting(w[0], w[1]).next() else {
                 continue;
@@ -152,9 +116,7 @@ pub fn cycles(graph: &Graph) -> Vec<Diagnostic> {
                 d = d.label(span(*e.weight()), text);
             }
         }
-        out.push(d.help(
-            "services in a loop wait for each other forever; remove one `depends-on` of the loop",
-        ));
+        out.push(d.help("services in a loop wait for each other forever; remove one `depends-on` of the loop"));
     }
     out
 }
@@ -194,16 +156,8 @@ fn node_label(n: &GraphNode) -> (String, &'static str) {
         GraphNode::Network(s) => (format!("network {s}"), "network"),
         GraphNode::Secret(s) => (format!("secret {s}"), "secret"),
         GraphNode::Route { host, path } => (format!("{host}{path}"), "route"),
-        GraphNode::HostPort {
-            address,
-            port,
-            protocol,
-        } => {
-            let p = if *protocol == Protocol::Udp {
-                "/udp"
-            } else {
-                ""
-            };
+        GraphNode::HostPort { address, port, protocol } => {
+            let p = if *protocol == Protocol::Udp { "/udp" } else { "" };
             (format!("{address}:{port}{p}"), "port")
         }
         GraphNode::Policy { lint, level } => (format!("{level} {lint}"), "policy"),
@@ -215,10 +169,9 @@ fn edge_label(e: &GraphEdge) -> String {
         GraphEdge::DependsOn(Condition::Healthy, _) => "depends on (healthy)".into(),
         GraphEdge::DependsOn(Condition::Completed, _) => "depends on (completed)".into(),
         GraphEdge::DependsOn(Condition::Started, _) => "depends on".into(),
-        GraphEdge::Mounts { target, read_only } => format!(
-            "mounts at {target}{}",
-            if *read_only { " (ro)" } else { "" }
-        ),
+        GraphEdge::Mounts { target, read_only } => {
+            format!("mounts at {target}{}", if *read_only { " (ro)" } else { "" })
+        }
         GraphEdge::Joins => "joins".into(),
         GraphEdge::UsesSecret => "uses".into(),
         GraphEdge::RoutesTo { port } => format!("port {port}"),
@@ -232,8 +185,7 @@ fn edge_label(e: &GraphEdge) -> String {
 pub fn to_dot(graph: &Graph) -> String {
     let g = &graph.graph;
     let shown = |n: &GraphNode| !matches!(n, GraphNode::Secret(_) | GraphNode::Policy { .. });
-    let mut out =
-        String::from("digraph stack {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
+    let mut out = String::from("digraph stack {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
     for i in g.node_indices() {
         if !shown(&g[i]) {
             continue;
@@ -247,11 +199,7 @@ pub fn to_dot(graph: &Graph) -> String {
             "route" => "note",
             _ => "ellipse",
         };
-        out.push_str(&format!(
-            "  n{} [label={}, shape={shape}];\n",
-            i.index(),
-            dot_quote(&label)
-        ));
+        out.push_str(&format!("  n{} [label={}, shape={shape}];\n", i.index(), dot_quote(&label)));
     }
     for e in g.edge_references() {
         if !shown(&g[e.source()]) || !shown(&g[e.target()]) {
@@ -298,11 +246,7 @@ pub fn to_mermaid(graph: &Graph) -> String {
         }
         let label = edge_label(e.weight());
         if label.is_empty() {
-            out.push_str(&format!(
-                "  n{} --> n{}\n",
-                e.source().index(),
-                e.target().index()
-            ));
+            out.push_str(&format!("  n{} --> n{}\n", e.source().index(), e.target().index()));
         } else {
             out.push_str(&format!(
                 "  n{} -->|\"{}\"| n{}\n",

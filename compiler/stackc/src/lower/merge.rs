@@ -7,33 +7,56 @@ use crate::validate::walk::{identity, is_removal};
 
 /// The environments a stack declares, in file order.
 pub fn environments(nodes: &[Node]) -> Vec<&Node> {
-    nodes
-        .iter()
-        .filter(|n| n.name.name == "env" && n.arg_str(0).is_some())
-        .collect()
+    nodes.iter().filter(|n| n.name.name == "env" && n.arg_str(0).is_some()).collect()
 }
 
 /// The base stack (without `env` blocks), with `env` merged over it when given.
 pub fn merged(nodes: &[Node], env: Option<&Node>) -> Vec<Node> {
-    let base: Vec<Node> = nodes
-        .iter()
-        .filter(|n| n.name.name != "env")
-        .cloned()
-        .collect();
-    match env {
+    let base: Vec<Node> = nodes.iter().filter(|n| n.name.name != "env").cloned().collect();
+    let merged = match env {
         Some(e) => merge_level(base, e.children(), schema::TOP),
         None => base,
+    };
+    apply_defaults(merged)
+}
+
+/// `defaults { … }`: each setting is added to every service that does not set it itself.
+fn apply_defaults(mut nodes: Vec<Node>) -> Vec<Node> {
+    let Some(defaults) = nodes.iter().find(|n| n.name.name == "defaults").cloned() else {
+        return nodes;
+    };
+    let Some(svc_spec) = schema::top("service") else { return nodes };
+    for svc in nodes.iter_mut().filter(|n| n.name.name == "service") {
+        let mut children = svc.children.take().unwrap_or_default();
+        for d in defaults.children() {
+            let Some(spec) = svc_spec.child(&d.name.name) else { continue };
+            if spec.merge == Merge::Props {
+                let mut extra = d.clone();
+                extra.props.retain(|p| {
+                    !children
+                        .iter()
+                        .any(|c| c.name.name == d.name.name && c.props.iter().any(|q| q.key.name == p.key.name))
+                });
+                if !extra.props.is_empty() {
+                    children.push(extra);
+                }
+            } else {
+                let own = children.iter().any(|c| c.name.name == d.name.name && identity(c, spec) == identity(d, spec));
+                if !own {
+                    children.push(d.clone());
+                }
+            }
+        }
+        svc.children = Some(children);
     }
+    nodes
 }
 
 fn same_whole(a: &Node, b: &Node) -> bool {
     let vals = |n: &Node| -> (Vec<Value>, Vec<(String, Value)>) {
         (
             n.args.iter().map(|e| e.value.clone()).collect(),
-            n.props
-                .iter()
-                .map(|p| (p.key.name.clone(), p.value.value.clone()))
-                .collect(),
+            n.props.iter().map(|p| (p.key.name.clone(), p.value.value.clone())).collect(),
         )
     };
     a.name.name == b.name.name && vals(a) == vals(b)
@@ -45,9 +68,7 @@ fn merge_level(mut out: Vec<Node>, overlay: &[Node], specs: &'static [NodeSpec])
             continue;
         };
         let same = |n: &Node| {
-            n.name.name == o.name.name
-                && identity(n, spec).is_some()
-                && identity(n, spec) == identity(o, spec)
+            n.name.name == o.name.name && identity(n, spec).is_some() && identity(n, spec) == identity(o, spec)
         };
         if is_removal(o, spec) {
             out.retain(|n| !same(n));

@@ -13,11 +13,7 @@ use crate::syntax::ast::{Entry, Node, Value};
 use crate::validate::{rules_route_port, values};
 
 pub fn origin(span: Span) -> Origin {
-    Origin {
-        source: span.source.0,
-        offset: span.offset,
-        len: span.len,
-    }
+    Origin { source: span.source.0, offset: span.offset, len: span.len }
 }
 
 fn text(s: &str) -> Text {
@@ -28,6 +24,7 @@ fn text(s: &str) -> Text {
                 .map(|p| match p {
                     values::Piece::Text(t) => Piece::Lit(t),
                     values::Piece::Param(n, _) => Piece::Param(n.to_string()),
+                    values::Piece::Secret(n, _) => Piece::Secret(n.to_string()),
                 })
                 .collect(),
         ),
@@ -63,9 +60,7 @@ fn size(n: &Node, key: &str) -> Option<u64> {
 }
 
 fn int<T: TryFrom<i128>>(n: &Node, key: &str) -> Option<T> {
-    n.prop(key)
-        .and_then(|e| e.value.as_int())
-        .and_then(|i| T::try_from(i).ok())
+    n.prop(key).and_then(|e| e.value.as_int()).and_then(|i| T::try_from(i).ok())
 }
 
 fn cpus(n: &Node, key: &str) -> Option<u64> {
@@ -86,8 +81,7 @@ fn arg_bool(n: Option<&Node>) -> bool {
 }
 
 fn words(n: Option<&Node>) -> Vec<String> {
-    n.map(|n| n.args.iter().map(|a| a.value.display()).collect())
-        .unwrap_or_default()
+    n.map(|n| n.args.iter().map(|a| a.value.display()).collect()).unwrap_or_default()
 }
 
 fn protocol(n: &Node) -> Protocol {
@@ -98,9 +92,7 @@ fn protocol(n: &Node) -> Protocol {
     }
 }
 
-fn free_props(
-    nodes: impl Iterator<Item = impl std::ops::Deref<Target = Node>>,
-) -> IndexMap<String, String> {
+fn free_props(nodes: impl Iterator<Item = impl std::ops::Deref<Target = Node>>) -> IndexMap<String, String> {
     let mut out = IndexMap::new();
     for n in nodes {
         for p in &n.props {
@@ -112,20 +104,12 @@ fn free_props(
 
 /// Lowers a merged, validated stack.
 pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
-    let mut st = Stack {
-        environment: environment.map(str::to_string),
-        ..Stack::default()
-    };
+    let mut st = Stack { environment: environment.map(str::to_string), ..Stack::default() };
     if let Some(stack) = nodes.iter().find(|n| n.name.name == "stack") {
         st.name = stack.arg_str(0).unwrap_or("stack").to_string();
-        st.description = stack
-            .child("description")
-            .and_then(|d| d.arg_str(0))
-            .map(str::to_string);
-        st.domain = stack
-            .child("domain")
-            .and_then(|d| d.arg_str(0))
-            .map(str::to_string);
+        st.description = stack.child("description").and_then(|d| d.arg_str(0)).map(str::to_string);
+        st.domain = stack.child("domain").and_then(|d| d.arg_str(0)).map(str::to_string);
+        st.labels = free_props(stack.children_named("labels"));
     } else {
         st.name = "stack".into();
     }
@@ -171,6 +155,10 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
                     },
                 );
             }
+            "env-group" => {
+                let vars = n.props.iter().map(|p| (p.key.name.clone(), entry_text(&p.value))).collect();
+                st.env_groups.insert(name, vars);
+            }
             "secret" => {
                 let source = if let Some(f) = s(n, "file") {
                     SecretSource::File(f)
@@ -181,11 +169,7 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
                 };
                 st.secrets.insert(
                     name.clone(),
-                    Secret {
-                        name,
-                        source,
-                        origin: origin(n.span),
-                    },
+                    Secret { name, source, optional: flag(n, "optional"), origin: origin(n.span) },
                 );
             }
             _ => {}
@@ -206,32 +190,22 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
             },
         );
     }
-    let default_network = st
-        .networks
-        .values()
-        .find(|n| n.implicit)
-        .map(|n| n.name.clone());
-    let services: IndexMap<&str, &Node> = nodes
-        .iter()
-        .filter(|n| n.name.name == "service")
-        .filter_map(|n| Some((n.arg_str(0)?, n)))
-        .collect();
+    let default_network = st.networks.values().find(|n| n.implicit).map(|n| n.name.clone());
+    let services: IndexMap<&str, &Node> =
+        nodes.iter().filter(|n| n.name.name == "service").filter_map(|n| Some((n.arg_str(0)?, n))).collect();
     for (name, n) in &services {
-        st.services.insert(
-            name.to_string(),
-            service(name, n, default_network.as_deref()),
-        );
+        st.services.insert(name.to_string(), service(name, n, default_network.as_deref()));
     }
     for n in nodes {
         match n.name.name.as_str() {
             "proxy" => st.proxy = Some(proxy(n)),
             "site" => st.sites.push(site(n, &services, st.domain.as_deref())),
             "firewall" => st.firewall = Some(firewall(n)),
-            "monitoring" => st.monitoring = Some(monitoring(n)),
+            "monitoring" => st.monitoring = Some(monitoring(n, default_network.as_deref())),
             "alerts" => st.alert_groups.push(alerts(n)),
             "backup" => {
                 let name = n.arg_str(0).unwrap_or_default().to_string();
-                st.backups.insert(name.clone(), backup(&name, n));
+                st.backups.insert(name.clone(), backup(&name, n, &services));
             }
             "policy" => {
                 for rule in n.children() {
@@ -244,9 +218,10 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
                 for t in n.children() {
                     if let Some(kind) = TargetKind::ALL.iter().find(|k| k.name() == t.name.name) {
                         st.targets.selected.push(*kind);
-                        st.targets
-                            .options
-                            .insert(t.name.name.clone(), free_props(std::iter::once(t)));
+                        st.targets.options.insert(t.name.name.clone(), free_props(std::iter::once(t)));
+                        if *kind == TargetKind::K8s {
+                            st.targets.namespace_labels = free_props(t.children_named("namespace-labels"));
+                        }
                     }
                 }
             }
@@ -265,16 +240,10 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
 
 fn probe(n: &Node, svc: &Node) -> Option<Probe> {
     let port_of = |e: Option<&Entry>| {
-        rules_route_port(svc, e)
-            .ok()
-            .and_then(|p| p.arg(0)?.value.as_int())
-            .and_then(|i| u16::try_from(i).ok())
+        rules_route_port(svc, e).ok().and_then(|p| p.arg(0)?.value.as_int()).and_then(|i| u16::try_from(i).ok())
     };
     let check = if let Some(path) = n.prop_str("http") {
-        Check::Http {
-            path: path.to_string(),
-            port: port_of(n.prop("port"))?,
-        }
+        Check::Http { path: path.to_string(), port: port_of(n.prop("port"))? }
     } else if let Some(cmd) = n.prop_str("cmd") {
         Check::Cmd(cmd.to_string())
     } else {
@@ -301,29 +270,46 @@ fn update(n: &Node) -> UpdateConfig {
     }
 }
 
+fn env_value(e: &Entry, secrets: &mut Vec<String>) -> EnvValue {
+    let mut add = |s: String| {
+        if !secrets.contains(&s) {
+            secrets.push(s);
+        }
+    };
+    if e.is_secret_ref() {
+        let sname = e.value.display();
+        add(sname.clone());
+        EnvValue::Secret(sname)
+    } else {
+        let t = entry_text(e);
+        t.secrets().for_each(|s| add(s.to_string()));
+        EnvValue::Text(t)
+    }
+}
+
 fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
     let child = |c: &str| n.child(c);
     let mut env = IndexMap::new();
     let mut secrets = Vec::new();
     for e in n.children_named("env") {
         for p in &e.props {
-            let v = if p.value.is_secret_ref() {
-                let sname = p.value.value.display();
-                if !secrets.contains(&sname) {
-                    secrets.push(sname.clone());
-                }
-                EnvValue::Secret(sname)
-            } else {
-                EnvValue::Text(entry_text(&p.value))
-            };
-            env.insert(p.key.name.clone(), v);
+            env.insert(p.key.name.clone(), env_value(&p.value, &mut secrets));
+        }
+    }
+    let secret_files: Vec<SecretFile> = n
+        .children_named("secret")
+        .filter_map(|f| {
+            Some(SecretFile { secret: f.arg_str(0)?.to_string(), target: s(f, "target"), mode: int(f, "mode") })
+        })
+        .collect();
+    for f in &secret_files {
+        if !secrets.contains(&f.secret) {
+            secrets.push(f.secret.clone());
         }
     }
     let networks = match child("networks") {
         Some(ns) => words(Some(ns)),
-        None => default_network
-            .map(|d| vec![d.to_string()])
-            .unwrap_or_default(),
+        None => default_network.map(|d| vec![d.to_string()]).unwrap_or_default(),
     };
     let autoscale = child("autoscale").map(|a| Autoscale {
         min: int(a, "min").unwrap_or(1),
@@ -332,6 +318,18 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
         memory_percent: int(a, "memory"),
         scale_up_window_ms: dur(a, "scale-up-window"),
         scale_down_window_ms: dur(a, "scale-down-window"),
+        scale_up_select: s(a, "scale-up-select"),
+        scale_down_select: s(a, "scale-down-select"),
+        policies: a
+            .children()
+            .iter()
+            .map(|p| ScalePolicy {
+                direction: p.name.name.trim_start_matches("scale-").to_string(),
+                percent: int(p, "percent"),
+                pods: int(p, "pods"),
+                period_ms: dur(p, "period").unwrap_or(60_000),
+            })
+            .collect(),
         origin: origin(a.span),
     });
     let replicas = child("replicas")
@@ -340,9 +338,7 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
         .unwrap_or_else(|| autoscale.as_ref().map(|a| a.min).unwrap_or(1));
     Service {
         name: name.to_string(),
-        description: child("description")
-            .and_then(|d| d.arg_str(0))
-            .map(str::to_string),
+        description: child("description").and_then(|d| d.arg_str(0)).map(str::to_string),
         image: child("image").and_then(|i| i.arg(0)).map(entry_text),
         build: child("build").map(|b| Build {
             context: s(b, "context").unwrap_or_else(|| ".".into()),
@@ -350,11 +346,7 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
             target: s(b, "target"),
             args: b
                 .children_named("arg")
-                .flat_map(|a| {
-                    a.props
-                        .iter()
-                        .map(|p| (p.key.name.clone(), entry_text(&p.value)))
-                })
+                .flat_map(|a| a.props.iter().map(|p| (p.key.name.clone(), entry_text(&p.value))))
                 .collect(),
         }),
         replicas,
@@ -377,31 +369,14 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
                 Some(Publish {
                     host_port,
                     target: int(p, "target").unwrap_or(host_port),
-                    host: p
-                        .prop_str("host")
-                        .and_then(|h| values::address(h).ok())
-                        .filter(|a| !a.is_unspecified()),
+                    host: p.prop_str("host").and_then(|h| values::address(h).ok()).filter(|a| !a.is_unspecified()),
                     protocol: protocol(p),
                     origin: origin(p.span),
                 })
             })
             .collect(),
         env,
-        mounts: n
-            .children_named("mount")
-            .filter_map(|m| {
-                let src = m.arg_str(0)?;
-                Some(Mount {
-                    source: if values::is_bind_source(src) {
-                        MountSource::Bind(src.to_string())
-                    } else {
-                        MountSource::Volume(src.to_string())
-                    },
-                    target: m.arg_str(1)?.to_string(),
-                    read_only: flag(m, "read-only"),
-                })
-            })
-            .collect(),
+        mounts: mounts(n),
         depends_on: n
             .children_named("depends-on")
             .filter_map(|d| {
@@ -429,17 +404,12 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
                 pids: int(r, "pids"),
             })
             .unwrap_or_default(),
-        restart: child("restart")
-            .and_then(|r| r.arg_str(0))
-            .map(str::to_string),
+        restart: child("restart").and_then(|r| r.arg_str(0)).map(str::to_string),
         networks,
         metrics: child("metrics").and_then(|m| {
-            let port = rules_route_port(n, m.prop("port"))
-                .ok()?
-                .arg(0)?
-                .value
-                .as_int()?;
+            let port = rules_route_port(n, m.prop("port")).ok()?.arg(0)?.value.as_int()?;
             Some(Metrics {
+                job: s(m, "job").unwrap_or_else(|| name.to_string()),
                 path: s(m, "path").unwrap_or_else(|| "/metrics".into()),
                 port: u16::try_from(port).ok()?,
                 interval_ms: dur(m, "interval"),
@@ -454,26 +424,19 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
             driver: s(l, "driver").unwrap_or_else(|| "json-file".into()),
             max_size_bytes: size(l, "max-size"),
             max_file: int(l, "max-file"),
+            address: s(l, "address"),
+            tag: s(l, "tag"),
         }),
         user: child("user").and_then(|u| u.arg_str(0)).map(str::to_string),
-        working_dir: child("working-dir")
-            .and_then(|u| u.arg_str(0))
-            .map(str::to_string),
-        hostname: child("hostname")
-            .and_then(|u| u.arg_str(0))
-            .map(str::to_string),
+        working_dir: child("working-dir").and_then(|u| u.arg_str(0)).map(str::to_string),
+        hostname: child("hostname").and_then(|u| u.arg_str(0)).map(str::to_string),
         stop_grace_period_ms: child("stop-grace-period")
             .and_then(|d| d.arg_str(0))
             .and_then(|d| values::duration(d).ok()),
         read_only: arg_bool(child("read-only")),
         tmpfs: n
             .children_named("tmpfs")
-            .filter_map(|t| {
-                Some(Tmpfs {
-                    path: t.arg_str(0)?.to_string(),
-                    size_bytes: size(t, "size"),
-                })
-            })
+            .filter_map(|t| Some(Tmpfs { path: t.arg_str(0)?.to_string(), size_bytes: size(t, "size") }))
             .collect(),
         cap_drop: words(child("cap-drop")),
         cap_add: words(child("cap-add")),
@@ -481,28 +444,39 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
         ulimits: n
             .children_named("ulimit")
             .filter_map(|u| {
-                Some(Ulimit {
-                    name: u.arg_str(0)?.to_string(),
-                    soft: int(u, "soft"),
-                    hard: int(u, "hard"),
-                })
+                Some(Ulimit { name: u.arg_str(0)?.to_string(), soft: int(u, "soft"), hard: int(u, "hard") })
             })
             .collect(),
         init: arg_bool(child("init")),
         shm_size_bytes: child("shm-size").and_then(|x| x.arg(0)).and_then(size_of),
-        platform: child("platform")
-            .and_then(|u| u.arg_str(0))
-            .map(str::to_string),
+        platform: child("platform").and_then(|u| u.arg_str(0)).map(str::to_string),
         stateful: arg_bool(child("stateful")),
+        env_from: n.children_named("env-from").flat_map(|e| e.args.iter().map(|a| a.value.display())).collect(),
+        secret_files,
         secrets,
         origin: origin(n.span),
     }
 }
 
-fn headers(n: &Node) -> Vec<(String, String)> {
-    n.children_named("header")
-        .filter_map(|h| Some((h.arg_str(0)?.to_string(), h.arg(1)?.value.display())))
+fn mounts(n: &Node) -> Vec<Mount> {
+    n.children_named("mount")
+        .filter_map(|m| {
+            let src = m.arg_str(0)?;
+            Some(Mount {
+                source: if values::is_bind_source(src) {
+                    MountSource::Bind(src.to_string())
+                } else {
+                    MountSource::Volume(src.to_string())
+                },
+                target: m.arg_str(1)?.to_string(),
+                read_only: flag(m, "read-only"),
+            })
+        })
         .collect()
+}
+
+fn headers(n: &Node) -> Vec<(String, String)> {
+    n.children_named("header").filter_map(|h| Some((h.arg_str(0)?.to_string(), h.arg(1)?.value.display()))).collect()
 }
 
 fn proxy_defaults() -> Proxy {
@@ -513,6 +487,7 @@ fn proxy_defaults() -> Proxy {
             hsts_ms: None,
             ocsp: true,
             certificates: "letsencrypt".into(),
+            acme_ca: None,
         },
         security_headers: "basic".into(),
         headers: Vec::new(),
@@ -520,6 +495,7 @@ fn proxy_defaults() -> Proxy {
         body_limit_bytes: None,
         gzip: false,
         upstreams: IndexMap::new(),
+        mounts: Vec::new(),
     }
 }
 
@@ -532,6 +508,7 @@ fn proxy(n: &Node) -> Proxy {
             hsts_ms: dur(t, "hsts"),
             ocsp: t.prop_bool("ocsp").unwrap_or(true),
             certificates: s(t, "certificates").unwrap_or_else(|| "letsencrypt".into()),
+            acme_ca: s(t, "acme-ca"),
         };
     }
     if let Some(h) = n.child("security-headers").and_then(|h| h.arg_str(0)) {
@@ -540,10 +517,7 @@ fn proxy(n: &Node) -> Proxy {
     p.headers = headers(n);
     for z in n.children_named("rate-limit") {
         let name = z.arg_str(0).unwrap_or_default().to_string();
-        let (requests, per) = z
-            .prop_str("rate")
-            .and_then(|r| values::rate(r).ok())
-            .unwrap_or((1, 's'));
+        let (requests, per) = z.prop_str("rate").and_then(|r| values::rate(r).ok()).unwrap_or((1, 's'));
         p.rate_limits.insert(
             name.clone(),
             RateLimit {
@@ -556,11 +530,9 @@ fn proxy(n: &Node) -> Proxy {
             },
         );
     }
-    p.body_limit_bytes = n
-        .child("body-limit")
-        .and_then(|b| b.arg(0))
-        .and_then(size_of);
+    p.body_limit_bytes = n.child("body-limit").and_then(|b| b.arg(0)).and_then(size_of);
     p.gzip = arg_bool(n.child("gzip"));
+    p.mounts = mounts(n);
     for u in n.children_named("upstream") {
         p.upstreams.insert(
             u.arg_str(0).unwrap_or_default().to_string(),
@@ -587,22 +559,12 @@ fn site(n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Sit
             let action = if let Some(root) = s(r, "files") {
                 Action::Files { root }
             } else if let Some(to) = s(r, "redirect") {
-                Action::Redirect {
-                    to,
-                    status: int(r, "status").unwrap_or(301),
-                }
+                Action::Redirect { to, status: int(r, "status").unwrap_or(301) }
             } else {
                 let to = r.prop_str("to")?;
                 let svc = services.get(to)?;
-                let port = rules_route_port(svc, r.prop("port"))
-                    .ok()?
-                    .arg(0)?
-                    .value
-                    .as_int()?;
-                Action::Proxy {
-                    service: to.to_string(),
-                    port: u16::try_from(port).ok()?,
-                }
+                let port = rules_route_port(svc, r.prop("port")).ok()?.arg(0)?.value.as_int()?;
+                Action::Proxy { service: to.to_string(), port: u16::try_from(port).ok()? }
             };
             Some(Route {
                 path,
@@ -622,6 +584,8 @@ fn site(n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Sit
                 buffering: r.prop_bool("buffering"),
                 body_limit_bytes: size(r, "body-limit"),
                 cache_ms: dur(r, "cache"),
+                immutable: flag(r, "immutable"),
+                fallback: s(r, "fallback"),
                 internal: flag(r, "internal"),
                 origin: origin(r.span),
             })
@@ -629,29 +593,21 @@ fn site(n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Sit
         .collect();
     Site {
         hosts,
-        routes,
-        allow_from: n
-            .children_named("allow-from")
-            .flat_map(|a| a.args.iter().map(|e| e.value.display()))
+        redirect_from: n
+            .children_named("redirect-from")
+            .flat_map(|r| r.args.iter().map(|a| a.value.display()))
             .collect(),
+        routes,
+        allow_from: n.children_named("allow-from").flat_map(|a| a.args.iter().map(|e| e.value.display())).collect(),
         basic_auth: n
             .children_named("basic-auth")
             .filter_map(|b| {
-                Some(BasicAuth {
-                    user: b.arg_str(0)?.to_string(),
-                    password_secret: s(b, "password-hash")?,
-                })
+                Some(BasicAuth { user: b.arg_str(0)?.to_string(), password_secret: s(b, "password-hash")? })
             })
             .collect(),
         headers: headers(n),
-        security_headers: n
-            .child("security-headers")
-            .and_then(|h| h.arg_str(0))
-            .map(str::to_string),
-        body_limit_bytes: n
-            .child("body-limit")
-            .and_then(|b| b.arg(0))
-            .and_then(size_of),
+        security_headers: n.child("security-headers").and_then(|h| h.arg_str(0)).map(str::to_string),
+        body_limit_bytes: n.child("body-limit").and_then(|b| b.arg(0)).and_then(size_of),
         gzip: n.child("gzip").and_then(|g| g.arg(0)?.value.as_bool()),
         origin: origin(n.span),
     }
@@ -660,12 +616,8 @@ fn site(n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Sit
 fn firewall(n: &Node) -> Firewall {
     let d = n.child("default");
     Firewall {
-        incoming: d
-            .and_then(|d| s(d, "incoming"))
-            .unwrap_or_else(|| "deny".into()),
-        outgoing: d
-            .and_then(|d| s(d, "outgoing"))
-            .unwrap_or_else(|| "allow".into()),
+        incoming: d.and_then(|d| s(d, "incoming")).unwrap_or_else(|| "deny".into()),
+        outgoing: d.and_then(|d| s(d, "outgoing")).unwrap_or_else(|| "allow".into()),
         routed: d.and_then(|d| s(d, "routed")),
         rules: n
             .children()
@@ -685,22 +637,43 @@ fn firewall(n: &Node) -> Firewall {
     }
 }
 
-fn monitoring(n: &Node) -> Monitoring {
+fn monitoring(n: &Node, default_network: Option<&str>) -> Monitoring {
+    let empty = |name: &str| Node {
+        name: crate::syntax::ast::Ident { name: name.to_string(), span: n.name.span },
+        ty: None,
+        args: Vec::new(),
+        props: Vec::new(),
+        children: None,
+        span: n.span,
+    };
+    let prom_node = n.child("prometheus").cloned().unwrap_or_else(|| empty("prometheus"));
+    let mut exporters: Vec<Exporter> = Vec::new();
+    for e in n.children_named("exporters") {
+        for a in &e.args {
+            let kind = a.value.display();
+            if !exporters.iter().any(|x| x.kind == kind) {
+                let svc = service(&format!("{kind}-exporter"), &empty("exporter"), default_network);
+                exporters.push(Exporter { kind, service: svc });
+            }
+        }
+    }
+    for e in n.children_named("exporter") {
+        let Some(kind) = e.arg_str(0) else { continue };
+        let svc = service(&format!("{kind}-exporter"), e, default_network);
+        match exporters.iter_mut().find(|x| x.kind == kind) {
+            Some(x) => x.service = svc,
+            None => exporters.push(Exporter { kind: kind.to_string(), service: svc }),
+        }
+    }
     Monitoring {
-        prometheus: n
-            .child("prometheus")
-            .map(|p| Prometheus {
-                retention_ms: dur(p, "retention"),
-                retention_size_bytes: size(p, "retention-size"),
-                scrape_interval_ms: dur(p, "scrape-interval"),
-                evaluation_interval_ms: dur(p, "evaluation-interval"),
-                image: s(p, "image"),
-            })
-            .unwrap_or_default(),
-        exporters: n
-            .children_named("exporters")
-            .flat_map(|e| e.args.iter().map(|a| a.value.display()))
-            .collect(),
+        prometheus: Prometheus {
+            retention_ms: dur(&prom_node, "retention"),
+            retention_size_bytes: size(&prom_node, "retention-size"),
+            scrape_interval_ms: dur(&prom_node, "scrape-interval"),
+            evaluation_interval_ms: dur(&prom_node, "evaluation-interval"),
+        },
+        prometheus_service: service("prometheus", &prom_node, default_network),
+        exporters,
         probes: n
             .children_named("probe")
             .filter_map(|p| {
@@ -719,6 +692,17 @@ fn monitoring(n: &Node) -> Monitoring {
                     path: s(p, "path"),
                     interval_ms: dur(p, "interval"),
                     scheme: s(p, "scheme"),
+                })
+            })
+            .collect(),
+        notify: n
+            .children_named("notify")
+            .filter_map(|x| {
+                Some(Notify {
+                    kind: x.arg_str(0)?.to_string(),
+                    webhook_secret: s(x, "webhook")?,
+                    channel: s(x, "channel"),
+                    send_resolved: x.prop_bool("send-resolved").unwrap_or(true),
                 })
             })
             .collect(),
@@ -748,19 +732,33 @@ fn alerts(n: &Node) -> AlertGroup {
     }
 }
 
-fn backup(name: &str, n: &Node) -> Backup {
+fn backup(name: &str, n: &Node, services: &IndexMap<&str, &Node>) -> Backup {
+    let service = s(n, "service");
+    let engine = s(n, "engine").or_else(|| {
+        let svc = services.get(service.as_deref()?)?;
+        crate::validate::rules::backup_engine(svc).map(str::to_string)
+    });
+    let mut secrets = Vec::new();
     Backup {
         name: name.to_string(),
-        service: s(n, "service").unwrap_or_default(),
+        service,
+        volume: s(n, "volume"),
+        engine,
         schedule: s(n, "schedule").unwrap_or_default(),
         retain_ms: dur(n, "retain"),
-        to: s(n, "to"),
+        to: s(n, "to").unwrap_or_default(),
+        copy_to: s(n, "copy-to"),
+        encrypt_secret: s(n, "encrypt"),
+        no_owner: flag(n, "no-owner"),
+        no_privileges: flag(n, "no-privileges"),
+        env: n
+            .children_named("env")
+            .flat_map(|e| e.props.iter())
+            .map(|p| (p.key.name.clone(), env_value(&p.value, &mut secrets)))
+            .collect(),
         database: s(n, "database"),
         user: s(n, "user"),
-        password_secret: n
-            .prop("password")
-            .filter(|e| e.is_secret_ref())
-            .map(|e| e.value.display()),
+        password_secret: s(n, "password"),
         format: s(n, "format"),
         compress: n.prop_bool("compress").unwrap_or(true),
         origin: origin(n.span),

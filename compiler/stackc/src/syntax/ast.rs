@@ -116,11 +116,7 @@ impl Node {
 
     /// The last property with this key (KDL: the last one wins).
     pub fn prop(&self, key: &str) -> Option<&Entry> {
-        self.props
-            .iter()
-            .rev()
-            .find(|p| p.key.name == key)
-            .map(|p| &p.value)
+        self.props.iter().rev().find(|p| p.key.name == key).map(|p| &p.value)
     }
 
     pub fn prop_str(&self, key: &str) -> Option<&str> {

@@ -20,9 +20,7 @@ pub fn parse(source: SourceId, text: &str) -> (Option<Document>, Vec<Diagnostic>
                 let span = Span::new(source, kd.span.offset(), kd.span.len());
                 // A KDL 1 token already explained by E0101 needs no second, vaguer error.
                 let covered = diags.iter().any(|d: &Diagnostic| {
-                    d.primary
-                        .as_ref()
-                        .is_some_and(|l| l.span.offset <= span.end() && span.offset <= l.span.end())
+                    d.primary.as_ref().is_some_and(|l| l.span.offset <= span.end() && span.offset <= l.span.end())
                 });
                 if covered {
                     continue;
@@ -49,9 +47,7 @@ pub fn parse(source: SourceId, text: &str) -> (Option<Document>, Vec<Diagnostic>
 fn first_lower(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
-        Some(f) if c.clone().next().is_some_and(|n| n.is_lowercase()) => {
-            f.to_lowercase().chain(c).collect()
-        }
+        Some(f) if c.clone().next().is_some_and(|n| n.is_lowercase()) => f.to_lowercase().chain(c).collect(),
         _ => s.to_string(),
     }
 }
@@ -61,16 +57,11 @@ fn sp(source: SourceId, s: miette::SourceSpan) -> Span {
 }
 
 fn ident(source: SourceId, i: &KdlIdentifier) -> Ident {
-    Ident {
-        name: i.value().to_string(),
-        span: sp(source, i.span()),
-    }
+    Ident { name: i.value().to_string(), span: sp(source, i.span()) }
 }
 
 fn lower_doc(source: SourceId, doc: &KdlDocument) -> Document {
-    Document {
-        nodes: doc.nodes().iter().map(|n| lower_node(source, n)).collect(),
-    }
+    Document { nodes: doc.nodes().iter().map(|n| lower_node(source, n)).collect() }
 }
 
 fn lower_node(source: SourceId, node: &KdlNode) -> Node {
@@ -79,10 +70,7 @@ fn lower_node(source: SourceId, node: &KdlNode) -> Node {
     for e in node.entries() {
         let entry = lower_entry(source, e);
         match e.name() {
-            Some(k) => props.push(Prop {
-                key: ident(source, k),
-                value: entry,
-            }),
+            Some(k) => props.push(Prop { key: ident(source, k), value: entry }),
             None => args.push(entry),
         }
     }
@@ -91,9 +79,7 @@ fn lower_node(source: SourceId, node: &KdlNode) -> Node {
         ty: node.ty().map(|t| ident(source, t)),
         args,
         props,
-        children: node
-            .children()
-            .map(|c| c.nodes().iter().map(|n| lower_node(source, n)).collect()),
+        children: node.children().map(|c| c.nodes().iter().map(|n| lower_node(source, n)).collect()),
         span: sp(source, node.span()),
     }
 }
@@ -102,11 +88,9 @@ fn lower_entry(source: SourceId, e: &KdlEntry) -> Entry {
     let entry_span = sp(source, e.span());
     // The value is the tail of the entry; its source text is `value_repr`.
     let span = match e.format() {
-        Some(f) if f.value_repr.len() <= entry_span.len => Span::new(
-            source,
-            entry_span.end() - f.value_repr.len(),
-            f.value_repr.len(),
-        ),
+        Some(f) if f.value_repr.len() <= entry_span.len => {
+            Span::new(source, entry_span.end() - f.value_repr.len(), f.value_repr.len())
+        }
         _ => entry_span,
     };
     let value = match e.value() {
@@ -116,10 +100,5 @@ fn lower_entry(source: SourceId, e: &KdlEntry) -> Entry {
         KdlValue::Bool(b) => Value::Bool(*b),
         KdlValue::Null => Value::Null,
     };
-    Entry {
-        value,
-        ty: e.ty().map(|t| ident(source, t)),
-        span,
-        entry_span,
-    }
+    Entry { value, ty: e.ty().map(|t| ident(source, t)), span, entry_span }
 }

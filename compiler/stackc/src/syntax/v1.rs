@@ -49,18 +49,9 @@ pub fn detect(source: SourceId, text: &str) -> Vec<Diagnostic> {
                         let end = skip_raw(bytes, i);
                         let raw = &text[i..end];
                         let hashes = raw.chars().take_while(|&c| c == '#').count().max(1);
-                        let fixed =
-                            format!("{}{}", "#".repeat(hashes), raw.trim_start_matches('#'));
-                        let fixed = if raw.starts_with('#') {
-                            fixed
-                        } else {
-                            format!("{fixed}{}", "#".repeat(hashes))
-                        };
-                        out.push(v1_diag(
-                            Span::new(source, r_at, end - r_at),
-                            "a KDL 1 raw string",
-                            &fixed,
-                        ));
+                        let fixed = format!("{}{}", "#".repeat(hashes), raw.trim_start_matches('#'));
+                        let fixed = if raw.starts_with('#') { fixed } else { format!("{fixed}{}", "#".repeat(hashes)) };
+                        out.push(v1_diag(Span::new(source, r_at, end - r_at), "a KDL 1 raw string", &fixed));
                         i = end;
                     }
                     continue;
@@ -91,11 +82,7 @@ fn v1_diag(span: Span, what: &str, fixed: &str) -> Diagnostic {
 }
 
 fn is_word_byte(c: u8) -> bool {
-    !(c.is_ascii_whitespace()
-        || matches!(
-            c,
-            b'{' | b'}' | b'(' | b')' | b';' | b'"' | b'\\' | b'/' | b'#'
-        ))
+    !(c.is_ascii_whitespace() || matches!(c, b'{' | b'}' | b'(' | b')' | b';' | b'"' | b'\\' | b'/' | b'#'))
 }
 
 fn skip_quoted(bytes: &[u8], mut i: usize) -> usize {
@@ -130,14 +117,7 @@ fn skip_raw(bytes: &[u8], mut i: usize) -> usize {
     }
     i += 1;
     while i < bytes.len() {
-        if bytes[i] == b'"'
-            && bytes[i + 1..]
-                .iter()
-                .take(hashes)
-                .filter(|&&b| b == b'#')
-                .count()
-                == hashes
-        {
+        if bytes[i] == b'"' && bytes[i + 1..].iter().take(hashes).filter(|&&b| b == b'#').count() == hashes {
             return i + 1 + hashes;
         }
         i += 1;

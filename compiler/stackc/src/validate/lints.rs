@@ -33,34 +33,13 @@ pub struct Lint {
 
 /// The lint registry. Names and summaries are in the diagnostics catalogue.
 pub const LINTS: &[Lint] = &[
-    Lint {
-        code: Code::PublicDatabase,
-        default: Level::Deny,
-    },
-    Lint {
-        code: Code::MissingHealthcheck,
-        default: Level::Warn,
-    },
-    Lint {
-        code: Code::LatestTag,
-        default: Level::Warn,
-    },
-    Lint {
-        code: Code::SharedVolumeReplicas,
-        default: Level::Warn,
-    },
-    Lint {
-        code: Code::UnscrapedAlertJob,
-        default: Level::Warn,
-    },
-    Lint {
-        code: Code::PlaintextSecret,
-        default: Level::Warn,
-    },
-    Lint {
-        code: Code::PublicPort,
-        default: Level::Warn,
-    },
+    Lint { code: Code::PublicDatabase, default: Level::Deny },
+    Lint { code: Code::MissingHealthcheck, default: Level::Warn },
+    Lint { code: Code::LatestTag, default: Level::Warn },
+    Lint { code: Code::SharedVolumeReplicas, default: Level::Warn },
+    Lint { code: Code::UnscrapedAlertJob, default: Level::Warn },
+    Lint { code: Code::PlaintextSecret, default: Level::Warn },
+    Lint { code: Code::PublicPort, default: Level::Warn },
 ];
 
 pub fn lint_by_name(name: &str) -> Option<&'static Lint> {
@@ -109,14 +88,12 @@ impl Sink<'_> {
 
     fn push(&mut self, mut d: Diagnostic) {
         let level = self.levels.get(&d.code).copied().unwrap_or(Level::Warn);
-        d.severity = if level == Level::Deny {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
+        d.severity = if level == Level::Deny { Severity::Error } else { Severity::Warning };
         let name = d.code.info().name;
         let note = match level {
-            Level::Deny => format!("`{name}` is denied by policy; `policy {{ warn \"{name}\" }}` would make it a warning"),
+            Level::Deny => {
+                format!("`{name}` is denied by policy; `policy {{ warn \"{name}\" }}` would make it a warning")
+            }
             _ => format!("silence with `policy {{ allow \"{name}\" }}`"),
         };
         d.help = Some(match d.help.take() {
@@ -149,9 +126,7 @@ const DB_IMAGES: &[&str] = &[
     "neo4j",
     "rabbitmq",
 ];
-const DB_PORTS: &[i128] = &[
-    5432, 3306, 27017, 6379, 11211, 9200, 9042, 5984, 8123, 9000, 8086, 7687, 5672,
-];
+const DB_PORTS: &[i128] = &[5432, 3306, 27017, 6379, 11211, 9200, 9042, 5984, 8123, 9000, 8086, 7687, 5672];
 
 /// The repository name of an image, without registry, namespace or tag.
 fn image_base(image: &str) -> &str {
@@ -163,9 +138,7 @@ fn image_base(image: &str) -> &str {
 pub fn is_database(svc: &Node) -> bool {
     let img = svc.child("image").and_then(|i| i.arg_str(0)).unwrap_or("");
     let base = image_base(img);
-    DB_IMAGES
-        .iter()
-        .any(|d| base == *d || base.starts_with(&format!("{d}-")))
+    DB_IMAGES.iter().any(|d| base == *d || base.starts_with(&format!("{d}-")))
 }
 
 fn public(publish: &Node) -> bool {
@@ -175,21 +148,13 @@ fn public(publish: &Node) -> bool {
     }
 }
 
-pub fn check(
-    nodes: &[Node],
-    symbols: &Symbols,
-    levels: &HashMap<Code, Level>,
-    diags: &mut Diagnostics,
-) {
+pub fn check(nodes: &[Node], symbols: &Symbols, levels: &HashMap<Code, Level>, diags: &mut Diagnostics) {
     let mut sink = Sink { levels, diags };
     for (name, svc) in &symbols.services {
         let db = is_database(svc);
         for p in svc.children_named("publish").filter(|p| public(p)) {
             let port = p.arg(0).and_then(|a| a.value.as_int()).unwrap_or(0);
-            let target = p
-                .prop("target")
-                .and_then(|t| t.value.as_int())
-                .unwrap_or(port);
+            let target = p.prop("target").and_then(|t| t.value.as_int()).unwrap_or(port);
             if db || DB_PORTS.contains(&target) {
                 if sink.on(Code::PublicDatabase) {
                     sink.push(
@@ -198,10 +163,7 @@ pub fn check(
                             .help(format!("other services reach it over the network as `{name}:{target}` without `publish`; to reach it from the host, bind to loopback: `publish {port} host=\"127.0.0.1\"`. Docker publishes past UFW, so a firewall `deny` does not protect it")),
                     );
                 }
-            } else if ![80, 443].contains(&port)
-                && p.prop("host").is_none()
-                && sink.on(Code::PublicPort)
-            {
+            } else if ![80, 443].contains(&port) && p.prop("host").is_none() && sink.on(Code::PublicPort) {
                 sink.push(
                     Diagnostic::warning(Code::PublicPort, format!("`{name}` publishes port {port} on all host addresses"))
                         .at(p.head_span(), "public, and Docker's published ports bypass UFW")
@@ -219,8 +181,7 @@ pub fn check(
         }
         if let Some(img) = svc.child("image").and_then(|i| i.arg(0)) {
             if let Some(s) = img.value.as_str() {
-                let resolved =
-                    super::rules::substitute(s, symbols).unwrap_or_else(|| s.to_string());
+                let resolved = super::rules::substitute(s, symbols).unwrap_or_else(|| s.to_string());
                 if !values::image_is_pinned(&resolved) && sink.on(Code::LatestTag) {
                     sink.push(
                         Diagnostic::warning(
@@ -228,10 +189,7 @@ pub fn check(
                             format!("image `{resolved}` of `{name}` is not pinned to a version"),
                         )
                         .at(img.span, "`latest` changes under you")
-                        .help(format!(
-                            "pin a tag or digest, e.g. `{}:1.2.3`",
-                            resolved.trim_end_matches(":latest")
-                        )),
+                        .help(format!("pin a tag or digest, e.g. `{}:1.2.3`", resolved.trim_end_matches(":latest"))),
                     );
                 }
             }
@@ -241,12 +199,7 @@ pub fn check(
             .and_then(|r| r.arg(0))
             .and_then(|a| a.value.as_int())
             .unwrap_or(1)
-            .max(
-                svc.child("autoscale")
-                    .and_then(|a| a.prop("max"))
-                    .and_then(|m| m.value.as_int())
-                    .unwrap_or(1),
-            );
+            .max(svc.child("autoscale").and_then(|a| a.prop("max")).and_then(|m| m.value.as_int()).unwrap_or(1));
         if replicas > 1 && sink.on(Code::SharedVolumeReplicas) {
             for m in svc.children_named("mount") {
                 let Some(src) = m.arg_str(0) else { continue };
@@ -266,27 +219,23 @@ pub fn check(
         for env in svc.children_named("env") {
             for p in &env.props {
                 let key = p.key.name.to_ascii_uppercase();
-                let secretish = [
-                    "PASSWORD",
-                    "SECRET",
-                    "TOKEN",
-                    "API_KEY",
-                    "PRIVATE_KEY",
-                    "ACCESS_KEY",
-                ]
-                .iter()
-                .any(|w| key.contains(w))
+                let secretish = ["PASSWORD", "SECRET", "TOKEN", "API_KEY", "PRIVATE_KEY", "ACCESS_KEY"]
+                    .iter()
+                    .any(|w| key.contains(w))
                     && !key.ends_with("_FILE");
-                let literal = matches!(&p.value.value, Value::String(s) if !s.is_empty() && !values::has_interpolation(s));
-                if secretish
-                    && literal
-                    && !p.value.is_secret_ref()
-                    && sink.on(Code::PlaintextSecret)
-                {
+                let literal =
+                    matches!(&p.value.value, Value::String(s) if !s.is_empty() && !values::has_interpolation(s));
+                if secretish && literal && !p.value.is_secret_ref() && sink.on(Code::PlaintextSecret) {
                     sink.push(
-                        Diagnostic::warning(Code::PlaintextSecret, format!("`{}` of `{name}` holds a literal value", p.key.name))
-                            .at(p.value.span, "a secret in plain text")
-                            .help(format!("declare `secret \"…\" env=\"{}\"` (or `file=`) and write `{}=(secret)\"…\"`", p.key.name, p.key.name)),
+                        Diagnostic::warning(
+                            Code::PlaintextSecret,
+                            format!("`{}` of `{name}` holds a literal value", p.key.name),
+                        )
+                        .at(p.value.span, "a secret in plain text")
+                        .help(format!(
+                            "declare `secret \"…\" env=\"{}\"` (or `file=`) and write `{}=(secret)\"…\"`",
+                            p.key.name, p.key.name
+                        )),
                     );
                 }
             }
@@ -299,12 +248,8 @@ fn unscraped_alert_jobs(nodes: &[Node], symbols: &Symbols, sink: &mut Sink) {
     if !sink.on(Code::UnscrapedAlertJob) {
         return;
     }
-    let mut jobs: Vec<String> = symbols
-        .services
-        .iter()
-        .filter(|(_, s)| s.child("metrics").is_some())
-        .map(|(n, _)| n.to_string())
-        .collect();
+    let mut jobs: Vec<String> =
+        symbols.services.iter().filter(|(_, s)| s.child("metrics").is_some()).map(|(n, _)| n.to_string()).collect();
     let monitoring = nodes.iter().find(|n| n.name.name == "monitoring");
     if let Some(m) = monitoring {
         jobs.push("prometheus".into());
@@ -338,12 +283,20 @@ fn unscraped_alert_jobs(nodes: &[Node], symbols: &Symbols, sink: &mut Sink) {
                     let known: Vec<&str> = jobs.iter().map(String::as_str).collect();
                     let dym = crate::diagnostics::did_you_mean(&job, known.iter().copied());
                     sink.push(
-                        Diagnostic::warning(Code::UnscrapedAlertJob, format!("alert `{}` selects job `{job}`, which the stack does not scrape", alert.arg_str(0).unwrap_or("?")))
-                            .at(expr.span, "this alert can never fire")
-                            .help(match dym {
-                                Some(d) => format!("did you mean job `{d}`?"),
-                                None => format!("scrape it: add `metrics` to service `{job}`, or a `scrape \"{job}\"` in `monitoring`"),
-                            }),
+                        Diagnostic::warning(
+                            Code::UnscrapedAlertJob,
+                            format!(
+                                "alert `{}` selects job `{job}`, which the stack does not scrape",
+                                alert.arg_str(0).unwrap_or("?")
+                            ),
+                        )
+                        .at(expr.span, "this alert can never fire")
+                        .help(match dym {
+                            Some(d) => format!("did you mean job `{d}`?"),
+                            None => format!(
+                                "scrape it: add `metrics` to service `{job}`, or a `scrape \"{job}\"` in `monitoring`"
+                            ),
+                        }),
                     );
                 }
             }

@@ -20,8 +20,9 @@ pub struct Symbols<'a> {
     pub secrets: IndexMap<&'a str, &'a Node>,
     pub params: IndexMap<&'a str, &'a Node>,
     pub rate_limits: IndexMap<&'a str, &'a Node>,
+    pub env_groups: IndexMap<&'a str, &'a Node>,
     lints: Vec<&'static str>,
-    tables: [Vec<&'a str>; 5],
+    tables: [Vec<&'a str>; 6],
 }
 
 impl<'a> Symbols<'a> {
@@ -33,6 +34,7 @@ impl<'a> Symbols<'a> {
             secrets: IndexMap::new(),
             params: IndexMap::new(),
             rate_limits: IndexMap::new(),
+            env_groups: IndexMap::new(),
             lints: lints::LINTS.iter().map(|l| l.code.info().name).collect(),
             tables: Default::default(),
         };
@@ -53,16 +55,22 @@ impl<'a> Symbols<'a> {
                 "network" => &mut s.networks,
                 "secret" => &mut s.secrets,
                 "param" => &mut s.params,
+                "env-group" => &mut s.env_groups,
                 _ => continue,
             };
             map.entry(name).or_insert(n);
         }
+        let mut services: Vec<&str> = s.services.keys().copied().collect();
+        for n in nodes.iter().filter(|n| n.name.name == "monitoring") {
+            services.extend(generated_services(n));
+        }
         s.tables = [
-            s.services.keys().copied().collect(),
+            services,
             s.volumes.keys().copied().collect(),
             s.networks.keys().copied().collect(),
             s.secrets.keys().copied().collect(),
             s.rate_limits.keys().copied().collect(),
+            s.env_groups.keys().copied().collect(),
         ];
         s
     }
@@ -76,8 +84,25 @@ impl<'a> Symbols<'a> {
             Secret => &self.tables[3],
             RateLimit => &self.tables[4],
             Lint => &self.lints,
+            EnvGroup => &self.tables[5],
         }
     }
+}
+
+/// The services `monitoring` adds, which other services may depend on.
+pub fn generated_services(monitoring: &Node) -> Vec<&'static str> {
+    let mut out = vec!["prometheus"];
+    for e in monitoring.children().iter().filter(|c| c.name.name == "exporters" || c.name.name == "exporter") {
+        for a in &e.args {
+            if let Some(i) = a.value.as_str().and_then(|k| crate::schema::EXPORTERS.iter().position(|x| *x == k)) {
+                out.push(crate::schema::EXPORTER_SERVICES[i]);
+            }
+        }
+    }
+    if monitoring.children().iter().any(|c| c.name.name == "notify") {
+        out.push("alertmanager");
+    }
+    out
 }
 
 /// Checks the file as written (every node, including environment blocks).

@@ -17,6 +17,84 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     params(symbols, diags);
     autoscale(symbols, diags);
     interpolated_values(nodes, symbols, diags);
+    backups(nodes, symbols, diags);
+    secrets(symbols, diags);
+    generated_clashes(nodes, symbols, diags);
+}
+
+/// A declared service may not take the name of one that `monitoring` generates.
+fn generated_clashes(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
+    for m in nodes.iter().filter(|n| n.name.name == "monitoring") {
+        for g in super::generated_services(m) {
+            if let Some(svc) = symbols.services.get(g) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateName,
+                        format!("service `{g}` clashes with the service that `monitoring` generates"),
+                    )
+                    .at(svc.head_span(), "declared here")
+                    .label(m.name.span, "generates a service of the same name")
+                    .help(format!("rename the service, or customise the generated one inside `monitoring` instead")),
+                );
+            }
+        }
+    }
+}
+
+/// The database engine of a service, from its image.
+pub fn backup_engine(svc: &Node) -> Option<&'static str> {
+    let img = svc.child("image").and_then(|i| i.arg_str(0))?;
+    let base = img.split('@').next()?.rsplit('/').next()?.split(':').next()?;
+    match base {
+        "postgres" | "postgis" | "timescaledb" => Some("postgres"),
+        "redis" | "valkey" => Some("redis"),
+        _ => None,
+    }
+}
+
+fn backups(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
+    for b in nodes.iter().filter(|n| n.name.name == "backup") {
+        let name = b.arg_str(0).unwrap_or("?");
+        if let Some(svc) = b.prop_str("service").and_then(|s| symbols.services.get(s)) {
+            if b.prop("engine").is_none() && backup_engine(svc).is_none() {
+                diags.push(
+                    Diagnostic::error(
+                        Code::BackupEngine,
+                        format!("backup `{name}`: cannot tell the database engine of service `{}`", service_name(svc)),
+                    )
+                    .at(b.prop("service").map(|e| e.span).unwrap_or(b.span), "which engine?")
+                    .label(svc.head_span(), "its image does not say")
+                    .help(format!("say it: `engine=` one of {}", schema::BACKUP_ENGINES.join(", "))),
+                );
+            }
+        }
+        if b.prop("volume").is_some() {
+            for key in ["engine", "database", "user", "password", "format", "no-owner", "no-privileges"] {
+                if let Some(e) = b.prop(key) {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::Conflicting,
+                            format!("`{key}=` applies to database dumps, not volume backups"),
+                        )
+                        .at(e.entry_span, "not for a volume")
+                        .help(format!("remove `{key}=`, or back up the database service with `service=`")),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn secrets(symbols: &Symbols, diags: &mut Diagnostics) {
+    for (name, s) in &symbols.secrets {
+        if s.prop_bool("optional") == Some(true) && s.prop("env").is_none() {
+            diags.push(
+                Diagnostic::error(Code::Conflicting, format!("secret `{name}`: only an `env=` secret can be optional"))
+                    .at(s.prop("optional").map(|e| e.entry_span).unwrap_or(s.span), "optional")
+                    .help("a file or external secret must exist; drop `optional=#true`"),
+            );
+        }
+    }
 }
 
 fn service_name(n: &Node) -> &str {
@@ -31,12 +109,9 @@ fn depends_on(symbols: &Symbols, diags: &mut Diagnostics) {
             };
             if target == *name {
                 diags.push(
-                    Diagnostic::error(
-                        Code::SelfReference,
-                        format!("service `{name}` depends on itself"),
-                    )
-                    .at(dep.head_span(), "a service cannot wait for itself")
-                    .help("remove this `depends-on`"),
+                    Diagnostic::error(Code::SelfReference, format!("service `{name}` depends on itself"))
+                        .at(dep.head_span(), "a service cannot wait for itself")
+                        .help("remove this `depends-on`"),
                 );
                 continue;
             }
@@ -49,7 +124,10 @@ fn depends_on(symbols: &Symbols, diags: &mut Diagnostics) {
                         Code::HealthyWithoutHealth,
                         format!("`{name}` waits for `{target}` to be healthy, but `{target}` has no `health` check"),
                     )
-                    .at(dep.prop("healthy").map(|e| e.entry_span).unwrap_or(dep.span), "needs a health check on the target")
+                    .at(
+                        dep.prop("healthy").map(|e| e.entry_span).unwrap_or(dep.span),
+                        "needs a health check on the target",
+                    )
                     .label(tsvc.head_span(), format!("`{target}` is declared here without `health`"))
                     .help(format!("add a `health` node to `{target}`, or drop `healthy=#true`")),
                 );
@@ -125,10 +203,16 @@ fn publish_clashes(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
                 };
                 let (first, second) = if x.span <= y.span { (x, y) } else { (y, x) };
                 diags.push(
-                    Diagnostic::error(Code::PublishClash, format!("host port {}/{} is published twice on {addr}", key.0, key.1))
-                        .at(second.span, format!("published by {} here", second.owner))
-                        .label(first.span, format!("already published by {}", first.owner))
-                        .help(format!("use another host port, or bind each to its own address with `host=` (e.g. `host=\"{}\"`)", Ipv4Addr::LOCALHOST)),
+                    Diagnostic::error(
+                        Code::PublishClash,
+                        format!("host port {}/{} is published twice on {addr}", key.0, key.1),
+                    )
+                    .at(second.span, format!("published by {} here", second.owner))
+                    .label(first.span, format!("already published by {}", first.owner))
+                    .help(format!(
+                        "use another host port, or bind each to its own address with `host=` (e.g. `host=\"{}\"`)",
+                        Ipv4Addr::LOCALHOST
+                    )),
                 );
                 break;
             }
@@ -160,82 +244,67 @@ pub fn route_port<'a>(svc: &'a Node, port: Option<&Entry>) -> Result<&'a Node, S
     match ports.as_slice() {
         [only] => Ok(only),
         [] => Err("it declares no `port`".into()),
-        _ => Err(format!(
-            "it has {} ports and none is named `http`",
-            ports.len()
-        )),
+        _ => Err(format!("it has {} ports and none is named `http`", ports.len())),
     }
 }
 
 fn sites(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
-    let stack_domain = nodes
-        .iter()
-        .find(|n| n.name.name == "stack")
-        .and_then(|s| s.child("domain"))
-        .and_then(|d| d.arg_str(0));
+    let stack_domain =
+        nodes.iter().find(|n| n.name.name == "stack").and_then(|s| s.child("domain")).and_then(|d| d.arg_str(0));
     let mut hosts: HashMap<String, &Entry> = HashMap::new();
     for site in nodes.iter().filter(|n| n.name.name == "site") {
         if site.args.is_empty() && stack_domain.is_none() {
             diags.push(
-                Diagnostic::error(Code::MissingRequired, "this `site` has no host name and the stack declares no `domain`")
-                    .at(site.name.span, "no host")
-                    .help("write `site \"shop.example.com\" { … }`, or `domain \"shop.example.com\"` inside `stack`"),
+                Diagnostic::error(
+                    Code::MissingRequired,
+                    "this `site` has no host name and the stack declares no `domain`",
+                )
+                .at(site.name.span, "no host")
+                .help("write `site \"shop.example.com\" { … }`, or `domain \"shop.example.com\"` inside `stack`"),
             );
         }
         for h in &site.args {
             let key = h.value.display();
             if let Some(first) = hosts.insert(key.clone(), h) {
                 diags.push(
-                    Diagnostic::error(
-                        Code::DuplicateRoute,
-                        format!("host `{key}` is served by two sites"),
-                    )
-                    .at(h.span, "served again here")
-                    .label(first.span, "first served here")
-                    .help("merge the two `site` blocks"),
+                    Diagnostic::error(Code::DuplicateRoute, format!("host `{key}` is served by two sites"))
+                        .at(h.span, "served again here")
+                        .label(first.span, "first served here")
+                        .help("merge the two `site` blocks"),
                 );
             }
         }
         let mut paths: HashMap<(String, bool, bool), &Entry> = HashMap::new();
         for route in site.children_named("route") {
             let Some(path) = route.arg(0) else { continue };
-            let key = (
-                path.value.display(),
-                route.prop_bool("exact") == Some(true),
-                route.prop_bool("regex") == Some(true),
-            );
+            let key =
+                (path.value.display(), route.prop_bool("exact") == Some(true), route.prop_bool("regex") == Some(true));
             if let Some(first) = paths.insert(key, path) {
                 diags.push(
-                    Diagnostic::error(
-                        Code::DuplicateRoute,
-                        format!("two routes match `{}`", path.value.display()),
-                    )
-                    .at(path.span, "matched again here")
-                    .label(first.span, "first route")
-                    .help("remove one of the routes"),
+                    Diagnostic::error(Code::DuplicateRoute, format!("two routes match `{}`", path.value.display()))
+                        .at(path.span, "matched again here")
+                        .label(first.span, "first route")
+                        .help("remove one of the routes"),
                 );
             }
             if route.prop_bool("exact") == Some(true) && route.prop_bool("regex") == Some(true) {
                 diags.push(
-                    Diagnostic::error(
-                        Code::Conflicting,
-                        "a route is either `exact=#true` or `regex=#true`",
-                    )
-                    .at(
-                        route
-                            .prop("regex")
-                            .map(|e| e.entry_span)
-                            .unwrap_or(route.span),
-                        "conflicts with `exact`",
-                    )
-                    .help("keep one"),
+                    Diagnostic::error(Code::Conflicting, "a route is either `exact=#true` or `regex=#true`")
+                        .at(route.prop("regex").map(|e| e.entry_span).unwrap_or(route.span), "conflicts with `exact`")
+                        .help("keep one"),
                 );
+            }
+            if let Value::String(p) = &path.value {
+                let check = if route.prop_bool("regex") == Some(true) { values::regex(p) } else { values::url_path(p) };
+                if let Err(e) = check {
+                    diags.push(
+                        Diagnostic::error(e.code, e.message).at(path.span, "invalid route path").maybe_help(e.help),
+                    );
+                }
             }
             if route.prop_bool("regex") == Some(true) {
                 if let Some(Value::String(re)) = Some(&path.value) {
-                    if re.contains(char::is_whitespace)
-                        || re.contains(['{', '}', ';']) && !balanced(re)
-                    {
+                    if re.contains(char::is_whitespace) || re.contains(['{', '}', ';']) && !balanced(re) {
                         diags.push(
                             Diagnostic::error(
                                 Code::InvalidPath,
@@ -256,11 +325,7 @@ fn sites(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
                         .prop("port")
                         .map(|e| e.span)
                         .unwrap_or_else(|| route.prop("to").map(|e| e.span).unwrap_or(route.span));
-                    let code = if route.prop("port").is_some() {
-                        Code::UnknownPortName
-                    } else {
-                        Code::RouteNoPort
-                    };
+                    let code = if route.prop("port").is_some() { Code::UnknownPortName } else { Code::RouteNoPort };
                     diags.push(
                         Diagnostic::error(code, format!("route `{}` cannot reach service `{to}`: {why}", path.value.display()))
                             .at(span, "no usable port")
@@ -298,10 +363,7 @@ fn params(symbols: &Symbols, diags: &mut Diagnostics) {
                     Code::MissingRequired,
                     format!("param `{name}` is required at deploy time but has no `env=`"),
                 )
-                .at(
-                    p.prop("required").map(|e| e.entry_span).unwrap_or(p.span),
-                    "required, but from where?",
-                )
+                .at(p.prop("required").map(|e| e.entry_span).unwrap_or(p.span), "required, but from where?")
                 .help(format!(
                     "name the variable that supplies it: `env=\"{}\"`",
                     name.to_ascii_uppercase().replace('-', "_")
@@ -310,29 +372,17 @@ fn params(symbols: &Symbols, diags: &mut Diagnostics) {
         }
         if required && p.prop("default").is_some() {
             diags.push(
-                Diagnostic::error(
-                    Code::Conflicting,
-                    format!("param `{name}` is required and has a default"),
-                )
-                .at(
-                    p.prop("default").map(|e| e.entry_span).unwrap_or(p.span),
-                    "a default makes it optional",
-                )
-                .label(
-                    p.prop("required").map(|e| e.entry_span).unwrap_or(p.span),
-                    "required here",
-                )
-                .help("drop `required=#true` or the `default=`"),
+                Diagnostic::error(Code::Conflicting, format!("param `{name}` is required and has a default"))
+                    .at(p.prop("default").map(|e| e.entry_span).unwrap_or(p.span), "a default makes it optional")
+                    .label(p.prop("required").map(|e| e.entry_span).unwrap_or(p.span), "required here")
+                    .help("drop `required=#true` or the `default=`"),
             );
         }
         if !required && p.prop("default").is_none() {
             diags.push(
-                Diagnostic::error(
-                    Code::MissingRequired,
-                    format!("param `{name}` has no value"),
-                )
-                .at(p.head_span(), "no `default=` and not `required=#true`")
-                .help("give it a `default=`, or make it `required=#true env=\"VAR\"`"),
+                Diagnostic::error(Code::MissingRequired, format!("param `{name}` has no value"))
+                    .at(p.head_span(), "no `default=` and not `required=#true`")
+                    .help("give it a `default=`, or make it `required=#true env=\"VAR\"`"),
             );
         }
     }
@@ -343,20 +393,16 @@ fn autoscale(symbols: &Symbols, diags: &mut Diagnostics) {
         let Some(a) = svc.child("autoscale") else {
             continue;
         };
-        let (Some(min), Some(max)) = (
-            a.prop("min").and_then(|e| e.value.as_int()),
-            a.prop("max").and_then(|e| e.value.as_int()),
-        ) else {
+        let (Some(min), Some(max)) =
+            (a.prop("min").and_then(|e| e.value.as_int()), a.prop("max").and_then(|e| e.value.as_int()))
+        else {
             continue;
         };
         if min > max {
             diags.push(
                 Diagnostic::error(
                     Code::OutOfRange,
-                    format!(
-                        "autoscale of `{}`: min {min} is above max {max}",
-                        service_name(svc)
-                    ),
+                    format!("autoscale of `{}`: min {min} is above max {max}", service_name(svc)),
                 )
                 .at(a.prop("min").map(|e| e.entry_span).unwrap_or(a.span), "min")
                 .label(a.prop("max").map(|e| e.entry_span).unwrap_or(a.span), "max")
@@ -365,24 +411,21 @@ fn autoscale(symbols: &Symbols, diags: &mut Diagnostics) {
         }
         if a.prop("cpu").is_none() && a.prop("memory").is_none() {
             diags.push(
-                Diagnostic::error(
-                    Code::MissingRequired,
-                    format!("autoscale of `{}` has no metric", service_name(svc)),
-                )
-                .at(a.name.span, "scale on what?")
-                .help("add `cpu=70` (percent of the CPU request) and/or `memory=80`"),
+                Diagnostic::error(Code::MissingRequired, format!("autoscale of `{}` has no metric", service_name(svc)))
+                    .at(a.name.span, "scale on what?")
+                    .help("add `cpu=70` (percent of the CPU request) and/or `memory=80`"),
             );
         }
         if a.prop("cpu").is_some()
-            && svc
-                .child("resources")
-                .and_then(|r| r.prop("reserve-cpus").or(r.prop("cpus")))
-                .is_none()
+            && svc.child("resources").and_then(|r| r.prop("reserve-cpus").or(r.prop("cpus"))).is_none()
         {
             diags.push(
-                Diagnostic::error(Code::MissingRequired, format!("autoscale of `{}` on CPU needs a CPU request", service_name(svc)))
-                    .at(a.prop("cpu").map(|e| e.entry_span).unwrap_or(a.span), "percent of what?")
-                    .help("add `resources reserve-cpus=…` (the HPA computes utilisation against the request)"),
+                Diagnostic::error(
+                    Code::MissingRequired,
+                    format!("autoscale of `{}` on CPU needs a CPU request", service_name(svc)),
+                )
+                .at(a.prop("cpu").map(|e| e.entry_span).unwrap_or(a.span), "percent of what?")
+                .help("add `resources reserve-cpus=…` (the HPA computes utilisation against the request)"),
             );
         }
     }
@@ -391,12 +434,7 @@ fn autoscale(symbols: &Symbols, diags: &mut Diagnostics) {
 /// Strings with `${param}`: once the params' compile-time defaults are substituted, the
 /// value must still be in its domain (an image tag from a param must still be a tag).
 fn interpolated_values(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
-    fn walk(
-        nodes: &[Node],
-        specs: &'static [NodeSpec],
-        symbols: &Symbols,
-        diags: &mut Diagnostics,
-    ) {
+    fn walk(nodes: &[Node], specs: &'static [NodeSpec], symbols: &Symbols, diags: &mut Diagnostics) {
         for node in nodes {
             let Some(spec) = specs.iter().find(|s| s.name == node.name.name) else {
                 continue;
@@ -430,10 +468,7 @@ fn interpolated_values(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostic
             diags.push(
                 Diagnostic::error(
                     err.code,
-                    format!(
-                        "with its params' defaults, `{s}` becomes `{resolved}`: {}",
-                        err.message
-                    ),
+                    format!("with its params' defaults, `{s}` becomes `{resolved}`: {}", err.message),
                 )
                 .at(e.span, "invalid once params are substituted")
                 .maybe_help(err.help),
@@ -449,9 +484,8 @@ pub fn substitute(s: &str, symbols: &Symbols) -> Option<String> {
     for piece in values::interpolation(s).ok()? {
         match piece {
             Piece::Text(t) => out.push_str(&t),
-            Piece::Param(p, _) => {
-                out.push_str(&symbols.params.get(p)?.prop("default")?.value.display())
-            }
+            Piece::Param(p, _) => out.push_str(&symbols.params.get(p)?.prop("default")?.value.display()),
+            Piece::Secret(..) => return None,
         }
     }
     Some(out)

@@ -14,11 +14,7 @@ pub struct ValueError {
 }
 
 fn err(code: Code, message: impl Into<String>) -> ValueError {
-    ValueError {
-        code,
-        message: message.into(),
-        help: None,
-    }
+    ValueError { code, message: message.into(), help: None }
 }
 
 impl ValueError {
@@ -32,15 +28,15 @@ pub type VResult<T> = Result<T, ValueError>;
 
 /// Names of things become DNS labels, compose keys and k8s object names.
 pub fn name(s: &str) -> VResult<()> {
-    let ok_chars = s
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     let first = s.bytes().next();
     if s.is_empty() || s.len() > 63 || !ok_chars || !first.is_some_and(|b| b.is_ascii_lowercase()) {
         let fixed = suggest_name(s);
         let e = err(
             Code::InvalidName,
-            format!("`{s}` is not a valid name: names are 1-63 characters of `a-z`, `0-9` and `-`, starting with a letter"),
+            format!(
+                "`{s}` is not a valid name: names are 1-63 characters of `a-z`, `0-9` and `-`, starting with a letter"
+            ),
         );
         return Err(match fixed {
             Some(f) if f != s => e.help(format!("write `{f}`")),
@@ -77,10 +73,7 @@ pub fn port(v: i128) -> VResult<u16> {
     if (1..=65535).contains(&v) {
         Ok(v as u16)
     } else {
-        Err(err(
-            Code::InvalidPort,
-            format!("port {v} is out of range: ports are 1-65535"),
-        ))
+        Err(err(Code::InvalidPort, format!("port {v} is out of range: ports are 1-65535")))
     }
 }
 
@@ -97,8 +90,9 @@ pub fn duration(s: &str) -> VResult<u64> {
         ("ms", 1),
     ];
     let bad = || {
-        err(Code::InvalidDuration, format!("`{s}` is not a duration"))
-            .help("write whole numbers with units ms, s, m, h, d, w or y, largest first: \"30s\", \"5m\", \"1h30m\", \"90d\"")
+        err(Code::InvalidDuration, format!("`{s}` is not a duration")).help(
+            "write whole numbers with units ms, s, m, h, d, w or y, largest first: \"30s\", \"5m\", \"1h30m\", \"90d\"",
+        )
     };
     if s.is_empty() {
         return Err(bad());
@@ -165,18 +159,11 @@ pub fn size(s: &str) -> VResult<u64> {
             .help("write a whole number with a unit: \"512Mi\", \"2Gi\", \"10M\", \"1G\""));
     }
     if let Some((_, mult)) = UNITS.iter().find(|(u, _)| *u == unit) {
-        let n: u64 = num
-            .parse()
-            .map_err(|_| err(Code::InvalidSize, format!("`{s}` is too large")))?;
-        return n
-            .checked_mul(*mult)
-            .ok_or_else(|| err(Code::InvalidSize, format!("`{s}` is too large")));
+        let n: u64 = num.parse().map_err(|_| err(Code::InvalidSize, format!("`{s}` is too large")))?;
+        return n.checked_mul(*mult).ok_or_else(|| err(Code::InvalidSize, format!("`{s}` is too large")));
     }
     let lower = unit.to_ascii_lowercase();
-    let ambiguous = [
-        "k", "kb", "m", "mb", "g", "gb", "t", "tb", "ki", "mi", "gi", "ti",
-    ]
-    .contains(&lower.as_str());
+    let ambiguous = ["k", "kb", "m", "mb", "g", "gb", "t", "tb", "ki", "mi", "gi", "ti"].contains(&lower.as_str());
     if ambiguous {
         let up = unit.to_ascii_uppercase();
         let bin = format!("{}i", &up[..1]);
@@ -187,16 +174,11 @@ pub fn size(s: &str) -> VResult<u64> {
         .help(format!("write \"{num}{bin}\" ({} bytes) or \"{num}{}\" ({} bytes)", pow_desc(&bin), &up[..1], pow_desc(&up[..1]))));
     }
     if unit.starts_with('.') {
-        return Err(
-            err(Code::InvalidSize, format!("`{s}`: sizes are whole numbers"))
-                .help("use a smaller unit: \"1536Mi\" instead of \"1.5Gi\""),
-        );
+        return Err(err(Code::InvalidSize, format!("`{s}`: sizes are whole numbers"))
+            .help("use a smaller unit: \"1536Mi\" instead of \"1.5Gi\""));
     }
-    Err(err(
-        Code::InvalidSize,
-        format!("`{s}` has an unknown unit `{unit}`"),
-    )
-    .help("units: B, K, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024)"))
+    Err(err(Code::InvalidSize, format!("`{s}` has an unknown unit `{unit}`"))
+        .help("units: B, K, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024)"))
 }
 
 fn pow_desc(unit: &str) -> &'static str {
@@ -232,10 +214,7 @@ pub fn cpus_num(f: f64) -> VResult<u64> {
     if f.is_finite() && f > 0.0 && (milli - f * 1000.0).abs() < 1e-6 && milli <= 1_000_000.0 {
         Ok(milli as u64)
     } else {
-        Err(err(
-            Code::InvalidCpus,
-            format!("{f} is not a CPU amount: CPUs are positive, in steps of 0.001"),
-        ))
+        Err(err(Code::InvalidCpus, format!("{f} is not a CPU amount: CPUs are positive, in steps of 0.001")))
     }
 }
 
@@ -270,52 +249,28 @@ pub fn cron(s: &str) -> VResult<()> {
     let t = s.trim();
     let fields = t.split_whitespace().count();
     if !t.starts_with('@') && fields != 5 {
-        return Err(err(
-            Code::InvalidCron,
-            format!("`{s}` has {fields} fields; a cron schedule has 5"),
-        )
-        .help("minute hour day-of-month month day-of-week, e.g. \"0 */6 * * *\" (every 6 hours)"));
+        return Err(err(Code::InvalidCron, format!("`{s}` has {fields} fields; a cron schedule has 5"))
+            .help("minute hour day-of-month month day-of-week, e.g. \"0 */6 * * *\" (every 6 hours)"));
     }
     if t.starts_with('@')
-        && ![
-            "@yearly",
-            "@annually",
-            "@monthly",
-            "@weekly",
-            "@daily",
-            "@midnight",
-            "@hourly",
-        ]
-        .contains(&t)
+        && !["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"].contains(&t)
     {
         return Err(err(Code::InvalidCron, format!("`{s}` is not a cron macro"))
             .help("macros: @hourly, @daily, @weekly, @monthly, @yearly"));
     }
-    croner::Cron::from_str(t).map(|_| ()).map_err(|e| {
-        err(
-            Code::InvalidCron,
-            format!("`{s}` is not a valid cron schedule: {e}"),
-        )
-    })
+    croner::Cron::from_str(t)
+        .map(|_| ())
+        .map_err(|e| err(Code::InvalidCron, format!("`{s}` is not a valid cron schedule: {e}")))
 }
 
 /// A DNS host name; a leading `*.` wildcard label is allowed.
 pub fn host(s: &str) -> VResult<()> {
     let bad = |why: &str| {
-        let e = err(
-            Code::InvalidHostname,
-            format!("`{s}` is not a valid host name: {why}"),
-        );
+        let e = err(Code::InvalidHostname, format!("`{s}` is not a valid host name: {why}"));
         if s.chars().any(|c| c.is_ascii_uppercase()) {
             e.help(format!("write \"{}\"", s.to_ascii_lowercase()))
-        } else if let Some(rest) = s
-            .strip_prefix("https://")
-            .or_else(|| s.strip_prefix("http://"))
-        {
-            e.help(format!(
-                "write the host only: \"{}\"",
-                rest.trim_end_matches('/')
-            ))
+        } else if let Some(rest) = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")) {
+            e.help(format!("write the host only: \"{}\"", rest.trim_end_matches('/')))
         } else {
             e
         }
@@ -328,10 +283,7 @@ pub fn host(s: &str) -> VResult<()> {
         if label.is_empty() || label.len() > 63 {
             return Err(bad("each dot-separated label must be 1-63 characters"));
         }
-        if !label
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
+        if !label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
             return Err(bad("labels may contain only `a-z`, `0-9` and `-`"));
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -344,12 +296,7 @@ pub fn host(s: &str) -> VResult<()> {
 /// A container image reference: `[registry[:port]/]path[:tag][@digest]`, per the
 /// distribution reference grammar.
 pub fn image(s: &str) -> VResult<()> {
-    let bad = |why: &str| {
-        err(
-            Code::InvalidImage,
-            format!("`{s}` is not a valid image reference: {why}"),
-        )
-    };
+    let bad = |why: &str| err(Code::InvalidImage, format!("`{s}` is not a valid image reference: {why}"));
     if s.is_empty() {
         return Err(bad("it is empty"));
     }
@@ -360,9 +307,7 @@ pub fn image(s: &str) -> VResult<()> {
     if let Some(d) = digest {
         let ok = d.split_once(':').is_some_and(|(alg, hex)| {
             !alg.is_empty()
-                && alg
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
+                && alg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
                 && hex.len() >= 32
                 && hex.bytes().all(|b| b.is_ascii_hexdigit())
         });
@@ -379,15 +324,10 @@ pub fn image(s: &str) -> VResult<()> {
     if let Some(t) = tag {
         let ok = !t.is_empty()
             && t.len() <= 128
-            && t.bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-            && t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+            && t.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
         if !ok {
-            return Err(bad(
-                "a tag is up to 128 of `A-Za-z0-9_.-`, not starting with `.` or `-`",
-            ));
+            return Err(bad("a tag is up to 128 of `A-Za-z0-9_.-`, not starting with `.` or `-`"));
         }
     }
     let mut comps: Vec<&str> = path.split('/').collect();
@@ -397,11 +337,7 @@ pub fn image(s: &str) -> VResult<()> {
             Some((h, p)) => (h, Some(p)),
             None => (first, None),
         };
-        if h.is_empty()
-            || !h
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        {
+        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
             return Err(bad("the registry host is not valid"));
         }
         if port.is_some_and(|p| p.parse::<u16>().is_err()) {
@@ -411,23 +347,13 @@ pub fn image(s: &str) -> VResult<()> {
     }
     for c in comps {
         let ok = !c.is_empty()
-            && c.bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && c.bytes()
-                .last()
-                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && c.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+            && c.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && c.bytes().last().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
         if !ok {
-            let e = bad(
-                "repository path components are lowercase `a-z0-9` separated by `.`, `_` or `-`",
-            );
+            let e = bad("repository path components are lowercase `a-z0-9` separated by `.`, `_` or `-`");
             return Err(if c.chars().any(|ch| ch.is_ascii_uppercase()) {
-                e.help(format!(
-                    "write \"{}\"",
-                    s.replacen(c, &c.to_ascii_lowercase(), 1)
-                ))
+                e.help(format!("write \"{}\"", s.replacen(c, &c.to_ascii_lowercase(), 1)))
             } else {
                 e
             });
@@ -450,39 +376,21 @@ pub fn image_is_pinned(s: &str) -> bool {
 
 pub fn env_name(s: &str) -> VResult<()> {
     let mut b = s.bytes();
-    let ok = b
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+    let ok = b.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
         && b.all(|c| c.is_ascii_alphanumeric() || c == b'_');
     if ok {
         Ok(())
     } else {
-        let fixed: String = s
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        Err(err(
-            Code::InvalidEnvName,
-            format!("`{s}` is not a valid environment variable name"),
-        )
-        .help(format!(
-            "names are letters, digits and `_`, not starting with a digit: \"{fixed}\""
-        )))
+        let fixed: String =
+            s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+        Err(err(Code::InvalidEnvName, format!("`{s}` is not a valid environment variable name"))
+            .help(format!("names are letters, digits and `_`, not starting with a digit: \"{fixed}\"")))
     }
 }
 
 pub fn path(s: &str) -> VResult<()> {
     if s.is_empty() || s.contains('\0') || s.contains('\n') {
-        return Err(err(
-            Code::InvalidPath,
-            "a path must be non-empty and on one line",
-        ));
+        return Err(err(Code::InvalidPath, "a path must be non-empty and on one line"));
     }
     Ok(())
 }
@@ -490,10 +398,7 @@ pub fn path(s: &str) -> VResult<()> {
 pub fn abs_path(s: &str) -> VResult<()> {
     path(s)?;
     if !s.starts_with('/') {
-        return Err(
-            err(Code::InvalidPath, format!("`{s}` must be an absolute path"))
-                .help(format!("write \"/{s}\"")),
-        );
+        return Err(err(Code::InvalidPath, format!("`{s}` must be an absolute path")).help(format!("write \"/{s}\"")));
     }
     Ok(())
 }
@@ -504,11 +409,7 @@ pub fn url_path(s: &str) -> VResult<()> {
             Code::InvalidPath,
             format!("`{s}` is not a URL path: it must start with `/` and contain no spaces"),
         )
-        .help(if s.starts_with('/') {
-            "encode spaces as %20".to_string()
-        } else {
-            format!("write \"/{s}\"")
-        }));
+        .help(if s.starts_with('/') { "encode spaces as %20".to_string() } else { format!("write \"/{s}\"") }));
     }
     Ok(())
 }
@@ -536,51 +437,33 @@ pub fn rate(s: &str) -> VResult<(u64, char)> {
 }
 
 pub fn promql(s: &str) -> VResult<()> {
-    promql_parser::parser::parse(s).map(|_| ()).map_err(|e| {
-        err(
-            Code::InvalidPromql,
-            format!("the expression is not valid PromQL: {e}"),
-        )
-    })
+    promql_parser::parser::parse(s)
+        .map(|_| ())
+        .map_err(|e| err(Code::InvalidPromql, format!("the expression is not valid PromQL: {e}")))
 }
 
 pub fn destination(s: &str) -> VResult<()> {
     if let Some(rest) = s.strip_prefix("s3://") {
         let bucket = rest.split('/').next().unwrap_or("");
         if bucket.len() >= 3
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         {
             return Ok(());
         }
-        return Err(err(
-            Code::InvalidUrl,
-            format!("`{s}`: `{bucket}` is not a valid S3 bucket name"),
-        ));
+        return Err(err(Code::InvalidUrl, format!("`{s}`: `{bucket}` is not a valid S3 bucket name")));
     }
     if s.starts_with('/') {
         return path(s);
     }
-    Err(err(
-        Code::InvalidUrl,
-        format!("`{s}` is not a backup destination"),
-    )
-    .help("write \"s3://bucket/prefix\" or an absolute path such as \"/var/backups/db\""))
+    Err(err(Code::InvalidUrl, format!("`{s}` is not a backup destination"))
+        .help("write \"s3://bucket/prefix\" or an absolute path such as \"/var/backups/db\""))
 }
 
 pub fn url(s: &str) -> VResult<()> {
-    let rest = s
-        .strip_prefix("https://")
-        .or_else(|| s.strip_prefix("http://"));
+    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
     match rest {
-        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.chars().any(char::is_whitespace) => {
-            Ok(())
-        }
-        _ => Err(
-            err(Code::InvalidUrl, format!("`{s}` is not an http(s) URL"))
-                .help("write \"https://host/path\""),
-        ),
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.chars().any(char::is_whitespace) => Ok(()),
+        _ => Err(err(Code::InvalidUrl, format!("`{s}` is not an http(s) URL")).help("write \"https://host/path\"")),
     }
 }
 
@@ -591,6 +474,9 @@ pub enum Piece<'a> {
     Text(String),
     /// A param name, with its byte offset inside the string.
     Param(&'a str, usize),
+    /// `${secret:name}`: a secret's value, allowed only where a value reaches a process's
+    /// environment (never a config file).
+    Secret(&'a str, usize),
 }
 
 pub fn interpolation(s: &str) -> VResult<Vec<Piece<'_>>> {
@@ -607,23 +493,28 @@ pub fn interpolation(s: &str) -> VResult<Vec<Piece<'_>>> {
             offset += i + 2;
         } else if let Some(body) = after.strip_prefix('{') {
             let Some(end) = body.find('}') else {
-                return Err(
-                    err(Code::InvalidInterpolation, "`${` without a closing `}`")
-                        .help("write `${param-name}`, or `$$` for a literal `$`"),
-                );
+                return Err(err(Code::InvalidInterpolation, "`${` without a closing `}`")
+                    .help("write `${param-name}`, or `$$` for a literal `$`"));
             };
-            let pname = &body[..end];
+            let inner = &body[..end];
+            let (secret, pname, shift) = match inner.strip_prefix("secret:") {
+                Some(sname) => (true, sname, 7),
+                None => (false, inner, 0),
+            };
             if name(pname).is_err() {
-                return Err(err(
-                    Code::InvalidInterpolation,
-                    format!("`${{{pname}}}` does not name a param"),
-                )
-                .help("params are named like `image-tag`; write `$${` for a literal `${`"));
+                let what = if secret { "a secret" } else { "a param" };
+                return Err(err(Code::InvalidInterpolation, format!("`${{{inner}}}` does not name {what}")).help(
+                    "params are named like `image-tag` (`${image-tag}`), secrets like `${secret:db-password}`; write `$${` for a literal `${`",
+                ));
             }
             if !text.is_empty() {
                 out.push(Piece::Text(std::mem::take(&mut text)));
             }
-            out.push(Piece::Param(pname, offset + i + 2));
+            if secret {
+                out.push(Piece::Secret(pname, offset + i + 2 + shift));
+            } else {
+                out.push(Piece::Param(pname, offset + i + 2));
+            }
             rest = &body[end + 1..];
             offset += i + 2 + end + 1;
         } else {
@@ -637,6 +528,17 @@ pub fn interpolation(s: &str) -> VResult<Vec<Piece<'_>>> {
         out.push(Piece::Text(text));
     }
     Ok(out)
+}
+
+/// A regular expression as nginx (PCRE) and Caddy (RE2) both read it: the common subset,
+/// checked with the RE2-like `regex-syntax` parser.
+pub fn regex(s: &str) -> VResult<()> {
+    regex_syntax::Parser::new().parse(s).map(|_| ()).map_err(|e| {
+        let msg = e.to_string();
+        let last =
+            msg.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("").trim().trim_start_matches("error: ");
+        err(Code::InvalidPath, format!("`{s}` is not a valid regular expression: {last}"))
+    })
 }
 
 pub fn has_interpolation(s: &str) -> bool {
@@ -719,38 +621,23 @@ mod tests {
         assert!(host("*.example.com").is_ok());
         assert!(host("localhost").is_ok());
         assert!(host("Shop.example.com").is_err());
-        assert!(host("https://x.com")
-            .unwrap_err()
-            .help
-            .unwrap()
-            .contains("x.com"));
+        assert!(host("https://x.com").unwrap_err().help.unwrap().contains("x.com"));
         assert!(name("api").is_ok());
-        assert_eq!(
-            name("My_Api").unwrap_err().help.as_deref(),
-            Some("write `my-api`")
-        );
+        assert_eq!(name("My_Api").unwrap_err().help.as_deref(), Some("write `my-api`"));
         assert!(name("api-").is_err());
     }
 
     #[test]
     fn interpolations() {
         let p = interpolation("ghcr.io/x:${image-tag}").unwrap();
-        assert_eq!(
-            p,
-            vec![
-                Piece::Text("ghcr.io/x:".into()),
-                Piece::Param("image-tag", 12)
-            ]
-        );
-        assert_eq!(
-            interpolation("a$$b").unwrap(),
-            vec![Piece::Text("a$b".into())]
-        );
-        assert_eq!(
-            interpolation("{{ $labels.x }}").unwrap(),
-            vec![Piece::Text("{{ $labels.x }}".into())]
-        );
+        assert_eq!(p, vec![Piece::Text("ghcr.io/x:".into()), Piece::Param("image-tag", 12)]);
+        assert_eq!(interpolation("a$$b").unwrap(), vec![Piece::Text("a$b".into())]);
+        assert_eq!(interpolation("{{ $labels.x }}").unwrap(), vec![Piece::Text("{{ $labels.x }}".into())]);
         assert!(interpolation("${oops").is_err());
+        assert_eq!(
+            interpolation("pg://u:${secret:db-pw}@db").unwrap(),
+            vec![Piece::Text("pg://u:".into()), Piece::Secret("db-pw", 16), Piece::Text("@db".into())]
+        );
         assert!(interpolation("${Bad Name}").is_err());
     }
 

@@ -10,6 +10,16 @@ use crate::diagnostics::{suggest, Code, Diagnostic, Diagnostics};
 use crate::schema::{self, Children, Kind, Merge, NodeSpec, RefKind};
 use crate::syntax::ast::{Entry, Node, Value};
 
+/// Whether a value may (or must) be a secret reference.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Secrets {
+    No,
+    /// An `env` value: `(secret)"name"` or `${secret:name}` inside a string.
+    Env,
+    /// Only `(secret)"name"`.
+    Only,
+}
+
 #[derive(Clone, Copy)]
 pub enum Pass<'a> {
     Shape,
@@ -23,20 +33,12 @@ struct Walker<'a, 'd> {
 
 /// Checks the file as written; environment blocks are checked as overlays.
 pub fn shape(nodes: &[Node], diags: &mut Diagnostics) {
-    Walker {
-        pass: Pass::Shape,
-        diags,
-    }
-    .level(nodes, schema::TOP, false, None);
+    Walker { pass: Pass::Shape, diags }.level(nodes, schema::TOP, false, None);
 }
 
 /// Checks the references of a merged stack.
 pub fn refs(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
-    Walker {
-        pass: Pass::Refs(symbols),
-        diags,
-    }
-    .level(nodes, schema::TOP, false, None);
+    Walker { pass: Pass::Refs(symbols), diags }.level(nodes, schema::TOP, false, None);
 }
 
 /// `service "api" #null`, `autoscale #null`: removes the base node in an overlay.
@@ -57,12 +59,7 @@ pub fn identity(node: &Node, spec: &NodeSpec) -> Option<String> {
     match spec.merge {
         Merge::Once | Merge::Deep => Some(String::new()),
         Merge::Key(i) => node.args.get(i).map(|a| a.value.display()),
-        Merge::DeepKey => Some(
-            node.args
-                .first()
-                .map(|a| a.value.display())
-                .unwrap_or_default(),
-        ),
+        Merge::DeepKey => Some(node.args.first().map(|a| a.value.display()).unwrap_or_default()),
         Merge::Whole | Merge::Props => None,
     }
 }
@@ -96,13 +93,7 @@ impl Walker<'_, '_> {
         matches!(self.pass, Pass::Shape)
     }
 
-    fn level(
-        &mut self,
-        nodes: &[Node],
-        specs: &'static [NodeSpec],
-        overlay: bool,
-        service: Option<&Node>,
-    ) {
+    fn level(&mut self, nodes: &[Node], specs: &'static [NodeSpec], overlay: bool, service: Option<&Node>) {
         let mut seen: HashMap<(&str, String), &Node> = HashMap::new();
         let mut seen_keys: HashMap<(&str, &str), &Entry> = HashMap::new();
         for node in nodes {
@@ -121,17 +112,12 @@ impl Walker<'_, '_> {
                 }
                 if spec.merge == Merge::Props {
                     for p in &node.props {
-                        if let Some(first) =
-                            seen_keys.insert((spec.name, p.key.name.as_str()), &p.value)
-                        {
+                        if let Some(first) = seen_keys.insert((spec.name, p.key.name.as_str()), &p.value) {
                             self.diags.push(
-                                Diagnostic::error(
-                                    Code::DuplicateProperty,
-                                    format!("`{}` is set twice", p.key.name),
-                                )
-                                .at(p.key.span, "set again here")
-                                .label(first.entry_span, "first set here")
-                                .help("remove one of them"),
+                                Diagnostic::error(Code::DuplicateProperty, format!("`{}` is set twice", p.key.name))
+                                    .at(p.key.span, "set again here")
+                                    .label(first.entry_span, "first set here")
+                                    .help("remove one of them"),
                             );
                         }
                     }
@@ -144,13 +130,7 @@ impl Walker<'_, '_> {
         }
     }
 
-    fn node(
-        &mut self,
-        node: &Node,
-        spec: &'static NodeSpec,
-        overlay: bool,
-        service: Option<&Node>,
-    ) {
+    fn node(&mut self, node: &Node, spec: &'static NodeSpec, overlay: bool, service: Option<&Node>) {
         if self.shape() {
             if let Some(ty) = &node.ty {
                 self.diags.push(
@@ -169,14 +149,16 @@ impl Walker<'_, '_> {
         for (i, arg) in node.args.iter().enumerate() {
             let kind = spec.args.get(i).map(|a| a.1).or(spec.rest.map(|r| r.1));
             if let Some(kind) = kind {
-                self.value(kind, arg, false, overlay, service);
+                self.value(kind, arg, Secrets::No, overlay, service);
             }
         }
         for prop in &node.props {
             if let Some(ps) = spec.prop(&prop.key.name) {
-                self.value(ps.kind, &prop.value, ps.secret_ok, overlay, service);
+                let secrets = if ps.secret_only { Secrets::Only } else { Secrets::No };
+                self.value(ps.kind, &prop.value, secrets, overlay, service);
             } else if let Some((_, vkind, secret_ok)) = spec.free_props {
-                self.value(vkind, &prop.value, secret_ok, overlay, service);
+                let secrets = if secret_ok { Secrets::Env } else { Secrets::No };
+                self.value(vkind, &prop.value, secrets, overlay, service);
             }
         }
         if let Pass::Refs(_) = self.pass {
@@ -186,21 +168,14 @@ impl Walker<'_, '_> {
             (Some(_), Children::None) => {
                 if self.shape() {
                     self.diags.push(
-                        Diagnostic::error(
-                            Code::UnexpectedChildren,
-                            format!("`{}` takes no children block", spec.name),
-                        )
-                        .at(node.name.span, "this node")
-                        .help(format!("usage: {}", usage(spec))),
+                        Diagnostic::error(Code::UnexpectedChildren, format!("`{}` takes no children block", spec.name))
+                            .at(node.name.span, "this node")
+                            .help(format!("usage: {}", usage(spec))),
                     );
                 }
             }
             (Some(children), Children::Nodes(c)) => {
-                let svc = if spec.name == "service" {
-                    Some(node)
-                } else {
-                    service
-                };
+                let svc = if spec.name == "service" { Some(node) } else { service };
                 self.level(children, c, overlay, svc);
             }
             (Some(children), Children::TopLevel) => {
@@ -215,8 +190,8 @@ impl Walker<'_, '_> {
     fn unknown_node(&mut self, node: &Node, specs: &'static [NodeSpec]) {
         let name = node.name.name.as_str();
         let names: Vec<&str> = specs.iter().map(|s| s.name).collect();
-        let mut help = crate::diagnostics::did_you_mean(name, names.iter().copied())
-            .map(|s| format!("did you mean `{s}`?"));
+        let mut help =
+            crate::diagnostics::did_you_mean(name, names.iter().copied()).map(|s| format!("did you mean `{s}`?"));
         if help.is_none() {
             let places = schema::places_of(name);
             if !places.is_empty() {
@@ -230,78 +205,36 @@ impl Walker<'_, '_> {
         } else {
             format!("unknown node `{name}`")
         };
-        self.diags.push(
-            Diagnostic::error(Code::UnknownNode, msg)
-                .at(node.name.span, "not known here")
-                .maybe_help(help),
-        );
+        self.diags
+            .push(Diagnostic::error(Code::UnknownNode, msg).at(node.name.span, "not known here").maybe_help(help));
     }
 
-    fn duplicate(
-        &mut self,
-        node: &Node,
-        first: &Node,
-        spec: &NodeSpec,
-        key: &str,
-        specs: &'static [NodeSpec],
-    ) {
+    fn duplicate(&mut self, node: &Node, first: &Node, spec: &NodeSpec, key: &str, specs: &'static [NodeSpec]) {
         let top_level = std::ptr::eq(specs, schema::TOP);
         let (code, what) = if top_level && !key.is_empty() {
-            (
-                Code::DuplicateName,
-                format!("{} `{key}` is declared twice", spec.name),
-            )
+            (Code::DuplicateName, format!("{} `{key}` is declared twice", spec.name))
         } else if key.is_empty() {
-            (
-                Code::DuplicateNode,
-                format!("`{}` is given twice", spec.name),
-            )
+            (Code::DuplicateNode, format!("`{}` is given twice", spec.name))
         } else {
-            (
-                Code::DuplicateNode,
-                format!("`{} {key}` is given twice", spec.name),
-            )
+            (Code::DuplicateNode, format!("`{} {key}` is given twice", spec.name))
         };
-        let span = if key.is_empty() {
-            node.name.span
-        } else {
-            node.head_span()
-        };
+        let span = if key.is_empty() { node.name.span } else { node.head_span() };
         self.diags.push(
             Diagnostic::error(code, what)
                 .at(span, "declared again here")
-                .label(
-                    if key.is_empty() {
-                        first.name.span
-                    } else {
-                        first.head_span()
-                    },
-                    "first declared here",
-                )
+                .label(if key.is_empty() { first.name.span } else { first.head_span() }, "first declared here")
                 .help("remove one of them, or merge them into one"),
         );
     }
 
     fn arity(&mut self, node: &Node, spec: &NodeSpec) {
-        let max = if spec.rest.is_some() {
-            usize::MAX
-        } else {
-            spec.args.len()
-        };
+        let max = if spec.rest.is_some() { usize::MAX } else { spec.args.len() };
         if node.args.len() < spec.min_args {
-            let (what, kind) = spec
-                .args
-                .get(node.args.len())
-                .copied()
-                .or(spec.rest)
-                .unwrap_or(("value", Kind::Str));
+            let (what, kind) = spec.args.get(node.args.len()).copied().or(spec.rest).unwrap_or(("value", Kind::Str));
             self.diags.push(
-                Diagnostic::error(
-                    Code::MissingArgument,
-                    format!("`{}` needs {what}: {}", spec.name, kind.describe()),
-                )
-                .at(node.name.span, format!("missing <{what}>"))
-                .help(format!("usage: {}", usage(spec))),
+                Diagnostic::error(Code::MissingArgument, format!("`{}` needs {what}: {}", spec.name, kind.describe()))
+                    .at(node.name.span, format!("missing <{what}>"))
+                    .help(format!("usage: {}", usage(spec))),
             );
         }
         if node.args.len() > max {
@@ -314,12 +247,7 @@ impl Walker<'_, '_> {
                 self.diags.push(
                     Diagnostic::error(
                         Code::TooManyArguments,
-                        format!(
-                            "`{}` takes {} argument{}",
-                            spec.name,
-                            max,
-                            if max == 1 { "" } else { "s" }
-                        ),
+                        format!("`{}` takes {} argument{}", spec.name, max, if max == 1 { "" } else { "s" }),
                     )
                     .at(extra.entry_span, "unexpected argument")
                     .help(help),
@@ -335,13 +263,10 @@ impl Walker<'_, '_> {
             if let Some(first) = seen.insert(key, &prop.value) {
                 if spec.free_props.is_none() {
                     self.diags.push(
-                        Diagnostic::error(
-                            Code::DuplicateProperty,
-                            format!("`{key}` is set twice on `{}`", spec.name),
-                        )
-                        .at(prop.key.span, "set again here")
-                        .label(first.entry_span, "first set here")
-                        .help("KDL keeps only the last one; remove the other"),
+                        Diagnostic::error(Code::DuplicateProperty, format!("`{key}` is set twice on `{}`", spec.name))
+                            .at(prop.key.span, "set again here")
+                            .label(first.entry_span, "first set here")
+                            .help("KDL keeps only the last one; remove the other"),
                     );
                 }
             }
@@ -358,68 +283,39 @@ impl Walker<'_, '_> {
             }
             let names: Vec<&str> = spec.props.iter().map(|p| p.name).collect();
             let help = if names.is_empty() {
-                Some(format!(
-                    "`{}` takes no properties; usage: {}",
-                    spec.name,
-                    usage(spec)
-                ))
+                Some(format!("`{}` takes no properties; usage: {}", spec.name, usage(spec)))
             } else {
                 suggest(key, &names, &format!("`{}` takes", spec.name))
             };
             self.diags.push(
-                Diagnostic::error(
-                    Code::UnknownProperty,
-                    format!("`{}` has no property `{key}`", spec.name),
-                )
-                .at(prop.key.span, "unknown property")
-                .maybe_help(help),
+                Diagnostic::error(Code::UnknownProperty, format!("`{}` has no property `{key}`", spec.name))
+                    .at(prop.key.span, "unknown property")
+                    .maybe_help(help),
             );
         }
         for req in spec.required {
             if node.prop(req).is_none() {
-                let kind = spec
-                    .prop(req)
-                    .map(|p| p.kind.describe())
-                    .unwrap_or_default();
+                let kind = spec.prop(req).map(|p| p.kind.describe()).unwrap_or_default();
                 self.diags.push(
-                    Diagnostic::error(
-                        Code::MissingRequired,
-                        format!("`{}` needs `{req}=`: {kind}", spec.name),
-                    )
-                    .at(node.name.span, format!("missing `{req}=`"))
-                    .help(format!("usage: {}", usage(spec))),
+                    Diagnostic::error(Code::MissingRequired, format!("`{}` needs `{req}=`: {kind}", spec.name))
+                        .at(node.name.span, format!("missing `{req}=`"))
+                        .help(format!("usage: {}", usage(spec))),
                 );
             }
         }
         if !spec.one_of.is_empty() {
-            let given: Vec<_> = node
-                .props
-                .iter()
-                .filter(|p| spec.one_of.contains(&p.key.name.as_str()))
-                .collect();
-            let list = spec
-                .one_of
-                .iter()
-                .map(|k| format!("`{k}=`"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let given: Vec<_> = node.props.iter().filter(|p| spec.one_of.contains(&p.key.name.as_str())).collect();
+            let list = spec.one_of.iter().map(|k| format!("`{k}=`")).collect::<Vec<_>>().join(", ");
             if given.is_empty() {
                 self.diags.push(
-                    Diagnostic::error(
-                        Code::MissingRequired,
-                        format!("`{}` needs exactly one of {list}", spec.name),
-                    )
-                    .at(node.name.span, "none given")
-                    .help(format!("usage: {}", usage(spec))),
+                    Diagnostic::error(Code::MissingRequired, format!("`{}` needs exactly one of {list}", spec.name))
+                        .at(node.name.span, "none given")
+                        .help(format!("usage: {}", usage(spec))),
                 );
             } else if given.len() > 1 {
                 let mut d = Diagnostic::error(
                     Code::Conflicting,
-                    format!(
-                        "`{}` takes exactly one of {list}, found {}",
-                        spec.name,
-                        given.len()
-                    ),
+                    format!("`{}` takes exactly one of {list}, found {}", spec.name, given.len()),
                 )
                 .at(given[1].key.span, "conflicts with the first");
                 d = d.label(given[0].key.span, "first given here");
@@ -430,48 +326,16 @@ impl Walker<'_, '_> {
 
     fn required_children(&mut self, node: &Node, spec: &NodeSpec) {
         for group in spec.required_children {
-            let given: Vec<&Node> = node
-                .children()
-                .iter()
-                .filter(|c| group.contains(&c.name.name.as_str()))
-                .collect();
-            let list = group
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(" or ");
-            if given.is_empty() {
-                let what = node
-                    .arg_str(0)
-                    .map(|n| format!("{} `{n}`", spec.name))
-                    .unwrap_or(spec.name.to_string());
-                self.diags.push(
-                    Diagnostic::error(Code::MissingRequired, format!("{what} needs {list}"))
-                        .at(node.head_span(), format!("no {list}"))
-                        .help(format!(
-                            "add {}",
-                            group
-                                .iter()
-                                .map(|g| format!("`{g} …`"))
-                                .collect::<Vec<_>>()
-                                .join(" or ")
-                        )),
-                );
-            } else if given.len() > 1
-                && group.len() > 1
-                && given.iter().any(|g| g.name.name != given[0].name.name)
-            {
-                let second = given
-                    .iter()
-                    .find(|g| g.name.name != given[0].name.name)
-                    .unwrap_or(&given[1]);
-                self.diags.push(
-                    Diagnostic::error(Code::Conflicting, format!("{list} exclude each other"))
-                        .at(second.name.span, "conflicts")
-                        .label(given[0].name.span, "with this")
-                        .help("keep one of them"),
-                );
+            if node.children().iter().any(|c| group.contains(&c.name.name.as_str())) {
+                continue;
             }
+            let list = group.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" or ");
+            let what = node.arg_str(0).map(|n| format!("{} `{n}`", spec.name)).unwrap_or(spec.name.to_string());
+            self.diags.push(
+                Diagnostic::error(Code::MissingRequired, format!("{what} needs {list}"))
+                    .at(node.head_span(), format!("no {list}"))
+                    .help(format!("add {}", group.iter().map(|g| format!("`{g} …`")).collect::<Vec<_>>().join(" or "))),
+            );
         }
     }
 
@@ -480,30 +344,30 @@ impl Walker<'_, '_> {
             Code::OutOfRange | Code::InvalidPort => "out of range",
             _ => "invalid value",
         };
-        self.diags.push(
-            Diagnostic::error(e.code, e.message)
-                .at(span, label)
-                .maybe_help(e.help),
-        );
+        self.diags.push(Diagnostic::error(e.code, e.message).at(span, label).maybe_help(e.help));
     }
 
-    fn value(
-        &mut self,
-        kind: Kind,
-        entry: &Entry,
-        secret_ok: bool,
-        overlay: bool,
-        service: Option<&Node>,
-    ) {
+    fn value(&mut self, kind: Kind, entry: &Entry, secrets: Secrets, overlay: bool, service: Option<&Node>) {
         match self.pass {
-            Pass::Shape => self.value_shape(kind, entry, secret_ok, overlay),
+            Pass::Shape => self.value_shape(kind, entry, secrets, overlay),
             Pass::Refs(symbols) => self.value_refs(kind, entry, symbols, service),
         }
     }
 
-    fn value_shape(&mut self, kind: Kind, entry: &Entry, secret_ok: bool, overlay: bool) {
+    fn value_shape(&mut self, kind: Kind, entry: &Entry, secrets: Secrets, overlay: bool) {
+        if secrets == Secrets::Only && entry.ty.is_none() && entry.value != Value::Null {
+            self.diags.push(
+                Diagnostic::error(
+                    Code::SecretRequired,
+                    "this setting holds a secret: give a `(secret)` reference, not a value",
+                )
+                .at(entry.span, "a literal secret")
+                .help("declare `secret \"name\" file=\"…\"` (or `env=`) and write `(secret)\"name\"` here"),
+            );
+            return;
+        }
         if let Some(ty) = &entry.ty {
-            if ty.name == "secret" && secret_ok {
+            if ty.name == "secret" && secrets != Secrets::No {
                 match &entry.value {
                     Value::String(s) => {
                         if let Err(e) = values::name(s) {
@@ -513,10 +377,7 @@ impl Walker<'_, '_> {
                     v => self.diags.push(
                         Diagnostic::error(
                             Code::WrongType,
-                            format!(
-                                "a secret reference is a secret's name, found {}",
-                                v.type_name()
-                            ),
+                            format!("a secret reference is a secret's name, found {}", v.type_name()),
                         )
                         .at(entry.span, "expected a string"),
                     ),
@@ -534,12 +395,9 @@ impl Walker<'_, '_> {
                     "the only type annotation is `(secret)`, for secret references".to_string()
                 };
                 self.diags.push(
-                    Diagnostic::error(
-                        Code::UnknownAnnotation,
-                        format!("unknown type annotation `({})`", ty.name),
-                    )
-                    .at(ty.span, "unknown annotation")
-                    .help(help),
+                    Diagnostic::error(Code::UnknownAnnotation, format!("unknown type annotation `({})`", ty.name))
+                        .at(ty.span, "unknown annotation")
+                        .help(help),
                 );
             }
             return;
@@ -548,20 +406,30 @@ impl Walker<'_, '_> {
         if let Value::Null = v {
             if !overlay {
                 self.diags.push(
-                    Diagnostic::error(
-                        Code::WrongType,
-                        format!("expected {}, found #null", kind.describe()),
-                    )
-                    .at(entry.span, "#null")
-                    .help("`#null` only removes a setting inside an `env` overlay"),
+                    Diagnostic::error(Code::WrongType, format!("expected {}, found #null", kind.describe()))
+                        .at(entry.span, "#null")
+                        .help("`#null` only removes a setting inside an `env` overlay"),
                 );
             }
             return;
         }
         if let Value::String(s) = v {
-            if let Err(e) = values::interpolation(s) {
-                self.push_value_error(e, entry.span);
-                return;
+            match values::interpolation(s) {
+                Err(e) => {
+                    self.push_value_error(e, entry.span);
+                    return;
+                }
+                Ok(pieces) => {
+                    let secret_piece = pieces.iter().any(|p| matches!(p, values::Piece::Secret(..)));
+                    if secret_piece && secrets != Secrets::Env {
+                        self.diags.push(
+                            Diagnostic::error(Code::UnknownAnnotation, "`${secret:…}` is only allowed in `env` values")
+                                .at(entry.span, "a secret would be written into a file here")
+                                .help("secrets reach a process through its environment or a mounted file, never a generated config file"),
+                        );
+                        return;
+                    }
+                }
             }
             if values::has_interpolation(s) {
                 // Checked once params are substituted, in `rules`.
@@ -569,27 +437,17 @@ impl Walker<'_, '_> {
             }
         }
         let wrong = |expected: &str, help: Option<String>| {
-            Diagnostic::error(
-                Code::WrongType,
-                format!("expected {expected}, found {}", v.type_name()),
-            )
-            .at(entry.span, format!("expected {expected}"))
-            .maybe_help(help)
+            Diagnostic::error(Code::WrongType, format!("expected {expected}, found {}", v.type_name()))
+                .at(entry.span, format!("expected {expected}"))
+                .maybe_help(help)
         };
         let result: Result<(), ValueError> = match (kind, v) {
             (Kind::Scalar, _) => Ok(()),
             (Kind::Bool, Value::Bool(_)) => Ok(()),
             (Kind::Bool, Value::String(s)) if s == "true" || s == "false" => {
-                return self.diags.push(wrong(
-                    "a boolean",
-                    Some(format!("write `#{s}` without quotes")),
-                ));
+                return self.diags.push(wrong("a boolean", Some(format!("write `#{s}` without quotes"))));
             }
-            (Kind::Bool, _) => {
-                return self
-                    .diags
-                    .push(wrong("a boolean", Some("write `#true` or `#false`".into())))
-            }
+            (Kind::Bool, _) => return self.diags.push(wrong("a boolean", Some("write `#true` or `#false`".into()))),
             (Kind::Int(lo, hi), Value::Int(i)) => {
                 if *i < lo || *i > hi {
                     Err(ValueError {
@@ -621,20 +479,14 @@ impl Walker<'_, '_> {
             (Kind::Cpus, Value::String(s)) => values::cpus_str(s).map(|_| ()),
             (Kind::Size, Value::Int(i)) if *i > 0 => Ok(()),
             (Kind::Int(..) | Kind::Port, Value::String(s)) if s.parse::<i64>().is_ok() => {
-                return self.diags.push(wrong(
-                    &kind.describe(),
-                    Some(format!("write `{s}` without quotes")),
-                ));
+                return self.diags.push(wrong(&kind.describe(), Some(format!("write `{s}` without quotes"))));
             }
             (Kind::Int(..) | Kind::Port | Kind::Number(..), _) => {
                 return self.diags.push(wrong(&kind.describe(), None))
             }
             (_, Value::String(s)) => string_domain(kind, s),
             (Kind::Duration, Value::Int(i)) => {
-                return self.diags.push(wrong(
-                    "a duration string",
-                    Some(format!("write \"{i}s\" for seconds")),
-                ));
+                return self.diags.push(wrong("a duration string", Some(format!("write \"{i}s\" for seconds"))));
             }
             _ => return self.diags.push(wrong(&kind.describe(), None)),
         };
@@ -653,20 +505,30 @@ impl Walker<'_, '_> {
         }
         if let Ok(pieces) = values::interpolation(s) {
             for piece in pieces {
+                if let values::Piece::Secret(name, off) = piece {
+                    if !symbols.secrets.contains_key(name) {
+                        let names: Vec<&str> = symbols.secrets.keys().copied().collect();
+                        self.diags.push(
+                            Diagnostic::error(Code::UnknownSecret, format!("unknown secret `{name}`"))
+                                .at(param_span(entry, s, off, name.len()), "no secret of this name")
+                                .help(
+                                    suggest(name, &names, "secrets")
+                                        .unwrap_or_else(|| format!("declare it: `secret \"{name}\" env=\"…\"`")),
+                                ),
+                        );
+                    }
+                }
                 if let values::Piece::Param(p, off) = piece {
                     if !symbols.params.contains_key(p) {
                         let span = param_span(entry, s, off, p.len());
                         let names: Vec<&str> = symbols.params.keys().copied().collect();
                         self.diags.push(
-                            Diagnostic::error(
-                                Code::UnknownParam,
-                                format!("`${{{p}}}` names no param"),
-                            )
-                            .at(span, "unknown param")
-                            .maybe_help(
-                                suggest(p, &names, "params")
-                                    .or(Some(format!("declare it: `param \"{p}\" default=\"…\"`"))),
-                            ),
+                            Diagnostic::error(Code::UnknownParam, format!("`${{{p}}}` names no param"))
+                                .at(span, "unknown param")
+                                .maybe_help(
+                                    suggest(p, &names, "params")
+                                        .or(Some(format!("declare it: `param \"{p}\" default=\"…\"`"))),
+                                ),
                         );
                     }
                 }
@@ -677,19 +539,15 @@ impl Walker<'_, '_> {
         }
         match kind {
             Kind::Ref(r) => self.reference(r, s, entry, symbols),
-            Kind::MountSource if !values::is_bind_source(s) => {
-                self.reference(RefKind::Volume, s, entry, symbols)
-            }
+            Kind::MountSource if !values::is_bind_source(s) => self.reference(RefKind::Volume, s, entry, symbols),
             Kind::PortRef => {
                 if let Some(svc) = service {
-                    let declared: Vec<&str> = svc
-                        .children_named("port")
-                        .filter_map(|p| p.prop_str("name"))
-                        .collect();
+                    let declared: Vec<&str> = svc.children_named("port").filter_map(|p| p.prop_str("name")).collect();
                     if !declared.contains(&s.as_str()) {
                         let sname = svc.arg_str(0).unwrap_or("?");
-                        let help = suggest(s, &declared, "its ports are named")
-                            .unwrap_or_else(|| format!("name a port: `port 8080 name=\"{s}\"`, or give the port number"));
+                        let help = suggest(s, &declared, "its ports are named").unwrap_or_else(|| {
+                            format!("name a port: `port 8080 name=\"{s}\"`, or give the port number")
+                        });
                         self.diags.push(
                             Diagnostic::error(
                                 Code::UnknownPortName,
@@ -717,6 +575,7 @@ impl Walker<'_, '_> {
             RefKind::Secret => Code::UnknownSecret,
             RefKind::RateLimit => Code::UnknownRateLimit,
             RefKind::Lint => Code::UnknownLint,
+            RefKind::EnvGroup => Code::UnknownEnvGroup,
         };
         let noun = kind.noun();
         let help = crate::diagnostics::did_you_mean(name, table.iter().copied())
@@ -766,6 +625,8 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
         Kind::Path => values::path(s),
         Kind::AbsPath => values::abs_path(s),
         Kind::UrlPath => values::url_path(s),
+        // Prefix or regex depends on the route's `regex=`; checked in `rules`.
+        Kind::RoutePath => values::path(s),
         Kind::MountSource => {
             if values::is_bind_source(s) {
                 values::path(s)
@@ -790,11 +651,6 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
             }
         }
         Kind::Cpus => values::cpus_str(s).map(|_| ()),
-        Kind::Port
-        | Kind::PortRef
-        | Kind::Int(..)
-        | Kind::Number(..)
-        | Kind::Bool
-        | Kind::Scalar => Ok(()),
+        Kind::Port | Kind::PortRef | Kind::Int(..) | Kind::Number(..) | Kind::Bool | Kind::Scalar => Ok(()),
     }
 }
