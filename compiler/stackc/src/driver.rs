@@ -82,10 +82,9 @@ fn check_document(doc: &Document, opts: &Options, diags: &mut Diagnostics) -> (O
         },
         None => None,
     };
-    if diags.has_errors() {
-        // Shape errors make the semantic passes guess; report what is certain.
-        return (None, env_names);
-    }
+    // Semantic passes run even after shape errors: they read values through checked
+    // accessors and skip what does not parse, so every independent error is reported in
+    // one run. The IR is only handed out when there are no errors at all.
     let main = merge::merged(&doc.nodes, selected);
     let stack = semantic(&main, opts, selected.and_then(|e| e.arg_str(0)), diags);
     if opts.env.is_none() {
@@ -103,14 +102,8 @@ fn semantic(
     env: Option<&str>,
     diags: &mut Diagnostics,
 ) -> Option<Stack> {
-    let before = diags.error_count();
     validate::semantic(nodes, &opts.lints, diags);
-    if diags.error_count() > before {
-        return None;
-    }
     let stack = lower::lower(nodes, env);
-    let cycles = lower::graph::cycles(&stack.graph);
-    let failed = !cycles.is_empty();
-    diags.extend(cycles);
-    (!failed).then_some(stack)
+    diags.extend(lower::graph::cycles(&stack.graph));
+    (!diags.has_errors()).then_some(stack)
 }

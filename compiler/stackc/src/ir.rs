@@ -159,6 +159,7 @@ pub struct Mount {
     pub source: MountSource,
     pub target: String,
     pub read_only: bool,
+    pub propagation: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -224,12 +225,13 @@ pub struct Autoscale {
     pub origin: Origin,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct UpdateConfig {
     pub parallelism: Option<u32>,
     pub delay_ms: Option<u64>,
     pub failure_action: Option<String>,
     pub monitor_ms: Option<u64>,
+    pub max_failure_ratio: Option<f64>,
     pub max_surge: Option<u32>,
     pub max_unavailable: Option<u32>,
     pub order: Option<String>,
@@ -300,6 +302,11 @@ pub struct Service {
     pub readiness: Option<Probe>,
     pub resources: Resources,
     pub restart: Option<String>,
+    pub restart_max_attempts: Option<u32>,
+    pub restart_delay_ms: Option<u64>,
+    pub restart_window_ms: Option<u64>,
+    pub max_replicas_per_node: Option<u32>,
+    pub pid: Option<String>,
     /// The networks it joins (the implicit stack network when the stack declares none).
     pub networks: Vec<String>,
     pub metrics: Option<Metrics>,
@@ -337,6 +344,10 @@ pub struct Tls {
     pub profile: String,
     pub hsts_ms: Option<u64>,
     pub ocsp: bool,
+    pub hsts_subdomains: bool,
+    pub hsts_preload: bool,
+    pub session_timeout_ms: Option<u64>,
+    pub session_tickets: Option<bool>,
     pub certificates: String,
     /// ACME directory: `None` for Let's Encrypt production, "staging", or a URL.
     pub acme_ca: Option<String>,
@@ -350,6 +361,8 @@ pub struct RateLimit {
     pub per: char,
     pub burst: Option<u32>,
     pub nodelay: bool,
+    /// Shared-memory size of the zone (nginx `zone=name:SIZE`).
+    pub size_bytes: Option<u64>,
     pub origin: Origin,
 }
 
@@ -383,9 +396,21 @@ pub enum Match {
 
 #[derive(Debug, Clone, Serialize)]
 pub enum Action {
-    Proxy { service: String, port: u16 },
-    Files { root: String },
-    Redirect { to: String, status: u16 },
+    Proxy {
+        service: String,
+        port: u16,
+    },
+    Files {
+        root: String,
+    },
+    Redirect {
+        to: String,
+        status: u16,
+    },
+    /// A fixed status with an empty body (e.g. 404 for `/metrics` from the internet).
+    Respond {
+        status: u16,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -515,6 +540,7 @@ pub struct Alert {
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertGroup {
     pub name: String,
+    pub interval_ms: Option<u64>,
     pub alerts: Vec<Alert>,
 }
 

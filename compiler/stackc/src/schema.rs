@@ -314,7 +314,10 @@ const BUILD: &[NodeSpec] = &[n("arg", "a build argument: `arg NAME=\"value\"`").
 
 const MOUNT: NodeSpec = n("mount", "mount a named volume or bind-mount a host path")
     .args(&[("source", MountSource), ("target", AbsPath)], 2)
-    .props(&[p("read-only", Bool)])
+    .props(&[
+        p("read-only", Bool),
+        p("propagation", Enum(&["rprivate", "private", "rshared", "shared", "rslave", "slave"])),
+    ])
     .merge(Merge::Key(1));
 
 const SERVICE: &[NodeSpec] = &[
@@ -353,7 +356,12 @@ const SERVICE: &[NodeSpec] = &[
         p("reserve-memory", Size),
         p("pids", Int(1, 4_194_304)),
     ]),
-    n("restart", "restart policy").args(&[("policy", Enum(&["no", "always", "on-failure", "unless-stopped"]))], 1),
+    n("restart", "restart policy")
+        .args(&[("policy", Enum(&["no", "always", "on-failure", "unless-stopped"]))], 1)
+        .props(&[p("max-attempts", Int(1, 1000)), p("delay", DUR), p("window", DUR)]),
+    n("placement", "how replicas spread over nodes").props(&[p("max-replicas-per-node", Int(1, 1000))]),
+    n("pid", "the PID namespace: \"host\" lets a node exporter see every process")
+        .args(&[("mode", Enum(&["host"]))], 1),
     n("networks", "the networks the service joins").rest("network", Ref(RefKind::Network), 1),
     n("metrics", "a Prometheus scrape job for this service").props(&[
         p("job", Name),
@@ -380,6 +388,7 @@ const SERVICE: &[NodeSpec] = &[
         p("delay", DUR),
         p("failure-action", Enum(&["continue", "rollback", "pause"])),
         p("monitor", DUR),
+        p("max-failure-ratio", Number(0.0, 1.0)),
         p("max-surge", Int(0, 1000)),
         p("max-unavailable", Int(0, 1000)),
         p("order", Enum(&["stop-first", "start-first"])),
@@ -442,6 +451,7 @@ const ROUTE_PROPS: &[PropSpec] = &[
     p("internal", Bool),
     p("redirect", Str),
     p("status", Int(300, 399)),
+    p("respond", Int(200, 599)),
 ];
 
 const HEADER: NodeSpec =
@@ -453,7 +463,7 @@ const SITE: &[NodeSpec] = &[
     n("route", "send requests for a path to a service, static files or a redirect")
         .args(&[("path", RoutePath)], 1)
         .props(ROUTE_PROPS)
-        .one_of(&["to", "files", "redirect"])
+        .one_of(&["to", "files", "redirect", "respond"])
         .keyed(),
     n("allow-from", "only these address ranges may use the site; others get 403").rest("cidr", Cidr, 1),
     n("basic-auth", "HTTP basic authentication")
@@ -474,6 +484,10 @@ const PROXY: &[NodeSpec] = &[
         p("profile", Enum(&["intermediate", "modern"])),
         p("hsts", DUR),
         p("ocsp", Bool),
+        p("hsts-subdomains", Bool),
+        p("hsts-preload", Bool),
+        p("session-timeout", DUR),
+        p("session-tickets", Bool),
         p("certificates", Enum(&["letsencrypt", "self-signed", "external"])),
         p("acme-ca", Str),
     ]),
@@ -481,7 +495,7 @@ const PROXY: &[NodeSpec] = &[
     HEADER,
     n("rate-limit", "a rate-limit zone that routes refer to")
         .args(&[NAME], 1)
-        .props(&[p("rate", Rate), p("burst", Int(0, 100_000)), p("nodelay", Bool)])
+        .props(&[p("rate", Rate), p("burst", Int(0, 100_000)), p("nodelay", Bool), p("size", Size)])
         .required(&["rate"])
         .keyed(),
     n("body-limit", "largest request body").args(&[("size", Size)], 1),
@@ -635,7 +649,11 @@ pub const TOP: &[NodeSpec] = &[
     n("site", "a public site served by the reverse proxy").rest("host", Host, 0).kids(SITE).merge(Merge::DeepKey),
     n("firewall", "host firewall (UFW)").kids(FIREWALL).merge(Merge::Deep),
     n("monitoring", "Prometheus and exporters").kids(MONITORING).merge(Merge::Deep),
-    n("alerts", "a group of alerting rules").args(&[NAME], 1).kids(ALERTS).merge(Merge::DeepKey),
+    n("alerts", "a group of alerting rules")
+        .args(&[NAME], 1)
+        .props(&[p("interval", DUR)])
+        .kids(ALERTS)
+        .merge(Merge::DeepKey),
     n("backup", "a scheduled dump of a database service, or an archive of a volume")
         .args(&[NAME], 1)
         .props(&[

@@ -264,6 +264,7 @@ fn update(n: &Node) -> UpdateConfig {
         delay_ms: dur(n, "delay"),
         failure_action: s(n, "failure-action"),
         monitor_ms: dur(n, "monitor"),
+        max_failure_ratio: n.prop("max-failure-ratio").and_then(|e| e.value.as_f64()),
         max_surge: int(n, "max-surge"),
         max_unavailable: int(n, "max-unavailable"),
         order: s(n, "order"),
@@ -405,6 +406,11 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
             })
             .unwrap_or_default(),
         restart: child("restart").and_then(|r| r.arg_str(0)).map(str::to_string),
+        restart_max_attempts: child("restart").and_then(|r| int(r, "max-attempts")),
+        restart_delay_ms: child("restart").and_then(|r| dur(r, "delay")),
+        restart_window_ms: child("restart").and_then(|r| dur(r, "window")),
+        max_replicas_per_node: child("placement").and_then(|r| int(r, "max-replicas-per-node")),
+        pid: child("pid").and_then(|r| r.arg_str(0)).map(str::to_string),
         networks,
         metrics: child("metrics").and_then(|m| {
             let port = rules_route_port(n, m.prop("port")).ok()?.arg(0)?.value.as_int()?;
@@ -470,6 +476,7 @@ fn mounts(n: &Node) -> Vec<Mount> {
                 },
                 target: m.arg_str(1)?.to_string(),
                 read_only: flag(m, "read-only"),
+                propagation: s(m, "propagation"),
             })
         })
         .collect()
@@ -486,6 +493,10 @@ fn proxy_defaults() -> Proxy {
             profile: "intermediate".into(),
             hsts_ms: None,
             ocsp: true,
+            hsts_subdomains: false,
+            hsts_preload: false,
+            session_timeout_ms: None,
+            session_tickets: None,
             certificates: "letsencrypt".into(),
             acme_ca: None,
         },
@@ -507,6 +518,10 @@ fn proxy(n: &Node) -> Proxy {
             profile: s(t, "profile").unwrap_or_else(|| "intermediate".into()),
             hsts_ms: dur(t, "hsts"),
             ocsp: t.prop_bool("ocsp").unwrap_or(true),
+            hsts_subdomains: flag(t, "hsts-subdomains"),
+            hsts_preload: flag(t, "hsts-preload"),
+            session_timeout_ms: dur(t, "session-timeout"),
+            session_tickets: t.prop_bool("session-tickets"),
             certificates: s(t, "certificates").unwrap_or_else(|| "letsencrypt".into()),
             acme_ca: s(t, "acme-ca"),
         };
@@ -526,6 +541,7 @@ fn proxy(n: &Node) -> Proxy {
                 per,
                 burst: int(z, "burst"),
                 nodelay: flag(z, "nodelay"),
+                size_bytes: size(z, "size"),
                 origin: origin(z.span),
             },
         );
@@ -558,6 +574,8 @@ fn site(n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Sit
             let path = r.arg_str(0)?.to_string();
             let action = if let Some(root) = s(r, "files") {
                 Action::Files { root }
+            } else if let Some(status) = int(r, "respond") {
+                Action::Respond { status }
             } else if let Some(to) = s(r, "redirect") {
                 Action::Redirect { to, status: int(r, "status").unwrap_or(301) }
             } else {
@@ -712,6 +730,7 @@ fn monitoring(n: &Node, default_network: Option<&str>) -> Monitoring {
 fn alerts(n: &Node) -> AlertGroup {
     AlertGroup {
         name: n.arg_str(0).unwrap_or_default().to_string(),
+        interval_ms: dur(n, "interval"),
         alerts: n
             .children_named("alert")
             .filter_map(|a| {
