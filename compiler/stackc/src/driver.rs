@@ -107,3 +107,26 @@ fn semantic(
     diags.extend(lower::graph::cycles(&stack.graph));
     (!diags.has_errors()).then_some(stack)
 }
+
+/// The result of `stackc build`: the compile outcome and, when it had no errors, the files.
+#[derive(Debug)]
+pub struct Built {
+    pub outcome: Outcome,
+    /// Sorted by path; empty when there were errors.
+    pub files: Vec<crate::emit::OutputFile>,
+}
+
+/// Compiles and runs the emitters. Emitter warnings (what a target cannot express) are
+/// added to the outcome's diagnostics.
+pub fn build(name: &str, text: &str, opts: &Options, emit_opts: &crate::emit::EmitOptions) -> Built {
+    let mut outcome = compile(name, text, opts);
+    let Some(stack) = &outcome.stack else {
+        return Built { outcome, files: Vec::new() };
+    };
+    let emitted = crate::emit::emit(stack, emit_opts);
+    let mut diags = Diagnostics::new();
+    diags.extend(std::mem::take(&mut outcome.diagnostics));
+    diags.extend(emitted.diagnostics);
+    outcome.diagnostics = diags.into_sorted();
+    Built { outcome, files: emitted.files }
+}

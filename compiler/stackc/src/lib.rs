@@ -7,6 +7,7 @@
 
 pub mod diagnostics;
 pub mod driver;
+pub mod emit;
 pub mod fmt;
 pub mod ir;
 pub mod lower;
@@ -15,4 +16,4 @@ pub mod source;
 pub mod syntax;
 pub mod validate;
 
-pub use driver::{compile, Options, Outcome};
+pub use driver::{build, compile, Built, Options, Outcome};

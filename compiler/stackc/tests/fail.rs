@@ -135,7 +135,7 @@ fn catalogue_is_consistent() {
             && info.code[1..].bytes().all(|b| b.is_ascii_digit());
         assert!(well_formed, "{} is not of the form E0000 / W0000", info.code);
         assert!(
-            info.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+            info.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
             "{}: name `{}` is not kebab-case",
             info.code,
             info.name
@@ -151,4 +151,48 @@ fn catalogue_is_consistent() {
         assert!(body.len() >= 5, "{}: the explanation is only a title line", info.code);
         assert!(text.contains("```kdl"), "{}: the explanation has no ```kdl example", info.code);
     }
+}
+
+/// `docs/diagnostics.md` lists every code of the catalogue, with its name, and links its page.
+#[test]
+fn diagnostics_index_lists_every_code() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/diagnostics.md");
+    let index = std::fs::read_to_string(&path).expect("docs/diagnostics.md exists");
+    for c in Code::ALL {
+        let info = c.info();
+        let row = format!("| [{0}](diagnostics/{0}.md) | `{1}` |", info.code, info.name);
+        assert!(index.contains(&row), "docs/diagnostics.md has no row starting `{row}`");
+    }
+}
+
+/// The first ```kdl block of each explanation page shows the code, the second (the fix)
+/// does not: `stackc explain` never prints an example that does not do what it says.
+#[test]
+fn explanation_examples_show_their_code() {
+    let mut problems = Vec::new();
+    for c in Code::ALL {
+        let info = c.info();
+        let blocks: Vec<&str> =
+            info.explanation.split("```kdl\n").skip(1).filter_map(|b| b.split("```").next()).collect();
+        // E0209 comes from `--env`; its page uses `--env prod`.
+        let env = (*c == Code::UnknownEnvironment).then(|| "prod".to_string());
+        let codes = |src: &str| -> BTreeSet<&'static str> {
+            let opts = Options { env: env.clone(), ..Default::default() };
+            stackc::compile("example.stack.kdl", src, &opts).diagnostics.iter().map(|d| d.code.as_str()).collect()
+        };
+        match blocks.as_slice() {
+            [failing, fixed, ..] => {
+                let found = codes(failing);
+                if !found.contains(info.code) {
+                    problems.push(format!("{}: the example does not report it (found {found:?})", info.code));
+                }
+                let after = codes(fixed);
+                if after.contains(info.code) {
+                    problems.push(format!("{}: the fixed example still reports it", info.code));
+                }
+            }
+            _ => problems.push(format!("{}: the page needs a failing and a fixed ```kdl example", info.code)),
+        }
+    }
+    assert!(problems.is_empty(), "{} explanation page problem(s):\n{}", problems.len(), problems.join("\n"));
 }

@@ -546,6 +546,7 @@ fn mutated_inputs_never_panic() {
         inputs.iter().enumerate().flat_map(|(f, input)| (0..input.mutations).map(move |i| (f, i))).collect();
     let next = AtomicUsize::new(0);
     let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
+    let slowest: Mutex<Vec<(std::time::Duration, String)>> = Mutex::new(Vec::new());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
     let started = std::time::Instant::now();
     std::thread::scope(|s| {
@@ -560,7 +561,13 @@ fn mutated_inputs_never_panic() {
                 let (opt_name, opts) = &sets[i % sets.len()];
                 let big = input.text.len() > 4_000;
                 let extra = Extra { determinism: i % 10 == 3, fmt: if big { i % 10 == 7 } else { i % 2 == 0 } };
-                if let Err(error) = run_checks(&input.name, &text, opts, extra) {
+                let t0 = std::time::Instant::now();
+                let result = run_checks(&input.name, &text, opts, extra);
+                slowest.lock().unwrap_or_else(|e| e.into_inner()).push((
+                    t0.elapsed(),
+                    format!("{} #{i} [{opt_name}] {} bytes: {description}", input.name, text.len()),
+                ));
+                if let Err(error) = result {
                     failures.lock().unwrap_or_else(|e| e.into_inner()).push(Failure {
                         file: input.name.clone(),
                         index: i,
@@ -576,6 +583,11 @@ fn mutated_inputs_never_panic() {
     });
     let elapsed = started.elapsed();
     let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut slowest = slowest.into_inner().unwrap_or_else(|e| e.into_inner());
+    slowest.sort_by(|a, b| b.0.cmp(&a.0));
+    for (d, what) in slowest.iter().take(8) {
+        eprintln!("mutate: slow input {d:.1?}: {}", what.chars().take(300).collect::<String>());
+    }
     eprintln!(
         "mutate: {} inputs from {} files in {:.1?} on {threads} threads, {} failures",
         jobs.len(),

@@ -98,8 +98,8 @@ pub fn cycles(graph: &Graph) -> Vec<Diagnostic> {
     }
     sccs.sort();
     for scc in sccs {
-        let self_loop = scc.len() == 1 && deps.contains_edge(scc[0], scc[0]);
-        if scc.len() < 2 && !self_loop {
+        // A service depending on itself is E0406 (validate), not a cycle to report twice.
+        if scc.len() < 2 {
             continue;
         }
         let path = cycle_path(&deps, &scc);

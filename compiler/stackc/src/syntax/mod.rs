@@ -16,7 +16,10 @@ pub fn parse(source: SourceId, text: &str) -> (Option<Document>, Vec<Diagnostic>
         Ok(doc) => (Some(lower_doc(source, &doc)), Vec::new()),
         Err(err) => {
             let mut diags = v1::detect(source, text);
-            for kd in &err.diagnostics {
+            // The parser's own errors after a KDL 1 token are mostly its confusion about that
+            // token (a raw string read as an unclosed block, …): the E0101s say what is wrong.
+            let kdl_errors = if diags.is_empty() { err.diagnostics.as_slice() } else { &[] };
+            for kd in kdl_errors {
                 let span = Span::new(source, kd.span.offset(), kd.span.len());
                 // A KDL 1 token already explained by E0101 needs no second, vaguer error.
                 let covered = diags.iter().any(|d: &Diagnostic| {
@@ -28,9 +31,9 @@ pub fn parse(source: SourceId, text: &str) -> (Option<Document>, Vec<Diagnostic>
                 let message = kd.message.clone().unwrap_or_else(|| "invalid KDL".into());
                 let label = kd.label.clone().unwrap_or_else(|| "here".into());
                 diags.push(
-                    Diagnostic::error(Code::KdlSyntax, first_lower(&message))
-                        .at(span, label)
-                        .maybe_help(kd.help.clone()),
+                    Diagnostic::error(Code::KdlSyntax, style(&message))
+                        .at(span, style(&label))
+                        .maybe_help(kd.help.as_deref().map(style)),
                 );
             }
             if diags.is_empty() {
@@ -42,6 +45,32 @@ pub fn parse(source: SourceId, text: &str) -> (Option<Document>, Vec<Diagnostic>
             (None, diags)
         }
     }
+}
+
+/// The parser's wording in our style: lowercase start, no trailing period, backticks.
+fn style(s: &str) -> String {
+    let s = first_lower(s.trim().trim_end_matches('.'));
+    let mut out = String::new();
+    let mut rest = s.as_str();
+    // 'x' quoting → `x`.
+    while let Some(i) = rest.find('\'') {
+        let after = &rest[i + 1..];
+        match after.find('\'') {
+            Some(j) if j > 0 && (!after[..j].contains(' ') || j <= 3) => {
+                out.push_str(&rest[..i]);
+                out.push('`');
+                out.push_str(&after[..j]);
+                out.push('`');
+                rest = &after[j + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..=i]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn first_lower(s: &str) -> String {

@@ -179,9 +179,10 @@ pub fn check(nodes: &[Node], symbols: &Symbols, levels: &HashMap<Code, Level>, d
                     .help("add `health http=\"/health\"`, `health cmd=\"…\"` or `health tcp=PORT`; without it, restarts and rolling updates cannot tell a broken container from a working one"),
             );
         }
-        if let Some(img) = svc.child("image").and_then(|i| i.arg(0)) {
-            if let Some(s) = img.value.as_str() {
-                let resolved = super::rules::substitute(s, symbols).unwrap_or_else(|| s.to_string());
+        if let Some(img) = svc.child("image").and_then(|i| i.arg(0)).filter(|i| i.ty.is_none()) {
+            // An image whose params cannot be substituted is reported as such elsewhere.
+            let resolved = img.value.as_str().and_then(|s| super::rules::substitute(s, symbols));
+            if let Some(resolved) = resolved {
                 if !values::image_is_pinned(&resolved) && sink.on(Code::LatestTag) {
                     sink.push(
                         Diagnostic::warning(
@@ -200,7 +201,8 @@ pub fn check(nodes: &[Node], symbols: &Symbols, levels: &HashMap<Code, Level>, d
             .and_then(|a| a.value.as_int())
             .unwrap_or(1)
             .max(svc.child("autoscale").and_then(|a| a.prop("max")).and_then(|m| m.value.as_int()).unwrap_or(1));
-        if replicas > 1 && sink.on(Code::SharedVolumeReplicas) {
+        let stateful = svc.child("stateful").and_then(|s| s.arg(0)).and_then(|a| a.value.as_bool()) == Some(true);
+        if replicas > 1 && !stateful && sink.on(Code::SharedVolumeReplicas) {
             for m in svc.children_named("mount") {
                 let Some(src) = m.arg_str(0) else { continue };
                 if values::is_bind_source(src)
@@ -225,7 +227,7 @@ pub fn check(nodes: &[Node], symbols: &Symbols, levels: &HashMap<Code, Level>, d
                     && !key.ends_with("_FILE");
                 let literal =
                     matches!(&p.value.value, Value::String(s) if !s.is_empty() && !values::has_interpolation(s));
-                if secretish && literal && !p.value.is_secret_ref() && sink.on(Code::PlaintextSecret) {
+                if secretish && literal && p.value.ty.is_none() && sink.on(Code::PlaintextSecret) {
                     sink.push(
                         Diagnostic::warning(
                             Code::PlaintextSecret,

@@ -34,7 +34,7 @@ fn generated_clashes(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics)
                     )
                     .at(svc.head_span(), "declared here")
                     .label(m.name.span, "generates a service of the same name")
-                    .help(format!("rename the service, or customise the generated one inside `monitoring` instead")),
+                    .help("rename the service, or customise the generated one inside `monitoring` instead"),
                 );
             }
         }
@@ -60,11 +60,14 @@ fn backups(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
                 diags.push(
                     Diagnostic::error(
                         Code::BackupEngine,
-                        format!("backup `{name}`: cannot tell the database engine of service `{}`", service_name(svc)),
+                        format!("backup `{name}`: service `{}` is not a database stackc can back up", service_name(svc)),
                     )
-                    .at(b.prop("service").map(|e| e.span).unwrap_or(b.span), "which engine?")
-                    .label(svc.head_span(), "its image does not say")
-                    .help(format!("say it: `engine=` one of {}", schema::BACKUP_ENGINES.join(", "))),
+                    .at(b.prop("service").map(|e| e.span).unwrap_or(b.span), "unsupported engine")
+                    .label(svc.head_span(), "its image is not a known postgres or redis image")
+                    .help(format!(
+                        "stackc dumps {} services; if this is one of them under another image name, say so with `engine=`; to archive its files instead, back up its volume with `volume=`",
+                        schema::BACKUP_ENGINES.join(" and ")
+                    )),
                 );
             }
         }
@@ -201,7 +204,13 @@ fn publish_clashes(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
                     (Some(a), None) | (None, Some(a)) => format!("{a} (all addresses include it)"),
                     (Some(a), Some(_)) => a.to_string(),
                 };
-                let (first, second) = if x.span <= y.span { (x, y) } else { (y, x) };
+                // The primary label goes on a `publish` the user wrote, not on the site.
+                let x_site = x.owner.starts_with("the reverse proxy");
+                let (first, second) = if x_site || (!y.owner.starts_with("the reverse proxy") && x.span <= y.span) {
+                    (x, y)
+                } else {
+                    (y, x)
+                };
                 diags.push(
                     Diagnostic::error(
                         Code::PublishClash,
@@ -330,7 +339,11 @@ fn sites(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
                         Diagnostic::error(code, format!("route `{}` cannot reach service `{to}`: {why}", path.value.display()))
                             .at(span, "no usable port")
                             .label(svc.head_span(), format!("`{to}` is declared here"))
-                            .help(format!("add `port=` to the route, or name one of `{to}`'s ports \"http\": `port 8080 name=\"http\"`")),
+                            .help(match (route.prop("port"), svc.children_named("port").next()) {
+                                (Some(_), _) => format!("give one of `{to}`'s port numbers or names"),
+                                (None, None) => format!("declare the port `{to}` listens on: `port 8080 name=\"http\"`"),
+                                (None, Some(_)) => format!("add `port=` to the route, or name one of `{to}`'s ports \"http\": `port 8080 name=\"http\"`"),
+                            }),
                     );
                 }
             }

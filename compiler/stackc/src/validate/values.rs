@@ -214,7 +214,11 @@ pub fn cpus_num(f: f64) -> VResult<u64> {
     if f.is_finite() && f > 0.0 && (milli - f * 1000.0).abs() < 1e-6 && milli <= 1_000_000.0 {
         Ok(milli as u64)
     } else {
-        Err(err(Code::InvalidCpus, format!("{f} is not a CPU amount: CPUs are positive, in steps of 0.001")))
+        let shown = if f.abs() < 1e9 { format!("{f}") } else { format!("{f:e}") };
+        Err(err(
+            Code::InvalidCpus,
+            format!("{shown} is not a CPU amount: CPUs are positive, in steps of 0.001, at most 1000"),
+        ))
     }
 }
 
@@ -258,17 +262,27 @@ pub fn cron(s: &str) -> VResult<()> {
         return Err(err(Code::InvalidCron, format!("`{s}` is not a cron macro"))
             .help("macros: @hourly, @daily, @weekly, @monthly, @yearly"));
     }
-    croner::Cron::from_str(t)
-        .map(|_| ())
-        .map_err(|e| err(Code::InvalidCron, format!("`{s}` is not a valid cron schedule: {e}")))
+    croner::Cron::from_str(t).map(|_| ()).map_err(|e| {
+        let why = e.to_string();
+        let why = why.trim().trim_end_matches('.');
+        let why = why.rsplit(": ").next().unwrap_or(why).to_lowercase();
+        err(Code::InvalidCron, format!("`{s}` is not a valid cron schedule: {why}"))
+            .help("fields: minute 0-59, hour 0-23, day of month 1-31, month 1-12, day of week 0-6 (or names); `*`, `a-b`, `a,b`, `*/n`")
+    })
 }
 
 /// A DNS host name; a leading `*.` wildcard label is allowed.
 pub fn host(s: &str) -> VResult<()> {
     let bad = |why: &str| {
         let e = err(Code::InvalidHostname, format!("`{s}` is not a valid host name: {why}"));
-        if s.chars().any(|c| c.is_ascii_uppercase()) {
-            e.help(format!("write \"{}\"", s.to_ascii_lowercase()))
+        let lower = s.to_ascii_lowercase();
+        let lower_ok = lower
+            .strip_prefix("*.")
+            .unwrap_or(&lower)
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+        if s.chars().any(|c| c.is_ascii_uppercase()) && lower_ok {
+            e.help(format!("write \"{lower}\""))
         } else if let Some(rest) = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")) {
             e.help(format!("write the host only: \"{}\"", rest.trim_end_matches('/')))
         } else {
@@ -535,8 +549,7 @@ pub fn interpolation(s: &str) -> VResult<Vec<Piece<'_>>> {
 pub fn regex(s: &str) -> VResult<()> {
     regex_syntax::Parser::new().parse(s).map(|_| ()).map_err(|e| {
         let msg = e.to_string();
-        let last =
-            msg.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("").trim().trim_start_matches("error: ");
+        let last = msg.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").trim().trim_start_matches("error: ");
         err(Code::InvalidPath, format!("`{s}` is not a valid regular expression: {last}"))
     })
 }

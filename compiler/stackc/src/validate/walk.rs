@@ -105,7 +105,9 @@ impl Walker<'_, '_> {
                 continue;
             };
             if self.shape() {
-                if let Some(key) = identity(node, spec) {
+                // Routes are told apart by path *and* match kind; `rules` checks them.
+                let keyed = spec.name != "route";
+                if let Some(key) = identity(node, spec).filter(|_| keyed) {
                     if let Some(first) = seen.insert((spec.name, key.clone()), node) {
                         self.duplicate(node, first, spec, &key, specs);
                     }
@@ -180,7 +182,15 @@ impl Walker<'_, '_> {
             }
             (Some(children), Children::TopLevel) => {
                 if self.shape() {
-                    self.level(children, schema::TOP, true, None);
+                    for nested in children.iter().filter(|c| c.name.name == "env") {
+                        self.diags.push(
+                            Diagnostic::error(Code::UnknownNode, "environments cannot nest: `env` inside `env`")
+                                .at(nested.name.span, "not allowed in an environment")
+                                .help("declare each environment at the top level; an overlay applies to the base only"),
+                        );
+                    }
+                    let rest: Vec<Node> = children.iter().filter(|c| c.name.name != "env").cloned().collect();
+                    self.level(&rest, schema::TOP, true, None);
                 }
             }
             (None, _) => {}
@@ -216,7 +226,7 @@ impl Walker<'_, '_> {
         } else if key.is_empty() {
             (Code::DuplicateNode, format!("`{}` is given twice", spec.name))
         } else {
-            (Code::DuplicateNode, format!("`{} {key}` is given twice", spec.name))
+            (Code::DuplicateNode, format!("`{} \"{key}\"` is given twice", spec.name))
         };
         let span = if key.is_empty() { node.name.span } else { node.head_span() };
         self.diags.push(
