@@ -2,6 +2,8 @@
 //! diagnostics, writing files, exit codes). Exit codes: 0 ok, 1 diagnostics with errors
 //! (or `--check` drift), 2 usage or I/O errors.
 
+mod build;
+
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,6 +35,31 @@ enum Color {
     Auto,
     Always,
     Never,
+}
+
+/// A target of `stackc build --target`.
+#[derive(Clone, Copy, ValueEnum)]
+enum TargetArg {
+    Compose,
+    Nginx,
+    Caddy,
+    Ufw,
+    Prometheus,
+    K8s,
+}
+
+impl TargetArg {
+    fn kind(self) -> stackc::ir::TargetKind {
+        use stackc::ir::TargetKind;
+        match self {
+            TargetArg::Compose => TargetKind::Compose,
+            TargetArg::Nginx => TargetKind::Nginx,
+            TargetArg::Caddy => TargetKind::Caddy,
+            TargetArg::Ufw => TargetKind::Ufw,
+            TargetArg::Prometheus => TargetKind::Prometheus,
+            TargetArg::K8s => TargetKind::K8s,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -81,6 +108,32 @@ enum Command {
         #[command(flatten)]
         lints: LintArgs,
     },
+    /// Compile stack files and write their target files into output directories
+    #[command(long_about = BUILD_ABOUT)]
+    Build {
+        /// Stack files; each is built into its own output directory
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Output directory, for one FILE [default: <dir of FILE>/build/<stem>, or <dir of FILE>/build/<stem>.<ENV> with --env]
+        #[arg(short = 'o', long = "out-dir", value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+        /// Build this environment merged over the base (default: the base alone)
+        #[arg(long)]
+        env: Option<String>,
+        /// Build only these targets (repeatable or comma-separated; default: the stack's `targets`)
+        #[arg(long = "target", value_enum, value_name = "NAME", value_delimiter = ',')]
+        targets: Vec<TargetArg>,
+        /// Write nothing; exit 1 and print a diff if the files on disk differ from what would be generated
+        #[arg(long)]
+        check: bool,
+        /// How to print diagnostics: human-readable (stderr) or JSON Lines (stdout)
+        #[arg(long, value_enum, default_value = "human")]
+        format: DiagFormat,
+        #[arg(long, value_enum, default_value = "auto")]
+        color: Color,
+        #[command(flatten)]
+        lints: LintArgs,
+    },
     /// Explain a diagnostic code (e.g. `stackc explain E0203`)
     Explain { code: String },
     /// Print the stack's dependency graph
@@ -103,10 +156,37 @@ enum Command {
     Completions { shell: clap_complete::Shell },
 }
 
+const BUILD_ABOUT: &str = "\
+Compile stack files and write their target files into output directories.
+
+Each FILE is built on its own. The default output directory is <dir of FILE>/build/<stem>, where <stem> is the file name \
+without `.stack.kdl` (or without its last extension); with --env NAME it is \
+<dir of FILE>/build/<stem>.<NAME>. For example `stackc build deploy/shop.stack.kdl --env prod` \
+writes into deploy/build/shop.prod/. -o DIR takes a single FILE.
+
+Files are written atomically (temp file + rename) and only when their content changed. \
+stackc-manifest.json lists every generated file with its sha256; stackc deletes only files \
+that its previous manifest listed and that are no longer generated, never anything else. \
+With errors in the stack, nothing is written. --check writes nothing and exits 1 with a \
+unified diff when the files on disk differ (for CI and pre-commit).
+
+Exit codes: 0 ok, 1 errors in the stack or (--check) files out of date, 2 usage or I/O \
+errors, or a refused write (a symlink inside the output directory, an unsafe path).";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { files, env, format, color, lints } => check(&files, env, format, color, &lints),
+        Command::Build { files, out_dir, env, targets, check, format, color, lints } => build::run(build::BuildArgs {
+            files,
+            out_dir,
+            env,
+            targets: targets.into_iter().map(TargetArg::kind).collect(),
+            check,
+            format,
+            color,
+            lints,
+        }),
         Command::Explain { code } => explain(&code),
         Command::Graph { file, format, env } => graph(&file, format, env),
         Command::Fmt { files, check } => fmt(&files, check),
@@ -172,15 +252,10 @@ fn check(files: &[PathBuf], env: Option<String>, format: DiagFormat, color: Colo
         warnings += out.diagnostics.len() - e;
     }
     if format == DiagFormat::Human {
-        let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
         if errors > 0 {
-            eprintln!(
-                "error: {} and {} in {}",
-                plural(errors, "error"),
-                plural(warnings, "warning"),
-                plural(files.len(), "file")
-            );
+            print_summary(errors, warnings, files.len());
         } else {
+            let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
             eprintln!("ok: {} checked, {}", plural(files.len(), "file"), plural(warnings, "warning"));
         }
     }
@@ -191,6 +266,12 @@ fn check(files: &[PathBuf], env: Option<String>, format: DiagFormat, color: Colo
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The last line of a run with errors (human format).
+fn print_summary(errors: usize, warnings: usize, files: usize) {
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    eprintln!("error: {} and {} in {}", plural(errors, "error"), plural(warnings, "warning"), plural(files, "file"));
 }
 
 fn explain(code: &str) -> ExitCode {

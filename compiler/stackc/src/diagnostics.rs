@@ -106,6 +106,8 @@ catalogue! {
     SelfReference = "E0406" "self-reference" "a node refers to the thing it belongs to";
     BackupEngine = "E0407" "backup-engine" "a backup of a service whose database engine stackc cannot tell or does not support";
     UnknownEnvGroup = "E0212" "unknown-env-group" "`env-from` names an `env-group` that does not exist";
+    TargetCannotExpress = "E0501" "target-cannot-express" "the stack asks for something a target cannot do correctly";
+    TargetApproximation = "W0501" "target-approximation" "a target can only approximate or ignore part of the stack";
     PublicDatabase = "W0101" "public-database" "a database port published on all host addresses";
     MissingHealthcheck = "W0102" "missing-healthcheck" "a long-running service without a `health` check";
     LatestTag = "W0103" "latest-tag" "an image without a pinned tag (`:latest` or none)";
@@ -275,6 +277,11 @@ pub fn suggest(word: &str, candidates: &[&str], what: &str) -> Option<String> {
 }
 
 pub mod render;
+
+/// The span of an IR entity's origin, for emitters' diagnostics.
+pub fn origin_span(o: crate::ir::Origin) -> Span {
+    Span::new(crate::source::SourceId(o.source), o.offset, o.len)
+}
 
 pub use render::{render_human, render_json, RenderOptions};
 

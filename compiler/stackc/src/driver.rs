@@ -127,6 +127,12 @@ pub fn build(name: &str, text: &str, opts: &Options, emit_opts: &crate::emit::Em
     let mut diags = Diagnostics::new();
     diags.extend(std::mem::take(&mut outcome.diagnostics));
     diags.extend(emitted.diagnostics);
+    // A target that cannot express the stack correctly produces no files at all.
+    let failed = diags.has_errors();
     outcome.diagnostics = diags.into_sorted();
+    if failed {
+        outcome.stack = None;
+        return Built { outcome, files: Vec::new() };
+    }
     Built { outcome, files: emitted.files }
 }

@@ -179,7 +179,7 @@ pub struct Dependency {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Check {
     Http { path: String, port: u16 },
-    Cmd(String),
+    Cmd(Text),
     Tcp(u16),
 }
 
@@ -296,6 +296,8 @@ pub struct Service {
     pub ports: Vec<Port>,
     pub publish: Vec<Publish>,
     pub env: IndexMap<String, EnvValue>,
+    /// Where each `env` variable is set, for diagnostics.
+    pub env_origins: IndexMap<String, Origin>,
     pub mounts: Vec<Mount>,
     pub depends_on: Vec<Dependency>,
     pub health: Option<Probe>,
@@ -348,6 +350,7 @@ pub struct Tls {
     pub hsts_preload: bool,
     pub session_timeout_ms: Option<u64>,
     pub session_tickets: Option<bool>,
+    /// `letsencrypt`, `self-signed`, `external`, or `none` (plain HTTP).
     pub certificates: String,
     /// ACME directory: `None` for Let's Encrypt production, "staging", or a URL.
     pub acme_ca: Option<String>,

@@ -58,6 +58,8 @@ pub enum Kind {
     Path,
     /// An absolute path inside a container.
     AbsPath,
+    /// The name of a generated file: one path component, inside the output directory.
+    FileName,
     /// A URL path (`/api/`).
     UrlPath,
     /// A route's path: a URL path, or a regular expression with `regex=#true`.
@@ -97,6 +99,7 @@ impl Kind {
             Kind::EnvName => "an environment variable name".into(),
             Kind::Path => "a path".into(),
             Kind::AbsPath => "an absolute path".into(),
+            Kind::FileName => "a file name such as \"docker-compose.prod.yml\"".into(),
             Kind::UrlPath => "a URL path starting with `/`".into(),
             Kind::RoutePath => "a URL path starting with `/`, or a regex with `regex=#true`".into(),
             Kind::MountSource => "a volume name or a path starting with `./` or `/`".into(),
@@ -488,7 +491,7 @@ const PROXY: &[NodeSpec] = &[
         p("hsts-preload", Bool),
         p("session-timeout", DUR),
         p("session-tickets", Bool),
-        p("certificates", Enum(&["letsencrypt", "self-signed", "external"])),
+        p("certificates", Enum(&["letsencrypt", "self-signed", "external", "none"])),
         p("acme-ca", Str),
     ]),
     SECURITY_HEADERS,
@@ -584,7 +587,7 @@ const POLICY: &[NodeSpec] = &[
 const K8S: &[NodeSpec] = &[n("namespace-labels", "labels on the generated Namespace").free(Str, Str, false)];
 
 const TARGETS: &[NodeSpec] = &[
-    n("compose", "docker compose file").props(&[p("file", Path), p("project", Name)]),
+    n("compose", "docker compose file").props(&[p("file", FileName), p("project", Name)]),
     n("nginx", "nginx configuration").props(&[p("version", Str)]),
     n("caddy", "Caddyfile").props(&[p("version", Str)]),
     n("ufw", "UFW firewall script"),

@@ -8,6 +8,8 @@
 //!   heading names a path the schema does not have;
 //! - every property a node takes is written as `name=` in that node's own section (the text
 //!   under its heading, up to the next node heading);
+//! - every node section gives its origin (core, or the seed behind an extension), its merge
+//!   rule in an `env` overlay, and an example;
 //! - the nodes whose children are the whole `service` list (`defaults`,
 //!   `monitoring > prometheus`, `monitoring > exporter`) say so instead of repeating the
 //!   list, and the children of an `env` overlay (any top-level node) are not walked;
@@ -198,6 +200,30 @@ fn every_property_is_documented_in_its_section() {
         "these properties are not written as `name=` in their node's section of docs/language.md:\n{}",
         missing.join("\n")
     );
+}
+
+#[test]
+fn every_node_section_has_origin_merge_and_example() {
+    let text = doc();
+    let lines: Vec<&str> = text.lines().collect();
+    let heads = headings(&lines);
+    let mut missing = Vec::new();
+    for node in schema_nodes() {
+        let path = node.path_str();
+        let Some(section) = own_section(&lines, &heads, &path) else {
+            continue; // reported by `every_node_has_a_heading`
+        };
+        for (needle, what) in [
+            ("Origin:", "its origin (core or the seed of an extension)"),
+            ("Merge:", "its merge rule"),
+            ("```kdl", "an example"),
+        ] {
+            if !section.contains(needle) {
+                missing.push(format!("`{path}`: {what} (`{needle}`)"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "node sections of docs/language.md lack:\n{}", missing.join("\n"));
 }
 
 #[test]

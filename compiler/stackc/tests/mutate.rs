@@ -10,6 +10,9 @@
 //! - `STACKC_MUTATE_SCALE=10` runs ten times as many mutations per file.
 //! - `STACKC_MUTATE_SEED=N` changes the seed (default 0).
 //! - `STACKC_MUTATE_ONLY=name` mutates only files whose name contains `name`.
+//! - `STACKC_MUTATE_INDEX=i` runs only mutation number `i` (to reproduce a report).
+//!
+//! Run with `--nocapture` to see the slowest inputs.
 
 use std::fmt::Write as _;
 use std::panic::{self, AssertUnwindSafe};
@@ -232,7 +235,9 @@ fn mutate(text: &str, rng: &mut Rng, depth: u32) -> (String, String) {
                 .collect();
             let r = if values.is_empty() { tok(rng) } else { rng.pick(&values).clone() };
             let unit = *rng.pick(&["a", "é", "${image-tag}", "-", "/", "日本", "$$", "0"]);
-            let n = 2_000 + rng.below(30_000) / unit.len();
+            // 2 to 20 KB. (Repeated `${…}` are capped: each unknown one is a diagnostic.)
+            let n = (2_000 + rng.below(18_000)) / unit.len();
+            let n = if unit.starts_with("${") { n.min(150) } else { n };
             let long = format!("\"{}\"", unit.repeat(n));
             let d = format!("replace value {} at {} with a string of {n} x {unit:?}", show(&text[r.clone()]), r.start);
             (format!("{}{long}{}", &text[..r.start], &text[r.end..]), d)
@@ -369,16 +374,25 @@ fn check_span(out: &Outcome, d: &Diagnostic, label: &stackc::diagnostics::Label)
     Ok(())
 }
 
+/// Human renders per input (the JSON rendering and span checks cover every diagnostic).
+const MAX_HUMAN_RENDERS: usize = 40;
+
 fn compile_checked(name: &str, text: &str, opts: &Options) -> Result<Outcome, String> {
     let out = guarded("compile", || compile(name, text, opts))?;
-    for d in &out.diagnostics {
+    for (n, d) in out.diagnostics.iter().enumerate() {
         for label in d.primary.iter().chain(&d.labels) {
             check_span(&out, d, label)?;
         }
-        guarded(&format!("render_human of {}", d.code.as_str()), || {
-            render_human(d, &out.sources, RenderOptions::default());
-            render_human(d, &out.sources, RenderOptions { color: true, unicode: false, width: 20 });
-        })?;
+        // A human report costs about the length of the lines it shows; a mutation can put
+        // thousands of diagnostics on one 50 KB line, so render the first ones only.
+        if n < MAX_HUMAN_RENDERS {
+            guarded(&format!("render_human of {}", d.code.as_str()), || {
+                render_human(d, &out.sources, RenderOptions::default());
+                if n < 3 {
+                    render_human(d, &out.sources, RenderOptions { color: true, unicode: false, width: 20 });
+                }
+            })?;
+        }
         guarded(&format!("render_json of {}", d.code.as_str()), || render_json(d, &out.sources).to_string())?;
     }
     if out.has_errors() == out.stack.is_some() {
@@ -508,6 +522,7 @@ fn inputs() -> Vec<Input> {
         paths.extend(found);
     }
     assert!(paths.iter().any(|p| p.to_string_lossy().contains("examples")), "no examples found");
+    let fixture_count = paths.iter().filter(|p| p.to_string_lossy().contains("tests/fail")).count();
     paths
         .into_iter()
         .filter(|p| only.as_deref().is_none_or(|o| p.to_string_lossy().contains(o)))
@@ -519,10 +534,21 @@ fn inputs() -> Vec<Input> {
                 p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
             );
             let envs = compile(&name, &text, &Options::default()).environments;
-            // A debug build checks ~300 KB/s: big examples get fewer mutations, so that the
-            // whole test stays around 20 s on two cores.
-            let mutations = (1_500_000 / text.len().max(1)).clamp(20, 150) * scale;
-            Input { name, text, envs, mutations }
+            Input { name, text, envs, mutations: 0 }
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|mut input| {
+            // A debug build checks ~300 KB/s: big examples get fewer mutations, and the
+            // failing fixtures (many, small) share a budget, so that the whole test stays
+            // around 30 s on two cores.
+            let fixtures = fixture_count.max(1);
+            input.mutations = if input.name.starts_with("examples/") {
+                (800_000 / input.text.len().max(1)).clamp(20, 150)
+            } else {
+                (2_500 / fixtures).clamp(20, 150)
+            } * scale;
+            input
         })
         .collect()
 }
@@ -544,6 +570,8 @@ fn mutated_inputs_never_panic() {
     let inputs = inputs();
     let jobs: Vec<(usize, usize)> =
         inputs.iter().enumerate().flat_map(|(f, input)| (0..input.mutations).map(move |i| (f, i))).collect();
+    let only_index: Option<usize> = std::env::var("STACKC_MUTATE_INDEX").ok().and_then(|s| s.parse().ok());
+    let jobs: Vec<(usize, usize)> = jobs.into_iter().filter(|&(_, i)| only_index.is_none_or(|o| o == i)).collect();
     let next = AtomicUsize::new(0);
     let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
     let slowest: Mutex<Vec<(std::time::Duration, String)>> = Mutex::new(Vec::new());

@@ -1,10 +1,876 @@
-//! The docker compose target (being written).
-use super::OutputFile;
-use crate::diagnostics::Diagnostic;
-use crate::ir::Stack;
-pub fn check(_stack: &Stack) -> Vec<Diagnostic> {
-    Vec::new()
+//! The docker compose target: the file a team would otherwise hand-write for
+//! `docker compose up -d` on one production host, in the Compose Specification format (no
+//! top-level `version:`), plus a `.env.example` listing every variable it reads.
+//!
+//! Values: `$` in user strings becomes `$$`; a param with `env=` becomes `${VAR:-default}`,
+//! a required one `${VAR:?…}`, any other param its compile-time default. Secrets never
+//! appear: env-sourced ones are read from the deploy environment (`${VAR:?…}`), file
+//! secrets are mounted under `/run/secrets` (images that read `*_FILE` variables get those).
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use super::{EmitOptions, OutputFile};
+use crate::diagnostics::{origin_span, Code, Diagnostic};
+use crate::ir::*;
+
+/// The compose file name: `targets { compose file="…" }` or `docker-compose.yml`.
+pub fn file_name(stack: &Stack) -> String {
+    stack
+        .targets
+        .options
+        .get("compose")
+        .and_then(|o| o.get("file"))
+        .cloned()
+        .unwrap_or_else(|| "docker-compose.yml".into())
 }
-pub fn emit(_stack: &Stack) -> Vec<OutputFile> {
-    Vec::new()
+
+#[derive(Serialize)]
+struct Compose {
+    name: String,
+    services: IndexMap<String, CService>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    networks: IndexMap<String, CNetwork>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    volumes: IndexMap<String, CVolume>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    secrets: IndexMap<String, CSecret>,
+}
+
+/// Keys in the order compose files are conventionally written.
+#[derive(Serialize, Default)]
+struct CService {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    build: Option<CBuild>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entrypoint: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    working_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    init: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restart: Option<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    depends_on: IndexMap<String, CDepends>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    environment: IndexMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    secrets: Vec<CServiceSecret>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ports: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    expose: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    volumes: Vec<CMount>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tmpfs: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    networks: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    healthcheck: Option<CHealth>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deploy: Option<CDeploy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logging: Option<CLogging>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    labels: IndexMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_only: Option<bool>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cap_drop: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cap_add: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    security_opt: Vec<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    ulimits: IndexMap<String, CUlimit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shm_size: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_grace_period: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CBuild {
+    context: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dockerfile: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    args: IndexMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct CDepends {
+    condition: &'static str,
+}
+
+#[derive(Serialize)]
+struct CServiceSecret {
+    source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<u32>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum CMount {
+    Short(String),
+    Long {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        source: String,
+        target: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        read_only: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bind: Option<CBindOptions>,
+    },
+}
+
+#[derive(Serialize)]
+struct CBindOptions {
+    propagation: String,
+}
+
+#[derive(Serialize)]
+struct CHealth {
+    test: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retries: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_period: Option<String>,
+}
+
+#[derive(Serialize, Default)]
+struct CDeploy {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replicas: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resources: Option<CResources>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restart_policy: Option<CRestartPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    update_config: Option<CUpdate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollback_config: Option<CUpdate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    placement: Option<CPlacement>,
+}
+
+#[derive(Serialize, Default)]
+struct CResources {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limits: Option<CLimits>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reservations: Option<CLimits>,
+}
+
+#[derive(Serialize, Default)]
+struct CLimits {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpus: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pids: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct CRestartPolicy {
+    condition: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delay: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallelism: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delay: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure_action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    monitor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_failure_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CPlacement {
+    max_replicas_per_node: u32,
+}
+
+#[derive(Serialize)]
+struct CLogging {
+    driver: String,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    options: IndexMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum CUlimit {
+    Single(u64),
+    Pair { soft: u64, hard: u64 },
+}
+
+#[derive(Serialize, Default)]
+struct CNetwork {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    driver: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    internal: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ipam: Option<CIpam>,
+}
+
+#[derive(Serialize)]
+struct CIpam {
+    config: Vec<CIpamConfig>,
+}
+
+#[derive(Serialize)]
+struct CIpamConfig {
+    subnet: String,
+}
+
+#[derive(Serialize, Default)]
+struct CVolume {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external: Option<bool>,
+}
+
+#[derive(Serialize, Default)]
+struct CSecret {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external: Option<bool>,
+}
+
+/// `$` is compose's interpolation character: a literal one is written `$$`.
+fn esc(s: &str) -> String {
+    s.replace('$', "$$")
+}
+
+/// A `Text` with params rendered for compose. Secrets inside it (only in env values) are
+/// rendered by `secret`.
+fn render(stack: &Stack, t: &Text, mut secret: impl FnMut(&str) -> String) -> String {
+    let mut out = String::new();
+    for p in &t.0 {
+        match p {
+            Piece::Lit(s) => out.push_str(&esc(s)),
+            Piece::Param(name) => out.push_str(&param(stack, name)),
+            Piece::Secret(name) => out.push_str(&secret(name)),
+        }
+    }
+    out
+}
+
+fn render_plain(stack: &Stack, t: &Text) -> String {
+    render(stack, t, |s| format!("${{secret:{s}}}"))
+}
+
+fn param(stack: &Stack, name: &str) -> String {
+    let Some(p) = stack.params.get(name) else { return String::new() };
+    match (&p.env, p.required, &p.default) {
+        (Some(var), true, _) => format!("${{{var}:?param {name} must be set}}"),
+        (Some(var), false, Some(d)) => format!("${{{var}:-{}}}", esc(d)),
+        (Some(var), false, None) => format!("${{{var}:-}}"),
+        (None, _, Some(d)) => esc(d),
+        (None, _, None) => String::new(),
+    }
+}
+
+/// The compose reference to an env-sourced secret's variable.
+fn env_secret(secret: &Secret, var: &str) -> String {
+    if secret.optional {
+        format!("${{{var}:-}}")
+    } else {
+        format!("${{{var}:?secret {} must be set}}", secret.name)
+    }
+}
+
+/// Durations in compose's Go-duration spelling: `1m30s`, `500ms`.
+pub fn duration(ms: u64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let (h, rest) = (ms / 3_600_000, ms % 3_600_000);
+    let (m, rest) = (rest / 60_000, rest % 60_000);
+    let (s, milli) = (rest / 1000, rest % 1000);
+    let mut out = String::new();
+    for (v, u) in [(h, "h"), (m, "m"), (s, "s"), (milli, "ms")] {
+        if v > 0 {
+            out.push_str(&format!("{v}{u}"));
+        }
+    }
+    out
+}
+
+/// Bytes in docker's units, which are binary (`1g` = 1 GiB): the largest exact unit, or
+/// plain bytes.
+pub fn docker_bytes(b: u64) -> String {
+    for (unit, size) in [("g", 1u64 << 30), ("m", 1 << 20), ("k", 1 << 10)] {
+        if b >= size && b.is_multiple_of(size) {
+            return format!("{}{unit}", b / size);
+        }
+    }
+    b.to_string()
+}
+
+fn cpus(milli: u64) -> String {
+    let whole = milli / 1000;
+    let frac = milli % 1000;
+    if frac == 0 {
+        format!("{whole}")
+    } else {
+        format!("{whole}.{}", format!("{frac:03}").trim_end_matches('0'))
+    }
+}
+
+/// Env variables that official images read from a file when `NAME_FILE` is set.
+fn file_variable(image: &str, key: &str) -> Option<String> {
+    let base = image.split('@').next().unwrap_or(image);
+    let base = base.rsplit('/').next().unwrap_or(base);
+    let base = base.split(':').next().unwrap_or(base);
+    let supported = match base {
+        "postgres" | "postgis" | "timescaledb" => key.starts_with("POSTGRES_"),
+        "mysql" => key.starts_with("MYSQL_"),
+        "mariadb" => key.starts_with("MARIADB_") || key.starts_with("MYSQL_"),
+        "mongo" => key.starts_with("MONGO_INITDB_"),
+        "minio" => key.starts_with("MINIO_ROOT_"),
+        // Grafana reads `GF_<SECTION>_<KEY>__FILE`.
+        "grafana" | "grafana-oss" | "grafana-enterprise" => {
+            return key.starts_with("GF_").then(|| format!("{key}__FILE"))
+        }
+        _ => false,
+    };
+    supported.then(|| format!("{key}_FILE"))
+}
+
+fn image_literal(stack: &Stack, svc: &Service) -> String {
+    svc.image
+        .as_ref()
+        .map(|i| i.render(|p| stack.params.get(p).and_then(|p| p.default.clone()).unwrap_or_default()))
+        .unwrap_or_default()
+}
+
+/// Images that ship neither curl nor wget, so an `http=` check cannot run inside them.
+fn lacks_http_client(image: &str) -> bool {
+    let tag = image.rsplit(':').next().unwrap_or("");
+    image.contains("distroless")
+        || image == "scratch"
+        || (image.contains(':') && tag.contains("slim") && !tag.contains("alpine"))
+}
+
+fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
+    let test = match &p.check {
+        Check::Cmd(c) => vec!["CMD-SHELL".into(), render_plain(stack, c)],
+        Check::Http { path, port } => {
+            let url = shell_quote(&format!("http://127.0.0.1:{port}{path}"));
+            vec![
+                "CMD-SHELL".into(),
+                esc(&format!("wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url} || exit 1")),
+            ]
+        }
+        Check::Tcp(port) => vec![
+            "CMD-SHELL".into(),
+            format!("nc -z 127.0.0.1 {port} || bash -c ': </dev/tcp/127.0.0.1/{port}' || exit 1"),
+        ],
+    };
+    let _ = (stack, svc);
+    CHealth {
+        test,
+        interval: p.interval_ms.map(duration),
+        timeout: p.timeout_ms.map(duration),
+        retries: p.retries,
+        start_period: p.start_period_ms.map(duration),
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/:._-?=&%+@".contains(&b)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r#"'"'"'"#))
+    }
+}
+
+fn update(u: &UpdateConfig) -> Option<CUpdate> {
+    let c = CUpdate {
+        parallelism: u.parallelism,
+        delay: u.delay_ms.map(duration),
+        failure_action: u.failure_action.clone(),
+        monitor: u.monitor_ms.map(duration),
+        max_failure_ratio: u.max_failure_ratio,
+        order: u.order.clone(),
+    };
+    let empty = c.parallelism.is_none()
+        && c.delay.is_none()
+        && c.failure_action.is_none()
+        && c.monitor.is_none()
+        && c.max_failure_ratio.is_none()
+        && c.order.is_none();
+    (!empty).then_some(c)
+}
+
+fn limits(cpus_milli: Option<u64>, memory: Option<u64>, pids: Option<u64>) -> Option<CLimits> {
+    let l = CLimits { cpus: cpus_milli.map(cpus), memory: memory.map(docker_bytes), pids };
+    (l.cpus.is_some() || l.memory.is_some() || l.pids.is_some()).then_some(l)
+}
+
+struct Secrets<'a> {
+    stack: &'a Stack,
+    used: IndexMap<String, CSecret>,
+}
+
+impl Secrets<'_> {
+    fn declare(&mut self, name: &str) {
+        let Some(s) = self.stack.secrets.get(name) else { return };
+        if self.used.contains_key(name) {
+            return;
+        }
+        let entry = match &s.source {
+            SecretSource::File(f) => CSecret { file: Some(f.clone()), ..CSecret::default() },
+            SecretSource::Env(v) => CSecret { environment: Some(v.clone()), ..CSecret::default() },
+            SecretSource::External => CSecret { external: Some(true), ..CSecret::default() },
+        };
+        self.used.insert(name.to_string(), entry);
+    }
+}
+
+fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptions) -> CService {
+    let image = image_literal(stack, svc);
+    let mut c = CService {
+        image: svc.image.as_ref().map(|t| render_plain(stack, t)),
+        build: svc.build.as_ref().map(|b| CBuild {
+            context: opts.rebase(&b.context),
+            dockerfile: b.dockerfile.clone(),
+            target: b.target.clone(),
+            args: b.args.iter().map(|(k, v)| (k.clone(), render_plain(stack, v))).collect(),
+        }),
+        command: svc.command.as_ref().map(|c| c.iter().map(|t| render_plain(stack, t)).collect()),
+        entrypoint: svc.entrypoint.as_ref().map(|c| c.iter().map(|t| render_plain(stack, t)).collect()),
+        hostname: svc.hostname.clone(),
+        user: svc.user.as_ref().map(|u| esc(u)),
+        working_dir: svc.working_dir.clone(),
+        platform: svc.platform.clone(),
+        init: svc.init.then_some(true),
+        restart: svc.restart.clone(),
+        read_only: svc.read_only.then_some(true),
+        cap_drop: svc.cap_drop.clone(),
+        cap_add: svc.cap_add.clone(),
+        security_opt: svc.security_opt.clone(),
+        shm_size: svc.shm_size_bytes.map(docker_bytes),
+        pid: svc.pid.clone(),
+        stop_grace_period: svc.stop_grace_period_ms.map(duration),
+        ..CService::default()
+    };
+    for d in &svc.depends_on {
+        let condition = match d.condition {
+            Condition::Started => "service_started",
+            Condition::Healthy => "service_healthy",
+            Condition::Completed => "service_completed_successfully",
+        };
+        c.depends_on.insert(d.service.clone(), CDepends { condition });
+    }
+    for group in &svc.env_from {
+        if let Some(vars) = stack.env_groups.get(group) {
+            for (k, v) in vars {
+                c.environment.insert(k.clone(), render_plain(stack, v));
+            }
+        }
+    }
+    for (key, value) in &svc.env {
+        match value {
+            EnvValue::Secret(name) => {
+                let Some(s) = stack.secrets.get(name) else { continue };
+                match &s.source {
+                    SecretSource::Env(var) => {
+                        c.environment.insert(key.clone(), env_secret(s, var));
+                    }
+                    _ => {
+                        // `check` refuses the cases no `_FILE` variable can carry.
+                        if let Some(file_key) = file_variable(&image, key) {
+                            secrets.declare(name);
+                            c.secrets.push(CServiceSecret { source: name.clone(), target: None, mode: None });
+                            c.environment.insert(file_key, format!("/run/secrets/{name}"));
+                        }
+                    }
+                }
+            }
+            EnvValue::Text(t) => {
+                let v = render(stack, t, |name| match stack.secrets.get(name).map(|s| &s.source) {
+                    Some(SecretSource::Env(var)) => {
+                        stack.secrets.get(name).map(|s| env_secret(s, var)).unwrap_or_default()
+                    }
+                    _ => String::new(),
+                });
+                c.environment.insert(key.clone(), v);
+            }
+        }
+    }
+    for f in &svc.secret_files {
+        secrets.declare(&f.secret);
+        if !c.secrets.iter().any(|s| s.source == f.secret && s.target == f.target) {
+            c.secrets.push(CServiceSecret { source: f.secret.clone(), target: f.target.clone(), mode: f.mode });
+        }
+    }
+    for p in &svc.publish {
+        let proto = if p.protocol == Protocol::Udp { "/udp" } else { "" };
+        let host = match p.host {
+            Some(std::net::IpAddr::V6(a)) => format!("[{a}]:"),
+            Some(a) => format!("{a}:"),
+            None => String::new(),
+        };
+        c.ports.push(format!("{host}{}:{}{proto}", p.host_port, p.target));
+    }
+    for p in &svc.ports {
+        let proto = if p.protocol == Protocol::Udp { "/udp" } else { "" };
+        let e = format!("{}{proto}", p.port);
+        if !c.expose.contains(&e) {
+            c.expose.push(e);
+        }
+    }
+    for m in &svc.mounts {
+        let source = match &m.source {
+            MountSource::Volume(v) => v.clone(),
+            MountSource::Bind(p) => opts.rebase(p),
+        };
+        match &m.propagation {
+            Some(prop) => c.volumes.push(CMount::Long {
+                kind: if matches!(m.source, MountSource::Bind(_)) { "bind" } else { "volume" },
+                source,
+                target: m.target.clone(),
+                read_only: m.read_only.then_some(true),
+                bind: Some(CBindOptions { propagation: prop.clone() }),
+            }),
+            None => {
+                let ro = if m.read_only { ":ro" } else { "" };
+                c.volumes.push(CMount::Short(format!("{source}:{}{ro}", m.target)));
+            }
+        }
+    }
+    c.tmpfs = svc
+        .tmpfs
+        .iter()
+        .map(|t| match t.size_bytes {
+            Some(b) => format!("{}:size={b}", t.path),
+            None => t.path.clone(),
+        })
+        .collect();
+    c.networks = svc.networks.clone();
+    c.healthcheck = svc.health.as_ref().map(|h| health(stack, svc, h));
+    let mut deploy = CDeploy { replicas: (svc.replicas != 1).then_some(svc.replicas), ..CDeploy::default() };
+    let r = &svc.resources;
+    let res = CResources {
+        limits: limits(r.cpus_milli, r.memory_bytes, r.pids),
+        reservations: limits(r.reserve_cpus_milli, r.reserve_memory_bytes, None),
+    };
+    if res.limits.is_some() || res.reservations.is_some() {
+        deploy.resources = Some(res);
+    }
+    if svc.restart_max_attempts.is_some() || svc.restart_delay_ms.is_some() || svc.restart_window_ms.is_some() {
+        let condition = match svc.restart.as_deref() {
+            Some("no") => "none",
+            Some("on-failure") => "on-failure",
+            _ => "any",
+        };
+        deploy.restart_policy = Some(CRestartPolicy {
+            condition: condition.into(),
+            delay: svc.restart_delay_ms.map(duration),
+            max_attempts: svc.restart_max_attempts,
+            window: svc.restart_window_ms.map(duration),
+        });
+    }
+    deploy.update_config = svc.update.as_ref().and_then(update);
+    deploy.rollback_config = svc.rollback.as_ref().and_then(update);
+    deploy.placement = svc.max_replicas_per_node.map(|n| CPlacement { max_replicas_per_node: n });
+    let deploy_set = deploy.replicas.is_some()
+        || deploy.resources.is_some()
+        || deploy.restart_policy.is_some()
+        || deploy.update_config.is_some()
+        || deploy.rollback_config.is_some()
+        || deploy.placement.is_some();
+    c.deploy = deploy_set.then_some(deploy);
+    c.logging = svc.logging.as_ref().map(|l| {
+        let mut options = IndexMap::new();
+        if let Some(b) = l.max_size_bytes {
+            options.insert("max-size".into(), docker_bytes(b));
+        }
+        if let Some(n) = l.max_file {
+            options.insert("max-file".into(), n.to_string());
+        }
+        if let Some(a) = &l.address {
+            options.insert(format!("{}-address", l.driver), esc(a));
+        }
+        if let Some(t) = &l.tag {
+            options.insert("tag".into(), esc(t));
+        }
+        CLogging { driver: l.driver.clone(), options }
+    });
+    for (k, v) in stack.labels.iter().chain(svc.labels.iter()) {
+        c.labels.insert(k.clone(), esc(v));
+    }
+    for u in &svc.ulimits {
+        let v = match (u.soft, u.hard) {
+            (Some(s), Some(h)) if s != h => CUlimit::Pair { soft: s, hard: h },
+            (Some(s), _) | (None, Some(s)) => CUlimit::Single(s),
+            (None, None) => continue,
+        };
+        c.ulimits.insert(u.name.clone(), v);
+    }
+    c
+}
+
+/// What compose cannot express for this stack: errors where the output would be wrong,
+/// warnings where it is approximated or ignored.
+pub fn check(stack: &Stack) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for svc in stack.services.values() {
+        let image = image_literal(stack, svc);
+        let span = origin_span(svc.origin);
+        for (key, value) in &svc.env {
+            let secret_names: Vec<&str> = match value {
+                EnvValue::Secret(n) => vec![n.as_str()],
+                EnvValue::Text(t) => t.secrets().collect(),
+            };
+            for name in secret_names {
+                let Some(s) = stack.secrets.get(name) else { continue };
+                if matches!(s.source, SecretSource::Env(_)) {
+                    continue;
+                }
+                let whole = matches!(value, EnvValue::Secret(_));
+                if whole && file_variable(&image, key).is_some() {
+                    continue;
+                }
+                let kind = if s.source == SecretSource::External { "an external" } else { "a file" };
+                out.push(
+                    Diagnostic::error(
+                        Code::TargetCannotExpress,
+                        format!("compose cannot put {kind} secret into `{key}` of service `{}`", svc.name),
+                    )
+                    .at(svc.env_origins.get(key).map(|o| origin_span(*o)).unwrap_or(span), "compose cannot set this from a file")
+                    .label(origin_span(s.origin), format!("secret `{name}` is declared here"))
+                    .help(if whole {
+                        format!("compose passes secrets as files, and `{image}` is not known to read `{key}_FILE`; declare the secret with `env=` so compose reads it from the deploy environment, or mount it with `secret \"{name}\"` and have the program read `/run/secrets/{name}`")
+                    } else {
+                        format!("compose can build `{key}` only from secrets it reads from the deploy environment: declare `{name}` with `env=`")
+                    }),
+                );
+            }
+        }
+        if let Some(a) = &svc.autoscale {
+            out.push(
+                Diagnostic::warning(Code::TargetApproximation, format!("compose cannot autoscale `{}`: it runs {} replicas", svc.name, svc.replicas))
+                    .at(origin_span(a.origin), "autoscaling is for Kubernetes")
+                    .help("compose runs a fixed number of replicas; the Kubernetes target turns this into a HorizontalPodAutoscaler"),
+            );
+        }
+        if let Some(Probe { check: Check::Http { .. }, .. }) = &svc.health {
+            if lacks_http_client(&image) {
+                out.push(
+                    Diagnostic::warning(
+                        Code::TargetApproximation,
+                        format!(
+                            "the compose health check of `{}` needs wget or curl, which `{image}` does not ship",
+                            svc.name
+                        ),
+                    )
+                    .at(span, "http check runs inside the container")
+                    .help("use `health cmd=\"…\"` with a program the image has, or an image that ships wget or curl"),
+                );
+            }
+        }
+        if svc.stateful {
+            out.push(
+                Diagnostic::warning(
+                    Code::TargetApproximation,
+                    format!("`stateful` of `{}` has no meaning in compose", svc.name),
+                )
+                .at(span, "here")
+                .help(
+                    "compose runs it as a plain service with its named volumes; StatefulSets are a Kubernetes feature",
+                ),
+            );
+        }
+    }
+    for v in stack.volumes.values() {
+        if v.size_bytes.is_some() || v.class.is_some() {
+            out.push(
+                Diagnostic::warning(
+                    Code::TargetApproximation,
+                    format!("compose does not size volume `{}` or pick its storage class", v.name),
+                )
+                .at(origin_span(v.origin), "size and class apply to Kubernetes claims")
+                .help("a local docker volume grows with the host's disk"),
+            );
+        }
+    }
+    if let Some(site) = stack.sites.first() {
+        out.push(
+            Diagnostic::warning(Code::TargetApproximation, "the compose file does not yet include the reverse proxy for `site`s")
+                .at(origin_span(site.origin), "not in docker-compose.yml yet")
+                .help("the nginx and Caddy targets are not implemented yet; until they are, the proxy service and its configuration are not generated"),
+        );
+    }
+    if stack.monitoring.is_some() {
+        out.push(
+            Diagnostic::warning(Code::TargetApproximation, "the compose file does not yet include the monitoring services")
+                .help("the Prometheus target is not implemented yet; until it is, Prometheus and its exporters are not generated"),
+        );
+    }
+    for b in stack.backups.values() {
+        out.push(
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                format!("backup `{}` is not in the compose file yet", b.name),
+            )
+            .at(origin_span(b.origin), "not generated yet")
+            .help("scheduled backup services come with the backup issue"),
+        );
+    }
+    out
+}
+
+pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
+    let mut secrets = Secrets { stack, used: IndexMap::new() };
+    let mut services = IndexMap::new();
+    for svc in stack.services.values() {
+        services.insert(svc.name.clone(), service(stack, svc, &mut secrets, opts));
+    }
+    let networks = stack
+        .networks
+        .values()
+        .map(|n| {
+            let c = CNetwork {
+                driver: n.driver.clone(),
+                internal: n.internal.then_some(true),
+                external: n.external.then_some(true),
+                ipam: n.subnet.as_ref().map(|s| CIpam { config: vec![CIpamConfig { subnet: s.clone() }] }),
+            };
+            (n.name.clone(), c)
+        })
+        .collect();
+    let volumes =
+        stack.volumes.values().map(|v| (v.name.clone(), CVolume { external: v.external.then_some(true) })).collect();
+    let mut used = secrets.used;
+    for s in used.values_mut() {
+        if let Some(f) = &s.file {
+            s.file = Some(opts.rebase(f));
+        }
+    }
+    let project = stack
+        .targets
+        .options
+        .get("compose")
+        .and_then(|o| o.get("project"))
+        .cloned()
+        .unwrap_or_else(|| stack.name.clone());
+    let compose = Compose { name: project, services, networks, volumes, secrets: used };
+    let yaml = super::yaml(&compose);
+    let mut text = super::header("#", stack);
+    text.push_str(&yaml);
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    vec![OutputFile::new(file_name(stack), text), OutputFile::new(".env.example", env_example(stack))]
+}
+
+/// Every variable the compose file reads, required ones marked, no secret values.
+fn env_example(stack: &Stack) -> String {
+    let mut out = super::header("#", stack);
+    out.push_str("# Variables the compose file reads. Copy to `.env` next to it and fill in the required ones.\n");
+    let mut seen = Vec::new();
+    for p in stack.params.values() {
+        let Some(var) = &p.env else { continue };
+        if seen.contains(var) {
+            continue;
+        }
+        seen.push(var.clone());
+        out.push('\n');
+        let desc = p.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+        if p.required {
+            out.push_str(&format!("# param `{}`{desc} (required)\n{var}=\n", p.name));
+        } else {
+            out.push_str(&format!(
+                "# param `{}`{desc} (optional, default shown)\n#{var}={}\n",
+                p.name,
+                p.default.clone().unwrap_or_default()
+            ));
+        }
+    }
+    let used: Vec<&str> = stack.services.values().flat_map(|s| s.secrets.iter().map(String::as_str)).collect();
+    for s in stack.secrets.values() {
+        let SecretSource::Env(var) = &s.source else { continue };
+        if !used.contains(&s.name.as_str()) || seen.contains(var) {
+            continue;
+        }
+        seen.push(var.clone());
+        let req = if s.optional { "optional" } else { "required" };
+        out.push_str(&format!("\n# secret `{}` ({req}; never commit its value)\n{var}=\n", s.name));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(duration(90_000), "1m30s");
+        assert_eq!(duration(500), "500ms");
+        assert_eq!(duration(3_600_000), "1h");
+        assert_eq!(docker_bytes(512 << 20), "512m");
+        assert_eq!(docker_bytes(2 << 30), "2g");
+        assert_eq!(docker_bytes(10_000_000), "10000000");
+        assert_eq!(cpus(500), "0.5");
+        assert_eq!(cpus(2000), "2");
+        assert_eq!(cpus(250), "0.25");
+        assert_eq!(esc("a$b${c}"), "a$$b$${c}");
+    }
+
+    #[test]
+    fn file_variables() {
+        assert_eq!(file_variable("postgres:16-alpine", "POSTGRES_PASSWORD").as_deref(), Some("POSTGRES_PASSWORD_FILE"));
+        assert_eq!(
+            file_variable("grafana/grafana:11.1.0", "GF_SECURITY_ADMIN_PASSWORD").as_deref(),
+            Some("GF_SECURITY_ADMIN_PASSWORD__FILE")
+        );
+        assert_eq!(file_variable("ghcr.io/acme/api:1", "DB_PASSWORD"), None);
+        assert_eq!(file_variable("redis:7", "REDIS_PASSWORD"), None);
+    }
 }

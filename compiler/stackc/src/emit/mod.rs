@@ -25,10 +25,36 @@ impl OutputFile {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EmitOptions {
     /// Targets to build; `None`: the stack's `targets` (all of them without a `targets` node).
     pub targets: Option<Vec<TargetKind>>,
+    /// The stack file's directory as seen from the output directory (`/`-separated, e.g.
+    /// `../..` for the default `build/<stem>` layout). Relative paths in the stack (bind
+    /// mounts, secret files, build contexts) are relative to the stack file; generated files
+    /// that point at them are read from the output directory.
+    pub base_dir: String,
+}
+
+impl Default for EmitOptions {
+    fn default() -> Self {
+        EmitOptions { targets: None, base_dir: ".".into() }
+    }
+}
+
+impl EmitOptions {
+    /// A stack-relative path (`./x`, `../x`, `x`) as seen from the output directory;
+    /// absolute paths are kept.
+    pub fn rebase(&self, path: &str) -> String {
+        if path.starts_with('/') || self.base_dir == "." || self.base_dir.is_empty() {
+            return path.to_string();
+        }
+        let rest = path.strip_prefix("./").unwrap_or(path);
+        if rest == "." || rest.is_empty() {
+            return self.base_dir.clone();
+        }
+        format!("{}/{rest}", self.base_dir.trim_end_matches('/'))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -50,7 +76,7 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
         match target {
             TargetKind::Compose => {
                 out.diagnostics.extend(compose::check(stack));
-                out.files.extend(compose::emit(stack));
+                out.files.extend(compose::emit(stack, opts));
             }
             TargetKind::Nginx | TargetKind::Caddy | TargetKind::Ufw | TargetKind::Prometheus | TargetKind::K8s => {}
         }
@@ -68,6 +94,13 @@ pub fn is_safe_relative_path(p: &str) -> bool {
         && !p.contains('\\')
         && !p.contains('\0')
         && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// YAML for every YAML target: serde-saphyr's YAML 1.1-safe quoting, and long strings kept
+/// on one line (folded `>-` scalars are valid but make generated commands hard to read).
+pub fn yaml<T: serde::Serialize>(value: &T) -> String {
+    let opts = serde_saphyr::ser_options! { prefer_block_scalars: false };
+    serde_saphyr::to_string_with_options(value, opts).unwrap_or_default()
 }
 
 /// The header comment of generated text files.

@@ -239,13 +239,15 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
 }
 
 fn probe(n: &Node, svc: &Node) -> Option<Probe> {
-    let port_of = |e: Option<&Entry>| {
-        rules_route_port(svc, e).ok().and_then(|p| p.arg(0)?.value.as_int()).and_then(|i| u16::try_from(i).ok())
+    let port_of = |e: Option<&Entry>| match e.map(|e| &e.value) {
+        // A port number need not be declared with `port` to be probed.
+        Some(Value::Int(i)) => u16::try_from(*i).ok(),
+        _ => rules_route_port(svc, e).ok().and_then(|p| p.arg(0)?.value.as_int()).and_then(|i| u16::try_from(i).ok()),
     };
     let check = if let Some(path) = n.prop_str("http") {
         Check::Http { path: path.to_string(), port: port_of(n.prop("port"))? }
     } else if let Some(cmd) = n.prop_str("cmd") {
-        Check::Cmd(cmd.to_string())
+        Check::Cmd(text(cmd))
     } else {
         Check::Tcp(port_of(n.prop("tcp"))?)
     };
@@ -291,10 +293,12 @@ fn env_value(e: &Entry, secrets: &mut Vec<String>) -> EnvValue {
 fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
     let child = |c: &str| n.child(c);
     let mut env = IndexMap::new();
+    let mut env_origins = IndexMap::new();
     let mut secrets = Vec::new();
     for e in n.children_named("env") {
         for p in &e.props {
             env.insert(p.key.name.clone(), env_value(&p.value, &mut secrets));
+            env_origins.insert(p.key.name.clone(), origin(p.value.entry_span));
         }
     }
     let secret_files: Vec<SecretFile> = n
@@ -377,6 +381,7 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
             })
             .collect(),
         env,
+        env_origins,
         mounts: mounts(n),
         depends_on: n
             .children_named("depends-on")
@@ -413,7 +418,10 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
         pid: child("pid").and_then(|r| r.arg_str(0)).map(str::to_string),
         networks,
         metrics: child("metrics").and_then(|m| {
-            let port = rules_route_port(n, m.prop("port")).ok()?.arg(0)?.value.as_int()?;
+            let port = match m.prop("port").map(|e| &e.value) {
+                Some(Value::Int(i)) => *i,
+                _ => rules_route_port(n, m.prop("port")).ok()?.arg(0)?.value.as_int()?,
+            };
             Some(Metrics {
                 job: s(m, "job").unwrap_or_else(|| name.to_string()),
                 path: s(m, "path").unwrap_or_else(|| "/metrics".into()),

@@ -250,12 +250,15 @@ fn unscraped_alert_jobs(nodes: &[Node], symbols: &Symbols, sink: &mut Sink) {
     if !sink.on(Code::UnscrapedAlertJob) {
         return;
     }
-    let mut jobs: Vec<String> =
-        symbols.services.iter().filter(|(_, s)| s.child("metrics").is_some()).map(|(n, _)| n.to_string()).collect();
+    let mut jobs: Vec<String> = symbols
+        .services
+        .iter()
+        .filter_map(|(n, s)| s.child("metrics").map(|m| m.prop_str("job").unwrap_or(n).to_string()))
+        .collect();
     let monitoring = nodes.iter().find(|n| n.name.name == "monitoring");
     if let Some(m) = monitoring {
         jobs.push("prometheus".into());
-        for e in m.children_named("exporters") {
+        for e in m.children().iter().filter(|c| c.name.name == "exporters" || c.name.name == "exporter") {
             for a in &e.args {
                 if let Some(x) = a.value.as_str() {
                     jobs.push(format!("{x}-exporter"));

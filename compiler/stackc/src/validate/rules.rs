@@ -20,6 +20,28 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     backups(nodes, symbols, diags);
     secrets(symbols, diags);
     generated_clashes(nodes, symbols, diags);
+    probe_ports(symbols, diags);
+}
+
+/// `health http=` and `metrics` without `port=` use the service's `http` port or its only
+/// port, as routes do; a probe that finds none is an error, not a silently dropped check.
+fn probe_ports(symbols: &Symbols, diags: &mut Diagnostics) {
+    for (name, svc) in &symbols.services {
+        for probe in ["health", "readiness", "metrics"] {
+            let Some(p) = svc.child(probe) else { continue };
+            let needs_port = probe == "metrics" || p.prop("http").is_some();
+            if !needs_port || p.prop("port").is_some() {
+                continue;
+            }
+            if let Err(why) = route_port(svc, None) {
+                diags.push(
+                    Diagnostic::error(Code::RouteNoPort, format!("`{probe}` of `{name}` has no port to reach: {why}"))
+                        .at(p.name.span, "which port?")
+                        .help(format!("add `port=` (a number or a port name) to `{probe}`, or name a port \"http\"")),
+                );
+            }
+        }
+    }
 }
 
 /// A declared service may not take the name of one that `monitoring` generates.

@@ -113,7 +113,7 @@ pub fn duration(s: &str) -> VResult<u64> {
             i += 1;
         }
         let unit = &s[ustart..i];
-        if unit.is_empty() {
+        if unit.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(err(Code::InvalidDuration, format!("`{s}` has no unit"))
                 .help(format!("write \"{s}s\" for seconds, \"{s}m\" for minutes")));
         }
@@ -405,6 +405,31 @@ pub fn env_name(s: &str) -> VResult<()> {
 pub fn path(s: &str) -> VResult<()> {
     if s.is_empty() || s.contains('\0') || s.contains('\n') {
         return Err(err(Code::InvalidPath, "a path must be non-empty and on one line"));
+    }
+    Ok(())
+}
+
+/// A generated file's name: one component, so it cannot leave the output directory, and
+/// not a name stackc uses itself.
+pub fn file_name(s: &str) -> VResult<()> {
+    let ok =
+        !s.is_empty() && s != "." && s != ".." && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !ok {
+        let base = s.rsplit(['/', '\\']).next().unwrap_or(s);
+        let e = err(
+            Code::InvalidPath,
+            format!("`{s}` is not a plain file name: generated files stay inside the output directory"),
+        );
+        return Err(if !base.is_empty() && base != ".." && base != s {
+            e.help(format!("write \"{base}\" and choose the directory with `stackc build -o DIR`"))
+        } else {
+            e.help("use letters, digits, `.`, `_` and `-`, e.g. \"docker-compose.prod.yml\"")
+        });
+    }
+    if s == "stackc-manifest.json" || s == ".env.example" {
+        return Err(
+            err(Code::InvalidPath, format!("`{s}` is a file stackc generates itself")).help("choose another name")
+        );
     }
     Ok(())
 }

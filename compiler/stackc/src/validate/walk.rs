@@ -442,7 +442,14 @@ impl Walker<'_, '_> {
                 }
             }
             if values::has_interpolation(s) {
-                // Checked once params are substituted, in `rules`.
+                if matches!(kind, Kind::Name | Kind::Ref(_)) {
+                    self.diags.push(
+                        Diagnostic::error(Code::InvalidInterpolation, "names and references cannot contain `${…}`")
+                            .at(entry.span, "a name must be known when the stack is compiled")
+                            .help("write the name itself; params are for values that reach the generated files"),
+                    );
+                }
+                // Other kinds are checked once params are substituted, in `rules`.
                 return;
             }
         }
@@ -634,6 +641,7 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
         Kind::EnvName => values::env_name(s),
         Kind::Path => values::path(s),
         Kind::AbsPath => values::abs_path(s),
+        Kind::FileName => values::file_name(s),
         Kind::UrlPath => values::url_path(s),
         // Prefix or regex depends on the route's `regex=`; checked in `rules`.
         Kind::RoutePath => values::path(s),

@@ -1,0 +1,617 @@
+//! `stackc build` end to end: output directory naming, atomic writes, the manifest, deletion
+//! rules, `--check`, and that no stack or symlink can make stackc write outside the output
+//! directory. Every test works in its own directory under the system temp dir.
+//!
+//! The tests do not depend on what the compose emitter writes: they read the list of
+//! generated files from the manifest.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+const MANIFEST: &str = "stackc-manifest.json";
+
+/// A directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("stackc-build-test-{}-{n}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A small stack with two services and an environment; `compose` is the body of the
+/// `targets > compose` node's properties (e.g. `file="x.yml"`).
+fn stack_with(compose: &str) -> String {
+    format!(
+        r#"stack "shop"
+policy {{
+    allow "missing-healthcheck"
+}}
+service "web" {{
+    image "nginx:1.27"
+    depends-on "api"
+}}
+service "api" {{
+    image "ghcr.io/acme/api:1.4.2"
+}}
+env "prod" {{
+    service "api" {{
+        image "ghcr.io/acme/api:1.5.0"
+    }}
+}}
+targets {{
+    compose {compose}
+}}
+"#
+    )
+}
+
+fn stack() -> String {
+    stack_with("")
+}
+
+/// A stack with an error (a reference to an undeclared service).
+fn broken_stack() -> String {
+    stack().replace(r#"depends-on "api""#, r#"depends-on "nope""#)
+}
+
+/// Runs `stackc ARGS` in `dir`; never lets a panic (exit 101) or a signal pass.
+fn stackc(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_stackc"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .env("COLUMNS", "100")
+        .output()
+        .expect("run stackc");
+    let code = out.status.code();
+    assert!(
+        code.is_some() && code != Some(101),
+        "stackc {args:?} crashed ({:?}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_code(out: &Output, want: i32) {
+    assert_eq!(code(out), want, "stdout:\n{}\nstderr:\n{}", stdout(out), stderr(out));
+}
+
+/// Writes `shop.stack.kdl` in `dir` and returns its name.
+fn write_stack(dir: &Path, text: &str) -> &'static str {
+    fs::write(dir.join("shop.stack.kdl"), text).unwrap();
+    "shop.stack.kdl"
+}
+
+fn manifest(out_dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(out_dir.join(MANIFEST)).unwrap()).unwrap()
+}
+
+/// The generated files the manifest lists.
+fn listed(out_dir: &Path) -> Vec<String> {
+    manifest(out_dir)["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_string()).collect()
+}
+
+/// Every file below `dir` (relative, `/`-separated) with its contents and mtime.
+fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, SystemTime)> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (Vec<u8>, SystemTime)>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let meta = fs::symlink_metadata(entry.path()).unwrap();
+            if meta.is_dir() {
+                walk(root, &entry.path(), out);
+            } else {
+                let rel = entry.path().strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+                let contents = if meta.is_file() { fs::read(entry.path()).unwrap() } else { Vec::new() };
+                out.insert(rel, (contents, meta.modified().unwrap()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn set_old_mtime(path: &Path) -> SystemTime {
+    let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    fs::File::options().write(true).open(path).unwrap().set_modified(old).unwrap();
+    old
+}
+
+fn no_temp_files(dir: &Path) {
+    for name in snapshot(dir).keys() {
+        assert!(!name.contains(".stackc-tmp-"), "temp file left behind: {name}");
+    }
+}
+
+#[test]
+fn default_output_dir_is_build_stem() {
+    let t = TempDir::new("default-dir");
+    let file = write_stack(t.path(), &stack());
+    let out = stackc(t.path(), &["build", file]);
+    assert_code(&out, 0);
+    let dir = t.path().join("build/shop");
+    assert!(dir.join(MANIFEST).is_file(), "no manifest in {}", dir.display());
+    let m = manifest(&dir);
+    assert_eq!(m["stack"], "shop");
+    assert_eq!(m["environment"], serde_json::Value::Null);
+    // Nothing else was created next to the stack file.
+    let top: BTreeSet<String> =
+        fs::read_dir(t.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(top, BTreeSet::from(["build".to_string(), "shop.stack.kdl".to_string()]));
+    no_temp_files(t.path());
+}
+
+#[test]
+fn default_output_dir_with_env_is_build_stem_dot_env() {
+    let t = TempDir::new("default-dir-env");
+    let file = write_stack(t.path(), &stack());
+    let out = stackc(t.path(), &["build", file, "--env", "prod"]);
+    assert_code(&out, 0);
+    let dir = t.path().join("build/shop.prod");
+    assert_eq!(manifest(&dir)["environment"], "prod");
+    assert!(!t.path().join("build/shop").exists());
+}
+
+#[test]
+fn default_output_dir_is_next_to_the_stack_file() {
+    let t = TempDir::new("default-dir-sub");
+    fs::create_dir_all(t.path().join("deploy")).unwrap();
+    fs::write(t.path().join("deploy/shop.stack.kdl"), stack()).unwrap();
+    let out = stackc(t.path(), &["build", "deploy/shop.stack.kdl"]);
+    assert_code(&out, 0);
+    assert!(t.path().join("deploy/build/shop").join(MANIFEST).is_file());
+    assert!(!t.path().join("build").exists());
+}
+
+#[test]
+fn output_dir_option() {
+    let t = TempDir::new("out-dir");
+    let file = write_stack(t.path(), &stack());
+    let out = stackc(t.path(), &["build", file, "-o", "out/compose"]);
+    assert_code(&out, 0);
+    assert!(t.path().join("out/compose").join(MANIFEST).is_file());
+    assert!(!t.path().join("build").exists());
+}
+
+#[test]
+fn several_files_build_into_their_own_dirs() {
+    let t = TempDir::new("several");
+    write_stack(t.path(), &stack());
+    fs::write(t.path().join("other.stack.kdl"), stack().replace(r#"stack "shop""#, r#"stack "other""#)).unwrap();
+    let files = ["shop.stack.kdl", "other.stack.kdl"];
+    assert_code(&stackc(t.path(), &["build", files[0], files[1]]), 0);
+    assert_eq!(manifest(&t.path().join("build/shop"))["stack"], "shop");
+    assert_eq!(manifest(&t.path().join("build/other"))["stack"], "other");
+    assert_code(&stackc(t.path(), &["build", "--check", files[0], files[1]]), 0);
+    // -o names one directory: it takes one file.
+    let out = stackc(t.path(), &["build", files[0], files[1], "-o", "out"]);
+    assert_code(&out, 2);
+    assert!(!t.path().join("out").exists());
+    // One file with errors: exit 1, the other file is still built.
+    fs::write(t.path().join("other.stack.kdl"), broken_stack()).unwrap();
+    fs::remove_dir_all(t.path().join("build")).unwrap();
+    assert_code(&stackc(t.path(), &["build", files[0], files[1]]), 1);
+    assert!(t.path().join("build/shop").join(MANIFEST).is_file());
+    assert!(!t.path().join("build/other").exists());
+}
+
+#[test]
+fn errors_change_nothing() {
+    let t = TempDir::new("errors");
+    let file = write_stack(t.path(), &stack());
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+    fs::write(t.path().join("build/shop/notes.txt"), "mine\n").unwrap();
+    let before = snapshot(t.path());
+
+    write_stack(t.path(), &broken_stack());
+    let out = stackc(t.path(), &["build", file]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("nope"), "the error is reported:\n{}", stderr(&out));
+    let mut after = snapshot(t.path());
+    after.remove("shop.stack.kdl");
+    let mut before = before;
+    before.remove("shop.stack.kdl");
+    assert_eq!(before, after, "a build with errors changed the output directory");
+
+    // A stack with errors creates no output directory either.
+    let fresh = TempDir::new("errors-fresh");
+    let file = write_stack(fresh.path(), &broken_stack());
+    assert_code(&stackc(fresh.path(), &["build", file]), 1);
+    assert!(!fresh.path().join("build").exists());
+}
+
+#[test]
+fn diagnostics_print_as_check_prints_them() {
+    let t = TempDir::new("diag");
+    let file = write_stack(t.path(), &broken_stack());
+    let check = stackc(t.path(), &["check", file, "--env", "prod", "--color", "never"]);
+    let build = stackc(t.path(), &["build", file, "--env", "prod", "--color", "never"]);
+    assert_code(&check, 1);
+    assert_code(&build, 1);
+    assert_eq!(stderr(&check), stderr(&build));
+    let check = stackc(t.path(), &["check", file, "--env", "prod", "--format", "json"]);
+    let build = stackc(t.path(), &["build", file, "--env", "prod", "--format", "json"]);
+    assert_eq!(stdout(&check), stdout(&build));
+    assert!(!stdout(&build).is_empty());
+}
+
+#[test]
+fn unchanged_files_keep_their_mtime() {
+    let t = TempDir::new("mtime");
+    let file = write_stack(t.path(), &stack());
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+    let dir = t.path().join("build/shop");
+    let mut files = listed(&dir);
+    files.push(MANIFEST.to_string());
+    let old: BTreeMap<String, SystemTime> = files.iter().map(|f| (f.clone(), set_old_mtime(&dir.join(f)))).collect();
+
+    let out = stackc(t.path(), &["build", file]);
+    assert_code(&out, 0);
+    for (f, mtime) in &old {
+        assert_eq!(fs::metadata(dir.join(f)).unwrap().modified().unwrap(), *mtime, "{f} was rewritten");
+    }
+
+    // A changed stack rewrites exactly the files whose content changed.
+    let before = manifest(&dir);
+    write_stack(t.path(), &stack().replace("nginx:1.27", "nginx:1.28"));
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+    let after = manifest(&dir);
+    let sha = |m: &serde_json::Value, path: &str| {
+        m["files"].as_array().unwrap().iter().find(|f| f["path"] == path).map(|f| f["sha256"].clone())
+    };
+    for f in listed(&dir) {
+        let now = fs::metadata(dir.join(&f)).unwrap().modified().unwrap();
+        if sha(&before, &f) == sha(&after, &f) {
+            assert_eq!(now, old[&f], "{f} is unchanged but was rewritten");
+        } else {
+            assert_ne!(now, old[&f], "{f} changed but kept its mtime");
+        }
+    }
+    no_temp_files(t.path());
+}
+
+#[test]
+fn manifest_lists_every_file_with_its_sha256() {
+    let t = TempDir::new("manifest");
+    let file = write_stack(t.path(), &stack());
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+    let dir = t.path().join("build/shop");
+    let m = manifest(&dir);
+    assert_eq!(m["stackc_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(m["stack"], "shop");
+    let keys: Vec<&String> = m.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["stackc_version", "stack", "environment", "files"]);
+
+    let on_disk: BTreeSet<String> = snapshot(&dir).into_keys().filter(|k| k != MANIFEST).collect();
+    let files = m["files"].as_array().unwrap();
+    let paths: Vec<String> = files.iter().map(|f| f["path"].as_str().unwrap().to_string()).collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(paths, sorted, "manifest entries are sorted by path");
+    assert_eq!(paths.iter().cloned().collect::<BTreeSet<_>>(), on_disk, "manifest lists exactly the generated files");
+    for f in files {
+        let path = f["path"].as_str().unwrap();
+        assert_eq!(f["sha256"].as_str().unwrap(), sha256_hex(&fs::read(dir.join(path)).unwrap()), "{path}");
+        assert!(f["executable"].is_boolean());
+    }
+    // Deterministic: a build into another directory writes the same manifest.
+    assert_code(&stackc(t.path(), &["build", file, "-o", "build/again"]), 0);
+    assert_eq!(fs::read(dir.join(MANIFEST)).unwrap(), fs::read(t.path().join("build/again").join(MANIFEST)).unwrap());
+}
+
+#[test]
+fn user_files_survive_and_dropped_files_are_removed() {
+    let t = TempDir::new("stale");
+    let file = write_stack(t.path(), &stack_with(r#"file="first.yml""#));
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+    let dir = t.path().join("build/shop");
+    assert!(listed(&dir).contains(&"first.yml".to_string()), "compose honours file=: {:?}", listed(&dir));
+    fs::write(dir.join("notes.txt"), "mine\n").unwrap();
+    fs::create_dir_all(dir.join("local")).unwrap();
+    fs::write(dir.join("local/override.yml"), "mine\n").unwrap();
+
+    write_stack(t.path(), &stack_with(r#"file="second.yml""#));
+    let out = stackc(t.path(), &["build", file]);
+    assert_code(&out, 0);
+    assert!(!dir.join("first.yml").exists(), "a file dropped from the stack is removed");
+    assert!(dir.join("second.yml").is_file());
+    assert_eq!(fs::read_to_string(dir.join("notes.txt")).unwrap(), "mine\n");
+    assert_eq!(fs::read_to_string(dir.join("local/override.yml")).unwrap(), "mine\n");
+    assert!(!listed(&dir).contains(&"notes.txt".to_string()));
+}
+
+#[test]
+fn only_files_of_the_previous_manifest_are_deleted() {
+    let t = TempDir::new("prev-manifest");
+    let file = write_stack(t.path(), &stack());
+    let dir = t.path().join("build/shop");
+    fs::create_dir_all(dir.join("old")).unwrap();
+    fs::write(dir.join("old/gone.yml"), "generated once\n").unwrap();
+    fs::write(dir.join("kept.txt"), "mine\n").unwrap();
+    let previous = serde_json::json!({
+        "stackc_version": "0.0.0", "stack": "shop", "environment": null,
+        "files": [{"path": "old/gone.yml", "sha256": "0", "executable": false}]
+    });
+    fs::write(dir.join(MANIFEST), previous.to_string()).unwrap();
+    let out = stackc(t.path(), &["build", file]);
+    assert_code(&out, 0);
+    assert!(!dir.join("old/gone.yml").exists());
+    assert!(!dir.join("old").exists(), "the emptied directory is removed");
+    assert!(dir.join("kept.txt").is_file());
+}
+
+#[test]
+fn untrusted_previous_manifest_deletes_nothing() {
+    for (name, contents) in [
+        ("unsafe", r#"{"files": [{"path": "../outside.txt"}, {"path": "mine.txt"}]}"#),
+        ("absolute", r#"{"files": [{"path": "/etc/passwd"}, {"path": "mine.txt"}]}"#),
+        ("invalid", r#"{"files": [{"path": "mine.txt"}"#),
+    ] {
+        let t = TempDir::new(&format!("untrusted-{name}"));
+        let file = write_stack(t.path(), &stack());
+        let dir = t.path().join("build/shop");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(t.path().join("build/outside.txt"), "outside\n").unwrap();
+        fs::write(dir.join("mine.txt"), "mine\n").unwrap();
+        fs::write(dir.join(MANIFEST), contents).unwrap();
+        let out = stackc(t.path(), &["build", file]);
+        assert_code(&out, 0);
+        assert!(stderr(&out).contains("warning: ignoring the previous manifest"), "{name}: {}", stderr(&out));
+        assert_eq!(fs::read_to_string(t.path().join("build/outside.txt")).unwrap(), "outside\n", "{name}");
+        assert_eq!(fs::read_to_string(dir.join("mine.txt")).unwrap(), "mine\n", "{name}");
+        // The new manifest replaces the untrusted one.
+        assert_eq!(manifest(&dir)["stack"], "shop");
+    }
+}
+
+#[test]
+fn check_passes_after_build() {
+    let t = TempDir::new("check-ok");
+    let file = write_stack(t.path(), &stack());
+    assert_code(&stackc(t.path(), &["build", file, "--env", "prod"]), 0);
+    let out = stackc(t.path(), &["build", "--check", file, "--env", "prod"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn check_fails_with_a_diff_after_an_edit_and_writes_nothing() {
+    let t = TempDir::new("check-edit");
+    let file = write_stack(t.path(), &stack());
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+    let dir = t.path().join("build/shop");
+    // The first generated file, or the manifest if the stack generates none.
+    let target = listed(&dir).into_iter().next().unwrap_or_else(|| MANIFEST.to_string());
+    let original = fs::read_to_string(dir.join(&target)).unwrap();
+    let edited = format!("{original}edited by hand\n");
+    fs::write(dir.join(&target), &edited).unwrap();
+    let before = snapshot(t.path());
+
+    let out = stackc(t.path(), &["build", file, "--check"]);
+    assert_code(&out, 1);
+    let diff = stdout(&out);
+    assert!(diff.contains(&format!("--- a/{target} (on disk)\n+++ b/{target} (generated)\n")), "{diff}");
+    assert!(diff.contains("\n-edited by hand\n"), "{diff}");
+    assert!(diff.contains("@@ "), "{diff}");
+    assert_eq!(snapshot(t.path()), before, "--check wrote something");
+
+    // Rebuilding repairs it.
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+    assert_eq!(fs::read_to_string(dir.join(&target)).unwrap(), original);
+    assert_code(&stackc(t.path(), &["build", file, "--check"]), 0);
+}
+
+#[test]
+fn check_fails_when_a_file_is_missing() {
+    let t = TempDir::new("check-missing");
+    let file = write_stack(t.path(), &stack());
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+    let dir = t.path().join("build/shop");
+    let target = listed(&dir).into_iter().next().unwrap_or_else(|| MANIFEST.to_string());
+    fs::remove_file(dir.join(&target)).unwrap();
+    let out = stackc(t.path(), &["build", file, "--check"]);
+    assert_code(&out, 1);
+    assert!(stdout(&out).contains(&format!("missing: {}", Path::new("build/shop").join(&target).display())));
+    assert!(!dir.join(&target).exists(), "--check wrote the missing file");
+
+    // Never built: everything is missing, and no directory is created.
+    let fresh = TempDir::new("check-never-built");
+    let file = write_stack(fresh.path(), &stack());
+    let out = stackc(fresh.path(), &["build", file, "--check"]);
+    assert_code(&out, 1);
+    assert!(stdout(&out).contains(&format!("missing: {}", Path::new("build/shop").join(MANIFEST).display())));
+    assert!(!fresh.path().join("build").exists());
+}
+
+#[test]
+fn check_reports_stale_files() {
+    let t = TempDir::new("check-stale");
+    let file = write_stack(t.path(), &stack_with(r#"file="first.yml""#));
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+    write_stack(t.path(), &stack_with(r#"file="second.yml""#));
+    let out = stackc(t.path(), &["build", file, "--check"]);
+    assert_code(&out, 1);
+    let text = stdout(&out);
+    assert!(text.contains(&format!("stale: {}", Path::new("build/shop/first.yml").display())), "{text}");
+    assert!(text.contains(&format!("missing: {}", Path::new("build/shop/second.yml").display())), "{text}");
+    assert!(t.path().join("build/shop/first.yml").exists());
+}
+
+#[test]
+fn check_fails_on_errors() {
+    let t = TempDir::new("check-errors");
+    let file = write_stack(t.path(), &broken_stack());
+    assert_code(&stackc(t.path(), &["build", file, "--check"]), 1);
+    assert!(!t.path().join("build").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_in_the_output_dir_are_refused() {
+    use std::os::unix::fs::symlink;
+    let t = TempDir::new("symlink");
+    let file = write_stack(t.path(), &stack());
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+    let dir = t.path().join("build/shop");
+    let outside = t.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+
+    // Each generated file (and the manifest), replaced by a symlink to a file outside.
+    let mut targets = listed(&dir);
+    targets.push(MANIFEST.to_string());
+    for target in &targets {
+        let victim = outside.join("victim.txt");
+        fs::write(&victim, "outside\n").unwrap();
+        fs::remove_file(dir.join(target)).unwrap();
+        symlink(&victim, dir.join(target)).unwrap();
+        let before = snapshot(t.path());
+        write_stack(t.path(), &stack().replace("nginx:1.27", "nginx:1.28"));
+        for args in [&["build", file][..], &["build", file, "--check"][..]] {
+            let out = stackc(t.path(), args);
+            assert_code(&out, 2);
+            assert!(stderr(&out).contains("symlink"), "{}", stderr(&out));
+        }
+        let mut after = snapshot(t.path());
+        after.remove("shop.stack.kdl");
+        let mut before = before;
+        before.remove("shop.stack.kdl");
+        assert_eq!(before, after, "{target}: a refused build changed files");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "outside\n");
+        assert!(fs::symlink_metadata(dir.join(target)).unwrap().file_type().is_symlink());
+        // Restore for the next round.
+        fs::remove_file(dir.join(target)).unwrap();
+        write_stack(t.path(), &stack());
+        fs::remove_file(dir.join(MANIFEST)).ok();
+        assert_code(&stackc(t.path(), &["build", file]), 0);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinked_directory_in_the_output_dir_is_refused() {
+    use std::os::unix::fs::symlink;
+    let t = TempDir::new("symlink-dir");
+    let file = write_stack(t.path(), &stack_with(r#"file="conf/compose.yml""#));
+    let dir = t.path().join("build/shop");
+    let outside = t.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::create_dir_all(&dir).unwrap();
+    symlink(&outside, dir.join("conf")).unwrap();
+    let out = stackc(t.path(), &["build", file]);
+    if code(&out) == 1 {
+        // The library refuses `/` in file names (E0310) before anything is written.
+        assert!(stderr(&out).contains("E0310"), "{}", stderr(&out));
+        assert!(!listed(&dir).iter().any(|p| p.starts_with("conf/")));
+    } else {
+        assert_code(&out, 2);
+        assert!(stderr(&out).contains("symlink"), "{}", stderr(&out));
+        assert!(!dir.join(MANIFEST).exists());
+    }
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "something was written through the symlink");
+
+    // A stale file reached through a symlinked directory is refused too.
+    let t = TempDir::new("symlink-stale");
+    let file = write_stack(t.path(), &stack());
+    let dir = t.path().join("build/shop");
+    let outside = t.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("gone.yml"), "outside\n").unwrap();
+    fs::create_dir_all(&dir).unwrap();
+    symlink(&outside, dir.join("old")).unwrap();
+    fs::write(dir.join(MANIFEST), r#"{"files": [{"path": "old/gone.yml"}]}"#).unwrap();
+    let out = stackc(t.path(), &["build", file]);
+    assert_code(&out, 2);
+    assert_eq!(fs::read_to_string(outside.join("gone.yml")).unwrap(), "outside\n");
+}
+
+/// `targets { compose file=… }` is user-controlled: a name that leaves the output directory
+/// must be a clean error (exit 1 with a diagnostic, or 2), never a write outside.
+#[test]
+fn compose_file_cannot_escape_the_output_dir() {
+    let t = TempDir::new("escape");
+    let absolute = t.path().join("absolute-evil.yml");
+    let absolute = absolute.to_string_lossy().into_owned();
+    for name in ["../evil.yml", "../../evil.yml", "sub/../../evil.yml", absolute.as_str()] {
+        let file = write_stack(t.path(), &stack_with(&format!("file={name:?}")));
+        let out = stackc(t.path(), &["build", file]);
+        let c = code(&out);
+        assert!(c == 1 || c == 2, "{name}: expected an error, got exit {c}:\n{}", stderr(&out));
+        assert!(!stderr(&out).is_empty(), "{name}: no message");
+        assert!(!t.path().join("build/evil.yml").exists(), "{name}");
+        assert!(!t.path().join("evil.yml").exists(), "{name}");
+        assert!(!Path::new(&absolute).exists(), "{name}");
+        assert!(!t.path().join("build/shop").join(MANIFEST).exists(), "{name}: something was written");
+    }
+}
+
+#[test]
+fn unimplemented_targets_warn() {
+    let t = TempDir::new("targets");
+    let file = write_stack(t.path(), &stack());
+    let out = stackc(t.path(), &["build", file, "--target", "nginx", "--target", "compose"]);
+    assert_code(&out, 0);
+    assert!(stderr(&out).contains("warning: target `nginx` is not implemented yet"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("`compose` is not implemented"));
+    // Only nginx: no compose files, only the manifest.
+    let out = stackc(t.path(), &["build", file, "--target", "nginx", "-o", "only-nginx"]);
+    assert_code(&out, 0);
+    assert!(listed(&t.path().join("only-nginx")).is_empty());
+}
+
+#[test]
+fn exit_codes() {
+    let t = TempDir::new("exit-codes");
+    let file = write_stack(t.path(), &stack());
+    assert_code(&stackc(t.path(), &["build", "missing.stack.kdl"]), 2);
+    assert_code(&stackc(t.path(), &["build", file, "--target", "bogus"]), 2);
+    assert_code(&stackc(t.path(), &["build"]), 2);
+    assert_code(&stackc(t.path(), &["build", file, "--env", "nope"]), 1);
+    assert_code(&stackc(t.path(), &["build", file, "-D", "no-such-lint"]), 1);
+    // The output directory is a file.
+    fs::write(t.path().join("a-file"), "x").unwrap();
+    assert_code(&stackc(t.path(), &["build", file, "-o", "a-file"]), 2);
+    assert_code(&stackc(t.path(), &["build", file, "-o", "a-file", "--check"]), 2);
+    assert_eq!(fs::read_to_string(t.path().join("a-file")).unwrap(), "x");
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+}
