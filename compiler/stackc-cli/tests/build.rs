@@ -542,7 +542,7 @@ fn symlinked_directory_in_the_output_dir_is_refused() {
     if code(&out) == 1 {
         // The library refuses `/` in file names (E0310) before anything is written.
         assert!(stderr(&out).contains("E0310"), "{}", stderr(&out));
-        assert!(!listed(&dir).iter().any(|p| p.starts_with("conf/")));
+        assert!(!dir.join(MANIFEST).exists());
     } else {
         assert_code(&out, 2);
         assert!(stderr(&out).contains("symlink"), "{}", stderr(&out));

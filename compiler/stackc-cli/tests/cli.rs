@@ -232,7 +232,10 @@ fn check_bad_file_exits_1_with_the_code_on_stderr() {
 fn check_warning_only_exits_0() {
     let dir = TempDir::new("warn");
     dir.file("warn.stack.kdl", WARN);
-    stackc(&dir, &["check", "warn.stack.kdl"]).expect_code(0).stderr_has("W0102").stderr_has("ok: 1 file checked, 1 warning");
+    stackc(&dir, &["check", "warn.stack.kdl"])
+        .expect_code(0)
+        .stderr_has("W0102")
+        .stderr_has("ok: 1 file checked, 1 warning");
 }
 
 const JSON_KEYS: &[&str] =

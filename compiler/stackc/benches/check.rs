@@ -61,7 +61,11 @@ pub fn synthetic_stack(n: usize) -> String {
         if i % 3 == 0 {
             let _ = writeln!(w, "    port 9090 name=\"metrics\"");
         }
-        let _ = writeln!(w, "    env LOG_LEVEL=\"${{log-level}}\" SERVICE_NAME=\"svc-{i}\" PORT=8080 WORKERS={}", 1 + i % 8);
+        let _ = writeln!(
+            w,
+            "    env LOG_LEVEL=\"${{log-level}}\" SERVICE_NAME=\"svc-{i}\" PORT=8080 WORKERS={}",
+            1 + i % 8
+        );
         let _ = writeln!(w, "    env PUBLIC_URL=\"https://${{domain}}/svc-{i}\" FEATURE_FLAGS=\"a,b,c\"");
         let _ = writeln!(w, "    env API_TOKEN=(secret)\"secret-{}\"", i % secrets);
         if i % 2 == 0 {
@@ -136,9 +140,16 @@ fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::W
 
 fn benches(c: &mut Criterion) {
     let stacks: Vec<(usize, String)> = SIZES.iter().map(|&n| (n, synthetic_stack(n))).collect();
+    // `STACKC_BENCH_DUMP=DIR` writes the stacks out, to profile the CLI on them
+    // (`perf record target/release/stackc check DIR/bench-10000.stack.kdl`).
+    let dump = std::env::var_os("STACKC_BENCH_DUMP").map(std::path::PathBuf::from);
     for (n, text) in &stacks {
         assert_clean(*n, text);
         eprintln!("stack of {n} services: {} bytes", text.len());
+        if let Some(dir) = &dump {
+            let path = dir.join(format!("bench-{n}.stack.kdl"));
+            std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, text)).expect("write the stack");
+        }
     }
 
     let mut group = c.benchmark_group("parse");

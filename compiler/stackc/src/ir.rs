@@ -34,6 +34,32 @@ impl Text {
         Text(vec![Piece::Lit(s.into())])
     }
 
+    /// A param's default, which may itself refer to params (`https://${domain}/api`).
+    pub fn from_default(s: &str) -> Text {
+        let mut pieces = Vec::new();
+        let mut rest = s;
+        while let Some(i) = rest.find('$') {
+            let (before, after) = rest.split_at(i);
+            if !before.is_empty() {
+                pieces.push(Piece::Lit(before.to_string()));
+            }
+            if let Some(tail) = after.strip_prefix("$$") {
+                pieces.push(Piece::Lit("$".into()));
+                rest = tail;
+            } else if let Some((name, tail)) = after.strip_prefix("${").and_then(|a| a.split_once('}')) {
+                pieces.push(Piece::Param(name.to_string()));
+                rest = tail;
+            } else {
+                pieces.push(Piece::Lit("$".into()));
+                rest = &after[1..];
+            }
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Lit(rest.to_string()));
+        }
+        Text(pieces)
+    }
+
     /// The literal text, when there is no param in it.
     pub fn as_literal(&self) -> Option<String> {
         self.0

@@ -303,12 +303,31 @@ fn render_plain(stack: &Stack, t: &Text) -> String {
 }
 
 fn param(stack: &Stack, name: &str) -> String {
+    param_depth(stack, name, 0)
+}
+
+/// A param's default may refer to other params (`default="https://${domain}/api"`); compose
+/// nests them (`${API_URL:-https://${DOMAIN:-localhost}/api}`). Validation rejects loops;
+/// the depth limit only guards against a bug there.
+fn param_depth(stack: &Stack, name: &str, depth: usize) -> String {
     let Some(p) = stack.params.get(name) else { return String::new() };
+    let default = |d: &Text| {
+        if depth > 16 {
+            return String::new();
+        }
+        d.0.iter()
+            .map(|piece| match piece {
+                Piece::Lit(s) => esc(s),
+                Piece::Param(n) => param_depth(stack, n, depth + 1),
+                Piece::Secret(_) => String::new(),
+            })
+            .collect::<String>()
+    };
     match (&p.env, p.required, &p.default) {
         (Some(var), true, _) => format!("${{{var}:?param {name} must be set}}"),
-        (Some(var), false, Some(d)) => format!("${{{var}:-{}}}", esc(d)),
+        (Some(var), false, Some(d)) => format!("${{{var}:-{}}}", default(&Text::from_default(d))),
         (Some(var), false, None) => format!("${{{var}:-}}"),
-        (None, _, Some(d)) => esc(d),
+        (None, _, Some(d)) => default(&Text::from_default(d)),
         (None, _, None) => String::new(),
     }
 }
@@ -498,7 +517,9 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
         stop_grace_period: svc.stop_grace_period_ms.map(duration),
         ..CService::default()
     };
-    for d in &svc.depends_on {
+    // Generated services (Prometheus, exporters) are not in the compose file yet; `check`
+    // warns about the dependencies dropped here.
+    for d in svc.depends_on.iter().filter(|d| stack.services.contains_key(&d.service)) {
         let condition = match d.condition {
             Condition::Started => "service_started",
             Condition::Healthy => "service_healthy",
@@ -713,6 +734,16 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                     .help("use `health cmd=\"…\"` with a program the image has, or an image that ships wget or curl"),
                 );
             }
+        }
+        for d in svc.depends_on.iter().filter(|d| !stack.services.contains_key(&d.service)) {
+            out.push(
+                Diagnostic::warning(
+                    Code::TargetApproximation,
+                    format!("compose does not yet generate `{}`, so `{}` does not wait for it", d.service, svc.name),
+                )
+                .at(origin_span(d.origin), "dropped from depends_on")
+                .help("the monitoring services come with the Prometheus target"),
+            );
         }
         if svc.stateful {
             out.push(

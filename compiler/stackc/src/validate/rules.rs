@@ -390,6 +390,7 @@ fn balanced(s: &str) -> bool {
 }
 
 fn params(symbols: &Symbols, diags: &mut Diagnostics) {
+    param_loops(symbols, diags);
     for (name, p) in &symbols.params {
         let required = p.prop_bool("required") == Some(true);
         if required && p.prop("env").is_none() {
@@ -513,13 +514,74 @@ fn interpolated_values(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostic
     walk(nodes, schema::TOP, symbols, diags);
 }
 
-/// `s` with every `${param}` replaced by the param's default; `None` when one has none.
+/// Params whose defaults refer to each other in a loop.
+fn param_loops(symbols: &Symbols, diags: &mut Diagnostics) {
+    let refs = |name: &str| -> Vec<String> {
+        let d =
+            symbols.params.get(name).and_then(|p| p.prop("default")).and_then(|e| e.value.as_str().map(str::to_string));
+        d.and_then(|d| {
+            values::interpolation(&d).ok().map(|ps| {
+                ps.into_iter()
+                    .filter_map(|p| match p {
+                        Piece::Param(n, _) => Some(n.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+    };
+    for start in symbols.params.keys() {
+        // Depth-first from each param; a path back to `start` is a loop, reported at the
+        // param that comes first in the file so it is reported once.
+        let mut stack = vec![(start.to_string(), vec![start.to_string()])];
+        let mut seen = std::collections::HashSet::new();
+        while let Some((n, path)) = stack.pop() {
+            for next in refs(&n) {
+                if next == *start {
+                    let first = path.iter().filter_map(|p| symbols.params.get_index_of(p.as_str())).min();
+                    if first == symbols.params.get_index_of(*start) {
+                        let p = symbols.params[*start];
+                        diags.push(
+                            Diagnostic::error(
+                                Code::DependencyCycle,
+                                format!(
+                                    "param defaults refer to each other in a loop: {} -> {start}",
+                                    path.join(" -> ")
+                                ),
+                            )
+                            .at(p.prop("default").map(|e| e.span).unwrap_or(p.span), "this default")
+                            .help("give one of them a literal default"),
+                        );
+                    }
+                } else if seen.insert(next.clone()) && symbols.params.contains_key(next.as_str()) {
+                    let mut np = path.clone();
+                    np.push(next.clone());
+                    stack.push((next, np));
+                }
+            }
+        }
+    }
+}
+
+/// `s` with every `${param}` replaced by the param's default (itself substituted); `None`
+/// when one has none.
 pub fn substitute(s: &str, symbols: &Symbols) -> Option<String> {
+    substitute_depth(s, symbols, 0)
+}
+
+fn substitute_depth(s: &str, symbols: &Symbols, depth: usize) -> Option<String> {
+    if depth > 16 {
+        return None;
+    }
     let mut out = String::new();
     for piece in values::interpolation(s).ok()? {
         match piece {
             Piece::Text(t) => out.push_str(&t),
-            Piece::Param(p, _) => out.push_str(&symbols.params.get(p)?.prop("default")?.value.display()),
+            Piece::Param(p, _) => {
+                let d = symbols.params.get(p)?.prop("default")?.value.display();
+                out.push_str(&substitute_depth(&d, symbols, depth + 1)?);
+            }
             Piece::Secret(..) => return None,
         }
     }

@@ -1,0 +1,165 @@
+//! The real tools judge the golden outputs. `.ci/install-validators` installs them into
+//! `.ci/tools` (CI runs it before the tests). In CI (`CI` set) a missing tool fails the test;
+//! elsewhere the test says loudly that it could not run, so that `cargo test` works on a
+//! fresh machine before the tools are installed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// The tool from `.ci/tools/<venv>/bin`, else from PATH.
+fn tool(venv: &str, name: &str) -> Option<PathBuf> {
+    let local = root().join(".ci/tools").join(venv).join("bin").join(name);
+    if local.is_file() {
+        return Some(local);
+    }
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().ok()?;
+    let path = String::from_utf8_lossy(&found.stdout).trim().to_string();
+    (found.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
+}
+
+fn require(venv: &str, name: &str) -> Option<PathBuf> {
+    match tool(venv, name) {
+        Some(t) => Some(t),
+        None if in_ci() => panic!("{name} is not installed: CI must run .ci/install-validators first"),
+        None => {
+            eprintln!("NOT RUN: {name} is not installed; run .ci/install-validators (CI always runs this check)");
+            None
+        }
+    }
+}
+
+/// Every golden compose file: a `.yml` file with top-level `services:`.
+fn compose_files() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(root().join("golden")).unwrap().flatten() {
+        if !dir.path().is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            let p = f.path();
+            let is_yaml = p.extension().is_some_and(|e| e == "yml" || e == "yaml");
+            if is_yaml && std::fs::read_to_string(&p).unwrap_or_default().lines().any(|l| l == "services:") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    assert!(out.len() >= 5, "expected a compose file per example, found {}", out.len());
+    out
+}
+
+#[test]
+fn compose_files_pass_the_compose_spec_schema() {
+    let Some(check) = require("jsonschema", "check-jsonschema") else { return };
+    let vendored = root().join("../shared/schemas/compose-spec.json");
+    let mut failures = Vec::new();
+    for file in compose_files() {
+        let mut schemas = vec![vec!["--builtin-schema".to_string(), "vendor.compose-spec".to_string()]];
+        if vendored.is_file() {
+            schemas.push(vec!["--schemafile".to_string(), vendored.to_string_lossy().into_owned()]);
+        }
+        for schema in schemas {
+            let out = Command::new(&check).args(&schema).arg(&file).output().expect("run check-jsonschema");
+            if !out.status.success() {
+                failures.push(format!(
+                    "{} ({}):\n{}{}",
+                    file.display(),
+                    schema.join(" "),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The variables a compose file reads, from the `.env.example` generated next to it, with a
+/// placeholder value each (required ones must be set for `config` to succeed).
+fn env_for(file: &Path) -> Vec<(String, String)> {
+    let example = file.with_file_name(".env.example");
+    let text = std::fs::read_to_string(example).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim_start_matches('#');
+            let (k, _) = l.split_once('=')?;
+            let ok = !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            ok.then(|| (k.to_string(), "placeholder".to_string()))
+        })
+        .collect()
+}
+
+/// docker-compose v1 (1.29.2) parses and validates without a Docker engine. Where v1 lacks
+/// a newer compose-spec feature, v1 validates a copy without it (the schema test checks the
+/// real file):
+/// - the top-level `name:` (the project name) came after v1;
+/// - `secrets: {environment: VAR}` (a secret read from the deploy environment) came after v1:
+///   the copy declares such secrets `external: true` instead.
+///
+/// v1 also checks that every build context exists on disk; the examples' contexts are the
+/// applications' own repositories, which are not part of this one, so the copy builds from
+/// `.` (the schema test checks the real contexts' shape).
+#[test]
+fn compose_files_parse_with_docker_compose() {
+    let Some(dc) = require("compose", "docker-compose") else { return };
+    let mut failures = Vec::new();
+    for file in compose_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let needs_copy = text.lines().any(|l| l.starts_with("name: ") || l.trim_start().starts_with("context: "))
+            || text.contains("\nsecrets:");
+        let checked = if needs_copy {
+            let copy = file.with_file_name(".v1-check.yml");
+            let stripped: String = text
+                .split_inclusive('\n')
+                .scan(false, |in_secrets, line| {
+                    if line.starts_with("secrets:") {
+                        *in_secrets = true;
+                    } else if !line.starts_with(' ') {
+                        *in_secrets = false;
+                    }
+                    let drop = *in_secrets && line.starts_with("    environment: ");
+                    Some(if drop {
+                        "    external: true\n".to_string()
+                    } else if line.starts_with("name: ") {
+                        String::new()
+                    } else if let Some(indent) = line
+                        .strip_suffix('\n')
+                        .and_then(|l| l.split("context: ").next())
+                        .filter(|i| line.trim_start().starts_with("context: ") && i.chars().all(|c| c == ' '))
+                    {
+                        format!("{indent}context: .\n")
+                    } else {
+                        line.to_string()
+                    })
+                })
+                .collect();
+            std::fs::write(&copy, stripped).unwrap();
+            copy
+        } else {
+            file.clone()
+        };
+        let out = Command::new(&dc)
+            .arg("-f")
+            .arg(&checked)
+            .args(["config", "-q"])
+            .current_dir(file.parent().unwrap())
+            .envs(env_for(&file))
+            .output()
+            .expect("run docker-compose");
+        if checked != file {
+            let _ = std::fs::remove_file(&checked);
+        }
+        if !out.status.success() {
+            failures.push(format!("{}:\n{}", file.display(), String::from_utf8_lossy(&out.stderr)));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
