@@ -22,11 +22,18 @@ case "$mode" in
   *) echo "usage: $0 [--quick|--report]" >&2; exit 2 ;;
 esac
 
-# Mean time in nanoseconds of one benchmark, from criterion's estimates.json.
+# Time per iteration in nanoseconds, from criterion's estimates.json: the slope where
+# criterion fitted one (what it prints as `time:`), else the mean (flat sampling).
 mean_ns() {
   local file="$target/criterion/$1/$2/new/estimates.json"
   [[ -f "$file" ]] || { echo ""; return; }
-  sed -E 's/.*"mean":\{"confidence_interval":\{[^}]*\},"point_estimate":([0-9.eE+-]+).*/\1/' "$file"
+  local est
+  for est in slope mean; do
+    if grep -q "\"$est\":{" "$file"; then
+      sed -E "s/.*\"$est\":\\{\"confidence_interval\":\\{[^}]*\\},\"point_estimate\":([0-9.eE+-]+).*/\\1/" "$file"
+      return
+    fi
+  done
 }
 
 # Bytes per iteration, from criterion's benchmark.json (throughput).
@@ -36,16 +43,16 @@ bytes() {
   sed -E 's/.*"throughput":\{"Bytes":([0-9]+)\}.*/\1/' "$file"
 }
 
-printf '%-9s %12s %11s %11s %11s %13s %12s %12s\n' \
-  services bytes parse check rest "parse/svc" "rest/svc" "parse MB/s"
+printf '%-9s %12s %11s %11s %11s %13s %12s %11s %11s\n' \
+  services bytes parse check rest "parse/svc" "rest/svc" "parse MB/s" "rest MB/s"
 prev_parse="" prev_rest="" prev_n=""
 for n in 10 100 1000 10000; do
   p=$(mean_ns parse "$n"); c=$(mean_ns check "$n"); b=$(bytes parse "$n")
   [[ -n "$p" && -n "$c" ]] || continue
   awk -v n="$n" -v p="$p" -v c="$c" -v b="$b" 'BEGIN {
     r = c - p
-    printf "%-9d %12d %9.2fms %9.2fms %9.2fms %11.1fus %10.1fus %12.2f\n",
-      n, b, p / 1e6, c / 1e6, r / 1e6, p / n / 1e3, r / n / 1e3, (b / 1e6) / (p / 1e9)
+    printf "%-9d %12d %9.2fms %9.2fms %9.2fms %11.1fus %10.1fus %11.2f %11.2f\n",
+      n, b, p / 1e6, c / 1e6, r / 1e6, p / n / 1e3, r / n / 1e3, (b / 1e6) / (p / 1e9), (b / 1e6) / (r / 1e9)
   }'
   if [[ -n "$prev_n" ]]; then
     awk -v n="$n" -v pn="$prev_n" -v p="$p" -v pp="$prev_parse" -v r="$(awk -v c="$c" -v p="$p" 'BEGIN{print c-p}')" -v pr="$prev_rest" 'BEGIN {

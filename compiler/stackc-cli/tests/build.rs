@@ -589,14 +589,14 @@ fn compose_file_cannot_escape_the_output_dir() {
 fn unimplemented_targets_warn() {
     let t = TempDir::new("targets");
     let file = write_stack(t.path(), &stack());
-    let out = stackc(t.path(), &["build", file, "--target", "nginx", "--target", "compose"]);
+    let out = stackc(t.path(), &["build", file, "--target", "caddy", "--target", "compose"]);
     assert_code(&out, 0);
-    assert!(stderr(&out).contains("warning: target `nginx` is not implemented yet"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning: target `caddy` is not implemented yet"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("`compose` is not implemented"));
-    // Only nginx: no compose files, only the manifest.
-    let out = stackc(t.path(), &["build", file, "--target", "nginx", "-o", "only-nginx"]);
+    // Only caddy: no compose files, only the manifest.
+    let out = stackc(t.path(), &["build", file, "--target", "caddy", "-o", "only-caddy"]);
     assert_code(&out, 0);
-    assert!(listed(&t.path().join("only-nginx")).is_empty());
+    assert!(listed(&t.path().join("only-caddy")).is_empty());
 }
 
 #[test]

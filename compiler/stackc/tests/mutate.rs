@@ -11,6 +11,8 @@
 //! - `STACKC_MUTATE_SEED=N` changes the seed (default 0).
 //! - `STACKC_MUTATE_ONLY=name` mutates only files whose name contains `name`.
 //! - `STACKC_MUTATE_INDEX=i` runs only mutation number `i` (to reproduce a report).
+//! - `STACKC_MUTATE_TRACE=1` prints each mutation before running it (to find the input
+//!   behind a stack overflow, which aborts the process and cannot be caught).
 //!
 //! Run with `--nocapture` to see the slowest inputs.
 
@@ -374,6 +376,9 @@ fn check_span(out: &Outcome, d: &Diagnostic, label: &stackc::diagnostics::Label)
     Ok(())
 }
 
+/// Stack size of the worker threads: that of the CLI's main thread.
+const STACK_SIZE: usize = 8 << 20;
+
 /// Human renders per input (the JSON rendering and span checks cover every diagnostic).
 const MAX_HUMAN_RENDERS: usize = 40;
 
@@ -541,12 +546,12 @@ fn inputs() -> Vec<Input> {
         .map(|mut input| {
             // A debug build checks ~300 KB/s: big examples get fewer mutations, and the
             // failing fixtures (many, small) share a budget, so that the whole test stays
-            // around 30 s on two cores.
+            // under 20 s on two idle cores (about 30 s of CPU).
             let fixtures = fixture_count.max(1);
             input.mutations = if input.name.starts_with("examples/") {
-                (800_000 / input.text.len().max(1)).clamp(20, 150)
+                (600_000 / input.text.len().max(1)).clamp(20, 150)
             } else {
-                (2_500 / fixtures).clamp(20, 150)
+                (1_800 / fixtures).clamp(20, 150)
             } * scale;
             input
         })
@@ -575,11 +580,16 @@ fn mutated_inputs_never_panic() {
     let next = AtomicUsize::new(0);
     let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
     let slowest: Mutex<Vec<(std::time::Duration, String)>> = Mutex::new(Vec::new());
+    let trace = std::env::var_os("STACKC_MUTATE_TRACE").is_some();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
     let started = std::time::Instant::now();
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| loop {
+            // The CLI runs on the main thread, which has 8 MB of stack; test threads get 2 MB
+            // by default. A stack overflow aborts the whole process (it cannot be caught):
+            // rerun with STACKC_MUTATE_TRACE=1 to see the input.
+            let worker = std::thread::Builder::new().stack_size(STACK_SIZE);
+            let spawned = worker.spawn_scoped(s, || loop {
                 let j = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&(f, i)) = jobs.get(j) else { break };
                 let input = &inputs[f];
@@ -589,6 +599,9 @@ fn mutated_inputs_never_panic() {
                 let (opt_name, opts) = &sets[i % sets.len()];
                 let big = input.text.len() > 4_000;
                 let extra = Extra { determinism: i % 10 == 3, fmt: if big { i % 10 == 7 } else { i % 2 == 0 } };
+                if trace {
+                    eprintln!("mutate: running {} #{i} [{opt_name}]: {description}", input.name);
+                }
                 let t0 = std::time::Instant::now();
                 let result = run_checks(&input.name, &text, opts, extra);
                 slowest.lock().unwrap_or_else(|e| e.into_inner()).push((
@@ -607,12 +620,13 @@ fn mutated_inputs_never_panic() {
                     });
                 }
             });
+            spawned.expect("spawn a worker thread");
         }
     });
     let elapsed = started.elapsed();
     let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut slowest = slowest.into_inner().unwrap_or_else(|e| e.into_inner());
-    slowest.sort_by(|a, b| b.0.cmp(&a.0));
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
     for (d, what) in slowest.iter().take(8) {
         eprintln!("mutate: slow input {d:.1?}: {}", what.chars().take(300).collect::<String>());
     }

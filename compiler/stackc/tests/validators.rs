@@ -45,6 +45,9 @@ fn compose_files() -> Vec<PathBuf> {
         }
         for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
             let p = f.path();
+            if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+                continue;
+            }
             let is_yaml = p.extension().is_some_and(|e| e == "yml" || e == "yaml");
             if is_yaml && std::fs::read_to_string(&p).unwrap_or_default().lines().any(|l| l == "services:") {
                 out.push(p);
@@ -116,7 +119,13 @@ fn compose_files_parse_with_docker_compose() {
         let needs_copy = text.lines().any(|l| l.starts_with("name: ") || l.trim_start().starts_with("context: "))
             || text.contains("\nsecrets:");
         let checked = if needs_copy {
-            let copy = file.with_file_name(".v1-check.yml");
+            // The copy lives outside the golden tree (other tests read that tree concurrently);
+            // `--project-directory` keeps relative paths resolving against the real file's dir.
+            let copy = std::env::temp_dir().join(format!(
+                "stackc-v1-check-{}-{}.yml",
+                std::process::id(),
+                file.parent().unwrap().file_name().unwrap().to_string_lossy()
+            ));
             let stripped: String = text
                 .split_inclusive('\n')
                 .scan(false, |in_secrets, line| {
@@ -149,6 +158,8 @@ fn compose_files_parse_with_docker_compose() {
         let out = Command::new(&dc)
             .arg("-f")
             .arg(&checked)
+            .arg("--project-directory")
+            .arg(file.parent().unwrap())
             .args(["config", "-q"])
             .current_dir(file.parent().unwrap())
             .envs(env_for(&file))

@@ -4,6 +4,7 @@
 //! `emit(&Stack) -> Vec<OutputFile>`, which cannot fail.
 
 pub mod compose;
+pub mod nginx;
 
 use crate::diagnostics::Diagnostic;
 use crate::ir::{Stack, TargetKind};
@@ -66,7 +67,7 @@ pub struct Emitted {
 }
 
 /// The targets that have an emitter so far.
-pub const IMPLEMENTED: &[TargetKind] = &[TargetKind::Compose];
+pub const IMPLEMENTED: &[TargetKind] = &[TargetKind::Compose, TargetKind::Nginx];
 
 /// Runs every selected target's emitter.
 pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
@@ -78,7 +79,11 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
                 out.diagnostics.extend(compose::check(stack));
                 out.files.extend(compose::emit(stack, opts));
             }
-            TargetKind::Nginx | TargetKind::Caddy | TargetKind::Ufw | TargetKind::Prometheus | TargetKind::K8s => {}
+            TargetKind::Nginx => {
+                out.diagnostics.extend(nginx::check(stack));
+                out.files.extend(nginx::emit(stack, opts));
+            }
+            TargetKind::Caddy | TargetKind::Ufw | TargetKind::Prometheus | TargetKind::K8s => {}
         }
     }
     out.files.retain(|f| is_safe_relative_path(&f.path));

@@ -1,0 +1,779 @@
+//! The nginx target: one file for `conf.d/` with everything the stack's `site`s need at the
+//! http level (rate-limit zones, the WebSocket `map`, one `upstream` per routed service port)
+//! and, per site, an HTTP server (ACME challenge + redirect to HTTPS), an HTTPS server with
+//! the routes as locations, and a server for `redirect-from` hosts.
+//!
+//! The file is rendered from the handlebars templates in `stdlib/templates/nginx/` (strict
+//! mode, no HTML escaping). Every string that comes from the stack goes through the `q`
+//! helper ([`quote`]): a value with anything but plain token characters is written as an
+//! nginx double-quoted string, so that `;`, `{`, `}`, `#`, quotes, whitespace and newlines
+//! cannot end a directive or open a block. What quoting cannot make safe — a `$`, which nginx
+//! expands as a variable even inside quotes, control characters, a host name that is not a
+//! host name — is rejected by [`check`] with E0501 at the entity's origin.
+//!
+//! Params are rendered with their compile-time defaults: nginx cannot read the deploy
+//! environment.
+
+use handlebars::{handlebars_helper, no_escape, Handlebars};
+use serde::Serialize;
+
+use super::{EmitOptions, OutputFile};
+use crate::diagnostics::{origin_span, Code, Diagnostic};
+use crate::ir::*;
+
+const CONF: &str = include_str!("../../../../stdlib/templates/nginx/conf.hbs");
+const LOCATION: &str = include_str!("../../../../stdlib/templates/nginx/location.hbs");
+const TLS: &str = include_str!("../../../../stdlib/templates/nginx/tls.hbs");
+const LISTEN_HTTPS: &str = include_str!("../../../../stdlib/templates/nginx/listen_https.hbs");
+
+/// The embedded templates, by name (`stackc build --templates DIR` may override them).
+pub const TEMPLATES: &[(&str, &str)] =
+    &[("conf", CONF), ("location", LOCATION), ("tls", TLS), ("listen_https", LISTEN_HTTPS)];
+
+/// The nginx version assumed without `targets { nginx version=… }`: Debian 12's.
+pub const DEFAULT_VERSION: &str = "1.22";
+
+/// The generated file, relative to the output directory.
+pub fn file_name(stack: &Stack) -> String {
+    format!("nginx/conf.d/{}.conf", stack.name)
+}
+
+/// The target version, from `targets { nginx version=… }`.
+pub fn version(stack: &Stack) -> String {
+    stack.targets.options.get("nginx").and_then(|o| o.get("version")).cloned().unwrap_or_else(|| DEFAULT_VERSION.into())
+}
+
+/// `(major, minor, patch)` of a version string; missing parts are 0.
+fn version_tuple(v: &str) -> (u32, u32, u32) {
+    let mut parts = v
+        .split(['.', '-'])
+        .map(|p| p.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// `http2 on;` exists from nginx 1.25.1; before, `listen … http2`.
+pub fn has_http2_directive(version: &str) -> bool {
+    version_tuple(version) >= (1, 25, 1)
+}
+
+/// Characters an nginx token may hold without quoting.
+fn is_bare(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "._~/:@%+=,*!?^()|[]&-".contains(c)
+}
+
+/// A value as one nginx token: bare when it holds only plain characters, else an nginx
+/// double-quoted string (`\` and `"` escaped). nginx unescapes `\\`, `\"`, `\'`, `\t`, `\r`
+/// and `\n` in every token, so a backslash is always escaped.
+pub fn quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(is_bare) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+handlebars_helper!(q: |s: str| quote(s));
+
+/// A host name nginx can take as `server_name` and as a certificate directory name.
+fn valid_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '*' || c == '_')
+        && !h.starts_with('.')
+        && !h.contains("..")
+}
+
+/// An HTTP header name (RFC 9110 token, without the characters nginx treats specially).
+fn valid_header_name(n: &str) -> bool {
+    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// A value nginx would expand variables in, or that cannot be written at all.
+fn unsafe_value(s: &str) -> Option<&'static str> {
+    if has_control(s) {
+        Some("a control character (newline, tab, …)")
+    } else if s.contains('$') {
+        Some("`$`, which nginx expands as a variable even inside quotes")
+    } else {
+        None
+    }
+}
+
+/// A param's compile-time value; `None` for a required param (no default).
+fn param_value(stack: &Stack, name: &str, depth: usize) -> Option<String> {
+    let p = stack.params.get(name)?;
+    let d = p.default.as_deref()?;
+    if depth > 16 {
+        return None;
+    }
+    Text::from_default(d)
+        .0
+        .iter()
+        .map(|piece| match piece {
+            Piece::Lit(s) => Some(s.clone()),
+            Piece::Param(n) => param_value(stack, n, depth + 1),
+            Piece::Secret(_) => None,
+        })
+        .collect()
+}
+
+/// A `Text` with params replaced by their defaults; `Err(param)` when one has none.
+fn render_text(stack: &Stack, t: &Text) -> Result<String, String> {
+    let mut out = String::new();
+    for p in &t.0 {
+        match p {
+            Piece::Lit(s) => out.push_str(s),
+            Piece::Param(n) => out.push_str(&param_value(stack, n, 0).ok_or_else(|| n.clone())?),
+            Piece::Secret(n) => return Err(n.clone()),
+        }
+    }
+    Ok(out)
+}
+
+/// A string that may hold `${param}` (header values, `redirect-from` hosts).
+fn render_str(stack: &Stack, s: &str) -> Result<String, String> {
+    render_text(stack, &Text::from_default(s))
+}
+
+/// Bytes as an nginx size (`10m`, `512k`, or bytes).
+pub fn size(b: u64) -> String {
+    const K: u64 = 1024;
+    if b > 0 && b.is_multiple_of(K * K * K) {
+        format!("{}g", b / (K * K * K))
+    } else if b > 0 && b.is_multiple_of(K * K) {
+        format!("{}m", b / (K * K))
+    } else if b > 0 && b.is_multiple_of(K) {
+        format!("{}k", b / K)
+    } else {
+        b.to_string()
+    }
+}
+
+/// Milliseconds as an nginx time in its largest exact unit (`1d`, `10m`, `60s`, `1500ms`).
+pub fn time(ms: u64) -> String {
+    for (unit, n) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        if ms > 0 && ms.is_multiple_of(n) {
+            return format!("{}{unit}", ms / n);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// The security-header presets, in the order they are sent.
+pub fn preset_headers(preset: &str) -> Vec<(&'static str, &'static str)> {
+    let basic = vec![
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "SAMEORIGIN"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ];
+    match preset {
+        "off" => Vec::new(),
+        "strict" => vec![
+            ("X-Content-Type-Options", "nosniff"),
+            ("X-Frame-Options", "DENY"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+            ("Cross-Origin-Opener-Policy", "same-origin"),
+        ],
+        _ => basic,
+    }
+}
+
+fn proxy_or_default(stack: &Stack) -> Proxy {
+    stack.proxy.clone().unwrap_or_else(|| Proxy {
+        tls: Tls {
+            email: None,
+            profile: "intermediate".into(),
+            hsts_ms: None,
+            ocsp: true,
+            hsts_subdomains: false,
+            hsts_preload: false,
+            session_timeout_ms: None,
+            session_tickets: None,
+            certificates: "letsencrypt".into(),
+            acme_ca: None,
+        },
+        security_headers: "basic".into(),
+        headers: Vec::new(),
+        rate_limits: Default::default(),
+        body_limit_bytes: None,
+        gzip: false,
+        upstreams: Default::default(),
+        mounts: Vec::new(),
+    })
+}
+
+/// The response headers of a site, in order: the preset, the proxy's headers, the site's
+/// (a later header of the same name replaces an earlier one), and HSTS unless a header
+/// sets `Strict-Transport-Security` itself. Values have params rendered.
+fn site_headers(stack: &Stack, proxy: &Proxy, site: &Site) -> Vec<(String, String)> {
+    let preset = site.security_headers.as_deref().unwrap_or(&proxy.security_headers);
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut put = |name: &str, value: String| {
+        if let Some(slot) = out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            slot.1 = value;
+        } else {
+            out.push((name.to_string(), value));
+        }
+    };
+    for (n, v) in preset_headers(preset) {
+        put(n, v.to_string());
+    }
+    for (n, v) in proxy.headers.iter().chain(&site.headers) {
+        put(n, render_str(stack, v).unwrap_or_default());
+    }
+    if let (Some(ms), true) = (proxy.tls.hsts_ms, https(proxy)) {
+        let mut v = format!("max-age={}", ms / 1000);
+        if proxy.tls.hsts_subdomains {
+            v.push_str("; includeSubDomains");
+        }
+        if proxy.tls.hsts_preload {
+            v.push_str("; preload");
+        }
+        if !out.iter().any(|(n, _)| n.eq_ignore_ascii_case("Strict-Transport-Security")) {
+            out.push(("Strict-Transport-Security".into(), v));
+        }
+    }
+    out
+}
+
+fn https(proxy: &Proxy) -> bool {
+    proxy.tls.certificates != "none"
+}
+
+/// The upstream name of a service port: the service name, or `service-port` when the
+/// stack routes to several ports of the service.
+fn upstream_name(stack: &Stack, service: &str, port: u16) -> String {
+    let ports: std::collections::BTreeSet<u16> =
+        routed(stack).into_iter().filter(|(s, _)| s == service).map(|(_, p)| p).collect();
+    if ports.len() > 1 {
+        format!("{service}-{port}")
+    } else {
+        service.to_string()
+    }
+}
+
+/// Every `(service, port)` a route proxies to, in first-use order.
+fn routed(stack: &Stack) -> Vec<(String, u16)> {
+    let mut out: Vec<(String, u16)> = Vec::new();
+    for site in &stack.sites {
+        for r in &site.routes {
+            if let Action::Proxy { service, port } = &r.action {
+                if !out.iter().any(|(s, p)| s == service && p == port) {
+                    out.push((service.clone(), *port));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Escapes a literal for a PCRE regular expression.
+fn regex_escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) || c.is_whitespace() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// What nginx cannot express or would misread for this stack.
+pub fn check(stack: &Stack) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if stack.sites.is_empty() {
+        return out;
+    }
+    let proxy = proxy_or_default(stack);
+    let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
+    let err = |origin: Origin, msg: String, label: &str, help: &str| {
+        Diagnostic::error(Code::TargetCannotExpress, msg).at(origin_span(origin), label).help(help.to_string())
+    };
+    let check_header = |name: &str, value: &str, origin: Origin, out: &mut Vec<Diagnostic>| {
+        if !valid_header_name(name) {
+            out.push(err(
+                origin,
+                format!("nginx cannot send a header named `{}`", name.escape_debug()),
+                "header of this site",
+                "a header name is letters, digits, `-` and `_`",
+            ));
+        }
+        match render_str(stack, value) {
+            Err(p) => out.push(err(
+                origin,
+                format!("header `{name}` uses param `{p}`, which has no default"),
+                "nginx cannot read the deploy environment",
+                "give the param a `default=`: nginx gets params' defaults",
+            )),
+            Ok(v) => {
+                if let Some(why) = unsafe_value(&v) {
+                    out.push(err(
+                        origin,
+                        format!("the value of header `{name}` contains {why}"),
+                        "header of this site",
+                        "nginx has no way to write this character literally in `add_header`; remove it",
+                    ));
+                }
+            }
+        }
+    };
+    for (n, v) in &proxy.headers {
+        // The proxy node has no origin in the IR: report at the first site it applies to.
+        check_header(n, v, first_site, &mut out);
+    }
+    for (name, z) in &proxy.rate_limits {
+        if !valid_header_name(name) {
+            out.push(err(
+                z.origin,
+                format!("nginx cannot name a rate-limit zone `{}`", name.escape_debug()),
+                "this zone",
+                "use letters, digits, `-` and `_`",
+            ));
+        }
+    }
+    for site in &stack.sites {
+        let mut hosts: Vec<Result<String, String>> = site.hosts.iter().map(|h| render_text(stack, h)).collect();
+        hosts.extend(site.redirect_from.iter().map(|h| render_str(stack, h)));
+        for h in hosts {
+            match h {
+                Err(p) => out.push(err(
+                    site.origin,
+                    format!("a host of this site uses param `{p}`, which has no default"),
+                    "nginx cannot read the deploy environment",
+                    "give the param a `default=`: nginx gets params' defaults",
+                )),
+                Ok(h) if !valid_host(&h) => out.push(err(
+                    site.origin,
+                    format!("`{}` is not a host name nginx can serve", h.escape_debug()),
+                    "host of this site",
+                    "a host name is letters, digits, `-`, `.` (and `*` for a wildcard)",
+                )),
+                Ok(_) => {}
+            }
+        }
+        for (n, v) in &site.headers {
+            check_header(n, v, site.origin, &mut out);
+        }
+        for cidr in &site.allow_from {
+            if cidr.is_empty() || !cidr.chars().all(|c| c.is_ascii_hexdigit() || ".:/".contains(c)) {
+                out.push(err(
+                    site.origin,
+                    format!("`{}` is not an address range nginx can allow", cidr.escape_debug()),
+                    "allow-from of this site",
+                    "write an IP address or a CIDR range",
+                ));
+            }
+        }
+        for r in &site.routes {
+            if has_control(&r.path) || r.path.is_empty() {
+                out.push(err(
+                    r.origin,
+                    format!("nginx cannot match the path `{}`", r.path.escape_debug()),
+                    "this route",
+                    "remove control characters from the path",
+                ));
+            }
+            let mut values: Vec<(&str, &str)> = Vec::new();
+            match &r.action {
+                Action::Files { root } => values.push(("files=", root)),
+                Action::Redirect { to, .. } => values.push(("redirect=", to)),
+                Action::Proxy { .. } | Action::Respond { .. } => {}
+            }
+            if let Some(f) = &r.fallback {
+                values.push(("fallback=", f));
+            }
+            for (what, v) in values {
+                if let Some(why) = unsafe_value(v) {
+                    out.push(err(
+                        r.origin,
+                        format!("the route's {what} contains {why}"),
+                        "this route",
+                        "nginx expands variables here; remove the character",
+                    ));
+                }
+            }
+            if r.strip_prefix && r.matching == Match::Regex {
+                out.push(
+                    Diagnostic::warning(Code::TargetApproximation, "nginx cannot strip a regular expression's match")
+                        .at(origin_span(r.origin), "strip-prefix on a regex route")
+                        .help("the request goes to the upstream with its full path; use a prefix route to strip it"),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct View {
+    header: String,
+    version: String,
+    zones: Vec<ZoneV>,
+    websocket: bool,
+    upstreams: Vec<UpstreamV>,
+    sites: Vec<SiteV>,
+}
+
+#[derive(Serialize)]
+struct ZoneV {
+    name: String,
+    size: String,
+    rate: String,
+}
+
+#[derive(Serialize)]
+struct UpstreamV {
+    name: String,
+    method: Option<&'static str>,
+    servers: Vec<String>,
+    server_params: String,
+    keepalive: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct SiteV {
+    https: bool,
+    http2_on: bool,
+    /// `https://<first host>$request_uri` (or `http://`), for `redirect-from` hosts.
+    redirect_target: String,
+    names: Vec<String>,
+    http_names: Vec<String>,
+    redirect_names: Vec<String>,
+    tls: TlsV,
+    headers: Vec<HeaderV>,
+    body_limit: Option<String>,
+    gzip: bool,
+    allow: Vec<String>,
+    auth_realm: String,
+    auth_file: Option<String>,
+    locations: Vec<LocationV>,
+}
+
+#[derive(Serialize, Default)]
+struct TlsV {
+    profile: String,
+    certificate: String,
+    key: String,
+    chain: String,
+    protocols: &'static str,
+    ciphers: Option<&'static str>,
+    session_timeout: String,
+    session_tickets: &'static str,
+    ocsp: bool,
+}
+
+#[derive(Serialize, Clone)]
+struct HeaderV {
+    name: String,
+    value: String,
+    always: bool,
+}
+
+#[derive(Serialize)]
+struct LocationV {
+    modifier: Option<&'static str>,
+    path: String,
+    internal: bool,
+    access_log_off: bool,
+    body_limit: Option<String>,
+    limit_req: Option<LimitReqV>,
+    headers: Vec<HeaderV>,
+    ret: Option<ReturnV>,
+    files: Option<FilesV>,
+    proxy: Option<ProxyV>,
+}
+
+#[derive(Serialize)]
+struct LimitReqV {
+    zone: String,
+    burst: Option<u32>,
+    nodelay: bool,
+}
+
+#[derive(Serialize)]
+struct ReturnV {
+    status: u16,
+    url: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FilesV {
+    directive: &'static str,
+    path: String,
+    fallback: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ProxyV {
+    pass: String,
+    rewrite: Option<String>,
+    websocket: bool,
+    timeout: Option<String>,
+    buffering_off: bool,
+    hide_cache_control: bool,
+}
+
+/// Mozilla's profiles (ssl-config.mozilla.org, guideline 5.7). The intermediate profile's
+/// DHE suites are left out: they need a `ssl_dhparam` file, and every client the profile
+/// supports has ECDHE.
+fn tls_view(tls: &Tls, host: &str) -> TlsV {
+    let dir = if tls.certificates == "letsencrypt" {
+        format!("/etc/letsencrypt/live/{host}")
+    } else {
+        format!("/etc/nginx/certs/{host}")
+    };
+    let modern = tls.profile == "modern";
+    TlsV {
+        profile: if modern { "modern".into() } else { "intermediate".into() },
+        certificate: format!("{dir}/fullchain.pem"),
+        key: format!("{dir}/privkey.pem"),
+        chain: format!("{dir}/chain.pem"),
+        protocols: if modern { "TLSv1.3" } else { "TLSv1.2 TLSv1.3" },
+        ciphers: (!modern).then_some(
+            "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
+        ),
+        session_timeout: time(tls.session_timeout_ms.unwrap_or(86_400_000)),
+        session_tickets: if tls.session_tickets.unwrap_or(false) { "on" } else { "off" },
+        ocsp: tls.ocsp && tls.certificates != "self-signed",
+    }
+}
+
+fn location(stack: &Stack, proxy: &Proxy, r: &Route, server_headers: &[HeaderV]) -> LocationV {
+    let (modifier, path) = match r.matching {
+        Match::Prefix => (None, r.path.clone()),
+        Match::Exact => (Some("="), r.path.clone()),
+        Match::Regex => match r.path.strip_prefix("(?i)") {
+            Some(rest) => (Some("~*"), rest.to_string()),
+            None => (Some("~"), r.path.clone()),
+        },
+    };
+    let mut own_headers: Vec<HeaderV> = Vec::new();
+    let mut hide_cache_control = false;
+    if let Some(ms) = r.cache_ms {
+        let v = if r.immutable {
+            format!("public, max-age={}, immutable", ms / 1000)
+        } else {
+            format!("max-age={}", ms / 1000)
+        };
+        // Not `always`: error responses must not be cached for a year.
+        own_headers.push(HeaderV { name: "Cache-Control".into(), value: v, always: false });
+        hide_cache_control = true;
+    }
+    // nginx drops every inherited `add_header` in a location that has one of its own: repeat them.
+    let headers = if own_headers.is_empty() {
+        Vec::new()
+    } else {
+        let mut all: Vec<HeaderV> = server_headers
+            .iter()
+            .filter(|h| !own_headers.iter().any(|o| o.name.eq_ignore_ascii_case(&h.name)))
+            .cloned()
+            .collect();
+        all.extend(own_headers);
+        all
+    };
+    let mut loc = LocationV {
+        modifier,
+        path,
+        internal: r.internal,
+        access_log_off: !r.access_log,
+        body_limit: r.body_limit_bytes.map(size),
+        limit_req: r.rate_limit.as_ref().and_then(|z| proxy.rate_limits.get(z)).map(|z| LimitReqV {
+            zone: z.name.clone(),
+            burst: z.burst.filter(|b| *b > 0),
+            nodelay: z.nodelay,
+        }),
+        headers,
+        ret: None,
+        files: None,
+        proxy: None,
+    };
+    match &r.action {
+        Action::Respond { status } => loc.ret = Some(ReturnV { status: *status, url: None }),
+        Action::Redirect { to, status } => loc.ret = Some(ReturnV { status: *status, url: Some(to.clone()) }),
+        Action::Files { root } => {
+            let root = root.trim_end_matches('/');
+            let (directive, path) = if r.matching == Match::Prefix && r.path != "/" {
+                let slash = if r.path.ends_with('/') { "/" } else { "" };
+                ("alias", format!("{root}{slash}"))
+            } else {
+                ("root", if root.is_empty() { "/".to_string() } else { root.to_string() })
+            };
+            loc.files = Some(FilesV { directive, path, fallback: r.fallback.clone() });
+        }
+        Action::Proxy { service, port } => {
+            let name = upstream_name(stack, service, *port);
+            let (pass, rewrite) = match (r.strip_prefix, r.matching) {
+                (true, Match::Prefix) if r.path.ends_with('/') => (format!("http://{name}/"), None),
+                (true, Match::Prefix) => (format!("http://{name}"), Some(format!("^{}/?(.*)$", regex_escape(&r.path)))),
+                (true, Match::Exact) => (format!("http://{name}/"), None),
+                _ => (format!("http://{name}"), None),
+            };
+            loc.proxy = Some(ProxyV {
+                pass,
+                rewrite,
+                websocket: r.websocket,
+                timeout: r.timeout_ms.map(time),
+                buffering_off: r.buffering == Some(false),
+                hide_cache_control,
+            });
+        }
+    }
+    loc
+}
+
+fn view(stack: &Stack) -> View {
+    let proxy = proxy_or_default(stack);
+    let version = version(stack);
+    let http2_on = has_http2_directive(&version);
+    let used_zones: Vec<&str> =
+        stack.sites.iter().flat_map(|s| &s.routes).filter_map(|r| r.rate_limit.as_deref()).collect();
+    let zones = proxy
+        .rate_limits
+        .values()
+        .filter(|z| used_zones.contains(&z.name.as_str()))
+        .map(|z| ZoneV {
+            name: z.name.clone(),
+            size: size(z.size_bytes.unwrap_or(10 * 1024 * 1024)),
+            rate: format!("{}r/{}", z.requests, z.per),
+        })
+        .collect();
+    let upstreams = routed(stack)
+        .into_iter()
+        .map(|(service, port)| {
+            let opts = proxy.upstreams.get(&service).cloned().unwrap_or_default();
+            let mut server_params = String::new();
+            if let Some(n) = opts.max_fails {
+                server_params.push_str(&format!(" max_fails={n}"));
+            }
+            if let Some(ms) = opts.fail_timeout_ms {
+                server_params.push_str(&format!(" fail_timeout={}", time(ms)));
+            }
+            UpstreamV {
+                name: upstream_name(stack, &service, port),
+                method: match opts.balance.as_deref() {
+                    Some("least-conn") => Some("least_conn"),
+                    Some("ip-hash") => Some("ip_hash"),
+                    _ => None,
+                },
+                // The service's DNS name: Docker answers with every replica's address, and
+                // nginx makes one server of each.
+                servers: vec![format!("{service}:{port}")],
+                server_params,
+                keepalive: opts.keepalive.filter(|k| *k > 0),
+            }
+        })
+        .collect();
+    let websocket = stack.sites.iter().flat_map(|s| &s.routes).any(|r| r.websocket);
+    let sites = stack
+        .sites
+        .iter()
+        .map(|site| {
+            let names: Vec<String> = site.hosts.iter().map(|h| render_text(stack, h).unwrap_or_default()).collect();
+            let redirect_names: Vec<String> =
+                site.redirect_from.iter().map(|h| render_str(stack, h).unwrap_or_default()).collect();
+            let first = names.first().cloned().unwrap_or_default();
+            let headers: Vec<HeaderV> = site_headers(stack, &proxy, site)
+                .into_iter()
+                .map(|(name, value)| HeaderV { name, value, always: true })
+                .collect();
+            let locations = site.routes.iter().map(|r| location(stack, &proxy, r, &headers)).collect();
+            SiteV {
+                https: https(&proxy),
+                http2_on,
+                redirect_target: format!("{}://{first}$request_uri", if https(&proxy) { "https" } else { "http" }),
+                http_names: names.iter().chain(&redirect_names).cloned().collect(),
+                names,
+                redirect_names,
+                tls: tls_view(&proxy.tls, &first),
+                headers,
+                body_limit: site.body_limit_bytes.or(proxy.body_limit_bytes).map(size),
+                gzip: site.gzip.unwrap_or(proxy.gzip),
+                allow: site.allow_from.clone(),
+                auth_realm: "Restricted".into(),
+                auth_file: (!site.basic_auth.is_empty()).then(|| format!("/etc/nginx/htpasswd/{first}")),
+                locations,
+            }
+        })
+        .collect();
+    // The version lands in a comment: keep it to what a version can be.
+    let version = if version.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
+        version
+    } else {
+        format!("{}.{}.{}", version_tuple(&version).0, version_tuple(&version).1, version_tuple(&version).2)
+    };
+    View { header: super::header("#", stack).trim_end().to_string(), version, zones, websocket, upstreams, sites }
+}
+
+/// A handlebars registry with the nginx templates and the `q` helper.
+pub fn registry() -> Handlebars<'static> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(no_escape);
+    hb.register_helper("q", Box::new(q));
+    for (name, text) in TEMPLATES {
+        // The embedded templates are tested; a broken one shows in every nginx test.
+        let _ = hb.register_template_string(name, *text);
+        let _ = hb.register_partial(name, *text);
+    }
+    hb
+}
+
+pub fn emit(stack: &Stack, _opts: &EmitOptions) -> Vec<OutputFile> {
+    if stack.sites.is_empty() {
+        return Vec::new();
+    }
+    let contents = registry()
+        .render("conf", &view(stack))
+        .unwrap_or_else(|e| format!("# stackc: the nginx template failed: {}\n", e.to_string().replace('\n', " ")));
+    vec![OutputFile::new(file_name(stack), contents)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("/api/"), "/api/");
+        assert_eq!(quote("x; return 200 pwned"), "\"x; return 200 pwned\"");
+        assert_eq!(quote("a}\nserver {"), "\"a}\nserver {\"");
+        assert_eq!(quote("\"q\""), "\"\\\"q\\\"\"");
+        assert_eq!(quote("a\\"), "\"a\\\\\"");
+        assert_eq!(quote(""), "\"\"");
+        assert_eq!(quote("#x"), "\"#x\"");
+    }
+
+    #[test]
+    fn versions() {
+        assert!(!has_http2_directive("1.22"));
+        assert!(!has_http2_directive("1.25.0"));
+        assert!(has_http2_directive("1.25.1"));
+        assert!(has_http2_directive("1.27"));
+        assert!(has_http2_directive("2"));
+    }
+
+    #[test]
+    fn sizes_and_times() {
+        assert_eq!(size(10 * 1024 * 1024), "10m");
+        assert_eq!(size(1000), "1000");
+        assert_eq!(time(60_000), "1m");
+        assert_eq!(time(90_000), "90s");
+        assert_eq!(time(86_400_000), "1d");
+        assert_eq!(time(1500), "1500ms");
+    }
+}
