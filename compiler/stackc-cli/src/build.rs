@@ -8,7 +8,7 @@
 //! Files that the previous manifest listed and that are no longer generated are deleted;
 //! nothing else in the directory is touched. The manifest is renamed into place last.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
@@ -31,6 +31,8 @@ pub struct BuildArgs {
     pub env: Option<String>,
     pub targets: Vec<TargetKind>,
     pub check: bool,
+    /// `--templates DIR`: template overrides (`DIR/<target>/<name>.hbs`).
+    pub templates: Option<PathBuf>,
     pub format: DiagFormat,
     pub color: Color,
     pub lints: LintArgs,
@@ -98,11 +100,56 @@ pub fn run(args: BuildArgs) -> ExitCode {
         eprintln!("error: -o/--out-dir takes one stack file; without it each file gets its own build/<stem> directory");
         return ExitCode::from(2);
     }
-    let worst = args.files.iter().map(|file| build_one(&args, file)).max().unwrap_or(0);
+    let templates = match args.templates.as_deref().map(read_templates).transpose() {
+        Ok(t) => t.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let worst = args.files.iter().map(|file| build_one(&args, &templates, file)).max().unwrap_or(0);
     ExitCode::from(worst)
 }
 
-fn build_one(args: &BuildArgs, file: &Path) -> u8 {
+/// `--templates DIR`: every `*.hbs` file below DIR, by its path without `.hbs`
+/// (`caddy/Caddyfile.hbs` is `caddy/Caddyfile`). A file that names no template is an error,
+/// so that a misspelt override is never silently ignored; other files are skipped.
+pub fn read_templates(dir: &Path) -> Result<BTreeMap<String, String>, String> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> Result<(), String> {
+        let entries =
+            fs::read_dir(dir).map_err(|e| format!("cannot read the templates directory {}: {e}", dir.display()))?;
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, &format!("{prefix}{name}/"), out)?;
+            } else if let Some(stem) = name.strip_suffix(".hbs") {
+                out.push((format!("{prefix}{stem}"), path));
+            }
+        }
+        Ok(())
+    }
+    let mut found = Vec::new();
+    walk(dir, "", &mut found)?;
+    let known = stackc::emit::template_names();
+    let mut out = BTreeMap::new();
+    for (name, path) in found {
+        if !known.contains(&name) {
+            return Err(format!(
+                "{} is not a template stackc knows; the templates are (as DIR/<name>.hbs): {}",
+                path.display(),
+                known.join(", ")
+            ));
+        }
+        let text = fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        out.insert(name, text);
+    }
+    Ok(out)
+}
+
+fn build_one(args: &BuildArgs, templates: &BTreeMap<String, String>, file: &Path) -> u8 {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
@@ -116,7 +163,7 @@ fn build_one(args: &BuildArgs, file: &Path) -> u8 {
     };
     let opts = Options { env: args.env.clone(), lints: args.lints.config() };
     let explicit = (!args.targets.is_empty()).then(|| args.targets.clone());
-    let emit_opts = EmitOptions { targets: explicit.clone(), base_dir };
+    let emit_opts = EmitOptions { targets: explicit.clone(), base_dir, templates: templates.clone() };
     let built = stackc::build(&file.display().to_string(), &text, &opts, &emit_opts);
     let outcome = &built.outcome;
     crate::print_diagnostics(outcome, args.format, crate::render_options(args.color));

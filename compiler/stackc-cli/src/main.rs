@@ -126,6 +126,9 @@ enum Command {
         /// Write nothing; exit 1 and print a diff if the files on disk differ from what would be generated
         #[arg(long)]
         check: bool,
+        /// Use DIR/<target>/<name>.hbs in place of the embedded templates (e.g. DIR/caddy/Caddyfile.hbs)
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
         /// How to print diagnostics: human-readable (stderr) or JSON Lines (stdout)
         #[arg(long, value_enum, default_value = "human")]
         format: DiagFormat,
@@ -173,20 +176,38 @@ unified diff when the files on disk differ (for CI and pre-commit).
 Exit codes: 0 ok, 1 errors in the stack or (--check) files out of date, 2 usage or I/O \
 errors, or a refused write (a symlink inside the output directory, an unsafe path).";
 
+/// The stack of the thread that does the work. The parser's input limits
+/// (`stackc::syntax`, E0114) already keep it on a stack of its own; this is a margin for
+/// everything else that recurses over the document.
+const WORK_STACK: usize = 256 << 20;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match std::thread::Builder::new().name("stackc".into()).stack_size(WORK_STACK).spawn(move || run(cli)) {
+        Ok(worker) => worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        Err(e) => {
+            eprintln!("error: cannot start a thread with a {} MiB stack: {e}", WORK_STACK >> 20);
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check { files, env, format, color, lints } => check(&files, env, format, color, &lints),
-        Command::Build { files, out_dir, env, targets, check, format, color, lints } => build::run(build::BuildArgs {
-            files,
-            out_dir,
-            env,
-            targets: targets.into_iter().map(TargetArg::kind).collect(),
-            check,
-            format,
-            color,
-            lints,
-        }),
+        Command::Build { files, out_dir, env, targets, check, templates, format, color, lints } => {
+            build::run(build::BuildArgs {
+                files,
+                out_dir,
+                env,
+                targets: targets.into_iter().map(TargetArg::kind).collect(),
+                check,
+                templates,
+                format,
+                color,
+                lints,
+            })
+        }
         Command::Explain { code } => explain(&code),
         Command::Graph { file, format, env } => graph(&file, format, env),
         Command::Fmt { files, check } => fmt(&files, check),
@@ -217,6 +238,10 @@ fn render_options(color: Color) -> RenderOptions {
 }
 
 fn print_diagnostics(out: &Outcome, format: DiagFormat, opts: RenderOptions) {
+    // A diagnostic without a place in the file (an unknown `--env`, a lint named on the
+    // command line) still belongs to the file being compiled: JSON consumers group by `file`.
+    // `compile` adds the stack file first, before it can report anything.
+    let stack_file = (!out.diagnostics.is_empty()).then(|| out.sources.get(stackc::source::SourceId(0)).name.clone());
     match format {
         DiagFormat::Human => {
             let mut err = std::io::stderr().lock();
@@ -227,7 +252,13 @@ fn print_diagnostics(out: &Outcome, format: DiagFormat, opts: RenderOptions) {
         DiagFormat::Json => {
             let mut so = std::io::stdout().lock();
             for d in &out.diagnostics {
-                let _ = writeln!(so, "{}", diagnostics::render_json(d, &out.sources));
+                let mut json = diagnostics::render_json(d, &out.sources);
+                if let (Some(obj), Some(name)) = (json.as_object_mut(), &stack_file) {
+                    if obj.get("file").is_some_and(serde_json::Value::is_null) {
+                        obj.insert("file".into(), name.clone().into());
+                    }
+                }
+                let _ = writeln!(so, "{json}");
             }
         }
     }
@@ -254,6 +285,8 @@ fn check(files: &[PathBuf], env: Option<String>, format: DiagFormat, color: Colo
     if format == DiagFormat::Human {
         if errors > 0 {
             print_summary(errors, warnings, files.len());
+        } else if io_failed {
+            // The I/O error was printed; "ok" would contradict it and the exit code.
         } else {
             let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
             eprintln!("ok: {} checked, {}", plural(files.len(), "file"), plural(warnings, "warning"));

@@ -589,14 +589,70 @@ fn compose_file_cannot_escape_the_output_dir() {
 fn unimplemented_targets_warn() {
     let t = TempDir::new("targets");
     let file = write_stack(t.path(), &stack());
-    let out = stackc(t.path(), &["build", file, "--target", "caddy", "--target", "compose"]);
+    let out = stackc(t.path(), &["build", file, "--target", "ufw", "--target", "compose"]);
     assert_code(&out, 0);
-    assert!(stderr(&out).contains("warning: target `caddy` is not implemented yet"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning: target `ufw` is not implemented yet"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("`compose` is not implemented"));
-    // Only caddy: no compose files, only the manifest.
-    let out = stackc(t.path(), &["build", file, "--target", "caddy", "-o", "only-caddy"]);
+    // Only ufw: no compose files, only the manifest.
+    let out = stackc(t.path(), &["build", file, "--target", "ufw", "-o", "only-ufw"]);
     assert_code(&out, 0);
-    assert!(listed(&t.path().join("only-caddy")).is_empty());
+    assert!(listed(&t.path().join("only-ufw")).is_empty());
+}
+
+/// A stack with a site, for the proxy targets.
+const SITE_STACK: &str = r#"stack "shop"
+policy {
+    allow "missing-healthcheck"
+}
+service "api" {
+    image "ghcr.io/acme/api:1.4.2"
+    port 8080 name="http"
+}
+site "shop.example.com" {
+    route "/" to="api"
+}
+targets {
+    caddy
+    nginx
+}
+"#;
+
+#[test]
+fn templates_dir_overrides_embedded_templates() {
+    let t = TempDir::new("templates");
+    let file = write_stack(t.path(), SITE_STACK);
+    let dir = t.path().join("tpl");
+    fs::create_dir_all(dir.join("caddy")).unwrap();
+    fs::write(dir.join("caddy/Caddyfile.hbs"), "# custom{{#each sites}} {{addresses}}{{/each}}\n").unwrap();
+    fs::write(dir.join("README.md"), "not a template").unwrap();
+    let out = stackc(t.path(), &["build", file, "--templates", "tpl", "-o", "out"]);
+    assert_code(&out, 0);
+    assert_eq!(fs::read_to_string(t.path().join("out/caddy/Caddyfile")).unwrap(), "# custom shop.example.com\n");
+    // Templates that are not overridden stay the embedded ones.
+    let nginx = fs::read_to_string(t.path().join("out/nginx/conf.d/shop.conf")).unwrap();
+    assert!(nginx.contains("server_name shop.example.com;"), "{nginx}");
+
+    // A template that fails to render is an error diagnostic; nothing is written.
+    fs::write(dir.join("caddy/Caddyfile.hbs"), "{{no_such_field}}").unwrap();
+    let out = stackc(t.path(), &["build", file, "--templates", "tpl", "-o", "broken"]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("the caddy templates failed"), "{}", stderr(&out));
+    assert!(!t.path().join("broken").exists());
+
+    // An unknown name is refused with the list of names.
+    fs::write(dir.join("caddy/Caddyfile.hbs"), "x").unwrap();
+    fs::write(dir.join("caddy/Cadyfile.hbs"), "x").unwrap();
+    let out = stackc(t.path(), &["build", file, "--templates", "tpl", "-o", "unknown"]);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("Cadyfile.hbs is not a template stackc knows"), "{err}");
+    assert!(err.contains("caddy/Caddyfile, caddy/route, caddy/tls, nginx/conf"), "{err}");
+    assert!(!t.path().join("unknown").exists());
+
+    // A missing directory is an error too.
+    let out = stackc(t.path(), &["build", file, "--templates", "nope", "-o", "missing"]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("cannot read the templates directory"), "{}", stderr(&out));
 }
 
 #[test]

@@ -70,6 +70,7 @@ catalogue! {
     UnknownAnnotation = "E0111" "unknown-type-annotation" "a type annotation stackc does not know, or one not allowed here";
     UnexpectedChildren = "E0112" "unexpected-children" "a children block on a node that takes none";
     SecretRequired = "E0113" "secret-required" "a secret setting given as a literal instead of a `(secret)` reference";
+    ParserLimit = "E0114" "parser-limit" "blocks nested too deeply, or a block comment too long, for the KDL parser";
     InvalidName = "E0201" "invalid-name" "a name that cannot become a DNS name, compose key and k8s object name";
     DuplicateName = "E0202" "duplicate-name" "two things of the same kind with the same name";
     UnknownService = "E0203" "unknown-service" "a reference to a service that does not exist";
@@ -247,10 +248,26 @@ impl Diagnostics {
     }
 }
 
+/// Names longer than this get no suggestion: `strsim` is O(|word| × |candidate|).
+const SUGGEST_MAX_LEN: usize = 128;
+/// At most this many candidates (of a plausible length) are compared, so one suggestion
+/// costs at most about 4096 × 128² steps however large the stack.
+const SUGGEST_MAX_CANDIDATES: usize = 4096;
+
 /// The closest candidate to `word`, for "did you mean" help.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if word.len() > SUGGEST_MAX_LEN {
+        return None;
+    }
+    // Skipped before `strsim`: a candidate more than 4 times as long (or short) as the
+    // word. Such a pair can only pass through Jaro-Winkler's prefix bonus (`prod` for
+    // `production` is 2.5 times), never through the Levenshtein bound.
+    let plausible = |c: &&str| {
+        let (lo, hi) = if c.len() < word.len() { (c.len(), word.len()) } else { (word.len(), c.len()) };
+        hi <= SUGGEST_MAX_LEN && 4 * lo >= hi
+    };
     let mut best: Option<(f64, &str)> = None;
-    for c in candidates {
+    for c in candidates.into_iter().filter(plausible).take(SUGGEST_MAX_CANDIDATES) {
         let score = strsim::jaro_winkler(word, c);
         let close = score >= 0.8 || strsim::levenshtein(word, c) <= word.len().min(c.len()) / 3;
         if close && best.is_none_or(|(s, _)| score > s) {
@@ -289,4 +306,16 @@ pub use render::{render_human, render_json, RenderOptions};
 pub fn span_lines(map: &SourceMap, span: Span) -> ((usize, usize), (usize, usize)) {
     let file = map.get(span.source);
     (file.line_col(span.offset), file.line_col(span.end()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn suggestions_survive_the_length_filter() {
+        assert_eq!(did_you_mean("prod", ["staging", "production"]), Some("production"));
+        assert_eq!(did_you_mean("api", ["api-server", "web"]), Some("api-server"));
+        assert_eq!(did_you_mean("postgress", ["redis", "postgres"]), Some("postgres"));
+    }
 }

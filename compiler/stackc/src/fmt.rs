@@ -50,7 +50,12 @@ const BOM: char = '\u{FEFF}';
 /// of the first parse error), or — defensively — when the formatted text would not be
 /// equivalent to the input.
 pub fn format(src: &str) -> Result<String, FmtError> {
-    let before = KdlDocument::parse_v2(src).map_err(parse_error)?;
+    crate::syntax::limits::scan(src).map_err(|e| FmtError {
+        message: format!("{} (E0114: {})", e.message(), e.help()),
+        offset: e.offset,
+        len: e.len,
+    })?;
+    let before = crate::syntax::parse_kdl(src).map_err(parse_error)?;
 
     // The BOM may only appear as the very first code point, so it is carried over
     // untouched rather than being fed through the printer.
@@ -446,7 +451,7 @@ fn internal(message: impl Into<String>) -> FmtError {
 /// ordered sequence of non-whitespace tokens (which also covers slashdashed text), and
 /// the raw non-whitespace characters (which does not depend on this module's lexer).
 fn verify(src: &str, before: &KdlDocument, out: &str) -> Result<(), FmtError> {
-    let after = KdlDocument::parse_v2(out)
+    let after = crate::syntax::parse_kdl(out)
         .map_err(|e| internal(format!("output does not parse: {}", parse_error(e).message)))?;
     if !same_doc(before, &after) {
         return Err(internal("output has different nodes or values"));

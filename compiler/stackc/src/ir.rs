@@ -130,7 +130,8 @@ pub struct Volume {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum SecretSource {
-    File(String),
+    /// The path, relative to the stack file unless absolute; may hold params.
+    File(Text),
     Env(String),
     External,
 }
@@ -177,13 +178,14 @@ pub struct Publish {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum MountSource {
     Volume(String),
-    Bind(String),
+    /// A host path, relative to the stack file unless absolute; may hold params.
+    Bind(Text),
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Mount {
     pub source: MountSource,
-    pub target: String,
+    pub target: Text,
     pub read_only: bool,
     pub propagation: Option<String>,
 }
@@ -204,7 +206,7 @@ pub struct Dependency {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Check {
-    Http { path: String, port: u16 },
+    Http { path: Text, port: u16 },
     Cmd(Text),
     Tcp(u16),
 }
@@ -268,15 +270,15 @@ pub struct Logging {
     pub driver: String,
     pub max_size_bytes: Option<u64>,
     pub max_file: Option<u32>,
-    pub address: Option<String>,
-    pub tag: Option<String>,
+    pub address: Option<Text>,
+    pub tag: Option<Text>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SecretFile {
     pub secret: String,
     /// Where it is mounted; `None`: the target's default (`/run/secrets/<name>`).
-    pub target: Option<String>,
+    pub target: Option<Text>,
     pub mode: Option<u32>,
 }
 
@@ -291,15 +293,15 @@ pub struct ScalePolicy {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Build {
-    pub context: String,
-    pub dockerfile: Option<String>,
-    pub target: Option<String>,
+    pub context: Text,
+    pub dockerfile: Option<Text>,
+    pub target: Option<Text>,
     pub args: IndexMap<String, Text>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Tmpfs {
-    pub path: String,
+    pub path: Text,
     pub size_bytes: Option<u64>,
 }
 
@@ -341,21 +343,21 @@ pub struct Service {
     pub autoscale: Option<Autoscale>,
     pub update: Option<UpdateConfig>,
     pub rollback: Option<UpdateConfig>,
-    pub labels: IndexMap<String, String>,
+    pub labels: IndexMap<String, Text>,
     pub logging: Option<Logging>,
-    pub user: Option<String>,
-    pub working_dir: Option<String>,
-    pub hostname: Option<String>,
+    pub user: Option<Text>,
+    pub working_dir: Option<Text>,
+    pub hostname: Option<Text>,
     pub stop_grace_period_ms: Option<u64>,
     pub read_only: bool,
     pub tmpfs: Vec<Tmpfs>,
-    pub cap_drop: Vec<String>,
-    pub cap_add: Vec<String>,
-    pub security_opt: Vec<String>,
+    pub cap_drop: Vec<Text>,
+    pub cap_add: Vec<Text>,
+    pub security_opt: Vec<Text>,
     pub ulimits: Vec<Ulimit>,
     pub init: bool,
     pub shm_size_bytes: Option<u64>,
-    pub platform: Option<String>,
+    pub platform: Option<Text>,
     pub stateful: bool,
     /// `env-group`s whose variables it takes.
     pub env_from: Vec<String>,
@@ -685,7 +687,7 @@ pub struct Stack {
     pub description: Option<String>,
     pub domain: Option<String>,
     /// Labels on every generated object.
-    pub labels: IndexMap<String, String>,
+    pub labels: IndexMap<String, Text>,
     /// The environment merged in, if any.
     pub environment: Option<String>,
     pub params: IndexMap<String, Param>,

@@ -333,8 +333,8 @@ struct Known {
 #[derive(Clone, Copy)]
 struct Mode {
     /// `$` characters and `${param}` in *every* string field (labels, user, paths, logging
-    /// options, …), not only in those the compose target is known to render correctly;
-    /// and `propagation=` on volume mounts. See `known_bugs_*` below.
+    /// options, …), not only in env values and commands. See
+    /// `dollar_and_params_in_every_string_field` below.
     everywhere: bool,
 }
 
@@ -684,7 +684,8 @@ fn generate(index: usize, seed: u64, mode: Mode) -> Case {
         g.line(0, "defaults {");
         if g.rng.chance(60) {
             let policy = g.rng.pick(&["unless-stopped", "always", "on-failure"]).to_string();
-            let with_attempts = g.rng.chance(40);
+            // docker takes a retry count only with `on-failure` (E0110 otherwise)
+            let with_attempts = policy == "on-failure" && g.rng.chance(40);
             let attempts = if with_attempts { " max-attempts=5" } else { "" };
             g.line(1, &format!("restart {}{attempts}", q(&policy)));
             let condition = if policy == "on-failure" { "on-failure" } else { "any" };
@@ -1014,7 +1015,9 @@ fn service(g: &mut Gen, i: usize) -> (String, Map<String, Value>) {
         let target = g.path(&format!("/mnt/m{j}"));
         let ro = g.rng.chance(40);
         let mut propagation = None;
-        if (bind || g.mode.everywhere) && g.rng.chance(25) {
+        // only bind mounts propagate: `propagation=` on a volume is E0110 (see
+        // `propagation_on_a_volume_and_retries_without_on_failure_are_refused`)
+        if bind && g.rng.chance(25) {
             propagation = Some(g.rng.pick(&["rslave", "rprivate", "shared"]).to_string());
         }
         let mut s = format!("mount {} {}", q(&source), q(&target));
@@ -1035,14 +1038,7 @@ fn service(g: &mut Gen, i: usize) -> (String, Map<String, Value>) {
                 }
                 m
             }
-            (Some(_), false) => {
-                // docker refuses bind options on a volume mount
-                let mut m = json!({"type": "volume", "source": src, "target": tgt});
-                if ro {
-                    m["read_only"] = json!(true);
-                }
-                m
-            }
+            (Some(_), false) => unreachable!("propagation= is generated on bind mounts only"),
             (None, _) => json!(format!("{src}:{tgt}{}", if ro { ":ro" } else { "" })),
         });
     }
@@ -1198,7 +1194,7 @@ fn service(g: &mut Gen, i: usize) -> (String, Map<String, Value>) {
         let policy = g.rng.pick(&["no", "always", "on-failure", "unless-stopped"]).to_string();
         let mut s = format!("restart {}", q(&policy));
         let mut rp = Map::new();
-        if g.rng.chance(30) {
+        if policy == "on-failure" && g.rng.chance(30) {
             s.push_str(" max-attempts=3");
             rp.insert("max_attempts".into(), json!(3));
         }
@@ -1833,7 +1829,11 @@ fn show(b: &Built) -> String {
 }
 
 fn build_case(case: Case, dir: &Path, failures: &mut Vec<String>) -> Option<Built> {
-    let opts = EmitOptions { targets: Some(vec![TargetKind::Compose]), base_dir: case.base_dir.clone() };
+    let opts = EmitOptions {
+        targets: Some(vec![TargetKind::Compose]),
+        base_dir: case.base_dir.clone(),
+        ..EmitOptions::default()
+    };
     let name = format!("s{}.stack.kdl", case.index);
     let first = build(&name, &case.text, &Options::default(), &opts);
     let errors: Vec<String> = first
@@ -2013,18 +2013,46 @@ fn random_stacks_compile_to_valid_compose_files() {
     run(Mode { everywhere: false });
 }
 
-/// The same, with `$` and `${param}` in every string field, and `propagation=` on volume
-/// mounts. Ignored while the compose target gets these wrong (see "Known gaps" in
-/// `docs/targets/compose.md`): labels, `user`, logging options and the `health http=` path
-/// escape `$` but do not substitute params (and write `$$` as `$$$$`); paths (`working-dir`,
-/// mounts, `tmpfs`, secret targets and files, build context, `dockerfile`, `target`) and
-/// `security-opt` neither escape `$` nor substitute params; a volume mount with
-/// `propagation=` gets bind options, which docker refuses on a volume. Run with
-/// `cargo test -p stackc --test compose_properties -- --ignored`.
+/// The same, with `$` and `${param}` in every string field: labels, `user`, logging
+/// options, the `health http=` path, paths (`working-dir`, mounts, `tmpfs`, secret targets
+/// and files, build context, `dockerfile`, `target`) and `security-opt`. Once a bug
+/// (`known_bugs_dollar_and_params_in_every_string_field`, ignored until fixed).
 #[test]
-#[ignore = "compose target bugs: `$` and params in non-value string fields"]
-fn known_bugs_dollar_and_params_in_every_string_field() {
+fn dollar_and_params_in_every_string_field() {
     run(Mode { everywhere: true });
+}
+
+/// What docker refuses is refused before anything is written: bind options on a volume, a
+/// retry count with a policy other than `on-failure`, and a `}` in a deploy-time param's
+/// default (compose ends `${VAR:-…}` at the first `}`).
+#[test]
+fn propagation_on_a_volume_and_retries_without_on_failure_are_refused() {
+    let cases = [
+        ("volume \"v\"\nservice \"a\" {\n    image \"x:1\"\n    mount \"v\" \"/d\" propagation=\"rslave\"\n}\n", "E0110"),
+        ("service \"a\" {\n    image \"x:1\"\n    restart \"always\" max-attempts=3\n}\n", "E0110"),
+        ("param \"p\" default=\"a}b\" env=\"P\"\nservice \"a\" {\n    image \"x:${p}\"\n}\n", "E0311"),
+        (
+            "param \"q\" default=\"}\"\nparam \"p\" default=\"a${q}\" env=\"P\"\nservice \"a\" {\n    image \"x:1\"\n    env A=\"${p}\"\n}\n",
+            "E0311",
+        ),
+    ];
+    for (text, code) in cases {
+        let text = format!("stack \"s\"\n{text}");
+        let out = stackc::compile("t.stack.kdl", &text, &stackc::Options::default());
+        assert!(
+            out.diagnostics.iter().any(|d| d.code.as_str() == code),
+            "expected {code} for\n{text}\ngot {:?}",
+            out.diagnostics.iter().map(|d| (d.code.as_str(), d.message.clone())).collect::<Vec<_>>()
+        );
+    }
+    // The same without the offending part compiles.
+    let ok = "stack \"s\"\nparam \"q\" default=\"}\"\nvolume \"v\"\nservice \"a\" {\n    image \"x:1\"\n    env A=\"${q}\"\n    mount \"./d\" \"/d\" propagation=\"rslave\"\n    mount \"v\" \"/v\"\n    restart \"on-failure\" max-attempts=3\n}\n";
+    let out = stackc::compile("t.stack.kdl", ok, &stackc::Options::default());
+    assert!(
+        !out.diagnostics.iter().any(|d| d.severity == stackc::diagnostics::Severity::Error),
+        "{:?}",
+        out.diagnostics.iter().map(|d| d.message.clone()).collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -302,6 +302,45 @@ fn render_plain(stack: &Stack, t: &Text) -> String {
     render(stack, t, |s| format!("${{secret:{s}}}"))
 }
 
+fn render_opt(stack: &Stack, t: &Option<Text>) -> Option<String> {
+    t.as_ref().map(|t| render_plain(stack, t))
+}
+
+fn render_all(stack: &Stack, ts: &[Text]) -> Vec<String> {
+    ts.iter().map(|t| render_plain(stack, t)).collect()
+}
+
+/// A stack-relative path as seen from the output directory, params rendered. Whether it is
+/// absolute is decided with the params' compile-time defaults (`${data-root}/x` with a
+/// default of `/srv` stays absolute).
+fn render_path(stack: &Stack, opts: &EmitOptions, t: &Text) -> String {
+    let rendered = render_plain(stack, t);
+    if compile_time(stack, t).starts_with('/') {
+        rendered
+    } else {
+        opts.rebase(&rendered)
+    }
+}
+
+/// A `Text` with every param replaced by its compile-time default (nested defaults too).
+fn compile_time(stack: &Stack, t: &Text) -> String {
+    fn value(stack: &Stack, name: &str, depth: usize) -> String {
+        match stack.params.get(name).and_then(|p| p.default.as_deref()) {
+            Some(d) if depth <= 16 => Text::from_default(d)
+                .0
+                .iter()
+                .map(|piece| match piece {
+                    Piece::Lit(s) => s.clone(),
+                    Piece::Param(n) => value(stack, n, depth + 1),
+                    Piece::Secret(_) => String::new(),
+                })
+                .collect(),
+            _ => String::new(),
+        }
+    }
+    t.render(|name| value(stack, name, 0))
+}
+
 fn param(stack: &Stack, name: &str) -> String {
     param_depth(stack, name, 0)
 }
@@ -400,10 +439,7 @@ fn file_variable(image: &str, key: &str) -> Option<String> {
 }
 
 fn image_literal(stack: &Stack, svc: &Service) -> String {
-    svc.image
-        .as_ref()
-        .map(|i| i.render(|p| stack.params.get(p).and_then(|p| p.default.clone()).unwrap_or_default()))
-        .unwrap_or_default()
+    svc.image.as_ref().map(|i| compile_time(stack, i)).unwrap_or_default()
 }
 
 /// Images that ship neither curl nor wget, so an `http=` check cannot run inside them.
@@ -417,8 +453,10 @@ fn lacks_http_client(image: &str) -> bool {
 fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
     let test = match &p.check {
         Check::Cmd(c) => vec!["CMD-SHELL".into(), render_plain(stack, c)],
+        // The URL is fixed at build time (params take their defaults): a deploy-time value
+        // would reach the shell unquoted.
         Check::Http { path, port } => {
-            let url = shell_quote(&format!("http://127.0.0.1:{port}{path}"));
+            let url = shell_quote(&format!("http://127.0.0.1:{port}{}", compile_time(stack, path)));
             vec![
                 "CMD-SHELL".into(),
                 esc(&format!("wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url} || exit 1")),
@@ -472,6 +510,7 @@ fn limits(cpus_milli: Option<u64>, memory: Option<u64>, pids: Option<u64>) -> Op
 
 struct Secrets<'a> {
     stack: &'a Stack,
+    opts: &'a EmitOptions,
     used: IndexMap<String, CSecret>,
 }
 
@@ -482,7 +521,9 @@ impl Secrets<'_> {
             return;
         }
         let entry = match &s.source {
-            SecretSource::File(f) => CSecret { file: Some(f.clone()), ..CSecret::default() },
+            SecretSource::File(f) => {
+                CSecret { file: Some(render_path(self.stack, self.opts, f)), ..CSecret::default() }
+            }
             SecretSource::Env(v) => CSecret { environment: Some(v.clone()), ..CSecret::default() },
             SecretSource::External => CSecret { external: Some(true), ..CSecret::default() },
         };
@@ -495,23 +536,23 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
     let mut c = CService {
         image: svc.image.as_ref().map(|t| render_plain(stack, t)),
         build: svc.build.as_ref().map(|b| CBuild {
-            context: opts.rebase(&b.context),
-            dockerfile: b.dockerfile.clone(),
-            target: b.target.clone(),
+            context: render_path(stack, opts, &b.context),
+            dockerfile: render_opt(stack, &b.dockerfile),
+            target: render_opt(stack, &b.target),
             args: b.args.iter().map(|(k, v)| (k.clone(), render_plain(stack, v))).collect(),
         }),
         command: svc.command.as_ref().map(|c| c.iter().map(|t| render_plain(stack, t)).collect()),
         entrypoint: svc.entrypoint.as_ref().map(|c| c.iter().map(|t| render_plain(stack, t)).collect()),
-        hostname: svc.hostname.clone(),
-        user: svc.user.as_ref().map(|u| esc(u)),
-        working_dir: svc.working_dir.clone(),
-        platform: svc.platform.clone(),
+        hostname: render_opt(stack, &svc.hostname),
+        user: render_opt(stack, &svc.user),
+        working_dir: render_opt(stack, &svc.working_dir),
+        platform: render_opt(stack, &svc.platform),
         init: svc.init.then_some(true),
         restart: svc.restart.clone(),
         read_only: svc.read_only.then_some(true),
-        cap_drop: svc.cap_drop.clone(),
-        cap_add: svc.cap_add.clone(),
-        security_opt: svc.security_opt.clone(),
+        cap_drop: render_all(stack, &svc.cap_drop),
+        cap_add: render_all(stack, &svc.cap_add),
+        security_opt: render_all(stack, &svc.security_opt),
         shm_size: svc.shm_size_bytes.map(docker_bytes),
         pid: svc.pid.clone(),
         stop_grace_period: svc.stop_grace_period_ms.map(duration),
@@ -565,8 +606,9 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
     }
     for f in &svc.secret_files {
         secrets.declare(&f.secret);
-        if !c.secrets.iter().any(|s| s.source == f.secret && s.target == f.target) {
-            c.secrets.push(CServiceSecret { source: f.secret.clone(), target: f.target.clone(), mode: f.mode });
+        let target = render_opt(stack, &f.target);
+        if !c.secrets.iter().any(|s| s.source == f.secret && s.target == target) {
+            c.secrets.push(CServiceSecret { source: f.secret.clone(), target, mode: f.mode });
         }
     }
     for p in &svc.publish {
@@ -588,19 +630,21 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
     for m in &svc.mounts {
         let source = match &m.source {
             MountSource::Volume(v) => v.clone(),
-            MountSource::Bind(p) => opts.rebase(p),
+            MountSource::Bind(p) => render_path(stack, opts, p),
         };
+        let target = render_plain(stack, &m.target);
         match &m.propagation {
+            // Validation allows `propagation=` on bind mounts only.
             Some(prop) => c.volumes.push(CMount::Long {
-                kind: if matches!(m.source, MountSource::Bind(_)) { "bind" } else { "volume" },
+                kind: "bind",
                 source,
-                target: m.target.clone(),
+                target,
                 read_only: m.read_only.then_some(true),
                 bind: Some(CBindOptions { propagation: prop.clone() }),
             }),
             None => {
                 let ro = if m.read_only { ":ro" } else { "" };
-                c.volumes.push(CMount::Short(format!("{source}:{}{ro}", m.target)));
+                c.volumes.push(CMount::Short(format!("{source}:{target}{ro}")));
             }
         }
     }
@@ -608,8 +652,8 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
         .tmpfs
         .iter()
         .map(|t| match t.size_bytes {
-            Some(b) => format!("{}:size={b}", t.path),
-            None => t.path.clone(),
+            Some(b) => format!("{}:size={b}", render_plain(stack, &t.path)),
+            None => render_plain(stack, &t.path),
         })
         .collect();
     c.networks = svc.networks.clone();
@@ -655,15 +699,15 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
             options.insert("max-file".into(), n.to_string());
         }
         if let Some(a) = &l.address {
-            options.insert(format!("{}-address", l.driver), esc(a));
+            options.insert(format!("{}-address", l.driver), render_plain(stack, a));
         }
         if let Some(t) = &l.tag {
-            options.insert("tag".into(), esc(t));
+            options.insert("tag".into(), render_plain(stack, t));
         }
         CLogging { driver: l.driver.clone(), options }
     });
     for (k, v) in stack.labels.iter().chain(svc.labels.iter()) {
-        c.labels.insert(k.clone(), esc(v));
+        c.labels.insert(k.clone(), render_plain(stack, v));
     }
     for u in &svc.ulimits {
         let v = match (u.soft, u.hard) {
@@ -770,13 +814,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             );
         }
     }
-    if let Some(site) = stack.sites.first() {
-        out.push(
-            Diagnostic::warning(Code::TargetApproximation, "the compose file does not yet include the reverse proxy for `site`s")
-                .at(origin_span(site.origin), "not in docker-compose.yml yet")
-                .help("the nginx and Caddy targets are not implemented yet; until they are, the proxy service and its configuration are not generated"),
-        );
-    }
+    out.extend(check_proxy(stack));
     if stack.monitoring.is_some() {
         out.push(
             Diagnostic::warning(Code::TargetApproximation, "the compose file does not yet include the monitoring services")
@@ -796,8 +834,451 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     out
 }
 
+/// The reverse proxy the compose file runs for the stack's sites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    Nginx,
+    Caddy,
+}
+
+/// The proxy of the stack's `targets` (not of `--target`, so that building compose alone
+/// gives the same file): nginx when selected (also when both are), else Caddy; `None` when
+/// the stack has no sites or selects neither proxy target.
+pub fn proxy_kind(stack: &Stack) -> Option<ProxyKind> {
+    if stack.sites.is_empty() {
+        return None;
+    }
+    let selected = &stack.targets.selected;
+    if selected.contains(&TargetKind::Nginx) {
+        Some(ProxyKind::Nginx)
+    } else if selected.contains(&TargetKind::Caddy) {
+        Some(ProxyKind::Caddy)
+    } else {
+        None
+    }
+}
+
+/// Pinned images of the generated services.
+const CERTBOT_IMAGE: &str = "certbot/certbot:v2.11.0";
+const CADDY_IMAGE: &str = "caddy:2.8-alpine";
+/// What the nginx target writes and assumes (`docs/targets/nginx.md`; backends do not import
+/// each other, so `tests/compose_proxy.rs` checks that these match its output).
+const NGINX_CONF_DIR: &str = "nginx/conf.d";
+const NGINX_DEFAULT_VERSION: &str = "1.22";
+/// Where the nginx target expects things (`docs/targets/nginx.md`).
+const ACME_WEBROOT: &str = "/var/www/certbot";
+/// The Caddyfile the Caddy target writes (`docs/targets/caddy.md`).
+const CADDYFILE: &str = "caddy/Caddyfile";
+/// The script that obtains the first certificates.
+pub const INIT_SCRIPT: &str = "init-certificates.sh";
+
+fn certificates(stack: &Stack) -> &str {
+    stack.proxy.as_ref().map(|p| p.tls.certificates.as_str()).unwrap_or("letsencrypt")
+}
+
+/// The services, volumes and files that serve the stack's sites.
+struct ProxyPlan {
+    services: Vec<(String, CService)>,
+    volumes: Vec<String>,
+}
+
+impl ProxyPlan {
+    fn service_names(kind: ProxyKind, stack: &Stack) -> Vec<&'static str> {
+        match kind {
+            ProxyKind::Nginx if certificates(stack) == "letsencrypt" => vec!["nginx", "certbot"],
+            ProxyKind::Nginx => vec!["nginx"],
+            ProxyKind::Caddy => vec!["caddy"],
+        }
+    }
+
+    fn volume_names(kind: ProxyKind, stack: &Stack) -> Vec<&'static str> {
+        let basic_auth = stack.sites.iter().any(|s| !s.basic_auth.is_empty());
+        match (kind, certificates(stack)) {
+            (ProxyKind::Caddy, _) => vec!["caddy-data", "caddy-config"],
+            (ProxyKind::Nginx, c) => {
+                let mut v = match c {
+                    "letsencrypt" => vec!["letsencrypt", "certbot-webroot"],
+                    "none" => vec![],
+                    _ => vec!["nginx-certs"],
+                };
+                if basic_auth {
+                    v.push("nginx-htpasswd");
+                }
+                v
+            }
+        }
+    }
+}
+
+/// Routed services, in route order, and the networks they are on.
+fn routed(stack: &Stack) -> (Vec<&str>, Vec<String>) {
+    let mut services: Vec<&str> = Vec::new();
+    for site in &stack.sites {
+        for r in &site.routes {
+            if let Action::Proxy { service, .. } = &r.action {
+                if stack.services.contains_key(service) && !services.contains(&service.as_str()) {
+                    services.push(service);
+                }
+            }
+        }
+    }
+    let mut networks: Vec<String> = Vec::new();
+    for s in &services {
+        for n in stack.services.get(*s).map(|s| s.networks.as_slice()).unwrap_or_default() {
+            if !networks.contains(n) {
+                networks.push(n.clone());
+            }
+        }
+    }
+    (services, networks)
+}
+
+fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan> {
+    let kind = proxy_kind(stack)?;
+    let certs = certificates(stack);
+    let tls = certs != "none";
+    let (routed, networks) = routed(stack);
+    let mut ports = vec!["80:80".to_string()];
+    if tls {
+        ports.push("443:443".into());
+        if kind == ProxyKind::Caddy {
+            ports.push("443:443/udp".into());
+        }
+    }
+    let depends_on =
+        routed.iter().map(|s| (s.to_string(), CDepends { condition: "service_started" })).collect::<IndexMap<_, _>>();
+    let mut volumes: Vec<CMount> = Vec::new();
+    let mut services = Vec::new();
+    match kind {
+        ProxyKind::Nginx => {
+            volumes.push(CMount::Short(format!("./{NGINX_CONF_DIR}:/etc/nginx/conf.d:ro")));
+            match certs {
+                "letsencrypt" => {
+                    volumes.push(CMount::Short(format!("certbot-webroot:{ACME_WEBROOT}:ro")));
+                    volumes.push(CMount::Short("letsencrypt:/etc/letsencrypt:ro".into()));
+                }
+                "none" => {}
+                // Written by `init-certificates.sh` (self-signed) or by the operator
+                // (external), so not read-only.
+                _ => volumes.push(CMount::Short("nginx-certs:/etc/nginx/certs".into())),
+            }
+            if stack.sites.iter().any(|s| !s.basic_auth.is_empty()) {
+                volumes.push(CMount::Short("nginx-htpasswd:/etc/nginx/htpasswd:ro".into()));
+            }
+        }
+        ProxyKind::Caddy => {
+            volumes.push(CMount::Short(format!("./{CADDYFILE}:/etc/caddy/Caddyfile:ro")));
+            volumes.push(CMount::Short("caddy-data:/data".into()));
+            volumes.push(CMount::Short("caddy-config:/config".into()));
+        }
+    }
+    for m in stack.proxy.iter().flat_map(|p| &p.mounts) {
+        let source = match &m.source {
+            MountSource::Volume(v) => v.clone(),
+            MountSource::Bind(p) => render_path(stack, opts, p),
+        };
+        let ro = if m.read_only { ":ro" } else { "" };
+        volumes.push(CMount::Short(format!("{source}:{}{ro}", render_plain(stack, &m.target))));
+    }
+    let proxy = match kind {
+        ProxyKind::Nginx => {
+            let version = stack
+                .targets
+                .options
+                .get("nginx")
+                .and_then(|o| o.get("version"))
+                .map_or(NGINX_DEFAULT_VERSION, String::as_str);
+            // Certificates renewed by certbot are picked up by a reload every 6 hours.
+            let command = tls.then(|| {
+                vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    "while :; do sleep 6h & wait $${!}; nginx -s reload; done & exec nginx -g 'daemon off;'".into(),
+                ]
+            });
+            CService {
+                image: Some(format!("nginx:{version}-alpine")),
+                command,
+                restart: Some("unless-stopped".into()),
+                depends_on,
+                ports,
+                volumes,
+                networks: networks.clone(),
+                healthcheck: Some(CHealth {
+                    // `/run/nginx.pid` is also `/var/run/nginx.pid` (a symlink) on Alpine.
+                    test: vec!["CMD-SHELL".into(), "kill -0 $$(cat /run/nginx.pid) || exit 1".into()],
+                    interval: Some("30s".into()),
+                    timeout: Some("5s".into()),
+                    retries: Some(3),
+                    start_period: None,
+                }),
+                ..CService::default()
+            }
+        }
+        ProxyKind::Caddy => {
+            let mut environment = IndexMap::new();
+            // The Caddyfile reads params with `env=` as `{$VAR:default}`: the same value
+            // reaches Caddy as the rest of the stack.
+            for name in caddy_params(stack) {
+                if let Some(var) = stack.params.get(name).and_then(|p| p.env.as_ref()) {
+                    environment.entry(var.clone()).or_insert_with(|| param(stack, name));
+                }
+            }
+            for name in proxy_secrets(stack) {
+                if let Some(s) = stack.secrets.get(name) {
+                    if let SecretSource::Env(var) = &s.source {
+                        environment.insert(var.clone(), env_secret(s, var));
+                    }
+                }
+            }
+            CService {
+                image: Some(CADDY_IMAGE.into()),
+                restart: Some("unless-stopped".into()),
+                depends_on,
+                environment,
+                ports,
+                volumes,
+                networks: networks.clone(),
+                healthcheck: Some(CHealth {
+                    test: vec![
+                        "CMD-SHELL".into(),
+                        "wget -q -O /dev/null http://127.0.0.1:2019/config/ || exit 1".into(),
+                    ],
+                    interval: Some("30s".into()),
+                    timeout: Some("5s".into()),
+                    retries: Some(3),
+                    start_period: None,
+                }),
+                ..CService::default()
+            }
+        }
+    };
+    services.push((if kind == ProxyKind::Nginx { "nginx" } else { "caddy" }.to_string(), proxy));
+    if kind == ProxyKind::Nginx && certs == "letsencrypt" {
+        services.push((
+            "certbot".to_string(),
+            CService {
+                image: Some(CERTBOT_IMAGE.into()),
+                entrypoint: Some(vec!["/bin/sh".into(), "-c".into()]),
+                command: Some(vec![format!(
+                    "trap exit TERM; while :; do certbot renew --webroot -w {ACME_WEBROOT} --quiet; sleep 12h & wait $${{!}}; done"
+                )]),
+                restart: Some("unless-stopped".into()),
+                volumes: vec![
+                    CMount::Short(format!("certbot-webroot:{ACME_WEBROOT}")),
+                    CMount::Short("letsencrypt:/etc/letsencrypt".into()),
+                ],
+                ..CService::default()
+            },
+        ));
+    }
+    let volumes = ProxyPlan::volume_names(kind, stack).into_iter().map(str::to_string).collect();
+    Some(ProxyPlan { services, volumes })
+}
+
+/// Params the Caddy target writes into the Caddyfile (hosts, `redirect-from`, header values,
+/// the ACME email, `basic-auth` users), with the params their defaults use, in first-use order.
+fn caddy_params(stack: &Stack) -> Vec<&str> {
+    let mut texts: Vec<Text> = stack.sites.iter().flat_map(|s| s.hosts.iter().cloned()).collect();
+    let strings = stack
+        .sites
+        .iter()
+        .flat_map(|s| s.redirect_from.iter().chain(s.headers.iter().map(|(_, v)| v)))
+        .chain(stack.proxy.iter().flat_map(|p| p.headers.iter().map(|(_, v)| v).chain(&p.tls.email)))
+        .chain(stack.sites.iter().flat_map(|s| s.basic_auth.iter().map(|b| &b.user)));
+    texts.extend(strings.map(|s| Text::from_default(s)));
+    let mut out: Vec<&str> = Vec::new();
+    let mut queue: Vec<String> = texts
+        .iter()
+        .flat_map(|t| &t.0)
+        .filter_map(|p| if let Piece::Param(n) = p { Some(n.clone()) } else { None })
+        .collect();
+    queue.reverse();
+    while let Some(n) = queue.pop() {
+        let Some((name, p)) = stack.params.get_key_value(n.as_str()) else { continue };
+        if out.contains(&name.as_str()) {
+            continue;
+        }
+        out.push(name);
+        for piece in p.default.as_deref().map(Text::from_default).unwrap_or_default().0.into_iter().rev() {
+            if let Piece::Param(m) = piece {
+                queue.push(m);
+            }
+        }
+    }
+    out
+}
+
+/// Env secrets the proxy reads (Caddy's `basic-auth` password hashes), in site order.
+fn proxy_secrets(stack: &Stack) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    if proxy_kind(stack) != Some(ProxyKind::Caddy) {
+        return out;
+    }
+    for b in stack.sites.iter().flat_map(|s| &s.basic_auth) {
+        if !out.contains(&b.password_secret.as_str()) {
+            out.push(&b.password_secret);
+        }
+    }
+    out
+}
+
+/// What the generated proxy services cannot do for this stack.
+fn check_proxy(stack: &Stack) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let Some(site) = stack.sites.first() else { return out };
+    let site_span = origin_span(site.origin);
+    let selected = &stack.targets.selected;
+    let Some(kind) = proxy_kind(stack) else {
+        out.push(
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                "the compose file runs no reverse proxy: the stack selects neither `nginx` nor `caddy`",
+            )
+            .at(site_span, "nothing serves this site in compose")
+            .help("add `nginx` or `caddy` to `targets`: compose then runs that proxy with its generated configuration"),
+        );
+        return out;
+    };
+    if selected.contains(&TargetKind::Nginx) && selected.contains(&TargetKind::Caddy) {
+        out.push(
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                "the stack selects both `nginx` and `caddy`: the compose file runs nginx",
+            )
+            .at(site_span, "served by nginx in compose")
+            .help(
+                "the Caddy files are generated but no compose service uses them; remove one of the two from `targets`",
+            ),
+        );
+    }
+    for name in ProxyPlan::service_names(kind, stack) {
+        if let Some(svc) = stack.services.get(name) {
+            out.push(
+                Diagnostic::error(
+                    Code::TargetCannotExpress,
+                    format!("service `{name}` clashes with the `{name}` service that compose generates for the sites"),
+                )
+                .at(origin_span(svc.origin), "declared here")
+                .label(site_span, "sites make the proxy a service of the stack")
+                .help(format!("rename the service: compose runs the reverse proxy as `{name}`")),
+            );
+        }
+    }
+    for name in ProxyPlan::volume_names(kind, stack) {
+        if let Some(v) = stack.volumes.get(name) {
+            out.push(
+                Diagnostic::error(
+                    Code::TargetCannotExpress,
+                    format!("volume `{name}` clashes with the `{name}` volume that compose generates for the proxy"),
+                )
+                .at(origin_span(v.origin), "declared here")
+                .label(site_span, "sites make the proxy a service of the stack")
+                .help("rename the volume; the proxy keeps its certificates and state in volumes of these names"),
+            );
+        }
+    }
+    if kind == ProxyKind::Nginx {
+        if let Some(s) = stack.sites.iter().find(|s| !s.basic_auth.is_empty()) {
+            out.push(
+                Diagnostic::warning(Code::TargetApproximation, "the htpasswd file of `basic-auth` is not generated: it holds secrets")
+                    .at(origin_span(s.origin), "nginx reads /etc/nginx/htpasswd/<first host>")
+                    .help("write one `user:hash` line per `basic-auth` into the `nginx-htpasswd` volume before starting nginx"),
+            );
+        }
+    }
+    out
+}
+
+/// The site's hosts as the proxy configuration spells them (params at their defaults).
+fn site_hosts(stack: &Stack, site: &Site) -> Vec<String> {
+    site.hosts
+        .iter()
+        .map(|h| compile_time(stack, h))
+        .chain(site.redirect_from.iter().map(|h| compile_time(stack, &Text::from_default(h))))
+        .collect()
+}
+
+/// Single-quoted for `sh`.
+fn sh(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/:._-@=+,".contains(&b)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r#"'"'"'"#))
+    }
+}
+
+/// `init-certificates.sh`: the first certificate of each site, before the first
+/// `docker compose up -d` (nginx does not start while a certificate it names is missing, so
+/// certbot answers the ACME challenge itself on port 80).
+fn init_script(stack: &Stack) -> Option<String> {
+    if proxy_kind(stack) != Some(ProxyKind::Nginx) {
+        return None;
+    }
+    let certs = certificates(stack);
+    if certs == "none" {
+        return None;
+    }
+    let file = sh(&file_name(stack));
+    let mut out = String::from("#!/bin/sh\n");
+    out.push_str(&super::header("#", stack));
+    out.push_str(
+        "# Run once, from this directory, before the first `docker compose up -d`: nginx does not\n\
+         # start while a certificate it names is missing.\n\
+         set -eu\ncd \"$(dirname \"$0\")\"\n",
+    );
+    let tls = stack.proxy.as_ref().map(|p| &p.tls);
+    for site in &stack.sites {
+        let hosts = site_hosts(stack, site);
+        let Some(first) = hosts.first() else { continue };
+        out.push_str(&format!("\n# site {}\n", sh(first)));
+        match certs {
+            "letsencrypt" => {
+                // certbot serves the challenge itself on port 80 (`--standalone`); the
+                // `certbot` service renews through nginx's webroot afterwards.
+                let mut cmd = format!(
+                    "docker compose -f {file} run --rm --no-deps --publish 80:80 --entrypoint certbot certbot \\\n    certonly --standalone --non-interactive --agree-tos --keep-until-expiring --cert-name {}",
+                    sh(first)
+                );
+                match tls.and_then(|t| t.email.as_ref()) {
+                    Some(e) => cmd.push_str(&format!(" --email {}", sh(&compile_time(stack, &Text::from_default(e))))),
+                    None => cmd.push_str(" --register-unsafely-without-email"),
+                }
+                match tls.and_then(|t| t.acme_ca.as_deref()) {
+                    Some("staging") => cmd.push_str(" --staging"),
+                    Some(url) => cmd.push_str(&format!(" --server {}", sh(url))),
+                    None => {}
+                }
+                for h in &hosts {
+                    cmd.push_str(&format!(" -d {}", sh(h)));
+                }
+                out.push_str(&cmd);
+                out.push('\n');
+            }
+            "self-signed" => {
+                let san = hosts.iter().map(|h| format!("DNS:{h}")).collect::<Vec<_>>().join(",");
+                let dir = format!("/etc/nginx/certs/{first}");
+                let script = format!(
+                    "apk add --no-cache openssl >/dev/null && mkdir -p {dir} && openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj /CN={first} -addext subjectAltName={san} -keyout {dir}/privkey.pem -out {dir}/fullchain.pem"
+                );
+                out.push_str(&format!(
+                    "docker compose -f {file} run --rm --no-deps --entrypoint /bin/sh nginx -c {}\n",
+                    sh(&script)
+                ));
+            }
+            _ => {
+                out.push_str(&format!(
+                    "# external certificate: copy fullchain.pem, privkey.pem and chain.pem into\n# /etc/nginx/certs/{first}/ of the nginx-certs volume, for example:\n# docker compose -f {file} run --rm --no-deps -v \"$PWD/certs/{first}:/src:ro\" --entrypoint /bin/sh nginx -c 'mkdir -p /etc/nginx/certs/{first} && cp /src/*.pem /etc/nginx/certs/{first}/'\n"
+                ));
+            }
+        }
+    }
+    out.push_str(&format!("\ndocker compose -f {file} up -d\n"));
+    Some(out)
+}
+
 pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
-    let mut secrets = Secrets { stack, used: IndexMap::new() };
+    let mut secrets = Secrets { stack, opts, used: IndexMap::new() };
     let mut services = IndexMap::new();
     for svc in stack.services.values() {
         services.insert(svc.name.clone(), service(stack, svc, &mut secrets, opts));
@@ -815,14 +1296,18 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
             (n.name.clone(), c)
         })
         .collect();
-    let volumes =
+    let mut volumes: IndexMap<String, CVolume> =
         stack.volumes.values().map(|v| (v.name.clone(), CVolume { external: v.external.then_some(true) })).collect();
-    let mut used = secrets.used;
-    for s in used.values_mut() {
-        if let Some(f) = &s.file {
-            s.file = Some(opts.rebase(f));
+    // `check` refuses a stack whose names clash with the generated ones.
+    if let Some(plan) = proxy_plan(stack, opts) {
+        for (name, svc) in plan.services {
+            services.entry(name).or_insert(svc);
+        }
+        for v in plan.volumes {
+            volumes.entry(v).or_default();
         }
     }
+    let used = secrets.used;
     let project = stack
         .targets
         .options
@@ -837,7 +1322,36 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
     if !text.ends_with('\n') {
         text.push('\n');
     }
-    vec![OutputFile::new(file_name(stack), text), OutputFile::new(".env.example", env_example(stack))]
+    let mut files = vec![OutputFile::new(file_name(stack), text), OutputFile::new(".env.example", env_example(stack))];
+    if let Some(script) = init_script(stack) {
+        files.push(OutputFile { executable: true, ..OutputFile::new(INIT_SCRIPT, script) });
+    }
+    files
+}
+
+/// A value for a `.env` file: docker compose interpolates `$` in unquoted and double-quoted
+/// values, not in single-quoted ones.
+fn env_file_value(v: &str) -> String {
+    let plain = v.bytes().all(|b| b.is_ascii_alphanumeric() || b"/:._-@+,=".contains(&b));
+    if plain {
+        v.to_string()
+    } else if !v.contains('\'') && !v.contains('\n') {
+        format!("'{v}'")
+    } else {
+        let mut out = String::from("\"");
+        for c in v.chars() {
+            match c {
+                '\\' | '"' | '$' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
 }
 
 /// Every variable the compose file reads, required ones marked, no secret values.
@@ -856,17 +1370,26 @@ fn env_example(stack: &Stack) -> String {
         if p.required {
             out.push_str(&format!("# param `{}`{desc} (required)\n{var}=\n", p.name));
         } else {
+            // The default as compose applies it: nested params at their own defaults (a
+            // raw `${domain}` here would be read as a variable once uncommented).
+            let value = compile_time(stack, &Text::from_default(p.default.as_deref().unwrap_or_default()));
             out.push_str(&format!(
                 "# param `{}`{desc} (optional, default shown)\n#{var}={}\n",
                 p.name,
-                p.default.clone().unwrap_or_default()
+                env_file_value(&value)
             ));
         }
     }
-    let used: Vec<&str> = stack.services.values().flat_map(|s| s.secrets.iter().map(String::as_str)).collect();
+    // A set: with a secret per ten services, a list made this quadratic.
+    let used: std::collections::HashSet<&str> = stack
+        .services
+        .values()
+        .flat_map(|s| s.secrets.iter().map(String::as_str))
+        .chain(proxy_secrets(stack))
+        .collect();
     for s in stack.secrets.values() {
         let SecretSource::Env(var) = &s.source else { continue };
-        if !used.contains(&s.name.as_str()) || seen.contains(var) {
+        if !used.contains(s.name.as_str()) || seen.contains(var) {
             continue;
         }
         seen.push(var.clone());

@@ -3,11 +3,16 @@
 //! `check(&Stack) -> Vec<Diagnostic>` for what its target cannot express for this stack, and
 //! `emit(&Stack) -> Vec<OutputFile>`, which cannot fail.
 
+pub mod caddy;
 pub mod compose;
 pub mod nginx;
 
-use crate::diagnostics::Diagnostic;
-use crate::ir::{Stack, TargetKind};
+use std::collections::BTreeMap;
+
+use handlebars::{no_escape, Handlebars};
+
+use crate::diagnostics::{Code, Diagnostic};
+use crate::ir::{Proxy, Site, Stack, TargetKind, Tls};
 
 /// One generated file. `path` is relative to the output directory, `/`-separated, and
 /// never contains `..` or a leading `/` (checked by `validate` for user-chosen names and
@@ -35,11 +40,14 @@ pub struct EmitOptions {
     /// mounts, secret files, build contexts) are relative to the stack file; generated files
     /// that point at them are read from the output directory.
     pub base_dir: String,
+    /// Templates that replace the embedded ones, by name (`nginx/conf`, `caddy/Caddyfile`:
+    /// see [`template_names`]); `stackc build --templates DIR` reads them from `DIR/<name>.hbs`.
+    pub templates: BTreeMap<String, String>,
 }
 
 impl Default for EmitOptions {
     fn default() -> Self {
-        EmitOptions { targets: None, base_dir: ".".into() }
+        EmitOptions { targets: None, base_dir: ".".into(), templates: BTreeMap::new() }
     }
 }
 
@@ -67,12 +75,59 @@ pub struct Emitted {
 }
 
 /// The targets that have an emitter so far.
-pub const IMPLEMENTED: &[TargetKind] = &[TargetKind::Compose, TargetKind::Nginx];
+pub const IMPLEMENTED: &[TargetKind] = &[TargetKind::Compose, TargetKind::Nginx, TargetKind::Caddy];
+
+/// Every template name that `EmitOptions::templates` may override, as `target/name`, sorted.
+pub fn template_names() -> Vec<String> {
+    let mut out: Vec<String> = nginx::TEMPLATES
+        .iter()
+        .map(|(n, _)| format!("nginx/{n}"))
+        .chain(caddy::TEMPLATES.iter().map(|(n, _)| format!("caddy/{n}")))
+        .collect();
+    out.sort();
+    out
+}
+
+/// A handlebars registry for one target: strict mode, no HTML escaping, each embedded
+/// template (also usable as a partial) replaced by its override in `opts.templates`.
+/// `Err` holds the message of a template that does not parse.
+pub(crate) fn registry(
+    target: &str,
+    embedded: &[(&str, &str)],
+    opts: &EmitOptions,
+) -> Result<Handlebars<'static>, String> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(no_escape);
+    for (name, text) in embedded {
+        let full = format!("{target}/{name}");
+        let text = opts.templates.get(&full).map(String::as_str).unwrap_or(text);
+        hb.register_template_string(name, text).map_err(|e| format!("template `{full}`: {e}"))?;
+        hb.register_partial(name, text).map_err(|e| format!("template `{full}`: {e}"))?;
+    }
+    Ok(hb)
+}
+
+/// The error of a target whose (overridden) templates do not parse or render.
+pub(crate) fn template_error(target: TargetKind, message: &str) -> Diagnostic {
+    Diagnostic::error(
+        Code::TargetCannotExpress,
+        format!("the {} templates failed: {}", target.name(), message.replace('\n', " ")),
+    )
+    .help("fix the template given with `--templates` (the embedded templates are in stdlib/templates/)")
+}
 
 /// Runs every selected target's emitter.
 pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
     let selected = opts.targets.clone().unwrap_or_else(|| stack.targets.selected.clone());
     let mut out = Emitted::default();
+    let known = template_names();
+    for name in opts.templates.keys().filter(|n| !known.contains(n)) {
+        out.diagnostics.push(
+            Diagnostic::error(Code::TargetCannotExpress, format!("there is no template named `{name}`"))
+                .help(format!("the templates are: {}", known.join(", "))),
+        );
+    }
     for target in selected {
         match target {
             TargetKind::Compose => {
@@ -81,9 +136,19 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
             }
             TargetKind::Nginx => {
                 out.diagnostics.extend(nginx::check(stack));
-                out.files.extend(nginx::emit(stack, opts));
+                match nginx::render(stack, opts) {
+                    Ok(files) => out.files.extend(files),
+                    Err(e) => out.diagnostics.push(template_error(target, &e)),
+                }
             }
-            TargetKind::Caddy | TargetKind::Ufw | TargetKind::Prometheus | TargetKind::K8s => {}
+            TargetKind::Caddy => {
+                out.diagnostics.extend(caddy::check(stack));
+                match caddy::render(stack, opts) {
+                    Ok(files) => out.files.extend(files),
+                    Err(e) => out.diagnostics.push(template_error(target, &e)),
+                }
+            }
+            TargetKind::Ufw | TargetKind::Prometheus | TargetKind::K8s => {}
         }
     }
     out.files.retain(|f| is_safe_relative_path(&f.path));
@@ -115,4 +180,72 @@ pub fn header(comment: &str, stack: &Stack) -> String {
         "{comment} Generated by stackc from stack `{}`{env}. Do not edit: change the stack and rebuild.\n",
         stack.name
     )
+}
+
+// Response headers shared by the proxy targets (nginx, Caddy), so that both send the same set.
+
+/// The security-header presets, in the order they are sent.
+pub fn preset_headers(preset: &str) -> Vec<(&'static str, &'static str)> {
+    let basic = vec![
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "SAMEORIGIN"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ];
+    match preset {
+        "off" => Vec::new(),
+        "strict" => vec![
+            ("X-Content-Type-Options", "nosniff"),
+            ("X-Frame-Options", "DENY"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+            ("Cross-Origin-Opener-Policy", "same-origin"),
+        ],
+        _ => basic,
+    }
+}
+
+/// The `Strict-Transport-Security` value of `tls hsts=…`, if any.
+pub fn hsts(tls: &Tls) -> Option<String> {
+    let ms = tls.hsts_ms?;
+    let mut v = format!("max-age={}", ms / 1000);
+    if tls.hsts_subdomains {
+        v.push_str("; includeSubDomains");
+    }
+    if tls.hsts_preload {
+        v.push_str("; preload");
+    }
+    Some(v)
+}
+
+/// The response headers of a site, in order: the preset, the proxy's headers, the site's
+/// (a later header of the same name replaces an earlier one), and HSTS (when `https`) unless
+/// a header sets `Strict-Transport-Security` itself. `render` turns a user value (which may
+/// hold `${param}`) into the target's text.
+pub fn site_headers(
+    proxy: &Proxy,
+    site: &Site,
+    https: bool,
+    mut render: impl FnMut(&str) -> String,
+) -> Vec<(String, String)> {
+    let preset = site.security_headers.as_deref().unwrap_or(&proxy.security_headers);
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut put = |name: &str, value: String| {
+        if let Some(slot) = out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            slot.1 = value;
+        } else {
+            out.push((name.to_string(), value));
+        }
+    };
+    for (n, v) in preset_headers(preset) {
+        put(n, v.to_string());
+    }
+    for (n, v) in proxy.headers.iter().chain(&site.headers) {
+        put(n, render(v));
+    }
+    if let (Some(v), true) = (hsts(&proxy.tls), https) {
+        if !out.iter().any(|(n, _)| n.eq_ignore_ascii_case("Strict-Transport-Security")) {
+            out.push(("Strict-Transport-Security".into(), v));
+        }
+    }
+    out
 }

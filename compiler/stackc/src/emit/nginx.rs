@@ -172,25 +172,7 @@ pub fn time(ms: u64) -> String {
     format!("{ms}ms")
 }
 
-/// The security-header presets, in the order they are sent.
-pub fn preset_headers(preset: &str) -> Vec<(&'static str, &'static str)> {
-    let basic = vec![
-        ("X-Content-Type-Options", "nosniff"),
-        ("X-Frame-Options", "SAMEORIGIN"),
-        ("Referrer-Policy", "strict-origin-when-cross-origin"),
-    ];
-    match preset {
-        "off" => Vec::new(),
-        "strict" => vec![
-            ("X-Content-Type-Options", "nosniff"),
-            ("X-Frame-Options", "DENY"),
-            ("Referrer-Policy", "no-referrer"),
-            ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
-            ("Cross-Origin-Opener-Policy", "same-origin"),
-        ],
-        _ => basic,
-    }
-}
+pub use super::preset_headers;
 
 fn proxy_or_default(stack: &Stack) -> Proxy {
     stack.proxy.clone().unwrap_or_else(|| Proxy {
@@ -425,6 +407,7 @@ struct View {
     version: String,
     zones: Vec<ZoneV>,
     websocket: bool,
+    geos: Vec<GeoV>,
     upstreams: Vec<UpstreamV>,
     sites: Vec<SiteV>,
 }
@@ -434,6 +417,13 @@ struct ZoneV {
     name: String,
     size: String,
     rate: String,
+}
+
+/// A site's `allow-from` as a `geo` variable: 1 for clients outside the ranges.
+#[derive(Serialize)]
+struct GeoV {
+    var: String,
+    allow: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -458,7 +448,8 @@ struct SiteV {
     headers: Vec<HeaderV>,
     body_limit: Option<String>,
     gzip: bool,
-    allow: Vec<String>,
+    /// The `geo` variable of the site's `allow-from`, tested before any location.
+    deny_var: Option<String>,
     auth_realm: String,
     auth_file: Option<String>,
     locations: Vec<LocationV>,
@@ -679,10 +670,18 @@ fn view(stack: &Stack) -> View {
         })
         .collect();
     let websocket = stack.sites.iter().flat_map(|s| &s.routes).any(|r| r.websocket);
+    let deny_vars = deny_vars(stack);
+    let geos = stack
+        .sites
+        .iter()
+        .zip(&deny_vars)
+        .filter_map(|(site, var)| Some(GeoV { var: var.clone()?, allow: site.allow_from.clone() }))
+        .collect();
     let sites = stack
         .sites
         .iter()
-        .map(|site| {
+        .zip(deny_vars)
+        .map(|(site, deny_var)| {
             let names: Vec<String> = site.hosts.iter().map(|h| render_text(stack, h).unwrap_or_default()).collect();
             let redirect_names: Vec<String> =
                 site.redirect_from.iter().map(|h| render_str(stack, h).unwrap_or_default()).collect();
@@ -703,7 +702,7 @@ fn view(stack: &Stack) -> View {
                 headers,
                 body_limit: site.body_limit_bytes.or(proxy.body_limit_bytes).map(size),
                 gzip: site.gzip.unwrap_or(proxy.gzip),
-                allow: site.allow_from.clone(),
+                deny_var,
                 auth_realm: "Restricted".into(),
                 auth_file: (!site.basic_auth.is_empty()).then(|| format!("/etc/nginx/htpasswd/{first}")),
                 locations,
@@ -716,7 +715,35 @@ fn view(stack: &Stack) -> View {
     } else {
         format!("{}.{}.{}", version_tuple(&version).0, version_tuple(&version).1, version_tuple(&version).2)
     };
-    View { header: super::header("#", stack).trim_end().to_string(), version, zones, websocket, upstreams, sites }
+    View { header: super::header("#", stack).trim_end().to_string(), version, zones, websocket, geos, upstreams, sites }
+}
+
+/// Per site, the name of the `geo` variable of its `allow-from` (`None` without one): made
+/// from the first host, so that a reader can tell which site it belongs to, and unique.
+fn deny_vars(stack: &Stack) -> Vec<Option<String>> {
+    let mut used: Vec<String> = Vec::new();
+    stack
+        .sites
+        .iter()
+        .map(|site| {
+            if site.allow_from.is_empty() {
+                return None;
+            }
+            let host = site.hosts.first().and_then(|h| render_text(stack, h).ok()).unwrap_or_default();
+            let base: String = format!("stackc_deny_{host}")
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+                .collect();
+            let mut var = base.clone();
+            let mut n = 2;
+            while used.contains(&var) {
+                var = format!("{base}_{n}");
+                n += 1;
+            }
+            used.push(var.clone());
+            Some(var)
+        })
+        .collect()
 }
 
 /// A handlebars registry with the nginx templates and the `q` helper.
@@ -733,14 +760,22 @@ pub fn registry() -> Handlebars<'static> {
     hb
 }
 
-pub fn emit(stack: &Stack, _opts: &EmitOptions) -> Vec<OutputFile> {
+pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
+    render(stack, opts).unwrap_or_else(|e| {
+        vec![OutputFile::new(file_name(stack), format!("# stackc: the nginx template failed: {e}\n"))]
+    })
+}
+
+/// The file, rendered from the templates with `opts.templates`' overrides; `Err` with the
+/// message when a template does not parse or render.
+pub fn render(stack: &Stack, opts: &EmitOptions) -> Result<Vec<OutputFile>, String> {
     if stack.sites.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let contents = registry()
-        .render("conf", &view(stack))
-        .unwrap_or_else(|e| format!("# stackc: the nginx template failed: {}\n", e.to_string().replace('\n', " ")));
-    vec![OutputFile::new(file_name(stack), contents)]
+    let mut hb = super::registry("nginx", TEMPLATES, opts)?;
+    hb.register_helper("q", Box::new(q));
+    let contents = hb.render("conf", &view(stack)).map_err(|e| e.to_string().replace('\n', " "))?;
+    Ok(vec![OutputFile::new(file_name(stack), contents)])
 }
 
 #[cfg(test)]

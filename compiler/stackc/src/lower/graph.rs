@@ -36,7 +36,11 @@ pub fn build(st: &Stack) -> Graph {
         for m in &svc.mounts {
             if let MountSource::Volume(v) = &m.source {
                 if let Some(&t) = volumes.get(v.as_str()) {
-                    g.add_edge(me, t, GraphEdge::Mounts { target: m.target.clone(), read_only: m.read_only });
+                    g.add_edge(
+                        me,
+                        t,
+                        GraphEdge::Mounts { target: m.target.render(|p| format!("${{{p}}}")), read_only: m.read_only },
+                    );
                 }
             }
         }

@@ -1,6 +1,8 @@
 //! Environment overlays: `env "staging" { … }` merged over the base, node by node, as the
 //! schema's [`Merge`] rule for each node says.
 
+use std::collections::HashMap;
+
 use crate::schema::{self, Merge, NodeSpec};
 use crate::syntax::ast::{Node, Value};
 use crate::validate::walk::{identity, is_removal};
@@ -62,22 +64,49 @@ fn same_whole(a: &Node, b: &Node) -> bool {
     a.name.name == b.name.name && vals(a) == vals(b)
 }
 
-fn merge_level(mut out: Vec<Node>, overlay: &[Node], specs: &'static [NodeSpec]) -> Vec<Node> {
+/// The specs' identity of every node that has one: (node name, identity) → its positions
+/// in `out`, in order. Finding the node an overlay node replaces is then a hash lookup
+/// instead of a scan of the level, which made merging O(overlay × base).
+type Index = HashMap<(String, String), Vec<usize>>;
+
+fn index(out: &[Option<Node>], specs: &'static [NodeSpec]) -> Index {
+    let mut index = Index::new();
+    for (i, n) in out.iter().enumerate() {
+        let Some(n) = n else { continue };
+        let Some(spec) = specs.iter().find(|s| s.name == n.name.name) else { continue };
+        if let Some(id) = identity(n, spec) {
+            index.entry((n.name.name.clone(), id)).or_default().push(i);
+        }
+    }
+    index
+}
+
+fn merge_level(base: Vec<Node>, overlay: &[Node], specs: &'static [NodeSpec]) -> Vec<Node> {
+    // Removed nodes leave a `None`, so that the positions in the index stay valid.
+    let mut out: Vec<Option<Node>> = base.into_iter().map(Some).collect();
+    let mut index = index(&out, specs);
+    let push = |out: &mut Vec<Option<Node>>, index: &mut Index, key: Option<(String, String)>, node: Node| {
+        if let Some(key) = key {
+            index.entry(key).or_default().push(out.len());
+        }
+        out.push(Some(node));
+    };
     for o in overlay {
         let Some(spec) = specs.iter().find(|s| s.name == o.name.name) else {
             continue;
         };
-        let same = |n: &Node| {
-            n.name.name == o.name.name && identity(n, spec).is_some() && identity(n, spec) == identity(o, spec)
-        };
+        let key = identity(o, spec).map(|id| (o.name.name.clone(), id));
+        let first = key.as_ref().and_then(|k| index.get(k)).and_then(|at| at.first().copied());
         if is_removal(o, spec) {
-            out.retain(|n| !same(n));
+            for i in key.and_then(|k| index.remove(&k)).unwrap_or_default() {
+                out[i] = None;
+            }
             continue;
         }
         match spec.merge {
             Merge::Whole => {
-                if !out.iter().any(|n| same_whole(n, o)) {
-                    out.push(o.clone());
+                if !out.iter().flatten().any(|n| same_whole(n, o)) {
+                    push(&mut out, &mut index, None, o.clone());
                 }
             }
             Merge::Props => {
@@ -85,7 +114,7 @@ fn merge_level(mut out: Vec<Node>, overlay: &[Node], specs: &'static [NodeSpec])
                 leftover.props.clear();
                 for p in &o.props {
                     let mut found = false;
-                    for n in out.iter_mut().filter(|n| n.name.name == o.name.name) {
+                    for n in out.iter_mut().flatten().filter(|n| n.name.name == o.name.name) {
                         if let Some(i) = n.props.iter().position(|q| q.key.name == p.key.name) {
                             found = true;
                             if p.value.value == Value::Null {
@@ -100,23 +129,22 @@ fn merge_level(mut out: Vec<Node>, overlay: &[Node], specs: &'static [NodeSpec])
                     }
                 }
                 if !leftover.props.is_empty() {
-                    out.push(leftover);
+                    push(&mut out, &mut index, None, leftover);
                 }
             }
-            Merge::Deep | Merge::DeepKey => match out.iter().position(same) {
-                Some(i) => {
-                    let base = out[i].clone();
-                    out[i] = deep(base, o, spec);
-                }
-                None => out.push(o.clone()),
+            // Neither replacing nor deep-merging changes a node's name or identity, so the
+            // index stays as it is.
+            Merge::Deep | Merge::DeepKey => match first.and_then(|i| out[i].take().map(|n| (i, n))) {
+                Some((i, base)) => out[i] = Some(deep(base, o, spec)),
+                None => push(&mut out, &mut index, key, o.clone()),
             },
-            Merge::Once | Merge::Key(_) => match out.iter().position(same) {
-                Some(i) => out[i] = o.clone(),
-                None => out.push(o.clone()),
+            Merge::Once | Merge::Key(_) => match first {
+                Some(i) => out[i] = Some(o.clone()),
+                None => push(&mut out, &mut index, key, o.clone()),
             },
         }
     }
-    out
+    out.into_iter().flatten().collect()
 }
 
 fn deep(mut base: Node, o: &Node, spec: &'static NodeSpec) -> Node {

@@ -39,6 +39,16 @@ fn entry_text(e: &Entry) -> Text {
     }
 }
 
+/// A property that may hold `${param}`.
+fn t(n: &Node, key: &str) -> Option<Text> {
+    n.prop(key).map(entry_text)
+}
+
+/// The first argument, which may hold `${param}`.
+fn arg_text(n: Option<&Node>) -> Option<Text> {
+    n.and_then(|n| n.arg(0)).map(entry_text)
+}
+
 fn s(n: &Node, key: &str) -> Option<String> {
     n.prop(key).map(|e| e.value.display())
 }
@@ -84,12 +94,27 @@ fn words(n: Option<&Node>) -> Vec<String> {
     n.map(|n| n.args.iter().map(|a| a.value.display()).collect()).unwrap_or_default()
 }
 
+fn word_texts(n: Option<&Node>) -> Vec<Text> {
+    n.map(|n| n.args.iter().map(entry_text).collect()).unwrap_or_default()
+}
+
 fn protocol(n: &Node) -> Protocol {
     if n.prop_str("protocol") == Some("udp") {
         Protocol::Udp
     } else {
         Protocol::Tcp
     }
+}
+
+/// Free-form properties whose values may hold `${param}` (labels).
+fn free_texts(nodes: impl Iterator<Item = impl std::ops::Deref<Target = Node>>) -> IndexMap<String, Text> {
+    let mut out = IndexMap::new();
+    for n in nodes {
+        for p in &n.props {
+            out.insert(p.key.name.clone(), entry_text(&p.value));
+        }
+    }
+    out
 }
 
 fn free_props(nodes: impl Iterator<Item = impl std::ops::Deref<Target = Node>>) -> IndexMap<String, String> {
@@ -109,7 +134,7 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
         st.name = stack.arg_str(0).unwrap_or("stack").to_string();
         st.description = stack.child("description").and_then(|d| d.arg_str(0)).map(str::to_string);
         st.domain = stack.child("domain").and_then(|d| d.arg_str(0)).map(str::to_string);
-        st.labels = free_props(stack.children_named("labels"));
+        st.labels = free_texts(stack.children_named("labels"));
     } else {
         st.name = "stack".into();
     }
@@ -160,7 +185,7 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
                 st.env_groups.insert(name, vars);
             }
             "secret" => {
-                let source = if let Some(f) = s(n, "file") {
+                let source = if let Some(f) = t(n, "file") {
                     SecretSource::File(f)
                 } else if let Some(e) = s(n, "env") {
                     SecretSource::Env(e)
@@ -245,7 +270,7 @@ fn probe(n: &Node, svc: &Node) -> Option<Probe> {
         _ => rules_route_port(svc, e).ok().and_then(|p| p.arg(0)?.value.as_int()).and_then(|i| u16::try_from(i).ok()),
     };
     let check = if let Some(path) = n.prop_str("http") {
-        Check::Http { path: path.to_string(), port: port_of(n.prop("port"))? }
+        Check::Http { path: text(path), port: port_of(n.prop("port"))? }
     } else if let Some(cmd) = n.prop_str("cmd") {
         Check::Cmd(text(cmd))
     } else {
@@ -304,7 +329,7 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
     let secret_files: Vec<SecretFile> = n
         .children_named("secret")
         .filter_map(|f| {
-            Some(SecretFile { secret: f.arg_str(0)?.to_string(), target: s(f, "target"), mode: int(f, "mode") })
+            Some(SecretFile { secret: f.arg_str(0)?.to_string(), target: t(f, "target"), mode: int(f, "mode") })
         })
         .collect();
     for f in &secret_files {
@@ -346,9 +371,9 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
         description: child("description").and_then(|d| d.arg_str(0)).map(str::to_string),
         image: child("image").and_then(|i| i.arg(0)).map(entry_text),
         build: child("build").map(|b| Build {
-            context: s(b, "context").unwrap_or_else(|| ".".into()),
-            dockerfile: s(b, "dockerfile"),
-            target: s(b, "target"),
+            context: t(b, "context").unwrap_or_else(|| Text::lit(".")),
+            dockerfile: t(b, "dockerfile"),
+            target: t(b, "target"),
             args: b
                 .children_named("arg")
                 .flat_map(|a| a.props.iter().map(|p| (p.key.name.clone(), entry_text(&p.value))))
@@ -433,28 +458,28 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
         autoscale,
         update: child("update").map(update),
         rollback: child("rollback").map(update),
-        labels: free_props(n.children_named("labels")),
+        labels: free_texts(n.children_named("labels")),
         logging: child("logging").map(|l| Logging {
             driver: s(l, "driver").unwrap_or_else(|| "json-file".into()),
             max_size_bytes: size(l, "max-size"),
             max_file: int(l, "max-file"),
-            address: s(l, "address"),
-            tag: s(l, "tag"),
+            address: t(l, "address"),
+            tag: t(l, "tag"),
         }),
-        user: child("user").and_then(|u| u.arg_str(0)).map(str::to_string),
-        working_dir: child("working-dir").and_then(|u| u.arg_str(0)).map(str::to_string),
-        hostname: child("hostname").and_then(|u| u.arg_str(0)).map(str::to_string),
+        user: arg_text(child("user")),
+        working_dir: arg_text(child("working-dir")),
+        hostname: arg_text(child("hostname")),
         stop_grace_period_ms: child("stop-grace-period")
             .and_then(|d| d.arg_str(0))
             .and_then(|d| values::duration(d).ok()),
         read_only: arg_bool(child("read-only")),
         tmpfs: n
             .children_named("tmpfs")
-            .filter_map(|t| Some(Tmpfs { path: t.arg_str(0)?.to_string(), size_bytes: size(t, "size") }))
+            .filter_map(|t| Some(Tmpfs { path: entry_text(t.arg(0)?), size_bytes: size(t, "size") }))
             .collect(),
-        cap_drop: words(child("cap-drop")),
-        cap_add: words(child("cap-add")),
-        security_opt: words(child("security-opt")),
+        cap_drop: word_texts(child("cap-drop")),
+        cap_add: word_texts(child("cap-add")),
+        security_opt: word_texts(child("security-opt")),
         ulimits: n
             .children_named("ulimit")
             .filter_map(|u| {
@@ -463,7 +488,7 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
             .collect(),
         init: arg_bool(child("init")),
         shm_size_bytes: child("shm-size").and_then(|x| x.arg(0)).and_then(size_of),
-        platform: child("platform").and_then(|u| u.arg_str(0)).map(str::to_string),
+        platform: arg_text(child("platform")),
         stateful: arg_bool(child("stateful")),
         env_from: n.children_named("env-from").flat_map(|e| e.args.iter().map(|a| a.value.display())).collect(),
         secret_files,
@@ -478,11 +503,11 @@ fn mounts(n: &Node) -> Vec<Mount> {
             let src = m.arg_str(0)?;
             Some(Mount {
                 source: if values::is_bind_source(src) {
-                    MountSource::Bind(src.to_string())
+                    MountSource::Bind(text(src))
                 } else {
                     MountSource::Volume(src.to_string())
                 },
-                target: m.arg_str(1)?.to_string(),
+                target: entry_text(m.arg(1)?),
                 read_only: flag(m, "read-only"),
                 propagation: s(m, "propagation"),
             })

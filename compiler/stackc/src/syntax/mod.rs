@@ -1,6 +1,7 @@
 //! KDL text -> [`ast::Document`]. The only module that touches the `kdl` crate.
 
 pub mod ast;
+pub(crate) mod limits;
 mod v1;
 
 use kdl::{KdlDocument, KdlEntry, KdlIdentifier, KdlNode, KdlValue};
@@ -11,8 +12,17 @@ use ast::{Document, Entry, Ident, Node, Prop, Value};
 
 /// Parses KDL 2 text. On a syntax error the document is `None` and every error the parser
 /// recovered from is reported, with KDL 1 spellings pointed out as such.
+///
+/// Inputs that would exhaust the parser's stack or time ([`limits`]) are refused with
+/// E0114 before the parser sees them.
 pub fn parse(source: SourceId, text: &str) -> (Option<Document>, Vec<Diagnostic>) {
-    match KdlDocument::parse_v2(text) {
+    if let Err(e) = limits::scan(text) {
+        let diag = Diagnostic::error(Code::ParserLimit, e.message())
+            .at(Span::new(source, e.offset, e.len), e.label())
+            .help(e.help());
+        return (None, vec![diag]);
+    }
+    match parse_kdl(text) {
         Ok(doc) => (Some(lower_doc(source, &doc)), Vec::new()),
         Err(err) => {
             let mut diags = v1::detect(source, text);
@@ -45,6 +55,12 @@ pub fn parse(source: SourceId, text: &str) -> (Option<Document>, Vec<Diagnostic>
             (None, diags)
         }
     }
+}
+
+/// `kdl` on a stack of its own, large enough for any input that passed [`limits::scan`]
+/// whatever the caller's thread has (test threads have 2 MiB).
+pub(crate) fn parse_kdl(text: &str) -> Result<KdlDocument, kdl::KdlError> {
+    stacker::grow(limits::KDL_STACK, || KdlDocument::parse_v2(text))
 }
 
 /// The parser's wording in our style: lowercase start, no trailing period, backticks.

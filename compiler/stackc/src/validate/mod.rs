@@ -6,7 +6,7 @@ pub mod rules;
 pub mod values;
 pub mod walk;
 
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
 
 use crate::diagnostics::Diagnostics;
 use crate::syntax::ast::Node;
@@ -21,8 +21,10 @@ pub struct Symbols<'a> {
     pub params: IndexMap<&'a str, &'a Node>,
     pub rate_limits: IndexMap<&'a str, &'a Node>,
     pub env_groups: IndexMap<&'a str, &'a Node>,
-    lints: Vec<&'static str>,
-    tables: [Vec<&'a str>; 6],
+    lints: IndexSet<&'static str>,
+    /// Names per reference kind: hash lookups for the reference checks (a `Vec` scan made
+    /// them O(references × declarations)), in declaration order for "did you mean".
+    tables: [IndexSet<&'a str>; 6],
 }
 
 impl<'a> Symbols<'a> {
@@ -60,7 +62,7 @@ impl<'a> Symbols<'a> {
             };
             map.entry(name).or_insert(n);
         }
-        let mut services: Vec<&str> = s.services.keys().copied().collect();
+        let mut services: IndexSet<&str> = s.services.keys().copied().collect();
         for n in nodes.iter().filter(|n| n.name.name == "monitoring") {
             services.extend(generated_services(n));
         }
@@ -75,7 +77,7 @@ impl<'a> Symbols<'a> {
         s
     }
 
-    pub fn table(&self, kind: crate::schema::RefKind) -> &[&str] {
+    pub fn table(&self, kind: crate::schema::RefKind) -> &IndexSet<&'a str> {
         use crate::schema::RefKind::*;
         match kind {
             Service => &self.tables[0],

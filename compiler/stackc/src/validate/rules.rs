@@ -21,6 +21,77 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     secrets(symbols, diags);
     generated_clashes(nodes, symbols, diags);
     probe_ports(symbols, diags);
+    mounts_and_restarts(symbols, diags);
+    param_default_braces(symbols, diags);
+}
+
+/// Settings docker accepts only in one combination: bind options on bind mounts, a retry
+/// count with `on-failure` (the engine refuses `max_attempts` with any other policy).
+fn mounts_and_restarts(symbols: &Symbols, diags: &mut Diagnostics) {
+    for (name, svc) in &symbols.services {
+        for m in svc.children_named("mount") {
+            let (Some(src), Some(p)) = (m.arg_str(0), m.prop("propagation")) else { continue };
+            if !values::is_bind_source(src) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::Conflicting,
+                        format!("`propagation=` on volume `{src}` mounted by `{name}`: only bind mounts propagate"),
+                    )
+                    .at(p.entry_span, "a bind-mount option")
+                    .label(m.arg(0).map(|e| e.span).unwrap_or(m.span), "a named volume, not a host path")
+                    .help("remove `propagation=`, or mount a host path (`./dir`, `/dir`) instead of the volume"),
+                );
+            }
+        }
+        for r in svc.children_named("restart") {
+            let (Some(policy), Some(e)) = (r.arg_str(0), r.prop("max-attempts")) else { continue };
+            if policy != "on-failure" {
+                diags.push(
+                    Diagnostic::error(
+                        Code::Conflicting,
+                        format!("`max-attempts=` of `{name}` needs `restart \"on-failure\"`, not `{policy}`"),
+                    )
+                    .at(e.entry_span, "a retry count")
+                    .label(r.arg(0).map(|a| a.span).unwrap_or(r.span), "restarts regardless of the exit status")
+                    .help("docker counts retries only for `on-failure`: use `restart \"on-failure\" max-attempts=N`, or drop `max-attempts=`"),
+                );
+            }
+        }
+    }
+}
+
+/// A deploy-time param's default is written inside `${VAR:-…}`, which ends at the first `}`:
+/// no escape exists for it, so a default that would hold one is refused.
+fn param_default_braces(symbols: &Symbols, diags: &mut Diagnostics) {
+    fn has_brace(symbols: &Symbols, default: &str, depth: usize) -> bool {
+        let Ok(pieces) = values::interpolation(default) else { return false };
+        pieces.iter().any(|p| match p {
+            Piece::Text(t) => t.contains('}'),
+            // A nested param with `env=` is its own `${…}`; one without is inlined.
+            Piece::Param(n, _) => {
+                depth < 16
+                    && symbols.params.get(n).is_some_and(|q| {
+                        q.prop("env").is_none()
+                            && q.prop_str("default").is_some_and(|d| has_brace(symbols, d, depth + 1))
+                    })
+            }
+            Piece::Secret(..) => false,
+        })
+    }
+    for (name, p) in &symbols.params {
+        let (Some(_), Some(d)) = (p.prop("env"), p.prop("default")) else { continue };
+        let Some(text) = d.value.as_str() else { continue };
+        if has_brace(symbols, text, 0) {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidInterpolation,
+                    format!("the default of param `{name}` holds `}}`, which cannot be written inside `${{VAR:-…}}`"),
+                )
+                .at(d.entry_span, "compose would end the default at the `}`")
+                .help("docker compose has no escape for `}` in a default: drop the `}`, or drop `env=` so the value is fixed at build time"),
+            );
+        }
+    }
 }
 
 /// `health http=` and `metrics` without `port=` use the service's `http` port or its only
@@ -194,13 +265,19 @@ fn publish_clashes(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
             });
         }
     }
-    // Sites make the proxy publish 80 and 443 on all addresses.
+    // Sites make the proxy publish 80 and 443 on all addresses; Caddy (the compose proxy
+    // when `targets` selects it and not nginx) also 443/udp for HTTP/3.
+    let targets = nodes.iter().find(|n| n.name.name == "targets");
+    let selects = |t: &str| targets.is_some_and(|n| n.children().iter().any(|c| c.name.name == t));
+    let caddy = selects("caddy") && !selects("nginx");
     if let Some(site) = nodes.iter().find(|n| n.name.name == "site") {
-        for port in [80, 443] {
+        let ports: &[(i128, &str)] =
+            if caddy { &[(80, "tcp"), (443, "tcp"), (443, "udp")] } else { &[(80, "tcp"), (443, "tcp")] };
+        for &(port, proto) in ports {
             binds.push(Bind {
                 addr: None,
                 port,
-                proto: "tcp",
+                proto,
                 span: site.name.span,
                 owner: "the reverse proxy (sites publish 80 and 443)".into(),
             });

@@ -521,7 +521,18 @@ impl Walker<'_, '_> {
             return;
         }
         if let Ok(pieces) = values::interpolation(s) {
+            // Each unknown name once per string: the first occurrence is enough to fix it,
+            // and a string repeating one name N times would cost N suggestions.
+            let mut seen: std::collections::HashSet<(bool, &str)> = std::collections::HashSet::new();
             for piece in pieces {
+                let first = match &piece {
+                    values::Piece::Secret(n, _) => seen.insert((true, *n)),
+                    values::Piece::Param(n, _) => seen.insert((false, *n)),
+                    values::Piece::Text(_) => true,
+                };
+                if !first {
+                    continue;
+                }
                 if let values::Piece::Secret(name, off) = piece {
                     if !symbols.secrets.contains_key(name) {
                         let names: Vec<&str> = symbols.secrets.keys().copied().collect();
@@ -582,7 +593,7 @@ impl Walker<'_, '_> {
 
     fn reference(&mut self, kind: RefKind, name: &str, entry: &Entry, symbols: &Symbols) {
         let table = symbols.table(kind);
-        if table.contains(&name) {
+        if table.contains(name) {
             return;
         }
         let code = match kind {
@@ -601,7 +612,7 @@ impl Walker<'_, '_> {
                 RefKind::Volume => {
                     format!("declare it: `volume \"{name}\"`; a bind mount starts with `./` or `/`")
                 }
-                RefKind::Lint => format!("lints: {}", table.join(", ")),
+                RefKind::Lint => format!("lints: {}", table.iter().copied().collect::<Vec<_>>().join(", ")),
                 RefKind::RateLimit => {
                     format!("declare it in `proxy`: `rate-limit \"{name}\" rate=\"10r/s\"`")
                 }
@@ -670,5 +681,24 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
         }
         Kind::Cpus => values::cpus_str(s).map(|_| ()),
         Kind::Port | Kind::PortRef | Kind::Int(..) | Kind::Number(..) | Kind::Bool | Kind::Scalar => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnostics::Code;
+
+    /// One unknown name repeated in one string is reported once: the mutation test found
+    /// `${image-tag}` × N giving N errors, each with its own "did you mean" search.
+    #[test]
+    fn an_unknown_interpolation_is_reported_once_per_string() {
+        let text = format!(
+            "stack \"demo\"\nparam \"tag\" default=\"1\"\nservice \"web\" {{\n    image \"nginx:{}\"\n    env A=\"${{tag}}${{nope}}${{secret:s}}${{secret:s}}\"\n}}\n",
+            "${tagg}".repeat(1000)
+        );
+        let out = crate::compile("t.stack.kdl", &text, &crate::Options::default());
+        let count = |code: Code| out.diagnostics.iter().filter(|d| d.code == code).count();
+        assert_eq!(count(Code::UnknownParam), 2, "{:#?}", out.diagnostics);
+        assert_eq!(count(Code::UnknownSecret), 1, "{:#?}", out.diagnostics);
     }
 }

@@ -1,0 +1,252 @@
+//! The reverse proxy in the compose file: which proxy, its services, ports, volumes and
+//! networks, the certificate script, and the clashes that stop the build. The golden files
+//! (`golden/`) and `validators.rs` check the same services against the compose schema and
+//! `docker-compose config -q`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+use stackc::diagnostics::Severity;
+use stackc::emit::EmitOptions;
+use stackc::ir::TargetKind;
+
+const BASE: &str = r#"stack "shop"
+param "domain" default="shop.example.com" env="DOMAIN"
+network "front"
+network "back" internal=#true
+volume "static"
+service "api" {
+    image "ghcr.io/acme/api:1.4.2"
+    port 8080 name="http"
+    networks "front" "back"
+    health http="/health"
+}
+service "web" {
+    image "ghcr.io/acme/web:1.4.2"
+    port 3000 name="http"
+    networks "front"
+    health http="/"
+}
+service "db" {
+    image "postgres:16-alpine"
+    port 5432
+    networks "back"
+    health cmd="pg_isready"
+}
+site "${domain}" {
+    redirect-from "www.${domain}"
+    route "/api/" to="api"
+    route "/" to="web"
+}
+"#;
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// The compose venv's Python (`.ci/install-validators`), else `python3`, if it has PyYAML.
+fn python_with_yaml() -> Option<PathBuf> {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/tools/compose/bin/python");
+    let candidates = [venv, PathBuf::from("python3")];
+    for py in candidates {
+        if Command::new(&py).args(["-c", "import yaml"]).output().is_ok_and(|o| o.status.success()) {
+            return Some(py);
+        }
+    }
+    assert!(!in_ci(), "python3 with PyYAML is not installed: CI must run .ci/install-validators first");
+    eprintln!("NOT RUN: python3 with PyYAML is not installed; run .ci/install-validators (CI always runs this check)");
+    None
+}
+
+struct Out {
+    files: Vec<stackc::emit::OutputFile>,
+    codes: Vec<(Severity, String, String)>,
+}
+
+fn build(extra: &str, targets: Option<Vec<TargetKind>>) -> Out {
+    let text = format!("{BASE}{extra}");
+    let built = stackc::build(
+        "shop.stack.kdl",
+        &text,
+        &stackc::Options::default(),
+        &EmitOptions { targets, ..Default::default() },
+    );
+    Out {
+        files: built.files,
+        codes: built
+            .outcome
+            .diagnostics
+            .iter()
+            .map(|d| (d.severity, d.code.as_str().to_string(), d.message.clone()))
+            .collect(),
+    }
+}
+
+impl Out {
+    fn file(&self, path: &str) -> Option<&str> {
+        self.files.iter().find(|f| f.path == path).map(|f| f.contents.as_str())
+    }
+
+    /// The compose file as JSON, read by PyYAML (as docker-compose v1 reads it); `None`
+    /// (NOT RUN) without a Python with PyYAML outside CI.
+    fn compose(&self) -> Option<Value> {
+        let text = self.file("docker-compose.yml").unwrap_or_else(|| panic!("no compose file: {:?}", self.codes));
+        let py = python_with_yaml()?;
+        let mut child = Command::new(py)
+            .args(["-c", "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run python");
+        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write the compose file");
+        let out = child.wait_with_output().expect("python finishes");
+        assert!(out.status.success(), "PyYAML cannot read:\n{text}");
+        Some(serde_json::from_slice(&out.stdout).expect("JSON from python"))
+    }
+
+    fn has(&self, code: &str, needle: &str) -> bool {
+        self.codes.iter().any(|(_, c, m)| c == code && m.contains(needle))
+    }
+
+    fn errors(&self) -> Vec<&(Severity, String, String)> {
+        self.codes.iter().filter(|(s, ..)| *s == Severity::Error).collect()
+    }
+}
+
+#[test]
+fn nginx_and_certbot_serve_the_sites() {
+    let out = build("targets {\n    compose\n    nginx version=\"1.27\"\n}\n", None);
+    assert!(out.errors().is_empty(), "{:?}", out.codes);
+    let Some(c) = out.compose() else { return };
+    let nginx = &c["services"]["nginx"];
+    assert_eq!(nginx["image"], json!("nginx:1.27-alpine"));
+    assert_eq!(nginx["ports"], json!(["80:80", "443:443"]));
+    assert_eq!(nginx["networks"], json!(["front", "back"]), "the networks of the routed services, in route order");
+    assert_eq!(
+        nginx["depends_on"],
+        json!({"api": {"condition": "service_started"}, "web": {"condition": "service_started"}})
+    );
+    assert_eq!(
+        nginx["volumes"],
+        json!([
+            "./nginx/conf.d:/etc/nginx/conf.d:ro",
+            "certbot-webroot:/var/www/certbot:ro",
+            "letsencrypt:/etc/letsencrypt:ro"
+        ])
+    );
+    assert_eq!(nginx["restart"], json!("unless-stopped"));
+    assert!(nginx["healthcheck"]["test"].is_array());
+    let certbot = &c["services"]["certbot"];
+    assert!(certbot["image"].as_str().is_some_and(|i| i.starts_with("certbot/certbot:v")));
+    let renew = certbot["command"][0].as_str().expect("a renew loop");
+    assert!(renew.contains("certbot renew --webroot -w /var/www/certbot") && renew.contains("sleep 12h"), "{renew}");
+    assert_eq!(certbot["volumes"], json!(["certbot-webroot:/var/www/certbot", "letsencrypt:/etc/letsencrypt"]));
+    assert!(c["volumes"]["letsencrypt"].is_object() && c["volumes"]["certbot-webroot"].is_object());
+
+    // Every file the proxy mounts from the output directory is generated there.
+    assert!(
+        out.file("nginx/conf.d/shop.conf").is_some(),
+        "{:?}",
+        out.files.iter().map(|f| &f.path).collect::<Vec<_>>()
+    );
+
+    let script = out.files.iter().find(|f| f.path == "init-certificates.sh").expect("the certificate script");
+    assert!(script.executable);
+    assert!(script.contents.starts_with("#!/bin/sh\n"));
+    assert!(script.contents.contains(
+        "certonly --standalone --non-interactive --agree-tos --keep-until-expiring --cert-name shop.example.com --register-unsafely-without-email -d shop.example.com -d www.shop.example.com"
+    ), "{}", script.contents);
+    assert!(script.contents.trim_end().ends_with("docker compose -f docker-compose.yml up -d"));
+}
+
+/// The compose emitter repeats two facts of the nginx target (backends do not import each
+/// other): where its file goes, and the version it writes for by default.
+#[test]
+fn the_nginx_facts_compose_repeats_match_the_nginx_target() {
+    let out = build("targets {\n    compose\n    nginx\n}\n", None);
+    let conf = out.files.iter().find(|f| f.path.ends_with(".conf")).expect("an nginx file");
+    assert_eq!(conf.path, "nginx/conf.d/shop.conf");
+    let Some(c) = out.compose() else { return };
+    let version = stackc::emit::nginx::DEFAULT_VERSION;
+    assert_eq!(c["services"]["nginx"]["image"], json!(format!("nginx:{version}-alpine")));
+}
+
+#[test]
+fn building_compose_alone_gives_the_same_compose_file() {
+    let targets = "targets {\n    compose\n    nginx\n}\n";
+    let all = build(targets, None);
+    let alone = build(targets, Some(vec![TargetKind::Compose]));
+    assert_eq!(all.file("docker-compose.yml"), alone.file("docker-compose.yml"));
+}
+
+#[test]
+fn without_tls_there_is_no_certbot_and_no_443() {
+    let out = build("proxy {\n    tls certificates=\"none\"\n}\ntargets {\n    compose\n    nginx\n}\n", None);
+    let Some(c) = out.compose() else { return };
+    assert_eq!(c["services"]["nginx"]["ports"], json!(["80:80"]));
+    assert_eq!(c["services"]["nginx"]["volumes"], json!(["./nginx/conf.d:/etc/nginx/conf.d:ro"]));
+    assert!(c["services"].get("certbot").is_none());
+    assert!(c.get("volumes").and_then(|v| v.get("letsencrypt")).is_none());
+    assert!(out.file("init-certificates.sh").is_none());
+}
+
+#[test]
+fn caddy_when_selected_without_nginx() {
+    let out = build(
+        "proxy {\n    mount \"static\" \"/srv/static\" read-only=#true\n}\ntargets {\n    compose\n    caddy\n}\n",
+        None,
+    );
+    assert!(out.errors().is_empty(), "{:?}", out.codes);
+    let Some(c) = out.compose() else { return };
+    let caddy = &c["services"]["caddy"];
+    assert!(caddy["image"].as_str().is_some_and(|i| i.starts_with("caddy:2")));
+    assert_eq!(caddy["ports"], json!(["80:80", "443:443", "443:443/udp"]));
+    assert_eq!(
+        caddy["volumes"],
+        json!([
+            "./caddy/Caddyfile:/etc/caddy/Caddyfile:ro",
+            "caddy-data:/data",
+            "caddy-config:/config",
+            "static:/srv/static:ro"
+        ])
+    );
+    assert!(c["services"].get("nginx").is_none() && c["services"].get("certbot").is_none());
+    assert!(c["volumes"]["caddy-data"].is_object() && c["volumes"]["caddy-config"].is_object());
+    assert!(out.file("init-certificates.sh").is_none());
+}
+
+#[test]
+fn both_proxies_selected_runs_nginx_and_warns() {
+    let out = build("targets {\n    compose\n    nginx\n    caddy\n}\n", None);
+    let Some(c) = out.compose() else { return };
+    assert!(c["services"]["nginx"].is_object() && c["services"].get("caddy").is_none());
+    assert!(out.has("W0501", "both `nginx` and `caddy`"), "{:?}", out.codes);
+}
+
+#[test]
+fn no_proxy_target_no_proxy_service() {
+    let out = build("targets {\n    compose\n}\n", None);
+    let Some(c) = out.compose() else { return };
+    assert!(c["services"].get("nginx").is_none() && c["services"].get("caddy").is_none());
+    assert!(out.has("W0501", "runs no reverse proxy"), "{:?}", out.codes);
+}
+
+#[test]
+fn generated_names_and_ports_clash() {
+    let svc =
+        "service \"certbot\" {\n    image \"x/y:1\"\n    restart \"no\"\n}\ntargets {\n    compose\n    nginx\n}\n";
+    let out = build(svc, None);
+    assert!(out.has("E0501", "service `certbot` clashes"), "{:?}", out.codes);
+    assert!(out.files.is_empty());
+
+    let vol = "volume \"letsencrypt\"\ntargets {\n    compose\n    nginx\n}\n";
+    assert!(build(vol, None).has("E0501", "volume `letsencrypt` clashes"));
+
+    // Caddy publishes 443/udp too.
+    let udp = "service \"quic\" {\n    image \"x/y:1\"\n    restart \"no\"\n    publish 443 protocol=\"udp\"\n}\n";
+    assert!(build(&format!("{udp}targets {{\n    compose\n    caddy\n}}\n"), None).has("E0404", "443/udp"));
+    let with_nginx = build(&format!("{udp}targets {{\n    compose\n    nginx\n}}\n"), None);
+    assert!(!with_nginx.codes.iter().any(|(_, c, _)| c == "E0404"), "{:?}", with_nginx.codes);
+}

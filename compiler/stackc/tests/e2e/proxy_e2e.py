@@ -1,0 +1,683 @@
+#!/usr/bin/env python3
+"""End-to-end test of a generated reverse-proxy configuration on a real server.
+
+Run by compiler/stackc/tests/nginx_e2e.rs as
+
+    unshare -m -n -- python3 proxy_e2e.py PLAN.json
+
+inside a private mount and network namespace (the script refuses to run outside one): it
+brings up the loopback interface, bind-mounts a private hosts file over /etc/hosts (every
+site host -> 127.0.0.1, every upstream instance -> its own 127.0.0.N), starts one small HTTP
+server per upstream instance, starts the proxy with the plan's command, and proves with real
+HTTP requests what the stack `e2e/site.stack.kdl` asks for. Every expectation below is about
+that stack and independent of the server kind; a kind that cannot express one lists it in
+the plan's `skip` with the reason. Whatever happens, the proxy and the upstreams are stopped
+in a `finally`, and the script exits non-zero with one line per failed expectation.
+
+Python standard library only.
+
+PLAN.json (written by the Rust test):
+  kind          "nginx" (later "caddy")
+  command       argv that runs the proxy in the foreground
+  http_port     port of the plain-HTTP listeners (the config's 80)
+  https_port    port of the HTTPS listeners (the config's 443)
+  ca_file       certificate that the HTTPS listeners' certificates chain to
+  hosts         the sites' host names (resolve to 127.0.0.1)
+  upstreams     [{service, instance, addr, port}]: one server each
+  static_root   directory that the stack's /srv/e2e stands for
+  acme_root     directory that the ACME webroot stands for
+  access_log    the proxy's access log file
+  error_log     the proxy's error log file (printed when something fails)
+  skip          {check id: reason}
+  outer_namespaces  {"mnt": inode, "net": inode} of the caller, which this script must not be in
+"""
+
+import base64
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PLAN = {}
+HITS = []  # (service, instance, host header, path) of every request an upstream answered
+HITS_LOCK = threading.Lock()
+
+# The response headers the stack asks for, per site (preset, proxy headers, site headers, HSTS).
+STRICT = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+BASIC = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+COMMON = {
+    "X-Stack": "e2e",
+    "Content-Security-Policy": "default-src 'self'",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+}
+APP_HEADERS = {**STRICT, **COMMON, "X-Site": "app"}
+ADMIN_HEADERS = {**STRICT, **COMMON}
+OPS_HEADERS = {**BASIC, **COMMON}
+
+APP = "app.e2e.test"
+ADMIN = "admin.e2e.test"
+OPS = "ops.e2e.test"
+ACME_TOKEN = "e2e-token-5f1c"
+ACME_BODY = b"e2e-token-5f1c.key-authorization\n"
+STATIC_TXT = b"hello from the static route\n"
+STATIC_INDEX = b"<!doctype html><title>static index</title>\n"
+SPA_INDEX = b"<!doctype html><title>spa shell</title>\n"
+SPA_JS = b"console.log('spa');\n"
+
+
+class Failure(Exception):
+    pass
+
+
+def expect(cond, message):
+    if not cond:
+        raise Failure(message)
+
+
+# ---------------------------------------------------------------------------------------
+# Upstreams
+
+
+class Upstream(BaseHTTPRequestHandler):
+    """Answers with what it saw: its service and instance, the request line and headers."""
+
+    protocol_version = "HTTP/1.1"
+    service = ""
+    instance = ""
+
+    def log_message(self, *args):
+        pass
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return body
+                body += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def answer(self):
+        body = self.read_body()
+        with HITS_LOCK:
+            HITS.append((self.service, self.instance, self.headers.get("Host", ""), self.path))
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            return self.websocket()
+        if "/sleep" in self.path:
+            time.sleep(3)
+        if self.service == "web" and self.path.startswith("/download/"):
+            # The upstream hands the request to an `internal` location, as X-Accel-Redirect does.
+            self.send_response(200)
+            self.send_header("X-Accel-Redirect", "/files/" + self.path[len("/download/"):])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        seen = {
+            "service": self.service,
+            "instance": self.instance,
+            "method": self.command,
+            "path": self.path,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body_len": len(body),
+            # Long enough for the proxy to compress (nginx: gzip_min_length 256).
+            "pad": "stackc " * 64,
+        }
+        payload = json.dumps(seen).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        # Routes with `cache=` must replace this, not add to it.
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Upstream", self.instance)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def websocket(self):
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        accept = base64.b64encode(
+            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        ).decode()
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.send_header("X-Seen-Upgrade", self.headers.get("Upgrade", ""))
+        self.send_header("X-Seen-Connection", self.headers.get("Connection", ""))
+        self.send_header("X-Seen-Path", self.path)
+        self.end_headers()
+        self.wfile.flush()
+        text = read_frame(self.rfile.read)
+        send_frame(self.wfile.write, f"{self.instance} got {text}".encode(), mask=False)
+        self.wfile.flush()
+        self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = answer
+
+
+def read_frame(read):
+    """One WebSocket text frame (payload < 126 bytes), unmasked."""
+    b0, b1 = read(2)
+    expect(b0 == 0x81, f"expected a final text frame, got opcode byte {b0:#x}")
+    n = b1 & 0x7F
+    mask = read(4) if b1 & 0x80 else b"\0\0\0\0"
+    data = read(n)
+    return bytes(c ^ mask[i % 4] for i, c in enumerate(data)).decode()
+
+
+def send_frame(write, data, mask):
+    if mask:
+        key = os.urandom(4)
+        write(bytes([0x81, 0x80 | len(data)]) + key + bytes(c ^ key[i % 4] for i, c in enumerate(data)))
+    else:
+        write(bytes([0x81, len(data)]) + data)
+
+
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # The proxy hangs up on purpose (timeouts, rejected bodies): not the test's failure.
+        pass
+
+
+def start_upstreams():
+    servers = []
+    for u in PLAN["upstreams"]:
+        handler = type("Upstream_" + u["instance"], (Upstream,), {"service": u["service"], "instance": u["instance"]})
+        srv = QuietServer((u["addr"], u["port"]), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+    return servers
+
+
+def hits(service=None, host=None):
+    with HITS_LOCK:
+        return [h for h in HITS if (service is None or h[0] == service) and (host is None or h[2] == host)]
+
+
+# ---------------------------------------------------------------------------------------
+# Client
+
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # email.message.Message: case-insensitive, get_all
+        self.body = body
+
+    def header(self, name):
+        return self.headers.get(name)
+
+    def json(self):
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise Failure(f"expected an upstream's JSON answer, got {self.status} {self.body[:200]!r}")
+
+
+def tls_context(alpn=None):
+    ctx = ssl.create_default_context(cafile=PLAN["ca_file"])
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+def request(host, path, scheme="https", method="GET", headers=None, body=None):
+    if scheme == "https":
+        conn = http.client.HTTPSConnection(host, PLAN["https_port"], context=tls_context(), timeout=10)
+    else:
+        conn = http.client.HTTPConnection(host, PLAN["http_port"], timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return Resp(r.status, r.headers, r.read())
+    finally:
+        conn.close()
+
+
+def status_of(r, want, what):
+    expect(r.status == want, f"{what}: expected status {want}, got {r.status} (body {r.body[:160]!r})")
+
+
+def has_headers(r, want, what, absent=()):
+    for name, value in want.items():
+        got = r.headers.get_all(name) or []
+        expect(got == [value], f"{what} ({r.status}): header {name}: expected [{value!r}], got {got!r}")
+    for name in absent:
+        expect(r.headers.get(name) is None, f"{what}: header {name} should be absent, got {r.headers.get(name)!r}")
+
+
+def upstream_saw(r, service, path, host, what):
+    status_of(r, 200, what)
+    seen = r.json()
+    expect(seen["service"] == service, f"{what}: reached {seen['instance']}, expected service {service}")
+    expect(seen["path"] == path, f"{what}: upstream saw path {seen['path']!r}, expected {path!r}")
+    expect(seen["headers"].get("host") == host, f"{what}: upstream saw Host {seen['headers'].get('host')!r}")
+    return seen
+
+
+# ---------------------------------------------------------------------------------------
+# Expectations: (id, what it proves, function). Shared by every server kind.
+
+
+def check_http_redirect():
+    for host in [APP, "www." + APP, "old.e2e.test", ADMIN]:
+        r = request(host, "/some/path?q=1&r=2", scheme="http")
+        status_of(r, 301, f"http://{host}/some/path")
+        want = f"https://{host}/some/path?q=1&r=2"
+        expect(r.header("Location") == want, f"http://{host}: Location {r.header('Location')!r}, expected {want!r}")
+
+
+def check_acme_challenge():
+    # Also on the allow-from site: the CA's validation servers are not in its ranges.
+    for host in [APP, ADMIN]:
+        r = request(host, f"/.well-known/acme-challenge/{ACME_TOKEN}", scheme="http")
+        status_of(r, 200, f"ACME challenge on http://{host}")
+        expect(r.body == ACME_BODY, f"ACME challenge on {host}: body {r.body!r}")
+    r = request(APP, "/.well-known/acme-challenge/missing", scheme="http")
+    status_of(r, 404, "missing ACME token (no redirect, no proxying)")
+
+
+def check_tls_and_http2():
+    for host in [APP, "www." + APP, "old.e2e.test", ADMIN, OPS]:
+        with socket.create_connection((host, PLAN["https_port"]), timeout=10) as raw:
+            with tls_context(["h2", "http/1.1"]).wrap_socket(raw, server_hostname=host) as s:
+                expect(s.version() in ("TLSv1.2", "TLSv1.3"), f"{host}: TLS version {s.version()}")
+                expect(s.selected_alpn_protocol() == "h2", f"{host}: ALPN {s.selected_alpn_protocol()!r}, not h2")
+
+
+def check_ipv6():
+    with socket.create_connection(("::1", PLAN["http_port"]), timeout=10) as s:
+        s.sendall(f"GET /v6 HTTP/1.1\r\nHost: {APP}\r\nConnection: close\r\n\r\n".encode())
+        answer = recv_all(s)
+    expect(answer.startswith(b"HTTP/1.1 301"), f"http://[::1]: {answer[:80]!r}")
+    with socket.create_connection(("::1", PLAN["https_port"]), timeout=10) as raw:
+        with tls_context().wrap_socket(raw, server_hostname=APP) as s:
+            s.sendall(f"GET /v6 HTTP/1.1\r\nHost: {APP}\r\nConnection: close\r\n\r\n".encode())
+            answer = recv_all(s)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    expect(head.startswith(b"HTTP/1.1 200"), f"https://[::1]: {head[:80]!r}")
+    seen = json.loads(body)
+    expect(seen["service"] == "web" and seen["path"] == "/v6", f"https://[::1] reached {seen['instance']} {seen['path']}")
+    expect(seen["headers"].get("x-real-ip") == "::1", f"X-Real-IP over IPv6: {seen['headers'].get('x-real-ip')!r}")
+
+
+def recv_all(s):
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def check_redirect_from():
+    r = request("old.e2e.test", "/a/b?c=1")
+    status_of(r, 301, "https://old.e2e.test")
+    expect(r.header("Location") == f"https://{APP}/a/b?c=1", f"redirect-from: Location {r.header('Location')!r}")
+    has_headers(r, APP_HEADERS, "redirect-from response")
+
+
+def check_prefix_route_and_forwarding():
+    r = request(APP, "/hello/world?x=1")
+    seen = upstream_saw(r, "web", "/hello/world?x=1", APP, "prefix route /")
+    h = seen["headers"]
+    expect(h.get("x-forwarded-proto") == "https", f"X-Forwarded-Proto {h.get('x-forwarded-proto')!r}")
+    expect(h.get("x-real-ip") == "127.0.0.1", f"X-Real-IP {h.get('x-real-ip')!r}")
+    expect(h.get("x-forwarded-for") == "127.0.0.1", f"X-Forwarded-For {h.get('x-forwarded-for')!r}")
+    has_headers(r, APP_HEADERS, "proxied 200")
+    expect(r.header("X-Upstream") == seen["instance"], "the upstream's own headers pass")
+    # A client's X-Forwarded-For is kept and the client's address appended.
+    r = request("www." + APP, "/", headers={"X-Forwarded-For": "203.0.113.7"})
+    seen = upstream_saw(r, "web", "/", "www." + APP, "second host of the site")
+    got = seen["headers"].get("x-forwarded-for")
+    expect(got == "203.0.113.7, 127.0.0.1", f"appended X-Forwarded-For {got!r}")
+
+
+def check_replicas():
+    instances = {request(APP, f"/r{i}").json()["instance"] for i in range(8)}
+    want = {u["instance"] for u in PLAN["upstreams"] if u["service"] == "web"}
+    expect(len(want) == 2, f"the plan should have two web replicas, has {want}")
+    expect(instances == want, f"requests reached {sorted(instances)}, expected every replica {sorted(want)}")
+
+
+def check_strip_prefix():
+    upstream_saw(request(APP, "/api/users?id=3"), "api", "/users?id=3", APP, "/api/ with strip-prefix")
+    upstream_saw(request(APP, "/api/"), "api", "/", APP, "/api/ itself")
+    # A prefix without a trailing slash.
+    upstream_saw(request(APP, "/v1/users?id=4"), "api", "/users?id=4", APP, "/v1 with strip-prefix")
+    upstream_saw(request(APP, "/v1"), "api", "/", APP, "/v1 itself")
+
+
+def check_timeout():
+    upstream_saw(request(APP, "/slow/quick"), "api", "/slow/quick", APP, "timeout=1s, quick answer")
+    started = time.time()
+    r = request(APP, "/slow/sleep")
+    status_of(r, 504, "timeout=1s, upstream answers after 3 s")
+    expect(time.time() - started < 2.9, f"the 504 came after {time.time() - started:.1f} s, not before the upstream answered")
+    has_headers(r, APP_HEADERS, "504")
+
+
+def check_exact_route():
+    upstream_saw(request(APP, "/health?probe=unlogged-7"), "api", "/health?probe=unlogged-7", APP, "exact /health")
+    upstream_saw(request(APP, "/health/extra"), "web", "/health/extra", APP, "/health/extra is not exact /health")
+
+
+def check_regex_route():
+    r = request(APP, "/ASSETS/css/Site.CSS")
+    upstream_saw(r, "api", "/ASSETS/css/Site.CSS", APP, "case-insensitive regex route")
+    # The route's Cache-Control replaces the upstream's, and the site's headers survive the
+    # location's own add_header.
+    has_headers(r, {**APP_HEADERS, "Cache-Control": "public, max-age=31536000, immutable"}, "regex route with cache=")
+    upstream_saw(request(APP, "/assets/app.js"), "web", "/assets/app.js", APP, "regex does not match .js")
+
+
+def check_websocket():
+    with socket.create_connection((APP, PLAN["https_port"]), timeout=10) as raw:
+        with tls_context(["http/1.1"]).wrap_socket(raw, server_hostname=APP) as s:
+            key = base64.b64encode(os.urandom(16)).decode()
+            s.sendall(
+                (
+                    f"GET /ws/chat?room=1 HTTP/1.1\r\nHost: {APP}\r\nUpgrade: websocket\r\n"
+                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                ).encode()
+            )
+            f = s.makefile("rb")
+            status = f.readline().decode().strip()
+            headers = {}
+            while True:
+                line = f.readline().decode()
+                if line in ("\r\n", "\n", ""):
+                    break
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+            expect(status.startswith("HTTP/1.1 101"), f"websocket: status line {status!r}, headers {headers}")
+            expect(headers.get("x-seen-upgrade") == "websocket", f"upstream saw Upgrade {headers.get('x-seen-upgrade')!r}")
+            expect(
+                headers.get("x-seen-connection", "").lower() == "upgrade",
+                f"upstream saw Connection {headers.get('x-seen-connection')!r}",
+            )
+            expect(headers.get("x-seen-path") == "/ws/chat?room=1", f"upstream saw path {headers.get('x-seen-path')!r}")
+            want = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+            expect(headers.get("sec-websocket-accept") == want.decode(), "Sec-WebSocket-Accept passes")
+            send_frame(s.sendall, b"ping", mask=True)
+            text = read_frame(f.read)
+            expect(text == "ws got ping", f"websocket echo through the proxy: {text!r}")
+
+
+def check_internal():
+    before = len(hits("api"))
+    r = request(APP, "/files/secret.txt")
+    status_of(r, 404, "internal route from outside")
+    has_headers(r, APP_HEADERS, "404 of an internal route")
+    expect(len(hits("api")) == before, "an internal route must not reach its upstream from outside")
+    # The upstream may hand a request to it (X-Accel-Redirect).
+    upstream_saw(request(APP, "/download/report.pdf"), "api", "/files/report.pdf", APP, "X-Accel-Redirect to internal")
+
+
+def check_body_limit():
+    r = request(APP, "/upload/x", method="POST", body=b"a" * 512)
+    seen = upstream_saw(r, "api", "/upload/x", APP, "upload within the route's limit")
+    expect(seen["body_len"] == 512, f"upstream got {seen['body_len']} bytes of 512")
+    r = request(APP, "/upload/x", method="POST", body=b"a" * 2048)
+    status_of(r, 413, "route body-limit 1Ki")
+    has_headers(r, APP_HEADERS, "413")
+    upstream_saw(request(APP, "/api/x", method="POST", body=b"b" * 32768), "api", "/x", APP, "32 KiB under 64Ki")
+    status_of(request(APP, "/api/x", method="POST", body=b"b" * 100_000), 413, "proxy body-limit 64Ki")
+
+
+def check_rate_limit():
+    statuses = [request(APP, f"/limited/{i}").status for i in range(6)]
+    # rate 1r/m, burst 2, nodelay: one request plus the burst pass at once, then rejections.
+    expect(statuses == [200, 200, 200, 429, 429, 429], f"rate limit: statuses {statuses}")
+    r = request(APP, "/limited/again")
+    status_of(r, 429, "rate limit still rejecting")
+    has_headers(r, APP_HEADERS, "429")
+
+
+def check_allow_from_denies():
+    for path, what in [("/", "proxied route"), ("/gone", "respond= route"), ("/elsewhere/x", "redirect= route")]:
+        r = request(ADMIN, path)
+        status_of(r, 403, f"allow-from 10.0.0.0/8, client 127.0.0.1, {what}")
+        has_headers(r, ADMIN_HEADERS, f"403 of {what}", absent=["X-Site"])
+    expect(not hits("admin", ADMIN), f"denied requests reached the upstream: {hits('admin', ADMIN)}")
+
+
+def check_allow_from_allows():
+    r = request(OPS, "/status")
+    upstream_saw(r, "admin", "/status", OPS, "allow-from 127.0.0.0/8")
+    has_headers(r, OPS_HEADERS, "basic preset", absent=["Permissions-Policy", "Cross-Origin-Opener-Policy", "X-Site"])
+
+
+def check_respond_and_redirect_routes():
+    r = request(APP, "/metrics")
+    status_of(r, 404, "respond=404")
+    has_headers(r, APP_HEADERS, "respond=404")
+    r = request(APP, "/old/page")
+    status_of(r, 308, "redirect= status=308")
+    expect(r.header("Location") == f"https://{APP}/new/", f"redirect= Location {r.header('Location')!r}")
+    has_headers(r, APP_HEADERS, "308")
+
+
+def check_static_files():
+    r = request(APP, "/static/hello.txt")
+    status_of(r, 200, "files= route")
+    expect(r.body == STATIC_TXT, f"static file body {r.body!r}")
+    expect((r.header("Content-Type") or "").startswith("text/plain"), f"Content-Type {r.header('Content-Type')!r}")
+    has_headers(r, {**APP_HEADERS, "Cache-Control": "max-age=3600"}, "static file with cache=1h")
+    r = request(APP, "/static/")
+    status_of(r, 200, "files= directory index")
+    expect(r.body == STATIC_INDEX, f"index body {r.body!r}")
+    r = request(APP, "/static/missing.txt")
+    status_of(r, 404, "missing static file")
+    # Error responses are not cached, but keep the security headers.
+    has_headers(r, APP_HEADERS, "404 of a files= route", absent=["Cache-Control"])
+
+
+def check_spa_fallback():
+    r = request(APP, "/spa/app.js")
+    status_of(r, 200, "files= with fallback, existing file")
+    expect(r.body == SPA_JS, f"spa file body {r.body!r}")
+    r = request(APP, "/spa/deep/link")
+    status_of(r, 200, "fallback for a client-side route")
+    expect(r.body == SPA_INDEX, f"fallback body {r.body!r}")
+
+
+def check_gzip():
+    r = request(APP, "/api/big", headers={"Accept-Encoding": "gzip"})
+    status_of(r, 200, "gzip")
+    expect(r.header("Content-Encoding") == "gzip", f"Content-Encoding {r.header('Content-Encoding')!r}")
+    expect(json.loads(gzip.decompress(r.body))["service"] == "api", "gzip body decompresses to the answer")
+
+
+def check_access_log():
+    # Runs last: every earlier request is in the log, or deliberately not.
+    deadline = time.time() + 5
+    text = ""
+    while time.time() < deadline:
+        with open(PLAN["access_log"], errors="replace") as f:
+            text = f.read()
+        if "/health/extra" in text:
+            break
+        time.sleep(0.1)
+    expect("/health/extra" in text, f"the access log has no line for /health/extra:\n{text[-2000:]}")
+    expect("unlogged-7" not in text, "access-log=#false: /health was logged")
+
+
+CHECKS = [
+    ("http-redirect", "port 80 redirects to https with the same host, path and query", check_http_redirect),
+    ("acme-challenge", "ACME http-01 tokens are served from the webroot over plain HTTP", check_acme_challenge),
+    ("tls-http2", "every host's certificate verifies; TLS 1.2+; HTTP/2 by ALPN", check_tls_and_http2),
+    ("ipv6", "the IPv6 listeners serve the same site", check_ipv6),
+    ("redirect-from", "redirect-from hosts redirect to the first host", check_redirect_from),
+    ("prefix-forwarding", "prefix route reaches its service with Host and X-Forwarded-*", check_prefix_route_and_forwarding),
+    ("replicas", "requests are balanced over every replica", check_replicas),
+    ("strip-prefix", "strip-prefix removes the route's prefix", check_strip_prefix),
+    ("timeout", "timeout= gives 504 when the upstream is slower", check_timeout),
+    ("exact", "exact route matches only its path", check_exact_route),
+    ("regex", "case-insensitive regex route with cache= headers", check_regex_route),
+    ("websocket", "WebSocket upgrade reaches the upstream and the tunnel carries frames", check_websocket),
+    ("internal", "internal route: 404 from outside, reachable by X-Accel-Redirect", check_internal),
+    ("body-limit", "body-limit of the route and of the proxy give 413", check_body_limit),
+    ("rate-limit", "rate limit rejects with 429 after its burst", check_rate_limit),
+    ("allow-from-deny", "allow-from: 403 for a client outside the ranges, on every route", check_allow_from_denies),
+    ("allow-from-allow", "allow-from: a client inside the ranges gets through", check_allow_from_allows),
+    ("respond-redirect", "respond= and redirect= routes, with headers", check_respond_and_redirect_routes),
+    ("files", "files= serves files with Cache-Control and an index", check_static_files),
+    ("spa-fallback", "files= with fallback= serves the app shell for unknown paths", check_spa_fallback),
+    ("gzip", "gzip compresses JSON answers", check_gzip),
+    ("access-log", "access-log=#false keeps a route out of the access log", check_access_log),
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Setup and teardown
+
+
+def enter_sandbox(workdir):
+    # The caller's namespaces are in the plan: the mount and the servers must not reach them.
+    for kind in ("mnt", "net"):
+        if os.stat(f"/proc/self/ns/{kind}").st_ino == PLAN["outer_namespaces"][kind]:
+            sys.exit(f"refusing to run: not in a private {kind} namespace (run under `unshare -m -n`)")
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    hosts = os.path.join(workdir, "hosts")
+    lines = ["127.0.0.1 localhost " + " ".join(PLAN["hosts"]), "::1 localhost"]
+    lines += [f"{u['addr']} {u['service']}" for u in PLAN["upstreams"]]
+    with open(hosts, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    subprocess.run(["mount", "--bind", hosts, "/etc/hosts"], check=True)
+
+
+def write_site_files():
+    def put(path, data):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+
+    put(os.path.join(PLAN["acme_root"], ".well-known/acme-challenge", ACME_TOKEN), ACME_BODY)
+    put(os.path.join(PLAN["static_root"], "static/hello.txt"), STATIC_TXT)
+    put(os.path.join(PLAN["static_root"], "static/index.html"), STATIC_INDEX)
+    put(os.path.join(PLAN["static_root"], "spa/index.html"), SPA_INDEX)
+    put(os.path.join(PLAN["static_root"], "spa/app.js"), SPA_JS)
+
+
+def wait_ready(proc, log):
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise Failure(f"the proxy exited with {proc.returncode} before listening:\n{tail(log)}")
+        try:
+            for port in (PLAN["http_port"], PLAN["https_port"]):
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise Failure(f"the proxy did not listen on {PLAN['http_port']}/{PLAN['https_port']} within 15 s:\n{tail(log)}")
+
+
+def tail(path, n=40):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError as e:
+        return f"({path}: {e})"
+
+
+def die_with_parent():
+    # If this script is killed, the proxy must not outlive it in the namespace.
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def stop(proc):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def on_alarm(signum, frame):
+    raise TimeoutError("the end-to-end test took longer than 180 s")
+
+
+def main():
+    global PLAN
+    with open(sys.argv[1]) as f:
+        PLAN = json.load(f)
+    workdir = os.path.dirname(os.path.abspath(sys.argv[1]))
+    enter_sandbox(workdir)
+    write_site_files()
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(180)
+    proc = None
+    upstreams = []
+    failures = []
+    try:
+        upstreams = start_upstreams()
+        out = open(os.path.join(workdir, "proxy.out"), "wb")
+        proc = subprocess.Popen(PLAN["command"], stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+        wait_ready(proc, PLAN["error_log"])
+        for cid, what, fn in CHECKS:
+            if cid in PLAN.get("skip", {}):
+                print(f"SKIP {cid}: {what} -- {PLAN['kind']}: {PLAN['skip'][cid]}")
+                continue
+            try:
+                fn()
+                print(f"ok   {cid}: {what}")
+            except Failure as e:
+                failures.append(f"{cid}: {e}")
+                print(f"FAIL {cid}: {e}")
+            except Exception:
+                failures.append(f"{cid}: {traceback.format_exc()}")
+                print(f"FAIL {cid}: {traceback.format_exc()}")
+        unknown = set(PLAN.get("skip", {})) - {c[0] for c in CHECKS}
+        if unknown:
+            failures.append(f"the plan skips unknown checks {sorted(unknown)}")
+    except (Failure, TimeoutError, OSError) as e:
+        failures.append(f"setup: {e}")
+    finally:
+        signal.alarm(0)
+        stop(proc)
+        for srv in upstreams:
+            srv.shutdown()
+            srv.server_close()
+    if failures:
+        print(f"\n{len(failures)} expectation(s) failed on {PLAN['kind']}:")
+        for f in failures:
+            print(f"  - {f}")
+        print(f"\n{PLAN['kind']} log:\n{tail(PLAN['error_log'])}{tail(os.path.join(workdir, 'proxy.out'))}")
+        sys.exit(1)
+    print(f"\nall {len(CHECKS) - len(PLAN.get('skip', {}))} checks passed on {PLAN['kind']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+//! The nginx target, end to end: `tests/e2e/site.stack.kdl` compiled with the library and run
+//! on a real nginx, with real upstream servers and real HTTP requests
+//! (`tests/e2e/proxy_e2e.py` holds the expectations; `docs/targets/nginx.md` lists them).
+//!
+//! Everything runs inside `unshare -m -n`: a private network namespace with only a loopback
+//! interface (no port of the machine is used) and a private mount namespace in which a hosts
+//! file is bind-mounted over `/etc/hosts`. The generated file is used as it is except for
+//! what a test machine cannot have: the listen ports (80/443 become 10080/10443), the
+//! certificate paths (a self-signed pair made by `openssl`) and the directories of the ACME
+//! webroot and the static routes (directories in the test's temporary directory).
+//!
+//! Needs root, nginx, openssl, python3, `ip` and `mount`. In CI (`CI` set) a missing tool fails
+//! the test; elsewhere it prints NOT RUN and passes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use stackc::emit::EmitOptions;
+use stackc::ir::{Action, Piece, Stack, TargetKind, Text};
+use stackc::Options;
+
+const HTTP_PORT: u16 = 10080;
+const HTTPS_PORT: u16 = 10443;
+
+fn e2e_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+fn find(tool: &str, dirs: &[&str]) -> Option<PathBuf> {
+    if let Some(p) = dirs.iter().map(|d| Path::new(d).join(tool)).find(|p| p.is_file()) {
+        return Some(p);
+    }
+    let out = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().ok()?;
+    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !p.is_empty()).then(|| PathBuf::from(p))
+}
+
+struct Tools {
+    nginx: PathBuf,
+    python: PathBuf,
+}
+
+/// The tools, or `None` (with a loud NOT RUN) outside CI.
+fn require_tools() -> Option<Tools> {
+    let sbin = ["/usr/sbin", "/sbin", "/usr/local/sbin"];
+    let nginx = find("nginx", &sbin);
+    let python = find("python3", &[]);
+    let mut missing: Vec<&str> = Vec::new();
+    for (name, found) in [
+        ("nginx", nginx.is_some()),
+        ("python3", python.is_some()),
+        ("openssl", find("openssl", &[]).is_some()),
+        ("ip", find("ip", &sbin).is_some()),
+        ("mount", find("mount", &[]).is_some()),
+    ] {
+        if !found {
+            missing.push(name);
+        }
+    }
+    let sandbox = Command::new("unshare").args(["-m", "-n", "true"]).output().is_ok_and(|o| o.status.success());
+    let problem = if !missing.is_empty() {
+        format!("missing {} (run .ci/install-validators)", missing.join(", "))
+    } else if !sandbox {
+        "`unshare -m -n` failed: the end-to-end test needs root".to_string()
+    } else {
+        return Some(Tools { nginx: nginx?, python: python? });
+    };
+    if in_ci() {
+        panic!("nginx end-to-end test: {problem}; CI must run it");
+    }
+    eprintln!("NOT RUN: nginx end-to-end test: {problem} (CI always runs it)");
+    None
+}
+
+fn literal(t: &Text) -> String {
+    t.0.iter()
+        .map(|p| match p {
+            Piece::Lit(s) => s.clone(),
+            other => panic!("the e2e stack uses only literal hosts, found {other:?}"),
+        })
+        .collect()
+}
+
+/// One upstream server per replica of every routed service, each on its own loopback address
+/// (as Docker's DNS gives one address per replica).
+fn upstreams(stack: &Stack) -> Vec<serde_json::Value> {
+    let mut routed: Vec<(String, u16)> = Vec::new();
+    for r in stack.sites.iter().flat_map(|s| &s.routes) {
+        if let Action::Proxy { service, port } = &r.action {
+            if !routed.contains(&(service.clone(), *port)) {
+                routed.push((service.clone(), *port));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut next_addr = 10;
+    for (service, port) in routed {
+        let replicas = stack.services.get(&service).map_or(1, |s| s.replicas.max(1));
+        for i in 1..=replicas {
+            let instance = if replicas == 1 { service.clone() } else { format!("{service}-{i}") };
+            out.push(serde_json::json!({
+                "service": service, "instance": instance, "addr": format!("127.0.0.{next_addr}"), "port": port,
+            }));
+            next_addr += 1;
+        }
+    }
+    out
+}
+
+/// Replaces `from` by `to` in `text`, and fails when `from` is not there: a substitution that
+/// silently stops applying would test a different configuration.
+fn replace_all(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "the generated nginx file no longer contains {from:?}");
+    text.replace(from, to)
+}
+
+/// Whether the kernel has IPv6 (it may be booted without; the namespace then has no `::1`).
+fn has_ipv6() -> bool {
+    Path::new("/proc/net/if_inet6").exists()
+}
+
+/// The generated file with the machine-specific parts replaced (see the module comment).
+fn localize(conf: &str, dir: &Path) -> String {
+    let d = dir.display();
+    let mut out = String::new();
+    for line in conf.lines() {
+        let t = line.trim_start();
+        let indent = &line[..line.len() - t.len()];
+        let directive = t.split(' ').next().unwrap_or("");
+        match directive {
+            "ssl_certificate_key" => out.push_str(&format!("{indent}ssl_certificate_key {d}/tls/key.pem;\n")),
+            "ssl_certificate" | "ssl_trusted_certificate" => {
+                out.push_str(&format!("{indent}{directive} {d}/tls/cert.pem;\n"))
+            }
+            "listen" if !has_ipv6() && t.starts_with("listen [::]") => {}
+            "listen" => {
+                let l = t
+                    .replacen("listen 80;", &format!("listen {HTTP_PORT};"), 1)
+                    .replacen("listen [::]:80;", &format!("listen [::]:{HTTP_PORT};"), 1)
+                    .replacen("listen 443 ", &format!("listen {HTTPS_PORT} "), 1)
+                    .replacen("listen [::]:443 ", &format!("listen [::]:{HTTPS_PORT} "), 1);
+                assert_ne!(l, t, "unexpected listen directive {t:?}");
+                out.push_str(&format!("{indent}{l}\n"));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    let out = replace_all(&out, "/var/www/certbot", &format!("{d}/acme"));
+    replace_all(&out, "/srv/e2e/", &format!("{d}/srv/"))
+}
+
+/// A main nginx.conf around the generated `conf.d` file, everything under `dir`.
+fn main_conf(dir: &Path, site: &Path) -> String {
+    let d = dir.display();
+    format!(
+        "# The e2e test's main file: what the stock nginx.conf has, with every path in the test's directory.
+worker_processes 1;
+events {{
+    worker_connections 256;
+}}
+http {{
+    types {{
+        text/html html;
+        text/plain txt;
+        text/css css;
+        application/javascript js;
+        application/json json;
+    }}
+    default_type application/octet-stream;
+    sendfile on;
+    access_log {d}/logs/access.log;
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    include {};
+}}
+",
+        site.display()
+    )
+}
+
+fn self_signed(dir: &Path, hosts: &[String]) {
+    let san: Vec<String> = hosts.iter().map(|h| format!("DNS:{h}")).collect();
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=stackc-e2e"])
+        .arg("-addext")
+        .arg(format!("subjectAltName={}", san.join(",")))
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The inode of this process's namespace of `kind`: the script checks that it runs in another.
+fn namespace(kind: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/self/ns/{kind}")).unwrap().ino()
+}
+
+#[test]
+fn nginx_serves_the_e2e_stack() {
+    let path = e2e_dir().join("site.stack.kdl");
+    let src = std::fs::read_to_string(&path).unwrap();
+    let emit = EmitOptions { targets: Some(vec![TargetKind::Nginx]), ..EmitOptions::default() };
+    let built = stackc::build("site.stack.kdl", &src, &Options::default(), &emit);
+    // The stack must check clean: a warning would mean it does not say what the test expects.
+    let diags: Vec<String> =
+        built.outcome.diagnostics.iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect();
+    assert!(diags.is_empty(), "the e2e stack has diagnostics: {diags:#?}");
+    let stack = built.outcome.stack.as_ref().expect("the e2e stack compiles");
+    let conf = built.files.iter().find(|f| f.path == "nginx/conf.d/e2e.conf").expect("an nginx file").contents.clone();
+
+    let Some(tools) = require_tools() else { return };
+
+    let dir = std::env::temp_dir().join(format!("stackc-nginx-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for sub in ["logs", "tmp", "tls", "conf.d", "acme", "srv"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let mut hosts: Vec<String> = Vec::new();
+    for site in &stack.sites {
+        hosts.extend(site.hosts.iter().map(literal));
+        hosts.extend(site.redirect_from.iter().cloned());
+    }
+    self_signed(&dir.join("tls"), &hosts);
+    let site = dir.join("conf.d/e2e.conf");
+    std::fs::write(&site, localize(&conf, &dir)).unwrap();
+    let main = dir.join("nginx.conf");
+    std::fs::write(&main, main_conf(&dir, &site)).unwrap();
+
+    let d = dir.display().to_string();
+    let plan = serde_json::json!({
+        "kind": "nginx",
+        "command": [
+            tools.nginx, "-p", format!("{d}/"), "-c", main,
+            "-g", format!("daemon off; master_process on; pid {d}/nginx.pid; error_log {d}/logs/error.log notice;"),
+        ],
+        "http_port": HTTP_PORT,
+        "https_port": HTTPS_PORT,
+        "ca_file": dir.join("tls/cert.pem"),
+        "hosts": hosts,
+        "upstreams": upstreams(stack),
+        "static_root": dir.join("srv"),
+        "acme_root": dir.join("acme"),
+        "access_log": dir.join("logs/access.log"),
+        "error_log": dir.join("logs/error.log"),
+        "skip": if has_ipv6() { serde_json::json!({}) } else { serde_json::json!({"ipv6": "the kernel has no IPv6"}) },
+        "outer_namespaces": { "mnt": namespace("mnt"), "net": namespace("net") },
+    });
+    let plan_path = dir.join("plan.json");
+    std::fs::write(&plan_path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+
+    let out = Command::new("unshare")
+        .args(["-m", "-n", "--"])
+        .arg(&tools.python)
+        .arg(e2e_dir().join("proxy_e2e.py"))
+        .arg(&plan_path)
+        .output()
+        .expect("run unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}{stderr}");
+    if out.status.success() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert!(
+        out.status.success(),
+        "the generated nginx configuration failed end to end (files kept in {d}):\n{stdout}{stderr}"
+    );
+    // The harness really ran (its summary line), and skipped only what the plan says.
+    assert!(stdout.contains(" checks passed on nginx"), "{stdout}");
+    assert!(!stdout.contains("SKIP") || !has_ipv6(), "{stdout}");
+}
