@@ -174,3 +174,27 @@ fn compose_files_parse_with_docker_compose() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Every generated shell script (golden `*.sh`, e.g. compose's `init-certificates.sh`) passes
+/// shellcheck with its default severity (style included), as a reviewer would run it.
+#[test]
+fn scripts_pass_shellcheck() {
+    let Some(sc) = require("shellcheck", "shellcheck") else { return };
+    let mut scripts = Vec::new();
+    for dir in std::fs::read_dir(root().join("golden")).unwrap().flatten() {
+        for f in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+            if f.path().extension().is_some_and(|e| e == "sh") {
+                scripts.push(f.path());
+            }
+        }
+    }
+    scripts.sort();
+    assert!(!scripts.is_empty(), "no generated script in golden/: the compose target writes init-certificates.sh");
+    let out = Command::new(&sc).arg("--external-sources").args(&scripts).output().expect("run shellcheck");
+    assert!(
+        out.status.success(),
+        "shellcheck:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
