@@ -637,6 +637,7 @@ fn templates_dir_overrides_embedded_templates() {
     let out = stackc(t.path(), &["build", file, "--templates", "tpl", "-o", "broken"]);
     assert_code(&out, 1);
     assert!(stderr(&out).contains("the caddy templates failed"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("E0502"), "{}", stderr(&out));
     assert!(!t.path().join("broken").exists());
 
     // An unknown name is refused with the list of names.

@@ -108,6 +108,7 @@ catalogue! {
     BackupEngine = "E0407" "backup-engine" "a backup of a service whose database engine stackc cannot tell or does not support";
     UnknownEnvGroup = "E0212" "unknown-env-group" "`env-from` names an `env-group` that does not exist";
     TargetCannotExpress = "E0501" "target-cannot-express" "the stack asks for something a target cannot do correctly";
+    TemplateFailed = "E0502" "template-failed" "a template given with `--templates` does not exist, parse or render";
     TargetApproximation = "W0501" "target-approximation" "a target can only approximate or ignore part of the stack";
     PublicDatabase = "W0101" "public-database" "a database port published on all host addresses";
     MissingHealthcheck = "W0102" "missing-healthcheck" "a long-running service without a `health` check";

@@ -2,13 +2,15 @@
 //! rendered report is snapshotted (fixed theme, no colour, fixed width).
 //!
 //! A fixture starts with `// expect: CODE[, CODE…]`; an optional second line
-//! `// env: NAME` compiles it with `--env NAME`. With one expected code, no other error
+//! `// env: NAME` compiles it with `--env NAME`, and `// templates: NAME` builds it with the
+//! template overrides in `tests/fail/templates/NAME/<target>/<name>.hbs` (as `--templates`),
+//! for the targets those overrides belong to. With one expected code, no other error
 //! may be reported; with several, every one must be reported in the same run (invariant 5)
 //! and no error outside the list. Warnings of other codes are allowed (they are in the
 //! snapshot). Invariant 4: every code of the catalogue has a fixture whose first line
 //! names it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use stackc::diagnostics::{render_human, Code, RenderOptions, Severity};
@@ -18,6 +20,7 @@ use stackc::Options;
 struct Header {
     expect: Vec<String>,
     env: Option<String>,
+    templates: Option<String>,
 }
 
 fn header(text: &str) -> Header {
@@ -28,8 +31,34 @@ fn header(text: &str) -> Header {
         .unwrap_or_else(|| panic!("the first line must be `// expect: CODE`, found {first:?}"));
     let expect: Vec<String> = codes.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect();
     assert!(!expect.is_empty(), "`// expect:` names no code");
-    let env = lines.next().and_then(|l| l.strip_prefix("// env:")).map(|e| e.trim().to_string());
-    Header { expect, env }
+    let mut env = None;
+    let mut templates = None;
+    for line in lines.take(2) {
+        if let Some(e) = line.strip_prefix("// env:") {
+            env = Some(e.trim().to_string());
+        } else if let Some(t) = line.strip_prefix("// templates:") {
+            templates = Some(t.trim().to_string());
+        }
+    }
+    Header { expect, env, templates }
+}
+
+/// The overrides of `tests/fail/templates/NAME`, keyed `target/name` as `--templates` keys them.
+fn read_templates(name: &str) -> BTreeMap<String, String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fail/templates").join(name);
+    let mut out = BTreeMap::new();
+    for target in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let target = target.expect("a directory entry").path();
+        for file in std::fs::read_dir(&target).expect("a target directory") {
+            let file = file.expect("a directory entry").path();
+            let stem = file.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".hbs"));
+            let t = target.file_name().and_then(|n| n.to_str());
+            if let (Some(t), Some(stem)) = (t, stem) {
+                out.insert(format!("{t}/{stem}"), std::fs::read_to_string(&file).expect("a readable template"));
+            }
+        }
+    }
+    out
 }
 
 /// `tests/fail/NAME`: the name passed to `compile`, so snapshots do not depend on the machine.
@@ -48,13 +77,32 @@ fn fixtures() -> Vec<std::path::PathBuf> {
     out
 }
 
-/// Target codes (E05xx, W05xx) come from the emitters, so those fixtures are built for the
-/// compose target; all others are only compiled.
-fn run(name: &str, text: &str, expect: &[String], env: Option<String>) -> stackc::Outcome {
+/// Target codes (E05xx, W05xx) come from the emitters, so those fixtures are built: for the
+/// targets of their template overrides when they have some, else for compose; all others
+/// are only compiled.
+fn run(
+    name: &str,
+    text: &str,
+    expect: &[String],
+    env: Option<String>,
+    templates: BTreeMap<String, String>,
+) -> stackc::Outcome {
+    use stackc::ir::TargetKind;
     let opts = Options { env, ..Default::default() };
     if expect.iter().any(|c| c.starts_with("E05") || c.starts_with("W05")) {
-        let emit =
-            stackc::emit::EmitOptions { targets: Some(vec![stackc::ir::TargetKind::Compose]), ..Default::default() };
+        let mut targets: Vec<TargetKind> = templates
+            .keys()
+            .filter_map(|k| match k.split('/').next() {
+                Some("nginx") => Some(TargetKind::Nginx),
+                Some("caddy") => Some(TargetKind::Caddy),
+                _ => None,
+            })
+            .collect();
+        targets.dedup();
+        if targets.is_empty() {
+            targets.push(TargetKind::Compose);
+        }
+        let emit = stackc::emit::EmitOptions { targets: Some(targets), templates, ..Default::default() };
         stackc::build(name, text, &opts, &emit).outcome
     } else {
         stackc::compile(name, text, &opts)
@@ -68,8 +116,9 @@ fn fixtures_fail_with_their_codes() {
     insta::glob!("fail/*.stack.kdl", |path| {
         let text = std::fs::read_to_string(path).expect("fixture is readable");
         let name = relative(path);
-        let Header { expect, env } = header(&text);
-        let outcome = run(&name, &text, &expect, env);
+        let Header { expect, env, templates } = header(&text);
+        let templates = templates.map(|t| read_templates(&t)).unwrap_or_default();
+        let outcome = run(&name, &text, &expect, env, templates);
 
         let found: BTreeSet<&str> = outcome.diagnostics.iter().map(|d| d.code.as_str()).collect();
         let errors: BTreeSet<&str> =
@@ -189,17 +238,28 @@ fn explanation_examples_show_their_code() {
             info.explanation.split("```kdl\n").skip(1).filter_map(|b| b.split("```").next()).collect();
         // E0209 comes from `--env`; its page uses `--env prod`.
         let env = (*c == Code::UnknownEnvironment).then(|| "prod".to_string());
-        let codes = |src: &str| -> BTreeSet<&'static str> {
+        // E0502 comes from `--templates`: its page shows the broken override and the fixed
+        // one as ```handlebars blocks (an `nginx/location` override), used with the kdl blocks.
+        let hbs: Vec<&str> =
+            info.explanation.split("```handlebars\n").skip(1).filter_map(|b| b.split("```").next()).collect();
+        let templates = |i: usize| -> BTreeMap<String, String> {
+            hbs.get(i).map(|t| BTreeMap::from([("nginx/location".to_string(), t.to_string())])).unwrap_or_default()
+        };
+        let codes = |src: &str, i: usize| -> BTreeSet<&'static str> {
             let expect = vec![info.code.to_string()];
-            run("example.stack.kdl", src, &expect, env.clone()).diagnostics.iter().map(|d| d.code.as_str()).collect()
+            run("example.stack.kdl", src, &expect, env.clone(), templates(i))
+                .diagnostics
+                .iter()
+                .map(|d| d.code.as_str())
+                .collect()
         };
         match blocks.as_slice() {
             [failing, fixed, ..] => {
-                let found = codes(failing);
+                let found = codes(failing, 0);
                 if !found.contains(info.code) {
                     problems.push(format!("{}: the example does not report it (found {found:?})", info.code));
                 }
-                let after = codes(fixed);
+                let after = codes(fixed, 1);
                 if after.contains(info.code) {
                     problems.push(format!("{}: the fixed example still reports it", info.code));
                 }

@@ -337,6 +337,48 @@ fn routes_become_the_right_locations() {
     assert!(hsts.iter().any(|(n, _)| n == "Strict-Transport-Security"));
 }
 
+/// SMALL with basic auth on its main site.
+fn with_basic_auth() -> String {
+    let src = SMALL.replace("stack \"shop\"\n", "stack \"shop\"\nsecret \"admin-hash\" env=\"ADMIN_HASH\"\n").replace(
+        "    redirect-from \"shop.example.net\"\n",
+        "    redirect-from \"shop.example.net\"\n    basic-auth \"alice\" password-hash=(secret)\"admin-hash\"\n",
+    );
+    assert!(src.contains("basic-auth") && src.contains("secret \"admin-hash\""));
+    src
+}
+
+/// `return` answers in the rewrite phase, before `auth_basic` (access phase): behind basic
+/// auth, `respond=`/`redirect=` routes answer from a named location reached by `try_files`.
+#[test]
+fn basic_auth_covers_respond_and_redirect_routes() {
+    let ds = parse(&conf(&with_basic_auth()));
+    let server = https_server(&ds, "shop.example.com");
+    let block = server.block.as_ref().unwrap();
+    assert_eq!(
+        block.iter().find(|d| d.name == "auth_basic_user_file").unwrap().args,
+        ["/etc/nginx/htpasswd/shop.example.com"]
+    );
+    let named = |l: &Directive| -> String {
+        let b = l.block.as_ref().unwrap();
+        assert!(!b.iter().any(|d| d.name == "return"), "a `return` would skip basic auth: {b:?}");
+        let t = b.iter().find(|d| d.name == "try_files").expect("try_files");
+        assert_eq!(t.args[0], "/.stackc-no-such-file");
+        t.args[1].clone()
+    };
+    let answer = |name: &str| -> Vec<String> {
+        let l = location(server, name);
+        l.block.as_ref().unwrap().iter().find(|d| d.name == "return").unwrap().args.clone()
+    };
+    assert_eq!(answer(&named(location(server, "/metrics"))), ["404"]);
+    assert_eq!(answer(&named(location(server, "/old/"))), ["308", "https://shop.example.com/new/"]);
+    // Proxied routes are untouched; a site without basic auth keeps its plain `return`s.
+    assert!(location(server, "/api/").block.as_ref().unwrap().iter().any(|d| d.name == "proxy_pass"));
+    let plain = parse(&conf(SMALL));
+    let plain = https_server(&plain, "shop.example.com");
+    assert!(location(plain, "/metrics").block.as_ref().unwrap().iter().any(|d| d.name == "return"));
+    assert!(!plain.block.as_ref().unwrap().iter().any(|d| d.name == "location" && d.args[0].starts_with('@')));
+}
+
 /// A stack with one header value (and other user strings) replaced.
 fn hostile(value: &str) -> String {
     let kdl = value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
@@ -644,6 +686,7 @@ fn other_stacks_pass_nginx_t() {
     let mut stacks: Vec<(String, String)> = vec![
         ("small".into(), conf(SMALL)),
         ("small-1-22".into(), conf(&SMALL.replace(r#"nginx version="1.27""#, "nginx"))),
+        ("basic-auth".into(), conf(&with_basic_auth())),
     ];
     for (name, tls) in [
         ("plain-http", r#"tls certificates="none""#),

@@ -110,11 +110,19 @@ pub(crate) fn registry(
 
 /// The error of a target whose (overridden) templates do not parse or render.
 pub(crate) fn template_error(target: TargetKind, message: &str) -> Diagnostic {
-    Diagnostic::error(
-        Code::TargetCannotExpress,
+    let d = Diagnostic::error(
+        Code::TemplateFailed,
         format!("the {} templates failed: {}", target.name(), message.replace('\n', " ")),
-    )
-    .help("fix the template given with `--templates` (the embedded templates are in stdlib/templates/)")
+    );
+    // Strict mode: the commonest failure is a field that only some entities have.
+    if message.contains("strict mode") {
+        d.help(
+            "the variable is not set for every entity this stack has: guard it with `{{#if …}}` \
+             (the embedded templates in stdlib/templates/ show which fields are optional)",
+        )
+    } else {
+        d.help("fix the template given with `--templates` (the embedded templates are in stdlib/templates/)")
+    }
 }
 
 /// Runs every selected target's emitter.
@@ -124,7 +132,7 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
     let known = template_names();
     for name in opts.templates.keys().filter(|n| !known.contains(n)) {
         out.diagnostics.push(
-            Diagnostic::error(Code::TargetCannotExpress, format!("there is no template named `{name}`"))
+            Diagnostic::error(Code::TemplateFailed, format!("there is no template named `{name}`"))
                 .help(format!("the templates are: {}", known.join(", "))),
         );
     }

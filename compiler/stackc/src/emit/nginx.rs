@@ -453,6 +453,18 @@ struct SiteV {
     auth_realm: String,
     auth_file: Option<String>,
     locations: Vec<LocationV>,
+    /// Named locations that answer the `respond`/`redirect` routes of a site with basic auth.
+    named: Vec<NamedV>,
+}
+
+/// `return` runs in the rewrite phase, before `auth_basic` (access phase): behind basic
+/// auth, a `respond`/`redirect` route's location reaches its answer through `try_files` (a
+/// later phase) and this named location instead, so the password is asked first.
+#[derive(Serialize)]
+struct NamedV {
+    name: String,
+    headers: Vec<HeaderV>,
+    ret: ReturnV,
 }
 
 #[derive(Serialize, Default)]
@@ -485,6 +497,8 @@ struct LocationV {
     limit_req: Option<LimitReqV>,
     headers: Vec<HeaderV>,
     ret: Option<ReturnV>,
+    /// The named location that answers instead of `ret` (see [`NamedV`]).
+    deferred: Option<String>,
     files: Option<FilesV>,
     proxy: Option<ProxyV>,
 }
@@ -590,6 +604,7 @@ fn location(stack: &Stack, proxy: &Proxy, r: &Route, server_headers: &[HeaderV])
         }),
         headers,
         ret: None,
+        deferred: None,
         files: None,
         proxy: None,
     };
@@ -690,7 +705,18 @@ fn view(stack: &Stack) -> View {
                 .into_iter()
                 .map(|(name, value)| HeaderV { name, value, always: true })
                 .collect();
-            let locations = site.routes.iter().map(|r| location(stack, &proxy, r, &headers)).collect();
+            let mut locations: Vec<LocationV> =
+                site.routes.iter().map(|r| location(stack, &proxy, r, &headers)).collect();
+            let mut named = Vec::new();
+            if !site.basic_auth.is_empty() {
+                for (i, loc) in locations.iter_mut().enumerate() {
+                    if let Some(ret) = loc.ret.take() {
+                        let name = format!("@stackc_answer_{}", i + 1);
+                        loc.deferred = Some(name.clone());
+                        named.push(NamedV { name, headers: loc.headers.clone(), ret });
+                    }
+                }
+            }
             SiteV {
                 https: https(&proxy),
                 http2_on,
@@ -706,6 +732,7 @@ fn view(stack: &Stack) -> View {
                 auth_realm: "Restricted".into(),
                 auth_file: (!site.basic_auth.is_empty()).then(|| format!("/etc/nginx/htpasswd/{first}")),
                 locations,
+                named,
             }
         })
         .collect();
