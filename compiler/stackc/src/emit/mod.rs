@@ -6,13 +6,14 @@
 pub mod caddy;
 pub mod compose;
 pub mod nginx;
+pub mod prometheus;
 
 use std::collections::BTreeMap;
 
 use handlebars::{no_escape, Handlebars};
 
 use crate::diagnostics::{Code, Diagnostic};
-use crate::ir::{Proxy, Site, Stack, TargetKind, Tls};
+use crate::ir::{Exporter, Proxy, Site, Stack, TargetKind, Tls};
 
 /// One generated file. `path` is relative to the output directory, `/`-separated, and
 /// never contains `..` or a leading `/` (checked by `validate` for user-chosen names and
@@ -75,7 +76,8 @@ pub struct Emitted {
 }
 
 /// The targets that have an emitter so far.
-pub const IMPLEMENTED: &[TargetKind] = &[TargetKind::Compose, TargetKind::Nginx, TargetKind::Caddy];
+pub const IMPLEMENTED: &[TargetKind] =
+    &[TargetKind::Compose, TargetKind::Nginx, TargetKind::Caddy, TargetKind::Prometheus];
 
 /// Every template name that `EmitOptions::templates` may override, as `target/name`, sorted.
 pub fn template_names() -> Vec<String> {
@@ -156,7 +158,11 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
                     Err(e) => out.diagnostics.push(template_error(target, &e)),
                 }
             }
-            TargetKind::Ufw | TargetKind::Prometheus | TargetKind::K8s => {}
+            TargetKind::Prometheus => {
+                out.diagnostics.extend(prometheus::check(stack));
+                out.files.extend(prometheus::emit(stack));
+            }
+            TargetKind::Ufw | TargetKind::K8s => {}
         }
     }
     out.files.retain(|f| is_safe_relative_path(&f.path));
@@ -256,4 +262,52 @@ pub fn site_headers(
         }
     }
     out
+}
+
+// Monitoring presets, shared by the compose target (which runs the services) and the
+// Prometheus target (which scrapes them): both must agree on names, images, ports and paths,
+// and backends do not import each other.
+
+/// What stackc knows about an exporter kind.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExporterPreset {
+    pub kind: &'static str,
+    /// The port its metrics (and, for blackbox, its probes) are served on.
+    pub port: u16,
+    pub path: &'static str,
+}
+
+/// Every kind of `monitoring > exporters` (`schema::EXPORTERS`), in that order.
+pub(crate) const EXPORTER_PRESETS: &[ExporterPreset] = &[
+    ExporterPreset { kind: "node", port: 9100, path: "/metrics" },
+    ExporterPreset { kind: "cadvisor", port: 8080, path: "/metrics" },
+    ExporterPreset { kind: "postgres", port: 9187, path: "/metrics" },
+    ExporterPreset { kind: "mysql", port: 9104, path: "/metrics" },
+    ExporterPreset { kind: "redis", port: 9121, path: "/metrics" },
+    ExporterPreset { kind: "mongodb", port: 9216, path: "/metrics" },
+    ExporterPreset { kind: "blackbox", port: 9115, path: "/metrics" },
+    ExporterPreset { kind: "nginx", port: 9113, path: "/metrics" },
+];
+
+pub(crate) const PROMETHEUS_PORT: u16 = 9090;
+pub(crate) const ALERTMANAGER_PORT: u16 = 9093;
+/// Where the Prometheus target writes `prometheus.yml` and `rules/`; compose mounts it.
+pub(crate) const PROMETHEUS_DIR: &str = "prometheus";
+/// Where the Prometheus target writes `alertmanager.yml`; compose mounts it.
+pub(crate) const ALERTMANAGER_DIR: &str = "alertmanager";
+
+pub(crate) fn exporter_preset(kind: &str) -> Option<&'static ExporterPreset> {
+    EXPORTER_PRESETS.iter().find(|p| p.kind == kind)
+}
+
+/// An exporter's scrape job: `job`, path and port. The job is the kind (`up{job="postgres"}`,
+/// the name alerts are usually written with), except for blackbox, whose kind names the probe
+/// job; a `metrics` node in the exporter's block overrides all three.
+pub(crate) fn exporter_job(e: &Exporter) -> (String, String, u16) {
+    let preset = exporter_preset(&e.kind);
+    if let Some(m) = &e.service.metrics {
+        return (m.job.clone(), m.path.clone(), m.port);
+    }
+    let job = if e.kind == "blackbox" { "blackbox-exporter".to_string() } else { e.kind.clone() };
+    (job, preset.map_or("/metrics", |p| p.path).to_string(), preset.map_or(0, |p| p.port))
 }

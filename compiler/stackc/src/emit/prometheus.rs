@@ -1,0 +1,541 @@
+//! The Prometheus target: `prometheus/prometheus.yml`, one `prometheus/rules/<group>.yml` per
+//! `alerts` group, and `alertmanager/alertmanager.yml` when the stack has a `notify`. The
+//! compose target runs Prometheus and Alertmanager with these files mounted (the paths are
+//! the `PROMETHEUS_DIR` / `ALERTMANAGER_DIR` of `emit/mod.rs`); see `docs/targets/prometheus.md`.
+//!
+//! Scrape targets are compose service names (`api:3001`), resolved by Docker's DNS on the
+//! networks Prometheus shares with them. Params are rendered with their compile-time
+//! defaults: Prometheus does not read the deploy environment (`check` warns where a param
+//! with `env=` is used). Secrets never appear: Alertmanager reads webhook URLs from the
+//! mounted secret files (`api_url_file`, `url_file`).
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use super::{exporter_job, exporter_preset, OutputFile, ALERTMANAGER_DIR, ALERTMANAGER_PORT, PROMETHEUS_DIR};
+use crate::diagnostics::{origin_span, Code, Diagnostic};
+use crate::ir::*;
+
+#[derive(Serialize)]
+struct Config {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    global: Option<Global>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rule_files: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerting: Option<Alerting>,
+    scrape_configs: Vec<ScrapeConfig>,
+}
+
+#[derive(Serialize)]
+struct Global {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scrape_interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evaluation_interval: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Alerting {
+    alertmanagers: Vec<AlertmanagerConfig>,
+}
+
+#[derive(Serialize)]
+struct AlertmanagerConfig {
+    static_configs: Vec<StaticConfig>,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct StaticConfig {
+    pub targets: Vec<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub labels: IndexMap<String, String>,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct DnsSdConfig {
+    pub names: Vec<String>,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub port: u16,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Relabel {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub source_labels: Vec<String>,
+    pub target_label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+}
+
+/// One scrape job, keys in the order of Prometheus' documentation (public for the tests
+/// of the job derivation).
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct ScrapeConfig {
+    pub job_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scrape_interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub static_configs: Vec<StaticConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_sd_configs: Vec<DnsSdConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub relabel_configs: Vec<Relabel>,
+}
+
+impl ScrapeConfig {
+    fn new(job: impl Into<String>) -> Self {
+        ScrapeConfig {
+            job_name: job.into(),
+            scrape_interval: None,
+            metrics_path: None,
+            scheme: None,
+            static_configs: Vec::new(),
+            dns_sd_configs: Vec::new(),
+            relabel_configs: Vec::new(),
+        }
+    }
+
+    fn path(mut self, path: &str) -> Self {
+        // `/metrics` is Prometheus' default: written only when it differs.
+        if path != "/metrics" {
+            self.metrics_path = Some(path.to_string());
+        }
+        self
+    }
+
+    fn scheme(mut self, scheme: Option<&str>) -> Self {
+        self.scheme = scheme.filter(|s| *s != "http").map(str::to_string);
+        self
+    }
+
+    fn target(mut self, target: String) -> Self {
+        self.static_configs.push(StaticConfig { targets: vec![target], labels: IndexMap::new() });
+        self
+    }
+}
+
+#[derive(Serialize)]
+struct RuleFile {
+    groups: Vec<RuleGroup>,
+}
+
+#[derive(Serialize)]
+struct RuleGroup {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interval: Option<String>,
+    rules: Vec<Rule>,
+}
+
+#[derive(Serialize)]
+struct Rule {
+    alert: String,
+    expr: String,
+    #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
+    for_: Option<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    labels: IndexMap<String, String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    annotations: IndexMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct AmConfig {
+    route: AmRoute,
+    receivers: Vec<AmReceiver>,
+}
+
+#[derive(Serialize)]
+struct AmRoute {
+    receiver: String,
+    group_by: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct AmReceiver {
+    name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    slack_configs: Vec<SlackConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    webhook_configs: Vec<WebhookConfig>,
+}
+
+#[derive(Serialize)]
+struct SlackConfig {
+    api_url_file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel: Option<String>,
+    send_resolved: bool,
+}
+
+#[derive(Serialize)]
+struct WebhookConfig {
+    url_file: String,
+    send_resolved: bool,
+}
+
+/// Milliseconds in Prometheus' duration spelling (`1m30s`, `90d`, `500ms`).
+pub fn duration(ms: u64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut rest = ms;
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400_000u64), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+        let n = rest / size;
+        rest %= size;
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    out
+}
+
+/// A param's compile-time value; `None` when it (or a param its default uses) has no default.
+fn param_value(stack: &Stack, name: &str, depth: usize) -> Option<String> {
+    let d = stack.params.get(name)?.default.as_deref()?;
+    if depth > 16 {
+        return None;
+    }
+    Text::from_default(d)
+        .0
+        .iter()
+        .map(|piece| match piece {
+            Piece::Lit(s) => Some(s.clone()),
+            Piece::Param(n) => param_value(stack, n, depth + 1),
+            Piece::Secret(_) => None,
+        })
+        .collect()
+}
+
+/// A stack string (`$$` a literal `$`, `${param}` its default) as Prometheus gets it.
+/// `{{ $labels.x }}` and `$value` are literal text in the stack, so they are kept.
+fn value(stack: &Stack, s: &str) -> String {
+    Text::from_default(s).render(|name| param_value(stack, name, 0).unwrap_or_default())
+}
+
+/// The params a stack string uses.
+fn params_of(s: &str) -> Vec<String> {
+    Text::from_default(s).0.into_iter().filter_map(|p| if let Piece::Param(n) = p { Some(n) } else { None }).collect()
+}
+
+/// The file of an `alerts` group under `prometheus/`.
+fn rule_file(group: &str) -> String {
+    let safe: String =
+        group.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    format!("rules/{safe}.yml")
+}
+
+/// The scrape job of a service with `metrics`: one target for one replica; for several, a DNS
+/// A lookup of the service name, so that each replica is its own target (a static
+/// `api:3001` would reach whichever replica Docker's DNS answers with first, and `up`
+/// would say nothing about the others).
+pub fn service_job(svc: &Service, m: &Metrics) -> ScrapeConfig {
+    let mut job = ScrapeConfig::new(m.job.clone()).path(&m.path).scheme(Some(&m.scheme));
+    job.scrape_interval = m.interval_ms.map(duration);
+    if svc.replicas > 1 {
+        job.dns_sd_configs.push(DnsSdConfig { names: vec![svc.name.clone()], kind: "A", port: m.port });
+        job
+    } else {
+        job.target(format!("{}:{}", svc.name, m.port))
+    }
+}
+
+/// The `blackbox` job: one static group per module (kept as the `module` label), each probe
+/// URL the `target` parameter and the `instance` label, every scrape sent to the exporter.
+pub fn blackbox_job(stack: &Stack, probes: &[BlackboxProbe], exporter: &str) -> ScrapeConfig {
+    let mut job = ScrapeConfig::new("blackbox").path("/probe");
+    for p in probes {
+        let module = value(stack, &p.module);
+        let url = value(stack, &p.url);
+        match job.static_configs.iter_mut().find(|g| g.labels.get("module") == Some(&module)) {
+            Some(g) => {
+                if !g.targets.contains(&url) {
+                    g.targets.push(url)
+                }
+            }
+            None => job
+                .static_configs
+                .push(StaticConfig { targets: vec![url], labels: IndexMap::from([("module".to_string(), module)]) }),
+        }
+    }
+    let relabel = |from: &str, to: &str| Relabel {
+        source_labels: vec![from.to_string()],
+        target_label: to.to_string(),
+        replacement: None,
+    };
+    job.relabel_configs = vec![
+        relabel("__address__", "__param_target"),
+        relabel("__param_target", "instance"),
+        relabel("module", "__param_module"),
+        Relabel { source_labels: Vec::new(), target_label: "__address__".into(), replacement: Some(exporter.into()) },
+    ];
+    job
+}
+
+/// Every scrape job, in order: Prometheus itself, the services with `metrics`, the
+/// exporters, the probes, the extra `scrape`s.
+pub fn scrape_jobs(stack: &Stack) -> Vec<ScrapeConfig> {
+    let Some(mon) = &stack.monitoring else { return Vec::new() };
+    let mut jobs = vec![ScrapeConfig::new("prometheus").target(format!("localhost:{}", super::PROMETHEUS_PORT))];
+    for svc in stack.services.values() {
+        if let Some(m) = &svc.metrics {
+            jobs.push(service_job(svc, m));
+        }
+    }
+    for e in &mon.exporters {
+        let (job, path, port) = exporter_job(e);
+        let mut j = ScrapeConfig::new(job).path(&path);
+        if let Some(m) = &e.service.metrics {
+            j = j.scheme(Some(&m.scheme));
+            j.scrape_interval = m.interval_ms.map(duration);
+        }
+        jobs.push(j.target(format!("{}:{port}", e.service.name)));
+    }
+    if !mon.probes.is_empty() {
+        let exporter = mon.exporters.iter().find(|e| e.kind == "blackbox");
+        let port = exporter_preset("blackbox").map_or(9115, |p| p.port);
+        let address = format!("{}:{port}", exporter.map_or("blackbox-exporter", |e| e.service.name.as_str()));
+        jobs.push(blackbox_job(stack, &mon.probes, &address));
+    }
+    for s in &mon.scrapes {
+        let mut j = ScrapeConfig::new(s.name.clone())
+            .path(&value(stack, s.path.as_deref().unwrap_or("/metrics")))
+            .scheme(s.scheme.as_deref());
+        j.scrape_interval = s.interval_ms.map(duration);
+        jobs.push(j.target(value(stack, &s.target)));
+    }
+    jobs
+}
+
+/// What Prometheus cannot do for this stack.
+pub fn check(stack: &Stack) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let Some(mon) = &stack.monitoring else {
+        return out;
+    };
+    // Two jobs of one name: Prometheus refuses the configuration.
+    let mut seen: Vec<String> = Vec::new();
+    for j in scrape_jobs(stack) {
+        if seen.contains(&j.job_name) {
+            let origin = stack
+                .services
+                .values()
+                .find(|s| s.metrics.as_ref().is_some_and(|m| m.job == j.job_name))
+                .map(|s| s.origin)
+                .unwrap_or(mon.prometheus_service.origin);
+            out.push(
+                Diagnostic::error(Code::TargetCannotExpress, format!("two Prometheus scrape jobs are named `{}`", j.job_name))
+                    .at(origin_span(origin), "a job of this name")
+                    .help("job names are unique: give one of them another name with `metrics job=\"…\"` or another `scrape` name (exporters take their kind as job name, `blackbox` is the probe job)"),
+            );
+        } else {
+            seen.push(j.job_name);
+        }
+    }
+    if !mon.probes.is_empty() && !mon.exporters.iter().any(|e| e.kind == "blackbox") {
+        out.push(
+            Diagnostic::error(
+                Code::TargetCannotExpress,
+                "the probes need the blackbox exporter, which the stack does not run",
+            )
+            .at(origin_span(mon.prometheus_service.origin), "monitoring with probes")
+            .help("add `exporters \"blackbox\"` to `monitoring`: the blackbox exporter runs the probes"),
+        );
+    }
+    // Every string the configuration is built from, with where it is declared.
+    let mut strings: Vec<(&str, Origin)> = Vec::new();
+    let here = mon.prometheus_service.origin;
+    for p in &mon.probes {
+        strings.push((&p.url, here));
+        strings.push((&p.module, here));
+    }
+    for s in &mon.scrapes {
+        strings.push((&s.target, here));
+        strings.extend(s.path.as_deref().map(|p| (p, here)));
+    }
+    for n in &mon.notify {
+        strings.extend(n.channel.as_deref().map(|c| (c, here)));
+    }
+    for g in &stack.alert_groups {
+        for a in &g.alerts {
+            strings.push((&a.expr, a.origin));
+            for s in [&a.summary, &a.description, &a.runbook].into_iter().flatten() {
+                strings.push((s, a.origin));
+            }
+            strings.extend(a.labels.values().map(|v| (v.as_str(), a.origin)));
+        }
+    }
+    let mut warned: Vec<String> = Vec::new();
+    for (s, origin) in strings {
+        for name in params_of(s) {
+            let Some(p) = stack.params.get(&name) else { continue };
+            if param_value(stack, &name, 0).is_none() {
+                out.push(
+                    Diagnostic::error(
+                        Code::TargetCannotExpress,
+                        format!("the Prometheus configuration uses param `{name}`, which has no default"),
+                    )
+                    .at(origin_span(origin), "used here")
+                    .label(origin_span(p.origin), "declared here")
+                    .help("give the param a `default=`: Prometheus does not read the deploy environment, so its files get params' defaults"),
+                );
+            } else if let (Some(var), false) = (&p.env, warned.contains(&name)) {
+                warned.push(name.clone());
+                out.push(
+                    Diagnostic::warning(
+                        Code::TargetApproximation,
+                        format!("the Prometheus configuration gets param `{name}` as its default, not from `{var}`"),
+                    )
+                    .at(origin_span(origin), "uses the param")
+                    .label(origin_span(p.origin), "its default is used")
+                    .help(format!("Prometheus does not read the deploy environment: when `{var}` is set to another value, change the param's default (or an `env` overlay) and rebuild")),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn header(stack: &Stack) -> String {
+    super::header("#", stack)
+}
+
+fn prometheus_yml(stack: &Stack) -> String {
+    let mon = stack.monitoring.as_ref();
+    let p = mon.map(|m| &m.prometheus);
+    let global = Global {
+        scrape_interval: p.and_then(|p| p.scrape_interval_ms).map(duration),
+        evaluation_interval: p.and_then(|p| p.evaluation_interval_ms).map(duration),
+    };
+    let global = (global.scrape_interval.is_some() || global.evaluation_interval.is_some()).then_some(global);
+    let mut rule_files: Vec<String> = Vec::new();
+    for g in &stack.alert_groups {
+        let f = rule_file(&g.name);
+        if !rule_files.contains(&f) {
+            rule_files.push(f);
+        }
+    }
+    let alerting = mon.filter(|m| !m.notify.is_empty()).map(|_| Alerting {
+        alertmanagers: vec![AlertmanagerConfig {
+            static_configs: vec![StaticConfig {
+                targets: vec![format!("alertmanager:{ALERTMANAGER_PORT}")],
+                labels: IndexMap::new(),
+            }],
+        }],
+    });
+    let config = Config { global, rule_files, alerting, scrape_configs: scrape_jobs(stack) };
+    let mut text = header(stack);
+    if stack.services.values().any(|s| s.metrics.is_some() && s.replicas > 1) {
+        text.push_str(
+            "# Services with several replicas are scraped through a DNS A lookup of the service name\n\
+             # (dns_sd_configs): each replica is its own target, where a static `name:port` would\n\
+             # reach whichever replica Docker's DNS answers with first.\n",
+        );
+    }
+    text.push_str(&super::yaml(&config));
+    text
+}
+
+fn rules_yml(stack: &Stack, group: &AlertGroup) -> String {
+    let rules = group
+        .alerts
+        .iter()
+        .map(|a| {
+            let mut labels: IndexMap<String, String> = IndexMap::new();
+            if let Some(s) = &a.severity {
+                labels.insert("severity".into(), s.clone());
+            }
+            for (k, v) in &a.labels {
+                labels.insert(k.clone(), value(stack, v));
+            }
+            let mut annotations = IndexMap::new();
+            for (key, v) in [("summary", &a.summary), ("description", &a.description), ("runbook_url", &a.runbook)] {
+                if let Some(v) = v {
+                    annotations.insert(key.to_string(), value(stack, v));
+                }
+            }
+            Rule {
+                alert: a.name.clone(),
+                expr: value(stack, &a.expr),
+                for_: a.for_ms.map(duration),
+                labels,
+                annotations,
+            }
+        })
+        .collect();
+    let file = RuleFile {
+        groups: vec![RuleGroup { name: group.name.clone(), interval: group.interval_ms.map(duration), rules }],
+    };
+    let mut text = header(stack);
+    text.push_str(&super::yaml(&file));
+    text
+}
+
+fn alertmanager_yml(stack: &Stack, notify: &[Notify]) -> String {
+    let mut receiver = AmReceiver { name: "stackc".into(), slack_configs: Vec::new(), webhook_configs: Vec::new() };
+    for n in notify {
+        let file = format!("/run/secrets/{}", n.webhook_secret);
+        match n.kind.as_str() {
+            "slack" => receiver.slack_configs.push(SlackConfig {
+                api_url_file: file,
+                channel: n.channel.as_deref().map(|c| value(stack, c)),
+                send_resolved: n.send_resolved,
+            }),
+            _ => receiver.webhook_configs.push(WebhookConfig { url_file: file, send_resolved: n.send_resolved }),
+        }
+    }
+    let config = AmConfig {
+        route: AmRoute { receiver: receiver.name.clone(), group_by: vec!["alertname".into()] },
+        receivers: vec![receiver],
+    };
+    let mut text = header(stack);
+    text.push_str(
+        "# Every alert goes to every `notify` of the stack; webhook URLs are read from the mounted secrets.\n",
+    );
+    text.push_str(&super::yaml(&config));
+    text
+}
+
+pub fn emit(stack: &Stack) -> Vec<OutputFile> {
+    if stack.monitoring.is_none() && stack.alert_groups.is_empty() {
+        return Vec::new();
+    }
+    let mut files = vec![OutputFile::new(format!("{PROMETHEUS_DIR}/prometheus.yml"), prometheus_yml(stack))];
+    for g in &stack.alert_groups {
+        files.push(OutputFile::new(format!("{PROMETHEUS_DIR}/{}", rule_file(&g.name)), rules_yml(stack, g)));
+    }
+    if let Some(mon) = stack.monitoring.as_ref().filter(|m| !m.notify.is_empty()) {
+        files.push(OutputFile::new(
+            format!("{ALERTMANAGER_DIR}/alertmanager.yml"),
+            alertmanager_yml(stack, &mon.notify),
+        ));
+    }
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(15_000), "15s");
+        assert_eq!(duration(90_000), "1m30s");
+        assert_eq!(duration(90 * 86_400_000), "90d");
+        assert_eq!(duration(500), "500ms");
+        assert_eq!(duration(0), "0s");
+    }
+
+    #[test]
+    fn rule_file_names_are_plain() {
+        assert_eq!(rule_file("production-critical"), "rules/production-critical.yml");
+        assert_eq!(rule_file("a/b"), "rules/a_b.yml");
+    }
+}

@@ -1,0 +1,465 @@
+//! The Prometheus target, judged by the real tools: `promtool check config` on every golden
+//! `prometheus.yml` (it also loads the rule files the configuration names), `promtool check
+//! rules` on every rule file, `amtool check-config` on every `alertmanager.yml`, and
+//! `promtool test rules` with the unit tests in `tests/prometheus/` that make the examples'
+//! alerts fire on synthetic series. Plus the shape of the scrape jobs and a secret canary.
+//!
+//! promtool and amtool come from Debian's `prometheus` and `prometheus-alertmanager`
+//! packages (`.ci/install-validators`). In CI (`CI` set) a missing tool fails the test;
+//! elsewhere the test prints NOT RUN and passes, so that `cargo test` works on a fresh machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use stackc::emit::EmitOptions;
+use stackc::ir::TargetKind;
+use stackc::Options;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+fn require(name: &str) -> Option<PathBuf> {
+    let out = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().ok();
+    let found = out.and_then(|o| {
+        let p = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        (o.status.success() && !p.is_empty()).then(|| PathBuf::from(p))
+    });
+    match found {
+        Some(p) => Some(p),
+        None if in_ci() => panic!("{name} is not installed: CI must run .ci/install-validators first"),
+        None => {
+            eprintln!("NOT RUN: {name} is not installed; run .ci/install-validators (CI always runs this check)");
+            None
+        }
+    }
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stackc-prometheus-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_tree(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Golden output directories that have `rel` (e.g. `prometheus/prometheus.yml`).
+fn golden_with(rel: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(root().join("golden"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join(rel).is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().expect("the tool runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[test]
+fn promtool_accepts_every_golden_config_and_rule_file() {
+    let dirs = golden_with("prometheus/prometheus.yml");
+    // Every example has monitoring or alerts; a scan that finds none is broken.
+    assert!(dirs.len() >= 5, "expected golden prometheus.yml files, found {dirs:?}");
+    let Some(promtool) = require("promtool") else { return };
+    let mut failures = Vec::new();
+    let mut rule_files = 0;
+    for dir in dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        // A copy, so that nothing next to the golden files can satisfy a reference by accident.
+        let work = scratch(&format!("config-{name}"));
+        copy_tree(&dir.join("prometheus"), &work.join("prometheus"));
+        let (ok, text) =
+            run(Command::new(&promtool).arg("check").arg("config").arg(work.join("prometheus/prometheus.yml")));
+        if !ok {
+            failures.push(format!("{name}/prometheus/prometheus.yml:\n{text}"));
+        }
+        let rules = work.join("prometheus/rules");
+        if rules.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&rules).unwrap().flatten().map(|e| e.path()).collect();
+            files.sort();
+            for f in files {
+                rule_files += 1;
+                let (ok, text) = run(Command::new(&promtool).arg("check").arg("rules").arg(&f));
+                if !ok {
+                    failures
+                        .push(format!("{name}/prometheus/rules/{}:\n{text}", f.file_name().unwrap().to_string_lossy()));
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    assert!(rule_files >= 5, "expected the examples' rule files, checked {rule_files}");
+    assert!(failures.is_empty(), "promtool refused:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn amtool_accepts_every_golden_alertmanager_config() {
+    let dirs = golden_with("alertmanager/alertmanager.yml");
+    assert!(!dirs.is_empty(), "cobalt notifies Slack: expected a golden alertmanager.yml");
+    let Some(amtool) = require("amtool") else { return };
+    let mut failures = Vec::new();
+    for dir in dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let (ok, text) = run(Command::new(&amtool).arg("check-config").arg(dir.join("alertmanager/alertmanager.yml")));
+        if !ok {
+            failures.push(format!("{name}/alertmanager/alertmanager.yml:\n{text}"));
+        }
+    }
+    assert!(failures.is_empty(), "amtool refused:\n{}", failures.join("\n"));
+}
+
+/// `tests/prometheus/<example>.test.yml` runs against `golden/<example>/prometheus/rules/`:
+/// the alerts as generated fire (and stay quiet) when they should.
+#[test]
+fn promtool_rule_unit_tests_pass_on_the_golden_rules() {
+    let tests_dir = root().join("compiler/stackc/tests/prometheus");
+    let mut tests: Vec<PathBuf> = std::fs::read_dir(&tests_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".test.yml"))
+        .collect();
+    tests.sort();
+    assert!(tests.len() >= 2, "expected rule unit tests in {}", tests_dir.display());
+    let Some(promtool) = require("promtool") else { return };
+    let mut failures = Vec::new();
+    for t in tests {
+        let file = t.file_name().unwrap().to_string_lossy().to_string();
+        let example = file.trim_end_matches(".test.yml");
+        let work = scratch(&format!("test-{example}"));
+        copy_tree(&root().join("golden").join(example).join("prometheus/rules"), &work.join("rules"));
+        std::fs::copy(&t, work.join(&file)).unwrap();
+        let (ok, text) = run(Command::new(&promtool).arg("test").arg("rules").arg(work.join(&file)));
+        if !ok {
+            failures.push(format!("{file}:\n{text}"));
+        }
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    assert!(failures.is_empty(), "promtool test rules failed:\n{}", failures.join("\n"));
+}
+
+fn build(src: &str, targets: Vec<TargetKind>) -> Vec<(String, String)> {
+    let emit = EmitOptions { targets: Some(targets), ..EmitOptions::default() };
+    let built = stackc::build("test.stack.kdl", src, &Options::default(), &emit);
+    let errors: Vec<String> = built
+        .outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| format!("{} {}", d.code.as_str(), d.message))
+        .collect();
+    assert!(errors.is_empty(), "unexpected errors: {errors:#?}");
+    built.files.into_iter().map(|f| (f.path, f.contents)).collect()
+}
+
+fn errors_of(src: &str) -> Vec<String> {
+    let emit = EmitOptions { targets: Some(vec![TargetKind::Prometheus]), ..EmitOptions::default() };
+    let built = stackc::build("test.stack.kdl", src, &Options::default(), &emit);
+    built
+        .outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| format!("{} {}", d.code.as_str(), d.message))
+        .collect()
+}
+
+const CANARY: &str = "https://hooks.slack.com/services/T0CANARY/B0CANARY/canary-b1f3c9";
+
+/// The webhook URL is a secret: it reaches Alertmanager as a mounted file, never as text in
+/// any generated file, whether the secret comes from the environment or from a file.
+#[test]
+fn no_secret_value_reaches_any_monitoring_output() {
+    let work = scratch("canary");
+    std::fs::write(work.join("webhook.txt"), CANARY).unwrap();
+    // The deploy environment holds the value; the library must not look (and cannot: no I/O).
+    std::env::set_var("STACKC_TEST_SLACK_WEBHOOK", CANARY);
+    for source in ["env=\"STACKC_TEST_SLACK_WEBHOOK\"", &format!("file=\"{}\"", work.join("webhook.txt").display())] {
+        let src = format!(
+            r##"
+secret "slack-webhook" {source}
+secret "hook" env="STACKC_TEST_SLACK_WEBHOOK"
+service "api" {{
+    image "ghcr.io/acme/api:1.0.0"
+    port 8080 name="http"
+    metrics
+}}
+monitoring {{
+    notify "slack" webhook=(secret)"slack-webhook" channel="#ops"
+    notify "webhook" webhook=(secret)"hook"
+}}
+alerts "api" {{
+    alert "ApiDown" expr=#"up{{job="api"}} == 0"# for="1m" severity="critical"
+}}
+targets {{
+    compose
+    prometheus
+}}
+"##
+        );
+        let files = build(&src, vec![TargetKind::Compose, TargetKind::Prometheus]);
+        let am = files.iter().find(|(p, _)| p == "alertmanager/alertmanager.yml").expect("alertmanager.yml");
+        // Not vacuous: the secrets are referenced, by file.
+        assert!(am.1.contains("api_url_file: /run/secrets/slack-webhook"), "{}", am.1);
+        assert!(am.1.contains("url_file: /run/secrets/hook"), "{}", am.1);
+        for (path, text) in &files {
+            assert!(!text.contains(CANARY) && !text.contains("canary-b1f3c9"), "{path} contains the secret value");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn a_probe_without_the_blackbox_exporter_is_refused() {
+    let errors = errors_of(
+        r#"
+monitoring {
+    probe "https://example.com/health"
+}
+targets { prometheus; }
+"#,
+    );
+    assert!(errors.iter().any(|e| e.starts_with("E0501") && e.contains("blackbox")), "{errors:#?}");
+}
+
+#[test]
+fn two_jobs_of_one_name_are_refused() {
+    let errors = errors_of(
+        r#"
+service "db-metrics" {
+    image "ghcr.io/acme/sidecar:1.0.0"
+    port 9187
+    metrics job="postgres"
+}
+monitoring {
+    exporters "postgres"
+}
+targets { prometheus; }
+"#,
+    );
+    assert!(errors.iter().any(|e| e.starts_with("E0501") && e.contains("`postgres`")), "{errors:#?}");
+}
+
+#[test]
+fn the_configuration_uses_only_params_with_defaults() {
+    let errors = errors_of(
+        r#"
+param "domain" env="DOMAIN" required=#true
+monitoring {
+    exporters "blackbox"
+    probe "https://${domain}/health"
+}
+targets { prometheus; }
+"#,
+    );
+    assert!(errors.iter().any(|e| e.starts_with("E0501") && e.contains("`domain`")), "{errors:#?}");
+}
+
+/// Without the tool this still checks the text; with promtool the small stacks' configs are
+/// judged too.
+#[test]
+fn small_stacks_pass_promtool() {
+    let src = r##"
+param "domain" default="example.com"
+service "api" {
+    image "ghcr.io/acme/api:1.0.0"
+    replicas 3
+    port 8080 name="http"
+    metrics path="/internal/metrics" interval="30s" scheme="https"
+}
+service "worker" {
+    image "ghcr.io/acme/worker:1.0.0"
+    port 9000
+    metrics job="jobs"
+}
+monitoring {
+    prometheus scrape-interval="15s" evaluation-interval="30s"
+    exporters "node" "cadvisor" "blackbox"
+    probe "https://${domain}/" module="http_2xx"
+    probe "https://tcp.example.com/" module="http_post_2xx"
+    scrape "legacy" target="10.0.0.12:9100" interval="1m"
+}
+alerts "api" interval="1m" {
+    alert "ApiDown" expr=#"up{job="api"} == 0"# for="90s" severity="critical" {
+        summary "API down on {{ $labels.instance }}"
+        runbook "https://wiki.example.com/${domain}"
+        labels team="backend"
+    }
+}
+alerts "jobs" {
+    alert "JobsDown" expr=#"up{job="jobs"} == 0"#
+}
+targets { prometheus; }
+"##;
+    let files = build(src, vec![TargetKind::Prometheus]);
+    let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, ["prometheus/prometheus.yml", "prometheus/rules/api.yml", "prometheus/rules/jobs.yml"]);
+    let rules = &files[1].1;
+    assert!(rules.contains("for: 1m30s") && rules.contains("interval: 1m"), "{rules}");
+    assert!(rules.contains("runbook_url: https://wiki.example.com/example.com"), "{rules}");
+    assert!(rules.contains("summary: API down on {{ $labels.instance }}"), "{rules}");
+    let Some(promtool) = require("promtool") else { return };
+    let work = scratch("small");
+    for (p, text) in &files {
+        let f = work.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, text).unwrap();
+    }
+    let (ok, text) =
+        run(Command::new(&promtool).arg("check").arg("config").arg(work.join("prometheus/prometheus.yml")));
+    assert!(ok, "{text}\n{}", files[0].1);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+// ---------------------------------------------------------------------------------------
+// The scrape jobs, as data.
+
+fn stack(src: &str) -> stackc::ir::Stack {
+    let out = stackc::compile("t.stack.kdl", src, &Options::default());
+    out.stack.unwrap_or_else(|| panic!("{:#?}", out.diagnostics))
+}
+
+fn jobs(src: &str) -> serde_json::Value {
+    serde_json::to_value(stackc::emit::prometheus::scrape_jobs(&stack(src))).unwrap_or_default()
+}
+
+#[test]
+fn replicas_are_found_by_dns_one_replica_is_static() {
+    let j = jobs(
+        r#"
+service "api" {
+image "a:1"
+replicas 3
+port 3001 name="http"
+metrics path="/api/v1/metrics" job="mustache-api" interval="30s"
+}
+service "web" {
+image "w:1"
+port 3000 name="http"
+metrics port="http"
+}
+monitoring { prometheus; }
+"#,
+    );
+    assert_eq!(
+        j[0],
+        serde_json::json!({"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]})
+    );
+    assert_eq!(
+        j[1],
+        serde_json::json!({
+            "job_name": "mustache-api",
+            "scrape_interval": "30s",
+            "metrics_path": "/api/v1/metrics",
+            "dns_sd_configs": [{"names": ["api"], "type": "A", "port": 3001}],
+        })
+    );
+    assert_eq!(j[2], serde_json::json!({"job_name": "web", "static_configs": [{"targets": ["web:3000"]}]}));
+}
+
+#[test]
+fn exporters_are_scraped_under_their_kind() {
+    let j = jobs(
+        r#"
+monitoring {
+exporters "node" "postgres" "redis" "cadvisor" "blackbox"
+exporter "mysql" { metrics job="db" port=9999 path="/m"; port 9999; }
+}
+"#,
+    );
+    let names: Vec<(&str, &str)> = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["job_name"].as_str().unwrap(), x["static_configs"][0]["targets"][0].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("prometheus", "localhost:9090"),
+            ("node", "node-exporter:9100"),
+            ("postgres", "postgres-exporter:9187"),
+            ("redis", "redis-exporter:9121"),
+            ("cadvisor", "cadvisor-exporter:8080"),
+            ("blackbox-exporter", "blackbox-exporter:9115"),
+            ("db", "mysql-exporter:9999"),
+        ]
+    );
+    assert_eq!(j[6]["metrics_path"], "/m");
+}
+
+#[test]
+fn probes_go_through_the_blackbox_exporter_grouped_by_module() {
+    let j = jobs(
+        r#"
+param "domain" default="shop.example.com" env="DOMAIN"
+monitoring {
+exporters "blackbox"
+probe "https://${domain}/health"
+probe "https://db.example.com:8443/" module="tls_connect"
+probe "https://example.com/" module="http_2xx"
+}
+"#,
+    );
+    let bb = j.as_array().unwrap().iter().find(|x| x["job_name"] == "blackbox").unwrap();
+    assert_eq!(bb["metrics_path"], "/probe");
+    assert_eq!(
+        bb["static_configs"],
+        serde_json::json!([
+            {"targets": ["https://shop.example.com/health", "https://example.com/"], "labels": {"module": "http_2xx"}},
+            {"targets": ["https://db.example.com:8443/"], "labels": {"module": "tls_connect"}},
+        ])
+    );
+    assert_eq!(
+        bb["relabel_configs"],
+        serde_json::json!([
+            {"source_labels": ["__address__"], "target_label": "__param_target"},
+            {"source_labels": ["__param_target"], "target_label": "instance"},
+            {"source_labels": ["module"], "target_label": "__param_module"},
+            {"target_label": "__address__", "replacement": "blackbox-exporter:9115"},
+        ])
+    );
+}
+
+#[test]
+fn extra_scrapes_keep_their_settings() {
+    let j = jobs(
+        r#"
+monitoring {
+scrape "legacy-billing" target="10.0.0.12:9100" interval="30s" path="/x" scheme="https"
+}
+"#,
+    );
+    assert_eq!(
+        j[1],
+        serde_json::json!({
+            "job_name": "legacy-billing",
+            "scrape_interval": "30s",
+            "metrics_path": "/x",
+            "scheme": "https",
+            "static_configs": [{"targets": ["10.0.0.12:9100"]}],
+        })
+    );
+}
