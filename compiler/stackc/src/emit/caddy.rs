@@ -506,6 +506,14 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                     "the request goes to the upstream with its full path; use a prefix route to strip it",
                 ));
             }
+            if let (Some(f), Some(FilesFallback::Outside)) = (&r.fallback, files_fallback(r)) {
+                out.push(warn(
+                    r.origin,
+                    format!("Caddy looks the fallback `{}` up in this route's directory, not in the route that matches it", f.escape_debug()),
+                    "fallback outside the route's prefix",
+                    "nginx hands the fallback to the route that matches it; Caddy serves the file of that name under `files=`: put the fallback under the route's prefix",
+                ));
+            }
             if r.internal && matches!(r.action, Action::Files { .. }) {
                 out.push(warn(
                     r.origin,
@@ -565,6 +573,11 @@ struct SiteV {
     headers: Vec<HeaderV>,
     gzip: bool,
     body_limit: Option<String>,
+    /// The matcher of requests whose Content-Length is over the site's limit.
+    body_over_limit: Option<String>,
+    /// Caddy 2.6 answers a body over `request_body`'s limit with 502 when `reverse_proxy`
+    /// is the reader (caddy#5652): the site's error handler turns it into nginx's 413.
+    body_limit_errors: bool,
     access_log: bool,
     matchers: Vec<MatcherV>,
     deny: Option<String>,
@@ -579,6 +592,7 @@ struct RouteV {
     matcher: String,
     skip_log: bool,
     body_limit: Option<String>,
+    body_over_limit: Option<String>,
     cache_control: Option<String>,
     rewrite: Option<String>,
     strip_prefix: Option<String>,
@@ -611,6 +625,32 @@ struct ProxyV {
     transport: Vec<String>,
 }
 
+/// Where a `files=` route's `fallback=` is looked up, when the route strips its prefix.
+enum FilesFallback {
+    /// Under the prefix: the path below the route's directory (`/spa/index.html` of route
+    /// `/spa/` is `/index.html`), as `try_files` runs after the prefix is stripped.
+    Stripped(String),
+    /// Elsewhere: nginx's `try_files` hands it to the location that matches it; Caddy's looks
+    /// it up under the route's directory (warning).
+    Outside,
+}
+
+/// `None` when the route does not strip (no fallback, not `files=`, `/`, exact, regex): the
+/// fallback is a path under the root as written.
+fn files_fallback(r: &Route) -> Option<FilesFallback> {
+    let f = r.fallback.as_deref()?;
+    if !matches!(r.action, Action::Files { .. }) || r.matching != Match::Prefix || r.path == "/" {
+        return None;
+    }
+    // A prefix without a trailing slash strips only at a segment boundary for the fallback:
+    // `/spa` strips `/spa/index.html`, not `/spary.html`.
+    let base = r.path.trim_end_matches('/');
+    match f.strip_prefix(base) {
+        Some(rest) if rest.starts_with('/') => Some(FilesFallback::Stripped(rest.to_string())),
+        _ => Some(FilesFallback::Outside),
+    }
+}
+
 /// nginx's location order: exact matches, then regular expressions in order, then prefixes,
 /// longest first (stable among equals).
 fn nginx_order(routes: &[Route]) -> Vec<(usize, &Route)> {
@@ -628,7 +668,47 @@ fn nginx_order(routes: &[Route]) -> Vec<(usize, &Route)> {
     exact.into_iter().chain(regex).chain(prefix).collect()
 }
 
-fn route_view(stack: &Stack, proxy: &Proxy, index: usize, r: &Route, matchers: &mut Vec<MatcherV>) -> RouteV {
+/// A matcher of requests that announce a body over `limit` bytes. `request_body` alone
+/// fails such a request only when the body is read, and `reverse_proxy` then counts the
+/// failure against the upstream (passive health checks: a few large uploads would take a
+/// healthy service out of rotation) and answers 502 (Caddy 2.6); nginx refuses them with
+/// 413 before contacting the upstream. Chunked bodies have no Content-Length: for them the
+/// `request_body` limit and the site's `handle_errors` answer 413.
+fn over_limit(name: String, limit: u64) -> MatcherV {
+    let header = "{http.request.header.Content-Length}";
+    MatcherV {
+        name,
+        spec: format!("expression {}", token(&format!("{header}.matches(\"^[0-9]+$\") && int({header}) > {limit}"))),
+    }
+}
+
+/// The limits of a site's requests: `(site, per route)`. Caddy's `request_body` wraps the
+/// body once per block that sets it, so the smallest limit wins; a route may only lower the
+/// site's. When one raises it (or lifts it, with 0), every route gets its own limit and the
+/// site none. 0 is no limit, in nginx and in Caddy.
+fn body_limits(proxy: &Proxy, site: &Site) -> (Option<u64>, Vec<Option<u64>>) {
+    let site_limit = site.body_limit_bytes.or(proxy.body_limit_bytes);
+    let raises = |r: &Route| match (site_limit, r.body_limit_bytes) {
+        (Some(s), Some(l)) => s > 0 && (l == 0 || l > s),
+        _ => false,
+    };
+    let per_route = site.routes.iter().any(|r| !r.internal && raises(r));
+    let routes = site
+        .routes
+        .iter()
+        .map(|r| if per_route { r.body_limit_bytes.or(site_limit) } else { r.body_limit_bytes }.filter(|b| *b > 0))
+        .collect();
+    (if per_route { None } else { site_limit.filter(|b| *b > 0) }, routes)
+}
+
+fn route_view(
+    stack: &Stack,
+    proxy: &Proxy,
+    index: usize,
+    r: &Route,
+    limit: Option<u64>,
+    matchers: &mut Vec<MatcherV>,
+) -> RouteV {
     let name = format!("route{index}");
     let mut v = RouteV { directive: "handle", skip_log: !r.access_log, ..RouteV::default() };
     let strip = r.strip_prefix && !r.internal && matches!(r.action, Action::Proxy { .. });
@@ -677,7 +757,12 @@ fn route_view(stack: &Stack, proxy: &Proxy, index: usize, r: &Route, matchers: &
         v.respond = Some(404);
         return v;
     }
-    v.body_limit = r.body_limit_bytes.map(size);
+    if let Some(b) = limit {
+        let name = format!("body_over_limit{index}");
+        matchers.push(over_limit(name.clone(), b));
+        v.body_limit = Some(size(b));
+        v.body_over_limit = Some(name);
+    }
     v.cache_control = r.cache_ms.map(|ms| {
         if r.immutable {
             token(&format!("public, max-age={}, immutable", ms / 1000))
@@ -691,9 +776,13 @@ fn route_view(stack: &Stack, proxy: &Proxy, index: usize, r: &Route, matchers: &
         Action::Files { root } => {
             let root = root.trim_end_matches('/');
             let root = if root.is_empty() { "/" } else { root };
+            let fallback = match files_fallback(r) {
+                Some(FilesFallback::Stripped(f)) => Some(f),
+                _ => r.fallback.clone(),
+            };
             v.files = Some(FilesV {
                 root: token(&escape_braces(root)),
-                fallback: r.fallback.as_deref().map(|f| token(&escape_braces(f))),
+                fallback: fallback.map(|f| token(&escape_braces(&f))),
             });
         }
         Action::Proxy { service, port } => {
@@ -810,17 +899,25 @@ fn view(stack: &Stack) -> View {
                     }
                 })
                 .collect();
-            let routes = nginx_order(&site.routes)
+            let (site_limit, route_limits) = body_limits(&proxy, site);
+            let body_over_limit = site_limit.map(|b| {
+                matchers.push(over_limit("body_over_limit".into(), b));
+                "body_over_limit".to_string()
+            });
+            let routes: Vec<RouteV> = nginx_order(&site.routes)
                 .into_iter()
-                .map(|(i, r)| route_view(stack, &proxy, i + 1, r, &mut matchers))
+                .map(|(i, r)| route_view(stack, &proxy, i + 1, r, route_limits[i], &mut matchers))
                 .collect();
+            let body_limit = site_limit.map(size);
             SiteV {
                 addresses,
                 redirect,
                 tls: tls(&first),
                 headers,
                 gzip: site.gzip.unwrap_or(proxy.gzip),
-                body_limit: site.body_limit_bytes.or(proxy.body_limit_bytes).map(size),
+                body_limit_errors: body_limit.is_some() || routes.iter().any(|r| r.body_limit.is_some()),
+                body_limit,
+                body_over_limit,
                 access_log: true,
                 matchers,
                 deny,
