@@ -272,6 +272,8 @@ pub fn site_headers(
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ExporterPreset {
     pub kind: &'static str,
+    /// Pinned: `:latest` of an exporter changes flags and metric names without notice.
+    pub image: &'static str,
     /// The port its metrics (and, for blackbox, its probes) are served on.
     pub port: u16,
     pub path: &'static str,
@@ -279,17 +281,27 @@ pub(crate) struct ExporterPreset {
 
 /// Every kind of `monitoring > exporters` (`schema::EXPORTERS`), in that order.
 pub(crate) const EXPORTER_PRESETS: &[ExporterPreset] = &[
-    ExporterPreset { kind: "node", port: 9100, path: "/metrics" },
-    ExporterPreset { kind: "cadvisor", port: 8080, path: "/metrics" },
-    ExporterPreset { kind: "postgres", port: 9187, path: "/metrics" },
-    ExporterPreset { kind: "mysql", port: 9104, path: "/metrics" },
-    ExporterPreset { kind: "redis", port: 9121, path: "/metrics" },
-    ExporterPreset { kind: "mongodb", port: 9216, path: "/metrics" },
-    ExporterPreset { kind: "blackbox", port: 9115, path: "/metrics" },
-    ExporterPreset { kind: "nginx", port: 9113, path: "/metrics" },
+    ExporterPreset { kind: "node", image: "prom/node-exporter:v1.8.1", port: 9100, path: "/metrics" },
+    ExporterPreset { kind: "cadvisor", image: "gcr.io/cadvisor/cadvisor:v0.49.1", port: 8080, path: "/metrics" },
+    ExporterPreset {
+        kind: "postgres",
+        image: "prometheuscommunity/postgres-exporter:v0.15.0",
+        port: 9187,
+        path: "/metrics",
+    },
+    ExporterPreset { kind: "mysql", image: "prom/mysqld-exporter:v0.15.1", port: 9104, path: "/metrics" },
+    ExporterPreset { kind: "redis", image: "oliver006/redis_exporter:v1.62.0", port: 9121, path: "/metrics" },
+    ExporterPreset { kind: "mongodb", image: "percona/mongodb_exporter:0.40.0", port: 9216, path: "/metrics" },
+    ExporterPreset { kind: "blackbox", image: "prom/blackbox-exporter:v0.25.0", port: 9115, path: "/metrics" },
+    ExporterPreset { kind: "nginx", image: "nginx/nginx-prometheus-exporter:1.1.0", port: 9113, path: "/metrics" },
 ];
 
+/// The Prometheus server: the 2.53 LTS line (3.x dropped flags and changed defaults that
+/// stacks written for 2.x rely on).
+pub(crate) const PROMETHEUS_IMAGE: &str = "prom/prometheus:v2.53.0";
 pub(crate) const PROMETHEUS_PORT: u16 = 9090;
+/// 0.26 is the first Alertmanager that reads a webhook URL from a file (`url_file`).
+pub(crate) const ALERTMANAGER_IMAGE: &str = "prom/alertmanager:v0.27.0";
 pub(crate) const ALERTMANAGER_PORT: u16 = 9093;
 /// Where the Prometheus target writes `prometheus.yml` and `rules/`; compose mounts it.
 pub(crate) const PROMETHEUS_DIR: &str = "prometheus";
@@ -310,4 +322,10 @@ pub(crate) fn exporter_job(e: &Exporter) -> (String, String, u16) {
     }
     let job = if e.kind == "blackbox" { "blackbox-exporter".to_string() } else { e.kind.clone() };
     (job, preset.map_or("/metrics", |p| p.path).to_string(), preset.map_or(0, |p| p.port))
+}
+
+/// Whether the stack's monitoring services and their configuration are generated: it has a
+/// `monitoring` node and selects the Prometheus target (which writes the files compose mounts).
+pub(crate) fn monitoring_generated(stack: &Stack) -> bool {
+    stack.monitoring.is_some() && stack.targets.selected.contains(&TargetKind::Prometheus)
 }
