@@ -195,6 +195,88 @@ fn other_tls_settings() {
     );
 }
 
+const LIMITS: &str = r##"
+stack "limits"
+service "api" {
+    image "ghcr.io/acme/api:1.0"
+    port 8080 name="http"
+}
+proxy {
+    body-limit "1Mi"
+}
+site "raise.example.com" {
+    route "/" to="api"
+    route "/up/" to="api" body-limit="8Mi"
+    route "/small/" to="api" body-limit="1Ki"
+    route "/spa/" files="/srv/spa" fallback="/spa/index.html"
+    route "/docs" files="/srv/docs" fallback="/docs/404.html"
+    route "/other/" files="/srv/other" fallback="/index.html"
+}
+site "lower.example.com" {
+    route "/" to="api"
+    route "/small/" to="api" body-limit="1Ki"
+}
+targets {
+    caddy
+}
+"##;
+
+/// The block of the first line that starts with `start`, up to its closing brace.
+fn block<'a>(c: &'a str, start: &str) -> &'a str {
+    let at = c.find(start).unwrap_or_else(|| panic!("no {start:?} in\n{c}"));
+    let indent = c[..at].rsplit('\n').next().unwrap_or("");
+    let end = c[at..].find(&format!("\n{indent}}}\n")).expect("a closing brace");
+    &c[at..at + end]
+}
+
+#[test]
+fn body_limits_of_routes_and_sites() {
+    let c = caddyfile(LIMITS);
+    let over = |n: u64| {
+        format!(
+            "expression `{{http.request.header.Content-Length}}.matches(\"^[0-9]+$\") && int({{http.request.header.Content-Length}}) > {n}`"
+        )
+    };
+    // A route raises the site's limit: Caddy's limits nest (the smallest wins), so every route
+    // carries its own and the site none.
+    let raise = block(&c, "raise.example.com {");
+    assert!(!raise.contains("\n\trequest_body"), "{raise}");
+    assert!(!raise.contains("respond @body_over_limit 413"), "{raise}");
+    for (handle, size, bytes) in
+        [("handle {", "1MiB", 1 << 20), ("handle /up/* {", "8MiB", 8 << 20), ("handle /small/* {", "1KiB", 1024)]
+    {
+        let h = block(raise, handle);
+        assert!(h.contains(&format!("request_body {{\n\t\t\t\tmax_size {size}\n")), "{h}");
+        let name = h.split("respond @").nth(1).and_then(|r| r.split(' ').next()).expect("an early 413");
+        assert!(raise.contains(&format!("\t@{name} {}\n", over(bytes))), "{name}: {raise}");
+    }
+    // Over its limit, a body is refused with 413 also when it is read (chunked bodies).
+    assert!(raise.contains("\thandle_errors {\n\t\t@body_too_large vars_regexp {http.error.message}"), "{raise}");
+    // Routes only lower it: the site keeps its limit, the route adds its own.
+    let lower = block(&c, "lower.example.com {");
+    assert!(lower.contains("\n\trequest_body {\n\t\tmax_size 1MiB\n"), "{lower}");
+    assert!(lower.contains(&format!("\t@body_over_limit {}\n", over(1 << 20))), "{lower}");
+    assert!(lower.contains("\troute {\n\t\trespond @body_over_limit 413\n"), "{lower}");
+    assert!(block(lower, "handle /small/* {").contains("max_size 1KiB"), "{lower}");
+    assert!(!block(lower, "handle {").contains("request_body"), "{lower}");
+}
+
+#[test]
+fn fallbacks_of_files_under_a_prefix() {
+    let (file, diags) = build(LIMITS);
+    let c = file.expect("a Caddyfile");
+    // The prefix is stripped before try_files: the fallback is looked up below it.
+    assert!(block(&c, "handle_path /spa/* {").contains("try_files {path} /index.html\n"), "{c}");
+    assert!(block(&c, "handle_path /docs* {").contains("try_files {path} /404.html\n"), "{c}");
+    // A fallback outside the prefix is another route's in nginx: a warning at the route.
+    assert!(block(&c, "handle_path /other/* {").contains("try_files {path} /index.html\n"), "{c}");
+    let w: Vec<&Diagnostic> = diags.iter().filter(|d| d.message.contains("fallback")).collect();
+    assert_eq!(w.len(), 1, "{diags:#?}");
+    assert_eq!(w[0].code.as_str(), "W0501");
+    let off = w[0].primary.as_ref().expect("a label").span.offset;
+    assert!(LIMITS[off..].starts_with("route \"/other/\""), "{:?}", &LIMITS[off..off + 20]);
+}
+
 /// A stack with one header value (and other user strings) replaced.
 fn hostile(value: &str) -> String {
     let kdl = value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");

@@ -1,6 +1,7 @@
 //! The Caddy target, end to end: `tests/e2e/site.stack.kdl` (the nginx end-to-end test's
-//! stack) with `tests/e2e/site-auth.kdl` appended (a site behind basic auth), compiled with
-//! the library and run on a real Caddy, with real upstream servers and real HTTP requests.
+//! stack) with `tests/e2e/site-auth.kdl` appended (a site behind basic auth, with a route that
+//! raises the body limit), compiled with the library and run on a real Caddy, with real
+//! upstream servers and real HTTP requests.
 //! `tests/e2e/proxy_e2e.py` holds the expectations, shared with nginx; `docs/targets/caddy.md`
 //! lists what is proven and what Caddy cannot express.
 //!
@@ -305,7 +306,7 @@ fn caddy_serves_the_e2e_stack() {
         // Caddy logs (access log included) to stderr, which the script writes to proxy.out.
         "access_log": dir.join("proxy.out"),
         "error_log": dir.join("proxy.out"),
-        "basic_auth": { "host": "private.e2e.test", "user": AUTH_USER, "password": AUTH_PASSWORD },
+        "private": { "host": "private.e2e.test", "user": AUTH_USER, "password": AUTH_PASSWORD },
         "skip": skip,
         "outer_namespaces": { "mnt": namespace("mnt"), "net": namespace("net") },
     });
@@ -322,5 +323,5 @@ fn caddy_serves_the_e2e_stack() {
     assert!(out.contains(" checks passed on caddy"), "{out}");
     let skipped = out.lines().filter(|l| l.starts_with("SKIP ")).count();
     assert_eq!(skipped, skip.as_object().unwrap().len(), "{out}");
-    assert!(out.contains("ok   basic-auth:"), "{out}");
+    assert!(out.contains("ok   basic-auth:") && out.contains("ok   body-limit-raised:"), "{out}");
 }
