@@ -133,8 +133,7 @@ fn rate_limits_are_reported_at_the_route() {
 #[test]
 fn routes_are_in_nginx_order_and_map_to_caddy() {
     let c = caddyfile(SMALL);
-    let handles: Vec<&str> =
-        c.lines().map(str::trim).filter(|l| l.starts_with("handle") && !l.starts_with("handle_errors")).collect();
+    let handles: Vec<&str> = c.lines().filter(|l| l.starts_with("\t\thandle")).map(str::trim).collect();
     assert_eq!(
         handles,
         [
@@ -169,9 +168,15 @@ fn routes_are_in_nginx_order_and_map_to_caddy() {
     assert!(c.contains("basicauth {\n\t\t\tadmin {$ADMIN_HASH}\n"));
     assert!(c.contains("Strict-Transport-Security \"max-age=31536000; includeSubDomains\""));
     assert!(c.contains("try_files {path} /index.html"));
-    // The internal route answers 404 and proxies nothing.
-    let files = c.split("handle /files/* {").nth(1).unwrap().split('}').next().unwrap();
+    // The internal route answers 404 and proxies nothing; the upstreams' `X-Accel-Redirect`
+    // reaches it (every proxy of the site hands off, and only to the internal routes).
+    let files = c.split("\n\t\thandle /files/* {").nth(1).unwrap().split('}').next().unwrap();
     assert_eq!(files.trim(), "respond 404");
+    let site = c.split("\nadmin.shop.example.com {").next().unwrap();
+    let proxies = site.lines().filter(|l| l.starts_with("\t\t\treverse_proxy")).count();
+    let handoff = "\t\t\t\t@accel header X-Accel-Redirect *\n\t\t\t\thandle_response @accel {\n\t\t\t\t\trewrite * {rp.header.X-Accel-Redirect}\n\t\t\t\t\troute {\n\t\t\t\t\t\thandle /files/* {\n\t\t\t\t\t\t\treverse_proxy api:8080 {\n";
+    assert_eq!((proxies, site.matches(handoff).count()), (5, 5), "{site}");
+    assert!(!c.split("\nadmin.shop.example.com {").nth(1).unwrap().contains("X-Accel-Redirect"), "{c}");
     // The variables the container that runs Caddy needs.
     let stack = stackc::compile("t.stack.kdl", SMALL, &Options::default()).stack.unwrap();
     assert_eq!(stackc::emit::caddy::env_vars(&stack), ["DOMAIN", "ADMIN_HASH"]);

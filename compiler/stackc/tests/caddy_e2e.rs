@@ -280,7 +280,6 @@ fn caddy_serves_the_e2e_stack() {
     let d = dir.display().to_string();
     let mut skip = serde_json::json!({
         "acme-challenge": "Caddy answers ACME challenges itself (no webroot); the test's certificates come from Caddy's own CA",
-        "internal-handoff": "standard Caddy has no internal locations: an internal route answers 404 to everyone, and an upstream's X-Accel-Redirect reaches the client",
         "rate-limit": "standard Caddy cannot rate-limit (W0501 at the route, asserted by the Rust test)",
     });
     if !has_ipv6() {

@@ -514,14 +514,6 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                     "nginx hands the fallback to the route that matches it; Caddy serves the file of that name under `files=`: put the fallback under the route's prefix",
                 ));
             }
-            if r.internal && matches!(r.action, Action::Files { .. }) {
-                out.push(warn(
-                    r.origin,
-                    "Caddy has no internal locations: this route answers 404, and an upstream's `X-Accel-Redirect` to it is not followed".into(),
-                    "internal route",
-                    "serve these files from the upstream, or use the nginx target",
-                ));
-            }
         }
     }
     out
@@ -586,7 +578,7 @@ struct SiteV {
     routes: Vec<RouteV>,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, Clone)]
 struct RouteV {
     directive: &'static str,
     matcher: String,
@@ -602,19 +594,19 @@ struct RouteV {
     proxy: Option<ProxyV>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct RedirV {
     to: String,
     status: u16,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct FilesV {
     root: String,
     fallback: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct ProxyV {
     to: Option<String>,
     dynamic: Option<String>,
@@ -623,6 +615,9 @@ struct ProxyV {
     max_fails: u32,
     flush: bool,
     transport: Vec<String>,
+    /// The site's internal routes, served when the upstream answers with `X-Accel-Redirect`
+    /// (nginx follows it into `internal` locations; Caddy's `handle_response` does it here).
+    handoff: Vec<RouteV>,
 }
 
 /// Where a `files=` route's `fallback=` is looked up, when the route strips its prefix.
@@ -813,6 +808,7 @@ fn route_view(
                 max_fails: opts.max_fails.unwrap_or(1),
                 flush: r.buffering == Some(false),
                 transport,
+                handoff: Vec::new(),
             });
         }
     }
@@ -904,10 +900,25 @@ fn view(stack: &Stack) -> View {
                 matchers.push(over_limit("body_over_limit".into(), b));
                 "body_over_limit".to_string()
             });
-            let routes: Vec<RouteV> = nginx_order(&site.routes)
+            let mut routes: Vec<RouteV> = nginx_order(&site.routes)
                 .into_iter()
                 .map(|(i, r)| route_view(stack, &proxy, i + 1, r, route_limits[i], &mut matchers))
                 .collect();
+            // The internal routes as they answer a hand-off: their matchers are the site's
+            // already (the 404 views defined them), and the body was read by the first proxy.
+            let handoff: Vec<RouteV> = nginx_order(&site.routes)
+                .into_iter()
+                .filter(|(_, r)| r.internal)
+                .map(|(i, r)| {
+                    let open = Route { internal: false, ..r.clone() };
+                    route_view(stack, &proxy, i + 1, &open, None, &mut Vec::new())
+                })
+                .collect();
+            if !handoff.is_empty() {
+                for p in routes.iter_mut().filter_map(|r| r.proxy.as_mut()) {
+                    p.handoff = handoff.clone();
+                }
+            }
             let body_limit = site_limit.map(size);
             SiteV {
                 addresses,
