@@ -7,10 +7,12 @@
 //! appear: env-sourced ones are read from the deploy environment (`${VAR:?…}`), file
 //! secrets are mounted under `/run/secrets` (images that read `*_FILE` variables get those).
 
+mod backup;
+
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use super::{EmitOptions, OutputFile};
+use super::{header, EmitOptions, OutputFile};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 
@@ -44,6 +46,9 @@ struct CService {
     image: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     build: Option<CBuild>,
+    /// Only the backup services have one (`backup`), so that `up -d` leaves them out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    profiles: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     command: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,6 +81,8 @@ struct CService {
     tmpfs: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     networks: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network_mode: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     healthcheck: Option<CHealth>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -829,16 +836,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     }
     out.extend(check_proxy(stack));
     out.extend(check_monitoring(stack));
-    for b in stack.backups.values() {
-        out.push(
-            Diagnostic::warning(
-                Code::TargetApproximation,
-                format!("backup `{}` is not in the compose file yet", b.name),
-            )
-            .at(origin_span(b.origin), "not generated yet")
-            .help("scheduled backup services come with the backup issue"),
-        );
-    }
+    out.extend(backup::check(stack));
     out
 }
 
@@ -1323,7 +1321,6 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
             volumes.entry(v).or_default();
         }
     }
-    let used = secrets.used;
     let project = stack
         .targets
         .options
@@ -1331,6 +1328,18 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
         .and_then(|o| o.get("project"))
         .cloned()
         .unwrap_or_else(|| stack.name.clone());
+    // Backups come last: `check` refuses a stack whose names clash with theirs.
+    let mut backup_files = Vec::new();
+    if let Some(plan) = backup::plan(stack, opts, &mut secrets, &project) {
+        for (name, svc) in plan.services {
+            services.entry(name).or_insert(svc);
+        }
+        for v in plan.volumes {
+            volumes.entry(v).or_default();
+        }
+        backup_files = plan.files;
+    }
+    let used = secrets.used;
     let compose = Compose { name: project, services, networks, volumes, secrets: used };
     let yaml = super::yaml(&compose);
     let mut text = super::header("#", stack);
@@ -1342,6 +1351,7 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
     if let Some(script) = init_script(stack) {
         files.push(OutputFile { executable: true, ..OutputFile::new(INIT_SCRIPT, script) });
     }
+    files.append(&mut backup_files);
     files
 }
 
@@ -1838,6 +1848,7 @@ fn env_example(stack: &Stack) -> String {
         .flat_map(|s| s.secrets.iter().map(String::as_str))
         .chain(proxy_secrets(stack))
         .chain(monitoring_secrets(stack))
+        .chain(backup::secrets(stack))
         .collect();
     for s in stack.secrets.values() {
         let SecretSource::Env(var) = &s.source else { continue };

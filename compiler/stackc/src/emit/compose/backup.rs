@@ -1,0 +1,813 @@
+//! Backups in the compose target (`docs/targets/compose.md`, "Backups").
+//!
+//! Compose has no scheduler, so each `backup` becomes one-shot services in the `backup`
+//! profile (`docker compose up -d` does not start them), a host script `backup/<name>.sh`
+//! that runs them in order with `docker compose run --rm` and stops at the first failure, and
+//! a line in `backup/crontab` (for `/etc/cron.d`). The work inside each container is a
+//! generated script mounted read-only (`backup/<name>-<step>.sh`), so shellcheck and the
+//! tests can read and run it; every setting it has is an environment variable with the
+//! default stackc derived, so the compose file only overrides what depends on params.
+//!
+//! A file gets its final name (`<name>-<UTC stamp>.<ext>`) only by a rename after the step
+//! that wrote it succeeded: a failed dump never leaves a file that looks like a backup, and
+//! no step pipes one program into another (so nothing depends on `pipefail`, which dash and
+//! busybox `sh` lack).
+
+use super::{
+    compile_time, env_secret, env_text, render_path, render_plain, sh, CBuild, CMount, CService, CServiceSecret,
+    EmitOptions, OutputFile, Secrets,
+};
+use crate::diagnostics::{origin_span, Code, Diagnostic};
+use crate::ir::*;
+
+/// Small images with a pinned release: busybox `tar`, `gzip`, `find`, `cp` for volume
+/// archives, copies and retention.
+const ALPINE_IMAGE: &str = "alpine:3.20";
+/// An official image that ships GnuPG (Debian 12's 2.2): `buildpack-deps:*-curl` installs
+/// `gnupg` for verifying downloads.
+const GPG_IMAGE: &str = "buildpack-deps:bookworm-curl";
+/// AWS CLI v2 for `aws s3 cp`.
+const AWS_IMAGE: &str = "amazon/aws-cli:2.17.0";
+/// Where backups whose `to=` is S3 wait for their upload.
+pub(super) const SPOOL_VOLUME: &str = "backup-spool";
+/// The output directory of the scripts and the crontab.
+pub const DIR: &str = "backup";
+/// Where the backup directory (`to=` on the host, or the spool) is mounted in the containers.
+const MOUNT: &str = "/backup";
+/// Where the step scripts are mounted.
+const SCRIPTS: &str = "/stackc-backup";
+/// A UTC time stamp: sorts by time, and has no `:` (which some tools read as host:path).
+const STAMP_FORMAT: &str = "+%Y%m%dT%H%M%SZ";
+/// The `find -name` pattern of a stamp (so that `db-…` never matches `db-hourly-…`).
+const STAMP_GLOB: &str = "????????T??????Z";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Engine {
+    Postgres,
+    Redis,
+    Volume,
+}
+
+/// Everything about one backup that the services, scripts and checks share.
+struct Job<'a> {
+    b: &'a Backup,
+    engine: Engine,
+    db: Option<&'a Service>,
+    /// The file's extension before encryption (`sql.gz`, `dump`, `rdb.gz`, `tar.gz`).
+    ext: String,
+    /// `to=` when it is a directory on the host; `None`: S3, through the spool volume.
+    host_dir: Option<Text>,
+    /// S3 destinations, `copy-to=` first.
+    uploads: Vec<(&'static str, Text)>,
+    /// `copy-to=` when it is a directory on the host.
+    copy_dir: Option<Text>,
+    gzip: bool,
+}
+
+impl<'a> Job<'a> {
+    fn new(stack: &'a Stack, b: &'a Backup) -> Job<'a> {
+        let engine = match (b.volume.is_some(), b.engine.as_deref()) {
+            (true, _) => Engine::Volume,
+            (false, Some("redis")) => Engine::Redis,
+            _ => Engine::Postgres,
+        };
+        let db = b.service.as_ref().and_then(|s| stack.services.get(s));
+        let custom = engine == Engine::Postgres && b.format.as_deref() == Some("custom");
+        // A custom archive is compressed by pg_dump itself; gzip would only cost time.
+        let gzip = b.compress && !custom;
+        let base = match engine {
+            Engine::Postgres if custom => "dump",
+            Engine::Postgres => "sql",
+            Engine::Redis => "rdb",
+            Engine::Volume => "tar",
+        };
+        let ext = if gzip { format!("{base}.gz") } else { base.to_string() };
+        let to = Text::from_default(&b.to);
+        let is_s3 = |t: &Text| compile_time(stack, t).starts_with("s3://");
+        let (host_dir, mut uploads) = if is_s3(&to) { (None, vec![]) } else { (Some(to.clone()), vec![]) };
+        let mut copy_dir = None;
+        if let Some(c) = &b.copy_to {
+            let c = Text::from_default(c);
+            if is_s3(&c) {
+                uploads.push(("BACKUP_S3_COPY", c));
+            } else {
+                copy_dir = Some(c);
+            }
+        }
+        if host_dir.is_none() {
+            uploads.push(("BACKUP_S3_TO", to));
+        }
+        Job { b, engine, db, ext, host_dir, uploads, copy_dir, gzip }
+    }
+
+    fn name(&self) -> &str {
+        &self.b.name
+    }
+
+    fn service(&self, step: &str) -> String {
+        format!("backup-{}-{step}", self.b.name)
+    }
+
+    fn script(&self, step: &str) -> String {
+        format!("{DIR}/{}-{step}.sh", self.b.name)
+    }
+
+    /// The final file name, without the directory: `$BACKUP_STAMP` is expanded by the script.
+    fn final_name(&self) -> String {
+        let gpg = if self.b.encrypt_secret.is_some() { ".gpg" } else { "" };
+        format!("{}-${{BACKUP_STAMP}}.{}{gpg}", self.b.name, self.ext)
+    }
+
+    fn final_glob(&self) -> String {
+        let gpg = if self.b.encrypt_secret.is_some() { ".gpg" } else { "" };
+        format!("{}-{STAMP_GLOB}.{}{gpg}", self.b.name, self.ext)
+    }
+
+    /// The steps, in the order the host script runs them.
+    fn steps(&self) -> Vec<&'static str> {
+        let mut steps = vec!["dump"];
+        if self.b.encrypt_secret.is_some() {
+            steps.push("encrypt");
+        }
+        if self.copy_dir.is_some() {
+            steps.push("copy");
+        }
+        if !self.uploads.is_empty() {
+            steps.push("upload");
+        }
+        if self.prunes() {
+            steps.push("prune");
+        }
+        steps
+    }
+
+    /// Retention is applied to a host directory only (S3: a lifecycle rule, see `check`).
+    fn prunes(&self) -> bool {
+        self.b.retain_ms.is_some() && self.host_dir.is_some()
+    }
+
+    /// The password secret: `password=`, else the database service's own password secret.
+    fn password(&self) -> Option<&'a str> {
+        if let Some(p) = &self.b.password_secret {
+            return Some(p);
+        }
+        let key = match self.engine {
+            Engine::Postgres => "POSTGRES_PASSWORD",
+            Engine::Redis => "REDIS_PASSWORD",
+            Engine::Volume => return None,
+        };
+        match self.db?.env.get(key)? {
+            EnvValue::Secret(name) => Some(name),
+            EnvValue::Text(_) => None,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        let default = if self.engine == Engine::Redis { 6379 } else { 5432 };
+        self.db.and_then(|d| d.ports.first()).map_or(default, |p| p.port)
+    }
+
+    /// A setting of the database service's environment (`POSTGRES_USER`), as text.
+    fn db_env(&self, key: &str) -> Option<Text> {
+        match self.db?.env.get(key)? {
+            EnvValue::Text(t) => Some(t.clone()),
+            EnvValue::Secret(_) => None,
+        }
+    }
+
+    /// `user=`, else the image's `POSTGRES_USER`, else `postgres`.
+    fn pg_user(&self) -> Text {
+        self.b
+            .user
+            .as_deref()
+            .map(Text::from_default)
+            .or_else(|| self.db_env("POSTGRES_USER"))
+            .unwrap_or_else(|| Text::lit("postgres"))
+    }
+
+    /// `database=`, else the image's `POSTGRES_DB`, else the user's name (as the image does).
+    fn pg_database(&self) -> Text {
+        self.b
+            .database
+            .as_deref()
+            .map(Text::from_default)
+            .or_else(|| self.db_env("POSTGRES_DB"))
+            .unwrap_or_else(|| self.pg_user())
+    }
+}
+
+fn jobs(stack: &Stack) -> Vec<Job<'_>> {
+    stack.backups.values().map(|b| Job::new(stack, b)).collect()
+}
+
+/// The names of the services the backups add, for the clash check.
+fn service_names(job: &Job) -> Vec<String> {
+    job.steps().iter().map(|s| job.service(s)).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Shell helpers.
+
+/// A default for a script variable: `: "${VAR:=value}"` when the value needs no quoting,
+/// else an `if` with a single-quoted value; `None` (the variable must be set) is `:?`.
+fn default_line(var: &str, value: Option<&str>) -> String {
+    match value {
+        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"/:._-@+,=".contains(&b)) => {
+            format!(": \"${{{var}:={v}}}\"\n")
+        }
+        Some(v) => format!("if [ -z \"${{{var}:-}}\" ]; then {var}={}; fi\n", sh(v)),
+        None => format!(": \"${{{var}:?{var} must be set}}\"\n"),
+    }
+}
+
+/// A text's value at build time, or `None` when it depends on a param that has no default
+/// (then only the compose file, at deploy time, knows it).
+fn script_value(stack: &Stack, t: &Text) -> Option<String> {
+    fn known(stack: &Stack, t: &Text, depth: usize) -> bool {
+        t.0.iter().all(|p| match p {
+            Piece::Lit(_) => true,
+            Piece::Secret(_) => false,
+            Piece::Param(n) => match stack.params.get(n) {
+                Some(p) if !p.required && depth < 16 => {
+                    p.default.as_deref().is_some_and(|d| known(stack, &Text::from_default(d), depth + 1))
+                }
+                _ => false,
+            },
+        })
+    }
+    known(stack, t, 0).then(|| compile_time(stack, t))
+}
+
+fn has_params(t: &Text) -> bool {
+    t.0.iter().any(|p| matches!(p, Piece::Param(_)))
+}
+
+fn script_header(stack: &Stack, job: &Job, step: &str, what: &str) -> String {
+    let mut out = String::from("#!/bin/sh\n");
+    out.push_str(&super::header("#", stack));
+    out.push_str(&format!(
+        "# Backup `{}`, {step}: {what}\n# Run by backup/{}.sh as the compose service `{}`; the variables below can be overridden\n# from the environment.\n",
+        job.name(),
+        job.name(),
+        job.service(step),
+    ));
+    out.push_str("set -eu\numask 077\n");
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// The step scripts.
+
+fn dump_script(stack: &Stack, job: &Job) -> String {
+    let b = job.b;
+    let what = match job.engine {
+        Engine::Postgres => format!(
+            "pg_dump of `{}` in its own image (pg_dump matches the server's major version).",
+            b.service.as_deref().unwrap_or_default()
+        ),
+        Engine::Redis => format!(
+            "redis-cli --rdb of `{}` in its own image (a snapshot like the server's own).",
+            b.service.as_deref().unwrap_or_default()
+        ),
+        Engine::Volume => {
+            format!("tar of the volume `{}`, mounted read-only.", b.volume.as_deref().unwrap_or_default())
+        }
+    };
+    let mut out = script_header(stack, job, "dump", &what);
+    let host = b.service.as_deref().unwrap_or_default();
+    match job.engine {
+        Engine::Postgres => {
+            out.push_str(&default_line("PGHOST", Some(host)));
+            out.push_str(&default_line("PGPORT", Some(&job.port().to_string())));
+            out.push_str(&default_line("PGUSER", script_value(stack, &job.pg_user()).as_deref()));
+            out.push_str(&default_line("PGDATABASE", script_value(stack, &job.pg_database()).as_deref()));
+        }
+        Engine::Redis => {
+            out.push_str(&default_line("REDIS_HOST", Some(host)));
+            out.push_str(&default_line("REDIS_PORT", Some(&job.port().to_string())));
+            if let Some(u) = &b.user {
+                out.push_str(&default_line("REDIS_USER", script_value(stack, &Text::from_default(u)).as_deref()));
+            }
+        }
+        Engine::Volume => out.push_str(&default_line("BACKUP_SOURCE", Some("/data"))),
+    }
+    out.push_str(&default_line("BACKUP_DIR", Some(MOUNT)));
+    let password = job.password();
+    if let Some(p) = password {
+        out.push_str(&default_line("BACKUP_PASSWORD_FILE", Some(&format!("/run/secrets/{p}"))));
+    }
+    out.push_str(&format!(": \"${{BACKUP_STAMP:=$(date -u {STAMP_FORMAT})}}\"\n"));
+    match job.engine {
+        Engine::Postgres => out.push_str("export PGHOST PGPORT PGUSER PGDATABASE\n"),
+        Engine::Redis | Engine::Volume => {}
+    }
+    if password.is_some() {
+        // Read from the mounted secret, never from the command line (visible in `ps`).
+        let var = if job.engine == Engine::Redis { "REDISCLI_AUTH" } else { "PGPASSWORD" };
+        out.push_str(&format!("{var}=$(cat \"$BACKUP_PASSWORD_FILE\")\nexport {var}\n"));
+    }
+    let base = job.ext.trim_end_matches(".gz");
+    // With encryption the dump is an intermediate file: a hidden name the encrypt step
+    // removes, never the final name of a clear-text file.
+    let out_name = if b.encrypt_secret.is_some() {
+        format!(".{}-${{BACKUP_STAMP}}.{}.clear", b.name, job.ext)
+    } else {
+        job.final_name()
+    };
+    out.push_str(&format!(
+        "out=\"$BACKUP_DIR/{out_name}\"\ntmp=\"$BACKUP_DIR/.{}-${{BACKUP_STAMP}}.{base}.partial\"\n",
+        b.name
+    ));
+    out.push_str("trap 'rm -f \"$tmp\" \"$tmp.gz\"' EXIT\ntrap 'exit 1' HUP INT TERM\n");
+    match job.engine {
+        Engine::Postgres => {
+            let mut cmd = String::from("pg_dump");
+            cmd.push_str(match b.format.as_deref() {
+                Some("custom") => " --format=custom",
+                _ => " --format=plain",
+            });
+            if b.no_owner {
+                cmd.push_str(" --no-owner");
+            }
+            if b.no_privileges {
+                cmd.push_str(" --no-privileges");
+            }
+            cmd.push_str(" --file=\"$tmp\"\n");
+            out.push_str(&cmd);
+        }
+        Engine::Redis => {
+            let user = if b.user.is_some() { " --user \"$REDIS_USER\"" } else { "" };
+            out.push_str(&format!("redis-cli -h \"$REDIS_HOST\" -p \"$REDIS_PORT\"{user} --rdb \"$tmp\"\n"));
+        }
+        Engine::Volume => out.push_str("tar -C \"$BACKUP_SOURCE\" -cf \"$tmp\" .\n"),
+    }
+    if job.gzip {
+        out.push_str("gzip -f \"$tmp\"\nmv \"$tmp.gz\" \"$out\"\n");
+    } else {
+        out.push_str("mv \"$tmp\" \"$out\"\n");
+    }
+    out.push_str("trap - EXIT\n");
+    out.push_str(&format!("echo \"backup {}: dump written\"\n", b.name));
+    out
+}
+
+fn encrypt_script(stack: &Stack, job: &Job, secret: &str) -> String {
+    let b = job.b;
+    let mut out = script_header(stack, job, "encrypt", "gpg, symmetric AES-256; only the encrypted file is kept.");
+    out.push_str(&default_line("BACKUP_DIR", Some(MOUNT)));
+    out.push_str(&default_line("BACKUP_PASSPHRASE_FILE", Some(&format!("/run/secrets/{secret}"))));
+    out.push_str(": \"${BACKUP_STAMP:?BACKUP_STAMP must be set to the time stamp of the dump}\"\n");
+    out.push_str(&format!(
+        "clear=\"$BACKUP_DIR/.{name}-${{BACKUP_STAMP}}.{ext}.clear\"\nout=\"$BACKUP_DIR/{final}\"\ntmp=\"$BACKUP_DIR/.{name}-${{BACKUP_STAMP}}.{ext}.gpg.partial\"\n",
+        name = b.name,
+        ext = job.ext,
+        final = job.final_name()
+    ));
+    out.push_str(
+        "# The clear-text dump never outlives this step, whether it succeeds or not.\n\
+         trap 'rm -f \"$tmp\" \"$clear\"; rm -rf \"${GNUPGHOME:-}\"' EXIT\ntrap 'exit 1' HUP INT TERM\n\
+         GNUPGHOME=$(mktemp -d)\nexport GNUPGHOME\n\
+         gpg --batch --yes --no-tty --pinentry-mode loopback --passphrase-file \"$BACKUP_PASSPHRASE_FILE\" \\\n    --symmetric --cipher-algo AES256 --output \"$tmp\" \"$clear\"\n\
+         mv \"$tmp\" \"$out\"\n",
+    );
+    out.push_str(&format!("echo \"backup {}: encrypted\"\n", b.name));
+    out
+}
+
+fn copy_script(stack: &Stack, job: &Job) -> String {
+    let mut out = script_header(stack, job, "copy", "the new file to `copy-to=`, under a temporary name first.");
+    out.push_str(&default_line("BACKUP_DIR", Some(MOUNT)));
+    out.push_str(&default_line("COPY_DIR", Some("/copy")));
+    out.push_str(": \"${BACKUP_STAMP:?BACKUP_STAMP must be set to the time stamp of the dump}\"\n");
+    out.push_str(&format!("file=\"{}\"\n", job.final_name()));
+    out.push_str(
+        "tmp=\"$COPY_DIR/.$file.partial\"\ntrap 'rm -f \"$tmp\"' EXIT\ntrap 'exit 1' HUP INT TERM\n\
+         cp \"$BACKUP_DIR/$file\" \"$tmp\"\nmv \"$tmp\" \"$COPY_DIR/$file\"\ntrap - EXIT\n",
+    );
+    out.push_str(&format!("echo \"backup {}: copied\"\n", job.name()));
+    out
+}
+
+fn upload_script(stack: &Stack, job: &Job) -> String {
+    let b = job.b;
+    let mut out = script_header(stack, job, "upload", "`aws s3 cp` (an object appears only once it is complete).");
+    out.push_str(&default_line("BACKUP_DIR", Some(MOUNT)));
+    for (var, url) in &job.uploads {
+        out.push_str(&default_line(var, script_value(stack, url).as_deref()));
+    }
+    out.push_str(": \"${BACKUP_STAMP:?BACKUP_STAMP must be set to the time stamp of the dump}\"\n");
+    // File and external secrets are mounted; the AWS CLI reads only variables.
+    for (key, value) in &b.env {
+        if let EnvValue::Secret(name) = value {
+            if !matches!(stack.secrets.get(name).map(|s| &s.source), Some(SecretSource::Env(_))) {
+                out.push_str(&format!("{key}=$(cat /run/secrets/{name})\nexport {key}\n"));
+            }
+        }
+    }
+    out.push_str(&format!("file=\"{}\"\n", job.final_name()));
+    for (var, _) in &job.uploads {
+        out.push_str(&format!("aws s3 cp --only-show-errors \"$BACKUP_DIR/$file\" \"${{{var}%/}}/$file\"\n"));
+    }
+    if job.host_dir.is_none() {
+        out.push_str("# `to=` is S3: the spool keeps nothing once it is uploaded.\nrm -f \"$BACKUP_DIR/$file\"\n");
+    }
+    out.push_str(&format!("echo \"backup {}: uploaded\"\n", b.name));
+    out
+}
+
+fn prune_script(stack: &Stack, job: &Job, retain_ms: u64) -> String {
+    let mut out = script_header(
+        stack,
+        job,
+        "prune",
+        &format!("delete this backup's files older than {} in `to=`.", retention(retain_ms)),
+    );
+    out.push_str(&default_line("BACKUP_DIR", Some(MOUNT)));
+    // `-mmin +N` matches files at least N+1 whole minutes old: older than the retention
+    // (`-mtime +7` keeps eight days, a mistake of the guides).
+    let minutes = (retain_ms / 60_000).max(1) - 1;
+    out.push_str(&format!(
+        "# Only this backup's own files (its name, a time stamp, its extension): never anything else.\n\
+         find \"$BACKUP_DIR\" -maxdepth 1 -type f -name {} -mmin +{minutes} -exec rm -f {{}} \\;\n",
+        sh(&job.final_glob())
+    ));
+    out.push_str(&format!("echo \"backup {}: pruned\"\n", job.name()));
+    out
+}
+
+/// A retention for people: `30 days`, else compose's duration spelling.
+fn retention(ms: u64) -> String {
+    match ms / 86_400_000 {
+        1 if ms == 86_400_000 => "1 day".into(),
+        d if d > 0 && ms.is_multiple_of(86_400_000) => format!("{d} days"),
+        _ => super::duration(ms),
+    }
+}
+
+/// `backup/<name>.sh`: the steps in order, on the host, from cron or by hand.
+fn host_script(stack: &Stack, job: &Job, compose_file: &str) -> String {
+    let b = job.b;
+    let mut out = String::from("#!/bin/sh\n");
+    out.push_str(&super::header("#", stack));
+    out.push_str(&format!(
+        "# Backup `{}` ({}): runs each step as a one-shot compose service and stops at the first\n\
+         # failure, so old backups are pruned only after a new one was written. Run by backup/crontab;\n\
+         # run it by hand the same way. The compose services read `.env` next to the compose file.\n",
+        b.name, b.schedule
+    ));
+    out.push_str("set -eu\ncd \"$(dirname \"$0\")/..\"\n");
+    out.push_str(&format!(
+        "report() {{\n    rc=$?\n    if [ \"$rc\" -ne 0 ]; then\n        echo \"backup {}: FAILED (exit $rc)\" >&2\n    fi\n}}\ntrap report EXIT\n",
+        b.name
+    ));
+    out.push_str(&format!("BACKUP_STAMP=$(date -u {STAMP_FORMAT})\n"));
+    out.push_str(&format!(
+        "step() {{\n    docker compose -f {} run --rm -T -e \"BACKUP_STAMP=$BACKUP_STAMP\" \"$1\"\n}}\n",
+        sh(compose_file)
+    ));
+    for s in job.steps() {
+        out.push_str(&format!("step {}\n", job.service(s)));
+    }
+    out.push_str(&format!("echo \"backup {}: done ($BACKUP_STAMP)\"\n", b.name));
+    out
+}
+
+/// `backup/crontab`, for `/etc/cron.d`.
+fn crontab(stack: &Stack, project: &str, jobs: &[Job]) -> String {
+    let file: String = format!("{project}-backup")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .collect();
+    let mut out = super::header("#", stack);
+    out.push_str(&format!(
+        "# The backup schedule, for /etc/cron.d (compose has no scheduler). Install as root, from the\n\
+         # directory this build is deployed to (STACK_DIR below is that directory):\n\
+         #   sed \"s|^STACK_DIR=.*|STACK_DIR=$PWD|\" backup/crontab > /etc/cron.d/{file} && chmod 0644 /etc/cron.d/{file}\n\
+         # Times are in the host's time zone (`timedatectl` shows it): cron.d has no time zone of its own.\n\
+         # Cron starts the scripts with an empty environment: the variables the compose file reads\n\
+         # (secrets included) must be in `.env` next to it. Output goes to syslog (`journalctl -t {project}-backup-NAME`).\n"
+    ));
+    out.push_str("SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
+    out.push_str(&format!("STACK_DIR=/srv/{project}\n"));
+    for j in jobs {
+        out.push_str(&format!(
+            "{} root /bin/sh \"$STACK_DIR/{DIR}/{}.sh\" 2>&1 | logger -t {project}-backup-{}\n",
+            j.b.schedule, j.b.name, j.b.name
+        ));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// The services.
+
+fn script_mount(job: &Job, step: &str) -> CMount {
+    CMount::Short(format!("./{}:{SCRIPTS}/{}-{step}.sh:ro", job.script(step), job.name()))
+}
+
+fn entrypoint(job: &Job, step: &str) -> Option<Vec<String>> {
+    Some(vec!["/bin/sh".into(), format!("{SCRIPTS}/{}-{step}.sh", job.name())])
+}
+
+fn backup_mount(stack: &Stack, opts: &EmitOptions, job: &Job, read_only: bool) -> CMount {
+    let ro = if read_only { ":ro" } else { "" };
+    match &job.host_dir {
+        Some(d) => CMount::Short(format!("{}:{MOUNT}{ro}", render_path(stack, opts, d))),
+        None => CMount::Short(format!("{SPOOL_VOLUME}:{MOUNT}{ro}")),
+    }
+}
+
+fn mount_secret(c: &mut CService, secrets: &mut Secrets, name: &str) {
+    secrets.declare(name);
+    if !c.secrets.iter().any(|s| s.source == name) {
+        c.secrets.push(CServiceSecret { source: name.to_string(), target: None, mode: None });
+    }
+}
+
+fn base_service(stack: &Stack, image: Option<String>) -> CService {
+    let mut c = CService { image, profiles: vec!["backup".into()], ..CService::default() };
+    for (k, v) in &stack.labels {
+        c.labels.insert(k.clone(), render_plain(stack, v));
+    }
+    c
+}
+
+fn dump_service(stack: &Stack, opts: &EmitOptions, job: &Job, secrets: &mut Secrets) -> CService {
+    let b = job.b;
+    let (image, build) = match (job.engine, job.db) {
+        (Engine::Volume, _) => (Some(ALPINE_IMAGE.to_string()), None),
+        (_, Some(db)) => (
+            db.image.as_ref().map(|t| render_plain(stack, t)),
+            db.build.as_ref().filter(|_| db.image.is_none()).map(|bd| CBuild {
+                context: render_path(stack, opts, &bd.context),
+                dockerfile: bd.dockerfile.as_ref().map(|t| render_plain(stack, t)),
+                target: bd.target.as_ref().map(|t| render_plain(stack, t)),
+                args: bd.args.iter().map(|(k, v)| (k.clone(), render_plain(stack, v))).collect(),
+            }),
+        ),
+        (Engine::Postgres, None) => (Some("postgres".into()), None),
+        (Engine::Redis, None) => (Some("redis".into()), None),
+    };
+    let mut c = base_service(stack, image);
+    c.build = build;
+    c.entrypoint = entrypoint(job, "dump");
+    // What depends on params is set here, so that deploy-time values apply; the script's
+    // own defaults are the rest.
+    match job.engine {
+        Engine::Postgres => {
+            let user = job.pg_user();
+            let database = job.pg_database();
+            // Taken from the service's environment, a value may hold env secrets.
+            for (key, t) in [("PGUSER", &user), ("PGDATABASE", &database)] {
+                if has_params(t) || t.secrets().next().is_some() {
+                    c.environment.insert(key.to_string(), env_text(stack, t));
+                }
+            }
+        }
+        Engine::Redis => {
+            let user = b.user.as_deref().map(Text::from_default).filter(has_params);
+            if let Some(u) = user {
+                c.environment.insert("REDIS_USER".into(), render_plain(stack, &u));
+            }
+        }
+        Engine::Volume => {}
+    }
+    if let Some(p) = job.password() {
+        mount_secret(&mut c, secrets, p);
+    }
+    c.volumes.push(backup_mount(stack, opts, job, false));
+    if let Some(v) = &b.volume {
+        c.volumes.push(CMount::Short(format!("{v}:/data:ro")));
+    }
+    c.volumes.push(script_mount(job, "dump"));
+    if let Some(db) = job.db {
+        c.networks.clone_from(&db.networks);
+    } else {
+        // A volume archive talks to nothing.
+        c.network_mode = Some("none".into());
+    }
+    c
+}
+
+fn encrypt_service(stack: &Stack, opts: &EmitOptions, job: &Job, secret: &str, secrets: &mut Secrets) -> CService {
+    let mut c = base_service(stack, Some(GPG_IMAGE.into()));
+    c.entrypoint = entrypoint(job, "encrypt");
+    mount_secret(&mut c, secrets, secret);
+    c.volumes.push(backup_mount(stack, opts, job, false));
+    c.volumes.push(script_mount(job, "encrypt"));
+    c.network_mode = Some("none".into());
+    c
+}
+
+fn copy_service(stack: &Stack, opts: &EmitOptions, job: &Job, dir: &Text) -> CService {
+    let mut c = base_service(stack, Some(ALPINE_IMAGE.into()));
+    c.entrypoint = entrypoint(job, "copy");
+    c.volumes.push(backup_mount(stack, opts, job, true));
+    c.volumes.push(CMount::Short(format!("{}:/copy", render_path(stack, opts, dir))));
+    c.volumes.push(script_mount(job, "copy"));
+    c.network_mode = Some("none".into());
+    c
+}
+
+fn upload_service(stack: &Stack, opts: &EmitOptions, job: &Job, secrets: &mut Secrets) -> CService {
+    let mut c = base_service(stack, Some(AWS_IMAGE.into()));
+    c.entrypoint = entrypoint(job, "upload");
+    for (var, url) in &job.uploads {
+        if has_params(url) {
+            c.environment.insert((*var).to_string(), render_plain(stack, url));
+        }
+    }
+    for (key, value) in &job.b.env {
+        match value {
+            EnvValue::Text(t) => {
+                c.environment.insert(key.clone(), env_text(stack, t));
+            }
+            EnvValue::Secret(name) => match stack.secrets.get(name) {
+                Some(s @ Secret { source: SecretSource::Env(var), .. }) => {
+                    c.environment.insert(key.clone(), env_secret(s, var));
+                }
+                // The script exports it from the mounted file.
+                Some(_) => mount_secret(&mut c, secrets, name),
+                None => {}
+            },
+        }
+    }
+    // The spool is emptied after the upload; a host directory is only read.
+    c.volumes.push(backup_mount(stack, opts, job, job.host_dir.is_some()));
+    c.volumes.push(script_mount(job, "upload"));
+    c
+}
+
+fn prune_service(stack: &Stack, opts: &EmitOptions, job: &Job) -> CService {
+    let mut c = base_service(stack, Some(ALPINE_IMAGE.into()));
+    c.entrypoint = entrypoint(job, "prune");
+    c.volumes.push(backup_mount(stack, opts, job, false));
+    c.volumes.push(script_mount(job, "prune"));
+    c.network_mode = Some("none".into());
+    c
+}
+
+/// The services, volumes and files of every backup.
+pub(super) struct BackupPlan {
+    pub services: Vec<(String, CService)>,
+    pub volumes: Vec<String>,
+    pub files: Vec<OutputFile>,
+}
+
+pub(super) fn plan(stack: &Stack, opts: &EmitOptions, secrets: &mut Secrets, project: &str) -> Option<BackupPlan> {
+    let jobs = jobs(stack);
+    if jobs.is_empty() {
+        return None;
+    }
+    let compose_file = super::file_name(stack);
+    let mut services = Vec::new();
+    let mut files = Vec::new();
+    let mut volumes = Vec::new();
+    let script = |path: String, text: String| OutputFile { executable: true, ..OutputFile::new(path, text) };
+    for job in &jobs {
+        services.push((job.service("dump"), dump_service(stack, opts, job, secrets)));
+        files.push(script(job.script("dump"), dump_script(stack, job)));
+        if let Some(secret) = &job.b.encrypt_secret {
+            services.push((job.service("encrypt"), encrypt_service(stack, opts, job, secret, secrets)));
+            files.push(script(job.script("encrypt"), encrypt_script(stack, job, secret)));
+        }
+        if let Some(dir) = &job.copy_dir {
+            services.push((job.service("copy"), copy_service(stack, opts, job, dir)));
+            files.push(script(job.script("copy"), copy_script(stack, job)));
+        }
+        if !job.uploads.is_empty() {
+            services.push((job.service("upload"), upload_service(stack, opts, job, secrets)));
+            files.push(script(job.script("upload"), upload_script(stack, job)));
+        }
+        if let (true, Some(ms)) = (job.prunes(), job.b.retain_ms) {
+            services.push((job.service("prune"), prune_service(stack, opts, job)));
+            files.push(script(job.script("prune"), prune_script(stack, job, ms)));
+        }
+        files.push(script(format!("{DIR}/{}.sh", job.name()), host_script(stack, job, &compose_file)));
+        if job.host_dir.is_none() && !volumes.iter().any(|v| v == SPOOL_VOLUME) {
+            volumes.push(SPOOL_VOLUME.to_string());
+        }
+    }
+    files.push(OutputFile::new(format!("{DIR}/crontab"), crontab(stack, project, &jobs)));
+    Some(BackupPlan { services, volumes, files })
+}
+
+/// Secrets the backup services read (for `.env.example`).
+pub(super) fn secrets(stack: &Stack) -> Vec<&str> {
+    let mut out = Vec::new();
+    for job in jobs(stack) {
+        out.extend(job.password());
+        out.extend(job.b.encrypt_secret.as_deref());
+        if !job.uploads.is_empty() {
+            for v in job.b.env.values() {
+                match v {
+                    EnvValue::Secret(n) => out.push(n.as_str()),
+                    EnvValue::Text(t) => out.extend(t.secrets()),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What the backup services cannot do for this stack.
+pub(super) fn check(stack: &Stack) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let jobs = jobs(stack);
+    for job in &jobs {
+        let b = job.b;
+        let span = origin_span(b.origin);
+        for name in service_names(job) {
+            if let Some(svc) = stack.services.get(&name) {
+                out.push(
+                    Diagnostic::error(
+                        Code::TargetCannotExpress,
+                        format!(
+                            "service `{name}` clashes with the `{name}` service that compose generates for backup `{}`",
+                            b.name
+                        ),
+                    )
+                    .at(origin_span(svc.origin), "declared here")
+                    .label(span, "this backup runs as compose services named `backup-<name>-<step>`")
+                    .help("rename the service or the backup"),
+                );
+            }
+        }
+        if job.host_dir.is_none() {
+            if let Some(ms) = b.retain_ms {
+                out.push(
+                    Diagnostic::warning(
+                        Code::TargetApproximation,
+                        format!("compose does not delete backup `{}`'s old files in S3", b.name),
+                    )
+                    .at(span, "`retain=` with `to=\"s3://…\"`")
+                    .help(format!(
+                        "give the bucket a lifecycle rule that expires the prefix's objects after {} days (deleting from a scheduled job needs list and delete rights on the bucket, which a backup job should not have)",
+                        ms.div_ceil(86_400_000)
+                    )),
+                );
+            }
+        }
+        if job.engine == Engine::Redis {
+            let ignored: Vec<&str> = [
+                ("database", b.database.is_some()),
+                ("format", b.format.is_some()),
+                ("no-owner", b.no_owner),
+                ("no-privileges", b.no_privileges),
+            ]
+            .into_iter()
+            .filter_map(|(k, set)| set.then_some(k))
+            .collect();
+            if !ignored.is_empty() {
+                out.push(
+                    Diagnostic::warning(
+                        Code::TargetApproximation,
+                        format!("backup `{}` dumps Redis, which has no {}", b.name, ignored.join(", ")),
+                    )
+                    .at(span, "ignored for redis")
+                    .help("redis-cli --rdb copies the whole data set; remove these properties"),
+                );
+            }
+        }
+        // Text values in `env` can hold only secrets compose reads from the environment.
+        for (key, value) in &b.env {
+            let EnvValue::Text(t) = value else { continue };
+            for name in t.secrets() {
+                if matches!(stack.secrets.get(name).map(|s| &s.source), Some(SecretSource::Env(_)) | None) {
+                    continue;
+                }
+                out.push(
+                    Diagnostic::error(
+                        Code::TargetCannotExpress,
+                        format!("compose cannot put the file secret `{name}` into `{key}` of backup `{}`", b.name),
+                    )
+                    .at(span, "in this backup's env")
+                    .help(format!("set `{key}=(secret)\"{name}\"` (the whole value), or declare `{name}` with `env=`")),
+                );
+            }
+        }
+        if job.uploads.is_empty() && !b.env.is_empty() {
+            out.push(
+                Diagnostic::warning(
+                    Code::TargetApproximation,
+                    format!("backup `{}` uploads nothing, so its `env` is not used", b.name),
+                )
+                .at(span, "no s3:// destination")
+                .help("`env` is for the upload to S3 (credentials, region)"),
+            );
+        }
+    }
+    if jobs.iter().any(|j| j.host_dir.is_none()) {
+        if let Some(v) = stack.volumes.get(SPOOL_VOLUME) {
+            out.push(
+                Diagnostic::error(
+                    Code::TargetCannotExpress,
+                    format!("volume `{SPOOL_VOLUME}` clashes with the volume compose generates for backups to S3"),
+                )
+                .at(origin_span(v.origin), "declared here")
+                .help("rename the volume: backups to S3 wait for their upload in a volume of this name"),
+            );
+        }
+    }
+    out
+}
