@@ -704,3 +704,128 @@ fn the_host_script_stops_at_the_first_failing_step() {
     );
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// A redis-server on 127.0.0.1, killed when dropped.
+struct Redis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start(dir: &Path, password: Option<&str>) -> Redis {
+        std::fs::create_dir_all(dir).unwrap();
+        let port = free_port();
+        let mut c = Command::new("redis-server");
+        c.args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(p) = password {
+            c.args(["--requirepass", p]);
+        }
+        let server = Redis { child: c.spawn().expect("start redis-server"), port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+
+    fn cli(&self, password: &str, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .env("REDISCLI_AUTH", password)
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const REDIS_STACK: &str = r#"
+secret "redis-password" file="./secrets/redis-password.txt"
+volume "redis-data"
+service "redis" {
+    image "redis:7-alpine"
+    port 6379
+    mount "redis-data" "/data"
+}
+backup "cache" service="redis" schedule="0 2 * * *" retain="30d" to="/var/backups/redis" password=(secret)"redis-password"
+targets { compose }
+"#;
+
+/// The Redis dump script against a real redis-server: the snapshot loads into a fresh server
+/// with the same keys; a wrong password or a server that is down exits non-zero and leaves
+/// no file.
+#[test]
+fn the_redis_dump_script_snapshots_a_real_server_that_loads() {
+    let what = "backup against a real Redis";
+    let (Some(_), Some(_), Some(_)) = (find("redis-server", &[]), find("redis-cli", &[]), find("gzip", &[])) else {
+        return not_run(what, "missing redis-server, redis-cli or gzip");
+    };
+    let files = build_ok(REDIS_STACK);
+    let work = scratch("redis");
+    const PASSWORD: &str = "canary-redis-9d04e2";
+    let server = Redis::start(&work.join("server"), Some(PASSWORD));
+    server.cli(PASSWORD, &["SET", "greeting", "hello wörld"]);
+    server.cli(PASSWORD, &["RPUSH", "queue", "a", "b", "c"]);
+    server.cli(PASSWORD, &["HSET", "user:1", "name", "Ada", "role", "admin"]);
+    let password_file = work.join("redis-password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+    let path = std::env::var("PATH").unwrap_or_default();
+    let env = |dir: &Path, port: u16, password: &Path| {
+        vec![
+            ("REDIS_HOST", "127.0.0.1".to_string()),
+            ("REDIS_PORT", port.to_string()),
+            ("BACKUP_DIR", dir.display().to_string()),
+            ("BACKUP_PASSWORD_FILE", password.display().to_string()),
+            ("BACKUP_STAMP", STAMP.to_string()),
+        ]
+    };
+    let out_dir = work.join("backups");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = run_script(&files, "backup/cache-dump.sh", &work, &path, &env(&out_dir, server.port, &password_file));
+    assert!(out.status.success(), "redis dump failed: {}", String::from_utf8_lossy(&out.stderr));
+    let name = format!("cache-{STAMP}.rdb.gz");
+    assert_eq!(listing(&out_dir), std::slice::from_ref(&name));
+    assert_eq!(mode(&out_dir.join(&name)), 0o600);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains(PASSWORD), "the password was printed");
+
+    // Load the snapshot into a fresh server.
+    let restore_dir = work.join("restore");
+    std::fs::create_dir_all(&restore_dir).unwrap();
+    let rdb = Command::new("gzip").arg("-dc").arg(out_dir.join(&name)).output().unwrap();
+    assert!(rdb.status.success() && rdb.stdout.starts_with(b"REDIS"), "not an RDB file");
+    std::fs::write(restore_dir.join("dump.rdb"), &rdb.stdout).unwrap();
+    let restored = Redis::start(&restore_dir, None);
+    assert_eq!(restored.cli("", &["GET", "greeting"]).trim(), "hello wörld");
+    assert_eq!(restored.cli("", &["LRANGE", "queue", "0", "-1"]), "a\nb\nc\n");
+    assert_eq!(restored.cli("", &["HGET", "user:1", "role"]).trim(), "admin");
+    assert_eq!(restored.cli("", &["DBSIZE"]).trim(), "3");
+    drop(restored);
+
+    let wrong = work.join("wrong-password");
+    std::fs::write(&wrong, "not-the-password\n").unwrap();
+    let down = free_port();
+    for (case, port, password) in [("wrong password", server.port, &wrong), ("server down", down, &password_file)] {
+        let dir = work.join(format!("fail-{}", case.replace(' ', "-")));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = run_script(&files, "backup/cache-dump.sh", &work, &path, &env(&dir, port, password));
+        assert!(!out.status.success(), "redis dump with {case}: exit 0");
+        assert_eq!(listing(&dir), Vec::<String>::new(), "redis dump with {case} left files");
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&work);
+}
