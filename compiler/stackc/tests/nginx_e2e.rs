@@ -21,6 +21,11 @@ use stackc::Options;
 
 const HTTP_PORT: u16 = 10080;
 const HTTPS_PORT: u16 = 10443;
+/// The basic-auth site of `site-auth.kdl` and its credentials. nginx reads the password file
+/// that the operator writes at deploy time; the test writes it with `openssl passwd -apr1`.
+const AUTH_HOST: &str = "private.e2e.test";
+const AUTH_USER: &str = "e2e-user";
+const AUTH_PASSWORD: &str = "correct horse battery staple";
 
 fn e2e_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
@@ -153,6 +158,7 @@ fn localize(conf: &str, dir: &Path) -> String {
         }
     }
     let out = replace_all(&out, "/var/www/certbot", &format!("{d}/acme"));
+    let out = replace_all(&out, &format!("/etc/nginx/htpasswd/{AUTH_HOST}"), &format!("{d}/htpasswd"));
     replace_all(&out, "/srv/e2e/", &format!("{d}/srv/"))
 }
 
@@ -188,6 +194,13 @@ http {{
     )
 }
 
+/// The htpasswd line of the test user (apr1: nginx verifies it without the system's crypt).
+fn htpasswd_line() -> String {
+    let out = Command::new("openssl").args(["passwd", "-apr1", AUTH_PASSWORD]).output().expect("run openssl passwd");
+    assert!(out.status.success(), "openssl passwd: {}", String::from_utf8_lossy(&out.stderr));
+    format!("{AUTH_USER}:{}\n", String::from_utf8_lossy(&out.stdout).trim())
+}
+
 fn self_signed(dir: &Path, hosts: &[String]) {
     let san: Vec<String> = hosts.iter().map(|h| format!("DNS:{h}")).collect();
     let out = Command::new("openssl")
@@ -211,8 +224,10 @@ fn namespace(kind: &str) -> u64 {
 
 #[test]
 fn nginx_serves_the_e2e_stack() {
-    let path = e2e_dir().join("site.stack.kdl");
-    let src = std::fs::read_to_string(&path).unwrap();
+    // site.stack.kdl with the basic-auth site of site-auth.kdl, as the Caddy test builds it.
+    let mut src = std::fs::read_to_string(e2e_dir().join("site.stack.kdl")).unwrap();
+    src.push('\n');
+    src.push_str(&std::fs::read_to_string(e2e_dir().join("site-auth.kdl")).unwrap());
     let emit = EmitOptions { targets: Some(vec![TargetKind::Nginx]), ..EmitOptions::default() };
     let built = stackc::build("site.stack.kdl", &src, &Options::default(), &emit);
     // The stack must check clean: a warning would mean it does not say what the test expects.
@@ -237,6 +252,7 @@ fn nginx_serves_the_e2e_stack() {
     self_signed(&dir.join("tls"), &hosts);
     let site = dir.join("conf.d/e2e.conf");
     std::fs::write(&site, localize(&conf, &dir)).unwrap();
+    std::fs::write(dir.join("htpasswd"), htpasswd_line()).unwrap();
     let main = dir.join("nginx.conf");
     std::fs::write(&main, main_conf(&dir, &site)).unwrap();
 
@@ -256,6 +272,7 @@ fn nginx_serves_the_e2e_stack() {
         "acme_root": dir.join("acme"),
         "access_log": dir.join("logs/access.log"),
         "error_log": dir.join("logs/error.log"),
+        "private": { "host": AUTH_HOST, "user": AUTH_USER, "password": AUTH_PASSWORD },
         "skip": if has_ipv6() { serde_json::json!({}) } else { serde_json::json!({"ipv6": "the kernel has no IPv6"}) },
         "outer_namespaces": { "mnt": namespace("mnt"), "net": namespace("net") },
     });
