@@ -589,14 +589,15 @@ fn compose_file_cannot_escape_the_output_dir() {
 fn unimplemented_targets_warn() {
     let t = TempDir::new("targets");
     let file = write_stack(t.path(), &stack());
-    let out = stackc(t.path(), &["build", file, "--target", "ufw", "--target", "compose"]);
+    let out = stackc(t.path(), &["build", file, "--target", "k8s", "--target", "compose"]);
     assert_code(&out, 0);
-    assert!(stderr(&out).contains("warning: target `ufw` is not implemented yet"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning: target `k8s` is not implemented yet"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("`compose` is not implemented"));
-    // Only ufw: no compose files, only the manifest.
-    let out = stackc(t.path(), &["build", file, "--target", "ufw", "-o", "only-ufw"]);
+    assert!(!stderr(&out).contains("`ufw` is not implemented"));
+    // Only k8s: no compose files, only the manifest.
+    let out = stackc(t.path(), &["build", file, "--target", "k8s", "-o", "only-k8s"]);
     assert_code(&out, 0);
-    assert!(listed(&t.path().join("only-ufw")).is_empty());
+    assert!(listed(&t.path().join("only-k8s")).is_empty());
 }
 
 /// A stack with a site, for the proxy targets.

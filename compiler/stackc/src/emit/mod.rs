@@ -7,6 +7,7 @@ pub mod caddy;
 pub mod compose;
 pub mod nginx;
 pub mod prometheus;
+pub mod ufw;
 
 use std::collections::BTreeMap;
 
@@ -77,7 +78,7 @@ pub struct Emitted {
 
 /// The targets that have an emitter so far.
 pub const IMPLEMENTED: &[TargetKind] =
-    &[TargetKind::Compose, TargetKind::Nginx, TargetKind::Caddy, TargetKind::Prometheus];
+    &[TargetKind::Compose, TargetKind::Nginx, TargetKind::Caddy, TargetKind::Ufw, TargetKind::Prometheus];
 
 /// Every template name that `EmitOptions::templates` may override, as `target/name`, sorted.
 pub fn template_names() -> Vec<String> {
@@ -162,7 +163,11 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
                 out.diagnostics.extend(prometheus::check(stack));
                 out.files.extend(prometheus::emit(stack));
             }
-            TargetKind::Ufw | TargetKind::K8s => {}
+            TargetKind::Ufw => {
+                out.diagnostics.extend(ufw::check(stack));
+                out.files.extend(ufw::emit(stack));
+            }
+            TargetKind::K8s => {}
         }
     }
     out.files.retain(|f| is_safe_relative_path(&f.path));

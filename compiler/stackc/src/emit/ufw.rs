@@ -1,0 +1,625 @@
+//! The UFW target: `ufw/ufw.sh`, a POSIX sh script the operator runs as root on the host
+//! after every change to the stack (`docs/targets/ufw.md`).
+//!
+//! The rules come from the whole stack, in this order: the `firewall` block's `allow`,
+//! `deny` and `limit` rules in file order, 80/tcp and 443/tcp (443/udp for Caddy's HTTP/3)
+//! when there are sites, and every `publish` on all addresses. They are added before
+//! `ufw --force enable`, so that enabling never cuts off the SSH session running the script.
+//!
+//! Convergence: every rule's UFW comment starts with the marker `stackc:<stack>:<run>`, the
+//! run counting up on every run. A run adds (or re-comments) every rule of the stack with
+//! its own number, then deletes the rules that still carry an older number of this stack:
+//! those no longer in the stack. Rules without the marker are never touched; `--reset`
+//! starts from `ufw --force reset` instead.
+//!
+//! User strings (comments, `from=`) reach the script single-quoted; params are read from
+//! the environment at run time (`${VAR:-default}`), the way compose reads them. UFW refuses
+//! a `'` in a comment and a line break would break `ufw show added`, which the convergence
+//! reads back: such comments are refused (E0501), at compile time for the stack's text and
+//! at run time for a param's value.
+//!
+//! The script is built in Rust rather than from a template: nearly every line holds a
+//! quoted user value, and the quoting is the part that must not go wrong.
+
+use super::{monitoring_generated, OutputFile};
+use crate::diagnostics::{origin_span, Code, Diagnostic};
+use crate::ir::*;
+
+/// The script's path in the output directory.
+pub const SCRIPT: &str = "ufw/ufw.sh";
+
+/// Where a rule of the script comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `firewall > allow|deny|limit`, the index in `Firewall::rules`.
+    Firewall(usize),
+    /// The reverse proxy that serves the stack's sites.
+    Sites,
+    /// A `publish` on all addresses.
+    Publish { service: String, target: u16 },
+}
+
+/// One UFW rule, as the script adds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// `allow`, `deny` or `limit`.
+    pub action: String,
+    pub port: u16,
+    /// `None`: both protocols (UFW's default).
+    pub protocol: Option<Protocol>,
+    /// A source range, possibly with `${param}`.
+    pub from: Option<String>,
+    /// The comment after the marker, possibly with `${param}`.
+    pub comment: String,
+    pub source: Source,
+    pub origin: Origin,
+}
+
+impl Rule {
+    /// UFW keeps one rule per port, protocol and source: adding another action replaces it.
+    fn key(&self) -> (u16, Option<Protocol>, Option<&str>) {
+        (self.port, self.protocol, self.from.as_deref())
+    }
+
+    /// The rule in UFW's syntax, without the comment (as `ufw show added` prints it when
+    /// `from` holds no param).
+    pub fn spec(&self) -> String {
+        let proto = self.protocol.map(proto_name);
+        match &self.from {
+            None => match proto {
+                Some(p) => format!("{} {}/{p}", self.action, self.port),
+                None => format!("{} {}", self.action, self.port),
+            },
+            Some(from) => {
+                let mut s = format!("{} from {from} to any port {}", self.action, self.port);
+                if let Some(p) = proto {
+                    s.push_str(" proto ");
+                    s.push_str(p);
+                }
+                s
+            }
+        }
+    }
+}
+
+fn proto_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+    }
+}
+
+/// The port of a rule as people write it: `22/tcp`, or `22` for both protocols.
+fn port_text(port: u16, protocol: Option<Protocol>) -> String {
+    match protocol {
+        Some(p) => format!("{port}/{}", proto_name(p)),
+        None => port.to_string(),
+    }
+}
+
+/// Caddy serves the sites (and compose publishes 443/udp for its HTTP/3). Backends do not
+/// import each other: `tests/ufw.rs` checks that the ports opened here are those compose
+/// publishes.
+fn caddy_serves_sites(stack: &Stack) -> bool {
+    proxy_name(stack) == "caddy"
+}
+
+/// The proxy compose runs for the sites, by name: nginx when the stack's targets select it
+/// (also with Caddy), else Caddy; without either, compose runs none and the sites are
+/// served by a proxy the stack does not describe.
+fn proxy_name(stack: &Stack) -> &'static str {
+    let selected = &stack.targets.selected;
+    if selected.contains(&TargetKind::Nginx) {
+        "nginx"
+    } else if selected.contains(&TargetKind::Caddy) {
+        "caddy"
+    } else {
+        "the reverse proxy"
+    }
+}
+
+fn tls(stack: &Stack) -> bool {
+    stack.proxy.as_ref().is_none_or(|p| p.tls.certificates != "none")
+}
+
+/// Every service compose runs whose `publish` UFW should know about: the stack's services,
+/// then the monitoring services when they are generated.
+fn publishing_services(stack: &Stack) -> Vec<&Service> {
+    let mut out: Vec<&Service> = stack.services.values().collect();
+    if monitoring_generated(stack) {
+        if let Some(mon) = &stack.monitoring {
+            out.push(&mon.prometheus_service);
+            out.extend(mon.exporters.iter().map(|e| &e.service));
+        }
+    }
+    out
+}
+
+/// The ports published on all host addresses: (service, publish).
+pub fn public_publishes(stack: &Stack) -> Vec<(&str, &Publish)> {
+    publishing_services(stack)
+        .into_iter()
+        .flat_map(|s| s.publish.iter().filter(|p| p.host.is_none()).map(move |p| (s.name.as_str(), p)))
+        .collect()
+}
+
+/// The rules of the script, in the order it adds them. A later rule with the key of an
+/// earlier one is dropped: among the firewall's own rules the later action and comment
+/// replace the earlier (what UFW itself does, `check` warns), and a derived rule (sites,
+/// publish) never replaces a rule the stack wrote.
+pub fn rules(stack: &Stack) -> Vec<Rule> {
+    let mut out: Vec<Rule> = Vec::new();
+    let Some(fw) = &stack.firewall else { return out };
+    for (i, r) in fw.rules.iter().enumerate() {
+        let rule = Rule {
+            action: r.action.clone(),
+            port: r.port,
+            protocol: r.protocol,
+            from: r.from.clone(),
+            comment: r
+                .comment
+                .clone()
+                .unwrap_or_else(|| format!("firewall {} {}", r.action, port_text(r.port, r.protocol))),
+            source: Source::Firewall(i),
+            origin: r.origin,
+        };
+        if let Some(earlier) = out.iter_mut().find(|e| e.key() == rule.key()) {
+            earlier.action = rule.action;
+            earlier.comment = rule.comment;
+        } else {
+            out.push(rule);
+        }
+    }
+    let mut derived: Vec<Rule> = Vec::new();
+    if !stack.sites.is_empty() {
+        let proxy = proxy_name(stack);
+        let site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
+        let mut add = |port: u16, protocol: Protocol, what: &str| {
+            derived.push(Rule {
+                action: "allow".into(),
+                port,
+                protocol: Some(protocol),
+                from: None,
+                comment: format!("sites via {proxy}: {what}"),
+                source: Source::Sites,
+                origin: site,
+            })
+        };
+        if tls(stack) {
+            add(80, Protocol::Tcp, "http (ACME, redirect to https)");
+            add(443, Protocol::Tcp, "https");
+            if caddy_serves_sites(stack) {
+                add(443, Protocol::Udp, "http/3");
+            }
+        } else {
+            add(80, Protocol::Tcp, "http");
+        }
+    }
+    for (service, p) in public_publishes(stack) {
+        derived.push(Rule {
+            action: "allow".into(),
+            port: p.host_port,
+            protocol: Some(p.protocol),
+            from: None,
+            comment: format!("publish of service {service}"),
+            source: Source::Publish { service: service.to_string(), target: p.target },
+            origin: p.origin,
+        });
+    }
+    for rule in derived {
+        if !out.iter().any(|e| e.key() == rule.key()) {
+            out.push(rule);
+        }
+    }
+    out
+}
+
+/// A rule's port and protocol cover a publish's.
+fn covers(port: u16, protocol: Option<Protocol>, p: &Publish) -> bool {
+    port == p.host_port && protocol.is_none_or(|proto| proto == p.protocol)
+}
+
+/// What UFW cannot do for this stack: rules that cannot protect a port Docker publishes,
+/// rules UFW merges, and comments UFW cannot hold.
+pub fn check(stack: &Stack) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let Some(fw) = &stack.firewall else { return out };
+    let public = public_publishes(stack);
+    for (i, r) in fw.rules.iter().enumerate() {
+        let span = origin_span(r.origin);
+        if let Some((service, p)) = public.iter().find(|(_, p)| covers(r.port, r.protocol, p)) {
+            let what = match (r.action.as_str(), &r.from) {
+                ("deny", _) => Some("protects nothing"),
+                ("limit", _) => Some("limits nothing"),
+                (_, Some(_)) => Some("does not restrict who reaches it"),
+                _ => None,
+            };
+            if let Some(what) = what {
+                out.push(
+                    Diagnostic::warning(
+                        Code::TargetApproximation,
+                        format!(
+                            "this `{}` {what}: service `{service}` publishes {} on all addresses, and Docker's published ports bypass UFW",
+                            r.action,
+                            port_text(p.host_port, Some(p.protocol))
+                        ),
+                    )
+                    .at(span, "UFW never sees this traffic")
+                    .help(format!(
+                        "Docker forwards published ports before UFW's rules run; bind the port to one address (`publish {} host=\"127.0.0.1\"`), or do not publish it and let the proxy or the stack's network reach it",
+                        p.host_port
+                    )),
+                );
+            }
+        }
+        let key = (r.port, r.protocol, r.from.as_deref());
+        if let Some(earlier) = fw.rules[..i].iter().find(|e| (e.port, e.protocol, e.from.as_deref()) == key) {
+            out.push(
+                Diagnostic::warning(
+                    Code::TargetApproximation,
+                    format!(
+                        "UFW holds one rule per port, protocol and source: this `{}` replaces the `{}` of {} above",
+                        r.action,
+                        earlier.action,
+                        port_text(r.port, r.protocol)
+                    ),
+                )
+                .at(span, "replaces an earlier rule")
+                .label(origin_span(earlier.origin), "replaced")
+                .help("keep one of the two rules; to treat one address differently, give that rule `from=`"),
+            );
+        }
+        if let Some(c) = &r.comment {
+            if let Some(problem) = comment_problem(stack, c) {
+                out.push(
+                    Diagnostic::error(Code::TargetCannotExpress, format!("UFW cannot store this comment: {problem}"))
+                        .at(span, "in this rule's comment")
+                        .help("UFW refuses a `'` in a comment, and a line break or control character would corrupt `ufw status` and the script's clean-up of old rules: write `’` or rephrase, on one line"),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Why a comment cannot go to UFW (checking params' defaults too), if it cannot.
+fn comment_problem(stack: &Stack, comment: &str) -> Option<String> {
+    fn bad(s: &str) -> Option<&'static str> {
+        if s.contains('\'') {
+            Some("it holds a `'`")
+        } else if s.chars().any(char::is_control) {
+            Some("it holds a line break or control character")
+        } else {
+            None
+        }
+    }
+    for piece in &Text::from_default(comment).0 {
+        match piece {
+            Piece::Lit(s) => {
+                if let Some(b) = bad(s) {
+                    return Some(b.to_string());
+                }
+            }
+            Piece::Param(name) => {
+                let value = param_default(stack, name, 0);
+                if let Some(b) = bad(&value) {
+                    return Some(format!("the default of param `{name}` it uses: {}", &b[3..]));
+                }
+            }
+            Piece::Secret(_) => {}
+        }
+    }
+    None
+}
+
+/// A param's compile-time default with nested params expanded.
+fn param_default(stack: &Stack, name: &str, depth: usize) -> String {
+    let Some(d) = stack.params.get(name).and_then(|p| p.default.as_deref()) else { return String::new() };
+    if depth > 16 {
+        return String::new();
+    }
+    Text::from_default(d)
+        .0
+        .iter()
+        .map(|piece| match piece {
+            Piece::Lit(s) => s.clone(),
+            Piece::Param(n) => param_default(stack, n, depth + 1),
+            Piece::Secret(_) => String::new(),
+        })
+        .collect()
+}
+
+/// `s` as one sh word: single-quoted, or double-quoted with `\` escapes when it holds a `$`,
+/// a backtick, a backslash or a non-ASCII character (shellcheck takes the first three for an
+/// expansion or escape that single quotes stop, and a typographic quote for a typo).
+pub fn sh_quote(s: &str) -> String {
+    if s.contains(['$', '`', '\\']) || !s.is_ascii() {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            if matches!(c, '$' | '`' | '"' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+        out
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The shell variable holding a param's value.
+fn var(param: &str) -> String {
+    format!("p_{}", param.replace('-', "_"))
+}
+
+/// A string that may hold `${param}` as one sh word: literal parts single-quoted, params
+/// as double-quoted variables.
+fn word(stack: &Stack, text: &Text) -> String {
+    let mut out = String::new();
+    let mut lit = String::new();
+    for piece in &text.0 {
+        match piece {
+            Piece::Lit(s) => lit.push_str(s),
+            Piece::Param(n) if stack.params.contains_key(n) => {
+                if !lit.is_empty() {
+                    out.push_str(&sh_quote(&std::mem::take(&mut lit)));
+                }
+                out.push_str(&format!("\"${}\"", var(n)));
+            }
+            // Validation resolves every param; keep the text if one slipped through.
+            Piece::Param(n) => lit.push_str(&format!("${{{n}}}")),
+            Piece::Secret(_) => {}
+        }
+    }
+    if !lit.is_empty() || out.is_empty() {
+        out.push_str(&sh_quote(&lit));
+    }
+    out
+}
+
+fn params_of(text: &str) -> Vec<String> {
+    Text::from_default(text)
+        .0
+        .into_iter()
+        .filter_map(|p| match p {
+            Piece::Param(n) => Some(n),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The definitions of `name` and the params its default uses, dependencies first.
+fn define_param(stack: &Stack, name: &str, done: &mut Vec<String>, out: &mut String, depth: usize) {
+    if done.iter().any(|d| d == name) || depth > 16 {
+        return;
+    }
+    let Some(p) = stack.params.get(name) else { return };
+    done.push(name.to_string());
+    if let Some(d) = &p.default {
+        for dep in params_of(d) {
+            define_param(stack, &dep, done, out, depth + 1);
+        }
+    }
+    let v = var(name);
+    let default = p.default.as_deref().map(|d| word(stack, &Text::from_default(d)));
+    match (&p.env, p.required, default) {
+        (Some(env), true, _) => {
+            out.push_str(&format!("{v}=${{{env}:-}}\n"));
+            out.push_str(&format!(
+                "if [ -z \"${v}\" ]; then\n    echo \"ufw.sh: set {env} (param {name} is required)\" >&2\n    exit 1\nfi\n"
+            ));
+        }
+        (Some(env), false, Some(d)) => {
+            out.push_str(&format!("{v}=${{{env}:-}}\n"));
+            out.push_str(&format!("if [ -z \"${v}\" ]; then\n    {v}={d}\nfi\n"));
+        }
+        (Some(env), false, None) => out.push_str(&format!("{v}=${{{env}:-}}\n")),
+        (None, _, Some(d)) => out.push_str(&format!("{v}={d}\n")),
+        (None, _, None) => out.push_str(&format!("{v}=''\n")),
+    }
+}
+
+/// The marker's name part: the stack, and the environment when one is merged in.
+fn marker(stack: &Stack) -> String {
+    match &stack.environment {
+        Some(env) => format!("stackc:{}.{env}", stack.name),
+        None => format!("stackc:{}", stack.name),
+    }
+}
+
+/// Where a rule came from, for the script's comment above it.
+fn origin_note(stack: &Stack, rule: &Rule) -> String {
+    match &rule.source {
+        Source::Firewall(i) => {
+            let r = stack.firewall.as_ref().and_then(|f| f.rules.get(*i));
+            let mut s = format!("firewall > {} {}", rule.action, rule.port);
+            if let Some(r) = r {
+                if let Some(from) = &r.from {
+                    s.push_str(&format!(" from={from:?}"));
+                }
+                if let Some(p) = r.protocol {
+                    s.push_str(&format!(" protocol=\"{}\"", proto_name(p)));
+                }
+            }
+            // The note is a sh comment: one line, whatever the stack holds.
+            s.replace(|c: char| c.is_control(), " ")
+        }
+        Source::Sites => {
+            format!("sites: {} publishes {} on all addresses", proxy_name(stack), port_text(rule.port, rule.protocol))
+        }
+        Source::Publish { service, target } => format!(
+            "service {service}: publish {} (container port {target}) on all addresses",
+            port_text(rule.port, rule.protocol)
+        ),
+    }
+}
+
+/// The script, or nothing when the stack has no `firewall` block.
+pub fn emit(stack: &Stack) -> Vec<OutputFile> {
+    if stack.firewall.is_none() {
+        return Vec::new();
+    }
+    vec![OutputFile { executable: true, ..OutputFile::new(SCRIPT, script(stack)) }]
+}
+
+fn script(stack: &Stack) -> String {
+    let Some(fw) = &stack.firewall else { return String::new() };
+    let rules = rules(stack);
+    let tag = marker(stack);
+    // `.` is the only character of the marker that a sed pattern reads specially.
+    let tag_re = tag.replace('.', "\\.");
+    let mut s = String::from("#!/bin/sh\n");
+    s.push_str(&super::header("#", stack));
+    s.push_str(&format!(
+        "#
+# The host firewall, for UFW. Run it as root on the host after every change to the stack:
+#
+#     sudo sh ufw.sh           add the stack's rules, then remove the rules an earlier run
+#                              added that are no longer in the stack
+#     sudo sh ufw.sh --reset   `ufw --force reset` first (every rule goes, also rules added
+#                              by hand; UFW keeps backups in /etc/ufw), then add the rules
+#
+# Rules are added before UFW is enabled, so the SSH session running this is not cut off.
+# Each rule's UFW comment starts with `{tag}:N`, N counting the runs; a run deletes the
+# rules of this stack with an older N, and never touches a rule without the marker. A rule
+# already present keeps its place and a new one goes last (UFW applies the first rule that
+# matches): when the order of overlapping rules matters, run with --reset.
+#
+# Docker's published ports bypass UFW: Docker forwards them in iptables before UFW's rules
+# run, so no UFW rule (deny, limit, allow from=) filters them. The real fix is to bind a
+# port to one address (`publish PORT host=\"127.0.0.1\"`) or not to publish it.
+"
+    ));
+    let public = public_publishes(stack);
+    if public.is_empty() {
+        s.push_str("# No container port is published on all addresses.\n");
+    } else {
+        s.push_str("# Container ports published on all addresses, reachable whatever UFW says:\n");
+        for (service, p) in &public {
+            s.push_str(&format!(
+                "#   {:<10} service {service} (container port {})\n",
+                port_text(p.host_port, Some(p.protocol)),
+                p.target
+            ));
+        }
+    }
+    s.push_str(
+        r#"set -eu
+
+usage() {
+    echo "usage: sh ufw.sh [--reset]"
+}
+reset=""
+case "$#:${1-}" in
+0:) ;;
+1:--reset) reset=1 ;;
+1:-h | 1:--help)
+    usage
+    exit 0
+    ;;
+*)
+    usage >&2
+    exit 2
+    ;;
+esac
+if [ "$(id -u)" -ne 0 ]; then
+    echo "ufw.sh: run it as root (sudo sh ufw.sh)" >&2
+    exit 1
+fi
+if ! command -v ufw >/dev/null 2>&1; then
+    echo "ufw.sh: ufw is not installed (apt-get install ufw)" >&2
+    exit 1
+fi
+"#,
+    );
+
+    // Params: only those the rules use, each read from its variable at run time.
+    let mut used: Vec<String> = Vec::new();
+    let mut in_comments: Vec<String> = Vec::new();
+    for r in &rules {
+        for n in r.from.iter().flat_map(|f| params_of(f)) {
+            if !used.contains(&n) {
+                used.push(n);
+            }
+        }
+        for n in params_of(&r.comment) {
+            if !used.contains(&n) {
+                used.push(n.clone());
+            }
+            if !in_comments.contains(&n) {
+                in_comments.push(n);
+            }
+        }
+    }
+    if !used.is_empty() {
+        s.push_str("\n# Params: from the environment, else the stack's default.\n");
+        let mut done = Vec::new();
+        for n in &used {
+            define_param(stack, n, &mut done, &mut s, 0);
+        }
+    }
+    if !in_comments.is_empty() {
+        s.push_str(
+            "# UFW refuses a ' in a comment; a line break would break `ufw show added`, which the\n# clean-up below reads.\nnl='\n'\ncr=$(printf '\\r')\n",
+        );
+        for n in &in_comments {
+            let v = var(n);
+            s.push_str(&format!(
+                "case ${v} in\n*\"'\"* | *\"$nl\"* | *\"$cr\"*)\n    echo \"ufw.sh: param {n} holds a quote or a line break, which a UFW comment cannot\" >&2\n    exit 1\n    ;;\nesac\n"
+            ));
+        }
+    }
+
+    s.push_str(&format!(
+        r#"
+if [ -n "$reset" ]; then
+    ufw --force reset
+fi
+
+# This run's marker: one more than the highest an earlier run left.
+last=$(ufw show added | sed -n "s/^ufw .* comment '{tag_re}:\([0-9][0-9]*\) .*/\1/p" | sort -n | tail -n 1)
+m="{tag}:$((${{last:-0}} + 1))"
+
+"#
+    ));
+    for r in &rules {
+        s.push_str(&format!("# {}\n", origin_note(stack, r)));
+        let mut cmd = format!("ufw {}", r.action);
+        match &r.from {
+            None => cmd.push_str(&format!(" {}", port_text(r.port, r.protocol))),
+            Some(from) => {
+                cmd.push_str(&format!(" from {} to any port {}", word(stack, &Text::from_default(from)), r.port));
+                if let Some(p) = r.protocol {
+                    cmd.push_str(&format!(" proto {}", proto_name(p)));
+                }
+            }
+        }
+        let comment = word(stack, &Text::from_default(&format!(" {}", r.comment)));
+        s.push_str(&format!("{cmd} comment \"$m\"{comment}\n"));
+    }
+    s.push_str(&format!(
+        r#"
+# Delete this stack's rules of earlier runs: those no longer in the stack.
+old=$(ufw show added | sed -n "s/^ufw \(.*\) comment '\({tag_re}:[0-9][0-9]* .*\)'\$/\1|\2/p")
+printf '%s\n' "$old" | while IFS='|' read -r spec c; do
+    case $c in
+    "" | "$m "*) continue ;;
+    esac
+    set -f
+    # shellcheck disable=SC2086 # ufw's own rule syntax, words without spaces or quotes
+    ufw --force delete $spec comment "$c"
+done
+
+# Default policies, after the rules: a stricter default never applies before them.
+ufw default {} incoming
+ufw default {} outgoing
+"#,
+        fw.incoming, fw.outgoing
+    ));
+    if let Some(routed) = &fw.routed {
+        s.push_str(&format!("ufw default {routed} routed\n"));
+    }
+    s.push_str("\nufw --force enable\nufw status verbose\n");
+    s
+}

@@ -1,0 +1,579 @@
+//! The UFW target (`docs/targets/ufw.md`): how the rules are derived from the stack, the
+//! script's quoting of hostile strings (run with a stand-in `ufw` that records its
+//! arguments), shellcheck on every golden script, agreement with the ports compose
+//! publishes, and the golden scripts run against the real `ufw` in a sandbox (below).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use stackc::emit::ufw::{self, Rule, Source};
+use stackc::emit::EmitOptions;
+use stackc::ir::{Piece, Protocol, Stack, TargetKind, Text};
+use stackc::Options;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+fn find(tool: &str) -> Option<PathBuf> {
+    for d in ["/usr/sbin", "/sbin", "/usr/local/sbin"] {
+        let p = Path::new(d).join(tool);
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    let out = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().ok()?;
+    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !p.is_empty()).then(|| PathBuf::from(p))
+}
+
+/// The tool, or `None` with a loud NOT RUN outside CI; in CI a missing tool fails.
+fn require(tool: &str, what: &str) -> Option<PathBuf> {
+    match find(tool) {
+        Some(p) => Some(p),
+        None if in_ci() => panic!("{what}: {tool} is not installed; CI must run .ci/install-validators first"),
+        None => {
+            eprintln!("NOT RUN: {what}: {tool} is not installed; run .ci/install-validators (CI always runs it)");
+            None
+        }
+    }
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stackc-ufw-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn compile(src: &str) -> Stack {
+    let out = stackc::compile("t.stack.kdl", src, &Options::default());
+    let errors: Vec<_> = out.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{src}");
+    out.stack.expect("a stack")
+}
+
+/// Builds only the ufw target: (script, diagnostics as `CODE message`).
+fn build(src: &str) -> (Option<String>, Vec<String>) {
+    let emit = EmitOptions { targets: Some(vec![TargetKind::Ufw]), ..EmitOptions::default() };
+    let built = stackc::build("t.stack.kdl", src, &Options::default(), &emit);
+    let diags = built.outcome.diagnostics.iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect();
+    let script = built.files.iter().find(|f| f.path == ufw::SCRIPT).map(|f| {
+        assert!(f.executable, "the script is executable");
+        f.contents.clone()
+    });
+    (script, diags)
+}
+
+fn specs(rules: &[Rule]) -> Vec<String> {
+    rules.iter().map(|r| format!("{} # {}", r.spec(), r.comment)).collect()
+}
+
+const SERVICE: &str = r#"
+service "web" {
+    image "nginx:1.27"
+    port 8080 name="http"
+    health http="/"
+}
+"#;
+
+#[test]
+fn sites_open_80_and_443_for_nginx() {
+    let stack = compile(&format!(
+        "stack \"s\"\n{SERVICE}site \"example.com\" {{\n    route \"/\" to=\"web\"\n}}\nfirewall {{\n    allow 22 protocol=\"tcp\" comment=\"ssh\"\n}}\ntargets {{\n    compose\n    nginx\n    ufw\n}}\n"
+    ));
+    assert_eq!(
+        specs(&ufw::rules(&stack)),
+        [
+            "allow 22/tcp # ssh",
+            "allow 80/tcp # sites via nginx: http (ACME, redirect to https)",
+            "allow 443/tcp # sites via nginx: https",
+        ]
+    );
+}
+
+#[test]
+fn caddy_also_opens_443_udp_and_plain_http_only_80() {
+    let caddy = compile(&format!(
+        "stack \"s\"\n{SERVICE}site \"example.com\" {{\n    route \"/\" to=\"web\"\n}}\nfirewall {{\n}}\ntargets {{\n    compose\n    caddy\n    ufw\n}}\n"
+    ));
+    let got: Vec<String> = ufw::rules(&caddy).iter().map(Rule::spec).collect();
+    assert_eq!(got, ["allow 80/tcp", "allow 443/tcp", "allow 443/udp"]);
+    let plain = compile(&format!(
+        "stack \"s\"\n{SERVICE}proxy {{\n    tls certificates=\"none\"\n}}\nsite \"example.com\" {{\n    route \"/\" to=\"web\"\n}}\nfirewall {{\n}}\ntargets {{\n    compose\n    caddy\n    ufw\n}}\n"
+    ));
+    let got: Vec<String> = ufw::rules(&plain).iter().map(Rule::spec).collect();
+    assert_eq!(got, ["allow 80/tcp"]);
+}
+
+#[test]
+fn publishes_on_all_addresses_are_opened_in_order_after_the_stack_rules() {
+    let stack = compile(
+        r#"stack "s"
+service "a" {
+    image "nginx:1.27"
+    health cmd="true"
+    publish 8080 target=80
+    publish 5353 protocol="udp"
+    publish 9000 host="127.0.0.1"
+    publish 9001 host="10.0.0.5"
+}
+service "b" {
+    image "nginx:1.27"
+    health cmd="true"
+    publish 7000 host="0.0.0.0"
+}
+firewall {
+    limit 2222 protocol="tcp"
+    allow 51820 protocol="udp" comment="wireguard"
+    deny 25
+}
+targets {
+    compose
+    ufw
+}
+"#,
+    );
+    let rules = ufw::rules(&stack);
+    assert_eq!(
+        specs(&rules),
+        [
+            "limit 2222/tcp # firewall limit 2222/tcp",
+            "allow 51820/udp # wireguard",
+            "deny 25 # firewall deny 25",
+            "allow 8080/tcp # publish of service a",
+            "allow 5353/udp # publish of service a",
+            "allow 7000/tcp # publish of service b",
+        ]
+    );
+    assert_eq!(rules[3].source, Source::Publish { service: "a".into(), target: 80 });
+    assert_eq!(rules[0].source, Source::Firewall(0));
+    let (script, _) = build(&stack_text_with_firewall());
+    let script = script.unwrap();
+    assert!(script.contains("#   8080/tcp   service web (container port 80)\n"), "{script}");
+}
+
+fn stack_text_with_firewall() -> String {
+    "stack \"s\"\nservice \"web\" {\n    image \"nginx:1.27\"\n    health cmd=\"true\"\n    publish 8080 target=80\n}\nfirewall {\n    allow 22\n}\ntargets {\n    ufw\n}\n".into()
+}
+
+#[test]
+fn a_deny_is_never_replaced_by_a_derived_allow_and_warns() {
+    let src = r#"stack "s"
+service "db" {
+    image "ghcr.io/acme/queue:1.0"
+    health cmd="true"
+    publish 8443
+}
+firewall {
+    deny 8443 protocol="tcp" comment="no"
+    limit 8443 protocol="tcp" from="10.0.0.0/8"
+    allow 8443 from="192.168.0.0/16"
+    allow 22 protocol="tcp"
+}
+targets {
+    compose
+    ufw
+}
+"#;
+    let rules = ufw::rules(&compile(src));
+    assert_eq!(
+        specs(&rules),
+        [
+            "deny 8443/tcp # no",
+            "limit from 10.0.0.0/8 to any port 8443 proto tcp # firewall limit 8443/tcp",
+            "allow from 192.168.0.0/16 to any port 8443 # firewall allow 8443",
+            "allow 22/tcp # firewall allow 22/tcp",
+        ],
+        "the publish of 8443/tcp has the deny's key: not added"
+    );
+    let (_, diags) = build(src);
+    let w: Vec<&String> = diags.iter().filter(|d| d.starts_with("W0501")).collect();
+    assert_eq!(w.len(), 3, "{diags:#?}");
+    assert!(w[0].contains("this `deny` protects nothing: service `db` publishes 8443/tcp on all addresses"), "{w:?}");
+    assert!(w[1].contains("this `limit` limits nothing"), "{w:?}");
+    assert!(w[2].contains("this `allow` does not restrict who reaches it"), "{w:?}");
+}
+
+#[test]
+fn a_deny_of_a_loopback_publish_does_not_warn() {
+    let src = "stack \"s\"\nservice \"db\" {\n    image \"postgres:16\"\n    health cmd=\"pg_isready\"\n    publish 5432 host=\"127.0.0.1\"\n}\nfirewall {\n    deny 5432\n}\ntargets {\n    ufw\n}\n";
+    let (script, diags) = build(src);
+    assert!(!diags.iter().any(|d| d.starts_with("W0501")), "{diags:#?}");
+    assert!(script.unwrap().contains("# No container port is published on all addresses.\n"));
+}
+
+#[test]
+fn a_rule_of_the_same_key_replaces_the_earlier_one_with_a_warning() {
+    let src = "stack \"s\"\nfirewall {\n    allow 22 protocol=\"tcp\" comment=\"first\"\n    allow 80 protocol=\"tcp\"\n    deny 22 protocol=\"tcp\" comment=\"second\"\n    allow 22 comment=\"both protocols: another rule\"\n}\ntargets {\n    ufw\n}\n";
+    assert_eq!(
+        specs(&ufw::rules(&compile(src))),
+        ["deny 22/tcp # second", "allow 80/tcp # firewall allow 80/tcp", "allow 22 # both protocols: another rule"]
+    );
+    let (_, diags) = build(src);
+    assert_eq!(
+        diags.iter().filter(|d| d.contains("UFW holds one rule per port, protocol and source")).count(),
+        1,
+        "{diags:#?}"
+    );
+}
+
+#[test]
+fn no_firewall_block_no_script() {
+    let (script, diags) = build(&format!("stack \"s\"\n{SERVICE}targets {{\n    ufw\n}}\n"));
+    assert!(script.is_none());
+    assert!(!diags.iter().any(|d| d.starts_with('E')), "{diags:#?}");
+}
+
+#[test]
+fn defaults_and_routed_only_when_given() {
+    let (s, _) =
+        build("stack \"s\"\nfirewall {\n    default incoming=\"reject\" outgoing=\"deny\"\n}\ntargets {\n    ufw\n}\n");
+    let s = s.unwrap();
+    assert!(s.contains("ufw default reject incoming\nufw default deny outgoing\n\nufw --force enable\n"), "{s}");
+    assert!(!s.contains("routed"));
+    let (s, _) = build("stack \"s\"\nfirewall {\n    default routed=\"deny\"\n}\ntargets {\n    ufw\n}\n");
+    let s = s.unwrap();
+    assert!(s.contains("ufw default deny incoming\nufw default allow outgoing\nufw default deny routed\n"), "{s}");
+}
+
+#[test]
+fn the_rules_come_before_enable() {
+    let (s, _) = build(&stack_text_with_firewall());
+    let s = s.unwrap();
+    let enable = s.find("ufw --force enable").unwrap();
+    for needle in
+        ["ufw allow 22 comment", "ufw allow 8080/tcp comment", "ufw default deny incoming", "ufw --force delete"]
+    {
+        assert!(s.find(needle).unwrap() < enable, "{needle}");
+    }
+    assert!(s.find("ufw status verbose").unwrap() > enable);
+}
+
+/// Comments UFW cannot hold are refused at the rule; params' defaults are checked too.
+#[test]
+fn comments_with_quotes_or_line_breaks_are_refused() {
+    for comment in [r#"don't"#, r#"two\nlines"#, r#"tab\there"#, r#"cr\r"#] {
+        let src =
+            format!("stack \"s\"\nfirewall {{\n    allow 22 comment=\"{comment}\"\n}}\ntargets {{\n    ufw\n}}\n");
+        let (script, diags) = build(&src);
+        assert!(script.is_none(), "{comment}");
+        assert!(diags.iter().any(|d| d.starts_with("E0501 UFW cannot store this comment")), "{comment}: {diags:#?}");
+    }
+    let src = "stack \"s\"\nparam \"who\" default=\"the team's\"\nfirewall {\n    allow 22 comment=\"ssh for ${who}\"\n}\ntargets {\n    ufw\n}\n";
+    let (_, diags) = build(src);
+    assert!(diags.iter().any(|d| d.contains("E0501") && d.contains("param `who`")), "{diags:#?}");
+}
+
+/// A stand-in for `ufw` and `id` on PATH: each `ufw` call appends its arguments, one per
+/// line, then an empty line, to `$UFW_LOG`; `ufw show added` prints `$UFW_ADDED`.
+fn fake_bin(dir: &Path, uid: u32) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let ufw = "#!/bin/sh\nif [ \"$1 ${2-}\" = 'show added' ]; then\n    cat \"$UFW_ADDED\" 2>/dev/null || true\n    exit 0\nfi\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >>\"$UFW_LOG\"\nprintf '\\n' >>\"$UFW_LOG\"\n";
+    std::fs::write(bin.join("ufw"), ufw).unwrap();
+    std::fs::write(bin.join("id"), format!("#!/bin/sh\necho {uid}\n")).unwrap();
+    for f in ["ufw", "id"] {
+        Command::new("chmod").arg("+x").arg(bin.join(f)).status().unwrap();
+    }
+    bin
+}
+
+struct Run {
+    code: i32,
+    stderr: String,
+    /// Each `ufw` call's arguments.
+    calls: Vec<Vec<String>>,
+}
+
+fn run_fake(dir: &Path, script: &str, uid: u32, with_ufw: bool, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let bin = fake_bin(dir, uid);
+    if !with_ufw {
+        std::fs::remove_file(bin.join("ufw")).unwrap();
+    }
+    let path = dir.join("ufw.sh");
+    std::fs::write(&path, script).unwrap();
+    let log = dir.join("log");
+    let _ = std::fs::remove_file(&log);
+    let mut cmd = Command::new("sh");
+    cmd.arg(&path).args(args).env_clear().env("PATH", format!("{}:/usr/bin:/bin", bin.display()));
+    cmd.env("UFW_LOG", &log).env("UFW_ADDED", dir.join("added"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let calls =
+        text.split("\n\n").filter(|c| !c.is_empty()).map(|c| c.split('\n').map(str::to_string).collect()).collect();
+    Run { code: out.status.code().unwrap_or(-1), stderr: String::from_utf8_lossy(&out.stderr).into_owned(), calls }
+}
+
+/// Hostile comment values reach `ufw` as one argument each, byte for byte, and nothing in
+/// them runs.
+#[test]
+fn hostile_comments_reach_ufw_verbatim() {
+    let dir = scratch("hostile");
+    let canary = dir.join("pwned");
+    let hostile = [
+        format!("$(touch {})", canary.display()),
+        format!("`touch {}`", canary.display()),
+        r#"dq " and \ backslash \"#.to_string(),
+        "; touch x | y & z > w < v * ? [a] ~ # !".to_string(),
+        "$HOME $$ $1 $@ $(".to_string(),
+        "ünïcødé — ’".to_string(),
+    ];
+    let mut src = String::from("stack \"s\"\nfirewall {\n");
+    for (i, h) in hostile.iter().enumerate() {
+        // KDL raw strings hold the text as it is.
+        src.push_str(&format!("    allow {} protocol=\"tcp\" comment=#\"{h}\"#\n", 1000 + i));
+    }
+    src.push_str("}\ntargets {\n    ufw\n}\n");
+    let (script, diags) = build(&src);
+    let script = script.unwrap_or_else(|| panic!("{diags:#?}"));
+    let run = run_fake(&dir, &script, 0, true, &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!canary.exists(), "a comment ran a command");
+    for (i, h) in hostile.iter().enumerate() {
+        // In a KDL string `$$` is a literal `$`; the rest is the text as written.
+        let want = format!("stackc:s:1 {}", h.replace("$$", "$"));
+        let call = run.calls.iter().find(|c| c.get(1).map(String::as_str) == Some(&format!("{}/tcp", 1000 + i)));
+        let call = call.unwrap_or_else(|| panic!("no rule for {h}: {:#?}", run.calls));
+        assert_eq!(call[2..], ["comment".to_string(), want], "{h}");
+    }
+    if let Some(sc) = require("shellcheck", "shellcheck on a hostile script") {
+        let out = Command::new(sc).arg(dir.join("ufw.sh")).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+/// Params are read from the environment at run time, else the default; a required one
+/// stops the script before any change.
+#[test]
+fn params_are_read_at_run_time() {
+    let src = r#"stack "s"
+param "office" default="203.0.113.0/24" env="OFFICE"
+param "site" default="office ${office}"
+param "token" env="TOKEN" required=#true
+firewall {
+    allow 22 from="${office}" protocol="tcp" comment="ssh from ${site}"
+    allow 23 comment="${token}"
+}
+targets {
+    ufw
+}
+"#;
+    let (script, diags) = build(src);
+    let script = script.unwrap_or_else(|| panic!("{diags:#?}"));
+    let dir = scratch("params");
+    let run = run_fake(&dir, &script, 0, true, &[], &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("set TOKEN (param token is required)"), "{}", run.stderr);
+    assert!(run.calls.is_empty(), "changed something before failing: {:#?}", run.calls);
+
+    let run = run_fake(&dir, &script, 0, true, &[("TOKEN", "t")], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.calls[0],
+        [
+            "allow",
+            "from",
+            "203.0.113.0/24",
+            "to",
+            "any",
+            "port",
+            "22",
+            "proto",
+            "tcp",
+            "comment",
+            "stackc:s:1 ssh from office 203.0.113.0/24"
+        ]
+    );
+    let run = run_fake(&dir, &script, 0, true, &[("TOKEN", "t"), ("OFFICE", "198.51.100.7")], &[]);
+    assert_eq!(run.calls[0][2], "198.51.100.7");
+    assert_eq!(run.calls[0][10], "stackc:s:1 ssh from office 198.51.100.7");
+    // A value UFW cannot hold in a comment stops the script before any change.
+    let run = run_fake(&dir, &script, 0, true, &[("TOKEN", "it's")], &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("param token holds a quote or a line break"), "{}", run.stderr);
+    assert!(run.calls.is_empty());
+    let run = run_fake(&dir, &script, 0, true, &[("TOKEN", "a\nb")], &[]);
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn refuses_without_root_or_ufw_and_checks_its_arguments() {
+    let (script, _) = build(&stack_text_with_firewall());
+    let script = script.unwrap();
+    let dir = scratch("refuse");
+    let run = run_fake(&dir, &script, 1000, true, &[], &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("run it as root"), "{}", run.stderr);
+    assert!(run.calls.is_empty());
+    let run = run_fake(&dir, &script, 0, false, &[], &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("ufw is not installed"), "{}", run.stderr);
+    for bad in [&["--bogus"][..], &["--reset", "x"][..]] {
+        let run = run_fake(&dir, &script, 0, true, &[], bad);
+        assert_eq!(run.code, 2, "{bad:?}");
+        assert!(run.calls.is_empty());
+    }
+    let run = run_fake(&dir, &script, 0, true, &[], &["--reset"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.calls[0], ["--force", "reset"]);
+}
+
+/// The clean-up deletes this stack's rules of older runs, and nothing else (here with a
+/// stand-in `ufw show added`; the sandbox test below does it with the real ufw).
+#[test]
+fn the_clean_up_deletes_only_this_stacks_older_rules() {
+    let (script, _) = build(&stack_text_with_firewall());
+    let script = script.unwrap();
+    let dir = scratch("cleanup");
+    std::fs::write(
+        dir.join("added"),
+        "Added user rules (see 'ufw status' for running firewall):\n\
+         ufw allow 22 comment 'stackc:s:4 firewall allow 22'\n\
+         ufw allow 3000/tcp comment 'stackc:s:4 gone | with a pipe'\n\
+         ufw allow from 10.0.0.0/8 to any port 25 proto tcp comment 'stackc:s:3 older'\n\
+         ufw allow 4000/tcp comment 'stackc:other:1 another stack'\n\
+         ufw allow 4001/tcp comment 'stackc:s-2:1 a stack whose name starts the same'\n\
+         ufw allow 4002/tcp comment 'by hand'\n\
+         ufw allow 4003/tcp\n",
+    )
+    .unwrap();
+    let run = run_fake(&dir, &script, 0, true, &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let deletes: Vec<&Vec<String>> =
+        run.calls.iter().filter(|c| c.first().map(String::as_str) == Some("--force") && c[1] == "delete").collect();
+    assert_eq!(
+        deletes,
+        [
+            &["--force", "delete", "allow", "22", "comment", "stackc:s:4 firewall allow 22"].map(String::from).to_vec(),
+            &["--force", "delete", "allow", "3000/tcp", "comment", "stackc:s:4 gone | with a pipe"]
+                .map(String::from)
+                .to_vec(),
+            &[
+                "--force",
+                "delete",
+                "allow",
+                "from",
+                "10.0.0.0/8",
+                "to",
+                "any",
+                "port",
+                "25",
+                "proto",
+                "tcp",
+                "comment",
+                "stackc:s:3 older"
+            ]
+            .map(String::from)
+            .to_vec(),
+        ]
+    );
+    // This run is number 5 (the stand-in does not update what `show added` prints, so the
+    // run-4 rules it lists count as older).
+    assert_eq!(run.calls[0], ["allow", "22", "comment", "stackc:s:5 firewall allow 22"]);
+}
+
+/// Every golden `ufw.sh` passes shellcheck (tests/validators.rs checks only the scripts at
+/// the top of each golden directory).
+#[test]
+fn golden_scripts_pass_shellcheck() {
+    let scripts = golden_scripts();
+    let Some(sc) = require("shellcheck", "shellcheck on the golden ufw scripts") else { return };
+    let out = Command::new(sc).args(scripts.iter().map(|(_, p)| p)).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// (golden directory name, script path) of every golden ufw script.
+fn golden_scripts() -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for d in std::fs::read_dir(root().join("golden")).unwrap().flatten() {
+        let p = d.path().join("ufw/ufw.sh");
+        if p.is_file() {
+            out.push((d.file_name().to_string_lossy().into_owned(), p));
+        }
+    }
+    out.sort();
+    assert!(out.len() >= 4, "every example with a firewall and the ufw target has a golden script: {out:?}");
+    out
+}
+
+/// The example and environment of a golden directory, compiled.
+fn golden_stack(dir_name: &str) -> Stack {
+    let (stem, env) = match dir_name.split_once('.') {
+        Some((s, e)) => (s, Some(e.to_string())),
+        None => (dir_name, None),
+    };
+    let text = std::fs::read_to_string(root().join("examples").join(format!("{stem}.stack.kdl"))).unwrap();
+    let out = stackc::compile("x", &text, &Options { env, ..Options::default() });
+    out.stack.expect("the example compiles")
+}
+
+/// The ports a compose file publishes on all addresses, as `port/proto`.
+fn compose_public_ports(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_ports = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t == "ports:" {
+            in_ports = true;
+            continue;
+        }
+        if in_ports {
+            let Some(item) = t.strip_prefix("- ") else {
+                in_ports = false;
+                continue;
+            };
+            let item = item.trim_matches('"');
+            let (mapping, proto) = item.split_once('/').unwrap_or((item, "tcp"));
+            let parts: Vec<&str> = mapping.split(':').collect();
+            if parts.len() == 2 {
+                out.push(format!("{}/{proto}", parts[0]));
+            }
+        }
+    }
+    out
+}
+
+/// What compose publishes on all addresses and what the script opens agree: every such port
+/// has a rule, and every rule derived from sites or publishes is such a port.
+#[test]
+fn the_script_opens_what_compose_publishes() {
+    for (dir_name, _) in golden_scripts() {
+        let stack = golden_stack(&dir_name);
+        let dir = root().join("golden").join(&dir_name);
+        let compose = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.extension().is_some_and(|e| e == "yml" || e == "yaml")
+                    && std::fs::read_to_string(p).unwrap_or_default().lines().any(|l| l == "services:")
+            })
+            .unwrap_or_else(|| panic!("{dir_name}: no compose file"));
+        let public = compose_public_ports(&std::fs::read_to_string(compose).unwrap());
+        let rules = ufw::rules(&stack);
+        for port in &public {
+            let (n, proto) = port.split_once('/').unwrap();
+            let proto = if proto == "udp" { Protocol::Udp } else { Protocol::Tcp };
+            assert!(
+                rules.iter().any(|r| r.port.to_string() == n && r.protocol.is_none_or(|p| p == proto)),
+                "{dir_name}: compose publishes {port} but the script has no rule for it"
+            );
+        }
+        for r in rules.iter().filter(|r| !matches!(r.source, Source::Firewall(_))) {
+            let p = format!("{}/{}", r.port, if r.protocol == Some(Protocol::Udp) { "udp" } else { "tcp" });
+            assert!(
+                public.contains(&p),
+                "{dir_name}: the script opens {p}, which compose does not publish on all addresses"
+            );
+        }
+    }
+}
