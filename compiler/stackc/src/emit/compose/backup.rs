@@ -474,10 +474,11 @@ fn host_script(stack: &Stack, job: &Job, compose_file: &str) -> String {
 
 /// `backup/crontab`, for `/etc/cron.d`.
 fn crontab(stack: &Stack, project: &str, jobs: &[Job]) -> String {
-    let file: String = format!("{project}-backup")
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
-        .collect();
+    // The project name goes into a file name (cron.d skips names with dots), a path and a
+    // syslog tag, all unquoted: letters, digits and `-` only.
+    let project: String =
+        project.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+    let file = format!("{project}-backup");
     let mut out = super::header("#", stack);
     out.push_str(&format!(
         "# The backup schedule, for /etc/cron.d (compose has no scheduler). Install as root, from the\n\
