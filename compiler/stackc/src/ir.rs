@@ -2,8 +2,6 @@
 //! references resolved (every name here exists), no KDL types, and each entity keeps an
 //! opaque [`Origin`] for diagnostics. Imports nothing else from the crate.
 
-use std::net::IpAddr;
-
 use indexmap::IndexMap;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
@@ -169,8 +167,9 @@ pub struct Port {
 pub struct Publish {
     pub host_port: u16,
     pub target: u16,
-    /// `None`: all addresses.
-    pub host: Option<IpAddr>,
+    /// `None`: all addresses. An address or a `${param}` (cashstage binds its database to
+    /// `${private-ip}`): a param is never taken for "all addresses".
+    pub host: Option<Text>,
     pub protocol: Protocol,
     pub origin: Origin,
 }

@@ -2083,3 +2083,37 @@ fn the_oracle_reads_strings_as_the_language_does() {
         "services:\n  a:\n    command:\n    - x\n    deploy:\n      resources:\n        limits:\n          pids: 5\n";
     assert_eq!(v1_copy(limits), "services:\n  a:\n    command:\n    - x\n");
 }
+
+/// A `publish` bound to a param's address stays bound to it. Lowering once dropped an
+/// address it could not parse as an IP, so `host="${private-ip}"` became "all addresses" and
+/// published cashstage's PostgreSQL and Redis to the internet (and the UFW script opened them).
+#[test]
+fn a_publish_bound_to_a_param_address_is_never_public() {
+    let text = r#"stack "s"
+param "private-ip" default="10.0.0.1" env="PRIVATE_IP"
+param "v6" default="fd00::1"
+service "db" {
+    image "postgres:16-alpine"
+    publish 5432 host="${private-ip}"
+    publish 5433 target=5432 host="${v6}"
+    publish 5434 target=5432 host="::1"
+}
+targets {
+    compose
+}
+"#;
+    let emit = stackc::emit::EmitOptions::default();
+    let built = stackc::build("t.stack.kdl", text, &stackc::Options::default(), &emit);
+    let codes: Vec<&str> = built.outcome.diagnostics.iter().map(|d| d.code.as_str()).collect();
+    assert!(!codes.contains(&"W0101") && !codes.contains(&"W0107"), "{codes:?}");
+    let compose = &built.files.iter().find(|f| f.path.ends_with(".yml") || f.path.ends_with(".yaml")).unwrap().contents;
+    let ports: Vec<&str> =
+        compose.lines().filter_map(|l| l.trim().strip_prefix("- ")).filter(|l| l.contains(":543")).collect();
+    assert_eq!(
+        ports,
+        ["${PRIVATE_IP:-10.0.0.1}:5432:5432", r#""[fd00::1]:5433:5432""#, r#""[::1]:5434:5432""#],
+        "{compose}"
+    );
+    let stack = built.outcome.stack.as_ref().unwrap();
+    assert!(stack.services["db"].publish.iter().all(|p| p.host.is_some()));
+}

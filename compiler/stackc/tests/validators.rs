@@ -90,12 +90,15 @@ fn compose_files_pass_the_compose_spec_schema() {
 fn env_for(file: &Path) -> Vec<(String, String)> {
     let example = file.with_file_name(".env.example");
     let text = std::fs::read_to_string(example).unwrap_or_default();
+    // Optional variables get the default the file shows (a value must still be of the right
+    // kind: an address in `ports`), required ones a placeholder.
     text.lines()
         .filter_map(|l| {
             let l = l.trim_start_matches('#');
-            let (k, _) = l.split_once('=')?;
+            let (k, v) = l.split_once('=')?;
             let ok = !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-            ok.then(|| (k.to_string(), "placeholder".to_string()))
+            let v = if v.is_empty() { "placeholder" } else { v };
+            ok.then(|| (k.to_string(), v.to_string()))
         })
         .collect()
 }

@@ -17,9 +17,7 @@
 # Docker's published ports bypass UFW: Docker forwards them in iptables before UFW's rules
 # run, so no UFW rule (deny, limit, allow from=) filters them. The real fix is to bind a
 # port to one address (`publish PORT host="127.0.0.1"`) or not to publish it.
-# Container ports published on all addresses, reachable whatever UFW says:
-#   5432/tcp   service postgres (container port 5432)
-#   6379/tcp   service redis (container port 6379)
+# No container port is published on all addresses.
 set -eu
 
 usage() {
@@ -65,10 +63,6 @@ ufw allow from '10.0.0.0/8' to any port 6379 proto tcp comment "$m"' redis from 
 ufw allow 80/tcp comment "$m"' sites via nginx: http (ACME, redirect to https)'
 # sites: nginx publishes 443/tcp on all addresses
 ufw allow 443/tcp comment "$m"' sites via nginx: https'
-# service postgres: publish 5432/tcp (container port 5432) on all addresses
-ufw allow 5432/tcp comment "$m"' publish of service postgres'
-# service redis: publish 6379/tcp (container port 6379) on all addresses
-ufw allow 6379/tcp comment "$m"' publish of service redis'
 
 # Delete this stack's rules of earlier runs: those no longer in the stack.
 old=$(ufw show added | sed -n "s/^ufw \(.*\) comment '\(stackc:mustache-cashstage:[0-9][0-9]* .*\)'\$/\1|\2/p")

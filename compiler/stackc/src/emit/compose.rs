@@ -628,9 +628,10 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
     }
     for p in &svc.publish {
         let proto = if p.protocol == Protocol::Udp { "/udp" } else { "" };
-        let host = match p.host {
-            Some(std::net::IpAddr::V6(a)) => format!("[{a}]:"),
-            Some(a) => format!("{a}:"),
+        // An IPv6 address (or a param whose default is one) is bracketed in the short syntax.
+        let host = match &p.host {
+            Some(h) if compile_time(stack, h).contains(':') => format!("[{}]:", render_plain(stack, h)),
+            Some(h) => format!("{}:", render_plain(stack, h)),
             None => String::new(),
         };
         c.ports.push(format!("{host}{}:{}{proto}", p.host_port, p.target));

@@ -55,7 +55,8 @@ pub fn build(st: &Stack) -> Graph {
             }
         }
         for p in &svc.publish {
-            let address = p.host.map(|h| h.to_string()).unwrap_or_else(|| "0.0.0.0".into());
+            let address =
+                p.host.as_ref().map(|h| h.render(|n| format!("${{{n}}}"))).unwrap_or_else(|| "0.0.0.0".into());
             let hp = g.add_node(GraphNode::HostPort { address, port: p.host_port, protocol: p.protocol });
             g.add_edge(hp, me, GraphEdge::Publishes { target: p.target });
         }

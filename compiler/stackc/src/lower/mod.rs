@@ -399,7 +399,9 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
                 Some(Publish {
                     host_port,
                     target: int(p, "target").unwrap_or(host_port),
-                    host: p.prop_str("host").and_then(|h| values::address(h).ok()).filter(|a| !a.is_unspecified()),
+                    host: t(p, "host").filter(|h| {
+                        !h.as_literal().is_some_and(|a| values::address(&a).is_ok_and(|a| a.is_unspecified()))
+                    }),
                     protocol: protocol(p),
                     origin: origin(p.span),
                 })
