@@ -707,3 +707,34 @@ pub struct Stack {
     pub targets: Targets,
     pub graph: Graph,
 }
+
+impl Stack {
+    /// A param's compile-time value: its default with the params it names expanded; `None`
+    /// for a param without a default, or one whose default names such a param. For targets
+    /// that cannot read the deploy environment (nginx, Prometheus, …). Validation rejects
+    /// loops between defaults; the depth bound only guards against a bug there.
+    pub fn param_value(&self, name: &str) -> Option<String> {
+        self.param_value_at(name, 0)
+    }
+
+    fn param_value_at(&self, name: &str, depth: usize) -> Option<String> {
+        let d = self.params.get(name)?.default.as_deref()?;
+        if depth > 16 {
+            return None;
+        }
+        Text::from_default(d)
+            .0
+            .iter()
+            .map(|piece| match piece {
+                Piece::Lit(s) => Some(s.clone()),
+                Piece::Param(n) => self.param_value_at(n, depth + 1),
+                Piece::Secret(_) => None,
+            })
+            .collect()
+    }
+
+    /// `t` with every param replaced by its compile-time value (empty for one without).
+    pub fn compile_time(&self, t: &Text) -> String {
+        t.render(|name| self.param_value(name).unwrap_or_default())
+    }
+}

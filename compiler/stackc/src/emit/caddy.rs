@@ -112,23 +112,6 @@ fn valid_header_name(n: &str) -> bool {
     !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// A param's compile-time value; `None` for a required param (no default).
-fn param_value(stack: &Stack, name: &str, depth: usize) -> Option<String> {
-    let d = stack.params.get(name)?.default.as_deref()?;
-    if depth > 16 {
-        return None;
-    }
-    Text::from_default(d)
-        .0
-        .iter()
-        .map(|piece| match piece {
-            Piece::Lit(s) => Some(s.clone()),
-            Piece::Param(n) => param_value(stack, n, depth + 1),
-            Piece::Secret(_) => None,
-        })
-        .collect()
-}
-
 /// Characters a `{$VAR:default}` default may hold: Caddy pastes it into the file before
 /// reading tokens, and the placeholder ends at the first `}`.
 fn safe_default(d: &str) -> bool {
@@ -154,7 +137,7 @@ fn render_text(stack: &Stack, t: &Text, ctx: Ctx) -> Result<String, String> {
             Piece::Lit(s) => out.push_str(s),
             Piece::Param(n) => {
                 let param = stack.params.get(n).ok_or_else(|| n.clone())?;
-                let default = param_value(stack, n, 0);
+                let default = stack.param_value(n);
                 match (&param.env, default) {
                     (Some(var), Some(d)) => out.push_str(&format!("{{${var}:{d}}}")),
                     (Some(var), None) => out.push_str(&format!("{{${var}}}")),
@@ -297,7 +280,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
         if param.env.is_none() {
             continue;
         }
-        if let Some(d) = param_value(stack, name, 0).filter(|d| !safe_default(d)) {
+        if let Some(d) = stack.param_value(name).filter(|d| !safe_default(d)) {
             out.push(err(
                 param.origin,
                 format!(

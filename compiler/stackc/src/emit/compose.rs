@@ -326,30 +326,11 @@ fn render_all(stack: &Stack, ts: &[Text]) -> Vec<String> {
 /// default of `/srv` stays absolute).
 fn render_path(stack: &Stack, opts: &EmitOptions, t: &Text) -> String {
     let rendered = render_plain(stack, t);
-    if compile_time(stack, t).starts_with('/') {
+    if stack.compile_time(t).starts_with('/') {
         rendered
     } else {
         opts.rebase(&rendered)
     }
-}
-
-/// A `Text` with every param replaced by its compile-time default (nested defaults too).
-fn compile_time(stack: &Stack, t: &Text) -> String {
-    fn value(stack: &Stack, name: &str, depth: usize) -> String {
-        match stack.params.get(name).and_then(|p| p.default.as_deref()) {
-            Some(d) if depth <= 16 => Text::from_default(d)
-                .0
-                .iter()
-                .map(|piece| match piece {
-                    Piece::Lit(s) => s.clone(),
-                    Piece::Param(n) => value(stack, n, depth + 1),
-                    Piece::Secret(_) => String::new(),
-                })
-                .collect(),
-            _ => String::new(),
-        }
-    }
-    t.render(|name| value(stack, name, 0))
 }
 
 fn param(stack: &Stack, name: &str) -> String {
@@ -450,7 +431,7 @@ fn file_variable(image: &str, key: &str) -> Option<String> {
 }
 
 fn image_literal(stack: &Stack, svc: &Service) -> String {
-    svc.image.as_ref().map(|i| compile_time(stack, i)).unwrap_or_default()
+    svc.image.as_ref().map(|i| stack.compile_time(i)).unwrap_or_default()
 }
 
 /// Images that ship neither curl nor wget, so an `http=` check cannot run inside them.
@@ -467,7 +448,7 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
         // The URL is fixed at build time (params take their defaults): a deploy-time value
         // would reach the shell unquoted.
         Check::Http { path, port } => {
-            let url = shell_quote(&format!("http://127.0.0.1:{port}{}", compile_time(stack, path)));
+            let url = shell_quote(&format!("http://127.0.0.1:{port}{}", stack.compile_time(path)));
             vec![
                 "CMD-SHELL".into(),
                 esc(&format!("wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url} || exit 1")),
@@ -630,7 +611,7 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
         let proto = if p.protocol == Protocol::Udp { "/udp" } else { "" };
         // An IPv6 address (or a param whose default is one) is bracketed in the short syntax.
         let host = match &p.host {
-            Some(h) if compile_time(stack, h).contains(':') => format!("[{}]:", render_plain(stack, h)),
+            Some(h) if stack.compile_time(h).contains(':') => format!("[{}]:", render_plain(stack, h)),
             Some(h) => format!("{}:", render_plain(stack, h)),
             None => String::new(),
         };
@@ -1201,8 +1182,8 @@ fn check_proxy(stack: &Stack) -> Vec<Diagnostic> {
 fn site_hosts(stack: &Stack, site: &Site) -> Vec<String> {
     site.hosts
         .iter()
-        .map(|h| compile_time(stack, h))
-        .chain(site.redirect_from.iter().map(|h| compile_time(stack, &Text::from_default(h))))
+        .map(|h| stack.compile_time(h))
+        .chain(site.redirect_from.iter().map(|h| stack.compile_time(&Text::from_default(h))))
         .collect()
 }
 
@@ -1248,7 +1229,7 @@ fn init_script(stack: &Stack) -> Option<String> {
                     sh(first)
                 );
                 match tls.and_then(|t| t.email.as_ref()) {
-                    Some(e) => cmd.push_str(&format!(" --email {}", sh(&compile_time(stack, &Text::from_default(e))))),
+                    Some(e) => cmd.push_str(&format!(" --email {}", sh(&stack.compile_time(&Text::from_default(e))))),
                     None => cmd.push_str(" --register-unsafely-without-email"),
                 }
                 match tls.and_then(|t| t.acme_ca.as_deref()) {
@@ -1575,7 +1556,7 @@ fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitOptions) -> 
         p.command = Some(cmd);
     }
     let mut mounts = vec![ro_bind(&format!("./{}", super::PROMETHEUS_DIR), "/etc/prometheus")];
-    if !user.mounts.iter().any(|m| compile_time(stack, &m.target).trim_end_matches('/') == "/prometheus") {
+    if !user.mounts.iter().any(|m| stack.compile_time(&m.target).trim_end_matches('/') == "/prometheus") {
         mounts.push(CMount::Short("prometheus-data:/prometheus".into()));
         volumes.push("prometheus-data".to_string());
     }
@@ -1708,7 +1689,7 @@ fn check_monitoring(stack: &Stack) -> Vec<Diagnostic> {
         .prometheus_service
         .mounts
         .iter()
-        .any(|m| compile_time(stack, &m.target).trim_end_matches('/') == "/prometheus");
+        .any(|m| stack.compile_time(&m.target).trim_end_matches('/') == "/prometheus");
     let mut generated_volumes = Vec::new();
     if !user_mounts_data {
         generated_volumes.push("prometheus-data");
@@ -1834,7 +1815,7 @@ fn env_example(stack: &Stack) -> String {
         } else {
             // The default as compose applies it: nested params at their own defaults (a
             // raw `${domain}` here would be read as a variable once uncommented).
-            let value = compile_time(stack, &Text::from_default(p.default.as_deref().unwrap_or_default()));
+            let value = stack.compile_time(&Text::from_default(p.default.as_deref().unwrap_or_default()));
             out.push_str(&format!(
                 "# param `{}`{desc} (optional, default shown)\n#{var}={}\n",
                 p.name,

@@ -112,31 +112,13 @@ fn unsafe_value(s: &str) -> Option<&'static str> {
     }
 }
 
-/// A param's compile-time value; `None` for a required param (no default).
-fn param_value(stack: &Stack, name: &str, depth: usize) -> Option<String> {
-    let p = stack.params.get(name)?;
-    let d = p.default.as_deref()?;
-    if depth > 16 {
-        return None;
-    }
-    Text::from_default(d)
-        .0
-        .iter()
-        .map(|piece| match piece {
-            Piece::Lit(s) => Some(s.clone()),
-            Piece::Param(n) => param_value(stack, n, depth + 1),
-            Piece::Secret(_) => None,
-        })
-        .collect()
-}
-
 /// A `Text` with params replaced by their defaults; `Err(param)` when one has none.
 fn render_text(stack: &Stack, t: &Text) -> Result<String, String> {
     let mut out = String::new();
     for p in &t.0 {
         match p {
             Piece::Lit(s) => out.push_str(s),
-            Piece::Param(n) => out.push_str(&param_value(stack, n, 0).ok_or_else(|| n.clone())?),
+            Piece::Param(n) => out.push_str(&stack.param_value(n).ok_or_else(|| n.clone())?),
             Piece::Secret(n) => return Err(n.clone()),
         }
     }

@@ -197,27 +197,10 @@ pub fn duration(ms: u64) -> String {
     out
 }
 
-/// A param's compile-time value; `None` when it (or a param its default uses) has no default.
-fn param_value(stack: &Stack, name: &str, depth: usize) -> Option<String> {
-    let d = stack.params.get(name)?.default.as_deref()?;
-    if depth > 16 {
-        return None;
-    }
-    Text::from_default(d)
-        .0
-        .iter()
-        .map(|piece| match piece {
-            Piece::Lit(s) => Some(s.clone()),
-            Piece::Param(n) => param_value(stack, n, depth + 1),
-            Piece::Secret(_) => None,
-        })
-        .collect()
-}
-
 /// A stack string (`$$` a literal `$`, `${param}` its default) as Prometheus gets it.
 /// `{{ $labels.x }}` and `$value` are literal text in the stack, so they are kept.
 fn value(stack: &Stack, s: &str) -> String {
-    Text::from_default(s).render(|name| param_value(stack, name, 0).unwrap_or_default())
+    Text::from_default(s).render(|name| stack.param_value(name).unwrap_or_default())
 }
 
 /// The params a stack string uses.
@@ -376,7 +359,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     for (s, origin) in strings {
         for name in params_of(s) {
             let Some(p) = stack.params.get(&name) else { continue };
-            if param_value(stack, &name, 0).is_none() {
+            if stack.param_value(&name).is_none() {
                 out.push(
                     Diagnostic::error(
                         Code::TargetCannotExpress,

@@ -301,7 +301,7 @@ fn comment_problem(stack: &Stack, comment: &str) -> Option<String> {
                 }
             }
             Piece::Param(name) => {
-                let value = param_default(stack, name, 0);
+                let value = stack.param_value(name).unwrap_or_default();
                 if let Some(b) = bad(&value) {
                     return Some(format!("the default of param `{name}` it uses: {}", &b[3..]));
                 }
@@ -310,23 +310,6 @@ fn comment_problem(stack: &Stack, comment: &str) -> Option<String> {
         }
     }
     None
-}
-
-/// A param's compile-time default with nested params expanded.
-fn param_default(stack: &Stack, name: &str, depth: usize) -> String {
-    let Some(d) = stack.params.get(name).and_then(|p| p.default.as_deref()) else { return String::new() };
-    if depth > 16 {
-        return String::new();
-    }
-    Text::from_default(d)
-        .0
-        .iter()
-        .map(|piece| match piece {
-            Piece::Lit(s) => s.clone(),
-            Piece::Param(n) => param_default(stack, n, depth + 1),
-            Piece::Secret(_) => String::new(),
-        })
-        .collect()
 }
 
 /// `s` as one sh word: single-quoted, or double-quoted with `\` escapes when it holds a `$`,

@@ -14,8 +14,8 @@
 //! busybox `sh` lack).
 
 use super::{
-    compile_time, env_secret, env_text, render_path, render_plain, sh, CBuild, CMount, CService, CServiceSecret,
-    EmitOptions, OutputFile, Secrets,
+    env_secret, env_text, render_path, render_plain, sh, CBuild, CMount, CService, CServiceSecret, EmitOptions,
+    OutputFile, Secrets,
 };
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
@@ -83,7 +83,7 @@ impl<'a> Job<'a> {
         };
         let ext = if gzip { format!("{base}.gz") } else { base.to_string() };
         let to = Text::from_default(&b.to);
-        let is_s3 = |t: &Text| compile_time(stack, t).starts_with("s3://");
+        let is_s3 = |t: &Text| stack.compile_time(t).starts_with("s3://");
         let (host_dir, mut uploads) = if is_s3(&to) { (None, vec![]) } else { (Some(to.clone()), vec![]) };
         let mut copy_dir = None;
         if let Some(c) = &b.copy_to {
@@ -223,19 +223,13 @@ fn default_line(var: &str, value: Option<&str>) -> String {
 /// A text's value at build time, or `None` when it depends on a param that has no default
 /// (then only the compose file, at deploy time, knows it).
 fn script_value(stack: &Stack, t: &Text) -> Option<String> {
-    fn known(stack: &Stack, t: &Text, depth: usize) -> bool {
-        t.0.iter().all(|p| match p {
-            Piece::Lit(_) => true,
-            Piece::Secret(_) => false,
-            Piece::Param(n) => match stack.params.get(n) {
-                Some(p) if !p.required && depth < 16 => {
-                    p.default.as_deref().is_some_and(|d| known(stack, &Text::from_default(d), depth + 1))
-                }
-                _ => false,
-            },
+    t.0.iter()
+        .map(|p| match p {
+            Piece::Lit(s) => Some(s.clone()),
+            Piece::Secret(_) => None,
+            Piece::Param(n) => stack.params.get(n).filter(|p| !p.required).and_then(|_| stack.param_value(n)),
         })
-    }
-    known(stack, t, 0).then(|| compile_time(stack, t))
+        .collect()
 }
 
 fn has_params(t: &Text) -> bool {
