@@ -9,7 +9,8 @@
 //! scripts are used as generated: only the environment variables they read with defaults
 //! (host, port, directories, secret files, time stamp) are set.
 //!
-//! Needs PostgreSQL (Debian 12: 15), gpg, gzip and shellcheck. In CI (`CI` set) a missing tool
+//! Needs PostgreSQL (Debian 12: 15), redis-server, gpg and gzip (shellcheck of the golden
+//! scripts is in tests/validators.rs). In CI (`CI` set) a missing tool
 //! fails; elsewhere the test prints NOT RUN and passes.
 
 use std::collections::BTreeMap;
@@ -27,10 +28,6 @@ const STAMP: &str = "20240102T030405Z";
 const DB_PASSWORD: &str = "canary-pg-3e7a1d Pa$$ 'q\"";
 const PASSPHRASE: &str = "canary-gpg-5b2f90";
 const AWS_SECRET: &str = "canary-aws-c41d77";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
@@ -254,30 +251,6 @@ fn no_secret_value_reaches_any_backup_output() {
         }
     }
     let _ = std::fs::remove_dir_all(&work);
-}
-
-/// Every generated backup script of every golden example passes shellcheck (the validators
-/// test checks the top level of each golden directory only).
-#[test]
-fn golden_backup_scripts_pass_shellcheck() {
-    let Some(sc) = find("shellcheck", &[]) else { return not_run("shellcheck of the backup scripts", "no shellcheck") };
-    let mut scripts = Vec::new();
-    for dir in std::fs::read_dir(root().join("golden")).unwrap().flatten() {
-        for f in std::fs::read_dir(dir.path().join("backup")).into_iter().flatten().flatten() {
-            if f.path().extension().is_some_and(|e| e == "sh") {
-                scripts.push(f.path());
-            }
-        }
-    }
-    scripts.sort();
-    assert!(scripts.len() >= 20, "expected the examples' backup scripts in golden/*/backup/, found {}", scripts.len());
-    let out = Command::new(sc).args(&scripts).output().expect("run shellcheck");
-    assert!(
-        out.status.success(),
-        "shellcheck:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 // ---------------------------------------------------------------------------------------

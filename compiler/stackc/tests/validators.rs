@@ -178,21 +178,33 @@ fn compose_files_parse_with_docker_compose() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Every generated shell script (golden `*.sh`, e.g. compose's `init-certificates.sh`) passes
-/// shellcheck with its default severity (style included), as a reviewer would run it.
+/// Every `*.sh` below `dir`, at any depth.
+fn scripts_below(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            scripts_below(&p, out);
+        } else if p.extension().is_some_and(|e| e == "sh") {
+            out.push(p);
+        }
+    }
+}
+
+/// Every generated shell script (golden `*.sh` at any depth: compose's
+/// `init-certificates.sh` and `backup/*.sh`, the UFW target's `ufw/ufw.sh`) passes shellcheck
+/// with its default severity (style included), as a reviewer would run it.
 #[test]
 fn scripts_pass_shellcheck() {
     let Some(sc) = require("shellcheck", "shellcheck") else { return };
     let mut scripts = Vec::new();
-    for dir in std::fs::read_dir(root().join("golden")).unwrap().flatten() {
-        for f in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
-            if f.path().extension().is_some_and(|e| e == "sh") {
-                scripts.push(f.path());
-            }
-        }
-    }
+    scripts_below(&root().join("golden"), &mut scripts);
     scripts.sort();
-    assert!(!scripts.is_empty(), "no generated script in golden/: the compose target writes init-certificates.sh");
+    for kind in ["init-certificates.sh", "/backup/", "/ufw/ufw.sh"] {
+        assert!(
+            scripts.iter().any(|p| p.to_string_lossy().contains(kind)),
+            "no generated {kind} in golden/: the examples' targets write them"
+        );
+    }
     let out = Command::new(&sc).arg("--external-sources").args(&scripts).output().expect("run shellcheck");
     assert!(
         out.status.success(),
