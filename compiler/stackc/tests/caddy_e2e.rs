@@ -19,117 +19,22 @@
 //! Needs root, caddy, python3, `ip` and `mount`. In CI (`CI` set) a missing tool fails the
 //! test; elsewhere it prints NOT RUN and passes.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
 use stackc::diagnostics::Severity;
 use stackc::emit::EmitOptions;
-use stackc::ir::{Action, Piece, Stack, TargetKind, Text};
+use stackc::ir::TargetKind;
 use stackc::Options;
 
-const HTTP_PORT: u16 = 10080;
-const HTTPS_PORT: u16 = 10443;
-/// The basic-auth site's credentials (`site-auth.kdl`); the hash comes from `caddy hash-password`.
-const AUTH_USER: &str = "e2e-user";
-const AUTH_PASSWORD: &str = "correct horse battery staple";
+#[path = "e2e/harness.rs"]
+mod harness;
+use harness::{
+    has_ipv6, namespace, run_sandboxed, upstreams, AUTH_HOST, AUTH_PASSWORD, AUTH_USER, HTTPS_PORT, HTTP_PORT,
+};
+
+/// The variable the Caddyfile reads the basic-auth hash from (`caddy hash-password`'s output).
 const AUTH_HASH_VAR: &str = "E2E_AUTH_HASH";
-/// Longer than the script's own alarm (180 s): the script normally stops everything itself.
-const TIMEOUT: Duration = Duration::from_secs(240);
-
-fn e2e_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-fn find(tool: &str, dirs: &[&str]) -> Option<PathBuf> {
-    if let Some(p) = dirs.iter().map(|d| Path::new(d).join(tool)).find(|p| p.is_file()) {
-        return Some(p);
-    }
-    let out = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().ok()?;
-    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (out.status.success() && !p.is_empty()).then(|| PathBuf::from(p))
-}
-
-struct Tools {
-    caddy: PathBuf,
-    python: PathBuf,
-}
-
-/// The tools, or `None` (with a loud NOT RUN) outside CI.
-fn require_tools() -> Option<Tools> {
-    let sbin = ["/usr/sbin", "/sbin", "/usr/local/sbin"];
-    let caddy = find("caddy", &[]);
-    let python = find("python3", &[]);
-    let mut missing: Vec<&str> = Vec::new();
-    for (name, found) in [
-        ("caddy", caddy.is_some()),
-        ("python3", python.is_some()),
-        ("ip", find("ip", &sbin).is_some()),
-        ("mount", find("mount", &[]).is_some()),
-    ] {
-        if !found {
-            missing.push(name);
-        }
-    }
-    let sandbox = Command::new("unshare").args(["-m", "-n", "true"]).output().is_ok_and(|o| o.status.success());
-    let problem = if !missing.is_empty() {
-        format!("missing {} (run .ci/install-validators)", missing.join(", "))
-    } else if !sandbox {
-        "`unshare -m -n` failed: the end-to-end test needs root".to_string()
-    } else {
-        return Some(Tools { caddy: caddy?, python: python? });
-    };
-    if in_ci() {
-        panic!("Caddy end-to-end test: {problem}; CI must run it");
-    }
-    eprintln!("NOT RUN: Caddy end-to-end test: {problem} (CI always runs it)");
-    None
-}
-
-fn literal(t: &Text) -> String {
-    t.0.iter()
-        .map(|p| match p {
-            Piece::Lit(s) => s.clone(),
-            other => panic!("the e2e stack uses only literal hosts, found {other:?}"),
-        })
-        .collect()
-}
-
-/// One upstream server per replica of every routed service, each on its own loopback address
-/// (as Docker's DNS gives one address per replica; Caddy's `dynamic a` finds them all).
-fn upstreams(stack: &Stack) -> Vec<serde_json::Value> {
-    let mut routed: Vec<(String, u16)> = Vec::new();
-    for r in stack.sites.iter().flat_map(|s| &s.routes) {
-        if let Action::Proxy { service, port } = &r.action {
-            if !routed.contains(&(service.clone(), *port)) {
-                routed.push((service.clone(), *port));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    let mut next_addr = 10;
-    for (service, port) in routed {
-        let replicas = stack.services.get(&service).map_or(1, |s| s.replicas.max(1));
-        for i in 1..=replicas {
-            let instance = if replicas == 1 { service.clone() } else { format!("{service}-{i}") };
-            out.push(serde_json::json!({
-                "service": service, "instance": instance, "addr": format!("127.0.0.{next_addr}"), "port": port,
-            }));
-            next_addr += 1;
-        }
-    }
-    out
-}
-
-/// Whether the kernel has IPv6 (it may be booted without; the namespace then has no `::1`).
-fn has_ipv6() -> bool {
-    Path::new("/proc/net/if_inet6").exists()
-}
 
 /// The global options that make the generated file run on a test machine (see the module
 /// comment). Nothing else in the file changes but the static routes' directories.
@@ -172,12 +77,6 @@ fn localize(caddyfile: &str, dir: &Path) -> String {
     out.replace("/srv/e2e/", &format!("{d}/srv/"))
 }
 
-/// The inode of this process's namespace of `kind`: the script checks that it runs in another.
-fn namespace(kind: &str) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(format!("/proc/self/ns/{kind}")).unwrap().ino()
-}
-
 /// A bcrypt hash of the test password, as the operator makes it (`caddy hash-password`).
 fn password_hash(caddy: &Path) -> String {
     let out = Command::new(caddy)
@@ -188,59 +87,9 @@ fn password_hash(caddy: &Path) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// Kills the sandboxed script (and with it, by its parent-death signal, Caddy; the network
-/// namespace goes with its last process) if the test stops waiting for it for any reason.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Runs the script in the sandbox; its output, and whether it succeeded.
-fn run_sandboxed(python: &Path, plan: &Path, dir: &Path) -> (String, bool) {
-    // The output goes to a file: a pipe that fills up would stall the script.
-    let log = dir.join("script.out");
-    let file = std::fs::File::create(&log).unwrap();
-    let child = Command::new("unshare")
-        .args(["-m", "-n", "--"])
-        .arg(python)
-        .arg(e2e_dir().join("proxy_e2e.py"))
-        .arg(plan)
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().unwrap())
-        .stderr(file)
-        .spawn()
-        .expect("run unshare");
-    let mut guard = KillOnDrop(child);
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = guard.0.try_wait().expect("wait for the script") {
-            break Some(status);
-        }
-        if started.elapsed() > TIMEOUT {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    drop(guard);
-    let mut text = String::new();
-    std::fs::File::open(&log).unwrap().read_to_string(&mut text).unwrap();
-    match status {
-        Some(s) => (text, s.success()),
-        None => (format!("{text}\nthe script ran longer than {} s and was killed", TIMEOUT.as_secs()), false),
-    }
-}
-
 #[test]
 fn caddy_serves_the_e2e_stack() {
-    let mut src = std::fs::read_to_string(e2e_dir().join("site.stack.kdl")).unwrap();
-    src.push('\n');
-    src.push_str(&std::fs::read_to_string(e2e_dir().join("site-auth.kdl")).unwrap());
+    let src = harness::stack_source();
     let emit = EmitOptions { targets: Some(vec![TargetKind::Caddy]), ..EmitOptions::default() };
     let built = stackc::build("site.stack.kdl", &src, &Options::default(), &emit);
     // Exactly one diagnostic: the rate limit that standard Caddy cannot apply, at its route.
@@ -262,18 +111,14 @@ fn caddy_serves_the_e2e_stack() {
     let caddyfile = built.files.iter().find(|f| f.path == "caddy/Caddyfile").expect("a Caddyfile").contents.clone();
     assert!(caddyfile.contains(&format!("{AUTH_USER} {{${AUTH_HASH_VAR}}}")), "{caddyfile}");
 
-    let Some(tools) = require_tools() else { return };
+    let Some((caddy, python)) = harness::require("Caddy end-to-end test", "caddy", &[]) else { return };
 
     let dir = std::env::temp_dir().join(format!("stackc-caddy-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     for sub in ["data", "home", "config", "srv"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
     }
-    let mut hosts: Vec<String> = Vec::new();
-    for site in &stack.sites {
-        hosts.extend(site.hosts.iter().map(literal));
-        hosts.extend(site.redirect_from.iter().cloned());
-    }
+    let hosts = harness::hosts(stack);
     let file = dir.join("Caddyfile");
     std::fs::write(&file, localize(&caddyfile, &dir)).unwrap();
 
@@ -287,12 +132,12 @@ fn caddy_serves_the_e2e_stack() {
     }
     let plan = serde_json::json!({
         "kind": "caddy",
-        "command": [tools.caddy, "run", "--config", file, "--adapter", "caddyfile"],
+        "command": [caddy, "run", "--config", file, "--adapter", "caddyfile"],
         "env": {
             "HOME": format!("{d}/home"),
             "XDG_DATA_HOME": format!("{d}/data"),
             "XDG_CONFIG_HOME": format!("{d}/config"),
-            AUTH_HASH_VAR: password_hash(&tools.caddy),
+            AUTH_HASH_VAR: password_hash(&caddy),
         },
         "http_port": HTTP_PORT,
         "https_port": HTTPS_PORT,
@@ -305,14 +150,14 @@ fn caddy_serves_the_e2e_stack() {
         // Caddy logs (access log included) to stderr, which the script writes to proxy.out.
         "access_log": dir.join("proxy.out"),
         "error_log": dir.join("proxy.out"),
-        "private": { "host": "private.e2e.test", "user": AUTH_USER, "password": AUTH_PASSWORD },
+        "private": { "host": AUTH_HOST, "user": AUTH_USER, "password": AUTH_PASSWORD },
         "skip": skip,
         "outer_namespaces": { "mnt": namespace("mnt"), "net": namespace("net") },
     });
     let plan_path = dir.join("plan.json");
     std::fs::write(&plan_path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
 
-    let (out, ok) = run_sandboxed(&tools.python, &plan_path, &dir);
+    let (out, ok) = run_sandboxed(&python, &plan_path, &dir);
     println!("{out}");
     if ok {
         let _ = std::fs::remove_dir_all(&dir);

@@ -12,120 +12,22 @@
 //! Needs root, nginx, openssl, python3, `ip` and `mount`. In CI (`CI` set) a missing tool fails
 //! the test; elsewhere it prints NOT RUN and passes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use stackc::emit::EmitOptions;
-use stackc::ir::{Action, Piece, Stack, TargetKind, Text};
+use stackc::ir::TargetKind;
 use stackc::Options;
 
-const HTTP_PORT: u16 = 10080;
-const HTTPS_PORT: u16 = 10443;
-/// The basic-auth site of `site-auth.kdl` and its credentials. nginx reads the password file
-/// that the operator writes at deploy time; the test writes it with `openssl passwd -apr1`.
-const AUTH_HOST: &str = "private.e2e.test";
-const AUTH_USER: &str = "e2e-user";
-const AUTH_PASSWORD: &str = "correct horse battery staple";
-
-fn e2e_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-fn find(tool: &str, dirs: &[&str]) -> Option<PathBuf> {
-    if let Some(p) = dirs.iter().map(|d| Path::new(d).join(tool)).find(|p| p.is_file()) {
-        return Some(p);
-    }
-    let out = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().ok()?;
-    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (out.status.success() && !p.is_empty()).then(|| PathBuf::from(p))
-}
-
-struct Tools {
-    nginx: PathBuf,
-    python: PathBuf,
-}
-
-/// The tools, or `None` (with a loud NOT RUN) outside CI.
-fn require_tools() -> Option<Tools> {
-    let sbin = ["/usr/sbin", "/sbin", "/usr/local/sbin"];
-    let nginx = find("nginx", &sbin);
-    let python = find("python3", &[]);
-    let mut missing: Vec<&str> = Vec::new();
-    for (name, found) in [
-        ("nginx", nginx.is_some()),
-        ("python3", python.is_some()),
-        ("openssl", find("openssl", &[]).is_some()),
-        ("ip", find("ip", &sbin).is_some()),
-        ("mount", find("mount", &[]).is_some()),
-    ] {
-        if !found {
-            missing.push(name);
-        }
-    }
-    let sandbox = Command::new("unshare").args(["-m", "-n", "true"]).output().is_ok_and(|o| o.status.success());
-    let problem = if !missing.is_empty() {
-        format!("missing {} (run .ci/install-validators)", missing.join(", "))
-    } else if !sandbox {
-        "`unshare -m -n` failed: the end-to-end test needs root".to_string()
-    } else {
-        return Some(Tools { nginx: nginx?, python: python? });
-    };
-    if in_ci() {
-        panic!("nginx end-to-end test: {problem}; CI must run it");
-    }
-    eprintln!("NOT RUN: nginx end-to-end test: {problem} (CI always runs it)");
-    None
-}
-
-fn literal(t: &Text) -> String {
-    t.0.iter()
-        .map(|p| match p {
-            Piece::Lit(s) => s.clone(),
-            other => panic!("the e2e stack uses only literal hosts, found {other:?}"),
-        })
-        .collect()
-}
-
-/// One upstream server per replica of every routed service, each on its own loopback address
-/// (as Docker's DNS gives one address per replica).
-fn upstreams(stack: &Stack) -> Vec<serde_json::Value> {
-    let mut routed: Vec<(String, u16)> = Vec::new();
-    for r in stack.sites.iter().flat_map(|s| &s.routes) {
-        if let Action::Proxy { service, port } = &r.action {
-            if !routed.contains(&(service.clone(), *port)) {
-                routed.push((service.clone(), *port));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    let mut next_addr = 10;
-    for (service, port) in routed {
-        let replicas = stack.services.get(&service).map_or(1, |s| s.replicas.max(1));
-        for i in 1..=replicas {
-            let instance = if replicas == 1 { service.clone() } else { format!("{service}-{i}") };
-            out.push(serde_json::json!({
-                "service": service, "instance": instance, "addr": format!("127.0.0.{next_addr}"), "port": port,
-            }));
-            next_addr += 1;
-        }
-    }
-    out
-}
+#[path = "e2e/harness.rs"]
+mod harness;
+use harness::{has_ipv6, namespace, upstreams, AUTH_HOST, AUTH_PASSWORD, AUTH_USER, HTTPS_PORT, HTTP_PORT};
 
 /// Replaces `from` by `to` in `text`, and fails when `from` is not there: a substitution that
 /// silently stops applying would test a different configuration.
 fn replace_all(text: &str, from: &str, to: &str) -> String {
     assert!(text.contains(from), "the generated nginx file no longer contains {from:?}");
     text.replace(from, to)
-}
-
-/// Whether the kernel has IPv6 (it may be booted without; the namespace then has no `::1`).
-fn has_ipv6() -> bool {
-    Path::new("/proc/net/if_inet6").exists()
 }
 
 /// The generated file with the machine-specific parts replaced (see the module comment).
@@ -216,18 +118,9 @@ fn self_signed(dir: &Path, hosts: &[String]) {
     assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// The inode of this process's namespace of `kind`: the script checks that it runs in another.
-fn namespace(kind: &str) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(format!("/proc/self/ns/{kind}")).unwrap().ino()
-}
-
 #[test]
 fn nginx_serves_the_e2e_stack() {
-    // site.stack.kdl with the basic-auth site of site-auth.kdl, as the Caddy test builds it.
-    let mut src = std::fs::read_to_string(e2e_dir().join("site.stack.kdl")).unwrap();
-    src.push('\n');
-    src.push_str(&std::fs::read_to_string(e2e_dir().join("site-auth.kdl")).unwrap());
+    let src = harness::stack_source();
     let emit = EmitOptions { targets: Some(vec![TargetKind::Nginx]), ..EmitOptions::default() };
     let built = stackc::build("site.stack.kdl", &src, &Options::default(), &emit);
     // The stack must check clean: a warning would mean it does not say what the test expects.
@@ -237,18 +130,14 @@ fn nginx_serves_the_e2e_stack() {
     let stack = built.outcome.stack.as_ref().expect("the e2e stack compiles");
     let conf = built.files.iter().find(|f| f.path == "nginx/conf.d/e2e.conf").expect("an nginx file").contents.clone();
 
-    let Some(tools) = require_tools() else { return };
+    let Some((nginx, python)) = harness::require("nginx end-to-end test", "nginx", &["openssl"]) else { return };
 
     let dir = std::env::temp_dir().join(format!("stackc-nginx-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     for sub in ["logs", "tmp", "tls", "conf.d", "acme", "srv"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
     }
-    let mut hosts: Vec<String> = Vec::new();
-    for site in &stack.sites {
-        hosts.extend(site.hosts.iter().map(literal));
-        hosts.extend(site.redirect_from.iter().cloned());
-    }
+    let hosts = harness::hosts(stack);
     self_signed(&dir.join("tls"), &hosts);
     let site = dir.join("conf.d/e2e.conf");
     std::fs::write(&site, localize(&conf, &dir)).unwrap();
@@ -260,7 +149,7 @@ fn nginx_serves_the_e2e_stack() {
     let plan = serde_json::json!({
         "kind": "nginx",
         "command": [
-            tools.nginx, "-p", format!("{d}/"), "-c", main,
+            nginx, "-p", format!("{d}/"), "-c", main,
             "-g", format!("daemon off; master_process on; pid {d}/nginx.pid; error_log {d}/logs/error.log notice;"),
         ],
         "http_port": HTTP_PORT,
@@ -279,24 +168,14 @@ fn nginx_serves_the_e2e_stack() {
     let plan_path = dir.join("plan.json");
     std::fs::write(&plan_path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
 
-    let out = Command::new("unshare")
-        .args(["-m", "-n", "--"])
-        .arg(&tools.python)
-        .arg(e2e_dir().join("proxy_e2e.py"))
-        .arg(&plan_path)
-        .output()
-        .expect("run unshare");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}{stderr}");
-    if out.status.success() {
+    let (out, ok) = harness::run_sandboxed(&python, &plan_path, &dir);
+    println!("{out}");
+    if ok {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    assert!(
-        out.status.success(),
-        "the generated nginx configuration failed end to end (files kept in {d}):\n{stdout}{stderr}"
-    );
+    assert!(ok, "the generated nginx configuration failed end to end (files kept in {d}):\n{out}");
     // The harness really ran (its summary line), and skipped only what the plan says.
-    assert!(stdout.contains(" checks passed on nginx"), "{stdout}");
-    assert!(!stdout.contains("SKIP") || !has_ipv6(), "{stdout}");
+    assert!(out.contains(" checks passed on nginx"), "{out}");
+    assert!(!out.contains("SKIP") || !harness::has_ipv6(), "{out}");
+    assert!(out.contains("ok   basic-auth:") && out.contains("ok   body-limit-raised:"), "{out}");
 }
