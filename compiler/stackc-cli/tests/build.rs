@@ -586,18 +586,24 @@ fn compose_file_cannot_escape_the_output_dir() {
 }
 
 #[test]
-fn unimplemented_targets_warn() {
+fn every_target_is_implemented_k8s_writes_manifests() {
     let t = TempDir::new("targets");
     let file = write_stack(t.path(), &stack());
     let out = stackc(t.path(), &["build", file, "--target", "k8s", "--target", "compose"]);
     assert_code(&out, 0);
-    assert!(stderr(&out).contains("warning: target `k8s` is not implemented yet"), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("`compose` is not implemented"));
-    assert!(!stderr(&out).contains("`ufw` is not implemented"));
-    // Only k8s: no compose files, only the manifest.
+    // k8s was the last target without an emitter: the warning path is gone.
+    assert!(!stderr(&out).contains("is not implemented"), "{}", stderr(&out));
+    // Only k8s: the manifests and their kustomization, nothing of compose.
     let out = stackc(t.path(), &["build", file, "--target", "k8s", "-o", "only-k8s"]);
     assert_code(&out, 0);
-    assert!(listed(&t.path().join("only-k8s")).is_empty());
+    let files = listed(&t.path().join("only-k8s"));
+    for f in ["k8s/kustomization.yaml", "k8s/namespace-shop.yaml", "k8s/deployment-web.yaml", "k8s/deployment-api.yaml"]
+    {
+        assert!(files.iter().any(|l| l == f), "{f} not written: {files:?}");
+    }
+    assert!(files.iter().all(|f| f.starts_with("k8s/")), "{files:?}");
+    let kustomization = fs::read_to_string(t.path().join("only-k8s/k8s/kustomization.yaml")).unwrap();
+    assert!(kustomization.contains("- deployment-api.yaml\n"), "{kustomization}");
 }
 
 /// A stack with a site, for the proxy targets.

@@ -5,6 +5,7 @@
 
 pub mod caddy;
 pub mod compose;
+pub mod k8s;
 pub mod nginx;
 pub mod prometheus;
 pub mod ufw;
@@ -77,8 +78,14 @@ pub struct Emitted {
 }
 
 /// The targets that have an emitter so far.
-pub const IMPLEMENTED: &[TargetKind] =
-    &[TargetKind::Compose, TargetKind::Nginx, TargetKind::Caddy, TargetKind::Ufw, TargetKind::Prometheus];
+pub const IMPLEMENTED: &[TargetKind] = &[
+    TargetKind::Compose,
+    TargetKind::Nginx,
+    TargetKind::Caddy,
+    TargetKind::Ufw,
+    TargetKind::Prometheus,
+    TargetKind::K8s,
+];
 
 /// Every template name that `EmitOptions::templates` may override, as `target/name`, sorted.
 pub fn template_names() -> Vec<String> {
@@ -167,7 +174,10 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
                 out.diagnostics.extend(ufw::check(stack));
                 out.files.extend(ufw::emit(stack));
             }
-            TargetKind::K8s => {}
+            TargetKind::K8s => {
+                out.diagnostics.extend(k8s::check(stack));
+                out.files.extend(k8s::emit(stack, opts));
+            }
         }
     }
     out.files.retain(|f| is_safe_relative_path(&f.path));

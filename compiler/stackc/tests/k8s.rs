@@ -1,0 +1,469 @@
+//! The Kubernetes target (`docs/targets/k8s.md`): every golden manifest passes
+//! `kubernetes-validate --strict` against Kubernetes 1.30, every `kustomization.yaml` lists
+//! exactly the manifests written next to it, the mapping of each concept (probes, resources,
+//! secret references, env expansion, volumes, labels), determinism, and secret canaries: no
+//! value reaches a generated file, and `create-secrets.sh` (run with a stand-in `kubectl`)
+//! hands values to kubectl through files, never on its command line.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use stackc::emit::{EmitOptions, OutputFile};
+use stackc::ir::TargetKind;
+use stackc::Options;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// `kubernetes-validate` from `.ci/tools/k8s`, else PATH; in CI a missing tool fails.
+fn validator() -> Option<PathBuf> {
+    let local = root().join(".ci/tools/k8s/bin/kubernetes-validate");
+    if local.is_file() {
+        return Some(local);
+    }
+    let out = Command::new("sh").arg("-c").arg("command -v kubernetes-validate").output().ok()?;
+    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() && !p.is_empty() {
+        return Some(PathBuf::from(p));
+    }
+    if in_ci() {
+        panic!("kubernetes-validate is not installed: CI must run .ci/install-validators first");
+    }
+    eprintln!("NOT RUN: kubernetes-validate is not installed; run .ci/install-validators (CI always runs this check)");
+    None
+}
+
+/// Every golden `k8s/` directory.
+fn golden_k8s_dirs() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(root().join("golden"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("k8s"))
+        .filter(|p| p.is_dir())
+        .collect();
+    out.sort();
+    out
+}
+
+fn yaml_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_example_that_selects_k8s_has_golden_manifests() {
+    let dirs: Vec<String> = golden_k8s_dirs()
+        .iter()
+        .map(|d| d.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    // fullstack, cashstage and contravento select k8s; cashstage's environments drop it.
+    for expected in
+        ["cashstage", "contravento", "contravento.dev", "contravento.staging", "fullstack", "fullstack.staging"]
+    {
+        assert!(dirs.iter().any(|d| d == expected), "no golden/{expected}/k8s: {dirs:?}");
+    }
+    assert!(!dirs.iter().any(|d| d == "cashstage.staging"), "cashstage's staging drops k8s (k8s #null)");
+}
+
+#[test]
+fn golden_manifests_pass_kubernetes_validate_strict() {
+    let Some(tool) = validator() else { return };
+    let mut files = Vec::new();
+    for dir in golden_k8s_dirs() {
+        for f in yaml_files(&dir) {
+            if f != "kustomization.yaml" {
+                files.push(dir.join(f));
+            }
+        }
+    }
+    assert!(files.len() >= 30, "expected the examples' manifests, found {}", files.len());
+    let out =
+        Command::new(&tool).args(["--strict", "-k", "1.30.0"]).args(&files).output().expect("run kubernetes-validate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kubernetes-validate --strict -k 1.30.0:\n{stdout}{stderr}");
+    // A file it could not match to a schema is a warning, not a failure: none may be left.
+    assert!(!stdout.contains("WARN") && !stderr.contains("WARN"), "{stdout}{stderr}");
+    let passed = stdout.lines().filter(|l| l.contains(" passed for resource ")).count();
+    assert_eq!(passed, files.len(), "every file must be validated:\n{stdout}");
+}
+
+/// The `resources:` list of a kustomization.yaml (the generated form: `- name` lines).
+fn kustomization_resources(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        if line == "resources:" {
+            inside = true;
+        } else if inside {
+            match line.strip_prefix("- ") {
+                Some(item) => out.push(item.to_string()),
+                None => inside = false,
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn kustomization_lists_exactly_the_manifests_written() {
+    let dirs = golden_k8s_dirs();
+    assert!(dirs.len() >= 6);
+    for dir in dirs {
+        let text = std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap();
+        assert!(text.contains("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"), "{text}");
+        let listed = kustomization_resources(&text);
+        let mut sorted = listed.clone();
+        sorted.sort();
+        let written: Vec<String> = yaml_files(&dir).into_iter().filter(|f| f != "kustomization.yaml").collect();
+        assert_eq!(sorted, written, "{}", dir.display());
+        let unique: BTreeSet<&String> = listed.iter().collect();
+        assert_eq!(unique.len(), listed.len(), "listed twice in {}", dir.display());
+        // Apply order: the Namespace first.
+        assert!(listed[0].starts_with("namespace-"), "{listed:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The mapping, on small stacks.
+// ---------------------------------------------------------------------------------------
+
+fn build_with(src: &str, env: Option<&str>) -> (Vec<OutputFile>, Vec<String>) {
+    let emit = EmitOptions { targets: Some(vec![TargetKind::K8s]), base_dir: "../..".into(), ..EmitOptions::default() };
+    let built =
+        stackc::build("test.stack.kdl", src, &Options { env: env.map(str::to_string), ..Options::default() }, &emit);
+    let diags: Vec<String> =
+        built.outcome.diagnostics.iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect();
+    (built.files, diags)
+}
+
+fn build(src: &str) -> (Vec<OutputFile>, Vec<String>) {
+    let (files, diags) = build_with(src, None);
+    assert!(!diags.iter().any(|d| d.starts_with('E')), "{diags:#?}");
+    (files, diags)
+}
+
+fn file<'a>(files: &'a [OutputFile], path: &str) -> &'a str {
+    &files
+        .iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("{path} not generated: {:?}", files.iter().map(|f| &f.path).collect::<Vec<_>>()))
+        .contents
+}
+
+const SHOP: &str = r#"stack "shop"
+param "tag" default="1.4.2" env="TAG"
+param "client-id" env="CLIENT_ID" required=#true
+secret "db-password" env="DB_PASSWORD"
+secret "smtp-pass" env="SMTP_PASS" optional=#true
+secret "api-key" file="secrets/api-key.txt"
+volume "pg-data" size="20Gi" class="fast"
+volume "cache"
+env-group "common" NODE_ENV="production"
+service "api" {
+    image "ghcr.io/acme/api:${tag}"
+    port 8080 name="http"
+    env DATABASE_URL="postgresql://shop:${secret:db-password}@postgres:5432/shop?x=$$(not-a-var)"
+    env SMTP_PASS=(secret)"smtp-pass"
+    env CLIENT_ID="${client-id}"
+    env-from "common"
+    secret "api-key" target="/etc/api/key" mode=0o400
+    health http="/health" port="http" interval="10s" timeout="2s" retries=4 start-period="20s"
+    readiness tcp="http" interval="5s"
+    resources cpus=1 memory="1Gi" reserve-cpus="250m" reserve-memory="256Mi"
+    metrics path="/metrics" port="http" job="shop-api"
+    mount "cache" "/cache"
+    depends-on "postgres" healthy=#true
+    labels team="core"
+}
+service "postgres" {
+    image "postgres:16-alpine"
+    port 5432
+    stateful #true
+    env POSTGRES_PASSWORD=(secret)"db-password"
+    mount "pg-data" "/var/lib/postgresql/data"
+    health cmd="pg_isready -U shop" interval="10s"
+}
+targets {
+    k8s namespace="shop-prod" secret-name="shop-secrets" {
+        namespace-labels environment="production"
+    }
+}
+"#;
+
+#[test]
+fn deployment_probes_resources_and_labels() {
+    let (files, _) = build(SHOP);
+    let d = file(&files, "k8s/deployment-api.yaml");
+    assert!(d.contains("kind: Deployment\n"), "{d}");
+    assert!(d.contains("  namespace: shop-prod\n"), "{d}");
+    assert!(d.contains("image: ghcr.io/acme/api:1.4.2\n"), "param default: {d}");
+    assert!(
+        d.contains(
+            "        livenessProbe:\n          httpGet:\n            path: /health\n            port: 8080\n          \
+             initialDelaySeconds: 20\n          periodSeconds: 10\n          timeoutSeconds: 2\n          failureThreshold: 4\n"
+        ),
+        "{d}"
+    );
+    assert!(
+        d.contains(
+            "        readinessProbe:\n          tcpSocket:\n            port: 8080\n          periodSeconds: 5\n"
+        ),
+        "{d}"
+    );
+    assert!(
+        d.contains(
+            "        resources:\n          requests:\n            cpu: 250m\n            memory: 256Mi\n          limits:\n            cpu: '1'\n            memory: 1Gi\n"
+        ) || d.contains(
+            "        resources:\n          requests:\n            cpu: 250m\n            memory: 256Mi\n          limits:\n            cpu: \"1\"\n            memory: 1Gi\n"
+        ),
+        "{d}"
+    );
+    // Metrics: annotations and the job label on the pods; the selector label is stackc's.
+    assert!(d.contains("        prometheus.io/scrape: \"true\"\n        prometheus.io/path: /metrics\n        prometheus.io/port: \"8080\"\n"), "{d}");
+    assert!(d.contains("        job: shop-api\n"), "{d}");
+    assert!(d.contains("        team: core\n"), "{d}");
+    assert!(d.contains("    matchLabels:\n      app.kubernetes.io/name: api\n"), "{d}");
+    assert!(
+        d.contains("      - configMapRef:\n            name: common\n")
+            || d.contains("        - configMapRef:\n            name: common\n"),
+        "{d}"
+    );
+    let ns = file(&files, "k8s/namespace-shop-prod.yaml");
+    assert!(ns.contains("    environment: production\n") && !ns.contains("namespace: shop-prod"), "{ns}");
+    let cm = file(&files, "k8s/configmap-common.yaml");
+    assert!(cm.contains("data:\n  NODE_ENV: production\n"), "{cm}");
+}
+
+#[test]
+fn secrets_are_references_and_embedded_ones_are_declared_first() {
+    let (files, _) = build(SHOP);
+    let d = file(&files, "k8s/deployment-api.yaml");
+    let helper = d.find("        - name: DB_PASSWORD\n          valueFrom:\n            secretKeyRef:\n              name: shop-secrets\n              key: DB_PASSWORD\n").expect(d);
+    let url = d
+        .find("        - name: DATABASE_URL\n          value: postgresql://shop:$(DB_PASSWORD)@postgres:5432/shop?x=$$(not-a-var)\n")
+        .expect(d);
+    assert!(helper < url, "the secret's variable must come before the value that expands it:\n{d}");
+    assert!(d.contains("              key: SMTP_PASS\n              optional: true\n"), "{d}");
+    // A param without a value is read at deploy time from the params ConfigMap.
+    assert!(d.contains("        - name: CLIENT_ID\n          valueFrom:\n            configMapKeyRef:\n              name: shop-params\n              key: CLIENT_ID\n"), "{d}");
+    // A secret file: the Secret's key mounted at the target, read-only.
+    assert!(
+        d.contains("          mountPath: /etc/api/key\n          subPath: api-key\n          readOnly: true\n"),
+        "{d}"
+    );
+    assert!(d.contains("          secretName: shop-secrets\n          items:\n          - key: api-key\n            path: api-key\n            mode: 256\n"), "{d}");
+    // No Secret manifest: the script creates it.
+    assert!(
+        !files.iter().any(|f| f.path.contains("secret-") && f.path.ends_with(".yaml")),
+        "a Secret manifest was written"
+    );
+    let script = file(&files, "k8s/create-secrets.sh");
+    assert!(files.iter().any(|f| f.path == "k8s/create-secrets.sh" && f.executable));
+    assert!(script.contains(": \"${DB_PASSWORD:?secret db-password must be set}\"\n"), "{script}");
+    assert!(script.contains("if [ -n \"${SMTP_PASS+set}\" ]"), "{script}");
+    assert!(script.contains("cat -- ../../../secrets/api-key.txt >\"$tmp/secret/api-key\"\n"), "{script}");
+    assert!(script.contains("kubectl create secret generic shop-secrets --namespace shop-prod"), "{script}");
+    assert!(script.contains("kubectl create configmap shop-params --namespace shop-prod"), "{script}");
+}
+
+#[test]
+fn stateful_services_get_a_statefulset_headless_service_and_claim_templates() {
+    let (files, _) = build(SHOP);
+    let s = file(&files, "k8s/statefulset-postgres.yaml");
+    assert!(s.contains("  serviceName: postgres\n"), "{s}");
+    assert!(s.contains("  volumeClaimTemplates:\n  - apiVersion: v1\n    kind: PersistentVolumeClaim\n    metadata:\n      name: pg-data\n"), "{s}");
+    assert!(s.contains("      storageClassName: fast\n") && s.contains("          storage: 20Gi\n"), "{s}");
+    assert!(s.contains("          exec:\n            command:\n            - sh\n            - -c\n            - pg_isready -U shop\n"), "{s}");
+    let svc = file(&files, "k8s/service-postgres.yaml");
+    assert!(svc.contains("  clusterIP: None\n"), "{svc}");
+    // No standalone claim for a volume only a StatefulSet mounts.
+    assert!(!files.iter().any(|f| f.path == "k8s/persistentvolumeclaim-pg-data.yaml"));
+    // The api's cache: a claim, ReadWriteOnce (one pod), the cluster's default size warning.
+    let pvc = file(&files, "k8s/persistentvolumeclaim-cache.yaml");
+    assert!(pvc.contains("  - ReadWriteOnce\n") && pvc.contains("      storage: 1Gi\n"), "{pvc}");
+    // A ReadWriteOnce claim cannot be handed over by a rolling update.
+    assert!(file(&files, "k8s/deployment-api.yaml").contains("  strategy:\n    type: Recreate\n"));
+    let svc = file(&files, "k8s/service-api.yaml");
+    assert!(svc.contains("  - port: 8080\n    targetPort: 8080\n    protocol: TCP\n"), "{svc}");
+}
+
+#[test]
+fn what_kubernetes_cannot_express_is_a_warning() {
+    let (_, diags) = build(SHOP);
+    let has = |s: &str| diags.iter().any(|d| d.starts_with("W0501") && d.contains(s));
+    assert!(has("cannot read `TAG` at deploy time"), "{diags:#?}");
+    assert!(has("volume `cache` has no size"), "{diags:#?}");
+    assert!(has("`depends-on` is not expressed"), "{diags:#?}");
+    let (_, diags) = build(
+        r#"stack "s"
+service "db" {
+    image "postgres:16-alpine"
+    port 5432
+    publish 5432 host="127.0.0.1"
+    mount "./init" "/docker-entrypoint-initdb.d"
+    health cmd="pg_isready"
+}
+"#,
+    );
+    assert!(diags.iter().any(|d| d.contains("`publish 5432` has no Kubernetes meaning")), "{diags:#?}");
+    assert!(diags.iter().any(|d| d.contains("host path `./init`")), "{diags:#?}");
+}
+
+#[test]
+fn a_value_less_param_outside_env_is_an_error() {
+    let (files, diags) = build_with(
+        r#"stack "s"
+param "tag" env="TAG" required=#true
+service "api" {
+    image "ghcr.io/acme/api:${tag}"
+    health tcp=8080
+    port 8080
+}
+"#,
+        None,
+    );
+    assert!(files.is_empty());
+    assert!(diags.iter().any(|d| d.starts_with("E0501") && d.contains("param `tag` has no value")), "{diags:#?}");
+}
+
+#[test]
+fn shared_volumes_ask_for_read_write_many_and_autoscaled_deployments_have_no_replicas() {
+    let (files, diags) = build(
+        r#"stack "s"
+volume "uploads" size="5Gi"
+service "web" {
+    image "ghcr.io/acme/web:1.0.0"
+    port 3000
+    replicas 2
+    mount "uploads" "/uploads"
+    health http="/"
+}
+"#,
+    );
+    assert!(file(&files, "k8s/persistentvolumeclaim-uploads.yaml").contains("  - ReadWriteMany\n"));
+    assert!(diags.iter().any(|d| d.contains("ReadWriteMany")), "{diags:#?}");
+    let d = file(&files, "k8s/deployment-web.yaml");
+    assert!(d.contains("  replicas: 2\n") && !d.contains("Recreate"), "{d}");
+}
+
+#[test]
+fn one_shot_services_are_jobs() {
+    let (files, _) = build(
+        r#"stack "s"
+service "migrate" {
+    image "ghcr.io/acme/api:1.0.0"
+    command "python" "-m" "alembic" "upgrade" "head"
+    restart "no"
+}
+"#,
+    );
+    let j = file(&files, "k8s/job-migrate.yaml");
+    assert!(j.contains("apiVersion: batch/v1\nkind: Job\n"), "{j}");
+    assert!(j.contains("      restartPolicy: OnFailure\n"), "{j}");
+    assert!(j.contains("        args:\n        - python\n"), "`command` is the image's CMD, so args: {j}");
+    assert!(!files.iter().any(|f| f.path == "k8s/service-migrate.yaml"), "no ports, no Service");
+}
+
+#[test]
+fn output_is_deterministic() {
+    let a = build(SHOP).0;
+    for _ in 0..3 {
+        assert_eq!(a, build(SHOP).0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Secret canaries.
+// ---------------------------------------------------------------------------------------
+
+const CANARY: &str = "canary-7f3a9c1e-not-for-files";
+
+#[test]
+fn no_secret_value_reaches_a_generated_file() {
+    let dir = std::env::temp_dir().join(format!("stackc-k8s-canary-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("secrets")).unwrap();
+    std::fs::write(dir.join("secrets/api-key.txt"), CANARY).unwrap();
+    // The compiler never reads files or the environment; the canary is where a deploy puts it.
+    let (files, _) = build(SHOP);
+    for f in &files {
+        assert!(!f.contents.contains(CANARY), "{} holds the canary", f.path);
+        assert!(!f.contents.contains("canary"), "{}", f.path);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs the generated script with a stand-in `kubectl` that records its arguments and the
+/// files it was handed: values arrive byte for byte, and never on a command line.
+#[test]
+fn create_secrets_hands_values_to_kubectl_through_files_only() {
+    let base = std::env::temp_dir().join(format!("stackc-k8s-script-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let out_dir = base.join("build/shop");
+    std::fs::create_dir_all(out_dir.join("k8s")).unwrap();
+    std::fs::create_dir_all(base.join("secrets")).unwrap();
+    std::fs::write(base.join("secrets/api-key.txt"), format!("{CANARY}-file\n")).unwrap();
+    let (files, _) = build(SHOP);
+    for f in files.iter().filter(|f| f.path.starts_with("k8s/")) {
+        std::fs::write(out_dir.join(&f.path), &f.contents).unwrap();
+    }
+    let bin = base.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = base.join("kubectl.log");
+    let got = base.join("got");
+    std::fs::create_dir_all(&got).unwrap();
+    // `create … --from-file=DIR`: copy what it was given; `apply -f FILE`: record the file's name.
+    let stub = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$*\" >>'{log}'\nfor a in \"$@\"; do case \"$a\" in --from-file=*) d=${{a#--from-file=}}; cp -r \"$d\" '{got}/';; esac; done\nexit 0\n",
+        log = log.display(),
+        got = got.display()
+    );
+    std::fs::write(bin.join("kubectl"), stub).unwrap();
+    Command::new("chmod").arg("+x").arg(bin.join("kubectl")).status().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let run = |envs: &[(&str, String)]| {
+        let mut c = Command::new("sh");
+        c.arg(out_dir.join("k8s/create-secrets.sh"))
+            .env("PATH", &path)
+            .env_remove("DB_PASSWORD")
+            .env_remove("SMTP_PASS")
+            .env_remove("CLIENT_ID");
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    // A missing required secret stops the script before kubectl sees anything of it.
+    let out = run(&[("CLIENT_ID", "client".into())]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("secret db-password must be set"));
+
+    let db = format!("{CANARY}-db 'quoted' $(not run) \\n");
+    let out = run(&[("DB_PASSWORD", db.clone()), ("CLIENT_ID", "client-123".into())]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(!calls.contains(CANARY), "a value reached kubectl's command line:\n{calls}");
+    assert!(calls.contains("apply -f namespace-shop-prod.yaml"), "{calls}");
+    assert!(calls.contains("create secret generic shop-secrets --namespace shop-prod"), "{calls}");
+    assert_eq!(std::fs::read_to_string(got.join("secret/DB_PASSWORD")).unwrap(), db);
+    assert_eq!(std::fs::read_to_string(got.join("secret/api-key")).unwrap(), format!("{CANARY}-file\n"));
+    // The optional secret was unset: no key, and the reference is optional.
+    assert!(!got.join("secret/SMTP_PASS").exists());
+    assert_eq!(std::fs::read_to_string(got.join("params/CLIENT_ID")).unwrap(), "client-123");
+    let _ = std::fs::remove_dir_all(&base);
+}
