@@ -467,3 +467,41 @@ fn create_secrets_hands_values_to_kubectl_through_files_only() {
     assert_eq!(std::fs::read_to_string(got.join("params/CLIENT_ID")).unwrap(), "client-123");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn autoscale_is_a_horizontal_pod_autoscaler_with_behaviour() {
+    let (files, _) = build(
+        r#"stack "s"
+service "web" {
+    image "ghcr.io/acme/web:1.0.0"
+    port 3000
+    health http="/"
+    resources cpus=1 reserve-cpus="250m" reserve-memory="256Mi"
+    autoscale min=3 max=10 cpu=70 memory=80 scale-up-window="0s" scale-down-window="300s" scale-up-select="max" {
+        scale-down percent=50 period="60s"
+        scale-up percent=100 period="15s"
+        scale-up pods=4 period="15s"
+    }
+}
+"#,
+    );
+    let h = file(&files, "k8s/horizontalpodautoscaler-web.yaml");
+    assert!(h.contains("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\n"), "{h}");
+    assert!(h.contains("  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: web\n  minReplicas: 3\n  maxReplicas: 10\n"), "{h}");
+    assert!(h.contains("  - type: Resource\n    resource:\n      name: cpu\n      target:\n        type: Utilization\n        averageUtilization: 70\n"), "{h}");
+    assert!(
+        h.contains("      name: memory\n      target:\n        type: Utilization\n        averageUtilization: 80\n"),
+        "{h}"
+    );
+    assert!(
+        h.contains(
+            "    scaleUp:\n      stabilizationWindowSeconds: 0\n      selectPolicy: Max\n      policies:\n      - type: Percent\n        value: 100\n        periodSeconds: 15\n      - type: Pods\n        value: 4\n        periodSeconds: 15\n"
+        ),
+        "{h}"
+    );
+    assert!(h.contains("    scaleDown:\n      stabilizationWindowSeconds: 300\n      policies:\n      - type: Percent\n        value: 50\n        periodSeconds: 60\n"), "{h}");
+    // The Deployment leaves the replica count to the autoscaler.
+    assert!(!file(&files, "k8s/deployment-web.yaml").contains("replicas:"));
+    let k = file(&files, "k8s/kustomization.yaml");
+    assert!(k.find("- deployment-web.yaml").unwrap() < k.find("- horizontalpodautoscaler-web.yaml").unwrap(), "{k}");
+}

@@ -486,6 +486,75 @@ struct PvcResources {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
+struct HpaSpec {
+    scale_target_ref: TargetRef,
+    min_replicas: u32,
+    max_replicas: u32,
+    metrics: Vec<HpaMetric>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    behavior: Option<HpaBehavior>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetRef {
+    api_version: &'static str,
+    kind: &'static str,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct HpaMetric {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    resource: HpaResource,
+}
+
+#[derive(Serialize)]
+struct HpaResource {
+    name: &'static str,
+    target: HpaTarget,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HpaTarget {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    average_utilization: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HpaBehavior {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scale_up: Option<HpaRules>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scale_down: Option<HpaRules>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HpaRules {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stabilization_window_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    select_policy: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    policies: Vec<HpaPolicy>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HpaPolicy {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    value: u32,
+    period_seconds: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Kustomization {
     api_version: &'static str,
     kind: &'static str,
@@ -1295,6 +1364,7 @@ impl<'a> Builder<'a> {
             };
             let (api_version, kind) = if svc.stateful { ("apps/v1", "StatefulSet") } else { ("apps/v1", "Deployment") };
             self.push(Object { api_version, kind, metadata: meta, spec: Some(spec), data: None });
+            self.autoscaler(svc, kind);
         }
 
         // The Service: ClusterIP on the container ports, so that the addresses the stack uses
@@ -1341,6 +1411,61 @@ impl<'a> Builder<'a> {
                 "expose HTTP through a `site` (an Ingress); for other protocols, add a LoadBalancer Service yourself",
             );
         }
+    }
+
+    /// The HorizontalPodAutoscaler of an `autoscale` (autoscaling/v2).
+    fn autoscaler(&mut self, svc: &Service, kind: &'static str) {
+        let Some(a) = &svc.autoscale else { return };
+        let mut metrics = Vec::new();
+        for (name, pct) in [("cpu", a.cpu_percent), ("memory", a.memory_percent)] {
+            if let Some(p) = pct {
+                metrics.push(HpaMetric {
+                    kind: "Resource",
+                    resource: HpaResource { name, target: HpaTarget { kind: "Utilization", average_utilization: p } },
+                });
+            }
+        }
+        let rules = |dir: &str, window: Option<u64>, select: &Option<String>| -> Option<HpaRules> {
+            let policies: Vec<HpaPolicy> = a
+                .policies
+                .iter()
+                .filter(|p| p.direction == dir)
+                .filter_map(|p| {
+                    let (kind, value) = match (p.percent, p.pods) {
+                        (Some(v), _) => ("Percent", v),
+                        (None, Some(v)) => ("Pods", v),
+                        (None, None) => return None,
+                    };
+                    Some(HpaPolicy { kind, value, period_seconds: seconds(p.period_ms) })
+                })
+                .collect();
+            let select_policy = select.as_deref().map(|s| match s {
+                "min" => "Min",
+                "disabled" => "Disabled",
+                _ => "Max",
+            });
+            // An explicit 0s window is kept: it says "no stabilisation" on purpose.
+            let stabilization_window_seconds = window.map(|ms| ms / 1000);
+            (stabilization_window_seconds.is_some() || select_policy.is_some() || !policies.is_empty())
+                .then_some(HpaRules { stabilization_window_seconds, select_policy, policies })
+        };
+        let scale_up = rules("up", a.scale_up_window_ms, &a.scale_up_select);
+        let scale_down = rules("down", a.scale_down_window_ms, &a.scale_down_select);
+        let behavior = (scale_up.is_some() || scale_down.is_some()).then_some(HpaBehavior { scale_up, scale_down });
+        let metadata = self.meta(&svc.name, &[(SELECTOR_KEY, &svc.name)]);
+        self.push(Object {
+            api_version: "autoscaling/v2",
+            kind: "HorizontalPodAutoscaler",
+            metadata,
+            spec: Some(HpaSpec {
+                scale_target_ref: TargetRef { api_version: "apps/v1", kind, name: svc.name.clone() },
+                min_replicas: a.min,
+                max_replicas: a.max,
+                metrics,
+                behavior,
+            }),
+            data: None,
+        });
     }
 
     fn stack_warnings(&mut self) {
