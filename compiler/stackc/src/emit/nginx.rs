@@ -14,7 +14,10 @@
 //! Params are rendered with their compile-time defaults: nginx cannot read the deploy
 //! environment.
 
+use std::collections::{HashMap, HashSet};
+
 use handlebars::{handlebars_helper, no_escape, Handlebars};
+use indexmap::IndexSet;
 use serde::Serialize;
 
 use super::{EmitOptions, OutputFile};
@@ -220,29 +223,39 @@ fn https(proxy: &Proxy) -> bool {
 
 /// The upstream name of a service port: the service name, or `service-port` when the
 /// stack routes to several ports of the service.
-fn upstream_name(stack: &Stack, service: &str, port: u16) -> String {
-    let ports: std::collections::BTreeSet<u16> =
-        routed(stack).into_iter().filter(|(s, _)| s == service).map(|(_, p)| p).collect();
-    if ports.len() > 1 {
-        format!("{service}-{port}")
-    } else {
-        service.to_string()
-    }
+/// Every `(service, port)` a route proxies to, in first-use order, and the upstream name of
+/// each: the service, or `service-port` for a service proxied on several ports. Computed
+/// once per file (a lookup per route keeps the emitter linear in the routes).
+struct Routed {
+    targets: IndexSet<(String, u16)>,
+    several_ports: HashSet<String>,
 }
 
-/// Every `(service, port)` a route proxies to, in first-use order.
-fn routed(stack: &Stack) -> Vec<(String, u16)> {
-    let mut out: Vec<(String, u16)> = Vec::new();
-    for site in &stack.sites {
-        for r in &site.routes {
+impl Routed {
+    fn new(stack: &Stack) -> Self {
+        let mut targets: IndexSet<(String, u16)> = IndexSet::new();
+        for r in stack.sites.iter().flat_map(|s| &s.routes) {
             if let Action::Proxy { service, port } = &r.action {
-                if !out.iter().any(|(s, p)| s == service && p == port) {
-                    out.push((service.clone(), *port));
-                }
+                targets.insert((service.clone(), *port));
             }
         }
+        let mut first_port: HashMap<&str, u16> = HashMap::new();
+        let mut several_ports = HashSet::new();
+        for (service, port) in &targets {
+            if *first_port.entry(service).or_insert(*port) != *port {
+                several_ports.insert(service.clone());
+            }
+        }
+        Routed { targets, several_ports }
     }
-    out
+
+    fn upstream_name(&self, service: &str, port: u16) -> String {
+        if self.several_ports.contains(service) {
+            format!("{service}-{port}")
+        } else {
+            service.to_string()
+        }
+    }
 }
 
 /// Escapes a literal for a PCRE regular expression.
@@ -540,7 +553,7 @@ fn tls_view(tls: &Tls, host: &str) -> TlsV {
     }
 }
 
-fn location(stack: &Stack, proxy: &Proxy, r: &Route, server_headers: &[HeaderV]) -> LocationV {
+fn location(proxy: &Proxy, routed: &Routed, r: &Route, server_headers: &[HeaderV]) -> LocationV {
     let (modifier, path) = match r.matching {
         Match::Prefix => (None, r.path.clone()),
         Match::Exact => (Some("="), r.path.clone()),
@@ -604,7 +617,7 @@ fn location(stack: &Stack, proxy: &Proxy, r: &Route, server_headers: &[HeaderV])
             loc.files = Some(FilesV { directive, path, fallback: r.fallback.clone() });
         }
         Action::Proxy { service, port } => {
-            let name = upstream_name(stack, service, *port);
+            let name = routed.upstream_name(service, *port);
             let (pass, rewrite) = match (r.strip_prefix, r.matching) {
                 (true, Match::Prefix) if r.path.ends_with('/') => (format!("http://{name}/"), None),
                 (true, Match::Prefix) => (format!("http://{name}"), Some(format!("^{}/?(.*)$", regex_escape(&r.path)))),
@@ -640,10 +653,13 @@ fn view(stack: &Stack) -> View {
             rate: format!("{}r/{}", z.requests, z.per),
         })
         .collect();
-    let upstreams = routed(stack)
-        .into_iter()
+    let routed = Routed::new(stack);
+    let upstreams = routed
+        .targets
+        .iter()
         .map(|(service, port)| {
-            let opts = proxy.upstreams.get(&service).cloned().unwrap_or_default();
+            let (service, port) = (service.as_str(), *port);
+            let opts = proxy.upstreams.get(service).cloned().unwrap_or_default();
             let mut server_params = String::new();
             if let Some(n) = opts.max_fails {
                 server_params.push_str(&format!(" max_fails={n}"));
@@ -652,7 +668,7 @@ fn view(stack: &Stack) -> View {
                 server_params.push_str(&format!(" fail_timeout={}", time(ms)));
             }
             UpstreamV {
-                name: upstream_name(stack, &service, port),
+                name: routed.upstream_name(service, port),
                 method: match opts.balance.as_deref() {
                     Some("least-conn") => Some("least_conn"),
                     Some("ip-hash") => Some("ip_hash"),
@@ -688,7 +704,7 @@ fn view(stack: &Stack) -> View {
                 .map(|(name, value)| HeaderV { name, value, always: true })
                 .collect();
             let mut locations: Vec<LocationV> =
-                site.routes.iter().map(|r| location(stack, &proxy, r, &headers)).collect();
+                site.routes.iter().map(|r| location(&proxy, &routed, r, &headers)).collect();
             let mut named = Vec::new();
             if !site.basic_auth.is_empty() {
                 for (i, loc) in locations.iter_mut().enumerate() {
@@ -730,7 +746,7 @@ fn view(stack: &Stack) -> View {
 /// Per site, the name of the `geo` variable of its `allow-from` (`None` without one): made
 /// from the first host, so that a reader can tell which site it belongs to, and unique.
 fn deny_vars(stack: &Stack) -> Vec<Option<String>> {
-    let mut used: Vec<String> = Vec::new();
+    let mut used: HashSet<String> = HashSet::new();
     stack
         .sites
         .iter()
@@ -749,7 +765,7 @@ fn deny_vars(stack: &Stack) -> Vec<Option<String>> {
                 var = format!("{base}_{n}");
                 n += 1;
             }
-            used.push(var.clone());
+            used.insert(var.clone());
             Some(var)
         })
         .collect()
