@@ -2098,6 +2098,10 @@ service "db" {
     publish 5433 target=5432 host="${v6}"
     publish 5434 target=5432 host="::1"
 }
+service "replica" {
+    image "postgres:16-alpine"
+    publish 5432 host="127.0.0.1"
+}
 targets {
     compose
 }
@@ -2111,9 +2115,20 @@ targets {
         compose.lines().filter_map(|l| l.trim().strip_prefix("- ")).filter(|l| l.contains(":543")).collect();
     assert_eq!(
         ports,
-        ["${PRIVATE_IP:-10.0.0.1}:5432:5432", r#""[fd00::1]:5433:5432""#, r#""[::1]:5434:5432""#],
+        [
+            "${PRIVATE_IP:-10.0.0.1}:5432:5432",
+            r#""[fd00::1]:5433:5432""#,
+            r#""[::1]:5434:5432""#,
+            "127.0.0.1:5432:5432"
+        ],
         "{compose}"
     );
     let stack = built.outcome.stack.as_ref().unwrap();
     assert!(stack.services["db"].publish.iter().all(|p| p.host.is_some()));
+    // The same param twice on one port clashes; a param and another address do not (above).
+    let twice = text.replace(r#"publish 5432 host="127.0.0.1""#, r#"publish 5432 host="${private-ip}""#);
+    let out = stackc::compile("t.stack.kdl", &twice, &stackc::Options::default());
+    let clash: Vec<&str> =
+        out.diagnostics.iter().filter(|d| d.code.as_str() == "E0404").map(|d| d.message.as_str()).collect();
+    assert_eq!(clash, ["host port 5432/tcp is published twice on ${private-ip}"]);
 }

@@ -1,7 +1,7 @@
 //! Cross-field rules of a merged stack: what no single value can show.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use super::values::{self, Piece};
 use super::walk::string_domain;
@@ -242,7 +242,7 @@ fn depends_on(symbols: &Symbols, diags: &mut Diagnostics) {
 /// A host binding: address (None = all addresses), port, protocol.
 fn publish_clashes(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     struct Bind<'a> {
-        addr: Option<IpAddr>,
+        addr: Option<String>,
         port: i128,
         proto: &'a str,
         span: crate::source::Span,
@@ -254,8 +254,13 @@ fn publish_clashes(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
             let Some(port) = p.arg(0).and_then(|e| e.value.as_int()) else {
                 continue;
             };
-            let addr = p.prop_str("host").and_then(|h| values::address(h).ok());
-            let addr = addr.filter(|a| !a.is_unspecified());
+            // An address as written for a `${param}` (its value is known at deploy time only:
+            // it clashes with all addresses and with the same param), else the parsed IP.
+            let addr = p.prop_str("host").and_then(|h| match values::address(h) {
+                Ok(a) if a.is_unspecified() => None,
+                Ok(a) => Some(a.to_string()),
+                Err(_) => h.contains("${").then(|| h.to_string()),
+            });
             binds.push(Bind {
                 addr,
                 port,
@@ -298,7 +303,7 @@ fn publish_clashes(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
                 if !clash {
                     continue;
                 }
-                let addr = match (x.addr, y.addr) {
+                let addr = match (&x.addr, &y.addr) {
                     (None, None) => "all addresses".to_string(),
                     (Some(a), None) | (None, Some(a)) => format!("{a} (all addresses include it)"),
                     (Some(a), Some(_)) => a.to_string(),
