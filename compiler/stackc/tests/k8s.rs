@@ -505,3 +505,118 @@ service "web" {
     let k = file(&files, "k8s/kustomization.yaml");
     assert!(k.find("- deployment-web.yaml").unwrap() < k.find("- horizontalpodautoscaler-web.yaml").unwrap(), "{k}");
 }
+
+const SITES: &str = r##"stack "shop"
+service "api" {
+    image "ghcr.io/acme/api:1.0.0"
+    port 8080 name="http"
+    health http="/health"
+}
+service "web" {
+    image "ghcr.io/acme/web:1.0.0"
+    port 3000
+    health http="/"
+}
+proxy {
+    rate-limit "api" rate="100r/s" burst=500
+    rate-limit "auth" rate="5r/m" burst=3
+    body-limit "10Mi"
+}
+site "shop.example.com" "www.shop.example.com" {
+    route "/api/" to="api" rate-limit="api" timeout="60s" buffering=#false
+    route "/health" to="api" exact=#true access-log=#false
+    route #"^/auth/(login|register)"# regex=#true to="api" rate-limit="auth"
+    route "/metrics" to="api" exact=#true internal=#true
+    route "/static/" files="/srv/static"
+    route "/" to="web"
+}
+site "admin.example.com" {
+    route "/" to="web"
+    allow-from "10.0.0.0/8"
+}
+targets {
+    k8s ingress-class="nginx" cluster-issuer="letsencrypt-prod"
+}
+"##;
+
+#[test]
+fn sites_are_ingresses_with_tls_cert_manager_and_nginx_annotations() {
+    let (files, diags) = build(SITES);
+    let main = file(&files, "k8s/ingress-shop-example-com.yaml");
+    assert!(main.contains("apiVersion: networking.k8s.io/v1\nkind: Ingress\n"), "{main}");
+    assert!(main.contains("  ingressClassName: nginx\n"), "{main}");
+    assert!(main.contains("    cert-manager.io/cluster-issuer: letsencrypt-prod\n"), "{main}");
+    assert!(
+        main.contains("  tls:\n  - hosts:\n    - shop.example.com\n    - www.shop.example.com\n    secretName: shop-example-com-tls\n"),
+        "{main}"
+    );
+    // Both host names get the same paths.
+    assert!(
+        main.contains("  - host: shop.example.com\n") && main.contains("  - host: www.shop.example.com\n"),
+        "{main}"
+    );
+    assert!(
+        main.contains("      - path: /api/\n        pathType: Prefix\n        backend:\n          service:\n            name: api\n            port:\n              number: 8080\n"),
+        "{main}"
+    );
+    assert!(main.contains("    nginx.ingress.kubernetes.io/limit-rps: \"100\"\n"), "{main}");
+    assert!(main.contains("    nginx.ingress.kubernetes.io/limit-burst-multiplier: \"5\"\n"), "{main}");
+    assert!(main.contains("    nginx.ingress.kubernetes.io/proxy-read-timeout: \"60\"\n"), "{main}");
+    assert!(main.contains("    nginx.ingress.kubernetes.io/proxy-buffering: \"off\"\n"), "{main}");
+    assert!(main.contains("    nginx.ingress.kubernetes.io/proxy-body-size: 10m\n"), "{main}");
+    // Routes with other settings are other Ingresses of the same host; only the first asks
+    // cert-manager for the certificate, all of them use it.
+    let others: Vec<&OutputFile> =
+        files.iter().filter(|f| f.path.starts_with("k8s/ingress-shop-example-com-")).collect();
+    assert_eq!(others.len(), 4, "{:?}", others.iter().map(|f| &f.path).collect::<Vec<_>>());
+    for f in &others {
+        assert!(!f.contents.contains("cert-manager.io"), "{}", f.contents);
+        assert!(f.contents.contains("    secretName: shop-example-com-tls\n"), "{}", f.contents);
+    }
+    let all: String = others.iter().map(|f| f.contents.as_str()).collect();
+    assert!(all.contains("      - path: /health\n        pathType: Exact\n"), "{all}");
+    assert!(all.contains("    nginx.ingress.kubernetes.io/enable-access-log: \"false\"\n"), "{all}");
+    assert!(all.contains("    nginx.ingress.kubernetes.io/use-regex: \"true\"\n"), "{all}");
+    assert!(all.contains("      - path: ^/auth/(login|register)\n        pathType: ImplementationSpecific\n"), "{all}");
+    assert!(all.contains("    nginx.ingress.kubernetes.io/limit-rpm: \"5\"\n"), "{all}");
+    // Internal routes are refused to every client.
+    assert!(all.contains("    nginx.ingress.kubernetes.io/denylist-source-range: 0.0.0.0/0,::/0\n"), "{all}");
+    assert!(!all.contains("/static/") && !main.contains("/static/"), "files= routes have no Ingress form");
+    let admin = file(&files, "k8s/ingress-admin-example-com.yaml");
+    assert!(admin.contains("    nginx.ingress.kubernetes.io/whitelist-source-range: 10.0.0.0/8\n"), "{admin}");
+    let has = |s: &str| diags.iter().any(|d| d.starts_with("W0501") && d.contains(s));
+    assert!(has("burst as a multiple of the rate: 5 instead of 3"), "{diags:#?}");
+    assert!(has("route `/static/`: Kubernetes runs no proxy container"), "{diags:#?}");
+    assert!(has("does not set response headers"), "{diags:#?}");
+}
+
+#[test]
+fn without_the_nginx_class_what_annotations_would_say_is_a_warning() {
+    let src = SITES.replace(r#"k8s ingress-class="nginx" cluster-issuer="letsencrypt-prod""#, "k8s");
+    let (files, diags) = build(&src);
+    let main = file(&files, "k8s/ingress-shop-example-com.yaml");
+    assert!(!main.contains("ingressClassName") && !main.contains("annotations:"), "{main}");
+    assert!(!files.iter().any(|f| f.contents.contains("nginx.ingress.kubernetes.io")));
+    let has = |s: &str| diags.iter().any(|d| d.starts_with("W0501") && d.contains(s));
+    assert!(has("route `/metrics` is internal, but without `ingress-class=\"nginx\"`"), "{diags:#?}");
+    assert!(
+        has("route `/api/`: the Ingress does not express its rate limit, its body limit, its timeout"),
+        "{diags:#?}"
+    );
+    assert!(has("a regular expression path needs `ingress-class=\"nginx\"`"), "{diags:#?}");
+    assert!(has("`allow-from` needs"), "{diags:#?}");
+    assert!(has("no `targets > k8s cluster-issuer=`"), "{diags:#?}");
+}
+
+#[test]
+fn plain_http_sites_have_no_tls_and_a_shared_tls_secret_is_used_by_every_site() {
+    let src = SITES.replace("proxy {", "proxy {\n    tls certificates=\"none\"");
+    let (files, _) = build(&src);
+    assert!(!files.iter().any(|f| f.path.contains("ingress") && f.contents.contains("tls:")));
+    let src = SITES.replace(r#"cluster-issuer="letsencrypt-prod""#, r#"tls-secret="shop-tls""#);
+    let (files, _) = build(&src);
+    for f in files.iter().filter(|f| f.path.starts_with("k8s/ingress-")) {
+        assert!(f.contents.contains("    secretName: shop-tls\n"), "{}", f.contents);
+        assert!(!f.contents.contains("cert-manager.io"), "{}", f.contents);
+    }
+}

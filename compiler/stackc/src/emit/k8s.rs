@@ -555,6 +555,58 @@ struct HpaPolicy {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
+struct IngressSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ingress_class_name: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tls: Vec<IngressTls>,
+    rules: Vec<IngressRule>,
+}
+
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct IngressTls {
+    hosts: Vec<String>,
+    secret_name: String,
+}
+
+#[derive(Serialize)]
+struct IngressRule {
+    host: String,
+    http: IngressHttp,
+}
+
+#[derive(Serialize)]
+struct IngressHttp {
+    paths: Vec<IngressPath>,
+}
+
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct IngressPath {
+    path: String,
+    path_type: &'static str,
+    backend: IngressBackend,
+}
+
+#[derive(Serialize, Clone)]
+struct IngressBackend {
+    service: BackendService,
+}
+
+#[derive(Serialize, Clone)]
+struct BackendService {
+    name: String,
+    port: BackendPort,
+}
+
+#[derive(Serialize, Clone)]
+struct BackendPort {
+    number: u16,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Kustomization {
     api_version: &'static str,
     kind: &'static str,
@@ -624,6 +676,7 @@ impl<'a> Builder<'a> {
         for svc in stack.services.values() {
             self.service(svc);
         }
+        self.ingresses();
         self.stack_warnings();
         let mut files = Vec::new();
         let mut order: Vec<(usize, String, String)> = Vec::new();
@@ -1468,6 +1521,333 @@ impl<'a> Builder<'a> {
         });
     }
 
+    // -- sites ----------------------------------------------------------------------------
+
+    /// One Ingress per site and set of route settings: ingress-nginx reads limits, timeouts
+    /// and access rules from annotations of the whole Ingress, so routes that differ in them
+    /// go into separate Ingresses of the same host (the controller merges them per host).
+    fn ingresses(&mut self) {
+        if self.stack.sites.is_empty() {
+            return;
+        }
+        let class = option(self.stack, "ingress-class");
+        let nginx = class.as_deref() == Some("nginx");
+        let issuer = option(self.stack, "cluster-issuer");
+        let shared_secret = option(self.stack, "tls-secret");
+        let certs = self.stack.proxy.as_ref().map_or("letsencrypt", |p| p.tls.certificates.as_str()).to_string();
+        let https = certs != "none";
+        let stack = self.stack;
+        // With one TLS secret for every site, one Ingress asks cert-manager for it (two
+        // Certificates for one secret would fight), listing every host.
+        let all_hosts: Vec<String> =
+            stack.sites.iter().flat_map(|s| s.hosts.iter().map(|h| stack.compile_time(h))).collect();
+        let mut issuer_done = false;
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        for site in &stack.sites {
+            let hosts: Vec<String> = site.hosts.iter().map(|h| self.text(h, site.origin, "a site's host")).collect();
+            let Some(first) = hosts.first() else { continue };
+            let mut base = ingress_name(first);
+            while !names.insert(base.clone()) {
+                base.push_str("-x");
+            }
+            self.site_warnings(site, nginx, https);
+            // Routes grouped by their annotations, in first-seen order.
+            let mut groups: IndexMap<Vec<(String, String)>, Vec<IngressPath>> = IndexMap::new();
+            for route in &site.routes {
+                let Some((path, annotations)) = self.route(site, route, nginx) else { continue };
+                groups.entry(annotations).or_default().push(path);
+            }
+            if groups.is_empty() {
+                continue;
+            }
+            let secret = shared_secret.clone().unwrap_or_else(|| format!("{base}-tls"));
+            if https && issuer.is_none() && shared_secret.is_none() && certs == "letsencrypt" {
+                self.warn(
+                    site.origin,
+                    format!(
+                        "no `targets > k8s cluster-issuer=`: the Ingress expects the TLS secret `{secret}` to exist \
+                         (nothing in the cluster obtains the certificate)"
+                    ),
+                    "site",
+                    "name cert-manager's ClusterIssuer with `cluster-issuer=`, or create the secret and name it with `tls-secret=`",
+                );
+            }
+            for (i, (annotations, paths)) in groups.into_iter().enumerate() {
+                let name = if i == 0 { base.clone() } else { format!("{base}-{}", i + 1) };
+                let mut meta = self.meta(&name, &[]);
+                for (k, v) in annotations {
+                    meta.annotations.insert(k, v);
+                }
+                let mut tls = Vec::new();
+                if https {
+                    let mut tls_hosts = hosts.clone();
+                    if i == 0 && !issuer_done && certs == "letsencrypt" {
+                        if let Some(iss) = &issuer {
+                            meta.annotations.insert("cert-manager.io/cluster-issuer".into(), iss.clone());
+                            issuer_done = shared_secret.is_some();
+                            if shared_secret.is_some() {
+                                tls_hosts = all_hosts.clone();
+                            }
+                        }
+                    }
+                    tls.push(IngressTls { hosts: tls_hosts, secret_name: secret.clone() });
+                }
+                let rules = hosts
+                    .iter()
+                    .map(|h| IngressRule { host: h.clone(), http: IngressHttp { paths: paths.clone() } })
+                    .collect();
+                self.push(Object {
+                    api_version: "networking.k8s.io/v1",
+                    kind: "Ingress",
+                    metadata: meta,
+                    spec: Some(IngressSpec { ingress_class_name: class.clone(), tls, rules }),
+                    data: None,
+                });
+            }
+        }
+    }
+
+    /// What the Ingress cannot carry for a whole site.
+    fn site_warnings(&mut self, site: &Site, nginx: bool, https: bool) {
+        if let Some(proxy) = &self.stack.proxy {
+            let stack = self.stack;
+            let headers = super::site_headers(proxy, site, https, |v| stack.compile_time(&Text::from_default(v)));
+            if !headers.is_empty() {
+                let names: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
+                self.warn(
+                    site.origin,
+                    format!(
+                        "the Ingress does not set response headers: {} are not sent by this site on Kubernetes",
+                        names.join(", ")
+                    ),
+                    "site",
+                    "set them in the application, or in the ingress controller's configuration (ingress-nginx: add-headers)",
+                );
+            }
+        }
+        if !site.redirect_from.is_empty() {
+            self.warn(
+                site.origin,
+                "the Ingress does not redirect other host names (`redirect-from`)",
+                "site",
+                "serve them as hosts of the site, or redirect at the DNS or controller level",
+            );
+        }
+        if !site.basic_auth.is_empty() {
+            self.warn(
+                site.origin,
+                "basic authentication is not expressed on the Ingress yet: the site is open on Kubernetes",
+                "site",
+                "protect the site in the application, or add ingress-nginx auth-type/auth-secret annotations yourself",
+            );
+        }
+        if !site.allow_from.is_empty() && !nginx {
+            self.warn(
+                site.origin,
+                "`allow-from` needs `ingress-class=\"nginx\"` (whitelist-source-range): the site is open to everyone on Kubernetes",
+                "site",
+                "set `targets > k8s ingress-class=\"nginx\"`, or restrict access in the controller",
+            );
+        }
+    }
+
+    /// The Ingress path of a route and the annotations it needs; `None` when the route has
+    /// no Ingress form (with a warning).
+    fn route(&mut self, site: &Site, route: &Route, nginx: bool) -> Option<(IngressPath, Vec<(String, String)>)> {
+        const A: &str = "nginx.ingress.kubernetes.io/";
+        let mut ann: Vec<(String, String)> = Vec::new();
+        let mut lost: Vec<&str> = Vec::new();
+        let blocked = route.internal || matches!(route.action, Action::Respond { .. });
+        let (service, port) = match &route.action {
+            Action::Proxy { service, port } => (service.clone(), *port),
+            Action::Respond { status } if nginx => {
+                // Nothing is proxied: every client is refused (403) before the backend.
+                self.warn(
+                    route.origin,
+                    format!("route `{}`: the Ingress answers 403 instead of {status}", route.path),
+                    "respond",
+                    "ingress-nginx refuses every address with denylist-source-range; a fixed status needs a snippet",
+                );
+                self.any_backend(site)?
+            }
+            Action::Respond { .. } => {
+                self.warn(
+                    route.origin,
+                    format!(
+                        "route `{}`: the Ingress cannot answer a fixed status: the path is served by the site's other routes",
+                        route.path
+                    ),
+                    "respond",
+                    "use `ingress-class=\"nginx\"`, or answer the path in the application",
+                );
+                return None;
+            }
+            Action::Files { root } => {
+                self.warn(
+                    route.origin,
+                    format!(
+                        "route `{}`: Kubernetes runs no proxy container with files in `{root}`; the path is served by \
+                         the site's other routes",
+                        route.path
+                    ),
+                    "files",
+                    "serve the files from a service (an image with the files, or the application itself)",
+                );
+                return None;
+            }
+            Action::Redirect { to, .. } => {
+                self.warn(
+                    route.origin,
+                    format!("route `{}`: the redirect to `{to}` is not expressed on the Ingress yet", route.path),
+                    "redirect",
+                    "redirect in the application until then",
+                );
+                return None;
+            }
+        };
+        if route.internal {
+            if nginx {
+                ann.push((format!("{A}denylist-source-range"), "0.0.0.0/0,::/0".into()));
+            } else {
+                self.warn(
+                    route.origin,
+                    format!(
+                        "route `{}` is internal, but without `ingress-class=\"nginx\"` the Ingress cannot refuse it: \
+                         it is reachable from outside on Kubernetes",
+                        route.path
+                    ),
+                    "internal",
+                    "set `targets > k8s ingress-class=\"nginx\"`, or refuse the path in the application",
+                );
+            }
+        } else if blocked {
+            ann.push((format!("{A}denylist-source-range"), "0.0.0.0/0,::/0".into()));
+        }
+        let path_type = match route.matching {
+            Match::Prefix => "Prefix",
+            Match::Exact => "Exact",
+            Match::Regex if nginx => {
+                ann.push((format!("{A}use-regex"), "true".into()));
+                self.warn(
+                    route.origin,
+                    format!(
+                        "route `{}`: ingress-nginx applies `use-regex` to every path of the host, and matches regular \
+                         expressions without case",
+                        route.path
+                    ),
+                    "regex",
+                    "check the host's other paths still match as intended",
+                );
+                "ImplementationSpecific"
+            }
+            Match::Regex => {
+                self.warn(
+                    route.origin,
+                    format!(
+                        "route `{}`: a regular expression path needs `ingress-class=\"nginx\"`; the path is served \
+                         by the site's other routes",
+                        route.path
+                    ),
+                    "regex",
+                    "set `targets > k8s ingress-class=\"nginx\"`, or use prefix routes",
+                );
+                return None;
+            }
+        };
+        let proxy = self.stack.proxy.as_ref();
+        if let Some(zone) = route.rate_limit.as_ref().and_then(|z| proxy.and_then(|p| p.rate_limits.get(z))) {
+            if nginx {
+                let key = if zone.per == 'm' { "limit-rpm" } else { "limit-rps" };
+                ann.push((format!("{A}{key}"), zone.requests.to_string()));
+                if let Some(burst) = zone.burst {
+                    let mult = (u64::from(burst)).div_ceil(zone.requests.max(1)).max(1);
+                    ann.push((format!("{A}limit-burst-multiplier"), mult.to_string()));
+                    if mult * zone.requests != u64::from(burst) {
+                        self.warn(
+                            zone.origin,
+                            format!(
+                                "rate limit `{}`: ingress-nginx sets the burst as a multiple of the rate: {} instead of {burst}",
+                                zone.name,
+                                mult * zone.requests
+                            ),
+                            "burst",
+                            "make the burst a multiple of the rate to get the same limit everywhere",
+                        );
+                    }
+                }
+            } else {
+                lost.push("its rate limit");
+            }
+        }
+        let body = route.body_limit_bytes.or(site.body_limit_bytes).or(proxy.and_then(|p| p.body_limit_bytes));
+        if let Some(b) = body {
+            if nginx {
+                ann.push((format!("{A}proxy-body-size"), nginx_size(b)));
+            } else {
+                lost.push("its body limit");
+            }
+        }
+        if let Some(ms) = route.timeout_ms {
+            if nginx {
+                ann.push((format!("{A}proxy-read-timeout"), seconds(ms).to_string()));
+                ann.push((format!("{A}proxy-send-timeout"), seconds(ms).to_string()));
+            } else {
+                lost.push("its timeout");
+            }
+        }
+        if let Some(b) = route.buffering {
+            if nginx {
+                ann.push((format!("{A}proxy-buffering"), if b { "on" } else { "off" }.into()));
+            } else {
+                lost.push("its buffering setting");
+            }
+        }
+        if !route.access_log {
+            if nginx {
+                ann.push((format!("{A}enable-access-log"), "false".into()));
+            } else {
+                lost.push("`access-log=#false`");
+            }
+        }
+        if !site.allow_from.is_empty() && nginx && !blocked {
+            ann.push((format!("{A}whitelist-source-range"), site.allow_from.join(",")));
+        }
+        if route.strip_prefix {
+            lost.push("`strip-prefix`");
+        }
+        if route.cache_ms.is_some() {
+            lost.push("its Cache-Control header");
+        }
+        if !lost.is_empty() {
+            self.warn(
+                route.origin,
+                format!("route `{}`: the Ingress does not express {}", route.path, lost.join(", ")),
+                "route",
+                if nginx {
+                    "set it in the application or the controller's configuration"
+                } else {
+                    "with `targets > k8s ingress-class=\"nginx\"` stackc writes ingress-nginx annotations for limits, timeouts and buffering"
+                },
+            );
+        }
+        ann.sort();
+        let path = IngressPath {
+            path: route.path.clone(),
+            path_type,
+            backend: IngressBackend { service: BackendService { name: service, port: BackendPort { number: port } } },
+        };
+        Some((path, ann))
+    }
+
+    /// A backend for a path that is refused before any backend is reached (an Ingress path
+    /// must name one): the site's first proxied service.
+    fn any_backend(&self, site: &Site) -> Option<(String, u16)> {
+        site.routes.iter().find_map(|r| match &r.action {
+            Action::Proxy { service, port } => Some((service.clone(), *port)),
+            _ => None,
+        })
+    }
+
     fn stack_warnings(&mut self) {
         if let Some(m) = &self.stack.monitoring {
             let origin = m.prometheus_service.origin;
@@ -1574,6 +1954,36 @@ impl<'a> Builder<'a> {
             ));
         }
         Some(s)
+    }
+}
+
+/// An Ingress name from a host: its labels joined by `-` (`shop.example.com` → `shop-example-com`).
+fn ingress_name(host: &str) -> String {
+    let mut s: String =
+        host.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    while s.contains("--") {
+        s = s.replace("--", "-");
+    }
+    let s = s.trim_matches('-');
+    let s: String = s.chars().take(60).collect();
+    let s = s.trim_end_matches('-').to_string();
+    if s.is_empty() {
+        "site".into()
+    } else {
+        s
+    }
+}
+
+/// An nginx size (`proxy-body-size`): nginx's `k`, `m` and `g` are binary.
+fn nginx_size(b: u64) -> String {
+    if b > 0 && b.is_multiple_of(1 << 30) {
+        format!("{}g", b >> 30)
+    } else if b > 0 && b.is_multiple_of(1 << 20) {
+        format!("{}m", b >> 20)
+    } else if b > 0 && b.is_multiple_of(1 << 10) {
+        format!("{}k", b >> 10)
+    } else {
+        b.to_string()
     }
 }
 
