@@ -136,6 +136,23 @@ fn kustomization_lists_exactly_the_manifests_written() {
         assert_eq!(unique.len(), listed.len(), "listed twice in {}", dir.display());
         // Apply order: the Namespace first.
         assert!(listed[0].starts_with("namespace-"), "{listed:?}");
+        // The configMapGenerator's files (the backup scripts) exist, and every script is packed.
+        let generated: BTreeSet<String> = text
+            .lines()
+            .filter_map(|l| {
+                l.trim_start().strip_prefix("- ").and_then(|i| i.split_once('=')).map(|(_, f)| f.to_string())
+            })
+            .collect();
+        for f in &generated {
+            assert!(dir.join(f).is_file(), "{}: {f} is listed but not written", dir.display());
+        }
+        let scripts: BTreeSet<String> = std::fs::read_dir(dir.join("backup"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| format!("backup/{}", e.file_name().to_string_lossy()))
+            .collect();
+        assert_eq!(scripts, generated, "{}", dir.display());
     }
 }
 
@@ -619,4 +636,152 @@ fn plain_http_sites_have_no_tls_and_a_shared_tls_secret_is_used_by_every_site() 
         assert!(f.contents.contains("    secretName: shop-tls\n"), "{}", f.contents);
         assert!(!f.contents.contains("cert-manager.io"), "{}", f.contents);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Backups: CronJobs.
+// ---------------------------------------------------------------------------------------
+
+const BACKUPS: &str = r#"stack "shop"
+secret "db-password" env="DB_PASSWORD"
+secret "gpg" env="BACKUP_PASSPHRASE"
+secret "aws-key" env="AWS_SECRET_ACCESS_KEY"
+volume "pg-data" size="20Gi"
+volume "uploads" size="5Gi"
+service "postgres" {
+    image "postgres:16-alpine"
+    port 5432
+    stateful #true
+    env POSTGRES_USER="shop" POSTGRES_PASSWORD=(secret)"db-password"
+    mount "pg-data" "/var/lib/postgresql/data"
+    health cmd="pg_isready"
+}
+service "web" {
+    image "ghcr.io/acme/web:1.0.0"
+    port 3000
+    mount "uploads" "/uploads"
+    health http="/"
+}
+backup "db" service="postgres" schedule="*/30 * * * *" to="s3://shop-backups/db" format="custom" encrypt=(secret)"gpg" {
+    env AWS_ACCESS_KEY_ID="AKIDEXAMPLE" AWS_SECRET_ACCESS_KEY=(secret)"aws-key"
+}
+backup "files" volume="uploads" schedule="0 3 * * *" to="/var/backups/shop" retain="7d" compress=#true
+"#;
+
+#[test]
+fn backups_are_cronjobs_whose_steps_run_in_order() {
+    let (files, diags) = build(BACKUPS);
+    let c = file(&files, "k8s/cronjob-backup-db.yaml");
+    assert!(c.contains("apiVersion: batch/v1\nkind: CronJob\n"), "{c}");
+    assert!(c.contains("  schedule: '*/30 * * * *'\n") || c.contains("  schedule: \"*/30 * * * *\"\n"), "{c}");
+    assert!(c.contains("  timeZone: Etc/UTC\n  concurrencyPolicy: Forbid\n"), "{c}");
+    assert!(c.contains("      backoffLimit: 0\n"), "{c}");
+    // dump (the database's image) and encrypt run first; upload is the last container.
+    let dump = c.find("          - name: dump\n            image: postgres:16-alpine\n").expect(c);
+    let encrypt = c.find("          - name: encrypt\n").expect(c);
+    let upload =
+        c.find("          containers:\n          - name: upload\n            image: amazon/aws-cli:2.17.0\n").expect(c);
+    assert!(dump < encrypt && encrypt < upload, "{c}");
+    assert!(c.contains("            - name: PGHOST\n              value: postgres\n"), "{c}");
+    assert!(c.contains("            - name: PGUSER\n              value: shop\n"), "{c}");
+    // The password is the database's own secret, by reference.
+    assert!(c.contains("            - name: PGPASSWORD\n              valueFrom:\n                secretKeyRef:\n                  name: shop-secrets\n                  key: DB_PASSWORD\n"), "{c}");
+    assert!(c.contains("              - key: BACKUP_PASSPHRASE\n                path: passphrase\n"), "{c}");
+    assert!(c.contains("            - name: BACKUP_S3_TO\n              value: s3://shop-backups/db\n"), "{c}");
+    assert!(c.contains("            - name: AWS_SECRET_ACCESS_KEY\n              valueFrom:\n"), "{c}");
+    // S3: a spool, no claim, and a warning that S3 is not pruned (no retain here: none).
+    assert!(c.contains("          - name: backup\n            emptyDir: {}\n"), "{c}");
+    let dump_sh = file(&files, "k8s/backup/db-dump.sh");
+    assert!(dump_sh.contains("pg_dump --format=custom --file=\"$tmp\"\n"), "{dump_sh}");
+    assert!(dump_sh.contains("out=\"$BACKUP_DIR/.db-${stamp}.dump.clear\"\n"), "{dump_sh}");
+    let enc = file(&files, "k8s/backup/db-encrypt.sh");
+    assert!(enc.contains("--passphrase-file \"$BACKUP_PASSPHRASE_FILE\""), "{enc}");
+    let up = file(&files, "k8s/backup/db-upload.sh");
+    assert!(up.contains("aws s3 cp --only-show-errors \"$BACKUP_DIR/$file\" \"${BACKUP_S3_TO%/}/$file\"\n"), "{up}");
+    // The kustomization packs the scripts into the ConfigMap the CronJob mounts.
+    let k = file(&files, "k8s/kustomization.yaml");
+    assert!(k.contains("configMapGenerator:\n- name: backup-db\n  namespace: shop\n  files:\n  - dump.sh=backup/db-dump.sh\n  - encrypt.sh=backup/db-encrypt.sh\n  - upload.sh=backup/db-upload.sh\n"), "{k}");
+    assert!(c.contains("            configMap:\n              name: backup-db\n"), "{c}");
+
+    // A volume archive to a directory: a claim for the files, the volume read-only, prune last.
+    let f = file(&files, "k8s/cronjob-backup-files.yaml");
+    assert!(f.contains("          containers:\n          - name: prune\n            image: alpine:3.20\n"), "{f}");
+    assert!(
+        f.contains("            - name: data\n              mountPath: /data\n              readOnly: true\n"),
+        "{f}"
+    );
+    assert!(f.contains("            persistentVolumeClaim:\n              claimName: uploads\n"), "{f}");
+    assert!(f.contains("            persistentVolumeClaim:\n              claimName: backup-files\n"), "{f}");
+    assert!(file(&files, "k8s/persistentvolumeclaim-backup-files.yaml").contains("      storage: 10Gi\n"));
+    let prune = file(&files, "k8s/backup/files-prune.sh");
+    assert!(prune.contains("-name 'files-????????T??????Z.tar.gz' -mmin +10079 -exec rm -f {} \\;\n"), "{prune}");
+    let has = |s: &str| diags.iter().any(|d| d.starts_with("W0501") && d.contains(s));
+    assert!(has("the files go to the claim `backup-files` (10Gi)"), "{diags:#?}");
+    assert!(has("backup `files` mounts the claim `uploads` read-only"), "{diags:#?}");
+}
+
+/// The backup steps as the pod runs them, with stand-ins for pg_dump and aws: the dump gets
+/// its final name only after it succeeded, the upload sends that file, and a failing dump
+/// leaves nothing and stops the chain (init containers run only after the previous one
+/// succeeded, so the upload would not run).
+#[test]
+fn backup_steps_run_in_order_and_a_failed_dump_leaves_nothing() {
+    let (files, _) = build(BACKUPS.replace(r#" encrypt=(secret)"gpg""#, "").as_str());
+    let base = std::env::temp_dir().join(format!("stackc-k8s-backup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    for d in ["scripts", "state", "backup", "bin"] {
+        std::fs::create_dir_all(base.join(d)).unwrap();
+    }
+    for step in ["dump", "upload"] {
+        std::fs::write(base.join(format!("scripts/{step}.sh")), file(&files, &format!("k8s/backup/db-{step}.sh")))
+            .unwrap();
+    }
+    let log = base.join("aws.log");
+    std::fs::write(
+        base.join("bin/pg_dump"),
+        "#!/bin/sh\n[ -z \"${FAIL:-}\" ] || exit 3\nfor a in \"$@\"; do case \"$a\" in --file=*) printf 'dump of %s\\n' \"$PGDATABASE\" >\"${a#--file=}\";; esac; done\n",
+    )
+    .unwrap();
+    std::fs::write(base.join("bin/aws"), format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >>'{}'\n", log.display())).unwrap();
+    Command::new("chmod").arg("+x").arg(base.join("bin/pg_dump")).arg(base.join("bin/aws")).status().unwrap();
+    let path = format!("{}:{}", base.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let run = |step: &str, fail: bool| {
+        let mut c = Command::new("sh");
+        c.arg(base.join(format!("scripts/{step}.sh")))
+            .env("PATH", &path)
+            .env("BACKUP_DIR", base.join("backup"))
+            .env("STACKC_STATE", base.join("state"))
+            .env("PGDATABASE", "shop")
+            .env("BACKUP_S3_TO", "s3://shop-backups/db/");
+        if fail {
+            c.env("FAIL", "1");
+        }
+        c.output().unwrap()
+    };
+    let out = run("dump", true);
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read_dir(base.join("backup")).unwrap().count(), 0, "a failed dump left a file");
+    let out = run("dump", false);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written: Vec<String> = std::fs::read_dir(base.join("backup"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(written[0].starts_with("db-") && written[0].ends_with(".dump"), "{written:?}");
+    assert_eq!(std::fs::read_to_string(base.join("backup").join(&written[0])).unwrap(), "dump of shop\n");
+    let out = run("upload", false);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        calls,
+        format!(
+            "s3 cp --only-show-errors {}/{} s3://shop-backups/db/{}\n",
+            base.join("backup").display(),
+            written[0],
+            written[0]
+        )
+    );
+    let _ = std::fs::remove_dir_all(&base);
 }

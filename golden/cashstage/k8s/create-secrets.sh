@@ -28,6 +28,12 @@ printf '%s' "$REDIS_PASSWORD" >"$tmp/secret/REDIS_PASSWORD"
 printf '%s' "$GOOGLE_CLIENT_SECRET" >"$tmp/secret/GOOGLE_CLIENT_SECRET"
 # secret smtp-pass (optional)
 if [ -n "${SMTP_PASS+set}" ]; then printf '%s' "$SMTP_PASS" >"$tmp/secret/SMTP_PASS"; fi
+# secret aws-access-key-id
+: "${AWS_ACCESS_KEY_ID:?secret aws-access-key-id must be set}"
+printf '%s' "$AWS_ACCESS_KEY_ID" >"$tmp/secret/AWS_ACCESS_KEY_ID"
+# secret aws-secret-access-key
+: "${AWS_SECRET_ACCESS_KEY:?secret aws-secret-access-key must be set}"
+printf '%s' "$AWS_SECRET_ACCESS_KEY" >"$tmp/secret/AWS_SECRET_ACCESS_KEY"
 kubectl create secret generic mustache-secrets --namespace mustache-production --from-file="$tmp/secret" --dry-run=client -o yaml >"$tmp/secret.yaml"
 kubectl apply -f "$tmp/secret.yaml"
 mkdir "$tmp/params"

@@ -29,5 +29,11 @@ printf '%s' "$SENTRY_DSN" >"$tmp/secret/SENTRY_DSN"
 # secret grafana-admin-password
 : "${GRAFANA_ADMIN_PASSWORD:?secret grafana-admin-password must be set}"
 printf '%s' "$GRAFANA_ADMIN_PASSWORD" >"$tmp/secret/GRAFANA_ADMIN_PASSWORD"
+# secret aws-access-key-id
+: "${AWS_ACCESS_KEY_ID:?secret aws-access-key-id must be set}"
+printf '%s' "$AWS_ACCESS_KEY_ID" >"$tmp/secret/AWS_ACCESS_KEY_ID"
+# secret aws-secret-access-key
+: "${AWS_SECRET_ACCESS_KEY:?secret aws-secret-access-key must be set}"
+printf '%s' "$AWS_SECRET_ACCESS_KEY" >"$tmp/secret/AWS_SECRET_ACCESS_KEY"
 kubectl create secret generic contravento-secrets --namespace contravento --from-file="$tmp/secret" --dry-run=client -o yaml >"$tmp/secret.yaml"
 kubectl apply -f "$tmp/secret.yaml"

@@ -23,5 +23,11 @@ printf '%s' "$SECRET_KEY" >"$tmp/secret/SECRET_KEY"
 # secret posthog-api-key
 : "${POSTHOG_API_KEY:?secret posthog-api-key must be set}"
 printf '%s' "$POSTHOG_API_KEY" >"$tmp/secret/POSTHOG_API_KEY"
+# secret aws-access-key-id
+: "${AWS_ACCESS_KEY_ID:?secret aws-access-key-id must be set}"
+printf '%s' "$AWS_ACCESS_KEY_ID" >"$tmp/secret/AWS_ACCESS_KEY_ID"
+# secret aws-secret-access-key
+: "${AWS_SECRET_ACCESS_KEY:?secret aws-secret-access-key must be set}"
+printf '%s' "$AWS_SECRET_ACCESS_KEY" >"$tmp/secret/AWS_SECRET_ACCESS_KEY"
 kubectl create secret generic myapp-secrets --namespace production --from-file="$tmp/secret" --dry-run=client -o yaml >"$tmp/secret.yaml"
 kubectl apply -f "$tmp/secret.yaml"

@@ -19,6 +19,8 @@ use super::{header, EmitOptions, OutputFile};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 
+mod backup;
+
 /// Where every file of this target goes.
 pub const DIR: &str = "k8s";
 /// The script that creates the Secret (and the ConfigMap of deploy-time params).
@@ -242,6 +244,8 @@ struct PodSpec {
     node_selector: IndexMap<String, String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     topology_spread_constraints: Vec<Spread>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    init_containers: Vec<Container>,
     containers: Vec<Container>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     volumes: Vec<PodVolume>,
@@ -394,6 +398,8 @@ struct PodVolume {
     empty_dir: Option<EmptyDir>,
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<SecretVolume>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config_map: Option<NameRef>,
 }
 
 #[derive(Serialize)]
@@ -405,7 +411,8 @@ struct ClaimRef {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct EmptyDir {
-    medium: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    medium: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     size_limit: Option<String>,
 }
@@ -611,6 +618,17 @@ struct Kustomization {
     api_version: &'static str,
     kind: &'static str,
     resources: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    config_map_generator: Vec<ConfigMapGenerator>,
+}
+
+/// A ConfigMap kustomize builds from files next to the kustomization (the backup scripts),
+/// so that they stay files that shellcheck and the tests read.
+#[derive(Serialize)]
+struct ConfigMapGenerator {
+    name: String,
+    namespace: String,
+    files: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -644,6 +662,9 @@ struct Builder<'a> {
     used_secrets: BTreeSet<String>,
     /// (kind, name, YAML)
     objects: Vec<(&'static str, String, String)>,
+    /// Files other than manifests (the backup scripts), and the ConfigMaps made of them.
+    extra_files: Vec<OutputFile>,
+    generators: Vec<ConfigMapGenerator>,
 }
 
 impl<'a> Builder<'a> {
@@ -657,6 +678,8 @@ impl<'a> Builder<'a> {
             deploy_params: BTreeSet::new(),
             used_secrets: BTreeSet::new(),
             objects: Vec::new(),
+            extra_files: Vec::new(),
+            generators: Vec::new(),
         }
     }
 
@@ -677,6 +700,7 @@ impl<'a> Builder<'a> {
             self.service(svc);
         }
         self.ingresses();
+        self.backups();
         self.stack_warnings();
         let mut files = Vec::new();
         let mut order: Vec<(usize, String, String)> = Vec::new();
@@ -691,6 +715,7 @@ impl<'a> Builder<'a> {
             api_version: "kustomize.config.k8s.io/v1beta1",
             kind: "Kustomization",
             resources: order.into_iter().map(|(_, f, _)| f).collect(),
+            config_map_generator: std::mem::take(&mut self.generators),
         };
         files.push(OutputFile::new(
             format!("{DIR}/kustomization.yaml"),
@@ -699,6 +724,7 @@ impl<'a> Builder<'a> {
         if let Some(script) = self.secrets_script() {
             files.push(OutputFile { executable: true, ..OutputFile::new(format!("{DIR}/{SECRETS_SCRIPT}"), script) });
         }
+        files.append(&mut self.extra_files);
         files.sort_by(|a, b| a.path.cmp(&b.path));
         // Labels are cleaned for every object that carries them: say it once.
         let mut seen = std::collections::HashSet::new();
@@ -771,6 +797,15 @@ impl<'a> Builder<'a> {
     /// The container's `env`: variables that hold secrets (and params without a value)
     /// embedded in other values come first, so that `$(VAR)` can expand them.
     fn env(&mut self, svc: &Service) -> Vec<EnvVar> {
+        self.env_list(&svc.env, &svc.env_origins, svc.origin)
+    }
+
+    fn env_list(
+        &mut self,
+        vars: &IndexMap<String, EnvValue>,
+        origins: &IndexMap<String, Origin>,
+        origin: Origin,
+    ) -> Vec<EnvVar> {
         // The helper variable of each embedded secret or value-less param, in first-use order.
         #[derive(PartialEq, Clone)]
         enum Src {
@@ -789,7 +824,7 @@ impl<'a> Builder<'a> {
                 },
             }
         };
-        for (var, value) in &svc.env {
+        for (var, value) in vars {
             let EnvValue::Text(t) = value else { continue };
             if whole_ref(value).is_some() {
                 continue;
@@ -806,7 +841,7 @@ impl<'a> Builder<'a> {
                     }
                     Piece::Param(p) if self.stack.param_value(p).is_none() => {
                         let Some(r) = self.param_ref(p) else {
-                            self.note_param(p, svc.env_origins.get(var).copied().unwrap_or(svc.origin), "in env");
+                            self.note_param(p, origins.get(var).copied().unwrap_or(origin), "in env");
                             continue;
                         };
                         let base = r.key.clone();
@@ -823,7 +858,7 @@ impl<'a> Builder<'a> {
                 }
                 // A user variable of the same name is reused when it is the same value, and
                 // avoided otherwise.
-                let name = match svc.env.get(&base) {
+                let name = match vars.get(&base) {
                     Some(v) if whole_ref(v).as_ref() == Some(&src) => base,
                     Some(_) => format!("STACKC_{base}"),
                     None => base,
@@ -843,11 +878,11 @@ impl<'a> Builder<'a> {
                 }),
             })
             .collect();
-        for (var, value) in &svc.env {
+        for (var, value) in vars {
             if helpers.contains_key(var) {
                 continue;
             }
-            let origin = svc.env_origins.get(var).copied().unwrap_or(svc.origin);
+            let origin = origins.get(var).copied().unwrap_or(origin);
             let entry = match whole_ref(value) {
                 Some(Src::Secret(s)) => self.secret_ref(&s).map(ValueFrom::SecretKeyRef),
                 Some(Src::Param(p)) => self.param_ref(&p).map(ValueFrom::ConfigMapKeyRef),
@@ -1226,6 +1261,7 @@ impl<'a> Builder<'a> {
                                 persistent_volume_claim: Some(ClaimRef { claim_name: v.clone() }),
                                 empty_dir: None,
                                 secret: None,
+                                config_map: None,
                             });
                         }
                     }
@@ -1263,8 +1299,9 @@ impl<'a> Builder<'a> {
             pod.volumes.push(PodVolume {
                 name: vname.clone(),
                 persistent_volume_claim: None,
-                empty_dir: Some(EmptyDir { medium: "Memory", size_limit: t.size_bytes.map(bytes) }),
+                empty_dir: Some(EmptyDir { medium: Some("Memory"), size_limit: t.size_bytes.map(bytes) }),
                 secret: None,
+                config_map: None,
             });
             let path = self.stack.compile_time(&t.path);
             container.volume_mounts.push(VolumeMount {
@@ -1278,8 +1315,9 @@ impl<'a> Builder<'a> {
             pod.volumes.push(PodVolume {
                 name: "dshm".into(),
                 persistent_volume_claim: None,
-                empty_dir: Some(EmptyDir { medium: "Memory", size_limit: Some(bytes(b)) }),
+                empty_dir: Some(EmptyDir { medium: Some("Memory"), size_limit: Some(bytes(b)) }),
                 secret: None,
+                config_map: None,
             });
             container.volume_mounts.push(VolumeMount {
                 name: "dshm".into(),
@@ -1304,6 +1342,7 @@ impl<'a> Builder<'a> {
                     items: vec![KeyToPath { key: r.key, path: f.secret.clone(), mode: f.mode }],
                     optional: r.optional,
                 }),
+                config_map: None,
             });
             // subPath puts the one file at the path the image expects, next to the image's own files.
             container.volume_mounts.push(VolumeMount {
@@ -1866,15 +1905,6 @@ impl<'a> Builder<'a> {
                 "the k8s target does not express networks: every pod of the namespace reaches every Service",
                 "networks",
                 "add NetworkPolicies to isolate pods",
-            );
-        }
-        let backups: Vec<(String, Origin)> = self.stack.backups.values().map(|b| (b.name.clone(), b.origin)).collect();
-        for (name, origin) in backups {
-            self.warn(
-                origin,
-                format!("backup `{name}` is not yet generated for Kubernetes (a CronJob)"),
-                "backup",
-                "run the backup from the compose target's scripts, or a CronJob of your own, until then",
             );
         }
     }

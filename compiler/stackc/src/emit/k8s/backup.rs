@@ -1,0 +1,572 @@
+//! Backups in the Kubernetes target (`docs/targets/k8s.md`, "Backups"): a CronJob per
+//! `backup`, whose pod runs the steps in order (dump, encrypt, upload, prune) as init
+//! containers and a last container, so that a step runs only after the previous one
+//! succeeded and a failed dump never gets uploaded or lets old backups be pruned.
+//!
+//! Each step is a generated script `k8s/backup/<name>-<step>.sh`, packed into the ConfigMap
+//! `backup-<name>` by the kustomization's configMapGenerator (so the scripts stay files that
+//! shellcheck and the tests read) and run with `sh`. A file gets its final name
+//! (`<name>-<UTC stamp>.<ext>`) only by a rename after the step that wrote it succeeded, and
+//! no step pipes one program into another (dash and busybox `sh` lack `pipefail`).
+
+use indexmap::IndexMap;
+
+use super::{
+    bytes, header, shell_quote, Builder, ClaimRef, ConfigMapGenerator, Container, EmptyDir, EnvVar, KeyToPath, NameRef,
+    Object, OutputFile, PodMeta, PodSpec, PodTemplate, PodVolume, PvcResources, PvcSpec, SecretVolume, ValueFrom,
+    VolumeMount, DIR, SELECTOR_KEY,
+};
+use crate::diagnostics::{origin_span, Code, Diagnostic};
+use crate::ir::*;
+use serde::Serialize;
+
+/// Busybox `tar`, `gzip`, `find` for volume archives and retention.
+const ALPINE_IMAGE: &str = "alpine:3.20";
+/// An official image that ships GnuPG.
+const GPG_IMAGE: &str = "buildpack-deps:bookworm-curl";
+/// AWS CLI v2 for `aws s3 cp`.
+const AWS_IMAGE: &str = "amazon/aws-cli:2.17.0";
+/// Where the backup directory (a claim, or a spool for S3) is mounted in every step.
+const MOUNT: &str = "/backup";
+/// Where the step scripts are mounted.
+const SCRIPTS: &str = "/stackc-backup";
+/// Where the steps share the run's time stamp.
+const STATE: &str = "/stackc-state";
+/// Where the encryption passphrase is mounted.
+const PASSPHRASE: &str = "/stackc-secrets/passphrase";
+/// A UTC time stamp: sorts by time, and has no `:`.
+const STAMP_FORMAT: &str = "+%Y%m%dT%H%M%SZ";
+const STAMP_GLOB: &str = "????????T??????Z";
+/// The claim of a backup whose `to=` is a directory (there is no host on Kubernetes).
+const DEFAULT_BACKUP_CLAIM: u64 = 10 << 30;
+/// CronJob names are limited to 52 characters (the Job name gets a suffix).
+const MAX_CRONJOB_NAME: usize = 52;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Engine {
+    Postgres,
+    Redis,
+    Volume,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CronJobSpec {
+    schedule: String,
+    time_zone: &'static str,
+    concurrency_policy: &'static str,
+    job_template: JobTemplate,
+}
+
+#[derive(Serialize)]
+struct JobTemplate {
+    spec: BackupJobSpec,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BackupJobSpec {
+    backoff_limit: u32,
+    template: PodTemplate,
+}
+
+struct Job<'a> {
+    b: &'a Backup,
+    engine: Engine,
+    db: Option<&'a Service>,
+    ext: String,
+    gzip: bool,
+    /// `to=` is a directory: the files go to a claim and are pruned there.
+    local: bool,
+    /// S3 destinations, `copy-to=` first: (variable, URL).
+    uploads: Vec<(&'static str, Text)>,
+}
+
+impl<'a> Job<'a> {
+    fn new(stack: &'a Stack, b: &'a Backup) -> Job<'a> {
+        let engine = match (b.volume.is_some(), b.engine.as_deref()) {
+            (true, _) => Engine::Volume,
+            (false, Some("redis")) => Engine::Redis,
+            _ => Engine::Postgres,
+        };
+        let db = b.service.as_ref().and_then(|s| stack.services.get(s));
+        let custom = engine == Engine::Postgres && b.format.as_deref() == Some("custom");
+        // A custom archive is compressed by pg_dump itself.
+        let gzip = b.compress && !custom;
+        let base = match engine {
+            Engine::Postgres if custom => "dump",
+            Engine::Postgres => "sql",
+            Engine::Redis => "rdb",
+            Engine::Volume => "tar",
+        };
+        let ext = if gzip { format!("{base}.gz") } else { base.to_string() };
+        let is_s3 = |t: &Text| stack.compile_time(t).starts_with("s3://");
+        let to = Text::from_default(&b.to);
+        let local = !is_s3(&to);
+        let mut uploads = Vec::new();
+        if let Some(c) = &b.copy_to {
+            let c = Text::from_default(c);
+            if is_s3(&c) {
+                uploads.push(("BACKUP_S3_COPY", c));
+            }
+        }
+        if !local {
+            uploads.push(("BACKUP_S3_TO", to));
+        }
+        Job { b, engine, db, ext, gzip, local, uploads }
+    }
+
+    fn name(&self) -> &str {
+        &self.b.name
+    }
+
+    fn object(&self) -> String {
+        format!("backup-{}", self.b.name)
+    }
+
+    fn final_name(&self) -> String {
+        let gpg = if self.b.encrypt_secret.is_some() { ".gpg" } else { "" };
+        format!("{}-${{stamp}}.{}{gpg}", self.b.name, self.ext)
+    }
+
+    fn final_glob(&self) -> String {
+        let gpg = if self.b.encrypt_secret.is_some() { ".gpg" } else { "" };
+        format!("{}-{STAMP_GLOB}.{}{gpg}", self.b.name, self.ext)
+    }
+
+    /// `password=`, else the database service's own password secret.
+    fn password(&self) -> Option<&'a str> {
+        if let Some(p) = &self.b.password_secret {
+            return Some(p);
+        }
+        let key = match self.engine {
+            Engine::Postgres => "POSTGRES_PASSWORD",
+            Engine::Redis => "REDIS_PASSWORD",
+            Engine::Volume => return None,
+        };
+        match self.db?.env.get(key)? {
+            EnvValue::Secret(name) => Some(name),
+            EnvValue::Text(_) => None,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        let default = if self.engine == Engine::Redis { 6379 } else { 5432 };
+        self.db.and_then(|d| d.ports.first()).map_or(default, |p| p.port)
+    }
+
+    fn db_env(&self, key: &str) -> Option<Text> {
+        match self.db?.env.get(key)? {
+            EnvValue::Text(t) => Some(t.clone()),
+            EnvValue::Secret(_) => None,
+        }
+    }
+
+    fn pg_user(&self) -> Text {
+        self.b
+            .user
+            .as_deref()
+            .map(Text::from_default)
+            .or_else(|| self.db_env("POSTGRES_USER"))
+            .unwrap_or_else(|| Text::lit("postgres"))
+    }
+
+    fn pg_database(&self) -> Text {
+        self.b
+            .database
+            .as_deref()
+            .map(Text::from_default)
+            .or_else(|| self.db_env("POSTGRES_DB"))
+            .unwrap_or_else(|| self.pg_user())
+    }
+}
+
+fn script_header(stack: &Stack, job: &Job, step: &str, what: &str) -> String {
+    let mut out = String::from("#!/bin/sh\n");
+    out.push_str(&header("#", stack));
+    out.push_str(&format!(
+        "# Backup `{}`, {step}: {what}\n# Run as a step of the CronJob `{}` (k8s/cronjob-{}.yaml); its settings are environment\n# variables of the step's container.\n",
+        job.name(),
+        job.object(),
+        job.object(),
+    ));
+    out.push_str("set -eu\numask 077\n");
+    out
+}
+
+/// Reads the run's stamp, which the dump step wrote.
+const READ_STAMP: &str = "stamp=$(cat \"$STACKC_STATE/stamp\")\n";
+
+fn dump_script(stack: &Stack, job: &Job) -> String {
+    let b = job.b;
+    let what = match job.engine {
+        Engine::Postgres => format!(
+            "pg_dump of `{}` in its own image (pg_dump matches the server's major version).",
+            b.service.as_deref().unwrap_or_default()
+        ),
+        Engine::Redis => format!("redis-cli --rdb of `{}` in its own image.", b.service.as_deref().unwrap_or_default()),
+        Engine::Volume => {
+            format!("tar of the volume `{}`, mounted read-only.", b.volume.as_deref().unwrap_or_default())
+        }
+    };
+    let mut out = script_header(stack, job, "dump", &what);
+    out.push_str(&format!("stamp=$(date -u {STAMP_FORMAT})\nprintf '%s\\n' \"$stamp\" >\"$STACKC_STATE/stamp\"\n"));
+    let base = job.ext.trim_end_matches(".gz");
+    // With encryption the dump is an intermediate file that the encrypt step removes.
+    let out_name =
+        if b.encrypt_secret.is_some() { format!(".{}-${{stamp}}.{}.clear", b.name, job.ext) } else { job.final_name() };
+    out.push_str(&format!(
+        "out=\"$BACKUP_DIR/{out_name}\"\ntmp=\"$BACKUP_DIR/.{}-${{stamp}}.{base}.partial\"\n",
+        b.name
+    ));
+    out.push_str("trap 'rm -f \"$tmp\" \"$tmp.gz\"' EXIT\ntrap 'exit 1' HUP INT TERM\n");
+    match job.engine {
+        Engine::Postgres => {
+            let mut cmd = String::from("pg_dump");
+            cmd.push_str(match b.format.as_deref() {
+                Some("custom") => " --format=custom",
+                _ => " --format=plain",
+            });
+            if b.no_owner {
+                cmd.push_str(" --no-owner");
+            }
+            if b.no_privileges {
+                cmd.push_str(" --no-privileges");
+            }
+            cmd.push_str(" --file=\"$tmp\"\n");
+            out.push_str(&cmd);
+        }
+        Engine::Redis => {
+            let user = if b.user.is_some() { " --user \"$REDIS_USER\"" } else { "" };
+            out.push_str(&format!("redis-cli -h \"$REDIS_HOST\" -p \"$REDIS_PORT\"{user} --rdb \"$tmp\"\n"));
+        }
+        Engine::Volume => out.push_str("tar -C \"$BACKUP_SOURCE\" -cf \"$tmp\" .\n"),
+    }
+    if job.gzip {
+        out.push_str("gzip -f \"$tmp\"\nmv \"$tmp.gz\" \"$out\"\n");
+    } else {
+        out.push_str("mv \"$tmp\" \"$out\"\n");
+    }
+    out.push_str("trap - EXIT\n");
+    out.push_str(&format!("echo \"backup {}: dump written\"\n", b.name));
+    out
+}
+
+fn encrypt_script(stack: &Stack, job: &Job) -> String {
+    let b = job.b;
+    let mut out = script_header(stack, job, "encrypt", "gpg, symmetric AES-256; only the encrypted file is kept.");
+    out.push_str(READ_STAMP);
+    out.push_str(&format!(
+        "clear=\"$BACKUP_DIR/.{name}-${{stamp}}.{ext}.clear\"\nout=\"$BACKUP_DIR/{final}\"\ntmp=\"$BACKUP_DIR/.{name}-${{stamp}}.{ext}.gpg.partial\"\n",
+        name = b.name,
+        ext = job.ext,
+        final = job.final_name()
+    ));
+    out.push_str(
+        "# The clear-text dump never outlives this step, whether it succeeds or not.\n\
+         trap 'rm -f \"$tmp\" \"$clear\"; rm -rf \"${GNUPGHOME:-}\"' EXIT\ntrap 'exit 1' HUP INT TERM\n\
+         GNUPGHOME=$(mktemp -d)\nexport GNUPGHOME\n\
+         gpg --batch --yes --no-tty --pinentry-mode loopback --passphrase-file \"$BACKUP_PASSPHRASE_FILE\" \\\n    --symmetric --cipher-algo AES256 --output \"$tmp\" \"$clear\"\n\
+         mv \"$tmp\" \"$out\"\n",
+    );
+    out.push_str(&format!("echo \"backup {}: encrypted\"\n", b.name));
+    out
+}
+
+fn upload_script(stack: &Stack, job: &Job) -> String {
+    let mut out = script_header(stack, job, "upload", "`aws s3 cp` (an object appears only once it is complete).");
+    for (var, _) in &job.uploads {
+        out.push_str(&format!(": \"${{{var}:?{var} must be set}}\"\n"));
+    }
+    out.push_str(READ_STAMP);
+    out.push_str(&format!("file=\"{}\"\n", job.final_name()));
+    for (var, _) in &job.uploads {
+        out.push_str(&format!("aws s3 cp --only-show-errors \"$BACKUP_DIR/$file\" \"${{{var}%/}}/$file\"\n"));
+    }
+    out.push_str(&format!("echo \"backup {}: uploaded\"\n", job.name()));
+    out
+}
+
+fn prune_script(stack: &Stack, job: &Job, retain_ms: u64) -> String {
+    let mut out = script_header(stack, job, "prune", "delete this backup's files older than the retention.");
+    // `-mmin +N` matches files at least N+1 whole minutes old: older than the retention.
+    let minutes = (retain_ms / 60_000).max(1) - 1;
+    out.push_str(&format!(
+        "# Only this backup's own files (its name, a time stamp, its extension): never anything else.\n\
+         find \"$BACKUP_DIR\" -maxdepth 1 -type f -name {} -mmin +{minutes} -exec rm -f {{}} \\;\n",
+        shell_quote(&job.final_glob())
+    ));
+    out.push_str(&format!("echo \"backup {}: pruned\"\n", job.name()));
+    out
+}
+
+fn plain(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar { name: name.to_string(), value: Some(value.into()), value_from: None }
+}
+
+fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount { name: name.into(), mount_path: path.into(), sub_path: None, read_only: read_only.then_some(true) }
+}
+
+fn volume(name: &str) -> PodVolume {
+    PodVolume { name: name.into(), persistent_volume_claim: None, empty_dir: None, secret: None, config_map: None }
+}
+
+impl Builder<'_> {
+    pub(super) fn backups(&mut self) {
+        let stack = self.stack;
+        for b in stack.backups.values() {
+            let job = Job::new(stack, b);
+            self.backup(&job);
+        }
+    }
+
+    fn backup(&mut self, job: &Job) {
+        let stack = self.stack;
+        let b = job.b;
+        let object = job.object();
+        if object.len() > MAX_CRONJOB_NAME {
+            self.diags.push(
+                Diagnostic::error(
+                    Code::TargetCannotExpress,
+                    format!(
+                        "the CronJob of backup `{}` would be named `{object}`, longer than Kubernetes allows (52)",
+                        b.name
+                    ),
+                )
+                .at(origin_span(b.origin), "backup")
+                .help("give the backup a shorter name"),
+            );
+            return;
+        }
+        let origin = b.origin;
+        if let Some(c) = &b.copy_to {
+            if !stack.compile_time(&Text::from_default(c)).starts_with("s3://") {
+                self.warn(
+                    origin,
+                    format!("backup `{}`: `copy-to=\"{c}\"` is a directory of a host; Kubernetes has none, so the copy is not made", b.name),
+                    "copy-to",
+                    "copy to S3 (`copy-to=\"s3://…\"`)",
+                );
+            }
+        }
+        if job.b.retain_ms.is_some() && !job.local {
+            self.warn(
+                origin,
+                format!("Kubernetes does not delete backup `{}`'s old files in S3", b.name),
+                "retain",
+                "expire them with a lifecycle rule on the bucket",
+            );
+        }
+
+        // The backup directory: a claim for `to=` directories, a spool for S3.
+        let mut volumes = vec![
+            PodVolume { config_map: Some(NameRef { name: object.clone() }), ..volume("scripts") },
+            PodVolume { empty_dir: Some(EmptyDir { medium: None, size_limit: None }), ..volume("state") },
+        ];
+        let dir_volume = if job.local {
+            let claim = object.clone();
+            self.warn(
+                origin,
+                format!(
+                    "backup `{}`: `to=\"{}\"` is a directory of a host; on Kubernetes the files go to the claim `{claim}` ({})",
+                    b.name,
+                    b.to,
+                    bytes(DEFAULT_BACKUP_CLAIM)
+                ),
+                "to",
+                "back up to S3 (`to=\"s3://…\"`), or read the files from the claim",
+            );
+            let mut requests = IndexMap::new();
+            requests.insert("storage", bytes(DEFAULT_BACKUP_CLAIM));
+            let metadata = self.meta(&claim, &[]);
+            self.push(Object {
+                api_version: "v1",
+                kind: "PersistentVolumeClaim",
+                metadata,
+                spec: Some(PvcSpec {
+                    access_modes: vec!["ReadWriteOnce"],
+                    storage_class_name: super::option(stack, "storage-class"),
+                    resources: PvcResources { requests },
+                }),
+                data: None,
+            });
+            PodVolume { persistent_volume_claim: Some(ClaimRef { claim_name: claim }), ..volume("backup") }
+        } else {
+            PodVolume { empty_dir: Some(EmptyDir { medium: None, size_limit: None }), ..volume("backup") }
+        };
+        volumes.push(dir_volume);
+
+        let common = |step: &str| -> Container {
+            Container {
+                name: step.to_string(),
+                command: Some(vec!["sh".into(), format!("{SCRIPTS}/{step}.sh")]),
+                env: vec![plain("BACKUP_DIR", MOUNT), plain("STACKC_STATE", STATE)],
+                volume_mounts: vec![
+                    mount("scripts", SCRIPTS, true),
+                    mount("state", STATE, false),
+                    mount("backup", MOUNT, false),
+                ],
+                ..Container::default()
+            }
+        };
+        let mut steps: Vec<Container> = Vec::new();
+        let mut scripts: Vec<(String, String)> = Vec::new();
+
+        // dump
+        let mut dump = common("dump");
+        let host = b.service.clone().unwrap_or_default();
+        match job.engine {
+            Engine::Postgres | Engine::Redis => {
+                let Some(db) = job.db else { return };
+                dump.image = match &db.image {
+                    Some(i) => self.text(i, origin, "the database image"),
+                    None => return,
+                };
+                if job.engine == Engine::Postgres {
+                    let user = self.text(&job.pg_user(), origin, "the backup's user");
+                    let database = self.text(&job.pg_database(), origin, "the backup's database");
+                    dump.env.push(plain("PGHOST", host.clone()));
+                    dump.env.push(plain("PGPORT", job.port().to_string()));
+                    dump.env.push(plain("PGUSER", user));
+                    dump.env.push(plain("PGDATABASE", database));
+                } else {
+                    dump.env.push(plain("REDIS_HOST", host.clone()));
+                    dump.env.push(plain("REDIS_PORT", job.port().to_string()));
+                    if let Some(u) = &b.user {
+                        let u = self.text(&Text::from_default(u), origin, "the backup's user");
+                        dump.env.push(plain("REDIS_USER", u));
+                    }
+                }
+                if let Some(p) = job.password() {
+                    if let Some(r) = self.secret_ref(p) {
+                        let var = if job.engine == Engine::Redis { "REDISCLI_AUTH" } else { "PGPASSWORD" };
+                        dump.env.push(EnvVar {
+                            name: var.into(),
+                            value: None,
+                            value_from: Some(ValueFrom::SecretKeyRef(r)),
+                        });
+                    }
+                }
+            }
+            Engine::Volume => {
+                dump.image = ALPINE_IMAGE.into();
+                let v = b.volume.clone().unwrap_or_default();
+                // A volume of a StatefulSet is the first replica's claim.
+                let claim = stack
+                    .services
+                    .values()
+                    .find(|s| s.stateful && s.mounts.iter().any(|m| m.source == MountSource::Volume(v.clone())))
+                    .map_or_else(|| v.clone(), |s| format!("{v}-{}-0", s.name));
+                self.warn(
+                    origin,
+                    format!(
+                        "backup `{}` mounts the claim `{claim}` read-only next to the pods that use it: a ReadWriteOnce claim \
+                         lets the backup run only on the node that holds it",
+                        b.name
+                    ),
+                    "volume backup",
+                    "give the volume a class that supports ReadWriteMany, or snapshot it with VolumeSnapshots",
+                );
+                volumes.push(PodVolume {
+                    persistent_volume_claim: Some(ClaimRef { claim_name: claim }),
+                    ..volume("data")
+                });
+                dump.env.push(plain("BACKUP_SOURCE", "/data"));
+                dump.volume_mounts.push(mount("data", "/data", true));
+            }
+        }
+        scripts.push(("dump".into(), dump_script(stack, job)));
+        steps.push(dump);
+
+        // encrypt
+        if let Some(secret) = &b.encrypt_secret {
+            let mut c = common("encrypt");
+            c.image = GPG_IMAGE.into();
+            if let Some(r) = self.secret_ref(secret) {
+                volumes.push(PodVolume {
+                    secret: Some(SecretVolume {
+                        secret_name: r.name,
+                        items: vec![KeyToPath { key: r.key, path: "passphrase".into(), mode: Some(0o400) }],
+                        optional: None,
+                    }),
+                    ..volume("passphrase")
+                });
+                c.env.push(plain("BACKUP_PASSPHRASE_FILE", PASSPHRASE));
+                c.volume_mounts.push(mount("passphrase", "/stackc-secrets", true));
+            }
+            scripts.push(("encrypt".into(), encrypt_script(stack, job)));
+            steps.push(c);
+        }
+
+        // upload: the backup's `env` (the AWS credentials) only here.
+        if !job.uploads.is_empty() {
+            let mut c = common("upload");
+            c.image = AWS_IMAGE.into();
+            for (var, url) in &job.uploads {
+                let url = self.text(url, origin, "an S3 destination");
+                c.env.push(plain(var, url));
+            }
+            let extra = self.env_list(&b.env, &IndexMap::new(), origin);
+            c.env.extend(extra);
+            scripts.push(("upload".into(), upload_script(stack, job)));
+            steps.push(c);
+        } else if !b.env.is_empty() {
+            self.warn(
+                origin,
+                format!("backup `{}` uploads nothing, so its `env` is not used", b.name),
+                "env",
+                "remove the `env` block, or upload with `to=\"s3://…\"` or `copy-to=\"s3://…\"`",
+            );
+        }
+
+        // prune
+        if let (Some(ms), true) = (b.retain_ms, job.local) {
+            let mut c = common("prune");
+            c.image = ALPINE_IMAGE.into();
+            scripts.push(("prune".into(), prune_script(stack, job, ms)));
+            steps.push(c);
+        }
+
+        // The scripts, packed by kustomize.
+        let mut files = Vec::new();
+        for (step, text) in scripts {
+            let rel = format!("backup/{}-{step}.sh", b.name);
+            files.push(format!("{step}.sh={rel}"));
+            self.extra_files.push(OutputFile { executable: true, ..OutputFile::new(format!("{DIR}/{rel}"), text) });
+        }
+        self.generators.push(ConfigMapGenerator { name: object.clone(), namespace: self.ns.clone(), files });
+
+        let Some(last) = steps.pop() else { return };
+        let mut labels = self.stack_labels();
+        labels.insert(SELECTOR_KEY.to_string(), object.clone());
+        let labels = self.clean_labels(labels, origin);
+        let pod = PodSpec {
+            restart_policy: Some("Never"),
+            init_containers: steps,
+            containers: vec![last],
+            volumes,
+            ..PodSpec::default()
+        };
+        let metadata = self.meta(&object, &[(SELECTOR_KEY, &object)]);
+        self.push(Object {
+            api_version: "batch/v1",
+            kind: "CronJob",
+            metadata,
+            spec: Some(CronJobSpec {
+                schedule: b.schedule.clone(),
+                time_zone: "Etc/UTC",
+                // A run that overlaps the previous one would dump twice and prune under it.
+                concurrency_policy: "Forbid",
+                job_template: JobTemplate {
+                    spec: BackupJobSpec {
+                        // A failed backup is reported (the Job fails), not silently retried.
+                        backoff_limit: 0,
+                        template: PodTemplate { metadata: PodMeta { labels, annotations: IndexMap::new() }, spec: pod },
+                    },
+                },
+            }),
+            data: None,
+        });
+    }
+}
