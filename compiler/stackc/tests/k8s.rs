@@ -785,3 +785,32 @@ fn backup_steps_run_in_order_and_a_failed_dump_leaves_nothing() {
     );
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn two_objects_of_one_kind_and_name_are_an_error() {
+    let (files, diags) = build_with(
+        r#"stack "s"
+volume "backup-db" size="1Gi"
+env-group "backup-db" A="1"
+service "postgres" {
+    image "postgres:16-alpine"
+    port 5432
+    env POSTGRES_PASSWORD="x"
+    env-from "backup-db"
+    mount "backup-db" "/var/lib/postgresql/data"
+    health cmd="pg_isready"
+}
+backup "db" service="postgres" schedule="0 3 * * *" to="/var/backups"
+policy {
+    allow "plaintext-secret"
+}
+"#,
+        None,
+    );
+    assert!(files.is_empty());
+    assert!(
+        diags.iter().any(|d| d.starts_with("E0501") && d.contains("two objects named ConfigMap `backup-db`")),
+        "{diags:#?}"
+    );
+    assert!(diags.iter().any(|d| d.contains("two objects named PersistentVolumeClaim `backup-db`")), "{diags:#?}");
+}

@@ -702,6 +702,7 @@ impl<'a> Builder<'a> {
         self.ingresses();
         self.backups();
         self.stack_warnings();
+        self.name_clashes();
         let mut files = Vec::new();
         let mut order: Vec<(usize, String, String)> = Vec::new();
         for (kind, name, yaml) in std::mem::take(&mut self.objects) {
@@ -730,6 +731,33 @@ impl<'a> Builder<'a> {
         let mut seen = std::collections::HashSet::new();
         let diags = self.diags.into_iter().filter(|d| seen.insert(d.clone())).collect();
         (files, diags)
+    }
+
+    /// Objects of one kind share one namespace: an env-group, a backup's scripts and the
+    /// params are all ConfigMaps, a volume and a backup's directory both claims.
+    fn name_clashes(&mut self) {
+        let mut seen: BTreeSet<(&str, String)> = BTreeSet::new();
+        let mut clashes = Vec::new();
+        let generated = self.generators.iter().map(|g| ("ConfigMap", g.name.clone()));
+        let params = (!self.deploy_params.is_empty()).then(|| ("ConfigMap", params_configmap(self.stack)));
+        let all = self.objects.iter().map(|(k, n, _)| (*k, n.clone())).chain(generated).chain(params);
+        for (kind, name) in all {
+            if !seen.insert((kind, name.clone())) {
+                clashes.push(format!("{kind} `{name}`"));
+            }
+        }
+        for what in clashes {
+            self.diags.push(
+                Diagnostic::error(
+                    Code::TargetCannotExpress,
+                    format!("the k8s target would write two objects named {what}"),
+                )
+                .help(
+                    "env-groups, backups (`backup-NAME`) and the params (`STACK-params`) are ConfigMaps, volumes and \
+                     backup directories (`backup-NAME`) claims: rename one of them",
+                ),
+            );
+        }
     }
 
     fn push<S: Serialize>(&mut self, obj: Object<S>) {
