@@ -814,3 +814,23 @@ policy {
     );
     assert!(diags.iter().any(|d| d.contains("two objects named PersistentVolumeClaim `backup-db`")), "{diags:#?}");
 }
+
+#[test]
+fn update_maps_to_a_rolling_update() {
+    let deployment = |update: &str| {
+        let src = format!(
+            "stack \"s\"\nservice \"web\" {{\n    image \"ghcr.io/acme/web:1.0.0\"\n    port 3000\n    health http=\"/\"\n    replicas 3\n    {update}\n}}\n"
+        );
+        let (files, diags) = build(&src);
+        (file(&files, "k8s/deployment-web.yaml").to_string(), diags)
+    };
+    let (d, _) = deployment(r#"update max-surge=1 max-unavailable=0 monitor="30s""#);
+    assert!(d.contains("  strategy:\n    type: RollingUpdate\n    rollingUpdate:\n      maxSurge: 1\n      maxUnavailable: 0\n  minReadySeconds: 30\n"), "{d}");
+    let (d, _) = deployment(r#"update order="stop-first""#);
+    assert!(d.contains("    rollingUpdate:\n      maxSurge: 0\n      maxUnavailable: 1\n"), "{d}");
+    let (d, _) = deployment(r#"update order="start-first""#);
+    assert!(!d.contains("strategy:"), "Kubernetes' default surge starts first: {d}");
+    let (d, diags) = deployment("update max-surge=0 max-unavailable=0");
+    assert!(d.contains("      maxSurge: 0\n      maxUnavailable: 1\n"), "{d}");
+    assert!(diags.iter().any(|d| d.contains("cannot progress")), "{diags:#?}");
+}

@@ -1190,6 +1190,31 @@ impl<'a> Builder<'a> {
         any.then_some(sc)
     }
 
+    /// `update` as a rolling update: `order="stop-first"` is no surge (the old pod goes
+    /// before its replacement starts), `"start-first"` Kubernetes' default surge.
+    fn rolling_update(&mut self, svc: &Service, u: &UpdateConfig) -> Option<Strategy> {
+        let stop_first = u.order.as_deref() == Some("stop-first");
+        let max_surge = u.max_surge.or(stop_first.then_some(0));
+        let mut max_unavailable = u.max_unavailable.or((max_surge == Some(0)).then_some(1));
+        if max_surge == Some(0) && max_unavailable == Some(0) {
+            self.warn(
+                svc.origin,
+                format!(
+                    "service `{}`: an update with neither a surge nor an unavailable replica cannot progress; \
+                     Kubernetes gets maxUnavailable 1",
+                    svc.name
+                ),
+                "update",
+                "allow `max-surge=1` (start-first) or `max-unavailable=1`",
+            );
+            max_unavailable = Some(1);
+        }
+        (max_surge.is_some() || max_unavailable.is_some()).then_some(Strategy {
+            kind: "RollingUpdate",
+            rolling_update: Some(RollingUpdate { max_surge, max_unavailable }),
+        })
+    }
+
     fn service(&mut self, svc: &Service) {
         let name = svc.name.clone();
         let mut selector = IndexMap::new();
@@ -1461,15 +1486,7 @@ impl<'a> Builder<'a> {
                 // new pod while the old one holds the volume, and wait forever.
                 Some(Strategy { kind: "Recreate", rolling_update: None })
             } else {
-                svc.update.as_ref().and_then(|u| {
-                    (u.max_surge.is_some() || u.max_unavailable.is_some()).then_some(Strategy {
-                        kind: "RollingUpdate",
-                        rolling_update: Some(RollingUpdate {
-                            max_surge: u.max_surge,
-                            max_unavailable: u.max_unavailable,
-                        }),
-                    })
-                })
+                svc.update.as_ref().and_then(|u| self.rolling_update(svc, u))
             };
             let spec = WorkloadSpec {
                 // With an autoscaler the replica count is its: a count here would be reset on
