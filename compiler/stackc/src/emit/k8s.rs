@@ -665,6 +665,8 @@ struct Builder<'a> {
     /// Files other than manifests (the backup scripts), and the ConfigMaps made of them.
     extra_files: Vec<OutputFile>,
     generators: Vec<ConfigMapGenerator>,
+    /// `volume_writers()`, computed once: every workload looks its volumes up in it.
+    writers: BTreeMap<String, u32>,
 }
 
 impl<'a> Builder<'a> {
@@ -680,6 +682,7 @@ impl<'a> Builder<'a> {
             objects: Vec::new(),
             extra_files: Vec::new(),
             generators: Vec::new(),
+            writers: volume_writers(stack),
         }
     }
 
@@ -1020,21 +1023,6 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// How many pods mount each volume read-write at once (stateful services excluded:
-    /// each of their replicas gets its own claim).
-    fn volume_writers(&self) -> BTreeMap<String, u32> {
-        let mut out = BTreeMap::new();
-        for svc in self.stack.services.values().filter(|s| !s.stateful) {
-            let pods = svc.autoscale.as_ref().map_or(svc.replicas, |a| a.max.max(svc.replicas));
-            for m in &svc.mounts {
-                if let MountSource::Volume(v) = &m.source {
-                    *out.entry(v.clone()).or_insert(0) += pods;
-                }
-            }
-        }
-        out
-    }
-
     fn claim_spec(&mut self, vol: &Volume, shared: bool) -> PvcSpec {
         let size = match vol.size_bytes {
             Some(b) => b,
@@ -1063,7 +1051,7 @@ impl<'a> Builder<'a> {
 
     /// A claim per named volume that non-stateful services mount.
     fn volumes(&mut self) {
-        let writers = self.volume_writers();
+        let writers = self.writers.clone();
         let vols: Vec<Volume> = self.stack.volumes.values().cloned().collect();
         for vol in vols {
             let Some(&pods) = writers.get(&vol.name) else { continue };
@@ -1292,7 +1280,6 @@ impl<'a> Builder<'a> {
         let mut pod = PodSpec::default();
         let mut claim_templates = Vec::new();
         let mut mounted: BTreeSet<String> = BTreeSet::new();
-        let writers = self.volume_writers();
         for m in &svc.mounts {
             let target = self.text(&m.target, svc.origin, "a mount target");
             match &m.source {
@@ -1479,7 +1466,7 @@ impl<'a> Builder<'a> {
             let strategy = if svc.stateful {
                 None
             } else if svc.mounts.iter().any(|m| match &m.source {
-                MountSource::Volume(v) => writers.get(v).is_some_and(|n| *n <= 1),
+                MountSource::Volume(v) => self.writers.get(v).is_some_and(|n| *n <= 1),
                 MountSource::Bind(_) => false,
             }) {
                 // A ReadWriteOnce claim attaches to one node: a rolling update would start the
@@ -2076,6 +2063,21 @@ fn shell_quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
+}
+
+/// How many pods mount each volume read-write at once (stateful services excluded:
+/// each of their replicas gets its own claim).
+fn volume_writers(stack: &Stack) -> BTreeMap<String, u32> {
+    let mut out = BTreeMap::new();
+    for svc in stack.services.values().filter(|s| !s.stateful) {
+        let pods = svc.autoscale.as_ref().map_or(svc.replicas, |a| a.max.max(svc.replicas));
+        for m in &svc.mounts {
+            if let MountSource::Volume(v) = &m.source {
+                *out.entry(v.clone()).or_insert(0) += pods;
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
