@@ -12,7 +12,8 @@ mod backup;
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use super::{header, EmitOptions, OutputFile};
+// The backup core is shared with the Kubernetes target; `backup` (a child) reaches it here.
+use super::{header, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 

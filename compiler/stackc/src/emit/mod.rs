@@ -344,3 +344,115 @@ pub(crate) fn exporter_job(e: &Exporter) -> (String, String, u16) {
 pub(crate) fn monitoring_generated(stack: &Stack) -> bool {
     stack.monitoring.is_some() && stack.targets.selected.contains(&TargetKind::Prometheus)
 }
+
+// Backups: what the compose and Kubernetes targets both derive from a `backup` (the engine,
+// the database service and how to log in to it, the file's name); each target then runs the
+// steps its own way.
+
+/// `date -u` format of a backup file's time stamp: a UTC time stamp sorts by time, and has
+/// no `:` (which some tools read as host:path).
+pub(crate) const BACKUP_STAMP_FORMAT: &str = "+%Y%m%dT%H%M%SZ";
+/// The `find -name` pattern of a stamp (so that `db-…` never matches `db-hourly-…`).
+pub(crate) const BACKUP_STAMP_GLOB: &str = "????????T??????Z";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BackupEngine {
+    Postgres,
+    Redis,
+    Volume,
+}
+
+pub(crate) struct BackupJob<'a> {
+    pub b: &'a crate::ir::Backup,
+    pub engine: BackupEngine,
+    pub db: Option<&'a crate::ir::Service>,
+    /// The file's extension before encryption (`sql.gz`, `dump`, `rdb.gz`, `tar.gz`).
+    pub ext: String,
+    pub gzip: bool,
+}
+
+impl<'a> BackupJob<'a> {
+    pub fn new(stack: &'a Stack, b: &'a crate::ir::Backup) -> BackupJob<'a> {
+        let engine = match (b.volume.is_some(), b.engine.as_deref()) {
+            (true, _) => BackupEngine::Volume,
+            (false, Some("redis")) => BackupEngine::Redis,
+            _ => BackupEngine::Postgres,
+        };
+        let db = b.service.as_ref().and_then(|s| stack.services.get(s));
+        let custom = engine == BackupEngine::Postgres && b.format.as_deref() == Some("custom");
+        // A custom archive is compressed by pg_dump itself; gzip would only cost time.
+        let gzip = b.compress && !custom;
+        let base = match engine {
+            BackupEngine::Postgres if custom => "dump",
+            BackupEngine::Postgres => "sql",
+            BackupEngine::Redis => "rdb",
+            BackupEngine::Volume => "tar",
+        };
+        let ext = if gzip { format!("{base}.gz") } else { base.to_string() };
+        BackupJob { b, engine, db, ext, gzip }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.b.name
+    }
+
+    /// The final file name; `stamp` is the shell expansion of the time stamp.
+    pub fn final_name_with(&self, stamp: &str) -> String {
+        let gpg = if self.b.encrypt_secret.is_some() { ".gpg" } else { "" };
+        format!("{}-{stamp}.{}{gpg}", self.b.name, self.ext)
+    }
+
+    /// The `find -name` pattern of this backup's files, and only of them.
+    pub fn final_glob(&self) -> String {
+        self.final_name_with(BACKUP_STAMP_GLOB)
+    }
+
+    /// `password=`, else the database service's own password secret.
+    pub fn password(&self) -> Option<&'a str> {
+        if let Some(p) = &self.b.password_secret {
+            return Some(p);
+        }
+        let key = match self.engine {
+            BackupEngine::Postgres => "POSTGRES_PASSWORD",
+            BackupEngine::Redis => "REDIS_PASSWORD",
+            BackupEngine::Volume => return None,
+        };
+        match self.db?.env.get(key)? {
+            crate::ir::EnvValue::Secret(name) => Some(name),
+            crate::ir::EnvValue::Text(_) => None,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        let default = if self.engine == BackupEngine::Redis { 6379 } else { 5432 };
+        self.db.and_then(|d| d.ports.first()).map_or(default, |p| p.port)
+    }
+
+    /// A setting of the database service's environment (`POSTGRES_USER`), as text.
+    fn db_env(&self, key: &str) -> Option<crate::ir::Text> {
+        match self.db?.env.get(key)? {
+            crate::ir::EnvValue::Text(t) => Some(t.clone()),
+            crate::ir::EnvValue::Secret(_) => None,
+        }
+    }
+
+    /// `user=`, else the image's `POSTGRES_USER`, else `postgres`.
+    pub fn pg_user(&self) -> crate::ir::Text {
+        self.b
+            .user
+            .as_deref()
+            .map(crate::ir::Text::from_default)
+            .or_else(|| self.db_env("POSTGRES_USER"))
+            .unwrap_or_else(|| crate::ir::Text::lit("postgres"))
+    }
+
+    /// `database=`, else the image's `POSTGRES_DB`, else the user's name (as the image does).
+    pub fn pg_database(&self) -> crate::ir::Text {
+        self.b
+            .database
+            .as_deref()
+            .map(crate::ir::Text::from_default)
+            .or_else(|| self.db_env("POSTGRES_DB"))
+            .unwrap_or_else(|| self.pg_user())
+    }
+}

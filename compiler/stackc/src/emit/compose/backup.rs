@@ -17,6 +17,7 @@ use super::{
     env_secret, env_text, render_path, render_plain, sh, CBuild, CMount, CService, CServiceSecret, EmitOptions,
     OutputFile, Secrets,
 };
+use super::{BackupEngine, BackupJob, BACKUP_STAMP_FORMAT};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 
@@ -36,52 +37,29 @@ pub const DIR: &str = "backup";
 const MOUNT: &str = "/backup";
 /// Where the step scripts are mounted.
 const SCRIPTS: &str = "/stackc-backup";
-/// A UTC time stamp: sorts by time, and has no `:` (which some tools read as host:path).
-const STAMP_FORMAT: &str = "+%Y%m%dT%H%M%SZ";
-/// The `find -name` pattern of a stamp (so that `db-…` never matches `db-hourly-…`).
-const STAMP_GLOB: &str = "????????T??????Z";
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Engine {
-    Postgres,
-    Redis,
-    Volume,
-}
 
 /// Everything about one backup that the services, scripts and checks share.
 struct Job<'a> {
-    b: &'a Backup,
-    engine: Engine,
-    db: Option<&'a Service>,
-    /// The file's extension before encryption (`sql.gz`, `dump`, `rdb.gz`, `tar.gz`).
-    ext: String,
+    core: BackupJob<'a>,
     /// `to=` when it is a directory on the host; `None`: S3, through the spool volume.
     host_dir: Option<Text>,
     /// S3 destinations, `copy-to=` first.
     uploads: Vec<(&'static str, Text)>,
     /// `copy-to=` when it is a directory on the host.
     copy_dir: Option<Text>,
-    gzip: bool,
+}
+
+impl<'a> std::ops::Deref for Job<'a> {
+    type Target = BackupJob<'a>;
+
+    fn deref(&self) -> &BackupJob<'a> {
+        &self.core
+    }
 }
 
 impl<'a> Job<'a> {
     fn new(stack: &'a Stack, b: &'a Backup) -> Job<'a> {
-        let engine = match (b.volume.is_some(), b.engine.as_deref()) {
-            (true, _) => Engine::Volume,
-            (false, Some("redis")) => Engine::Redis,
-            _ => Engine::Postgres,
-        };
-        let db = b.service.as_ref().and_then(|s| stack.services.get(s));
-        let custom = engine == Engine::Postgres && b.format.as_deref() == Some("custom");
-        // A custom archive is compressed by pg_dump itself; gzip would only cost time.
-        let gzip = b.compress && !custom;
-        let base = match engine {
-            Engine::Postgres if custom => "dump",
-            Engine::Postgres => "sql",
-            Engine::Redis => "rdb",
-            Engine::Volume => "tar",
-        };
-        let ext = if gzip { format!("{base}.gz") } else { base.to_string() };
+        let core = BackupJob::new(stack, b);
         let to = Text::from_default(&b.to);
         let is_s3 = |t: &Text| stack.compile_time(t).starts_with("s3://");
         let (host_dir, mut uploads) = if is_s3(&to) { (None, vec![]) } else { (Some(to.clone()), vec![]) };
@@ -97,11 +75,7 @@ impl<'a> Job<'a> {
         if host_dir.is_none() {
             uploads.push(("BACKUP_S3_TO", to));
         }
-        Job { b, engine, db, ext, host_dir, uploads, copy_dir, gzip }
-    }
-
-    fn name(&self) -> &str {
-        &self.b.name
+        Job { core, host_dir, uploads, copy_dir }
     }
 
     fn service(&self, step: &str) -> String {
@@ -114,13 +88,7 @@ impl<'a> Job<'a> {
 
     /// The final file name, without the directory: `$BACKUP_STAMP` is expanded by the script.
     fn final_name(&self) -> String {
-        let gpg = if self.b.encrypt_secret.is_some() { ".gpg" } else { "" };
-        format!("{}-${{BACKUP_STAMP}}.{}{gpg}", self.b.name, self.ext)
-    }
-
-    fn final_glob(&self) -> String {
-        let gpg = if self.b.encrypt_secret.is_some() { ".gpg" } else { "" };
-        format!("{}-{STAMP_GLOB}.{}{gpg}", self.b.name, self.ext)
+        self.final_name_with("${BACKUP_STAMP}")
     }
 
     /// The steps, in the order the host script runs them.
@@ -144,55 +112,6 @@ impl<'a> Job<'a> {
     /// Retention is applied to a host directory only (S3: a lifecycle rule, see `check`).
     fn prunes(&self) -> bool {
         self.b.retain_ms.is_some() && self.host_dir.is_some()
-    }
-
-    /// The password secret: `password=`, else the database service's own password secret.
-    fn password(&self) -> Option<&'a str> {
-        if let Some(p) = &self.b.password_secret {
-            return Some(p);
-        }
-        let key = match self.engine {
-            Engine::Postgres => "POSTGRES_PASSWORD",
-            Engine::Redis => "REDIS_PASSWORD",
-            Engine::Volume => return None,
-        };
-        match self.db?.env.get(key)? {
-            EnvValue::Secret(name) => Some(name),
-            EnvValue::Text(_) => None,
-        }
-    }
-
-    fn port(&self) -> u16 {
-        let default = if self.engine == Engine::Redis { 6379 } else { 5432 };
-        self.db.and_then(|d| d.ports.first()).map_or(default, |p| p.port)
-    }
-
-    /// A setting of the database service's environment (`POSTGRES_USER`), as text.
-    fn db_env(&self, key: &str) -> Option<Text> {
-        match self.db?.env.get(key)? {
-            EnvValue::Text(t) => Some(t.clone()),
-            EnvValue::Secret(_) => None,
-        }
-    }
-
-    /// `user=`, else the image's `POSTGRES_USER`, else `postgres`.
-    fn pg_user(&self) -> Text {
-        self.b
-            .user
-            .as_deref()
-            .map(Text::from_default)
-            .or_else(|| self.db_env("POSTGRES_USER"))
-            .unwrap_or_else(|| Text::lit("postgres"))
-    }
-
-    /// `database=`, else the image's `POSTGRES_DB`, else the user's name (as the image does).
-    fn pg_database(&self) -> Text {
-        self.b
-            .database
-            .as_deref()
-            .map(Text::from_default)
-            .or_else(|| self.db_env("POSTGRES_DB"))
-            .unwrap_or_else(|| self.pg_user())
     }
 }
 
@@ -255,49 +174,49 @@ fn script_header(stack: &Stack, job: &Job, step: &str, what: &str) -> String {
 fn dump_script(stack: &Stack, job: &Job) -> String {
     let b = job.b;
     let what = match job.engine {
-        Engine::Postgres => format!(
+        BackupEngine::Postgres => format!(
             "pg_dump of `{}` in its own image (pg_dump matches the server's major version).",
             b.service.as_deref().unwrap_or_default()
         ),
-        Engine::Redis => format!(
+        BackupEngine::Redis => format!(
             "redis-cli --rdb of `{}` in its own image (a snapshot like the server's own).",
             b.service.as_deref().unwrap_or_default()
         ),
-        Engine::Volume => {
+        BackupEngine::Volume => {
             format!("tar of the volume `{}`, mounted read-only.", b.volume.as_deref().unwrap_or_default())
         }
     };
     let mut out = script_header(stack, job, "dump", &what);
     let host = b.service.as_deref().unwrap_or_default();
     match job.engine {
-        Engine::Postgres => {
+        BackupEngine::Postgres => {
             out.push_str(&default_line("PGHOST", Some(host)));
             out.push_str(&default_line("PGPORT", Some(&job.port().to_string())));
             out.push_str(&default_line("PGUSER", script_value(stack, &job.pg_user()).as_deref()));
             out.push_str(&default_line("PGDATABASE", script_value(stack, &job.pg_database()).as_deref()));
         }
-        Engine::Redis => {
+        BackupEngine::Redis => {
             out.push_str(&default_line("REDIS_HOST", Some(host)));
             out.push_str(&default_line("REDIS_PORT", Some(&job.port().to_string())));
             if let Some(u) = &b.user {
                 out.push_str(&default_line("REDIS_USER", script_value(stack, &Text::from_default(u)).as_deref()));
             }
         }
-        Engine::Volume => out.push_str(&default_line("BACKUP_SOURCE", Some("/data"))),
+        BackupEngine::Volume => out.push_str(&default_line("BACKUP_SOURCE", Some("/data"))),
     }
     out.push_str(&default_line("BACKUP_DIR", Some(MOUNT)));
     let password = job.password();
     if let Some(p) = password {
         out.push_str(&default_line("BACKUP_PASSWORD_FILE", Some(&format!("/run/secrets/{p}"))));
     }
-    out.push_str(&format!(": \"${{BACKUP_STAMP:=$(date -u {STAMP_FORMAT})}}\"\n"));
+    out.push_str(&format!(": \"${{BACKUP_STAMP:=$(date -u {BACKUP_STAMP_FORMAT})}}\"\n"));
     match job.engine {
-        Engine::Postgres => out.push_str("export PGHOST PGPORT PGUSER PGDATABASE\n"),
-        Engine::Redis | Engine::Volume => {}
+        BackupEngine::Postgres => out.push_str("export PGHOST PGPORT PGUSER PGDATABASE\n"),
+        BackupEngine::Redis | BackupEngine::Volume => {}
     }
     if password.is_some() {
         // Read from the mounted secret, never from the command line (visible in `ps`).
-        let var = if job.engine == Engine::Redis { "REDISCLI_AUTH" } else { "PGPASSWORD" };
+        let var = if job.engine == BackupEngine::Redis { "REDISCLI_AUTH" } else { "PGPASSWORD" };
         out.push_str(&format!("{var}=$(cat \"$BACKUP_PASSWORD_FILE\")\nexport {var}\n"));
     }
     let base = job.ext.trim_end_matches(".gz");
@@ -314,7 +233,7 @@ fn dump_script(stack: &Stack, job: &Job) -> String {
     ));
     out.push_str("trap 'rm -f \"$tmp\" \"$tmp.gz\"' EXIT\ntrap 'exit 1' HUP INT TERM\n");
     match job.engine {
-        Engine::Postgres => {
+        BackupEngine::Postgres => {
             let mut cmd = String::from("pg_dump");
             cmd.push_str(match b.format.as_deref() {
                 Some("custom") => " --format=custom",
@@ -329,11 +248,11 @@ fn dump_script(stack: &Stack, job: &Job) -> String {
             cmd.push_str(" --file=\"$tmp\"\n");
             out.push_str(&cmd);
         }
-        Engine::Redis => {
+        BackupEngine::Redis => {
             let user = if b.user.is_some() { " --user \"$REDIS_USER\"" } else { "" };
             out.push_str(&format!("redis-cli -h \"$REDIS_HOST\" -p \"$REDIS_PORT\"{user} --rdb \"$tmp\"\n"));
         }
-        Engine::Volume => out.push_str("tar -C \"$BACKUP_SOURCE\" -cf \"$tmp\" .\n"),
+        BackupEngine::Volume => out.push_str("tar -C \"$BACKUP_SOURCE\" -cf \"$tmp\" .\n"),
     }
     if job.gzip {
         out.push_str("gzip -f \"$tmp\"\nmv \"$tmp.gz\" \"$out\"\n");
@@ -454,7 +373,7 @@ fn host_script(stack: &Stack, job: &Job, compose_file: &str) -> String {
         "report() {{\n    rc=$?\n    if [ \"$rc\" -ne 0 ]; then\n        echo \"backup {}: FAILED (exit $rc)\" >&2\n    fi\n}}\ntrap report EXIT\n",
         b.name
     ));
-    out.push_str(&format!("BACKUP_STAMP=$(date -u {STAMP_FORMAT})\n"));
+    out.push_str(&format!("BACKUP_STAMP=$(date -u {BACKUP_STAMP_FORMAT})\n"));
     out.push_str(&format!(
         "step() {{\n    docker compose -f {} run --rm -T -e \"BACKUP_STAMP=$BACKUP_STAMP\" \"$1\"\n}}\n",
         sh(compose_file)
@@ -530,7 +449,7 @@ fn base_service(stack: &Stack, image: Option<String>) -> CService {
 fn dump_service(stack: &Stack, opts: &EmitOptions, job: &Job, secrets: &mut Secrets) -> CService {
     let b = job.b;
     let (image, build) = match (job.engine, job.db) {
-        (Engine::Volume, _) => (Some(ALPINE_IMAGE.to_string()), None),
+        (BackupEngine::Volume, _) => (Some(ALPINE_IMAGE.to_string()), None),
         (_, Some(db)) => (
             db.image.as_ref().map(|t| render_plain(stack, t)),
             db.build.as_ref().filter(|_| db.image.is_none()).map(|bd| CBuild {
@@ -540,8 +459,8 @@ fn dump_service(stack: &Stack, opts: &EmitOptions, job: &Job, secrets: &mut Secr
                 args: bd.args.iter().map(|(k, v)| (k.clone(), render_plain(stack, v))).collect(),
             }),
         ),
-        (Engine::Postgres, None) => (Some("postgres".into()), None),
-        (Engine::Redis, None) => (Some("redis".into()), None),
+        (BackupEngine::Postgres, None) => (Some("postgres".into()), None),
+        (BackupEngine::Redis, None) => (Some("redis".into()), None),
     };
     let mut c = base_service(stack, image);
     c.build = build;
@@ -549,7 +468,7 @@ fn dump_service(stack: &Stack, opts: &EmitOptions, job: &Job, secrets: &mut Secr
     // What depends on params is set here, so that deploy-time values apply; the script's
     // own defaults are the rest.
     match job.engine {
-        Engine::Postgres => {
+        BackupEngine::Postgres => {
             let user = job.pg_user();
             let database = job.pg_database();
             // Taken from the service's environment, a value may hold env secrets.
@@ -559,13 +478,13 @@ fn dump_service(stack: &Stack, opts: &EmitOptions, job: &Job, secrets: &mut Secr
                 }
             }
         }
-        Engine::Redis => {
+        BackupEngine::Redis => {
             let user = b.user.as_deref().map(Text::from_default).filter(has_params);
             if let Some(u) = user {
                 c.environment.insert("REDIS_USER".into(), render_plain(stack, &u));
             }
         }
-        Engine::Volume => {}
+        BackupEngine::Volume => {}
     }
     if let Some(p) = job.password() {
         mount_secret(&mut c, secrets, p);
@@ -743,7 +662,7 @@ pub(super) fn check(stack: &Stack) -> Vec<Diagnostic> {
                 );
             }
         }
-        if job.engine == Engine::Redis {
+        if job.engine == BackupEngine::Redis {
             let ignored: Vec<&str> = [
                 ("database", b.database.is_some()),
                 ("format", b.format.is_some()),

@@ -16,6 +16,7 @@ use super::{
     Object, OutputFile, PodMeta, PodSpec, PodTemplate, PodVolume, PvcResources, PvcSpec, SecretVolume, ValueFrom,
     VolumeMount, DIR, SELECTOR_KEY,
 };
+use super::{BackupEngine, BackupJob, BACKUP_STAMP_FORMAT};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 use serde::Serialize;
@@ -34,20 +35,10 @@ const SCRIPTS: &str = "/stackc-backup";
 const STATE: &str = "/stackc-state";
 /// Where the encryption passphrase is mounted.
 const PASSPHRASE: &str = "/stackc-secrets/passphrase";
-/// A UTC time stamp: sorts by time, and has no `:`.
-const STAMP_FORMAT: &str = "+%Y%m%dT%H%M%SZ";
-const STAMP_GLOB: &str = "????????T??????Z";
 /// The claim of a backup whose `to=` is a directory (there is no host on Kubernetes).
 const DEFAULT_BACKUP_CLAIM: u64 = 10 << 30;
 /// CronJob names are limited to 52 characters (the Job name gets a suffix).
 const MAX_CRONJOB_NAME: usize = 52;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Engine {
-    Postgres,
-    Redis,
-    Volume,
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -71,35 +62,24 @@ struct BackupJobSpec {
 }
 
 struct Job<'a> {
-    b: &'a Backup,
-    engine: Engine,
-    db: Option<&'a Service>,
-    ext: String,
-    gzip: bool,
+    core: BackupJob<'a>,
     /// `to=` is a directory: the files go to a claim and are pruned there.
     local: bool,
     /// S3 destinations, `copy-to=` first: (variable, URL).
     uploads: Vec<(&'static str, Text)>,
 }
 
+impl<'a> std::ops::Deref for Job<'a> {
+    type Target = BackupJob<'a>;
+
+    fn deref(&self) -> &BackupJob<'a> {
+        &self.core
+    }
+}
+
 impl<'a> Job<'a> {
     fn new(stack: &'a Stack, b: &'a Backup) -> Job<'a> {
-        let engine = match (b.volume.is_some(), b.engine.as_deref()) {
-            (true, _) => Engine::Volume,
-            (false, Some("redis")) => Engine::Redis,
-            _ => Engine::Postgres,
-        };
-        let db = b.service.as_ref().and_then(|s| stack.services.get(s));
-        let custom = engine == Engine::Postgres && b.format.as_deref() == Some("custom");
-        // A custom archive is compressed by pg_dump itself.
-        let gzip = b.compress && !custom;
-        let base = match engine {
-            Engine::Postgres if custom => "dump",
-            Engine::Postgres => "sql",
-            Engine::Redis => "rdb",
-            Engine::Volume => "tar",
-        };
-        let ext = if gzip { format!("{base}.gz") } else { base.to_string() };
+        let core = BackupJob::new(stack, b);
         let is_s3 = |t: &Text| stack.compile_time(t).starts_with("s3://");
         let to = Text::from_default(&b.to);
         let local = !is_s3(&to);
@@ -113,11 +93,7 @@ impl<'a> Job<'a> {
         if !local {
             uploads.push(("BACKUP_S3_TO", to));
         }
-        Job { b, engine, db, ext, gzip, local, uploads }
-    }
-
-    fn name(&self) -> &str {
-        &self.b.name
+        Job { core, local, uploads }
     }
 
     fn object(&self) -> String {
@@ -125,59 +101,7 @@ impl<'a> Job<'a> {
     }
 
     fn final_name(&self) -> String {
-        let gpg = if self.b.encrypt_secret.is_some() { ".gpg" } else { "" };
-        format!("{}-${{stamp}}.{}{gpg}", self.b.name, self.ext)
-    }
-
-    fn final_glob(&self) -> String {
-        let gpg = if self.b.encrypt_secret.is_some() { ".gpg" } else { "" };
-        format!("{}-{STAMP_GLOB}.{}{gpg}", self.b.name, self.ext)
-    }
-
-    /// `password=`, else the database service's own password secret.
-    fn password(&self) -> Option<&'a str> {
-        if let Some(p) = &self.b.password_secret {
-            return Some(p);
-        }
-        let key = match self.engine {
-            Engine::Postgres => "POSTGRES_PASSWORD",
-            Engine::Redis => "REDIS_PASSWORD",
-            Engine::Volume => return None,
-        };
-        match self.db?.env.get(key)? {
-            EnvValue::Secret(name) => Some(name),
-            EnvValue::Text(_) => None,
-        }
-    }
-
-    fn port(&self) -> u16 {
-        let default = if self.engine == Engine::Redis { 6379 } else { 5432 };
-        self.db.and_then(|d| d.ports.first()).map_or(default, |p| p.port)
-    }
-
-    fn db_env(&self, key: &str) -> Option<Text> {
-        match self.db?.env.get(key)? {
-            EnvValue::Text(t) => Some(t.clone()),
-            EnvValue::Secret(_) => None,
-        }
-    }
-
-    fn pg_user(&self) -> Text {
-        self.b
-            .user
-            .as_deref()
-            .map(Text::from_default)
-            .or_else(|| self.db_env("POSTGRES_USER"))
-            .unwrap_or_else(|| Text::lit("postgres"))
-    }
-
-    fn pg_database(&self) -> Text {
-        self.b
-            .database
-            .as_deref()
-            .map(Text::from_default)
-            .or_else(|| self.db_env("POSTGRES_DB"))
-            .unwrap_or_else(|| self.pg_user())
+        self.final_name_with("${stamp}")
     }
 }
 
@@ -200,17 +124,21 @@ const READ_STAMP: &str = "stamp=$(cat \"$STACKC_STATE/stamp\")\n";
 fn dump_script(stack: &Stack, job: &Job) -> String {
     let b = job.b;
     let what = match job.engine {
-        Engine::Postgres => format!(
+        BackupEngine::Postgres => format!(
             "pg_dump of `{}` in its own image (pg_dump matches the server's major version).",
             b.service.as_deref().unwrap_or_default()
         ),
-        Engine::Redis => format!("redis-cli --rdb of `{}` in its own image.", b.service.as_deref().unwrap_or_default()),
-        Engine::Volume => {
+        BackupEngine::Redis => {
+            format!("redis-cli --rdb of `{}` in its own image.", b.service.as_deref().unwrap_or_default())
+        }
+        BackupEngine::Volume => {
             format!("tar of the volume `{}`, mounted read-only.", b.volume.as_deref().unwrap_or_default())
         }
     };
     let mut out = script_header(stack, job, "dump", &what);
-    out.push_str(&format!("stamp=$(date -u {STAMP_FORMAT})\nprintf '%s\\n' \"$stamp\" >\"$STACKC_STATE/stamp\"\n"));
+    out.push_str(&format!(
+        "stamp=$(date -u {BACKUP_STAMP_FORMAT})\nprintf '%s\\n' \"$stamp\" >\"$STACKC_STATE/stamp\"\n"
+    ));
     let base = job.ext.trim_end_matches(".gz");
     // With encryption the dump is an intermediate file that the encrypt step removes.
     let out_name =
@@ -221,7 +149,7 @@ fn dump_script(stack: &Stack, job: &Job) -> String {
     ));
     out.push_str("trap 'rm -f \"$tmp\" \"$tmp.gz\"' EXIT\ntrap 'exit 1' HUP INT TERM\n");
     match job.engine {
-        Engine::Postgres => {
+        BackupEngine::Postgres => {
             let mut cmd = String::from("pg_dump");
             cmd.push_str(match b.format.as_deref() {
                 Some("custom") => " --format=custom",
@@ -236,11 +164,11 @@ fn dump_script(stack: &Stack, job: &Job) -> String {
             cmd.push_str(" --file=\"$tmp\"\n");
             out.push_str(&cmd);
         }
-        Engine::Redis => {
+        BackupEngine::Redis => {
             let user = if b.user.is_some() { " --user \"$REDIS_USER\"" } else { "" };
             out.push_str(&format!("redis-cli -h \"$REDIS_HOST\" -p \"$REDIS_PORT\"{user} --rdb \"$tmp\"\n"));
         }
-        Engine::Volume => out.push_str("tar -C \"$BACKUP_SOURCE\" -cf \"$tmp\" .\n"),
+        BackupEngine::Volume => out.push_str("tar -C \"$BACKUP_SOURCE\" -cf \"$tmp\" .\n"),
     }
     if job.gzip {
         out.push_str("gzip -f \"$tmp\"\nmv \"$tmp.gz\" \"$out\"\n");
@@ -417,13 +345,13 @@ impl Builder<'_> {
         let mut dump = common("dump");
         let host = b.service.clone().unwrap_or_default();
         match job.engine {
-            Engine::Postgres | Engine::Redis => {
+            BackupEngine::Postgres | BackupEngine::Redis => {
                 let Some(db) = job.db else { return };
                 dump.image = match &db.image {
                     Some(i) => self.text(i, origin, "the database image"),
                     None => return,
                 };
-                if job.engine == Engine::Postgres {
+                if job.engine == BackupEngine::Postgres {
                     let user = self.text(&job.pg_user(), origin, "the backup's user");
                     let database = self.text(&job.pg_database(), origin, "the backup's database");
                     dump.env.push(plain("PGHOST", host.clone()));
@@ -440,7 +368,7 @@ impl Builder<'_> {
                 }
                 if let Some(p) = job.password() {
                     if let Some(r) = self.secret_ref(p) {
-                        let var = if job.engine == Engine::Redis { "REDISCLI_AUTH" } else { "PGPASSWORD" };
+                        let var = if job.engine == BackupEngine::Redis { "REDISCLI_AUTH" } else { "PGPASSWORD" };
                         dump.env.push(EnvVar {
                             name: var.into(),
                             value: None,
@@ -449,7 +377,7 @@ impl Builder<'_> {
                     }
                 }
             }
-            Engine::Volume => {
+            BackupEngine::Volume => {
                 dump.image = ALPINE_IMAGE.into();
                 let v = b.volume.clone().unwrap_or_default();
                 // A volume of a StatefulSet is the first replica's claim.
