@@ -456,3 +456,76 @@ impl<'a> BackupJob<'a> {
             .unwrap_or_else(|| self.pg_user())
     }
 }
+
+impl BackupJob<'_> {
+    /// The dump step's commands once its settings are read: the dump under a hidden partial
+    /// name, compressed if asked, then renamed to its final name (or, with encryption, to the
+    /// hidden clear-text name the encrypt step removes). `stamp` names the shell variable
+    /// that holds the time stamp.
+    pub fn dump_commands(&self, stamp: &str) -> String {
+        let b = self.b;
+        let mut out = String::new();
+        let base = self.ext.trim_end_matches(".gz");
+        let out_name = if b.encrypt_secret.is_some() {
+            format!(".{}-${{{stamp}}}.{}.clear", b.name, self.ext)
+        } else {
+            self.final_name_with(&format!("${{{stamp}}}"))
+        };
+        out.push_str(&format!(
+            "out=\"$BACKUP_DIR/{out_name}\"\ntmp=\"$BACKUP_DIR/.{}-${{{stamp}}}.{base}.partial\"\n",
+            b.name
+        ));
+        out.push_str("trap 'rm -f \"$tmp\" \"$tmp.gz\"' EXIT\ntrap 'exit 1' HUP INT TERM\n");
+        match self.engine {
+            BackupEngine::Postgres => {
+                let mut cmd = String::from("pg_dump");
+                cmd.push_str(match b.format.as_deref() {
+                    Some("custom") => " --format=custom",
+                    _ => " --format=plain",
+                });
+                if b.no_owner {
+                    cmd.push_str(" --no-owner");
+                }
+                if b.no_privileges {
+                    cmd.push_str(" --no-privileges");
+                }
+                cmd.push_str(" --file=\"$tmp\"\n");
+                out.push_str(&cmd);
+            }
+            BackupEngine::Redis => {
+                let user = if b.user.is_some() { " --user \"$REDIS_USER\"" } else { "" };
+                out.push_str(&format!("redis-cli -h \"$REDIS_HOST\" -p \"$REDIS_PORT\"{user} --rdb \"$tmp\"\n"));
+            }
+            BackupEngine::Volume => out.push_str("tar -C \"$BACKUP_SOURCE\" -cf \"$tmp\" .\n"),
+        }
+        if self.gzip {
+            out.push_str("gzip -f \"$tmp\"\nmv \"$tmp.gz\" \"$out\"\n");
+        } else {
+            out.push_str("mv \"$tmp\" \"$out\"\n");
+        }
+        out.push_str("trap - EXIT\n");
+        out.push_str(&format!("echo \"backup {}: dump written\"\n", b.name));
+        out
+    }
+
+    /// The encrypt step's commands: gpg AES-256 from the hidden clear-text dump to the final
+    /// name; the clear text is removed whether gpg succeeds or not.
+    pub fn encrypt_commands(&self, stamp: &str) -> String {
+        let b = self.b;
+        let mut out = format!(
+            "clear=\"$BACKUP_DIR/.{name}-${{{stamp}}}.{ext}.clear\"\nout=\"$BACKUP_DIR/{final}\"\ntmp=\"$BACKUP_DIR/.{name}-${{{stamp}}}.{ext}.gpg.partial\"\n",
+            name = b.name,
+            ext = self.ext,
+            final = self.final_name_with(&format!("${{{stamp}}}"))
+        );
+        out.push_str(
+            "# The clear-text dump never outlives this step, whether it succeeds or not.\n\
+             trap 'rm -f \"$tmp\" \"$clear\"; rm -rf \"${GNUPGHOME:-}\"' EXIT\ntrap 'exit 1' HUP INT TERM\n\
+             GNUPGHOME=$(mktemp -d)\nexport GNUPGHOME\n\
+             gpg --batch --yes --no-tty --pinentry-mode loopback --passphrase-file \"$BACKUP_PASSPHRASE_FILE\" \\\n    --symmetric --cipher-algo AES256 --output \"$tmp\" \"$clear\"\n\
+             mv \"$tmp\" \"$out\"\n",
+        );
+        out.push_str(&format!("echo \"backup {}: encrypted\"\n", b.name));
+        out
+    }
+}

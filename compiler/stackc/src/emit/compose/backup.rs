@@ -219,71 +219,16 @@ fn dump_script(stack: &Stack, job: &Job) -> String {
         let var = if job.engine == BackupEngine::Redis { "REDISCLI_AUTH" } else { "PGPASSWORD" };
         out.push_str(&format!("{var}=$(cat \"$BACKUP_PASSWORD_FILE\")\nexport {var}\n"));
     }
-    let base = job.ext.trim_end_matches(".gz");
-    // With encryption the dump is an intermediate file: a hidden name the encrypt step
-    // removes, never the final name of a clear-text file.
-    let out_name = if b.encrypt_secret.is_some() {
-        format!(".{}-${{BACKUP_STAMP}}.{}.clear", b.name, job.ext)
-    } else {
-        job.final_name()
-    };
-    out.push_str(&format!(
-        "out=\"$BACKUP_DIR/{out_name}\"\ntmp=\"$BACKUP_DIR/.{}-${{BACKUP_STAMP}}.{base}.partial\"\n",
-        b.name
-    ));
-    out.push_str("trap 'rm -f \"$tmp\" \"$tmp.gz\"' EXIT\ntrap 'exit 1' HUP INT TERM\n");
-    match job.engine {
-        BackupEngine::Postgres => {
-            let mut cmd = String::from("pg_dump");
-            cmd.push_str(match b.format.as_deref() {
-                Some("custom") => " --format=custom",
-                _ => " --format=plain",
-            });
-            if b.no_owner {
-                cmd.push_str(" --no-owner");
-            }
-            if b.no_privileges {
-                cmd.push_str(" --no-privileges");
-            }
-            cmd.push_str(" --file=\"$tmp\"\n");
-            out.push_str(&cmd);
-        }
-        BackupEngine::Redis => {
-            let user = if b.user.is_some() { " --user \"$REDIS_USER\"" } else { "" };
-            out.push_str(&format!("redis-cli -h \"$REDIS_HOST\" -p \"$REDIS_PORT\"{user} --rdb \"$tmp\"\n"));
-        }
-        BackupEngine::Volume => out.push_str("tar -C \"$BACKUP_SOURCE\" -cf \"$tmp\" .\n"),
-    }
-    if job.gzip {
-        out.push_str("gzip -f \"$tmp\"\nmv \"$tmp.gz\" \"$out\"\n");
-    } else {
-        out.push_str("mv \"$tmp\" \"$out\"\n");
-    }
-    out.push_str("trap - EXIT\n");
-    out.push_str(&format!("echo \"backup {}: dump written\"\n", b.name));
+    out.push_str(&job.dump_commands("BACKUP_STAMP"));
     out
 }
 
 fn encrypt_script(stack: &Stack, job: &Job, secret: &str) -> String {
-    let b = job.b;
     let mut out = script_header(stack, job, "encrypt", "gpg, symmetric AES-256; only the encrypted file is kept.");
     out.push_str(&default_line("BACKUP_DIR", Some(MOUNT)));
     out.push_str(&default_line("BACKUP_PASSPHRASE_FILE", Some(&format!("/run/secrets/{secret}"))));
     out.push_str(": \"${BACKUP_STAMP:?BACKUP_STAMP must be set to the time stamp of the dump}\"\n");
-    out.push_str(&format!(
-        "clear=\"$BACKUP_DIR/.{name}-${{BACKUP_STAMP}}.{ext}.clear\"\nout=\"$BACKUP_DIR/{final}\"\ntmp=\"$BACKUP_DIR/.{name}-${{BACKUP_STAMP}}.{ext}.gpg.partial\"\n",
-        name = b.name,
-        ext = job.ext,
-        final = job.final_name()
-    ));
-    out.push_str(
-        "# The clear-text dump never outlives this step, whether it succeeds or not.\n\
-         trap 'rm -f \"$tmp\" \"$clear\"; rm -rf \"${GNUPGHOME:-}\"' EXIT\ntrap 'exit 1' HUP INT TERM\n\
-         GNUPGHOME=$(mktemp -d)\nexport GNUPGHOME\n\
-         gpg --batch --yes --no-tty --pinentry-mode loopback --passphrase-file \"$BACKUP_PASSPHRASE_FILE\" \\\n    --symmetric --cipher-algo AES256 --output \"$tmp\" \"$clear\"\n\
-         mv \"$tmp\" \"$out\"\n",
-    );
-    out.push_str(&format!("echo \"backup {}: encrypted\"\n", b.name));
+    out.push_str(&job.encrypt_commands("BACKUP_STAMP"));
     out
 }
 

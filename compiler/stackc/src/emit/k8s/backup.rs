@@ -139,65 +139,14 @@ fn dump_script(stack: &Stack, job: &Job) -> String {
     out.push_str(&format!(
         "stamp=$(date -u {BACKUP_STAMP_FORMAT})\nprintf '%s\\n' \"$stamp\" >\"$STACKC_STATE/stamp\"\n"
     ));
-    let base = job.ext.trim_end_matches(".gz");
-    // With encryption the dump is an intermediate file that the encrypt step removes.
-    let out_name =
-        if b.encrypt_secret.is_some() { format!(".{}-${{stamp}}.{}.clear", b.name, job.ext) } else { job.final_name() };
-    out.push_str(&format!(
-        "out=\"$BACKUP_DIR/{out_name}\"\ntmp=\"$BACKUP_DIR/.{}-${{stamp}}.{base}.partial\"\n",
-        b.name
-    ));
-    out.push_str("trap 'rm -f \"$tmp\" \"$tmp.gz\"' EXIT\ntrap 'exit 1' HUP INT TERM\n");
-    match job.engine {
-        BackupEngine::Postgres => {
-            let mut cmd = String::from("pg_dump");
-            cmd.push_str(match b.format.as_deref() {
-                Some("custom") => " --format=custom",
-                _ => " --format=plain",
-            });
-            if b.no_owner {
-                cmd.push_str(" --no-owner");
-            }
-            if b.no_privileges {
-                cmd.push_str(" --no-privileges");
-            }
-            cmd.push_str(" --file=\"$tmp\"\n");
-            out.push_str(&cmd);
-        }
-        BackupEngine::Redis => {
-            let user = if b.user.is_some() { " --user \"$REDIS_USER\"" } else { "" };
-            out.push_str(&format!("redis-cli -h \"$REDIS_HOST\" -p \"$REDIS_PORT\"{user} --rdb \"$tmp\"\n"));
-        }
-        BackupEngine::Volume => out.push_str("tar -C \"$BACKUP_SOURCE\" -cf \"$tmp\" .\n"),
-    }
-    if job.gzip {
-        out.push_str("gzip -f \"$tmp\"\nmv \"$tmp.gz\" \"$out\"\n");
-    } else {
-        out.push_str("mv \"$tmp\" \"$out\"\n");
-    }
-    out.push_str("trap - EXIT\n");
-    out.push_str(&format!("echo \"backup {}: dump written\"\n", b.name));
+    out.push_str(&job.dump_commands("stamp"));
     out
 }
 
 fn encrypt_script(stack: &Stack, job: &Job) -> String {
-    let b = job.b;
     let mut out = script_header(stack, job, "encrypt", "gpg, symmetric AES-256; only the encrypted file is kept.");
     out.push_str(READ_STAMP);
-    out.push_str(&format!(
-        "clear=\"$BACKUP_DIR/.{name}-${{stamp}}.{ext}.clear\"\nout=\"$BACKUP_DIR/{final}\"\ntmp=\"$BACKUP_DIR/.{name}-${{stamp}}.{ext}.gpg.partial\"\n",
-        name = b.name,
-        ext = job.ext,
-        final = job.final_name()
-    ));
-    out.push_str(
-        "# The clear-text dump never outlives this step, whether it succeeds or not.\n\
-         trap 'rm -f \"$tmp\" \"$clear\"; rm -rf \"${GNUPGHOME:-}\"' EXIT\ntrap 'exit 1' HUP INT TERM\n\
-         GNUPGHOME=$(mktemp -d)\nexport GNUPGHOME\n\
-         gpg --batch --yes --no-tty --pinentry-mode loopback --passphrase-file \"$BACKUP_PASSPHRASE_FILE\" \\\n    --symmetric --cipher-algo AES256 --output \"$tmp\" \"$clear\"\n\
-         mv \"$tmp\" \"$out\"\n",
-    );
-    out.push_str(&format!("echo \"backup {}: encrypted\"\n", b.name));
+    out.push_str(&job.encrypt_commands("stamp"));
     out
 }
 
