@@ -23,15 +23,14 @@ use stackc::emit::EmitOptions;
 use stackc::ir::TargetKind;
 use stackc::Options;
 
+mod support;
+use support::in_ci;
+
 const STAMP: &str = "20240102T030405Z";
 /// Values a secret would hold at deploy time; none may reach a generated file.
 const DB_PASSWORD: &str = "canary-pg-3e7a1d Pa$$ 'q\"";
 const PASSPHRASE: &str = "canary-gpg-5b2f90";
 const AWS_SECRET: &str = "canary-aws-c41d77";
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
 
 fn not_run(what: &str, problem: &str) {
     if in_ci() {

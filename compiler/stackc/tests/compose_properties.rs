@@ -28,6 +28,9 @@ use stackc::emit::EmitOptions;
 use stackc::ir::TargetKind;
 use stackc::{build, Options};
 
+mod support;
+use support::{in_ci, root};
+
 // ---------------------------------------------------------------------------------------
 // PRNG: xorshift64*, seeded per stack through splitmix64.
 // ---------------------------------------------------------------------------------------
@@ -1512,14 +1515,6 @@ fn service(g: &mut Gen, i: usize) -> (String, Map<String, Value>) {
 // ---------------------------------------------------------------------------------------
 // Checks.
 // ---------------------------------------------------------------------------------------
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
 
 /// The tool from `.ci/tools/<venv>/bin`, else from PATH.
 fn tool(venv: &str, name: &str) -> Option<PathBuf> {

@@ -12,6 +12,9 @@ use stackc::diagnostics::Severity;
 use stackc::emit::EmitOptions;
 use stackc::ir::TargetKind;
 
+mod support;
+use support::in_ci;
+
 const BASE: &str = r#"stack "shop"
 param "domain" default="shop.example.com" env="DOMAIN"
 network "front"
@@ -41,10 +44,6 @@ site "${domain}" {
     route "/" to="web"
 }
 "#;
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
 
 /// The compose venv's Python (`.ci/install-validators`), else `python3`, if it has PyYAML.
 fn python_with_yaml() -> Option<PathBuf> {

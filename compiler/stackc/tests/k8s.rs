@@ -13,13 +13,8 @@ use stackc::emit::{EmitOptions, OutputFile};
 use stackc::ir::TargetKind;
 use stackc::Options;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
+mod support;
+use support::{in_ci, root};
 
 /// `kubernetes-validate` from `.ci/tools/k8s`, else PATH; in CI a missing tool fails.
 fn validator() -> Option<PathBuf> {

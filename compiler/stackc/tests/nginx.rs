@@ -15,13 +15,8 @@ use stackc::emit::EmitOptions;
 use stackc::ir::TargetKind;
 use stackc::Options;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
+mod support;
+use support::{in_ci, root};
 
 /// nginx, or `None` (with a loud NOT RUN) outside CI.
 fn require_nginx() -> Option<PathBuf> {

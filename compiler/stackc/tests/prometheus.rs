@@ -15,13 +15,8 @@ use stackc::emit::EmitOptions;
 use stackc::ir::TargetKind;
 use stackc::Options;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
+mod support;
+use support::{in_ci, root};
 
 fn require(name: &str) -> Option<PathBuf> {
     let out = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().ok();

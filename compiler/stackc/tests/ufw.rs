@@ -12,13 +12,8 @@ use stackc::emit::EmitOptions;
 use stackc::ir::{Piece, Protocol, Stack, TargetKind, Text};
 use stackc::Options;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
+mod support;
+use support::{in_ci, root};
 
 fn find(tool: &str) -> Option<PathBuf> {
     for d in ["/usr/sbin", "/sbin", "/usr/local/sbin"] {

@@ -6,13 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
+mod support;
+use support::{in_ci, root};
 
 /// The tool from `.ci/tools/<venv>/bin`, else from PATH.
 fn tool(venv: &str, name: &str) -> Option<PathBuf> {
