@@ -369,6 +369,12 @@ pub(crate) struct BackupJob<'a> {
     /// The file's extension before encryption (`sql.gz`, `dump`, `rdb.gz`, `tar.gz`).
     pub ext: String,
     pub gzip: bool,
+    /// `to=` when it is a directory (on the host, or a claim); `None`: S3.
+    pub to_dir: Option<crate::ir::Text>,
+    /// `copy-to=` when it is a directory.
+    pub copy_dir: Option<crate::ir::Text>,
+    /// S3 destinations, `copy-to=` first: (the script's variable, URL).
+    pub uploads: Vec<(&'static str, crate::ir::Text)>,
 }
 
 impl<'a> BackupJob<'a> {
@@ -389,7 +395,22 @@ impl<'a> BackupJob<'a> {
             BackupEngine::Volume => "tar",
         };
         let ext = if gzip { format!("{base}.gz") } else { base.to_string() };
-        BackupJob { b, engine, db, ext, gzip }
+        let is_s3 = |t: &crate::ir::Text| stack.compile_time(t).starts_with("s3://");
+        let to = crate::ir::Text::from_default(&b.to);
+        let to_dir = (!is_s3(&to)).then(|| to.clone());
+        let (mut uploads, mut copy_dir) = (Vec::new(), None);
+        if let Some(c) = &b.copy_to {
+            let c = crate::ir::Text::from_default(c);
+            if is_s3(&c) {
+                uploads.push(("BACKUP_S3_COPY", c));
+            } else {
+                copy_dir = Some(c);
+            }
+        }
+        if to_dir.is_none() {
+            uploads.push(("BACKUP_S3_TO", to));
+        }
+        BackupJob { b, engine, db, ext, gzip, to_dir, copy_dir, uploads }
     }
 
     pub fn name(&self) -> &str {

@@ -41,12 +41,6 @@ const SCRIPTS: &str = "/stackc-backup";
 /// Everything about one backup that the services, scripts and checks share.
 struct Job<'a> {
     core: BackupJob<'a>,
-    /// `to=` when it is a directory on the host; `None`: S3, through the spool volume.
-    host_dir: Option<Text>,
-    /// S3 destinations, `copy-to=` first.
-    uploads: Vec<(&'static str, Text)>,
-    /// `copy-to=` when it is a directory on the host.
-    copy_dir: Option<Text>,
 }
 
 impl<'a> std::ops::Deref for Job<'a> {
@@ -59,23 +53,7 @@ impl<'a> std::ops::Deref for Job<'a> {
 
 impl<'a> Job<'a> {
     fn new(stack: &'a Stack, b: &'a Backup) -> Job<'a> {
-        let core = BackupJob::new(stack, b);
-        let to = Text::from_default(&b.to);
-        let is_s3 = |t: &Text| stack.compile_time(t).starts_with("s3://");
-        let (host_dir, mut uploads) = if is_s3(&to) { (None, vec![]) } else { (Some(to.clone()), vec![]) };
-        let mut copy_dir = None;
-        if let Some(c) = &b.copy_to {
-            let c = Text::from_default(c);
-            if is_s3(&c) {
-                uploads.push(("BACKUP_S3_COPY", c));
-            } else {
-                copy_dir = Some(c);
-            }
-        }
-        if host_dir.is_none() {
-            uploads.push(("BACKUP_S3_TO", to));
-        }
-        Job { core, host_dir, uploads, copy_dir }
+        Job { core: BackupJob::new(stack, b) }
     }
 
     fn service(&self, step: &str) -> String {
@@ -111,7 +89,7 @@ impl<'a> Job<'a> {
 
     /// Retention is applied to a host directory only (S3: a lifecycle rule, see `check`).
     fn prunes(&self) -> bool {
-        self.b.retain_ms.is_some() && self.host_dir.is_some()
+        self.b.retain_ms.is_some() && self.to_dir.is_some()
     }
 }
 
@@ -266,7 +244,7 @@ fn upload_script(stack: &Stack, job: &Job) -> String {
     for (var, _) in &job.uploads {
         out.push_str(&format!("aws s3 cp --only-show-errors \"$BACKUP_DIR/$file\" \"${{{var}%/}}/$file\"\n"));
     }
-    if job.host_dir.is_none() {
+    if job.to_dir.is_none() {
         out.push_str("# `to=` is S3: the spool keeps nothing once it is uploaded.\nrm -f \"$BACKUP_DIR/$file\"\n");
     }
     out.push_str(&format!("echo \"backup {}: uploaded\"\n", b.name));
@@ -370,7 +348,7 @@ fn entrypoint(job: &Job, step: &str) -> Option<Vec<String>> {
 
 fn backup_mount(stack: &Stack, opts: &EmitOptions, job: &Job, read_only: bool) -> CMount {
     let ro = if read_only { ":ro" } else { "" };
-    match &job.host_dir {
+    match &job.to_dir {
         Some(d) => CMount::Short(format!("{}:{MOUNT}{ro}", render_path(stack, opts, d))),
         None => CMount::Short(format!("{SPOOL_VOLUME}:{MOUNT}{ro}")),
     }
@@ -492,7 +470,7 @@ fn upload_service(stack: &Stack, opts: &EmitOptions, job: &Job, secrets: &mut Se
         }
     }
     // The spool is emptied after the upload; a host directory is only read.
-    c.volumes.push(backup_mount(stack, opts, job, job.host_dir.is_some()));
+    c.volumes.push(backup_mount(stack, opts, job, job.to_dir.is_some()));
     c.volumes.push(script_mount(job, "upload"));
     c
 }
@@ -543,7 +521,7 @@ pub(super) fn plan(stack: &Stack, opts: &EmitOptions, secrets: &mut Secrets, pro
             files.push(script(job.script("prune"), prune_script(stack, job, ms)));
         }
         files.push(script(format!("{DIR}/{}.sh", job.name()), host_script(stack, job, &compose_file)));
-        if job.host_dir.is_none() && !volumes.iter().any(|v| v == SPOOL_VOLUME) {
+        if job.to_dir.is_none() && !volumes.iter().any(|v| v == SPOOL_VOLUME) {
             volumes.push(SPOOL_VOLUME.to_string());
         }
     }
@@ -592,7 +570,7 @@ pub(super) fn check(stack: &Stack) -> Vec<Diagnostic> {
                 );
             }
         }
-        if job.host_dir.is_none() {
+        if job.to_dir.is_none() {
             if let Some(ms) = b.retain_ms {
                 out.push(
                     Diagnostic::warning(
@@ -656,7 +634,7 @@ pub(super) fn check(stack: &Stack) -> Vec<Diagnostic> {
             );
         }
     }
-    if jobs.iter().any(|j| j.host_dir.is_none()) {
+    if jobs.iter().any(|j| j.to_dir.is_none()) {
         if let Some(v) = stack.volumes.get(SPOOL_VOLUME) {
             out.push(
                 Diagnostic::error(

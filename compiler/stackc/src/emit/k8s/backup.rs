@@ -63,10 +63,6 @@ struct BackupJobSpec {
 
 struct Job<'a> {
     core: BackupJob<'a>,
-    /// `to=` is a directory: the files go to a claim and are pruned there.
-    local: bool,
-    /// S3 destinations, `copy-to=` first: (variable, URL).
-    uploads: Vec<(&'static str, Text)>,
 }
 
 impl<'a> std::ops::Deref for Job<'a> {
@@ -79,21 +75,7 @@ impl<'a> std::ops::Deref for Job<'a> {
 
 impl<'a> Job<'a> {
     fn new(stack: &'a Stack, b: &'a Backup) -> Job<'a> {
-        let core = BackupJob::new(stack, b);
-        let is_s3 = |t: &Text| stack.compile_time(t).starts_with("s3://");
-        let to = Text::from_default(&b.to);
-        let local = !is_s3(&to);
-        let mut uploads = Vec::new();
-        if let Some(c) = &b.copy_to {
-            let c = Text::from_default(c);
-            if is_s3(&c) {
-                uploads.push(("BACKUP_S3_COPY", c));
-            }
-        }
-        if !local {
-            uploads.push(("BACKUP_S3_TO", to));
-        }
-        Job { core, local, uploads }
+        Job { core: BackupJob::new(stack, b) }
     }
 
     fn object(&self) -> String {
@@ -227,7 +209,7 @@ impl Builder<'_> {
                 );
             }
         }
-        if job.b.retain_ms.is_some() && !job.local {
+        if job.b.retain_ms.is_some() && job.to_dir.is_none() {
             self.warn(
                 origin,
                 format!("Kubernetes does not delete backup `{}`'s old files in S3", b.name),
@@ -241,7 +223,7 @@ impl Builder<'_> {
             PodVolume { config_map: Some(NameRef { name: object.clone() }), ..volume("scripts") },
             PodVolume { empty_dir: Some(EmptyDir { medium: None, size_limit: None }), ..volume("state") },
         ];
-        let dir_volume = if job.local {
+        let dir_volume = if job.to_dir.is_some() {
             let claim = object.clone();
             self.warn(
                 origin,
@@ -398,7 +380,7 @@ impl Builder<'_> {
         }
 
         // prune
-        if let (Some(ms), true) = (b.retain_ms, job.local) {
+        if let (Some(ms), true) = (b.retain_ms, job.to_dir.is_some()) {
             let mut c = common("prune");
             c.image = ALPINE_IMAGE.into();
             scripts.push(("prune".into(), prune_script(stack, job, ms)));
