@@ -24,7 +24,7 @@ use stackc::ir::TargetKind;
 use stackc::Options;
 
 mod support;
-use support::in_ci;
+use support::{in_ci, service_block};
 
 const STAMP: &str = "20240102T030405Z";
 /// Values a secret would hold at deploy time; none may reach a generated file.
@@ -83,29 +83,6 @@ fn build_ok(src: &str) -> BTreeMap<String, String> {
 
 fn codes(diags: &[Diagnostic]) -> Vec<String> {
     diags.iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect()
-}
-
-/// The lines of one service in a compose file (`  name:` up to the next service).
-fn service_block(compose: &str, name: &str) -> String {
-    let mut out = Vec::new();
-    let mut inside = false;
-    let mut in_services = false;
-    for line in compose.lines() {
-        if !line.starts_with(' ') {
-            in_services = line == "services:";
-            inside = false;
-            continue;
-        }
-        if in_services && line.starts_with("  ") && !line.starts_with("   ") {
-            inside = line == format!("  {name}:");
-            continue;
-        }
-        if inside {
-            out.push(line.strip_prefix("    ").unwrap_or(line).to_string());
-        }
-    }
-    assert!(!out.is_empty(), "no service `{name}` in:\n{compose}");
-    out.join("\n")
 }
 
 /// A shop database with a plain dump (user and database given) and a custom-format,

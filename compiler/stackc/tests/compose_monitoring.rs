@@ -10,6 +10,9 @@ use stackc::emit::EmitOptions;
 use stackc::ir::TargetKind;
 use stackc::Options;
 
+mod support;
+use support::service_block;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
@@ -28,29 +31,6 @@ fn compose(src: &str) -> (String, Vec<Diagnostic>) {
     assert!(errors.is_empty(), "unexpected errors: {errors:#?}");
     let text = files.into_iter().find(|(p, _)| p == "docker-compose.yml").expect("a compose file").1;
     (text, diags)
-}
-
-/// The lines of one service in a compose file (`  name:` up to the next service).
-fn service_block(compose: &str, name: &str) -> String {
-    let mut out = Vec::new();
-    let mut inside = false;
-    let mut in_services = false;
-    for line in compose.lines() {
-        if !line.starts_with(' ') {
-            in_services = line == "services:";
-            inside = false;
-            continue;
-        }
-        if in_services && line.starts_with("  ") && !line.starts_with("   ") {
-            inside = line == format!("  {name}:");
-            continue;
-        }
-        if inside {
-            out.push(line.strip_prefix("    ").unwrap_or(line).to_string());
-        }
-    }
-    assert!(!out.is_empty(), "no service `{name}` in:\n{compose}");
-    out.join("\n")
 }
 
 fn warnings(diags: &[Diagnostic]) -> Vec<String> {
