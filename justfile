@@ -6,7 +6,7 @@ check-examples:
 
 # The test suite (the README's second command)
 test:
-    cargo test --workspace --locked
+    scripts/test
 
 # Re-bless insta snapshots (diagnostic reports, formatter cases) after reviewing the diff
 bless:

@@ -36,7 +36,7 @@ fn not_run(what: &str, problem: &str) {
     if in_ci() {
         panic!("{what}: {problem}; CI must run it (.ci/install-validators installs the tools)");
     }
-    eprintln!("NOT RUN: {what}: {problem} (run .ci/install-validators; CI always runs this test)");
+    support::report_not_run(&format!("{what}: {problem} (run .ci/install-validators; CI always runs this test)"));
 }
 
 fn find(tool: &str, dirs: &[PathBuf]) -> Option<PathBuf> {

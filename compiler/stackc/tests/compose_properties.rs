@@ -1531,7 +1531,9 @@ fn not_run(what: &str) {
     if in_ci() {
         panic!("{what} is not installed: CI must run .ci/install-validators first");
     }
-    eprintln!("NOT RUN: {what} is not installed; run .ci/install-validators (CI always runs this check)");
+    support::report_not_run(&format!(
+        "{what} is not installed; run .ci/install-validators (CI always runs this check)"
+    ));
 }
 
 fn require(venv: &str, name: &str) -> Option<PathBuf> {

@@ -55,7 +55,9 @@ fn python_with_yaml() -> Option<PathBuf> {
         }
     }
     assert!(!in_ci(), "python3 with PyYAML is not installed: CI must run .ci/install-validators first");
-    eprintln!("NOT RUN: python3 with PyYAML is not installed; run .ci/install-validators (CI always runs this check)");
+    support::report_not_run(
+        "python3 with PyYAML is not installed; run .ci/install-validators (CI always runs this check)",
+    );
     None
 }
 

@@ -5,24 +5,13 @@
 //! Re-bless after reviewing the change: `UPDATE_GOLDEN=1 cargo test -p stackc --test golden`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use stackc::emit::EmitOptions;
 use stackc::Options;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn examples() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
-        .expect("examples/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".stack.kdl"))
-        .collect();
-    v.sort();
-    v
-}
+mod support;
+use support::{examples, root};
 
 fn read_tree(dir: &Path) -> BTreeMap<String, String> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {

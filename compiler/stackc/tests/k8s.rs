@@ -30,7 +30,9 @@ fn validator() -> Option<PathBuf> {
     if in_ci() {
         panic!("kubernetes-validate is not installed: CI must run .ci/install-validators first");
     }
-    eprintln!("NOT RUN: kubernetes-validate is not installed; run .ci/install-validators (CI always runs this check)");
+    support::report_not_run(
+        "kubernetes-validate is not installed; run .ci/install-validators (CI always runs this check)",
+    );
     None
 }
 

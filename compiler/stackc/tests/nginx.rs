@@ -16,7 +16,7 @@ use stackc::ir::TargetKind;
 use stackc::Options;
 
 mod support;
-use support::{in_ci, root};
+use support::{examples, in_ci, root};
 
 /// nginx, or `None` (with a loud NOT RUN) outside CI.
 fn require_nginx() -> Option<PathBuf> {
@@ -32,11 +32,11 @@ fn require_nginx() -> Option<PathBuf> {
         (None, _) if in_ci() => panic!("nginx is not installed: CI must run .ci/install-validators first"),
         (Some(_), false) if in_ci() => panic!("`unshare -m` failed: the nginx check needs root"),
         (None, _) => {
-            eprintln!("NOT RUN: nginx is not installed; run .ci/install-validators (CI always runs this check)");
+            support::report_not_run("nginx is not installed; run .ci/install-validators (CI always runs this check)");
             None
         }
         (Some(_), false) => {
-            eprintln!("NOT RUN: `unshare -m` needs root (CI always runs this check)");
+            support::report_not_run("`unshare -m` needs root (CI always runs this check)");
             None
         }
     }
@@ -705,8 +705,7 @@ fn other_stacks_pass_nginx_t() {
             stacks.push((format!("hostile{}", stacks.len()), c));
         }
     }
-    for ex in std::fs::read_dir(root().join("examples")).unwrap().flatten() {
-        let p = ex.path();
+    for p in examples() {
         let text = std::fs::read_to_string(&p).unwrap();
         if let (Some(c), _) = build(&text) {
             stacks.push((p.file_name().unwrap().to_string_lossy().replace('.', "-"), c));

@@ -28,7 +28,9 @@ fn require(name: &str) -> Option<PathBuf> {
         Some(p) => Some(p),
         None if in_ci() => panic!("{name} is not installed: CI must run .ci/install-validators first"),
         None => {
-            eprintln!("NOT RUN: {name} is not installed; run .ci/install-validators (CI always runs this check)");
+            support::report_not_run(&format!(
+                "{name} is not installed; run .ci/install-validators (CI always runs this check)"
+            ));
             None
         }
     }

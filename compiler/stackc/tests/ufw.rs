@@ -33,7 +33,9 @@ fn require(tool: &str, what: &str) -> Option<PathBuf> {
         Some(p) => Some(p),
         None if in_ci() => panic!("{what}: {tool} is not installed; CI must run .ci/install-validators first"),
         None => {
-            eprintln!("NOT RUN: {what}: {tool} is not installed; run .ci/install-validators (CI always runs it)");
+            support::report_not_run(&format!(
+                "{what}: {tool} is not installed; run .ci/install-validators (CI always runs it)"
+            ));
             None
         }
     }
@@ -604,7 +606,7 @@ fn require_sandbox() -> bool {
     if in_ci() {
         panic!("ufw sandbox test: {problem}; CI must run it");
     }
-    eprintln!("NOT RUN: ufw sandbox test: {problem} (CI always runs it)");
+    support::report_not_run(&format!("ufw sandbox test: {problem} (CI always runs it)"));
     false
 }
 

@@ -32,9 +32,9 @@ pub fn stack_source() -> String {
     src
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
+#[path = "../support/mod.rs"]
+mod support;
+use support::in_ci;
 
 fn find(tool: &str, dirs: &[&str]) -> Option<PathBuf> {
     if let Some(p) = dirs.iter().map(|d| Path::new(d).join(tool)).find(|p| p.is_file()) {
@@ -65,7 +65,7 @@ pub fn require(test: &str, server: &str, tools: &[&str]) -> Option<(PathBuf, Pat
     if in_ci() {
         panic!("{test}: {problem}; CI must run it");
     }
-    eprintln!("NOT RUN: {test}: {problem} (CI always runs it)");
+    support::report_not_run(&format!("{test}: {problem} (CI always runs it)"));
     None
 }
 

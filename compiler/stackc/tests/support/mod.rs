@@ -9,10 +9,41 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
+/// The example stacks (`examples/*.stack.kdl`), sorted. Only stack files: the README's first
+/// command builds into `examples/build/`, which must not trip the tests that run after it.
+pub fn examples() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
+        .expect("examples/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.to_string_lossy().ends_with(".stack.kdl"))
+        .collect();
+    v.sort();
+    v
+}
+
 /// Whether this is CI (`CI` set and not `0`/`false`): there a missing validator fails the
 /// test instead of printing NOT RUN.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Says that a check could not run here (outside CI; in CI the callers fail instead). The
+/// line goes to stderr, which `cargo test` hides for passing tests, and to the file named by
+/// `STACKC_NOT_RUN_LOG` (set by `scripts/test`, the README's test command), which prints
+/// every such line at the end of the run, so that a skipped check is never mistaken for a
+/// passed one.
+pub fn report_not_run(what: &str) {
+    eprintln!("NOT RUN: {what}");
+    if let Some(log) = std::env::var_os("STACKC_NOT_RUN_LOG") {
+        use std::io::Write as _;
+        let test = std::thread::current().name().unwrap_or("?").to_string();
+        let line = format!("NOT RUN: {test}: {}\n", what.replace('\n', " "));
+        // One short `write` per line to a file opened for appending: lines from the test
+        // binaries running in parallel do not interleave.
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
 }
 
 /// The lines of one service in a compose file (`  name:` up to the next service).
