@@ -276,7 +276,7 @@ fn check(files: &[PathBuf], env: Option<String>, format: DiagFormat, color: Colo
                 continue;
             }
         };
-        let out = compile(&path.display().to_string(), &text, &opts);
+        let out = stackc::check(&path.display().to_string(), &text, &opts);
         print_diagnostics(&out, format, render);
         let e = out.diagnostics.iter().filter(|d| d.is_error()).count();
         errors += e;

@@ -16,8 +16,10 @@ pub struct Options {
     pub lints: LintConfig,
 }
 
-/// What a run produced: its sources (for rendering), sorted diagnostics and, when there
-/// were no errors, the IR.
+/// What a run produced: its sources (for rendering), sorted diagnostics and, when the base
+/// (or the environment asked for) had no errors, its IR. Errors that only other environments
+/// produce (their messages start with "in environment") leave the IR there; the run fails
+/// on them all the same.
 #[derive(Debug)]
 pub struct Outcome {
     pub sources: SourceMap,
@@ -37,20 +39,34 @@ impl Outcome {
 /// without, the base is lowered and every environment is checked as well, so that `stackc
 /// check` finds the errors of all environments in one run.
 pub fn compile(name: &str, text: &str, opts: &Options) -> Outcome {
+    compile_stacks(name, text, opts).0
+}
+
+/// [`compile`], and also the IR of every environment whose own checks passed (without
+/// `opts.env`; with it, the one stack is the outcome's).
+fn compile_stacks(name: &str, text: &str, opts: &Options) -> (Outcome, Vec<(String, Stack)>) {
     let mut sources = SourceMap::new();
     let id = sources.add(name, text);
     let mut diags = Diagnostics::new();
     let (doc, parse_diags) = syntax::parse(id, text);
     diags.extend(parse_diags);
     let Some(doc) = doc else {
-        return Outcome { sources, diagnostics: diags.into_sorted(), stack: None, environments: Vec::new() };
+        let outcome = Outcome { sources, diagnostics: diags.into_sorted(), stack: None, environments: Vec::new() };
+        return (outcome, Vec::new());
     };
-    let (stack, environments) = check_document(&doc, opts, &mut diags);
-    let failed = diags.has_errors();
-    Outcome { sources, diagnostics: diags.into_sorted(), stack: if failed { None } else { stack }, environments }
+    let (stack, env_stacks, environments) = check_document(&doc, opts, &mut diags);
+    let outcome = Outcome { sources, diagnostics: diags.into_sorted(), stack, environments };
+    (outcome, env_stacks)
 }
 
-fn check_document(doc: &Document, opts: &Options, diags: &mut Diagnostics) -> (Option<Stack>, Vec<String>) {
+/// The base (or the selected environment) and, without `opts.env`, every environment, each
+/// checked on its own: an error that only an overlay produces names its environments and
+/// does not withhold the base's IR (the caller still fails the run on it).
+fn check_document(
+    doc: &Document,
+    opts: &Options,
+    diags: &mut Diagnostics,
+) -> (Option<Stack>, Vec<(String, Stack)>, Vec<String>) {
     validate::shape(&doc.nodes, diags);
     let envs = merge::environments(&doc.nodes);
     let env_names: Vec<String> = envs.iter().filter_map(|e| e.arg_str(0)).map(str::to_string).collect();
@@ -77,7 +93,7 @@ fn check_document(doc: &Document, opts: &Options, diags: &mut Diagnostics) -> (O
                 diags.push(
                     Diagnostic::error(Code::UnknownEnvironment, format!("unknown environment `{want}`")).help(help),
                 );
-                return (None, env_names);
+                return (None, Vec::new(), env_names);
             }
         },
         None => None,
@@ -85,15 +101,64 @@ fn check_document(doc: &Document, opts: &Options, diags: &mut Diagnostics) -> (O
     // Semantic passes run even after shape errors: they read values through checked
     // accessors and skip what does not parse, so every independent error is reported in
     // one run. The IR is only handed out when there are no errors at all.
+    let file_failed = diags.has_errors();
     let main = merge::merged(&doc.nodes, selected);
-    let stack = semantic(&main, opts, selected.and_then(|e| e.arg_str(0)), diags);
+    let mut main_diags = Diagnostics::new();
+    let stack = semantic(&main, opts, selected.and_then(|e| e.arg_str(0)), &mut main_diags);
+    let base: Vec<Diagnostic> = main_diags.iter().cloned().collect();
+    diags.extend(base.iter().cloned());
+    let mut env_stacks = Vec::new();
+    let mut per_env = EnvDiagnostics::default();
     if opts.env.is_none() {
         for env in &envs {
+            let Some(name) = env.arg_str(0) else { continue };
             let merged = merge::merged(&doc.nodes, Some(env));
-            semantic(&merged, opts, env.arg_str(0), diags);
+            let mut env_diags = Diagnostics::new();
+            let env_stack = semantic(&merged, opts, Some(name), &mut env_diags);
+            per_env.add(name, env_diags.iter().filter(|d| !base.contains(d)).cloned());
+            if let Some(s) = env_stack.filter(|_| !file_failed) {
+                env_stacks.push((name.to_string(), s));
+            }
         }
     }
-    (stack, env_names)
+    diags.extend(per_env.finish());
+    let stack = stack.filter(|_| !file_failed);
+    (stack, env_stacks, env_names)
+}
+
+/// Diagnostics that only some environments produce, collected over all of them so that one
+/// problem in two environments is one diagnostic naming both.
+#[derive(Default)]
+struct EnvDiagnostics {
+    seen: Vec<(Diagnostic, Vec<String>)>,
+}
+
+impl EnvDiagnostics {
+    fn add(&mut self, env: &str, diags: impl IntoIterator<Item = Diagnostic>) {
+        for d in diags {
+            match self.seen.iter_mut().find(|(s, _)| *s == d) {
+                Some((_, envs)) => envs.push(env.to_string()),
+                None => self.seen.push((d, vec![env.to_string()])),
+            }
+        }
+    }
+
+    /// Each diagnostic with the environments it belongs to in front of its message.
+    fn finish(self) -> Vec<Diagnostic> {
+        self.seen
+            .into_iter()
+            .map(|(mut d, envs)| {
+                let names: Vec<String> = envs.iter().map(|e| format!("`{e}`")).collect();
+                let which = match names.split_last() {
+                    Some((last, [])) => format!("environment {last}"),
+                    Some((last, rest)) => format!("environments {} and {last}", rest.join(", ")),
+                    None => unreachable!("a diagnostic is added with its environment"),
+                };
+                d.message = format!("in {which}: {}", d.message);
+                d
+            })
+            .collect()
+    }
 }
 
 fn semantic(
@@ -117,22 +182,38 @@ pub struct Built {
 }
 
 /// Compiles and runs the emitters. Emitter warnings (what a target cannot express) are
-/// added to the outcome's diagnostics.
+/// added to the outcome's diagnostics. Without `opts.env`, every environment's targets are
+/// run as well (their files dropped), so that what `stackc build --env NAME` would report is
+/// reported here too, under that environment's name.
 pub fn build(name: &str, text: &str, opts: &Options, emit_opts: &crate::emit::EmitOptions) -> Built {
-    let mut outcome = compile(name, text, opts);
-    let Some(stack) = &outcome.stack else {
-        return Built { outcome, files: Vec::new() };
-    };
-    let emitted = crate::emit::emit(stack, emit_opts);
+    let (mut outcome, env_stacks) = compile_stacks(name, text, opts);
     let mut diags = Diagnostics::new();
     diags.extend(std::mem::take(&mut outcome.diagnostics));
-    diags.extend(emitted.diagnostics);
-    // A target that cannot express the stack correctly produces no files at all.
-    let failed = diags.has_errors();
+    let emitted = outcome.stack.as_ref().map(|stack| crate::emit::emit(stack, emit_opts));
+    let (files, base) = match emitted {
+        Some(e) => (e.files, e.diagnostics),
+        None => (Vec::new(), Vec::new()),
+    };
+    let mut per_env = EnvDiagnostics::default();
+    for (env, stack) in &env_stacks {
+        let found = crate::emit::emit(stack, emit_opts).diagnostics;
+        per_env.add(env, found.into_iter().filter(|d| !base.contains(d)));
+    }
+    // Any error fails the run; a target that cannot express the stack correctly produces no
+    // files at all. An error of an environment alone leaves the base's files to the caller.
+    let base_failed = outcome.stack.is_none() || base.iter().any(Diagnostic::is_error);
+    diags.extend(base);
+    diags.extend(per_env.finish());
     outcome.diagnostics = diags.into_sorted();
-    if failed {
+    if base_failed {
         outcome.stack = None;
         return Built { outcome, files: Vec::new() };
     }
-    Built { outcome, files: emitted.files }
+    Built { outcome, files }
+}
+
+/// `stackc check`: everything [`build`] reports for the same input and options (the targets'
+/// diagnostics included), without the files.
+pub fn check(name: &str, text: &str, opts: &Options) -> Outcome {
+    build(name, text, opts, &crate::emit::EmitOptions::default()).outcome
 }

@@ -1,0 +1,198 @@
+//! `stackc check` says what `stackc build` will say: on every input here (the examples, every
+//! failing fixture, the reproducers of errors that only `build` used to find, and mutations of
+//! the examples) the two commands exit with the same status and print the same diagnostics
+//! (`--format json`, record for record). The pre-commit hook runs `check`; CI runs `build`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Stacks whose only errors come from a target (E0501): `check` used to accept all of them.
+const BUILD_ONLY_ERRORS: &[(&str, &str)] = &[
+    (
+        "ufw-quote-in-comment",
+        r#"stack "t"
+targets {
+    ufw
+}
+firewall {
+    allow 22 comment="admin's ssh"
+}
+"#,
+    ),
+    (
+        "nginx-dollar-in-header",
+        r#"stack "t"
+targets {
+    nginx
+}
+service "web" {
+    image "nginx:1.27"
+    port 8080
+}
+site "shop.example.com" {
+    header "X-Price" "$5"
+    route "/" to="web"
+}
+"#,
+    ),
+    (
+        "caddy-env-placeholder-in-header",
+        r#"stack "t"
+targets {
+    caddy
+}
+service "web" {
+    image "nginx:1.27"
+    port 8080
+}
+site "shop.example.com" {
+    header "X-Secret" "{$HOME}"
+    route "/" to="web"
+}
+"#,
+    ),
+    (
+        "k8s-object-name-clash",
+        r#"stack "s"
+targets {
+    k8s
+}
+volume "backup-db" size="1Gi"
+env-group "backup-db" A="1"
+service "postgres" {
+    image "postgres:16-alpine"
+    port 5432
+    env POSTGRES_PASSWORD="x"
+    env-from "backup-db"
+    mount "backup-db" "/var/lib/postgresql/data"
+    health cmd="pg_isready"
+}
+backup "db" service="postgres" schedule="0 3 * * *" to="/var/backups"
+policy {
+    allow "plaintext-secret"
+}
+"#,
+    ),
+];
+
+struct Run {
+    code: i32,
+    json: String,
+}
+
+fn stackc(dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_stackc"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run stackc");
+    let code = out.status.code().unwrap_or_else(|| panic!("stackc {args:?} was killed"));
+    assert_ne!(code, 101, "stackc {args:?} panicked:\n{}", String::from_utf8_lossy(&out.stderr));
+    Run { code, json: String::from_utf8_lossy(&out.stdout).into_owned() }
+}
+
+/// Runs `check` and `build` on one input: the exit status and the JSON records (the same for
+/// both), or how they disagree.
+fn agree(name: &str, text: &str) -> Result<(i32, String), String> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir =
+        std::env::temp_dir().join(format!("stackc-agree-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("s.stack.kdl"), text).unwrap();
+    let check = stackc(&dir, &["check", "--format", "json", "s.stack.kdl"]);
+    let build = stackc(&dir, &["build", "--format", "json", "s.stack.kdl", "-o", "out"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    if check.code != build.code {
+        return Err(format!(
+            "{name}: check exits {}, build exits {}\ncheck:\n{}build:\n{}",
+            check.code, build.code, check.json, build.json
+        ));
+    }
+    if check.json != build.json {
+        return Err(format!(
+            "{name}: check and build report differently\ncheck:\n{}build:\n{}",
+            check.json, build.json
+        ));
+    }
+    Ok((check.code, check.json))
+}
+
+fn stack_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.to_string_lossy().ends_with(".stack.kdl"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn errors_that_only_a_target_finds_are_reported_by_check() {
+    let mut failures = Vec::new();
+    for (name, text) in BUILD_ONLY_ERRORS {
+        match agree(name, text) {
+            Ok((1, json))
+                if json.lines().all(|l| l.contains(r#""code":"E0501""#) || l.contains(r#""severity":"warning""#)) => {}
+            Ok((code, json)) => {
+                failures.push(format!("{name}: exit {code}, expected 1 with E0501 errors only:\n{json}"))
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn check_and_build_agree_on_examples_fixtures_and_mutations() {
+    let root = repo_root();
+    let mut inputs: Vec<(String, String)> = Vec::new();
+    let examples = stack_files(&root.join("examples"));
+    assert!(examples.len() >= 5, "examples: {examples:?}");
+    for p in examples.iter().chain(&stack_files(&root.join("compiler/stackc/tests/fail"))) {
+        inputs.push((p.display().to_string(), std::fs::read_to_string(p).unwrap()));
+    }
+    // Mutations of the examples: a line dropped or repeated, spread over each file, which
+    // breaks references, duplicates names and unbalances blocks.
+    for p in &examples {
+        let text = std::fs::read_to_string(p).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let step = (lines.len() / 8).max(1);
+        for (i, _) in lines.iter().enumerate().step_by(step) {
+            let mut dropped = lines.clone();
+            dropped.remove(i);
+            inputs.push((format!("{} without line {}", p.display(), i + 1), dropped.join("\n")));
+            let mut twice = lines.clone();
+            twice.insert(i, lines[i]);
+            inputs.push((format!("{} with line {} twice", p.display(), i + 1), twice.join("\n")));
+        }
+    }
+    // Four workers: each input is two short processes.
+    let results: Vec<Result<(i32, String), String>> = std::thread::scope(|s| {
+        let chunks: Vec<_> = inputs.chunks(inputs.len().div_ceil(4)).collect();
+        let workers: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| s.spawn(move || chunk.iter().map(|(n, t)| agree(n, t)).collect::<Vec<_>>()))
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    let mut codes = [0usize; 3];
+    let mut failures = Vec::new();
+    for r in results {
+        match r {
+            Ok((code, _)) => codes[usize::try_from(code).unwrap().min(2)] += 1,
+            Err(e) => failures.push(e),
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} inputs:\n{}", failures.len(), inputs.len(), failures.join("\n\n"));
+    // Both outcomes must be well represented, or the test proves little.
+    assert!(codes[0] >= 5 && codes[1] >= 50, "exit codes 0/1/2: {codes:?}");
+}
