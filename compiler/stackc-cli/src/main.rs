@@ -322,7 +322,16 @@ fn explain(code: &str) -> ExitCode {
             eprintln!("error: unknown diagnostic code `{code}`");
             match hint {
                 Some(h) => eprintln!("help: did you mean `{h}`?"),
-                None => eprintln!("help: codes are E0100-E0499 and W0101-W0199; `docs/diagnostics.md` lists them all"),
+                None => {
+                    // The families the catalogue really has (E01xx…), never a range typed by hand.
+                    let mut families: Vec<String> = codes.iter().map(|c| format!("{}xx", &c[..3])).collect();
+                    families.sort();
+                    families.dedup();
+                    eprintln!(
+                        "help: the codes are {} (or their names); `docs/diagnostics.md` lists them all",
+                        families.join(", ")
+                    );
+                }
             }
             ExitCode::from(2)
         }

@@ -196,3 +196,61 @@ fn check_and_build_agree_on_examples_fixtures_and_mutations() {
     // Both outcomes must be well represented, or the test proves little.
     assert!(codes[0] >= 5 && codes[1] >= 50, "exit codes 0/1/2: {codes:?}");
 }
+
+/// W0501 is a lint: the stack's `policy` and `-A`/`-W`/`-D` set its level, for `check` and
+/// `build` alike.
+#[test]
+fn target_approximation_has_a_level_like_every_lint() {
+    // compose cannot size a local volume: one W0501.
+    let base = r#"stack "t"
+targets {
+    compose
+}
+volume "data" size="10Gi"
+service "db" {
+    image "postgres:16"
+    mount "data" "/var/lib/postgresql/data"
+    health cmd="pg_isready"
+}
+"#;
+    let count = |json: &str, code: &str, severity: &str| {
+        json.lines()
+            .filter(|l| {
+                l.contains(&format!(r#""code":"{code}""#)) && l.contains(&format!(r#""severity":"{severity}""#))
+            })
+            .count()
+    };
+    let (code, json) = agree("default", base).unwrap();
+    assert_eq!((code, count(&json, "W0501", "warning")), (0, 1), "{json}");
+    assert!(json.contains(r#"silence with `policy { allow \"target-approximation\" }`"#), "{json}");
+
+    let allowed = format!("{base}policy {{\n    allow \"target-approximation\"\n}}\n");
+    let (code, json) = agree("allowed", &allowed).unwrap();
+    assert_eq!((code, count(&json, "W0501", "warning")), (0, 0), "{json}");
+
+    let denied = format!("{base}policy {{\n    deny \"target-approximation\"\n}}\n");
+    let (code, json) = agree("denied", &denied).unwrap();
+    assert_eq!((code, count(&json, "W0501", "error")), (1, 1), "{json}");
+
+    let dir = std::env::temp_dir().join(format!("stackc-w0501-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("s.stack.kdl"), base).unwrap();
+    for (flag, want_code, severity) in [("-A", 0, None), ("-W", 0, Some("warning")), ("-D", 1, Some("error"))] {
+        for cmd in [
+            &["check", "--format", "json", "s.stack.kdl"][..],
+            &["build", "--format", "json", "s.stack.kdl", "-o", "out"],
+        ] {
+            let mut args = cmd.to_vec();
+            args.extend([flag, "target-approximation"]);
+            let run = stackc(&dir, &args);
+            assert_eq!(run.code, want_code, "{args:?}: {}", run.json);
+            assert_eq!(
+                count(&run.json, "W0501", severity.unwrap_or("warning")),
+                usize::from(severity.is_some()),
+                "{args:?}: {}",
+                run.json
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

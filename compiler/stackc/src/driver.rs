@@ -6,7 +6,7 @@ use crate::ir::Stack;
 use crate::lower::{self, merge};
 use crate::source::SourceMap;
 use crate::syntax::{self, ast::Document};
-use crate::validate::{self, LintConfig};
+use crate::validate::{self, lints, LintConfig};
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -189,14 +189,15 @@ pub fn build(name: &str, text: &str, opts: &Options, emit_opts: &crate::emit::Em
     let (mut outcome, env_stacks) = compile_stacks(name, text, opts);
     let mut diags = Diagnostics::new();
     diags.extend(std::mem::take(&mut outcome.diagnostics));
-    let emitted = outcome.stack.as_ref().map(|stack| crate::emit::emit(stack, emit_opts));
-    let (files, base) = match emitted {
-        Some(e) => (e.files, e.diagnostics),
-        None => (Vec::new(), Vec::new()),
+    // The targets' W0501 is a lint like validation's: the stack's policy and `-A`/`-W`/`-D`.
+    let run = |stack: &Stack| {
+        let e = crate::emit::emit(stack, emit_opts);
+        (e.files, lints::apply_to_target_diagnostics(e.diagnostics, &stack.policy, &opts.lints))
     };
+    let (files, base) = outcome.stack.as_ref().map(run).unwrap_or_default();
     let mut per_env = EnvDiagnostics::default();
     for (env, stack) in &env_stacks {
-        let found = crate::emit::emit(stack, emit_opts).diagnostics;
+        let found = run(stack).1;
         per_env.add(env, found.into_iter().filter(|d| !base.contains(d)));
     }
     // Any error fails the run; a target that cannot express the stack correctly produces no

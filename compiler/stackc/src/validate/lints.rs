@@ -40,6 +40,8 @@ pub const LINTS: &[Lint] = &[
     Lint { code: Code::UnscrapedAlertJob, default: Level::Warn },
     Lint { code: Code::PlaintextSecret, default: Level::Warn },
     Lint { code: Code::PublicPort, default: Level::Warn },
+    // Reported by the targets (emit), after validation: see [`apply_to_target_diagnostics`].
+    Lint { code: Code::TargetApproximation, default: Level::Warn },
 ];
 
 pub fn lint_by_name(name: &str) -> Option<&'static Lint> {
@@ -74,6 +76,37 @@ impl LintConfig {
         }
         levels
     }
+}
+
+/// The targets' W0501 warnings under the levels the stack's `policy` (lowered into the IR)
+/// and the command line set: dropped when allowed, errors when denied, each with the note
+/// that says how to change it, exactly as validation's lints. Other diagnostics pass as they
+/// are.
+pub fn apply_to_target_diagnostics(
+    diags: Vec<Diagnostic>,
+    policy: &indexmap::IndexMap<String, String>,
+    config: &LintConfig,
+) -> Vec<Diagnostic> {
+    let mut levels: HashMap<Code, Level> = LINTS.iter().map(|l| (l.code, l.default)).collect();
+    let overrides = policy
+        .iter()
+        .filter_map(|(name, level)| Some((name.as_str(), Level::parse(level)?)))
+        .chain(config.overrides.iter().map(|(n, l)| (n.as_str(), *l)));
+    for (name, level) in overrides {
+        if let Some(l) = lint_by_name(name) {
+            levels.insert(l.code, level);
+        }
+    }
+    let mut out = Diagnostics::new();
+    let mut sink = Sink { levels: &levels, diags: &mut out };
+    for d in diags {
+        if d.code == Code::TargetApproximation {
+            sink.push(d);
+        } else {
+            sink.diags.push(d);
+        }
+    }
+    out.iter().cloned().collect()
 }
 
 struct Sink<'a> {
