@@ -52,7 +52,9 @@ pub fn compile(name: &str, text: &str, opts: &Options) -> Outcome {
 
 fn check_document(doc: &Document, opts: &Options, diags: &mut Diagnostics) -> (Option<Stack>, Vec<String>) {
     validate::shape(&doc.nodes, diags);
-    let envs = merge::environments(&doc.nodes);
+    let meant = validate::as_meant(&doc.nodes, diags);
+    let nodes = meant.as_slice();
+    let envs = merge::environments(nodes);
     let env_names: Vec<String> = envs.iter().filter_map(|e| e.arg_str(0)).map(str::to_string).collect();
     for (name, level) in &opts.lints.overrides {
         let _ = level;
@@ -85,11 +87,11 @@ fn check_document(doc: &Document, opts: &Options, diags: &mut Diagnostics) -> (O
     // Semantic passes run even after shape errors: they read values through checked
     // accessors and skip what does not parse, so every independent error is reported in
     // one run. The IR is only handed out when there are no errors at all.
-    let main = merge::merged(&doc.nodes, selected);
+    let main = merge::merged(nodes, selected);
     let stack = semantic(&main, opts, selected.and_then(|e| e.arg_str(0)), diags);
     if opts.env.is_none() {
         for env in &envs {
-            let merged = merge::merged(&doc.nodes, Some(env));
+            let merged = merge::merged(nodes, Some(env));
             semantic(&merged, opts, env.arg_str(0), diags);
         }
     }
