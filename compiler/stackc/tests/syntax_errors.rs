@@ -25,37 +25,43 @@ fn codes(text: &str) -> Vec<(&'static str, usize)> {
     report(text).into_iter().map(|(c, l, ..)| (c, l)).collect()
 }
 
-/// `{{` used to be reported only as "`true` is the KDL 1 spelling" on a valid `#true`.
+/// The attack's files: each has one syntax error, and it alone is reported, where it is.
+/// - `{{` used to be reported only as "`true` is the KDL 1 spelling" on a valid `#true`;
+/// - an unterminated string used to give an E0101 for every `"true"` after it, and never
+///   mention the string;
+/// - the parser's error for a newline in a single-line raw string spans the file from its
+///   first byte; it is reported at the string instead.
 #[test]
-fn a_kdl2_keyword_does_not_hide_the_real_error() {
-    let text = "stack \"s\"\nservice \"a\" {{\n    image \"nginx:1\"\n}\nservice \"b\" {\n    image \"nginx:1\"\n    mount \"x\" \"/y\" read-only=#true\n}\n";
-    let r = report(text);
-    assert_eq!(r.len(), 1, "{r:#?}");
-    assert_eq!((r[0].0, r[0].1, r[0].2), ("E0100", 2, 14), "{r:#?}");
-    assert_eq!(r[0].3, "found child block instead of node name");
-}
-
-/// One unterminated string used to give an E0101 for every `"true"` after it, and never
-/// mention the string.
-#[test]
-fn an_unterminated_string_is_the_one_error() {
-    let text = "stack \"s\"\nservice \"web\" {\n    image \"nginx:1.27\n    port 80 name=\"http\"\n    env DEBUG=\"true\" MODE=\"null\"\n    health cmd=\"test true\" interval=\"10s\"\n}\nservice \"db\" {\n    image \"postgres:16\"\n    env X=\"false\"\n}\n";
-    let r = report(text);
-    assert_eq!(r.len(), 1, "{r:#?}");
-    assert_eq!((r[0].0, r[0].1, r[0].2), ("E0100", 3, 11));
-    assert_eq!(r[0].3, "unexpected newline in single-line quoted string");
-}
-
-/// The parser's error for a newline in a single-line raw string spans the file from its
-/// first byte; it is reported at the string instead.
-#[test]
-fn a_newline_in_a_raw_string_is_reported_at_the_string() {
-    let text = "stack \"s\"\nservice \"web\" {\n    image \"nginx:1.27\"\n    health cmd=#\"curl -f\n http://localhost/\"# interval=\"10s\"\n    env A=\"true\"\n}\nservice \"db\" {\n    image \"postgres:16\"\n    mount \"x\" \"/y\" read-only=#false\n}\n";
-    let r = report(text);
-    assert_eq!(r.len(), 1, "{r:#?}");
-    assert_eq!((r[0].0, r[0].1, r[0].2), ("E0100", 4, 16));
-    assert_eq!(r[0].3, "unexpected newline in single-line raw string");
-    assert!(r[0].4.contains("#\"\"\""), "{}", r[0].4);
+fn each_syntax_error_is_reported_alone_where_it_is() {
+    let cases: &[(&str, usize, usize, &str, &str)] = &[
+        (
+            "stack \"s\"\nservice \"a\" {{\n    image \"nginx:1\"\n}\nservice \"b\" {\n    image \"nginx:1\"\n    mount \"x\" \"/y\" read-only=#true\n}\n",
+            2,
+            14,
+            "found child block instead of node name",
+            "did you forget to add the node name",
+        ),
+        (
+            "stack \"s\"\nservice \"web\" {\n    image \"nginx:1.27\n    port 80 name=\"http\"\n    env DEBUG=\"true\" MODE=\"null\"\n    health cmd=\"test true\" interval=\"10s\"\n}\nservice \"db\" {\n    image \"postgres:16\"\n    env X=\"false\"\n}\n",
+            3,
+            11,
+            "unexpected newline in single-line quoted string",
+            "wrapping it in `\"\"\"`",
+        ),
+        (
+            "stack \"s\"\nservice \"web\" {\n    image \"nginx:1.27\"\n    health cmd=#\"curl -f\n http://localhost/\"# interval=\"10s\"\n    env A=\"true\"\n}\nservice \"db\" {\n    image \"postgres:16\"\n    mount \"x\" \"/y\" read-only=#false\n}\n",
+            4,
+            16,
+            "unexpected newline in single-line raw string",
+            "`#\"\"\"`",
+        ),
+    ];
+    for (text, line, col, message, help) in cases {
+        let r = report(text);
+        assert_eq!(r.len(), 1, "{text}\n{r:#?}");
+        assert_eq!((r[0].0, r[0].1, r[0].2, r[0].3.as_str()), ("E0100", *line, *col, *message), "{text}");
+        assert!(r[0].4.contains(help), "{text}\n{}", r[0].4);
+    }
 }
 
 /// KDL 1 spellings and an unrelated syntax error: each is reported, at its place; the

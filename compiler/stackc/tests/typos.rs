@@ -8,30 +8,13 @@ mod support;
 use stackc::diagnostics::Diagnostic;
 use support::root;
 
-struct Typo {
-    example: &'static str,
-    /// The text changed (its first occurrence) and what it becomes.
-    from: &'static str,
-    to: &'static str,
-    code: &'static str,
-    message: &'static str,
-    help: &'static str,
-}
-
-const fn t(
-    example: &'static str,
-    from: &'static str,
-    to: &'static str,
-    code: &'static str,
-    message: &'static str,
-    help: &'static str,
-) -> Typo {
-    Typo { example, from, to, code, message, help }
-}
+/// A typo: the example, the text changed (its first occurrence), what it becomes, and the
+/// code, a part of the message and a part of the help of the first diagnostic expected.
+type Typo = (&'static str, &'static str, &'static str, &'static str, &'static str, &'static str);
 
 const TYPOS: &[Typo] = &[
     // Node names.
-    t(
+    (
         "fullstack",
         "service \"redis\" {",
         "servce \"redis\" {",
@@ -39,7 +22,7 @@ const TYPOS: &[Typo] = &[
         "unknown node `servce`",
         "did you mean `service`?",
     ),
-    t(
+    (
         "contravento",
         "\nnetwork \"contravento-network\"",
         "\nnetwrok \"contravento-network\"",
@@ -47,7 +30,7 @@ const TYPOS: &[Typo] = &[
         "unknown node `netwrok`",
         "did you mean `network`?",
     ),
-    t(
+    (
         "freshtrack",
         "secret \"minio-user\" file=",
         "secrt \"minio-user\" file=",
@@ -55,7 +38,7 @@ const TYPOS: &[Typo] = &[
         "unknown node `secrt`",
         "did you mean `secret`?",
     ),
-    t(
+    (
         "fullstack",
         "image \"redis:7-alpine\"",
         "imge \"redis:7-alpine\"",
@@ -63,9 +46,9 @@ const TYPOS: &[Typo] = &[
         "unknown node `imge`",
         "did you mean `image`?",
     ),
-    t("cobalt", "    health ", "    helth ", "E0102", "unknown node `helth`", "did you mean `health`?"),
+    ("cobalt", "    health ", "    helth ", "E0102", "unknown node `helth`", "did you mean `health`?"),
     // Property names.
-    t(
+    (
         "fullstack",
         "scale-down percent=50 period=",
         "scale-down percent=50 perod=",
@@ -73,7 +56,7 @@ const TYPOS: &[Typo] = &[
         "no property `perod`",
         "did you mean `period`?",
     ),
-    t(
+    (
         "fullstack",
         "depends-on \"postgres\" healthy=",
         "depends-on \"postgres\" helthy=",
@@ -81,7 +64,7 @@ const TYPOS: &[Typo] = &[
         "no property `helthy`",
         "did you mean `healthy`?",
     ),
-    t(
+    (
         "freshtrack",
         "secret \"jwt-secret\" file=",
         "secret \"jwt-secret\" flie=",
@@ -90,7 +73,7 @@ const TYPOS: &[Typo] = &[
         "did you mean `file`?",
     ),
     // References.
-    t(
+    (
         "fullstack",
         "route \"/\" to=\"web\"",
         "route \"/\" to=\"wbe\"",
@@ -98,7 +81,7 @@ const TYPOS: &[Typo] = &[
         "unknown service `wbe`",
         "did you mean `web`?",
     ),
-    t(
+    (
         "cobalt",
         "depends-on \"postgres\"",
         "depends-on \"postgers\"",
@@ -106,8 +89,8 @@ const TYPOS: &[Typo] = &[
         "unknown service `postgers`",
         "did you mean `postgres`?",
     ),
-    t("cobalt", "${image-tag}", "${image-tga}", "E0207", "`${image-tga}` names no param", "did you mean `image-tag`?"),
-    t(
+    ("cobalt", "${image-tag}", "${image-tga}", "E0207", "`${image-tga}` names no param", "did you mean `image-tag`?"),
+    (
         "cashstage",
         "env-from \"mustache-config\"",
         "env-from \"mustache-confg\"",
@@ -115,7 +98,7 @@ const TYPOS: &[Typo] = &[
         "`mustache-confg`",
         "did you mean `mustache-config`?",
     ),
-    t(
+    (
         "cashstage",
         "(secret)\"jwt-secret\"",
         "(secert)\"jwt-secret\"",
@@ -124,7 +107,7 @@ const TYPOS: &[Typo] = &[
         "did you mean `(secret)`?",
     ),
     // An overlay of a service the base does not declare.
-    t(
+    (
         "fullstack",
         "    service \"api\" {\n        // the compose",
         "    service \"apii\" {\n        // the compose",
@@ -147,22 +130,26 @@ fn key(d: &Diagnostic) -> (String, String, Option<String>) {
 fn the_first_diagnostic_of_a_typo_is_its_root_cause() {
     assert!(TYPOS.len() >= 10);
     let mut problems = Vec::new();
-    for typo in TYPOS {
-        let path = root().join("examples").join(format!("{}.stack.kdl", typo.example));
+    for &(example, from, to, code, message, help) in TYPOS {
+        let path = root().join("examples").join(format!("{example}.stack.kdl"));
         let original = std::fs::read_to_string(&path).expect("the example is readable");
-        assert!(original.contains(typo.from), "{}: no {:?}", typo.example, typo.from);
+        assert!(original.contains(from), "{example}: no {from:?}");
         let before: Vec<_> = check(&original).iter().map(key).collect();
-        assert!(before.iter().all(|k| k.0.starts_with('W')), "{}: the example has errors: {before:?}", typo.example);
-        let text = original.replacen(typo.from, typo.to, 1);
+        assert!(before.iter().all(|k| k.0.starts_with('W')), "{example}: the example has errors: {before:?}");
+        let text = original.replacen(from, to, 1);
         let new: Vec<Diagnostic> = check(&text).into_iter().filter(|d| !before.contains(&key(d))).collect();
-        let what = format!("{} {:?} -> {:?}", typo.example, typo.from, typo.to);
+        let what = format!("{example} {from:?} -> {to:?}");
         let Some(first) = new.first() else {
             problems.push(format!("{what}: no diagnostic"));
             continue;
         };
-        let help = first.help.clone().unwrap_or_default();
-        if first.code.as_str() != typo.code || !first.message.contains(typo.message) || !help.contains(typo.help) {
-            problems.push(format!("{what}: first is {} {:?} (help {help:?})", first.code.as_str(), first.message));
+        let first_help = first.help.clone().unwrap_or_default();
+        if first.code.as_str() != code || !first.message.contains(message) || !first_help.contains(help) {
+            problems.push(format!(
+                "{what}: first is {} {:?} (help {first_help:?})",
+                first.code.as_str(),
+                first.message
+            ));
         }
         if new.len() > 1 {
             let rest: Vec<String> = new[1..].iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect();
