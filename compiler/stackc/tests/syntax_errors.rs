@@ -134,3 +134,36 @@ fn every_invalid_document_of_the_kdl_suite_gets_a_syntax_error_where_it_is() {
     }
     assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
 }
+
+/// The tokeniser behind E0101 agrees with the parser on every valid document of the suite
+/// (strings, raw strings, comments, slashdash, keywords): with a broken string appended,
+/// the one error is that string, and nothing in the document is taken for KDL 1.
+#[test]
+fn valid_kdl2_documents_have_no_kdl1_forms() {
+    let dir = root().join("../shared/kdl-spec/tests/test_cases/input");
+    if !dir.is_dir() {
+        assert!(!in_ci(), "{} is missing", dir.display());
+        eprintln!("NOT RUN: {} is missing", dir.display());
+        return;
+    }
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for e in std::fs::read_dir(&dir).expect("the suite is readable") {
+        let path = e.expect("a directory entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let text = std::fs::read_to_string(&path).expect("readable");
+        if name.ends_with("_fail.kdl") || stackc::syntax::parse(stackc::source::SourceId(0), &text).0.is_none() {
+            continue;
+        }
+        let broken = format!("{text}\nbroken \"string\n");
+        let (_, diags) = stackc::syntax::parse(stackc::source::SourceId(0), &broken);
+        let found: Vec<(Code, usize)> =
+            diags.iter().map(|d| (d.code, d.primary.as_ref().map_or(0, |p| p.span.offset))).collect();
+        if found != [(Code::KdlSyntax, text.len() + 8)] {
+            problems.push(format!("{name}: {found:?}"));
+        }
+        checked += 1;
+    }
+    assert!(checked > 200, "only {checked} documents");
+    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
+}
