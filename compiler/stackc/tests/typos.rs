@@ -47,7 +47,16 @@ const TYPOS: &[Typo] = &[
         "did you mean `image`?",
     ),
     ("cobalt", "    health ", "    helth ", "E0102", "unknown node `helth`", "did you mean `health`?"),
+    ("fullstack", "env \"staging\" {", "evn \"staging\" {", "E0102", "unknown node `evn`", "did you mean `env`?"),
     // Property names.
+    (
+        "fullstack",
+        "port 3000 name=\"http\"",
+        "port 3000 nmae=\"http\"",
+        "E0103",
+        "no property `nmae`",
+        "did you mean `name`?",
+    ),
     (
         "fullstack",
         "scale-down percent=50 period=",
