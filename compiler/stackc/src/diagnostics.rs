@@ -255,27 +255,31 @@ const SUGGEST_MAX_LEN: usize = 128;
 /// costs at most about 4096 × 128² steps however large the stack.
 const SUGGEST_MAX_CANDIDATES: usize = 4096;
 
-/// The closest candidate to `word`, for "did you mean" help.
+/// The closest candidate to `word`, for "did you mean" help: the fewest edits (an
+/// insertion, deletion, substitution or swap of two neighbours each, so that `wbe` is one
+/// edit from `web`), then the most similar by Jaro-Winkler (which rewards a common prefix:
+/// `prod` for `production`).
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     if word.len() > SUGGEST_MAX_LEN {
         return None;
     }
     // Skipped before `strsim`: a candidate more than 4 times as long (or short) as the
     // word. Such a pair can only pass through Jaro-Winkler's prefix bonus (`prod` for
-    // `production` is 2.5 times), never through the Levenshtein bound.
+    // `production` is 2.5 times), never through the edit distance bound.
     let plausible = |c: &&str| {
         let (lo, hi) = if c.len() < word.len() { (c.len(), word.len()) } else { (word.len(), c.len()) };
         hi <= SUGGEST_MAX_LEN && 4 * lo >= hi
     };
-    let mut best: Option<(f64, &str)> = None;
+    let mut best: Option<(usize, f64, &str)> = None;
     for c in candidates.into_iter().filter(plausible).take(SUGGEST_MAX_CANDIDATES) {
         let score = strsim::jaro_winkler(word, c);
-        let close = score >= 0.8 || strsim::levenshtein(word, c) <= word.len().min(c.len()) / 3;
-        if close && best.is_none_or(|(s, _)| score > s) {
-            best = Some((score, c));
+        let edits = strsim::osa_distance(word, c);
+        let close = score >= 0.8 || edits <= word.len().min(c.len()) / 3;
+        if close && best.is_none_or(|(e, s, _)| edits < e || (edits == e && score > s)) {
+            best = Some((edits, score, c));
         }
     }
-    best.map(|(_, c)| c)
+    best.map(|(_, _, c)| c)
 }
 
 /// `did you mean `x`?` help text, or the list of valid words when nothing is close.
@@ -318,5 +322,22 @@ mod tests {
         assert_eq!(did_you_mean("prod", ["staging", "production"]), Some("production"));
         assert_eq!(did_you_mean("api", ["api-server", "web"]), Some("api-server"));
         assert_eq!(did_you_mean("postgress", ["redis", "postgres"]), Some("postgres"));
+    }
+
+    /// A swap of two neighbouring letters is one edit: `wbe` used to get no suggestion.
+    #[test]
+    fn swapped_letters_are_one_edit() {
+        assert_eq!(did_you_mean("wbe", ["api", "web", "worker"]), Some("web"));
+        assert_eq!(did_you_mean("imaeg", ["image", "build"]), Some("image"));
+        assert_eq!(did_you_mean("redsi-data", ["postgres-data", "redis-data"]), Some("redis-data"));
+    }
+
+    /// The fewest edits win over a long common prefix: `redis` for `redis-exporter`
+    /// only when nothing closer exists.
+    #[test]
+    fn the_nearest_candidate_wins() {
+        assert_eq!(did_you_mean("rediss", ["redis-exporter", "redis"]), Some("redis"));
+        assert_eq!(did_you_mean("redis", ["redis-exporter", "api"]), Some("redis-exporter"));
+        assert_eq!(did_you_mean("xyz", ["web", "api"]), None);
     }
 }

@@ -68,7 +68,9 @@ fn check_document(
     diags: &mut Diagnostics,
 ) -> (Option<Stack>, Vec<(String, Stack)>, Vec<String>) {
     validate::shape(&doc.nodes, diags);
-    let envs = merge::environments(&doc.nodes);
+    let meant = validate::as_meant(&doc.nodes, diags);
+    let nodes = meant.as_slice();
+    let envs = merge::environments(nodes);
     let env_names: Vec<String> = envs.iter().filter_map(|e| e.arg_str(0)).map(str::to_string).collect();
     for (name, level) in &opts.lints.overrides {
         let _ = level;
@@ -102,7 +104,7 @@ fn check_document(
     // accessors and skip what does not parse, so every independent error is reported in
     // one run. The IR is only handed out when there are no errors at all.
     let file_failed = diags.has_errors();
-    let main = merge::merged(&doc.nodes, selected);
+    let main = merge::merged(nodes, selected);
     let mut main_diags = Diagnostics::new();
     let stack = semantic(&main, opts, selected.and_then(|e| e.arg_str(0)), &mut main_diags);
     let base: Vec<Diagnostic> = main_diags.iter().cloned().collect();
@@ -112,7 +114,7 @@ fn check_document(
     if opts.env.is_none() {
         for env in &envs {
             let Some(name) = env.arg_str(0) else { continue };
-            let merged = merge::merged(&doc.nodes, Some(env));
+            let merged = merge::merged(nodes, Some(env));
             let mut env_diags = Diagnostics::new();
             let env_stack = semantic(&merged, opts, Some(name), &mut env_diags);
             per_env.add(name, env_diags.iter().filter(|d| !base.contains(d)).cloned());

@@ -181,7 +181,7 @@ pub fn scan(text: &str) -> Result<(), LimitError> {
 }
 
 /// KDL 2 newlines: CR, LF, VT, FF, NEL, LS, PS. Returns the byte length of the one at `i`.
-fn newline_len(b: &[u8], i: usize) -> Option<usize> {
+pub(super) fn newline_len(b: &[u8], i: usize) -> Option<usize> {
     match b[i] {
         b'\r' | b'\n' | 0x0B | 0x0C => Some(1),
         0xC2 if b.get(i + 1) == Some(&0x85) => Some(2),
@@ -191,7 +191,7 @@ fn newline_len(b: &[u8], i: usize) -> Option<usize> {
 }
 
 /// The offset of the newline that ends a line comment (or the end of the text).
-fn line_end(b: &[u8], mut i: usize) -> usize {
+pub(super) fn line_end(b: &[u8], mut i: usize) -> usize {
     while i < b.len() && newline_len(b, i).is_none() {
         i += 1;
     }
@@ -200,7 +200,7 @@ fn line_end(b: &[u8], mut i: usize) -> usize {
 
 /// A block comment starting at `i` (nested ones included, `*/` before `/*` as in `kdl`):
 /// its end and its number of `/` and `*`, which is the parser's recursion depth within it.
-fn block_comment(b: &[u8], mut i: usize) -> (usize, usize) {
+pub(super) fn block_comment(b: &[u8], mut i: usize) -> (usize, usize) {
     let mut depth = 0usize;
     let mut marks = 0usize;
     while i < b.len() {
@@ -281,7 +281,7 @@ fn dedents(b: &[u8], body: usize, close: usize) -> bool {
 /// After the `\\` of an escape: the offset after it, `None` for an invalid escape. A
 /// whitespace escape takes all the whitespace and newlines that follow it (so a CRLF does
 /// not end the string).
-fn escaped(b: &[u8], mut j: usize) -> Option<usize> {
+pub(super) fn escaped(b: &[u8], mut j: usize) -> Option<usize> {
     let is_space = |j: usize| b[j] == b' ' || b[j] == b'\t' || newline_len(b, j).is_some();
     match b.get(j)? {
         b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' | b's' => Some(j + 1),

@@ -11,7 +11,8 @@ use crate::source::{SourceId, Span};
 use ast::{Document, Entry, Ident, Node, Prop, Value};
 
 /// Parses KDL 2 text. On a syntax error the document is `None` and every error the parser
-/// recovered from is reported, with KDL 1 spellings pointed out as such.
+/// recovered from is reported (E0100), at its position, with KDL 1 spellings pointed out
+/// as such (E0101).
 ///
 /// Inputs that would exhaust the parser's stack or time ([`limits`]) are refused with
 /// E0114 before the parser sees them.
@@ -24,37 +25,77 @@ pub fn parse(source: SourceId, text: &str) -> (Option<Document>, Vec<Diagnostic>
     }
     match parse_kdl(text) {
         Ok(doc) => (Some(lower_doc(source, &doc)), Vec::new()),
-        Err(err) => {
-            let mut diags = v1::detect(source, text);
-            // The parser's own errors after a KDL 1 token are mostly its confusion about that
-            // token (a raw string read as an unclosed block, …): the E0101s say what is wrong.
-            let kdl_errors = if diags.is_empty() { err.diagnostics.as_slice() } else { &[] };
-            for kd in kdl_errors {
-                let span = Span::new(source, kd.span.offset(), kd.span.len());
-                // A KDL 1 token already explained by E0101 needs no second, vaguer error.
-                let covered = diags.iter().any(|d: &Diagnostic| {
-                    d.primary.as_ref().is_some_and(|l| l.span.offset <= span.end() && span.offset <= l.span.end())
-                });
-                if covered {
-                    continue;
-                }
-                let message = kd.message.clone().unwrap_or_else(|| "invalid KDL".into());
-                let label = kd.label.clone().unwrap_or_else(|| "here".into());
-                diags.push(
-                    Diagnostic::error(Code::KdlSyntax, style(&message))
-                        .at(span, style(&label))
-                        .maybe_help(kd.help.as_deref().map(style)),
-                );
-            }
-            if diags.is_empty() {
-                diags.push(
-                    Diagnostic::error(Code::KdlSyntax, "the file is not valid KDL 2")
-                        .at(Span::new(source, 0, 0), "here"),
-                );
-            }
-            (None, diags)
-        }
+        Err(err) => (None, syntax_errors(source, text, err)),
     }
+}
+
+/// The diagnostics of a file that does not parse. Each KDL 1 spelling is one E0101. The
+/// parser's errors are those it still reports once the KDL 1 spellings are written in
+/// KDL 2: an error they explain (the parser losing its way inside a KDL 1 raw string, …)
+/// is not reported a second, vaguer time, and any other error is, at its own position.
+fn syntax_errors(source: SourceId, text: &str, err: kdl::KdlError) -> Vec<Diagnostic> {
+    let scan = v1::scan(text);
+    let mut diags: Vec<Diagnostic> = scan
+        .v1
+        .iter()
+        .map(|f| {
+            Diagnostic::error(Code::KdlV1, "KDL 1 syntax: stack files are KDL 2")
+                .at(Span::new(source, f.offset, f.len), f.what.clone())
+                .help(format!("write `{}` (KDL 2)", f.fixed))
+        })
+        .collect();
+    let (kdl_errors, edits) = if scan.v1.is_empty() {
+        (err.diagnostics, Vec::new())
+    } else {
+        let (repaired, edits) = v1::repair(text, &scan.v1);
+        // A repaired text past the limits is still read: the original one was within them.
+        let errors = if limits::scan(&repaired).is_ok() { parse_kdl(&repaired).err() } else { None };
+        (errors.map(|e| e.diagnostics).unwrap_or_default(), edits)
+    };
+    let mut parser: Vec<(Span, Diagnostic)> = Vec::new();
+    for kd in &kdl_errors {
+        let start = v1::original(&edits, kd.span.offset());
+        let end = v1::original(&edits, kd.span.offset() + kd.span.len()).max(start);
+        let span = Span::new(source, start, end - start);
+        // The parser often reports one mistake several times at the same place ("expected
+        // an identifier" and "invalid node name"; an unclosed `{` and the nodes after it):
+        // its first error there says it.
+        if parser.iter().any(|(s, _)| s.offset <= span.end() && span.offset <= s.end()) {
+            continue;
+        }
+        let message = kd.message.clone().unwrap_or_else(|| "invalid KDL".into());
+        let label = kd.label.clone().unwrap_or_else(|| "here".into());
+        let diag = Diagnostic::error(Code::KdlSyntax, style(&message))
+            .at(span, style(&label))
+            .maybe_help(kd.help.as_deref().map(style));
+        parser.push((span, diag));
+    }
+    // A single-line string cut by a newline: the parser's error for it may span everything
+    // before it (a raw string), so it is reported at the string, unless the parser already
+    // points there.
+    for b in &scan.broken {
+        if parser.iter().any(|(s, _)| s.offset == b.offset) {
+            continue;
+        }
+        let span = Span::new(source, b.offset, b.len);
+        parser.retain(|(s, _)| !(s.offset <= span.end() && span.offset <= s.end()));
+        let (what, help) = if b.raw {
+            ("raw string", "a raw string on several lines is written `#\"\"\"`, a newline, the lines, then `\"\"\"#`")
+        } else {
+            ("quoted string", "you can make a string multi-line by wrapping it in `\"\"\"`, with a newline immediately after the opening quotes")
+        };
+        let diag = Diagnostic::error(Code::KdlSyntax, format!("unexpected newline in single-line {what}"))
+            .at(span, "not closed on this line")
+            .help(help);
+        parser.push((span, diag));
+    }
+    diags.extend(parser.into_iter().map(|(_, d)| d));
+    if diags.is_empty() {
+        diags.push(
+            Diagnostic::error(Code::KdlSyntax, "the file is not valid KDL 2").at(Span::new(source, 0, 0), "here"),
+        );
+    }
+    diags
 }
 
 /// `kdl` on a stack of its own, large enough for any input that passed [`limits::scan`]

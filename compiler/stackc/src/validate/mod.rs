@@ -8,8 +8,8 @@ pub mod walk;
 
 use indexmap::{IndexMap, IndexSet};
 
-use crate::diagnostics::Diagnostics;
-use crate::syntax::ast::Node;
+use crate::diagnostics::{Code, Diagnostic, Diagnostics};
+use crate::syntax::ast::{Node, Value};
 pub use lints::{Level, LintConfig};
 
 /// The names a merged stack declares, for reference checks.
@@ -110,6 +110,40 @@ pub fn generated_services(monitoring: &Node) -> Vec<&'static str> {
 /// Checks the file as written (every node, including environment blocks).
 pub fn shape(nodes: &[Node], diags: &mut Diagnostics) {
     walk::shape(nodes, diags);
+}
+
+/// The document as the user meant it, for the checks of the merged stacks (the shape check
+/// has reported the typos on the document as written): misspelt node and property names
+/// take their suggestion ([`walk::as_meant`]), and an overlay service named like a typo of
+/// a base service (`service "apii"` in an `env` block of a stack with `api`: not declared
+/// by the base, unable to stand on its own without `image` or `build`) gets E0203 and the
+/// base name, instead of reading as a new service that "needs `image` or `build`".
+pub fn as_meant(nodes: &[Node], diags: &mut Diagnostics) -> Vec<Node> {
+    let mut out = nodes.to_vec();
+    walk::as_meant(&mut out);
+    let base: Vec<String> =
+        out.iter().filter(|n| n.name.name == "service").filter_map(|n| n.arg_str(0)).map(str::to_string).collect();
+    for env in out.iter_mut().filter(|n| n.name.name == "env") {
+        let env_name = env.arg_str(0).unwrap_or("?").to_string();
+        for svc in env.children.iter_mut().flatten().filter(|c| c.name.name == "service") {
+            let Some(name) = svc.arg_str(0) else { continue };
+            let standalone = svc.children().iter().any(|c| c.name.name == "image" || c.name.name == "build");
+            if standalone || base.iter().any(|b| b == name) {
+                continue;
+            }
+            let Some(meant) = crate::diagnostics::did_you_mean(name, base.iter().map(String::as_str)) else { continue };
+            diags.push(
+                Diagnostic::error(
+                    Code::UnknownService,
+                    format!("environment `{env_name}` changes service `{name}`, which the base does not declare"),
+                )
+                .at(svc.args[0].span, "no service of this name")
+                .help(format!("did you mean `{meant}`? (a new service in an environment needs `image` or `build`)")),
+            );
+            svc.args[0].value = Value::String(meant.to_string());
+        }
+    }
+    out
 }
 
 /// Checks one merged stack: references, cross-field rules and lints.

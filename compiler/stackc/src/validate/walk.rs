@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::values::{self, ValueError};
 use super::Symbols;
-use crate::diagnostics::{suggest, Code, Diagnostic, Diagnostics};
+use crate::diagnostics::{did_you_mean, suggest, Code, Diagnostic, Diagnostics};
 use crate::schema::{self, Children, Kind, Merge, NodeSpec, RefKind};
 use crate::syntax::ast::{Entry, Node, Value};
 
@@ -39,6 +39,51 @@ pub fn shape(nodes: &[Node], diags: &mut Diagnostics) {
 /// Checks the references of a merged stack.
 pub fn refs(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     Walker { pass: Pass::Refs(symbols), diags }.level(nodes, schema::TOP, false, None);
+}
+
+/// Rewrites the nodes as the user meant them, for the checks of the merged stacks: a node
+/// or property name that the shape check reports as a typo with a suggestion (E0102,
+/// E0103 "did you mean") takes that suggestion. Those checks then do not repeat the typo
+/// in other words (`servce "redis"`: "unknown service `redis`"; `imge`: "needs `image`";
+/// `helth`: "has no `health` check"), and still check what is inside the misspelt node.
+pub fn as_meant(nodes: &mut [Node]) {
+    meant_level(nodes, schema::TOP);
+}
+
+fn meant_level(nodes: &mut [Node], specs: &'static [NodeSpec]) {
+    for node in nodes {
+        let spec = match specs.iter().find(|s| s.name == node.name.name) {
+            Some(spec) => spec,
+            None => {
+                let meant = did_you_mean(&node.name.name, specs.iter().map(|s| s.name));
+                let Some(spec) = meant.and_then(|m| specs.iter().find(|s| s.name == m)) else { continue };
+                node.name.name = spec.name.to_string();
+                spec
+            }
+        };
+        if spec.free_props.is_none() {
+            let names: Vec<&str> = spec.props.iter().map(|p| p.name).collect();
+            for i in 0..node.props.len() {
+                let key = node.props[i].key.name.as_str();
+                if spec.prop(key).is_some() {
+                    continue;
+                }
+                let meant = did_you_mean(key, names.iter().copied());
+                // Not over a key the node sets itself: the semantic checks see that one.
+                if let Some(m) = meant.filter(|m| node.prop(m).is_none()) {
+                    node.props[i].key.name = m.to_string();
+                }
+            }
+        }
+        let child_specs = match spec.children {
+            Children::Nodes(c) => c,
+            Children::TopLevel => schema::TOP,
+            Children::None => continue,
+        };
+        if let Some(children) = node.children.as_mut() {
+            meant_level(children, child_specs);
+        }
+    }
 }
 
 /// `service "api" #null`, `autoscale #null`: removes the base node in an overlay.
@@ -200,8 +245,7 @@ impl Walker<'_, '_> {
     fn unknown_node(&mut self, node: &Node, specs: &'static [NodeSpec]) {
         let name = node.name.name.as_str();
         let names: Vec<&str> = specs.iter().map(|s| s.name).collect();
-        let mut help =
-            crate::diagnostics::did_you_mean(name, names.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+        let mut help = did_you_mean(name, names.iter().copied()).map(|s| format!("did you mean `{s}`?"));
         if help.is_none() {
             let places = schema::places_of(name);
             if !places.is_empty() {
@@ -267,6 +311,7 @@ impl Walker<'_, '_> {
     }
 
     fn props_shape(&mut self, node: &Node, spec: &NodeSpec) {
+        let names: Vec<&str> = spec.props.iter().map(|p| p.name).collect();
         let mut seen: HashMap<&str, &Entry> = HashMap::new();
         for prop in &node.props {
             let key = prop.key.name.as_str();
@@ -291,7 +336,6 @@ impl Walker<'_, '_> {
                 }
                 continue;
             }
-            let names: Vec<&str> = spec.props.iter().map(|p| p.name).collect();
             let help = if names.is_empty() {
                 Some(format!("`{}` takes no properties; usage: {}", spec.name, usage(spec)))
             } else {
@@ -303,8 +347,16 @@ impl Walker<'_, '_> {
                     .maybe_help(help),
             );
         }
+        // A required property given under a misspelt key (`perod=`) is reported as the
+        // unknown property it is (above), not a second time as missing.
+        let given = |want: &str| {
+            node.props.iter().any(|p| {
+                let key = p.key.name.as_str();
+                key == want || (spec.prop(key).is_none() && did_you_mean(key, names.iter().copied()) == Some(want))
+            })
+        };
         for req in spec.required {
-            if node.prop(req).is_none() {
+            if !given(req) {
                 let kind = spec.prop(req).map(|p| p.kind.describe()).unwrap_or_default();
                 self.diags.push(
                     Diagnostic::error(Code::MissingRequired, format!("`{}` needs `{req}=`: {kind}", spec.name))
@@ -314,21 +366,21 @@ impl Walker<'_, '_> {
             }
         }
         if !spec.one_of.is_empty() {
-            let given: Vec<_> = node.props.iter().filter(|p| spec.one_of.contains(&p.key.name.as_str())).collect();
+            let chosen: Vec<_> = node.props.iter().filter(|p| spec.one_of.contains(&p.key.name.as_str())).collect();
             let list = spec.one_of.iter().map(|k| format!("`{k}=`")).collect::<Vec<_>>().join(", ");
-            if given.is_empty() {
+            if chosen.is_empty() && !spec.one_of.iter().any(|k| given(k)) {
                 self.diags.push(
                     Diagnostic::error(Code::MissingRequired, format!("`{}` needs exactly one of {list}", spec.name))
                         .at(node.name.span, "none given")
                         .help(format!("usage: {}", usage(spec))),
                 );
-            } else if given.len() > 1 {
+            } else if chosen.len() > 1 {
                 let mut d = Diagnostic::error(
                     Code::Conflicting,
-                    format!("`{}` takes exactly one of {list}, found {}", spec.name, given.len()),
+                    format!("`{}` takes exactly one of {list}, found {}", spec.name, chosen.len()),
                 )
-                .at(given[1].key.span, "conflicts with the first");
-                d = d.label(given[0].key.span, "first given here");
+                .at(chosen[1].key.span, "conflicts with the first");
+                d = d.label(chosen[0].key.span, "first given here");
                 self.diags.push(d.help(format!("keep one of {list}")));
             }
         }
@@ -606,17 +658,18 @@ impl Walker<'_, '_> {
             RefKind::EnvGroup => Code::UnknownEnvGroup,
         };
         let noun = kind.noun();
-        let help = crate::diagnostics::did_you_mean(name, table.iter().copied())
-            .map(|s| format!("did you mean `{s}`?"))
-            .unwrap_or_else(|| match kind {
-                RefKind::Volume => {
-                    format!("declare it: `volume \"{name}\"`; a bind mount starts with `./` or `/`")
+        let help =
+            did_you_mean(name, table.iter().copied()).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| {
+                match kind {
+                    RefKind::Volume => {
+                        format!("declare it: `volume \"{name}\"`; a bind mount starts with `./` or `/`")
+                    }
+                    RefKind::Lint => format!("lints: {}", table.iter().copied().collect::<Vec<_>>().join(", ")),
+                    RefKind::RateLimit => {
+                        format!("declare it in `proxy`: `rate-limit \"{name}\" rate=\"10r/s\"`")
+                    }
+                    _ => format!("declare it: `{} \"{name}\"`", kind.noun()),
                 }
-                RefKind::Lint => format!("lints: {}", table.iter().copied().collect::<Vec<_>>().join(", ")),
-                RefKind::RateLimit => {
-                    format!("declare it in `proxy`: `rate-limit \"{name}\" rate=\"10r/s\"`")
-                }
-                _ => format!("declare it: `{} \"{name}\"`", kind.noun()),
             });
         self.diags.push(
             Diagnostic::error(code, format!("unknown {noun} `{name}`"))
@@ -674,8 +727,7 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
                 Err(ValueError {
                     code: Code::InvalidChoice,
                     message: format!("`{s}` is not {}", kind.describe()),
-                    help: crate::diagnostics::did_you_mean(s, words.iter().copied())
-                        .map(|w| format!("did you mean \"{w}\"?")),
+                    help: did_you_mean(s, words.iter().copied()).map(|w| format!("did you mean \"{w}\"?")),
                 })
             }
         }
