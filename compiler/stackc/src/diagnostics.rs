@@ -301,7 +301,7 @@ fn collapse_repeats(items: Vec<Diagnostic>, sources: &SourceMap) -> Vec<Diagnost
 }
 
 /// A user value quoted in a message is shown with at most this many characters.
-pub const QUOTE_MAX_CHARS: usize = 80;
+pub const QUOTE_MAX_CHARS: usize = 60;
 /// A message, label or help is cut after this many characters.
 const TEXT_MAX_CHARS: usize = 2000;
 
