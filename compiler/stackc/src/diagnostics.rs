@@ -243,18 +243,18 @@ impl Diagnostics {
     /// Sorted by position and de-duplicated: checking every environment overlay reports
     /// an error in the shared base once, not once per environment. Repeats of one error
     /// on one line become one diagnostic that counts them, and user values quoted in
-    /// messages are shortened (see [`bound_text`]): one cause never makes a flood.
+    /// messages are shortened (see [`quote`]): one cause never makes a flood.
     pub fn into_sorted(mut self, sources: &SourceMap) -> Vec<Diagnostic> {
         self.items.sort_by_cached_key(Diagnostic::sort_key);
         self.items.dedup();
         let mut out = collapse_repeats(self.items, sources);
         for d in &mut out {
-            bound_in_place(&mut d.message);
+            bound_in_place(&mut d.message, QUOTE_MAX_CHARS);
             if let Some(h) = &mut d.help {
-                bound_in_place(h);
+                bound_in_place(h, HELP_QUOTE_MAX_CHARS);
             }
             for l in d.primary.iter_mut().chain(d.labels.iter_mut()) {
-                bound_in_place(&mut l.text);
+                bound_in_place(&mut l.text, QUOTE_MAX_CHARS);
             }
         }
         out
@@ -302,6 +302,8 @@ fn collapse_repeats(items: Vec<Diagnostic>, sources: &SourceMap) -> Vec<Diagnost
 
 /// A user value quoted in a message is shown with at most this many characters.
 pub const QUOTE_MAX_CHARS: usize = 60;
+/// A help quotes the fix (a whole rewritten value) and is only cut when it is this long.
+const HELP_QUOTE_MAX_CHARS: usize = 400;
 /// A message, label or help is cut after this many characters.
 const TEXT_MAX_CHARS: usize = 2000;
 
@@ -322,11 +324,11 @@ fn shorten(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// A message, label or help with every backtick-quoted value shortened as [`quote`] does,
-/// and itself at most [`TEXT_MAX_CHARS`] long: the bound for messages built without `quote`.
-pub fn bound_text(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.len() <= QUOTE_MAX_CHARS {
-        return s.into();
+/// `s` with every backtick-quoted run cut to `quote_max` characters, as [`quote`] does,
+/// and itself cut to [`TEXT_MAX_CHARS`]: the bound for texts built without `quote`.
+fn bound_in_place(s: &mut String, quote_max: usize) {
+    if s.len() <= quote_max {
+        return;
     }
     let mut out = String::with_capacity(s.len().min(TEXT_MAX_CHARS * 4));
     let mut parts = s.split('`');
@@ -336,20 +338,9 @@ pub fn bound_text(s: &str) -> std::borrow::Cow<'_, str> {
     // Odd parts are inside backticks; an unclosed one runs to the end.
     for (i, part) in parts.enumerate() {
         out.push('`');
-        out.push_str(if i % 2 == 0 { shorten(part, QUOTE_MAX_CHARS) } else { part.into() }.as_ref());
+        out.push_str(if i % 2 == 0 { shorten(part, quote_max) } else { part.into() }.as_ref());
     }
-    let out = shorten(&out, TEXT_MAX_CHARS).into_owned();
-    if out == s {
-        s.into()
-    } else {
-        out.into()
-    }
-}
-
-fn bound_in_place(s: &mut String) {
-    if let std::borrow::Cow::Owned(short) = bound_text(s) {
-        *s = short;
-    }
+    *s = shorten(&out, TEXT_MAX_CHARS).into_owned();
 }
 
 /// Names longer than this get no suggestion: `strsim` is O(|word| × |candidate|).
