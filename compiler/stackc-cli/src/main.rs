@@ -236,7 +236,7 @@ pub(crate) enum ReadError {
 /// Reads a stack file for `check` and `build`.
 pub(crate) fn read_source(path: &Path) -> Result<String, ReadError> {
     let bytes = std::fs::read(path).map_err(ReadError::Io)?;
-    stackc::decode(&path.display().to_string(), bytes).map_err(|out| ReadError::NotUtf8(Box::new(out)))
+    stackc::decode(&path.display().to_string(), bytes).map_err(ReadError::NotUtf8)
 }
 
 impl ReadError {
@@ -279,7 +279,11 @@ fn print_diagnostics(out: &Outcome, format: DiagFormat, opts: RenderOptions) {
     // Both formats stop after `MAX_SHOWN` diagnostics of a file and count the rest.
     match format {
         DiagFormat::Human => {
-            let _ = write!(std::io::stderr().lock(), "{}", diagnostics::render_human_report(&out.diagnostics, &out.sources, opts));
+            let _ = write!(
+                std::io::stderr().lock(),
+                "{}",
+                diagnostics::render_human_report(&out.diagnostics, &out.sources, opts)
+            );
         }
         DiagFormat::Json => {
             let mut so = std::io::stdout().lock();

@@ -74,7 +74,8 @@ fn a_warning_past_column_65535_does_not_crash_check_or_build() {
 
 #[test]
 fn line_separators_count_as_lines_in_both_formats() {
-    let text = ["stack \"shop\"", "", "service \"web\" {", "    image \"nginx\"", "    port 80", "}", ""].join("\u{2028}");
+    let text =
+        ["stack \"shop\"", "", "service \"web\" {", "    image \"nginx\"", "    port 80", "}", ""].join("\u{2028}");
     let (human, json) = check_both("ls", "ls.stack.kdl", text.as_bytes());
     assert_eq!(human.code, 0);
     let lines: Vec<u64> = records(&json).iter().filter_map(|r| r["line"].as_u64()).collect();
@@ -133,7 +134,10 @@ fn a_latin1_byte_is_an_error_with_its_line_and_column() {
     assert!(human.stderr.ends_with("error: 1 error and 0 warnings in 1 file\n"), "{}", human.stderr);
     let records = records(&json);
     assert_eq!(records.len(), 1);
-    assert_eq!((&records[0]["code"], &records[0]["line"], &records[0]["column"]), (&"E0100".into(), &2.into(), &13.into()));
+    assert_eq!(
+        (&records[0]["code"], &records[0]["line"], &records[0]["column"]),
+        (&"E0100".into(), &2.into(), &13.into())
+    );
 }
 
 #[test]

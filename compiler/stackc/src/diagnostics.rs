@@ -272,7 +272,9 @@ const REPEAT_WINDOW: usize = 16;
 /// Diagnostics (sorted by position) with each error repeated on one line (the KDL parser
 /// reports `a))))…` once per `)`) kept once, its message counting the repeats.
 fn collapse_repeats(items: Vec<Diagnostic>, sources: &SourceMap) -> Vec<Diagnostic> {
-    let line_of = |d: &Diagnostic| d.primary.as_ref().map(|l| (l.span.source, sources.get(l.span.source).line_index(l.span.offset)));
+    let line_of = |d: &Diagnostic| {
+        d.primary.as_ref().map(|l| (l.span.source, sources.get(l.span.source).line_index(l.span.offset)))
+    };
     let mut out: Vec<(Diagnostic, usize)> = Vec::with_capacity(items.len());
     // Index in `out` where the diagnostics of the current line start.
     let mut line_start = 0;

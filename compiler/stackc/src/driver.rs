@@ -1,7 +1,7 @@
 //! Runs the stages in order; the only place that knows the order. The driver stops between
 //! stages only when errors exist.
 
-use crate::diagnostics::{suggest, Code, Diagnostic, Diagnostics};
+use crate::diagnostics::{quote, suggest, Code, Diagnostic, Diagnostics};
 use crate::ir::Stack;
 use crate::lower::{self, merge};
 use crate::source::SourceMap;
@@ -37,7 +37,7 @@ impl Outcome {
 
 /// A stack file's bytes as text or, when they are not UTF-8 (KDL 2 text is), the outcome
 /// that reports it: E0100 at the first invalid byte, with its offset, line and column.
-pub fn decode(name: &str, bytes: Vec<u8>) -> Result<String, Outcome> {
+pub fn decode(name: &str, bytes: Vec<u8>) -> Result<String, Box<Outcome>> {
     let err = match String::from_utf8(bytes) {
         Ok(text) => return Ok(text),
         Err(e) => e,
@@ -61,7 +61,7 @@ pub fn decode(name: &str, bytes: Vec<u8>) -> Result<String, Outcome> {
     .help("KDL files are UTF-8; convert this one, for example with `iconv -f latin1 -t utf-8`");
     let mut diags = Diagnostics::new();
     diags.push(diag);
-    Err(Outcome { diagnostics: diags.into_sorted(&sources), sources, stack: None, environments: Vec::new() })
+    Err(Box::new(Outcome { diagnostics: diags.into_sorted(&sources), sources, stack: None, environments: Vec::new() }))
 }
 
 /// Parses and checks a stack file. With `opts.env`, the stack is that environment's merge;
@@ -80,7 +80,8 @@ fn compile_stacks(name: &str, text: &str, opts: &Options) -> (Outcome, Vec<(Stri
     let (doc, parse_diags) = syntax::parse(id, text);
     diags.extend(parse_diags);
     let Some(doc) = doc else {
-        let outcome = Outcome { diagnostics: diags.into_sorted(&sources), sources, stack: None, environments: Vec::new() };
+        let outcome =
+            Outcome { diagnostics: diags.into_sorted(&sources), sources, stack: None, environments: Vec::new() };
         return (outcome, Vec::new());
     };
     let (stack, env_stacks, environments) = check_document(&doc, opts, &mut diags);
@@ -104,7 +105,7 @@ fn check_document(
         if validate::lints::lint_by_name(name).is_none() {
             let names: Vec<&str> = validate::lints::LINTS.iter().map(|l| l.code.info().name).collect();
             diags.push(
-                Diagnostic::error(Code::UnknownLint, format!("unknown lint `{name}` on the command line"))
+                Diagnostic::error(Code::UnknownLint, format!("unknown lint {} on the command line", quote(name)))
                     .maybe_help(suggest(name, &names, "lints")),
             );
         }
@@ -120,7 +121,8 @@ fn check_document(
                     suggest(want, &list, "known environments").unwrap_or_default()
                 };
                 diags.push(
-                    Diagnostic::error(Code::UnknownEnvironment, format!("unknown environment `{want}`")).help(help),
+                    Diagnostic::error(Code::UnknownEnvironment, format!("unknown environment {}", quote(want)))
+                        .help(help),
                 );
                 return (None, Vec::new(), env_names);
             }

@@ -289,7 +289,9 @@ impl<'a> View<'a> {
             .primary
             .iter()
             .map(|l| (true, l.text.as_str(), clamp(l.span)))
-            .chain(diag.labels.iter().filter(|l| l.span.source == src_id).map(|l| (false, l.text.as_str(), clamp(l.span))))
+            .chain(
+                diag.labels.iter().filter(|l| l.span.source == src_id).map(|l| (false, l.text.as_str(), clamp(l.span))),
+            )
             .collect();
         let spans: Vec<Range<usize>> = labels.iter().map(|(_, _, r)| r.clone()).collect();
         let source = Excerpt::new(file, &spans);
