@@ -242,19 +242,28 @@ impl Diagnostics {
 
     /// Sorted by position and de-duplicated: checking every environment overlay reports
     /// an error in the shared base once, not once per environment. Repeats of one error
-    /// on one line become one diagnostic that counts them, and user values quoted in
-    /// messages are shortened (see [`quote`]): one cause never makes a flood.
+    /// on one line become one diagnostic that counts them, at most [`MAX_LABELS`] secondary
+    /// labels are kept, and user values quoted in messages are shortened (see [`quote`]):
+    /// one cause never makes a flood.
     pub fn into_sorted(mut self, sources: &SourceMap) -> Vec<Diagnostic> {
         self.items.sort_by_cached_key(Diagnostic::sort_key);
         self.items.dedup();
-        let mut out = collapse_repeats(self.items, sources);
-        for d in &mut out {
+        // Texts are cut first, so that the counts added below are never cut off.
+        for d in &mut self.items {
             bound_in_place(&mut d.message, QUOTE_MAX_CHARS);
             if let Some(h) = &mut d.help {
                 bound_in_place(h, HELP_QUOTE_MAX_CHARS);
             }
             for l in d.primary.iter_mut().chain(d.labels.iter_mut()) {
                 bound_in_place(&mut l.text, QUOTE_MAX_CHARS);
+            }
+        }
+        let mut out = collapse_repeats(self.items, sources);
+        for d in &mut out {
+            if d.labels.len() > MAX_LABELS {
+                let more = d.labels.len() - MAX_LABELS;
+                d.labels.truncate(MAX_LABELS);
+                d.message = format!("{} ({more} more places not labelled)", d.message);
             }
         }
         out
@@ -302,12 +311,15 @@ fn collapse_repeats(items: Vec<Diagnostic>, sources: &SourceMap) -> Vec<Diagnost
         .collect()
 }
 
+/// Secondary labels of one diagnostic kept (a cycle through 3 000 services labels 16 edges).
+const MAX_LABELS: usize = 16;
+
 /// A user value quoted in a message is shown with at most this many characters.
 pub const QUOTE_MAX_CHARS: usize = 60;
 /// A help quotes the fix (a whole rewritten value) and is only cut when it is this long.
 const HELP_QUOTE_MAX_CHARS: usize = 400;
 /// A message, label or help is cut after this many characters.
-const TEXT_MAX_CHARS: usize = 2000;
+const TEXT_MAX_CHARS: usize = 1000;
 
 /// `value` in backticks, for a message, cut to [`QUOTE_MAX_CHARS`] with `…`: a message
 /// that names a 1 MB value must not be 1 MB.

@@ -195,3 +195,24 @@ fn huge_widths_are_clamped() {
     let wide = RenderOptions { width: usize::MAX, ..OPTS };
     assert!(render_human(&out.diagnostics[0], &out.sources, wide).contains("bogus-0"));
 }
+
+/// A cycle through 500 services is one diagnostic with a few labels, not 500 snippets.
+#[test]
+fn a_long_cycle_keeps_a_few_labels_and_counts_the_others() {
+    let n = 500;
+    let text: String = (0..n)
+        .map(|i| {
+            format!(
+                "service \"s{i}\" {{\n    image \"x:1\"\n    health tcp=80\n    depends-on \"s{}\"\n}}\n",
+                (i + 1) % n
+            )
+        })
+        .collect();
+    let out = compile("cycle.stack.kdl", &format!("stack \"shop\"\n{text}"));
+    let cycle = out.diagnostics.iter().find(|d| d.code == Code::DependencyCycle).expect("E0401");
+    assert_eq!(cycle.labels.len(), 16);
+    assert!(cycle.message.ends_with(" (483 more places not labelled)"), "{}", cycle.message);
+    let rendered = render_human(cycle, &out.sources, OPTS);
+    assert!(rendered.len() < 10_000, "{} bytes", rendered.len());
+    assert!(render_json(cycle, &out.sources).to_string().len() < 10_000);
+}
