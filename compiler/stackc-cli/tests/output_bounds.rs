@@ -82,24 +82,26 @@ fn line_separators_count_as_lines_in_both_formats() {
     assert_eq!(lines, vec![3, 4]);
 }
 
-#[test]
-fn twenty_thousand_parens_make_one_short_report() {
-    let text = format!("a{}\n", ")".repeat(20_000));
-    let (human, json) = check_both("parens", "parens.stack.kdl", text.as_bytes());
+/// `check` of a stack with errors, in both formats: exit 1 and less than [`BOUND`] bytes.
+fn short_failure(test: &str, text: &str) -> Run {
+    let (human, json) = check_both(test, &format!("{test}.stack.kdl"), text.as_bytes());
     assert_eq!(human.code, 1);
     assert!(human.stderr.len() < BOUND, "{} bytes of stderr", human.stderr.len());
     assert!(json.stdout.len() < BOUND, "{} bytes of JSON", json.stdout.len());
+    human
+}
+
+#[test]
+fn twenty_thousand_parens_make_one_short_report() {
+    let human = short_failure("parens", &format!("a{}\n", ")".repeat(20_000)));
     assert!(human.stderr.contains("reported 10000 times on this line"), "{}", human.stderr);
     assert!(human.stderr.ends_with("error: 1 error and 0 warnings in 1 file\n"), "{}", human.stderr);
 }
 
 #[test]
 fn a_one_megabyte_name_makes_a_short_report() {
-    let text = format!("{}\n", "x".repeat(1_000_000));
-    let (human, json) = check_both("name", "name.stack.kdl", text.as_bytes());
-    assert_eq!(human.code, 1);
-    assert!(human.stderr.len() < BOUND, "{} bytes of stderr", human.stderr.len());
-    assert!(json.stdout.len() < BOUND, "{} bytes of JSON", json.stdout.len());
+    let human = short_failure("name", &format!("{}\n", "x".repeat(1_000_000)));
+    assert!(human.stderr.contains(&format!("unknown node `{}…`", "x".repeat(59))), "{}", human.stderr);
 }
 
 #[test]
