@@ -225,6 +225,40 @@ fn read(path: &Path) -> Result<String, ExitCode> {
     })
 }
 
+/// Why a stack file did not reach the compiler.
+pub(crate) enum ReadError {
+    /// The file could not be read (exit 2).
+    Io(std::io::Error),
+    /// Its bytes are not UTF-8: an error in the file, reported as its diagnostic (exit 1).
+    NotUtf8(Box<Outcome>),
+}
+
+/// Reads a stack file for `check` and `build`.
+pub(crate) fn read_source(path: &Path) -> Result<String, ReadError> {
+    let bytes = std::fs::read(path).map_err(ReadError::Io)?;
+    stackc::decode(&path.display().to_string(), bytes).map_err(ReadError::NotUtf8)
+}
+
+impl ReadError {
+    /// Prints the error (in `format`, with the summary line of a file with errors) and
+    /// returns the exit code.
+    pub(crate) fn report(&self, path: &Path, format: DiagFormat, color: Color) -> u8 {
+        match self {
+            ReadError::Io(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                2
+            }
+            ReadError::NotUtf8(out) => {
+                print_diagnostics(out, format, render_options(color));
+                if format == DiagFormat::Human {
+                    print_summary(out.diagnostics.len(), 0, 1);
+                }
+                1
+            }
+        }
+    }
+}
+
 fn render_options(color: Color) -> RenderOptions {
     let tty = std::io::stderr().is_terminal();
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
@@ -242,19 +276,20 @@ fn print_diagnostics(out: &Outcome, format: DiagFormat, opts: RenderOptions) {
     // command line) still belongs to the file being compiled: JSON consumers group by `file`.
     // `compile` adds the stack file first, before it can report anything.
     let stack_file = (!out.diagnostics.is_empty()).then(|| out.sources.get(stackc::source::SourceId(0)).name.clone());
+    // Both formats stop after `MAX_SHOWN` diagnostics of a file and count the rest.
     match format {
         DiagFormat::Human => {
-            let mut err = std::io::stderr().lock();
-            for d in &out.diagnostics {
-                let _ = write!(err, "{}", diagnostics::render_human(d, &out.sources, opts));
-            }
+            let _ = write!(
+                std::io::stderr().lock(),
+                "{}",
+                diagnostics::render_human_report(&out.diagnostics, &out.sources, opts)
+            );
         }
         DiagFormat::Json => {
             let mut so = std::io::stdout().lock();
-            for d in &out.diagnostics {
-                let mut json = diagnostics::render_json(d, &out.sources);
+            for mut json in diagnostics::render_json_report(&out.diagnostics, &out.sources) {
                 if let (Some(obj), Some(name)) = (json.as_object_mut(), &stack_file) {
-                    if obj.get("file").is_some_and(serde_json::Value::is_null) {
+                    if obj.get("file").is_none_or(serde_json::Value::is_null) {
                         obj.insert("file".into(), name.clone().into());
                     }
                 }
@@ -269,10 +304,16 @@ fn check(files: &[PathBuf], env: Option<String>, format: DiagFormat, color: Colo
     let render = render_options(color);
     let (mut errors, mut warnings, mut io_failed) = (0, 0, false);
     for path in files {
-        let text = match read(path) {
+        let text = match read_source(path) {
             Ok(t) => t,
-            Err(_) => {
+            Err(e @ ReadError::Io(_)) => {
+                e.report(path, format, color);
                 io_failed = true;
+                continue;
+            }
+            Err(ReadError::NotUtf8(out)) => {
+                print_diagnostics(&out, format, render);
+                errors += out.diagnostics.len();
                 continue;
             }
         };

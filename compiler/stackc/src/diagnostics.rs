@@ -241,12 +241,120 @@ impl Diagnostics {
     }
 
     /// Sorted by position and de-duplicated: checking every environment overlay reports
-    /// an error in the shared base once, not once per environment.
-    pub fn into_sorted(mut self) -> Vec<Diagnostic> {
+    /// an error in the shared base once, not once per environment. Repeats of one error
+    /// on one line become one diagnostic that counts them, at most [`MAX_LABELS`] secondary
+    /// labels are kept, and user values quoted in messages are shortened (see [`quote`]):
+    /// one cause never makes a flood.
+    pub fn into_sorted(mut self, sources: &SourceMap) -> Vec<Diagnostic> {
         self.items.sort_by_cached_key(Diagnostic::sort_key);
         self.items.dedup();
-        self.items
+        // Texts are cut first, so that the counts added below are never cut off.
+        for d in &mut self.items {
+            bound_in_place(&mut d.message, QUOTE_MAX_CHARS);
+            if let Some(h) = &mut d.help {
+                bound_in_place(h, HELP_QUOTE_MAX_CHARS);
+            }
+            for l in d.primary.iter_mut().chain(d.labels.iter_mut()) {
+                bound_in_place(&mut l.text, QUOTE_MAX_CHARS);
+            }
+        }
+        let mut out = collapse_repeats(self.items, sources);
+        for d in &mut out {
+            if d.labels.len() > MAX_LABELS {
+                let more = d.labels.len() - MAX_LABELS;
+                d.labels.truncate(MAX_LABELS);
+                d.message = format!("{} ({more} more places not labelled)", d.message);
+            }
+        }
+        out
     }
+}
+
+/// What makes two diagnostics repeats of each other: all but the position on the line.
+fn repeat_key(d: &Diagnostic) -> impl PartialEq + '_ {
+    (d.code, d.severity, &d.message, d.primary.as_ref().map(|l| (l.span.source, &l.text)), &d.labels, &d.help)
+}
+
+/// How many earlier diagnostics of a line a diagnostic is compared with.
+const REPEAT_WINDOW: usize = 16;
+
+/// Diagnostics (sorted by position) with each error repeated on one line (the KDL parser
+/// reports `a))))…` once per `)`) kept once, its message counting the repeats.
+fn collapse_repeats(items: Vec<Diagnostic>, sources: &SourceMap) -> Vec<Diagnostic> {
+    let line_of = |d: &Diagnostic| {
+        d.primary.as_ref().map(|l| (l.span.source, sources.get(l.span.source).line_index(l.span.offset)))
+    };
+    let mut out: Vec<(Diagnostic, usize)> = Vec::with_capacity(items.len());
+    // Index in `out` where the diagnostics of the current line start.
+    let mut line_start = 0;
+    for d in items {
+        let line = line_of(&d);
+        if out.last().is_none_or(|(prev, _)| line.is_none() || line_of(prev) != line) {
+            line_start = out.len();
+        }
+        // Only the last few kinds of the line are compared, so that a line of many
+        // different errors costs no more than a line of one.
+        let from = line_start.max(out.len().saturating_sub(REPEAT_WINDOW));
+        let repeat = line.and_then(|_| out[from..].iter().position(|(o, _)| repeat_key(o) == repeat_key(&d)));
+        match repeat {
+            Some(i) => out[from + i].1 += 1,
+            None => out.push((d, 1)),
+        }
+    }
+    out.into_iter()
+        .map(|(mut d, n)| {
+            if n > 1 {
+                d.message = format!("{} (reported {n} times on this line)", d.message);
+            }
+            d
+        })
+        .collect()
+}
+
+/// Secondary labels of one diagnostic kept (a cycle through 3 000 services labels 16 edges).
+const MAX_LABELS: usize = 16;
+
+/// A user value quoted in a message is shown with at most this many characters.
+pub const QUOTE_MAX_CHARS: usize = 60;
+/// A help quotes the fix (a whole rewritten value) and is only cut when it is this long.
+const HELP_QUOTE_MAX_CHARS: usize = 400;
+/// A message, label or help is cut after this many characters.
+const TEXT_MAX_CHARS: usize = 1000;
+
+/// `value` in backticks, for a message, cut to [`QUOTE_MAX_CHARS`] with `…`: a message
+/// that names a 1 MB value must not be 1 MB.
+pub fn quote(value: &str) -> String {
+    format!("`{}`", shorten(value, QUOTE_MAX_CHARS))
+}
+
+/// `s` cut to `max` characters, the last of them `…`.
+fn shorten(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => s.into(),
+        Some(_) => {
+            let cut = s.char_indices().nth(max - 1).map_or(s.len(), |(i, _)| i);
+            format!("{}…", &s[..cut]).into()
+        }
+    }
+}
+
+/// `s` with every backtick-quoted run cut to `quote_max` characters, as [`quote`] does,
+/// and itself cut to [`TEXT_MAX_CHARS`]: the bound for texts built without `quote`.
+fn bound_in_place(s: &mut String, quote_max: usize) {
+    if s.len() <= quote_max {
+        return;
+    }
+    let mut out = String::with_capacity(s.len().min(TEXT_MAX_CHARS * 4));
+    let mut parts = s.split('`');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    // Odd parts are inside backticks; an unclosed one runs to the end.
+    for (i, part) in parts.enumerate() {
+        out.push('`');
+        out.push_str(if i % 2 == 0 { shorten(part, quote_max) } else { part.into() }.as_ref());
+    }
+    *s = shorten(&out, TEXT_MAX_CHARS).into_owned();
 }
 
 /// Names longer than this get no suggestion: `strsim` is O(|word| × |candidate|).
@@ -285,13 +393,13 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
 /// `did you mean `x`?` help text, or the list of valid words when nothing is close.
 pub fn suggest(word: &str, candidates: &[&str], what: &str) -> Option<String> {
     if let Some(s) = did_you_mean(word, candidates.iter().copied()) {
-        return Some(format!("did you mean `{s}`?"));
+        return Some(format!("did you mean {}?", quote(s)));
     }
     if candidates.is_empty() {
         return None;
     }
     if candidates.len() <= 12 {
-        let list: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
+        let list: Vec<String> = candidates.iter().map(|c| quote(c)).collect();
         Some(format!("{what}: {}", list.join(", ")))
     } else {
         None
@@ -305,7 +413,7 @@ pub fn origin_span(o: crate::ir::Origin) -> Span {
     Span::new(crate::source::SourceId(o.source), o.offset, o.len)
 }
 
-pub use render::{render_human, render_json, RenderOptions};
+pub use render::{render_human, render_human_report, render_json, render_json_report, RenderOptions, MAX_SHOWN};
 
 /// 1-based line/column of a span start and end.
 pub fn span_lines(map: &SourceMap, span: Span) -> ((usize, usize), (usize, usize)) {

@@ -1,7 +1,7 @@
 //! Runs the stages in order; the only place that knows the order. The driver stops between
 //! stages only when errors exist.
 
-use crate::diagnostics::{suggest, Code, Diagnostic, Diagnostics};
+use crate::diagnostics::{quote, suggest, Code, Diagnostic, Diagnostics};
 use crate::ir::Stack;
 use crate::lower::{self, merge};
 use crate::source::SourceMap;
@@ -35,6 +35,35 @@ impl Outcome {
     }
 }
 
+/// A stack file's bytes as text or, when they are not UTF-8 (KDL 2 text is), the outcome
+/// that reports it: E0100 at the first invalid byte, with its offset, line and column.
+pub fn decode(name: &str, bytes: Vec<u8>) -> Result<String, Box<Outcome>> {
+    let err = match String::from_utf8(bytes) {
+        Ok(text) => return Ok(text),
+        Err(e) => e,
+    };
+    let bytes = err.as_bytes();
+    let at = err.utf8_error().valid_up_to();
+    let invalid = bytes.utf8_chunks().filter(|c| !c.invalid().is_empty()).count();
+    let later = match invalid {
+        0 | 1 => String::new(),
+        n => format!(" ({} more invalid sequences follow)", n - 1),
+    };
+    // The text is shown with U+FFFD for each invalid sequence; the first one starts at the
+    // same offset as in the file, since everything before it is valid.
+    let mut sources = SourceMap::new();
+    let id = sources.add(name, String::from_utf8_lossy(bytes).into_owned());
+    let diag = Diagnostic::error(
+        Code::KdlSyntax,
+        format!("the file is not UTF-8: byte 0x{:02X} at offset {at} is not valid UTF-8{later}", bytes[at]),
+    )
+    .at(crate::source::Span::new(id, at, char::REPLACEMENT_CHARACTER.len_utf8()), "not UTF-8")
+    .help("KDL files are UTF-8; convert this one, for example with `iconv -f latin1 -t utf-8`");
+    let mut diags = Diagnostics::new();
+    diags.push(diag);
+    Err(Box::new(Outcome { diagnostics: diags.into_sorted(&sources), sources, stack: None, environments: Vec::new() }))
+}
+
 /// Parses and checks a stack file. With `opts.env`, the stack is that environment's merge;
 /// without, the base is lowered and every environment is checked as well, so that `stackc
 /// check` finds the errors of all environments in one run.
@@ -51,11 +80,12 @@ fn compile_stacks(name: &str, text: &str, opts: &Options) -> (Outcome, Vec<(Stri
     let (doc, parse_diags) = syntax::parse(id, text);
     diags.extend(parse_diags);
     let Some(doc) = doc else {
-        let outcome = Outcome { sources, diagnostics: diags.into_sorted(), stack: None, environments: Vec::new() };
+        let outcome =
+            Outcome { diagnostics: diags.into_sorted(&sources), sources, stack: None, environments: Vec::new() };
         return (outcome, Vec::new());
     };
     let (stack, env_stacks, environments) = check_document(&doc, opts, &mut diags);
-    let outcome = Outcome { sources, diagnostics: diags.into_sorted(), stack, environments };
+    let outcome = Outcome { diagnostics: diags.into_sorted(&sources), sources, stack, environments };
     (outcome, env_stacks)
 }
 
@@ -77,7 +107,7 @@ fn check_document(
         if validate::lints::lint_by_name(name).is_none() {
             let names: Vec<&str> = validate::lints::LINTS.iter().map(|l| l.code.info().name).collect();
             diags.push(
-                Diagnostic::error(Code::UnknownLint, format!("unknown lint `{name}` on the command line"))
+                Diagnostic::error(Code::UnknownLint, format!("unknown lint {} on the command line", quote(name)))
                     .maybe_help(suggest(name, &names, "lints")),
             );
         }
@@ -93,7 +123,8 @@ fn check_document(
                     suggest(want, &list, "known environments").unwrap_or_default()
                 };
                 diags.push(
-                    Diagnostic::error(Code::UnknownEnvironment, format!("unknown environment `{want}`")).help(help),
+                    Diagnostic::error(Code::UnknownEnvironment, format!("unknown environment {}", quote(want)))
+                        .help(help),
                 );
                 return (None, Vec::new(), env_names);
             }
@@ -207,7 +238,7 @@ pub fn build(name: &str, text: &str, opts: &Options, emit_opts: &crate::emit::Em
     let base_failed = outcome.stack.is_none() || base.iter().any(Diagnostic::is_error);
     diags.extend(base);
     diags.extend(per_env.finish());
-    outcome.diagnostics = diags.into_sorted();
+    outcome.diagnostics = diags.into_sorted(&outcome.sources);
     if base_failed {
         outcome.stack = None;
         return Built { outcome, files: Vec::new() };

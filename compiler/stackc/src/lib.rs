@@ -16,4 +16,4 @@ pub mod source;
 pub mod syntax;
 pub mod validate;
 
-pub use driver::{build, check, compile, Built, Options, Outcome};
+pub use driver::{build, check, compile, decode, Built, Options, Outcome};
