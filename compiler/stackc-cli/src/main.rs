@@ -126,6 +126,9 @@ enum Command {
         /// Write nothing; exit 1 and print a diff if the files on disk differ from what would be generated
         #[arg(long)]
         check: bool,
+        /// Overwrite existing files in the output directory that the manifest there does not list (never the stack file itself)
+        #[arg(long, conflicts_with = "check")]
+        force: bool,
         /// Use DIR/<target>/<name>.hbs in place of the embedded templates (e.g. DIR/caddy/Caddyfile.hbs)
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
@@ -195,13 +198,14 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check { files, env, format, color, lints } => check(&files, env, format, color, &lints),
-        Command::Build { files, out_dir, env, targets, check, templates, format, color, lints } => {
+        Command::Build { files, out_dir, env, targets, check, force, templates, format, color, lints } => {
             build::run(build::BuildArgs {
                 files,
                 out_dir,
                 env,
                 targets: targets.into_iter().map(TargetArg::kind).collect(),
                 check,
+                force,
                 templates,
                 format,
                 color,
@@ -370,30 +374,10 @@ fn fmt(files: &[PathBuf], check: bool) -> ExitCode {
         if check {
             eprintln!("{}: not formatted (run `stackc fmt {}`)", path.display(), path.display());
             status = ExitCode::from(1);
-        } else if let Err(e) = write_atomic(path, &formatted) {
+        } else if let Err(e) = build::writer::write_atomic(path, formatted.as_bytes()) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::from(2);
         }
     }
     status
-}
-
-/// Temp file in the same directory, then rename: a reader never sees half a file.
-fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.stackc-tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents.as_bytes())?;
-        f.sync_all()?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            std::fs::set_permissions(&tmp, meta.permissions())?;
-        }
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

@@ -15,6 +15,8 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 
 const MANIFEST: &str = "stackc-manifest.json";
+/// The output directory's lock file: stackc's, but not generated (not in the manifest).
+const LOCK: &str = ".stackc-lock";
 
 /// A directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -323,7 +325,7 @@ fn manifest_lists_every_file_with_its_sha256() {
     let keys: Vec<&String> = m.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["stackc_version", "stack", "environment", "files"]);
 
-    let on_disk: BTreeSet<String> = snapshot(&dir).into_keys().filter(|k| k != MANIFEST).collect();
+    let on_disk: BTreeSet<String> = snapshot(&dir).into_keys().filter(|k| k != MANIFEST && k != LOCK).collect();
     let files = m["files"].as_array().unwrap();
     let paths: Vec<String> = files.iter().map(|f| f["path"].as_str().unwrap().to_string()).collect();
     let mut sorted = paths.clone();
