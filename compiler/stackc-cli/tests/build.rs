@@ -5,42 +5,14 @@
 //! The tests do not depend on what the compose emitter writes: they read the list of
 //! generated files from the manifest.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
-
-const MANIFEST: &str = "stackc-manifest.json";
-/// The output directory's lock file: stackc's, but not generated (not in the manifest).
-const LOCK: &str = ".stackc-lock";
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("stackc-build-test-{}-{n}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use support::*;
 
 /// A small stack with two services and an environment; `compose` is the body of the
 /// `targets > compose` node's properties (e.g. `file="x.yml"`).
@@ -78,92 +50,16 @@ fn broken_stack() -> String {
     stack().replace(r#"depends-on "api""#, r#"depends-on "nope""#)
 }
 
-/// Runs `stackc ARGS` in `dir`; never lets a panic (exit 101) or a signal pass.
-fn stackc(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_stackc"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NO_COLOR")
-        .env("COLUMNS", "100")
-        .output()
-        .expect("run stackc");
-    let code = out.status.code();
-    assert!(
-        code.is_some() && code != Some(101),
-        "stackc {args:?} crashed ({:?}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn assert_code(out: &Output, want: i32) {
-    assert_eq!(code(out), want, "stdout:\n{}\nstderr:\n{}", stdout(out), stderr(out));
-}
-
 /// Writes `shop.stack.kdl` in `dir` and returns its name.
 fn write_stack(dir: &Path, text: &str) -> &'static str {
     fs::write(dir.join("shop.stack.kdl"), text).unwrap();
     "shop.stack.kdl"
 }
 
-fn manifest(out_dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&fs::read_to_string(out_dir.join(MANIFEST)).unwrap()).unwrap()
-}
-
-/// The generated files the manifest lists.
-fn listed(out_dir: &Path) -> Vec<String> {
-    manifest(out_dir)["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_string()).collect()
-}
-
-/// Every file below `dir` (relative, `/`-separated) with its contents and mtime.
-fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, SystemTime)> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (Vec<u8>, SystemTime)>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let entry = entry.unwrap();
-            let meta = fs::symlink_metadata(entry.path()).unwrap();
-            if meta.is_dir() {
-                walk(root, &entry.path(), out);
-            } else {
-                let rel = entry.path().strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
-                let contents = if meta.is_file() { fs::read(entry.path()).unwrap() } else { Vec::new() };
-                out.insert(rel, (contents, meta.modified().unwrap()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if dir.exists() {
-        walk(dir, dir, &mut out);
-    }
-    out
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 fn set_old_mtime(path: &Path) -> SystemTime {
     let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
     fs::File::options().write(true).open(path).unwrap().set_modified(old).unwrap();
     old
-}
-
-fn no_temp_files(dir: &Path) {
-    for name in snapshot(dir).keys() {
-        assert!(!name.contains(".stackc-tmp-"), "temp file left behind: {name}");
-    }
 }
 
 #[test]

@@ -74,6 +74,12 @@ fn write_new(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> 
 /// `path`, keeping the permissions of the file it replaces. A reader sees the old file or
 /// the new one, never half of one. (`stackc fmt`, and the journal.)
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    replace(path, contents, true)
+}
+
+/// `write_atomic`, syncing (when `durable`) before the rename, so that the new name never
+/// points at unwritten data after a power loss, and after it, so that the rename is kept.
+fn replace(path: &Path, contents: &[u8], durable: bool) -> io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = dir.join(temp_name());
     let result = (|| {
@@ -81,9 +87,14 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         if let Ok(meta) = fs::metadata(path) {
             fs::set_permissions(&tmp, meta.permissions())?;
         }
-        sync_dir(dir)?;
+        if durable {
+            sync_dir(dir)?;
+        }
         fs::rename(&tmp, path)?;
-        sync_dir(dir)
+        if durable {
+            sync_dir(dir)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -158,11 +169,13 @@ impl Journal {
         Ok(())
     }
 
-    fn save(&self, out_dir: &Path) -> Result<(), Refusal> {
+    /// Writes the journal; `durable` also syncs everything written before it (on Linux the
+    /// whole file system, so the temp files too).
+    fn save(&self, out_dir: &Path, durable: bool) -> Result<(), Refusal> {
         let mut text = serde_json::to_string_pretty(self).expect("a journal serialises");
         text.push('\n');
         let path = out_dir.join(JOURNAL);
-        write_atomic(&path, text.as_bytes()).map_err(|e| Refusal::Io(path, e))
+        replace(&path, text.as_bytes(), durable).map_err(|e| Refusal::Io(path, e))
     }
 }
 
@@ -215,13 +228,19 @@ pub(super) fn commit(out_dir: &Path, changes: &Changes) -> Result<(), Refusal> {
         chmods: changes.chmods.iter().map(|(path, mode)| Chmod { path: path.clone(), mode: *mode }).collect(),
         deletes: changes.deletes.clone(),
     };
-    journal.save(out_dir)?;
-    if let Err(e) = write_temps(out_dir, &journal, changes) {
+    // Not synced: after a power loss without it, the temp files are strays that the next
+    // run removes by their names.
+    journal.save(out_dir, false)?;
+    let written = write_temps(out_dir, &journal, changes).and_then(|()| {
+        journal.state = State::Switching;
+        // One sync for the temp files and the journal, and one for the journal's rename:
+        // from here on, the switch is decided.
+        journal.save(out_dir, true)
+    });
+    if let Err(e) = written {
         roll_back(out_dir, &journal);
         return Err(e);
     }
-    journal.state = State::Switching;
-    journal.save(out_dir)?;
     switch(out_dir, &journal)
 }
 
@@ -235,7 +254,7 @@ fn write_temps(out_dir: &Path, journal: &Journal, changes: &Changes) -> Result<(
         write_new(&out_dir.join(&rename.temp), contents, Some(mode))
             .map_err(|e| Refusal::Io(out_dir.join(&rename.target), e))?;
     }
-    sync_dir(out_dir).map_err(|e| Refusal::Io(out_dir.to_path_buf(), e))
+    Ok(())
 }
 
 /// Removes the temp files and the directories of a journal in the `writing` state, then
@@ -288,9 +307,10 @@ fn switch(out_dir: &Path, journal: &Journal) -> Result<(), Refusal> {
         rename(r)?;
     }
     sync_dir(out_dir).map_err(|e| Refusal::Io(out_dir.to_path_buf(), e))?;
+    // Not synced: if the removal is lost, the next run replays a finished switch, which
+    // changes nothing.
     let path = out_dir.join(JOURNAL);
-    fs::remove_file(&path).map_err(|e| Refusal::Io(path, e))?;
-    sync_dir(out_dir).map_err(|e| Refusal::Io(out_dir.to_path_buf(), e))
+    fs::remove_file(&path).map_err(|e| Refusal::Io(path, e))
 }
 
 /// Removes the directories of a deleted file that are now empty, up to the output directory.
