@@ -170,14 +170,18 @@ without `.stack.kdl` (or without its last extension); with --env NAME it is \
 <dir of FILE>/build/<stem>.<NAME>. For example `stackc build deploy/shop.stack.kdl --env prod` \
 writes into deploy/build/shop.prod/. -o DIR takes a single FILE.
 
-Files are written atomically (temp file + rename) and only when their content changed. \
+Files are written only when their content changed, as one switch (temp files, then renames \
+under a journal that the next run finishes or rolls back after a crash), by one stackc at a \
+time per directory (a lock; STACKC_LOCK_TIMEOUT seconds, default 300). \
 stackc-manifest.json lists every generated file with its sha256; stackc deletes only files \
-that its previous manifest listed and that are no longer generated, never anything else. \
+that its previous manifest listed and that are no longer generated, never anything else, and \
+overwrites only those (or, with --force, any file but the stack file itself). \
 With errors in the stack, nothing is written. --check writes nothing and exits 1 with a \
 unified diff when the files on disk differ (for CI and pre-commit).
 
 Exit codes: 0 ok, 1 errors in the stack or (--check) files out of date, 2 usage or I/O \
-errors, or a refused write (a symlink inside the output directory, an unsafe path).";
+errors, or a refused write (a symlink inside the output directory, an unsafe path, a file \
+stackc did not generate).";
 
 /// The stack of the thread that does the work. The parser's input limits
 /// (`stackc::syntax`, E0114) already keep it on a stack of its own; this is a margin for

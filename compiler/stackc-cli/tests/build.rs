@@ -599,7 +599,8 @@ fn files_stackc_did_not_generate_are_not_overwritten_without_force() {
 
     let out = stackc(t.path(), &["build", file, "--force"]);
     assert_code(&out, 0);
-    assert!(stderr(&out).contains("warning: overwriting build/shop/docker-compose.yml, which stackc did not generate (--force)"));
+    assert!(stderr(&out)
+        .contains("warning: overwriting build/shop/docker-compose.yml, which stackc did not generate (--force)"));
     assert_complete_set(&dir, "after --force");
     // Now the manifest lists it: an edit is overwritten without --force.
     fs::write(dir.join("docker-compose.yml"), "# edited\n").unwrap();
@@ -697,15 +698,27 @@ fn check_prints_the_command_that_updates_the_same_directory() {
     let t = TempDir::new("check-hint");
     let file = write_stack(t.path(), &stack());
     fs::create_dir_all(t.path().join("tpl")).unwrap();
-    let args = ["--check", file, "-o", "my out", "--env", "prod", "--target", "compose", "--templates", "tpl", "-A", "missing-healthcheck"];
-    let out = stackc(t.path(), &[&["build"][..], &args].concat());
+    let options = [
+        file,
+        "-o",
+        "my out",
+        "--env",
+        "prod",
+        "--target",
+        "compose",
+        "--templates",
+        "tpl",
+        "-A",
+        "missing-healthcheck",
+    ];
+    let check = [&["build", "--check"][..], &options].concat();
+    let out = stackc(t.path(), &check);
     assert_code(&out, 1);
     let want = "run `stackc build shop.stack.kdl -o 'my out' --env prod --target compose --templates tpl -A missing-healthcheck` to update";
     assert!(stderr(&out).contains(want), "{}", stderr(&out));
     // Following it makes the same check pass.
-    let build = ["build", file, "-o", "my out", "--env", "prod", "--target", "compose", "--templates", "tpl", "-A", "missing-healthcheck"];
-    assert_code(&stackc(t.path(), &build), 0);
-    assert_code(&stackc(t.path(), &[&["build"][..], &args].concat()), 0);
+    assert_code(&stackc(t.path(), &[&["build"][..], &options].concat()), 0);
+    assert_code(&stackc(t.path(), &check), 0);
 }
 
 #[test]
@@ -721,7 +734,11 @@ fn stray_temp_files_are_removed_and_only_those() {
     }
     let out = stackc(t.path(), &["build", file]);
     assert_code(&out, 0);
-    assert!(stderr(&out).contains("note: removed 2 temp files left in build/shop by an interrupted stackc"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("note: removed 2 temp files left in build/shop by an interrupted stackc"),
+        "{}",
+        stderr(&out)
+    );
     for name in strays {
         assert!(!dir.join(name).exists(), "{name}");
     }
@@ -766,7 +783,8 @@ fn a_journal_that_points_outside_is_refused() {
     assert_code(&stackc(t.path(), &["build", file]), 0);
     let dir = t.path().join("build/shop");
     interrupted_switch(&dir, "x");
-    let text = fs::read_to_string(dir.join(JOURNAL)).unwrap().replace("\"docker-compose.yml\"", "\"../../outside.txt\"");
+    let text =
+        fs::read_to_string(dir.join(JOURNAL)).unwrap().replace("\"docker-compose.yml\"", "\"../../outside.txt\"");
     fs::write(dir.join(JOURNAL), text).unwrap();
     let before = snapshot(t.path());
     for args in [&["build", file][..], &["build", "--check", file]] {

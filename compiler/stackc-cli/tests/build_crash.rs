@@ -37,9 +37,10 @@ struct Rng(u64);
 
 impl Rng {
     fn new() -> Rng {
-        let seed = std::env::var("STACKC_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
-        });
+        let seed = std::env::var("STACKC_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
         eprintln!("seed: STACKC_TEST_SEED={seed}");
         Rng(seed)
     }
@@ -186,7 +187,8 @@ fn a_killed_build_leaves_one_complete_set_after_the_next_run() {
 /// the journal was written (they are the next run's to remove).
 fn assert_complete_set_ignoring_temps(dir: &Path, context: &str) -> Vec<u8> {
     let m = manifest(dir);
-    let mut listed: Vec<String> = m["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().into()).collect();
+    let mut listed: Vec<String> =
+        m["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().into()).collect();
     listed.push(MANIFEST.into());
     listed.sort();
     let files = generated_files(dir);
@@ -220,22 +222,29 @@ fn concurrent_builds_wait_for_each_other() {
     let out = dir.join("out");
     // While the test holds the lock, every build must wait; then they go one at a time.
     let lock = hold_lock(&out);
-    let children: Vec<Child> = (0..6)
-        .map(|i| {
+    let logs: Vec<_> = (0..6).map(|i| dir.join(format!("stderr-{i}"))).collect();
+    let children: Vec<Child> = logs
+        .iter()
+        .enumerate()
+        .map(|(i, log)| {
             command(dir, &["build", ["a.stack.kdl", "b.stack.kdl"][i % 2], "-o", "out"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(log).unwrap())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(1500));
+    let waiting = |log: &Path| fs::read_to_string(log).unwrap().contains("waiting: another stackc is writing out");
+    let start = Instant::now();
+    while !logs.iter().all(|log| waiting(log)) {
+        assert!(start.elapsed() < Duration::from_secs(60), "not every build waited for the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(!out.join(MANIFEST).exists(), "a build wrote while the lock was held");
     drop(lock);
-    for child in children {
-        let o = child.wait_with_output().unwrap();
-        assert_code(&o, 0);
-        assert!(stderr(&o).contains("waiting: another stackc is writing out"), "{}", stderr(&o));
+    for (mut child, log) in children.into_iter().zip(&logs) {
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{}", fs::read_to_string(log).unwrap());
     }
     let m = assert_complete_set(&out, "after concurrent builds");
     assert!(m == reference[0] || m == reference[1], "the manifest is neither stack's");
@@ -256,7 +265,7 @@ fn a_build_gives_up_after_the_lock_timeout() {
         let o = run(cmd);
         assert_code(&o, 2);
         assert!(stderr(&o).contains("waiting: another stackc is writing out"), "{}", stderr(&o));
-        assert!(stderr(&o).contains("error: another stackc has been writing out for 0 s"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("error: another stackc has been writing out for 0.3 s"), "{}", stderr(&o));
         assert!(stdout(&o).is_empty(), "{args:?} compared files without the lock: {}", stdout(&o));
         assert_eq!(snapshot(&dir.join("out")), before, "{args:?}");
     }

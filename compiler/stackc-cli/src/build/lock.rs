@@ -77,7 +77,10 @@ pub fn acquire(out_dir: &Path, read_only: bool) -> Result<Option<Lock>, Refusal>
     loop {
         let file = match open(&path, true) {
             Ok(f) => f,
-            Err(e) if read_only && matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem) => {
+            Err(e)
+                if read_only
+                    && matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem) =>
+            {
                 match open(&path, false) {
                     Ok(f) => f,
                     Err(_) => return Ok(None),
@@ -101,7 +104,7 @@ pub fn acquire(out_dir: &Path, read_only: bool) -> Result<Option<Lock>, Refusal>
                     "waiting: another stackc is writing {} (it holds {}); waiting up to {} s",
                     out_dir.display(),
                     path.display(),
-                    limit.as_secs()
+                    limit.as_secs_f64()
                 );
                 told = true;
             }

@@ -109,7 +109,7 @@ impl fmt::Display for Refusal {
                 f,
                 "another stackc has been writing {} for {} s (it holds {}); nothing was written. Retry when it has finished, or raise STACKC_LOCK_TIMEOUT (seconds)",
                 dir.display(),
-                after.as_secs(),
+                after.as_secs_f64(),
                 dir.join(lock::LOCK).display()
             ),
             Refusal::Journal(p, why) => write!(
@@ -582,7 +582,11 @@ fn prepare(out_dir: &Path, planned: &[Planned], read_only: bool) -> Result<(Opti
     let dirs = planned.iter().map(|f| f.path.as_str()).chain(listed.iter().map(String::as_str));
     let removed = writer::remove_stray_temps(out_dir, dirs.filter_map(|p| p.rsplit_once('/').map(|(d, _)| d)));
     if removed > 0 {
-        eprintln!("note: removed {} left in {} by an interrupted stackc", plural(removed, "temp file"), out_dir.display());
+        eprintln!(
+            "note: removed {} left in {} by an interrupted stackc",
+            plural(removed, "temp file"),
+            out_dir.display()
+        );
     }
     let stale = stale_files(out_dir, &previous, planned)?;
     Ok((lock, Current { disk, previous, stale }))

@@ -36,9 +36,8 @@ fn temp_name() -> String {
 /// `.NAME.stackc-tmp-PID-N` of stackc 0.1.0. Nothing else is ever removed as a temp file.
 pub(super) fn is_temp_name(name: &str) -> bool {
     let numbers = |rest: &str| {
-        rest.split_once('-').is_some_and(|(pid, n)| {
-            [pid, n].iter().all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        })
+        rest.split_once('-')
+            .is_some_and(|(pid, n)| [pid, n].iter().all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())))
     };
     if let Some(rest) = name.strip_prefix(TEMP_PREFIX) {
         return numbers(rest);
@@ -343,8 +342,8 @@ pub(super) fn recover(out_dir: &Path) -> Result<Recovered, Refusal> {
         return Err(Refusal::Journal(path, "it is not a file".into()));
     }
     let text = fs::read(&path).map_err(|e| Refusal::Io(path.clone(), e))?;
-    let journal: Journal =
-        serde_json::from_slice(&text).map_err(|e| Refusal::Journal(path.clone(), format!("it does not parse ({e})")))?;
+    let journal: Journal = serde_json::from_slice(&text)
+        .map_err(|e| Refusal::Journal(path.clone(), format!("it does not parse ({e})")))?;
     journal.validate().map_err(|why| Refusal::Journal(path, why))?;
     match journal.state {
         State::Writing => {
@@ -437,7 +436,14 @@ mod tests {
         assert!(name.len() < 40);
         assert!(is_temp_name(".stackc-tmp-12-0"));
         assert!(is_temp_name(".docker-compose.yml.stackc-tmp-12-3"));
-        for not in [".stackc-tmp-12", ".stackc-tmp-a-1", "stackc-tmp-1-2", "x.stackc-tmp-1-2", ".stackc-tmp-1-2x", ".stackc-journal"] {
+        for not in [
+            ".stackc-tmp-12",
+            ".stackc-tmp-a-1",
+            "stackc-tmp-1-2",
+            "x.stackc-tmp-1-2",
+            ".stackc-tmp-1-2x",
+            ".stackc-journal",
+        ] {
             assert!(!is_temp_name(not), "{not}");
         }
     }

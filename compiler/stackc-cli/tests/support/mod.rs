@@ -121,7 +121,6 @@ pub fn no_temp_files(dir: &Path) {
     }
 }
 
-
 /// The journal of an interrupted build.
 pub const JOURNAL: &str = ".stackc-journal";
 
@@ -137,7 +136,11 @@ pub fn assert_complete_set(dir: &Path, context: &str) -> Vec<u8> {
     for f in m["files"].as_array().unwrap() {
         let path = f["path"].as_str().unwrap();
         let (contents, _) = on_disk.remove(path).unwrap_or_else(|| panic!("{context}: {path} is listed but missing"));
-        assert_eq!(f["sha256"].as_str().unwrap(), sha256_hex(&contents), "{context}: {path} does not match the manifest");
+        assert_eq!(
+            f["sha256"].as_str().unwrap(),
+            sha256_hex(&contents),
+            "{context}: {path} does not match the manifest"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -147,6 +150,9 @@ pub fn assert_complete_set(dir: &Path, context: &str) -> Vec<u8> {
         }
     }
     let extra: Vec<&String> = on_disk.keys().collect();
-    assert!(extra.is_empty(), "{context}: files the manifest does not list (orphans, temp files, a journal): {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "{context}: files the manifest does not list (orphans, temp files, a journal): {extra:?}"
+    );
     bytes
 }
