@@ -801,6 +801,31 @@ mod tests {
     }
 
     #[test]
+    fn the_check_hint_reproduces_the_run() {
+        let args = |out_dir: Option<&str>, env: Option<&str>| BuildArgs {
+            files: vec![],
+            out_dir: out_dir.map(PathBuf::from),
+            env: env.map(String::from),
+            targets: vec![TargetKind::Compose, TargetKind::Nginx],
+            check: true,
+            force: false,
+            templates: None,
+            format: DiagFormat::Human,
+            color: Color::Never,
+            lints: LintArgs { deny: vec!["latest-tag".into()], warn: vec![], allow: vec!["it's".into()] },
+        };
+        assert_eq!(
+            rebuild_command(&args(Some("my out"), Some("prod")), Path::new("deploy/shop.stack.kdl")),
+            "stackc build deploy/shop.stack.kdl -o 'my out' --env prod --target compose,nginx -A 'it'\\''s' -D latest-tag"
+        );
+        // A file name that starts with `-` is not taken for an option; `$` is not expanded.
+        assert_eq!(
+            rebuild_command(&args(Some("$HOME/out"), None), Path::new("-x.stack.kdl")),
+            "stackc build ./-x.stack.kdl -o \"\\$HOME/out\" --target compose,nginx -A 'it'\\''s' -D latest-tag"
+        );
+    }
+
+    #[test]
     fn modes() {
         assert_eq!(wanted_mode(Some(0o644), false), None);
         assert_eq!(wanted_mode(Some(0o755), false), Some(0o644));

@@ -165,6 +165,9 @@ impl Journal {
         if let Some(r) = self.renames.iter().find(|r| !is_temp_name(file_name(&r.temp))) {
             return Err(format!("`{}` is not a stackc temp file name", r.temp));
         }
+        if let Some(c) = self.chmods.iter().find(|c| c.mode & !0o777 != 0) {
+            return Err(format!("it sets the mode {:o} on `{}`", c.mode, c.path));
+        }
         Ok(())
     }
 
@@ -462,5 +465,8 @@ mod tests {
         assert!(j(".stackc-tmp-1-2", "../a.yml").validate().is_err());
         assert!(j("notes.txt", "a.yml").validate().is_err());
         assert!(j("/etc/.stackc-tmp-1-2", "a.yml").validate().is_err());
+        let mut setuid = j(".stackc-tmp-1-2", "a.yml");
+        setuid.chmods.push(Chmod { path: "a.yml".into(), mode: 0o4755 });
+        assert!(setuid.validate().is_err());
     }
 }
