@@ -798,3 +798,18 @@ fn a_journal_that_points_outside_is_refused() {
         assert_eq!(snapshot(t.path()), before, "{args:?}");
     }
 }
+
+#[test]
+fn generated_files_cannot_take_the_names_stackc_keeps_for_itself() {
+    let t = TempDir::new("reserved");
+    for (name, what) in
+        [(".stackc-lock", "the lock file"), (".stackc-journal", "the journal"), (".stackc-tmp-1-2", "a temp file")]
+    {
+        let file = write_stack(t.path(), &stack_with(&format!(r#"file="{name}""#)));
+        let out = stackc(t.path(), &["build", file, "-o", "out"]);
+        assert_code(&out, 2);
+        let want = format!("refusing to write `{name}`: stackc names {what} so in the output directory");
+        assert!(stderr(&out).contains(&want), "{name}: {}", stderr(&out));
+        assert!(!t.path().join("out").exists(), "{name}");
+    }
+}

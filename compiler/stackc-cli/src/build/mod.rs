@@ -61,6 +61,8 @@ enum Refusal {
     /// An existing directory where a file is to be written.
     IsADirectory(PathBuf),
     Io(PathBuf, io::Error),
+    /// A generated path that stackc uses for itself in the output directory.
+    Reserved(String, &'static str),
     /// A generated path with a component longer than a file system allows.
     NameTooLong(String),
     /// Existing files that stackc did not generate (without `--force`).
@@ -89,6 +91,10 @@ impl fmt::Display for Refusal {
             Refusal::NotADirectory(p) => write!(f, "cannot write below {}: it exists and is not a directory", p.display()),
             Refusal::IsADirectory(p) => write!(f, "cannot write {}: it is a directory", p.display()),
             Refusal::Io(p, e) => write!(f, "cannot write {}: {e}", p.display()),
+            Refusal::Reserved(p, what) => write!(
+                f,
+                "refusing to write `{p}`: stackc names {what} so in the output directory; choose another name"
+            ),
             Refusal::NameTooLong(p) => write!(
                 f,
                 "refusing to write `{p}`: a name in it is longer than {NAME_MAX} bytes, more than file systems allow; choose a shorter name"
@@ -350,11 +356,11 @@ fn check_paths(files: &[Planned]) -> Result<(), Refusal> {
         }
         for (name, what) in [(writer::JOURNAL, "the journal"), (lock::LOCK, "the lock file")] {
             if f.path == name {
-                return Err(Refusal::Conflict(f.path.clone(), format!("{name} ({what})")));
+                return Err(Refusal::Reserved(f.path.clone(), what));
             }
         }
         if f.path.split('/').any(writer::is_temp_name) {
-            return Err(Refusal::Conflict(f.path.clone(), "a stackc temp file name".into()));
+            return Err(Refusal::Reserved(f.path.clone(), "a temp file"));
         }
         if f.path.split('/').any(|part| part.len() > NAME_MAX) {
             return Err(Refusal::NameTooLong(f.path.clone()));
