@@ -101,7 +101,7 @@ fn generated_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn a_killed_build_leaves_one_complete_set_after_the_next_run() {
     const SERVICES: usize = 300;
-    const KILLS: usize = 24;
+    const KILLS: usize = 20;
     let t = TempDir::new("kill");
     let dir = t.path();
     // Two variants that share most services: every shared file changes between them, and
