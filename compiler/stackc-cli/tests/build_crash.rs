@@ -256,9 +256,9 @@ fn a_build_gives_up_after_the_lock_timeout() {
     let dir = t.path();
     fs::write(dir.join("a.stack.kdl"), big_stack(0, 2, "1.0")).unwrap();
     assert_code(&stackc(dir, &["build", "a.stack.kdl", "-o", "out"]), 0);
-    let before = snapshot(&dir.join("out"));
     fs::write(dir.join("a.stack.kdl"), big_stack(0, 3, "1.1")).unwrap();
-    let _lock = hold_lock(&dir.join("out"));
+    let lock = hold_lock(&dir.join("out"));
+    let before = snapshot(&dir.join("out"));
     for args in [&["build", "a.stack.kdl", "-o", "out"][..], &["build", "--check", "a.stack.kdl", "-o", "out"]] {
         let mut cmd = command(dir, args);
         cmd.env("STACKC_LOCK_TIMEOUT", "0.3");
@@ -269,4 +269,8 @@ fn a_build_gives_up_after_the_lock_timeout() {
         assert!(stdout(&o).is_empty(), "{args:?} compared files without the lock: {}", stdout(&o));
         assert_eq!(snapshot(&dir.join("out")), before, "{args:?}");
     }
+    // Once the lock is free, a build removes the lock file with its own.
+    drop(lock);
+    assert_code(&stackc(dir, &["build", "a.stack.kdl", "-o", "out"]), 0);
+    assert_complete_set(&dir.join("out"), "after the lock was freed");
 }

@@ -1,10 +1,11 @@
 //! The output directory's lock: one stackc at a time writes (or checks) a directory.
 //!
 //! The lock is an exclusive `flock`-style lock (`std::fs::File::lock`) on `.stackc-lock`
-//! inside the output directory. The file stays there (removing it would let a third
-//! process lock a new file while a second still holds the old one), except when the build
-//! that created the directory fails and removes the directory again; a waiting process
-//! notices that its locked file is no longer the one at the path and opens it again.
+//! inside the output directory, created for the run and removed (while still locked) at its
+//! end, so that it leaves no trace in a directory that is committed. A process that was
+//! waiting on the removed file notices, once it gets the lock, that its file is no longer
+//! the one at the path, and opens the path again: only the holder of the file at the path
+//! ever proceeds. A killed stackc leaves the empty file behind; the next run reuses it.
 
 use std::fs;
 use std::io;
@@ -20,9 +21,19 @@ pub const LOCK: &str = ".stackc-lock";
 /// changes it.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// A held lock; released when dropped (or when the process dies, whatever kills it).
+/// A held lock; the file is removed and the lock released when dropped (the lock also when
+/// the process dies, whatever kills it).
 pub struct Lock {
-    _file: fs::File,
+    file: fs::File,
+    path: PathBuf,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if still_there(&self.file, &self.path) {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
 }
 
 fn timeout() -> Duration {
@@ -90,8 +101,8 @@ pub fn acquire(out_dir: &Path, read_only: bool) -> Result<Option<Lock>, Refusal>
         };
         loop {
             match file.try_lock() {
-                Ok(()) if still_there(&file, &path) => return Ok(Some(Lock { _file: file })),
-                // The directory's builder removed it after a failure: lock the new one.
+                Ok(()) if still_there(&file, &path) => return Ok(Some(Lock { file, path })),
+                // Its holder removed it when done: lock the one at the path now.
                 Ok(()) => break,
                 Err(fs::TryLockError::WouldBlock) => {}
                 Err(fs::TryLockError::Error(e)) => return Err(lock_error(path, e)),

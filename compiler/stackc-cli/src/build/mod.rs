@@ -696,6 +696,8 @@ fn rebuild_command(args: &BuildArgs, file: &Path) -> String {
 fn write(args: &BuildArgs, file: &Path, out_dir: &Path, planned: &[Planned], warnings: usize) -> Result<u8, Refusal> {
     check_out_dir(out_dir)?;
     let created = writer::create_out_dir(out_dir)?;
+    // The lock (and its file) is gone when `write_locked` returns, so the directories
+    // this build created can be empty again.
     let result = write_locked(args, file, out_dir, planned, warnings);
     if result.is_err() {
         created.remove();

@@ -414,12 +414,8 @@ pub(super) fn create_out_dir(out_dir: &Path) -> Result<CreatedDirs, Refusal> {
 }
 
 impl CreatedDirs {
-    /// Removes the directories (deepest first) and, in the output directory, the files
-    /// stackc itself put there (the lock); a directory that is not empty then is kept.
+    /// Removes the directories, deepest first, as long as they are empty.
     pub(super) fn remove(&self) {
-        if let Some(out_dir) = self.0.last() {
-            let _ = fs::remove_file(out_dir.join(super::lock::LOCK));
-        }
         for dir in self.0.iter().rev() {
             if fs::remove_dir(dir).is_err() {
                 break;

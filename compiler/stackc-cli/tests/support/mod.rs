@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 pub const MANIFEST: &str = "stackc-manifest.json";
-/// The output directory's lock file: stackc's, but not generated (not in the manifest).
+/// The output directory's lock file while a stackc runs there (or after one was killed).
 pub const LOCK: &str = ".stackc-lock";
 
 /// A directory under the system temp dir, removed on drop.
@@ -125,14 +125,13 @@ pub fn no_temp_files(dir: &Path) {
 pub const JOURNAL: &str = ".stackc-journal";
 
 /// Asserts that `dir` holds exactly one complete set: every file its manifest lists, with
-/// that sha256 and mode, no other file but the manifest and the lock, no temp file and no
-/// journal. Returns the manifest's bytes.
+/// that sha256 and mode, no other file but the manifest: no temp file, no journal, no lock
+/// file. Returns the manifest's bytes.
 pub fn assert_complete_set(dir: &Path, context: &str) -> Vec<u8> {
     let bytes = fs::read(dir.join(MANIFEST)).unwrap_or_else(|e| panic!("{context}: no manifest: {e}"));
     let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     let mut on_disk = snapshot(dir);
     assert!(on_disk.remove(MANIFEST).is_some());
-    on_disk.remove(LOCK);
     for f in m["files"].as_array().unwrap() {
         let path = f["path"].as_str().unwrap();
         let (contents, _) = on_disk.remove(path).unwrap_or_else(|| panic!("{context}: {path} is listed but missing"));
