@@ -274,3 +274,30 @@ fn a_build_gives_up_after_the_lock_timeout() {
     assert_code(&stackc(dir, &["build", "a.stack.kdl", "-o", "out"]), 0);
     assert_complete_set(&dir.join("out"), "after the lock was freed");
 }
+
+#[test]
+fn a_waiting_build_survives_the_removal_of_the_directory_it_waited_for() {
+    let t = TempDir::new("lock-removed");
+    let dir = t.path();
+    fs::write(dir.join("a.stack.kdl"), big_stack(0, 2, "1.0")).unwrap();
+    let out = dir.join("out");
+    // As a build that created `out` and then failed: it holds the lock, then removes its
+    // lock file and the directory, then exits.
+    let lock = hold_lock(&out);
+    let log = dir.join("stderr");
+    let mut child = command(dir, &["build", "a.stack.kdl", "-o", "out"])
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !fs::read_to_string(&log).unwrap().contains("waiting: another stackc is writing out") {
+        assert!(start.elapsed() < Duration::from_secs(60), "the build did not wait");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fs::remove_file(out.join(LOCK)).unwrap();
+    fs::remove_dir(&out).unwrap();
+    drop(lock);
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{}", fs::read_to_string(&log).unwrap());
+    assert_complete_set(&out, "after the directory was removed and created again");
+}

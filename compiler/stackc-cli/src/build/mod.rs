@@ -695,14 +695,25 @@ fn rebuild_command(args: &BuildArgs, file: &Path) -> String {
 
 fn write(args: &BuildArgs, file: &Path, out_dir: &Path, planned: &[Planned], warnings: usize) -> Result<u8, Refusal> {
     check_out_dir(out_dir)?;
-    let created = writer::create_out_dir(out_dir)?;
-    // The lock (and its file) is gone when `write_locked` returns, so the directories
-    // this build created can be empty again.
-    let result = write_locked(args, file, out_dir, planned, warnings);
-    if result.is_err() {
-        created.remove();
+    let lock_file = out_dir.join(lock::LOCK);
+    let mut attempts = 0;
+    loop {
+        let created = writer::create_out_dir(out_dir)?;
+        // The lock (and its file) is gone when `write_locked` returns, so the directories
+        // this build created can be empty again.
+        let result = write_locked(args, file, out_dir, planned, warnings);
+        match &result {
+            // A build that created the directory failed and removed it while this one
+            // waited for its lock: create it again.
+            Err(Refusal::Io(p, e)) if *p == lock_file && e.kind() == io::ErrorKind::NotFound && attempts < 3 => {
+                attempts += 1;
+                continue;
+            }
+            Err(_) => created.remove(),
+            Ok(_) => {}
+        }
+        return result;
     }
-    result
 }
 
 fn write_locked(
