@@ -42,7 +42,7 @@ pub(super) fn is_temp_name(name: &str) -> bool {
     if let Some(rest) = name.strip_prefix(TEMP_PREFIX) {
         return numbers(rest);
     }
-    match name.rfind(".stackc-tmp-") {
+    match name.rfind(TEMP_PREFIX) {
         Some(i) if i > 1 && name.starts_with('.') => numbers(&name[i + TEMP_PREFIX.len()..]),
         _ => false,
     }
