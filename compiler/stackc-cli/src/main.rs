@@ -126,6 +126,9 @@ enum Command {
         /// Write nothing; exit 1 and print a diff if the files on disk differ from what would be generated
         #[arg(long)]
         check: bool,
+        /// Overwrite existing files in the output directory that the manifest there does not list (never the stack file itself)
+        #[arg(long, conflicts_with = "check")]
+        force: bool,
         /// Use DIR/<target>/<name>.hbs in place of the embedded templates (e.g. DIR/caddy/Caddyfile.hbs)
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
@@ -167,14 +170,18 @@ without `.stack.kdl` (or without its last extension); with --env NAME it is \
 <dir of FILE>/build/<stem>.<NAME>. For example `stackc build deploy/shop.stack.kdl --env prod` \
 writes into deploy/build/shop.prod/. -o DIR takes a single FILE.
 
-Files are written atomically (temp file + rename) and only when their content changed. \
+Files are written only when their content changed, as one switch (temp files, then renames \
+under a journal that the next run finishes or rolls back after a crash), by one stackc at a \
+time per directory (a lock; STACKC_LOCK_TIMEOUT seconds, default 300). \
 stackc-manifest.json lists every generated file with its sha256; stackc deletes only files \
-that its previous manifest listed and that are no longer generated, never anything else. \
+that its previous manifest listed and that are no longer generated, never anything else, and \
+overwrites only those (or, with --force, any file but the stack file itself). \
 With errors in the stack, nothing is written. --check writes nothing and exits 1 with a \
 unified diff when the files on disk differ (for CI and pre-commit).
 
 Exit codes: 0 ok, 1 errors in the stack or (--check) files out of date, 2 usage or I/O \
-errors, or a refused write (a symlink inside the output directory, an unsafe path).";
+errors, or a refused write (a symlink inside the output directory, an unsafe path, a file \
+stackc did not generate).";
 
 /// The stack of the thread that does the work. The parser's input limits
 /// (`stackc::syntax`, E0114) already keep it on a stack of its own; this is a margin for
@@ -195,13 +202,14 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check { files, env, format, color, lints } => check(&files, env, format, color, &lints),
-        Command::Build { files, out_dir, env, targets, check, templates, format, color, lints } => {
+        Command::Build { files, out_dir, env, targets, check, force, templates, format, color, lints } => {
             build::run(build::BuildArgs {
                 files,
                 out_dir,
                 env,
                 targets: targets.into_iter().map(TargetArg::kind).collect(),
                 check,
+                force,
                 templates,
                 format,
                 color,
@@ -420,30 +428,10 @@ fn fmt(files: &[PathBuf], check: bool) -> ExitCode {
         if check {
             eprintln!("{}: not formatted (run `stackc fmt {}`)", path.display(), path.display());
             status = ExitCode::from(1);
-        } else if let Err(e) = write_atomic(path, &formatted) {
+        } else if let Err(e) = build::writer::write_atomic(path, formatted.as_bytes()) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::from(2);
         }
     }
     status
-}
-
-/// Temp file in the same directory, then rename: a reader never sees half a file.
-fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.stackc-tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents.as_bytes())?;
-        f.sync_all()?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            std::fs::set_permissions(&tmp, meta.permissions())?;
-        }
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

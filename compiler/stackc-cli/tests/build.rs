@@ -5,40 +5,14 @@
 //! The tests do not depend on what the compose emitter writes: they read the list of
 //! generated files from the manifest.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
-
-const MANIFEST: &str = "stackc-manifest.json";
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("stackc-build-test-{}-{n}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use support::*;
 
 /// A small stack with two services and an environment; `compose` is the body of the
 /// `targets > compose` node's properties (e.g. `file="x.yml"`).
@@ -76,92 +50,16 @@ fn broken_stack() -> String {
     stack().replace(r#"depends-on "api""#, r#"depends-on "nope""#)
 }
 
-/// Runs `stackc ARGS` in `dir`; never lets a panic (exit 101) or a signal pass.
-fn stackc(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_stackc"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NO_COLOR")
-        .env("COLUMNS", "100")
-        .output()
-        .expect("run stackc");
-    let code = out.status.code();
-    assert!(
-        code.is_some() && code != Some(101),
-        "stackc {args:?} crashed ({:?}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn assert_code(out: &Output, want: i32) {
-    assert_eq!(code(out), want, "stdout:\n{}\nstderr:\n{}", stdout(out), stderr(out));
-}
-
 /// Writes `shop.stack.kdl` in `dir` and returns its name.
 fn write_stack(dir: &Path, text: &str) -> &'static str {
     fs::write(dir.join("shop.stack.kdl"), text).unwrap();
     "shop.stack.kdl"
 }
 
-fn manifest(out_dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&fs::read_to_string(out_dir.join(MANIFEST)).unwrap()).unwrap()
-}
-
-/// The generated files the manifest lists.
-fn listed(out_dir: &Path) -> Vec<String> {
-    manifest(out_dir)["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_string()).collect()
-}
-
-/// Every file below `dir` (relative, `/`-separated) with its contents and mtime.
-fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, SystemTime)> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (Vec<u8>, SystemTime)>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let entry = entry.unwrap();
-            let meta = fs::symlink_metadata(entry.path()).unwrap();
-            if meta.is_dir() {
-                walk(root, &entry.path(), out);
-            } else {
-                let rel = entry.path().strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
-                let contents = if meta.is_file() { fs::read(entry.path()).unwrap() } else { Vec::new() };
-                out.insert(rel, (contents, meta.modified().unwrap()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if dir.exists() {
-        walk(dir, dir, &mut out);
-    }
-    out
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 fn set_old_mtime(path: &Path) -> SystemTime {
     let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
     fs::File::options().write(true).open(path).unwrap().set_modified(old).unwrap();
     old
-}
-
-fn no_temp_files(dir: &Path) {
-    for name in snapshot(dir).keys() {
-        assert!(!name.contains(".stackc-tmp-"), "temp file left behind: {name}");
-    }
 }
 
 #[test]
@@ -678,4 +576,238 @@ fn exit_codes() {
     assert_code(&stackc(t.path(), &["build", file, "-o", "a-file", "--check"]), 2);
     assert_eq!(fs::read_to_string(t.path().join("a-file")).unwrap(), "x");
     assert_code(&stackc(t.path(), &["build", file]), 0);
+}
+
+#[test]
+fn files_stackc_did_not_generate_are_not_overwritten_without_force() {
+    let t = TempDir::new("unmanaged");
+    let file = write_stack(t.path(), &stack());
+    let dir = t.path().join("build/shop");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("docker-compose.yml"), "# written by hand\n").unwrap();
+    let before = snapshot(&dir);
+    let out = stackc(t.path(), &["build", file]);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("refusing to overwrite files that stackc did not generate"), "{err}");
+    assert!(err.contains("\n  build/shop/docker-compose.yml\n"), "the refused files are listed: {err}");
+    assert!(err.contains("--force"), "{err}");
+    // Nothing written: not even the other files.
+    assert_eq!(snapshot(&dir), before);
+
+    let out = stackc(t.path(), &["build", file, "--force"]);
+    assert_code(&out, 0);
+    assert!(stderr(&out)
+        .contains("warning: overwriting build/shop/docker-compose.yml, which stackc did not generate (--force)"));
+    assert_complete_set(&dir, "after --force");
+    // Now the manifest lists it: an edit is overwritten without --force.
+    fs::write(dir.join("docker-compose.yml"), "# edited\n").unwrap();
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+    assert_complete_set(&dir, "after an edit");
+
+    // A file that already holds the generated bytes is taken over without --force.
+    let other = t.path().join("other");
+    fs::create_dir_all(&other).unwrap();
+    fs::copy(dir.join("docker-compose.yml"), other.join("docker-compose.yml")).unwrap();
+    assert_code(&stackc(t.path(), &["build", file, "-o", "other"]), 0);
+    assert_complete_set(&other, "identical file");
+}
+
+#[test]
+fn the_stack_file_is_never_overwritten_even_with_force() {
+    let t = TempDir::new("input");
+    let file = write_stack(t.path(), &stack_with(r#"file="shop.stack.kdl""#));
+    let text = fs::read_to_string(t.path().join(file)).unwrap();
+    for args in [&["build", file, "-o", "."][..], &["build", file, "-o", ".", "--force"]] {
+        let out = stackc(t.path(), args);
+        assert_code(&out, 2);
+        assert!(
+            stderr(&out).contains("refusing to overwrite or delete ./shop.stack.kdl: it is the stack file being built (even with --force)"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(fs::read_to_string(t.path().join(file)).unwrap(), text, "{args:?}");
+    }
+    // Nor deleted as a stale file of a previous manifest.
+    let out_dir = t.path().join("out");
+    fs::create_dir_all(&out_dir).unwrap();
+    fs::write(out_dir.join("shop.stack.kdl"), stack()).unwrap();
+    fs::write(out_dir.join(MANIFEST), r#"{"files": [{"path": "shop.stack.kdl"}]}"#).unwrap();
+    let out = stackc(t.path(), &["build", "out/shop.stack.kdl", "-o", "out", "--force"]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("it is the stack file being built"), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(out_dir.join("shop.stack.kdl")).unwrap(), stack());
+}
+
+#[test]
+fn long_file_names_up_to_255_bytes_are_written() {
+    let t = TempDir::new("long-names");
+    let name = format!("{}.yml", "a".repeat(251));
+    let file = write_stack(t.path(), &stack_with(&format!(r#"file="{name}""#)));
+    assert_code(&stackc(t.path(), &["build", file, "-o", "out"]), 0);
+    assert_eq!(name.len(), 255);
+    assert!(listed(&t.path().join("out")).contains(&name));
+    assert_complete_set(&t.path().join("out"), "255-byte name");
+
+    let name = format!("{}.yml", "a".repeat(252));
+    let file = write_stack(t.path(), &stack_with(&format!(r#"file="{name}""#)));
+    let out = stackc(t.path(), &["build", file, "-o", "new"]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("a name in it is longer than 255 bytes"), "{}", stderr(&out));
+    assert!(!t.path().join("new").exists(), "nothing is created");
+}
+
+/// Runs stackc with a file size limit of 4 blocks (2 KiB in dash), so that writing a bigger
+/// file fails as on a full disk (`EFBIG` instead of `ENOSPC`).
+#[cfg(unix)]
+fn stackc_with_small_files(dir: &Path, args: &str) -> std::process::Output {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg(format!("trap '' XFSZ; ulimit -f 4; exec \"$0\" {args}")).arg(env!("CARGO_BIN_EXE_stackc"));
+    cmd.current_dir(dir);
+    run(cmd)
+}
+
+#[cfg(unix)]
+#[test]
+fn a_failed_write_removes_what_it_created() {
+    let t = TempDir::new("efbig");
+    // A compose file of about 20 KB, and a journal well under 2 KiB.
+    let big = "x".repeat(20_000);
+    let text = stack().replace(r#"image "nginx:1.27""#, &format!("image \"nginx:1.27\"\n    env BIG=\"{big}\""));
+    let text = text.replace("compose \n", "compose\n    k8s\n");
+    let file = write_stack(t.path(), &text);
+    let out = stackc_with_small_files(t.path(), &format!("build {file} -o new/deep/out"));
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("File too large"), "{}", stderr(&out));
+    assert!(!t.path().join("new").exists(), "the directories this build created are removed");
+
+    // In an existing directory: the old files stay, the new directories go.
+    fs::create_dir_all(t.path().join("pre")).unwrap();
+    fs::write(t.path().join("pre/notes.txt"), "mine\n").unwrap();
+    let out = stackc_with_small_files(t.path(), &format!("build {file} -o pre"));
+    assert_code(&out, 2);
+    let left: Vec<String> = snapshot(&t.path().join("pre")).into_keys().collect();
+    assert_eq!(left, ["notes.txt"]);
+    assert!(!t.path().join("pre/k8s").exists());
+}
+
+#[test]
+fn check_prints_the_command_that_updates_the_same_directory() {
+    let t = TempDir::new("check-hint");
+    let file = write_stack(t.path(), &stack());
+    fs::create_dir_all(t.path().join("tpl")).unwrap();
+    let options = [
+        file,
+        "-o",
+        "my out",
+        "--env",
+        "prod",
+        "--target",
+        "compose",
+        "--templates",
+        "tpl",
+        "-A",
+        "missing-healthcheck",
+    ];
+    let check = [&["build", "--check"][..], &options].concat();
+    let out = stackc(t.path(), &check);
+    assert_code(&out, 1);
+    let want = "run `stackc build shop.stack.kdl -o 'my out' --env prod --target compose --templates tpl -A missing-healthcheck` to update";
+    assert!(stderr(&out).contains(want), "{}", stderr(&out));
+    // Following it makes the same check pass.
+    assert_code(&stackc(t.path(), &[&["build"][..], &options].concat()), 0);
+    assert_code(&stackc(t.path(), &check), 0);
+}
+
+#[test]
+fn stray_temp_files_are_removed_and_only_those() {
+    let t = TempDir::new("strays");
+    let file = write_stack(t.path(), &stack());
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+    let dir = t.path().join("build/shop");
+    let strays = [".stackc-tmp-99999-1", ".docker-compose.yml.stackc-tmp-12-0"];
+    let kept = ["notes.stackc-tmp-1-2", ".stackc-tmp-x", ".stackc-tmp-1-2.bak"];
+    for name in strays.iter().chain(&kept) {
+        fs::write(dir.join(name), "x").unwrap();
+    }
+    let out = stackc(t.path(), &["build", file]);
+    assert_code(&out, 0);
+    assert!(
+        stderr(&out).contains("note: removed 2 temp files left in build/shop by an interrupted stackc"),
+        "{}",
+        stderr(&out)
+    );
+    for name in strays {
+        assert!(!dir.join(name).exists(), "{name}");
+    }
+    for name in kept {
+        assert!(dir.join(name).exists(), "{name}");
+    }
+}
+
+/// Writes a journal by hand, as a build killed in its switch phase leaves it.
+fn interrupted_switch(dir: &Path, compose: &str) {
+    fs::write(dir.join(".stackc-tmp-7-0"), compose).unwrap();
+    let journal = serde_json::json!({
+        "state": "switching",
+        "dirs": [],
+        "renames": [{"temp": ".stackc-tmp-7-0", "target": "docker-compose.yml"}],
+        "chmods": [],
+        "deletes": [],
+    });
+    fs::write(dir.join(JOURNAL), journal.to_string()).unwrap();
+}
+
+#[test]
+fn an_interrupted_switch_is_finished_by_the_next_run_even_a_check() {
+    let t = TempDir::new("journal");
+    let file = write_stack(t.path(), &stack());
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+    let dir = t.path().join("build/shop");
+    interrupted_switch(&dir, "# the interrupted build's compose file\n");
+    let out = stackc(t.path(), &["build", "--check", file]);
+    assert!(stderr(&out).contains("note: finished the interrupted build recorded in build/shop/.stackc-journal first"));
+    assert_eq!(fs::read_to_string(dir.join("docker-compose.yml")).unwrap(), "# the interrupted build's compose file\n");
+    assert!(!dir.join(JOURNAL).exists());
+    assert_code(&out, 1);
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+    assert_complete_set(&dir, "after the rebuild");
+}
+
+#[test]
+fn a_journal_that_points_outside_is_refused() {
+    let t = TempDir::new("bad-journal");
+    let file = write_stack(t.path(), &stack());
+    assert_code(&stackc(t.path(), &["build", file]), 0);
+    let dir = t.path().join("build/shop");
+    interrupted_switch(&dir, "x");
+    let text =
+        fs::read_to_string(dir.join(JOURNAL)).unwrap().replace("\"docker-compose.yml\"", "\"../../outside.txt\"");
+    fs::write(dir.join(JOURNAL), text).unwrap();
+    let before = snapshot(t.path());
+    for args in [&["build", file][..], &["build", "--check", file]] {
+        let out = stackc(t.path(), args);
+        assert_code(&out, 2);
+        assert!(
+            stderr(&out).contains("cannot finish the interrupted build recorded in build/shop/.stackc-journal: it lists the unsafe path `../../outside.txt`; remove it and build again"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(snapshot(t.path()), before, "{args:?}");
+    }
+}
+
+#[test]
+fn generated_files_cannot_take_the_names_stackc_keeps_for_itself() {
+    let t = TempDir::new("reserved");
+    for (name, what) in
+        [(".stackc-lock", "the lock file"), (".stackc-journal", "the journal"), (".stackc-tmp-1-2", "a temp file")]
+    {
+        let file = write_stack(t.path(), &stack_with(&format!(r#"file="{name}""#)));
+        let out = stackc(t.path(), &["build", file, "-o", "out"]);
+        assert_code(&out, 2);
+        let want = format!("refusing to write `{name}`: stackc names {what} so in the output directory");
+        assert!(stderr(&out).contains(&want), "{name}: {}", stderr(&out));
+        assert!(!t.path().join("out").exists(), "{name}");
+    }
 }
