@@ -254,3 +254,27 @@ service "db" {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An error that only an environment has names it, fails `check` and `build` alike, and does
+/// not stop the base from being built.
+#[test]
+fn an_error_of_one_environment_leaves_the_base_built() {
+    let text = std::fs::read_to_string(
+        repo_root().join("compiler/stackc/tests/fail/E0203_unknown_service_in_environment.stack.kdl"),
+    )
+    .unwrap();
+    let (code, json) = agree("environment error", &text).unwrap();
+    assert_eq!(code, 1, "{json}");
+    assert!(json.contains(r#""message":"in environment `staging`: unknown service"#), "{json}");
+    let dir = std::env::temp_dir().join(format!("stackc-env-error-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("s.stack.kdl"), &text).unwrap();
+    assert_eq!(stackc(&dir, &["build", "s.stack.kdl", "-o", "out"]).code, 1);
+    let manifest = std::fs::read_to_string(dir.join("out/stackc-manifest.json")).expect("the base's files are written");
+    assert!(manifest.contains("docker-compose"), "{manifest}");
+    // The environment itself cannot be built.
+    assert_eq!(stackc(&dir, &["build", "s.stack.kdl", "--env", "staging", "-o", "staging"]).code, 1);
+    assert!(!dir.join("staging").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -143,7 +143,6 @@ fn a_latin1_byte_is_an_error_with_its_line_and_column() {
 }
 
 #[test]
-#[ignore = "passes once build.rs reads the file through `crate::read_source` (owned by another change)"]
 fn build_reports_a_latin1_byte_like_check() {
     let human = stackc("latin1-build", "latin1.stack.kdl", LATIN1, &["build"]);
     assert_eq!(human.code, 1, "{}", human.stderr);

@@ -203,12 +203,10 @@ pub fn read_templates(dir: &Path) -> Result<BTreeMap<String, String>, String> {
 }
 
 fn build_one(args: &BuildArgs, templates: &BTreeMap<String, String>, file: &Path) -> u8 {
-    let text = match std::fs::read_to_string(file) {
+    // One reader for `check` and `build`: a file that is not UTF-8 is an E0100 at its byte.
+    let text = match crate::read_source(file) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot read {}: {e}", file.display());
-            return 2;
-        }
+        Err(e) => return e.report(file, args.format, args.color),
     };
     let (out_dir, base_dir) = match &args.out_dir {
         Some(dir) => (dir.clone(), relative_base(dir, &file_dir(file))),
@@ -228,7 +226,9 @@ fn build_one(args: &BuildArgs, templates: &BTreeMap<String, String>, file: &Path
 
     let errors = outcome.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = outcome.diagnostics.len() - errors;
-    let Some(stack) = outcome.stack.as_ref().filter(|_| errors == 0) else {
+    // Without the base's IR nothing is written. Errors that only environments have leave it:
+    // the base is built, and the run still fails on them (as `check` does).
+    let Some(stack) = outcome.stack.as_ref() else {
         if args.format == DiagFormat::Human {
             crate::print_summary(errors.max(1), warnings, 1);
         }
@@ -260,6 +260,13 @@ fn build_one(args: &BuildArgs, templates: &BTreeMap<String, String>, file: &Path
         write(args, file, &out_dir, &planned, warnings)
     };
     match result {
+        Ok(code) if errors > 0 => {
+            if args.format == DiagFormat::Human {
+                eprintln!("error: the base was built; the errors are in environments (see above)");
+                crate::print_summary(errors, warnings, 1);
+            }
+            code.max(1)
+        }
         Ok(code) => code,
         Err(refusal) => {
             eprintln!("error: {refusal}");
