@@ -95,6 +95,43 @@ impl Text {
     }
 }
 
+/// A duration (milliseconds) or a size (bytes) that may be given as `${param}`. Targets
+/// that read the deploy environment (compose) render `text`; the others use `value`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Amount {
+    /// With params at their compile-time values; `None` when one has no value at build time.
+    pub value: Option<u64>,
+    /// As written, when it names params.
+    pub text: Option<Text>,
+    /// The property or argument that sets it.
+    pub origin: Origin,
+}
+
+impl Amount {
+    pub fn known(value: u64) -> Amount {
+        Amount { value: Some(value), text: None, origin: Origin::default() }
+    }
+
+    /// The params it names.
+    pub fn params(&self) -> impl Iterator<Item = &str> {
+        self.text.iter().flat_map(|t| t.0.iter()).filter_map(|p| match p {
+            Piece::Param(n) => Some(n.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// The compile-time value of an optional [`Amount`] (`p.interval.value()`).
+pub trait AmountValue {
+    fn value(&self) -> Option<u64>;
+}
+
+impl AmountValue for Option<Amount> {
+    fn value(&self) -> Option<u64> {
+        self.as_ref().and_then(|a| a.value)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Param {
     pub name: String,
@@ -213,16 +250,16 @@ pub enum Check {
 #[derive(Debug, Clone, Serialize)]
 pub struct Probe {
     pub check: Check,
-    pub interval_ms: Option<u64>,
-    pub timeout_ms: Option<u64>,
+    pub interval: Option<Amount>,
+    pub timeout: Option<Amount>,
     pub retries: Option<u32>,
-    pub start_period_ms: Option<u64>,
+    pub start_period: Option<Amount>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Resources {
     pub cpus_milli: Option<u64>,
-    pub memory_bytes: Option<u64>,
+    pub memory: Option<Amount>,
     pub reserve_cpus_milli: Option<u64>,
     pub reserve_memory_bytes: Option<u64>,
     pub pids: Option<u64>,
@@ -347,7 +384,7 @@ pub struct Service {
     pub user: Option<Text>,
     pub working_dir: Option<Text>,
     pub hostname: Option<Text>,
-    pub stop_grace_period_ms: Option<u64>,
+    pub stop_grace_period: Option<Amount>,
     pub read_only: bool,
     pub tmpfs: Vec<Tmpfs>,
     pub cap_drop: Vec<Text>,
@@ -355,7 +392,7 @@ pub struct Service {
     pub security_opt: Vec<Text>,
     pub ulimits: Vec<Ulimit>,
     pub init: bool,
-    pub shm_size_bytes: Option<u64>,
+    pub shm_size: Option<Amount>,
     pub platform: Option<Text>,
     pub stateful: bool,
     /// `env-group`s whose variables it takes.
@@ -371,7 +408,7 @@ pub struct Service {
 pub struct Tls {
     pub email: Option<String>,
     pub profile: String,
-    pub hsts_ms: Option<u64>,
+    pub hsts: Option<Amount>,
     pub ocsp: bool,
     pub hsts_subdomains: bool,
     pub hsts_preload: bool,
@@ -410,7 +447,7 @@ pub struct Proxy {
     pub security_headers: String,
     pub headers: Vec<(String, String)>,
     pub rate_limits: IndexMap<String, RateLimit>,
-    pub body_limit_bytes: Option<u64>,
+    pub body_limit: Option<Amount>,
     pub gzip: bool,
     pub upstreams: IndexMap<String, Upstream>,
     /// Extra mounts into the proxy container (e.g. static files a `files=` route serves).
@@ -452,9 +489,9 @@ pub struct Route {
     pub websocket: bool,
     pub rate_limit: Option<String>,
     pub access_log: bool,
-    pub timeout_ms: Option<u64>,
+    pub timeout: Option<Amount>,
     pub buffering: Option<bool>,
-    pub body_limit_bytes: Option<u64>,
+    pub body_limit: Option<Amount>,
     pub cache_ms: Option<u64>,
     pub immutable: bool,
     /// Single-page apps: serve this file when no file matches.
@@ -480,7 +517,7 @@ pub struct Site {
     pub basic_auth: Vec<BasicAuth>,
     pub headers: Vec<(String, String)>,
     pub security_headers: Option<String>,
-    pub body_limit_bytes: Option<u64>,
+    pub body_limit: Option<Amount>,
     pub gzip: Option<bool>,
     pub origin: Origin,
 }
@@ -731,6 +768,22 @@ impl Stack {
                 Piece::Secret(_) => None,
             })
             .collect()
+    }
+
+    /// Whether `t` names a param whose value is read at deploy time (`env=`), directly or
+    /// through another param's default.
+    pub fn reads_deploy_env(&self, t: &Text) -> bool {
+        fn at(stack: &Stack, t: &Text, depth: usize) -> bool {
+            depth <= 16
+                && t.0.iter().any(|p| match p {
+                    Piece::Param(n) => stack.params.get(n).is_some_and(|p| {
+                        p.env.is_some()
+                            || p.default.as_deref().is_some_and(|d| at(stack, &Text::from_default(d), depth + 1))
+                    }),
+                    _ => false,
+                })
+        }
+        at(self, t, 0)
     }
 
     /// `t` with every param replaced by its compile-time value (empty for one without).

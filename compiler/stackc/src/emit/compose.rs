@@ -373,6 +373,23 @@ fn env_secret(secret: &Secret, var: &str) -> String {
     }
 }
 
+/// A duration or size in compose's spelling (`fmt`). One that names a param read at deploy
+/// time stays an interpolation, so that the deploy-time value reaches it; when it is that
+/// param alone, its default is written in compose's spelling too (`${HC_INTERVAL:-1m30s}`).
+fn amount(stack: &Stack, a: &Option<Amount>, fmt: fn(u64) -> String) -> Option<String> {
+    let a = a.as_ref()?;
+    match &a.text {
+        Some(t) if stack.reads_deploy_env(t) => Some(match (t.0.as_slice(), a.value) {
+            ([Piece::Param(name)], Some(v)) => match stack.params.get(name) {
+                Some(Param { env: Some(var), required: false, .. }) => format!("${{{var}:-{}}}", fmt(v)),
+                _ => render_plain(stack, t),
+            },
+            _ => render_plain(stack, t),
+        }),
+        _ => a.value.map(fmt),
+    }
+}
+
 /// Durations in compose's Go-duration spelling: `1m30s`, `500ms`.
 pub fn duration(ms: u64) -> String {
     if ms == 0 {
@@ -463,10 +480,10 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
     let _ = (stack, svc);
     CHealth {
         test,
-        interval: p.interval_ms.map(duration),
-        timeout: p.timeout_ms.map(duration),
+        interval: amount(stack, &p.interval, duration),
+        timeout: amount(stack, &p.timeout, duration),
         retries: p.retries,
-        start_period: p.start_period_ms.map(duration),
+        start_period: amount(stack, &p.start_period, duration),
     }
 }
 
@@ -496,8 +513,8 @@ fn update(u: &UpdateConfig) -> Option<CUpdate> {
     (!empty).then_some(c)
 }
 
-fn limits(cpus_milli: Option<u64>, memory: Option<u64>, pids: Option<u64>) -> Option<CLimits> {
-    let l = CLimits { cpus: cpus_milli.map(cpus), memory: memory.map(docker_bytes), pids };
+fn limits(cpus_milli: Option<u64>, memory: Option<String>, pids: Option<u64>) -> Option<CLimits> {
+    let l = CLimits { cpus: cpus_milli.map(cpus), memory, pids };
     (l.cpus.is_some() || l.memory.is_some() || l.pids.is_some()).then_some(l)
 }
 
@@ -554,9 +571,9 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
         cap_drop: render_all(stack, &svc.cap_drop),
         cap_add: render_all(stack, &svc.cap_add),
         security_opt: render_all(stack, &svc.security_opt),
-        shm_size: svc.shm_size_bytes.map(docker_bytes),
+        shm_size: amount(stack, &svc.shm_size, docker_bytes),
         pid: svc.pid.clone(),
-        stop_grace_period: svc.stop_grace_period_ms.map(duration),
+        stop_grace_period: amount(stack, &svc.stop_grace_period, duration),
         ..CService::default()
     };
     // A dependency on a monitoring service that is not generated (the stack does not select
@@ -659,8 +676,8 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
     let mut deploy = CDeploy { replicas: (svc.replicas != 1).then_some(svc.replicas), ..CDeploy::default() };
     let r = &svc.resources;
     let res = CResources {
-        limits: limits(r.cpus_milli, r.memory_bytes, r.pids),
-        reservations: limits(r.reserve_cpus_milli, r.reserve_memory_bytes, None),
+        limits: limits(r.cpus_milli, amount(stack, &r.memory, docker_bytes), r.pids),
+        reservations: limits(r.reserve_cpus_milli, r.reserve_memory_bytes.map(docker_bytes), None),
     };
     if res.limits.is_some() || res.reservations.is_some() {
         deploy.resources = Some(res);

@@ -781,6 +781,15 @@ impl<'a> Builder<'a> {
         self.stack.compile_time(t)
     }
 
+    /// A duration or size by its compile-time value, its params recorded as used.
+    fn amount(&mut self, a: &Option<Amount>, what: &str) -> Option<u64> {
+        let a = a.as_ref()?;
+        for name in a.params() {
+            self.note_param(name, a.origin, what);
+        }
+        a.value
+    }
+
     /// Records the use of a param by its compile-time value: W0501 once when it has `env=`
     /// (the manifests cannot read it), E0501 when it has no value at all.
     fn note_param(&mut self, name: &str, origin: Origin, what: &str) {
@@ -1086,9 +1095,9 @@ impl<'a> Builder<'a> {
 
     fn probe(&mut self, p: &Probe, origin: Origin) -> K8sProbe {
         let mut out = K8sProbe {
-            initial_delay_seconds: p.start_period_ms.map(seconds),
-            period_seconds: p.interval_ms.map(|ms| seconds(ms).max(1)),
-            timeout_seconds: p.timeout_ms.map(|ms| seconds(ms).max(1)),
+            initial_delay_seconds: self.amount(&p.start_period, "a health check").map(seconds),
+            period_seconds: self.amount(&p.interval, "a health check").map(|ms| seconds(ms).max(1)),
+            timeout_seconds: self.amount(&p.timeout, "a health check").map(|ms| seconds(ms).max(1)),
             failure_threshold: p.retries,
             ..K8sProbe::default()
         };
@@ -1118,7 +1127,7 @@ impl<'a> Builder<'a> {
         if let Some(m) = r.cpus_milli {
             out.limits.insert("cpu", cpu(m));
         }
-        if let Some(b) = r.memory_bytes {
+        if let Some(b) = self.amount(&r.memory, "resources") {
             out.limits.insert("memory", bytes(b));
         }
         if r.pids.is_some() {
@@ -1352,7 +1361,7 @@ impl<'a> Builder<'a> {
                 read_only: None,
             });
         }
-        if let Some(b) = svc.shm_size_bytes {
+        if let Some(b) = self.amount(&svc.shm_size, "shm-size") {
             pod.volumes.push(PodVolume {
                 name: "dshm".into(),
                 persistent_volume_claim: None,
@@ -1397,7 +1406,7 @@ impl<'a> Builder<'a> {
         // Pod settings.
         pod.hostname = svc.hostname.as_ref().map(|h| self.stack.compile_time(h));
         pod.host_pid = (svc.pid.as_deref() == Some("host")).then_some(true);
-        pod.termination_grace_period_seconds = svc.stop_grace_period_ms.map(seconds);
+        pod.termination_grace_period_seconds = self.amount(&svc.stop_grace_period, "stop-grace-period").map(seconds);
         if let Some(p) = &svc.platform {
             let p = self.stack.compile_time(p);
             let mut parts = p.split('/');
@@ -1851,7 +1860,10 @@ impl<'a> Builder<'a> {
                 lost.push("its rate limit");
             }
         }
-        let body = route.body_limit_bytes.or(site.body_limit_bytes).or(proxy.and_then(|p| p.body_limit_bytes));
+        let body = [&route.body_limit, &site.body_limit, proxy.map_or(&None, |p| &p.body_limit)]
+            .into_iter()
+            .find(|a| a.is_some())
+            .and_then(|a| self.amount(a, "a body limit"));
         if let Some(b) = body {
             if nginx {
                 ann.push((format!("{A}proxy-body-size"), nginx_size(b)));
@@ -1859,7 +1871,7 @@ impl<'a> Builder<'a> {
                 lost.push("its body limit");
             }
         }
-        if let Some(ms) = route.timeout_ms {
+        if let Some(ms) = self.amount(&route.timeout, "a route timeout") {
             if nginx {
                 ann.push((format!("{A}proxy-read-timeout"), seconds(ms).to_string()));
                 ann.push((format!("{A}proxy-send-timeout"), seconds(ms).to_string()));

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use handlebars::{no_escape, Handlebars};
 
 use crate::diagnostics::{Code, Diagnostic};
-use crate::ir::{Exporter, Proxy, Site, Stack, TargetKind, Tls};
+use crate::ir::{AmountValue, Exporter, Proxy, Site, Stack, TargetKind, Tls};
 
 /// One generated file. `path` is relative to the output directory, `/`-separated, and
 /// never contains `..` or a leading `/` (checked by `validate` for user-chosen names and
@@ -235,7 +235,7 @@ pub fn preset_headers(preset: &str) -> Vec<(&'static str, &'static str)> {
 
 /// The `Strict-Transport-Security` value of `tls hsts=…`, if any.
 pub fn hsts(tls: &Tls) -> Option<String> {
-    let ms = tls.hsts_ms?;
+    let ms = tls.hsts.value()?;
     let mut v = format!("max-age={}", ms / 1000);
     if tls.hsts_subdomains {
         v.push_str("; includeSubDomains");
@@ -337,6 +337,32 @@ pub(crate) fn exporter_job(e: &Exporter) -> (String, String, u16) {
     }
     let job = if e.kind == "blackbox" { "blackbox-exporter".to_string() } else { e.kind.clone() };
     (job, preset.map_or("/metrics", |p| p.path).to_string(), preset.map_or(0, |p| p.port))
+}
+
+/// nginx and Caddy write durations and sizes with the params' compile-time values: an
+/// E0501 at each one that names a param without a value, which would otherwise be left out.
+pub(crate) fn proxy_amounts_without_value(stack: &Stack, target: TargetKind) -> Vec<Diagnostic> {
+    let proxy = stack.proxy.as_ref();
+    let amounts = proxy
+        .map(|p| [("hsts=", &p.tls.hsts), ("body-limit", &p.body_limit)])
+        .into_iter()
+        .flatten()
+        .chain(stack.sites.iter().flat_map(|site| {
+            std::iter::once(("body-limit", &site.body_limit))
+                .chain(site.routes.iter().flat_map(|r| [("timeout=", &r.timeout), ("body-limit=", &r.body_limit)]))
+        }));
+    amounts
+        .filter_map(|(what, a)| a.as_ref().filter(|a| a.value.is_none()).map(|a| (what, a)))
+        .map(|(what, a)| {
+            let params: Vec<String> = a.params().map(|p| format!("`{p}`")).collect();
+            Diagnostic::error(
+                Code::TargetCannotExpress,
+                format!("{} cannot read the deploy environment: `{what}` has no value at build time", target.name()),
+                )
+            .at(crate::diagnostics::origin_span(a.origin), format!("{} has no `default=`", params.join(", ")))
+            .help(format!("give the param a `default=`: {} gets params' defaults", target.name()))
+        })
+        .collect()
 }
 
 /// Whether the stack's monitoring services and their configuration are generated: it has a

@@ -1,0 +1,130 @@
+//! Nothing the stack says is dropped silently: each construct below once passed `check`,
+//! built with exit 0 and produced output that did less than the stack says. Each test
+//! asserts the value that must now reach the output (or the diagnostic that reports it).
+
+use stackc::diagnostics::Diagnostic;
+use stackc::emit::EmitOptions;
+use stackc::ir::TargetKind;
+use stackc::Options;
+
+mod support;
+use support::service_block;
+
+fn build(src: &str, targets: &[TargetKind]) -> (Vec<(String, String)>, Vec<Diagnostic>) {
+    let emit = EmitOptions { targets: Some(targets.to_vec()), ..EmitOptions::default() };
+    let built = stackc::build("test.stack.kdl", src, &Options::default(), &emit);
+    (built.files.into_iter().map(|f| (f.path, f.contents)).collect(), built.outcome.diagnostics)
+}
+
+fn file<'a>(files: &'a [(String, String)], path: &str) -> &'a str {
+    let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    &files.iter().find(|(p, _)| p == path).unwrap_or_else(|| panic!("no {path} among {paths:?}")).1
+}
+
+fn codes(diags: &[Diagnostic]) -> Vec<String> {
+    diags.iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect()
+}
+
+fn no_errors(diags: &[Diagnostic]) {
+    let errors: Vec<String> = codes(&diags.iter().filter(|d| d.is_error()).cloned().collect::<Vec<_>>());
+    assert!(errors.is_empty(), "unexpected errors: {errors:#?}");
+}
+
+/// The text a diagnostic's first label points at.
+fn pointed_at<'a>(src: &'a str, d: &Diagnostic) -> &'a str {
+    let l = d.primary.as_ref().unwrap_or_else(|| panic!("no label on {}", d.message));
+    &src[l.span.offset..l.span.offset + l.span.len]
+}
+
+const DURATIONS: &str = r#"
+stack "t"
+param "hc-interval" default="45s" env="HC_INTERVAL"
+param "grace" default="90s"
+param "mem" default="512Mi" env="MEM"
+param "hsts" default="365d"
+param "body" default="20M"
+service "api" {
+    image "nginx:1.27"
+    port 8080 name="http"
+    health http="/health" port="http" interval="${hc-interval}" timeout="${hc-interval}" start-period="${grace}"
+    stop-grace-period "${grace}"
+    shm-size "${mem}"
+    resources memory="${mem}"
+}
+proxy {
+    tls hsts="${hsts}"
+    body-limit "${body}"
+}
+site "example.com" {
+    route "/" to="api" timeout="${grace}" body-limit="${body}"
+}
+"#;
+
+/// Item 1: durations and sizes given as `${param}` reach compose (deploy-time params as
+/// interpolations, with the default in compose's spelling), nginx, Caddy and k8s.
+#[test]
+fn durations_and_sizes_from_params_reach_every_target() {
+    let (files, diags) = build(DURATIONS, &[TargetKind::Compose, TargetKind::Nginx, TargetKind::Caddy]);
+    no_errors(&diags);
+    let api = service_block(file(&files, "docker-compose.yml"), "api");
+    for want in [
+        "interval: ${HC_INTERVAL:-45s}",
+        "timeout: ${HC_INTERVAL:-45s}",
+        "start_period: 1m30s",
+        "stop_grace_period: 1m30s",
+        "shm_size: ${MEM:-512m}",
+        "memory: ${MEM:-512m}",
+    ] {
+        assert!(api.contains(want), "compose lacks `{want}`:\n{api}");
+    }
+    let nginx = file(&files, "nginx/conf.d/t.conf");
+    for want in ["max-age=31536000", "client_max_body_size 20000000;", "proxy_read_timeout 90s"] {
+        assert!(nginx.contains(want), "nginx lacks `{want}`:\n{nginx}");
+    }
+    let caddy = file(&files, "caddy/Caddyfile");
+    for want in ["max-age=31536000", "max_size 20000000B", "read_timeout 90s"] {
+        assert!(caddy.contains(want), "Caddy lacks `{want}`:\n{caddy}");
+    }
+
+    let (files, diags) = build(DURATIONS, &[TargetKind::K8s]);
+    no_errors(&diags);
+    let k8s: String = files.iter().map(|(_, c)| c.as_str()).collect();
+    for want in [
+        "periodSeconds: 45",
+        "timeoutSeconds: 45",
+        "initialDelaySeconds: 90",
+        "terminationGracePeriodSeconds: 90",
+        "memory: 512Mi",
+    ] {
+        assert!(k8s.contains(want), "k8s lacks `{want}`");
+    }
+    // The manifests cannot read `HC_INTERVAL`/`MEM` at deploy time: said, at the param.
+    let warned: Vec<&Diagnostic> = diags.iter().filter(|d| d.code.as_str() == "W0501").collect();
+    assert!(warned.iter().any(|d| d.message.contains("HC_INTERVAL")), "{:#?}", codes(&diags));
+    assert!(warned.iter().any(|d| d.message.contains("MEM")), "{:#?}", codes(&diags));
+}
+
+/// Item 1: a duration whose param has no value at build time is an error for the targets
+/// that cannot read the deploy environment, at the property, never a missing key.
+#[test]
+fn a_duration_without_a_build_time_value_is_reported_at_the_property() {
+    let src = r#"
+stack "t"
+param "timeout" env="ROUTE_TIMEOUT" required=#true
+service "api" {
+    image "nginx:1.27"
+    port 8080
+}
+site "example.com" {
+    route "/" to="api" timeout="${timeout}"
+}
+"#;
+    for target in [TargetKind::Nginx, TargetKind::Caddy] {
+        let (_, diags) = build(src, &[target]);
+        let e = diags
+            .iter()
+            .find(|d| d.code.as_str() == "E0501" && d.message.contains("timeout="))
+            .unwrap_or_else(|| panic!("{target:?}: {:#?}", codes(&diags)));
+        assert_eq!(pointed_at(src, e), r#"timeout="${timeout}""#);
+    }
+}
