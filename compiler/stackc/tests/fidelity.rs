@@ -128,3 +128,48 @@ site "example.com" {
         assert_eq!(pointed_at(src, e), r#"timeout="${timeout}""#);
     }
 }
+
+/// Item 2: a bind-mount source from a param is rendered like every other string; written
+/// as is, compose read `${upload-location}` as `${upload:-location}`, a volume `location`.
+#[test]
+fn a_bind_mount_source_from_a_param_is_rendered() {
+    let src = r#"
+stack "t"
+param "upload-location" default="/srv/uploads" env="UPLOAD_LOCATION"
+param "config-dir" default="./config"
+service "api" {
+    image "nginx:1.27"
+    mount "${upload-location}" "/data"
+    mount "${config-dir}/api.toml" "/etc/api.toml" read-only=#true
+}
+"#;
+    let (files, diags) = build(src, &[TargetKind::Compose]);
+    no_errors(&diags);
+    let compose = file(&files, "docker-compose.yml");
+    let api = service_block(compose, "api");
+    assert!(api.contains("- ${UPLOAD_LOCATION:-/srv/uploads}:/data"), "{api}");
+    assert!(api.contains("- ./config/api.toml:/etc/api.toml:ro"), "{api}");
+    assert!(!compose.contains("upload-location"), "{compose}");
+}
+
+/// Item 2: a mount source with `${…}` whose value is not a host path is refused at the
+/// source: a volume is named without params.
+#[test]
+fn a_mount_source_param_that_is_not_a_path_is_an_error() {
+    let src = r#"
+stack "t"
+param "where" default="uploads"
+volume "uploads"
+service "api" {
+    image "nginx:1.27"
+    mount "${where}" "/data"
+}
+"#;
+    let (_, diags) = build(src, &[TargetKind::Compose]);
+    let e = diags
+        .iter()
+        .find(|d| d.message.contains("not a host path"))
+        .unwrap_or_else(|| panic!("{:#?}", codes(&diags)));
+    assert_eq!(e.code.as_str(), "E0311");
+    assert_eq!(pointed_at(src, e), r#""${where}""#);
+}

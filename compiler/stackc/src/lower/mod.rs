@@ -525,7 +525,8 @@ fn mounts(n: &Node) -> Vec<Mount> {
         .filter_map(|m| {
             let src = m.arg_str(0)?;
             Some(Mount {
-                source: if values::is_bind_source(src) {
+                // Names cannot hold `${…}` (validated): a source that does is a host path.
+                source: if values::is_bind_source(src) || values::has_interpolation(src) {
                     MountSource::Bind(text(src))
                 } else {
                     MountSource::Volume(src.to_string())

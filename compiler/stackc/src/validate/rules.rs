@@ -582,6 +582,18 @@ fn interpolated_values(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostic
         let Some(resolved) = substitute(s, symbols) else {
             return;
         };
+        // A name cannot hold `${…}`, so a mount source that does is a host path.
+        if kind == Kind::MountSource && !values::is_bind_source(&resolved) {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidInterpolation,
+                    format!("with its params' defaults, the mount source `{s}` becomes `{resolved}`, which is not a host path"),
+                )
+                .at(e.span, "a mount source with `${…}` is a bind mount")
+                .help("give the param a default that starts with `./` or `/`; a volume is named without params"),
+            );
+            return;
+        }
         if let Err(err) = string_domain(kind, &resolved) {
             diags.push(
                 Diagnostic::error(
