@@ -173,3 +173,45 @@ service "api" {
     assert_eq!(e.code.as_str(), "E0311");
     assert_eq!(pointed_at(src, e), r#""${where}""#);
 }
+
+/// Item 6: `--target compose` alone writes every file the compose file mounts (the proxy's
+/// and Prometheus' configuration), for every example and each of its environments.
+#[test]
+fn compose_alone_writes_what_it_mounts() {
+    let root = support::root();
+    let mut checked = 0;
+    for f in std::fs::read_dir(root.join("examples")).unwrap().flatten().map(|e| e.path()) {
+        let Some(name) = f.file_name().and_then(|n| n.to_str()).filter(|n| n.ends_with(".stack.kdl")) else {
+            continue;
+        };
+        let src = std::fs::read_to_string(&f).unwrap();
+        let envs = stackc::compile(name, &src, &Options::default()).environments;
+        for env in std::iter::once(None).chain(envs.into_iter().map(Some)) {
+            // User paths are rebased onto `../..`, so `./…` is what stackc generates.
+            let emit = EmitOptions {
+                targets: Some(vec![TargetKind::Compose]),
+                base_dir: "../..".into(),
+                ..EmitOptions::default()
+            };
+            let built = stackc::build(name, &src, &Options { env: env.clone(), ..Options::default() }, &emit);
+            no_errors(&built.outcome.diagnostics);
+            let paths: Vec<&str> = built.files.iter().map(|f| f.path.as_str()).collect();
+            for compose in built.files.iter().filter(|f| f.contents.lines().any(|l| l == "services:")) {
+                for line in compose.contents.lines() {
+                    let line = line.trim_start();
+                    let Some(src) = line.strip_prefix("- ./").or_else(|| line.strip_prefix("source: ./")) else {
+                        continue;
+                    };
+                    let rel = src.split(':').next().unwrap().trim_end_matches('/');
+                    assert!(
+                        paths.iter().any(|p| *p == rel || p.starts_with(&format!("{rel}/"))),
+                        "{name} {env:?}: {} mounts ./{rel}, which `--target compose` did not write; it wrote {paths:?}",
+                        compose.path
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 10, "only {checked} mounts checked");
+}

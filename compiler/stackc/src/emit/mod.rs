@@ -137,7 +137,23 @@ pub(crate) fn template_error(target: TargetKind, message: &str) -> Diagnostic {
 
 /// Runs every selected target's emitter.
 pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
-    let selected = opts.targets.clone().unwrap_or_else(|| stack.targets.selected.clone());
+    let mut selected = opts.targets.clone().unwrap_or_else(|| stack.targets.selected.clone());
+    // The compose file bind-mounts the proxy's and Prometheus' configuration: building it
+    // builds them too, so that `--target compose` alone gives a file that runs.
+    if selected.contains(&TargetKind::Compose) {
+        let mounted = [
+            compose::proxy_kind(stack).map(|k| match k {
+                compose::ProxyKind::Nginx => TargetKind::Nginx,
+                compose::ProxyKind::Caddy => TargetKind::Caddy,
+            }),
+            monitoring_generated(stack).then_some(TargetKind::Prometheus),
+        ];
+        for t in mounted.into_iter().flatten() {
+            if !selected.contains(&t) {
+                selected.push(t);
+            }
+        }
+    }
     let mut out = Emitted::default();
     let known = template_names();
     for name in opts.templates.keys().filter(|n| !known.contains(n)) {
