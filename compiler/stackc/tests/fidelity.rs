@@ -215,3 +215,84 @@ fn compose_alone_writes_what_it_mounts() {
     }
     assert!(checked > 10, "only {checked} mounts checked");
 }
+
+const ROUTE_TO_PROMETHEUS: &str = r#"
+stack "t"
+secret "grafana-hash" env="ADMIN_HASH"
+secret "slack" file="secrets/slack.txt"
+service "api" {
+    image "nginx:1.27"
+    port 8080 name="http"
+    metrics port="http"
+}
+monitoring {
+    exporters "node"
+    notify "slack" webhook=(secret)"slack"
+}
+site "ops.example.com" {
+    basic-auth "admin" password-hash=(secret)"grafana-hash"
+    route "/" to="prometheus"
+    route "/alerts" to="alertmanager"
+    route "/node" to="node-exporter"
+    route "/api" to="api"
+}
+"#;
+
+/// Item 3: a route to a service that `monitoring` generates reaches it on its port in
+/// nginx, Caddy and compose (the proxy joins its network); it vanished before, and Caddy
+/// then answered an empty 200 behind basic-auth.
+#[test]
+fn a_route_to_a_generated_monitoring_service_is_proxied() {
+    let all = [TargetKind::Compose, TargetKind::Nginx, TargetKind::Caddy, TargetKind::Prometheus];
+    let (files, diags) = build(ROUTE_TO_PROMETHEUS, &all);
+    no_errors(&diags);
+    let nginx = file(&files, "nginx/conf.d/t.conf");
+    for want in ["server prometheus:9090", "server alertmanager:9093", "server node-exporter:9100"] {
+        assert!(nginx.contains(want), "nginx lacks `{want}`:\n{nginx}");
+    }
+    let caddy = file(&files, "caddy/Caddyfile");
+    for want in ["reverse_proxy prometheus:9090", "reverse_proxy alertmanager:9093", "reverse_proxy node-exporter:9100"]
+    {
+        assert!(caddy.contains(want), "Caddy lacks `{want}`:\n{caddy}");
+    }
+    let nginx_svc = service_block(file(&files, "docker-compose.yml"), "nginx");
+    assert!(nginx_svc.contains("prometheus:\n"), "the proxy does not wait for prometheus:\n{nginx_svc}");
+}
+
+/// Item 3: where the generated service does not run, the route is reported at the route:
+/// compose without the Prometheus target (E0501: nginx would not find the host), and k8s,
+/// which runs no monitoring services (W0501: the Ingress leaves the path out).
+#[test]
+fn a_route_to_a_monitoring_service_that_does_not_run_is_reported() {
+    let src = ROUTE_TO_PROMETHEUS.replace("stack \"t\"", "stack \"t\"\ntargets {\n    compose\n    nginx\n}");
+    let (_, diags) = build(&src, &[TargetKind::Compose]);
+    let e = diags
+        .iter()
+        .find(|d| d.code.as_str() == "E0501" && d.message.contains("`prometheus`"))
+        .unwrap_or_else(|| panic!("{:#?}", codes(&diags)));
+    assert_eq!(pointed_at(&src, e), r#"route "/" to="prometheus""#);
+
+    let (files, diags) = build(ROUTE_TO_PROMETHEUS, &[TargetKind::K8s]);
+    no_errors(&diags);
+    let w = diags
+        .iter()
+        .find(|d| d.code.as_str() == "W0501" && d.message.contains("`alertmanager`"))
+        .unwrap_or_else(|| panic!("{:#?}", codes(&diags)));
+    assert_eq!(pointed_at(ROUTE_TO_PROMETHEUS, w), r#"route "/alerts" to="alertmanager""#);
+    let ingress: String = files.iter().filter(|(p, _)| p.contains("ingress")).map(|(_, c)| c.as_str()).collect();
+    assert!(ingress.contains("name: api"), "{ingress}");
+    assert!(!ingress.contains("name: prometheus"), "{ingress}");
+}
+
+/// Item 3: a generated service has no named ports, so a named `port=` cannot be resolved:
+/// an error at the port instead of a route that silently goes to the default port.
+#[test]
+fn a_named_port_on_a_generated_service_is_an_error() {
+    let src = ROUTE_TO_PROMETHEUS.replace(r#"route "/" to="prometheus""#, r#"route "/" to="prometheus" port="web""#);
+    let (_, diags) = build(&src, &[TargetKind::Nginx]);
+    let e = diags
+        .iter()
+        .find(|d| d.is_error() && d.message.contains("no named ports"))
+        .unwrap_or_else(|| panic!("{:#?}", codes(&diags)));
+    assert_eq!(pointed_at(&src, e), r#""web""#);
+}

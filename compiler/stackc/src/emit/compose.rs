@@ -916,25 +916,36 @@ impl ProxyPlan {
     }
 }
 
-/// Routed services, in route order, and the networks they are on.
+/// Routed services (the stack's and the monitoring services compose runs), in route order,
+/// and the networks they are on.
 fn routed(stack: &Stack) -> (Vec<&str>, Vec<String>) {
+    let generated = monitoring_services(stack);
     let mut services: Vec<&str> = Vec::new();
     for site in &stack.sites {
         for r in &site.routes {
             if let Action::Proxy { service, .. } = &r.action {
-                if stack.services.contains_key(service) && !services.contains(&service.as_str()) {
+                let runs = stack.services.contains_key(service) || generated.contains(service);
+                if runs && !services.contains(&service.as_str()) {
                     services.push(service);
                 }
             }
         }
     }
+    let monitoring = stack.monitoring.as_ref().map(|m| (m, monitoring_networks(stack, m)));
     let mut networks: Vec<String> = Vec::new();
     for s in &services {
-        for n in stack.services.get(*s).map(|s| s.networks.as_slice()).unwrap_or_default() {
-            if !networks.contains(n) {
-                networks.push(n.clone());
+        let nets = match (stack.services.get(*s), &monitoring) {
+            (Some(svc), _) => svc.networks.as_slice(),
+            (None, Some((m, nets))) => {
+                match m.exporters.iter().find(|e| e.service.name == *s) {
+                    Some(e) => nets.exporters.get(&e.kind).map(Vec::as_slice).unwrap_or_default(),
+                    // Prometheus and Alertmanager.
+                    None => nets.prometheus.as_slice(),
+                }
             }
-        }
+            (None, None) => &[],
+        };
+        push_all(&mut networks, nets);
     }
     (services, networks)
 }
@@ -1182,6 +1193,21 @@ fn check_proxy(stack: &Stack) -> Vec<Diagnostic> {
                 .label(site_span, "sites make the proxy a service of the stack")
                 .help("rename the volume; the proxy keeps its certificates and state in volumes of these names"),
             );
+        }
+    }
+    let generated = monitoring_services(stack);
+    for r in stack.sites.iter().flat_map(|s| &s.routes) {
+        if let Action::Proxy { service, .. } = &r.action {
+            if !stack.services.contains_key(service) && !generated.contains(service) {
+                out.push(
+                    Diagnostic::error(
+                        Code::TargetCannotExpress,
+                        format!("route `{}` goes to `{service}`, which the compose file does not run", r.path),
+                    )
+                    .at(origin_span(r.origin), "the proxy would not find this service")
+                    .help("compose runs the monitoring services when the stack's `targets` include `prometheus`, which writes their configuration"),
+                );
+            }
         }
     }
     if kind == ProxyKind::Nginx {

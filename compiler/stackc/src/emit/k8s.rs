@@ -1740,6 +1740,15 @@ impl<'a> Builder<'a> {
         let mut lost: Vec<&str> = Vec::new();
         let blocked = route.internal || matches!(route.action, Action::Respond { .. });
         let (service, port) = match &route.action {
+            Action::Proxy { service, .. } if !self.stack.services.contains_key(service) => {
+                self.warn(
+                    route.origin,
+                    format!("route `{}`: the k8s target does not run `{service}`: the Ingress leaves the path out", route.path),
+                    "not routed in the Ingress",
+                    "the cluster's own monitoring serves it; route to it with that Service's own Ingress",
+                );
+                return None;
+            }
             Action::Proxy { service, port } => (service.clone(), *port),
             Action::Respond { status } if nginx => {
                 // Nothing is proxied: every client is refused (403) before the backend.
@@ -1927,7 +1936,7 @@ impl<'a> Builder<'a> {
     /// must name one): the site's first proxied service.
     fn any_backend(&self, site: &Site) -> Option<(String, u16)> {
         site.routes.iter().find_map(|r| match &r.action {
-            Action::Proxy { service, port } => Some((service.clone(), *port)),
+            Action::Proxy { service, port } if self.stack.services.contains_key(service) => Some((service.clone(), *port)),
             _ => None,
         })
     }

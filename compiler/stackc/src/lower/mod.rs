@@ -273,6 +273,7 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
             _ => {}
         }
     }
+    generated_route_ports(&mut st);
     if !st.sites.is_empty() && st.proxy.is_none() {
         st.proxy = Some(proxy_defaults());
     }
@@ -281,6 +282,22 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
     }
     st.graph = graph::build(&st);
     st
+}
+
+/// Routes to a service that `monitoring` generates (Prometheus, Alertmanager, an exporter)
+/// reach it on the port it serves on.
+fn generated_route_ports(st: &mut Stack) {
+    let Some(m) = &st.monitoring else { return };
+    let port_of = |name: &str| match name {
+        "prometheus" => Some(crate::emit::PROMETHEUS_PORT),
+        "alertmanager" => Some(crate::emit::ALERTMANAGER_PORT),
+        _ => m.exporters.iter().find(|e| e.service.name == name).map(|e| crate::emit::exporter_job(e).2),
+    };
+    for r in st.sites.iter_mut().flat_map(|s| s.routes.iter_mut()) {
+        if let Action::Proxy { service, port: port @ 0 } = &mut r.action {
+            *port = port_of(service).unwrap_or(0);
+        }
+    }
 }
 
 fn probe(cx: &Stack, n: &Node, svc: &Node) -> Option<Probe> {
@@ -637,8 +654,12 @@ fn site(cx: &Stack, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&
                 Action::Redirect { to, status: int(r, "status").unwrap_or(301) }
             } else {
                 let to = r.prop_str("to")?;
-                let svc = services.get(to)?;
-                let port = rules_route_port(svc, r.prop("port")).ok()?.arg(0)?.value.as_int()?;
+                let port = match services.get(to) {
+                    Some(svc) => rules_route_port(svc, r.prop("port")).ok()?.arg(0)?.value.as_int()?,
+                    // A service `monitoring` generates: its port is filled in once monitoring
+                    // is lowered (`generated_route_ports`), unless the route gives one.
+                    None => r.prop("port").and_then(|p| p.value.as_int()).unwrap_or(0),
+                };
                 Action::Proxy { service: to.to_string(), port: u16::try_from(port).ok()? }
             };
             Some(Route {
