@@ -609,6 +609,7 @@ pub struct AlertGroup {
     pub name: String,
     pub interval_ms: Option<u64>,
     pub alerts: Vec<Alert>,
+    pub origin: Origin,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -296,3 +296,38 @@ fn a_named_port_on_a_generated_service_is_an_error() {
         .unwrap_or_else(|| panic!("{:#?}", codes(&diags)));
     assert_eq!(pointed_at(&src, e), r#""web""#);
 }
+
+/// Item 7: alert rules without an Alertmanager fire nowhere: said at the `alerts` block.
+#[test]
+fn alerts_without_an_alertmanager_are_reported() {
+    let src = r#"
+stack "t"
+service "api" {
+    image "nginx:1.27"
+    port 8080 name="http"
+    metrics port="http"
+}
+monitoring {
+    exporters "node"
+}
+alerts "uptime" {
+    alert "ApiDown" expr="up{job=\"api\"} == 0" for="2m" severity="critical"
+}
+"#;
+    let (files, diags) = build(src, &[TargetKind::Prometheus]);
+    no_errors(&diags);
+    assert!(files.iter().any(|(p, _)| p.starts_with("prometheus/rules/")), "the rules are still written");
+    let w = diags
+        .iter()
+        .find(|d| d.code.as_str() == "W0501" && d.message.contains("no Alertmanager"))
+        .unwrap_or_else(|| panic!("{:#?}", codes(&diags)));
+    assert_eq!(pointed_at(src, w), r#""uptime""#);
+
+    // With a receiver, the same rules reach Alertmanager: no warning.
+    let with_notify = src
+        .replace("stack \"t\"", "stack \"t\"\nsecret \"slack\" env=\"SLACK_URL\"")
+        .replace("exporters \"node\"", "exporters \"node\"\n    notify \"slack\" webhook=(secret)\"slack\"");
+    let (_, diags) = build(&with_notify, &[TargetKind::Prometheus]);
+    no_errors(&diags);
+    assert!(!diags.iter().any(|d| d.message.contains("no Alertmanager")), "{:#?}", codes(&diags));
+}

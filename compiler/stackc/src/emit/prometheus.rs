@@ -300,6 +300,19 @@ pub fn scrape_jobs(stack: &Stack) -> Vec<ScrapeConfig> {
 /// What Prometheus cannot do for this stack.
 pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    // Rules fire, but without an Alertmanager their alerts go nowhere.
+    if stack.monitoring.as_ref().is_none_or(|m| m.notify.is_empty()) {
+        if let Some(group) = stack.alert_groups.iter().find(|g| !g.alerts.is_empty()) {
+            out.push(
+                Diagnostic::warning(
+                    Code::TargetApproximation,
+                    "the alert rules are written, but their alerts reach no one: the stack has no `notify`, so no Alertmanager",
+                )
+                .at(origin_span(group.origin), "these alerts fire nowhere")
+                .help("add `notify \"slack\" webhook=(secret)\"…\"` (or another receiver) to `monitoring`: it runs Alertmanager and sends every alert there"),
+            );
+        }
+    }
     let Some(mon) = &stack.monitoring else {
         return out;
     };

@@ -826,6 +826,7 @@ fn alerts(cx: &Stack, n: &Node) -> AlertGroup {
                 })
             })
             .collect(),
+        origin: origin(n.head_span()),
     }
 }
 
