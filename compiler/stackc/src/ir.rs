@@ -725,6 +725,9 @@ pub struct Stack {
     pub domain: Option<String>,
     /// Labels on every generated object.
     pub labels: IndexMap<String, Text>,
+    /// `defaults > logging`: also for the services the targets generate (proxy, monitoring,
+    /// backups), which `defaults` (merged into `service` nodes) does not reach.
+    pub default_logging: Option<Logging>,
     /// The environment merged in, if any.
     pub environment: Option<String>,
     pub params: IndexMap<String, Param>,

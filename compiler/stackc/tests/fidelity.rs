@@ -331,3 +331,52 @@ alerts "uptime" {
     no_errors(&diags);
     assert!(!diags.iter().any(|d| d.message.contains("no Alertmanager")), "{:#?}", codes(&diags));
 }
+
+/// Item 5: the stack's labels and `defaults > logging` reach the services compose generates,
+/// certbot joins nginx's network (compose invented a `default` one), and `caddy version=`
+/// pins the Caddy image the way nginx's `version=` pins nginx.
+#[test]
+fn generated_services_get_what_the_stack_says_of_every_service() {
+    let src = r#"
+stack "t" {
+    labels team="ops"
+}
+secret "slack" env="SLACK_URL"
+defaults {
+    logging driver="json-file" max-size="10M" max-file=3
+}
+network "edge"
+service "api" {
+    image "nginx:1.27"
+    port 8080 name="http"
+    metrics port="http"
+    networks "edge"
+}
+monitoring {
+    exporters "node"
+    notify "slack" webhook=(secret)"slack"
+}
+site "example.com" {
+    route "/" to="api"
+}
+"#;
+    let (files, diags) = build(src, &[TargetKind::Compose]);
+    no_errors(&diags);
+    let compose = file(&files, "docker-compose.yml");
+    for name in ["nginx", "certbot", "prometheus", "node-exporter", "alertmanager"] {
+        let block = service_block(compose, name);
+        assert!(block.contains("labels:\n  team: ops"), "{name} lacks the stack's labels:\n{block}");
+        assert!(
+            block.contains("logging:\n  driver: json-file\n  options:\n    max-size: \"10000000\"\n    max-file: \"3\""),
+            "{name} lacks the default logging:\n{block}"
+        );
+    }
+    assert!(service_block(compose, "certbot").contains("networks:\n- edge"), "{compose}");
+    assert!(!compose.contains("\n  default:"), "{compose}");
+
+    let caddy = src.replace("stack \"t\" {", "targets {\n    compose\n    caddy version=\"2.10\"\n}\nstack \"t\" {");
+    let (files, diags) = build(&caddy, &[TargetKind::Compose]);
+    no_errors(&diags);
+    let block = service_block(file(&files, "docker-compose.yml"), "caddy");
+    assert!(block.contains("image: caddy:2.10-alpine"), "{block}");
+}

@@ -549,6 +549,35 @@ fn env_text(stack: &Stack, t: &Text) -> String {
     })
 }
 
+fn logging(stack: &Stack, l: &Logging) -> CLogging {
+    let mut options = IndexMap::new();
+    if let Some(b) = l.max_size_bytes {
+        options.insert("max-size".into(), docker_bytes(b));
+    }
+    if let Some(n) = l.max_file {
+        options.insert("max-file".into(), n.to_string());
+    }
+    if let Some(a) = &l.address {
+        options.insert(format!("{}-address", l.driver), render_plain(stack, a));
+    }
+    if let Some(t) = &l.tag {
+        options.insert("tag".into(), render_plain(stack, t));
+    }
+    CLogging { driver: l.driver.clone(), options }
+}
+
+/// What the stack says of every service, given to the services compose generates (the
+/// proxy, certbot, monitoring, backups): its labels and `defaults > logging`. A setting of
+/// the generated service's own block wins.
+fn stack_wide(stack: &Stack, c: &mut CService) {
+    for (k, v) in &stack.labels {
+        c.labels.entry(k.clone()).or_insert_with(|| render_plain(stack, v));
+    }
+    if c.logging.is_none() {
+        c.logging = stack.default_logging.as_ref().map(|l| logging(stack, l));
+    }
+}
+
 fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptions) -> CService {
     let image = image_literal(stack, svc);
     let mut c = CService {
@@ -705,22 +734,7 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
         || deploy.rollback_config.is_some()
         || deploy.placement.is_some();
     c.deploy = deploy_set.then_some(deploy);
-    c.logging = svc.logging.as_ref().map(|l| {
-        let mut options = IndexMap::new();
-        if let Some(b) = l.max_size_bytes {
-            options.insert("max-size".into(), docker_bytes(b));
-        }
-        if let Some(n) = l.max_file {
-            options.insert("max-file".into(), n.to_string());
-        }
-        if let Some(a) = &l.address {
-            options.insert(format!("{}-address", l.driver), render_plain(stack, a));
-        }
-        if let Some(t) = &l.tag {
-            options.insert("tag".into(), render_plain(stack, t));
-        }
-        CLogging { driver: l.driver.clone(), options }
-    });
+    c.logging = svc.logging.as_ref().map(|l| logging(stack, l));
     for (k, v) in stack.labels.iter().chain(svc.labels.iter()) {
         c.labels.insert(k.clone(), render_plain(stack, v));
     }
@@ -1048,8 +1062,15 @@ fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan> {
                     }
                 }
             }
+            // The Caddyfile is written for `targets > caddy version=`: run that Caddy.
+            let image = stack
+                .targets
+                .options
+                .get("caddy")
+                .and_then(|o| o.get("version"))
+                .map_or_else(|| CADDY_IMAGE.to_string(), |v| format!("caddy:{v}-alpine"));
             CService {
-                image: Some(CADDY_IMAGE.into()),
+                image: Some(image),
                 restart: Some("unless-stopped".into()),
                 depends_on,
                 environment,
@@ -1085,6 +1106,8 @@ fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan> {
                     CMount::Short(format!("certbot-webroot:{ACME_WEBROOT}")),
                     CMount::Short("letsencrypt:/etc/letsencrypt".into()),
                 ],
+                // nginx's networks, rather than a `default` network compose would add for it.
+                networks: networks.clone(),
                 ..CService::default()
             },
         ));
@@ -1364,6 +1387,11 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
             volumes.entry(v).or_default();
         }
         backup_files = plan.files;
+    }
+    for (name, c) in services.iter_mut() {
+        if !stack.services.contains_key(name) {
+            stack_wide(stack, c);
+        }
     }
     let used = secrets.used;
     let compose = Compose { name: project, services, networks, volumes, secrets: used };
@@ -1690,9 +1718,6 @@ fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitOptions) -> 
             if !a.secrets.iter().any(|s| s.source == n.webhook_secret) {
                 a.secrets.push(CServiceSecret { source: n.webhook_secret.clone(), target: None, mode: None });
             }
-        }
-        for (k, v) in &stack.labels {
-            a.labels.insert(k.clone(), render_plain(stack, v));
         }
         services.push(("alertmanager".to_string(), a));
         volumes.push("alertmanager-data".to_string());

@@ -252,6 +252,7 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
                 let name = n.arg_str(0).unwrap_or_default().to_string();
                 st.backups.insert(name.clone(), backup(&cx, &name, n, &services));
             }
+            "defaults" => st.default_logging = n.child("logging").map(|l| logging(&cx, l)),
             "policy" => {
                 for rule in n.children() {
                     for a in &rule.args {
@@ -498,13 +499,7 @@ fn service(cx: &Stack, name: &str, n: &Node, default_network: Option<&str>) -> S
         update: child("update").map(|u| update(cx, u)),
         rollback: child("rollback").map(|u| update(cx, u)),
         labels: free_texts(n.children_named("labels")),
-        logging: child("logging").map(|l| Logging {
-            driver: s(l, "driver").unwrap_or_else(|| "json-file".into()),
-            max_size_bytes: size(cx, l, "max-size"),
-            max_file: int(l, "max-file"),
-            address: t(l, "address"),
-            tag: t(l, "tag"),
-        }),
+        logging: child("logging").map(|l| logging(cx, l)),
         user: arg_text(child("user")),
         working_dir: arg_text(child("working-dir")),
         hostname: arg_text(child("hostname")),
@@ -534,6 +529,16 @@ fn service(cx: &Stack, name: &str, n: &Node, default_network: Option<&str>) -> S
         secret_files,
         secrets,
         origin: origin(n.span),
+    }
+}
+
+fn logging(cx: &Stack, l: &Node) -> Logging {
+    Logging {
+        driver: s(l, "driver").unwrap_or_else(|| "json-file".into()),
+        max_size_bytes: size(cx, l, "max-size"),
+        max_file: int(l, "max-file"),
+        address: t(l, "address"),
+        tag: t(l, "tag"),
     }
 }
 
