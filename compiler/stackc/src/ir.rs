@@ -402,6 +402,16 @@ pub struct Service {
     /// Secrets it uses (from `env` values and secret files), in first-use order.
     pub secrets: Vec<String>,
     pub origin: Origin,
+    /// Where each setting is (the first node of each name: `resources`, `user`, `mount`, …),
+    /// so that a diagnostic about one points at it rather than at the whole service.
+    pub origins: IndexMap<String, Origin>,
+}
+
+impl Service {
+    /// Where its `setting` node is; the service itself when it has none.
+    pub fn origin_of(&self, setting: &str) -> Origin {
+        self.origins.get(setting).copied().unwrap_or(self.origin)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -380,3 +380,35 @@ site "example.com" {
     let block = service_block(file(&files, "docker-compose.yml"), "caddy");
     assert!(block.contains("image: caddy:2.10-alpine"), "{block}");
 }
+
+/// Item 8: a target's warning about one setting points at that setting, not at the whole
+/// service block.
+#[test]
+fn target_warnings_point_at_the_setting() {
+    let src = r#"
+stack "t"
+service "api" {
+    image "nginx:1.27"
+    port 8080 name="http"
+    init #true
+    user "app"
+    resources cpus=1 pids=100
+    mount "./config" "/etc/api" read-only=#true
+    stateful #true
+}
+"#;
+    let (_, diags) = build(src, &[TargetKind::K8s, TargetKind::Compose]);
+    no_errors(&diags);
+    let at = |needle: &str| {
+        let d = diags
+            .iter()
+            .find(|d| d.code.as_str() == "W0501" && d.message.contains(needle))
+            .unwrap_or_else(|| panic!("no W0501 with `{needle}`: {:#?}", codes(&diags)));
+        pointed_at(src, d).to_string()
+    };
+    assert_eq!(at("`init`"), "init #true");
+    assert_eq!(at("numeric user"), r#"user "app""#);
+    assert_eq!(at("pids="), "resources cpus=1 pids=100");
+    assert_eq!(at("host path"), r#"mount "./config" "/etc/api" read-only=#true"#);
+    assert_eq!(at("`stateful`"), "stateful #true");
+}

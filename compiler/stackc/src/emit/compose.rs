@@ -803,7 +803,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                             svc.name
                         ),
                     )
-                    .at(span, "http check runs inside the container")
+                    .at(origin_span(svc.origin_of("health")), "http check runs inside the container")
                     .help("use `health cmd=\"…\"` with a program the image has, or an image that ships wget or curl"),
                 );
             }
@@ -829,7 +829,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                     Code::TargetApproximation,
                     format!("`stateful` of `{}` has no meaning in compose", svc.name),
                 )
-                .at(span, "here")
+                .at(origin_span(svc.origin_of("stateful")), "here")
                 .help(
                     "compose runs it as a plain service with its named volumes; StatefulSets are a Kubernetes feature",
                 ),

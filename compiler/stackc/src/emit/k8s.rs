@@ -1132,7 +1132,7 @@ impl<'a> Builder<'a> {
         }
         if r.pids.is_some() {
             self.warn(
-                svc.origin,
+                svc.origin_of("resources"),
                 format!("service `{}`: `resources pids=` has no per-container setting in Kubernetes", svc.name),
                 "here",
                 "the kubelet's `podPidsLimit` sets it for every pod of a node",
@@ -1145,7 +1145,7 @@ impl<'a> Builder<'a> {
         let mut sc = SecurityContext::default();
         let mut any = false;
         if let Some(u) = &svc.user {
-            let u = self.text(u, svc.origin, "`user`");
+            let u = self.text(u, svc.origin_of("user"), "`user`");
             let (user, group) = u.split_once(':').map_or((u.as_str(), None), |(a, b)| (a, Some(b)));
             match (user.parse::<u64>(), group.map(str::parse::<u64>)) {
                 (Ok(uid), None | Some(Ok(_))) => {
@@ -1154,7 +1154,7 @@ impl<'a> Builder<'a> {
                     any = true;
                 }
                 _ => self.warn(
-                    svc.origin,
+                    svc.origin_of("user"),
                     format!("service `{}`: Kubernetes runs containers as a numeric user only, not `{u}`", svc.name),
                     "here",
                     "write the numeric id (`user \"1000:1000\"`)",
@@ -1166,13 +1166,13 @@ impl<'a> Builder<'a> {
             any = true;
         }
         for opt in &svc.security_opt {
-            let o = self.text(opt, svc.origin, "`security-opt`");
+            let o = self.text(opt, svc.origin_of("security-opt"), "`security-opt`");
             if o == "no-new-privileges:true" || o == "no-new-privileges" {
                 sc.allow_privilege_escalation = Some(false);
                 any = true;
             } else {
                 self.warn(
-                    svc.origin,
+                    svc.origin_of("security-opt"),
                     format!("service `{}`: `security-opt \"{o}\"` has no Kubernetes equivalent here", svc.name),
                     "here",
                     "only `no-new-privileges:true` is expressed (allowPrivilegeEscalation: false)",
@@ -1196,7 +1196,7 @@ impl<'a> Builder<'a> {
         let mut max_unavailable = u.max_unavailable.or((max_surge == Some(0)).then_some(1));
         if max_surge == Some(0) && max_unavailable == Some(0) {
             self.warn(
-                svc.origin,
+                svc.origin_of("update"),
                 format!(
                     "service `{}`: an update with neither a surge nor an unavailable replica cannot progress; \
                      Kubernetes gets maxUnavailable 1",
@@ -1279,10 +1279,11 @@ impl<'a> Builder<'a> {
         container.env = self.env(svc);
         container.resources = self.resources(svc);
         if let Some(h) = &svc.health {
-            container.liveness_probe = Some(self.probe(h, svc.origin));
+            container.liveness_probe = Some(self.probe(h, svc.origin_of("health")));
         }
         if let Some(r) = svc.readiness.as_ref().or(svc.health.as_ref()) {
-            container.readiness_probe = Some(self.probe(r, svc.origin));
+            let at = svc.origin_of(if svc.readiness.is_some() { "readiness" } else { "health" });
+            container.readiness_probe = Some(self.probe(r, at));
         }
         container.security_context = self.security(svc);
 
@@ -1291,7 +1292,7 @@ impl<'a> Builder<'a> {
         let mut claim_templates = Vec::new();
         let mut mounted: BTreeSet<String> = BTreeSet::new();
         for m in &svc.mounts {
-            let target = self.text(&m.target, svc.origin, "a mount target");
+            let target = self.text(&m.target, svc.origin_of("mount"), "a mount target");
             match &m.source {
                 MountSource::Volume(v) => {
                     if mounted.insert(v.clone()) {
@@ -1323,7 +1324,7 @@ impl<'a> Builder<'a> {
                     });
                     if m.propagation.is_some() {
                         self.warn(
-                            svc.origin,
+                            svc.origin_of("mount"),
                             format!("service `{name}`: mount propagation is not expressed for Kubernetes"),
                             "here",
                             "propagation matters for host paths, which Kubernetes pods do not mount",
@@ -1333,7 +1334,7 @@ impl<'a> Builder<'a> {
                 MountSource::Bind(path) => {
                     let path = self.stack.compile_time(path);
                     self.warn(
-                        svc.origin,
+                        svc.origin_of("mount"),
                         format!(
                             "service `{name}`: the host path `{path}` mounted at `{target}` has no Kubernetes meaning; \
                              it is left out of the manifests"
@@ -1425,7 +1426,7 @@ impl<'a> Builder<'a> {
                 label_selector: Selector { match_labels: selector.clone() },
             });
             self.warn(
-                svc.origin,
+                svc.origin_of("placement"),
                 format!(
                     "service `{name}`: `placement max-replicas-per-node={n}` becomes a topology spread with maxSkew {n}, \
                      which bounds the difference between nodes, not the count per node"
@@ -1434,10 +1435,12 @@ impl<'a> Builder<'a> {
                 "the scheduler keeps replicas within that skew of each other across nodes",
             );
         }
-        for (what, present) in [("`init`", svc.init), ("`ulimit`", !svc.ulimits.is_empty())] {
+        for (what, setting, present) in
+            [("`init`", "init", svc.init), ("`ulimit`", "ulimit", !svc.ulimits.is_empty())]
+        {
             if present {
                 self.warn(
-                    svc.origin,
+                    svc.origin_of(setting),
                     format!("service `{name}`: {what} has no Kubernetes pod setting; it is not expressed"),
                     "here",
                     "build it into the image (an init such as tini as entrypoint; limits in the runtime's configuration)",

@@ -529,6 +529,10 @@ fn service(cx: &Stack, name: &str, n: &Node, default_network: Option<&str>) -> S
         secret_files,
         secrets,
         origin: origin(n.span),
+        origins: n.children().iter().fold(IndexMap::new(), |mut m, c| {
+            m.entry(c.name.name.clone()).or_insert_with(|| origin(c.span));
+            m
+        }),
     }
 }
 
