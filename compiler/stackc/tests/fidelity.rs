@@ -412,3 +412,36 @@ service "api" {
     assert_eq!(at("host path"), r#"mount "./config" "/etc/api" read-only=#true"#);
     assert_eq!(at("`stateful`"), "stateful #true");
 }
+
+/// Item 4: `metrics job=… interval=…` in an `exporter` or `prometheus` block (which need not
+/// declare a port) reaches the scrape job; `retention=` that a `command` override drops is
+/// reported at the command.
+#[test]
+fn metrics_and_retention_in_generated_service_blocks_are_kept_or_reported() {
+    let src = r#"
+stack "t"
+monitoring {
+    prometheus retention="30d" {
+        metrics job="self" interval="1m"
+        command "--config.file=/etc/prometheus/prometheus.yml"
+    }
+    exporter "node" {
+        metrics job="hosts" interval="30s"
+    }
+}
+"#;
+    let (files, diags) = build(src, &[TargetKind::Compose, TargetKind::Prometheus]);
+    no_errors(&diags);
+    let prom = file(&files, "prometheus/prometheus.yml");
+    for want in [
+        "job_name: self\n  scrape_interval: 1m\n  static_configs:\n  - targets:\n    - localhost:9090",
+        "job_name: hosts\n  scrape_interval: 30s\n  static_configs:\n  - targets:\n    - node-exporter:9100",
+    ] {
+        assert!(prom.contains(want), "prometheus.yml lacks\n{want}\nin\n{prom}");
+    }
+    let w = diags
+        .iter()
+        .find(|d| d.code.as_str() == "W0501" && d.message.contains("retention="))
+        .unwrap_or_else(|| panic!("{:#?}", codes(&diags)));
+    assert_eq!(pointed_at(src, w), r#"command "--config.file=/etc/prometheus/prometheus.yml""#);
+}

@@ -1754,6 +1754,24 @@ fn check_monitoring(stack: &Stack) -> Vec<Diagnostic> {
         );
         return out;
     }
+    let retention = [
+        mon.prometheus.retention_ms.map(|_| "retention="),
+        mon.prometheus.retention_size_bytes.map(|_| "retention-size="),
+    ];
+    let retention: Vec<&str> = retention.into_iter().flatten().collect();
+    if mon.prometheus_service.command.is_some() && !retention.is_empty() {
+        out.push(
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                format!(
+                    "Prometheus runs the `command` of its block, so `{}` (a command-line flag) is not applied",
+                    retention.join("` and `")
+                ),
+            )
+            .at(origin_span(mon.prometheus_service.origin_of("command")), "replaces the flags stackc would write")
+            .help("add `--storage.tsdb.retention.time=…`/`--storage.tsdb.retention.size=…` to the command, or drop the command"),
+        );
+    }
     let user_mounts_data = mon
         .prometheus_service
         .mounts

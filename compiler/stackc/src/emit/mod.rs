@@ -347,11 +347,17 @@ pub(crate) fn exporter_preset(kind: &str) -> Option<&'static ExporterPreset> {
 /// the name alerts are usually written with), except for blackbox, whose kind names the probe
 /// job; a `metrics` node in the exporter's block overrides all three.
 pub(crate) fn exporter_job(e: &Exporter) -> (String, String, u16) {
-    let preset = exporter_preset(&e.kind);
-    if let Some(m) = &e.service.metrics {
-        return (m.job.clone(), m.path.clone(), m.port);
+    match &e.service.metrics {
+        Some(m) => (m.job.clone(), m.path.clone(), m.port),
+        None => exporter_default_job(&e.kind),
     }
-    let job = if e.kind == "blackbox" { "blackbox-exporter".to_string() } else { e.kind.clone() };
+}
+
+/// The scrape job of an exporter of this kind without a `metrics` node (lowering gives a
+/// `metrics` node's missing settings these values too).
+pub(crate) fn exporter_default_job(kind: &str) -> (String, String, u16) {
+    let preset = exporter_preset(kind);
+    let job = if kind == "blackbox" { "blackbox-exporter".to_string() } else { kind.to_string() };
     (job, preset.map_or("/metrics", |p| p.path).to_string(), preset.map_or(0, |p| p.port))
 }
 

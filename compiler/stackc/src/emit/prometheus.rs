@@ -219,9 +219,15 @@ fn rule_file(group: &str) -> String {
 /// A lookup of the service name, so that each replica is its own target (a static
 /// `api:3001` would reach whichever replica Docker's DNS answers with first, and `up`
 /// would say nothing about the others).
-pub fn service_job(svc: &Service, m: &Metrics) -> ScrapeConfig {
+/// A job from a `metrics` node, without its targets.
+fn metrics_job(m: &Metrics) -> ScrapeConfig {
     let mut job = ScrapeConfig::new(m.job.clone()).path(&m.path).scheme(Some(&m.scheme));
     job.scrape_interval = m.interval_ms.map(duration);
+    job
+}
+
+pub fn service_job(svc: &Service, m: &Metrics) -> ScrapeConfig {
+    let mut job = metrics_job(m);
     if svc.replicas > 1 {
         job.dns_sd_configs.push(DnsSdConfig { names: vec![svc.name.clone()], kind: "A", port: m.port });
         job
@@ -266,7 +272,11 @@ pub fn blackbox_job(stack: &Stack, probes: &[BlackboxProbe], exporter: &str) -> 
 /// exporters, the probes, the extra `scrape`s.
 pub fn scrape_jobs(stack: &Stack) -> Vec<ScrapeConfig> {
     let Some(mon) = &stack.monitoring else { return Vec::new() };
-    let mut jobs = vec![ScrapeConfig::new("prometheus").target(format!("localhost:{}", super::PROMETHEUS_PORT))];
+    let own = match &mon.prometheus_service.metrics {
+        Some(m) => metrics_job(m).target(format!("localhost:{}", m.port)),
+        None => ScrapeConfig::new("prometheus").target(format!("localhost:{}", super::PROMETHEUS_PORT)),
+    };
+    let mut jobs = vec![own];
     for svc in stack.services.values() {
         if let Some(m) = &svc.metrics {
             jobs.push(service_job(svc, m));
@@ -274,11 +284,10 @@ pub fn scrape_jobs(stack: &Stack) -> Vec<ScrapeConfig> {
     }
     for e in &mon.exporters {
         let (job, path, port) = exporter_job(e);
-        let mut j = ScrapeConfig::new(job).path(&path);
-        if let Some(m) = &e.service.metrics {
-            j = j.scheme(Some(&m.scheme));
-            j.scrape_interval = m.interval_ms.map(duration);
-        }
+        let j = match &e.service.metrics {
+            Some(m) => metrics_job(m),
+            None => ScrapeConfig::new(job).path(&path),
+        };
         jobs.push(j.target(format!("{}:{port}", e.service.name)));
     }
     if !mon.probes.is_empty() {

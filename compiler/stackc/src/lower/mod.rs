@@ -764,7 +764,8 @@ fn monitoring(cx: &Stack, n: &Node, default_network: Option<&str>) -> Monitoring
     }
     for e in n.children_named("exporter") {
         let Some(kind) = e.arg_str(0) else { continue };
-        let svc = service(cx, &format!("{kind}-exporter"), e, default_network);
+        let mut svc = service(cx, &format!("{kind}-exporter"), e, default_network);
+        generated_metrics(cx, e, &mut svc, crate::emit::exporter_default_job(kind));
         match exporters.iter_mut().find(|x| x.kind == kind) {
             Some(x) => x.service = svc,
             None => exporters.push(Exporter { kind: kind.to_string(), service: svc }),
@@ -777,7 +778,12 @@ fn monitoring(cx: &Stack, n: &Node, default_network: Option<&str>) -> Monitoring
             scrape_interval_ms: dur(cx, &prom_node, "scrape-interval"),
             evaluation_interval_ms: dur(cx, &prom_node, "evaluation-interval"),
         },
-        prometheus_service: service(cx, "prometheus", &prom_node, default_network),
+        prometheus_service: {
+            let mut svc = service(cx, "prometheus", &prom_node, default_network);
+            let default = ("prometheus".to_string(), "/metrics".to_string(), crate::emit::PROMETHEUS_PORT);
+            generated_metrics(cx, &prom_node, &mut svc, default);
+            svc
+        },
         exporters,
         probes: n
             .children_named("probe")
@@ -812,6 +818,21 @@ fn monitoring(cx: &Stack, n: &Node, default_network: Option<&str>) -> Monitoring
             })
             .collect(),
     }
+}
+
+/// `metrics` in the block of a service `monitoring` generates (Prometheus, an exporter),
+/// which need not declare a `port`: what it leaves out (`job`, `path`, the port) is the
+/// generated service's own scrape job (`default`), so that `job=`/`interval=` are kept.
+fn generated_metrics(cx: &Stack, block: &Node, svc: &mut Service, default: (String, String, u16)) {
+    let Some(m) = block.child("metrics") else { return };
+    let (job, path, port) = default;
+    svc.metrics = Some(Metrics {
+        job: s(m, "job").unwrap_or(job),
+        path: s(m, "path").unwrap_or(path),
+        port: svc.metrics.as_ref().map_or(port, |declared| declared.port),
+        interval_ms: dur(cx, m, "interval"),
+        scheme: s(m, "scheme").unwrap_or_else(|| "http".into()),
+    });
 }
 
 fn alerts(cx: &Stack, n: &Node) -> AlertGroup {
