@@ -166,10 +166,8 @@ service "api" {
 }
 "#;
     let (_, diags) = build(src, &[TargetKind::Compose]);
-    let e = diags
-        .iter()
-        .find(|d| d.message.contains("not a host path"))
-        .unwrap_or_else(|| panic!("{:#?}", codes(&diags)));
+    let e =
+        diags.iter().find(|d| d.message.contains("not a host path")).unwrap_or_else(|| panic!("{:#?}", codes(&diags)));
     assert_eq!(e.code.as_str(), "E0311");
     assert_eq!(pointed_at(src, e), r#""${where}""#);
 }
@@ -367,7 +365,8 @@ site "example.com" {
         let block = service_block(compose, name);
         assert!(block.contains("labels:\n  team: ops"), "{name} lacks the stack's labels:\n{block}");
         assert!(
-            block.contains("logging:\n  driver: json-file\n  options:\n    max-size: \"10000000\"\n    max-file: \"3\""),
+            block
+                .contains("logging:\n  driver: json-file\n  options:\n    max-size: \"10000000\"\n    max-file: \"3\""),
             "{name} lacks the default logging:\n{block}"
         );
     }

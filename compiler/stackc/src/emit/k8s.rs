@@ -1435,8 +1435,7 @@ impl<'a> Builder<'a> {
                 "the scheduler keeps replicas within that skew of each other across nodes",
             );
         }
-        for (what, setting, present) in
-            [("`init`", "init", svc.init), ("`ulimit`", "ulimit", !svc.ulimits.is_empty())]
+        for (what, setting, present) in [("`init`", "init", svc.init), ("`ulimit`", "ulimit", !svc.ulimits.is_empty())]
         {
             if present {
                 self.warn(
@@ -1746,7 +1745,10 @@ impl<'a> Builder<'a> {
             Action::Proxy { service, .. } if !self.stack.services.contains_key(service) => {
                 self.warn(
                     route.origin,
-                    format!("route `{}`: the k8s target does not run `{service}`: the Ingress leaves the path out", route.path),
+                    format!(
+                        "route `{}`: the k8s target does not run `{service}`: the Ingress leaves the path out",
+                        route.path
+                    ),
                     "not routed in the Ingress",
                     "the cluster's own monitoring serves it; route to it with that Service's own Ingress",
                 );
@@ -1939,7 +1941,9 @@ impl<'a> Builder<'a> {
     /// must name one): the site's first proxied service.
     fn any_backend(&self, site: &Site) -> Option<(String, u16)> {
         site.routes.iter().find_map(|r| match &r.action {
-            Action::Proxy { service, port } if self.stack.services.contains_key(service) => Some((service.clone(), *port)),
+            Action::Proxy { service, port } if self.stack.services.contains_key(service) => {
+                Some((service.clone(), *port))
+            }
             _ => None,
         })
     }

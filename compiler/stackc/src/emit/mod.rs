@@ -365,14 +365,12 @@ pub(crate) fn exporter_default_job(kind: &str) -> (String, String, u16) {
 /// E0501 at each one that names a param without a value, which would otherwise be left out.
 pub(crate) fn proxy_amounts_without_value(stack: &Stack, target: TargetKind) -> Vec<Diagnostic> {
     let proxy = stack.proxy.as_ref();
-    let amounts = proxy
-        .map(|p| [("hsts=", &p.tls.hsts), ("body-limit", &p.body_limit)])
-        .into_iter()
-        .flatten()
-        .chain(stack.sites.iter().flat_map(|site| {
+    let amounts = proxy.map(|p| [("hsts=", &p.tls.hsts), ("body-limit", &p.body_limit)]).into_iter().flatten().chain(
+        stack.sites.iter().flat_map(|site| {
             std::iter::once(("body-limit", &site.body_limit))
                 .chain(site.routes.iter().flat_map(|r| [("timeout=", &r.timeout), ("body-limit=", &r.body_limit)]))
-        }));
+        }),
+    );
     amounts
         .filter_map(|(what, a)| a.as_ref().filter(|a| a.value.is_none()).map(|a| (what, a)))
         .map(|(what, a)| {
@@ -380,7 +378,7 @@ pub(crate) fn proxy_amounts_without_value(stack: &Stack, target: TargetKind) -> 
             Diagnostic::error(
                 Code::TargetCannotExpress,
                 format!("{} cannot read the deploy environment: `{what}` has no value at build time", target.name()),
-                )
+            )
             .at(crate::diagnostics::origin_span(a.origin), format!("{} has no `default=`", params.join(", ")))
             .help(format!("give the param a `default=`: {} gets params' defaults", target.name()))
         })
