@@ -30,6 +30,14 @@ fn no_errors(diags: &[Diagnostic]) {
     assert!(errors.is_empty(), "unexpected errors: {errors:#?}");
 }
 
+/// The diagnostic of this code whose message contains `needle`.
+fn find<'a>(diags: &'a [Diagnostic], code: &str, needle: &str) -> &'a Diagnostic {
+    diags
+        .iter()
+        .find(|d| d.code.as_str() == code && d.message.contains(needle))
+        .unwrap_or_else(|| panic!("no {code} with `{needle}` among {:#?}", codes(diags)))
+}
+
 /// The text a diagnostic's first label points at.
 fn pointed_at<'a>(src: &'a str, d: &Diagnostic) -> &'a str {
     let l = d.primary.as_ref().unwrap_or_else(|| panic!("no label on {}", d.message));
@@ -121,10 +129,7 @@ site "example.com" {
 "#;
     for target in [TargetKind::Nginx, TargetKind::Caddy] {
         let (_, diags) = build(src, &[target]);
-        let e = diags
-            .iter()
-            .find(|d| d.code.as_str() == "E0501" && d.message.contains("timeout="))
-            .unwrap_or_else(|| panic!("{target:?}: {:#?}", codes(&diags)));
+        let e = find(&diags, "E0501", "timeout=");
         assert_eq!(pointed_at(src, e), r#"timeout="${timeout}""#);
     }
 }
@@ -166,9 +171,7 @@ service "api" {
 }
 "#;
     let (_, diags) = build(src, &[TargetKind::Compose]);
-    let e =
-        diags.iter().find(|d| d.message.contains("not a host path")).unwrap_or_else(|| panic!("{:#?}", codes(&diags)));
-    assert_eq!(e.code.as_str(), "E0311");
+    let e = find(&diags, "E0311", "not a host path");
     assert_eq!(pointed_at(src, e), r#""${where}""#);
 }
 
@@ -264,18 +267,12 @@ fn a_route_to_a_generated_monitoring_service_is_proxied() {
 fn a_route_to_a_monitoring_service_that_does_not_run_is_reported() {
     let src = ROUTE_TO_PROMETHEUS.replace("stack \"t\"", "stack \"t\"\ntargets {\n    compose\n    nginx\n}");
     let (_, diags) = build(&src, &[TargetKind::Compose]);
-    let e = diags
-        .iter()
-        .find(|d| d.code.as_str() == "E0501" && d.message.contains("`prometheus`"))
-        .unwrap_or_else(|| panic!("{:#?}", codes(&diags)));
+    let e = find(&diags, "E0501", "`prometheus`");
     assert_eq!(pointed_at(&src, e), r#"route "/" to="prometheus""#);
 
     let (files, diags) = build(ROUTE_TO_PROMETHEUS, &[TargetKind::K8s]);
     no_errors(&diags);
-    let w = diags
-        .iter()
-        .find(|d| d.code.as_str() == "W0501" && d.message.contains("`alertmanager`"))
-        .unwrap_or_else(|| panic!("{:#?}", codes(&diags)));
+    let w = find(&diags, "W0501", "`alertmanager`");
     assert_eq!(pointed_at(ROUTE_TO_PROMETHEUS, w), r#"route "/alerts" to="alertmanager""#);
     let ingress: String = files.iter().filter(|(p, _)| p.contains("ingress")).map(|(_, c)| c.as_str()).collect();
     assert!(ingress.contains("name: api"), "{ingress}");
@@ -288,10 +285,7 @@ fn a_route_to_a_monitoring_service_that_does_not_run_is_reported() {
 fn a_named_port_on_a_generated_service_is_an_error() {
     let src = ROUTE_TO_PROMETHEUS.replace(r#"route "/" to="prometheus""#, r#"route "/" to="prometheus" port="web""#);
     let (_, diags) = build(&src, &[TargetKind::Nginx]);
-    let e = diags
-        .iter()
-        .find(|d| d.is_error() && d.message.contains("no named ports"))
-        .unwrap_or_else(|| panic!("{:#?}", codes(&diags)));
+    let e = find(&diags, "E0210", "no named ports");
     assert_eq!(pointed_at(&src, e), r#""web""#);
 }
 
@@ -315,10 +309,7 @@ alerts "uptime" {
     let (files, diags) = build(src, &[TargetKind::Prometheus]);
     no_errors(&diags);
     assert!(files.iter().any(|(p, _)| p.starts_with("prometheus/rules/")), "the rules are still written");
-    let w = diags
-        .iter()
-        .find(|d| d.code.as_str() == "W0501" && d.message.contains("no Alertmanager"))
-        .unwrap_or_else(|| panic!("{:#?}", codes(&diags)));
+    let w = find(&diags, "W0501", "no Alertmanager");
     assert_eq!(pointed_at(src, w), r#""uptime""#);
 
     // With a receiver, the same rules reach Alertmanager: no warning.
@@ -398,13 +389,7 @@ service "api" {
 "#;
     let (_, diags) = build(src, &[TargetKind::K8s, TargetKind::Compose]);
     no_errors(&diags);
-    let at = |needle: &str| {
-        let d = diags
-            .iter()
-            .find(|d| d.code.as_str() == "W0501" && d.message.contains(needle))
-            .unwrap_or_else(|| panic!("no W0501 with `{needle}`: {:#?}", codes(&diags)));
-        pointed_at(src, d).to_string()
-    };
+    let at = |needle: &str| pointed_at(src, find(&diags, "W0501", needle)).to_string();
     assert_eq!(at("`init`"), "init #true");
     assert_eq!(at("numeric user"), r#"user "app""#);
     assert_eq!(at("pids="), "resources cpus=1 pids=100");
@@ -438,9 +423,6 @@ monitoring {
     ] {
         assert!(prom.contains(want), "prometheus.yml lacks\n{want}\nin\n{prom}");
     }
-    let w = diags
-        .iter()
-        .find(|d| d.code.as_str() == "W0501" && d.message.contains("retention="))
-        .unwrap_or_else(|| panic!("{:#?}", codes(&diags)));
+    let w = find(&diags, "W0501", "retention=");
     assert_eq!(pointed_at(src, w), r#"command "--config.file=/etc/prometheus/prometheus.yml""#);
 }

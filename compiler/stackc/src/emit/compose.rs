@@ -749,6 +749,10 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
     c
 }
 
+/// Why compose does not run a monitoring service, and the fix.
+const MONITORING_NOT_RUN: &str =
+    "compose runs the monitoring services when the stack's `targets` include `prometheus`, which writes their configuration";
+
 /// What compose cannot express for this stack: errors where the output would be wrong,
 /// warnings where it is approximated or ignored.
 pub fn check(stack: &Stack) -> Vec<Diagnostic> {
@@ -820,7 +824,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                     format!("compose does not run `{}`, so `{}` does not wait for it", d.service, svc.name),
                 )
                 .at(origin_span(d.origin), "dropped from depends_on")
-                .help("compose runs the monitoring services when the stack's `targets` include `prometheus`, which writes their configuration"),
+                .help(MONITORING_NOT_RUN),
             );
         }
         if svc.stateful {
@@ -1228,7 +1232,7 @@ fn check_proxy(stack: &Stack) -> Vec<Diagnostic> {
                         format!("route `{}` goes to `{service}`, which the compose file does not run", r.path),
                     )
                     .at(origin_span(r.origin), "the proxy would not find this service")
-                    .help("compose runs the monitoring services when the stack's `targets` include `prometheus`, which writes their configuration"),
+                    .help(MONITORING_NOT_RUN),
                 );
             }
         }
