@@ -292,30 +292,18 @@ fn a_named_port_on_a_generated_service_is_an_error() {
 /// Item 7: alert rules without an Alertmanager fire nowhere: said at the `alerts` block.
 #[test]
 fn alerts_without_an_alertmanager_are_reported() {
-    let src = r#"
-stack "t"
-service "api" {
-    image "nginx:1.27"
-    port 8080 name="http"
-    metrics port="http"
-}
-monitoring {
-    exporters "node"
-}
-alerts "uptime" {
-    alert "ApiDown" expr="up{job=\"api\"} == 0" for="2m" severity="critical"
-}
-"#;
-    let (files, diags) = build(src, &[TargetKind::Prometheus]);
+    let alerts = "alerts \"uptime\" {\n    alert \"ApiDown\" expr=\"up{job=\\\"api\\\"} == 0\" for=\"2m\"\n}\n";
+    let with_notify = format!("{ROUTE_TO_PROMETHEUS}{alerts}");
+    let src = with_notify
+        .replace("    notify \"slack\" webhook=(secret)\"slack\"\n", "")
+        .replace("    route \"/alerts\" to=\"alertmanager\"\n", "");
+    let (files, diags) = build(&src, &[TargetKind::Prometheus]);
     no_errors(&diags);
     assert!(files.iter().any(|(p, _)| p.starts_with("prometheus/rules/")), "the rules are still written");
     let w = find(&diags, "W0501", "no Alertmanager");
-    assert_eq!(pointed_at(src, w), r#""uptime""#);
+    assert_eq!(pointed_at(&src, w), r#""uptime""#);
 
     // With a receiver, the same rules reach Alertmanager: no warning.
-    let with_notify = src
-        .replace("stack \"t\"", "stack \"t\"\nsecret \"slack\" env=\"SLACK_URL\"")
-        .replace("exporters \"node\"", "exporters \"node\"\n    notify \"slack\" webhook=(secret)\"slack\"");
     let (_, diags) = build(&with_notify, &[TargetKind::Prometheus]);
     no_errors(&diags);
     assert!(!diags.iter().any(|d| d.message.contains("no Alertmanager")), "{:#?}", codes(&diags));
