@@ -261,7 +261,7 @@ pub struct Resources {
     pub cpus_milli: Option<u64>,
     pub memory: Option<Amount>,
     pub reserve_cpus_milli: Option<u64>,
-    pub reserve_memory_bytes: Option<u64>,
+    pub reserve_memory: Option<Amount>,
     pub pids: Option<u64>,
 }
 
@@ -292,9 +292,9 @@ pub struct Autoscale {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct UpdateConfig {
     pub parallelism: Option<u32>,
-    pub delay_ms: Option<u64>,
+    pub delay: Option<Amount>,
     pub failure_action: Option<String>,
-    pub monitor_ms: Option<u64>,
+    pub monitor: Option<Amount>,
     pub max_failure_ratio: Option<f64>,
     pub max_surge: Option<u32>,
     pub max_unavailable: Option<u32>,
@@ -304,7 +304,7 @@ pub struct UpdateConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct Logging {
     pub driver: String,
-    pub max_size_bytes: Option<u64>,
+    pub max_size: Option<Amount>,
     pub max_file: Option<u32>,
     pub address: Option<Text>,
     pub tag: Option<Text>,
@@ -369,8 +369,8 @@ pub struct Service {
     pub resources: Resources,
     pub restart: Option<String>,
     pub restart_max_attempts: Option<u32>,
-    pub restart_delay_ms: Option<u64>,
-    pub restart_window_ms: Option<u64>,
+    pub restart_delay: Option<Amount>,
+    pub restart_window: Option<Amount>,
     pub max_replicas_per_node: Option<u32>,
     pub pid: Option<String>,
     /// The networks it joins (the implicit stack network when the stack declares none).

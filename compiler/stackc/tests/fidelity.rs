@@ -57,7 +57,10 @@ service "api" {
     health http="/health" port="http" interval="${hc-interval}" timeout="${hc-interval}" start-period="${grace}"
     stop-grace-period "${grace}"
     shm-size "${mem}"
-    resources memory="${mem}"
+    resources memory="${mem}" reserve-memory="${mem}"
+    restart "on-failure" delay="${hc-interval}" window="${grace}"
+    update delay="${hc-interval}" monitor="${grace}"
+    logging max-size="${mem}"
 }
 proxy {
     tls hsts="${hsts}"
@@ -81,7 +84,12 @@ fn durations_and_sizes_from_params_reach_every_target() {
         "start_period: 1m30s",
         "stop_grace_period: 1m30s",
         "shm_size: ${MEM:-512m}",
-        "memory: ${MEM:-512m}",
+        "limits:\n      memory: ${MEM:-512m}",
+        "reservations:\n      memory: ${MEM:-512m}",
+        "restart_policy:\n    condition: on-failure\n    delay: ${HC_INTERVAL:-45s}\n    window: 1m30s",
+        "update_config:\n    delay: ${HC_INTERVAL:-45s}",
+        "monitor: 1m30s",
+        "max-size: ${MEM:-512m}",
     ] {
         assert!(api.contains(want), "compose lacks `{want}`:\n{api}");
     }

@@ -495,12 +495,12 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-fn update(u: &UpdateConfig) -> Option<CUpdate> {
+fn update(stack: &Stack, u: &UpdateConfig) -> Option<CUpdate> {
     let c = CUpdate {
         parallelism: u.parallelism,
-        delay: u.delay_ms.map(duration),
+        delay: amount(stack, &u.delay, duration),
         failure_action: u.failure_action.clone(),
-        monitor: u.monitor_ms.map(duration),
+        monitor: amount(stack, &u.monitor, duration),
         max_failure_ratio: u.max_failure_ratio,
         order: u.order.clone(),
     };
@@ -551,8 +551,8 @@ fn env_text(stack: &Stack, t: &Text) -> String {
 
 fn logging(stack: &Stack, l: &Logging) -> CLogging {
     let mut options = IndexMap::new();
-    if let Some(b) = l.max_size_bytes {
-        options.insert("max-size".into(), docker_bytes(b));
+    if let Some(b) = amount(stack, &l.max_size, docker_bytes) {
+        options.insert("max-size".into(), b);
     }
     if let Some(n) = l.max_file {
         options.insert("max-file".into(), n.to_string());
@@ -706,12 +706,12 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
     let r = &svc.resources;
     let res = CResources {
         limits: limits(r.cpus_milli, amount(stack, &r.memory, docker_bytes), r.pids),
-        reservations: limits(r.reserve_cpus_milli, r.reserve_memory_bytes.map(docker_bytes), None),
+        reservations: limits(r.reserve_cpus_milli, amount(stack, &r.reserve_memory, docker_bytes), None),
     };
     if res.limits.is_some() || res.reservations.is_some() {
         deploy.resources = Some(res);
     }
-    if svc.restart_max_attempts.is_some() || svc.restart_delay_ms.is_some() || svc.restart_window_ms.is_some() {
+    if svc.restart_max_attempts.is_some() || svc.restart_delay.is_some() || svc.restart_window.is_some() {
         let condition = match svc.restart.as_deref() {
             Some("no") => "none",
             Some("on-failure") => "on-failure",
@@ -719,13 +719,13 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
         };
         deploy.restart_policy = Some(CRestartPolicy {
             condition: condition.into(),
-            delay: svc.restart_delay_ms.map(duration),
+            delay: amount(stack, &svc.restart_delay, duration),
             max_attempts: svc.restart_max_attempts,
-            window: svc.restart_window_ms.map(duration),
+            window: amount(stack, &svc.restart_window, duration),
         });
     }
-    deploy.update_config = svc.update.as_ref().and_then(update);
-    deploy.rollback_config = svc.rollback.as_ref().and_then(update);
+    deploy.update_config = svc.update.as_ref().and_then(|u| update(stack, u));
+    deploy.rollback_config = svc.rollback.as_ref().and_then(|u| update(stack, u));
     deploy.placement = svc.max_replicas_per_node.map(|n| CPlacement { max_replicas_per_node: n });
     let deploy_set = deploy.replicas.is_some()
         || deploy.resources.is_some()

@@ -1121,7 +1121,7 @@ impl<'a> Builder<'a> {
         if let Some(m) = r.reserve_cpus_milli {
             out.requests.insert("cpu", cpu(m));
         }
-        if let Some(b) = r.reserve_memory_bytes {
+        if let Some(b) = self.amount(&r.reserve_memory, "resources") {
             out.requests.insert("memory", bytes(b));
         }
         if let Some(m) = r.cpus_milli {
@@ -1494,7 +1494,7 @@ impl<'a> Builder<'a> {
                 service_name: svc.stateful.then(|| name.clone()),
                 selector: Selector { match_labels: selector.clone() },
                 strategy,
-                min_ready_seconds: svc.update.as_ref().and_then(|u| u.monitor_ms).map(seconds),
+                min_ready_seconds: svc.update.as_ref().and_then(|u| self.amount(&u.monitor, "update")).map(seconds),
                 template: PodTemplate { metadata: pod_meta, spec: pod },
                 volume_claim_templates: claim_templates,
             };

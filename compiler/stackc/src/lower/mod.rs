@@ -82,8 +82,13 @@ fn size_amount(cx: &Stack, e: &Entry) -> Option<Amount> {
     amount(cx, e, values::size)
 }
 
+/// A size property.
+fn size_prop(cx: &Stack, n: &Node, key: &str) -> Option<Amount> {
+    size_amount(cx, n.prop(key)?)
+}
+
 fn size(cx: &Stack, n: &Node, key: &str) -> Option<u64> {
-    size_amount(cx, n.prop(key)?)?.value
+    size_prop(cx, n, key)?.value
 }
 
 fn int<T: TryFrom<i128>>(n: &Node, key: &str) -> Option<T> {
@@ -326,9 +331,9 @@ fn probe(cx: &Stack, n: &Node, svc: &Node) -> Option<Probe> {
 fn update(cx: &Stack, n: &Node) -> UpdateConfig {
     UpdateConfig {
         parallelism: int(n, "parallelism"),
-        delay_ms: dur(cx, n, "delay"),
+        delay: dur_amount(cx, n, "delay"),
         failure_action: s(n, "failure-action"),
-        monitor_ms: dur(cx, n, "monitor"),
+        monitor: dur_amount(cx, n, "monitor"),
         max_failure_ratio: n.prop("max-failure-ratio").and_then(|e| e.value.as_f64()),
         max_surge: int(n, "max-surge"),
         max_unavailable: int(n, "max-unavailable"),
@@ -469,16 +474,16 @@ fn service(cx: &Stack, name: &str, n: &Node, default_network: Option<&str>) -> S
         resources: child("resources")
             .map(|r| Resources {
                 cpus_milli: cpus(r, "cpus"),
-                memory: r.prop("memory").and_then(|e| size_amount(cx, e)),
+                memory: size_prop(cx, r, "memory"),
                 reserve_cpus_milli: cpus(r, "reserve-cpus"),
-                reserve_memory_bytes: size(cx, r, "reserve-memory"),
+                reserve_memory: size_prop(cx, r, "reserve-memory"),
                 pids: int(r, "pids"),
             })
             .unwrap_or_default(),
         restart: child("restart").and_then(|r| r.arg_str(0)).map(str::to_string),
         restart_max_attempts: child("restart").and_then(|r| int(r, "max-attempts")),
-        restart_delay_ms: child("restart").and_then(|r| dur(cx, r, "delay")),
-        restart_window_ms: child("restart").and_then(|r| dur(cx, r, "window")),
+        restart_delay: child("restart").and_then(|r| dur_amount(cx, r, "delay")),
+        restart_window: child("restart").and_then(|r| dur_amount(cx, r, "window")),
         max_replicas_per_node: child("placement").and_then(|r| int(r, "max-replicas-per-node")),
         pid: child("pid").and_then(|r| r.arg_str(0)).map(str::to_string),
         networks,
@@ -539,7 +544,7 @@ fn service(cx: &Stack, name: &str, n: &Node, default_network: Option<&str>) -> S
 fn logging(cx: &Stack, l: &Node) -> Logging {
     Logging {
         driver: s(l, "driver").unwrap_or_else(|| "json-file".into()),
-        max_size_bytes: size(cx, l, "max-size"),
+        max_size: size_prop(cx, l, "max-size"),
         max_file: int(l, "max-file"),
         address: t(l, "address"),
         tag: t(l, "tag"),
@@ -687,7 +692,7 @@ fn site(cx: &Stack, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&
                 access_log: r.prop_bool("access-log").unwrap_or(true),
                 timeout: dur_amount(cx, r, "timeout"),
                 buffering: r.prop_bool("buffering"),
-                body_limit: r.prop("body-limit").and_then(|e| size_amount(cx, e)),
+                body_limit: size_prop(cx, r, "body-limit"),
                 cache_ms: dur(cx, r, "cache"),
                 immutable: flag(r, "immutable"),
                 fallback: s(r, "fallback"),
