@@ -757,6 +757,9 @@ pub struct Stack {
     pub policy: IndexMap<String, String>,
     pub targets: Targets,
     pub graph: Graph,
+    /// Durations and sizes whose params have no value at build time, in settings that every
+    /// target writes as a number: left out, with a warning.
+    pub unvalued: Vec<Origin>,
 }
 
 impl Stack {

@@ -422,3 +422,27 @@ monitoring {
     let w = find(&diags, "W0501", "retention=");
     assert_eq!(pointed_at(src, w), r#"command "--config.file=/etc/prometheus/prometheus.yml""#);
 }
+
+/// Item 1: a duration or size that every target writes as a number, given by a param that
+/// has no value at build time, is reported at the property instead of vanishing.
+#[test]
+fn a_number_only_setting_without_a_build_time_value_is_reported() {
+    let src = r#"
+stack "t"
+param "fail-timeout" env="FAIL_TIMEOUT" required=#true
+service "api" {
+    image "nginx:1.27"
+    port 8080
+}
+proxy {
+    upstream "api" max-fails=3 fail-timeout="${fail-timeout}"
+}
+site "example.com" {
+    route "/" to="api"
+}
+"#;
+    let (_, diags) = build(src, &[TargetKind::Nginx]);
+    no_errors(&diags);
+    let w = find(&diags, "W0501", "without a value at build time");
+    assert_eq!(pointed_at(src, w), r#"fail-timeout="${fail-timeout}""#);
+}

@@ -155,6 +155,16 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
         }
     }
     let mut out = Emitted::default();
+    for origin in &stack.unvalued {
+        out.diagnostics.push(
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                "this setting uses a param without a value at build time, and the targets write it as a number: it is left out",
+            )
+            .at(crate::diagnostics::origin_span(*origin), "no value when the files are built")
+            .help("give the param a `default=`: the targets need its value when the files are built"),
+        );
+    }
     let known = template_names();
     for name in opts.templates.keys().filter(|n| !known.contains(n)) {
         out.diagnostics.push(

@@ -53,16 +53,33 @@ fn s(n: &Node, key: &str) -> Option<String> {
     n.prop(key).map(|e| e.value.display())
 }
 
+/// What lowering needs besides the nodes: the params, to give `${param}` durations and sizes
+/// their compile-time value, and where one was left without (see [`Stack::unvalued`]).
+struct Cx {
+    params: Stack,
+    unvalued: std::cell::RefCell<Vec<Origin>>,
+}
+
+impl Cx {
+    /// The value of a duration or size that the targets only ever write as a number.
+    fn value(&self, a: Amount) -> Option<u64> {
+        if a.value.is_none() {
+            self.unvalued.borrow_mut().push(a.origin);
+        }
+        a.value
+    }
+}
+
 /// A duration or size as written. `${param}` keeps its text (for targets that read the
 /// deploy environment) and gets its value from the params' compile-time values (for the
 /// others): a value given by a param is never lost.
-fn amount(cx: &Stack, e: &Entry, parse: fn(&str) -> values::VResult<u64>) -> Option<Amount> {
+fn amount(cx: &Cx, e: &Entry, parse: fn(&str) -> values::VResult<u64>) -> Option<Amount> {
     let origin = origin(e.entry_span);
     match &e.value {
         Value::Int(i) => Some(Amount { value: Some(u64::try_from(*i).ok()?), text: None, origin }),
         Value::String(s) if values::has_interpolation(s) => {
             let t = text(s);
-            Some(Amount { value: parse(&cx.compile_time(&t)).ok(), text: Some(t), origin })
+            Some(Amount { value: parse(&cx.params.compile_time(&t)).ok(), text: Some(t), origin })
         }
         Value::String(s) => Some(Amount { value: Some(parse(s).ok()?), text: None, origin }),
         _ => None,
@@ -70,25 +87,25 @@ fn amount(cx: &Stack, e: &Entry, parse: fn(&str) -> values::VResult<u64>) -> Opt
 }
 
 /// A duration property.
-fn dur_amount(cx: &Stack, n: &Node, key: &str) -> Option<Amount> {
+fn dur_amount(cx: &Cx, n: &Node, key: &str) -> Option<Amount> {
     n.prop(key).filter(|e| matches!(e.value, Value::String(_))).and_then(|e| amount(cx, e, values::duration))
 }
 
-fn dur(cx: &Stack, n: &Node, key: &str) -> Option<u64> {
-    dur_amount(cx, n, key)?.value
+fn dur(cx: &Cx, n: &Node, key: &str) -> Option<u64> {
+    cx.value(dur_amount(cx, n, key)?)
 }
 
-fn size_amount(cx: &Stack, e: &Entry) -> Option<Amount> {
+fn size_amount(cx: &Cx, e: &Entry) -> Option<Amount> {
     amount(cx, e, values::size)
 }
 
 /// A size property.
-fn size_prop(cx: &Stack, n: &Node, key: &str) -> Option<Amount> {
+fn size_prop(cx: &Cx, n: &Node, key: &str) -> Option<Amount> {
     size_amount(cx, n.prop(key)?)
 }
 
-fn size(cx: &Stack, n: &Node, key: &str) -> Option<u64> {
-    size_prop(cx, n, key)?.value
+fn size(cx: &Cx, n: &Node, key: &str) -> Option<u64> {
+    cx.value(size_prop(cx, n, key)?)
 }
 
 fn int<T: TryFrom<i128>>(n: &Node, key: &str) -> Option<T> {
@@ -175,7 +192,7 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
         );
     }
     // What lowering needs to give `${param}` durations and sizes their compile-time value.
-    let cx = Stack { params: st.params.clone(), ..Stack::default() };
+    let cx = Cx { params: Stack { params: st.params.clone(), ..Stack::default() }, unvalued: Default::default() };
     for n in nodes {
         let name = n.arg_str(0).unwrap_or_default().to_string();
         match n.name.name.as_str() {
@@ -280,6 +297,7 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
         }
     }
     generated_route_ports(&mut st);
+    st.unvalued = cx.unvalued.take();
     if !st.sites.is_empty() && st.proxy.is_none() {
         st.proxy = Some(proxy_defaults());
     }
@@ -306,7 +324,7 @@ fn generated_route_ports(st: &mut Stack) {
     }
 }
 
-fn probe(cx: &Stack, n: &Node, svc: &Node) -> Option<Probe> {
+fn probe(cx: &Cx, n: &Node, svc: &Node) -> Option<Probe> {
     let port_of = |e: Option<&Entry>| match e.map(|e| &e.value) {
         // A port number need not be declared with `port` to be probed.
         Some(Value::Int(i)) => u16::try_from(*i).ok(),
@@ -328,7 +346,7 @@ fn probe(cx: &Stack, n: &Node, svc: &Node) -> Option<Probe> {
     })
 }
 
-fn update(cx: &Stack, n: &Node) -> UpdateConfig {
+fn update(cx: &Cx, n: &Node) -> UpdateConfig {
     UpdateConfig {
         parallelism: int(n, "parallelism"),
         delay: dur_amount(cx, n, "delay"),
@@ -358,7 +376,7 @@ fn env_value(e: &Entry, secrets: &mut Vec<String>) -> EnvValue {
     }
 }
 
-fn service(cx: &Stack, name: &str, n: &Node, default_network: Option<&str>) -> Service {
+fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Service {
     let child = |c: &str| n.child(c);
     let mut env = IndexMap::new();
     let mut env_origins = IndexMap::new();
@@ -541,7 +559,7 @@ fn service(cx: &Stack, name: &str, n: &Node, default_network: Option<&str>) -> S
     }
 }
 
-fn logging(cx: &Stack, l: &Node) -> Logging {
+fn logging(cx: &Cx, l: &Node) -> Logging {
     Logging {
         driver: s(l, "driver").unwrap_or_else(|| "json-file".into()),
         max_size: size_prop(cx, l, "max-size"),
@@ -598,7 +616,7 @@ fn proxy_defaults() -> Proxy {
     }
 }
 
-fn proxy(cx: &Stack, n: &Node) -> Proxy {
+fn proxy(cx: &Cx, n: &Node) -> Proxy {
     let mut p = proxy_defaults();
     if let Some(t) = n.child("tls") {
         p.tls = Tls {
@@ -651,7 +669,7 @@ fn proxy(cx: &Stack, n: &Node) -> Proxy {
     p
 }
 
-fn site(cx: &Stack, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Site {
+fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Site {
     let mut hosts: Vec<Text> = n.args.iter().map(entry_text).collect();
     if hosts.is_empty() {
         hosts.extend(domain.map(Text::lit));
@@ -747,7 +765,7 @@ fn firewall(n: &Node) -> Firewall {
     }
 }
 
-fn monitoring(cx: &Stack, n: &Node, default_network: Option<&str>) -> Monitoring {
+fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
     let empty = |name: &str| Node {
         name: crate::syntax::ast::Ident { name: name.to_string(), span: n.name.span },
         ty: None,
@@ -828,7 +846,7 @@ fn monitoring(cx: &Stack, n: &Node, default_network: Option<&str>) -> Monitoring
 /// `metrics` in the block of a service `monitoring` generates (Prometheus, an exporter),
 /// which need not declare a `port`: what it leaves out (`job`, `path`, the port) is the
 /// generated service's own scrape job (`default`), so that `job=`/`interval=` are kept.
-fn generated_metrics(cx: &Stack, block: &Node, svc: &mut Service, default: (String, String, u16)) {
+fn generated_metrics(cx: &Cx, block: &Node, svc: &mut Service, default: (String, String, u16)) {
     let Some(m) = block.child("metrics") else { return };
     let (job, path, port) = default;
     svc.metrics = Some(Metrics {
@@ -840,7 +858,7 @@ fn generated_metrics(cx: &Stack, block: &Node, svc: &mut Service, default: (Stri
     });
 }
 
-fn alerts(cx: &Stack, n: &Node) -> AlertGroup {
+fn alerts(cx: &Cx, n: &Node) -> AlertGroup {
     AlertGroup {
         name: n.arg_str(0).unwrap_or_default().to_string(),
         interval_ms: dur(cx, n, "interval"),
@@ -865,7 +883,7 @@ fn alerts(cx: &Stack, n: &Node) -> AlertGroup {
     }
 }
 
-fn backup(cx: &Stack, name: &str, n: &Node, services: &IndexMap<&str, &Node>) -> Backup {
+fn backup(cx: &Cx, name: &str, n: &Node, services: &IndexMap<&str, &Node>) -> Backup {
     let service = s(n, "service");
     let engine = s(n, "engine").or_else(|| {
         let svc = services.get(service.as_deref()?)?;
