@@ -95,6 +95,43 @@ impl Text {
     }
 }
 
+/// A duration (milliseconds) or a size (bytes) that may be given as `${param}`. Targets
+/// that read the deploy environment (compose) render `text`; the others use `value`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Amount {
+    /// With params at their compile-time values; `None` when one has no value at build time.
+    pub value: Option<u64>,
+    /// As written, when it names params.
+    pub text: Option<Text>,
+    /// The property or argument that sets it.
+    pub origin: Origin,
+}
+
+impl Amount {
+    pub fn known(value: u64) -> Amount {
+        Amount { value: Some(value), text: None, origin: Origin::default() }
+    }
+
+    /// The params it names.
+    pub fn params(&self) -> impl Iterator<Item = &str> {
+        self.text.iter().flat_map(|t| t.0.iter()).filter_map(|p| match p {
+            Piece::Param(n) => Some(n.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// The compile-time value of an optional [`Amount`] (`p.interval.value()`).
+pub trait AmountValue {
+    fn value(&self) -> Option<u64>;
+}
+
+impl AmountValue for Option<Amount> {
+    fn value(&self) -> Option<u64> {
+        self.as_ref().and_then(|a| a.value)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Param {
     pub name: String,
@@ -213,18 +250,18 @@ pub enum Check {
 #[derive(Debug, Clone, Serialize)]
 pub struct Probe {
     pub check: Check,
-    pub interval_ms: Option<u64>,
-    pub timeout_ms: Option<u64>,
+    pub interval: Option<Amount>,
+    pub timeout: Option<Amount>,
     pub retries: Option<u32>,
-    pub start_period_ms: Option<u64>,
+    pub start_period: Option<Amount>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Resources {
     pub cpus_milli: Option<u64>,
-    pub memory_bytes: Option<u64>,
+    pub memory: Option<Amount>,
     pub reserve_cpus_milli: Option<u64>,
-    pub reserve_memory_bytes: Option<u64>,
+    pub reserve_memory: Option<Amount>,
     pub pids: Option<u64>,
 }
 
@@ -255,9 +292,9 @@ pub struct Autoscale {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct UpdateConfig {
     pub parallelism: Option<u32>,
-    pub delay_ms: Option<u64>,
+    pub delay: Option<Amount>,
     pub failure_action: Option<String>,
-    pub monitor_ms: Option<u64>,
+    pub monitor: Option<Amount>,
     pub max_failure_ratio: Option<f64>,
     pub max_surge: Option<u32>,
     pub max_unavailable: Option<u32>,
@@ -267,7 +304,7 @@ pub struct UpdateConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct Logging {
     pub driver: String,
-    pub max_size_bytes: Option<u64>,
+    pub max_size: Option<Amount>,
     pub max_file: Option<u32>,
     pub address: Option<Text>,
     pub tag: Option<Text>,
@@ -332,8 +369,8 @@ pub struct Service {
     pub resources: Resources,
     pub restart: Option<String>,
     pub restart_max_attempts: Option<u32>,
-    pub restart_delay_ms: Option<u64>,
-    pub restart_window_ms: Option<u64>,
+    pub restart_delay: Option<Amount>,
+    pub restart_window: Option<Amount>,
     pub max_replicas_per_node: Option<u32>,
     pub pid: Option<String>,
     /// The networks it joins (the implicit stack network when the stack declares none).
@@ -347,7 +384,7 @@ pub struct Service {
     pub user: Option<Text>,
     pub working_dir: Option<Text>,
     pub hostname: Option<Text>,
-    pub stop_grace_period_ms: Option<u64>,
+    pub stop_grace_period: Option<Amount>,
     pub read_only: bool,
     pub tmpfs: Vec<Tmpfs>,
     pub cap_drop: Vec<Text>,
@@ -355,7 +392,7 @@ pub struct Service {
     pub security_opt: Vec<Text>,
     pub ulimits: Vec<Ulimit>,
     pub init: bool,
-    pub shm_size_bytes: Option<u64>,
+    pub shm_size: Option<Amount>,
     pub platform: Option<Text>,
     pub stateful: bool,
     /// `env-group`s whose variables it takes.
@@ -365,13 +402,23 @@ pub struct Service {
     /// Secrets it uses (from `env` values and secret files), in first-use order.
     pub secrets: Vec<String>,
     pub origin: Origin,
+    /// Where each setting is (the first node of each name: `resources`, `user`, `mount`, …),
+    /// so that a diagnostic about one points at it rather than at the whole service.
+    pub origins: IndexMap<String, Origin>,
+}
+
+impl Service {
+    /// Where its `setting` node is; the service itself when it has none.
+    pub fn origin_of(&self, setting: &str) -> Origin {
+        self.origins.get(setting).copied().unwrap_or(self.origin)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Tls {
     pub email: Option<String>,
     pub profile: String,
-    pub hsts_ms: Option<u64>,
+    pub hsts: Option<Amount>,
     pub ocsp: bool,
     pub hsts_subdomains: bool,
     pub hsts_preload: bool,
@@ -410,7 +457,7 @@ pub struct Proxy {
     pub security_headers: String,
     pub headers: Vec<(String, String)>,
     pub rate_limits: IndexMap<String, RateLimit>,
-    pub body_limit_bytes: Option<u64>,
+    pub body_limit: Option<Amount>,
     pub gzip: bool,
     pub upstreams: IndexMap<String, Upstream>,
     /// Extra mounts into the proxy container (e.g. static files a `files=` route serves).
@@ -452,9 +499,9 @@ pub struct Route {
     pub websocket: bool,
     pub rate_limit: Option<String>,
     pub access_log: bool,
-    pub timeout_ms: Option<u64>,
+    pub timeout: Option<Amount>,
     pub buffering: Option<bool>,
-    pub body_limit_bytes: Option<u64>,
+    pub body_limit: Option<Amount>,
     pub cache_ms: Option<u64>,
     pub immutable: bool,
     /// Single-page apps: serve this file when no file matches.
@@ -480,7 +527,7 @@ pub struct Site {
     pub basic_auth: Vec<BasicAuth>,
     pub headers: Vec<(String, String)>,
     pub security_headers: Option<String>,
-    pub body_limit_bytes: Option<u64>,
+    pub body_limit: Option<Amount>,
     pub gzip: Option<bool>,
     pub origin: Origin,
 }
@@ -572,6 +619,7 @@ pub struct AlertGroup {
     pub name: String,
     pub interval_ms: Option<u64>,
     pub alerts: Vec<Alert>,
+    pub origin: Origin,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -687,6 +735,9 @@ pub struct Stack {
     pub domain: Option<String>,
     /// Labels on every generated object.
     pub labels: IndexMap<String, Text>,
+    /// `defaults > logging`: also for the services the targets generate (proxy, monitoring,
+    /// backups), which `defaults` (merged into `service` nodes) does not reach.
+    pub default_logging: Option<Logging>,
     /// The environment merged in, if any.
     pub environment: Option<String>,
     pub params: IndexMap<String, Param>,
@@ -706,6 +757,9 @@ pub struct Stack {
     pub policy: IndexMap<String, String>,
     pub targets: Targets,
     pub graph: Graph,
+    /// Durations and sizes whose params have no value at build time, in settings that every
+    /// target writes as a number: left out, with a warning.
+    pub unvalued: Vec<Origin>,
 }
 
 impl Stack {
@@ -731,6 +785,22 @@ impl Stack {
                 Piece::Secret(_) => None,
             })
             .collect()
+    }
+
+    /// Whether `t` names a param whose value is read at deploy time (`env=`), directly or
+    /// through another param's default.
+    pub fn reads_deploy_env(&self, t: &Text) -> bool {
+        fn at(stack: &Stack, t: &Text, depth: usize) -> bool {
+            depth <= 16
+                && t.0.iter().any(|p| match p {
+                    Piece::Param(n) => stack.params.get(n).is_some_and(|p| {
+                        p.env.is_some()
+                            || p.default.as_deref().is_some_and(|d| at(stack, &Text::from_default(d), depth + 1))
+                    }),
+                    _ => false,
+                })
+        }
+        at(self, t, 0)
     }
 
     /// `t` with every param replaced by its compile-time value (empty for one without).

@@ -190,7 +190,7 @@ fn proxy_or_default(stack: &Stack) -> Proxy {
         tls: Tls {
             email: None,
             profile: "intermediate".into(),
-            hsts_ms: None,
+            hsts: None,
             ocsp: true,
             hsts_subdomains: false,
             hsts_preload: false,
@@ -202,7 +202,7 @@ fn proxy_or_default(stack: &Stack) -> Proxy {
         security_headers: "basic".into(),
         headers: Vec::new(),
         rate_limits: Default::default(),
-        body_limit_bytes: None,
+        body_limit: None,
         gzip: false,
         upstreams: Default::default(),
         mounts: Vec::new(),
@@ -249,6 +249,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     if stack.sites.is_empty() {
         return out;
     }
+    out.extend(super::proxy_amounts_without_value(stack, TargetKind::Caddy));
     let proxy = proxy_or_default(stack);
     let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
     let err = |origin: Origin, msg: String, label: &str, help: &str| {
@@ -665,8 +666,8 @@ fn over_limit(name: String, limit: u64) -> MatcherV {
 /// site's. When one raises it (or lifts it, with 0), every route gets its own limit and the
 /// site none. 0 is no limit, in nginx and in Caddy.
 fn body_limits(proxy: &Proxy, site: &Site) -> (Option<u64>, Vec<Option<u64>>) {
-    let site_limit = site.body_limit_bytes.or(proxy.body_limit_bytes);
-    let raises = |r: &Route| match (site_limit, r.body_limit_bytes) {
+    let site_limit = site.body_limit.value().or(proxy.body_limit.value());
+    let raises = |r: &Route| match (site_limit, r.body_limit.value()) {
         (Some(s), Some(l)) => s > 0 && (l == 0 || l > s),
         _ => false,
     };
@@ -674,7 +675,7 @@ fn body_limits(proxy: &Proxy, site: &Site) -> (Option<u64>, Vec<Option<u64>>) {
     let routes = site
         .routes
         .iter()
-        .map(|r| if per_route { r.body_limit_bytes.or(site_limit) } else { r.body_limit_bytes }.filter(|b| *b > 0))
+        .map(|r| if per_route { r.body_limit.value().or(site_limit) } else { r.body_limit.value() }.filter(|b| *b > 0))
         .collect();
     (if per_route { None } else { site_limit.filter(|b| *b > 0) }, routes)
 }
@@ -770,7 +771,7 @@ fn route_view(
             if let Some(k) = opts.keepalive.filter(|k| *k > 0) {
                 transport.push(format!("keepalive_idle_conns_per_host {k}"));
             }
-            if let Some(ms) = r.timeout_ms {
+            if let Some(ms) = r.timeout.value() {
                 transport.push(format!("read_timeout {}", duration(ms)));
                 transport.push(format!("write_timeout {}", duration(ms)));
             }

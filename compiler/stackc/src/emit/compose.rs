@@ -373,6 +373,23 @@ fn env_secret(secret: &Secret, var: &str) -> String {
     }
 }
 
+/// A duration or size in compose's spelling (`fmt`). One that names a param read at deploy
+/// time stays an interpolation, so that the deploy-time value reaches it; when it is that
+/// param alone, its default is written in compose's spelling too (`${HC_INTERVAL:-1m30s}`).
+fn amount(stack: &Stack, a: &Option<Amount>, fmt: fn(u64) -> String) -> Option<String> {
+    let a = a.as_ref()?;
+    match &a.text {
+        Some(t) if stack.reads_deploy_env(t) => Some(match (t.0.as_slice(), a.value) {
+            ([Piece::Param(name)], Some(v)) => match stack.params.get(name) {
+                Some(Param { env: Some(var), required: false, .. }) => format!("${{{var}:-{}}}", fmt(v)),
+                _ => render_plain(stack, t),
+            },
+            _ => render_plain(stack, t),
+        }),
+        _ => a.value.map(fmt),
+    }
+}
+
 /// Durations in compose's Go-duration spelling: `1m30s`, `500ms`.
 pub fn duration(ms: u64) -> String {
     if ms == 0 {
@@ -463,10 +480,10 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
     let _ = (stack, svc);
     CHealth {
         test,
-        interval: p.interval_ms.map(duration),
-        timeout: p.timeout_ms.map(duration),
+        interval: amount(stack, &p.interval, duration),
+        timeout: amount(stack, &p.timeout, duration),
         retries: p.retries,
-        start_period: p.start_period_ms.map(duration),
+        start_period: amount(stack, &p.start_period, duration),
     }
 }
 
@@ -478,12 +495,12 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-fn update(u: &UpdateConfig) -> Option<CUpdate> {
+fn update(stack: &Stack, u: &UpdateConfig) -> Option<CUpdate> {
     let c = CUpdate {
         parallelism: u.parallelism,
-        delay: u.delay_ms.map(duration),
+        delay: amount(stack, &u.delay, duration),
         failure_action: u.failure_action.clone(),
-        monitor: u.monitor_ms.map(duration),
+        monitor: amount(stack, &u.monitor, duration),
         max_failure_ratio: u.max_failure_ratio,
         order: u.order.clone(),
     };
@@ -496,8 +513,8 @@ fn update(u: &UpdateConfig) -> Option<CUpdate> {
     (!empty).then_some(c)
 }
 
-fn limits(cpus_milli: Option<u64>, memory: Option<u64>, pids: Option<u64>) -> Option<CLimits> {
-    let l = CLimits { cpus: cpus_milli.map(cpus), memory: memory.map(docker_bytes), pids };
+fn limits(cpus_milli: Option<u64>, memory: Option<String>, pids: Option<u64>) -> Option<CLimits> {
+    let l = CLimits { cpus: cpus_milli.map(cpus), memory, pids };
     (l.cpus.is_some() || l.memory.is_some() || l.pids.is_some()).then_some(l)
 }
 
@@ -532,6 +549,35 @@ fn env_text(stack: &Stack, t: &Text) -> String {
     })
 }
 
+fn logging(stack: &Stack, l: &Logging) -> CLogging {
+    let mut options = IndexMap::new();
+    if let Some(b) = amount(stack, &l.max_size, docker_bytes) {
+        options.insert("max-size".into(), b);
+    }
+    if let Some(n) = l.max_file {
+        options.insert("max-file".into(), n.to_string());
+    }
+    if let Some(a) = &l.address {
+        options.insert(format!("{}-address", l.driver), render_plain(stack, a));
+    }
+    if let Some(t) = &l.tag {
+        options.insert("tag".into(), render_plain(stack, t));
+    }
+    CLogging { driver: l.driver.clone(), options }
+}
+
+/// What the stack says of every service, given to the services compose generates (the
+/// proxy, certbot, monitoring, backups): its labels and `defaults > logging`. A setting of
+/// the generated service's own block wins.
+fn stack_wide(stack: &Stack, c: &mut CService) {
+    for (k, v) in &stack.labels {
+        c.labels.entry(k.clone()).or_insert_with(|| render_plain(stack, v));
+    }
+    if c.logging.is_none() {
+        c.logging = stack.default_logging.as_ref().map(|l| logging(stack, l));
+    }
+}
+
 fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptions) -> CService {
     let image = image_literal(stack, svc);
     let mut c = CService {
@@ -554,9 +600,9 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
         cap_drop: render_all(stack, &svc.cap_drop),
         cap_add: render_all(stack, &svc.cap_add),
         security_opt: render_all(stack, &svc.security_opt),
-        shm_size: svc.shm_size_bytes.map(docker_bytes),
+        shm_size: amount(stack, &svc.shm_size, docker_bytes),
         pid: svc.pid.clone(),
-        stop_grace_period: svc.stop_grace_period_ms.map(duration),
+        stop_grace_period: amount(stack, &svc.stop_grace_period, duration),
         ..CService::default()
     };
     // A dependency on a monitoring service that is not generated (the stack does not select
@@ -659,13 +705,13 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
     let mut deploy = CDeploy { replicas: (svc.replicas != 1).then_some(svc.replicas), ..CDeploy::default() };
     let r = &svc.resources;
     let res = CResources {
-        limits: limits(r.cpus_milli, r.memory_bytes, r.pids),
-        reservations: limits(r.reserve_cpus_milli, r.reserve_memory_bytes, None),
+        limits: limits(r.cpus_milli, amount(stack, &r.memory, docker_bytes), r.pids),
+        reservations: limits(r.reserve_cpus_milli, amount(stack, &r.reserve_memory, docker_bytes), None),
     };
     if res.limits.is_some() || res.reservations.is_some() {
         deploy.resources = Some(res);
     }
-    if svc.restart_max_attempts.is_some() || svc.restart_delay_ms.is_some() || svc.restart_window_ms.is_some() {
+    if svc.restart_max_attempts.is_some() || svc.restart_delay.is_some() || svc.restart_window.is_some() {
         let condition = match svc.restart.as_deref() {
             Some("no") => "none",
             Some("on-failure") => "on-failure",
@@ -673,13 +719,13 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
         };
         deploy.restart_policy = Some(CRestartPolicy {
             condition: condition.into(),
-            delay: svc.restart_delay_ms.map(duration),
+            delay: amount(stack, &svc.restart_delay, duration),
             max_attempts: svc.restart_max_attempts,
-            window: svc.restart_window_ms.map(duration),
+            window: amount(stack, &svc.restart_window, duration),
         });
     }
-    deploy.update_config = svc.update.as_ref().and_then(update);
-    deploy.rollback_config = svc.rollback.as_ref().and_then(update);
+    deploy.update_config = svc.update.as_ref().and_then(|u| update(stack, u));
+    deploy.rollback_config = svc.rollback.as_ref().and_then(|u| update(stack, u));
     deploy.placement = svc.max_replicas_per_node.map(|n| CPlacement { max_replicas_per_node: n });
     let deploy_set = deploy.replicas.is_some()
         || deploy.resources.is_some()
@@ -688,22 +734,7 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
         || deploy.rollback_config.is_some()
         || deploy.placement.is_some();
     c.deploy = deploy_set.then_some(deploy);
-    c.logging = svc.logging.as_ref().map(|l| {
-        let mut options = IndexMap::new();
-        if let Some(b) = l.max_size_bytes {
-            options.insert("max-size".into(), docker_bytes(b));
-        }
-        if let Some(n) = l.max_file {
-            options.insert("max-file".into(), n.to_string());
-        }
-        if let Some(a) = &l.address {
-            options.insert(format!("{}-address", l.driver), render_plain(stack, a));
-        }
-        if let Some(t) = &l.tag {
-            options.insert("tag".into(), render_plain(stack, t));
-        }
-        CLogging { driver: l.driver.clone(), options }
-    });
+    c.logging = svc.logging.as_ref().map(|l| logging(stack, l));
     for (k, v) in stack.labels.iter().chain(svc.labels.iter()) {
         c.labels.insert(k.clone(), render_plain(stack, v));
     }
@@ -717,6 +748,10 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
     }
     c
 }
+
+/// Why compose does not run a monitoring service, and the fix.
+const MONITORING_NOT_RUN: &str =
+    "compose runs the monitoring services when the stack's `targets` include `prometheus`, which writes their configuration";
 
 /// What compose cannot express for this stack: errors where the output would be wrong,
 /// warnings where it is approximated or ignored.
@@ -772,7 +807,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                             svc.name
                         ),
                     )
-                    .at(span, "http check runs inside the container")
+                    .at(origin_span(svc.origin_of("health")), "http check runs inside the container")
                     .help("use `health cmd=\"…\"` with a program the image has, or an image that ships wget or curl"),
                 );
             }
@@ -789,7 +824,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                     format!("compose does not run `{}`, so `{}` does not wait for it", d.service, svc.name),
                 )
                 .at(origin_span(d.origin), "dropped from depends_on")
-                .help("compose runs the monitoring services when the stack's `targets` include `prometheus`, which writes their configuration"),
+                .help(MONITORING_NOT_RUN),
             );
         }
         if svc.stateful {
@@ -798,7 +833,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                     Code::TargetApproximation,
                     format!("`stateful` of `{}` has no meaning in compose", svc.name),
                 )
-                .at(span, "here")
+                .at(origin_span(svc.origin_of("stateful")), "here")
                 .help(
                     "compose runs it as a plain service with its named volumes; StatefulSets are a Kubernetes feature",
                 ),
@@ -899,25 +934,36 @@ impl ProxyPlan {
     }
 }
 
-/// Routed services, in route order, and the networks they are on.
+/// Routed services (the stack's and the monitoring services compose runs), in route order,
+/// and the networks they are on.
 fn routed(stack: &Stack) -> (Vec<&str>, Vec<String>) {
+    let generated = monitoring_services(stack);
     let mut services: Vec<&str> = Vec::new();
     for site in &stack.sites {
         for r in &site.routes {
             if let Action::Proxy { service, .. } = &r.action {
-                if stack.services.contains_key(service) && !services.contains(&service.as_str()) {
+                let runs = stack.services.contains_key(service) || generated.contains(service);
+                if runs && !services.contains(&service.as_str()) {
                     services.push(service);
                 }
             }
         }
     }
+    let monitoring = stack.monitoring.as_ref().map(|m| (m, monitoring_networks(stack, m)));
     let mut networks: Vec<String> = Vec::new();
     for s in &services {
-        for n in stack.services.get(*s).map(|s| s.networks.as_slice()).unwrap_or_default() {
-            if !networks.contains(n) {
-                networks.push(n.clone());
+        let nets = match (stack.services.get(*s), &monitoring) {
+            (Some(svc), _) => svc.networks.as_slice(),
+            (None, Some((m, nets))) => {
+                match m.exporters.iter().find(|e| e.service.name == *s) {
+                    Some(e) => nets.exporters.get(&e.kind).map(Vec::as_slice).unwrap_or_default(),
+                    // Prometheus and Alertmanager.
+                    None => nets.prometheus.as_slice(),
+                }
             }
-        }
+            (None, None) => &[],
+        };
+        push_all(&mut networks, nets);
     }
     (services, networks)
 }
@@ -1020,8 +1066,15 @@ fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan> {
                     }
                 }
             }
+            // The Caddyfile is written for `targets > caddy version=`: run that Caddy.
+            let image = stack
+                .targets
+                .options
+                .get("caddy")
+                .and_then(|o| o.get("version"))
+                .map_or_else(|| CADDY_IMAGE.to_string(), |v| format!("caddy:{v}-alpine"));
             CService {
-                image: Some(CADDY_IMAGE.into()),
+                image: Some(image),
                 restart: Some("unless-stopped".into()),
                 depends_on,
                 environment,
@@ -1057,6 +1110,8 @@ fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan> {
                     CMount::Short(format!("certbot-webroot:{ACME_WEBROOT}")),
                     CMount::Short("letsencrypt:/etc/letsencrypt".into()),
                 ],
+                // nginx's networks, rather than a `default` network compose would add for it.
+                networks: networks.clone(),
                 ..CService::default()
             },
         ));
@@ -1165,6 +1220,21 @@ fn check_proxy(stack: &Stack) -> Vec<Diagnostic> {
                 .label(site_span, "sites make the proxy a service of the stack")
                 .help("rename the volume; the proxy keeps its certificates and state in volumes of these names"),
             );
+        }
+    }
+    let generated = monitoring_services(stack);
+    for r in stack.sites.iter().flat_map(|s| &s.routes) {
+        if let Action::Proxy { service, .. } = &r.action {
+            if !stack.services.contains_key(service) && !generated.contains(service) {
+                out.push(
+                    Diagnostic::error(
+                        Code::TargetCannotExpress,
+                        format!("route `{}` goes to `{service}`, which the compose file does not run", r.path),
+                    )
+                    .at(origin_span(r.origin), "the proxy would not find this service")
+                    .help(MONITORING_NOT_RUN),
+                );
+            }
         }
     }
     if kind == ProxyKind::Nginx {
@@ -1321,6 +1391,11 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
             volumes.entry(v).or_default();
         }
         backup_files = plan.files;
+    }
+    for (name, c) in services.iter_mut() {
+        if !stack.services.contains_key(name) {
+            stack_wide(stack, c);
+        }
     }
     let used = secrets.used;
     let compose = Compose { name: project, services, networks, volumes, secrets: used };
@@ -1648,9 +1723,6 @@ fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitOptions) -> 
                 a.secrets.push(CServiceSecret { source: n.webhook_secret.clone(), target: None, mode: None });
             }
         }
-        for (k, v) in &stack.labels {
-            a.labels.insert(k.clone(), render_plain(stack, v));
-        }
         services.push(("alertmanager".to_string(), a));
         volumes.push("alertmanager-data".to_string());
     }
@@ -1685,6 +1757,24 @@ fn check_monitoring(stack: &Stack) -> Vec<Diagnostic> {
             .help("add `prometheus` to `targets`: it writes the configuration that compose mounts into Prometheus"),
         );
         return out;
+    }
+    let retention = [
+        mon.prometheus.retention_ms.map(|_| "retention="),
+        mon.prometheus.retention_size_bytes.map(|_| "retention-size="),
+    ];
+    let retention: Vec<&str> = retention.into_iter().flatten().collect();
+    if mon.prometheus_service.command.is_some() && !retention.is_empty() {
+        out.push(
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                format!(
+                    "Prometheus runs the `command` of its block, so `{}` (a command-line flag) is not applied",
+                    retention.join("` and `")
+                ),
+            )
+            .at(origin_span(mon.prometheus_service.origin_of("command")), "replaces the flags stackc would write")
+            .help("add `--storage.tsdb.retention.time=…`/`--storage.tsdb.retention.size=…` to the command, or drop the command"),
+        );
     }
     let user_mounts_data = mon
         .prometheus_service

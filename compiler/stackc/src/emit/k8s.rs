@@ -781,6 +781,15 @@ impl<'a> Builder<'a> {
         self.stack.compile_time(t)
     }
 
+    /// A duration or size by its compile-time value, its params recorded as used.
+    fn amount(&mut self, a: &Option<Amount>, what: &str) -> Option<u64> {
+        let a = a.as_ref()?;
+        for name in a.params() {
+            self.note_param(name, a.origin, what);
+        }
+        a.value
+    }
+
     /// Records the use of a param by its compile-time value: W0501 once when it has `env=`
     /// (the manifests cannot read it), E0501 when it has no value at all.
     fn note_param(&mut self, name: &str, origin: Origin, what: &str) {
@@ -1086,9 +1095,9 @@ impl<'a> Builder<'a> {
 
     fn probe(&mut self, p: &Probe, origin: Origin) -> K8sProbe {
         let mut out = K8sProbe {
-            initial_delay_seconds: p.start_period_ms.map(seconds),
-            period_seconds: p.interval_ms.map(|ms| seconds(ms).max(1)),
-            timeout_seconds: p.timeout_ms.map(|ms| seconds(ms).max(1)),
+            initial_delay_seconds: self.amount(&p.start_period, "a health check").map(seconds),
+            period_seconds: self.amount(&p.interval, "a health check").map(|ms| seconds(ms).max(1)),
+            timeout_seconds: self.amount(&p.timeout, "a health check").map(|ms| seconds(ms).max(1)),
             failure_threshold: p.retries,
             ..K8sProbe::default()
         };
@@ -1112,18 +1121,18 @@ impl<'a> Builder<'a> {
         if let Some(m) = r.reserve_cpus_milli {
             out.requests.insert("cpu", cpu(m));
         }
-        if let Some(b) = r.reserve_memory_bytes {
+        if let Some(b) = self.amount(&r.reserve_memory, "resources") {
             out.requests.insert("memory", bytes(b));
         }
         if let Some(m) = r.cpus_milli {
             out.limits.insert("cpu", cpu(m));
         }
-        if let Some(b) = r.memory_bytes {
+        if let Some(b) = self.amount(&r.memory, "resources") {
             out.limits.insert("memory", bytes(b));
         }
         if r.pids.is_some() {
             self.warn(
-                svc.origin,
+                svc.origin_of("resources"),
                 format!("service `{}`: `resources pids=` has no per-container setting in Kubernetes", svc.name),
                 "here",
                 "the kubelet's `podPidsLimit` sets it for every pod of a node",
@@ -1136,7 +1145,7 @@ impl<'a> Builder<'a> {
         let mut sc = SecurityContext::default();
         let mut any = false;
         if let Some(u) = &svc.user {
-            let u = self.text(u, svc.origin, "`user`");
+            let u = self.text(u, svc.origin_of("user"), "`user`");
             let (user, group) = u.split_once(':').map_or((u.as_str(), None), |(a, b)| (a, Some(b)));
             match (user.parse::<u64>(), group.map(str::parse::<u64>)) {
                 (Ok(uid), None | Some(Ok(_))) => {
@@ -1145,7 +1154,7 @@ impl<'a> Builder<'a> {
                     any = true;
                 }
                 _ => self.warn(
-                    svc.origin,
+                    svc.origin_of("user"),
                     format!("service `{}`: Kubernetes runs containers as a numeric user only, not `{u}`", svc.name),
                     "here",
                     "write the numeric id (`user \"1000:1000\"`)",
@@ -1157,13 +1166,13 @@ impl<'a> Builder<'a> {
             any = true;
         }
         for opt in &svc.security_opt {
-            let o = self.text(opt, svc.origin, "`security-opt`");
+            let o = self.text(opt, svc.origin_of("security-opt"), "`security-opt`");
             if o == "no-new-privileges:true" || o == "no-new-privileges" {
                 sc.allow_privilege_escalation = Some(false);
                 any = true;
             } else {
                 self.warn(
-                    svc.origin,
+                    svc.origin_of("security-opt"),
                     format!("service `{}`: `security-opt \"{o}\"` has no Kubernetes equivalent here", svc.name),
                     "here",
                     "only `no-new-privileges:true` is expressed (allowPrivilegeEscalation: false)",
@@ -1187,7 +1196,7 @@ impl<'a> Builder<'a> {
         let mut max_unavailable = u.max_unavailable.or((max_surge == Some(0)).then_some(1));
         if max_surge == Some(0) && max_unavailable == Some(0) {
             self.warn(
-                svc.origin,
+                svc.origin_of("update"),
                 format!(
                     "service `{}`: an update with neither a surge nor an unavailable replica cannot progress; \
                      Kubernetes gets maxUnavailable 1",
@@ -1270,10 +1279,11 @@ impl<'a> Builder<'a> {
         container.env = self.env(svc);
         container.resources = self.resources(svc);
         if let Some(h) = &svc.health {
-            container.liveness_probe = Some(self.probe(h, svc.origin));
+            container.liveness_probe = Some(self.probe(h, svc.origin_of("health")));
         }
         if let Some(r) = svc.readiness.as_ref().or(svc.health.as_ref()) {
-            container.readiness_probe = Some(self.probe(r, svc.origin));
+            let at = svc.origin_of(if svc.readiness.is_some() { "readiness" } else { "health" });
+            container.readiness_probe = Some(self.probe(r, at));
         }
         container.security_context = self.security(svc);
 
@@ -1282,7 +1292,7 @@ impl<'a> Builder<'a> {
         let mut claim_templates = Vec::new();
         let mut mounted: BTreeSet<String> = BTreeSet::new();
         for m in &svc.mounts {
-            let target = self.text(&m.target, svc.origin, "a mount target");
+            let target = self.text(&m.target, svc.origin_of("mount"), "a mount target");
             match &m.source {
                 MountSource::Volume(v) => {
                     if mounted.insert(v.clone()) {
@@ -1314,7 +1324,7 @@ impl<'a> Builder<'a> {
                     });
                     if m.propagation.is_some() {
                         self.warn(
-                            svc.origin,
+                            svc.origin_of("mount"),
                             format!("service `{name}`: mount propagation is not expressed for Kubernetes"),
                             "here",
                             "propagation matters for host paths, which Kubernetes pods do not mount",
@@ -1324,7 +1334,7 @@ impl<'a> Builder<'a> {
                 MountSource::Bind(path) => {
                     let path = self.stack.compile_time(path);
                     self.warn(
-                        svc.origin,
+                        svc.origin_of("mount"),
                         format!(
                             "service `{name}`: the host path `{path}` mounted at `{target}` has no Kubernetes meaning; \
                              it is left out of the manifests"
@@ -1352,7 +1362,7 @@ impl<'a> Builder<'a> {
                 read_only: None,
             });
         }
-        if let Some(b) = svc.shm_size_bytes {
+        if let Some(b) = self.amount(&svc.shm_size, "shm-size") {
             pod.volumes.push(PodVolume {
                 name: "dshm".into(),
                 persistent_volume_claim: None,
@@ -1397,7 +1407,7 @@ impl<'a> Builder<'a> {
         // Pod settings.
         pod.hostname = svc.hostname.as_ref().map(|h| self.stack.compile_time(h));
         pod.host_pid = (svc.pid.as_deref() == Some("host")).then_some(true);
-        pod.termination_grace_period_seconds = svc.stop_grace_period_ms.map(seconds);
+        pod.termination_grace_period_seconds = self.amount(&svc.stop_grace_period, "stop-grace-period").map(seconds);
         if let Some(p) = &svc.platform {
             let p = self.stack.compile_time(p);
             let mut parts = p.split('/');
@@ -1416,7 +1426,7 @@ impl<'a> Builder<'a> {
                 label_selector: Selector { match_labels: selector.clone() },
             });
             self.warn(
-                svc.origin,
+                svc.origin_of("placement"),
                 format!(
                     "service `{name}`: `placement max-replicas-per-node={n}` becomes a topology spread with maxSkew {n}, \
                      which bounds the difference between nodes, not the count per node"
@@ -1425,10 +1435,11 @@ impl<'a> Builder<'a> {
                 "the scheduler keeps replicas within that skew of each other across nodes",
             );
         }
-        for (what, present) in [("`init`", svc.init), ("`ulimit`", !svc.ulimits.is_empty())] {
+        for (what, setting, present) in [("`init`", "init", svc.init), ("`ulimit`", "ulimit", !svc.ulimits.is_empty())]
+        {
             if present {
                 self.warn(
-                    svc.origin,
+                    svc.origin_of(setting),
                     format!("service `{name}`: {what} has no Kubernetes pod setting; it is not expressed"),
                     "here",
                     "build it into the image (an init such as tini as entrypoint; limits in the runtime's configuration)",
@@ -1483,7 +1494,7 @@ impl<'a> Builder<'a> {
                 service_name: svc.stateful.then(|| name.clone()),
                 selector: Selector { match_labels: selector.clone() },
                 strategy,
-                min_ready_seconds: svc.update.as_ref().and_then(|u| u.monitor_ms).map(seconds),
+                min_ready_seconds: svc.update.as_ref().and_then(|u| self.amount(&u.monitor, "update")).map(seconds),
                 template: PodTemplate { metadata: pod_meta, spec: pod },
                 volume_claim_templates: claim_templates,
             };
@@ -1731,6 +1742,18 @@ impl<'a> Builder<'a> {
         let mut lost: Vec<&str> = Vec::new();
         let blocked = route.internal || matches!(route.action, Action::Respond { .. });
         let (service, port) = match &route.action {
+            Action::Proxy { service, .. } if !self.stack.services.contains_key(service) => {
+                self.warn(
+                    route.origin,
+                    format!(
+                        "route `{}`: the k8s target does not run `{service}`: the Ingress leaves the path out",
+                        route.path
+                    ),
+                    "not routed in the Ingress",
+                    "the cluster's own monitoring serves it; route to it with that Service's own Ingress",
+                );
+                return None;
+            }
             Action::Proxy { service, port } => (service.clone(), *port),
             Action::Respond { status } if nginx => {
                 // Nothing is proxied: every client is refused (403) before the backend.
@@ -1851,7 +1874,10 @@ impl<'a> Builder<'a> {
                 lost.push("its rate limit");
             }
         }
-        let body = route.body_limit_bytes.or(site.body_limit_bytes).or(proxy.and_then(|p| p.body_limit_bytes));
+        let body = [&route.body_limit, &site.body_limit, proxy.map_or(&None, |p| &p.body_limit)]
+            .into_iter()
+            .find(|a| a.is_some())
+            .and_then(|a| self.amount(a, "a body limit"));
         if let Some(b) = body {
             if nginx {
                 ann.push((format!("{A}proxy-body-size"), nginx_size(b)));
@@ -1859,7 +1885,7 @@ impl<'a> Builder<'a> {
                 lost.push("its body limit");
             }
         }
-        if let Some(ms) = route.timeout_ms {
+        if let Some(ms) = self.amount(&route.timeout, "a route timeout") {
             if nginx {
                 ann.push((format!("{A}proxy-read-timeout"), seconds(ms).to_string()));
                 ann.push((format!("{A}proxy-send-timeout"), seconds(ms).to_string()));
@@ -1915,7 +1941,9 @@ impl<'a> Builder<'a> {
     /// must name one): the site's first proxied service.
     fn any_backend(&self, site: &Site) -> Option<(String, u16)> {
         site.routes.iter().find_map(|r| match &r.action {
-            Action::Proxy { service, port } => Some((service.clone(), *port)),
+            Action::Proxy { service, port } if self.stack.services.contains_key(service) => {
+                Some((service.clone(), *port))
+            }
             _ => None,
         })
     }

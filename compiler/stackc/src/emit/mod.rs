@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use handlebars::{no_escape, Handlebars};
 
 use crate::diagnostics::{Code, Diagnostic};
-use crate::ir::{Exporter, Proxy, Site, Stack, TargetKind, Tls};
+use crate::ir::{AmountValue, Exporter, Proxy, Site, Stack, TargetKind, Tls};
 
 /// One generated file. `path` is relative to the output directory, `/`-separated, and
 /// never contains `..` or a leading `/` (checked by `validate` for user-chosen names and
@@ -137,8 +137,34 @@ pub(crate) fn template_error(target: TargetKind, message: &str) -> Diagnostic {
 
 /// Runs every selected target's emitter.
 pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
-    let selected = opts.targets.clone().unwrap_or_else(|| stack.targets.selected.clone());
+    let mut selected = opts.targets.clone().unwrap_or_else(|| stack.targets.selected.clone());
+    // The compose file bind-mounts the proxy's and Prometheus' configuration: building it
+    // builds them too, so that `--target compose` alone gives a file that runs.
+    if selected.contains(&TargetKind::Compose) {
+        let mounted = [
+            compose::proxy_kind(stack).map(|k| match k {
+                compose::ProxyKind::Nginx => TargetKind::Nginx,
+                compose::ProxyKind::Caddy => TargetKind::Caddy,
+            }),
+            monitoring_generated(stack).then_some(TargetKind::Prometheus),
+        ];
+        for t in mounted.into_iter().flatten() {
+            if !selected.contains(&t) {
+                selected.push(t);
+            }
+        }
+    }
     let mut out = Emitted::default();
+    for origin in &stack.unvalued {
+        out.diagnostics.push(
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                "this setting uses a param without a value at build time, and the targets write it as a number: it is left out",
+            )
+            .at(crate::diagnostics::origin_span(*origin), "no value when the files are built")
+            .help("give the param a `default=`: the targets need its value when the files are built"),
+        );
+    }
     let known = template_names();
     for name in opts.templates.keys().filter(|n| !known.contains(n)) {
         out.diagnostics.push(
@@ -235,7 +261,7 @@ pub fn preset_headers(preset: &str) -> Vec<(&'static str, &'static str)> {
 
 /// The `Strict-Transport-Security` value of `tls hsts=…`, if any.
 pub fn hsts(tls: &Tls) -> Option<String> {
-    let ms = tls.hsts_ms?;
+    let ms = tls.hsts.value()?;
     let mut v = format!("max-age={}", ms / 1000);
     if tls.hsts_subdomains {
         v.push_str("; includeSubDomains");
@@ -331,12 +357,42 @@ pub(crate) fn exporter_preset(kind: &str) -> Option<&'static ExporterPreset> {
 /// the name alerts are usually written with), except for blackbox, whose kind names the probe
 /// job; a `metrics` node in the exporter's block overrides all three.
 pub(crate) fn exporter_job(e: &Exporter) -> (String, String, u16) {
-    let preset = exporter_preset(&e.kind);
-    if let Some(m) = &e.service.metrics {
-        return (m.job.clone(), m.path.clone(), m.port);
+    match &e.service.metrics {
+        Some(m) => (m.job.clone(), m.path.clone(), m.port),
+        None => exporter_default_job(&e.kind),
     }
-    let job = if e.kind == "blackbox" { "blackbox-exporter".to_string() } else { e.kind.clone() };
+}
+
+/// The scrape job of an exporter of this kind without a `metrics` node (lowering gives a
+/// `metrics` node's missing settings these values too).
+pub(crate) fn exporter_default_job(kind: &str) -> (String, String, u16) {
+    let preset = exporter_preset(kind);
+    let job = if kind == "blackbox" { "blackbox-exporter".to_string() } else { kind.to_string() };
     (job, preset.map_or("/metrics", |p| p.path).to_string(), preset.map_or(0, |p| p.port))
+}
+
+/// nginx and Caddy write durations and sizes with the params' compile-time values: an
+/// E0501 at each one that names a param without a value, which would otherwise be left out.
+pub(crate) fn proxy_amounts_without_value(stack: &Stack, target: TargetKind) -> Vec<Diagnostic> {
+    let proxy = stack.proxy.as_ref();
+    let amounts = proxy.map(|p| [("hsts=", &p.tls.hsts), ("body-limit", &p.body_limit)]).into_iter().flatten().chain(
+        stack.sites.iter().flat_map(|site| {
+            std::iter::once(("body-limit", &site.body_limit))
+                .chain(site.routes.iter().flat_map(|r| [("timeout=", &r.timeout), ("body-limit=", &r.body_limit)]))
+        }),
+    );
+    amounts
+        .filter_map(|(what, a)| a.as_ref().filter(|a| a.value.is_none()).map(|a| (what, a)))
+        .map(|(what, a)| {
+            let params: Vec<String> = a.params().map(|p| format!("`{p}`")).collect();
+            Diagnostic::error(
+                Code::TargetCannotExpress,
+                format!("{} cannot read the deploy environment: `{what}` has no value at build time", target.name()),
+            )
+            .at(crate::diagnostics::origin_span(a.origin), format!("{} has no `default=`", params.join(", ")))
+            .help(format!("give the param a `default=`: {} gets params' defaults", target.name()))
+        })
+        .collect()
 }
 
 /// Whether the stack's monitoring services and their configuration are generated: it has a

@@ -164,7 +164,7 @@ fn proxy_or_default(stack: &Stack) -> Proxy {
         tls: Tls {
             email: None,
             profile: "intermediate".into(),
-            hsts_ms: None,
+            hsts: None,
             ocsp: true,
             hsts_subdomains: false,
             hsts_preload: false,
@@ -176,7 +176,7 @@ fn proxy_or_default(stack: &Stack) -> Proxy {
         security_headers: "basic".into(),
         headers: Vec::new(),
         rate_limits: Default::default(),
-        body_limit_bytes: None,
+        body_limit: None,
         gzip: false,
         upstreams: Default::default(),
         mounts: Vec::new(),
@@ -202,7 +202,7 @@ fn site_headers(stack: &Stack, proxy: &Proxy, site: &Site) -> Vec<(String, Strin
     for (n, v) in proxy.headers.iter().chain(&site.headers) {
         put(n, render_str(stack, v).unwrap_or_default());
     }
-    if let (Some(ms), true) = (proxy.tls.hsts_ms, https(proxy)) {
+    if let (Some(ms), true) = (proxy.tls.hsts.value(), https(proxy)) {
         let mut v = format!("max-age={}", ms / 1000);
         if proxy.tls.hsts_subdomains {
             v.push_str("; includeSubDomains");
@@ -276,6 +276,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     if stack.sites.is_empty() {
         return out;
     }
+    out.extend(super::proxy_amounts_without_value(stack, TargetKind::Nginx));
     let proxy = proxy_or_default(stack);
     let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
     let err = |origin: Origin, msg: String, label: &str, help: &str| {
@@ -591,7 +592,7 @@ fn location(proxy: &Proxy, routed: &Routed, r: &Route, server_headers: &[HeaderV
         path,
         internal: r.internal,
         access_log_off: !r.access_log,
-        body_limit: r.body_limit_bytes.map(size),
+        body_limit: r.body_limit.value().map(size),
         limit_req: r.rate_limit.as_ref().and_then(|z| proxy.rate_limits.get(z)).map(|z| LimitReqV {
             zone: z.name.clone(),
             burst: z.burst.filter(|b| *b > 0),
@@ -628,7 +629,7 @@ fn location(proxy: &Proxy, routed: &Routed, r: &Route, server_headers: &[HeaderV
                 pass,
                 rewrite,
                 websocket: r.websocket,
-                timeout: r.timeout_ms.map(time),
+                timeout: r.timeout.value().map(time),
                 buffering_off: r.buffering == Some(false),
                 hide_cache_control,
             });
@@ -724,7 +725,7 @@ fn view(stack: &Stack) -> View {
                 redirect_names,
                 tls: tls_view(&proxy.tls, &first),
                 headers,
-                body_limit: site.body_limit_bytes.or(proxy.body_limit_bytes).map(size),
+                body_limit: site.body_limit.value().or(proxy.body_limit.value()).map(size),
                 gzip: site.gzip.unwrap_or(proxy.gzip),
                 deny_var,
                 auth_realm: "Restricted".into(),

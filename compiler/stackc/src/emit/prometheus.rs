@@ -219,9 +219,15 @@ fn rule_file(group: &str) -> String {
 /// A lookup of the service name, so that each replica is its own target (a static
 /// `api:3001` would reach whichever replica Docker's DNS answers with first, and `up`
 /// would say nothing about the others).
-pub fn service_job(svc: &Service, m: &Metrics) -> ScrapeConfig {
+/// A job from a `metrics` node, without its targets.
+fn metrics_job(m: &Metrics) -> ScrapeConfig {
     let mut job = ScrapeConfig::new(m.job.clone()).path(&m.path).scheme(Some(&m.scheme));
     job.scrape_interval = m.interval_ms.map(duration);
+    job
+}
+
+pub fn service_job(svc: &Service, m: &Metrics) -> ScrapeConfig {
+    let mut job = metrics_job(m);
     if svc.replicas > 1 {
         job.dns_sd_configs.push(DnsSdConfig { names: vec![svc.name.clone()], kind: "A", port: m.port });
         job
@@ -266,7 +272,11 @@ pub fn blackbox_job(stack: &Stack, probes: &[BlackboxProbe], exporter: &str) -> 
 /// exporters, the probes, the extra `scrape`s.
 pub fn scrape_jobs(stack: &Stack) -> Vec<ScrapeConfig> {
     let Some(mon) = &stack.monitoring else { return Vec::new() };
-    let mut jobs = vec![ScrapeConfig::new("prometheus").target(format!("localhost:{}", super::PROMETHEUS_PORT))];
+    let own = match &mon.prometheus_service.metrics {
+        Some(m) => metrics_job(m).target(format!("localhost:{}", m.port)),
+        None => ScrapeConfig::new("prometheus").target(format!("localhost:{}", super::PROMETHEUS_PORT)),
+    };
+    let mut jobs = vec![own];
     for svc in stack.services.values() {
         if let Some(m) = &svc.metrics {
             jobs.push(service_job(svc, m));
@@ -274,11 +284,10 @@ pub fn scrape_jobs(stack: &Stack) -> Vec<ScrapeConfig> {
     }
     for e in &mon.exporters {
         let (job, path, port) = exporter_job(e);
-        let mut j = ScrapeConfig::new(job).path(&path);
-        if let Some(m) = &e.service.metrics {
-            j = j.scheme(Some(&m.scheme));
-            j.scrape_interval = m.interval_ms.map(duration);
-        }
+        let j = match &e.service.metrics {
+            Some(m) => metrics_job(m),
+            None => ScrapeConfig::new(job).path(&path),
+        };
         jobs.push(j.target(format!("{}:{port}", e.service.name)));
     }
     if !mon.probes.is_empty() {
@@ -300,6 +309,19 @@ pub fn scrape_jobs(stack: &Stack) -> Vec<ScrapeConfig> {
 /// What Prometheus cannot do for this stack.
 pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    // Rules fire, but without an Alertmanager their alerts go nowhere.
+    if stack.monitoring.as_ref().is_none_or(|m| m.notify.is_empty()) {
+        if let Some(group) = stack.alert_groups.iter().find(|g| !g.alerts.is_empty()) {
+            out.push(
+                Diagnostic::warning(
+                    Code::TargetApproximation,
+                    "the alert rules are written, but their alerts reach no one: the stack has no `notify`, so no Alertmanager",
+                )
+                .at(origin_span(group.origin), "these alerts fire nowhere")
+                .help("add `notify \"slack\" webhook=(secret)\"…\"` (or another receiver) to `monitoring`: it runs Alertmanager and sends every alert there"),
+            );
+        }
+    }
     let Some(mon) = &stack.monitoring else {
         return out;
     };

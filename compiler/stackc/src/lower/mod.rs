@@ -53,20 +53,59 @@ fn s(n: &Node, key: &str) -> Option<String> {
     n.prop(key).map(|e| e.value.display())
 }
 
-fn dur(n: &Node, key: &str) -> Option<u64> {
-    n.prop_str(key).and_then(|v| values::duration(v).ok())
+/// What lowering needs besides the nodes: the params, to give `${param}` durations and sizes
+/// their compile-time value, and where one was left without (see [`Stack::unvalued`]).
+struct Cx {
+    params: Stack,
+    unvalued: std::cell::RefCell<Vec<Origin>>,
 }
 
-fn size_of(e: &Entry) -> Option<u64> {
+impl Cx {
+    /// The value of a duration or size that the targets only ever write as a number.
+    fn value(&self, a: Amount) -> Option<u64> {
+        if a.value.is_none() {
+            self.unvalued.borrow_mut().push(a.origin);
+        }
+        a.value
+    }
+}
+
+/// A duration or size as written. `${param}` keeps its text (for targets that read the
+/// deploy environment) and gets its value from the params' compile-time values (for the
+/// others): a value given by a param is never lost.
+fn amount(cx: &Cx, e: &Entry, parse: fn(&str) -> values::VResult<u64>) -> Option<Amount> {
+    let origin = origin(e.entry_span);
     match &e.value {
-        Value::Int(i) => u64::try_from(*i).ok(),
-        Value::String(s) => values::size(s).ok(),
+        Value::Int(i) => Some(Amount { value: Some(u64::try_from(*i).ok()?), text: None, origin }),
+        Value::String(s) if values::has_interpolation(s) => {
+            let t = text(s);
+            Some(Amount { value: parse(&cx.params.compile_time(&t)).ok(), text: Some(t), origin })
+        }
+        Value::String(s) => Some(Amount { value: Some(parse(s).ok()?), text: None, origin }),
         _ => None,
     }
 }
 
-fn size(n: &Node, key: &str) -> Option<u64> {
-    n.prop(key).and_then(size_of)
+/// A duration property.
+fn dur_amount(cx: &Cx, n: &Node, key: &str) -> Option<Amount> {
+    n.prop(key).filter(|e| matches!(e.value, Value::String(_))).and_then(|e| amount(cx, e, values::duration))
+}
+
+fn dur(cx: &Cx, n: &Node, key: &str) -> Option<u64> {
+    cx.value(dur_amount(cx, n, key)?)
+}
+
+fn size_amount(cx: &Cx, e: &Entry) -> Option<Amount> {
+    amount(cx, e, values::size)
+}
+
+/// A size property.
+fn size_prop(cx: &Cx, n: &Node, key: &str) -> Option<Amount> {
+    size_amount(cx, n.prop(key)?)
+}
+
+fn size(cx: &Cx, n: &Node, key: &str) -> Option<u64> {
+    cx.value(size_prop(cx, n, key)?)
 }
 
 fn int<T: TryFrom<i128>>(n: &Node, key: &str) -> Option<T> {
@@ -138,22 +177,25 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
     } else {
         st.name = "stack".into();
     }
+    for n in nodes.iter().filter(|n| n.name.name == "param") {
+        let name = n.arg_str(0).unwrap_or_default().to_string();
+        st.params.insert(
+            name.clone(),
+            Param {
+                name,
+                default: s(n, "default"),
+                env: s(n, "env"),
+                required: flag(n, "required"),
+                description: s(n, "description"),
+                origin: origin(n.span),
+            },
+        );
+    }
+    // What lowering needs to give `${param}` durations and sizes their compile-time value.
+    let cx = Cx { params: Stack { params: st.params.clone(), ..Stack::default() }, unvalued: Default::default() };
     for n in nodes {
         let name = n.arg_str(0).unwrap_or_default().to_string();
         match n.name.name.as_str() {
-            "param" => {
-                st.params.insert(
-                    name.clone(),
-                    Param {
-                        name,
-                        default: s(n, "default"),
-                        env: s(n, "env"),
-                        required: flag(n, "required"),
-                        description: s(n, "description"),
-                        origin: origin(n.span),
-                    },
-                );
-            }
             "network" => {
                 st.networks.insert(
                     name.clone(),
@@ -173,7 +215,7 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
                     name.clone(),
                     Volume {
                         name,
-                        size_bytes: size(n, "size"),
+                        size_bytes: size(&cx, n, "size"),
                         class: s(n, "class"),
                         external: flag(n, "external"),
                         origin: origin(n.span),
@@ -219,19 +261,20 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
     let services: IndexMap<&str, &Node> =
         nodes.iter().filter(|n| n.name.name == "service").filter_map(|n| Some((n.arg_str(0)?, n))).collect();
     for (name, n) in &services {
-        st.services.insert(name.to_string(), service(name, n, default_network.as_deref()));
+        st.services.insert(name.to_string(), service(&cx, name, n, default_network.as_deref()));
     }
     for n in nodes {
         match n.name.name.as_str() {
-            "proxy" => st.proxy = Some(proxy(n)),
-            "site" => st.sites.push(site(n, &services, st.domain.as_deref())),
+            "proxy" => st.proxy = Some(proxy(&cx, n)),
+            "site" => st.sites.push(site(&cx, n, &services, st.domain.as_deref())),
             "firewall" => st.firewall = Some(firewall(n)),
-            "monitoring" => st.monitoring = Some(monitoring(n, default_network.as_deref())),
-            "alerts" => st.alert_groups.push(alerts(n)),
+            "monitoring" => st.monitoring = Some(monitoring(&cx, n, default_network.as_deref())),
+            "alerts" => st.alert_groups.push(alerts(&cx, n)),
             "backup" => {
                 let name = n.arg_str(0).unwrap_or_default().to_string();
-                st.backups.insert(name.clone(), backup(&name, n, &services));
+                st.backups.insert(name.clone(), backup(&cx, &name, n, &services));
             }
+            "defaults" => st.default_logging = n.child("logging").map(|l| logging(&cx, l)),
             "policy" => {
                 for rule in n.children() {
                     for a in &rule.args {
@@ -253,6 +296,8 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
             _ => {}
         }
     }
+    generated_route_ports(&mut st);
+    st.unvalued = cx.unvalued.take();
     if !st.sites.is_empty() && st.proxy.is_none() {
         st.proxy = Some(proxy_defaults());
     }
@@ -263,7 +308,23 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
     st
 }
 
-fn probe(n: &Node, svc: &Node) -> Option<Probe> {
+/// Routes to a service that `monitoring` generates (Prometheus, Alertmanager, an exporter)
+/// reach it on the port it serves on.
+fn generated_route_ports(st: &mut Stack) {
+    let Some(m) = &st.monitoring else { return };
+    let port_of = |name: &str| match name {
+        "prometheus" => Some(crate::emit::PROMETHEUS_PORT),
+        "alertmanager" => Some(crate::emit::ALERTMANAGER_PORT),
+        _ => m.exporters.iter().find(|e| e.service.name == name).map(|e| crate::emit::exporter_job(e).2),
+    };
+    for r in st.sites.iter_mut().flat_map(|s| s.routes.iter_mut()) {
+        if let Action::Proxy { service, port: port @ 0 } = &mut r.action {
+            *port = port_of(service).unwrap_or(0);
+        }
+    }
+}
+
+fn probe(cx: &Cx, n: &Node, svc: &Node) -> Option<Probe> {
     let port_of = |e: Option<&Entry>| match e.map(|e| &e.value) {
         // A port number need not be declared with `port` to be probed.
         Some(Value::Int(i)) => u16::try_from(*i).ok(),
@@ -278,19 +339,19 @@ fn probe(n: &Node, svc: &Node) -> Option<Probe> {
     };
     Some(Probe {
         check,
-        interval_ms: dur(n, "interval"),
-        timeout_ms: dur(n, "timeout"),
+        interval: dur_amount(cx, n, "interval"),
+        timeout: dur_amount(cx, n, "timeout"),
         retries: int(n, "retries"),
-        start_period_ms: dur(n, "start-period"),
+        start_period: dur_amount(cx, n, "start-period"),
     })
 }
 
-fn update(n: &Node) -> UpdateConfig {
+fn update(cx: &Cx, n: &Node) -> UpdateConfig {
     UpdateConfig {
         parallelism: int(n, "parallelism"),
-        delay_ms: dur(n, "delay"),
+        delay: dur_amount(cx, n, "delay"),
         failure_action: s(n, "failure-action"),
-        monitor_ms: dur(n, "monitor"),
+        monitor: dur_amount(cx, n, "monitor"),
         max_failure_ratio: n.prop("max-failure-ratio").and_then(|e| e.value.as_f64()),
         max_surge: int(n, "max-surge"),
         max_unavailable: int(n, "max-unavailable"),
@@ -315,7 +376,7 @@ fn env_value(e: &Entry, secrets: &mut Vec<String>) -> EnvValue {
     }
 }
 
-fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
+fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Service {
     let child = |c: &str| n.child(c);
     let mut env = IndexMap::new();
     let mut env_origins = IndexMap::new();
@@ -346,8 +407,8 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
         max: int(a, "max").unwrap_or(1),
         cpu_percent: int(a, "cpu"),
         memory_percent: int(a, "memory"),
-        scale_up_window_ms: dur(a, "scale-up-window"),
-        scale_down_window_ms: dur(a, "scale-down-window"),
+        scale_up_window_ms: dur(cx, a, "scale-up-window"),
+        scale_down_window_ms: dur(cx, a, "scale-down-window"),
         scale_up_select: s(a, "scale-up-select"),
         scale_down_select: s(a, "scale-down-select"),
         policies: a
@@ -357,7 +418,7 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
                 direction: p.name.name.trim_start_matches("scale-").to_string(),
                 percent: int(p, "percent"),
                 pods: int(p, "pods"),
-                period_ms: dur(p, "period").unwrap_or(60_000),
+                period_ms: dur(cx, p, "period").unwrap_or(60_000),
             })
             .collect(),
         origin: origin(a.span),
@@ -426,21 +487,21 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
                 })
             })
             .collect(),
-        health: child("health").and_then(|h| probe(h, n)),
-        readiness: child("readiness").and_then(|h| probe(h, n)),
+        health: child("health").and_then(|h| probe(cx, h, n)),
+        readiness: child("readiness").and_then(|h| probe(cx, h, n)),
         resources: child("resources")
             .map(|r| Resources {
                 cpus_milli: cpus(r, "cpus"),
-                memory_bytes: size(r, "memory"),
+                memory: size_prop(cx, r, "memory"),
                 reserve_cpus_milli: cpus(r, "reserve-cpus"),
-                reserve_memory_bytes: size(r, "reserve-memory"),
+                reserve_memory: size_prop(cx, r, "reserve-memory"),
                 pids: int(r, "pids"),
             })
             .unwrap_or_default(),
         restart: child("restart").and_then(|r| r.arg_str(0)).map(str::to_string),
         restart_max_attempts: child("restart").and_then(|r| int(r, "max-attempts")),
-        restart_delay_ms: child("restart").and_then(|r| dur(r, "delay")),
-        restart_window_ms: child("restart").and_then(|r| dur(r, "window")),
+        restart_delay: child("restart").and_then(|r| dur_amount(cx, r, "delay")),
+        restart_window: child("restart").and_then(|r| dur_amount(cx, r, "window")),
         max_replicas_per_node: child("placement").and_then(|r| int(r, "max-replicas-per-node")),
         pid: child("pid").and_then(|r| r.arg_str(0)).map(str::to_string),
         networks,
@@ -453,31 +514,26 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
                 job: s(m, "job").unwrap_or_else(|| name.to_string()),
                 path: s(m, "path").unwrap_or_else(|| "/metrics".into()),
                 port: u16::try_from(port).ok()?,
-                interval_ms: dur(m, "interval"),
+                interval_ms: dur(cx, m, "interval"),
                 scheme: s(m, "scheme").unwrap_or_else(|| "http".into()),
             })
         }),
         autoscale,
-        update: child("update").map(update),
-        rollback: child("rollback").map(update),
+        update: child("update").map(|u| update(cx, u)),
+        rollback: child("rollback").map(|u| update(cx, u)),
         labels: free_texts(n.children_named("labels")),
-        logging: child("logging").map(|l| Logging {
-            driver: s(l, "driver").unwrap_or_else(|| "json-file".into()),
-            max_size_bytes: size(l, "max-size"),
-            max_file: int(l, "max-file"),
-            address: t(l, "address"),
-            tag: t(l, "tag"),
-        }),
+        logging: child("logging").map(|l| logging(cx, l)),
         user: arg_text(child("user")),
         working_dir: arg_text(child("working-dir")),
         hostname: arg_text(child("hostname")),
-        stop_grace_period_ms: child("stop-grace-period")
-            .and_then(|d| d.arg_str(0))
-            .and_then(|d| values::duration(d).ok()),
+        stop_grace_period: child("stop-grace-period")
+            .and_then(|d| d.arg(0))
+            .filter(|e| matches!(e.value, Value::String(_)))
+            .and_then(|e| amount(cx, e, values::duration)),
         read_only: arg_bool(child("read-only")),
         tmpfs: n
             .children_named("tmpfs")
-            .filter_map(|t| Some(Tmpfs { path: entry_text(t.arg(0)?), size_bytes: size(t, "size") }))
+            .filter_map(|t| Some(Tmpfs { path: entry_text(t.arg(0)?), size_bytes: size(cx, t, "size") }))
             .collect(),
         cap_drop: word_texts(child("cap-drop")),
         cap_add: word_texts(child("cap-add")),
@@ -489,13 +545,27 @@ fn service(name: &str, n: &Node, default_network: Option<&str>) -> Service {
             })
             .collect(),
         init: arg_bool(child("init")),
-        shm_size_bytes: child("shm-size").and_then(|x| x.arg(0)).and_then(size_of),
+        shm_size: child("shm-size").and_then(|x| x.arg(0)).and_then(|e| size_amount(cx, e)),
         platform: arg_text(child("platform")),
         stateful: arg_bool(child("stateful")),
         env_from: n.children_named("env-from").flat_map(|e| e.args.iter().map(|a| a.value.display())).collect(),
         secret_files,
         secrets,
         origin: origin(n.span),
+        origins: n.children().iter().fold(IndexMap::new(), |mut m, c| {
+            m.entry(c.name.name.clone()).or_insert_with(|| origin(c.span));
+            m
+        }),
+    }
+}
+
+fn logging(cx: &Cx, l: &Node) -> Logging {
+    Logging {
+        driver: s(l, "driver").unwrap_or_else(|| "json-file".into()),
+        max_size: size_prop(cx, l, "max-size"),
+        max_file: int(l, "max-file"),
+        address: t(l, "address"),
+        tag: t(l, "tag"),
     }
 }
 
@@ -504,7 +574,8 @@ fn mounts(n: &Node) -> Vec<Mount> {
         .filter_map(|m| {
             let src = m.arg_str(0)?;
             Some(Mount {
-                source: if values::is_bind_source(src) {
+                // Names cannot hold `${…}` (validated): a source that does is a host path.
+                source: if values::is_bind_source(src) || values::has_interpolation(src) {
                     MountSource::Bind(text(src))
                 } else {
                     MountSource::Volume(src.to_string())
@@ -526,7 +597,7 @@ fn proxy_defaults() -> Proxy {
         tls: Tls {
             email: None,
             profile: "intermediate".into(),
-            hsts_ms: None,
+            hsts: None,
             ocsp: true,
             hsts_subdomains: false,
             hsts_preload: false,
@@ -538,24 +609,24 @@ fn proxy_defaults() -> Proxy {
         security_headers: "basic".into(),
         headers: Vec::new(),
         rate_limits: IndexMap::new(),
-        body_limit_bytes: None,
+        body_limit: None,
         gzip: false,
         upstreams: IndexMap::new(),
         mounts: Vec::new(),
     }
 }
 
-fn proxy(n: &Node) -> Proxy {
+fn proxy(cx: &Cx, n: &Node) -> Proxy {
     let mut p = proxy_defaults();
     if let Some(t) = n.child("tls") {
         p.tls = Tls {
             email: s(t, "email"),
             profile: s(t, "profile").unwrap_or_else(|| "intermediate".into()),
-            hsts_ms: dur(t, "hsts"),
+            hsts: dur_amount(cx, t, "hsts"),
             ocsp: t.prop_bool("ocsp").unwrap_or(true),
             hsts_subdomains: flag(t, "hsts-subdomains"),
             hsts_preload: flag(t, "hsts-preload"),
-            session_timeout_ms: dur(t, "session-timeout"),
+            session_timeout_ms: dur(cx, t, "session-timeout"),
             session_tickets: t.prop_bool("session-tickets"),
             certificates: s(t, "certificates").unwrap_or_else(|| "letsencrypt".into()),
             acme_ca: s(t, "acme-ca"),
@@ -576,12 +647,12 @@ fn proxy(n: &Node) -> Proxy {
                 per,
                 burst: int(z, "burst"),
                 nodelay: flag(z, "nodelay"),
-                size_bytes: size(z, "size"),
+                size_bytes: size(cx, z, "size"),
                 origin: origin(z.span),
             },
         );
     }
-    p.body_limit_bytes = n.child("body-limit").and_then(|b| b.arg(0)).and_then(size_of);
+    p.body_limit = n.child("body-limit").and_then(|b| b.arg(0)).and_then(|e| size_amount(cx, e));
     p.gzip = arg_bool(n.child("gzip"));
     p.mounts = mounts(n);
     for u in n.children_named("upstream") {
@@ -590,7 +661,7 @@ fn proxy(n: &Node) -> Proxy {
             Upstream {
                 balance: s(u, "balance"),
                 max_fails: int(u, "max-fails"),
-                fail_timeout_ms: dur(u, "fail-timeout"),
+                fail_timeout_ms: dur(cx, u, "fail-timeout"),
                 keepalive: int(u, "keepalive"),
             },
         );
@@ -598,7 +669,7 @@ fn proxy(n: &Node) -> Proxy {
     p
 }
 
-fn site(n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Site {
+fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Site {
     let mut hosts: Vec<Text> = n.args.iter().map(entry_text).collect();
     if hosts.is_empty() {
         hosts.extend(domain.map(Text::lit));
@@ -615,8 +686,12 @@ fn site(n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Sit
                 Action::Redirect { to, status: int(r, "status").unwrap_or(301) }
             } else {
                 let to = r.prop_str("to")?;
-                let svc = services.get(to)?;
-                let port = rules_route_port(svc, r.prop("port")).ok()?.arg(0)?.value.as_int()?;
+                let port = match services.get(to) {
+                    Some(svc) => rules_route_port(svc, r.prop("port")).ok()?.arg(0)?.value.as_int()?,
+                    // A service `monitoring` generates: its port is filled in once monitoring
+                    // is lowered (`generated_route_ports`), unless the route gives one.
+                    None => r.prop("port").and_then(|p| p.value.as_int()).unwrap_or(0),
+                };
                 Action::Proxy { service: to.to_string(), port: u16::try_from(port).ok()? }
             };
             Some(Route {
@@ -633,10 +708,10 @@ fn site(n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Sit
                 websocket: flag(r, "websocket"),
                 rate_limit: s(r, "rate-limit"),
                 access_log: r.prop_bool("access-log").unwrap_or(true),
-                timeout_ms: dur(r, "timeout"),
+                timeout: dur_amount(cx, r, "timeout"),
                 buffering: r.prop_bool("buffering"),
-                body_limit_bytes: size(r, "body-limit"),
-                cache_ms: dur(r, "cache"),
+                body_limit: size_prop(cx, r, "body-limit"),
+                cache_ms: dur(cx, r, "cache"),
                 immutable: flag(r, "immutable"),
                 fallback: s(r, "fallback"),
                 internal: flag(r, "internal"),
@@ -660,7 +735,7 @@ fn site(n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Sit
             .collect(),
         headers: headers(n),
         security_headers: n.child("security-headers").and_then(|h| h.arg_str(0)).map(str::to_string),
-        body_limit_bytes: n.child("body-limit").and_then(|b| b.arg(0)).and_then(size_of),
+        body_limit: n.child("body-limit").and_then(|b| b.arg(0)).and_then(|e| size_amount(cx, e)),
         gzip: n.child("gzip").and_then(|g| g.arg(0)?.value.as_bool()),
         origin: origin(n.span),
     }
@@ -690,7 +765,7 @@ fn firewall(n: &Node) -> Firewall {
     }
 }
 
-fn monitoring(n: &Node, default_network: Option<&str>) -> Monitoring {
+fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
     let empty = |name: &str| Node {
         name: crate::syntax::ast::Ident { name: name.to_string(), span: n.name.span },
         ty: None,
@@ -705,14 +780,15 @@ fn monitoring(n: &Node, default_network: Option<&str>) -> Monitoring {
         for a in &e.args {
             let kind = a.value.display();
             if !exporters.iter().any(|x| x.kind == kind) {
-                let svc = service(&format!("{kind}-exporter"), &empty("exporter"), default_network);
+                let svc = service(cx, &format!("{kind}-exporter"), &empty("exporter"), default_network);
                 exporters.push(Exporter { kind, service: svc });
             }
         }
     }
     for e in n.children_named("exporter") {
         let Some(kind) = e.arg_str(0) else { continue };
-        let svc = service(&format!("{kind}-exporter"), e, default_network);
+        let mut svc = service(cx, &format!("{kind}-exporter"), e, default_network);
+        generated_metrics(cx, e, &mut svc, crate::emit::exporter_default_job(kind));
         match exporters.iter_mut().find(|x| x.kind == kind) {
             Some(x) => x.service = svc,
             None => exporters.push(Exporter { kind: kind.to_string(), service: svc }),
@@ -720,12 +796,17 @@ fn monitoring(n: &Node, default_network: Option<&str>) -> Monitoring {
     }
     Monitoring {
         prometheus: Prometheus {
-            retention_ms: dur(&prom_node, "retention"),
-            retention_size_bytes: size(&prom_node, "retention-size"),
-            scrape_interval_ms: dur(&prom_node, "scrape-interval"),
-            evaluation_interval_ms: dur(&prom_node, "evaluation-interval"),
+            retention_ms: dur(cx, &prom_node, "retention"),
+            retention_size_bytes: size(cx, &prom_node, "retention-size"),
+            scrape_interval_ms: dur(cx, &prom_node, "scrape-interval"),
+            evaluation_interval_ms: dur(cx, &prom_node, "evaluation-interval"),
         },
-        prometheus_service: service("prometheus", &prom_node, default_network),
+        prometheus_service: {
+            let mut svc = service(cx, "prometheus", &prom_node, default_network);
+            let default = ("prometheus".to_string(), "/metrics".to_string(), crate::emit::PROMETHEUS_PORT);
+            generated_metrics(cx, &prom_node, &mut svc, default);
+            svc
+        },
         exporters,
         probes: n
             .children_named("probe")
@@ -743,7 +824,7 @@ fn monitoring(n: &Node, default_network: Option<&str>) -> Monitoring {
                     name: p.arg_str(0)?.to_string(),
                     target: s(p, "target")?,
                     path: s(p, "path"),
-                    interval_ms: dur(p, "interval"),
+                    interval_ms: dur(cx, p, "interval"),
                     scheme: s(p, "scheme"),
                 })
             })
@@ -762,10 +843,25 @@ fn monitoring(n: &Node, default_network: Option<&str>) -> Monitoring {
     }
 }
 
-fn alerts(n: &Node) -> AlertGroup {
+/// `metrics` in the block of a service `monitoring` generates (Prometheus, an exporter),
+/// which need not declare a `port`: what it leaves out (`job`, `path`, the port) is the
+/// generated service's own scrape job (`default`), so that `job=`/`interval=` are kept.
+fn generated_metrics(cx: &Cx, block: &Node, svc: &mut Service, default: (String, String, u16)) {
+    let Some(m) = block.child("metrics") else { return };
+    let (job, path, port) = default;
+    svc.metrics = Some(Metrics {
+        job: s(m, "job").unwrap_or(job),
+        path: s(m, "path").unwrap_or(path),
+        port: svc.metrics.as_ref().map_or(port, |declared| declared.port),
+        interval_ms: dur(cx, m, "interval"),
+        scheme: s(m, "scheme").unwrap_or_else(|| "http".into()),
+    });
+}
+
+fn alerts(cx: &Cx, n: &Node) -> AlertGroup {
     AlertGroup {
         name: n.arg_str(0).unwrap_or_default().to_string(),
-        interval_ms: dur(n, "interval"),
+        interval_ms: dur(cx, n, "interval"),
         alerts: n
             .children_named("alert")
             .filter_map(|a| {
@@ -773,7 +869,7 @@ fn alerts(n: &Node) -> AlertGroup {
                 Some(Alert {
                     name: a.arg_str(0)?.to_string(),
                     expr: s(a, "expr")?,
-                    for_ms: dur(a, "for"),
+                    for_ms: dur(cx, a, "for"),
                     severity: s(a, "severity"),
                     summary: text("summary"),
                     description: text("description"),
@@ -783,10 +879,11 @@ fn alerts(n: &Node) -> AlertGroup {
                 })
             })
             .collect(),
+        origin: origin(n.head_span()),
     }
 }
 
-fn backup(name: &str, n: &Node, services: &IndexMap<&str, &Node>) -> Backup {
+fn backup(cx: &Cx, name: &str, n: &Node, services: &IndexMap<&str, &Node>) -> Backup {
     let service = s(n, "service");
     let engine = s(n, "engine").or_else(|| {
         let svc = services.get(service.as_deref()?)?;
@@ -799,7 +896,7 @@ fn backup(name: &str, n: &Node, services: &IndexMap<&str, &Node>) -> Backup {
         volume: s(n, "volume"),
         engine,
         schedule: s(n, "schedule").unwrap_or_default(),
-        retain_ms: dur(n, "retain"),
+        retain_ms: dur(cx, n, "retain"),
         to: s(n, "to").unwrap_or_default(),
         copy_to: s(n, "copy-to"),
         encrypt_secret: s(n, "encrypt"),

@@ -361,12 +361,9 @@ fn mount_secret(c: &mut CService, secrets: &mut Secrets, name: &str) {
     }
 }
 
-fn base_service(stack: &Stack, image: Option<String>) -> CService {
-    let mut c = CService { image, profiles: vec!["backup".into()], ..CService::default() };
-    for (k, v) in &stack.labels {
-        c.labels.insert(k.clone(), render_plain(stack, v));
-    }
-    c
+fn base_service(image: Option<String>) -> CService {
+    // The stack's labels and logging are added with every generated service's.
+    CService { image, profiles: vec!["backup".into()], ..CService::default() }
 }
 
 fn dump_service(stack: &Stack, opts: &EmitOptions, job: &Job, secrets: &mut Secrets) -> CService {
@@ -385,7 +382,7 @@ fn dump_service(stack: &Stack, opts: &EmitOptions, job: &Job, secrets: &mut Secr
         (BackupEngine::Postgres, None) => (Some("postgres".into()), None),
         (BackupEngine::Redis, None) => (Some("redis".into()), None),
     };
-    let mut c = base_service(stack, image);
+    let mut c = base_service(image);
     c.build = build;
     c.entrypoint = entrypoint(job, "dump");
     // What depends on params is set here, so that deploy-time values apply; the script's
@@ -427,7 +424,7 @@ fn dump_service(stack: &Stack, opts: &EmitOptions, job: &Job, secrets: &mut Secr
 }
 
 fn encrypt_service(stack: &Stack, opts: &EmitOptions, job: &Job, secret: &str, secrets: &mut Secrets) -> CService {
-    let mut c = base_service(stack, Some(GPG_IMAGE.into()));
+    let mut c = base_service(Some(GPG_IMAGE.into()));
     c.entrypoint = entrypoint(job, "encrypt");
     mount_secret(&mut c, secrets, secret);
     c.volumes.push(backup_mount(stack, opts, job, false));
@@ -437,7 +434,7 @@ fn encrypt_service(stack: &Stack, opts: &EmitOptions, job: &Job, secret: &str, s
 }
 
 fn copy_service(stack: &Stack, opts: &EmitOptions, job: &Job, dir: &Text) -> CService {
-    let mut c = base_service(stack, Some(ALPINE_IMAGE.into()));
+    let mut c = base_service(Some(ALPINE_IMAGE.into()));
     c.entrypoint = entrypoint(job, "copy");
     c.volumes.push(backup_mount(stack, opts, job, true));
     c.volumes.push(CMount::Short(format!("{}:/copy", render_path(stack, opts, dir))));
@@ -447,7 +444,7 @@ fn copy_service(stack: &Stack, opts: &EmitOptions, job: &Job, dir: &Text) -> CSe
 }
 
 fn upload_service(stack: &Stack, opts: &EmitOptions, job: &Job, secrets: &mut Secrets) -> CService {
-    let mut c = base_service(stack, Some(AWS_IMAGE.into()));
+    let mut c = base_service(Some(AWS_IMAGE.into()));
     c.entrypoint = entrypoint(job, "upload");
     for (var, url) in &job.uploads {
         if has_params(url) {
@@ -476,7 +473,7 @@ fn upload_service(stack: &Stack, opts: &EmitOptions, job: &Job, secrets: &mut Se
 }
 
 fn prune_service(stack: &Stack, opts: &EmitOptions, job: &Job) -> CService {
-    let mut c = base_service(stack, Some(ALPINE_IMAGE.into()));
+    let mut c = base_service(Some(ALPINE_IMAGE.into()));
     c.entrypoint = entrypoint(job, "prune");
     c.volumes.push(backup_mount(stack, opts, job, false));
     c.volumes.push(script_mount(job, "prune"));
