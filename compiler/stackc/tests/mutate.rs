@@ -206,7 +206,7 @@ fn mutate(text: &str, rng: &mut Rng, depth: u32) -> (String, String) {
             format!("{short:?}")
         }
     };
-    let kind = rng.below(if depth == 0 { 15 } else { 14 });
+    let kind = rng.below(if depth == 0 { 18 } else { 17 });
     // Token-based mutations need tokens; fall back to truncation on an empty text.
     if toks.is_empty() && kind < 8 {
         return (String::new(), "empty text -> empty".into());
@@ -315,6 +315,30 @@ fn mutate(text: &str, rng: &mut Rng, depth: u32) -> (String, String) {
                 (text.replace('\n', "\r\n"), "CRLF line endings".into())
             }
         }
+        14 => {
+            // A line longer than any terminal: later tokens land past column 65 535 (the
+            // renderer once panicked there).
+            let at = if toks.is_empty() { 0 } else { tok(rng).start };
+            let pad = if rng.below(2) == 0 { " ".repeat(70_000) } else { format!("/*{}*/ ", "x".repeat(70_000)) };
+            (format!("{}{pad}{}", &text[..at], &text[at..]), format!("insert {} bytes of padding at {at}", pad.len()))
+        }
+        15 => {
+            // Blocks nested far deeper than any stack: the parser's limit, not a crash.
+            let at = lines.iter().take(rng.below(lines.len() + 1)).map(|l| l.len()).sum::<usize>();
+            let depth_n = 50 + rng.below(400);
+            let nest = format!("{}{}\n", "n {".repeat(depth_n), "}".repeat(depth_n));
+            (format!("{}{nest}{}", &text[..at], &text[at..]), format!("insert {depth_n} nested blocks at {at}"))
+        }
+        16 => {
+            // Line breaks KDL counts that editors and terminals may not: NEL, FF, LS, PS.
+            let breaks: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
+            if breaks.is_empty() {
+                return (text.to_string(), "no line break to replace".into());
+            }
+            let at = *rng.pick(&breaks);
+            let with = *rng.pick(&["\u{85}", "\u{0C}", "\u{2028}", "\u{2029}", "\r"]);
+            (format!("{}{with}{}", &text[..at], &text[at + 1..]), format!("line break at {at} -> {with:?}"))
+        }
         _ if depth < 2 => {
             // Two mutations stacked.
             let (t1, d1) = mutate(text, rng, depth + 1);
@@ -383,6 +407,9 @@ const STACK_SIZE: usize = 8 << 20;
 /// Human renders per input (the JSON rendering and span checks cover every diagnostic).
 const MAX_HUMAN_RENDERS: usize = 40;
 
+/// The most one rendered diagnostic may take (bounded output).
+const MAX_RENDER_BYTES: usize = 16 * 1024;
+
 fn compile_checked(name: &str, text: &str, opts: &Options) -> Result<Outcome, String> {
     // `check` is `build` without the files: every target's stage runs too.
     let out = guarded("check", || check(name, text, opts))?;
@@ -393,12 +420,22 @@ fn compile_checked(name: &str, text: &str, opts: &Options) -> Result<Outcome, St
         // A human report costs about the length of the lines it shows; a mutation can put
         // thousands of diagnostics on one 50 KB line, so render the first ones only.
         if n < MAX_HUMAN_RENDERS {
-            guarded(&format!("render_human of {}", d.code.as_str()), || {
-                render_human(d, &out.sources, RenderOptions::default());
+            let len = guarded(&format!("render_human of {}", d.code.as_str()), || {
+                let mut len = render_human(d, &out.sources, RenderOptions::default()).len();
                 if n < 3 {
-                    render_human(d, &out.sources, RenderOptions { color: true, unicode: false, width: 20 });
+                    len = len.max(
+                        render_human(d, &out.sources, RenderOptions { color: true, unicode: false, width: 20 }).len(),
+                    );
                 }
+                len
             })?;
+            // A report shows a window of its lines, never a whole 70 KB line or file.
+            if len > MAX_RENDER_BYTES {
+                return Err(format!(
+                    "render_human of {} is {len} bytes (more than {MAX_RENDER_BYTES})",
+                    d.code.as_str()
+                ));
+            }
         }
         guarded(&format!("render_json of {}", d.code.as_str()), || render_json(d, &out.sources).to_string())?;
     }
