@@ -609,6 +609,28 @@ struct Failure {
     options_value: Options,
 }
 
+/// Far above the slowest input seen (a few seconds in a debug build on a loaded machine): an
+/// input still running after this hangs, which is a failure like a panic. The test cannot
+/// stop the hung thread, so it names the input and ends the process.
+const HANG_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn watchdog(running: &Mutex<Vec<Option<(std::time::Instant, String)>>>, done: &std::sync::atomic::AtomicBool) {
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let hung = running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .flatten()
+            .find(|(t0, _)| t0.elapsed() > HANG_LIMIT)
+            .map(|(_, what)| what.clone());
+        if let Some(what) = hung {
+            eprintln!("mutate: TIMEOUT: an input ran longer than {HANG_LIMIT:?}: {what}");
+            std::process::exit(1);
+        }
+    }
+}
+
 #[test]
 fn mutated_inputs_never_panic() {
     install_panic_hook();
@@ -624,13 +646,20 @@ fn mutated_inputs_never_panic() {
     let trace = std::env::var_os("STACKC_MUTATE_TRACE").is_some();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
     let started = std::time::Instant::now();
+    // What each worker runs, and since when: a watchdog ends the run on an input that hangs.
+    let running: Mutex<Vec<Option<(std::time::Instant, String)>>> = Mutex::new(vec![None; threads]);
+    let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
-        for _ in 0..threads {
+        s.spawn(|| watchdog(&running, &done));
+        let mut workers = Vec::new();
+        for slot in 0..threads {
+            let (running, next, jobs, inputs, failures, slowest) =
+                (&running, &next, &jobs, &inputs, &failures, &slowest);
             // The CLI runs on the main thread, which has 8 MB of stack; test threads get 2 MB
             // by default. A stack overflow aborts the whole process (it cannot be caught):
             // rerun with STACKC_MUTATE_TRACE=1 to see the input.
             let worker = std::thread::Builder::new().stack_size(STACK_SIZE);
-            let spawned = worker.spawn_scoped(s, || loop {
+            let spawned = worker.spawn_scoped(s, move || loop {
                 let j = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&(f, i)) = jobs.get(j) else { break };
                 let input = &inputs[f];
@@ -644,7 +673,10 @@ fn mutated_inputs_never_panic() {
                     eprintln!("mutate: running {} #{i} [{opt_name}]: {description}", input.name);
                 }
                 let t0 = std::time::Instant::now();
+                let what = format!("{} #{i} [{opt_name}]: {description}", input.name);
+                running.lock().unwrap_or_else(|e| e.into_inner())[slot] = Some((t0, what));
                 let result = run_checks(&input.name, &text, opts, extra);
+                running.lock().unwrap_or_else(|e| e.into_inner())[slot] = None;
                 slowest.lock().unwrap_or_else(|e| e.into_inner()).push((
                     t0.elapsed(),
                     format!("{} #{i} [{opt_name}] {} bytes: {description}", input.name, text.len()),
@@ -661,8 +693,13 @@ fn mutated_inputs_never_panic() {
                     });
                 }
             });
-            spawned.expect("spawn a worker thread");
+            workers.push(spawned.expect("spawn a worker thread"));
         }
+        for w in workers {
+            // A panic escaping the checks is a bug of this test; report it as one.
+            w.join().expect("a mutation worker panicked outside the guarded checks");
+        }
+        done.store(true, Ordering::Relaxed);
     });
     let elapsed = started.elapsed();
     let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
