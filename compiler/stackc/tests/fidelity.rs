@@ -187,12 +187,9 @@ service "api" {
 /// and Prometheus' configuration), for every example and each of its environments.
 #[test]
 fn compose_alone_writes_what_it_mounts() {
-    let root = support::root();
     let mut checked = 0;
-    for f in std::fs::read_dir(root.join("examples")).unwrap().flatten().map(|e| e.path()) {
-        let Some(name) = f.file_name().and_then(|n| n.to_str()).filter(|n| n.ends_with(".stack.kdl")) else {
-            continue;
-        };
+    for f in support::examples() {
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         let src = std::fs::read_to_string(&f).unwrap();
         let envs = stackc::compile(name, &src, &Options::default()).environments;
         for env in std::iter::once(None).chain(envs.into_iter().map(Some)) {
