@@ -62,20 +62,15 @@ site "shop.example.com" {
 targets {
     k8s
 }
-volume "backup-db" size="1Gi"
+secret "pw" env="PW"
 env-group "backup-db" A="1"
 service "postgres" {
     image "postgres:16-alpine"
     port 5432
-    env POSTGRES_PASSWORD="x"
-    env-from "backup-db"
-    mount "backup-db" "/var/lib/postgresql/data"
+    env POSTGRES_PASSWORD=(secret)"pw"
     health cmd="pg_isready"
 }
 backup "db" service="postgres" schedule="0 3 * * *" to="/var/backups"
-policy {
-    allow "plaintext-secret"
-}
 "#,
     ),
 ];
