@@ -139,6 +139,7 @@ fn check_document(
     let mut main_diags = Diagnostics::new();
     let stack = semantic(&main, opts, selected.and_then(|e| e.arg_str(0)), &mut main_diags);
     let base: Vec<Diagnostic> = main_diags.iter().cloned().collect();
+    let in_base: std::collections::HashSet<&Diagnostic> = base.iter().collect();
     diags.extend(base.iter().cloned());
     let mut env_stacks = Vec::new();
     let mut per_env = EnvDiagnostics::default();
@@ -148,7 +149,7 @@ fn check_document(
             let merged = merge::merged(nodes, Some(env));
             let mut env_diags = Diagnostics::new();
             let env_stack = semantic(&merged, opts, Some(name), &mut env_diags);
-            per_env.add(name, env_diags.iter().filter(|d| !base.contains(d)).cloned());
+            per_env.add(name, env_diags.iter().filter(|d| !in_base.contains(d)).cloned());
             if let Some(s) = env_stack.filter(|_| !file_failed) {
                 env_stacks.push((name.to_string(), s));
             }
@@ -163,16 +164,15 @@ fn check_document(
 /// problem in two environments is one diagnostic naming both.
 #[derive(Default)]
 struct EnvDiagnostics {
-    seen: Vec<(Diagnostic, Vec<String>)>,
+    /// In the order first seen, so that the output stays deterministic; hashed, because an
+    /// environment can produce thousands.
+    seen: indexmap::IndexMap<Diagnostic, Vec<String>>,
 }
 
 impl EnvDiagnostics {
     fn add(&mut self, env: &str, diags: impl IntoIterator<Item = Diagnostic>) {
         for d in diags {
-            match self.seen.iter_mut().find(|(s, _)| *s == d) {
-                Some((_, envs)) => envs.push(env.to_string()),
-                None => self.seen.push((d, vec![env.to_string()])),
-            }
+            self.seen.entry(d).or_default().push(env.to_string());
         }
     }
 
@@ -228,10 +228,11 @@ pub fn build(name: &str, text: &str, opts: &Options, emit_opts: &crate::emit::Em
         (e.files, lints::apply_to_target_diagnostics(e.diagnostics, &stack.policy, &opts.lints))
     };
     let (files, base) = outcome.stack.as_ref().map(run).unwrap_or_default();
+    let in_base: std::collections::HashSet<&Diagnostic> = base.iter().collect();
     let mut per_env = EnvDiagnostics::default();
     for (env, stack) in &env_stacks {
         let found = run(stack).1;
-        per_env.add(env, found.into_iter().filter(|d| !base.contains(d)));
+        per_env.add(env, found.into_iter().filter(|d| !in_base.contains(d)));
     }
     // Any error fails the run; a target that cannot express the stack correctly produces no
     // files at all. An error of an environment alone leaves the base's files to the caller.
