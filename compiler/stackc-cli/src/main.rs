@@ -388,9 +388,9 @@ fn explain(code: &str) -> ExitCode {
 }
 
 fn graph(file: &Path, format: GraphFormat, env: Option<String>) -> ExitCode {
-    let text = match read(file) {
+    let text = match read_source(file) {
         Ok(t) => t,
-        Err(code) => return code,
+        Err(e) => return ExitCode::from(e.report(file, DiagFormat::Human, Color::Auto)),
     };
     let out = compile(&file.display().to_string(), &text, &Options { env, ..Options::default() });
     print_diagnostics(&out, DiagFormat::Human, render_options(Color::Auto));
