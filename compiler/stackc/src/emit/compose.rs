@@ -466,7 +466,7 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
         // The URL is fixed at build time (params take their defaults): a deploy-time value
         // would reach the shell unquoted.
         Check::Http { path, port } => {
-            let url = shell_quote(&format!("http://127.0.0.1:{port}{}", stack.compile_time(path)));
+            let url = super::shell_word(&format!("http://127.0.0.1:{port}{}", stack.compile_time(path)));
             vec![
                 "CMD-SHELL".into(),
                 esc(&format!("wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url} || exit 1")),
@@ -484,14 +484,6 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
         timeout: amount(stack, &p.timeout, duration),
         retries: p.retries,
         start_period: amount(stack, &p.start_period, duration),
-    }
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/:._-?=&%+@".contains(&b)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r#"'"'"'"#))
     }
 }
 
@@ -1900,7 +1892,7 @@ fn env_example(stack: &Stack) -> String {
         }
         seen.push(var.clone());
         out.push('\n');
-        let desc = p.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+        let desc = p.description.as_deref().map(|d| format!(": {}", super::comment_text(d))).unwrap_or_default();
         if p.required {
             out.push_str(&format!("# param `{}`{desc} (required)\n{var}=\n", p.name));
         } else {

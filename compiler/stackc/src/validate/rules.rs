@@ -589,7 +589,7 @@ fn interpolated_values(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostic
     }
     fn check(kind: Kind, e: &Entry, symbols: &Symbols, diags: &mut Diagnostics) {
         let Value::String(s) = &e.value else { return };
-        if !values::has_interpolation(s) || matches!(kind, Kind::Str) {
+        if !values::has_interpolation(s) {
             return;
         }
         let Some(resolved) = substitute(s, symbols) else {
@@ -611,7 +611,7 @@ fn interpolated_values(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostic
             diags.push(
                 Diagnostic::error(
                     err.code,
-                    format!("with its params' defaults, `{s}` becomes `{resolved}`: {}", err.message),
+                    format!("with its params' defaults, `{s}` becomes `{}`: {}", values::shown(&resolved), err.message),
                 )
                 .at(e.span, "invalid once params are substituted")
                 .maybe_help(err.help),
