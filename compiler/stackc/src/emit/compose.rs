@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 // The backup core is shared with the Kubernetes target; `backup` (a child) reaches it here.
-use super::{header, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
+use super::{header, shell_word as sh, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 
@@ -1248,15 +1248,6 @@ fn site_hosts(stack: &Stack, site: &Site) -> Vec<String> {
         .map(|h| stack.compile_time(h))
         .chain(site.redirect_from.iter().map(|h| stack.compile_time(&Text::from_default(h))))
         .collect()
-}
-
-/// Single-quoted for `sh`.
-fn sh(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/:._-@=+,".contains(&b)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r#"'"'"'"#))
-    }
 }
 
 /// `init-certificates.sh`: the first certificate of each site, before the first

@@ -339,15 +339,21 @@ fn requote(token: &str) -> String {
 /// description would otherwise start a live line, such as a variable in `.env.example`),
 /// and control and invisible characters are spelled as escapes.
 pub fn comment_text(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        match c {
-            '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' => out.push_str("\n# "),
-            c if c.is_control() || is_hidden(c) => out.push_str(&c.escape_unicode().to_string()),
-            c => out.push(c),
+    let lines: Vec<String> = s
+        .split(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+        .map(|line| {
+            line.chars()
+                .map(|c| if c.is_control() || is_hidden(c) { c.escape_unicode().to_string() } else { c.to_string() })
+                .collect()
+        })
+        .collect();
+    lines.iter().enumerate().fold(String::new(), |mut out, (i, line)| {
+        if i > 0 {
+            out.push_str(if line.is_empty() { "\n#" } else { "\n# " });
         }
-    }
-    out
+        out.push_str(line);
+        out
+    })
 }
 
 /// `s` as one sh word, always quoted: single quotes, or double quotes with `\\` escapes when
