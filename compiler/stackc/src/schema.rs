@@ -91,6 +91,8 @@ pub enum Kind {
     ImageTag,
     /// `host:port`.
     HostPort,
+    /// An HTTP basic-auth user: one line without `:` (RFC 7617; htpasswd's separator).
+    AuthUser,
     Enum(&'static [&'static str]),
     Ref(RefKind),
 }
@@ -133,6 +135,7 @@ impl Kind {
             Kind::ObjectName => "a Kubernetes object name such as \"nginx\" or \"fast-ssd\"".into(),
             Kind::ImageTag => "an image tag such as \"1.27\"".into(),
             Kind::HostPort => "`host:port`, e.g. \"api.internal:9100\"".into(),
+            Kind::AuthUser => "a user name without `:`".into(),
             Kind::Enum(words) => {
                 let w: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
                 format!("one of {}", w.join(", "))
@@ -496,7 +499,7 @@ const SITE: &[NodeSpec] = &[
         .keyed(),
     n("allow-from", "only these address ranges may use the site; others get 403").rest("cidr", Cidr, 1),
     n("basic-auth", "HTTP basic authentication")
-        .args(&[("user", Str)], 1)
+        .args(&[("user", AuthUser)], 1)
         .props(&[ps("password-hash", Str)])
         .required(&["password-hash"])
         .keyed(),

@@ -170,6 +170,13 @@ fn header_names_are_tokens_and_values_are_bounded() {
     assert_eq!(error_codes(&site(&format!("header \"X-Big\" \"{big}\""))), ["E0318"]);
     let fits = "a".repeat(4096);
     assert_eq!(error_codes(&site(&format!("header \"X-Big\" \"{fits}\""))), Vec::<String>::new());
+    // A basic-auth user cannot hold htpasswd's separator.
+    let src = site("basic-auth \"ad:min\" password-hash=(secret)\"h\"").replacen(
+        "stack \"shop\"\n",
+        "stack \"shop\"\nsecret \"h\" env=\"H\"\n",
+        1,
+    );
+    assert_eq!(error_codes(&src), ["E0318"]);
     // A param default is checked once substituted.
     let src = site("header \"X-Team\" \"${team}\"").replacen(
         "stack \"shop\"\n",

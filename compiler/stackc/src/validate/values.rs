@@ -235,6 +235,19 @@ pub fn host_port(s: &str) -> VResult<()> {
     Ok(())
 }
 
+/// A basic-auth user: RFC 7617 forbids `:` in it (the browser sends `user:password`), and it
+/// separates the user from the hash in an htpasswd file.
+pub fn auth_user(s: &str) -> VResult<()> {
+    if s.is_empty() || s.contains(':') {
+        return Err(err(
+            Code::InvalidText,
+            format!("`{}` is not a basic-auth user: it is empty or contains `:`", shown(s)),
+        )
+        .help("choose a user name without `:`"));
+    }
+    Ok(())
+}
+
 /// A path mounted into a container: docker compose's short syntax splits `source:target:options`
 /// at `:`, and Kubernetes refuses a `mountPath` with one, so a `:` would mount elsewhere.
 pub fn no_colon(s: &str) -> VResult<()> {

@@ -731,6 +731,7 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
         Kind::ObjectName => values::object_name(s),
         Kind::ImageTag => values::image_tag(s),
         Kind::HostPort => values::host_port(s),
+        Kind::AuthUser => values::text(s, false).and_then(|()| values::auth_user(s)),
         Kind::Name | Kind::Ref(_) => values::name(s),
         Kind::Duration => values::duration(s).map(|_| ()),
         Kind::Size => values::size(s).map(|_| ()),
