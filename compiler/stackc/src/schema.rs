@@ -459,7 +459,7 @@ const SERVICE: &[NodeSpec] = &[
     n("stateful", "k8s: run as a StatefulSet with a claim per replica for its volumes").args(&[("stateful", Bool)], 1),
     n("secret", "mount a secret as a file (compose secrets, k8s secret volume)")
         .args(&[("secret", Ref(RefKind::Secret))], 1)
-        .props(&[p("target", AbsPath), p("mode", Int(0, 0o777))])
+        .props(&[p("target", MountTarget), p("mode", Int(0, 0o777))])
         .keyed(),
     n("env-from", "take every variable of an `env-group`").rest("group", Ref(RefKind::EnvGroup), 1),
 ];

@@ -8,20 +8,13 @@ use stackc::ir::TargetKind;
 use stackc::Options;
 
 mod support;
+use support::file;
 
 fn build(src: &str, targets: &[TargetKind]) -> (Vec<OutputFile>, Vec<String>) {
     let emit = EmitOptions { targets: Some(targets.to_vec()), ..EmitOptions::default() };
     let built = stackc::build("test.stack.kdl", src, &Options::default(), &emit);
     let diags = built.outcome.diagnostics.iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect();
     (built.files, diags)
-}
-
-fn file<'a>(files: &'a [OutputFile], path: &str) -> &'a str {
-    &files
-        .iter()
-        .find(|f| f.path == path)
-        .unwrap_or_else(|| panic!("{path} not generated: {:?}", files.iter().map(|f| &f.path).collect::<Vec<_>>()))
-        .contents
 }
 
 fn errors(diags: &[String]) -> Vec<&str> {
@@ -75,8 +68,9 @@ fn a_colon_in_a_mount_or_tmpfs_path_is_refused_at_the_path() {
         ("    mount \"./uploads\" \"/srv/uploads:/etc\"\n", "\"/srv/uploads:/etc\""),
         ("    mount \"/data:Z\" \"/data\"\n", "\"/data:Z\""),
         ("    tmpfs \"/data:Z\"\n", "\"/data:Z\""),
+        ("    secret \"s\" target=\"/run/a:b\"\n", "\"/run/a:b\""),
     ] {
-        let src = format!("stack \"shop\"\n{API}{line}}}\n");
+        let src = format!("stack \"shop\"\nsecret \"s\" file=\"./s.txt\"\n{API}{line}}}\n");
         assert_eq!(error_codes(&src), ["E0310"], "{line}");
         assert_eq!(first_error_at(&src), src.find(bad).unwrap(), "{line}");
     }
@@ -236,6 +230,17 @@ fn invisible_characters_are_escaped_in_yaml_and_refused_elsewhere() {
     assert_eq!(error_codes(&site), ["E0318"]);
     let fw = "stack \"shop\"\nfirewall {\n    allow 22 comment=\"ssh\\u{2066}\"\n}\n";
     assert_eq!(error_codes(fw), ["E0318"]);
+    // A param's default reaches `.env.example`, which has no escape either (also with an
+    // environment, where the rule runs once per merged stack: still one error).
+    let param = "stack \"shop\"\nparam \"p\" default=\"a\\u{202E}b\" env=\"P\"\nenv \"dev\" {\n}\n";
+    assert_eq!(error_codes(param), ["E0318"]);
+    assert_eq!(first_error_at(param), param.find("\"a\\u").unwrap());
+}
+
+#[test]
+fn free_text_and_promql_may_span_lines() {
+    let src = "stack \"shop\"\nalerts \"api\" {\n    alert \"ApiDown\" expr=\"sum(up)\\n  == 0\" {\n        summary \"down\\nfor real \\u{200D}\"\n        description \"line one\\nline two\"\n    }\n}\n";
+    assert_eq!(error_codes(src), Vec::<String>::new());
 }
 
 #[test]
@@ -250,6 +255,8 @@ fn the_yaml_writer_escapes_invisible_characters_in_every_scalar_style() {
         "- dash \u{200D}",
         "\u{202E}",
         "#hash \u{061C}",
+        "a long value with spaces that goes on and on, well past any folding column, to see that it stays on one line \u{202E} and more words after it",
+        "a long value with a quote ' and a line break \n that goes on and on, well past any folding column, on one line \u{202E} and more",
     ];
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (i, t) in tricky.iter().enumerate() {
@@ -295,4 +302,10 @@ fn a_health_url_with_shell_characters_is_one_quoted_word() {
     let compose = file(&files, "docker-compose.yml");
     // Bare, `&` ended the command and `?` was a glob.
     assert!(compose.contains("wget -q -O /dev/null 'http://127.0.0.1:3001/h?a=1&b=2' ||"), "{compose}");
+}
+
+#[test]
+fn a_bad_character_next_to_a_param_is_reported_once() {
+    let src = "stack \"shop\"\nparam \"x\" default=\"1\"\nfirewall {\n    allow 22 comment=\"a\\u{0}${x}\"\n}\n";
+    assert_eq!(error_codes(src), ["E0318"]);
 }

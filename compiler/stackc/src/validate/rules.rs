@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use super::values::{self, Piece};
-use super::walk::string_domain;
+use super::walk::{free_text, string_domain};
 use super::Symbols;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::schema::{self, Kind, NodeSpec};
@@ -509,6 +509,12 @@ fn params(symbols: &Symbols, diags: &mut Diagnostics) {
                     .help("drop `required=#true` or the `default=`"),
             );
         }
+        // A default reaches `.env.example`, where no escape exists for an invisible character.
+        if let Some(e) = p.prop("default").filter(|e| !e.is_secret_ref()) {
+            if let Some(err) = e.value.as_str().and_then(|d| values::visible(d).err()) {
+                diags.push(Diagnostic::error(err.code, err.message).at(e.span, "invalid value").maybe_help(err.help));
+            }
+        }
         if !required && p.prop("default").is_none() {
             diags.push(
                 Diagnostic::error(Code::MissingRequired, format!("param `{name}` has no value"))
@@ -589,7 +595,8 @@ fn interpolated_values(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostic
     }
     fn check(kind: Kind, e: &Entry, symbols: &Symbols, diags: &mut Diagnostics) {
         let Value::String(s) = &e.value else { return };
-        if !values::has_interpolation(s) {
+        // The literal text was checked as written; its error is not repeated here.
+        if !values::has_interpolation(s) || free_text(kind).is_some_and(|lines| values::text(s, lines).is_err()) {
             return;
         }
         let Some(resolved) = substitute(s, symbols) else {

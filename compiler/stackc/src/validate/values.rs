@@ -106,6 +106,22 @@ pub fn text(s: &str, lines: bool) -> VResult<()> {
     })
 }
 
+/// A string without invisible characters, for a value that may span lines but also reaches
+/// files with no escape for them (a param's default is written into `.env.example`).
+pub fn visible(s: &str) -> VResult<()> {
+    match s.chars().find(|&c| is_hidden(c)) {
+        Some(c) => Err(err(
+            Code::InvalidText,
+            format!(
+                "this value contains the invisible character U+{:04X}, which would reach a generated file",
+                c as u32
+            ),
+        )
+        .help("remove the character: `.env.example` and the files a param reaches have no escape for it")),
+        None => Ok(()),
+    }
+}
+
 /// A string at most `max` bytes long (header values: nginx refuses a request header larger
 /// than a `large_client_header_buffers` buffer, 8k by default, and proxies cap them too).
 pub fn text_len(s: &str, max: usize) -> VResult<()> {

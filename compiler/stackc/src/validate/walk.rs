@@ -699,9 +699,9 @@ pub const HEADER_VALUE_MAX: usize = 4096;
 
 /// Whether a kind's own domain leaves free characters, which [`values::text`] then checks
 /// (the other domains admit only their own alphabet).
-fn free_text(kind: Kind) -> Option<bool> {
+pub fn free_text(kind: Kind) -> Option<bool> {
     match kind {
-        Kind::Text | Kind::Scalar => Some(true),
+        Kind::Text | Kind::Scalar | Kind::Promql => Some(true),
         Kind::Str
         | Kind::Path
         | Kind::AbsPath
@@ -711,8 +711,8 @@ fn free_text(kind: Kind) -> Option<bool> {
         | Kind::UrlPath
         | Kind::Url
         | Kind::Destination
-        | Kind::Promql
-        | Kind::HeaderValue => Some(false),
+        | Kind::HeaderValue
+        | Kind::AuthUser => Some(false),
         _ => None,
     }
 }
@@ -726,12 +726,12 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
         Kind::Str => values::text(s, false),
         Kind::Text => values::text(s, true),
         Kind::HeaderName => values::header_name(s),
-        Kind::HeaderValue => values::text(s, false).and_then(|()| values::text_len(s, HEADER_VALUE_MAX)),
+        Kind::HeaderValue => values::text_len(s, HEADER_VALUE_MAX),
         Kind::LabelName => values::label_name(s),
         Kind::ObjectName => values::object_name(s),
         Kind::ImageTag => values::image_tag(s),
         Kind::HostPort => values::host_port(s),
-        Kind::AuthUser => values::text(s, false).and_then(|()| values::auth_user(s)),
+        Kind::AuthUser => values::auth_user(s),
         Kind::Name | Kind::Ref(_) => values::name(s),
         Kind::Duration => values::duration(s).map(|_| ()),
         Kind::Size => values::size(s).map(|_| ()),
