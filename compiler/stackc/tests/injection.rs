@@ -277,7 +277,7 @@ fn yaml_as_json(text: &str) -> Option<serde_json::Value> {
     let py = support::root().join(".ci/tools/compose/bin/python");
     if !py.is_file() {
         assert!(!support::in_ci(), "the compose venv is not installed: CI must run .ci/install-validators first");
-        eprintln!("NOT RUN: the compose venv (PyYAML) is not installed; run .ci/install-validators");
+        support::report_not_run("the compose venv (PyYAML) is not installed; run .ci/install-validators");
         return None;
     }
     let mut child = std::process::Command::new(py)
