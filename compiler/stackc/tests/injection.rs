@@ -171,6 +171,9 @@ fn header_names_are_tokens_and_values_are_bounded() {
         1,
     );
     assert_eq!(error_codes(&src), ["E0318"]);
+    // A param default is checked once substituted, in free `KEY=value` properties too.
+    let label = format!("stack \"shop\"\nparam \"team\" default=\"a\\nb\"\n{API}    labels team=\"${{team}}\"\n}}\n");
+    assert_eq!(error_codes(&label), ["E0318"]);
     // A param default is checked once substituted.
     let src = site("header \"X-Team\" \"${team}\"").replacen(
         "stack \"shop\"\n",

@@ -466,7 +466,7 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
         // The URL is fixed at build time (params take their defaults): a deploy-time value
         // would reach the shell unquoted.
         Check::Http { path, port } => {
-            let url = super::shell_word(&format!("http://127.0.0.1:{port}{}", stack.compile_time(path)));
+            let url = sh(&format!("http://127.0.0.1:{port}{}", stack.compile_time(path)));
             vec![
                 "CMD-SHELL".into(),
                 esc(&format!("wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url} || exit 1")),

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use handlebars::{no_escape, Handlebars};
 
 use crate::diagnostics::{Code, Diagnostic};
-use crate::ir::{AmountValue, Exporter, Proxy, Site, Stack, TargetKind, Tls};
+use crate::ir::{is_hidden, AmountValue, Exporter, Proxy, Site, Stack, TargetKind, Tls};
 
 /// One generated file. `path` is relative to the output directory, `/`-separated, and
 /// never contains `..` or a leading `/` (checked by `validate` for user-chosen names and
@@ -229,8 +229,6 @@ pub fn yaml<T: serde::Serialize>(value: &T) -> String {
     escape_hidden(&serde_saphyr::to_string_with_options(value, opts).unwrap_or_default())
 }
 
-use crate::ir::is_hidden;
-
 /// Bidirectional controls and zero-width characters are printable to YAML, so serde-saphyr
 /// writes them raw, where an editor reorders or hides the text around them. Each scalar
 /// holding one is rewritten as a double-quoted scalar with `\uXXXX` escapes. Without block
@@ -356,7 +354,7 @@ pub fn comment_text(s: &str) -> String {
     })
 }
 
-/// `s` as one sh word, always quoted: single quotes, or double quotes with `\\` escapes when
+/// `s` as one sh word, always quoted: single quotes, or double quotes with `\` escapes when
 /// it holds a `$`, a backtick, a backslash or a non-ASCII character (shellcheck takes the
 /// first three in single quotes for an expansion or escape that single quotes stop, and a
 /// typographic quote for a typo).

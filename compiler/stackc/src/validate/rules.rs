@@ -582,10 +582,11 @@ fn interpolated_values(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostic
                 }
             }
             for p in &node.props {
-                if let Some(ps) = spec.prop(&p.key.name) {
-                    if !p.value.is_secret_ref() {
-                        check(ps.kind, &p.value, symbols, diags);
-                    }
+                // Free `KEY=value` properties (env, labels) too: a label value from a param
+                // must still be one line.
+                let kind = spec.prop(&p.key.name).map(|ps| ps.kind).or(spec.free_props.map(|f| f.1));
+                if let (Some(kind), false) = (kind, p.value.is_secret_ref()) {
+                    check(kind, &p.value, symbols, diags);
                 }
             }
             if let Some(c) = &node.children {

@@ -12,9 +12,9 @@
 use indexmap::IndexMap;
 
 use super::{
-    bytes, escape_dollar, header, Builder, ClaimRef, ConfigMapGenerator, Container, EmptyDir, EnvVar, KeyToPath,
-    NameRef, Object, OutputFile, PodMeta, PodSpec, PodTemplate, PodVolume, PvcResources, PvcSpec, SecretVolume,
-    ValueFrom, VolumeMount, DIR, SELECTOR_KEY,
+    bytes, escape_dollar, header, shell_word, Builder, ClaimRef, ConfigMapGenerator, Container, EmptyDir, EnvVar,
+    KeyToPath, NameRef, Object, OutputFile, PodMeta, PodSpec, PodTemplate, PodVolume, PvcResources, PvcSpec,
+    SecretVolume, ValueFrom, VolumeMount, DIR, SELECTOR_KEY,
 };
 use super::{BackupEngine, BackupJob, BACKUP_STAMP_FORMAT};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
@@ -153,7 +153,7 @@ fn prune_script(stack: &Stack, job: &Job, retain_ms: u64) -> String {
     out.push_str(&format!(
         "# Only this backup's own files (its name, a time stamp, its extension): never anything else.\n\
          find \"$BACKUP_DIR\" -maxdepth 1 -type f -name {} -mmin +{minutes} -exec rm -f {{}} \\;\n",
-        super::shell_word(&job.final_glob())
+        shell_word(&job.final_glob())
     ));
     out.push_str(&format!("echo \"backup {}: pruned\"\n", job.name()));
     out
