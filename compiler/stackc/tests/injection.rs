@@ -213,6 +213,10 @@ fn backup_env_values_are_the_same_literal_in_compose_and_kubernetes() {
     };
     assert_eq!(value_of("PGUSER"), "u$$(id)");
     assert_eq!(value_of("PGDATABASE"), "d$x");
+    // What the container gets: Kubernetes turns `$$` into `$` and leaves other `$` alone.
+    for var in ["PGUSER", "PGDATABASE"] {
+        assert_eq!(value_of(var).replace("$$", "$"), sh_value(var), "{var}");
+    }
 }
 
 // 5. Invisible characters
