@@ -145,6 +145,7 @@ fn control_characters_are_refused_in_env_values_and_strings() {
         "    logging driver=\"syslog\" tag=\"a\\nb\"\n",
         "    labels team=\"a\\nb\"\n",
         "    labels \"te\\nam\"=\"a\"\n",
+        "    labels team=\"a\\u{2028}b\"\n",
         "    env A=\"a\\u{0}${x}\"\n",
     ] {
         let src = format!("stack \"shop\"\nparam \"x\" default=\"1\"\n{API}{line}}}\n");

@@ -86,18 +86,20 @@ pub fn shown(s: &str) -> String {
 pub fn text(s: &str, lines: bool) -> VResult<()> {
     let bad = s.chars().find(|&c| {
         let control = c.is_control() && c != '\t' && !(lines && c == '\n');
-        control || (!lines && is_hidden(c))
+        // Editors break the line at U+2028/U+2029; nginx, Caddy and sh do not.
+        control || (!lines && (is_hidden(c) || c == '\u{2028}' || c == '\u{2029}'))
     });
     let Some(c) = bad else { return Ok(()) };
     let what = match c {
         '\n' => "a line break".to_string(),
         '\r' => "a carriage return".to_string(),
         '\0' => "a NUL character".to_string(),
+        '\u{2028}' | '\u{2029}' => format!("the line separator U+{:04X}", c as u32),
         c if is_hidden(c) => format!("the invisible character U+{:04X}", c as u32),
         c => format!("the control character U+{:04X}", c as u32),
     };
     let e = err(Code::InvalidText, format!("this value contains {what}, which would reach a generated file"));
-    Err(if c == '\n' {
+    Err(if matches!(c, '\n' | '\u{2028}' | '\u{2029}') {
         e.help("write the value on one line")
     } else if c == '\r' && lines {
         e.help("end lines with `\\n` only")
@@ -143,7 +145,7 @@ pub fn header_name(s: &str) -> VResult<()> {
     if ok {
         return Ok(());
     }
-    let fixed: String = s.chars().filter(|c| !c.is_whitespace() && !c.is_control()).collect();
+    let fixed: String = s.trim().chars().filter(|c| !c.is_control()).map(|c| if c == ' ' { '-' } else { c }).collect();
     let e = err(
         Code::InvalidText,
         format!("`{}` is not a header name: header names are 1-256 letters, digits and `!#$%&'*+-.^_`|~`", shown(s)),
@@ -163,21 +165,20 @@ pub fn label_name(s: &str) -> VResult<()> {
         && b.all(|c| c.is_ascii_alphanumeric() || c == b'_');
     if !ok {
         let fixed: String = s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-        return Err(err(
+        let fixed = fixed.trim_start_matches(|c: char| c.is_ascii_digit());
+        let e = err(
             Code::InvalidName,
             format!(
                 "`{}` is not a Prometheus label name: letters, digits and `_`, not starting with a digit",
                 shown(s)
             ),
-        )
-        .help(format!("write `{}`", fixed.trim_start_matches(|c: char| c.is_ascii_digit()))));
+        );
+        return Err(if label_name(fixed).is_ok() { e.help(format!("write `{fixed}`")) } else { e });
     }
     if s.starts_with("__") {
-        return Err(err(
-            Code::InvalidName,
-            format!("`{s}` starts with `__`, which Prometheus reserves for its own labels"),
-        )
-        .help(format!("write `{}`", s.trim_matches('_'))));
+        let e = err(Code::InvalidName, format!("`{s}` starts with `__`, which Prometheus reserves for its own labels"));
+        let fixed = s.trim_matches('_');
+        return Err(if fixed.is_empty() { e } else { e.help(format!("write `{fixed}`")) });
     }
     Ok(())
 }
