@@ -377,7 +377,7 @@ pub fn shell_quote(s: &str) -> String {
 /// `s` as one sh word: bare when it holds only characters that sh never interprets (no glob
 /// `?`, no `&`), else [`shell_quote`]d.
 pub fn shell_word(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/:._-=@%+".contains(&b)) {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/:._-=@%+,".contains(&b)) {
         s.to_string()
     } else {
         shell_quote(s)
