@@ -99,6 +99,7 @@ catalogue! {
     OutOfRange = "E0315" "out-of-range" "a number outside the range this setting accepts";
     InvalidAddress = "E0316" "invalid-address" "a host address that is not an IP address";
     InvalidUrl = "E0317" "invalid-url" "a URL or destination of the wrong form";
+    InvalidText = "E0318" "invalid-text" "a control or invisible character, or a length, that the generated file cannot hold safely";
     DependencyCycle = "E0401" "dependency-cycle" "services that depend on each other in a loop";
     HealthyWithoutHealth = "E0402" "healthy-without-health" "`depends-on ... healthy=#true` on a service without a `health` check";
     RouteNoPort = "E0403" "route-without-port" "a route to a service that has no usable port";

@@ -14,6 +14,23 @@ pub struct Origin {
     pub len: usize,
 }
 
+/// Characters that show as nothing or reorder the text around them: bidirectional controls
+/// and zero-width characters. A reviewer reading a generated file would not see what the
+/// tool reads, so validation refuses them in configuration values and the emitters escape them in YAML.
+pub fn is_hidden(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}'
+            | '\u{200B}'..='\u{200D}'
+            | '\u{2060}'
+            | '\u{FEFF}'
+    )
+}
+
 /// A string that may contain `${param}` references, kept apart so that each target can
 /// render them its own way (compose `${VAR:-default}`, Caddy `{$VAR:default}`, or the default).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]

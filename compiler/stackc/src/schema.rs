@@ -31,8 +31,12 @@ impl RefKind {
 /// The domain of a value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
-    /// Any string.
+    /// Any string on one line, without control or invisible characters: it may reach any
+    /// generated file.
     Str,
+    /// Free text that may span lines (descriptions, commands, alert annotations): written
+    /// only where the target quotes it (YAML, comments).
+    Text,
     /// A name of a thing: `[a-z][a-z0-9-]{0,62}`.
     Name,
     Int(i128, i128),
@@ -58,6 +62,8 @@ pub enum Kind {
     Path,
     /// An absolute path inside a container.
     AbsPath,
+    /// An absolute path inside a container that a mount or tmpfs lands on: no `:`.
+    MountTarget,
     /// The name of a generated file: one path component, inside the output directory.
     FileName,
     /// A URL path (`/api/`).
@@ -73,6 +79,20 @@ pub enum Kind {
     Destination,
     /// An http(s) URL.
     Url,
+    /// An HTTP header name (an RFC 7230 token).
+    HeaderName,
+    /// An HTTP header value: one line, at most 4096 bytes.
+    HeaderValue,
+    /// A Prometheus label name.
+    LabelName,
+    /// A Kubernetes object name (DNS-1123 subdomain): an ingress or storage class.
+    ObjectName,
+    /// An image tag (`1.27-alpine`).
+    ImageTag,
+    /// `host:port`.
+    HostPort,
+    /// An HTTP basic-auth user: one line without `:` (RFC 7617; htpasswd's separator).
+    AuthUser,
     Enum(&'static [&'static str]),
     Ref(RefKind),
 }
@@ -81,6 +101,7 @@ impl Kind {
     pub fn describe(&self) -> String {
         match self {
             Kind::Str => "a string".into(),
+            Kind::Text => "text (may span lines)".into(),
             Kind::Name => "a name (`[a-z][a-z0-9-]*`)".into(),
             Kind::Int(lo, hi) => format!("an integer from {lo} to {hi}"),
             Kind::Number(lo, hi) => format!("a number from {lo} to {hi}"),
@@ -99,6 +120,7 @@ impl Kind {
             Kind::EnvName => "an environment variable name".into(),
             Kind::Path => "a path".into(),
             Kind::AbsPath => "an absolute path".into(),
+            Kind::MountTarget => "an absolute path without `:`".into(),
             Kind::FileName => "a file name such as \"docker-compose.prod.yml\"".into(),
             Kind::UrlPath => "a URL path starting with `/`".into(),
             Kind::RoutePath => "a URL path starting with `/`, or a regex with `regex=#true`".into(),
@@ -107,6 +129,13 @@ impl Kind {
             Kind::Promql => "a PromQL expression".into(),
             Kind::Destination => "\"s3://bucket/prefix\" or an absolute path".into(),
             Kind::Url => "an http(s) URL".into(),
+            Kind::HeaderName => "a header name such as \"X-Frame-Options\"".into(),
+            Kind::HeaderValue => "a header value (one line, at most 4096 bytes)".into(),
+            Kind::LabelName => "a Prometheus label name such as \"team\"".into(),
+            Kind::ObjectName => "a Kubernetes object name such as \"nginx\" or \"fast-ssd\"".into(),
+            Kind::ImageTag => "an image tag such as \"1.27\"".into(),
+            Kind::HostPort => "`host:port`, e.g. \"api.internal:9100\"".into(),
+            Kind::AuthUser => "a user name without `:`".into(),
             Kind::Enum(words) => {
                 let w: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
                 format!("one of {}", w.join(", "))
@@ -289,7 +318,7 @@ pub const EXPORTER_SERVICES: &[&str] = &[
 
 const PROBE_PROPS: &[PropSpec] = &[
     p("http", UrlPath),
-    p("cmd", Str),
+    p("cmd", Text),
     p("tcp", PortRef),
     p("port", PortRef),
     p("interval", DUR),
@@ -316,7 +345,7 @@ const SCALE_POLICIES: &[NodeSpec] = &[
 const BUILD: &[NodeSpec] = &[n("arg", "a build argument: `arg NAME=\"value\"`").free(EnvName, Scalar, false)];
 
 const MOUNT: NodeSpec = n("mount", "mount a named volume or bind-mount a host path")
-    .args(&[("source", MountSource), ("target", AbsPath)], 2)
+    .args(&[("source", MountSource), ("target", MountTarget)], 2)
     .props(&[
         p("read-only", Bool),
         p("propagation", Enum(&["rprivate", "private", "rshared", "shared", "rslave", "slave"])),
@@ -324,7 +353,7 @@ const MOUNT: NodeSpec = n("mount", "mount a named volume or bind-mount a host pa
     .merge(Merge::Key(1));
 
 const SERVICE: &[NodeSpec] = &[
-    n("description", "what the service is for").args(&[("text", Str)], 1),
+    n("description", "what the service is for").args(&[("text", Text)], 1),
     n("image", "the container image").args(&[("image", Image)], 1),
     n("build", "build the image from a Dockerfile")
         .props(&[p("context", Path), p("dockerfile", Path), p("target", Str)])
@@ -332,8 +361,8 @@ const SERVICE: &[NodeSpec] = &[
         .kids(BUILD)
         .merge(Merge::Deep),
     n("replicas", "how many containers run").args(&[("count", Int(0, 1000))], 1),
-    n("command", "the command, replacing the image's CMD").rest("word", Str, 1),
-    n("entrypoint", "the entrypoint, replacing the image's ENTRYPOINT").rest("word", Str, 1),
+    n("command", "the command, replacing the image's CMD").rest("word", Text, 1),
+    n("entrypoint", "the entrypoint, replacing the image's ENTRYPOINT").rest("word", Text, 1),
     n("port", "a container port reachable by other services (never published on the host)")
         .args(&[("port", Port)], 1)
         .props(&[p("name", Name), p("protocol", PROTOCOLS)])
@@ -416,7 +445,7 @@ const SERVICE: &[NodeSpec] = &[
     n("hostname", "the container's host name").args(&[("name", Host)], 1),
     n("stop-grace-period", "time between SIGTERM and SIGKILL").args(&[("duration", DUR)], 1),
     n("read-only", "a read-only root filesystem").args(&[("read-only", Bool)], 1),
-    n("tmpfs", "an in-memory filesystem").args(&[("path", AbsPath)], 1).props(&[p("size", Size)]).keyed(),
+    n("tmpfs", "an in-memory filesystem").args(&[("path", MountTarget)], 1).props(&[p("size", Size)]).keyed(),
     n("cap-drop", "Linux capabilities to drop").rest("capability", Str, 1),
     n("cap-add", "Linux capabilities to add").rest("capability", Str, 1),
     n("security-opt", "security options, e.g. \"no-new-privileges:true\"").rest("option", Str, 1),
@@ -430,7 +459,7 @@ const SERVICE: &[NodeSpec] = &[
     n("stateful", "k8s: run as a StatefulSet with a claim per replica for its volumes").args(&[("stateful", Bool)], 1),
     n("secret", "mount a secret as a file (compose secrets, k8s secret volume)")
         .args(&[("secret", Ref(RefKind::Secret))], 1)
-        .props(&[p("target", AbsPath), p("mode", Int(0, 0o777))])
+        .props(&[p("target", MountTarget), p("mode", Int(0, 0o777))])
         .keyed(),
     n("env-from", "take every variable of an `env-group`").rest("group", Ref(RefKind::EnvGroup), 1),
 ];
@@ -458,7 +487,7 @@ const ROUTE_PROPS: &[PropSpec] = &[
 ];
 
 const HEADER: NodeSpec =
-    n("header", "a response header on every response").args(&[("name", Str), ("value", Str)], 2).keyed();
+    n("header", "a response header on every response").args(&[("name", HeaderName), ("value", HeaderValue)], 2).keyed();
 const SECURITY_HEADERS: NodeSpec =
     n("security-headers", "a preset of security headers").args(&[("preset", Enum(&["strict", "basic", "off"]))], 1);
 
@@ -470,7 +499,7 @@ const SITE: &[NodeSpec] = &[
         .keyed(),
     n("allow-from", "only these address ranges may use the site; others get 403").rest("cidr", Cidr, 1),
     n("basic-auth", "HTTP basic authentication")
-        .args(&[("user", Str)], 1)
+        .args(&[("user", AuthUser)], 1)
         .props(&[ps("password-hash", Str)])
         .required(&["password-hash"])
         .keyed(),
@@ -555,16 +584,16 @@ const MONITORING: &[NodeSpec] = &[
     n("probe", "a blackbox probe of a URL").args(&[("url", Url)], 1).props(&[p("module", Str)]).keyed(),
     n("scrape", "an extra scrape job")
         .args(&[NAME], 1)
-        .props(&[p("target", Str), p("path", UrlPath), p("interval", DUR), p("scheme", Enum(&["http", "https"]))])
+        .props(&[p("target", HostPort), p("path", UrlPath), p("interval", DUR), p("scheme", Enum(&["http", "https"]))])
         .required(&["target"])
         .keyed(),
 ];
 
 const ALERT: &[NodeSpec] = &[
-    n("summary", "one-line summary annotation").args(&[("text", Str)], 1),
-    n("description", "description annotation").args(&[("text", Str)], 1),
+    n("summary", "one-line summary annotation").args(&[("text", Text)], 1),
+    n("description", "description annotation").args(&[("text", Text)], 1),
     n("runbook", "runbook URL annotation").args(&[("url", Str)], 1),
-    n("labels", "extra alert labels").free(Str, Str, false),
+    n("labels", "extra alert labels").free(LabelName, Str, false),
 ];
 
 const ALERTS: &[NodeSpec] = &[n("alert", "an alerting rule")
@@ -588,16 +617,16 @@ const K8S: &[NodeSpec] = &[n("namespace-labels", "labels on the generated Namesp
 
 const TARGETS: &[NodeSpec] = &[
     n("compose", "docker compose file").props(&[p("file", FileName), p("project", Name)]),
-    n("nginx", "nginx configuration").props(&[p("version", Str)]),
-    n("caddy", "Caddyfile").props(&[p("version", Str)]),
+    n("nginx", "nginx configuration").props(&[p("version", ImageTag)]),
+    n("caddy", "Caddyfile").props(&[p("version", ImageTag)]),
     n("ufw", "UFW firewall script"),
     n("prometheus", "Prometheus configuration and alert rules"),
     n("k8s", "Kubernetes manifests")
         .props(&[
             p("namespace", Name),
-            p("ingress-class", Str),
-            p("cluster-issuer", Str),
-            p("storage-class", Str),
+            p("ingress-class", ObjectName),
+            p("cluster-issuer", ObjectName),
+            p("storage-class", ObjectName),
             p("secret-name", Name),
             p("tls-secret", Name),
         ])
@@ -606,7 +635,7 @@ const TARGETS: &[NodeSpec] = &[
 ];
 
 const STACK: &[NodeSpec] = &[
-    n("description", "what the stack is").args(&[("text", Str)], 1),
+    n("description", "what the stack is").args(&[("text", Text)], 1),
     n("labels", "labels on every generated object").free(Str, Str, false),
     n("domain", "default host for a `site` without a name").args(&[("host", Host)], 1),
 ];
@@ -616,7 +645,7 @@ pub const TOP: &[NodeSpec] = &[
     n("stack", "the stack's name and description").args(&[NAME], 1).kids(STACK).merge(Merge::Deep),
     n("param", "a value set at compile time or deploy time")
         .args(&[NAME], 1)
-        .props(&[p("default", Scalar), p("env", EnvName), p("required", Bool), p("description", Str)])
+        .props(&[p("default", Scalar), p("env", EnvName), p("required", Bool), p("description", Text)])
         .keyed(),
     n("network", "a network")
         .args(&[NAME], 1)
@@ -629,7 +658,7 @@ pub const TOP: &[NodeSpec] = &[
         .keyed(),
     n("volume", "a named volume")
         .args(&[NAME], 1)
-        .props(&[p("size", Size), p("class", Str), p("external", Bool)])
+        .props(&[p("size", Size), p("class", ObjectName), p("external", Bool)])
         .keyed(),
     n("secret", "a secret, referenced as `(secret)\"name\"`")
         .args(&[NAME], 1)

@@ -1750,9 +1750,12 @@ fn check_health(service: &str, expected: &Value, actual: &Value, failures: &mut 
         // `http=`: an HTTP client inside the container; the URL is shell-quoted and its `$`
         // doubled for compose
         (Some("http"), ["CMD-SHELL", cmd]) => {
+            // (single-quoted, `'` as `'\''`; or double-quoted, `$` as `\$`).
             let shell = cmd.replace("$$", "$");
-            let quoted = needle.replace('\'', r#"'"'"'"#);
-            (cmd.contains("wget") || cmd.contains("curl")) && (shell.contains(needle) || shell.contains(&quoted))
+            let single = needle.replace('\'', r"'\''");
+            let double = needle.replace('$', r"\$");
+            (cmd.contains("wget") || cmd.contains("curl"))
+                && [needle, &single, &double].iter().any(|n| shell.contains(*n))
         }
         (Some("tcp"), ["CMD-SHELL", cmd]) => cmd.contains(needle),
         _ => false,

@@ -177,7 +177,17 @@ fn quoted(s: &str) -> String {
 fn values(kind: Kind) -> [String; 2] {
     let pair = |a: &str, b: &str| [quoted(a), quoted(b)];
     match kind {
-        Kind::Str | Kind::Scalar => pair("cov-alpha", "cov-beta"),
+        // Valid in every one-line domain below as well (a header name, an object name, a tag).
+        Kind::Str
+        | Kind::Scalar
+        | Kind::Text
+        | Kind::HeaderName
+        | Kind::HeaderValue
+        | Kind::ObjectName
+        | Kind::ImageTag
+        | Kind::AuthUser => pair("cov-alpha", "cov-beta"),
+        Kind::LabelName => pair("cov_alpha", "cov_beta"),
+        Kind::HostPort => pair("cov-alpha:17017", "cov-beta:23023"),
         Kind::Name => pair("cov-a", "cov-b"),
         Kind::Int(lo, hi) => {
             let a = (lo + 3).min(hi);
@@ -201,7 +211,7 @@ fn values(kind: Kind) -> [String; 2] {
         Kind::Image => pair("ghcr.io/cov/img:1.17", "ghcr.io/cov/img:1.23"),
         Kind::EnvName => pair("COV_A", "COV_B"),
         Kind::Path => pair("./cov-a", "./cov-b"),
-        Kind::AbsPath => pair("/cov/a", "/cov/b"),
+        Kind::AbsPath | Kind::MountTarget => pair("/cov/a", "/cov/b"),
         Kind::FileName => pair("cov-a.yml", "cov-b.yml"),
         Kind::UrlPath | Kind::RoutePath => pair("/cova/", "/covb/"),
         Kind::MountSource => pair("./cov-a", "./cov-b"),

@@ -14,7 +14,7 @@ use stackc::ir::TargetKind;
 use stackc::Options;
 
 mod support;
-use support::{in_ci, root};
+use support::{file, in_ci, root};
 
 /// `kubernetes-validate` from `.ci/tools/k8s`, else PATH; in CI a missing tool fails.
 fn validator() -> Option<PathBuf> {
@@ -170,14 +170,6 @@ fn build(src: &str) -> (Vec<OutputFile>, Vec<String>) {
     let (files, diags) = build_with(src, None);
     assert!(!diags.iter().any(|d| d.starts_with('E')), "{diags:#?}");
     (files, diags)
-}
-
-fn file<'a>(files: &'a [OutputFile], path: &str) -> &'a str {
-    &files
-        .iter()
-        .find(|f| f.path == path)
-        .unwrap_or_else(|| panic!("{path} not generated: {:?}", files.iter().map(|f| &f.path).collect::<Vec<_>>()))
-        .contents
 }
 
 const SHOP: &str = r#"stack "shop"

@@ -665,14 +665,7 @@ fn plural(n: usize, word: &str) -> String {
 
 /// The `stackc build` command that writes what this `--check` compared, shell-quoted.
 fn rebuild_command(args: &BuildArgs, file: &Path) -> String {
-    fn word(s: &str) -> String {
-        let plain = |b: u8| b.is_ascii_alphanumeric() || b"-_./:=,@+".contains(&b);
-        if !s.is_empty() && s.bytes().all(plain) {
-            s.to_string()
-        } else {
-            stackc::emit::ufw::sh_quote(s)
-        }
-    }
+    use stackc::emit::shell_word as word;
     let path = |p: &Path| {
         let s = slash_path(p);
         // Not an option to stackc.

@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 // The backup core is shared with the Kubernetes target; `backup` (a child) reaches it here.
-use super::{header, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
+use super::{header, shell_word as sh, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 
@@ -466,7 +466,7 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
         // The URL is fixed at build time (params take their defaults): a deploy-time value
         // would reach the shell unquoted.
         Check::Http { path, port } => {
-            let url = shell_quote(&format!("http://127.0.0.1:{port}{}", stack.compile_time(path)));
+            let url = sh(&format!("http://127.0.0.1:{port}{}", stack.compile_time(path)));
             vec![
                 "CMD-SHELL".into(),
                 esc(&format!("wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url} || exit 1")),
@@ -484,14 +484,6 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
         timeout: amount(stack, &p.timeout, duration),
         retries: p.retries,
         start_period: amount(stack, &p.start_period, duration),
-    }
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/:._-?=&%+@".contains(&b)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r#"'"'"'"#))
     }
 }
 
@@ -1258,15 +1250,6 @@ fn site_hosts(stack: &Stack, site: &Site) -> Vec<String> {
         .collect()
 }
 
-/// Single-quoted for `sh`.
-fn sh(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/:._-@=+,".contains(&b)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r#"'"'"'"#))
-    }
-}
-
 /// `init-certificates.sh`: the first certificate of each site, before the first
 /// `docker compose up -d` (nginx does not start while a certificate it names is missing, so
 /// certbot answers the ACME challenge itself on port 80).
@@ -1900,7 +1883,7 @@ fn env_example(stack: &Stack) -> String {
         }
         seen.push(var.clone());
         out.push('\n');
-        let desc = p.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+        let desc = p.description.as_deref().map(|d| format!(": {}", super::comment_text(d))).unwrap_or_default();
         if p.required {
             out.push_str(&format!("# param `{}`{desc} (required)\n{var}=\n", p.name));
         } else {

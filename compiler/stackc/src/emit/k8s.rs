@@ -16,7 +16,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 // The backup core is shared with the compose target; `backup` (a child) reaches it here.
-use super::{header, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
+use super::{header, shell_word, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 
@@ -1985,7 +1985,7 @@ impl<'a> Builder<'a> {
         if secrets.is_empty() && self.deploy_params.is_empty() {
             return None;
         }
-        let q = shell_quote;
+        let q = shell_word;
         let mut s = String::new();
         s.push_str("#!/bin/sh\n");
         s.push_str(&header("#", self.stack));
@@ -2082,15 +2082,6 @@ fn protocol(p: Protocol) -> &'static str {
     match p {
         Protocol::Tcp => "TCP",
         Protocol::Udp => "UDP",
-    }
-}
-
-/// A word for sh: bare when it is plain, else single-quoted.
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=')) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use handlebars::{no_escape, Handlebars};
 
 use crate::diagnostics::{Code, Diagnostic};
-use crate::ir::{AmountValue, Exporter, Proxy, Site, Stack, TargetKind, Tls};
+use crate::ir::{is_hidden, AmountValue, Exporter, Proxy, Site, Stack, TargetKind, Tls};
 
 /// One generated file. `path` is relative to the output directory, `/`-separated, and
 /// never contains `..` or a leading `/` (checked by `validate` for user-chosen names and
@@ -221,11 +221,167 @@ pub fn is_safe_relative_path(p: &str) -> bool {
         && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
-/// YAML for every YAML target: serde-saphyr's YAML 1.1-safe quoting, and long strings kept
-/// on one line (folded `>-` scalars are valid but make generated commands hard to read).
+/// YAML for every YAML target: serde-saphyr's YAML 1.1-safe quoting, long strings kept
+/// on one line (folded `>-` scalars are valid but make generated commands hard to read), and
+/// invisible characters escaped (see [`escape_hidden`]).
 pub fn yaml<T: serde::Serialize>(value: &T) -> String {
     let opts = serde_saphyr::ser_options! { prefer_block_scalars: false };
-    serde_saphyr::to_string_with_options(value, opts).unwrap_or_default()
+    escape_hidden(&serde_saphyr::to_string_with_options(value, opts).unwrap_or_default())
+}
+
+/// Bidirectional controls and zero-width characters are printable to YAML, so serde-saphyr
+/// writes them raw, where an editor reorders or hides the text around them. Each scalar
+/// holding one is rewritten as a double-quoted scalar with `\uXXXX` escapes. Without block
+/// scalars every scalar of the serializer's output sits on one line, as `- ` items, a
+/// `key: value` pair or a lone value, each plain, single- or double-quoted.
+fn escape_hidden(yaml: &str) -> String {
+    if !yaml.chars().any(is_hidden) {
+        return yaml.to_string();
+    }
+    let mut out = String::with_capacity(yaml.len() + 64);
+    for line in yaml.split_inclusive('\n') {
+        if !line.chars().any(is_hidden) {
+            out.push_str(line);
+            continue;
+        }
+        let (body, nl) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+        let mut rest = body;
+        loop {
+            let indent = rest.len() - rest.trim_start_matches(' ').len();
+            out.push_str(&rest[..indent]);
+            rest = &rest[indent..];
+            if rest == "-" || rest.starts_with("- ") {
+                out.push('-');
+                rest = &rest[1..];
+                continue;
+            }
+            let (token, after) = yaml_scalar(rest);
+            out.push_str(&if token.chars().any(is_hidden) { requote(token) } else { token.to_string() });
+            rest = after;
+            // A key: its value follows on the same line.
+            if let Some(value) = rest.strip_prefix(": ") {
+                out.push_str(": ");
+                rest = value;
+                let (token, after) = yaml_scalar(rest);
+                out.push_str(&if token.chars().any(is_hidden) { requote(token) } else { token.to_string() });
+                rest = after;
+            }
+            out.push_str(rest);
+            break;
+        }
+        out.push_str(nl);
+    }
+    out
+}
+
+/// The scalar at the start of `s` (a key or a value) and what follows it.
+fn yaml_scalar(s: &str) -> (&str, &str) {
+    let end = match s.as_bytes().first() {
+        Some(b'"') => {
+            let mut escaped = false;
+            s.char_indices().skip(1).find(|&(_, c)| {
+                let close = c == '"' && !escaped;
+                escaped = c == '\\' && !escaped;
+                close
+            })
+        }
+        .map_or(s.len(), |(i, _)| i + 1),
+        Some(b'\'') => {
+            let b = s.as_bytes();
+            let mut i = 1;
+            while i < b.len() && !(b[i] == b'\'' && b.get(i + 1) != Some(&b'\'')) {
+                i += if b[i] == b'\'' { 2 } else { 1 };
+            }
+            (i + 1).min(s.len())
+        }
+        // A plain key ends at `: `; a plain value runs to the end of the line.
+        _ => s.find(": ").or_else(|| s.strip_suffix(':').map(str::len)).unwrap_or(s.len()),
+    };
+    s.split_at(end)
+}
+
+/// A scalar as written (plain, `'single'` or `"double"`) as a double-quoted scalar with
+/// its invisible characters escaped.
+fn requote(token: &str) -> String {
+    let mut out = String::from("\"");
+    let hex = |c: char, out: &mut String| out.push_str(&format!("\\u{:04X}", c as u32));
+    if let Some(inner) = token.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        for c in inner.chars() {
+            if is_hidden(c) {
+                hex(c, &mut out);
+            } else {
+                out.push(c);
+            }
+        }
+    } else {
+        let value = match token.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')) {
+            Some(inner) => inner.replace("''", "'"),
+            None => token.to_string(),
+        };
+        for c in value.chars() {
+            match c {
+                '\\' | '"' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c if is_hidden(c) => hex(c, &mut out),
+                c => out.push(c),
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Free text inside a `#` comment: every line of it stays a comment line (a line break in a
+/// description would otherwise start a live line, such as a variable in `.env.example`),
+/// and control and invisible characters are spelled as escapes.
+pub fn comment_text(s: &str) -> String {
+    let lines: Vec<String> = s
+        .split(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+        .map(|line| {
+            line.chars()
+                .map(|c| if c.is_control() || is_hidden(c) { c.escape_unicode().to_string() } else { c.to_string() })
+                .collect()
+        })
+        .collect();
+    lines.iter().enumerate().fold(String::new(), |mut out, (i, line)| {
+        if i > 0 {
+            out.push_str(if line.is_empty() { "\n#" } else { "\n# " });
+        }
+        out.push_str(line);
+        out
+    })
+}
+
+/// `s` as one sh word, always quoted: single quotes, or double quotes with `\` escapes when
+/// it holds a `$`, a backtick, a backslash or a non-ASCII character (shellcheck takes the
+/// first three in single quotes for an expansion or escape that single quotes stop, and a
+/// typographic quote for a typo).
+pub fn shell_quote(s: &str) -> String {
+    if s.contains(['$', '`', '\\']) || !s.is_ascii() {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            if matches!(c, '$' | '`' | '"' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+        out
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// `s` as one sh word: bare when it holds only characters that sh never interprets (no glob
+/// `?`, no `&`), else [`shell_quote`]d.
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/:._-=@%+,".contains(&b)) {
+        s.to_string()
+    } else {
+        shell_quote(s)
+    }
 }
 
 /// The header comment of generated text files.

@@ -312,25 +312,6 @@ fn comment_problem(stack: &Stack, comment: &str) -> Option<String> {
     None
 }
 
-/// `s` as one sh word: single-quoted, or double-quoted with `\` escapes when it holds a `$`,
-/// a backtick, a backslash or a non-ASCII character (shellcheck takes the first three for an
-/// expansion or escape that single quotes stop, and a typographic quote for a typo).
-pub fn sh_quote(s: &str) -> String {
-    if s.contains(['$', '`', '\\']) || !s.is_ascii() {
-        let mut out = String::from("\"");
-        for c in s.chars() {
-            if matches!(c, '$' | '`' | '"' | '\\') {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        out.push('"');
-        out
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 /// The shell variable holding a param's value.
 fn var(param: &str) -> String {
     format!("p_{}", param.replace('-', "_"))
@@ -346,7 +327,7 @@ fn word(stack: &Stack, text: &Text) -> String {
             Piece::Lit(s) => lit.push_str(s),
             Piece::Param(n) if stack.params.contains_key(n) => {
                 if !lit.is_empty() {
-                    out.push_str(&sh_quote(&std::mem::take(&mut lit)));
+                    out.push_str(&super::shell_quote(&std::mem::take(&mut lit)));
                 }
                 out.push_str(&format!("\"${}\"", var(n)));
             }
@@ -356,7 +337,7 @@ fn word(stack: &Stack, text: &Text) -> String {
         }
     }
     if !lit.is_empty() || out.is_empty() {
-        out.push_str(&sh_quote(&lit));
+        out.push_str(&super::shell_quote(&lit));
     }
     out
 }

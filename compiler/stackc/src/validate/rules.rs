@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use super::values::{self, Piece};
-use super::walk::string_domain;
+use super::walk::{free_text, string_domain};
 use super::Symbols;
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::schema::{self, Kind, NodeSpec};
@@ -509,6 +509,12 @@ fn params(symbols: &Symbols, diags: &mut Diagnostics) {
                     .help("drop `required=#true` or the `default=`"),
             );
         }
+        // A default reaches `.env.example`, where no escape exists for an invisible character.
+        if let Some(e) = p.prop("default").filter(|e| !e.is_secret_ref()) {
+            if let Some(err) = e.value.as_str().and_then(|d| values::visible(d).err()) {
+                diags.push(Diagnostic::error(err.code, err.message).at(e.span, "invalid value").maybe_help(err.help));
+            }
+        }
         if !required && p.prop("default").is_none() {
             diags.push(
                 Diagnostic::error(Code::MissingRequired, format!("param `{name}` has no value"))
@@ -576,10 +582,11 @@ fn interpolated_values(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostic
                 }
             }
             for p in &node.props {
-                if let Some(ps) = spec.prop(&p.key.name) {
-                    if !p.value.is_secret_ref() {
-                        check(ps.kind, &p.value, symbols, diags);
-                    }
+                // Free `KEY=value` properties (env, labels) too: a label value from a param
+                // must still be one line.
+                let kind = spec.prop(&p.key.name).map(|ps| ps.kind).or(spec.free_props.map(|f| f.1));
+                if let (Some(kind), false) = (kind, p.value.is_secret_ref()) {
+                    check(kind, &p.value, symbols, diags);
                 }
             }
             if let Some(c) = &node.children {
@@ -589,7 +596,8 @@ fn interpolated_values(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostic
     }
     fn check(kind: Kind, e: &Entry, symbols: &Symbols, diags: &mut Diagnostics) {
         let Value::String(s) = &e.value else { return };
-        if !values::has_interpolation(s) || matches!(kind, Kind::Str) {
+        // The literal text was checked as written; its error is not repeated here.
+        if !values::has_interpolation(s) || free_text(kind).is_some_and(|lines| values::text(s, lines).is_err()) {
             return;
         }
         let Some(resolved) = substitute(s, symbols) else {
@@ -611,7 +619,7 @@ fn interpolated_values(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostic
             diags.push(
                 Diagnostic::error(
                     err.code,
-                    format!("with its params' defaults, `{s}` becomes `{resolved}`: {}", err.message),
+                    format!("with its params' defaults, `{s}` becomes `{}`: {}", values::shown(&resolved), err.message),
                 )
                 .at(e.span, "invalid once params are substituted")
                 .maybe_help(err.help),

@@ -69,6 +69,215 @@ fn suggest_name(s: &str) -> Option<String> {
     (!out.is_empty() && out.as_bytes()[0].is_ascii_lowercase() && out.len() <= 63).then_some(out)
 }
 
+pub use crate::ir::is_hidden;
+
+/// `s` for a message: control and invisible characters spelled as escapes, so that the
+/// message shows what is there.
+pub fn shown(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() || is_hidden(c) { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
+}
+
+/// A string written into a generated file as it is: no control character (a tab is fine;
+/// a line break only where `lines`: free text and environment values, which every target
+/// quotes), and nothing hidden on a single-line value, which lands in nginx, Caddy, shell
+/// and `.env` files that have no escape for it.
+pub fn text(s: &str, lines: bool) -> VResult<()> {
+    let bad = s.chars().find(|&c| {
+        let control = c.is_control() && c != '\t' && !(lines && c == '\n');
+        // Editors break the line at U+2028/U+2029; nginx, Caddy and sh do not.
+        control || (!lines && (is_hidden(c) || c == '\u{2028}' || c == '\u{2029}'))
+    });
+    let Some(c) = bad else { return Ok(()) };
+    let what = match c {
+        '\n' => "a line break".to_string(),
+        '\r' => "a carriage return".to_string(),
+        '\0' => "a NUL character".to_string(),
+        '\u{2028}' | '\u{2029}' => format!("the line separator U+{:04X}", c as u32),
+        c if is_hidden(c) => format!("the invisible character U+{:04X}", c as u32),
+        c => format!("the control character U+{:04X}", c as u32),
+    };
+    let e = err(Code::InvalidText, format!("this value contains {what}, which would reach a generated file"));
+    Err(if matches!(c, '\n' | '\u{2028}' | '\u{2029}') {
+        e.help("write the value on one line")
+    } else if c == '\r' && lines {
+        e.help("end lines with `\\n` only")
+    } else {
+        e.help("remove the character: control and invisible characters have no safe spelling in every target")
+    })
+}
+
+/// A string without invisible characters, for a value that may span lines but also reaches
+/// files with no escape for them (a param's default is written into `.env.example`).
+pub fn visible(s: &str) -> VResult<()> {
+    match s.chars().find(|&c| is_hidden(c)) {
+        Some(c) => Err(err(
+            Code::InvalidText,
+            format!(
+                "this value contains the invisible character U+{:04X}, which would reach a generated file",
+                c as u32
+            ),
+        )
+        .help("remove the character: `.env.example` and the files a param reaches have no escape for it")),
+        None => Ok(()),
+    }
+}
+
+/// A string at most `max` bytes long (header values: nginx refuses a request header larger
+/// than a `large_client_header_buffers` buffer, 8k by default, and proxies cap them too).
+pub fn text_len(s: &str, max: usize) -> VResult<()> {
+    if s.len() > max {
+        return Err(err(
+            Code::InvalidText,
+            format!("this value is {} bytes long; at most {max} are allowed here", s.len()),
+        )
+        .help("shorten the value"));
+    }
+    Ok(())
+}
+
+/// An HTTP header name: an RFC 7230 token.
+pub fn header_name(s: &str) -> VResult<()> {
+    let ok = !s.is_empty()
+        && s.len() <= 256
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if ok {
+        return Ok(());
+    }
+    let fixed: String = s.trim().chars().filter(|c| !c.is_control()).map(|c| if c == ' ' { '-' } else { c }).collect();
+    let e = err(
+        Code::InvalidText,
+        format!("`{}` is not a header name: header names are 1-256 letters, digits and `!#$%&'*+-.^_`|~`", shown(s)),
+    );
+    Err(if !fixed.is_empty() && fixed != s && header_name(&fixed).is_ok() {
+        e.help(format!("write \"{fixed}\""))
+    } else {
+        e
+    })
+}
+
+/// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`; names starting with `__` are reserved
+/// for Prometheus itself.
+pub fn label_name(s: &str) -> VResult<()> {
+    let mut b = s.bytes();
+    let ok = b.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_');
+    if !ok {
+        let fixed: String = s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let fixed = fixed.trim_start_matches(|c: char| c.is_ascii_digit());
+        let e = err(
+            Code::InvalidName,
+            format!(
+                "`{}` is not a Prometheus label name: letters, digits and `_`, not starting with a digit",
+                shown(s)
+            ),
+        );
+        return Err(if label_name(fixed).is_ok() { e.help(format!("write `{fixed}`")) } else { e });
+    }
+    if s.starts_with("__") {
+        let e = err(Code::InvalidName, format!("`{s}` starts with `__`, which Prometheus reserves for its own labels"));
+        let fixed = s.trim_matches('_');
+        return Err(if fixed.is_empty() { e } else { e.help(format!("write `{fixed}`")) });
+    }
+    Ok(())
+}
+
+/// A Kubernetes object name (ingress class, storage class, cluster issuer): a DNS-1123
+/// subdomain, lowercase labels separated by dots, at most 253 characters.
+pub fn object_name(s: &str) -> VResult<()> {
+    let ok = !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    if ok {
+        return Ok(());
+    }
+    let e = err(
+        Code::InvalidName,
+        format!(
+            "`{}` is not a Kubernetes object name: lowercase `a-z`, `0-9`, `-` and `.`, starting and ending with a letter or digit",
+            shown(s)
+        ),
+    );
+    let lower = s.trim().to_ascii_lowercase();
+    Err(if lower != s && object_name(&lower).is_ok() { e.help(format!("write \"{lower}\"")) } else { e })
+}
+
+/// An image tag: up to 128 of `A-Za-z0-9_.-`, not starting with `.` or `-`.
+pub fn image_tag(t: &str) -> VResult<()> {
+    let ok = !t.is_empty()
+        && t.len() <= 128
+        && t.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(err(
+            Code::InvalidImage,
+            format!(
+                "`{}` is not a valid image tag: a tag is up to 128 of `A-Za-z0-9_.-`, not starting with `.` or `-`",
+                shown(t)
+            ),
+        )
+        .help("write a version such as \"1.27\" or \"1.27-alpine\""))
+    }
+}
+
+/// A scrape target: `host:port`, the host a DNS name or an IP address (IPv6 in brackets).
+pub fn host_port(s: &str) -> VResult<()> {
+    let bad = |why: &str| {
+        err(Code::InvalidHostname, format!("`{}` is not a scrape target: {why}", shown(s)))
+            .help("write `host:port`, e.g. \"api.internal:9100\" or \"10.0.0.5:9100\"")
+    };
+    let Some((h, p)) = s.rsplit_once(':') else {
+        return Err(bad("it has no `:port`"));
+    };
+    let p: i128 = p.parse().map_err(|_| bad("the port is not a number"))?;
+    port(p)?;
+    if let Some(v6) = h.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().map(|_| ()).map_err(|_| bad("the address in brackets is not IPv6"));
+    }
+    if h.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Ok(());
+    }
+    host(h).map_err(|e| bad(e.message.rsplit(": ").next().unwrap_or("the host is not valid")))?;
+    if h.starts_with("*.") {
+        return Err(bad("a wildcard is not a host"));
+    }
+    Ok(())
+}
+
+/// A basic-auth user: RFC 7617 forbids `:` in it (the browser sends `user:password`), and it
+/// separates the user from the hash in an htpasswd file.
+pub fn auth_user(s: &str) -> VResult<()> {
+    if s.is_empty() || s.contains(':') {
+        return Err(err(
+            Code::InvalidText,
+            format!("`{}` is not a basic-auth user: it is empty or contains `:`", shown(s)),
+        )
+        .help("choose a user name without `:`"));
+    }
+    Ok(())
+}
+
+/// A path mounted into a container: docker compose's short syntax splits `source:target:options`
+/// at `:`, and Kubernetes refuses a `mountPath` with one, so a `:` would mount elsewhere.
+pub fn no_colon(s: &str) -> VResult<()> {
+    if s.contains(':') {
+        return Err(err(
+            Code::InvalidPath,
+            format!("`{}` contains `:`, which docker compose reads as the separator of a mount's source, target and options", shown(s)),
+        )
+        .help("rename the directory so that its path has no `:`"));
+    }
+    Ok(())
+}
+
 pub fn port(v: i128) -> VResult<u16> {
     if (1..=65535).contains(&v) {
         Ok(v as u16)
@@ -335,14 +544,8 @@ pub fn image(s: &str) -> VResult<()> {
         Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
         None => (rest, None),
     };
-    if let Some(t) = tag {
-        let ok = !t.is_empty()
-            && t.len() <= 128
-            && t.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-        if !ok {
-            return Err(bad("a tag is up to 128 of `A-Za-z0-9_.-`, not starting with `.` or `-`"));
-        }
+    if tag.is_some_and(|t| image_tag(t).is_err()) {
+        return Err(bad("a tag is up to 128 of `A-Za-z0-9_.-`, not starting with `.` or `-`"));
     }
     let mut comps: Vec<&str> = path.split('/').collect();
     let first = comps[0];

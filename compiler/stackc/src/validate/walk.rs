@@ -329,10 +329,8 @@ impl Walker<'_, '_> {
                 continue;
             }
             if let Some((key_kind, _, _)) = spec.free_props {
-                if key_kind == Kind::EnvName {
-                    if let Err(e) = values::env_name(key) {
-                        self.push_value_error(e, prop.key.span);
-                    }
+                if let Err(e) = string_domain(key_kind, key) {
+                    self.push_value_error(e, prop.key.span);
                 }
                 continue;
             }
@@ -494,6 +492,10 @@ impl Walker<'_, '_> {
                 }
             }
             if values::has_interpolation(s) {
+                // The literal parts reach the file whatever the params hold.
+                if let Some(Err(e)) = free_text(kind).map(|lines| values::text(s, lines)) {
+                    return self.push_value_error(e, entry.span);
+                }
                 if matches!(kind, Kind::Name | Kind::Ref(_)) {
                     self.diags.push(
                         Diagnostic::error(Code::InvalidInterpolation, "names and references cannot contain `${…}`")
@@ -511,6 +513,7 @@ impl Walker<'_, '_> {
                 .maybe_help(help)
         };
         let result: Result<(), ValueError> = match (kind, v) {
+            (Kind::Scalar, Value::String(s)) => string_domain(kind, s),
             (Kind::Scalar, _) => Ok(()),
             (Kind::Bool, Value::Bool(_)) => Ok(()),
             (Kind::Bool, Value::String(s)) if s == "true" || s == "false" => {
@@ -690,10 +693,45 @@ fn param_span(entry: &Entry, s: &str, off: usize, len: usize) -> crate::source::
     }
 }
 
+/// nginx's default `large_client_header_buffers` line is 8k; half of it leaves room for the
+/// name and for the other headers a proxy adds.
+pub const HEADER_VALUE_MAX: usize = 4096;
+
+/// Whether a kind's own domain leaves free characters, which [`values::text`] then checks
+/// (the other domains admit only their own alphabet).
+pub fn free_text(kind: Kind) -> Option<bool> {
+    match kind {
+        Kind::Text | Kind::Scalar | Kind::Promql => Some(true),
+        Kind::Str
+        | Kind::Path
+        | Kind::AbsPath
+        | Kind::MountTarget
+        | Kind::RoutePath
+        | Kind::MountSource
+        | Kind::UrlPath
+        | Kind::Url
+        | Kind::Destination
+        | Kind::HeaderValue
+        | Kind::AuthUser => Some(false),
+        _ => None,
+    }
+}
+
 /// The domain check of a string value that contains no interpolation.
 pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
+    if let Some(lines) = free_text(kind) {
+        values::text(s, lines)?;
+    }
     match kind {
-        Kind::Str => Ok(()),
+        Kind::Str => values::text(s, false),
+        Kind::Text => values::text(s, true),
+        Kind::HeaderName => values::header_name(s),
+        Kind::HeaderValue => values::text_len(s, HEADER_VALUE_MAX),
+        Kind::LabelName => values::label_name(s),
+        Kind::ObjectName => values::object_name(s),
+        Kind::ImageTag => values::image_tag(s),
+        Kind::HostPort => values::host_port(s),
+        Kind::AuthUser => values::auth_user(s),
         Kind::Name | Kind::Ref(_) => values::name(s),
         Kind::Duration => values::duration(s).map(|_| ()),
         Kind::Size => values::size(s).map(|_| ()),
@@ -705,13 +743,14 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
         Kind::EnvName => values::env_name(s),
         Kind::Path => values::path(s),
         Kind::AbsPath => values::abs_path(s),
+        Kind::MountTarget => values::abs_path(s).and_then(|()| values::no_colon(s)),
         Kind::FileName => values::file_name(s),
         Kind::UrlPath => values::url_path(s),
         // Prefix or regex depends on the route's `regex=`; checked in `rules`.
         Kind::RoutePath => values::path(s),
         Kind::MountSource => {
             if values::is_bind_source(s) {
-                values::path(s)
+                values::path(s).and_then(|()| values::no_colon(s))
             } else {
                 values::name(s)
             }

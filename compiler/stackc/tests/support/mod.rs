@@ -46,6 +46,15 @@ pub fn report_not_run(what: &str) {
     }
 }
 
+/// The contents of the generated file at `path`.
+pub fn file<'a>(files: &'a [stackc::emit::OutputFile], path: &str) -> &'a str {
+    &files
+        .iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("{path} not generated: {:?}", files.iter().map(|f| &f.path).collect::<Vec<_>>()))
+        .contents
+}
+
 /// The lines of one service in a compose file (`  name:` up to the next service).
 pub fn service_block(compose: &str, name: &str) -> String {
     let mut out = Vec::new();

@@ -12,9 +12,9 @@
 use indexmap::IndexMap;
 
 use super::{
-    bytes, header, shell_quote, Builder, ClaimRef, ConfigMapGenerator, Container, EmptyDir, EnvVar, KeyToPath, NameRef,
-    Object, OutputFile, PodMeta, PodSpec, PodTemplate, PodVolume, PvcResources, PvcSpec, SecretVolume, ValueFrom,
-    VolumeMount, DIR, SELECTOR_KEY,
+    bytes, escape_dollar, header, shell_word, Builder, ClaimRef, ConfigMapGenerator, Container, EmptyDir, EnvVar,
+    KeyToPath, NameRef, Object, OutputFile, PodMeta, PodSpec, PodTemplate, PodVolume, PvcResources, PvcSpec,
+    SecretVolume, ValueFrom, VolumeMount, DIR, SELECTOR_KEY,
 };
 use super::{BackupEngine, BackupJob, BACKUP_STAMP_FORMAT};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
@@ -153,14 +153,16 @@ fn prune_script(stack: &Stack, job: &Job, retain_ms: u64) -> String {
     out.push_str(&format!(
         "# Only this backup's own files (its name, a time stamp, its extension): never anything else.\n\
          find \"$BACKUP_DIR\" -maxdepth 1 -type f -name {} -mmin +{minutes} -exec rm -f {{}} \\;\n",
-        shell_quote(&job.final_glob())
+        shell_word(&job.final_glob())
     ));
     out.push_str(&format!("echo \"backup {}: pruned\"\n", job.name()));
     out
 }
 
+/// A literal env value: Kubernetes would expand a `$(VAR)` in it (compose keeps it as
+/// written), so it is escaped as in the services' env.
 fn plain(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar { name: name.to_string(), value: Some(value.into()), value_from: None }
+    EnvVar { name: name.to_string(), value: Some(escape_dollar(&value.into())), value_from: None }
 }
 
 fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
