@@ -1237,15 +1237,7 @@ fn check_proxy(stack: &Stack) -> Vec<Diagnostic> {
             }
         }
     }
-    if kind == ProxyKind::Nginx {
-        if let Some(s) = stack.sites.iter().find(|s| !s.basic_auth.is_empty()) {
-            out.push(
-                Diagnostic::warning(Code::TargetApproximation, "the htpasswd file of `basic-auth` is not generated: it holds secrets")
-                    .at(origin_span(s.origin), "nginx reads /etc/nginx/htpasswd/<first host>")
-                    .help("write one `user:hash` line per `basic-auth` into the `nginx-htpasswd` volume before starting nginx"),
-            );
-        }
-    }
+    // The htpasswd file `basic-auth` needs is reported by the nginx target (`nginx::check`).
     out
 }
 
