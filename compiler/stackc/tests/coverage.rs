@@ -128,8 +128,16 @@ fn concerned(item: &Item) -> Vec<TargetKind> {
         ["proxy", "tls"] if matches!(item.slot, Slot::Prop("email" | "acme-ca")) => vec![Nginx, Caddy, K8s, Compose],
         ["proxy" | "site", ..] => vec![Nginx, Caddy, K8s],
         ["firewall", ..] => vec![Ufw],
+        // A generated service's scrape settings are Prometheus' (its own scrape job), as a
+        // service's are; k8s runs no monitoring.
+        ["monitoring", "prometheus" | "exporter", "metrics", ..] => vec![Prometheus],
         // The generated services of the monitoring: compose runs them.
         ["monitoring", "prometheus" | "exporter", _, ..] => vec![Compose],
+        // The intervals are prometheus.yml's `global`; retention is a flag of the server
+        // compose runs.
+        ["monitoring", "prometheus"] if matches!(item.slot, Slot::Prop("scrape-interval" | "evaluation-interval")) => {
+            vec![Prometheus]
+        }
         ["monitoring", "prometheus"] => vec![Prometheus, Compose],
         ["monitoring", ..] | ["alerts", ..] => vec![Prometheus],
         ["backup", ..] => vec![Compose, K8s],

@@ -21,7 +21,7 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     secrets(symbols, diags);
     generated_clashes(nodes, symbols, diags);
     probe_ports(symbols, diags);
-    mounts_and_restarts(symbols, diags);
+    mounts_and_restarts(nodes, symbols, diags);
     param_default_braces(symbols, diags);
     companions(nodes, diags);
     target_versions(nodes, symbols, diags);
@@ -128,15 +128,17 @@ fn companions(nodes: &[Node], diags: &mut Diagnostics) {
 
 /// Settings docker accepts only in one combination: bind options on bind mounts, a retry
 /// count with `on-failure` (the engine refuses `max_attempts` with any other policy).
-fn mounts_and_restarts(symbols: &Symbols, diags: &mut Diagnostics) {
-    for (name, svc) in &symbols.services {
-        for m in svc.children_named("mount") {
+fn mounts_and_restarts(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
+    let proxies = nodes.iter().filter(|n| n.name.name == "proxy").map(|p| ("the proxy".to_string(), p));
+    let services = symbols.services.iter().map(|(name, svc)| (format!("`{name}`"), *svc));
+    for (owner, node) in services.chain(proxies) {
+        for m in node.children_named("mount") {
             let (Some(src), Some(p)) = (m.arg_str(0), m.prop("propagation")) else { continue };
             if !values::is_bind_source(src) {
                 diags.push(
                     Diagnostic::error(
                         Code::Conflicting,
-                        format!("`propagation=` on volume `{src}` mounted by `{name}`: only bind mounts propagate"),
+                        format!("`propagation=` on volume `{src}` mounted by {owner}: only bind mounts propagate"),
                     )
                     .at(p.entry_span, "a bind-mount option")
                     .label(m.arg(0).map(|e| e.span).unwrap_or(m.span), "a named volume, not a host path")
@@ -144,6 +146,8 @@ fn mounts_and_restarts(symbols: &Symbols, diags: &mut Diagnostics) {
                 );
             }
         }
+    }
+    for (name, svc) in &symbols.services {
         for r in svc.children_named("restart") {
             let (Some(policy), Some(e)) = (r.arg_str(0), r.prop("max-attempts")) else { continue };
             if policy != "on-failure" {
