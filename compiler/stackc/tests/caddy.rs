@@ -129,15 +129,19 @@ fn small_stack_snapshot() {
 }
 
 #[test]
-fn rate_limits_are_reported_at_the_route() {
+fn rate_limits_are_reported_at_the_zone_and_its_routes() {
     let (_, diags) = build(SMALL);
-    let w: Vec<&Diagnostic> = diags.iter().filter(|d| d.code.as_str() == "W0501").collect();
-    assert!(w.iter().any(|d| d.message.contains("cannot rate-limit")), "{w:#?}");
-    // At the route's span: the rendered label points into the route line.
-    let d = w.iter().find(|d| d.message.contains("cannot rate-limit")).unwrap();
-    let off = d.primary.as_ref().expect("a label").span.offset;
-    let line_start = SMALL[..off].rfind('\n').map_or(0, |i| i + 1);
-    assert!(SMALL[line_start..].starts_with("    route \"/api/\""), "{:?}", &SMALL[line_start..off + 20]);
+    let w: Vec<&Diagnostic> = diags.iter().filter(|d| d.message.contains("cannot rate-limit")).collect();
+    // One per zone, not per route: its `burst=`/`nodelay=`/`size=` are what is not applied.
+    assert_eq!(w.len(), 1, "{w:#?}");
+    let d = w[0];
+    assert_eq!(d.code.as_str(), "W0501");
+    let line = |off: usize| &SMALL[SMALL[..off].rfind('\n').map_or(0, |i| i + 1)..];
+    let zone = d.primary.as_ref().expect("a label").span.offset;
+    assert!(line(zone).trim_start().starts_with("rate-limit \"api\""), "{:?}", &line(zone)[..40]);
+    let routes: Vec<&str> =
+        d.labels.iter().map(|l| line(l.span.offset).trim_start().split(' ').nth(1).unwrap()).collect();
+    assert_eq!(routes, ["\"/api/\""], "{d:#?}");
 }
 
 #[test]

@@ -92,7 +92,8 @@ fn caddy_serves_the_e2e_stack() {
     let src = harness::stack_source();
     let emit = EmitOptions { targets: Some(vec![TargetKind::Caddy]), ..EmitOptions::default() };
     let built = stackc::build("site.stack.kdl", &src, &Options::default(), &emit);
-    // Exactly one diagnostic: the rate limit that standard Caddy cannot apply, at its route.
+    // Exactly one diagnostic: the rate limit that standard Caddy cannot apply, at its zone,
+    // with its route labelled.
     let diags: Vec<String> = built
         .outcome
         .diagnostics
@@ -103,9 +104,11 @@ fn caddy_serves_the_e2e_stack() {
     let w = &built.outcome.diagnostics[0];
     assert_eq!((w.severity, w.code.as_str()), (Severity::Warning, "W0501"), "{diags:#?}");
     assert!(w.message.contains("rate-limit=\"tight\""), "{diags:#?}");
-    let span = &w.primary.as_ref().expect("the warning points at the route").span;
+    let span = &w.primary.as_ref().expect("the warning points at the zone").span;
     let at = &src[span.offset..span.offset + span.len];
-    assert!(at.starts_with("route \"/limited/\""), "the warning is at {at:?}");
+    assert!(at.starts_with("rate-limit \"tight\""), "the warning is at {at:?}");
+    let routes: Vec<&str> = w.labels.iter().map(|l| &src[l.span.offset..l.span.offset + l.span.len]).collect();
+    assert!(matches!(routes[..], [r] if r.starts_with("route \"/limited/\"")), "the routes labelled: {routes:?}");
 
     let stack = built.outcome.stack.as_ref().expect("the e2e stack compiles");
     let caddyfile = built.files.iter().find(|f| f.path == "caddy/Caddyfile").expect("a Caddyfile").contents.clone();
@@ -125,7 +128,7 @@ fn caddy_serves_the_e2e_stack() {
     let d = dir.display().to_string();
     let mut skip = serde_json::json!({
         "acme-challenge": "Caddy answers ACME challenges itself (no webroot); the test's certificates come from Caddy's own CA",
-        "rate-limit": "standard Caddy cannot rate-limit (W0501 at the route, asserted by the Rust test)",
+        "rate-limit": "standard Caddy cannot rate-limit (W0501 at the zone, asserted by the Rust test)",
     });
     if !has_ipv6() {
         skip["ipv6"] = "the kernel has no IPv6".into();

@@ -218,6 +218,29 @@ fn caddy_when_selected_without_nginx() {
     assert!(out.file("init-certificates.sh").is_none());
 }
 
+/// A proxy mount's `propagation=` reaches compose as the service mounts' does (it was
+/// dropped: the proxy's mounts were always written short), and is refused on a volume.
+#[test]
+fn proxy_mount_propagation_is_a_bind_option() {
+    let out = build(
+        "proxy {\n    mount \"./certs\" \"/etc/extra-certs\" read-only=#true propagation=\"rslave\"\n}\ntargets {\n    compose\n    caddy\n}\n",
+        None,
+    );
+    assert!(out.errors().is_empty(), "{:?}", out.codes);
+    let text = out.file("docker-compose.yml").unwrap();
+    let caddy = &text[text.find("\n  caddy:").expect("a caddy service")..];
+    assert!(caddy.contains("propagation: rslave"), "{caddy}");
+    if let Some(c) = out.compose() {
+        let last = c["services"]["caddy"]["volumes"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            last,
+            json!({"type": "bind", "source": "./certs", "target": "/etc/extra-certs", "read_only": true, "bind": {"propagation": "rslave"}})
+        );
+    }
+    let bad = build("proxy {\n    mount \"static\" \"/srv/static\" propagation=\"rslave\"\n}\n", None);
+    assert!(bad.has("E0110", "mounted by the proxy"), "{:?}", bad.codes);
+}
+
 #[test]
 fn both_proxies_selected_runs_nginx_and_warns() {
     let out = build("targets {\n    compose\n    nginx\n    caddy\n}\n", None);

@@ -123,10 +123,21 @@ fn concerned(item: &Item) -> Vec<TargetKind> {
         ["service" | "defaults", "metrics", ..] => vec![Prometheus, K8s],
         ["service" | "defaults", ..] => vec![Compose, K8s],
         ["proxy", "mount", ..] => vec![Compose],
+        // With nginx, certbot obtains the certificates: its commands are in the compose
+        // output (init-certificates.sh), not in nginx's configuration.
+        ["proxy", "tls"] if matches!(item.slot, Slot::Prop("email" | "acme-ca")) => vec![Nginx, Caddy, K8s, Compose],
         ["proxy" | "site", ..] => vec![Nginx, Caddy, K8s],
         ["firewall", ..] => vec![Ufw],
+        // A generated service's scrape settings are Prometheus' (its own scrape job), as a
+        // service's are; k8s runs no monitoring.
+        ["monitoring", "prometheus" | "exporter", "metrics", ..] => vec![Prometheus],
         // The generated services of the monitoring: compose runs them.
         ["monitoring", "prometheus" | "exporter", _, ..] => vec![Compose],
+        // The intervals are prometheus.yml's `global`; retention is a flag of the server
+        // compose runs.
+        ["monitoring", "prometheus"] if matches!(item.slot, Slot::Prop("scrape-interval" | "evaluation-interval")) => {
+            vec![Prometheus]
+        }
         ["monitoring", "prometheus"] => vec![Prometheus, Compose],
         ["monitoring", ..] | ["alerts", ..] => vec![Prometheus],
         ["backup", ..] => vec![Compose, K8s],
@@ -142,6 +153,26 @@ const NOT_APPLICABLE: &[(&str, Option<&str>, &str)] = &[
     ("policy", None, "lint levels: they change diagnostics, not files"),
     ("param [name]", None, "a param's identity; its uses are the other items"),
     ("param required=", None, "a check on the deploy environment (the value must be set), not an output"),
+    (
+        "proxy > tls email=",
+        Some("nginx"),
+        "nginx serves certificates, certbot obtains them: the e-mail is certbot's `--email`, in the compose output (compose is concerned)",
+    ),
+    (
+        "proxy > tls acme-ca=",
+        Some("nginx"),
+        "nginx serves certificates, certbot obtains them: the CA is certbot's `--server`/`--staging`, in the compose output (compose is concerned)",
+    ),
+    (
+        "proxy > tls session-tickets=",
+        Some("caddy"),
+        "Caddy always issues session tickets (rotating their keys): `#true` is what it does, and `#false` is reported (W0501)",
+    ),
+    (
+        "proxy > rate-limit [name]",
+        None,
+        "a zone's name is the routes' reference to it (`rate-limit=`); a zone no route names limits nothing, and its settings are the other items",
+    ),
 ];
 
 fn not_applicable(item: &Item, target: TargetKind) -> Option<&'static str> {
@@ -304,7 +335,10 @@ fn node_source(spec: &NodeSpec, slot: Option<(Slot, &str)>) -> String {
         Some((Slot::Free, v)) => words.push(v.to_string()),
         _ => {}
     }
-    if let Some(extra) = EXTRA.iter().find(|(name, _)| *name == spec.name).map(|(_, e)| e) {
+    // An extra property the slot sets itself is not repeated (a duplicate is an error).
+    let extra = EXTRA.iter().find(|(name, _)| *name == spec.name).map(|(_, e)| *e);
+    if let Some(extra) = extra.filter(|e| !matches!(slot, Some((Slot::Prop(p), _)) if e.starts_with(&format!("{p}="))))
+    {
         words.push(extra.to_string());
     }
     let mut out = words.join(" ");
@@ -322,7 +356,9 @@ fn node_source(spec: &NodeSpec, slot: Option<(Slot, &str)>) -> String {
 }
 
 /// What a created node needs beyond its schema: the cross-field rules of validation.
-const EXTRA: &[(&str, &str)] = &[("autoscale", "memory=80")];
+/// An `upstream` without settings changes nothing, whichever service it names: with one,
+/// its `[service]` decides whose proxying it changes.
+const EXTRA: &[(&str, &str)] = &[("autoscale", "memory=80"), ("upstream", "max-fails=3")];
 
 /// The value's source for a slot, a `(secret)` reference where the property takes only that.
 fn slot_value(item: &Item, value: &str) -> String {

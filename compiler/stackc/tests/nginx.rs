@@ -723,3 +723,63 @@ fn other_stacks_pass_nginx_t() {
     }
     assert!(failures.is_empty(), "nginx -t failed:\n{}", failures.join("\n"));
 }
+
+/// A zone's rate given by a param is the param's value (it was 1r/s, whatever the param said).
+#[test]
+fn rate_limit_rate_from_a_param_is_its_value() {
+    let c = conf(
+        r#"
+param "api-rate" default="25r/m"
+service "api" {
+    image "ghcr.io/acme/api:1.0.0"
+    port 8000 name="http"
+    health http="/health"
+}
+proxy {
+    rate-limit "api" rate="${api-rate}"
+}
+site "shop.example.com" {
+    route "/" to="api" rate-limit="api"
+}
+targets {
+    nginx
+}
+"#,
+    );
+    assert!(c.contains("limit_req_zone $binary_remote_addr zone=api:10m rate=25r/m;"), "{c}");
+}
+
+/// nginx reads the `basic-auth` users from a file stackc does not write: the warning names
+/// the file and every user (params at their values), once per site.
+#[test]
+fn basic_auth_users_are_reported_with_the_file_nginx_reads() {
+    let (_, diags) = build(
+        r#"
+param "admin" default="root"
+secret "h1" env="H1"
+secret "h2" env="H2"
+service "web" {
+    image "ghcr.io/acme/web:1.0.0"
+    port 3000 name="http"
+    health http="/health"
+}
+site "admin.example.com" {
+    route "/" to="web"
+    basic-auth "${admin}" password-hash=(secret)"h1"
+    basic-auth "ops" password-hash=(secret)"h2"
+}
+targets {
+    nginx
+}
+"#,
+    );
+    let w: Vec<String> = diags
+        .iter()
+        .filter(|d| d.message.contains("htpasswd"))
+        .map(|d| format!("{} {}", d.code.as_str(), d.message))
+        .collect();
+    assert_eq!(
+        w,
+        ["W0501 nginx reads the users of `basic-auth` from /etc/nginx/htpasswd/admin.example.com, which is not generated (it holds the password hashes): `root`, `ops` must be written there"]
+    );
+}

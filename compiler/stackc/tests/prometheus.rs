@@ -460,3 +460,40 @@ scrape "legacy-billing" target="10.0.0.12:9100" interval="30s" path="/x" scheme=
         })
     );
 }
+
+/// Prometheus reads no environment: a scrape port, path and alert name given by a param are
+/// its value. (They were dropped: the port as a port *name* `${…}`, which removed the whole
+/// scrape job, the path and the alert name written as `${…}` literally.)
+#[test]
+fn scrape_settings_and_alert_names_from_params_get_their_values() {
+    let src = r##"
+param "metrics-port" default="9100"
+param "metrics-path" default="/internal/metrics"
+param "alert" default="ApiDown"
+service "api" {
+    image "ghcr.io/acme/api:1.0.0"
+    port 8080 name="http"
+    port 9100 name="metrics"
+    metrics port="${metrics-port}" path="${metrics-path}"
+}
+monitoring {
+    prometheus
+}
+alerts "api" {
+    alert "${alert}" expr=#"up{job="api"} == 0"# for="1m"
+}
+targets {
+    prometheus
+}
+"##;
+    let files = build(src, vec![TargetKind::Prometheus]);
+    let text = |p: &str| files.iter().find(|(f, _)| f == p).unwrap_or_else(|| panic!("no {p}: {files:?}")).1.clone();
+    let prom = text("prometheus/prometheus.yml");
+    // The api job: from its `job_name` to the next job.
+    let start = prom.find("job_name: api").unwrap_or_else(|| panic!("no api job: {prom}"));
+    let job = &prom[start..prom[start + 1..].find("job_name:").map_or(prom.len(), |i| start + 1 + i)];
+    assert!(job.contains("metrics_path: /internal/metrics"), "{job}");
+    assert!(job.contains("api:9100"), "{job}");
+    let rules = text("prometheus/rules/api.yml");
+    assert!(rules.contains("alert: ApiDown") && !rules.contains("${"), "{rules}");
+}

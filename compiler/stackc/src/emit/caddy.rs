@@ -340,6 +340,27 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             "Caddy rotates session ticket keys automatically; remove the settings or accept Caddy's defaults",
         ));
     }
+    // One warning per zone, at the zone: its `rate=`, `burst=`, `nodelay=` and `size=` are
+    // what goes unapplied; the routes that name it are labelled.
+    for (name, z) in &proxy.rate_limits {
+        let routes: Vec<&Route> =
+            stack.sites.iter().flat_map(|s| &s.routes).filter(|r| r.rate_limit.as_deref() == Some(name)).collect();
+        if routes.is_empty() {
+            continue;
+        }
+        let mut d = warn(
+            z.origin,
+            format!(
+                "Caddy (standard build) cannot rate-limit: zone `{name}` (`rate=`, `burst=`, `nodelay=`, `size=`) is not applied to `rate-limit=\"{name}\"` routes"
+            ),
+            "this zone",
+            "rate limiting needs a Caddy plugin (caddy-ratelimit); use the nginx target where the limit matters",
+        );
+        for r in routes {
+            d = d.label(origin_span(r.origin), "not rate-limited by Caddy");
+        }
+        out.push(d);
+    }
     let check_header = |name: &str, value: &str, origin: Origin, out: &mut Vec<Diagnostic>| {
         if !valid_header_name(name) {
             out.push(err(
@@ -473,14 +494,6 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                         "remove the character",
                     ));
                 }
-            }
-            if let Some(zone) = &r.rate_limit {
-                out.push(warn(
-                    r.origin,
-                    format!("Caddy (standard build) cannot rate-limit: `rate-limit=\"{zone}\"` is not applied"),
-                    "rate limit of this route",
-                    "rate limiting needs a Caddy plugin (caddy-ratelimit); use the nginx target where the limit matters",
-                ));
             }
             if r.strip_prefix && r.matching == Match::Regex {
                 out.push(warn(

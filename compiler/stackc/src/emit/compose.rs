@@ -663,27 +663,7 @@ fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptio
             c.expose.push(e);
         }
     }
-    for m in &svc.mounts {
-        let source = match &m.source {
-            MountSource::Volume(v) => v.clone(),
-            MountSource::Bind(p) => render_path(stack, opts, p),
-        };
-        let target = render_plain(stack, &m.target);
-        match &m.propagation {
-            // Validation allows `propagation=` on bind mounts only.
-            Some(prop) => c.volumes.push(CMount::Long {
-                kind: "bind",
-                source,
-                target,
-                read_only: m.read_only.then_some(true),
-                bind: Some(CBindOptions { propagation: prop.clone() }),
-            }),
-            None => {
-                let ro = if m.read_only { ":ro" } else { "" };
-                c.volumes.push(CMount::Short(format!("{source}:{target}{ro}")));
-            }
-        }
-    }
+    c.volumes.extend(svc.mounts.iter().map(|m| mount(stack, opts, m)));
     c.tmpfs = svc
         .tmpfs
         .iter()
@@ -999,14 +979,7 @@ fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan> {
             volumes.push(CMount::Short("caddy-config:/config".into()));
         }
     }
-    for m in stack.proxy.iter().flat_map(|p| &p.mounts) {
-        let source = match &m.source {
-            MountSource::Volume(v) => v.clone(),
-            MountSource::Bind(p) => render_path(stack, opts, p),
-        };
-        let ro = if m.read_only { ":ro" } else { "" };
-        volumes.push(CMount::Short(format!("{source}:{}{ro}", render_plain(stack, &m.target))));
-    }
+    volumes.extend(stack.proxy.iter().flat_map(|p| &p.mounts).map(|m| mount(stack, opts, m)));
     let proxy = match kind {
         ProxyKind::Nginx => {
             let version = stack
@@ -1229,16 +1202,28 @@ fn check_proxy(stack: &Stack) -> Vec<Diagnostic> {
             }
         }
     }
-    if kind == ProxyKind::Nginx {
-        if let Some(s) = stack.sites.iter().find(|s| !s.basic_auth.is_empty()) {
-            out.push(
-                Diagnostic::warning(Code::TargetApproximation, "the htpasswd file of `basic-auth` is not generated: it holds secrets")
-                    .at(origin_span(s.origin), "nginx reads /etc/nginx/htpasswd/<first host>")
-                    .help("write one `user:hash` line per `basic-auth` into the `nginx-htpasswd` volume before starting nginx"),
-            );
-        }
-    }
+    // The htpasswd file `basic-auth` needs is reported by the nginx target (`nginx::check`).
     out
+}
+
+/// A `mount` of a service or of the proxy: the short syntax, or the long one for a bind
+/// option (`propagation=`, which validation allows on bind mounts only).
+fn mount(stack: &Stack, opts: &EmitOptions, m: &Mount) -> CMount {
+    let source = match &m.source {
+        MountSource::Volume(v) => v.clone(),
+        MountSource::Bind(p) => render_path(stack, opts, p),
+    };
+    let target = render_plain(stack, &m.target);
+    match &m.propagation {
+        Some(prop) => CMount::Long {
+            kind: "bind",
+            source,
+            target,
+            read_only: m.read_only.then_some(true),
+            bind: Some(CBindOptions { propagation: prop.clone() }),
+        },
+        None => CMount::Short(format!("{source}:{target}{}", if m.read_only { ":ro" } else { "" })),
+    }
 }
 
 /// The site's hosts as the proxy configuration spells them (params at their defaults).

@@ -347,6 +347,27 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
         for (n, v) in &site.headers {
             check_header(n, v, site.origin, &mut out);
         }
+        if !site.basic_auth.is_empty() {
+            // The users and their hashes go in a file nginx reads, not in the conf: it holds
+            // the hashes, and stackc writes no secret.
+            let users: Vec<String> = site
+                .basic_auth
+                .iter()
+                .map(|b| format!("`{}`", render_str(stack, &b.user).unwrap_or_else(|_| b.user.clone())))
+                .collect();
+            let host = site.hosts.first().and_then(|h| render_text(stack, h).ok()).unwrap_or_default();
+            out.push(
+                Diagnostic::warning(
+                    Code::TargetApproximation,
+                    format!(
+                        "nginx reads the users of `basic-auth` from /etc/nginx/htpasswd/{host}, which is not generated (it holds the password hashes): {} must be written there",
+                        users.join(", ")
+                    ),
+                )
+                .at(origin_span(site.origin), "basic-auth of this site")
+                .help("write one `user:hash` line per `basic-auth` (the hash its `password-hash=` secret holds) into that file before starting nginx; with compose, into the `nginx-htpasswd` volume"),
+            );
+        }
         for cidr in &site.allow_from {
             if cidr.is_empty() || !cidr.chars().all(|c| c.is_ascii_hexdigit() || ".:/".contains(c)) {
                 out.push(err(

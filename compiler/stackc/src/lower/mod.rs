@@ -53,6 +53,28 @@ fn s(n: &Node, key: &str) -> Option<String> {
     n.prop(key).map(|e| e.value.display())
 }
 
+/// A property with `${param}` replaced by the params' compile-time values, for settings
+/// that targets only ever write as one value (a scrape path, a port).
+fn compile_time(cx: &Cx, n: &Node, key: &str) -> Option<String> {
+    t(n, key).map(|t| cx.params.compile_time(&t))
+}
+
+/// An entry whose `${param}` string is replaced by its compile-time value: a number when it
+/// is one (a port given by a param is a port number, not a port name).
+fn compile_time_entry(cx: &Cx, e: &Entry) -> Entry {
+    let mut out = e.clone();
+    if let Value::String(s) = &e.value {
+        if values::has_interpolation(s) {
+            let v = cx.params.compile_time(&text(s));
+            out.value = match v.parse::<i128>() {
+                Ok(i) => Value::Int(i),
+                Err(_) => Value::String(v),
+            };
+        }
+    }
+    out
+}
+
 /// What lowering needs besides the nodes: the params, to give `${param}` durations and sizes
 /// their compile-time value, and where one was left without (see [`Stack::unvalued`]).
 struct Cx {
@@ -506,13 +528,14 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
         pid: child("pid").and_then(|r| r.arg_str(0)).map(str::to_string),
         networks,
         metrics: child("metrics").and_then(|m| {
-            let port = match m.prop("port").map(|e| &e.value) {
+            let port_entry = m.prop("port").map(|e| compile_time_entry(cx, e));
+            let port = match port_entry.as_ref().map(|e| &e.value) {
                 Some(Value::Int(i)) => *i,
-                _ => rules_route_port(n, m.prop("port")).ok()?.arg(0)?.value.as_int()?,
+                _ => rules_route_port(n, port_entry.as_ref()).ok()?.arg(0)?.value.as_int()?,
             };
             Some(Metrics {
                 job: s(m, "job").unwrap_or_else(|| name.to_string()),
-                path: s(m, "path").unwrap_or_else(|| "/metrics".into()),
+                path: compile_time(cx, m, "path").unwrap_or_else(|| "/metrics".into()),
                 port: u16::try_from(port).ok()?,
                 interval_ms: dur(cx, m, "interval"),
                 scheme: s(m, "scheme").unwrap_or_else(|| "http".into()),
@@ -638,7 +661,9 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
     p.headers = headers(n);
     for z in n.children_named("rate-limit") {
         let name = z.arg_str(0).unwrap_or_default().to_string();
-        let (requests, per) = z.prop_str("rate").and_then(|r| values::rate(r).ok()).unwrap_or((1, 's'));
+        // A rate from a param is the param's compile-time value: nginx cannot read the
+        // deploy environment, and a zone must not fall back to another rate.
+        let (requests, per) = compile_time(cx, z, "rate").and_then(|r| values::rate(&r).ok()).unwrap_or((1, 's'));
         p.rate_limits.insert(
             name.clone(),
             RateLimit {
@@ -851,7 +876,7 @@ fn generated_metrics(cx: &Cx, block: &Node, svc: &mut Service, default: (String,
     let (job, path, port) = default;
     svc.metrics = Some(Metrics {
         job: s(m, "job").unwrap_or(job),
-        path: s(m, "path").unwrap_or(path),
+        path: compile_time(cx, m, "path").unwrap_or(path),
         port: svc.metrics.as_ref().map_or(port, |declared| declared.port),
         interval_ms: dur(cx, m, "interval"),
         scheme: s(m, "scheme").unwrap_or_else(|| "http".into()),
@@ -867,7 +892,8 @@ fn alerts(cx: &Cx, n: &Node) -> AlertGroup {
             .filter_map(|a| {
                 let text = |c: &str| a.child(c).and_then(|x| x.arg_str(0)).map(str::to_string);
                 Some(Alert {
-                    name: a.arg_str(0)?.to_string(),
+                    // Prometheus reads no environment: a name from a param is its value.
+                    name: cx.params.compile_time(&entry_text(a.arg(0)?)),
                     expr: s(a, "expr")?,
                     for_ms: dur(cx, a, "for"),
                     severity: s(a, "severity"),

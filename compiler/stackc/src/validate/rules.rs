@@ -21,21 +21,128 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     secrets(symbols, diags);
     generated_clashes(nodes, symbols, diags);
     probe_ports(symbols, diags);
-    mounts_and_restarts(symbols, diags);
+    mounts_and_restarts(nodes, symbols, diags);
     param_default_braces(symbols, diags);
+    companions(nodes, diags);
+    target_versions(nodes, symbols, diags);
+}
+
+/// `targets { nginx version=… }` / `caddy version=…`: the version picks directives (nginx's
+/// `http2 on;`, Caddy's `basic_auth`); a value that is not a version would silently pick
+/// the oldest syntax.
+fn target_versions(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
+    let is_version = |v: &str| {
+        let (nums, suffix) = v.split_once('-').unwrap_or((v, "x"));
+        !suffix.is_empty()
+            && suffix.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
+            && nums.split('.').count() <= 3
+            && nums.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    };
+    let targets = nodes.iter().filter(|n| n.name.name == "targets").flat_map(|t| t.children());
+    for t in targets.filter(|t| matches!(t.name.name.as_str(), "nginx" | "caddy")) {
+        let Some(e) = t.prop("version") else { continue };
+        let Value::String(raw) = &e.value else { continue };
+        let Some(v) = substitute(raw, symbols) else { continue };
+        // A literal that is not even an image tag is already reported by its kind (E0308).
+        if v == *raw && super::values::image_tag(&v).is_err() {
+            continue;
+        }
+        if !is_version(&v) {
+            let shown = if v == *raw { format!("`{v}`") } else { format!("`{raw}` (`{v}`)") };
+            diags.push(
+                Diagnostic::error(
+                    Code::WrongType,
+                    format!("{shown} is not {} version", if t.name.name == "nginx" { "an nginx" } else { "a Caddy" }),
+                )
+                .at(e.entry_span, "expected `MAJOR.MINOR` or `MAJOR.MINOR.PATCH`")
+                .help(format!(
+                    "write the version the server runs, e.g. `version=\"{}\"`",
+                    if t.name.name == "nginx" { "1.26" } else { "2.8" }
+                )),
+            );
+        }
+    }
+}
+
+/// `(node path, property, the properties it completes, help)`: a property that only
+/// qualifies another one. Without it the value would change nothing in any target, so it is
+/// refused rather than dropped. A boolean counts only when `#true` (`#false` is the default).
+const COMPANIONS: &[(&[&str], &str, &[&str], &str)] = &[
+    (
+        &["proxy", "tls"],
+        "hsts-subdomains",
+        &["hsts"],
+        "add `hsts=\"365d\"`: `includeSubDomains` is part of the HSTS header",
+    ),
+    (
+        &["proxy", "tls"],
+        "hsts-preload",
+        &["hsts"],
+        "add `hsts=\"730d\"` (the preload list asks for at least a year): `preload` is part of the HSTS header",
+    ),
+    (
+        &["site", "route"],
+        "immutable",
+        &["cache"],
+        "add `cache=\"1y\"`: `immutable` is part of the Cache-Control header `cache=` sends",
+    ),
+    (
+        &["site", "route"],
+        "fallback",
+        &["files"],
+        "`fallback=` is the file a `files=` route serves for a missing path; remove it, or serve files",
+    ),
+    (
+        &["site", "route"],
+        "status",
+        &["redirect"],
+        "`status=` is the status of a `redirect=`; a `respond=` route gives its status as its value",
+    ),
+];
+
+/// Properties given without the property they complete (see [`COMPANIONS`]).
+fn companions(nodes: &[Node], diags: &mut Diagnostics) {
+    fn at<'a>(nodes: &'a [Node], path: &[&str], out: &mut Vec<&'a Node>) {
+        let Some((first, rest)) = path.split_first() else { return };
+        for n in nodes.iter().filter(|n| n.name.name == *first) {
+            if rest.is_empty() {
+                out.push(n);
+            } else {
+                at(n.children(), rest, out);
+            }
+        }
+    }
+    for (path, prop, needs, help) in COMPANIONS {
+        let mut found = Vec::new();
+        at(nodes, path, &mut found);
+        for n in found {
+            let Some(e) = n.prop(prop) else { continue };
+            if e.value.as_bool() == Some(false) || needs.iter().any(|k| n.prop(k).is_some()) {
+                continue;
+            }
+            let list = needs.iter().map(|k| format!("`{k}=`")).collect::<Vec<_>>().join(" or ");
+            diags.push(
+                Diagnostic::error(Code::MissingRequired, format!("`{prop}=` needs {list}: alone it changes nothing"))
+                    .at(e.entry_span, format!("qualifies {list}, which is not given"))
+                    .help(*help),
+            );
+        }
+    }
 }
 
 /// Settings docker accepts only in one combination: bind options on bind mounts, a retry
 /// count with `on-failure` (the engine refuses `max_attempts` with any other policy).
-fn mounts_and_restarts(symbols: &Symbols, diags: &mut Diagnostics) {
-    for (name, svc) in &symbols.services {
-        for m in svc.children_named("mount") {
+fn mounts_and_restarts(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
+    let proxies = nodes.iter().filter(|n| n.name.name == "proxy").map(|p| ("the proxy".to_string(), p));
+    let services = symbols.services.iter().map(|(name, svc)| (format!("`{name}`"), *svc));
+    for (owner, node) in services.chain(proxies) {
+        for m in node.children_named("mount") {
             let (Some(src), Some(p)) = (m.arg_str(0), m.prop("propagation")) else { continue };
             if !values::is_bind_source(src) {
                 diags.push(
                     Diagnostic::error(
                         Code::Conflicting,
-                        format!("`propagation=` on volume `{src}` mounted by `{name}`: only bind mounts propagate"),
+                        format!("`propagation=` on volume `{src}` mounted by {owner}: only bind mounts propagate"),
                     )
                     .at(p.entry_span, "a bind-mount option")
                     .label(m.arg(0).map(|e| e.span).unwrap_or(m.span), "a named volume, not a host path")
@@ -43,6 +150,8 @@ fn mounts_and_restarts(symbols: &Symbols, diags: &mut Diagnostics) {
                 );
             }
         }
+    }
+    for (name, svc) in &symbols.services {
         for r in svc.children_named("restart") {
             let (Some(policy), Some(e)) = (r.arg_str(0), r.prop("max-attempts")) else { continue };
             if policy != "on-failure" {

@@ -73,7 +73,7 @@ BASIC = {
 COMMON = {
     "X-Stack": "e2e",
     "Content-Security-Policy": "default-src 'self'",
-    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains; preload",
 }
 APP_HEADERS = {**STRICT, **COMMON, "X-Site": "app"}
 ADMIN_HEADERS = {**STRICT, **COMMON}
