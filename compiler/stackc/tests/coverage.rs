@@ -125,6 +125,8 @@ fn concerned(item: &Item) -> Vec<TargetKind> {
         ["proxy", "mount", ..] => vec![Compose],
         ["proxy" | "site", ..] => vec![Nginx, Caddy, K8s],
         ["firewall", ..] => vec![Ufw],
+        // A generated service's scrape job is Prometheus' (as a service's `metrics` is).
+        ["monitoring", "prometheus" | "exporter", "metrics", ..] => vec![Prometheus],
         // The generated services of the monitoring: compose runs them.
         ["monitoring", "prometheus" | "exporter", _, ..] => vec![Compose],
         ["monitoring", "prometheus"] => vec![Prometheus, Compose],
@@ -142,13 +144,52 @@ const NOT_APPLICABLE: &[(&str, Option<&str>, &str)] = &[
     ("policy", None, "lint levels: they change diagnostics, not files"),
     ("param [name]", None, "a param's identity; its uses are the other items"),
     ("param required=", None, "a check on the deploy environment (the value must be set), not an output"),
+    (
+        "> port name=",
+        Some("compose"),
+        "port names are the stack's own references (routes, probes, metrics); compose's ports have no names",
+    ),
+    (
+        "> pid [mode]",
+        Some("compose"),
+        "`host` is its only value, so the two builds cannot differ; compose writes it as `pid: host`",
+    ),
+    (
+        "monitoring > prometheus scrape-interval=",
+        Some("compose"),
+        "a setting of prometheus.yml, which the Prometheus target writes and compose mounts as it is",
+    ),
+    (
+        "monitoring > prometheus evaluation-interval=",
+        Some("compose"),
+        "a setting of prometheus.yml, which the Prometheus target writes and compose mounts as it is",
+    ),
+    (
+        "secret [name]",
+        Some("compose"),
+        "a new secret that no service reads: compose declares only the secrets its services use",
+    ),
+    (
+        "env-group [name]",
+        Some("compose"),
+        "a new env-group that no service takes with `env-from`: there is nothing to write",
+    ),
+    (
+        "stack > domain [host]",
+        Some("compose"),
+        "the host of sites that name none, which the proxy targets write (nginx, Caddy); compose mounts their files",
+    ),
 ];
 
 fn not_applicable(item: &Item, target: TargetKind) -> Option<&'static str> {
     let d = item.describe();
     NOT_APPLICABLE
         .iter()
-        .find(|(prefix, t, _)| d.starts_with(prefix) && t.is_none_or(|t| t == target.name()))
+        // A prefix starting with `> ` is a setting under any node (`service`, `defaults`, …).
+        .find(|(prefix, t, _)| {
+            let matches = if prefix.starts_with("> ") { d.contains(prefix) } else { d.starts_with(prefix) };
+            matches && t.is_none_or(|t| t == target.name())
+        })
         .map(|(_, _, why)| *why)
 }
 

@@ -494,7 +494,8 @@ impl Walker<'_, '_> {
                 }
             }
             if values::has_interpolation(s) {
-                if matches!(kind, Kind::Name | Kind::Ref(_)) {
+                // A port reference too: lowering resolves it against the service's ports.
+                if matches!(kind, Kind::Name | Kind::Ref(_) | Kind::PortRef) {
                     self.diags.push(
                         Diagnostic::error(Code::InvalidInterpolation, "names and references cannot contain `${…}`")
                             .at(entry.span, "a name must be known when the stack is compiled")
