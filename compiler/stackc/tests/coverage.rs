@@ -175,6 +175,11 @@ const NOT_APPLICABLE: &[(&str, Option<&str>, &str)] = &[
         "a new env-group that no service takes with `env-from`: there is nothing to write",
     ),
     (
+        "defaults > image [image]",
+        Some("compose"),
+        "every service of the base names its image, which wins over the default: the default applies to none",
+    ),
+    (
         "stack > domain [host]",
         Some("compose"),
         "the host of sites that name none, which the proxy targets write (nginx, Caddy); compose mounts their files",

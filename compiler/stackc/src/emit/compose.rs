@@ -1955,7 +1955,11 @@ fn env_example(stack: &Stack) -> String {
         }
         seen.push(var.clone());
         out.push('\n');
-        let desc = p.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+        let desc = p
+            .description
+            .as_deref()
+            .map(|d| format!(": {}", stack.compile_time(&Text::from_default(d)).replace('\n', " ")))
+            .unwrap_or_default();
         if p.required {
             out.push_str(&format!("# param `{}`{desc} (required)\n{var}=\n", p.name));
         } else {

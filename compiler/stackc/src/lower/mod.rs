@@ -53,6 +53,12 @@ fn s(n: &Node, key: &str) -> Option<String> {
     n.prop(key).map(|e| e.value.display())
 }
 
+/// A string the targets write as it is (a subnet, a cron schedule): params take their
+/// build-time values, as validation checked it.
+fn fixed(cx: &Cx, n: &Node, key: &str) -> Option<String> {
+    s(n, key).map(|v| if values::has_interpolation(&v) { cx.params.compile_time(&text(&v)) } else { v })
+}
+
 /// What lowering needs besides the nodes: the params, to give `${param}` durations and sizes
 /// their compile-time value, and where one was left without (see [`Stack::unvalued`]).
 struct Cx {
@@ -204,7 +210,7 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
                     name.clone(),
                     Network {
                         name,
-                        subnet: s(n, "subnet"),
+                        subnet: fixed(&cx, n, "subnet"),
                         internal: flag(n, "internal"),
                         external: flag(n, "external"),
                         driver: s(n, "driver"),
@@ -521,7 +527,7 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             };
             Some(Metrics {
                 job: s(m, "job").unwrap_or_else(|| name.to_string()),
-                path: s(m, "path").unwrap_or_else(|| "/metrics".into()),
+                path: fixed(cx, m, "path").unwrap_or_else(|| "/metrics".into()),
                 port: u16::try_from(port).ok()?,
                 interval_ms: dur(cx, m, "interval"),
                 scheme: s(m, "scheme").unwrap_or_else(|| "http".into()),
@@ -875,7 +881,7 @@ fn generated_metrics(cx: &Cx, block: &Node, svc: &mut Service, default: (String,
     let (job, path, port) = default;
     svc.metrics = Some(Metrics {
         job: s(m, "job").unwrap_or(job),
-        path: s(m, "path").unwrap_or(path),
+        path: fixed(cx, m, "path").unwrap_or(path),
         port: svc.metrics.as_ref().map_or(port, |declared| declared.port),
         interval_ms: dur(cx, m, "interval"),
         scheme: s(m, "scheme").unwrap_or_else(|| "http".into()),
@@ -919,7 +925,7 @@ fn backup(cx: &Cx, name: &str, n: &Node, services: &IndexMap<&str, &Node>) -> Ba
         service,
         volume: s(n, "volume"),
         engine,
-        schedule: s(n, "schedule").unwrap_or_default(),
+        schedule: fixed(cx, n, "schedule").unwrap_or_default(),
         retain_ms: dur(cx, n, "retain"),
         to: s(n, "to").unwrap_or_default(),
         copy_to: s(n, "copy-to"),

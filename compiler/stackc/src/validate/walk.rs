@@ -494,8 +494,9 @@ impl Walker<'_, '_> {
                 }
             }
             if values::has_interpolation(s) {
-                // A port reference too: lowering resolves it against the service's ports.
-                if matches!(kind, Kind::Name | Kind::Ref(_) | Kind::PortRef) {
+                // A port reference too (lowering resolves it against the service's ports), an
+                // environment variable's name and a file name of the output.
+                if matches!(kind, Kind::Name | Kind::Ref(_) | Kind::PortRef | Kind::EnvName | Kind::FileName) {
                     self.diags.push(
                         Diagnostic::error(Code::InvalidInterpolation, "names and references cannot contain `${…}`")
                             .at(entry.span, "a name must be known when the stack is compiled")
