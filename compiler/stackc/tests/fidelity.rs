@@ -581,3 +581,55 @@ service "api" {
     let e = find(&diags, "E0311", "cannot contain `${");
     assert_eq!(pointed_at(src, e), "\"${p}\"");
 }
+
+/// A subnet, a cron schedule and a param's description from params were written as
+/// `${…}`, which neither docker nor cron reads: they take the params' build-time values.
+#[test]
+fn strings_written_as_they_are_take_the_params_values() {
+    let src = r#"
+stack "t"
+param "net" default="10.17.0.0/16"
+param "when" default="17 3 * * *"
+param "what" default="the shop"
+param "tag" default="1" env="TAG" description="the image tag of ${what}"
+network "backend" subnet="${net}"
+volume "data"
+service "db" {
+    image "postgres:16-alpine"
+    env POSTGRES_PASSWORD="x"
+    networks "backend"
+    mount "data" "/var/lib/postgresql/data"
+}
+backup "db" service="db" schedule="${when}" to="/var/backups/t"
+"#;
+    let (files, diags) = build(src, &[TargetKind::Compose]);
+    no_errors(&diags);
+    assert!(file(&files, "docker-compose.yml").contains("subnet: 10.17.0.0/16"));
+    assert!(file(&files, "backup/crontab").contains("17 3 * * *"), "{}", file(&files, "backup/crontab"));
+    assert!(file(&files, ".env.example").contains("# param `tag`: the image tag of the shop (optional"));
+}
+
+/// An environment variable's name or an output file's name from a param named nothing: the
+/// value was written as `${…}` or ignored.
+#[test]
+fn names_of_variables_and_files_cannot_hold_params() {
+    let src = r#"
+stack "t"
+param "p" default="X"
+secret "token" env="${p}"
+service "api" {
+    image "ghcr.io/acme/api:1"
+    env TOKEN=(secret)"token"
+}
+targets {
+    compose file="${p}.yml"
+}
+"#;
+    let (_, diags) = build(src, &[TargetKind::Compose]);
+    let spans: Vec<&str> = diags
+        .iter()
+        .filter(|d| d.code.as_str() == "E0311" && d.message.contains("cannot contain `${"))
+        .map(|d| pointed_at(src, d))
+        .collect();
+    assert_eq!(spans, ["\"${p}\"", "\"${p}.yml\""], "{:#?}", codes(&diags));
+}
