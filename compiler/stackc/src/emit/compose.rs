@@ -862,24 +862,26 @@ fn check_service(stack: &Stack, svc: &Service, out: &mut Vec<Diagnostic>) {
             .help(MONITORING_NOT_RUN),
         );
     }
-    if svc.stateful {
+    // Settings compose has no key for: a warning at the setting, once per service.
+    let mut unexpressed = |setting: &str, message: String, help: String| {
         out.push(
-            Diagnostic::warning(
-                Code::TargetApproximation,
-                format!("`stateful` of `{}` has no meaning in compose", svc.name),
-            )
-            .at(origin_span(svc.origin_of("stateful")), "here")
-            .help("compose runs it as a plain service with its named volumes; StatefulSets are a Kubernetes feature"),
+            Diagnostic::warning(Code::TargetApproximation, message)
+                .at(origin_span(svc.origin_of(setting)), "not in the compose file")
+                .help(help),
+        );
+    };
+    if svc.stateful {
+        unexpressed(
+            "stateful",
+            format!("`stateful` of `{}` has no meaning in compose", svc.name),
+            "compose runs it as a plain service with its named volumes; StatefulSets are a Kubernetes feature".into(),
         );
     }
     if svc.readiness.is_some() {
-        out.push(
-            Diagnostic::warning(
-                Code::TargetApproximation,
-                format!("compose has no readiness probes: `readiness` of `{}` is not expressed", svc.name),
-            )
-            .at(origin_span(svc.origin_of("readiness")), "not in the compose file")
-            .help("compose's only probe is `health` (its healthcheck, which `depends-on … healthy=#true` waits for); the Kubernetes target makes `readiness` the pod's readiness probe"),
+        unexpressed(
+            "readiness",
+            format!("compose has no readiness probes: `readiness` of `{}` is not expressed", svc.name),
+            "compose's only probe is `health` (its healthcheck, which `depends-on … healthy=#true` waits for); the Kubernetes target makes `readiness` the pod's readiness probe".into(),
         );
     }
     if let Some(u) = &svc.update {
@@ -888,27 +890,21 @@ fn check_service(stack: &Stack, svc: &Service, out: &mut Vec<Diagnostic>) {
             .flatten()
             .collect();
         if !surge.is_empty() {
-            out.push(
-                Diagnostic::warning(
-                    Code::TargetApproximation,
-                    format!("compose's update_config has no surge: `{}` of `{}` is not expressed", surge.join("` and `"), svc.name),
-                )
-                .at(origin_span(svc.origin_of("update")), "not in the compose file")
-                .help("compose replaces `parallelism=` containers at a time; `order=\"start-first\"` starts each new one before stopping the old one"),
+            unexpressed(
+                "update",
+                format!("compose's update_config has no surge: `{}` of `{}` is not expressed", surge.join("` and `"), svc.name),
+                "compose replaces `parallelism=` containers at a time; `order=\"start-first\"` starts each new one before stopping the old one".into(),
             );
         }
     }
     for u in svc.ulimits.iter().filter(|u| u.soft.is_none() && u.hard.is_none()) {
-        out.push(
-            Diagnostic::warning(
-                Code::TargetApproximation,
-                format!(
-                    "`ulimit \"{}\"` of `{}` sets neither `soft=` nor `hard=`: compose writes no limit",
-                    u.name, svc.name
-                ),
-            )
-            .at(origin_span(svc.origin_of("ulimit")), "no value")
-            .help(format!("give the limit: `ulimit \"{}\" soft=1024 hard=4096`", u.name)),
+        unexpressed(
+            "ulimit",
+            format!(
+                "`ulimit \"{}\"` of `{}` sets neither `soft=` nor `hard=`: compose writes no limit",
+                u.name, svc.name
+            ),
+            format!("give the limit: `ulimit \"{}\" soft=1024 hard=4096`", u.name),
         );
     }
 }
