@@ -892,7 +892,12 @@ fn check_service(stack: &Stack, svc: &Service, out: &mut Vec<Diagnostic>) {
         if !surge.is_empty() {
             unexpressed(
                 "update",
-                format!("compose's update_config has no surge: `{}` of `{}` is not expressed", surge.join("` and `"), svc.name),
+                format!(
+                    "compose's update_config has no surge: `{}` of `{}` {} not expressed",
+                    surge.join("` and `"),
+                    svc.name,
+                    if surge.len() > 1 { "are" } else { "is" }
+                ),
                 "compose replaces `parallelism=` containers at a time; `order=\"start-first\"` starts each new one before stopping the old one".into(),
             );
         }
@@ -1448,7 +1453,7 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
     // A comment: compose interpolates values, not comments, so params take their build-time values.
     if let Some(d) = &stack.description {
         for line in stack.compile_time(&Text::from_default(d)).lines() {
-            text.push_str(&format!("# {line}").trim_end());
+            text.push_str(format!("# {line}").trim_end());
             text.push('\n');
         }
     }
