@@ -541,11 +541,16 @@ service "api" {
     image "ghcr.io/acme/api:1"
 }
 "#;
-    let (files, diags) = build(src, &[TargetKind::Compose]);
-    no_errors(&diags);
-    let compose = file(&files, "docker-compose.yml");
+    let compose = compose_alone(src);
     assert!(compose.lines().nth(1) == Some("# the shop stack"), "{compose}");
     assert!(compose.contains("x-description: serves the ${WHAT:-shop} API, $$5 a call\n"), "{compose}");
+}
+
+/// The compose file of a stack that builds without errors, compose alone.
+fn compose_alone(src: &str) -> String {
+    let (files, diags) = build(src, &[TargetKind::Compose]);
+    no_errors(&diags);
+    file(&files, "docker-compose.yml").to_string()
 }
 
 /// A CPU amount from a param took no value at all (the string did not parse as CPUs).
@@ -559,9 +564,7 @@ service "api" {
     resources cpus="${cpu}" reserve-cpus="${cpu}"
 }
 "#;
-    let (files, diags) = build(src, &[TargetKind::Compose]);
-    no_errors(&diags);
-    let compose = file(&files, "docker-compose.yml");
+    let compose = compose_alone(src);
     assert_eq!(compose.matches("cpus: '0.75'").count() + compose.matches("cpus: \"0.75\"").count(), 2, "{compose}");
 }
 
