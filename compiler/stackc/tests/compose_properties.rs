@@ -777,6 +777,7 @@ fn service(g: &mut Gen, i: usize) -> (String, Map<String, Value>) {
     g.line(0, &format!("service {} {{", q(&name)));
     if g.rng.chance(20) {
         g.line(1, &format!("description {}", q("does $things")));
+        c.insert("x-description".into(), json!("does $$things"));
     }
 
     // image and build
@@ -1142,6 +1143,7 @@ fn service(g: &mut Gen, i: usize) -> (String, Map<String, Value>) {
     }
     if g.rng.chance(8) && !tcp_ports.is_empty() {
         g.line(1, &format!("readiness tcp={} interval=\"5s\"", tcp_ports[0].0));
+        g.approximations.push(name.clone());
     }
 
     // deploy
@@ -1258,8 +1260,9 @@ fn service(g: &mut Gen, i: usize) -> (String, Map<String, Value>) {
             u.insert("max_failure_ratio".into(), json!(0.25));
         }
         if g.rng.chance(30) {
-            // Kubernetes only: not in compose
+            // compose's update_config has no surge: W0501
             s.push_str(" max-surge=1 max-unavailable=0");
+            g.approximations.push(name.clone());
         }
         if g.rng.chance(40) {
             let o = *g.rng.pick(&["stop-first", "start-first"]);

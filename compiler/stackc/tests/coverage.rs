@@ -173,13 +173,57 @@ const NOT_APPLICABLE: &[(&str, Option<&str>, &str)] = &[
         None,
         "a zone's name is the routes' reference to it (`rate-limit=`); a zone no route names limits nothing, and its settings are the other items",
     ),
+    (
+        "> port name=",
+        Some("compose"),
+        "port names are the stack's own references (routes, probes, metrics); compose's ports have no names",
+    ),
+    (
+        "> pid [mode]",
+        Some("compose"),
+        "`host` is its only value, so the two builds cannot differ; compose writes it as `pid: host`",
+    ),
+    (
+        "monitoring > prometheus scrape-interval=",
+        Some("compose"),
+        "a setting of prometheus.yml, which the Prometheus target writes and compose mounts as it is",
+    ),
+    (
+        "monitoring > prometheus evaluation-interval=",
+        Some("compose"),
+        "a setting of prometheus.yml, which the Prometheus target writes and compose mounts as it is",
+    ),
+    (
+        "secret [name]",
+        Some("compose"),
+        "a new secret that no service reads: compose declares only the secrets its services use",
+    ),
+    (
+        "env-group [name]",
+        Some("compose"),
+        "a new env-group that no service takes with `env-from`: there is nothing to write",
+    ),
+    (
+        "defaults > image [image]",
+        Some("compose"),
+        "every service of the base names its image, which wins over the default: the default applies to none",
+    ),
+    (
+        "stack > domain [host]",
+        Some("compose"),
+        "the host of sites that name none, which the proxy targets write (nginx, Caddy); compose mounts their files",
+    ),
 ];
 
 fn not_applicable(item: &Item, target: TargetKind) -> Option<&'static str> {
     let d = item.describe();
     NOT_APPLICABLE
         .iter()
-        .find(|(prefix, t, _)| d.starts_with(prefix) && t.is_none_or(|t| t == target.name()))
+        // A prefix starting with `> ` is a setting under any node (`service`, `defaults`, …).
+        .find(|(prefix, t, _)| {
+            let matches = if prefix.starts_with("> ") { d.contains(prefix) } else { d.starts_with(prefix) };
+            matches && t.is_none_or(|t| t == target.name())
+        })
         .map(|(_, _, why)| *why)
 }
 

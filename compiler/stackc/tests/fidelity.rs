@@ -443,3 +443,193 @@ site "example.com" {
     let w = find(&diags, "W0501", "without a value at build time");
     assert_eq!(pointed_at(src, w), r#"fail-timeout="${fail-timeout}""#);
 }
+
+const GENERATED_BLOCKS: &str = r#"
+stack "t"
+service "api" {
+    image "ghcr.io/acme/api:1"
+    port 8000 name="http"
+    readiness http="/ready"
+    update parallelism=1 max-surge=1 max-unavailable=0
+    ulimit "nofile"
+}
+monitoring {
+    prometheus {
+        health http="/-/ready" interval="17s"
+        readiness http="/-/ready"
+        autoscale min=1 max=3 cpu=70
+    }
+    exporter "node" {
+        health tcp=9100
+    }
+}
+targets { compose; prometheus; }
+"#;
+
+/// The `prometheus`/`exporter` blocks take a service's settings: a probe without a port
+/// probes the generated service's own port (it was dropped: the block declares no `port`).
+#[test]
+fn probes_of_a_generated_service_reach_the_compose_file() {
+    let (files, diags) = build(GENERATED_BLOCKS, &[TargetKind::Compose, TargetKind::Prometheus]);
+    no_errors(&diags);
+    let compose = file(&files, "docker-compose.yml");
+    assert!(compose.contains("http://127.0.0.1:9090/-/ready"), "{compose}");
+    assert!(compose.contains("interval: 17s"), "{compose}");
+    assert!(compose.contains("nc -z 127.0.0.1 9100"), "{compose}");
+}
+
+/// What compose cannot express is reported at the setting, for the stack's services and the
+/// generated ones alike, once per service.
+#[test]
+fn what_compose_cannot_express_is_reported_at_the_setting() {
+    let (_, diags) = build(GENERATED_BLOCKS, &[TargetKind::Compose, TargetKind::Prometheus]);
+    no_errors(&diags);
+    let readiness: Vec<&Diagnostic> = diags
+        .iter()
+        .filter(|d| d.code.as_str() == "W0501" && d.message.starts_with("compose has no readiness probes"))
+        .collect();
+    assert_eq!(readiness.len(), 2, "{:#?}", codes(&diags));
+    assert!(readiness.iter().all(|d| pointed_at(GENERATED_BLOCKS, d).starts_with("readiness http=")));
+    assert!(readiness.iter().any(|d| d.message.contains("`readiness` of `prometheus`")));
+    let surge = find(&diags, "W0501", "`max-surge=` and `max-unavailable=` of `api`");
+    assert!(pointed_at(GENERATED_BLOCKS, surge).starts_with("update parallelism=1"));
+    let ulimit = find(&diags, "W0501", "`ulimit \"nofile\"` of `api` sets neither");
+    assert_eq!(pointed_at(GENERATED_BLOCKS, ulimit), "ulimit \"nofile\"");
+    let autoscale = find(&diags, "W0501", "compose cannot autoscale `prometheus`");
+    assert!(pointed_at(GENERATED_BLOCKS, autoscale).starts_with("autoscale min=1"));
+}
+
+/// `propagation=` of a `proxy > mount` was written in the short syntax, which has no room
+/// for it.
+#[test]
+fn a_proxy_mount_keeps_its_propagation() {
+    let src = r#"
+stack "t"
+service "web" {
+    image "nginx:1.27"
+    port 80
+}
+proxy {
+    mount "/srv/static" "/srv/static" read-only=#true propagation="rslave"
+}
+site "t.example.com" {
+    route "/" to="web"
+}
+targets { compose; nginx; }
+"#;
+    let (files, diags) = build(src, &[TargetKind::Compose, TargetKind::Nginx]);
+    no_errors(&diags);
+    let compose = file(&files, "docker-compose.yml");
+    let long = "    - type: bind\n      source: /srv/static\n      target: /srv/static\n      read_only: true\n      bind:\n        propagation: rslave\n";
+    assert!(compose.contains(long), "{compose}");
+}
+
+/// Descriptions reach the compose file: the stack's as a comment, a service's as
+/// `x-description` (compose keeps extension fields); params rendered as everywhere.
+#[test]
+fn descriptions_reach_the_compose_file() {
+    let src = r#"
+stack "t" {
+    description "the ${what} stack"
+}
+param "what" default="shop" env="WHAT"
+service "api" {
+    description "serves the ${what} API, $5 a call"
+    image "ghcr.io/acme/api:1"
+}
+"#;
+    let compose = compose_alone(src);
+    assert!(compose.lines().nth(1) == Some("# the shop stack"), "{compose}");
+    assert!(compose.contains("x-description: serves the ${WHAT:-shop} API, $$5 a call\n"), "{compose}");
+}
+
+/// The compose file of a stack that builds without errors, compose alone.
+fn compose_alone(src: &str) -> String {
+    let (files, diags) = build(src, &[TargetKind::Compose]);
+    no_errors(&diags);
+    file(&files, "docker-compose.yml").to_string()
+}
+
+/// A CPU amount from a param took no value at all (the string did not parse as CPUs).
+#[test]
+fn cpus_from_a_param_take_its_value() {
+    let src = r#"
+stack "t"
+param "cpu" default="0.75"
+service "api" {
+    image "ghcr.io/acme/api:1"
+    resources cpus="${cpu}" reserve-cpus="${cpu}"
+}
+"#;
+    let compose = compose_alone(src);
+    assert_eq!(compose.matches("cpus: '0.75'").count() + compose.matches("cpus: \"0.75\"").count(), 2, "{compose}");
+}
+
+/// A port reference from a param resolved to no port, and the probe vanished.
+#[test]
+fn a_port_reference_from_a_param_is_an_error() {
+    let src = r#"
+stack "t"
+param "p" default="http"
+service "api" {
+    image "ghcr.io/acme/api:1"
+    port 8000 name="http"
+    health http="/health" port="${p}"
+}
+"#;
+    let (_, diags) = build(src, &[TargetKind::Compose]);
+    let e = find(&diags, "E0311", "cannot contain `${");
+    assert_eq!(pointed_at(src, e), "\"${p}\"");
+}
+
+/// A subnet, a cron schedule and a param's description from params were written as
+/// `${…}`, which neither docker nor cron reads: they take the params' build-time values.
+#[test]
+fn strings_written_as_they_are_take_the_params_values() {
+    let src = r#"
+stack "t"
+param "net" default="10.17.0.0/16"
+param "when" default="17 3 * * *"
+param "what" default="the shop"
+param "tag" default="1" env="TAG" description="the image tag of ${what}"
+network "backend" subnet="${net}"
+volume "data"
+service "db" {
+    image "postgres:16-alpine"
+    env POSTGRES_PASSWORD="x"
+    networks "backend"
+    mount "data" "/var/lib/postgresql/data"
+}
+backup "db" service="db" schedule="${when}" to="/var/backups/t"
+"#;
+    let (files, diags) = build(src, &[TargetKind::Compose]);
+    no_errors(&diags);
+    assert!(file(&files, "docker-compose.yml").contains("subnet: 10.17.0.0/16"));
+    assert!(file(&files, "backup/crontab").contains("17 3 * * *"), "{}", file(&files, "backup/crontab"));
+    assert!(file(&files, ".env.example").contains("# param `tag`: the image tag of the shop (optional"));
+}
+
+/// An environment variable's name or an output file's name from a param named nothing: the
+/// value was written as `${…}` or ignored.
+#[test]
+fn names_of_variables_and_files_cannot_hold_params() {
+    let src = r#"
+stack "t"
+param "p" default="X"
+secret "token" env="${p}"
+service "api" {
+    image "ghcr.io/acme/api:1"
+    env TOKEN=(secret)"token"
+}
+targets {
+    compose file="${p}.yml"
+}
+"#;
+    let (_, diags) = build(src, &[TargetKind::Compose]);
+    let spans: Vec<&str> = diags
+        .iter()
+        .filter(|d| d.code.as_str() == "E0311" && d.message.contains("cannot contain `${"))
+        .map(|d| pointed_at(src, d))
+        .collect();
+    assert_eq!(spans, ["\"${p}\"", "\"${p}.yml\""], "{:#?}", codes(&diags));
+}

@@ -43,6 +43,10 @@ struct Compose {
 /// Keys in the order compose files are conventionally written.
 #[derive(Serialize, Default)]
 struct CService {
+    /// `description`: compose has no such key; an extension field (`x-`) is kept by compose
+    /// and shown by `docker compose config`.
+    #[serde(rename = "x-description", skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     image: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -570,9 +574,34 @@ fn stack_wide(stack: &Stack, c: &mut CService) {
     }
 }
 
+/// A `mount` of a service or of the proxy: the short syntax, or the long one for a bind
+/// option (`propagation=`, which validation allows on bind mounts only).
+fn mount(stack: &Stack, opts: &EmitOptions, m: &Mount) -> CMount {
+    let source = match &m.source {
+        MountSource::Volume(v) => v.clone(),
+        MountSource::Bind(p) => render_path(stack, opts, p),
+    };
+    let target = render_plain(stack, &m.target);
+    match &m.propagation {
+        // Validation allows `propagation=` on bind mounts only.
+        Some(prop) => CMount::Long {
+            kind: "bind",
+            source,
+            target,
+            read_only: m.read_only.then_some(true),
+            bind: Some(CBindOptions { propagation: prop.clone() }),
+        },
+        None => {
+            let ro = if m.read_only { ":ro" } else { "" };
+            CMount::Short(format!("{source}:{target}{ro}"))
+        }
+    }
+}
+
 fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts: &EmitOptions) -> CService {
     let image = image_literal(stack, svc);
     let mut c = CService {
+        description: svc.description.as_deref().map(|d| render_plain(stack, &Text::from_default(d))),
         image: svc.image.as_ref().map(|t| render_plain(stack, t)),
         build: svc.build.as_ref().map(|b| CBuild {
             context: render_path(stack, opts, &b.context),
@@ -729,88 +758,15 @@ const MONITORING_NOT_RUN: &str =
 /// warnings where it is approximated or ignored.
 pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for svc in stack.services.values() {
-        let image = image_literal(stack, svc);
-        let span = origin_span(svc.origin);
-        for (key, value) in &svc.env {
-            let secret_names: Vec<&str> = match value {
-                EnvValue::Secret(n) => vec![n.as_str()],
-                EnvValue::Text(t) => t.secrets().collect(),
-            };
-            for name in secret_names {
-                let Some(s) = stack.secrets.get(name) else { continue };
-                if matches!(s.source, SecretSource::Env(_)) {
-                    continue;
-                }
-                let whole = matches!(value, EnvValue::Secret(_));
-                if whole && file_variable(&image, key).is_some() {
-                    continue;
-                }
-                let kind = if s.source == SecretSource::External { "an external" } else { "a file" };
-                out.push(
-                    Diagnostic::error(
-                        Code::TargetCannotExpress,
-                        format!("compose cannot put {kind} secret into `{key}` of service `{}`", svc.name),
-                    )
-                    .at(svc.env_origins.get(key).map(|o| origin_span(*o)).unwrap_or(span), "compose cannot set this from a file")
-                    .label(origin_span(s.origin), format!("secret `{name}` is declared here"))
-                    .help(if whole {
-                        format!("compose passes secrets as files, and `{image}` is not known to read `{key}_FILE`; declare the secret with `env=` so compose reads it from the deploy environment, or mount it with `secret \"{name}\"` and have the program read `/run/secrets/{name}`")
-                    } else {
-                        format!("compose can build `{key}` only from secrets it reads from the deploy environment: declare `{name}` with `env=`")
-                    }),
-                );
-            }
-        }
-        if let Some(a) = &svc.autoscale {
-            out.push(
-                Diagnostic::warning(Code::TargetApproximation, format!("compose cannot autoscale `{}`: it runs {} replicas", svc.name, svc.replicas))
-                    .at(origin_span(a.origin), "autoscaling is for Kubernetes")
-                    .help("compose runs a fixed number of replicas; the Kubernetes target turns this into a HorizontalPodAutoscaler"),
-            );
-        }
-        if let Some(Probe { check: Check::Http { .. }, .. }) = &svc.health {
-            if lacks_http_client(&image) {
-                out.push(
-                    Diagnostic::warning(
-                        Code::TargetApproximation,
-                        format!(
-                            "the compose health check of `{}` needs wget or curl, which `{image}` does not ship",
-                            svc.name
-                        ),
-                    )
-                    .at(origin_span(svc.origin_of("health")), "http check runs inside the container")
-                    .help("use `health cmd=\"…\"` with a program the image has, or an image that ships wget or curl"),
-                );
-            }
-        }
-        let generated = monitoring_services(stack);
-        for d in svc
-            .depends_on
-            .iter()
-            .filter(|d| !stack.services.contains_key(&d.service) && !generated.contains(&d.service))
-        {
-            out.push(
-                Diagnostic::warning(
-                    Code::TargetApproximation,
-                    format!("compose does not run `{}`, so `{}` does not wait for it", d.service, svc.name),
-                )
-                .at(origin_span(d.origin), "dropped from depends_on")
-                .help(MONITORING_NOT_RUN),
-            );
-        }
-        if svc.stateful {
-            out.push(
-                Diagnostic::warning(
-                    Code::TargetApproximation,
-                    format!("`stateful` of `{}` has no meaning in compose", svc.name),
-                )
-                .at(origin_span(svc.origin_of("stateful")), "here")
-                .help(
-                    "compose runs it as a plain service with its named volumes; StatefulSets are a Kubernetes feature",
-                ),
-            );
-        }
+    // The monitoring services compose runs are built from the same settings as the stack's
+    // (`service`), so they are checked the same way.
+    let generated = stack
+        .monitoring
+        .iter()
+        .filter(|_| super::monitoring_generated(stack))
+        .flat_map(|m| std::iter::once(&m.prometheus_service).chain(m.exporters.iter().map(|e| &e.service)));
+    for svc in stack.services.values().chain(generated) {
+        check_service(stack, svc, &mut out);
     }
     for v in stack.volumes.values() {
         if v.size_bytes.is_some() || v.class.is_some() {
@@ -828,6 +784,127 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     out.extend(check_monitoring(stack));
     out.extend(backup::check(stack));
     out
+}
+
+/// What compose cannot express of one service (of the stack, or one it generates).
+fn check_service(stack: &Stack, svc: &Service, out: &mut Vec<Diagnostic>) {
+    let image = image_literal(stack, svc);
+    let span = origin_span(svc.origin);
+    for (key, value) in &svc.env {
+        let secret_names: Vec<&str> = match value {
+            EnvValue::Secret(n) => vec![n.as_str()],
+            EnvValue::Text(t) => t.secrets().collect(),
+        };
+        for name in secret_names {
+            let Some(s) = stack.secrets.get(name) else { continue };
+            if matches!(s.source, SecretSource::Env(_)) {
+                continue;
+            }
+            let whole = matches!(value, EnvValue::Secret(_));
+            if whole && file_variable(&image, key).is_some() {
+                continue;
+            }
+            let kind = if s.source == SecretSource::External { "an external" } else { "a file" };
+            out.push(
+                Diagnostic::error(
+                    Code::TargetCannotExpress,
+                    format!("compose cannot put {kind} secret into `{key}` of service `{}`", svc.name),
+                )
+                .at(svc.env_origins.get(key).map(|o| origin_span(*o)).unwrap_or(span), "compose cannot set this from a file")
+                .label(origin_span(s.origin), format!("secret `{name}` is declared here"))
+                .help(if whole {
+                    format!("compose passes secrets as files, and `{image}` is not known to read `{key}_FILE`; declare the secret with `env=` so compose reads it from the deploy environment, or mount it with `secret \"{name}\"` and have the program read `/run/secrets/{name}`")
+                } else {
+                    format!("compose can build `{key}` only from secrets it reads from the deploy environment: declare `{name}` with `env=`")
+                }),
+            );
+        }
+    }
+    if let Some(a) = &svc.autoscale {
+        out.push(
+            Diagnostic::warning(Code::TargetApproximation, format!("compose cannot autoscale `{}`: it runs {} replicas", svc.name, svc.replicas))
+                .at(origin_span(a.origin), "autoscaling is for Kubernetes")
+                .help("compose runs a fixed number of replicas; the Kubernetes target turns this into a HorizontalPodAutoscaler"),
+        );
+    }
+    if let Some(Probe { check: Check::Http { .. }, .. }) = &svc.health {
+        if lacks_http_client(&image) {
+            out.push(
+                Diagnostic::warning(
+                    Code::TargetApproximation,
+                    format!(
+                        "the compose health check of `{}` needs wget or curl, which `{image}` does not ship",
+                        svc.name
+                    ),
+                )
+                .at(origin_span(svc.origin_of("health")), "http check runs inside the container")
+                .help("use `health cmd=\"…\"` with a program the image has, or an image that ships wget or curl"),
+            );
+        }
+    }
+    let generated = monitoring_services(stack);
+    for d in
+        svc.depends_on.iter().filter(|d| !stack.services.contains_key(&d.service) && !generated.contains(&d.service))
+    {
+        out.push(
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                format!("compose does not run `{}`, so `{}` does not wait for it", d.service, svc.name),
+            )
+            .at(origin_span(d.origin), "dropped from depends_on")
+            .help(MONITORING_NOT_RUN),
+        );
+    }
+    // Settings compose has no key for: a warning at the setting, once per service.
+    let mut unexpressed = |setting: &str, message: String, help: String| {
+        out.push(
+            Diagnostic::warning(Code::TargetApproximation, message)
+                .at(origin_span(svc.origin_of(setting)), "not in the compose file")
+                .help(help),
+        );
+    };
+    if svc.stateful {
+        unexpressed(
+            "stateful",
+            format!("`stateful` of `{}` has no meaning in compose", svc.name),
+            "compose runs it as a plain service with its named volumes; StatefulSets are a Kubernetes feature".into(),
+        );
+    }
+    if svc.readiness.is_some() {
+        unexpressed(
+            "readiness",
+            format!("compose has no readiness probes: `readiness` of `{}` is not expressed", svc.name),
+            "compose's only probe is `health` (its healthcheck, which `depends-on … healthy=#true` waits for); the Kubernetes target makes `readiness` the pod's readiness probe".into(),
+        );
+    }
+    if let Some(u) = &svc.update {
+        let surge: Vec<&str> = [u.max_surge.map(|_| "max-surge="), u.max_unavailable.map(|_| "max-unavailable=")]
+            .into_iter()
+            .flatten()
+            .collect();
+        if !surge.is_empty() {
+            unexpressed(
+                "update",
+                format!(
+                    "compose's update_config has no surge: `{}` of `{}` {} not expressed",
+                    surge.join("` and `"),
+                    svc.name,
+                    if surge.len() > 1 { "are" } else { "is" }
+                ),
+                "compose replaces `parallelism=` containers at a time; `order=\"start-first\"` starts each new one before stopping the old one".into(),
+            );
+        }
+    }
+    for u in svc.ulimits.iter().filter(|u| u.soft.is_none() && u.hard.is_none()) {
+        unexpressed(
+            "ulimit",
+            format!(
+                "`ulimit \"{}\"` of `{}` sets neither `soft=` nor `hard=`: compose writes no limit",
+                u.name, svc.name
+            ),
+            format!("give the limit: `ulimit \"{}\" soft=1024 hard=4096`", u.name),
+        );
+    }
 }
 
 /// The reverse proxy the compose file runs for the stack's sites.
@@ -1206,26 +1283,6 @@ fn check_proxy(stack: &Stack) -> Vec<Diagnostic> {
     out
 }
 
-/// A `mount` of a service or of the proxy: the short syntax, or the long one for a bind
-/// option (`propagation=`, which validation allows on bind mounts only).
-fn mount(stack: &Stack, opts: &EmitOptions, m: &Mount) -> CMount {
-    let source = match &m.source {
-        MountSource::Volume(v) => v.clone(),
-        MountSource::Bind(p) => render_path(stack, opts, p),
-    };
-    let target = render_plain(stack, &m.target);
-    match &m.propagation {
-        Some(prop) => CMount::Long {
-            kind: "bind",
-            source,
-            target,
-            read_only: m.read_only.then_some(true),
-            bind: Some(CBindOptions { propagation: prop.clone() }),
-        },
-        None => CMount::Short(format!("{source}:{target}{}", if m.read_only { ":ro" } else { "" })),
-    }
-}
-
 /// The site's hosts as the proxy configuration spells them (params at their defaults).
 fn site_hosts(stack: &Stack, site: &Site) -> Vec<String> {
     site.hosts
@@ -1369,6 +1426,13 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
     let compose = Compose { name: project, services, networks, volumes, secrets: used };
     let yaml = super::yaml(&compose);
     let mut text = super::header("#", stack);
+    // A comment: compose interpolates values, not comments, so params take their build-time values.
+    if let Some(d) = &stack.description {
+        for line in stack.compile_time(&Text::from_default(d)).lines() {
+            text.push_str(format!("# {line}").trim_end());
+            text.push('\n');
+        }
+    }
     text.push_str(&yaml);
     if !text.ends_with('\n') {
         text.push('\n');
@@ -1868,7 +1932,11 @@ fn env_example(stack: &Stack) -> String {
         }
         seen.push(var.clone());
         out.push('\n');
-        let desc = p.description.as_deref().map(|d| format!(": {}", super::comment_text(d))).unwrap_or_default();
+        let desc = p
+            .description
+            .as_deref()
+            .map(|d| format!(": {}", super::comment_text(&stack.compile_time(&Text::from_default(d)))))
+            .unwrap_or_default();
         if p.required {
             out.push_str(&format!("# param `{}`{desc} (required)\n{var}=\n", p.name));
         } else {

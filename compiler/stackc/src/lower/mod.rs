@@ -134,10 +134,13 @@ fn int<T: TryFrom<i128>>(n: &Node, key: &str) -> Option<T> {
     n.prop(key).and_then(|e| e.value.as_int()).and_then(|i| T::try_from(i).ok())
 }
 
-fn cpus(n: &Node, key: &str) -> Option<u64> {
+/// A CPU amount; one from params takes their build-time values (targets write CPUs as a
+/// number).
+fn cpus(cx: &Cx, n: &Node, key: &str) -> Option<u64> {
     n.prop(key).and_then(|e| match &e.value {
         Value::Int(i) => values::cpus_num(*i as f64).ok(),
         Value::Float(f) => values::cpus_num(*f).ok(),
+        Value::String(s) if values::has_interpolation(s) => values::cpus_str(&cx.params.compile_time(&text(s))).ok(),
         Value::String(s) => values::cpus_str(s).ok(),
         _ => None,
     })
@@ -223,7 +226,7 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
                     name.clone(),
                     Network {
                         name,
-                        subnet: s(n, "subnet"),
+                        subnet: compile_time(&cx, n, "subnet"),
                         internal: flag(n, "internal"),
                         external: flag(n, "external"),
                         driver: s(n, "driver"),
@@ -346,11 +349,17 @@ fn generated_route_ports(st: &mut Stack) {
     }
 }
 
-fn probe(cx: &Cx, n: &Node, svc: &Node) -> Option<Probe> {
+/// `own_port`: the port a service that `monitoring` generates serves on, which its block
+/// need not declare with `port`; a probe that names none probes it.
+fn probe(cx: &Cx, n: &Node, svc: &Node, own_port: Option<u16>) -> Option<Probe> {
     let port_of = |e: Option<&Entry>| match e.map(|e| &e.value) {
         // A port number need not be declared with `port` to be probed.
         Some(Value::Int(i)) => u16::try_from(*i).ok(),
-        _ => rules_route_port(svc, e).ok().and_then(|p| p.arg(0)?.value.as_int()).and_then(|i| u16::try_from(i).ok()),
+        _ => rules_route_port(svc, e)
+            .ok()
+            .and_then(|p| p.arg(0)?.value.as_int())
+            .and_then(|i| u16::try_from(i).ok())
+            .or(own_port.filter(|_| e.is_none())),
     };
     let check = if let Some(path) = n.prop_str("http") {
         Check::Http { path: text(path), port: port_of(n.prop("port"))? }
@@ -509,13 +518,13 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
                 })
             })
             .collect(),
-        health: child("health").and_then(|h| probe(cx, h, n)),
-        readiness: child("readiness").and_then(|h| probe(cx, h, n)),
+        health: child("health").and_then(|h| probe(cx, h, n, None)),
+        readiness: child("readiness").and_then(|h| probe(cx, h, n, None)),
         resources: child("resources")
             .map(|r| Resources {
-                cpus_milli: cpus(r, "cpus"),
+                cpus_milli: cpus(cx, r, "cpus"),
                 memory: size_prop(cx, r, "memory"),
-                reserve_cpus_milli: cpus(r, "reserve-cpus"),
+                reserve_cpus_milli: cpus(cx, r, "reserve-cpus"),
                 reserve_memory: size_prop(cx, r, "reserve-memory"),
                 pids: int(r, "pids"),
             })
@@ -813,7 +822,9 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
     for e in n.children_named("exporter") {
         let Some(kind) = e.arg_str(0) else { continue };
         let mut svc = service(cx, &format!("{kind}-exporter"), e, default_network);
-        generated_metrics(cx, e, &mut svc, crate::emit::exporter_default_job(kind));
+        let job = crate::emit::exporter_default_job(kind);
+        generated_probes(cx, e, &mut svc, job.2);
+        generated_metrics(cx, e, &mut svc, job);
         match exporters.iter_mut().find(|x| x.kind == kind) {
             Some(x) => x.service = svc,
             None => exporters.push(Exporter { kind: kind.to_string(), service: svc }),
@@ -829,6 +840,7 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
         prometheus_service: {
             let mut svc = service(cx, "prometheus", &prom_node, default_network);
             let default = ("prometheus".to_string(), "/metrics".to_string(), crate::emit::PROMETHEUS_PORT);
+            generated_probes(cx, &prom_node, &mut svc, crate::emit::PROMETHEUS_PORT);
             generated_metrics(cx, &prom_node, &mut svc, default);
             svc
         },
@@ -865,6 +877,18 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
                 })
             })
             .collect(),
+    }
+}
+
+/// `health` and `readiness` in the block of a service `monitoring` generates: one without a
+/// port probes the port the service serves on (`port`).
+fn generated_probes(cx: &Cx, block: &Node, svc: &mut Service, port: u16) {
+    let own = (port != 0).then_some(port);
+    if svc.health.is_none() {
+        svc.health = block.child("health").and_then(|h| probe(cx, h, block, own));
+    }
+    if svc.readiness.is_none() {
+        svc.readiness = block.child("readiness").and_then(|h| probe(cx, h, block, own));
     }
 }
 
@@ -921,7 +945,7 @@ fn backup(cx: &Cx, name: &str, n: &Node, services: &IndexMap<&str, &Node>) -> Ba
         service,
         volume: s(n, "volume"),
         engine,
-        schedule: s(n, "schedule").unwrap_or_default(),
+        schedule: compile_time(cx, n, "schedule").unwrap_or_default(),
         retain_ms: dur(cx, n, "retain"),
         to: s(n, "to").unwrap_or_default(),
         copy_to: s(n, "copy-to"),

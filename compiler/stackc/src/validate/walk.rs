@@ -496,7 +496,9 @@ impl Walker<'_, '_> {
                 if let Some(Err(e)) = free_text(kind).map(|lines| values::text(s, lines)) {
                     return self.push_value_error(e, entry.span);
                 }
-                if matches!(kind, Kind::Name | Kind::Ref(_)) {
+                // A port reference too (lowering resolves it against the service's ports), an
+                // environment variable's name and a file name of the output.
+                if matches!(kind, Kind::Name | Kind::Ref(_) | Kind::PortRef | Kind::EnvName | Kind::FileName) {
                     self.diags.push(
                         Diagnostic::error(Code::InvalidInterpolation, "names and references cannot contain `${…}`")
                             .at(entry.span, "a name must be known when the stack is compiled")

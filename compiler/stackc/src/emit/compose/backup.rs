@@ -624,7 +624,7 @@ pub(super) fn check(stack: &Stack) -> Vec<Diagnostic> {
             out.push(
                 Diagnostic::warning(
                     Code::TargetApproximation,
-                    format!("backup `{}` uploads nothing, so its `env` is not used", b.name),
+                    format!("backup `{}` uploads nothing, so no compose service uses its `env`", b.name),
                 )
                 .at(span, "no s3:// destination")
                 .help("`env` is for the upload to S3 (credentials, region)"),
