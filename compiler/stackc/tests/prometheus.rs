@@ -474,7 +474,7 @@ service "api" {
     image "ghcr.io/acme/api:1.0.0"
     port 8080 name="http"
     port 9100 name="metrics"
-    metrics port="${metrics-port}" path="${metrics-path}"
+    metrics port="metrics" path="${metrics-path}"
 }
 monitoring {
     prometheus
@@ -496,4 +496,9 @@ targets {
     assert!(job.contains("api:9100"), "{job}");
     let rules = text("prometheus/rules/api.yml");
     assert!(rules.contains("alert: ApiDown") && !rules.contains("${"), "{rules}");
+    // A port reference names one of the service's ports: it cannot come from a param (E0311),
+    // which would leave the job without a port.
+    let from_param = src.replace(r#"port="metrics" path"#, r#"port="${metrics-port}" path"#);
+    let errors = errors_of(&from_param);
+    assert!(errors.iter().any(|e| e.starts_with("E0311")), "{errors:?}");
 }

@@ -54,25 +54,9 @@ fn s(n: &Node, key: &str) -> Option<String> {
 }
 
 /// A property with `${param}` replaced by the params' compile-time values, for settings
-/// that targets only ever write as one value (a scrape path, a port).
+/// that targets only ever write as one value (a scrape path, a subnet, a cron schedule).
 fn compile_time(cx: &Cx, n: &Node, key: &str) -> Option<String> {
     t(n, key).map(|t| cx.params.compile_time(&t))
-}
-
-/// An entry whose `${param}` string is replaced by its compile-time value: a number when it
-/// is one (a port given by a param is a port number, not a port name).
-fn compile_time_entry(cx: &Cx, e: &Entry) -> Entry {
-    let mut out = e.clone();
-    if let Value::String(s) = &e.value {
-        if values::has_interpolation(s) {
-            let v = cx.params.compile_time(&text(s));
-            out.value = match v.parse::<i128>() {
-                Ok(i) => Value::Int(i),
-                Err(_) => Value::String(v),
-            };
-        }
-    }
-    out
 }
 
 /// What lowering needs besides the nodes: the params, to give `${param}` durations and sizes
@@ -537,10 +521,11 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
         pid: child("pid").and_then(|r| r.arg_str(0)).map(str::to_string),
         networks,
         metrics: child("metrics").and_then(|m| {
-            let port_entry = m.prop("port").map(|e| compile_time_entry(cx, e));
-            let port = match port_entry.as_ref().map(|e| &e.value) {
+            // A port reference cannot come from a param (E0311): a number or a port's name.
+            let port_entry = m.prop("port");
+            let port = match port_entry.map(|e| &e.value) {
                 Some(Value::Int(i)) => *i,
-                _ => rules_route_port(n, port_entry.as_ref()).ok()?.arg(0)?.value.as_int()?,
+                _ => rules_route_port(n, port_entry).ok()?.arg(0)?.value.as_int()?,
             };
             Some(Metrics {
                 job: s(m, "job").unwrap_or_else(|| name.to_string()),
