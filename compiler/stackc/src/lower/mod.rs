@@ -265,7 +265,16 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
     }
     for n in nodes {
         match n.name.name.as_str() {
-            "proxy" => st.proxy = Some(proxy(&cx, n)),
+            "proxy" => {
+                st.proxy = Some(proxy(&cx, n));
+                for c in n.children() {
+                    let key = match c.name.name.as_str() {
+                        "upstream" => format!("upstream {}", c.arg_str(0).unwrap_or_default()),
+                        other => other.to_string(),
+                    };
+                    st.proxy_origins.entry(key).or_insert_with(|| origin(c.span));
+                }
+            }
             "site" => st.sites.push(site(&cx, n, &services, st.domain.as_deref())),
             "firewall" => st.firewall = Some(firewall(n)),
             "monitoring" => st.monitoring = Some(monitoring(&cx, n, default_network.as_deref())),
