@@ -142,6 +142,24 @@ const NOT_APPLICABLE: &[(&str, Option<&str>, &str)] = &[
     ("policy", None, "lint levels: they change diagnostics, not files"),
     ("param [name]", None, "a param's identity; its uses are the other items"),
     ("param required=", None, "a check on the deploy environment (the value must be set), not an output"),
+    (
+        "secret [name]",
+        Some("k8s"),
+        "the test adds a secret nothing uses: the Secret holds only the keys pods read (a used one is renamed with \
+         its references, which the manifests reflect)",
+    ),
+    (
+        "volume [name]",
+        Some("k8s"),
+        "the test adds a volume no service mounts: a claim is made for each mounted volume only (an unused claim \
+         would provision storage for nothing)",
+    ),
+    (
+        "stack > domain",
+        Some("k8s"),
+        "`domain` is the host of a site that names none; the base's site names its host (a site without one is \
+         tested in tests/k8s.rs: `site_without_host_serves_the_stack_domain`)",
+    ),
 ];
 
 fn not_applicable(item: &Item, target: TargetKind) -> Option<&'static str> {

@@ -54,8 +54,10 @@ pub fn params_configmap(stack: &Stack) -> String {
     format!("{}-params", stack.name)
 }
 
+/// A `targets > k8s` option, params at their compile-time value (a manifest cannot read one
+/// later).
 fn option(stack: &Stack, key: &str) -> Option<String> {
-    stack.targets.options.get("k8s").and_then(|o| o.get(key)).cloned()
+    stack.targets.options.get("k8s").and_then(|o| o.get(key)).map(|v| stack.compile_time(&Text::from_default(v)))
 }
 
 /// The key of a secret in the Secret that holds it: the variable name of an `env=` secret
@@ -1005,7 +1007,7 @@ impl<'a> Builder<'a> {
     fn namespace_object(&mut self) {
         let mut labels = self.stack_labels();
         for (k, v) in &self.stack.targets.namespace_labels {
-            labels.insert(k.clone(), v.clone());
+            labels.insert(k.clone(), self.stack.compile_time(&Text::from_default(v)));
         }
         let origin = self.stack.services.first().map(|(_, s)| s.origin).unwrap_or_default();
         let labels = self.clean_labels(labels, origin);
@@ -1058,7 +1060,11 @@ impl<'a> Builder<'a> {
         requests.insert("storage", bytes(size));
         PvcSpec {
             access_modes: vec![if shared { "ReadWriteMany" } else { "ReadWriteOnce" }],
-            storage_class_name: vol.class.clone().or_else(|| option(self.stack, "storage-class")),
+            storage_class_name: vol
+                .class
+                .as_ref()
+                .map(|c| self.text(&Text::from_default(c), vol.origin, "a volume's `class=`"))
+                .or_else(|| option(self.stack, "storage-class")),
             resources: PvcResources { requests },
         }
     }
@@ -1238,6 +1244,14 @@ impl<'a> Builder<'a> {
             annotations.insert("prometheus.io/port".to_string(), m.port.to_string());
             if m.scheme != "http" {
                 annotations.insert("prometheus.io/scheme".to_string(), m.scheme.clone());
+            }
+            if m.interval_ms.is_some() {
+                self.warn(
+                    svc.origin_of("metrics"),
+                    "the scrape annotations of a pod have no interval: `metrics interval=` is not expressed on Kubernetes",
+                    "not expressed on Kubernetes",
+                    "the cluster's scrape configuration sets the interval (a PodMonitor's `interval` with the operator)",
+                );
             }
         }
         pod_labels.insert(SELECTOR_KEY.to_string(), name.clone());
@@ -1866,8 +1880,8 @@ impl<'a> Builder<'a> {
                 self.warn(
                     zone.origin,
                     format!(
-                        "the Ingress applies no `rate-limit` without `ingress-class=\"nginx\"`: `{}` (rate=, burst=) \
-                         is not enforced on Kubernetes",
+                        "the Ingress of this class applies no `rate-limit`: `{}` (rate=, burst=) is not enforced on \
+                         Kubernetes",
                         zone.name
                     ),
                     "not enforced on the Ingress",
@@ -1877,17 +1891,18 @@ impl<'a> Builder<'a> {
             }
             let mut lost = Vec::new();
             if zone.size_bytes.is_some() {
-                lost.push("size= (ingress-nginx sizes its zones itself)");
+                lost.push("size=");
             }
             if !zone.nodelay && zone.burst.is_some() {
-                lost.push("nodelay=#false (ingress-nginx always serves a burst without delay)");
+                lost.push("nodelay=#false");
             }
             if !lost.is_empty() {
                 self.warn(
                     zone.origin,
                     format!("the Ingress does not express `rate-limit \"{}\"` {}", zone.name, lost.join(", ")),
                     "not expressed on the Ingress",
-                    "the Ingress limits by rate and burst only",
+                    "ingress-nginx sizes its zones itself, and serves a burst without delay: the Ingress limits by \
+                     rate and burst only",
                 );
             }
         }
