@@ -904,11 +904,13 @@ fn stack_description_and_params_in_target_options_reach_the_manifests() {
 param "region" default="eu-1"
 param "class" default="fast-ssd"
 param "ingress" default="nginx"
+param "metrics-path" default="/internal/metrics"
 volume "data" size="1Gi" class="${class}"
 service "api" {
     image "ghcr.io/acme/api:1.0"
     port 8080
     mount "data" "/data"
+    metrics path="${metrics-path}"
 }
 site "shop.example.com" {
     route "/" to="api"
@@ -923,6 +925,8 @@ targets {
     let ns = file(&files, "k8s/namespace-s.yaml");
     assert!(ns.contains("    region: eu-1\n"), "{ns}");
     assert!(ns.contains("  annotations:\n    description: shop, eu-1\n"), "{ns}");
+    let api = file(&files, "k8s/deployment-api.yaml");
+    assert!(api.contains("prometheus.io/path: /internal/metrics"), "{api}");
     let pvc = file(&files, "k8s/persistentvolumeclaim-data.yaml");
     assert!(pvc.contains("storageClassName: fast-ssd"), "{pvc}");
     let ing = file(&files, "k8s/ingress-shop-example-com.yaml");

@@ -1240,7 +1240,8 @@ impl<'a> Builder<'a> {
         if let Some(m) = &svc.metrics {
             pod_labels.insert("job".into(), m.job.clone());
             annotations.insert("prometheus.io/scrape".to_string(), "true".to_string());
-            annotations.insert("prometheus.io/path".to_string(), m.path.clone());
+            let path = self.text(&Text::from_default(&m.path), svc.origin_of("metrics"), "`metrics path=`");
+            annotations.insert("prometheus.io/path".to_string(), path);
             annotations.insert("prometheus.io/port".to_string(), m.port.to_string());
             if m.scheme != "http" {
                 annotations.insert("prometheus.io/scheme".to_string(), m.scheme.clone());
