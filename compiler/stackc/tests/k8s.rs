@@ -613,10 +613,7 @@ fn without_the_nginx_class_what_annotations_would_say_is_a_warning() {
     assert!(!files.iter().any(|f| f.contents.contains("nginx.ingress.kubernetes.io")));
     let has = |s: &str| diags.iter().any(|d| d.starts_with("W0501") && d.contains(s));
     assert!(has("route `/metrics` is internal, but without `ingress-class=\"nginx\"`"), "{diags:#?}");
-    assert!(
-        has("route `/api/`: the Ingress does not express `rate-limit`, `body-limit`, `timeout`"),
-        "{diags:#?}"
-    );
+    assert!(has("route `/api/`: the Ingress does not express `rate-limit`, `body-limit`, `timeout`"), "{diags:#?}");
     assert!(has("a regular expression path needs `ingress-class=\"nginx\"`"), "{diags:#?}");
     assert!(has("`allow-from` needs"), "{diags:#?}");
     assert!(has("no `targets > k8s cluster-issuer=`"), "{diags:#?}");
@@ -879,7 +876,11 @@ service "worker" {
     };
     assert_eq!(at("`build`"), ["build context=\"./api\""], "{warnings:#?}");
     assert_eq!(at("`restart` delay=, window="), ["restart \"on-failure\" delay=\"5s\" window=\"1m\""], "{warnings:#?}");
-    assert_eq!(at("`update` parallelism=, delay="), ["update parallelism=2 delay=\"10s\" max-surge=1"], "{warnings:#?}");
+    assert_eq!(
+        at("`update` parallelism=, delay="),
+        ["update parallelism=2 delay=\"10s\" max-surge=1"],
+        "{warnings:#?}"
+    );
     assert_eq!(at("`rollback`"), ["rollback parallelism=1"], "{warnings:#?}");
     assert_eq!(at("`metrics interval=`"), ["metrics port=\"http\" interval=\"30s\""], "{warnings:#?}");
     // Two services take the `defaults` logging: one warning, at the defaults.

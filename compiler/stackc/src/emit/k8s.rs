@@ -1603,14 +1603,11 @@ impl<'a> Builder<'a> {
                  collector ships them",
             );
         }
-        let restart: Vec<&str> = [
+        let restart: Vec<&str> = set_properties(&[
             ("max-attempts=", svc.restart_max_attempts.is_some()),
             ("delay=", svc.restart_delay.is_some()),
             ("window=", svc.restart_window.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(n, set)| set.then_some(n))
-        .collect();
+        ]);
         if !restart.is_empty() {
             self.warn(
                 svc.origin_of("restart"),
@@ -1623,15 +1620,12 @@ impl<'a> Builder<'a> {
             );
         }
         if let Some(u) = &svc.update {
-            let lost: Vec<&str> = [
+            let lost: Vec<&str> = set_properties(&[
                 ("parallelism=", u.parallelism.is_some()),
                 ("delay=", u.delay.is_some()),
                 ("failure-action=", u.failure_action.is_some()),
                 ("max-failure-ratio=", u.max_failure_ratio.is_some()),
-            ]
-            .into_iter()
-            .filter_map(|(n, set)| set.then_some(n))
-            .collect();
+            ]);
             if !lost.is_empty() {
                 self.warn(
                     svc.origin_of("update"),
@@ -1806,22 +1800,18 @@ impl<'a> Builder<'a> {
         let at = |key: &str| stack.proxy_origins.get(key).copied();
         if let Some(origin) = at("tls") {
             let t = &proxy.tls;
-            let mut lost: Vec<String> = Vec::new();
-            let mut flag = |name: &str, set: bool| {
-                if set {
-                    lost.push(format!("{name}="));
-                }
-            };
-            flag("email", t.email.is_some());
-            flag("acme-ca", t.acme_ca.is_some());
-            flag("hsts", t.hsts.is_some());
-            flag("hsts-subdomains", t.hsts_subdomains);
-            flag("hsts-preload", t.hsts_preload);
-            flag("ocsp", t.ocsp && https);
-            flag("session-timeout", t.session_timeout_ms.is_some());
-            flag("session-tickets", t.session_tickets.is_some());
-            flag("profile", t.profile != "intermediate");
-            flag("certificates", t.certificates == "self-signed");
+            let lost = set_properties(&[
+                ("email=", t.email.is_some()),
+                ("acme-ca=", t.acme_ca.is_some()),
+                ("hsts=", t.hsts.is_some()),
+                ("hsts-subdomains=", t.hsts_subdomains),
+                ("hsts-preload=", t.hsts_preload),
+                ("ocsp=", t.ocsp && https),
+                ("session-timeout=", t.session_timeout_ms.is_some()),
+                ("session-tickets=", t.session_tickets.is_some()),
+                ("profile=", t.profile != "intermediate"),
+                ("certificates=", t.certificates == "self-signed"),
+            ]);
             if !lost.is_empty() {
                 self.warn(
                     origin,
@@ -1848,15 +1838,12 @@ impl<'a> Builder<'a> {
         }
         for (name, u) in &proxy.upstreams {
             let Some(origin) = at(&format!("upstream {name}")) else { continue };
-            let set: Vec<&str> = [
+            let set: Vec<&str> = set_properties(&[
                 ("balance=", u.balance.is_some()),
                 ("max-fails=", u.max_fails.is_some()),
                 ("fail-timeout=", u.fail_timeout_ms.is_some()),
                 ("keepalive=", u.keepalive.is_some()),
-            ]
-            .into_iter()
-            .filter_map(|(n, on)| on.then_some(n))
-            .collect();
+            ]);
             if set.is_empty() {
                 continue;
             }
@@ -2269,6 +2256,11 @@ impl<'a> Builder<'a> {
 }
 
 /// An Ingress name from a host: its labels joined by `-` (`shop.example.com` → `shop-example-com`).
+/// The names of the properties that are set, for a warning that lists what is not expressed.
+fn set_properties(props: &[(&'static str, bool)]) -> Vec<&'static str> {
+    props.iter().filter(|(_, set)| *set).map(|(name, _)| *name).collect()
+}
+
 fn ingress_name(host: &str) -> String {
     let mut s: String =
         host.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
