@@ -494,7 +494,9 @@ impl Walker<'_, '_> {
                 }
             }
             if values::has_interpolation(s) {
-                if matches!(kind, Kind::Name | Kind::Ref(_)) {
+                // A variable name (`secret env=`, `param env=`) is one too: the deploy scripts
+                // and `.env.example` name the variable before any param has a value.
+                if matches!(kind, Kind::Name | Kind::Ref(_) | Kind::EnvName) {
                     self.diags.push(
                         Diagnostic::error(Code::InvalidInterpolation, "names and references cannot contain `${…}`")
                             .at(entry.span, "a name must be known when the stack is compiled")
