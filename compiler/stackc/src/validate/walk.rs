@@ -495,8 +495,9 @@ impl Walker<'_, '_> {
             }
             if values::has_interpolation(s) {
                 // A variable name (`secret env=`, `param env=`) is one too: the deploy scripts
-                // and `.env.example` name the variable before any param has a value.
-                if matches!(kind, Kind::Name | Kind::Ref(_) | Kind::EnvName) {
+                // and `.env.example` name the variable before any param has a value. So is a
+                // port reference (`health port=`): it picks one of the service's ports.
+                if matches!(kind, Kind::Name | Kind::Ref(_) | Kind::EnvName | Kind::PortRef) {
                     self.diags.push(
                         Diagnostic::error(Code::InvalidInterpolation, "names and references cannot contain `${…}`")
                             .at(entry.span, "a name must be known when the stack is compiled")
