@@ -906,12 +906,14 @@ param "region" default="eu-1"
 param "class" default="fast-ssd"
 param "ingress" default="nginx"
 param "metrics-path" default="/internal/metrics"
+param "cpu" default="0.5"
 volume "data" size="1Gi" class="${class}"
 service "api" {
     image "ghcr.io/acme/api:1.0"
     port 8080
     mount "data" "/data"
     metrics path="${metrics-path}"
+    resources cpus="${cpu}" reserve-cpus="${cpu}"
 }
 site "shop.example.com" {
     route "/" to="api"
@@ -928,6 +930,8 @@ targets {
     assert!(ns.contains("  annotations:\n    description: shop, eu-1\n"), "{ns}");
     let api = file(&files, "k8s/deployment-api.yaml");
     assert!(api.contains("prometheus.io/path: /internal/metrics"), "{api}");
+    assert!(api.contains("requests:\n            cpu: 500m\n"), "{api}");
+    assert!(api.contains("limits:\n            cpu: 500m\n"), "{api}");
     let pvc = file(&files, "k8s/persistentvolumeclaim-data.yaml");
     assert!(pvc.contains("storageClassName: fast-ssd"), "{pvc}");
     let ing = file(&files, "k8s/ingress-shop-example-com.yaml");

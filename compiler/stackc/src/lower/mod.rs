@@ -112,10 +112,16 @@ fn int<T: TryFrom<i128>>(n: &Node, key: &str) -> Option<T> {
     n.prop(key).and_then(|e| e.value.as_int()).and_then(|i| T::try_from(i).ok())
 }
 
-fn cpus(n: &Node, key: &str) -> Option<u64> {
+/// A CPU amount in millicores; from a param, its compile-time value (as a duration's).
+fn cpus(cx: &Cx, n: &Node, key: &str) -> Option<u64> {
     n.prop(key).and_then(|e| match &e.value {
         Value::Int(i) => values::cpus_num(*i as f64).ok(),
         Value::Float(f) => values::cpus_num(*f).ok(),
+        Value::String(s) if values::has_interpolation(s) => {
+            let t = text(s);
+            let value = values::cpus_str(&cx.params.compile_time(&t)).ok();
+            cx.value(Amount { value, text: Some(t), origin: origin(e.entry_span) })
+        }
         Value::String(s) => values::cpus_str(s).ok(),
         _ => None,
     })
@@ -500,9 +506,9 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
         readiness: child("readiness").and_then(|h| probe(cx, h, n)),
         resources: child("resources")
             .map(|r| Resources {
-                cpus_milli: cpus(r, "cpus"),
+                cpus_milli: cpus(cx, r, "cpus"),
                 memory: size_prop(cx, r, "memory"),
-                reserve_cpus_milli: cpus(r, "reserve-cpus"),
+                reserve_cpus_milli: cpus(cx, r, "reserve-cpus"),
                 reserve_memory: size_prop(cx, r, "reserve-memory"),
                 pids: int(r, "pids"),
             })
