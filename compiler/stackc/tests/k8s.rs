@@ -1001,3 +1001,22 @@ site "shop.example.com" {
     let ing = file(&files, "k8s/ingress-shop-example-com.yaml");
     assert!(ing.contains("nginx.ingress.kubernetes.io/limit-rps: \"10\""), "{ing}");
 }
+
+#[test]
+fn a_service_without_image_takes_the_defaults_image() {
+    let (files, _) = build(
+        r#"stack "s"
+param "img" default="ghcr.io/acme/all:2.0"
+defaults {
+    image "${img}"
+}
+service "api" {
+    port 8080
+    health cmd="true"
+}
+targets { k8s; }
+"#,
+    );
+    let api = file(&files, "k8s/deployment-api.yaml");
+    assert!(api.contains("        image: ghcr.io/acme/all:2.0\n"), "{api}");
+}
