@@ -554,7 +554,7 @@ fn cases(base_text: &str) -> (Vec<Case>, Vec<String>) {
             };
             // A kind with one value (`pid "host"`) cannot change: the other build is the base,
             // without it, so that a target that writes it reflects it.
-            if va == vb {
+            if defaults.is_none() && va == vb {
                 b = base_text.to_string();
             }
             if let Some((da, db)) = defaults {

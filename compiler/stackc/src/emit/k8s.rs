@@ -1588,10 +1588,16 @@ impl<'a> Builder<'a> {
         }
         if let Some(l) = &svc.logging {
             let mut set = vec![format!("driver=\"{}\"", l.driver)];
-            set.extend(l.max_size.as_ref().map(|_| "max-size=".to_string()));
-            set.extend(l.max_file.map(|_| "max-file=".to_string()));
-            set.extend(l.address.as_ref().map(|_| "address=".to_string()));
-            set.extend(l.tag.as_ref().map(|_| "tag=".to_string()));
+            set.extend(
+                set_properties(&[
+                    ("max-size=", l.max_size.is_some()),
+                    ("max-file=", l.max_file.is_some()),
+                    ("address=", l.address.is_some()),
+                    ("tag=", l.tag.is_some()),
+                ])
+                .into_iter()
+                .map(String::from),
+            );
             self.warn(
                 svc.origin_of("logging"),
                 format!(
@@ -1630,8 +1636,8 @@ impl<'a> Builder<'a> {
                 self.warn(
                     svc.origin_of("update"),
                     format!(
-                        "a Kubernetes rolling update has no {}: `update` {} (swarm settings) are not expressed",
-                        "batch size, pause or failure action",
+                        "a Kubernetes rolling update has no batch size, pause or failure action: `update` {} \
+                         (swarm settings) are not expressed",
                         lost.join(", ")
                     ),
                     "swarm only",
