@@ -765,6 +765,9 @@ pub struct Stack {
     pub env_groups: IndexMap<String, IndexMap<String, Text>>,
     pub services: IndexMap<String, Service>,
     pub proxy: Option<Proxy>,
+    /// Where each setting of `proxy` is (`tls`, `gzip`, `header`, `upstream NAME`, …: the first
+    /// node of each name), so that a target that cannot express one points at it.
+    pub proxy_origins: IndexMap<String, Origin>,
     pub sites: Vec<Site>,
     pub firewall: Option<Firewall>,
     pub monitoring: Option<Monitoring>,

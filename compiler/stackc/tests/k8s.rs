@@ -605,10 +605,7 @@ fn without_the_nginx_class_what_annotations_would_say_is_a_warning() {
     assert!(!files.iter().any(|f| f.contents.contains("nginx.ingress.kubernetes.io")));
     let has = |s: &str| diags.iter().any(|d| d.starts_with("W0501") && d.contains(s));
     assert!(has("route `/metrics` is internal, but without `ingress-class=\"nginx\"`"), "{diags:#?}");
-    assert!(
-        has("route `/api/`: the Ingress does not express its rate limit, its body limit, its timeout"),
-        "{diags:#?}"
-    );
+    assert!(has("route `/api/`: the Ingress does not express `rate-limit`, `body-limit`, `timeout`"), "{diags:#?}");
     assert!(has("a regular expression path needs `ingress-class=\"nginx\"`"), "{diags:#?}");
     assert!(has("`allow-from` needs"), "{diags:#?}");
     assert!(has("no `targets > k8s cluster-issuer=`"), "{diags:#?}");
@@ -822,4 +819,196 @@ fn update_maps_to_a_rolling_update() {
     let (d, diags) = deployment("update max-surge=0 max-unavailable=0");
     assert!(d.contains("      maxSurge: 0\n      maxUnavailable: 1\n"), "{d}");
     assert!(diags.iter().any(|d| d.contains("cannot progress")), "{diags:#?}");
+}
+
+/// The W0501 warnings of a k8s build, each with the source line its label points at.
+fn warnings_at(src: &str) -> (Vec<OutputFile>, Vec<(String, String)>) {
+    let emit = EmitOptions { targets: Some(vec![TargetKind::K8s]), base_dir: "../..".into(), ..EmitOptions::default() };
+    let built = stackc::build("test.stack.kdl", src, &Options::default(), &emit);
+    assert!(!built.outcome.diagnostics.iter().any(|d| d.is_error()), "{:#?}", built.outcome.diagnostics);
+    let warnings = built
+        .outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.code.as_str() == "W0501")
+        .map(|d| {
+            let at = d.primary.as_ref().map_or(0, |l| l.span.offset);
+            let start = src[..at].rfind('\n').map_or(0, |i| i + 1);
+            let end = src[at..].find('\n').map_or(src.len(), |i| at + i);
+            (d.message.clone(), src[start..end].trim().to_string())
+        })
+        .collect();
+    (built.files, warnings)
+}
+
+#[test]
+fn settings_a_pod_has_no_field_for_are_warnings_at_the_setting() {
+    let src = r#"stack "s"
+defaults {
+    logging driver="json-file" max-size="10Mi"
+}
+service "api" {
+    description "the public API"
+    image "ghcr.io/acme/api:1.0"
+    build context="./api"
+    restart "on-failure" delay="5s" window="1m"
+    update parallelism=2 delay="10s" max-surge=1
+    rollback parallelism=1
+    port 8080 name="http"
+    metrics port="http" interval="30s"
+}
+service "worker" {
+    image "ghcr.io/acme/worker:1.0"
+    update max-surge=1 max-unavailable=0
+}
+"#;
+    let (files, warnings) = warnings_at(src);
+    let at = |what: &str| -> Vec<&str> {
+        warnings.iter().filter(|(m, _)| m.contains(what)).map(|(_, line)| line.as_str()).collect()
+    };
+    assert_eq!(at("`build`"), ["build context=\"./api\""], "{warnings:#?}");
+    assert_eq!(at("`restart` delay=, window="), ["restart \"on-failure\" delay=\"5s\" window=\"1m\""], "{warnings:#?}");
+    assert_eq!(
+        at("`update` parallelism=, delay="),
+        ["update parallelism=2 delay=\"10s\" max-surge=1"],
+        "{warnings:#?}"
+    );
+    assert_eq!(at("`rollback`"), ["rollback parallelism=1"], "{warnings:#?}");
+    assert_eq!(at("`metrics interval=`"), ["metrics port=\"http\" interval=\"30s\""], "{warnings:#?}");
+    // Two services take the `defaults` logging: one warning, at the defaults.
+    assert_eq!(
+        at("`logging` (driver=\"json-file\", max-size=)"),
+        ["logging driver=\"json-file\" max-size=\"10Mi\""],
+        "{warnings:#?}"
+    );
+    // An update of only what a rolling update reads is no warning.
+    assert_eq!(at("`update`").len(), 1, "{warnings:#?}");
+    let api = file(&files, "k8s/deployment-api.yaml");
+    assert!(api.contains("  annotations:\n    description: the public API\n"), "{api}");
+    assert!(api.contains("maxSurge: 1"), "{api}");
+}
+
+#[test]
+fn stack_description_and_params_in_target_options_reach_the_manifests() {
+    let (files, _) = build(
+        r#"stack "s" {
+    description "shop, ${region}"
+}
+param "region" default="eu-1"
+param "class" default="fast-ssd"
+param "ingress" default="nginx"
+param "metrics-path" default="/internal/metrics"
+param "cpu" default="0.5"
+volume "data" size="1Gi" class="${class}"
+service "api" {
+    image "ghcr.io/acme/api:1.0"
+    port 8080
+    mount "data" "/data"
+    metrics path="${metrics-path}"
+    resources cpus="${cpu}" reserve-cpus="${cpu}"
+}
+site "shop.example.com" {
+    route "/" to="api"
+}
+targets {
+    k8s ingress-class="${ingress}" cluster-issuer="${region}-issuer" {
+        namespace-labels region="${region}"
+    }
+}
+"#,
+    );
+    let ns = file(&files, "k8s/namespace-s.yaml");
+    assert!(ns.contains("    region: eu-1\n"), "{ns}");
+    assert!(ns.contains("  annotations:\n    description: shop, eu-1\n"), "{ns}");
+    let api = file(&files, "k8s/deployment-api.yaml");
+    assert!(api.contains("prometheus.io/path: /internal/metrics"), "{api}");
+    assert!(api.contains("requests:\n            cpu: 500m\n"), "{api}");
+    assert!(api.contains("limits:\n            cpu: 500m\n"), "{api}");
+    let pvc = file(&files, "k8s/persistentvolumeclaim-data.yaml");
+    assert!(pvc.contains("storageClassName: fast-ssd"), "{pvc}");
+    let ing = file(&files, "k8s/ingress-shop-example-com.yaml");
+    assert!(ing.contains("ingressClassName: nginx"), "{ing}");
+    assert!(ing.contains("cert-manager.io/cluster-issuer: eu-1-issuer"), "{ing}");
+    assert!(!files.iter().any(|f| f.contents.contains("${")), "a param reached a manifest unresolved");
+}
+
+#[test]
+fn site_without_host_serves_the_stack_domain() {
+    let (files, _) = build(
+        r#"stack "s" {
+    domain "shop.example.com"
+}
+service "api" {
+    image "ghcr.io/acme/api:1.0"
+    port 8080
+}
+site {
+    route "/" to="api"
+}
+targets { k8s; }
+"#,
+    );
+    let ing = file(&files, "k8s/ingress-shop-example-com.yaml");
+    assert!(ing.contains("- host: shop.example.com"), "{ing}");
+}
+
+#[test]
+fn proxy_settings_the_ingress_cannot_carry_are_warnings_at_the_setting() {
+    let proxy = r#"stack "s"
+service "api" {
+    image "ghcr.io/acme/api:1.0"
+    port 8080
+}
+proxy {
+    tls email="ops@example.com" hsts="365d" session-tickets=#false
+    gzip #true
+    upstream "api" balance="least-conn" keepalive=16
+    rate-limit "default" rate="10r/s" burst=20 size="20Mi"
+}
+site "shop.example.com" {
+    route "/" to="api" rate-limit="default"
+}
+"#;
+    let (_, warnings) = warnings_at(&format!("{proxy}targets {{ k8s; }}\n"));
+    let at = |ws: &[(String, String)], what: &str| -> Vec<String> {
+        ws.iter().filter(|(m, _)| m.contains(what)).map(|(_, line)| line.clone()).collect()
+    };
+    assert_eq!(
+        at(&warnings, "`tls` email=, hsts=, ocsp=, session-tickets="),
+        ["tls email=\"ops@example.com\" hsts=\"365d\" session-tickets=#false"],
+        "{warnings:#?}"
+    );
+    assert_eq!(at(&warnings, "`gzip`"), ["gzip #true"], "{warnings:#?}");
+    assert_eq!(
+        at(&warnings, "`upstream \"api\"` balance=, keepalive="),
+        ["upstream \"api\" balance=\"least-conn\" keepalive=16"],
+        "{warnings:#?}"
+    );
+    // Without the nginx class the zone is not enforced at all; with it, only its size is lost.
+    let zone = ["rate-limit \"default\" rate=\"10r/s\" burst=20 size=\"20Mi\""];
+    assert_eq!(at(&warnings, "applies no `rate-limit`: `default`"), zone, "{warnings:#?}");
+    let (files, warnings) = warnings_at(&format!("{proxy}targets {{ k8s ingress-class=\"nginx\"; }}\n"));
+    assert_eq!(at(&warnings, "`rate-limit \"default\"` size=, nodelay=#false"), zone, "{warnings:#?}");
+    assert!(at(&warnings, "applies no `rate-limit`").is_empty(), "{warnings:#?}");
+    let ing = file(&files, "k8s/ingress-shop-example-com.yaml");
+    assert!(ing.contains("nginx.ingress.kubernetes.io/limit-rps: \"10\""), "{ing}");
+}
+
+#[test]
+fn a_service_without_image_takes_the_defaults_image() {
+    let (files, _) = build(
+        r#"stack "s"
+param "img" default="ghcr.io/acme/all:2.0"
+defaults {
+    image "${img}"
+}
+service "api" {
+    port 8080
+    health cmd="true"
+}
+targets { k8s; }
+"#,
+    );
+    let api = file(&files, "k8s/deployment-api.yaml");
+    assert!(api.contains("        image: ghcr.io/acme/all:2.0\n"), "{api}");
 }

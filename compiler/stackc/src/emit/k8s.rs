@@ -54,8 +54,10 @@ pub fn params_configmap(stack: &Stack) -> String {
     format!("{}-params", stack.name)
 }
 
+/// A `targets > k8s` option, params at their compile-time value (a manifest cannot read one
+/// later).
 fn option(stack: &Stack, key: &str) -> Option<String> {
-    stack.targets.options.get("k8s").and_then(|o| o.get(key)).cloned()
+    stack.targets.options.get("k8s").and_then(|o| o.get(key)).map(|v| stack.compile_time(&Text::from_default(v)))
 }
 
 /// The key of a secret in the Secret that holds it: the variable name of an `env=` secret
@@ -1005,15 +1007,19 @@ impl<'a> Builder<'a> {
     fn namespace_object(&mut self) {
         let mut labels = self.stack_labels();
         for (k, v) in &self.stack.targets.namespace_labels {
-            labels.insert(k.clone(), v.clone());
+            labels.insert(k.clone(), self.stack.compile_time(&Text::from_default(v)));
         }
         let origin = self.stack.services.first().map(|(_, s)| s.origin).unwrap_or_default();
         let labels = self.clean_labels(labels, origin);
         let ns = self.ns.clone();
+        let mut annotations = IndexMap::new();
+        if let Some(d) = &self.stack.description {
+            annotations.insert("description".to_string(), self.text(&Text::from_default(d), origin, "`description`"));
+        }
         self.push(Object::<Empty> {
             api_version: "v1",
             kind: "Namespace",
-            metadata: Meta { name: ns, namespace: None, labels, annotations: IndexMap::new() },
+            metadata: Meta { name: ns, namespace: None, labels, annotations },
             spec: None,
             data: None,
         });
@@ -1054,7 +1060,11 @@ impl<'a> Builder<'a> {
         requests.insert("storage", bytes(size));
         PvcSpec {
             access_modes: vec![if shared { "ReadWriteMany" } else { "ReadWriteOnce" }],
-            storage_class_name: vol.class.clone().or_else(|| option(self.stack, "storage-class")),
+            storage_class_name: vol
+                .class
+                .as_ref()
+                .map(|c| self.text(&Text::from_default(c), vol.origin, "a volume's `class=`"))
+                .or_else(|| option(self.stack, "storage-class")),
             resources: PvcResources { requests },
         }
     }
@@ -1230,10 +1240,19 @@ impl<'a> Builder<'a> {
         if let Some(m) = &svc.metrics {
             pod_labels.insert("job".into(), m.job.clone());
             annotations.insert("prometheus.io/scrape".to_string(), "true".to_string());
-            annotations.insert("prometheus.io/path".to_string(), m.path.clone());
+            let path = self.text(&Text::from_default(&m.path), svc.origin_of("metrics"), "`metrics path=`");
+            annotations.insert("prometheus.io/path".to_string(), path);
             annotations.insert("prometheus.io/port".to_string(), m.port.to_string());
             if m.scheme != "http" {
                 annotations.insert("prometheus.io/scheme".to_string(), m.scheme.clone());
+            }
+            if m.interval_ms.is_some() {
+                self.warn(
+                    svc.origin_of("metrics"),
+                    "the scrape annotations of a pod have no interval: `metrics interval=` is not expressed on Kubernetes",
+                    "not expressed on Kubernetes",
+                    "the cluster's scrape configuration sets the interval (a PodMonitor's `interval` with the operator)",
+                );
             }
         }
         pod_labels.insert(SELECTOR_KEY.to_string(), name.clone());
@@ -1446,6 +1465,7 @@ impl<'a> Builder<'a> {
                 );
             }
         }
+        self.swarm_settings(svc);
         if let Some(d) = svc.depends_on.first() {
             self.warn(
                 d.origin,
@@ -1460,7 +1480,11 @@ impl<'a> Builder<'a> {
 
         let one_shot = svc.restart.as_deref() == Some("no");
         let pod_meta = PodMeta { labels: pod_labels, annotations };
-        let meta = self.meta(&name, &[(SELECTOR_KEY, &name)]);
+        let mut meta = self.meta(&name, &[(SELECTOR_KEY, &name)]);
+        if let Some(d) = &svc.description {
+            let d = self.text(&Text::from_default(d), svc.origin_of("description"), "`description`");
+            meta.annotations.insert("description".into(), d);
+        }
         if one_shot {
             // A job to completion (compose `restart: "no"`, `depends-on … completed=#true`):
             // its pod retries on failure, as a start order would otherwise have to.
@@ -1549,6 +1573,88 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Settings of compose (and swarm) that a pod has no field for. The messages do not name
+    /// the service: a setting from `defaults` is one warning at the `defaults` node, however
+    /// many services take it (identical diagnostics are merged).
+    fn swarm_settings(&mut self, svc: &Service) {
+        if svc.build.is_some() {
+            self.warn(
+                svc.origin_of("build"),
+                "k8s cannot build images: `build` (its context=, dockerfile= and `arg`s) is not expressed; \
+                 Kubernetes pulls `image`",
+                "not built on Kubernetes",
+                "build and push the image before applying the manifests (compose builds it with `docker compose build`)",
+            );
+        }
+        if let Some(l) = &svc.logging {
+            let mut set = vec![format!("driver=\"{}\"", l.driver)];
+            set.extend(
+                set_properties(&[
+                    ("max-size=", l.max_size.is_some()),
+                    ("max-file=", l.max_file.is_some()),
+                    ("address=", l.address.is_some()),
+                    ("tag=", l.tag.is_some()),
+                ])
+                .into_iter()
+                .map(String::from),
+            );
+            self.warn(
+                svc.origin_of("logging"),
+                format!(
+                    "cluster logging is not set per pod: `logging` ({}) is not expressed on Kubernetes",
+                    set.join(", ")
+                ),
+                "not set per pod",
+                "the kubelet rotates container logs (containerLogMaxSize, containerLogMaxFiles) and the cluster's log \
+                 collector ships them",
+            );
+        }
+        let restart: Vec<&str> = set_properties(&[
+            ("max-attempts=", svc.restart_max_attempts.is_some()),
+            ("delay=", svc.restart_delay.is_some()),
+            ("window=", svc.restart_window.is_some()),
+        ]);
+        if !restart.is_empty() {
+            self.warn(
+                svc.origin_of("restart"),
+                format!(
+                    "Kubernetes restarts a pod's containers with its own back-off: `restart` {} is not expressed",
+                    restart.join(", ")
+                ),
+                "not expressed on Kubernetes",
+                "the kubelet retries with an exponential back-off (10s up to 5 minutes), without a limit",
+            );
+        }
+        if let Some(u) = &svc.update {
+            let lost: Vec<&str> = set_properties(&[
+                ("parallelism=", u.parallelism.is_some()),
+                ("delay=", u.delay.is_some()),
+                ("failure-action=", u.failure_action.is_some()),
+                ("max-failure-ratio=", u.max_failure_ratio.is_some()),
+            ]);
+            if !lost.is_empty() {
+                self.warn(
+                    svc.origin_of("update"),
+                    format!(
+                        "a Kubernetes rolling update has no batch size, pause or failure action: `update` {} \
+                         (swarm settings) are not expressed",
+                        lost.join(", ")
+                    ),
+                    "swarm only",
+                    "max-surge=, max-unavailable=, order= and monitor= (minReadySeconds) are what a rolling update reads",
+                );
+            }
+        }
+        if svc.rollback.is_some() {
+            self.warn(
+                svc.origin_of("rollback"),
+                "Kubernetes does not roll back a failed update by itself: `rollback` (a swarm setting) is not expressed",
+                "swarm only",
+                "roll back with `kubectl rollout undo`; progressDeadlineSeconds marks a stuck rollout as failed",
+            );
+        }
+    }
+
     /// The HorizontalPodAutoscaler of an `autoscale` (autoscaling/v2).
     fn autoscaler(&mut self, svc: &Service, kind: &'static str) {
         let Some(a) = &svc.autoscale else { return };
@@ -1624,6 +1730,7 @@ impl<'a> Builder<'a> {
         // Certificates for one secret would fight), listing every host.
         let all_hosts: Vec<String> =
             stack.sites.iter().flat_map(|s| s.hosts.iter().map(|h| stack.compile_time(h))).collect();
+        self.proxy_warnings(https);
         let mut issuer_done = false;
         let mut names: BTreeSet<String> = BTreeSet::new();
         for site in &stack.sites {
@@ -1634,6 +1741,7 @@ impl<'a> Builder<'a> {
                 base.push_str("-x");
             }
             self.site_warnings(site, nginx, https);
+            self.zone_warnings(site, nginx);
             // Routes grouped by their annotations, in first-seen order.
             let mut groups: IndexMap<Vec<(String, String)>, Vec<IngressPath>> = IndexMap::new();
             for route in &site.routes {
@@ -1690,6 +1798,110 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The settings of `proxy` an Ingress has no field or annotation for: they are the
+    /// ingress controller's (its ConfigMap) or cert-manager's, said once at each setting.
+    fn proxy_warnings(&mut self, https: bool) {
+        let Some(proxy) = &self.stack.proxy else { return };
+        let stack = self.stack;
+        let at = |key: &str| stack.proxy_origins.get(key).copied();
+        if let Some(origin) = at("tls") {
+            let t = &proxy.tls;
+            let lost = set_properties(&[
+                ("email=", t.email.is_some()),
+                ("acme-ca=", t.acme_ca.is_some()),
+                ("hsts=", t.hsts.is_some()),
+                ("hsts-subdomains=", t.hsts_subdomains),
+                ("hsts-preload=", t.hsts_preload),
+                ("ocsp=", t.ocsp && https),
+                ("session-timeout=", t.session_timeout_ms.is_some()),
+                ("session-tickets=", t.session_tickets.is_some()),
+                ("profile=", t.profile != "intermediate"),
+                ("certificates=", t.certificates == "self-signed"),
+            ]);
+            if !lost.is_empty() {
+                self.warn(
+                    origin,
+                    format!(
+                        "the Ingress does not express `tls` {}: on Kubernetes certificates come from cert-manager \
+                         (`cluster-issuer=`) and TLS settings from the ingress controller",
+                        lost.join(", ")
+                    ),
+                    "not expressed on the Ingress",
+                    "set the ACME account in the ClusterIssuer, and HSTS, OCSP stapling, sessions and ciphers in the \
+                     ingress controller's configuration (ingress-nginx: its ConfigMap)",
+                );
+            }
+        }
+        if proxy.gzip {
+            if let Some(origin) = at("gzip") {
+                self.warn(
+                    origin,
+                    "the Ingress does not compress responses: `gzip` is the ingress controller's setting on Kubernetes",
+                    "not expressed on the Ingress",
+                    "enable compression in the controller's configuration (ingress-nginx: `use-gzip` in its ConfigMap)",
+                );
+            }
+        }
+        for (name, u) in &proxy.upstreams {
+            let Some(origin) = at(&format!("upstream {name}")) else { continue };
+            let set: Vec<&str> = set_properties(&[
+                ("balance=", u.balance.is_some()),
+                ("max-fails=", u.max_fails.is_some()),
+                ("fail-timeout=", u.fail_timeout_ms.is_some()),
+                ("keepalive=", u.keepalive.is_some()),
+            ]);
+            if set.is_empty() {
+                continue;
+            }
+            self.warn(
+                origin,
+                format!(
+                    "the Ingress does not express `upstream \"{name}\"` {}: the Service balances over ready pods",
+                    set.join(", ")
+                ),
+                "not expressed on the Ingress",
+                "Kubernetes sends traffic only to pods whose readiness probe passes; balancing is the controller's setting",
+            );
+        }
+    }
+
+    /// The rate-limit zones a site's routes use, where the Ingress cannot apply them as written.
+    fn zone_warnings(&mut self, site: &Site, nginx: bool) {
+        let Some(proxy) = &self.stack.proxy else { return };
+        for route in &site.routes {
+            let Some(zone) = route.rate_limit.as_ref().and_then(|z| proxy.rate_limits.get(z)) else { continue };
+            if !nginx {
+                self.warn(
+                    zone.origin,
+                    format!(
+                        "the Ingress of this class applies no `rate-limit`: `{}` (rate=, burst=) is not enforced on \
+                         Kubernetes",
+                        zone.name
+                    ),
+                    "not enforced on the Ingress",
+                    "set `targets > k8s ingress-class=\"nginx\"` (limit-rps annotations), or limit in the application",
+                );
+                continue;
+            }
+            let mut lost = Vec::new();
+            if zone.size_bytes.is_some() {
+                lost.push("size=");
+            }
+            if !zone.nodelay && zone.burst.is_some() {
+                lost.push("nodelay=#false");
+            }
+            if !lost.is_empty() {
+                self.warn(
+                    zone.origin,
+                    format!("the Ingress does not express `rate-limit \"{}\"` {}", zone.name, lost.join(", ")),
+                    "not expressed on the Ingress",
+                    "ingress-nginx sizes its zones itself, and serves a burst without delay: the Ingress limits by \
+                     rate and burst only",
+                );
+            }
+        }
+    }
+
     /// What the Ingress cannot carry for a whole site.
     fn site_warnings(&mut self, site: &Site, nginx: bool, https: bool) {
         if let Some(proxy) = &self.stack.proxy {
@@ -1700,7 +1912,8 @@ impl<'a> Builder<'a> {
                 self.warn(
                     site.origin,
                     format!(
-                        "the Ingress does not set response headers: {} are not sent by this site on Kubernetes",
+                        "the Ingress does not set response headers (`security-headers`, `header`): {} are not sent by \
+                         this site on Kubernetes",
                         names.join(", ")
                     ),
                     "site",
@@ -1871,7 +2084,7 @@ impl<'a> Builder<'a> {
                     }
                 }
             } else {
-                lost.push("its rate limit");
+                lost.push("`rate-limit`");
             }
         }
         let body = [&route.body_limit, &site.body_limit, proxy.map_or(&None, |p| &p.body_limit)]
@@ -1882,7 +2095,7 @@ impl<'a> Builder<'a> {
             if nginx {
                 ann.push((format!("{A}proxy-body-size"), nginx_size(b)));
             } else {
-                lost.push("its body limit");
+                lost.push("`body-limit`");
             }
         }
         if let Some(ms) = self.amount(&route.timeout, "a route timeout") {
@@ -1890,14 +2103,14 @@ impl<'a> Builder<'a> {
                 ann.push((format!("{A}proxy-read-timeout"), seconds(ms).to_string()));
                 ann.push((format!("{A}proxy-send-timeout"), seconds(ms).to_string()));
             } else {
-                lost.push("its timeout");
+                lost.push("`timeout`");
             }
         }
         if let Some(b) = route.buffering {
             if nginx {
                 ann.push((format!("{A}proxy-buffering"), if b { "on" } else { "off" }.into()));
             } else {
-                lost.push("its buffering setting");
+                lost.push("`buffering`");
             }
         }
         if !route.access_log {
@@ -1963,7 +2176,7 @@ impl<'a> Builder<'a> {
             let origin = n.origin;
             self.warn(
                 origin,
-                "the k8s target does not express networks: every pod of the namespace reaches every Service",
+                "the k8s target does not express `networks`: every pod of the namespace reaches every Service",
                 "networks",
                 "add NetworkPolicies to isolate pods",
             );
@@ -2049,6 +2262,11 @@ impl<'a> Builder<'a> {
 }
 
 /// An Ingress name from a host: its labels joined by `-` (`shop.example.com` → `shop-example-com`).
+/// The names of the properties that are set, for a warning that lists what is not expressed.
+fn set_properties(props: &[(&'static str, bool)]) -> Vec<&'static str> {
+    props.iter().filter(|(_, set)| *set).map(|(name, _)| *name).collect()
+}
+
 fn ingress_name(host: &str) -> String {
     let mut s: String =
         host.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();

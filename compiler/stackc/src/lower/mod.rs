@@ -118,13 +118,16 @@ fn int<T: TryFrom<i128>>(n: &Node, key: &str) -> Option<T> {
     n.prop(key).and_then(|e| e.value.as_int()).and_then(|i| T::try_from(i).ok())
 }
 
-/// A CPU amount; one from params takes their build-time values (targets write CPUs as a
-/// number).
+/// A CPU amount in millicores; from a param, its compile-time value (as a duration's).
 fn cpus(cx: &Cx, n: &Node, key: &str) -> Option<u64> {
     n.prop(key).and_then(|e| match &e.value {
         Value::Int(i) => values::cpus_num(*i as f64).ok(),
         Value::Float(f) => values::cpus_num(*f).ok(),
-        Value::String(s) if values::has_interpolation(s) => values::cpus_str(&cx.params.compile_time(&text(s))).ok(),
+        Value::String(s) if values::has_interpolation(s) => {
+            let t = text(s);
+            let value = values::cpus_str(&cx.params.compile_time(&t)).ok();
+            cx.value(Amount { value, text: Some(t), origin: origin(e.entry_span) })
+        }
         Value::String(s) => values::cpus_str(s).ok(),
         _ => None,
     })
@@ -274,7 +277,16 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
     }
     for n in nodes {
         match n.name.name.as_str() {
-            "proxy" => st.proxy = Some(proxy(&cx, n)),
+            "proxy" => {
+                st.proxy = Some(proxy(&cx, n));
+                for c in n.children() {
+                    let key = match c.name.name.as_str() {
+                        "upstream" => format!("upstream {}", c.arg_str(0).unwrap_or_default()),
+                        other => other.to_string(),
+                    };
+                    st.proxy_origins.entry(key).or_insert_with(|| origin(c.span));
+                }
+            }
             "site" => st.sites.push(site(&cx, n, &services, st.domain.as_deref())),
             "firewall" => st.firewall = Some(firewall(n)),
             "monitoring" => st.monitoring = Some(monitoring(&cx, n, default_network.as_deref())),
