@@ -227,6 +227,20 @@ service "db" {
     let (code, json) = agree("denied", &denied).unwrap();
     assert_eq!((code, count(&json, "W0501", "error")), (1, 1), "{json}");
 
+    // A reason in the policy is shown with the diagnostics it concerns, a target's or
+    // validation's alike.
+    let reasoned = format!(
+        "{}policy {{\n    warn \"target-approximation\" reason=\"sized by the host disk\"\n    warn \"latest-tag\" reason=\"pinned images only\"\n}}\n",
+        base.replace("postgres:16", "postgres:latest")
+    );
+    let (code, json) = agree("reasons", &reasoned).unwrap();
+    assert_eq!(code, 0, "{json}");
+    let line = |c: &str| {
+        json.lines().find(|l| l.contains(&format!(r#""code":"{c}""#))).unwrap_or_else(|| panic!("no {c}: {json}"))
+    };
+    assert!(line("W0501").contains("policy reason: `sized by the host disk`"), "{json}");
+    assert!(line("W0103").contains("policy reason: `pinned images only`"), "{json}");
+
     let dir = std::env::temp_dir().join(format!("stackc-w0501-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("s.stack.kdl"), base).unwrap();

@@ -225,7 +225,7 @@ pub fn build(name: &str, text: &str, opts: &Options, emit_opts: &crate::emit::Em
     // The targets' W0501 is a lint like validation's: the stack's policy and `-A`/`-W`/`-D`.
     let run = |stack: &Stack| {
         let e = crate::emit::emit(stack, emit_opts);
-        (e.files, lints::apply_to_target_diagnostics(e.diagnostics, &stack.policy, &opts.lints))
+        (e.files, lints::apply_to_target_diagnostics(e.diagnostics, &stack.policy, &stack.policy_reasons, &opts.lints))
     };
     let (files, base) = outcome.stack.as_ref().map(run).unwrap_or_default();
     let in_base: std::collections::HashSet<&Diagnostic> = base.iter().collect();

@@ -775,6 +775,8 @@ pub struct Stack {
     pub backups: IndexMap<String, Backup>,
     /// Lint levels the stack's `policy` sets, by lint name.
     pub policy: IndexMap<String, String>,
+    /// The `reason=` given with a lint's level in `policy`, by lint name.
+    pub policy_reasons: IndexMap<String, String>,
     pub targets: Targets,
     pub graph: Graph,
     /// Durations and sizes whose params have no value at build time, in settings that every

@@ -607,10 +607,12 @@ pub const BACKUP_ENGINES: &[&str] = &["postgres", "redis"];
 const BACKUP: &[NodeSpec] =
     &[n("env", "environment of the backup job (e.g. S3 credentials)").free(EnvName, Scalar, true)];
 
+/// Why the stack sets a lint's level, shown with its diagnostics.
+const POLICY_PROPS: &[PropSpec] = &[p("reason", Str)];
 const POLICY: &[NodeSpec] = &[
-    n("deny", "make lints errors").rest("lint", Ref(RefKind::Lint), 1).merge(Merge::Whole),
-    n("warn", "make lints warnings").rest("lint", Ref(RefKind::Lint), 1).merge(Merge::Whole),
-    n("allow", "turn lints off").rest("lint", Ref(RefKind::Lint), 1).merge(Merge::Whole),
+    n("deny", "make lints errors").rest("lint", Ref(RefKind::Lint), 1).props(POLICY_PROPS).merge(Merge::Whole),
+    n("warn", "make lints warnings").rest("lint", Ref(RefKind::Lint), 1).props(POLICY_PROPS).merge(Merge::Whole),
+    n("allow", "turn lints off").rest("lint", Ref(RefKind::Lint), 1).props(POLICY_PROPS).merge(Merge::Whole),
 ];
 
 const K8S: &[NodeSpec] = &[n("namespace-labels", "labels on the generated Namespace").free(Str, Str, false)];

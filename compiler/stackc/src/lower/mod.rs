@@ -300,6 +300,10 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
                 for rule in n.children() {
                     for a in &rule.args {
                         st.policy.insert(a.value.display(), rule.name.name.clone());
+                        match rule.prop_str("reason") {
+                            Some(why) => st.policy_reasons.insert(a.value.display(), why.to_string()),
+                            None => st.policy_reasons.shift_remove(&a.value.display()),
+                        };
                     }
                 }
             }

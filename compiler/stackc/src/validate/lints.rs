@@ -55,6 +55,26 @@ pub struct LintConfig {
 }
 
 impl LintConfig {
+    /// The `reason=` of the policy rule that sets each lint's level, where the command line
+    /// does not override it (then the reason is no longer why).
+    pub fn reasons(&self, nodes: &[Node]) -> HashMap<Code, String> {
+        let mut reasons = HashMap::new();
+        for rule in nodes.iter().filter(|n| n.name.name == "policy").flat_map(|p| p.children()) {
+            for l in rule.args.iter().filter_map(|a| a.value.as_str().and_then(lint_by_name)) {
+                match rule.prop_str("reason") {
+                    Some(why) => reasons.insert(l.code, why.to_string()),
+                    None => reasons.remove(&l.code),
+                };
+            }
+        }
+        for (name, _) in &self.overrides {
+            if let Some(l) = lint_by_name(name) {
+                reasons.remove(&l.code);
+            }
+        }
+        reasons
+    }
+
     pub fn levels(&self, nodes: &[Node]) -> HashMap<Code, Level> {
         let mut levels: HashMap<Code, Level> = LINTS.iter().map(|l| (l.code, l.default)).collect();
         for policy in nodes.iter().filter(|n| n.name.name == "policy") {
@@ -85,6 +105,7 @@ impl LintConfig {
 pub fn apply_to_target_diagnostics(
     diags: Vec<Diagnostic>,
     policy: &indexmap::IndexMap<String, String>,
+    policy_reasons: &indexmap::IndexMap<String, String>,
     config: &LintConfig,
 ) -> Vec<Diagnostic> {
     let mut levels: HashMap<Code, Level> = LINTS.iter().map(|l| (l.code, l.default)).collect();
@@ -97,8 +118,15 @@ pub fn apply_to_target_diagnostics(
             levels.insert(l.code, level);
         }
     }
+    let mut reasons: HashMap<Code, String> =
+        policy_reasons.iter().filter_map(|(name, why)| Some((lint_by_name(name)?.code, why.clone()))).collect();
+    for (name, _) in &config.overrides {
+        if let Some(l) = lint_by_name(name) {
+            reasons.remove(&l.code);
+        }
+    }
     let mut out = Diagnostics::new();
-    let mut sink = Sink { levels: &levels, diags: &mut out };
+    let mut sink = Sink { levels: &levels, reasons: &reasons, diags: &mut out };
     for d in diags {
         if d.code == Code::TargetApproximation {
             sink.push(d);
@@ -111,6 +139,7 @@ pub fn apply_to_target_diagnostics(
 
 struct Sink<'a> {
     levels: &'a HashMap<Code, Level>,
+    reasons: &'a HashMap<Code, String>,
     diags: &'a mut Diagnostics,
 }
 
@@ -128,6 +157,11 @@ impl Sink<'_> {
                 format!("`{name}` is denied by policy; `policy {{ warn \"{name}\" }}` would make it a warning")
             }
             _ => format!("silence with `policy {{ allow \"{name}\" }}`"),
+        };
+        // The stack's own word for why it set this level, under the note.
+        let note = match self.reasons.get(&d.code) {
+            Some(why) => format!("{note}\npolicy reason: {}", crate::diagnostics::quote(why)),
+            None => note,
         };
         d.help = Some(match d.help.take() {
             Some(h) => format!("{h}\n{note}"),
@@ -181,8 +215,14 @@ fn public(publish: &Node) -> bool {
     }
 }
 
-pub fn check(nodes: &[Node], symbols: &Symbols, levels: &HashMap<Code, Level>, diags: &mut Diagnostics) {
-    let mut sink = Sink { levels, diags };
+pub fn check(
+    nodes: &[Node],
+    symbols: &Symbols,
+    levels: &HashMap<Code, Level>,
+    reasons: &HashMap<Code, String>,
+    diags: &mut Diagnostics,
+) {
+    let mut sink = Sink { levels, reasons, diags };
     for (name, svc) in &symbols.services {
         let db = is_database(svc);
         for p in svc.children_named("publish").filter(|p| public(p)) {

@@ -152,7 +152,8 @@ pub fn semantic(nodes: &[Node], lint_config: &LintConfig, diags: &mut Diagnostic
     walk::refs(nodes, &symbols, diags);
     rules::check(nodes, &symbols, diags);
     let levels = lint_config.levels(nodes);
-    lints::check(nodes, &symbols, &levels, diags);
+    let reasons = lint_config.reasons(nodes);
+    lints::check(nodes, &symbols, &levels, &reasons, diags);
 }
 
 pub use rules::route_port as rules_route_port;
