@@ -4,8 +4,9 @@
 //! (`--format json`, record for record). The pre-commit hook runs `check`; CI runs `build`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod support;
+use support::TempDir;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
@@ -80,30 +81,19 @@ struct Run {
     json: String,
 }
 
+/// `stackc ARGS` through the shared runner (which fails on a panic or a signal).
 fn stackc(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_stackc"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run stackc");
-    let code = out.status.code().unwrap_or_else(|| panic!("stackc {args:?} was killed"));
-    assert_ne!(code, 101, "stackc {args:?} panicked:\n{}", String::from_utf8_lossy(&out.stderr));
-    Run { code, json: String::from_utf8_lossy(&out.stdout).into_owned() }
+    let out = support::stackc(dir, args);
+    Run { code: support::code(&out), json: support::stdout(&out) }
 }
 
 /// Runs `check` and `build` on one input: the exit status and the JSON records (the same for
 /// both), or how they disagree.
 fn agree(name: &str, text: &str) -> Result<(i32, String), String> {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir =
-        std::env::temp_dir().join(format!("stackc-agree-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("s.stack.kdl"), text).unwrap();
-    let check = stackc(&dir, &["check", "--format", "json", "s.stack.kdl"]);
-    let build = stackc(&dir, &["build", "--format", "json", "s.stack.kdl", "-o", "out"]);
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TempDir::new("agree");
+    std::fs::write(dir.path().join("s.stack.kdl"), text).unwrap();
+    let check = stackc(dir.path(), &["check", "--format", "json", "s.stack.kdl"]);
+    let build = stackc(dir.path(), &["build", "--format", "json", "s.stack.kdl", "-o", "out"]);
     if check.code != build.code {
         return Err(format!(
             "{name}: check exits {}, build exits {}\ncheck:\n{}build:\n{}",
@@ -241,8 +231,8 @@ service "db" {
     assert!(line("W0501").contains("policy reason: `sized by the host disk`"), "{json}");
     assert!(line("W0103").contains("policy reason: `pinned images only`"), "{json}");
 
-    let dir = std::env::temp_dir().join(format!("stackc-w0501-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("w0501");
+    let dir = tmp.path();
     std::fs::write(dir.join("s.stack.kdl"), base).unwrap();
     for (flag, want_code, severity) in [("-A", 0, None), ("-W", 0, Some("warning")), ("-D", 1, Some("error"))] {
         for cmd in [
@@ -251,7 +241,7 @@ service "db" {
         ] {
             let mut args = cmd.to_vec();
             args.extend([flag, "target-approximation"]);
-            let run = stackc(&dir, &args);
+            let run = stackc(dir, &args);
             assert_eq!(run.code, want_code, "{args:?}: {}", run.json);
             assert_eq!(
                 count(&run.json, "W0501", severity.unwrap_or("warning")),
@@ -261,7 +251,6 @@ service "db" {
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// An error that only an environment has names it, fails `check` and `build` alike, and does
@@ -275,15 +264,13 @@ fn an_error_of_one_environment_leaves_the_base_built() {
     let (code, json) = agree("environment error", &text).unwrap();
     assert_eq!(code, 1, "{json}");
     assert!(json.contains(r#""message":"in environment `staging`: unknown service"#), "{json}");
-    let dir = std::env::temp_dir().join(format!("stackc-env-error-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("env-error");
+    let dir = tmp.path();
     std::fs::write(dir.join("s.stack.kdl"), &text).unwrap();
-    assert_eq!(stackc(&dir, &["build", "s.stack.kdl", "-o", "out"]).code, 1);
+    assert_eq!(stackc(dir, &["build", "s.stack.kdl", "-o", "out"]).code, 1);
     let manifest = std::fs::read_to_string(dir.join("out/stackc-manifest.json")).expect("the base's files are written");
     assert!(manifest.contains("docker-compose"), "{manifest}");
     // The environment itself cannot be built.
-    assert_eq!(stackc(&dir, &["build", "s.stack.kdl", "--env", "staging", "-o", "staging"]).code, 1);
+    assert_eq!(stackc(dir, &["build", "s.stack.kdl", "--env", "staging", "-o", "staging"]).code, 1);
     assert!(!dir.join("staging").exists());
-    let _ = std::fs::remove_dir_all(&dir);
 }
