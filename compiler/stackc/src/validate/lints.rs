@@ -54,47 +54,44 @@ pub struct LintConfig {
     pub overrides: Vec<(String, Level)>,
 }
 
+/// Each lint's level (its default, then the stack's policy in order, then the command line)
+/// and the `reason=` of the policy rule that set it (none once the command line overrides
+/// it: the reason is no longer why).
+pub struct Levels {
+    levels: HashMap<Code, Level>,
+    reasons: HashMap<Code, String>,
+}
+
 impl LintConfig {
-    /// The `reason=` of the policy rule that sets each lint's level, where the command line
-    /// does not override it (then the reason is no longer why).
-    pub fn reasons(&self, nodes: &[Node]) -> HashMap<Code, String> {
-        let mut reasons = HashMap::new();
-        for rule in nodes.iter().filter(|n| n.name.name == "policy").flat_map(|p| p.children()) {
-            for l in rule.args.iter().filter_map(|a| a.value.as_str().and_then(lint_by_name)) {
-                match rule.prop_str("reason") {
-                    Some(why) => reasons.insert(l.code, why.to_string()),
-                    None => reasons.remove(&l.code),
-                };
-            }
-        }
-        for (name, _) in &self.overrides {
-            if let Some(l) = lint_by_name(name) {
-                reasons.remove(&l.code);
-            }
-        }
-        reasons
+    /// The levels from the stack's `policy` nodes (validation reads the AST).
+    pub fn levels(&self, nodes: &[Node]) -> Levels {
+        let rules = nodes.iter().filter(|n| n.name.name == "policy").flat_map(|p| p.children()).flat_map(|rule| {
+            rule.args
+                .iter()
+                .filter_map(move |a| Some((a.value.as_str()?, rule.name.name.as_str(), rule.prop_str("reason"))))
+        });
+        self.resolve(rules)
     }
 
-    pub fn levels(&self, nodes: &[Node]) -> HashMap<Code, Level> {
+    /// `(lint name, level word, reason)` in the order the stack gives them.
+    fn resolve<'a>(&self, rules: impl Iterator<Item = (&'a str, &'a str, Option<&'a str>)>) -> Levels {
         let mut levels: HashMap<Code, Level> = LINTS.iter().map(|l| (l.code, l.default)).collect();
-        for policy in nodes.iter().filter(|n| n.name.name == "policy") {
-            for rule in policy.children() {
-                let Some(level) = Level::parse(&rule.name.name) else {
-                    continue;
-                };
-                for arg in &rule.args {
-                    if let Some(l) = arg.value.as_str().and_then(lint_by_name) {
-                        levels.insert(l.code, level);
-                    }
-                }
-            }
+        let mut reasons = HashMap::new();
+        for (name, word, reason) in rules {
+            let (Some(l), Some(level)) = (lint_by_name(name), Level::parse(word)) else { continue };
+            levels.insert(l.code, level);
+            match reason {
+                Some(why) => reasons.insert(l.code, why.to_string()),
+                None => reasons.remove(&l.code),
+            };
         }
         for (name, level) in &self.overrides {
             if let Some(l) = lint_by_name(name) {
                 levels.insert(l.code, *level);
+                reasons.remove(&l.code);
             }
         }
-        levels
+        Levels { levels, reasons }
     }
 }
 
@@ -108,25 +105,11 @@ pub fn apply_to_target_diagnostics(
     policy_reasons: &indexmap::IndexMap<String, String>,
     config: &LintConfig,
 ) -> Vec<Diagnostic> {
-    let mut levels: HashMap<Code, Level> = LINTS.iter().map(|l| (l.code, l.default)).collect();
-    let overrides = policy
-        .iter()
-        .filter_map(|(name, level)| Some((name.as_str(), Level::parse(level)?)))
-        .chain(config.overrides.iter().map(|(n, l)| (n.as_str(), *l)));
-    for (name, level) in overrides {
-        if let Some(l) = lint_by_name(name) {
-            levels.insert(l.code, level);
-        }
-    }
-    let mut reasons: HashMap<Code, String> =
-        policy_reasons.iter().filter_map(|(name, why)| Some((lint_by_name(name)?.code, why.clone()))).collect();
-    for (name, _) in &config.overrides {
-        if let Some(l) = lint_by_name(name) {
-            reasons.remove(&l.code);
-        }
-    }
+    let levels = config.resolve(
+        policy.iter().map(|(name, word)| (name.as_str(), word.as_str(), policy_reasons.get(name).map(String::as_str))),
+    );
     let mut out = Diagnostics::new();
-    let mut sink = Sink { levels: &levels, reasons: &reasons, diags: &mut out };
+    let mut sink = Sink { levels: &levels, diags: &mut out };
     for d in diags {
         if d.code == Code::TargetApproximation {
             sink.push(d);
@@ -138,18 +121,17 @@ pub fn apply_to_target_diagnostics(
 }
 
 struct Sink<'a> {
-    levels: &'a HashMap<Code, Level>,
-    reasons: &'a HashMap<Code, String>,
+    levels: &'a Levels,
     diags: &'a mut Diagnostics,
 }
 
 impl Sink<'_> {
     fn on(&self, code: Code) -> bool {
-        self.levels.get(&code).is_some_and(|l| *l != Level::Allow)
+        self.levels.levels.get(&code).is_some_and(|l| *l != Level::Allow)
     }
 
     fn push(&mut self, mut d: Diagnostic) {
-        let level = self.levels.get(&d.code).copied().unwrap_or(Level::Warn);
+        let level = self.levels.levels.get(&d.code).copied().unwrap_or(Level::Warn);
         d.severity = if level == Level::Deny { Severity::Error } else { Severity::Warning };
         let name = d.code.info().name;
         let note = match level {
@@ -159,7 +141,7 @@ impl Sink<'_> {
             _ => format!("silence with `policy {{ allow \"{name}\" }}`"),
         };
         // The stack's own word for why it set this level, under the note.
-        let note = match self.reasons.get(&d.code) {
+        let note = match self.levels.reasons.get(&d.code) {
             Some(why) => format!("{note}\npolicy reason: {}", crate::diagnostics::quote(why)),
             None => note,
         };
@@ -215,14 +197,8 @@ fn public(publish: &Node) -> bool {
     }
 }
 
-pub fn check(
-    nodes: &[Node],
-    symbols: &Symbols,
-    levels: &HashMap<Code, Level>,
-    reasons: &HashMap<Code, String>,
-    diags: &mut Diagnostics,
-) {
-    let mut sink = Sink { levels, reasons, diags };
+pub fn check(nodes: &[Node], symbols: &Symbols, levels: &Levels, diags: &mut Diagnostics) {
+    let mut sink = Sink { levels, diags };
     for (name, svc) in &symbols.services {
         let db = is_database(svc);
         for p in svc.children_named("publish").filter(|p| public(p)) {

@@ -152,8 +152,7 @@ pub fn semantic(nodes: &[Node], lint_config: &LintConfig, diags: &mut Diagnostic
     walk::refs(nodes, &symbols, diags);
     rules::check(nodes, &symbols, diags);
     let levels = lint_config.levels(nodes);
-    let reasons = lint_config.reasons(nodes);
-    lints::check(nodes, &symbols, &levels, &reasons, diags);
+    lints::check(nodes, &symbols, &levels, diags);
 }
 
 pub use rules::route_port as rules_route_port;
