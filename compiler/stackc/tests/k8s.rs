@@ -1012,3 +1012,207 @@ targets { k8s; }
     let api = file(&files, "k8s/deployment-api.yaml");
     assert!(api.contains("        image: ghcr.io/acme/all:2.0\n"), "{api}");
 }
+
+// ---------------------------------------------------------------------------------------
+// checkov: the policy scanner operators run on manifests.
+// ---------------------------------------------------------------------------------------
+
+/// The checkov checks the golden manifests may fail, each justified in `docs/targets/k8s.md`
+/// ("checkov"). The test asserts that exactly these fail, so the list can neither grow
+/// silently nor keep an id that no longer fails.
+const CHECKOV_ACCEPTED: &[&str] = &[
+    "CKV_K8S_10", // CPU requests: the stack's `resources`, not invented
+    "CKV_K8S_11", // CPU limits: idem
+    "CKV_K8S_12", // memory requests: idem
+    "CKV_K8S_13", // memory limits: idem
+    "CKV_K8S_15", // imagePullPolicy Always: tags are pinned (W0103)
+    "CKV_K8S_22", // readOnlyRootFilesystem: the stack's `read-only`
+    "CKV_K8S_23", // root containers: images whose user stackc does not know
+    "CKV_K8S_25", // added capabilities: the volume backup reads every file
+    "CKV_K8S_35", // secrets in env: the stack's `env`, `secret-file` is the alternative
+    "CKV_K8S_40", // uid >= 10000: the images' own users
+    "CKV_K8S_43", // image digests: the stack names tags
+    "CKV_K8S_8",  // liveness probe: the stack's `health`
+    "CKV_K8S_9",  // readiness probe: idem
+    "CKV2_K8S_6", // NetworkPolicy per pod: not generated yet
+];
+
+/// `checkov` from `.ci/tools/checkov`, else PATH; in CI a missing tool fails.
+fn checkov() -> Option<PathBuf> {
+    let local = root().join(".ci/tools/checkov/bin/checkov");
+    if local.is_file() {
+        return Some(local);
+    }
+    let out = Command::new("sh").arg("-c").arg("command -v checkov").output().ok()?;
+    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() && !p.is_empty() {
+        return Some(PathBuf::from(p));
+    }
+    if in_ci() {
+        panic!("checkov is not installed: CI must run .ci/install-validators first");
+    }
+    support::report_not_run("checkov is not installed; run .ci/install-validators (CI always runs this check)");
+    None
+}
+
+/// The failed checks of one checkov run, as (check id, file, resource).
+fn checkov_failures(report: &serde_json::Value) -> Vec<(String, String, String)> {
+    let reports = match report {
+        serde_json::Value::Array(v) => v.clone(),
+        other => vec![other.clone()],
+    };
+    let mut out = Vec::new();
+    for r in reports {
+        let failed = r["results"]["failed_checks"].as_array().cloned().unwrap_or_default();
+        for f in failed {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_string();
+            out.push((s("check_id"), s("file_path"), s("resource")));
+        }
+    }
+    out
+}
+
+#[test]
+fn golden_manifests_fail_only_the_accepted_checkov_checks() {
+    let Some(checkov) = checkov() else { return };
+    let accepted: BTreeSet<&str> = CHECKOV_ACCEPTED.iter().copied().collect();
+    let mut failed_ids: BTreeSet<String> = BTreeSet::new();
+    let mut unexpected = Vec::new();
+    for dir in golden_k8s_dirs() {
+        // --skip-download: no guideline fetch from the vendor's API (CI may have no network).
+        let out = Command::new(&checkov)
+            .args(["--framework", "kubernetes", "--compact", "--quiet", "--skip-download", "-o", "json", "-d"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "checkov on {}: {e}\n{}\n{}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let failures = checkov_failures(&report);
+        assert!(
+            report.get("summary").is_none_or(|s| s["resource_count"].as_u64() > Some(0)),
+            "checkov read no resource in {}",
+            dir.display()
+        );
+        for (id, file, resource) in failures {
+            if !accepted.contains(id.as_str()) {
+                unexpected.push(format!("{}: {id} on {resource} ({file})", dir.display()));
+            }
+            failed_ids.insert(id);
+        }
+    }
+    assert!(unexpected.is_empty(), "checkov checks failed that are not accepted:\n{}", unexpected.join("\n"));
+    let stale: Vec<&&str> = accepted.iter().filter(|id| !failed_ids.contains(**id)).collect();
+    assert!(
+        stale.is_empty(),
+        "accepted checkov checks that no longer fail (remove them here and in the docs): {stale:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Least privilege: security contexts, service accounts, disruption budgets.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn every_pod_runs_with_secure_defaults_and_the_stacks_privileges() {
+    let (files, _) = build(
+        r#"stack "shop"
+service "api" {
+    image "ghcr.io/acme/api:1.0"
+    port 8080
+    user "1000:2000"
+    read-only #true
+    cap-add "SYS_PTRACE"
+    cap-drop "ALL" "NET_RAW"
+    mount "uploads" "/uploads"
+}
+service "web" {
+    image "ghcr.io/acme/web:1.0"
+    port 80
+    security-opt "no-new-privileges:false" "seccomp=unconfined"
+}
+service "postgres" {
+    image "postgres:16-alpine"
+    port 5432
+    stateful #true
+    mount "pg-data" "/var/lib/postgresql/data"
+}
+volume "uploads"
+volume "pg-data"
+"#,
+    );
+    // The stack's user, non-root: runAsNonRoot, and the claim owned by its group.
+    let api = file(&files, "k8s/deployment-api.yaml");
+    assert!(
+        api.contains(
+            "        securityContext:\n          runAsUser: 1000\n          runAsGroup: 2000\n          \
+             readOnlyRootFilesystem: true\n          allowPrivilegeEscalation: false\n          capabilities:\n            \
+             add:\n            - SYS_PTRACE\n            drop:\n            - ALL\n            - NET_RAW\n          runAsNonRoot: true\n"
+        ),
+        "{api}"
+    );
+    assert!(
+        api.contains(
+            "      serviceAccountName: api\n      automountServiceAccountToken: false\n      securityContext:\n        \
+             fsGroup: 2000\n        fsGroupChangePolicy: OnRootMismatch\n        seccompProfile:\n          type: RuntimeDefault\n"
+        ),
+        "{api}"
+    );
+    // An unknown image's user stays the image's; port 80 keeps the one capability it needs;
+    // the opt-outs lift allowPrivilegeEscalation and the seccomp profile.
+    let web = file(&files, "k8s/deployment-web.yaml");
+    assert!(
+        web.contains(
+            "        securityContext:\n          capabilities:\n            add:\n            - NET_BIND_SERVICE\n            \
+             drop:\n            - ALL\n      serviceAccountName: web\n"
+        ),
+        "{web}"
+    );
+    assert!(web.contains("        seccompProfile:\n          type: Unconfined\n"), "{web}");
+    assert!(!web.contains("runAsNonRoot") && !web.contains("allowPrivilegeEscalation"), "{web}");
+    // The official postgres image's Alpine user, known to stackc.
+    let pg = file(&files, "k8s/statefulset-postgres.yaml");
+    assert!(pg.contains("          runAsUser: 70\n          runAsGroup: 70\n"), "{pg}");
+    assert!(pg.contains("        fsGroup: 70\n"), "{pg}");
+    // One ServiceAccount per workload, without a token.
+    for name in ["api", "web", "postgres"] {
+        let sa = file(&files, &format!("k8s/serviceaccount-{name}.yaml"));
+        assert!(sa.contains("kind: ServiceAccount\n") && sa.ends_with("automountServiceAccountToken: false\n"), "{sa}");
+    }
+}
+
+#[test]
+fn services_with_more_than_one_replica_get_a_disruption_budget() {
+    let (files, _) = build(
+        r#"stack "shop"
+service "api" {
+    image "ghcr.io/acme/api:1.0"
+    replicas 3
+}
+service "web" {
+    image "ghcr.io/acme/web:1.0"
+    autoscale min=1 max=4 cpu=70
+    resources reserve-cpus="250m"
+}
+service "worker" {
+    image "ghcr.io/acme/worker:1.0"
+}
+"#,
+    );
+    for name in ["api", "web"] {
+        let pdb = file(&files, &format!("k8s/poddisruptionbudget-{name}.yaml"));
+        assert!(
+            pdb.contains("apiVersion: policy/v1\nkind: PodDisruptionBudget\n")
+                && pdb.ends_with(&format!(
+                    "spec:\n  maxUnavailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: {name}\n"
+                )),
+            "{pdb}"
+        );
+    }
+    assert!(!files.iter().any(|f| f.path == "k8s/poddisruptionbudget-worker.yaml"));
+}

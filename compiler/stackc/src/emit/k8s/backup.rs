@@ -268,6 +268,7 @@ impl Builder<'_> {
                     mount("state", STATE, false),
                     mount("backup", MOUNT, false),
                 ],
+                security_context: Some(super::security::step_security(&[])),
                 ..Container::default()
             }
         };
@@ -335,6 +336,9 @@ impl Builder<'_> {
                 });
                 dump.env.push(plain("BACKUP_SOURCE", "/data"));
                 dump.volume_mounts.push(mount("data", "/data", true));
+                // Root without capabilities reads only what root owns: the volume's files
+                // belong to whichever user its service runs as.
+                dump.security_context = Some(super::security::step_security(&["DAC_READ_SEARCH"]));
             }
         }
         scripts.push(("dump".into(), dump_script(stack, job)));
@@ -402,13 +406,14 @@ impl Builder<'_> {
         let mut labels = self.stack_labels();
         labels.insert(SELECTOR_KEY.to_string(), object.clone());
         let labels = self.clean_labels(labels, origin);
-        let pod = PodSpec {
+        let mut pod = PodSpec {
             restart_policy: Some("Never"),
             init_containers: steps,
             containers: vec![last],
             volumes,
             ..PodSpec::default()
         };
+        self.pod_identity(&mut pod, &object, super::security::default_pod_security());
         let metadata = self.meta(&object, &[(SELECTOR_KEY, &object)]);
         self.push(Object {
             api_version: "batch/v1",

@@ -22,8 +22,10 @@ use crate::ir::*;
 
 mod backup;
 mod config;
+mod disruption;
 mod ingress;
 mod objects;
+mod security;
 mod storage;
 mod workloads;
 
@@ -156,6 +158,7 @@ fn valid_port_name(n: &str) -> bool {
 /// The apply order of kinds (what `kubectl apply -k` would do anyway, written out).
 const KIND_ORDER: &[&str] = &[
     "Namespace",
+    "ServiceAccount",
     "ConfigMap",
     "PersistentVolumeClaim",
     "Service",
@@ -163,6 +166,7 @@ const KIND_ORDER: &[&str] = &[
     "StatefulSet",
     "Job",
     "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
     "Ingress",
     "CronJob",
 ];

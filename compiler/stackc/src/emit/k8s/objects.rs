@@ -114,6 +114,29 @@ pub(super) struct PodSpec {
     pub(super) containers: Vec<Container>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(super) volumes: Vec<PodVolume>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) service_account_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) automount_service_account_token: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) security_context: Option<PodSecurityContext>,
+}
+
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PodSecurityContext {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) fs_group: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) fs_group_change_policy: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) seccomp_profile: Option<SeccompProfile>,
+}
+
+#[derive(Serialize)]
+pub(super) struct SeccompProfile {
+    #[serde(rename = "type")]
+    pub(super) kind: &'static str,
 }
 
 #[derive(Serialize)]
@@ -312,6 +335,10 @@ pub(super) struct SecurityContext {
     pub(super) allow_privilege_escalation: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) capabilities: Option<Capabilities>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) run_as_non_root: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) privileged: Option<bool>,
 }
 
 #[derive(Serialize, Default)]

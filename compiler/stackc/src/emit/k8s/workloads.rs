@@ -52,53 +52,6 @@ impl Builder<'_> {
         (!out.requests.is_empty() || !out.limits.is_empty()).then_some(out)
     }
 
-    pub(super) fn security(&mut self, svc: &Service) -> Option<SecurityContext> {
-        let mut sc = SecurityContext::default();
-        let mut any = false;
-        if let Some(u) = &svc.user {
-            let u = self.text(u, svc.origin_of("user"), "`user`");
-            let (user, group) = u.split_once(':').map_or((u.as_str(), None), |(a, b)| (a, Some(b)));
-            match (user.parse::<u64>(), group.map(str::parse::<u64>)) {
-                (Ok(uid), None | Some(Ok(_))) => {
-                    sc.run_as_user = Some(uid);
-                    sc.run_as_group = group.and_then(|g| g.parse().ok());
-                    any = true;
-                }
-                _ => self.warn(
-                    svc.origin_of("user"),
-                    format!("service `{}`: Kubernetes runs containers as a numeric user only, not `{u}`", svc.name),
-                    "here",
-                    "write the numeric id (`user \"1000:1000\"`)",
-                ),
-            }
-        }
-        if svc.read_only {
-            sc.read_only_root_filesystem = Some(true);
-            any = true;
-        }
-        for opt in &svc.security_opt {
-            let o = self.text(opt, svc.origin_of("security-opt"), "`security-opt`");
-            if o == "no-new-privileges:true" || o == "no-new-privileges" {
-                sc.allow_privilege_escalation = Some(false);
-                any = true;
-            } else {
-                self.warn(
-                    svc.origin_of("security-opt"),
-                    format!("service `{}`: `security-opt \"{o}\"` has no Kubernetes equivalent here", svc.name),
-                    "here",
-                    "only `no-new-privileges:true` is expressed (allowPrivilegeEscalation: false)",
-                );
-            }
-        }
-        let add: Vec<String> = svc.cap_add.iter().map(|c| self.stack.compile_time(c)).collect();
-        let drop: Vec<String> = svc.cap_drop.iter().map(|c| self.stack.compile_time(c)).collect();
-        if !add.is_empty() || !drop.is_empty() {
-            sc.capabilities = Some(Capabilities { add, drop });
-            any = true;
-        }
-        any.then_some(sc)
-    }
-
     /// `update` as a rolling update: `order="stop-first"` is no surge (the old pod goes
     /// before its replacement starts), `"start-first"` Kubernetes' default surge.
     pub(super) fn rolling_update(&mut self, svc: &Service, u: &UpdateConfig) -> Option<Strategy> {
@@ -205,7 +158,6 @@ impl Builder<'_> {
             let at = svc.origin_of(if svc.readiness.is_some() { "readiness" } else { "health" });
             container.readiness_probe = Some(self.probe(r, at));
         }
-        container.security_context = self.security(svc);
 
         // Volumes and mounts.
         let mut pod = PodSpec::default();
@@ -324,6 +276,11 @@ impl Builder<'_> {
             });
         }
 
+        let has_claims = !claim_templates.is_empty() || pod.volumes.iter().any(|v| v.persistent_volume_claim.is_some());
+        let hardening = self.security(svc, &container.image, has_claims);
+        container.security_context = Some(hardening.container);
+        self.pod_identity(&mut pod, &name, hardening.pod);
+
         // Pod settings.
         pod.hostname = svc.hostname.as_ref().map(|h| self.stack.compile_time(h));
         pod.host_pid = (svc.pid.as_deref() == Some("host")).then_some(true);
@@ -426,6 +383,7 @@ impl Builder<'_> {
             let (api_version, kind) = if svc.stateful { ("apps/v1", "StatefulSet") } else { ("apps/v1", "Deployment") };
             self.push(Object { api_version, kind, metadata: meta, spec: Some(spec), data: None });
             self.autoscaler(svc, kind);
+            self.disruption_budget(svc, &selector);
         }
 
         // The Service: ClusterIP on the container ports, so that the addresses the stack uses
