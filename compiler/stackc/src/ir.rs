@@ -703,6 +703,20 @@ pub struct Targets {
     pub options: IndexMap<String, IndexMap<String, String>>,
     /// Labels on the generated k8s Namespace.
     pub namespace_labels: IndexMap<String, String>,
+    /// `targets > k8s > egress|ingress`: connections the NetworkPolicies allow beyond the graph.
+    pub k8s_edges: Vec<K8sEdge>,
+}
+
+/// A connection between a service and something outside the stack's graph.
+#[derive(Debug, Clone, Serialize)]
+pub struct K8sEdge {
+    pub service: String,
+    /// `ingress` (into the service) rather than `egress` (out of it).
+    pub incoming: bool,
+    pub cidr: Option<String>,
+    pub namespace: Option<String>,
+    pub port: u16,
+    pub protocol: Protocol,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -615,7 +615,21 @@ const POLICY: &[NodeSpec] = &[
     n("allow", "turn lints off").rest("lint", Ref(RefKind::Lint), 1).props(POLICY_PROPS).merge(Merge::Whole),
 ];
 
-const K8S: &[NodeSpec] = &[n("namespace-labels", "labels on the generated Namespace").free(Str, Str, false)];
+const K8S: &[NodeSpec] = &[
+    n("namespace-labels", "labels on the generated Namespace").free(Str, Str, false),
+    // Edges the graph does not show (NetworkPolicies): `docs/targets/k8s.md`, "Network policies".
+    n("egress", "let a service connect to an address range or another namespace")
+        .args(&[("service", Ref(RefKind::Service))], 1)
+        .props(K8S_EDGE_PROPS)
+        .required(&["port"])
+        .one_of(&["cidr", "namespace"]),
+    n("ingress", "let an address range or another namespace connect to a service")
+        .args(&[("service", Ref(RefKind::Service))], 1)
+        .props(K8S_EDGE_PROPS)
+        .required(&["port"])
+        .one_of(&["cidr", "namespace"]),
+];
+const K8S_EDGE_PROPS: &[PropSpec] = &[p("cidr", Cidr), p("namespace", Name), p("port", Port), p("protocol", PROTOCOLS)];
 
 const TARGETS: &[NodeSpec] = &[
     n("compose", "docker compose file").props(&[p("file", FileName), p("project", Name)]),
@@ -631,6 +645,9 @@ const TARGETS: &[NodeSpec] = &[
             p("storage-class", ObjectName),
             p("secret-name", Name),
             p("tls-secret", Name),
+            p("network-policies", Bool),
+            p("ingress-namespace", Name),
+            p("prometheus-namespace", Name),
         ])
         .kids(K8S)
         .merge(Merge::Deep),

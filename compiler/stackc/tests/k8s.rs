@@ -1034,7 +1034,6 @@ const CHECKOV_ACCEPTED: &[&str] = &[
     "CKV_K8S_43", // image digests: the stack names tags
     "CKV_K8S_8",  // liveness probe: the stack's `health`
     "CKV_K8S_9",  // readiness probe: idem
-    "CKV2_K8S_6", // NetworkPolicy per pod: not generated yet
 ];
 
 /// `checkov` from `.ci/tools/checkov`, else PATH; in CI a missing tool fails.
@@ -1215,4 +1214,275 @@ service "worker" {
         );
     }
     assert!(!files.iter().any(|f| f.path == "k8s/poddisruptionbudget-worker.yaml"));
+}
+
+// ---------------------------------------------------------------------------------------
+// NetworkPolicies, evaluated as Kubernetes does.
+// ---------------------------------------------------------------------------------------
+
+use serde_json::Value;
+use stackc::emit::k8s::{network_edges, Peer};
+
+/// One end of a connection: a pod (namespace, labels) or an address range.
+#[derive(Clone, Debug)]
+enum Endpoint {
+    Pod { ns: String, labels: Vec<(String, String)> },
+    Ip(String),
+}
+
+fn str_of(v: &Value) -> String {
+    v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+}
+
+/// `matchLabels` of a selector: every pair among `labels` (an empty selector selects all).
+fn selects(selector: &Value, labels: &[(String, String)]) -> bool {
+    let Some(m) = selector.get("matchLabels").and_then(Value::as_object) else { return true };
+    m.iter().all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && *lv == str_of(v)))
+}
+
+fn peer_matches(peer: &Value, policy_ns: &str, other: &Endpoint) -> bool {
+    match (peer.get("ipBlock"), other) {
+        (Some(b), Endpoint::Ip(c)) => str_of(&b["cidr"]) == *c,
+        (Some(_), Endpoint::Pod { .. }) | (None, Endpoint::Ip(_)) => false,
+        (None, Endpoint::Pod { ns, labels }) => {
+            let ns_ok = match peer.get("namespaceSelector") {
+                Some(s) => selects(s, &[("kubernetes.io/metadata.name".to_string(), ns.clone())]),
+                None => ns == policy_ns,
+            };
+            ns_ok && peer.get("podSelector").is_none_or(|s| selects(s, labels))
+        }
+    }
+}
+
+/// Whether the policies of `subject`'s namespace let it take part in a connection with
+/// `other` on `port`: `direction` "Ingress" (other connects to subject) or "Egress".
+fn policies_allow(
+    policies: &[Value],
+    ns: &str,
+    subject: &[(String, String)],
+    direction: &str,
+    other: &Endpoint,
+    proto: &str,
+    port: u64,
+) -> bool {
+    let applying: Vec<&Value> = policies
+        .iter()
+        .filter(|p| selects(&p["spec"]["podSelector"], subject))
+        .filter(|p| p["spec"]["policyTypes"].as_array().is_some_and(|t| t.iter().any(|t| t == direction)))
+        .collect();
+    if applying.is_empty() {
+        return true;
+    }
+    let (rules_key, peers_key) = if direction == "Ingress" { ("ingress", "from") } else { ("egress", "to") };
+    applying.iter().any(|p| {
+        p["spec"][rules_key].as_array().into_iter().flatten().any(|rule| {
+            let peers_ok = match rule.get(peers_key).and_then(Value::as_array) {
+                Some(peers) if !peers.is_empty() => peers.iter().any(|peer| peer_matches(peer, ns, other)),
+                _ => true,
+            };
+            let ports_ok = match rule.get("ports").and_then(Value::as_array) {
+                Some(ports) if !ports.is_empty() => ports.iter().any(|pp| {
+                    pp.get("protocol").map_or("TCP".to_string(), str_of) == proto && pp["port"].as_u64() == Some(port)
+                }),
+                _ => true,
+            };
+            peers_ok && ports_ok
+        })
+    })
+}
+
+#[test]
+fn network_policies_allow_exactly_the_stacks_edges() {
+    for dir in golden_k8s_dirs() {
+        let golden = dir.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+        let (example, env) = golden.split_once('.').map_or((golden.as_str(), None), |(e, v)| (e, Some(v)));
+        let path = root().join(format!("examples/{example}.stack.kdl"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let out = stackc::compile(
+            &path.display().to_string(),
+            &text,
+            &Options { env: env.map(str::to_string), ..Options::default() },
+        );
+        let stack = out.stack.expect("the example compiles");
+        let edges = network_edges(&stack);
+
+        // The stack's pods (labels, ports) and its NetworkPolicies, from the golden manifests.
+        let mut policies = Vec::new();
+        let mut pods: Vec<(String, Vec<(String, String)>, Vec<(String, u64)>)> = Vec::new();
+        let mut ns = String::new();
+        for f in yaml_files(&dir).iter().filter(|f| *f != "kustomization.yaml") {
+            let text = std::fs::read_to_string(dir.join(f)).unwrap();
+            let obj: Value = serde_saphyr::from_str(&text).unwrap();
+            let template = match str_of(&obj["kind"]).as_str() {
+                "NetworkPolicy" => {
+                    ns = str_of(&obj["metadata"]["namespace"]);
+                    policies.push(obj);
+                    continue;
+                }
+                "Deployment" | "StatefulSet" | "Job" => obj["spec"]["template"].clone(),
+                "CronJob" => obj["spec"]["jobTemplate"]["spec"]["template"].clone(),
+                _ => continue,
+            };
+            let labels: Vec<(String, String)> = template["metadata"]["labels"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), str_of(v)))
+                .collect();
+            let name = labels.iter().find(|(k, _)| k == "app.kubernetes.io/name").unwrap().1.clone();
+            let ports = template["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+                .map(|p| (str_of(&p["protocol"]), p["containerPort"].as_u64().unwrap()))
+                .collect();
+            pods.push((name, labels, ports));
+        }
+        assert!(!policies.is_empty() && !ns.is_empty(), "{golden}: no NetworkPolicy");
+
+        // Every endpoint: the pods, and what the edges name outside the namespace.
+        let mut endpoints: Vec<(Peer, Endpoint, Vec<(String, u64)>)> = pods
+            .iter()
+            .map(|(name, labels, ports)| {
+                (Peer::Pod(name.clone()), Endpoint::Pod { ns: ns.clone(), labels: labels.clone() }, ports.clone())
+            })
+            .collect();
+        for e in &edges {
+            for peer in [&e.from, &e.to] {
+                if endpoints.iter().any(|(p, _, _)| p == peer) {
+                    continue;
+                }
+                let endpoint = match peer {
+                    Peer::Namespace(n) => Endpoint::Pod { ns: n.clone(), labels: Vec::new() },
+                    Peer::Cidr(c) => Endpoint::Ip(c.clone()),
+                    Peer::Pod(p) => panic!("{golden}: edge {e} names pod `{p}` that no manifest runs"),
+                };
+                endpoints.push((peer.clone(), endpoint, Vec::new()));
+            }
+        }
+        // Ports of outside endpoints are those the edges name; every pod is tried on each
+        // port of every endpoint.
+        let mut checked = 0;
+        for (to_peer, to, to_ports) in &endpoints {
+            let mut ports = to_ports.clone();
+            for e in edges.iter().filter(|e| &e.to == to_peer) {
+                let p =
+                    (if e.protocol == stackc::ir::Protocol::Udp { "UDP" } else { "TCP" }.to_string(), e.port as u64);
+                if !ports.contains(&p) {
+                    ports.push(p);
+                }
+            }
+            for (from_peer, from, _) in &endpoints {
+                if from_peer == to_peer {
+                    continue;
+                }
+                for (proto, port) in &ports {
+                    let egress = match from {
+                        Endpoint::Pod { ns: n, labels } if *n == ns => {
+                            policies_allow(&policies, &ns, labels, "Egress", to, proto, *port)
+                        }
+                        _ => true,
+                    };
+                    let ingress = match to {
+                        Endpoint::Pod { ns: n, labels } if *n == ns => {
+                            policies_allow(&policies, &ns, labels, "Ingress", from, proto, *port)
+                        }
+                        _ => true,
+                    };
+                    // Two outside ends: no policy of the stack is involved.
+                    if !matches!(from, Endpoint::Pod { ns: n, .. } if *n == ns)
+                        && !matches!(to, Endpoint::Pod { ns: n, .. } if *n == ns)
+                    {
+                        continue;
+                    }
+                    let declared = edges.iter().any(|e| {
+                        &e.from == from_peer
+                            && &e.to == to_peer
+                            && e.port as u64 == *port
+                            && (e.protocol == stackc::ir::Protocol::Udp) == (proto == "UDP")
+                    });
+                    assert_eq!(
+                        egress && ingress,
+                        declared,
+                        "{golden}: {from_peer} -> {to_peer} {port}/{proto}: policies allow {}, the stack declares {}",
+                        egress && ingress,
+                        declared
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 0 && !edges.is_empty(), "{golden}: nothing checked");
+    }
+}
+
+#[test]
+fn the_allowed_edges_come_from_the_graph_and_the_k8s_target_options() {
+    let src = r#"stack "shop"
+service "api" {
+    image "ghcr.io/acme/api:1.0"
+    port 8080
+    env DATABASE_URL="postgresql://shop@postgres:5432/shop"
+    env CACHE="redis://cache:6379"
+    env NOT_A_HOST="my-web-thing"
+    metrics port=8080
+}
+service "web" {
+    image "ghcr.io/acme/web:1.0"
+    port 3000
+    depends-on "api"
+}
+service "postgres" {
+    image "postgres:16"
+    port 5432
+}
+service "cache" {
+    image "redis:7"
+    port 6379
+}
+site "shop.example.com" {
+    route "/" to="web"
+}
+targets {
+    k8s ingress-namespace="traefik" prometheus-namespace="observability" {
+        egress "api" cidr="203.0.113.0/24" port=443
+        ingress "cache" namespace="reports" port=6379
+    }
+}
+"#;
+    let out = stackc::compile("test.stack.kdl", src, &Options::default());
+    let stack = out.stack.expect("compiles");
+    let edges: Vec<String> = network_edges(&stack).iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        edges,
+        [
+            "api -> cache 6379/tcp (env CACHE)",
+            "api -> postgres 5432/tcp (env DATABASE_URL)",
+            "api -> 203.0.113.0/24 443/tcp (k8s egress)",
+            "web -> api 8080/tcp (depends-on)",
+            "namespace observability -> api 8080/tcp (metrics)",
+            "namespace reports -> cache 6379/tcp (k8s ingress)",
+            "namespace traefik -> web 3000/tcp (site route)",
+        ],
+        "{edges:#?}"
+    );
+    let (files, _) = build(src);
+    let cache = file(&files, "k8s/networkpolicy-cache.yaml");
+    assert!(
+        cache.contains(
+            "  ingress:\n  - from:\n    - podSelector:\n        matchLabels:\n          app.kubernetes.io/name: api\n    ports:\n    - protocol: TCP\n      port: 6379\n  - from:\n    - namespaceSelector:\n        matchLabels:\n          kubernetes.io/metadata.name: reports\n"
+        ),
+        "{cache}"
+    );
+    let api = file(&files, "k8s/networkpolicy-api.yaml");
+    assert!(
+        api.contains(
+            "    - ipBlock:\n        cidr: 203.0.113.0/24\n    ports:\n    - protocol: TCP\n      port: 443\n"
+        ),
+        "{api}"
+    );
+    // Opting out writes none.
+    let (files, _) = build(&src.replace("k8s ingress-namespace", "k8s network-policies=#false ingress-namespace"));
+    assert!(!files.iter().any(|f| f.path.contains("networkpolicy")));
 }

@@ -259,6 +259,9 @@ fn build_one(args: &BuildArgs, templates: &BTreeMap<String, String>, file: &Path
     } else {
         write(args, file, &out_dir, &planned, warnings)
     };
+    if result.is_ok() && !args.check && args.format == DiagFormat::Human && selected.contains(&TargetKind::K8s) {
+        print_network_edges(stack);
+    }
     match result {
         Ok(code) if errors > 0 => {
             if args.format == DiagFormat::Human {
@@ -272,6 +275,19 @@ fn build_one(args: &BuildArgs, templates: &BTreeMap<String, String>, file: &Path
             eprintln!("error: {refusal}");
             2
         }
+    }
+}
+
+/// The connections the k8s NetworkPolicies allow, one a line: what a reviewer checks before
+/// applying them (`docs/targets/k8s.md`, "Network policies").
+fn print_network_edges(stack: &stackc::ir::Stack) {
+    if !stackc::emit::k8s::network_policies_enabled(stack) {
+        return;
+    }
+    let edges = stackc::emit::k8s::network_edges(stack);
+    eprintln!("note: the k8s NetworkPolicies allow {} (and DNS):", plural(edges.len(), "connection"));
+    for e in &edges {
+        eprintln!("  {e}");
     }
 }
 

@@ -314,6 +314,7 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
                         st.targets.options.insert(t.name.name.clone(), free_props(std::iter::once(t)));
                         if *kind == TargetKind::K8s {
                             st.targets.namespace_labels = free_props(t.children_named("namespace-labels"));
+                            st.targets.k8s_edges = k8s_edges(t);
                         }
                     }
                 }
@@ -965,4 +966,20 @@ fn backup(cx: &Cx, name: &str, n: &Node, services: &IndexMap<&str, &Node>) -> Ba
         compress: n.prop_bool("compress").unwrap_or(true),
         origin: origin(n.span),
     }
+}
+
+/// `targets > k8s > egress|ingress` (validated: a service, one of `cidr=`/`namespace=`, a port).
+fn k8s_edges(k8s: &Node) -> Vec<K8sEdge> {
+    let mut out = Vec::new();
+    for e in k8s.children().iter().filter(|c| c.name.name == "egress" || c.name.name == "ingress") {
+        out.push(K8sEdge {
+            service: e.arg_str(0).unwrap_or_default().to_string(),
+            incoming: e.name.name == "ingress",
+            cidr: e.prop_str("cidr").map(str::to_string),
+            namespace: e.prop_str("namespace").map(str::to_string),
+            port: e.prop("port").and_then(|p| p.value.as_int()).and_then(|p| u16::try_from(p).ok()).unwrap_or_default(),
+            protocol: protocol(e),
+        });
+    }
+    out
 }

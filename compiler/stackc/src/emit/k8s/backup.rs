@@ -61,7 +61,7 @@ struct BackupJobSpec {
     template: PodTemplate,
 }
 
-struct Job<'a> {
+pub(super) struct Job<'a> {
     core: BackupJob<'a>,
 }
 
@@ -74,11 +74,11 @@ impl<'a> std::ops::Deref for Job<'a> {
 }
 
 impl<'a> Job<'a> {
-    fn new(stack: &'a Stack, b: &'a Backup) -> Job<'a> {
+    pub(super) fn new(stack: &'a Stack, b: &'a Backup) -> Job<'a> {
         Job { core: BackupJob::new(stack, b) }
     }
 
-    fn object(&self) -> String {
+    pub(super) fn object(&self) -> String {
         format!("backup-{}", self.b.name)
     }
 

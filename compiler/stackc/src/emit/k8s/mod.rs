@@ -24,11 +24,13 @@ mod backup;
 mod config;
 mod disruption;
 mod ingress;
+mod network_policy;
 mod objects;
 mod security;
 mod storage;
 mod workloads;
 
+pub use network_policy::{network_edges, network_policies_enabled, NetworkEdge, Peer};
 use objects::*;
 use storage::volume_writers;
 
@@ -169,6 +171,7 @@ const KIND_ORDER: &[&str] = &[
     "PodDisruptionBudget",
     "Ingress",
     "CronJob",
+    "NetworkPolicy",
 ];
 
 struct Builder<'a> {
@@ -226,6 +229,7 @@ impl<'a> Builder<'a> {
         }
         self.ingresses();
         self.backups();
+        self.network_policies();
         self.stack_warnings();
         self.name_clashes();
         let mut files = Vec::new();
@@ -414,12 +418,23 @@ impl<'a> Builder<'a> {
         }
         if let Some(n) = self.stack.networks.values().find(|n| !n.implicit) {
             let origin = n.origin;
-            self.warn(
-                origin,
-                "the k8s target does not express `networks`: every pod of the namespace reaches every Service",
-                "networks",
-                "add NetworkPolicies to isolate pods",
-            );
+            if network_policies_enabled(self.stack) {
+                self.warn(
+                    origin,
+                    "the k8s target does not express `networks`: its NetworkPolicies allow the connections the stack \
+                     declares instead, whatever networks the services join",
+                    "networks",
+                    "declare every connection a service makes (`depends-on`, an env value naming the service, \
+                     `targets > k8s > egress`); `stackc build` lists them",
+                );
+            } else {
+                self.warn(
+                    origin,
+                    "the k8s target does not express `networks`: every pod of the namespace reaches every Service",
+                    "networks",
+                    "add NetworkPolicies to isolate pods (leave out `network-policies=#false`)",
+                );
+            }
         }
     }
 }
