@@ -622,12 +622,14 @@ const K8S: &[NodeSpec] = &[
         .args(&[("service", Ref(RefKind::Service))], 1)
         .props(K8S_EDGE_PROPS)
         .required(&["port"])
-        .one_of(&["cidr", "namespace"]),
+        .one_of(&["cidr", "namespace"])
+        .merge(Merge::Whole),
     n("ingress", "let an address range or another namespace connect to a service")
         .args(&[("service", Ref(RefKind::Service))], 1)
         .props(K8S_EDGE_PROPS)
         .required(&["port"])
-        .one_of(&["cidr", "namespace"]),
+        .one_of(&["cidr", "namespace"])
+        .merge(Merge::Whole),
 ];
 const K8S_EDGE_PROPS: &[PropSpec] = &[p("cidr", Cidr), p("namespace", Name), p("port", Port), p("protocol", PROTOCOLS)];
 
