@@ -293,6 +293,41 @@ pub fn check(nodes: &[Node], symbols: &Symbols, levels: &Levels, diags: &mut Dia
         }
     }
     unscraped_alert_jobs(nodes, symbols, &mut sink);
+    param_bound_publishes(symbols, &mut sink);
+}
+
+/// `publish host="${param}"` where the deploy environment sets the param: an empty or
+/// `0.0.0.0` value publishes on all addresses, and the UFW script (which reads the stack, not
+/// the deploy environment) governs only publishes without `host=`.
+fn param_bound_publishes(symbols: &Symbols, sink: &mut Sink) {
+    if !sink.on(Code::PublicPort) {
+        return;
+    }
+    for (name, svc) in &symbols.services {
+        for p in svc.children_named("publish") {
+            let Some(host) = p.prop("host") else { continue };
+            let Some(text) = host.value.as_str() else { continue };
+            let settable = crate::ir::Text::from_default(text).0.into_iter().find_map(|piece| match piece {
+                crate::ir::Piece::Param(n) => {
+                    let env = symbols.params.get(n.as_str())?.prop_str("env")?;
+                    Some((n, env.to_string()))
+                }
+                _ => None,
+            });
+            let Some((param, env)) = settable else { continue };
+            let port = p.arg(0).and_then(|a| a.value.as_int()).unwrap_or(0);
+            sink.push(
+                Diagnostic::warning(
+                    Code::PublicPort,
+                    format!("`{name}` binds port {port} to param `{param}`, which the deploy environment sets (`{env}`)"),
+                )
+                .at(host.span, "`0.0.0.0` or an empty value here publishes on all addresses")
+                .help(format!(
+                    "with `{env}=0.0.0.0` the port is public, and Docker's published ports bypass UFW (the firewall script governs only a `publish` without `host=`); keep the address in the stack (`host=\"10.0.0.1\"`), or drop `env=` from param `{param}`"
+                )),
+            );
+        }
+    }
 }
 
 fn unscraped_alert_jobs(nodes: &[Node], symbols: &Symbols, sink: &mut Sink) {
