@@ -28,6 +28,23 @@ struct Cli {
 enum DiagFormat {
     Human,
     Json,
+    /// One SARIF 2.1.0 log on stdout, for code scanning
+    Sarif,
+    /// GitHub Actions workflow annotations on stdout
+    Github,
+}
+
+/// The SARIF log of the run: every file's diagnostics go into one run, printed at the end
+/// ([`finish_report`]).
+static SARIF: std::sync::Mutex<Option<diagnostics::Sarif>> = std::sync::Mutex::new(None);
+
+/// Prints what a format keeps until the end of the run (the SARIF log).
+pub(crate) fn finish_report(format: DiagFormat) {
+    if format == DiagFormat::Sarif {
+        let log = SARIF.lock().map(|mut s| s.take().unwrap_or_default()).unwrap_or_default();
+        let doc = log.finish(env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -100,7 +117,7 @@ enum Command {
         /// Check only this environment merged over the base (default: the base and every environment)
         #[arg(long)]
         env: Option<String>,
-        /// How to print diagnostics: human-readable (stderr) or JSON Lines (stdout)
+        /// How to print diagnostics: human-readable (stderr), JSON Lines, SARIF or GitHub annotations (stdout)
         #[arg(long, value_enum, default_value = "human")]
         format: DiagFormat,
         #[arg(long, value_enum, default_value = "auto")]
@@ -132,7 +149,7 @@ enum Command {
         /// Use DIR/<target>/<name>.hbs in place of the embedded templates (e.g. DIR/caddy/Caddyfile.hbs)
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
-        /// How to print diagnostics: human-readable (stderr) or JSON Lines (stdout)
+        /// How to print diagnostics: human-readable (stderr), JSON Lines, SARIF or GitHub annotations (stdout)
         #[arg(long, value_enum, default_value = "human")]
         format: DiagFormat,
         #[arg(long, value_enum, default_value = "auto")]
@@ -285,17 +302,39 @@ fn print_diagnostics(out: &Outcome, format: DiagFormat, opts: RenderOptions) {
     // `compile` adds the stack file first, before it can report anything.
     let stack_file = (!out.diagnostics.is_empty()).then(|| out.sources.get(stackc::source::SourceId(0)).name.clone());
     // Both formats stop after `MAX_SHOWN` diagnostics of a file and count the rest.
+    let file = out.sources.get(stackc::source::SourceId(0)).name.clone();
     match format {
         DiagFormat::Human => {
             let _ = write!(
                 std::io::stderr().lock(),
+                "{}{}",
+                diagnostics::render_human_report(&out.diagnostics, &out.sources, opts),
+                diagnostics::render_suppressed_human(&out.suppressed, &out.sources)
+            );
+        }
+        DiagFormat::Sarif => {
+            if let Ok(mut log) = SARIF.lock() {
+                log.get_or_insert_with(diagnostics::Sarif::new).add(
+                    &out.diagnostics,
+                    &out.suppressed,
+                    &out.sources,
+                    &file,
+                );
+            }
+        }
+        DiagFormat::Github => {
+            let _ = write!(
+                std::io::stdout().lock(),
                 "{}",
-                diagnostics::render_human_report(&out.diagnostics, &out.sources, opts)
+                diagnostics::render_github(&out.diagnostics, &out.sources, &file)
             );
         }
         DiagFormat::Json => {
             let mut so = std::io::stdout().lock();
-            for mut json in diagnostics::render_json_report(&out.diagnostics, &out.sources) {
+            let suppressed = diagnostics::render_suppressed_json(&out.suppressed, &out.sources);
+            for mut json in
+                diagnostics::render_json_report(&out.diagnostics, &out.sources).into_iter().chain(suppressed)
+            {
                 if let (Some(obj), Some(name)) = (json.as_object_mut(), &stack_file) {
                     if obj.get("file").is_none_or(serde_json::Value::is_null) {
                         obj.insert("file".into(), name.clone().into());
@@ -331,6 +370,7 @@ fn check(files: &[PathBuf], env: Option<String>, format: DiagFormat, color: Colo
         errors += e;
         warnings += out.diagnostics.len() - e;
     }
+    finish_report(format);
     if format == DiagFormat::Human {
         if errors > 0 {
             print_summary(errors, warnings, files.len());

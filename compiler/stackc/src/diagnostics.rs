@@ -202,6 +202,16 @@ impl Diagnostic {
 #[derive(Debug, Default, Clone)]
 pub struct Diagnostics {
     items: Vec<Diagnostic>,
+    /// Lint findings the stack's `policy` turned off (kept for the reports that list
+    /// suppressions: SARIF, JSON, the human summary).
+    suppressed: Vec<Suppressed>,
+}
+
+/// A lint finding a `policy { allow … }` rule turned off, with the rule's `reason=`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppressed {
+    pub diagnostic: Diagnostic,
+    pub reason: Option<String>,
 }
 
 impl Diagnostics {
@@ -239,6 +249,18 @@ impl Diagnostics {
 
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    pub fn suppress(&mut self, s: Suppressed) {
+        self.suppressed.push(s);
+    }
+
+    /// The suppressed findings, sorted by position, each once.
+    pub fn take_suppressed(&mut self) -> Vec<Suppressed> {
+        let mut out = std::mem::take(&mut self.suppressed);
+        out.sort_by_cached_key(|s| s.diagnostic.sort_key());
+        out.dedup();
+        out
     }
 
     /// Sorted by position and de-duplicated: checking every environment overlay reports
@@ -414,7 +436,10 @@ pub fn origin_span(o: crate::ir::Origin) -> Span {
     Span::new(crate::source::SourceId(o.source), o.offset, o.len)
 }
 
-pub use render::{render_human, render_human_report, render_json, render_json_report, RenderOptions, MAX_SHOWN};
+pub use render::{
+    render_github, render_human, render_human_report, render_json, render_json_report, render_suppressed_human,
+    render_suppressed_json, RenderOptions, Sarif, MAX_SHOWN,
+};
 
 /// 1-based line/column of a span start and end.
 pub fn span_lines(map: &SourceMap, span: Span) -> ((usize, usize), (usize, usize)) {
