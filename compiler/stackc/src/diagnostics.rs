@@ -118,6 +118,17 @@ catalogue! {
     UnscrapedAlertJob = "W0105" "unscraped-alert-job" "an alert selects a `job` that the stack does not scrape";
     PlaintextSecret = "W0106" "plaintext-secret" "a literal value in an environment variable whose name says it is a secret";
     PublicPort = "W0107" "public-port" "a non-HTTP port published on all host addresses";
+    DockerBypassesFirewall = "W0108" "docker-bypasses-firewall" "ports published on all addresses while the stack's firewall is not the UFW target's, which alone governs them";
+    MissingResourceLimits = "W0109" "missing-resource-limits" "a service without a memory limit";
+    NoHsts = "W0110" "no-hsts" "sites served over TLS without HSTS";
+    DebugInProduction = "W0111" "debug-in-production" "a debug or development setting in an environment named like production";
+    DockerSocketMount = "W0112" "docker-socket-mount" "the Docker socket mounted into a container (read-only too)";
+    PrivilegedOrRoot = "W0113" "privileged-or-root" "a container that runs as root, shares a host namespace or adds broad capabilities";
+    SingleReplicaPublic = "W0114" "single-replica-public" "a routed service with one replica in an environment named like production";
+    WildcardCors = "W0115" "wildcard-cors" "`Access-Control-Allow-Origin: *`, as a header or a CORS setting";
+    AlertsWithoutReceiver = "W0116" "alerts-without-receiver" "alerts without a `notify` receiver: they fire where nobody is told";
+    BackupUnmonitored = "W0117" "backup-unmonitored" "a backup that no alert watches";
+    ImageNotPinned = "W0118" "image-not-pinned" "an image pinned by tag but not by digest (opt-in)";
 }
 
 impl Code {

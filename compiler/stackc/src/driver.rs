@@ -218,7 +218,7 @@ fn semantic(
     env: Option<&str>,
     diags: &mut Diagnostics,
 ) -> Option<Stack> {
-    validate::semantic(nodes, &opts.lints, diags);
+    validate::semantic(nodes, &opts.lints, env, diags);
     let stack = lower::lower(nodes, env);
     diags.extend(lower::graph::cycles(&stack.graph));
     (!diags.has_errors()).then_some(stack)

@@ -43,6 +43,18 @@ pub const LINTS: &[Lint] = &[
     Lint { code: Code::PublicPort, default: Level::Warn },
     // Reported by the targets (emit), after validation: see [`apply_to_target_diagnostics`].
     Lint { code: Code::TargetApproximation, default: Level::Warn },
+    // The deployment-policy lints (`policy_lints.rs`).
+    Lint { code: Code::DockerBypassesFirewall, default: Level::Warn },
+    Lint { code: Code::MissingResourceLimits, default: Level::Allow },
+    Lint { code: Code::NoHsts, default: Level::Warn },
+    Lint { code: Code::DebugInProduction, default: Level::Deny },
+    Lint { code: Code::DockerSocketMount, default: Level::Warn },
+    Lint { code: Code::PrivilegedOrRoot, default: Level::Warn },
+    Lint { code: Code::SingleReplicaPublic, default: Level::Warn },
+    Lint { code: Code::WildcardCors, default: Level::Warn },
+    Lint { code: Code::AlertsWithoutReceiver, default: Level::Warn },
+    Lint { code: Code::BackupUnmonitored, default: Level::Allow },
+    Lint { code: Code::ImageNotPinned, default: Level::Allow },
 ];
 
 pub fn lint_by_name(name: &str) -> Option<&'static Lint> {
@@ -160,20 +172,20 @@ pub fn apply_to_target_diagnostics(
     out.iter().cloned().collect()
 }
 
-struct Sink<'a> {
+pub(super) struct Sink<'a> {
     levels: &'a Levels,
     diags: &'a mut Diagnostics,
 }
 
 impl Sink<'_> {
     /// Whether a lint's findings are wanted: reported, or kept as suppressed by the policy.
-    fn on(&self, code: Code) -> bool {
+    pub(super) fn on(&self, code: Code) -> bool {
         self.levels.levels.get(&code).is_some_and(|l| *l != Level::Allow)
             || self.levels.policy_allowed.contains(&code)
             || self.levels.scoped.iter().any(|s| s.code == code)
     }
 
-    fn push(&mut self, mut d: Diagnostic) {
+    pub(super) fn push(&mut self, mut d: Diagnostic) {
         // The last rule for the service the finding is in, else the stack-wide level.
         let at = d.primary.as_ref().map(|l| l.span);
         let scoped = self.levels.scoped.iter().rev().find(|s| {
@@ -240,7 +252,7 @@ const DB_IMAGES: &[&str] = &[
 const DB_PORTS: &[i128] = &[5432, 3306, 27017, 6379, 11211, 9200, 9042, 5984, 8123, 9000, 8086, 7687, 5672];
 
 /// The repository name of an image, without registry, namespace or tag.
-fn image_base(image: &str) -> &str {
+pub(super) fn image_base(image: &str) -> &str {
     let no_digest = image.split('@').next().unwrap_or(image);
     let last = no_digest.rsplit('/').next().unwrap_or(no_digest);
     last.split(':').next().unwrap_or(last)
@@ -259,8 +271,9 @@ fn public(publish: &Node) -> bool {
     }
 }
 
-pub fn check(nodes: &[Node], symbols: &Symbols, levels: &Levels, diags: &mut Diagnostics) {
+pub fn check(nodes: &[Node], symbols: &Symbols, levels: &Levels, env: Option<&str>, diags: &mut Diagnostics) {
     let mut sink = Sink { levels, diags };
+    super::policy_lints::check(nodes, symbols, env, &mut sink);
     for (name, svc) in &symbols.services {
         let db = is_database(svc);
         for p in svc.children_named("publish").filter(|p| public(p)) {
