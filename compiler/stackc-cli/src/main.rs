@@ -167,6 +167,12 @@ enum Command {
         #[arg(long)]
         env: Option<String>,
     },
+    /// Every port of the stack: public, host-only or internal, the routes that reach it and the firewall rules that cover it
+    Exposure {
+        file: PathBuf,
+        #[arg(long)]
+        env: Option<String>,
+    },
     /// Normalise indentation and spacing of stack files, keeping every comment
     Fmt {
         #[arg(required = true)]
@@ -235,6 +241,7 @@ fn run(cli: Cli) -> ExitCode {
         }
         Command::Explain { code } => explain(&code),
         Command::Graph { file, format, env } => graph(&file, format, env),
+        Command::Exposure { file, env } => exposure(&file, env),
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "stackc", &mut std::io::stdout());
@@ -425,6 +432,22 @@ fn explain(code: &str) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `stackc exposure`: the table on stdout, diagnostics on stderr; exit 1 when the stack
+/// has errors (no table).
+fn exposure(file: &Path, env: Option<String>) -> ExitCode {
+    let text = match read_source(file) {
+        Ok(t) => t,
+        Err(e) => return ExitCode::from(e.report(file, DiagFormat::Human, Color::Auto)),
+    };
+    let out = compile(&file.display().to_string(), &text, &Options { env, ..Options::default() });
+    print_diagnostics(&out, DiagFormat::Human, render_options(Color::Auto));
+    let Some(stack) = &out.stack else {
+        return ExitCode::from(1);
+    };
+    let _ = write!(std::io::stdout().lock(), "{}", stackc::exposure::table(stack));
+    ExitCode::SUCCESS
 }
 
 fn graph(file: &Path, format: GraphFormat, env: Option<String>) -> ExitCode {

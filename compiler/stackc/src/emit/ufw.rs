@@ -107,7 +107,7 @@ fn caddy_serves_sites(stack: &Stack) -> bool {
 /// The proxy compose runs for the sites, by name: nginx when the stack's targets select it
 /// (also with Caddy), else Caddy; without either, compose runs none and the sites are
 /// served by a proxy the stack does not describe.
-fn proxy_name(stack: &Stack) -> &'static str {
+pub fn proxy_name(stack: &Stack) -> &'static str {
     let selected = &stack.targets.selected;
     if selected.contains(&TargetKind::Nginx) {
         "nginx"
@@ -124,7 +124,7 @@ fn tls(stack: &Stack) -> bool {
 
 /// Every service compose runs whose `publish` UFW should know about: the stack's services,
 /// then the monitoring services when they are generated.
-fn publishing_services(stack: &Stack) -> Vec<&Service> {
+pub fn publishing_services(stack: &Stack) -> Vec<&Service> {
     let mut out: Vec<&Service> = stack.services.values().collect();
     if monitoring_generated(stack) {
         if let Some(mon) = &stack.monitoring {
