@@ -49,11 +49,14 @@ targets {
 }
 "#;
 
+/// A row's fields: service, port, protocol, reach, host port, routes, firewall.
+type Fields = (String, u16, Protocol, Reach, Option<u16>, Vec<String>, String);
+
 #[test]
 fn every_port_with_its_reach_routes_and_firewall() {
     let out = stackc::compile("t.stack.kdl", STACK, &Options::default());
     let stack = out.stack.unwrap_or_else(|| panic!("{:#?}", out.diagnostics));
-    let got: Vec<(String, u16, Protocol, Reach, Option<u16>, Vec<String>, String)> = rows(&stack)
+    let got: Vec<Fields> = rows(&stack)
         .into_iter()
         .map(|r| (r.service, r.port, r.protocol, r.reach, r.host_port, r.routes, r.firewall))
         .collect();

@@ -242,7 +242,7 @@ targets {
     };
     for want in [
         format!("    dk_s1='10.0.0.0/8'\n    if dk_src \"$1\" \"$dk_s1\"; then\n        echo \"-A $dk_chain {} -s $dk_s1 -j RETURN\"\n    fi\n", m(8443, "tcp")),
-        format!("    dk_s2='2001:db8::/32'\n    if dk_src \"$1\" \"$dk_s2\"; then\n"),
+        "    dk_s2='2001:db8::/32'\n    if dk_src \"$1\" \"$dk_s2\"; then\n".to_string(),
         format!("    echo \"-A $dk_chain {} -j REJECT --reject-with tcp-reset\"\n", m(8443, "tcp")),
         format!("    echo \"-A $dk_chain {} -m recent --name $dk_chain-9100-udp --update --seconds 30 --hitcount 6 -j DROP\"\n    echo \"-A $dk_chain {} -j RETURN\"\n", m(9100, "udp"), m(9100, "udp")),
     ] {
