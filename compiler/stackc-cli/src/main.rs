@@ -427,31 +427,30 @@ fn explain(code: &str) -> ExitCode {
     }
 }
 
-/// `stackc exposure`: the table on stdout, diagnostics on stderr; exit 1 when the stack
-/// has errors (no table).
-fn exposure(file: &Path, env: Option<String>) -> ExitCode {
-    let text = match read_source(file) {
-        Ok(t) => t,
-        Err(e) => return ExitCode::from(e.report(file, DiagFormat::Human, Color::Auto)),
-    };
+/// The IR of a stack for the commands that print a view of it (`graph`, `exposure`), its
+/// diagnostics printed on stderr; the exit code when there is none (I/O, errors).
+fn stack_for_view(file: &Path, env: Option<String>) -> Result<stackc::ir::Stack, ExitCode> {
+    let text = read_source(file).map_err(|e| ExitCode::from(e.report(file, DiagFormat::Human, Color::Auto)))?;
     let out = compile(&file.display().to_string(), &text, &Options { env, ..Options::default() });
     print_diagnostics(&out, DiagFormat::Human, render_options(Color::Auto));
-    let Some(stack) = &out.stack else {
-        return ExitCode::from(1);
-    };
-    let _ = write!(std::io::stdout().lock(), "{}", stackc::exposure::table(stack));
-    ExitCode::SUCCESS
+    out.stack.ok_or(ExitCode::from(1))
+}
+
+/// `stackc exposure`: the table on stdout; exit 1 when the stack has errors (no table).
+fn exposure(file: &Path, env: Option<String>) -> ExitCode {
+    match stack_for_view(file, env) {
+        Ok(stack) => {
+            print!("{}", stackc::exposure::table(&stack));
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
 }
 
 fn graph(file: &Path, format: GraphFormat, env: Option<String>) -> ExitCode {
-    let text = match read_source(file) {
-        Ok(t) => t,
-        Err(e) => return ExitCode::from(e.report(file, DiagFormat::Human, Color::Auto)),
-    };
-    let out = compile(&file.display().to_string(), &text, &Options { env, ..Options::default() });
-    print_diagnostics(&out, DiagFormat::Human, render_options(Color::Auto));
-    let Some(stack) = &out.stack else {
-        return ExitCode::from(1);
+    let stack = match stack_for_view(file, env) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let rendered = match format {
         GraphFormat::Dot => stackc::lower::graph::to_dot(&stack.graph),

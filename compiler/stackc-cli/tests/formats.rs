@@ -219,3 +219,23 @@ fn sarif_of_every_lint_fixture_passes_the_sarif_validator() {
     assert!(v["runs"][0]["invocations"][0]["executionSuccessful"] == true, "{console}");
     assert!(console.contains(&format!("Done. {} files scanned.", files.len())), "{console}");
 }
+
+/// `stackc exposure` prints the table on stdout (exit 0), and nothing but the diagnostics
+/// for a stack with errors (exit 1).
+#[test]
+fn exposure_prints_the_table() {
+    let dir = TempDir::new("exposure");
+    std::fs::write(dir.path().join("s.stack.kdl"), SUPPRESSED).unwrap();
+    let out = stackc(dir.path(), &["exposure", "s.stack.kdl"]);
+    assert_eq!(support::code(&out), 0);
+    let table = stdout(&out);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("SERVICE  PORT      EXPOSURE"), "{table}");
+    assert!(lines[1].starts_with("grafana  3000/tcp  public :3000"), "{table}");
+    assert!(lines[1].ends_with("no `firewall`: not filtered"), "{table}");
+    std::fs::write(dir.path().join("bad.stack.kdl"), "stack \"s\"\nservice \"a\" {\n    publish 99999\n}\n").unwrap();
+    let out = stackc(dir.path(), &["exposure", "bad.stack.kdl"]);
+    assert_eq!(support::code(&out), 1);
+    assert!(stdout(&out).is_empty());
+}

@@ -88,7 +88,7 @@ ufw default allow outgoing
 # the client asked for (conntrack's original destination), before Docker's own rules accept
 # the packet. `--no-docker` removes the block.
 # No port Docker publishes needs a rule: a block an earlier run wrote goes.
-dk_chain='stackc-freshtrack-p-4b56a43b'
+dk_chain='stackc-freshtrack-p-3f0407db'
 dk_changed=""
 : "$docker" # nothing to write, with or without --no-docker
 # Rewrites this stack's block of rules file $1 (family $2); the shared block goes first,

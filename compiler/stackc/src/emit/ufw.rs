@@ -599,7 +599,7 @@ pub fn docker_chain(stack: &Stack) -> String {
     if clean.len() <= 21 && clean == name {
         return format!("stackc-{clean}");
     }
-    let hash = name.bytes().fold(0x811c9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let hash = crate::diagnostics::render::stable_hash(name.as_bytes()) as u32;
     format!("stackc-{}-{hash:08x}", &clean[..clean.len().min(12)])
 }
 
