@@ -28,6 +28,23 @@ struct Cli {
 enum DiagFormat {
     Human,
     Json,
+    /// One SARIF 2.1.0 log on stdout, for code scanning
+    Sarif,
+    /// GitHub Actions workflow annotations on stdout
+    Github,
+}
+
+/// The SARIF log of the run: every file's diagnostics go into one run, printed at the end
+/// ([`finish_report`]).
+static SARIF: std::sync::Mutex<Option<diagnostics::Sarif>> = std::sync::Mutex::new(None);
+
+/// Prints what a format keeps until the end of the run (the SARIF log).
+pub(crate) fn finish_report(format: DiagFormat) {
+    if format == DiagFormat::Sarif {
+        let log = SARIF.lock().map(|mut s| s.take().unwrap_or_default()).unwrap_or_default();
+        let doc = log.finish(env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -100,7 +117,7 @@ enum Command {
         /// Check only this environment merged over the base (default: the base and every environment)
         #[arg(long)]
         env: Option<String>,
-        /// How to print diagnostics: human-readable (stderr) or JSON Lines (stdout)
+        /// How to print diagnostics: human-readable (stderr), JSON Lines, SARIF or GitHub annotations (stdout)
         #[arg(long, value_enum, default_value = "human")]
         format: DiagFormat,
         #[arg(long, value_enum, default_value = "auto")]
@@ -132,7 +149,7 @@ enum Command {
         /// Use DIR/<target>/<name>.hbs in place of the embedded templates (e.g. DIR/caddy/Caddyfile.hbs)
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
-        /// How to print diagnostics: human-readable (stderr) or JSON Lines (stdout)
+        /// How to print diagnostics: human-readable (stderr), JSON Lines, SARIF or GitHub annotations (stdout)
         #[arg(long, value_enum, default_value = "human")]
         format: DiagFormat,
         #[arg(long, value_enum, default_value = "auto")]
@@ -147,6 +164,12 @@ enum Command {
         file: PathBuf,
         #[arg(long, value_enum, default_value = "dot")]
         format: GraphFormat,
+        #[arg(long)]
+        env: Option<String>,
+    },
+    /// Every port of the stack: public, host-only or internal, the routes that reach it and the firewall rules that cover it
+    Exposure {
+        file: PathBuf,
         #[arg(long)]
         env: Option<String>,
     },
@@ -218,6 +241,7 @@ fn run(cli: Cli) -> ExitCode {
         }
         Command::Explain { code } => explain(&code),
         Command::Graph { file, format, env } => graph(&file, format, env),
+        Command::Exposure { file, env } => exposure(&file, env),
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "stackc", &mut std::io::stdout());
@@ -278,17 +302,39 @@ fn print_diagnostics(out: &Outcome, format: DiagFormat, opts: RenderOptions) {
     // `compile` adds the stack file first, before it can report anything.
     let stack_file = (!out.diagnostics.is_empty()).then(|| out.sources.get(stackc::source::SourceId(0)).name.clone());
     // Both formats stop after `MAX_SHOWN` diagnostics of a file and count the rest.
+    let file = out.sources.get(stackc::source::SourceId(0)).name.clone();
     match format {
         DiagFormat::Human => {
             let _ = write!(
                 std::io::stderr().lock(),
+                "{}{}",
+                diagnostics::render_human_report(&out.diagnostics, &out.sources, opts),
+                diagnostics::render_suppressed_human(&out.suppressed, &out.sources)
+            );
+        }
+        DiagFormat::Sarif => {
+            if let Ok(mut log) = SARIF.lock() {
+                log.get_or_insert_with(diagnostics::Sarif::new).add(
+                    &out.diagnostics,
+                    &out.suppressed,
+                    &out.sources,
+                    &file,
+                );
+            }
+        }
+        DiagFormat::Github => {
+            let _ = write!(
+                std::io::stdout().lock(),
                 "{}",
-                diagnostics::render_human_report(&out.diagnostics, &out.sources, opts)
+                diagnostics::render_github(&out.diagnostics, &out.sources, &file)
             );
         }
         DiagFormat::Json => {
             let mut so = std::io::stdout().lock();
-            for mut json in diagnostics::render_json_report(&out.diagnostics, &out.sources) {
+            let suppressed = diagnostics::render_suppressed_json(&out.suppressed, &out.sources);
+            for mut json in
+                diagnostics::render_json_report(&out.diagnostics, &out.sources).into_iter().chain(suppressed)
+            {
                 if let (Some(obj), Some(name)) = (json.as_object_mut(), &stack_file) {
                     if obj.get("file").is_none_or(serde_json::Value::is_null) {
                         obj.insert("file".into(), name.clone().into());
@@ -324,6 +370,7 @@ fn check(files: &[PathBuf], env: Option<String>, format: DiagFormat, color: Colo
         errors += e;
         warnings += out.diagnostics.len() - e;
     }
+    finish_report(format);
     if format == DiagFormat::Human {
         if errors > 0 {
             print_summary(errors, warnings, files.len());
@@ -380,15 +427,30 @@ fn explain(code: &str) -> ExitCode {
     }
 }
 
-fn graph(file: &Path, format: GraphFormat, env: Option<String>) -> ExitCode {
-    let text = match read_source(file) {
-        Ok(t) => t,
-        Err(e) => return ExitCode::from(e.report(file, DiagFormat::Human, Color::Auto)),
-    };
+/// The IR of a stack for the commands that print a view of it (`graph`, `exposure`), its
+/// diagnostics printed on stderr; the exit code when there is none (I/O, errors).
+fn stack_for_view(file: &Path, env: Option<String>) -> Result<stackc::ir::Stack, ExitCode> {
+    let text = read_source(file).map_err(|e| ExitCode::from(e.report(file, DiagFormat::Human, Color::Auto)))?;
     let out = compile(&file.display().to_string(), &text, &Options { env, ..Options::default() });
     print_diagnostics(&out, DiagFormat::Human, render_options(Color::Auto));
-    let Some(stack) = &out.stack else {
-        return ExitCode::from(1);
+    out.stack.ok_or(ExitCode::from(1))
+}
+
+/// `stackc exposure`: the table on stdout; exit 1 when the stack has errors (no table).
+fn exposure(file: &Path, env: Option<String>) -> ExitCode {
+    match stack_for_view(file, env) {
+        Ok(stack) => {
+            print!("{}", stackc::exposure::table(&stack));
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn graph(file: &Path, format: GraphFormat, env: Option<String>) -> ExitCode {
+    let stack = match stack_for_view(file, env) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let rendered = match format {
         GraphFormat::Dot => stackc::lower::graph::to_dot(&stack.graph),

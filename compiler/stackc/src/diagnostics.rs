@@ -118,6 +118,17 @@ catalogue! {
     UnscrapedAlertJob = "W0105" "unscraped-alert-job" "an alert selects a `job` that the stack does not scrape";
     PlaintextSecret = "W0106" "plaintext-secret" "a literal value in an environment variable whose name says it is a secret";
     PublicPort = "W0107" "public-port" "a non-HTTP port published on all host addresses";
+    DockerBypassesFirewall = "W0108" "docker-bypasses-firewall" "ports published on all addresses while the stack's firewall is not the UFW target's, which alone governs them";
+    MissingResourceLimits = "W0109" "missing-resource-limits" "a service without a memory limit";
+    NoHsts = "W0110" "no-hsts" "sites served over TLS without HSTS";
+    DebugInProduction = "W0111" "debug-in-production" "a debug or development setting in an environment named like production";
+    DockerSocketMount = "W0112" "docker-socket-mount" "the Docker socket mounted into a container (read-only too)";
+    PrivilegedOrRoot = "W0113" "privileged-or-root" "a container that runs as root, shares a host namespace or adds broad capabilities";
+    SingleReplicaPublic = "W0114" "single-replica-public" "a routed service with one replica in an environment named like production";
+    WildcardCors = "W0115" "wildcard-cors" "`Access-Control-Allow-Origin: *`, as a header or a CORS setting";
+    AlertsWithoutReceiver = "W0116" "alerts-without-receiver" "alerts without a `notify` receiver: they fire where nobody is told";
+    BackupUnmonitored = "W0117" "backup-unmonitored" "a backup that no alert watches";
+    ImageNotPinned = "W0118" "image-not-pinned" "an image pinned by tag but not by digest (opt-in)";
 }
 
 impl Code {
@@ -202,6 +213,16 @@ impl Diagnostic {
 #[derive(Debug, Default, Clone)]
 pub struct Diagnostics {
     items: Vec<Diagnostic>,
+    /// Lint findings the stack's `policy` turned off (kept for the reports that list
+    /// suppressions: SARIF, JSON, the human summary).
+    suppressed: Vec<Suppressed>,
+}
+
+/// A lint finding a `policy { allow … }` rule turned off, with the rule's `reason=`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppressed {
+    pub diagnostic: Diagnostic,
+    pub reason: Option<String>,
 }
 
 impl Diagnostics {
@@ -239,6 +260,18 @@ impl Diagnostics {
 
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    pub fn suppress(&mut self, s: Suppressed) {
+        self.suppressed.push(s);
+    }
+
+    /// The suppressed findings, sorted by position, each once.
+    pub fn take_suppressed(&mut self) -> Vec<Suppressed> {
+        let mut out = std::mem::take(&mut self.suppressed);
+        out.sort_by_cached_key(|s| s.diagnostic.sort_key());
+        out.dedup();
+        out
     }
 
     /// Sorted by position and de-duplicated: checking every environment overlay reports
@@ -414,7 +447,10 @@ pub fn origin_span(o: crate::ir::Origin) -> Span {
     Span::new(crate::source::SourceId(o.source), o.offset, o.len)
 }
 
-pub use render::{render_human, render_human_report, render_json, render_json_report, RenderOptions, MAX_SHOWN};
+pub use render::{
+    render_github, render_human, render_human_report, render_json, render_json_report, render_suppressed_human,
+    render_suppressed_json, RenderOptions, Sarif, MAX_SHOWN,
+};
 
 /// 1-based line/column of a span start and end.
 pub fn span_lines(map: &SourceMap, span: Span) -> ((usize, usize), (usize, usize)) {

@@ -27,6 +27,9 @@ pub struct Outcome {
     pub stack: Option<Stack>,
     /// The environments the stack declares.
     pub environments: Vec<String>,
+    /// Lint findings of the base (or the selected environment) that the stack's `policy`
+    /// allows, with its reason.
+    pub suppressed: Vec<crate::diagnostics::Suppressed>,
 }
 
 impl Outcome {
@@ -61,7 +64,13 @@ pub fn decode(name: &str, bytes: Vec<u8>) -> Result<String, Box<Outcome>> {
     .help("KDL files are UTF-8; convert this one, for example with `iconv -f latin1 -t utf-8`");
     let mut diags = Diagnostics::new();
     diags.push(diag);
-    Err(Box::new(Outcome { diagnostics: diags.into_sorted(&sources), sources, stack: None, environments: Vec::new() }))
+    Err(Box::new(Outcome {
+        diagnostics: diags.into_sorted(&sources),
+        sources,
+        stack: None,
+        environments: Vec::new(),
+        suppressed: Vec::new(),
+    }))
 }
 
 /// Parses and checks a stack file. With `opts.env`, the stack is that environment's merge;
@@ -80,12 +89,18 @@ fn compile_stacks(name: &str, text: &str, opts: &Options) -> (Outcome, Vec<(Stri
     let (doc, parse_diags) = syntax::parse(id, text);
     diags.extend(parse_diags);
     let Some(doc) = doc else {
-        let outcome =
-            Outcome { diagnostics: diags.into_sorted(&sources), sources, stack: None, environments: Vec::new() };
+        let outcome = Outcome {
+            diagnostics: diags.into_sorted(&sources),
+            sources,
+            stack: None,
+            environments: Vec::new(),
+            suppressed: Vec::new(),
+        };
         return (outcome, Vec::new());
     };
     let (stack, env_stacks, environments) = check_document(&doc, opts, &mut diags);
-    let outcome = Outcome { diagnostics: diags.into_sorted(&sources), sources, stack, environments };
+    let suppressed = diags.take_suppressed();
+    let outcome = Outcome { diagnostics: diags.into_sorted(&sources), sources, stack, environments, suppressed };
     (outcome, env_stacks)
 }
 
@@ -138,6 +153,9 @@ fn check_document(
     let main = merge::merged(nodes, selected);
     let mut main_diags = Diagnostics::new();
     let stack = semantic(&main, opts, selected.and_then(|e| e.arg_str(0)), &mut main_diags);
+    for s in main_diags.take_suppressed() {
+        diags.suppress(s);
+    }
     let base: Vec<Diagnostic> = main_diags.iter().cloned().collect();
     let in_base: std::collections::HashSet<&Diagnostic> = base.iter().collect();
     diags.extend(base.iter().cloned());
@@ -200,7 +218,7 @@ fn semantic(
     env: Option<&str>,
     diags: &mut Diagnostics,
 ) -> Option<Stack> {
-    validate::semantic(nodes, &opts.lints, diags);
+    validate::semantic(nodes, &opts.lints, env, diags);
     let stack = lower::lower(nodes, env);
     diags.extend(lower::graph::cycles(&stack.graph));
     (!diags.has_errors()).then_some(stack)

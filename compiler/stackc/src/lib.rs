@@ -8,6 +8,7 @@
 pub mod diagnostics;
 pub mod driver;
 pub mod emit;
+pub mod exposure;
 pub mod fmt;
 pub mod ir;
 pub mod lower;

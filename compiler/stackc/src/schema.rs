@@ -607,8 +607,9 @@ pub const BACKUP_ENGINES: &[&str] = &["postgres", "redis"];
 const BACKUP: &[NodeSpec] =
     &[n("env", "environment of the backup job (e.g. S3 credentials)").free(EnvName, Scalar, true)];
 
-/// Why the stack sets a lint's level, shown with its diagnostics.
-const POLICY_PROPS: &[PropSpec] = &[p("reason", Str)];
+/// Why the stack sets a lint's level, shown with its diagnostics; `service=` keeps the
+/// rule to the findings inside one service.
+const POLICY_PROPS: &[PropSpec] = &[p("reason", Str), p("service", Ref(RefKind::Service))];
 const POLICY: &[NodeSpec] = &[
     n("deny", "make lints errors").rest("lint", Ref(RefKind::Lint), 1).props(POLICY_PROPS).merge(Merge::Whole),
     n("warn", "make lints warnings").rest("lint", Ref(RefKind::Lint), 1).props(POLICY_PROPS).merge(Merge::Whole),

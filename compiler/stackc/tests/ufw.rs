@@ -190,12 +190,65 @@ targets {
         ],
         "the publish of 8443/tcp has the deny's key: not added"
     );
-    let (_, diags) = build(src);
-    let w: Vec<&String> = diags.iter().filter(|d| d.starts_with("W0501")).collect();
-    assert_eq!(w.len(), 3, "{diags:#?}");
-    assert!(w[0].contains("this `deny` protects nothing: service `db` publishes 8443/tcp on all addresses"), "{w:?}");
-    assert!(w[1].contains("this `limit` limits nothing"), "{w:?}");
-    assert!(w[2].contains("this `allow` does not restrict who reaches it"), "{w:?}");
+    // Docker's publish of 8443 obeys the same rules (DOCKER-USER): nothing to warn about.
+    let (script, diags) = build(src);
+    assert!(!diags.iter().any(|d| d.starts_with("W0501")), "{diags:#?}");
+    let ports = ufw::docker_ports(&compile(src));
+    assert_eq!(ports.len(), 1);
+    assert_eq!((ports[0].port, ports[0].protocol, ports[0].open), (8443, Protocol::Tcp, false));
+    assert_eq!(specs(&ports[0].rules), ["deny 8443/tcp # no"], "the first rule for every source decides");
+    let script = script.unwrap();
+    assert!(
+        script.contains("    echo \"-A $dk_chain -p tcp -m conntrack --ctstate DNAT --ctdir ORIGINAL --ctorigdstport 8443 -j DROP\"\n    echo 'COMMIT'"),
+        "{script}"
+    );
+}
+
+/// `allow PORT from=` restricts a published port: the publish's own `allow` for everyone is
+/// not added, and Docker's port gets the same source, then the incoming default.
+#[test]
+fn an_allow_from_restricts_a_published_port() {
+    let src = r#"stack "s"
+service "api" {
+    image "ghcr.io/acme/api:1.0"
+    health cmd="true"
+    publish 8443
+    publish 9100 protocol="udp"
+}
+firewall {
+    default incoming="reject"
+    allow 8443 from="10.0.0.0/8"
+    allow 8443 from="2001:db8::/32"
+    limit 9100
+}
+targets {
+    compose
+    ufw
+}
+"#;
+    let stack = compile(src);
+    assert_eq!(
+        specs(&ufw::rules(&stack)),
+        [
+            "allow from 10.0.0.0/8 to any port 8443 # firewall allow 8443",
+            "allow from 2001:db8::/32 to any port 8443 # firewall allow 8443",
+            "limit 9100 # firewall limit 9100",
+        ]
+    );
+    let (script, _) = build(src);
+    let script = script.unwrap();
+    let m = |port: u16, proto: &str| {
+        format!("-p {proto} -m conntrack --ctstate DNAT --ctdir ORIGINAL --ctorigdstport {port}")
+    };
+    for want in [
+        format!("    dk_s1='10.0.0.0/8'\n    if dk_src \"$1\" \"$dk_s1\"; then\n        echo \"-A $dk_chain {} -s $dk_s1 -j RETURN\"\n    fi\n", m(8443, "tcp")),
+        "    dk_s2='2001:db8::/32'\n    if dk_src \"$1\" \"$dk_s2\"; then\n".to_string(),
+        format!("    echo \"-A $dk_chain {} -j REJECT --reject-with tcp-reset\"\n", m(8443, "tcp")),
+        format!("    echo \"-A $dk_chain {} -m recent --name $dk_chain-9100-udp --update --seconds 30 --hitcount 6 -j DROP\"\n    echo \"-A $dk_chain {} -j RETURN\"\n", m(9100, "udp"), m(9100, "udp")),
+    ] {
+        assert!(script.contains(&want), "{want}\n{script}");
+    }
+    assert!(!script.contains(&format!("{} -j REJECT", m(9100, "udp"))), "a limit for everyone ends the port's rules");
 }
 
 #[test]
@@ -233,7 +286,8 @@ fn defaults_and_routed_only_when_given() {
     let (s, _) =
         build("stack \"s\"\nfirewall {\n    default incoming=\"reject\" outgoing=\"deny\"\n}\ntargets {\n    ufw\n}\n");
     let s = s.unwrap();
-    assert!(s.contains("ufw default reject incoming\nufw default deny outgoing\n\nufw --force enable\n"), "{s}");
+    assert!(s.contains("ufw default reject incoming\nufw default deny outgoing\n\n# Docker's"), "{s}");
+    assert!(s.contains("\nufw --force enable\nif [ -n \"$dk_changed\" ]; then\n    ufw reload\nfi\n"), "{s}");
     assert!(!s.contains("routed"));
     let (s, _) = build("stack \"s\"\nfirewall {\n    default routed=\"deny\"\n}\ntargets {\n    ufw\n}\n");
     let s = s.unwrap();
@@ -278,7 +332,10 @@ fn fake_bin(dir: &Path, uid: u32) -> PathBuf {
     let ufw = "#!/bin/sh\nif [ \"$1 ${2-}\" = 'show added' ]; then\n    cat \"$UFW_ADDED\" 2>/dev/null || true\n    exit 0\nfi\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >>\"$UFW_LOG\"\nprintf '\\n' >>\"$UFW_LOG\"\n";
     std::fs::write(bin.join("ufw"), ufw).unwrap();
     std::fs::write(bin.join("id"), format!("#!/bin/sh\necho {uid}\n")).unwrap();
-    for f in ["ufw", "id"] {
+    // The script rewrites /etc/ufw/after.rules only when `cmp` finds it changed: a stand-in
+    // run (as root, for the stand-in `id`) must never write the machine's file.
+    std::fs::write(bin.join("cmp"), "#!/bin/sh\nexit 0\n").unwrap();
+    for f in ["ufw", "id", "cmp"] {
         Command::new("chmod").arg("+x").arg(bin.join(f)).status().unwrap();
     }
     bin
@@ -888,4 +945,244 @@ fn with_defaults(stack: &Stack, s: &str) -> String {
             Piece::Secret(_) => String::new(),
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Docker's published ports, with real packets.
+//
+// Inside the sandbox above (its own network namespace, private /etc/ufw), two more network
+// namespaces are the test's hosts: `client`, with two addresses (one the stack allows, one
+// it does not), and `ctr`, the "container", behind a veth pair of its own. The sandbox's
+// iptables get Docker's shape for published ports (nat PREROUTING → DOCKER → DNAT to the
+// container; FORWARD → DOCKER-USER first, then Docker's ACCEPT for the container), and the
+// generated script runs with the real ufw. Then TCP connections from each client address
+// show which published ports let whom in. /run is a tmpfs inside the sandbox, so
+// `ip netns` leaves nothing on the machine; the machine's own rules are compared before
+// and after.
+// ---------------------------------------------------------------------------------------
+
+const DOCKER_STACK: &str = r#"stack "dk"
+param "office" default="192.0.2.10" env="OFFICE"
+service "app" {
+    image "ghcr.io/acme/app:1.0"
+    health cmd="true"
+    publish 8080 target=80
+    publish 9090 target=90
+    publish 7000 target=70
+    publish 2222 target=22
+}
+firewall {
+    default incoming="deny" outgoing="allow"
+    allow 22 protocol="tcp"
+    allow 8080 from="${office}" protocol="tcp" comment="app from the office"
+    deny 7000
+    limit 2222 protocol="tcp"
+}
+targets {
+    compose
+    ufw
+}
+"#;
+
+const DOCKER_SHAPE: &str = r#"
+mount -t tmpfs tmpfs /run
+sysctl -qw net.ipv4.ip_forward=1
+ip link set lo up
+ip netns add client
+ip netns add ctr
+ip link add h-c type veth peer name c0 netns client
+ip link add h-k type veth peer name k0 netns ctr
+ip addr add 192.0.2.1/24 dev h-c
+ip link set h-c up
+ip addr add 172.30.0.1/24 dev h-k
+ip link set h-k up
+ip -n client addr add 192.0.2.10/24 dev c0
+ip -n client addr add 192.0.2.20/24 dev c0
+ip -n client link set c0 up
+ip -n client link set lo up
+ip -n ctr addr add 172.30.0.2/24 dev k0
+ip -n ctr link set k0 up
+ip -n ctr link set lo up
+ip -n ctr route add default via 172.30.0.1
+# Docker's chains, as dockerd sets them up for a bridge network (h-k) and its publishes.
+iptables -N DOCKER
+iptables -N DOCKER-USER
+iptables -A FORWARD -j DOCKER-USER
+iptables -A FORWARD -o h-k -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+iptables -A FORWARD -o h-k -j DOCKER
+iptables -A FORWARD -i h-k ! -o h-k -j ACCEPT
+iptables -t nat -N DOCKER
+iptables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+for pt in 8080:80 9090:90 7000:70 2222:22; do
+    iptables -t nat -A DOCKER ! -i h-k -p tcp --dport "${pt%%:*}" -j DNAT --to-destination "172.30.0.2:${pt#*:}"
+    iptables -A DOCKER -d 172.30.0.2 ! -i h-k -o h-k -p tcp --dport "${pt#*:}" -j ACCEPT
+done
+ip netns exec ctr python3 -c '
+import socket, threading, sys
+def serve(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(64)
+    ready.release()
+    while True:
+        c, _ = s.accept()
+        c.sendall(b"open")
+        c.close()
+ready = threading.Semaphore(0)
+for p in (80, 90, 70, 22):
+    threading.Thread(target=serve, args=(p,), daemon=True).start()
+for _ in range(4):
+    ready.acquire()
+open(sys.argv[1], "w").write("ready")
+threading.Event().wait()
+' "$D/ready" &
+server=$!
+trap 'kill $server' EXIT
+while [ ! -e "$D/ready" ]; do sleep 0.1; done
+# probe NAME: one line per (source, port): `SRC PORT open|closed`.
+probe() {
+    ip netns exec client python3 -c '
+import socket, sys
+for src in ("192.0.2.10", "192.0.2.20"):
+    for port in (8080, 9090, 7000):
+        s = socket.socket()
+        s.settimeout(1.5)
+        s.bind((src, 0))
+        try:
+            s.connect(("192.0.2.1", port))
+            got = s.recv(8).decode() or "empty"
+        except OSError:
+            got = "closed"
+        s.close()
+        print(src, port, got)
+' >"$D/$1"
+}
+# limit NAME: ten connections to 2222 from one address in a row.
+limit() {
+    ip netns exec client python3 -c '
+import socket
+out = []
+for _ in range(10):
+    s = socket.socket()
+    s.settimeout(1.5)
+    s.bind(("192.0.2.10", 0))
+    try:
+        s.connect(("192.0.2.1", 2222))
+        out.append(s.recv(8).decode() or "empty")
+    except OSError:
+        out.append("closed")
+    s.close()
+print(" ".join(out))
+' >"$D/$1"
+}
+"#;
+
+fn probe(dir: &Path, file: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join(file)).unwrap().lines().map(str::to_string).collect()
+}
+
+/// The machine's own rules, to show the test leaves them as they were.
+fn host_rules() -> String {
+    ["iptables-save", "ip6tables-save"]
+        .iter()
+        .map(|t| {
+            let out = Command::new(find(t).unwrap()).output().unwrap();
+            // The save's header and footer carry the time of the save.
+            String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n")
+        })
+        .collect()
+}
+
+/// The stack's firewall governs Docker's published ports: before the script, every client
+/// reaches every published port (Docker's bypass); after it, `allow … from=` lets only
+/// that source in, `deny` and the incoming default drop, a port the firewall says nothing
+/// about stays open, and `limit` cuts a burst off. A re-run changes nothing, `--no-docker`
+/// restores Docker's behaviour and UFW's pristine after.rules, and the machine's rules
+/// are untouched.
+#[test]
+fn docker_published_ports_obey_the_firewall_with_real_packets() {
+    if !require_sandbox() {
+        return;
+    }
+    for tool in ["ip", "python3", "iptables-save", "ip6tables-save", "sysctl"] {
+        if find(tool).is_none() {
+            if in_ci() {
+                panic!("docker firewall test: {tool} is missing; CI must run .ci/install-validators");
+            }
+            support::report_not_run(&format!("docker firewall test: {tool} is missing"));
+            return;
+        }
+    }
+    let host_before = host_rules();
+    let dir = scratch("docker");
+    prepare_sandbox(&dir);
+    let pristine = std::fs::read_to_string(dir.join("etc-ufw/after.rules")).unwrap();
+    let (script, diags) = build(DOCKER_STACK);
+    std::fs::write(dir.join("ufw.sh"), script.unwrap_or_else(|| panic!("{diags:#?}"))).unwrap();
+    in_sandbox(
+        &dir,
+        &format!(
+            "{DOCKER_SHAPE}
+probe before
+sh \"$D/ufw.sh\" >\"$D/run1.log\" 2>&1
+probe after
+cp /etc/ufw/after.rules \"$D/after1\"
+iptables -S >\"$D/iptables1\"
+sh \"$D/ufw.sh\" >\"$D/run2.log\" 2>&1
+cp /etc/ufw/after.rules \"$D/after2\"
+iptables -S >\"$D/iptables2\"
+limit burst
+OFFICE=192.0.2.20 sh \"$D/ufw.sh\" >\"$D/run3.log\" 2>&1
+probe office
+sh \"$D/ufw.sh\" --no-docker >\"$D/run4.log\" 2>&1
+probe removed
+cp /etc/ufw/after.rules \"$D/after4\"
+"
+        ),
+    );
+    let all_open = [
+        "192.0.2.10 8080 open",
+        "192.0.2.10 9090 open",
+        "192.0.2.10 7000 open",
+        "192.0.2.20 8080 open",
+        "192.0.2.20 9090 open",
+        "192.0.2.20 7000 open",
+    ];
+    assert_eq!(probe(&dir, "before"), all_open, "Docker's shape: published ports bypass the host firewall");
+    let log = std::fs::read_to_string(dir.join("run1.log")).unwrap();
+    assert_eq!(
+        probe(&dir, "after"),
+        [
+            "192.0.2.10 8080 open",
+            "192.0.2.10 9090 open",
+            "192.0.2.10 7000 closed",
+            "192.0.2.20 8080 closed",
+            "192.0.2.20 9090 open",
+            "192.0.2.20 7000 closed",
+        ],
+        "{log}"
+    );
+    let after1 = std::fs::read_to_string(dir.join("after1")).unwrap();
+    assert!(after1.starts_with(&pristine), "UFW's own rules are kept:\n{after1}");
+    assert_eq!(after1.matches("# BEGIN stackc docker-user").count(), 1, "{after1}");
+    assert_eq!(after1.matches("# BEGIN stackc:dk docker").count(), 1, "{after1}");
+    assert_eq!(after1, std::fs::read_to_string(dir.join("after2")).unwrap(), "a re-run rewrites nothing");
+    let ipt = |n: u32| std::fs::read_to_string(dir.join(format!("iptables{n}"))).unwrap();
+    assert_eq!(ipt(1), ipt(2), "a re-run adds no rule twice");
+    assert!(ipt(1).contains("-A DOCKER-USER -j stackc-docker\n") && ipt(1).contains("-A stackc-docker -j stackc-dk\n"));
+    assert!(!std::fs::read_to_string(dir.join("run2.log")).unwrap().contains("reloaded"), "nothing changed");
+    let burst = std::fs::read_to_string(dir.join("burst")).unwrap();
+    let burst: Vec<&str> = burst.split_whitespace().collect();
+    assert_eq!(burst[0], "open", "{burst:?}");
+    assert!(burst.contains(&"closed"), "`limit` cuts off a burst: {burst:?}");
+    // The param read at run time moves the allowed source.
+    assert_eq!(
+        &probe(&dir, "office")[..4],
+        ["192.0.2.10 8080 closed", "192.0.2.10 9090 open", "192.0.2.10 7000 closed", "192.0.2.20 8080 open"]
+    );
+    assert_eq!(probe(&dir, "removed"), all_open, "--no-docker removes the block");
+    assert_eq!(std::fs::read_to_string(dir.join("after4")).unwrap(), pristine);
+    assert_eq!(host_rules(), host_before, "the machine's own rules are untouched");
+    let _ = std::fs::remove_dir_all(&dir);
 }

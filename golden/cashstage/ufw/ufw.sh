@@ -7,6 +7,7 @@
 #                              added that are no longer in the stack
 #     sudo sh ufw.sh --reset   `ufw --force reset` first (every rule goes, also rules added
 #                              by hand; UFW keeps backups in /etc/ufw), then add the rules
+#     sudo sh ufw.sh --no-docker   without the DOCKER-USER block (below): removes it
 #
 # Rules are added before UFW is enabled, so the SSH session running this is not cut off.
 # Each rule's UFW comment starts with `stackc:mustache-cashstage:N`, N counting the runs; a run deletes the
@@ -14,28 +15,31 @@
 # already present keeps its place and a new one goes last (UFW applies the first rule that
 # matches): when the order of overlapping rules matters, run with --reset.
 #
-# Docker's published ports bypass UFW: Docker forwards them in iptables before UFW's rules
-# run, so no UFW rule (deny, limit, allow from=) filters them. The real fix is to bind a
-# port to one address (`publish PORT host="127.0.0.1"`) or not to publish it.
+# Docker's published ports bypass UFW's own rules (Docker forwards them in iptables before
+# UFW's INPUT chain sees them): the script also writes the stack's rules for them into
+# Docker's DOCKER-USER chain, through /etc/ufw/after.rules (see the end of the script).
 # No container port is published on all addresses.
 set -eu
 
 usage() {
-    echo "usage: sh ufw.sh [--reset]"
+    echo "usage: sh ufw.sh [--reset] [--no-docker]"
 }
 reset=""
-case "$#:${1-}" in
-0:) ;;
-1:--reset) reset=1 ;;
-1:-h | 1:--help)
-    usage
-    exit 0
-    ;;
-*)
-    usage >&2
-    exit 2
-    ;;
-esac
+docker=1
+for arg in "$@"; do
+    case $arg in
+    --reset) reset=1 ;;
+    --no-docker) docker="" ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *)
+        usage >&2
+        exit 2
+        ;;
+    esac
+done
 if [ "$(id -u)" -ne 0 ]; then
     echo "ufw.sh: run it as root (sudo sh ufw.sh)" >&2
     exit 1
@@ -79,5 +83,50 @@ done
 ufw default deny incoming
 ufw default allow outgoing
 
+# Docker's published ports: Docker forwards them before UFW's INPUT rules see them, so the
+# rules above are written again, for each port Docker publishes on all addresses, into
+# DOCKER-USER (the chain Docker leaves to the host, first in FORWARD): a block of
+# /etc/ufw/after.rules and after6.rules, which UFW loads on every start. They match the port
+# the client asked for (conntrack's original destination), before Docker's own rules accept
+# the packet. `--no-docker` removes the block.
+# No port Docker publishes needs a rule: a block an earlier run wrote goes.
+dk_chain='stackc-mustache-cashstage'
+dk_changed=""
+: "$docker" # nothing to write, with or without --no-docker
+# Rewrites this stack's block of rules file $1 (family $2); the shared block goes first,
+# and goes when no stack's block is left.
+dk_update() {
+    [ -f "$1" ] || return 0
+    dk_new=$(mktemp)
+    sed "/^# BEGIN stackc:mustache-cashstage docker\$/,/^# END stackc:mustache-cashstage docker\$/d" "$1" >"$dk_new"
+    if ! grep -q '^# BEGIN stackc:.* docker$' "$dk_new"; then
+        sed -i '/^# BEGIN stackc docker-user$/,/^# END stackc docker-user$/d' "$dk_new"
+    fi
+    if ! cmp -s "$dk_new" "$1"; then
+        cat "$dk_new" >"$1"
+        dk_changed=1
+    fi
+    # A reload only loads what the file holds: the chains of a removed block go by hand.
+    dk_drop "$2" "$dk_chain" stackc-docker
+    if ! grep -qxF '# BEGIN stackc docker-user' "$dk_new"; then
+        dk_drop "$2" stackc-docker DOCKER-USER
+    fi
+    rm -f "$dk_new"
+}
+# Removes chain $2 and the jumps to it from chain $3 (family $1), if they are loaded.
+dk_drop() {
+    if [ "$1" = 6 ]; then dk_ipt=ip6tables; else dk_ipt=iptables; fi
+    if command -v "$dk_ipt" >/dev/null 2>&1 && "$dk_ipt" -n -L "$2" >/dev/null 2>&1; then
+        while "$dk_ipt" -D "$3" -j "$2" 2>/dev/null; do :; done
+        "$dk_ipt" -F "$2"
+        "$dk_ipt" -X "$2"
+    fi
+}
+dk_update /etc/ufw/after.rules 4
+dk_update /etc/ufw/after6.rules 6
+
 ufw --force enable
+if [ -n "$dk_changed" ]; then
+    ufw reload
+fi
 ufw status verbose

@@ -161,6 +161,7 @@ pub fn run(args: BuildArgs) -> ExitCode {
         }
     };
     let worst = args.files.iter().map(|file| build_one(&args, &templates, file)).max().unwrap_or(0);
+    crate::finish_report(args.format);
     ExitCode::from(worst)
 }
 

@@ -430,3 +430,286 @@ pub fn render_json(diag: &Diagnostic, map: &SourceMap) -> serde_json::Value {
     obj.insert("labels".into(), labels.into());
     serde_json::Value::Object(obj)
 }
+
+// ---------------------------------------------------------------------------------------
+// SARIF 2.1.0 and GitHub workflow annotations, for CI (`--format sarif|github`).
+// ---------------------------------------------------------------------------------------
+
+/// Where each code's explanation (`docs/diagnostics/CODE.md`) is published: a rule's
+/// `helpUri` is this followed by `CODE.md`.
+pub const DOCS_URL: &str = "https://github.com/stackc/stackc/blob/main/docs/diagnostics/";
+
+/// FNV-1a, 64 bits: a hash that is the same on every run and machine (std's is not).
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A file name as a SARIF `uri`: a relative reference (absolute paths as `file://`), with
+/// every byte but the unreserved ones and `/` percent-encoded.
+fn file_uri(name: &str) -> String {
+    let mut out = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if name.starts_with('/') {
+        format!("file://{out}")
+    } else {
+        out
+    }
+}
+
+/// One SARIF log of every file of a run (one `run`): add each file's outcome, then
+/// [`Sarif::finish`].
+#[derive(Debug, Default)]
+pub struct Sarif {
+    rules: Vec<super::Code>,
+    results: Vec<serde_json::Value>,
+}
+
+impl Sarif {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The file's diagnostics and the findings its policy suppressed. A diagnostic without
+    /// a place is given `file` (the stack file), at its first line.
+    pub fn add(&mut self, diags: &[Diagnostic], suppressed: &[super::Suppressed], map: &SourceMap, file: &str) {
+        for d in diags {
+            let r = self.result(d, map, file);
+            self.results.push(r);
+        }
+        for s in suppressed {
+            let mut r = self.result(&s.diagnostic, map, file);
+            let mut sup = serde_json::json!({ "kind": "inSource", "status": "accepted" });
+            if let Some(why) = &s.reason {
+                sup["justification"] = why.clone().into();
+            }
+            r["suppressions"] = serde_json::json!([sup]);
+            self.results.push(r);
+        }
+    }
+
+    fn rule_index(&mut self, code: super::Code) -> usize {
+        match self.rules.iter().position(|c| *c == code) {
+            Some(i) => i,
+            None => {
+                self.rules.push(code);
+                self.rules.len() - 1
+            }
+        }
+    }
+
+    fn result(&mut self, d: &Diagnostic, map: &SourceMap, file: &str) -> serde_json::Value {
+        let index = self.rule_index(d.code);
+        let mut text = d.message.clone();
+        if let Some(h) = &d.help {
+            text.push_str("\nhelp: ");
+            text.push_str(h);
+        }
+        let location = |span: Span, label: Option<&str>| {
+            let ((line, column), (end_line, end_column)) = span_lines(map, span);
+            let mut loc = serde_json::json!({
+                "physicalLocation": {
+                    "artifactLocation": { "uri": file_uri(&map.get(span.source).name) },
+                    "region": {
+                        "startLine": line,
+                        "startColumn": column,
+                        "endLine": end_line,
+                        "endColumn": end_column.max(if end_line == line { column + 1 } else { 1 }),
+                    }
+                }
+            });
+            if let Some(l) = label {
+                loc["message"] = serde_json::json!({ "text": l });
+            }
+            loc
+        };
+        let (primary, snippet, name) = match &d.primary {
+            Some(l) => {
+                let f = map.get(l.span.source);
+                let snippet = f.text.get(l.span.offset..l.span.end()).unwrap_or("").to_string();
+                (location(l.span, None), snippet, f.name.clone())
+            }
+            None => (
+                serde_json::json!({
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": file_uri(file) },
+                        "region": { "startLine": 1 }
+                    }
+                }),
+                String::new(),
+                file.to_string(),
+            ),
+        };
+        // Stable across runs and edits elsewhere in the file: what is reported and where
+        // (the file and the text at fault), never the line number.
+        let key = format!("{}\0{name}\0{}\0{snippet}", d.code.as_str(), d.message);
+        let mut r = serde_json::json!({
+            "ruleId": d.code.as_str(),
+            "ruleIndex": index,
+            "level": if d.is_error() { "error" } else { "warning" },
+            "message": { "text": text },
+            "locations": [primary],
+            "partialFingerprints": { "stackcFingerprint/v1": format!("{:016x}", stable_hash(key.as_bytes())) },
+        });
+        let related: Vec<serde_json::Value> = d
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let mut loc = location(l.span, Some(&l.text));
+                loc["id"] = i.into();
+                loc
+            })
+            .collect();
+        if !related.is_empty() {
+            r["relatedLocations"] = related.into();
+        }
+        r
+    }
+
+    /// The log: one run of stackc, its rules (the codes reported, in order of first use)
+    /// with their summaries, explanations and help URIs, and the results.
+    pub fn finish(self, version: &str) -> serde_json::Value {
+        let rules: Vec<serde_json::Value> = self
+            .rules
+            .iter()
+            .map(|c| {
+                let info = c.info();
+                let lint = crate::validate::lints::LINTS.iter().find(|l| l.code == *c);
+                use crate::validate::lints::Level;
+                let level = match lint.map(|l| l.default) {
+                    Some(Level::Deny) => "error",
+                    Some(Level::Warn) => "warning",
+                    Some(Level::Allow) => "none",
+                    None if info.code.starts_with('E') => "error",
+                    None => "warning",
+                };
+                serde_json::json!({
+                    "id": info.code,
+                    "name": pascal(info.name),
+                    "shortDescription": { "text": sentence(info.summary) },
+                    "fullDescription": { "text": sentence(info.summary) },
+                    "help": { "text": info.explanation, "markdown": info.explanation },
+                    "helpUri": format!("{DOCS_URL}{}.md", info.code),
+                    "defaultConfiguration": { "level": level },
+                    "properties": { "lint": info.name },
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+            "version": "2.1.0",
+            "runs": [{
+                "tool": { "driver": {
+                    "name": "stackc",
+                    "version": version,
+                    "semanticVersion": version,
+                    "informationUri": DOCS_URL.trim_end_matches("docs/diagnostics/"),
+                    "rules": rules,
+                } },
+                "columnKind": "unicodeCodePoints",
+                "results": self.results,
+            }]
+        })
+    }
+}
+
+/// `public-port` → `PublicPort` (SARIF's rule names).
+fn pascal(name: &str) -> String {
+    name.split(['-', '_']).filter(|w| !w.is_empty()).map(|w| w[..1].to_ascii_uppercase() + &w[1..]).collect()
+}
+
+/// A summary as a sentence: capitalised, ending with a period.
+fn sentence(s: &str) -> String {
+    let mut out: String = s.chars().take(1).flat_map(char::to_uppercase).chain(s.chars().skip(1)).collect();
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+/// GitHub Actions workflow commands (`::error file=…,line=…::message`), one a line: the
+/// annotations a workflow step shows on the changed lines. Suppressed findings are not
+/// annotated.
+pub fn render_github(diags: &[Diagnostic], map: &SourceMap, file: &str) -> String {
+    // The workflow command syntax: `%`, CR and LF escaped in data; also `:` and `,` in
+    // properties.
+    fn data(s: &str) -> String {
+        s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    }
+    fn prop(s: &str) -> String {
+        data(s).replace(':', "%3A").replace(',', "%2C")
+    }
+    let mut out = String::new();
+    for d in diags {
+        let level = if d.is_error() { "error" } else { "warning" };
+        let mut props = vec![];
+        match &d.primary {
+            Some(l) => {
+                let ((line, col), (end_line, end_col)) = span_lines(map, l.span);
+                props.push(format!("file={}", prop(&map.get(l.span.source).name)));
+                props.push(format!("line={line}"));
+                props.push(format!("col={col}"));
+                props.push(format!("endLine={end_line}"));
+                if end_line == line {
+                    props.push(format!("endColumn={end_col}"));
+                }
+            }
+            None => props.push(format!("file={}", prop(file))),
+        }
+        props.push(format!("title={}", prop(&format!("{} {}", d.code.as_str(), d.code.info().name))));
+        let mut text = d.message.clone();
+        if let Some(h) = &d.help {
+            text.push_str("\nhelp: ");
+            text.push_str(h);
+        }
+        out.push_str(&format!("::{level} {}::{}\n", props.join(","), data(&text)));
+    }
+    out
+}
+
+/// JSON Lines records of the findings the policy suppressed: each a diagnostic's record
+/// with `"suppressed": true` and the policy's `"reason"` (or null).
+pub fn render_suppressed_json(suppressed: &[super::Suppressed], map: &SourceMap) -> Vec<serde_json::Value> {
+    suppressed
+        .iter()
+        .map(|s| {
+            let mut v = render_json(&s.diagnostic, map);
+            v["suppressed"] = true.into();
+            v["reason"] = s.reason.clone().map(Into::into).unwrap_or(serde_json::Value::Null);
+            v
+        })
+        .collect()
+}
+
+/// One line per suppressed finding, for the end of a human report: where, which lint, and
+/// the policy's reason.
+pub fn render_suppressed_human(suppressed: &[super::Suppressed], map: &SourceMap) -> String {
+    let mut out = String::new();
+    for s in suppressed {
+        let d = &s.diagnostic;
+        let at = match &d.primary {
+            Some(l) => {
+                let ((line, col), _) = span_lines(map, l.span);
+                format!("{}:{line}:{col}: ", map.get(l.span.source).name)
+            }
+            None => String::new(),
+        };
+        let why = match &s.reason {
+            Some(r) => format!(" (reason: {})", super::quote(r)),
+            None => String::new(),
+        };
+        out.push_str(&format!(
+            "note: {at}{}({}) allowed by policy{why}: {}\n",
+            d.code.as_str(),
+            d.code.info().name,
+            d.message
+        ));
+    }
+    out
+}

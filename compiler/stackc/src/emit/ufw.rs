@@ -107,7 +107,7 @@ fn caddy_serves_sites(stack: &Stack) -> bool {
 /// The proxy compose runs for the sites, by name: nginx when the stack's targets select it
 /// (also with Caddy), else Caddy; without either, compose runs none and the sites are
 /// served by a proxy the stack does not describe.
-fn proxy_name(stack: &Stack) -> &'static str {
+pub fn proxy_name(stack: &Stack) -> &'static str {
     let selected = &stack.targets.selected;
     if selected.contains(&TargetKind::Nginx) {
         "nginx"
@@ -124,7 +124,7 @@ fn tls(stack: &Stack) -> bool {
 
 /// Every service compose runs whose `publish` UFW should know about: the stack's services,
 /// then the monitoring services when they are generated.
-fn publishing_services(stack: &Stack) -> Vec<&Service> {
+pub fn publishing_services(stack: &Stack) -> Vec<&Service> {
     let mut out: Vec<&Service> = stack.services.values().collect();
     if monitoring_generated(stack) {
         if let Some(mon) = &stack.monitoring {
@@ -145,8 +145,8 @@ pub fn public_publishes(stack: &Stack) -> Vec<(&str, &Publish)> {
 
 /// The rules of the script, in the order it adds them. A later rule with the key of an
 /// earlier one is dropped: among the firewall's own rules the later action and comment
-/// replace the earlier (what UFW itself does, `check` warns), and a derived rule (sites,
-/// publish) never replaces a rule the stack wrote.
+/// replace the earlier (what UFW itself does, `check` warns). A derived rule (sites,
+/// publish) is added only for a port and protocol no rule of the stack names.
 pub fn rules(stack: &Stack) -> Vec<Rule> {
     let mut out: Vec<Rule> = Vec::new();
     let Some(fw) = &stack.firewall else { return out };
@@ -170,6 +170,21 @@ pub fn rules(stack: &Stack) -> Vec<Rule> {
             out.push(rule);
         }
     }
+    // The stack's own rules for a port decide who reaches it: a derived `allow` for everyone
+    // would open what an `allow … from=` restricts (UFW applies the first match, and Docker's
+    // ports are governed by the same rules, see `docker_section`).
+    for d in derived(stack) {
+        if !out.iter().any(|e| e.port == d.port && e.protocol.is_none_or(|p| Some(p) == d.protocol)) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The `allow` rules the stack implies, whether or not the stack's own rules for their
+/// ports replace them: the sites' ports, then every publish on all addresses. These are
+/// also the ports Docker publishes, which the DOCKER-USER block governs.
+fn derived(stack: &Stack) -> Vec<Rule> {
     let mut derived: Vec<Rule> = Vec::new();
     if !stack.sites.is_empty() {
         let proxy = proxy_name(stack);
@@ -206,52 +221,15 @@ pub fn rules(stack: &Stack) -> Vec<Rule> {
             origin: p.origin,
         });
     }
-    for rule in derived {
-        if !out.iter().any(|e| e.key() == rule.key()) {
-            out.push(rule);
-        }
-    }
-    out
+    derived
 }
 
-/// A rule's port and protocol cover a publish's.
-fn covers(port: u16, protocol: Option<Protocol>, p: &Publish) -> bool {
-    port == p.host_port && protocol.is_none_or(|proto| proto == p.protocol)
-}
-
-/// What UFW cannot do for this stack: rules that cannot protect a port Docker publishes,
-/// rules UFW merges, and comments UFW cannot hold.
+/// What UFW cannot do for this stack: rules UFW merges, and comments UFW cannot hold.
 pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let Some(fw) = &stack.firewall else { return out };
-    let public = public_publishes(stack);
     for (i, r) in fw.rules.iter().enumerate() {
         let span = origin_span(r.origin);
-        if let Some((service, p)) = public.iter().find(|(_, p)| covers(r.port, r.protocol, p)) {
-            let what = match (r.action.as_str(), &r.from) {
-                ("deny", _) => Some("protects nothing"),
-                ("limit", _) => Some("limits nothing"),
-                (_, Some(_)) => Some("does not restrict who reaches it"),
-                _ => None,
-            };
-            if let Some(what) = what {
-                out.push(
-                    Diagnostic::warning(
-                        Code::TargetApproximation,
-                        format!(
-                            "this `{}` {what}: service `{service}` publishes {} on all addresses, and Docker's published ports bypass UFW",
-                            r.action,
-                            port_text(p.host_port, Some(p.protocol))
-                        ),
-                    )
-                    .at(span, "UFW never sees this traffic")
-                    .help(format!(
-                        "Docker forwards published ports before UFW's rules run; bind the port to one address (`publish {} host=\"127.0.0.1\"`), or do not publish it and let the proxy or the stack's network reach it",
-                        p.host_port
-                    )),
-                );
-            }
-        }
         let key = (r.port, r.protocol, r.from.as_deref());
         if let Some(earlier) = fw.rules[..i].iter().find(|e| (e.port, e.protocol, e.from.as_deref()) == key) {
             out.push(
@@ -443,6 +421,7 @@ fn script(stack: &Stack) -> String {
 #                              added that are no longer in the stack
 #     sudo sh ufw.sh --reset   `ufw --force reset` first (every rule goes, also rules added
 #                              by hand; UFW keeps backups in /etc/ufw), then add the rules
+#     sudo sh ufw.sh --no-docker   without the DOCKER-USER block (below): removes it
 #
 # Rules are added before UFW is enabled, so the SSH session running this is not cut off.
 # Each rule's UFW comment starts with `{tag}:N`, N counting the runs; a run deletes the
@@ -450,16 +429,16 @@ fn script(stack: &Stack) -> String {
 # already present keeps its place and a new one goes last (UFW applies the first rule that
 # matches): when the order of overlapping rules matters, run with --reset.
 #
-# Docker's published ports bypass UFW: Docker forwards them in iptables before UFW's rules
-# run, so no UFW rule (deny, limit, allow from=) filters them. The real fix is to bind a
-# port to one address (`publish PORT host=\"127.0.0.1\"`) or not to publish it.
+# Docker's published ports bypass UFW's own rules (Docker forwards them in iptables before
+# UFW's INPUT chain sees them): the script also writes the stack's rules for them into
+# Docker's DOCKER-USER chain, through /etc/ufw/after.rules (see the end of the script).
 "
     ));
     let public = public_publishes(stack);
     if public.is_empty() {
         s.push_str("# No container port is published on all addresses.\n");
     } else {
-        s.push_str("# Container ports published on all addresses, reachable whatever UFW says:\n");
+        s.push_str("# Container ports published on all addresses, governed through DOCKER-USER:\n");
         for (service, p) in &public {
             s.push_str(&format!(
                 "#   {:<10} service {service} (container port {})\n",
@@ -472,21 +451,24 @@ fn script(stack: &Stack) -> String {
         r#"set -eu
 
 usage() {
-    echo "usage: sh ufw.sh [--reset]"
+    echo "usage: sh ufw.sh [--reset] [--no-docker]"
 }
 reset=""
-case "$#:${1-}" in
-0:) ;;
-1:--reset) reset=1 ;;
-1:-h | 1:--help)
-    usage
-    exit 0
-    ;;
-*)
-    usage >&2
-    exit 2
-    ;;
-esac
+docker=1
+for arg in "$@"; do
+    case $arg in
+    --reset) reset=1 ;;
+    --no-docker) docker="" ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *)
+        usage >&2
+        exit 2
+        ;;
+    esac
+done
 if [ "$(id -u)" -ne 0 ]; then
     echo "ufw.sh: run it as root (sudo sh ufw.sh)" >&2
     exit 1
@@ -584,6 +566,253 @@ ufw default {} outgoing
     if let Some(routed) = &fw.routed {
         s.push_str(&format!("ufw default {routed} routed\n"));
     }
-    s.push_str("\nufw --force enable\nufw status verbose\n");
+    s.push_str(&docker_section(stack, fw));
+    // `enable` loads the rules files only when UFW was inactive.
+    s.push_str("\nufw --force enable\nif [ -n \"$dk_changed\" ]; then\n    ufw reload\nfi\nufw status verbose\n");
     s
+}
+
+// ---------------------------------------------------------------------------------------
+// Docker's published ports: the DOCKER-USER block (docs/targets/ufw.md, "Docker's
+// published ports"). Docker DNATs a published port in nat PREROUTING, so the packet is
+// forwarded, never seen by UFW's INPUT rules; Docker leaves the filter chain DOCKER-USER,
+// first in FORWARD, to the host. The script writes the stack's rules for each port Docker
+// publishes into that chain, matching the port the client asked for (conntrack's original
+// destination port: no container address is needed, and a container's own outgoing
+// connections, which are not DNAT'ed, are never matched). The rules live in a block of
+// /etc/ufw/after.rules (after6.rules), so UFW loads them on every start and reload, also
+// at boot before Docker starts; a run rewrites the block, `--no-docker` removes it.
+// ---------------------------------------------------------------------------------------
+
+/// The shared block: declaring a chain in `iptables-restore --noflush` flushes it, so
+/// DOCKER-USER is declared once, in a block before every stack's, and jumps to one chain
+/// that each stack's block adds its own jump to.
+const DOCKER_BASE: &str = "stackc docker-user";
+const DOCKER_CHAIN: &str = "stackc-docker";
+
+/// The stack's own chain: iptables allows 28 characters; a longer marker is cut and told
+/// apart by a hash.
+pub fn docker_chain(stack: &Stack) -> String {
+    let name = marker(stack).trim_start_matches("stackc:").to_string();
+    let clean: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
+    if clean.len() <= 21 && clean == name {
+        return format!("stackc-{clean}");
+    }
+    let hash = crate::diagnostics::render::stable_hash(name.as_bytes()) as u32;
+    format!("stackc-{}-{hash:08x}", &clean[..clean.len().min(12)])
+}
+
+/// A port Docker publishes on all addresses, and what the stack says about it.
+pub struct DockerPort {
+    pub port: u16,
+    pub protocol: Protocol,
+    /// What publishes it.
+    pub note: String,
+    /// The script's rules that apply to it, in order, up to the first for every source.
+    pub rules: Vec<Rule>,
+    /// Everyone gets in: nothing to write for this port.
+    pub open: bool,
+}
+
+/// Every port Docker publishes on all addresses (the proxy's for the sites, every
+/// `publish` without `host=`), with the rules that govern it.
+pub fn docker_ports(stack: &Stack) -> Vec<DockerPort> {
+    let all = rules(stack);
+    let mut out: Vec<DockerPort> = Vec::new();
+    for d in derived(stack) {
+        let Some(protocol) = d.protocol else { continue };
+        if out.iter().any(|p| p.port == d.port && p.protocol == protocol) {
+            continue;
+        }
+        let mut rules = Vec::new();
+        let mut open = false;
+        for r in all.iter().filter(|r| r.port == d.port && r.protocol.is_none_or(|p| p == protocol)) {
+            rules.push(r.clone());
+            if r.from.is_none() {
+                open = rules.len() == 1 && r.action == "allow";
+                break;
+            }
+        }
+        let note = match &d.source {
+            Source::Publish { service, target } => {
+                format!("service {service}: publish {} (container port {target})", port_text(d.port, d.protocol))
+            }
+            _ => format!("sites: {} publishes {}", proxy_name(stack), port_text(d.port, d.protocol)),
+        };
+        out.push(DockerPort { port: d.port, protocol, note, rules, open });
+    }
+    out
+}
+
+/// The script's DOCKER-USER part: the block of each rules file rewritten (or removed when
+/// the stack has no port to govern, or with `--no-docker`).
+fn docker_section(stack: &Stack, fw: &Firewall) -> String {
+    let tag = marker(stack);
+    let tag_re = tag.replace('.', "\\.");
+    let ports = docker_ports(stack);
+    let governs = ports.iter().any(|p| !p.open);
+    let mut s = String::from(
+        "
+# Docker's published ports: Docker forwards them before UFW's INPUT rules see them, so the
+# rules above are written again, for each port Docker publishes on all addresses, into
+# DOCKER-USER (the chain Docker leaves to the host, first in FORWARD): a block of
+# /etc/ufw/after.rules and after6.rules, which UFW loads on every start. They match the port
+# the client asked for (conntrack's original destination), before Docker's own rules accept
+# the packet. `--no-docker` removes the block.
+",
+    );
+    if !governs {
+        s.push_str("# No port Docker publishes needs a rule: a block an earlier run wrote goes.\n");
+    }
+    s.push_str(&format!("dk_chain={}\ndk_changed=\"\"\n", super::shell_quote(&docker_chain(stack))));
+    if governs {
+        s.push_str(&docker_functions(stack, fw, &ports, &tag));
+    } else {
+        s.push_str(": \"$docker\" # nothing to write, with or without --no-docker\n");
+    }
+    let add = if governs {
+        format!(
+            r#"    if [ -n "$docker" ]; then
+        if ! grep -qxF '# BEGIN {DOCKER_BASE}' "$dk_new"; then
+            dk_base >>"$dk_new"
+        fi
+        dk_rules "$2" >>"$dk_new"
+    elif ! grep -q '^# BEGIN stackc:.* docker$' "$dk_new"; then
+"#
+        )
+    } else {
+        "    if ! grep -q '^# BEGIN stackc:.* docker$' \"$dk_new\"; then\n".to_string()
+    };
+    let drop = format!(
+        "dk_drop \"$2\" \"$dk_chain\" {DOCKER_CHAIN}\nif ! grep -qxF '# BEGIN {DOCKER_BASE}' \"$dk_new\"; then\n    dk_drop \"$2\" {DOCKER_CHAIN} DOCKER-USER\nfi\n"
+    );
+    let drop = if governs { format!("if [ -z \"$docker\" ]; then\n{}fi\n", indent(&drop)) } else { drop };
+    let drop = indent(&drop);
+    s.push_str(&format!(
+        r#"# Rewrites this stack's block of rules file $1 (family $2); the shared block goes first,
+# and goes when no stack's block is left.
+dk_update() {{
+    [ -f "$1" ] || return 0
+    dk_new=$(mktemp)
+    sed "/^# BEGIN {tag_re} docker\$/,/^# END {tag_re} docker\$/d" "$1" >"$dk_new"
+{add}        sed -i '/^# BEGIN {DOCKER_BASE}$/,/^# END {DOCKER_BASE}$/d' "$dk_new"
+    fi
+    if ! cmp -s "$dk_new" "$1"; then
+        cat "$dk_new" >"$1"
+        dk_changed=1
+    fi
+    # A reload only loads what the file holds: the chains of a removed block go by hand.
+{drop}    rm -f "$dk_new"
+}}
+# Removes chain $2 and the jumps to it from chain $3 (family $1), if they are loaded.
+dk_drop() {{
+    if [ "$1" = 6 ]; then dk_ipt=ip6tables; else dk_ipt=iptables; fi
+    if command -v "$dk_ipt" >/dev/null 2>&1 && "$dk_ipt" -n -L "$2" >/dev/null 2>&1; then
+        while "$dk_ipt" -D "$3" -j "$2" 2>/dev/null; do :; done
+        "$dk_ipt" -F "$2"
+        "$dk_ipt" -X "$2"
+    fi
+}}
+dk_update /etc/ufw/after.rules 4
+dk_update /etc/ufw/after6.rules 6
+"#
+    ));
+    s
+}
+
+/// The shell functions that print the shared block and the stack's block for family `$1`
+/// (4 or 6).
+fn docker_functions(stack: &Stack, fw: &Firewall, ports: &[DockerPort], tag: &str) -> String {
+    let mut s = format!(
+        r#"# A rule's source in the rules file: refused unless it is an address or a range (it is
+# read at run time for a param), and kept only for its own family.
+dk_src() {{
+    case $2 in
+    "" | *[!0-9A-Fa-f.:/]*)
+        echo "ufw.sh: from=$2 is not an address or a range" >&2
+        exit 1
+        ;;
+    *:*) [ "$1" = 6 ] ;;
+    *) [ "$1" = 4 ] ;;
+    esac
+}}
+dk_base() {{
+    echo '# BEGIN {DOCKER_BASE}'
+    echo '# Written by stackc'"'"'s ufw.sh: DOCKER-USER jumps to {DOCKER_CHAIN}, which each stack'"'"'s block below'
+    echo '# adds its own chain to. Loaded by UFW; removed by the last stack'"'"'s sh ufw.sh --no-docker.'
+    echo '*filter'
+    echo ':DOCKER-USER - [0:0]'
+    echo ':{DOCKER_CHAIN} - [0:0]'
+    echo '-A DOCKER-USER -j {DOCKER_CHAIN}'
+    echo 'COMMIT'
+    echo '# END {DOCKER_BASE}'
+}}
+dk_rules() {{
+    echo '# BEGIN {tag} docker'
+    echo '*filter'
+    echo ":$dk_chain - [0:0]"
+    echo "-A {DOCKER_CHAIN} -j $dk_chain"
+    echo "-A $dk_chain -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"
+"#
+    );
+    let mut src_vars = 0;
+    for p in ports {
+        let proto = proto_name(p.protocol);
+        let m = format!("-p {proto} -m conntrack --ctstate DNAT --ctdir ORIGINAL --ctorigdstport {}", p.port);
+        s.push_str(&format!("    # {}\n", p.note.replace(|c: char| c.is_control(), " ")));
+        if p.open {
+            s.push_str("    # open to everyone (the stack's first rule for it allows all)\n");
+            continue;
+        }
+        for r in &p.rules {
+            s.push_str(&format!("    # {}\n", origin_note(stack, r)));
+            let (src, indent) = match &r.from {
+                None => (String::new(), "    "),
+                Some(from) => {
+                    src_vars += 1;
+                    s.push_str(&format!(
+                        "    dk_s{src_vars}={}\n    if dk_src \"$1\" \"$dk_s{src_vars}\"; then\n",
+                        word(stack, &Text::from_default(from))
+                    ));
+                    (format!(" -s $dk_s{src_vars}"), "        ")
+                }
+            };
+            let line = |target: &str| format!("{indent}echo \"-A $dk_chain {m}{src} {target}\"\n");
+            match r.action.as_str() {
+                "deny" => s.push_str(&line("-j DROP")),
+                // UFW's `limit`: six new connections in 30 seconds from one address.
+                "limit" => {
+                    let list = format!("$dk_chain-{}-{proto}", p.port);
+                    s.push_str(&line(&format!("-m recent --name {list} --set")));
+                    s.push_str(&line(&format!("-m recent --name {list} --update --seconds 30 --hitcount 6 -j DROP")));
+                    s.push_str(&line("-j RETURN"));
+                }
+                _ => s.push_str(&line("-j RETURN")),
+            }
+            if r.from.is_some() {
+                s.push_str("    fi\n");
+            }
+        }
+        // A rule for everyone ends the port's rules (UFW's first match); else the default.
+        if !p.rules.iter().any(|r| r.from.is_none()) {
+            let (target, why) = match fw.incoming.as_str() {
+                "allow" => (None, "allow: the rest gets in"),
+                "reject" if p.protocol == Protocol::Tcp => (Some("-j REJECT --reject-with tcp-reset"), "reject"),
+                "reject" => (Some("-j REJECT"), "reject"),
+                _ => (Some("-j DROP"), "deny"),
+            };
+            s.push_str(&format!("    # default incoming: {why}\n"));
+            if let Some(t) = target {
+                s.push_str(&format!("    echo \"-A $dk_chain {m} {t}\"\n"));
+            }
+        }
+    }
+    s.push_str(&format!("    echo 'COMMIT'\n    echo '# END {tag} docker'\n}}\n"));
+    s
+}
+
+/// Shell lines, one level deeper.
+fn indent(lines: &str) -> String {
+    lines.lines().map(|l| if l.is_empty() { "\n".to_string() } else { format!("    {l}\n") }).collect()
 }

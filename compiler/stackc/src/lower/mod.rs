@@ -297,7 +297,8 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
             }
             "defaults" => st.default_logging = n.child("logging").map(|l| logging(&cx, l)),
             "policy" => {
-                for rule in n.children() {
+                // A rule for one service (`service=`) is validation's, never stack-wide.
+                for rule in n.children().iter().filter(|r| r.prop("service").is_none()) {
                     for a in &rule.args {
                         st.policy.insert(a.value.display(), rule.name.name.clone());
                         match rule.prop_str("reason") {

@@ -1,11 +1,12 @@
 //! Policy lints: named checks with default levels that `policy { deny|warn|allow }` and the
 //! CLI (`-D`, `-W`, `-A`) change.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::values;
 use super::Symbols;
-use crate::diagnostics::{Code, Diagnostic, Diagnostics, Severity};
+use crate::diagnostics::{Code, Diagnostic, Diagnostics, Severity, Suppressed};
+use crate::source::Span;
 use crate::syntax::ast::{Node, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,18 @@ pub const LINTS: &[Lint] = &[
     Lint { code: Code::PublicPort, default: Level::Warn },
     // Reported by the targets (emit), after validation: see [`apply_to_target_diagnostics`].
     Lint { code: Code::TargetApproximation, default: Level::Warn },
+    // The deployment-policy lints (`policy_lints.rs`).
+    Lint { code: Code::DockerBypassesFirewall, default: Level::Warn },
+    Lint { code: Code::MissingResourceLimits, default: Level::Allow },
+    Lint { code: Code::NoHsts, default: Level::Warn },
+    Lint { code: Code::DebugInProduction, default: Level::Deny },
+    Lint { code: Code::DockerSocketMount, default: Level::Warn },
+    Lint { code: Code::PrivilegedOrRoot, default: Level::Warn },
+    Lint { code: Code::SingleReplicaPublic, default: Level::Warn },
+    Lint { code: Code::WildcardCors, default: Level::Warn },
+    Lint { code: Code::AlertsWithoutReceiver, default: Level::Warn },
+    Lint { code: Code::BackupUnmonitored, default: Level::Allow },
+    Lint { code: Code::ImageNotPinned, default: Level::Allow },
 ];
 
 pub fn lint_by_name(name: &str) -> Option<&'static Lint> {
@@ -60,26 +73,64 @@ pub struct LintConfig {
 pub struct Levels {
     levels: HashMap<Code, Level>,
     reasons: HashMap<Code, String>,
+    /// Lints the stack's policy turns off (not their default, not the command line): their
+    /// findings are kept as suppressed, with the reason.
+    policy_allowed: HashSet<Code>,
+    /// `policy { LEVEL "lint" service="NAME" }`, in order: a level for the findings inside
+    /// one service.
+    scoped: Vec<Scoped>,
+}
+
+struct Scoped {
+    code: Code,
+    level: Level,
+    /// The service node's span.
+    span: Span,
+    reason: Option<String>,
 }
 
 impl LintConfig {
     /// The levels from the stack's `policy` nodes (validation reads the AST).
     pub fn levels(&self, nodes: &[Node]) -> Levels {
-        let rules = nodes.iter().filter(|n| n.name.name == "policy").flat_map(|p| p.children()).flat_map(|rule| {
+        let policy_rules = || nodes.iter().filter(|n| n.name.name == "policy").flat_map(|p| p.children());
+        let rules = policy_rules().filter(|r| r.prop("service").is_none()).flat_map(|rule| {
             rule.args
                 .iter()
                 .filter_map(move |a| Some((a.value.as_str()?, rule.name.name.as_str(), rule.prop_str("reason"))))
         });
-        self.resolve(rules)
+        let mut levels = self.resolve(rules);
+        for rule in policy_rules() {
+            let Some(service) = rule.prop_str("service") else { continue };
+            let Some(svc) = nodes.iter().find(|n| n.name.name == "service" && n.arg_str(0) == Some(service)) else {
+                continue;
+            };
+            let Some(level) = Level::parse(&rule.name.name) else { continue };
+            for name in rule.args.iter().filter_map(|a| a.value.as_str()) {
+                let Some(l) = lint_by_name(name) else { continue };
+                // The command line wins over the stack, for one service too.
+                if self.overrides.iter().any(|(n, _)| n == name) {
+                    continue;
+                }
+                let reason = rule.prop_str("reason").map(str::to_string);
+                levels.scoped.push(Scoped { code: l.code, level, span: svc.span, reason });
+            }
+        }
+        levels
     }
 
     /// `(lint name, level word, reason)` in the order the stack gives them.
     fn resolve<'a>(&self, rules: impl Iterator<Item = (&'a str, &'a str, Option<&'a str>)>) -> Levels {
         let mut levels: HashMap<Code, Level> = LINTS.iter().map(|l| (l.code, l.default)).collect();
         let mut reasons = HashMap::new();
+        let mut policy_allowed = HashSet::new();
         for (name, word, reason) in rules {
             let (Some(l), Some(level)) = (lint_by_name(name), Level::parse(word)) else { continue };
             levels.insert(l.code, level);
+            if level == Level::Allow {
+                policy_allowed.insert(l.code);
+            } else {
+                policy_allowed.remove(&l.code);
+            }
             match reason {
                 Some(why) => reasons.insert(l.code, why.to_string()),
                 None => reasons.remove(&l.code),
@@ -89,9 +140,10 @@ impl LintConfig {
             if let Some(l) = lint_by_name(name) {
                 levels.insert(l.code, *level);
                 reasons.remove(&l.code);
+                policy_allowed.remove(&l.code);
             }
         }
-        Levels { levels, reasons }
+        Levels { levels, reasons, policy_allowed, scoped: Vec::new() }
     }
 }
 
@@ -120,19 +172,43 @@ pub fn apply_to_target_diagnostics(
     out.iter().cloned().collect()
 }
 
-struct Sink<'a> {
+pub(super) struct Sink<'a> {
     levels: &'a Levels,
     diags: &'a mut Diagnostics,
 }
 
 impl Sink<'_> {
-    fn on(&self, code: Code) -> bool {
+    /// Whether a lint's findings are wanted: reported, or kept as suppressed by the policy.
+    pub(super) fn on(&self, code: Code) -> bool {
         self.levels.levels.get(&code).is_some_and(|l| *l != Level::Allow)
+            || self.levels.policy_allowed.contains(&code)
+            || self.levels.scoped.iter().any(|s| s.code == code)
     }
 
-    fn push(&mut self, mut d: Diagnostic) {
-        let level = self.levels.levels.get(&d.code).copied().unwrap_or(Level::Warn);
+    pub(super) fn push(&mut self, mut d: Diagnostic) {
+        // The last rule for the service the finding is in, else the stack-wide level.
+        let at = d.primary.as_ref().map(|l| l.span);
+        let scoped = self.levels.scoped.iter().rev().find(|s| {
+            s.code == d.code
+                && at.is_some_and(|at| {
+                    at.source == s.span.source && s.span.offset <= at.offset && at.end() <= s.span.end()
+                })
+        });
+        let (level, reason, by_policy) = match scoped {
+            Some(s) => (s.level, s.reason.clone(), true),
+            None => (
+                self.levels.levels.get(&d.code).copied().unwrap_or(Level::Warn),
+                self.levels.reasons.get(&d.code).cloned(),
+                self.levels.policy_allowed.contains(&d.code),
+            ),
+        };
         d.severity = if level == Level::Deny { Severity::Error } else { Severity::Warning };
+        if level == Level::Allow {
+            if by_policy {
+                self.diags.suppress(Suppressed { diagnostic: d, reason });
+            }
+            return;
+        }
         let name = d.code.info().name;
         let note = match level {
             Level::Deny => {
@@ -141,7 +217,7 @@ impl Sink<'_> {
             _ => format!("silence with `policy {{ allow \"{name}\" }}`"),
         };
         // The stack's own word for why it set this level, under the note.
-        let note = match self.levels.reasons.get(&d.code) {
+        let note = match &reason {
             Some(why) => format!("{note}\npolicy reason: {}", crate::diagnostics::quote(why)),
             None => note,
         };
@@ -149,9 +225,7 @@ impl Sink<'_> {
             Some(h) => format!("{h}\n{note}"),
             None => note,
         });
-        if level != Level::Allow {
-            self.diags.push(d);
-        }
+        self.diags.push(d);
     }
 }
 
@@ -178,7 +252,7 @@ const DB_IMAGES: &[&str] = &[
 const DB_PORTS: &[i128] = &[5432, 3306, 27017, 6379, 11211, 9200, 9042, 5984, 8123, 9000, 8086, 7687, 5672];
 
 /// The repository name of an image, without registry, namespace or tag.
-fn image_base(image: &str) -> &str {
+pub(super) fn image_base(image: &str) -> &str {
     let no_digest = image.split('@').next().unwrap_or(image);
     let last = no_digest.rsplit('/').next().unwrap_or(no_digest);
     last.split(':').next().unwrap_or(last)
@@ -197,8 +271,9 @@ fn public(publish: &Node) -> bool {
     }
 }
 
-pub fn check(nodes: &[Node], symbols: &Symbols, levels: &Levels, diags: &mut Diagnostics) {
+pub fn check(nodes: &[Node], symbols: &Symbols, levels: &Levels, env: Option<&str>, diags: &mut Diagnostics) {
     let mut sink = Sink { levels, diags };
+    super::policy_lints::check(nodes, symbols, env, &mut sink);
     for (name, svc) in &symbols.services {
         let db = is_database(svc);
         for p in svc.children_named("publish").filter(|p| public(p)) {
@@ -293,6 +368,41 @@ pub fn check(nodes: &[Node], symbols: &Symbols, levels: &Levels, diags: &mut Dia
         }
     }
     unscraped_alert_jobs(nodes, symbols, &mut sink);
+    param_bound_publishes(symbols, &mut sink);
+}
+
+/// `publish host="${param}"` where the deploy environment sets the param: an empty or
+/// `0.0.0.0` value publishes on all addresses, and the UFW script (which reads the stack, not
+/// the deploy environment) governs only publishes without `host=`.
+fn param_bound_publishes(symbols: &Symbols, sink: &mut Sink) {
+    if !sink.on(Code::PublicPort) {
+        return;
+    }
+    for (name, svc) in &symbols.services {
+        for p in svc.children_named("publish") {
+            let Some(host) = p.prop("host") else { continue };
+            let Some(text) = host.value.as_str() else { continue };
+            let settable = crate::ir::Text::from_default(text).0.into_iter().find_map(|piece| match piece {
+                crate::ir::Piece::Param(n) => {
+                    let env = symbols.params.get(n.as_str())?.prop_str("env")?;
+                    Some((n, env.to_string()))
+                }
+                _ => None,
+            });
+            let Some((param, env)) = settable else { continue };
+            let port = p.arg(0).and_then(|a| a.value.as_int()).unwrap_or(0);
+            sink.push(
+                Diagnostic::warning(
+                    Code::PublicPort,
+                    format!("`{name}` binds port {port} to param `{param}`, which the deploy environment sets (`{env}`)"),
+                )
+                .at(host.span, "`0.0.0.0` or an empty value here publishes on all addresses")
+                .help(format!(
+                    "with `{env}=0.0.0.0` the port is public, and Docker's published ports bypass UFW (the firewall script governs only a `publish` without `host=`); keep the address in the stack (`host=\"10.0.0.1\"`), or drop `env=` from param `{param}`"
+                )),
+            );
+        }
+    }
 }
 
 fn unscraped_alert_jobs(nodes: &[Node], symbols: &Symbols, sink: &mut Sink) {

@@ -2,6 +2,7 @@
 //! environment: references, cross-field rules and policy lints.
 
 pub mod lints;
+mod policy_lints;
 pub mod rules;
 pub mod values;
 pub mod walk;
@@ -147,12 +148,12 @@ pub fn as_meant(nodes: &[Node], diags: &mut Diagnostics) -> Vec<Node> {
 }
 
 /// Checks one merged stack: references, cross-field rules and lints.
-pub fn semantic(nodes: &[Node], lint_config: &LintConfig, diags: &mut Diagnostics) {
+pub fn semantic(nodes: &[Node], lint_config: &LintConfig, env: Option<&str>, diags: &mut Diagnostics) {
     let symbols = Symbols::collect(nodes);
     walk::refs(nodes, &symbols, diags);
     rules::check(nodes, &symbols, diags);
     let levels = lint_config.levels(nodes);
-    lints::check(nodes, &symbols, &levels, diags);
+    lints::check(nodes, &symbols, &levels, env, diags);
 }
 
 pub use rules::route_port as rules_route_port;
