@@ -616,6 +616,30 @@ pub struct Monitoring {
     pub probes: Vec<BlackboxProbe>,
     pub scrapes: Vec<Scrape>,
     pub notify: Vec<Notify>,
+    /// `monitoring > alertmanager`: how alerts are batched, repeated and inhibited (its
+    /// defaults when the stack has no such node).
+    pub alertmanager: AlertmanagerSettings,
+}
+
+/// `monitoring > alertmanager`; what it leaves out is Alertmanager's default.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertmanagerSettings {
+    pub group_by: Vec<String>,
+    pub group_wait_ms: Option<u64>,
+    pub group_interval_ms: Option<u64>,
+    pub repeat_interval_ms: Option<u64>,
+    pub inhibit: Vec<Inhibit>,
+    /// Where the stack declares them; `None` when it does not.
+    pub origin: Option<Origin>,
+}
+
+/// While an alert with `severity=source` fires, alerts with `severity=target` and the same
+/// values of the `equal` labels are not sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inhibit {
+    pub source: String,
+    pub target: String,
+    pub equal: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

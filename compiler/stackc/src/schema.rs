@@ -587,6 +587,22 @@ const MONITORING: &[NodeSpec] = &[
         .props(&[p("target", HostPort), p("path", UrlPath), p("interval", DUR), p("scheme", Enum(&["http", "https"]))])
         .required(&["target"])
         .keyed(),
+    n("alertmanager", "how Alertmanager batches, repeats and inhibits the alerts it sends")
+        .props(&[p("group-wait", DUR), p("group-interval", DUR), p("repeat-interval", DUR)])
+        .kids(ALERTMANAGER)
+        .merge(Merge::Deep),
+];
+
+/// The severities of `alert severity=` (the same list), which inhibit rules match on.
+const SEVERITIES: Kind = Enum(&["critical", "warning", "info"]);
+
+const ALERTMANAGER: &[NodeSpec] = &[
+    n("group-by", "the labels that batch alerts into one notification").rest("label", LabelName, 1),
+    n("inhibit", "while an alert of severity `source=` fires, alerts of severity `target=` with the same labels are not sent")
+        .rest("equal", LabelName, 0)
+        .props(&[p("source", SEVERITIES), p("target", SEVERITIES)])
+        .required(&["source", "target"])
+        .merge(Merge::Whole),
 ];
 
 const ALERT: &[NodeSpec] = &[

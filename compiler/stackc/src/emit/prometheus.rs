@@ -149,12 +149,28 @@ struct Rule {
 struct AmConfig {
     route: AmRoute,
     receivers: Vec<AmReceiver>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    inhibit_rules: Vec<AmInhibit>,
 }
 
 #[derive(Serialize)]
 struct AmRoute {
     receiver: String,
     group_by: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_wait: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeat_interval: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AmInhibit {
+    source_matchers: Vec<String>,
+    target_matchers: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    equal: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -325,6 +341,16 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     let Some(mon) = &stack.monitoring else {
         return out;
     };
+    if let (Some(origin), true) = (mon.alertmanager.origin, mon.notify.is_empty()) {
+        out.push(
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                "the `alertmanager` settings are not written: the stack has no `notify`, so no Alertmanager",
+            )
+            .at(origin_span(origin), "these settings apply to nothing")
+            .help("add `notify \"webhook\" webhook=(secret)\"…\"` (or another receiver) to `monitoring`, or remove `alertmanager`"),
+        );
+    }
     // Two jobs of one name: Prometheus refuses the configuration.
     let mut seen: Vec<String> = Vec::new();
     for j in scrape_jobs(stack) {
@@ -483,9 +509,9 @@ fn rules_yml(stack: &Stack, group: &AlertGroup) -> String {
     text
 }
 
-fn alertmanager_yml(stack: &Stack, notify: &[Notify]) -> String {
+fn alertmanager_yml(stack: &Stack, mon: &Monitoring) -> String {
     let mut receiver = AmReceiver { name: "stackc".into(), slack_configs: Vec::new(), webhook_configs: Vec::new() };
-    for n in notify {
+    for n in &mon.notify {
         let file = format!("/run/secrets/{}", n.webhook_secret);
         match n.kind.as_str() {
             "slack" => receiver.slack_configs.push(SlackConfig {
@@ -496,9 +522,25 @@ fn alertmanager_yml(stack: &Stack, notify: &[Notify]) -> String {
             _ => receiver.webhook_configs.push(WebhookConfig { url_file: file, send_resolved: n.send_resolved }),
         }
     }
+    let am = &mon.alertmanager;
     let config = AmConfig {
-        route: AmRoute { receiver: receiver.name.clone(), group_by: vec!["alertname".into()] },
+        route: AmRoute {
+            receiver: receiver.name.clone(),
+            group_by: am.group_by.clone(),
+            group_wait: am.group_wait_ms.map(duration),
+            group_interval: am.group_interval_ms.map(duration),
+            repeat_interval: am.repeat_interval_ms.map(duration),
+        },
         receivers: vec![receiver],
+        inhibit_rules: am
+            .inhibit
+            .iter()
+            .map(|i| AmInhibit {
+                source_matchers: vec![format!("severity=\"{}\"", i.source)],
+                target_matchers: vec![format!("severity=\"{}\"", i.target)],
+                equal: i.equal.clone(),
+            })
+            .collect(),
     };
     let mut text = header(stack);
     text.push_str(
@@ -519,7 +561,7 @@ pub fn emit(stack: &Stack) -> Vec<OutputFile> {
     if let Some(mon) = stack.monitoring.as_ref().filter(|m| !m.notify.is_empty()) {
         files.push(OutputFile::new(
             format!("{ALERTMANAGER_DIR}/alertmanager.yml"),
-            alertmanager_yml(stack, &mon.notify),
+            alertmanager_yml(stack, mon),
         ));
     }
     files

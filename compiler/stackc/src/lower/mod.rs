@@ -878,6 +878,27 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
                 })
             })
             .collect(),
+        alertmanager: alertmanager_settings(cx, n.child("alertmanager")),
+    }
+}
+
+/// `monitoring > alertmanager`. Without `group-by`, alerts are batched by `alertname`
+/// (stackc's default, decided here so that the emitter only renders; Alertmanager's own,
+/// no grouping at all, would send one notification per alert of a wide outage).
+fn alertmanager_settings(cx: &Cx, a: Option<&Node>) -> AlertmanagerSettings {
+    let labels = |n: &Node| n.args.iter().map(|v| v.value.display()).collect::<Vec<String>>();
+    let group_by: Vec<String> = a.into_iter().flat_map(|a| a.children_named("group-by")).flat_map(labels).collect();
+    AlertmanagerSettings {
+        group_by: if group_by.is_empty() { vec!["alertname".into()] } else { group_by },
+        group_wait_ms: a.and_then(|a| dur(cx, a, "group-wait")),
+        group_interval_ms: a.and_then(|a| dur(cx, a, "group-interval")),
+        repeat_interval_ms: a.and_then(|a| dur(cx, a, "repeat-interval")),
+        inhibit: a
+            .into_iter()
+            .flat_map(|a| a.children_named("inhibit"))
+            .filter_map(|i| Some(Inhibit { source: s(i, "source")?, target: s(i, "target")?, equal: labels(i) }))
+            .collect(),
+        origin: a.map(|a| origin(a.head_span())),
     }
 }
 
