@@ -502,3 +502,103 @@ targets {
     let errors = errors_of(&from_param);
     assert!(errors.iter().any(|e| e.starts_with("E0311")), "{errors:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Alertmanager: grouping, timing, inhibition.
+
+const ALERTMANAGER_STACK: &str = r##"
+secret "hook" env="HOOK_URL"
+monitoring {
+    notify "slack" webhook=(secret)"hook"
+    alertmanager group-wait="10s" group-interval="2m" repeat-interval="90m" {
+        group-by "alertname" "job"
+        inhibit "alertname" "instance" source="critical" target="warning"
+        inhibit source="warning" target="info"
+    }
+}
+targets { prometheus; }
+"##;
+
+#[test]
+fn alertmanager_settings_become_the_route_and_the_inhibit_rules() {
+    let files = build(ALERTMANAGER_STACK, vec![TargetKind::Prometheus]);
+    let am = &files.iter().find(|(p, _)| p == "alertmanager/alertmanager.yml").expect("alertmanager.yml").1;
+    let body: String = am.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        body,
+        r#"route:
+  receiver: stackc
+  group_by:
+  - alertname
+  - job
+  group_wait: 10s
+  group_interval: 2m
+  repeat_interval: 1h30m
+receivers:
+- name: stackc
+  slack_configs:
+  - api_url_file: /run/secrets/hook
+    send_resolved: true
+inhibit_rules:
+- source_matchers:
+  - severity="critical"
+  target_matchers:
+  - severity="warning"
+  equal:
+  - alertname
+  - instance
+- source_matchers:
+  - severity="warning"
+  target_matchers:
+  - severity="info"
+"#
+    );
+    let Some(amtool) = require("amtool") else { return };
+    let work = scratch("alertmanager-settings");
+    std::fs::write(work.join("alertmanager.yml"), am).unwrap();
+    let (ok, text) = run(Command::new(&amtool).arg("check-config").arg(work.join("alertmanager.yml")));
+    assert!(ok && text.contains("2 inhibit rules"), "{text}\n{am}");
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn alertmanager_defaults_group_by_alert_name_and_set_no_timing() {
+    let src = ALERTMANAGER_STACK.replace(
+        r#"    alertmanager group-wait="10s" group-interval="2m" repeat-interval="90m" {
+        group-by "alertname" "job"
+        inhibit "alertname" "instance" source="critical" target="warning"
+        inhibit source="warning" target="info"
+    }
+"#,
+        "",
+    );
+    let files = build(&src, vec![TargetKind::Prometheus]);
+    let am = &files.iter().find(|(p, _)| p == "alertmanager/alertmanager.yml").expect("alertmanager.yml").1;
+    assert!(am.contains("  group_by:\n  - alertname\nreceivers:"), "{am}");
+    assert!(!am.contains("group_wait") && !am.contains("inhibit_rules"), "{am}");
+}
+
+/// Without a `notify` there is no Alertmanager: its settings are reported where they are
+/// written, not dropped.
+#[test]
+fn alertmanager_settings_without_notify_are_reported() {
+    let src = ALERTMANAGER_STACK.replace("    notify \"slack\" webhook=(secret)\"hook\"\n", "");
+    let emit = EmitOptions { targets: Some(vec![TargetKind::Prometheus]), ..EmitOptions::default() };
+    let built = stackc::build("test.stack.kdl", &src, &Options::default(), &emit);
+    let warnings: Vec<(String, String, usize)> = built
+        .outcome
+        .diagnostics
+        .iter()
+        .map(|d| (d.code.as_str().to_string(), d.message.clone(), d.primary.as_ref().map_or(0, |l| l.span.offset)))
+        .collect();
+    let at = src.find("alertmanager group-wait").unwrap();
+    assert_eq!(
+        warnings,
+        [(
+            "W0501".to_string(),
+            "the `alertmanager` settings are not written: the stack has no `notify`, so no Alertmanager".to_string(),
+            at
+        )]
+    );
+    assert!(built.files.iter().all(|f| !f.path.starts_with("alertmanager/")));
+}
