@@ -602,3 +602,136 @@ fn alertmanager_settings_without_notify_are_reported() {
     );
     assert!(built.files.iter().all(|f| !f.path.starts_with("alertmanager/")));
 }
+
+// ---------------------------------------------------------------------------------------
+// `unscraped-alert-job`: against the job names prometheus.yml has.
+
+/// The W0105 warnings of a stack with `alerts` appended: (message, help).
+fn unscraped(stack: &str, alerts: &str) -> Vec<(String, String)> {
+    let src = format!("{stack}\nalerts \"a\" {{\n{alerts}\n}}\n");
+    let out = stackc::check("t.stack.kdl", &src, &Options::default());
+    out.diagnostics
+        .iter()
+        .filter(|d| d.code.as_str() == "W0105")
+        .map(|d| {
+            let help = d.help.clone().unwrap_or_default();
+            (d.message.clone(), help.lines().next().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+const SCRAPED: &str = r#"
+service "api" {
+    image "a:1"
+    port 8080 name="http"
+    metrics
+}
+service "web" {
+    image "w:1"
+    port 3000 name="http"
+    metrics job="frontend"
+}
+monitoring {
+    exporters "node" "blackbox"
+    exporter "postgres" {
+        metrics job="db"
+    }
+    probe "https://example.com/"
+    scrape "legacy" target="10.0.0.1:9100"
+}
+"#;
+
+#[test]
+fn alerts_on_emitted_job_names_are_quiet() {
+    let alerts = [
+        r##"alert "A" expr=#"up{job="api"} == 0"#"##,
+        r##"alert "B" expr=#"up{job="frontend"} == 0"#"##,
+        r##"alert "C" expr=#"up{job="node"} == 0"#"##,
+        r##"alert "D" expr=#"up{job="blackbox-exporter"} == 0"#"##,
+        r##"alert "E" expr=#"probe_success{job="blackbox"} == 0"#"##,
+        r##"alert "F" expr=#"pg_up{job="db"} == 0"#"##,
+        r##"alert "G" expr=#"up{job="legacy"} == 0"#"##,
+        r##"alert "H" expr=#"up{job="prometheus"} == 0"#"##,
+        r##"alert "I" expr=#"up{job=~"api|frontend"} == 0"#"##,
+        r##"alert "J" expr=#"up{job!="legacy"} == 0"#"##,
+        r##"alert "K" expr=#"node_load1 > 4"#"##,
+        // redis_ metrics from the `scrape` (an exporter elsewhere) are possible.
+        r##"alert "L" expr=#"redis_up == 0"#"##,
+    ];
+    assert_eq!(unscraped(SCRAPED, &alerts.join("\n")), Vec::<(String, String)>::new());
+}
+
+#[test]
+fn alerts_on_jobs_that_are_not_emitted_are_warned_with_the_real_name() {
+    let got = unscraped(
+        SCRAPED,
+        r##"
+alert "ByService" expr=#"up{job="node-exporter"} == 0"#
+alert "Renamed" expr=#"up{job="postgres"} == 0"#
+alert "Absent" expr=#"up{job="redis"} == 0"#
+alert "Typo" expr=#"up{job="fronted"} == 0"#
+alert "Regex" expr=#"up{job=~"api-.*"} == 0"#
+alert "Negative" expr=#"up{job!="apii"} == 0"#
+alert "NegativeRegex" expr=#"up{job!~"x.*"} == 0"#
+"##,
+    );
+    let want = [
+        (
+            "alert `ByService` selects job `node-exporter`, which the stack does not scrape",
+            "the node exporter's job is `node`: select `job=\"node\"`",
+        ),
+        ("alert `Renamed` selects job `postgres`, which the stack does not scrape", "the postgres exporter's job is `postgres`: select `job=\"postgres\"`"),
+        ("alert `Absent` selects job `redis`, which the stack does not scrape", "add `exporters \"redis\"` to `monitoring`: its job is `redis`"),
+        ("alert `Typo` selects job `fronted`, which the stack does not scrape", "did you mean job `frontend`?"),
+        (
+            "alert `Regex` selects `job=~\"api-.*\"`, which matches no job the stack scrapes",
+            "the jobs are `prometheus`, `api`, `frontend`, `node`, `blackbox-exporter`, `db`, `blackbox`, `legacy`",
+        ),
+        (
+            "alert `Negative` excludes `job!=\"apii\"`, which matches no job the stack scrapes",
+            "did you mean job `api`?",
+        ),
+        (
+            "alert `NegativeRegex` excludes `job!~\"x.*\"`, which matches no job the stack scrapes",
+            "the jobs are `prometheus`, `api`, `frontend`, `node`, `blackbox-exporter`, `db`, `blackbox`, `legacy`",
+        ),
+    ];
+    let want: Vec<(String, String)> = want.iter().map(|(m, h)| (m.to_string(), h.to_string())).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn metrics_of_an_exporter_the_stack_does_not_run_are_warned() {
+    let stack = r#"
+service "api" {
+    image "a:1"
+    port 8080 name="http"
+    metrics
+}
+monitoring {
+    exporters "node"
+}
+"#;
+    let got = unscraped(
+        stack,
+        r##"
+alert "RedisDown" expr="redis_up == 0"
+alert "PgDown" expr=#"pg_up{instance="db:9187"} == 0"#
+alert "Embedded" expr=#"redis_connected_clients{job="api"} > 100"#
+alert "Node" expr="node_load1 > 4"
+"##,
+    );
+    assert_eq!(
+        got,
+        [
+            (
+                "alert `RedisDown` uses `redis_up`, a metric of the redis exporter, which the stack does not run".to_string(),
+                "add `exporters \"redis\"` to `monitoring` (its job is `redis`)".to_string()
+            ),
+            (
+                "alert `PgDown` uses `pg_up`, a metric of the postgres exporter, which the stack does not run".to_string(),
+                "add `exporters \"postgres\"` to `monitoring` (its job is `postgres`)".to_string()
+            ),
+        ]
+    );
+}

@@ -1,6 +1,7 @@
 //! Validation: shape and value domains of the file as written, then for every merged
 //! environment: references, cross-field rules and policy lints.
 
+pub mod alert_jobs;
 pub mod lints;
 pub mod rules;
 pub mod values;
