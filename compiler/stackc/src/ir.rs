@@ -580,6 +580,7 @@ pub struct Prometheus {
 pub struct BlackboxProbe {
     pub url: String,
     pub module: String,
+    pub origin: Origin,
 }
 
 #[derive(Debug, Clone, Serialize)]

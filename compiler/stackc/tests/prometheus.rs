@@ -735,3 +735,60 @@ alert "Node" expr="node_load1 > 4"
         ]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Probes run in the blackbox exporter's container.
+
+fn probe_errors(extra: &str, probe: &str) -> Vec<(String, String)> {
+    let src = format!(
+        r#"
+service "api" {{
+    image "a:1"
+    port 8080 name="http"
+    publish 18080 target=8080 host="127.0.0.1"
+}}
+{extra}
+monitoring {{
+    exporters "blackbox"
+    probe "{probe}"
+}}
+targets {{ prometheus; }}
+"#
+    );
+    let emit = EmitOptions { targets: Some(vec![TargetKind::Prometheus]), ..EmitOptions::default() };
+    let built = stackc::build("test.stack.kdl", &src, &Options::default(), &emit);
+    built
+        .outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| (format!("{} {}", d.code.as_str(), d.message), d.help.clone().unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn a_probe_of_localhost_is_refused_with_the_address_the_exporter_reaches() {
+    // The service's port, or the host port it publishes: the service by its name.
+    for url in ["http://localhost:8080/health", "http://127.0.0.1:18080/health"] {
+        assert_eq!(
+            probe_errors("", url),
+            [(
+                format!("E0501 the probe of `{url}` runs inside the blackbox exporter's container, where `{}` is the exporter itself", if url.contains("localhost") { "localhost" } else { "127.0.0.1" }),
+                "probe the service by its name on the network the exporter shares with it: `probe \"http://api:8080/health\"`".to_string()
+            )],
+            "{url}"
+        );
+    }
+    // Another port, with a site: the public URL.
+    let site = r#"site "shop.example.com" { route "/" to="api"; }"#;
+    assert_eq!(
+        probe_errors(site, "https://localhost/health"),
+        [(
+            "E0501 the probe of `https://localhost/health` runs inside the blackbox exporter's container, where `localhost` is the exporter itself".to_string(),
+            "probe the site's public URL, as users reach it: `probe \"https://shop.example.com/health\"`".to_string()
+        )]
+    );
+    // What the exporter reaches is accepted.
+    assert_eq!(probe_errors(site, "http://api:8080/health"), []);
+    assert_eq!(probe_errors(site, "https://shop.example.com/health"), []);
+}

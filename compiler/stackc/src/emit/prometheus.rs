@@ -380,6 +380,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             .help("add `exporters \"blackbox\"` to `monitoring`: the blackbox exporter runs the probes"),
         );
     }
+    out.extend(mon.probes.iter().filter_map(|p| loopback_probe(stack, p)));
     // Every string the configuration is built from, with where it is declared.
     let mut strings: Vec<(&str, Origin)> = Vec::new();
     let here = mon.prometheus_service.origin;
@@ -432,6 +433,59 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
         }
     }
     out
+}
+
+/// The host and port of a probe URL (`https://shop.example.com/health` → the host, 443).
+fn url_host_port(url: &str) -> Option<(String, u16, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let default = if scheme == "https" { 443 } else { 80 };
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (h, after) = v6.split_once(']')?;
+            (h.to_string(), after.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().ok()?),
+            None => (authority.to_string(), default),
+        },
+    };
+    Some((host.to_ascii_lowercase(), port, path.to_string()))
+}
+
+/// A probe of `localhost` runs in the blackbox exporter's container, where `localhost` is
+/// the exporter itself: the probe fails (or, worse, succeeds against the wrong thing) and
+/// its alert fires forever. The exporter reaches a service by its name on the shared network,
+/// and a site by its public URL; the help says which of the two fits.
+fn loopback_probe(stack: &Stack, probe: &BlackboxProbe) -> Option<Diagnostic> {
+    let url = value(stack, &probe.url);
+    let (host, port, path) = url_host_port(&url)?;
+    let loopback = host == "localhost" || host.ends_with(".localhost") || host.starts_with("127.") || host == "::1" || host == "0.0.0.0";
+    if !loopback {
+        return None;
+    }
+    // The service that serves (or publishes) this port on the host, if any.
+    let service = stack.services.values().find_map(|s| {
+        s.ports.iter().find(|p| p.port == port).map(|p| (s, p.port)).or_else(|| {
+            s.publish.iter().find(|p| p.host_port == port).map(|p| (s, p.target))
+        })
+    });
+    let site = stack.sites.iter().flat_map(|s| s.hosts.first()).next();
+    let site = site.map(|h| h.render(|n| stack.param_value(n).unwrap_or_default()));
+    let help = match (service, site) {
+        (Some((s, p)), _) => format!("probe the service by its name on the network the exporter shares with it: `probe \"http://{}:{p}{path}\"`", s.name),
+        (None, Some(site)) => format!("probe the site's public URL, as users reach it: `probe \"https://{site}{path}\"`"),
+        (None, None) => "probe a service by its name (`http://api:8080/health`) or a site by its public URL".to_string(),
+    };
+    Some(
+        Diagnostic::error(
+            Code::TargetCannotExpress,
+            format!("the probe of `{url}` runs inside the blackbox exporter's container, where `{host}` is the exporter itself"),
+        )
+        .at(origin_span(probe.origin), "a probe of the exporter's own loopback")
+        .help(help),
+    )
 }
 
 fn header(stack: &Stack) -> String {

@@ -852,6 +852,7 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
                 Some(BlackboxProbe {
                     url: p.arg_str(0)?.to_string(),
                     module: s(p, "module").unwrap_or_else(|| "http_2xx".into()),
+                    origin: origin(p.span),
                 })
             })
             .collect(),
