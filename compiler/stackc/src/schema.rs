@@ -208,6 +208,11 @@ pub struct NodeSpec {
     pub children: Children,
     pub merge: Merge,
     pub summary: &'static str,
+    /// For a keyed node: a property that tells siblings with the same key apart (two
+    /// `alert "QueueBacklog"`, a warning and a critical, are valid Prometheus). An overlay's
+    /// node replaces the base's with the same key and value of this property, else the first
+    /// with the key; a removal removes every node with the key.
+    pub key_prop: Option<&'static str>,
 }
 
 const fn n(name: &'static str, summary: &'static str) -> NodeSpec {
@@ -224,6 +229,7 @@ const fn n(name: &'static str, summary: &'static str) -> NodeSpec {
         children: Children::None,
         merge: Merge::Once,
         summary,
+        key_prop: None,
     }
 }
 
@@ -274,6 +280,10 @@ impl NodeSpec {
     /// Named things: first argument is the identity.
     const fn keyed(self) -> Self {
         self.merge(Merge::Key(0))
+    }
+    const fn key_prop(mut self, prop: &'static str) -> Self {
+        self.key_prop = Some(prop);
+        self
     }
 
     pub fn prop(&self, name: &str) -> Option<&'static PropSpec> {
@@ -617,7 +627,8 @@ const ALERTS: &[NodeSpec] = &[n("alert", "an alerting rule")
     .props(&[p("expr", Promql), p("for", DUR), p("severity", Enum(&["critical", "warning", "info"]))])
     .required(&["expr"])
     .kids(ALERT)
-    .keyed()];
+    .keyed()
+    .key_prop("severity")];
 
 pub const BACKUP_ENGINES: &[&str] = &["postgres", "redis"];
 const BACKUP: &[NodeSpec] =

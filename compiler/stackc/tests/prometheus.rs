@@ -792,3 +792,63 @@ fn a_probe_of_localhost_is_refused_with_the_address_the_exporter_reaches() {
     assert_eq!(probe_errors(site, "http://api:8080/health"), []);
     assert_eq!(probe_errors(site, "https://shop.example.com/health"), []);
 }
+
+// ---------------------------------------------------------------------------------------
+// One alert name, several severities (the warning/critical pair Prometheus allows).
+
+const PAIR: &str = r##"
+service "api" {
+    image "a:1"
+    port 8080 name="http"
+    metrics
+}
+monitoring { prometheus; }
+alerts "q" {
+    alert "QueueBacklog" expr=#"queue_depth{job="api"} > 100"# severity="warning"
+    alert "QueueBacklog" expr=#"queue_depth{job="api"} > 1000"# severity="critical"
+}
+env "staging" {
+    alerts "q" {
+        alert "QueueBacklog" expr=#"queue_depth{job="api"} > 5000"# severity="critical"
+    }
+}
+env "quiet" {
+    alerts "q" {
+        alert "QueueBacklog" #null
+    }
+}
+targets { prometheus; }
+"##;
+
+/// The (expr, severity) of every rule of group `q` in environment `env`.
+fn pair_rules(src: &str, env: Option<&str>) -> Vec<(String, String)> {
+    let opts = Options { env: env.map(str::to_string), ..Options::default() };
+    let out = stackc::compile("t.stack.kdl", src, &opts);
+    let stack = out.stack.unwrap_or_else(|| panic!("{:#?}", out.diagnostics));
+    stack.alert_groups[0]
+        .alerts
+        .iter()
+        .map(|a| (a.expr.clone(), a.severity.clone().unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn one_alert_name_with_two_severities_is_allowed_and_merged_by_severity() {
+    let rule = |threshold: &str, sev: &str| (format!("queue_depth{{job=\"api\"}} > {threshold}"), sev.to_string());
+    assert_eq!(pair_rules(PAIR, None), [rule("100", "warning"), rule("1000", "critical")]);
+    // An overlay replaces the alert of its name and severity, not the first of its name.
+    assert_eq!(pair_rules(PAIR, Some("staging")), [rule("100", "warning"), rule("5000", "critical")]);
+    // A removal by name removes every severity.
+    assert_eq!(pair_rules(PAIR, Some("quiet")), []);
+    let files = build(PAIR, vec![TargetKind::Prometheus]);
+    let rules = &files.iter().find(|(p, _)| p == "prometheus/rules/q.yml").unwrap().1;
+    assert_eq!(rules.matches("- alert: QueueBacklog\n").count(), 2, "{rules}");
+}
+
+#[test]
+fn one_alert_name_twice_with_one_severity_is_still_a_duplicate() {
+    let src = PAIR.replace(r##"> 1000"# severity="critical""##, r##"> 1000"# severity="warning""##);
+    let out = stackc::check("t.stack.kdl", &src, &Options::default());
+    let codes: Vec<&str> = out.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.code.as_str()).collect();
+    assert_eq!(codes, ["E0108"], "{:#?}", out.diagnostics);
+}

@@ -110,10 +110,7 @@ fn prometheus_and_alertmanager_run_the_generated_monitoring() {
         "jobs": jobs.iter().map(|j| j.job_name.clone()).collect::<Vec<_>>(),
         "probe": {"url": probe.url, "module": probe.module},
         "receiver_port": RECEIVER_PORT,
-        "alerts": {
-            "warning": "QueueBacklogWarning", "critical": "QueueBacklogCritical", "metric": "queue_depth",
-            "warning_value": 500, "critical_value": 5000,
-        },
+        "alerts": {"name": "QueueBacklog", "metric": "queue_depth", "warning_value": 500, "critical_value": 5000},
         "outer_namespaces": { "mnt": namespace("mnt"), "net": namespace("net") },
     });
     let plan_path = dir.join("plan.json");
@@ -127,5 +124,5 @@ fn prometheus_and_alertmanager_run_the_generated_monitoring() {
     assert!(ok, "the generated monitoring failed end to end (files kept in {d}):\n{out}");
     // The script really ran its checks (its summary line and the inhibition's).
     assert!(out.contains("PASS: the generated monitoring works end to end"), "{out}");
-    assert!(out.contains("QueueBacklogWarning is suppressed (inhibited by"), "{out}");
+    assert!(out.contains("the warning is suppressed (inhibited by"), "{out}");
 }

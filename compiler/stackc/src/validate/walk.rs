@@ -152,8 +152,13 @@ impl Walker<'_, '_> {
             if self.shape() {
                 // Routes are told apart by path *and* match kind; `rules` checks them.
                 let keyed = spec.name != "route";
-                if let Some(key) = identity(node, spec).filter(|_| keyed) {
-                    if let Some(first) = seen.insert((spec.name, key.clone()), node) {
+                // Siblings with one key may differ by the spec's `key_prop` (alert severity).
+                let sibling = |key: String| match spec.key_prop.and_then(|p| node.prop(p)) {
+                    Some(v) => (key, v.value.display()),
+                    None => (key, String::new()),
+                };
+                if let Some((key, differ)) = identity(node, spec).filter(|_| keyed).map(sibling) {
+                    if let Some(first) = seen.insert((spec.name, format!("{key}\u{0}{differ}")), node) {
                         self.duplicate(node, first, spec, &key, specs);
                     }
                 }

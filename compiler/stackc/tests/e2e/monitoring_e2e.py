@@ -17,9 +17,9 @@ so the generated files are used with their own addresses and ports. It then
    the blackbox job's scrapes reached the exporter with the probe's URL and module;
 4. raises `queue_depth` over the warning threshold: the warning passes the generated route and
    reaches the receiver;
-5. raises it over the critical threshold: the critical reaches the receiver, and Alertmanager's
-   API shows the warning suppressed by the generated inhibit rule (and no second warning
-   notification arrives).
+5. raises it over the critical threshold: the critical (the same alert name) reaches the
+   receiver, and Alertmanager's API shows the warning suppressed by the generated inhibit
+   rule while Prometheus still fires it (and no second warning notification arrives).
 
 Whatever happens, every process and server is stopped in a `finally`, and the script exits
 non-zero with the failed step and the servers' logs.
@@ -36,7 +36,8 @@ PLAN.json (written by the Rust test):
   jobs           the job names prometheus.yml has: each must have its targets up
   probe          {url, module}: what the blackbox exporter must be asked
   receiver_port  the port of the webhook receiver (the secret file holds its URL)
-  alerts         {warning, critical, metric, job, warning_value, critical_value}
+  alerts         {name, metric, warning_value, critical_value}: one alert name with a warning
+                 and a critical rule on `metric`, and the values that make each true
   outer_namespaces  {"mnt": inode, "net": inode} of the caller, which this script must not be in
 """
 
@@ -183,43 +184,55 @@ def check_targets_up():
     log(f"ok   the blackbox exporter was asked target={probe['url']} module={probe['module']}, probe_success 1")
 
 
-def am_alerts():
-    return {a["labels"]["alertname"]: a for a in get_json("http://127.0.0.1:9093/api/v2/alerts")}
+def am_alert(name, severity):
+    """The alert `name` of `severity` as Alertmanager's API shows it, or None."""
+    for a in get_json("http://127.0.0.1:9093/api/v2/alerts"):
+        if a["labels"].get("alertname") == name and a["labels"].get("severity") == severity:
+            return a
+    return None
+
+
+def firing(severity):
+    """The notifications about firing alerts of `severity` (the title ends with the labels
+    the alerts share beyond the group's: `(api:8080 warning)`)."""
+    name = PLAN["alerts"]["name"]
+    return [t for t in titles() if t.startswith("[FIRING") and f" {name} " in t and t.endswith(f" {severity})")]
 
 
 def check_alerts():
     a = PLAN["alerts"]
-    warning, critical = a["warning"], a["critical"]
+    name = a["name"]
     assert titles() == [], f"notifications before any condition: {titles()}"
 
     set_queue_depth(a["warning_value"])
-    wait_for(f"{warning} reaches the receiver", lambda: [t for t in titles() if warning in t])
-    assert all(critical not in t for t in titles()), f"{critical} sent too early: {titles()}"
-    log(f"ok   {a['metric']} = {a['warning_value']}: {warning} fired and reached the receiver: {titles()}")
-    before = len([t for t in titles() if warning in t])
+    wait_for(f"the warning {name} reaches the receiver", lambda: firing("warning") or f"received {titles()}")
+    assert firing("critical") == [], f"the critical sent too early: {titles()}"
+    log(f"ok   {a['metric']} = {a['warning_value']}: the warning {name} fired and reached the receiver: {titles()}")
+    before = len(firing("warning"))
 
     set_queue_depth(a["critical_value"])
-    wait_for(f"{critical} reaches the receiver", lambda: [t for t in titles() if critical in t and "FIRING" in t])
+    wait_for(f"the critical {name} reaches the receiver", lambda: firing("critical") or f"received {titles()}")
 
     def inhibited():
-        alerts = am_alerts()
-        w, c = alerts.get(warning), alerts.get(critical)
+        w, c = am_alert(name, "warning"), am_alert(name, "critical")
         if not (w and c):
-            return f"Alertmanager has {sorted(alerts)}"
+            return f"Alertmanager has warning {w}, critical {c}"
         if c["status"]["state"] != "active" or w["status"]["state"] != "suppressed" or not w["status"]["inhibitedBy"]:
-            return f"{critical}: {c['status']}, {warning}: {w['status']}"
-        return alerts
+            return f"critical: {c['status']}, warning: {w['status']}"
+        return w
 
-    alerts = wait_for(f"{warning} is inhibited while {critical} fires", inhibited)
-    log(f"ok   {a['metric']} = {a['critical_value']}: {critical} reached the receiver; {warning} is "
-        f"{alerts[warning]['status']['state']} (inhibited by {alerts[warning]['status']['inhibitedBy']})")
-    # The warning is still firing in Prometheus: only the inhibition keeps it from the receiver.
-    firing = prom("/api/v1/alerts")["data"]["alerts"]
-    assert {f["labels"]["alertname"] for f in firing if f["state"] == "firing"} == {warning, critical}, firing
-    time.sleep(3)  # three group intervals: time for a notification the inhibition should stop
-    after = len([t for t in titles() if warning in t])
-    assert after == before, f"{warning} was sent again while inhibited: {titles()}"
-    log(f"ok   no notification of {warning} while {critical} fires (Prometheus still fires both)")
+    w = wait_for(f"the warning {name} is inhibited while the critical fires", inhibited)
+    log(f"ok   {a['metric']} = {a['critical_value']}: the critical {name} reached the receiver; the warning is "
+        f"{w['status']['state']} (inhibited by {w['status']['inhibitedBy']})")
+    # The warning still fires in Prometheus: only the inhibition keeps it from the receiver.
+    rules = prom("/api/v1/alerts")["data"]["alerts"]
+    severities = sorted(r["labels"]["severity"] for r in rules if r["labels"]["alertname"] == name and r["state"] == "firing")
+    assert severities == ["critical", "warning"], rules
+    time.sleep(3)  # three group intervals: time for a notification the inhibition must stop
+    assert len(firing("warning")) == before, f"the warning was sent again while inhibited: {titles()}"
+    last = titles()[-1]
+    assert last.startswith("[FIRING:1] ") and last.endswith(" critical)"), f"the last notification: {last}"
+    log(f"ok   no notification of the warning while the critical fires (Prometheus fires both): {titles()}")
 
 
 def start(argv, name):
