@@ -852,3 +852,19 @@ fn one_alert_name_twice_with_one_severity_is_still_a_duplicate() {
     let codes: Vec<&str> = out.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.code.as_str()).collect();
     assert_eq!(codes, ["E0108"], "{:#?}", out.diagnostics);
 }
+
+/// E0313 points at the character PromQL stops at when the string's source is its value
+/// (plain or raw), and at the whole value when escapes make them differ.
+#[test]
+fn promql_errors_point_into_the_expression() {
+    let primary = |expr: &str| {
+        let src = format!("alerts \"q\" {{\n    alert \"A\" expr={expr}\n}}\n");
+        let out = stackc::check("t.stack.kdl", &src, &Options::default());
+        let d = out.diagnostics.iter().find(|d| d.code.as_str() == "E0313").expect("E0313");
+        let span = d.primary.as_ref().unwrap().span;
+        src[span.offset..span.offset + span.len].to_string()
+    };
+    assert_eq!(primary(r#""rate(x[5q])""#), "q");
+    assert_eq!(primary(r##"#"sum(rate(x{job="api"}[5m])"#"##), "(");
+    assert_eq!(primary(r#""up{job=\"api\" == 0""#), r#""up{job=\"api\" == 0""#);
+}

@@ -570,7 +570,8 @@ impl Walker<'_, '_> {
             _ => return self.diags.push(wrong(&kind.describe(), None)),
         };
         if let Err(e) = result {
-            self.push_value_error(e, entry.span);
+            let span = promql_span(kind, &e, entry).unwrap_or(entry.span);
+            self.push_value_error(e, span);
         }
     }
 
@@ -687,6 +688,18 @@ impl Walker<'_, '_> {
                 .help(help),
         );
     }
+}
+
+/// The character at which a PromQL expression stops lexing, when the string's source text
+/// is its value (no escapes): the error points into the expression, not at all of it.
+fn promql_span(kind: Kind, e: &ValueError, entry: &Entry) -> Option<crate::source::Span> {
+    let (Kind::Promql, Code::InvalidPromql, Value::String(s), Some(start)) =
+        (kind, e.code, &entry.value, entry.content_offset)
+    else {
+        return None;
+    };
+    let (at, len) = values::promql_error_at(s)?;
+    Some(crate::source::Span::new(entry.span.source, entry.span.offset + start + at, len))
 }
 
 /// The span of `${name}` inside a string entry, when the string is written plainly.
