@@ -56,6 +56,10 @@ fn prometheus_and_alertmanager_run_the_generated_monitoring() {
         built.files.iter().find(|f| f.path == path).unwrap_or_else(|| panic!("{path} not generated")).contents.clone()
     };
 
+    // The critical's expression spans lines: Prometheus evaluates it from a block scalar.
+    let rules = file("prometheus/rules/queue.yml");
+    assert!(rules.contains("    expr: |-\n      queue_depth{job=\"api\"}\n        > 1000\n"), "{rules}");
+
     // The scrape targets as the configuration names them: one server per `host:port`.
     let jobs = stackc::emit::prometheus::scrape_jobs(stack);
     let mut targets = Vec::new();

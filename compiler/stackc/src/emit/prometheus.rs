@@ -136,13 +136,28 @@ struct RuleGroup {
 #[derive(Serialize)]
 struct Rule {
     alert: String,
-    expr: String,
+    expr: Multiline,
     #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
     for_: Option<String>,
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     labels: IndexMap<String, String>,
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
-    annotations: IndexMap<String, String>,
+    annotations: IndexMap<String, Multiline>,
+}
+
+/// An expression or annotation: written as a literal block scalar (`|`) when it spans lines,
+/// so that it reads in review as it was written, rather than as one quoted line of `\n`s.
+/// Text with an invisible character stays a quoted scalar, where `yaml` escapes it.
+struct Multiline(String);
+
+impl Serialize for Multiline {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.contains('\n') && !self.0.chars().any(crate::ir::is_hidden) {
+            serde_saphyr::LitStr(&self.0).serialize(s)
+        } else {
+            self.0.serialize(s)
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -543,12 +558,12 @@ fn rules_yml(stack: &Stack, group: &AlertGroup) -> String {
             let mut annotations = IndexMap::new();
             for (key, v) in [("summary", &a.summary), ("description", &a.description), ("runbook_url", &a.runbook)] {
                 if let Some(v) = v {
-                    annotations.insert(key.to_string(), value(stack, v));
+                    annotations.insert(key.to_string(), Multiline(value(stack, v)));
                 }
             }
             Rule {
                 alert: a.name.clone(),
-                expr: value(stack, &a.expr),
+                expr: Multiline(value(stack, &a.expr)),
                 for_: a.for_ms.map(duration),
                 labels,
                 annotations,
@@ -632,6 +647,54 @@ mod tests {
         assert_eq!(duration(90 * 86_400_000), "90d");
         assert_eq!(duration(500), "500ms");
         assert_eq!(duration(0), "0s");
+    }
+
+    /// The value of `k: |…` as YAML reads a literal block scalar (YAML 1.2 §8.1): the
+    /// indentation from the indicator or the first line, the chomping from `-`/`+`.
+    fn literal_block(yaml: &str) -> String {
+        let mut lines = yaml.lines();
+        let header = lines.next().unwrap().strip_prefix("k: |").expect("a literal block");
+        let digit = header.chars().find_map(|c| c.to_digit(10)).map(|d| d as usize);
+        let body: Vec<&str> = lines.collect();
+        let indent = digit.unwrap_or_else(|| {
+            body.iter().find(|l| !l.is_empty()).map_or(0, |l| l.len() - l.trim_start_matches(' ').len())
+        });
+        let mut text: String = body.iter().map(|l| format!("{}\n", l.get(indent..).unwrap_or(""))).collect();
+        if header.contains('+') {
+            return text;
+        }
+        let kept = text.trim_end_matches('\n').len();
+        text.truncate(kept);
+        if !header.contains('-') && kept > 0 {
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Multi-line text is a block scalar that reads back as the same string, whatever its
+    /// edges (leading spaces, trailing newlines, blank lines, a `#`, a `: `).
+    #[test]
+    fn multiline_text_is_a_block_scalar_that_reads_back_unchanged() {
+        let cases = [
+            "a\nb",
+            "  indented first\nline",
+            "trailing newline\n",
+            "two trailing\n\n",
+            "blank\n\nline",
+            "# not a comment\nkey: value",
+            "tab\tinside\nx",
+            "line with trailing space \nnext",
+        ];
+        for text in cases {
+            let yaml = super::super::yaml(&IndexMap::from([("k", Multiline(text.to_string()))]));
+            assert!(yaml.starts_with("k: |"), "{text:?} became {yaml}");
+            assert_eq!(literal_block(&yaml), text, "{yaml}");
+        }
+        // One line, or an invisible character: a quoted or plain scalar (escaped by `yaml`).
+        let one = super::super::yaml(&IndexMap::from([("k", Multiline("up == 0".into()))]));
+        assert_eq!(one, "k: up == 0\n");
+        let hidden = super::super::yaml(&IndexMap::from([("k", Multiline("a\u{200b}\nb".into()))]));
+        assert!(!hidden.contains('|') && hidden.contains("\\u200B"), "{hidden}");
     }
 
     #[test]
