@@ -606,6 +606,46 @@ pub struct Notify {
     pub webhook_secret: String,
     pub channel: Option<String>,
     pub send_resolved: bool,
+    /// The Alertmanager receiver this belongs to (`receiver=`, else [`DEFAULT_RECEIVER`]).
+    pub receiver: String,
+}
+
+/// The receiver of the `notify`/`email`/`pagerduty` nodes without `receiver=`: where alerts
+/// that match no `route` go.
+pub const DEFAULT_RECEIVER: &str = "stackc";
+
+/// `monitoring > email`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmailNotify {
+    pub to: String,
+    pub from: String,
+    pub smarthost: String,
+    pub auth_username: Option<String>,
+    pub auth_password_secret: Option<String>,
+    pub require_tls: Option<bool>,
+    pub send_resolved: bool,
+    pub receiver: String,
+}
+
+/// `monitoring > pagerduty`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PagerDutyNotify {
+    pub routing_key_secret: String,
+    pub send_resolved: bool,
+    pub receiver: String,
+}
+
+/// `monitoring > alertmanager > route`: alerts matching `matchers` go to `receiver`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertRoute {
+    pub receiver: String,
+    /// Alertmanager matchers (`severity="critical", team=~"db|infra"`), one per item.
+    pub matchers: Vec<String>,
+    pub continue_: bool,
+    pub group_wait_ms: Option<u64>,
+    pub group_interval_ms: Option<u64>,
+    pub repeat_interval_ms: Option<u64>,
+    pub origin: Origin,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -620,6 +660,28 @@ pub struct Monitoring {
     /// `monitoring > alertmanager`: how alerts are batched, repeated and inhibited (its
     /// defaults when the stack has no such node).
     pub alertmanager: AlertmanagerSettings,
+    pub emails: Vec<EmailNotify>,
+    pub pagerduty: Vec<PagerDutyNotify>,
+}
+
+impl Monitoring {
+    /// Whether Alertmanager runs: some receiver sends alerts somewhere.
+    pub fn has_alertmanager(&self) -> bool {
+        !self.notify.is_empty() || !self.emails.is_empty() || !self.pagerduty.is_empty()
+    }
+
+    /// The secrets Alertmanager reads from files, once each, in the stack's order.
+    pub fn alertmanager_secrets(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        let all = self.notify.iter().map(|n| n.webhook_secret.as_str());
+        let all = all.chain(self.emails.iter().filter_map(|e| e.auth_password_secret.as_deref()));
+        for s in all.chain(self.pagerduty.iter().map(|p| p.routing_key_secret.as_str())) {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
 }
 
 /// `monitoring > alertmanager`; what it leaves out is Alertmanager's default.
@@ -630,6 +692,7 @@ pub struct AlertmanagerSettings {
     pub group_interval_ms: Option<u64>,
     pub repeat_interval_ms: Option<u64>,
     pub inhibit: Vec<Inhibit>,
+    pub routes: Vec<AlertRoute>,
     /// Where the stack declares them; `None` when it does not.
     pub origin: Option<Origin>,
 }

@@ -588,15 +588,34 @@ const MONITORING: &[NodeSpec] = &[
         .merge(Merge::DeepKey),
     n("notify", "where Alertmanager sends alerts")
         .args(&[("kind", Enum(&["slack", "webhook"]))], 1)
-        .props(&[ps("webhook", Str), p("channel", Str), p("send-resolved", Bool)])
+        .props(&[ps("webhook", Str), p("channel", Str), p("send-resolved", Bool), p("receiver", Name)])
         .required(&["webhook"])
-        .keyed(),
+        .keyed()
+        .key_prop("receiver"),
     n("probe", "a blackbox probe of a URL").args(&[("url", Url)], 1).props(&[p("module", Str)]).keyed(),
     n("scrape", "an extra scrape job")
         .args(&[NAME], 1)
         .props(&[p("target", HostPort), p("path", UrlPath), p("interval", DUR), p("scheme", Enum(&["http", "https"]))])
         .required(&["target"])
         .keyed(),
+    n("email", "Alertmanager sends alerts by e-mail, through an SMTP server")
+        .args(&[("to", Str)], 1)
+        .props(&[
+            p("from", Str),
+            p("smarthost", HostPort),
+            p("auth-username", Str),
+            ps("auth-password", Str),
+            p("require-tls", Bool),
+            p("send-resolved", Bool),
+            p("receiver", Name),
+        ])
+        .required(&["from", "smarthost"])
+        .keyed()
+        .key_prop("receiver"),
+    n("pagerduty", "Alertmanager sends alerts to PagerDuty (Events API v2)")
+        .props(&[ps("routing-key", Str), p("send-resolved", Bool), p("receiver", Name)])
+        .required(&["routing-key"])
+        .key_prop("receiver"),
     n("alertmanager", "how Alertmanager batches, repeats and inhibits the alerts it sends")
         .props(&[p("group-wait", DUR), p("group-interval", DUR), p("repeat-interval", DUR)])
         .kids(ALERTMANAGER)
@@ -612,6 +631,16 @@ const ALERTMANAGER: &[NodeSpec] = &[
         .rest("equal", LabelName, 0)
         .props(&[p("source", SEVERITIES), p("target", SEVERITIES)])
         .required(&["source", "target"])
+        .merge(Merge::Whole),
+    n("route", "alerts that match go to this receiver instead of the default one")
+        .args(&[("receiver", Name)], 1)
+        .props(&[
+            p("match", Str),
+            p("continue", Bool),
+            p("group-wait", DUR),
+            p("group-interval", DUR),
+            p("repeat-interval", DUR),
+        ])
         .merge(Merge::Whole),
 ];
 

@@ -868,3 +868,130 @@ fn promql_errors_point_into_the_expression() {
     assert_eq!(primary(r##"#"sum(rate(x{job="api"}[5m])"#"##), "(");
     assert_eq!(primary(r#""up{job=\"api\" == 0""#), r#""up{job=\"api\" == 0""#);
 }
+
+// ---------------------------------------------------------------------------------------
+// Receivers (Slack, webhook, e-mail, PagerDuty) and routes.
+
+const RECEIVERS: &str = r##"
+param "ops-mail" default="ops@example.com"
+secret "slack-hook" env="SLACK_URL"
+secret "pd-key" env="PD_KEY"
+secret "smtp-password" env="SMTP_PASSWORD"
+monitoring {
+    notify "slack" webhook=(secret)"slack-hook" channel="#ops"
+    email "${ops-mail}" from="alertmanager@example.com" smarthost="smtp.example.com:587" auth-username="alertmanager" auth-password=(secret)"smtp-password" require-tls=#true receiver="oncall"
+    pagerduty routing-key=(secret)"pd-key" receiver="oncall"
+    alertmanager repeat-interval="4h" {
+        route "oncall" match=#"severity="critical", team=~"db|infra""# continue=#true repeat-interval="1h"
+    }
+}
+targets { compose; prometheus; }
+"##;
+
+#[test]
+fn receivers_and_routes_become_the_alertmanager_tree() {
+    let files = build(RECEIVERS, vec![TargetKind::Prometheus, TargetKind::Compose]);
+    let am = &files.iter().find(|(p, _)| p == "alertmanager/alertmanager.yml").expect("alertmanager.yml").1;
+    let body: String = am.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        body,
+        r##"route:
+  receiver: stackc
+  group_by:
+  - alertname
+  repeat_interval: 4h
+  routes:
+  - receiver: oncall
+    matchers:
+    - severity="critical"
+    - team=~"db|infra"
+    continue: true
+    repeat_interval: 1h
+receivers:
+- name: stackc
+  slack_configs:
+  - api_url_file: /run/secrets/slack-hook
+    channel: "#ops"
+    send_resolved: true
+- name: oncall
+  email_configs:
+  - to: ops@example.com
+    from: alertmanager@example.com
+    smarthost: smtp.example.com:587
+    auth_username: alertmanager
+    auth_password_file: /run/secrets/smtp-password
+    require_tls: true
+    send_resolved: false
+  pagerduty_configs:
+  - routing_key_file: /run/secrets/pd-key
+    send_resolved: true
+"##
+    );
+    // Compose mounts every secret Alertmanager reads, and nothing else of them.
+    let compose = &files.iter().find(|(p, _)| p == "docker-compose.yml").expect("compose").1;
+    let am_service = support::service_block(compose, "alertmanager");
+    for s in ["slack-hook", "smtp-password", "pd-key"] {
+        assert!(am_service.contains(&format!("source: {s}")), "{s} not mounted:\n{am_service}");
+    }
+    let Some(amtool) = require("amtool") else { return };
+    let work = scratch("receivers");
+    std::fs::write(work.join("alertmanager.yml"), am).unwrap();
+    let (ok, text) = run(Command::new(&amtool).arg("check-config").arg(work.join("alertmanager.yml")));
+    assert!(ok && text.contains("2 receivers"), "{text}\n{am}");
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// The errors of a `monitoring` block (with the secrets of `RECEIVERS`): (code message, help).
+fn alerting_errors(monitoring: &str) -> Vec<(String, String)> {
+    let src = format!(
+        "secret \"slack-hook\" env=\"SLACK_URL\"\nsecret \"pd-key\" env=\"PD_KEY\"\nmonitoring {{\n{monitoring}\n}}\ntargets {{ prometheus; }}\n"
+    );
+    let out = stackc::check("t.stack.kdl", &src, &Options::default());
+    out.diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| (format!("{} {}", d.code.as_str(), d.message), d.help.clone().unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn routes_name_real_receivers_with_valid_matchers() {
+    let errors = alerting_errors(
+        r##"
+    notify "slack" webhook=(secret)"slack-hook"
+    pagerduty routing-key=(secret)"pd-key" receiver="oncall"
+    alertmanager {
+        route "oncal" match=#"severity="critical""#
+        route "oncall" match=#"severity=="critical""#
+    }
+"##,
+    );
+    assert_eq!(
+        errors,
+        [
+            (
+                "E0109 no `notify`, `email` or `pagerduty` has `receiver=\"oncal\"`".to_string(),
+                "did you mean receiver `oncall`?".to_string()
+            ),
+            (
+                "E0313 the route's matchers are not valid: unexpected '=' in label matching, expected string".to_string(),
+                r##"write Alertmanager matchers: `match=#"severity="critical", team=~"db|infra""#`"##.to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn alerts_matching_no_route_need_a_default_receiver() {
+    let named = r##"
+    notify "slack" webhook=(secret)"slack-hook" receiver="team"
+    pagerduty routing-key=(secret)"pd-key" receiver="oncall"
+    alertmanager {
+        route "oncall" match=#"severity="critical""#
+"##;
+    let errors = alerting_errors(&format!("{named}    }}"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].0.starts_with("E0109 alerts that match no `route` reach no one"), "{errors:?}");
+    // A last route without `match=` takes the rest.
+    assert_eq!(alerting_errors(&format!("{named}        route \"team\"\n    }}")), []);
+}

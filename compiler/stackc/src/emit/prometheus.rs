@@ -171,6 +171,11 @@ struct AmConfig {
 #[derive(Serialize)]
 struct AmRoute {
     receiver: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    matchers: Vec<String>,
+    #[serde(rename = "continue", skip_serializing_if = "std::ops::Not::not")]
+    continue_: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     group_by: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     group_wait: Option<String>,
@@ -178,6 +183,8 @@ struct AmRoute {
     group_interval: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     repeat_interval: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    routes: Vec<AmRoute>,
 }
 
 #[derive(Serialize)]
@@ -195,6 +202,42 @@ struct AmReceiver {
     slack_configs: Vec<SlackConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     webhook_configs: Vec<WebhookConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    email_configs: Vec<EmailConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pagerduty_configs: Vec<PagerDutyConfig>,
+}
+
+impl AmReceiver {
+    fn new(name: &str) -> Self {
+        AmReceiver {
+            name: name.to_string(),
+            slack_configs: Vec::new(),
+            webhook_configs: Vec::new(),
+            email_configs: Vec::new(),
+            pagerduty_configs: Vec::new(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct EmailConfig {
+    to: String,
+    from: String,
+    smarthost: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_password_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    require_tls: Option<bool>,
+    send_resolved: bool,
+}
+
+#[derive(Serialize)]
+struct PagerDutyConfig {
+    routing_key_file: String,
+    send_resolved: bool,
 }
 
 #[derive(Serialize)]
@@ -341,7 +384,7 @@ pub fn scrape_jobs(stack: &Stack) -> Vec<ScrapeConfig> {
 pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     // Rules fire, but without an Alertmanager their alerts go nowhere.
-    if stack.monitoring.as_ref().is_none_or(|m| m.notify.is_empty()) {
+    if stack.monitoring.as_ref().is_none_or(|m| !m.has_alertmanager()) {
         if let Some(group) = stack.alert_groups.iter().find(|g| !g.alerts.is_empty()) {
             out.push(
                 Diagnostic::warning(
@@ -356,7 +399,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     let Some(mon) = &stack.monitoring else {
         return out;
     };
-    if let (Some(origin), true) = (mon.alertmanager.origin, mon.notify.is_empty()) {
+    if let (Some(origin), false) = (mon.alertmanager.origin, mon.has_alertmanager()) {
         out.push(
             Diagnostic::warning(
                 Code::TargetApproximation,
@@ -409,6 +452,10 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     }
     for n in &mon.notify {
         strings.extend(n.channel.as_deref().map(|c| (c, here)));
+    }
+    for e in &mon.emails {
+        strings.extend([&e.to, &e.from, &e.smarthost].map(|v| (v.as_str(), here)));
+        strings.extend(e.auth_username.as_deref().map(|u| (u, here)));
     }
     for g in &stack.alert_groups {
         for a in &g.alerts {
@@ -522,7 +569,7 @@ fn prometheus_yml(stack: &Stack) -> String {
             rule_files.push(f);
         }
     }
-    let alerting = mon.filter(|m| !m.notify.is_empty()).map(|_| Alerting {
+    let alerting = mon.filter(|m| m.has_alertmanager()).map(|_| Alerting {
         alertmanagers: vec![AlertmanagerConfig {
             static_configs: vec![StaticConfig {
                 targets: vec![format!("alertmanager:{ALERTMANAGER_PORT}")],
@@ -578,29 +625,81 @@ fn rules_yml(stack: &Stack, group: &AlertGroup) -> String {
     text
 }
 
-fn alertmanager_yml(stack: &Stack, mon: &Monitoring) -> String {
-    let mut receiver = AmReceiver { name: "stackc".into(), slack_configs: Vec::new(), webhook_configs: Vec::new() };
+/// The file Alertmanager reads a secret from: compose mounts each at `/run/secrets/<name>`.
+fn secret_file(name: &str) -> String {
+    format!("/run/secrets/{name}")
+}
+
+/// The receivers, in the order of their first `notify`/`email`/`pagerduty`; the default
+/// receiver first, which the top route names (empty when every receiver is named: the
+/// validation requires a catch-all route then).
+fn receivers(stack: &Stack, mon: &Monitoring) -> Vec<AmReceiver> {
+    let mut out = vec![AmReceiver::new(DEFAULT_RECEIVER)];
+    fn at<'a>(out: &'a mut Vec<AmReceiver>, name: &str) -> &'a mut AmReceiver {
+        match out.iter().position(|r| r.name == name) {
+            Some(i) => &mut out[i],
+            None => {
+                out.push(AmReceiver::new(name));
+                out.last_mut().unwrap()
+            }
+        }
+    }
     for n in &mon.notify {
-        let file = format!("/run/secrets/{}", n.webhook_secret);
+        let file = secret_file(&n.webhook_secret);
+        let r = at(&mut out, &n.receiver);
         match n.kind.as_str() {
-            "slack" => receiver.slack_configs.push(SlackConfig {
+            "slack" => r.slack_configs.push(SlackConfig {
                 api_url_file: file,
                 channel: n.channel.as_deref().map(|c| value(stack, c)),
                 send_resolved: n.send_resolved,
             }),
-            _ => receiver.webhook_configs.push(WebhookConfig { url_file: file, send_resolved: n.send_resolved }),
+            _ => r.webhook_configs.push(WebhookConfig { url_file: file, send_resolved: n.send_resolved }),
         }
     }
+    for e in &mon.emails {
+        at(&mut out, &e.receiver).email_configs.push(EmailConfig {
+            to: value(stack, &e.to),
+            from: value(stack, &e.from),
+            smarthost: value(stack, &e.smarthost),
+            auth_username: e.auth_username.as_deref().map(|u| value(stack, u)),
+            auth_password_file: e.auth_password_secret.as_deref().map(secret_file),
+            require_tls: e.require_tls,
+            send_resolved: e.send_resolved,
+        });
+    }
+    for p in &mon.pagerduty {
+        at(&mut out, &p.receiver)
+            .pagerduty_configs
+            .push(PagerDutyConfig { routing_key_file: secret_file(&p.routing_key_secret), send_resolved: p.send_resolved });
+    }
+    out
+}
+
+fn alertmanager_yml(stack: &Stack, mon: &Monitoring) -> String {
     let am = &mon.alertmanager;
+    let route = |receiver: &str, group_by: Vec<String>, w: Option<u64>, i: Option<u64>, r: Option<u64>| AmRoute {
+        receiver: receiver.to_string(),
+        matchers: Vec::new(),
+        continue_: false,
+        group_by,
+        group_wait: w.map(duration),
+        group_interval: i.map(duration),
+        repeat_interval: r.map(duration),
+        routes: Vec::new(),
+    };
+    let mut top =
+        route(DEFAULT_RECEIVER, am.group_by.clone(), am.group_wait_ms, am.group_interval_ms, am.repeat_interval_ms);
+    // Child routes inherit grouping and timing from the top route, unless they set their own.
+    for r in &am.routes {
+        let mut child =
+            route(&r.receiver, Vec::new(), r.group_wait_ms, r.group_interval_ms, r.repeat_interval_ms);
+        child.matchers = r.matchers.clone();
+        child.continue_ = r.continue_;
+        top.routes.push(child);
+    }
     let config = AmConfig {
-        route: AmRoute {
-            receiver: receiver.name.clone(),
-            group_by: am.group_by.clone(),
-            group_wait: am.group_wait_ms.map(duration),
-            group_interval: am.group_interval_ms.map(duration),
-            repeat_interval: am.repeat_interval_ms.map(duration),
-        },
-        receivers: vec![receiver],
+        route: top,
+        receivers: receivers(stack, mon),
         inhibit_rules: am
             .inhibit
             .iter()
@@ -612,9 +711,11 @@ fn alertmanager_yml(stack: &Stack, mon: &Monitoring) -> String {
             .collect(),
     };
     let mut text = header(stack);
-    text.push_str(
-        "# Every alert goes to every `notify` of the stack; webhook URLs are read from the mounted secrets.\n",
-    );
+    text.push_str(if am.routes.is_empty() {
+        "# Every alert goes to every `notify` of the stack; webhook URLs are read from the mounted secrets.\n"
+    } else {
+        "# Alerts go to the first `route` they match, else to the receiver of the `notify`s without `receiver=`; secrets are read from the mounted files.\n"
+    });
     text.push_str(&super::yaml(&config));
     text
 }
@@ -627,7 +728,7 @@ pub fn emit(stack: &Stack) -> Vec<OutputFile> {
     for g in &stack.alert_groups {
         files.push(OutputFile::new(format!("{PROMETHEUS_DIR}/{}", rule_file(&g.name)), rules_yml(stack, g)));
     }
-    if let Some(mon) = stack.monitoring.as_ref().filter(|m| !m.notify.is_empty()) {
+    if let Some(mon) = stack.monitoring.as_ref().filter(|m| m.has_alertmanager()) {
         files.push(OutputFile::new(
             format!("{ALERTMANAGER_DIR}/alertmanager.yml"),
             alertmanager_yml(stack, mon),

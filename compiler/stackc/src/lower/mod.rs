@@ -876,11 +876,43 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
                     webhook_secret: s(x, "webhook")?,
                     channel: s(x, "channel"),
                     send_resolved: x.prop_bool("send-resolved").unwrap_or(true),
+                    receiver: receiver(x),
                 })
             })
             .collect(),
         alertmanager: alertmanager_settings(cx, n.child("alertmanager")),
+        emails: n
+            .children_named("email")
+            .filter_map(|e| {
+                Some(EmailNotify {
+                    // Raw: the Prometheus target renders params (and reports those it cannot).
+                    to: e.arg_str(0)?.to_string(),
+                    from: s(e, "from")?,
+                    smarthost: s(e, "smarthost")?,
+                    auth_username: s(e, "auth-username"),
+                    auth_password_secret: s(e, "auth-password"),
+                    require_tls: e.prop_bool("require-tls"),
+                    send_resolved: e.prop_bool("send-resolved").unwrap_or(false),
+                    receiver: receiver(e),
+                })
+            })
+            .collect(),
+        pagerduty: n
+            .children_named("pagerduty")
+            .filter_map(|p| {
+                Some(PagerDutyNotify {
+                    routing_key_secret: s(p, "routing-key")?,
+                    send_resolved: p.prop_bool("send-resolved").unwrap_or(true),
+                    receiver: receiver(p),
+                })
+            })
+            .collect(),
     }
+}
+
+/// The Alertmanager receiver a `notify`/`email`/`pagerduty` belongs to.
+fn receiver(n: &Node) -> String {
+    s(n, "receiver").unwrap_or_else(|| DEFAULT_RECEIVER.to_string())
 }
 
 /// `monitoring > alertmanager`. Without `group-by`, alerts are batched by `alertname`
@@ -898,6 +930,25 @@ fn alertmanager_settings(cx: &Cx, a: Option<&Node>) -> AlertmanagerSettings {
             .into_iter()
             .flat_map(|a| a.children_named("inhibit"))
             .filter_map(|i| Some(Inhibit { source: s(i, "source")?, target: s(i, "target")?, equal: labels(i) }))
+            .collect(),
+        routes: a
+            .into_iter()
+            .flat_map(|a| a.children_named("route"))
+            .filter_map(|r| {
+                let matchers = match s(r, "match") {
+                    Some(m) => crate::validate::alerting::route_matchers(&m).ok()?,
+                    None => Vec::new(),
+                };
+                Some(AlertRoute {
+                    receiver: r.arg_str(0)?.to_string(),
+                    matchers,
+                    continue_: r.prop_bool("continue").unwrap_or(false),
+                    group_wait_ms: dur(cx, r, "group-wait"),
+                    group_interval_ms: dur(cx, r, "group-interval"),
+                    repeat_interval_ms: dur(cx, r, "repeat-interval"),
+                    origin: origin(r.span),
+                })
+            })
             .collect(),
         origin: a.map(|a| origin(a.head_span())),
     }

@@ -2,6 +2,7 @@
 //! environment: references, cross-field rules and policy lints.
 
 pub mod alert_jobs;
+pub mod alerting;
 pub mod lints;
 pub mod rules;
 pub mod values;
@@ -102,7 +103,7 @@ pub fn generated_services(monitoring: &Node) -> Vec<&'static str> {
             }
         }
     }
-    if monitoring.children().iter().any(|c| c.name.name == "notify") {
+    if monitoring.children().iter().any(|c| alerting::RECEIVER_NODES.contains(&c.name.name.as_str())) {
         out.push("alertmanager");
     }
     out
@@ -152,6 +153,7 @@ pub fn semantic(nodes: &[Node], lint_config: &LintConfig, diags: &mut Diagnostic
     let symbols = Symbols::collect(nodes);
     walk::refs(nodes, &symbols, diags);
     rules::check(nodes, &symbols, diags);
+    alerting::check(nodes, diags);
     let levels = lint_config.levels(nodes);
     lints::check(nodes, &symbols, &levels, diags);
 }

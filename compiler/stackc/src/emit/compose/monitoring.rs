@@ -20,7 +20,7 @@ pub(super) fn monitoring_services(stack: &Stack) -> Vec<String> {
     };
     let mut out = vec![mon.prometheus_service.name.clone()];
     out.extend(mon.exporters.iter().map(|e| e.service.name.clone()));
-    if !mon.notify.is_empty() {
+    if mon.has_alertmanager() {
         out.push("alertmanager".into());
     }
     out
@@ -238,7 +238,7 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
     }
     p.restart.get_or_insert_with(|| "unless-stopped".into());
     p.healthcheck.get_or_insert_with(|| wget_health(super::PROMETHEUS_PORT, "/-/healthy"));
-    if !mon.notify.is_empty() {
+    if mon.has_alertmanager() {
         p.depends_on.entry("alertmanager".into()).or_insert(CDepends { condition: "service_started" });
     }
     services.push((user.name.clone(), p));
@@ -295,7 +295,7 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
         services.push((e.service.name.clone(), c));
     }
 
-    if !mon.notify.is_empty() {
+    if mon.has_alertmanager() {
         let mut a = CService {
             image: Some(super::ALERTMANAGER_IMAGE.into()),
             command: Some(vec![
@@ -311,12 +311,10 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
             healthcheck: Some(wget_health(super::ALERTMANAGER_PORT, "/-/healthy")),
             ..CService::default()
         };
-        for n in &mon.notify {
-            // alertmanager.yml reads the webhook URL from /run/secrets/<name>.
-            secrets.declare(&n.webhook_secret);
-            if !a.secrets.iter().any(|s| s.source == n.webhook_secret) {
-                a.secrets.push(CServiceSecret { source: n.webhook_secret.clone(), target: None, mode: None });
-            }
+        for name in mon.alertmanager_secrets() {
+            // alertmanager.yml reads webhook URLs, keys and passwords from /run/secrets/<name>.
+            secrets.declare(name);
+            a.secrets.push(CServiceSecret { source: name.to_string(), target: None, mode: None });
         }
         services.push(("alertmanager".to_string(), a));
         volumes.push("alertmanager-data".to_string());
@@ -333,7 +331,7 @@ pub(super) fn monitoring_secrets(stack: &Stack) -> Vec<&str> {
     for e in &mon.exporters {
         out.extend(e.service.secrets.iter().map(String::as_str));
     }
-    out.extend(mon.notify.iter().map(|n| n.webhook_secret.as_str()));
+    out.extend(mon.alertmanager_secrets());
     out
 }
 
@@ -380,7 +378,7 @@ pub(super) fn check_monitoring(stack: &Stack) -> Vec<Diagnostic> {
     if !user_mounts_data {
         generated_volumes.push("prometheus-data");
     }
-    if !mon.notify.is_empty() {
+    if mon.has_alertmanager() {
         generated_volumes.push("alertmanager-data");
     }
     for name in generated_volumes {
