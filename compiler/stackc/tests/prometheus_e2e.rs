@@ -8,9 +8,8 @@
 //! Everything runs inside `unshare -m -n`: a private network namespace with only a loopback
 //! interface (no port of the machine is used) and a private mount namespace in which a hosts
 //! file maps every host the files name (`api`, `node-exporter`, `alertmanager`, …) to
-//! 127.0.0.1. So the generated files are used as they are, but for one path: the secret file
-//! Alertmanager reads the receiver's URL from (`/run/secrets/alert-hook`) is in the test's
-//! directory. The servers' command lines are compose's (`--config.file`,
+//! 127.0.0.1. So the generated files are used as they are, but for one path: the secret files
+//! Alertmanager reads the receivers' URLs from (`/run/secrets/…`) are in the test's directory. The servers' command lines are compose's (`--config.file`,
 //! `--storage.*path` in the test's directory) plus `--cluster.listen-address=` for
 //! Alertmanager, whose gossip needs a non-loopback address the namespace does not have.
 //!
@@ -98,7 +97,11 @@ fn prometheus_and_alertmanager_run_the_generated_monitoring() {
     }
     let am_config = dir.join("alertmanager/alertmanager.yml");
     write(&am_config, &replace_all(&file("alertmanager/alertmanager.yml"), "/run/secrets/", &format!("{d}/secrets/")));
-    write(&dir.join("secrets/alert-hook"), &format!("http://127.0.0.1:{RECEIVER_PORT}/slack\n"));
+    // Each receiver's URL is the test's webhook server, under the secret's name: the path
+    // tells which receiver a notification went through.
+    for secret in stack.monitoring.as_ref().unwrap().alertmanager_secrets() {
+        write(&dir.join("secrets").join(secret), &format!("http://127.0.0.1:{RECEIVER_PORT}/{secret}\n"));
+    }
 
     let plan = serde_json::json!({
         "prometheus": [
@@ -114,7 +117,11 @@ fn prometheus_and_alertmanager_run_the_generated_monitoring() {
         "jobs": jobs.iter().map(|j| j.job_name.clone()).collect::<Vec<_>>(),
         "probe": {"url": probe.url, "module": probe.module},
         "receiver_port": RECEIVER_PORT,
-        "alerts": {"name": "QueueBacklog", "metric": "queue_depth", "warning_value": 500, "critical_value": 5000},
+        "alerts": {
+            "name": "QueueBacklog", "metric": "queue_depth", "warning_value": 500, "critical_value": 5000,
+            // The default receiver's secret, and the one of the route for critical alerts.
+            "warning_path": "/alert-hook", "critical_path": "/oncall-hook",
+        },
         "outer_namespaces": { "mnt": namespace("mnt"), "net": namespace("net") },
     });
     let plan_path = dir.join("plan.json");

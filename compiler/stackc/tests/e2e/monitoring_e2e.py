@@ -15,10 +15,10 @@ so the generated files are used with their own addresses and ports. It then
 2. starts Alertmanager and Prometheus with the plan's commands;
 3. proves through Prometheus' HTTP API that every target of every job is `up == 1`, and that
    the blackbox job's scrapes reached the exporter with the probe's URL and module;
-4. raises `queue_depth` over the warning threshold: the warning passes the generated route and
-   reaches the receiver;
+4. raises `queue_depth` over the warning threshold: the warning passes the generated route
+   tree and reaches the default receiver (its path is the receiver's secret's name);
 5. raises it over the critical threshold: the critical (the same alert name) reaches the
-   receiver, and Alertmanager's API shows the warning suppressed by the generated inhibit
+   receiver of the route for critical alerts, and Alertmanager's API shows the warning suppressed by the generated inhibit
    rule while Prometheus still fires it (and no second warning notification arrives).
 
 Whatever happens, every process and server is stopped in a `finally`, and the script exits
@@ -36,8 +36,9 @@ PLAN.json (written by the Rust test):
   jobs           the job names prometheus.yml has: each must have its targets up
   probe          {url, module}: what the blackbox exporter must be asked
   receiver_port  the port of the webhook receiver (the secret file holds its URL)
-  alerts         {name, metric, warning_value, critical_value}: one alert name with a warning
-                 and a critical rule on `metric`, and the values that make each true
+  alerts         {name, metric, warning_value, critical_value, warning_path, critical_path}:
+                 one alert name with a warning and a critical rule on `metric`, the values
+                 that make each true, and the receiver path each severity's route leads to
   outer_namespaces  {"mnt": inode, "net": inode} of the caller, which this script must not be in
 """
 
@@ -110,7 +111,7 @@ class Receiver(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         with LOCK:
-            NOTIFICATIONS.append(json.loads(body))
+            NOTIFICATIONS.append((self.path, json.loads(body)))
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -144,9 +145,10 @@ def wait_for(what, check, timeout=60):
 
 
 def titles():
-    """The titles of the Slack messages received, e.g. `[FIRING:1] QueueBacklogWarning api`."""
+    """The Slack messages received: the receiver's path and the title, e.g.
+    `/alert-hook [FIRING:1] QueueBacklog api (api:8080 warning)`."""
     with LOCK:
-        return [a.get("title", "") for n in NOTIFICATIONS for a in n.get("attachments", [])]
+        return [f"{path} {a.get('title', '')}" for path, n in NOTIFICATIONS for a in n.get("attachments", [])]
 
 
 def set_queue_depth(value):
@@ -193,10 +195,12 @@ def am_alert(name, severity):
 
 
 def firing(severity):
-    """The notifications about firing alerts of `severity` (the title ends with the labels
-    the alerts share beyond the group's: `(api:8080 warning)`)."""
-    name = PLAN["alerts"]["name"]
-    return [t for t in titles() if t.startswith("[FIRING") and f" {name} " in t and t.endswith(f" {severity})")]
+    """The notifications about firing alerts of `severity` that reached the receiver the
+    route of that severity names (the title ends with the labels the alerts share beyond the
+    group's: `(api:8080 warning)`)."""
+    a = PLAN["alerts"]
+    start = f"{a[severity + '_path']} [FIRING"
+    return [t for t in titles() if t.startswith(start) and f" {a['name']} " in t and t.endswith(f" {severity})")]
 
 
 def check_alerts():
@@ -231,7 +235,7 @@ def check_alerts():
     time.sleep(3)  # three group intervals: time for a notification the inhibition must stop
     assert len(firing("warning")) == before, f"the warning was sent again while inhibited: {titles()}"
     last = titles()[-1]
-    assert last.startswith("[FIRING:1] ") and last.endswith(" critical)"), f"the last notification: {last}"
+    assert last.startswith(f"{a['critical_path']} [FIRING:1] ") and last.endswith(" critical)"), f"the last: {last}"
     log(f"ok   no notification of the warning while the critical fires (Prometheus fires both): {titles()}")
 
 
