@@ -590,6 +590,18 @@ pub struct Scrape {
     pub path: Option<String>,
     pub interval_ms: Option<u64>,
     pub scheme: Option<String>,
+    /// `targets`: more `host:port` targets after `target`.
+    pub more_targets: Vec<String>,
+    pub timeout_ms: Option<u64>,
+    pub honor_labels: Option<bool>,
+    pub basic_auth_user: Option<String>,
+    pub basic_auth_password_secret: Option<String>,
+    pub tls_server_name: Option<String>,
+    pub insecure_skip_verify: Option<bool>,
+    /// `drop-metric` regular expressions, anchored by Prometheus.
+    pub drop_metrics: Vec<String>,
+    /// `rename-label FROM TO` pairs.
+    pub rename_labels: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -668,6 +680,17 @@ impl Monitoring {
     /// Whether Alertmanager runs: some receiver sends alerts somewhere.
     pub fn has_alertmanager(&self) -> bool {
         !self.notify.is_empty() || !self.emails.is_empty() || !self.pagerduty.is_empty()
+    }
+
+    /// The secrets Prometheus reads from files (a `scrape`'s basic-auth password), once each.
+    pub fn prometheus_secrets(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for s in self.scrapes.iter().filter_map(|s| s.basic_auth_password_secret.as_deref()) {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
     }
 
     /// The secrets Alertmanager reads from files, once each, in the stack's order.

@@ -595,8 +595,20 @@ const MONITORING: &[NodeSpec] = &[
     n("probe", "a blackbox probe of a URL").args(&[("url", Url)], 1).props(&[p("module", Str)]).keyed(),
     n("scrape", "an extra scrape job")
         .args(&[NAME], 1)
-        .props(&[p("target", HostPort), p("path", UrlPath), p("interval", DUR), p("scheme", Enum(&["http", "https"]))])
+        .props(&[
+            p("target", HostPort),
+            p("path", UrlPath),
+            p("interval", DUR),
+            p("scheme", Enum(&["http", "https"])),
+            p("timeout", DUR),
+            p("honor-labels", Bool),
+            p("basic-auth-user", Str),
+            ps("basic-auth-password", Str),
+            p("tls-server-name", Host),
+            p("insecure-skip-verify", Bool),
+        ])
         .required(&["target"])
+        .kids(SCRAPE)
         .keyed(),
     n("email", "Alertmanager sends alerts by e-mail, through an SMTP server")
         .args(&[("to", Str)], 1)
@@ -620,6 +632,13 @@ const MONITORING: &[NodeSpec] = &[
         .props(&[p("group-wait", DUR), p("group-interval", DUR), p("repeat-interval", DUR)])
         .kids(ALERTMANAGER)
         .merge(Merge::Deep),
+];
+
+/// What a `scrape` job does with the samples and targets it gets.
+const SCRAPE: &[NodeSpec] = &[
+    n("targets", "more `host:port` targets of the job, besides `target=`").rest("target", HostPort, 1),
+    n("drop-metric", "drop the metrics whose name matches this regular expression").args(&[("regex", Str)], 1).keyed(),
+    n("rename-label", "rename a label of every sample").args(&[("from", LabelName), ("to", LabelName)], 2).keyed(),
 ];
 
 /// The severities of `alert severity=` (the same list), which inhibit rules match on.

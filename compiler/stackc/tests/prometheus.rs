@@ -995,3 +995,67 @@ fn alerts_matching_no_route_need_a_default_receiver() {
     // A last route without `match=` takes the rest.
     assert_eq!(alerting_errors(&format!("{named}        route \"team\"\n    }}")), []);
 }
+
+// ---------------------------------------------------------------------------------------
+// What a `scrape` of something outside the stack sets.
+
+const EXTERNAL_SCRAPE: &str = r##"
+secret "billing-metrics" env="BILLING_METRICS_PASSWORD"
+monitoring {
+    scrape "legacy-billing" target="10.0.0.12:9100" scheme="https" interval="30s" timeout="10s" honor-labels=#true basic-auth-user="prometheus" basic-auth-password=(secret)"billing-metrics" tls-server-name="billing.internal" insecure-skip-verify=#false {
+        targets "10.0.0.13:9100" "10.0.0.12:9100"
+        drop-metric "go_.*"
+        rename-label "host" "hostname"
+    }
+}
+targets { compose; prometheus; }
+"##;
+
+#[test]
+fn an_external_scrape_keeps_auth_tls_timing_and_relabelling() {
+    let j = jobs(EXTERNAL_SCRAPE);
+    assert_eq!(
+        j[1],
+        serde_json::json!({
+            "job_name": "legacy-billing",
+            "honor_labels": true,
+            "scrape_interval": "30s",
+            "scrape_timeout": "10s",
+            "scheme": "https",
+            "basic_auth": {"username": "prometheus", "password_file": "/run/secrets/billing-metrics"},
+            "tls_config": {"server_name": "billing.internal", "insecure_skip_verify": false},
+            "static_configs": [{"targets": ["10.0.0.12:9100", "10.0.0.13:9100"]}],
+            "metric_relabel_configs": [
+                {"source_labels": ["__name__"], "regex": "go_.*", "action": "drop"},
+                {"source_labels": ["host"], "target_label": "hostname"},
+                {"regex": "host", "action": "labeldrop"},
+            ],
+        })
+    );
+    let files = build(EXTERNAL_SCRAPE, vec![TargetKind::Prometheus, TargetKind::Compose]);
+    let compose = &files.iter().find(|(p, _)| p == "docker-compose.yml").expect("compose").1;
+    assert!(support::service_block(compose, "prometheus").contains("source: billing-metrics"), "{compose}");
+    let Some(promtool) = require("promtool") else { return };
+    let work = scratch("external-scrape");
+    let prom = &files.iter().find(|(p, _)| p == "prometheus/prometheus.yml").unwrap().1;
+    std::fs::write(work.join("prometheus.yml"), prom).unwrap();
+    let (ok, text) = run(Command::new(&promtool).arg("check").arg("config").arg(work.join("prometheus.yml")));
+    assert!(ok, "{text}\n{prom}");
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn a_scrape_regex_must_parse_and_a_password_needs_a_user() {
+    let src = r#"
+secret "p" env="P"
+monitoring {
+    scrape "x" target="10.0.0.1:9100" basic-auth-password=(secret)"p" {
+        drop-metric "go_(.*"
+    }
+}
+"#;
+    let errors = errors_of(src);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0], "E0109 `basic-auth-password=` needs `basic-auth-user=`");
+    assert_eq!(errors[1], "E0310 `go_(.*` is not a valid regular expression: unclosed group");
+}

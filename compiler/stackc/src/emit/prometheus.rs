@@ -75,29 +75,73 @@ pub struct Relabel {
 pub struct ScrapeConfig {
     pub job_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub honor_labels: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scrape_interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scrape_timeout: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheme: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub static_configs: Vec<StaticConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dns_sd_configs: Vec<DnsSdConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub relabel_configs: Vec<Relabel>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metric_relabel_configs: Vec<MetricRelabel>,
+}
+
+/// Basic auth for a scrape: the password from the secret's mounted file.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct BasicAuth {
+    pub username: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insecure_skip_verify: Option<bool>,
+}
+
+/// A rule of `metric_relabel_configs` (applied to the scraped samples).
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct MetricRelabel {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub source_labels: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<&'static str>,
 }
 
 impl ScrapeConfig {
     fn new(job: impl Into<String>) -> Self {
         ScrapeConfig {
             job_name: job.into(),
+            honor_labels: None,
             scrape_interval: None,
+            scrape_timeout: None,
             metrics_path: None,
             scheme: None,
+            basic_auth: None,
+            tls_config: None,
             static_configs: Vec::new(),
             dns_sd_configs: Vec::new(),
             relabel_configs: Vec::new(),
+            metric_relabel_configs: Vec::new(),
         }
     }
 
@@ -371,13 +415,61 @@ pub fn scrape_jobs(stack: &Stack) -> Vec<ScrapeConfig> {
         jobs.push(blackbox_job(stack, &mon.probes, &address));
     }
     for s in &mon.scrapes {
-        let mut j = ScrapeConfig::new(s.name.clone())
-            .path(&value(stack, s.path.as_deref().unwrap_or("/metrics")))
-            .scheme(s.scheme.as_deref());
-        j.scrape_interval = s.interval_ms.map(duration);
-        jobs.push(j.target(value(stack, &s.target)));
+        jobs.push(extra_scrape_job(stack, s));
     }
     jobs
+}
+
+/// The job of a `scrape`: its targets, timing, authentication and sample rewriting.
+fn extra_scrape_job(stack: &Stack, s: &Scrape) -> ScrapeConfig {
+    let mut j = ScrapeConfig::new(s.name.clone())
+        .path(&value(stack, s.path.as_deref().unwrap_or("/metrics")))
+        .scheme(s.scheme.as_deref());
+    j.scrape_interval = s.interval_ms.map(duration);
+    j.scrape_timeout = s.timeout_ms.map(duration);
+    j.honor_labels = s.honor_labels;
+    j.basic_auth = s.basic_auth_user.as_deref().map(|u| BasicAuth {
+        username: value(stack, u),
+        password_file: s.basic_auth_password_secret.as_deref().map(secret_file),
+    });
+    if s.tls_server_name.is_some() || s.insecure_skip_verify.is_some() {
+        j.tls_config = Some(TlsConfig {
+            server_name: s.tls_server_name.as_deref().map(|h| value(stack, h)),
+            insecure_skip_verify: s.insecure_skip_verify,
+        });
+    }
+    let mut targets = vec![value(stack, &s.target)];
+    for t in &s.more_targets {
+        let t = value(stack, t);
+        if !targets.contains(&t) {
+            targets.push(t);
+        }
+    }
+    j.static_configs.push(StaticConfig { targets, labels: IndexMap::new() });
+    for re in &s.drop_metrics {
+        j.metric_relabel_configs.push(MetricRelabel {
+            source_labels: vec!["__name__".into()],
+            regex: Some(value(stack, re)),
+            target_label: None,
+            action: Some("drop"),
+        });
+    }
+    // A rename is a copy to the new name, then the old label dropped.
+    for (from, to) in &s.rename_labels {
+        j.metric_relabel_configs.push(MetricRelabel {
+            source_labels: vec![from.clone()],
+            regex: None,
+            target_label: Some(to.clone()),
+            action: None,
+        });
+        j.metric_relabel_configs.push(MetricRelabel {
+            source_labels: Vec::new(),
+            regex: Some(from.clone()),
+            target_label: None,
+            action: Some("labeldrop"),
+        });
+    }
+    j
 }
 
 /// What Prometheus cannot do for this stack.
@@ -449,6 +541,8 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     for s in &mon.scrapes {
         strings.push((&s.target, here));
         strings.extend(s.path.as_deref().map(|p| (p, here)));
+        strings.extend(s.more_targets.iter().chain(&s.drop_metrics).map(|t| (t.as_str(), here)));
+        strings.extend([&s.basic_auth_user, &s.tls_server_name].into_iter().flatten().map(|v| (v.as_str(), here)));
     }
     for n in &mon.notify {
         strings.extend(n.channel.as_deref().map(|c| (c, here)));

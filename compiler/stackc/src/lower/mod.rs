@@ -865,6 +865,21 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
                     path: s(p, "path"),
                     interval_ms: dur(cx, p, "interval"),
                     scheme: s(p, "scheme"),
+                    more_targets: p
+                        .children_named("targets")
+                        .flat_map(|t| t.args.iter().map(|a| a.value.display()))
+                        .collect(),
+                    timeout_ms: dur(cx, p, "timeout"),
+                    honor_labels: p.prop_bool("honor-labels"),
+                    basic_auth_user: s(p, "basic-auth-user"),
+                    basic_auth_password_secret: s(p, "basic-auth-password"),
+                    tls_server_name: s(p, "tls-server-name"),
+                    insecure_skip_verify: p.prop_bool("insecure-skip-verify"),
+                    drop_metrics: p.children_named("drop-metric").filter_map(|d| d.arg_str(0)).map(str::to_string).collect(),
+                    rename_labels: p
+                        .children_named("rename-label")
+                        .filter_map(|r| Some((r.arg_str(0)?.to_string(), r.arg_str(1)?.to_string())))
+                        .collect(),
                 })
             })
             .collect(),

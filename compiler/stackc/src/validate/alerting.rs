@@ -1,6 +1,7 @@
-//! Alertmanager's receivers and routes: a route's matchers must parse, and it must name a
-//! receiver that some `notify`, `email` or `pagerduty` makes; alerts that no route takes go
-//! to the default receiver, which must send them somewhere.
+//! The cross-field rules of `monitoring`. Alertmanager's receivers and routes: a route's
+//! matchers must parse, and it must name a receiver that some `notify`, `email` or
+//! `pagerduty` makes; alerts that no route takes go to the default receiver, which must send
+//! them somewhere. A `scrape`'s regular expressions parse and its password has a user.
 
 use promql_parser::parser::{self, Expr};
 
@@ -37,8 +38,32 @@ fn receivers(monitoring: &Node) -> Vec<String> {
     out
 }
 
+/// A `scrape`'s regular expressions parse, and its basic-auth password has a user.
+fn scrapes(monitoring: &Node, diags: &mut Diagnostics) {
+    for scrape in monitoring.children_named("scrape") {
+        for d in scrape.children_named("drop-metric") {
+            let Some(re) = d.args.first() else { continue };
+            if let Err(e) = re.value.as_str().map_or(Ok(()), super::values::regex) {
+                diags.push(
+                    Diagnostic::error(e.code, e.message)
+                        .at(re.span, "not a regular expression")
+                        .help("Prometheus matches metric names with RE2, anchored: `go_.*` drops every `go_` metric"),
+                );
+            }
+        }
+        if let (Some(p), None) = (scrape.prop("basic-auth-password"), scrape.prop("basic-auth-user")) {
+            diags.push(
+                Diagnostic::error(Code::MissingRequired, "`basic-auth-password=` needs `basic-auth-user=`")
+                    .at(p.entry_span, "a password without a user")
+                    .help("add `basic-auth-user=\"…\"`: Prometheus sends both"),
+            );
+        }
+    }
+}
+
 pub fn check(nodes: &[Node], diags: &mut Diagnostics) {
     let Some(monitoring) = nodes.iter().find(|n| n.name.name == "monitoring") else { return };
+    scrapes(monitoring, diags);
     let Some(am) = monitoring.child("alertmanager") else { return };
     let known = receivers(monitoring);
     let routes: Vec<&Node> = am.children_named("route").collect();

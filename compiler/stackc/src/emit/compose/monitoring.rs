@@ -241,6 +241,13 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
     if mon.has_alertmanager() {
         p.depends_on.entry("alertmanager".into()).or_insert(CDepends { condition: "service_started" });
     }
+    for name in mon.prometheus_secrets() {
+        // prometheus.yml reads a scrape's basic-auth password from /run/secrets/<name>.
+        secrets.declare(name);
+        if !p.secrets.iter().any(|s| s.source == name) {
+            p.secrets.push(CServiceSecret { source: name.to_string(), target: None, mode: None });
+        }
+    }
     services.push((user.name.clone(), p));
 
     for e in &mon.exporters {
@@ -332,6 +339,7 @@ pub(super) fn monitoring_secrets(stack: &Stack) -> Vec<&str> {
         out.extend(e.service.secrets.iter().map(String::as_str));
     }
     out.extend(mon.alertmanager_secrets());
+    out.extend(mon.prometheus_secrets());
     out
 }
 
