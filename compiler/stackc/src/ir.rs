@@ -574,6 +574,11 @@ pub struct Prometheus {
     pub retention_size_bytes: Option<u64>,
     pub scrape_interval_ms: Option<u64>,
     pub evaluation_interval_ms: Option<u64>,
+    pub scrape_timeout_ms: Option<u64>,
+    /// `--web.enable-lifecycle`: reload and shutdown over HTTP.
+    pub lifecycle: bool,
+    /// `monitoring > external-labels`.
+    pub external_labels: IndexMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -747,6 +752,19 @@ pub struct AlertGroup {
     pub name: String,
     pub interval_ms: Option<u64>,
     pub alerts: Vec<Alert>,
+    pub origin: Origin,
+    /// `limit=`: the most alerts (and recorded series) one evaluation may produce.
+    pub limit: Option<u64>,
+    /// The recording rules, evaluated before the alerts (which may use them).
+    pub records: Vec<RecordRule>,
+}
+
+/// `alerts > record`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordRule {
+    pub metric: String,
+    pub expr: String,
+    pub labels: IndexMap<String, String>,
     pub origin: Origin,
 }
 

@@ -578,6 +578,8 @@ const MONITORING: &[NodeSpec] = &[
             p("retention-size", Size),
             p("scrape-interval", DUR),
             p("evaluation-interval", DUR),
+            p("scrape-timeout", DUR),
+            p("lifecycle", Bool),
         ])
         .kids(SERVICE)
         .merge(Merge::Deep),
@@ -610,6 +612,8 @@ const MONITORING: &[NodeSpec] = &[
         .required(&["target"])
         .kids(SCRAPE)
         .keyed(),
+    n("external-labels", "labels Prometheus adds to what leaves it (alerts, federation, remote storage)")
+        .free(LabelName, Str, false),
     n("email", "Alertmanager sends alerts by e-mail, through an SMTP server")
         .args(&[("to", Str)], 1)
         .props(&[
@@ -670,13 +674,23 @@ const ALERT: &[NodeSpec] = &[
     n("labels", "extra alert labels").free(LabelName, Str, false),
 ];
 
-const ALERTS: &[NodeSpec] = &[n("alert", "an alerting rule")
-    .args(&[("name", Str)], 1)
-    .props(&[p("expr", Promql), p("for", DUR), p("severity", Enum(&["critical", "warning", "info"]))])
-    .required(&["expr"])
-    .kids(ALERT)
-    .keyed()
-    .key_prop("severity")];
+const ALERTS: &[NodeSpec] = &[
+    n("alert", "an alerting rule")
+        .args(&[("name", Str)], 1)
+        .props(&[p("expr", Promql), p("for", DUR), p("severity", Enum(&["critical", "warning", "info"]))])
+        .required(&["expr"])
+        .kids(ALERT)
+        .keyed()
+        .key_prop("severity"),
+    n("record", "a recording rule: the expression's result stored as a new metric")
+        .args(&[("metric", Str)], 1)
+        .props(&[p("expr", Promql)])
+        .required(&["expr"])
+        .kids(RECORD)
+        .keyed(),
+];
+
+const RECORD: &[NodeSpec] = &[n("labels", "labels added to the recorded series").free(LabelName, Str, false)];
 
 pub const BACKUP_ENGINES: &[&str] = &["postgres", "redis"];
 const BACKUP: &[NodeSpec] =
@@ -760,7 +774,7 @@ pub const TOP: &[NodeSpec] = &[
     n("monitoring", "Prometheus and exporters").kids(MONITORING).merge(Merge::Deep),
     n("alerts", "a group of alerting rules")
         .args(&[NAME], 1)
-        .props(&[p("interval", DUR)])
+        .props(&[p("interval", DUR), p("limit", Int(1, 1_000_000))])
         .kids(ALERTS)
         .merge(Merge::DeepKey),
     n("backup", "a scheduled dump of a database service, or an archive of a volume")

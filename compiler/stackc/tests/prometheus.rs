@@ -1059,3 +1059,124 @@ monitoring {
     assert_eq!(errors[0], "E0109 `basic-auth-password=` needs `basic-auth-user=`");
     assert_eq!(errors[1], "E0310 `go_(.*` is not a valid regular expression: unclosed group");
 }
+
+// ---------------------------------------------------------------------------------------
+// Recording rules, group limits, external labels, Prometheus' own flags.
+
+const SERVER: &str = r##"
+param "region" default="eu-west"
+service "api" {
+    image "a:1"
+    port 8080 name="http"
+    metrics
+}
+monitoring {
+    prometheus retention="30d" scrape-interval="15s" scrape-timeout="5s" lifecycle=#true
+    external-labels cluster="prod" region="${region}"
+}
+alerts "api" limit=50 {
+    alert "ApiErrors" expr="job:http_errors:rate5m > 0.05" severity="warning"
+    record "job:http_errors:rate5m" expr=#"sum by (job) (rate(http_requests_total{job="api",status=~"5.."}[5m]))"# {
+        labels team="backend"
+    }
+}
+targets { compose; prometheus; }
+"##;
+
+#[test]
+fn recording_rules_come_first_in_their_group_with_its_limit() {
+    let files = build(SERVER, vec![TargetKind::Prometheus]);
+    let rules = &files.iter().find(|(p, _)| p == "prometheus/rules/api.yml").unwrap().1;
+    let body: String = rules.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        body,
+        r#"groups:
+- name: api
+  limit: 50
+  rules:
+  - record: job:http_errors:rate5m
+    expr: sum by (job) (rate(http_requests_total{job="api",status=~"5.."}[5m]))
+    labels:
+      team: backend
+  - alert: ApiErrors
+    expr: job:http_errors:rate5m > 0.05
+    labels:
+      severity: warning
+"#
+    );
+    let prom = &files.iter().find(|(p, _)| p == "prometheus/prometheus.yml").unwrap().1;
+    assert!(
+        prom.contains(
+            "global:\n  scrape_interval: 15s\n  scrape_timeout: 5s\n  external_labels:\n    cluster: prod\n    region: eu-west\n"
+        ),
+        "{prom}"
+    );
+    let Some(promtool) = require("promtool") else { return };
+    let work = scratch("records");
+    for (p, text) in &files {
+        let f = work.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, text).unwrap();
+    }
+    let (ok, text) =
+        run(Command::new(&promtool).arg("check").arg("config").arg(work.join("prometheus/prometheus.yml")));
+    assert!(ok && text.contains("SUCCESS: 2 rules found"), "{text}");
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// The command-line of the compose service of Prometheus, one flag per item.
+fn prometheus_command(src: &str) -> (Vec<String>, Vec<String>) {
+    let emit = EmitOptions { targets: Some(vec![TargetKind::Compose, TargetKind::Prometheus]), ..EmitOptions::default() };
+    let built = stackc::build("test.stack.kdl", src, &Options::default(), &emit);
+    let compose = &built.files.iter().find(|f| f.path == "docker-compose.yml").expect("compose").contents;
+    let block = support::service_block(compose, "prometheus");
+    let command: Vec<String> = block
+        .lines()
+        .skip_while(|l| !l.starts_with("command:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("- "))
+        .map(|l| l[2..].to_string())
+        .collect();
+    let warnings = built.outcome.diagnostics.iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect();
+    (command, warnings)
+}
+
+#[test]
+fn prometheus_flags_are_kept_when_its_command_is_overridden() {
+    let (command, _) = prometheus_command(SERVER);
+    assert_eq!(
+        command,
+        [
+            "--config.file=/etc/prometheus/prometheus.yml",
+            "--storage.tsdb.path=/prometheus",
+            "--storage.tsdb.retention.time=30d",
+            "--web.enable-lifecycle",
+        ]
+    );
+    // A command adds its own flags; stackc's are kept, except the one it sets itself.
+    let own = SERVER.replace(
+        "lifecycle=#true\n",
+        "lifecycle=#true {\n        command \"--storage.tsdb.retention.time=7d\" \"--query.timeout=1m\"\n    }\n",
+    );
+    let (command, warnings) = prometheus_command(&own);
+    assert_eq!(
+        command,
+        [
+            "--storage.tsdb.retention.time=7d",
+            "--query.timeout=1m",
+            "--config.file=/etc/prometheus/prometheus.yml",
+            "--storage.tsdb.path=/prometheus",
+            "--web.enable-lifecycle",
+        ]
+    );
+    assert!(
+        warnings.contains(&"W0501 Prometheus's `command` sets `--storage.tsdb.retention.time=7d`, which wins over `retention=`".to_string()),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn a_recorded_metric_needs_a_prometheus_name() {
+    let errors = errors_of("alerts \"a\" {\n    record \"job:http errors\" expr=\"up\"\n}\n");
+    assert_eq!(errors, ["E0201 `job:http errors` is not a Prometheus metric name"]);
+}

@@ -32,7 +32,11 @@ struct Global {
     #[serde(skip_serializing_if = "Option::is_none")]
     scrape_interval: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    scrape_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     evaluation_interval: Option<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    external_labels: IndexMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -174,7 +178,25 @@ struct RuleGroup {
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     interval: Option<String>,
-    rules: Vec<Rule>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u64>,
+    rules: Vec<AnyRule>,
+}
+
+/// A recording or an alerting rule, as the group's `rules` list holds both.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum AnyRule {
+    Record(RecordYaml),
+    Alert(Rule),
+}
+
+#[derive(Serialize)]
+struct RecordYaml {
+    record: String,
+    expr: Multiline,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    labels: IndexMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -551,7 +573,12 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
         strings.extend([&e.to, &e.from, &e.smarthost].map(|v| (v.as_str(), here)));
         strings.extend(e.auth_username.as_deref().map(|u| (u, here)));
     }
+    strings.extend(mon.prometheus.external_labels.values().map(|v| (v.as_str(), here)));
     for g in &stack.alert_groups {
+        for r in &g.records {
+            strings.push((&r.expr, r.origin));
+            strings.extend(r.labels.values().map(|v| (v.as_str(), r.origin)));
+        }
         for a in &g.alerts {
             strings.push((&a.expr, a.origin));
             for s in [&a.summary, &a.description, &a.runbook].into_iter().flatten() {
@@ -653,9 +680,17 @@ fn prometheus_yml(stack: &Stack) -> String {
     let p = mon.map(|m| &m.prometheus);
     let global = Global {
         scrape_interval: p.and_then(|p| p.scrape_interval_ms).map(duration),
+        scrape_timeout: p.and_then(|p| p.scrape_timeout_ms).map(duration),
         evaluation_interval: p.and_then(|p| p.evaluation_interval_ms).map(duration),
+        external_labels: p
+            .map(|p| p.external_labels.iter().map(|(k, v)| (k.clone(), value(stack, v))).collect())
+            .unwrap_or_default(),
     };
-    let global = (global.scrape_interval.is_some() || global.evaluation_interval.is_some()).then_some(global);
+    let set = global.scrape_interval.is_some()
+        || global.scrape_timeout.is_some()
+        || global.evaluation_interval.is_some()
+        || !global.external_labels.is_empty();
+    let global = set.then_some(global);
     let mut rule_files: Vec<String> = Vec::new();
     for g in &stack.alert_groups {
         let f = rule_file(&g.name);
@@ -685,7 +720,16 @@ fn prometheus_yml(stack: &Stack) -> String {
 }
 
 fn rules_yml(stack: &Stack, group: &AlertGroup) -> String {
-    let rules = group
+    // Records first: the group evaluates its rules in order, so alerts that use a recorded
+    // metric see this evaluation's value.
+    let records = group.records.iter().map(|r| {
+        AnyRule::Record(RecordYaml {
+            record: r.metric.clone(),
+            expr: Multiline(value(stack, &r.expr)),
+            labels: r.labels.iter().map(|(k, v)| (k.clone(), value(stack, v))).collect(),
+        })
+    });
+    let alerts = group
         .alerts
         .iter()
         .map(|a| {
@@ -702,17 +746,21 @@ fn rules_yml(stack: &Stack, group: &AlertGroup) -> String {
                     annotations.insert(key.to_string(), Multiline(value(stack, v)));
                 }
             }
-            Rule {
+            AnyRule::Alert(Rule {
                 alert: a.name.clone(),
                 expr: Multiline(value(stack, &a.expr)),
                 for_: a.for_ms.map(duration),
                 labels,
                 annotations,
-            }
-        })
-        .collect();
+            })
+        });
     let file = RuleFile {
-        groups: vec![RuleGroup { name: group.name.clone(), interval: group.interval_ms.map(duration), rules }],
+        groups: vec![RuleGroup {
+            name: group.name.clone(),
+            interval: group.interval_ms.map(duration),
+            limit: group.limit,
+            rules: records.chain(alerts).collect(),
+        }],
     };
     let mut text = header(stack);
     text.push_str(&super::yaml(&file));

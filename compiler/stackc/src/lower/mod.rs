@@ -837,6 +837,9 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
             retention_size_bytes: size(cx, &prom_node, "retention-size"),
             scrape_interval_ms: dur(cx, &prom_node, "scrape-interval"),
             evaluation_interval_ms: dur(cx, &prom_node, "evaluation-interval"),
+            scrape_timeout_ms: dur(cx, &prom_node, "scrape-timeout"),
+            lifecycle: prom_node.prop_bool("lifecycle").unwrap_or(false),
+            external_labels: free_props(n.children_named("external-labels")),
         },
         prometheus_service: {
             let mut svc = service(cx, "prometheus", &prom_node, default_network);
@@ -1019,6 +1022,18 @@ fn alerts(cx: &Cx, n: &Node) -> AlertGroup {
             })
             .collect(),
         origin: origin(n.head_span()),
+        limit: n.prop("limit").and_then(|l| l.value.as_int()).and_then(|l| u64::try_from(l).ok()),
+        records: n
+            .children_named("record")
+            .filter_map(|r| {
+                Some(RecordRule {
+                    metric: r.arg_str(0)?.to_string(),
+                    expr: s(r, "expr")?,
+                    labels: free_props(r.children_named("labels")),
+                    origin: origin(r.span),
+                })
+            })
+            .collect(),
     }
 }
 

@@ -61,7 +61,24 @@ fn scrapes(monitoring: &Node, diags: &mut Diagnostics) {
     }
 }
 
+/// A recording rule's metric name is one Prometheus accepts (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
+fn records(nodes: &[Node], diags: &mut Diagnostics) {
+    for record in nodes.iter().filter(|n| n.name.name == "alerts").flat_map(|g| g.children_named("record")) {
+        let (Some(name), Some(arg)) = (record.arg_str(0), record.args.first()) else { continue };
+        let ok = name.chars().enumerate().all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit()));
+        if !ok || name.is_empty() {
+            let fixed: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == ':' { c } else { '_' }).collect();
+            diags.push(
+                Diagnostic::error(Code::InvalidName, format!("`{name}` is not a Prometheus metric name"))
+                    .at(arg.span, "letters, digits, `_` and `:`, not starting with a digit")
+                    .help(format!("recorded metrics are named `level:metric:operations`, e.g. `{fixed}`")),
+            );
+        }
+    }
+}
+
 pub fn check(nodes: &[Node], diags: &mut Diagnostics) {
+    records(nodes, diags);
     let Some(monitoring) = nodes.iter().find(|n| n.name.name == "monitoring") else { return };
     scrapes(monitoring, diags);
     let Some(am) = monitoring.child("alertmanager") else { return };
