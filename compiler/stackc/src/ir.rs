@@ -574,12 +574,18 @@ pub struct Prometheus {
     pub retention_size_bytes: Option<u64>,
     pub scrape_interval_ms: Option<u64>,
     pub evaluation_interval_ms: Option<u64>,
+    pub scrape_timeout_ms: Option<u64>,
+    /// `--web.enable-lifecycle`: reload and shutdown over HTTP.
+    pub lifecycle: bool,
+    /// `monitoring > external-labels`.
+    pub external_labels: IndexMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BlackboxProbe {
     pub url: String,
     pub module: String,
+    pub origin: Origin,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -589,6 +595,18 @@ pub struct Scrape {
     pub path: Option<String>,
     pub interval_ms: Option<u64>,
     pub scheme: Option<String>,
+    /// `targets`: more `host:port` targets after `target`.
+    pub more_targets: Vec<String>,
+    pub timeout_ms: Option<u64>,
+    pub honor_labels: Option<bool>,
+    pub basic_auth_user: Option<String>,
+    pub basic_auth_password_secret: Option<String>,
+    pub tls_server_name: Option<String>,
+    pub insecure_skip_verify: Option<bool>,
+    /// `drop-metric` regular expressions, anchored by Prometheus.
+    pub drop_metrics: Vec<String>,
+    /// `rename-label FROM TO` pairs.
+    pub rename_labels: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -605,6 +623,46 @@ pub struct Notify {
     pub webhook_secret: String,
     pub channel: Option<String>,
     pub send_resolved: bool,
+    /// The Alertmanager receiver this belongs to (`receiver=`, else [`DEFAULT_RECEIVER`]).
+    pub receiver: String,
+}
+
+/// The receiver of the `notify`/`email`/`pagerduty` nodes without `receiver=`: where alerts
+/// that match no `route` go.
+pub const DEFAULT_RECEIVER: &str = "stackc";
+
+/// `monitoring > email`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmailNotify {
+    pub to: String,
+    pub from: String,
+    pub smarthost: String,
+    pub auth_username: Option<String>,
+    pub auth_password_secret: Option<String>,
+    pub require_tls: Option<bool>,
+    pub send_resolved: bool,
+    pub receiver: String,
+}
+
+/// `monitoring > pagerduty`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PagerDutyNotify {
+    pub routing_key_secret: String,
+    pub send_resolved: bool,
+    pub receiver: String,
+}
+
+/// `monitoring > alertmanager > route`: alerts matching `matchers` go to `receiver`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertRoute {
+    pub receiver: String,
+    /// Alertmanager matchers (`severity="critical", team=~"db|infra"`), one per item.
+    pub matchers: Vec<String>,
+    pub continue_: bool,
+    pub group_wait_ms: Option<u64>,
+    pub group_interval_ms: Option<u64>,
+    pub repeat_interval_ms: Option<u64>,
+    pub origin: Origin,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -616,6 +674,64 @@ pub struct Monitoring {
     pub probes: Vec<BlackboxProbe>,
     pub scrapes: Vec<Scrape>,
     pub notify: Vec<Notify>,
+    /// `monitoring > alertmanager`: how alerts are batched, repeated and inhibited (its
+    /// defaults when the stack has no such node).
+    pub alertmanager: AlertmanagerSettings,
+    pub emails: Vec<EmailNotify>,
+    pub pagerduty: Vec<PagerDutyNotify>,
+}
+
+impl Monitoring {
+    /// Whether Alertmanager runs: some receiver sends alerts somewhere.
+    pub fn has_alertmanager(&self) -> bool {
+        !self.notify.is_empty() || !self.emails.is_empty() || !self.pagerduty.is_empty()
+    }
+
+    /// The secrets Prometheus reads from files (a `scrape`'s basic-auth password), once each.
+    pub fn prometheus_secrets(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for s in self.scrapes.iter().filter_map(|s| s.basic_auth_password_secret.as_deref()) {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// The secrets Alertmanager reads from files, once each, in the stack's order.
+    pub fn alertmanager_secrets(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        let all = self.notify.iter().map(|n| n.webhook_secret.as_str());
+        let all = all.chain(self.emails.iter().filter_map(|e| e.auth_password_secret.as_deref()));
+        for s in all.chain(self.pagerduty.iter().map(|p| p.routing_key_secret.as_str())) {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+}
+
+/// `monitoring > alertmanager`; what it leaves out is Alertmanager's default.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertmanagerSettings {
+    pub group_by: Vec<String>,
+    pub group_wait_ms: Option<u64>,
+    pub group_interval_ms: Option<u64>,
+    pub repeat_interval_ms: Option<u64>,
+    pub inhibit: Vec<Inhibit>,
+    pub routes: Vec<AlertRoute>,
+    /// Where the stack declares them; `None` when it does not.
+    pub origin: Option<Origin>,
+}
+
+/// While an alert with `severity=source` fires, alerts with `severity=target` and the same
+/// values of the `equal` labels are not sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inhibit {
+    pub source: String,
+    pub target: String,
+    pub equal: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -636,6 +752,19 @@ pub struct AlertGroup {
     pub name: String,
     pub interval_ms: Option<u64>,
     pub alerts: Vec<Alert>,
+    pub origin: Origin,
+    /// `limit=`: the most alerts (and recorded series) one evaluation may produce.
+    pub limit: Option<u64>,
+    /// The recording rules, evaluated before the alerts (which may use them).
+    pub records: Vec<RecordRule>,
+}
+
+/// `alerts > record`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordRule {
+    pub metric: String,
+    pub expr: String,
+    pub labels: IndexMap<String, String>,
     pub origin: Origin,
 }
 

@@ -208,6 +208,11 @@ pub struct NodeSpec {
     pub children: Children,
     pub merge: Merge,
     pub summary: &'static str,
+    /// For a keyed node: a property that tells siblings with the same key apart (two
+    /// `alert "QueueBacklog"`, a warning and a critical, are valid Prometheus). An overlay's
+    /// node replaces the base's with the same key and value of this property, else the first
+    /// with the key; a removal removes every node with the key.
+    pub key_prop: Option<&'static str>,
 }
 
 const fn n(name: &'static str, summary: &'static str) -> NodeSpec {
@@ -224,6 +229,7 @@ const fn n(name: &'static str, summary: &'static str) -> NodeSpec {
         children: Children::None,
         merge: Merge::Once,
         summary,
+        key_prop: None,
     }
 }
 
@@ -274,6 +280,10 @@ impl NodeSpec {
     /// Named things: first argument is the identity.
     const fn keyed(self) -> Self {
         self.merge(Merge::Key(0))
+    }
+    const fn key_prop(mut self, prop: &'static str) -> Self {
+        self.key_prop = Some(prop);
+        self
     }
 
     pub fn prop(&self, name: &str) -> Option<&'static PropSpec> {
@@ -568,6 +578,8 @@ const MONITORING: &[NodeSpec] = &[
             p("retention-size", Size),
             p("scrape-interval", DUR),
             p("evaluation-interval", DUR),
+            p("scrape-timeout", DUR),
+            p("lifecycle", Bool),
         ])
         .kids(SERVICE)
         .merge(Merge::Deep),
@@ -578,15 +590,81 @@ const MONITORING: &[NodeSpec] = &[
         .merge(Merge::DeepKey),
     n("notify", "where Alertmanager sends alerts")
         .args(&[("kind", Enum(&["slack", "webhook"]))], 1)
-        .props(&[ps("webhook", Str), p("channel", Str), p("send-resolved", Bool)])
+        .props(&[ps("webhook", Str), p("channel", Str), p("send-resolved", Bool), p("receiver", Name)])
         .required(&["webhook"])
-        .keyed(),
+        .keyed()
+        .key_prop("receiver"),
     n("probe", "a blackbox probe of a URL").args(&[("url", Url)], 1).props(&[p("module", Str)]).keyed(),
     n("scrape", "an extra scrape job")
         .args(&[NAME], 1)
-        .props(&[p("target", HostPort), p("path", UrlPath), p("interval", DUR), p("scheme", Enum(&["http", "https"]))])
+        .props(&[
+            p("target", HostPort),
+            p("path", UrlPath),
+            p("interval", DUR),
+            p("scheme", Enum(&["http", "https"])),
+            p("timeout", DUR),
+            p("honor-labels", Bool),
+            p("basic-auth-user", Str),
+            ps("basic-auth-password", Str),
+            p("tls-server-name", Host),
+            p("insecure-skip-verify", Bool),
+        ])
         .required(&["target"])
+        .kids(SCRAPE)
         .keyed(),
+    n("external-labels", "labels Prometheus adds to what leaves it (alerts, federation, remote storage)")
+        .free(LabelName, Str, false),
+    n("email", "Alertmanager sends alerts by e-mail, through an SMTP server")
+        .args(&[("to", Str)], 1)
+        .props(&[
+            p("from", Str),
+            p("smarthost", HostPort),
+            p("auth-username", Str),
+            ps("auth-password", Str),
+            p("require-tls", Bool),
+            p("send-resolved", Bool),
+            p("receiver", Name),
+        ])
+        .required(&["from", "smarthost"])
+        .keyed()
+        .key_prop("receiver"),
+    n("pagerduty", "Alertmanager sends alerts to PagerDuty (Events API v2)")
+        .props(&[ps("routing-key", Str), p("send-resolved", Bool), p("receiver", Name)])
+        .required(&["routing-key"])
+        .key_prop("receiver"),
+    n("alertmanager", "how Alertmanager batches, repeats and inhibits the alerts it sends")
+        .props(&[p("group-wait", DUR), p("group-interval", DUR), p("repeat-interval", DUR)])
+        .kids(ALERTMANAGER)
+        .merge(Merge::Deep),
+];
+
+/// What a `scrape` job does with the samples and targets it gets.
+const SCRAPE: &[NodeSpec] = &[
+    n("targets", "more `host:port` targets of the job, besides `target=`").rest("target", HostPort, 1),
+    n("drop-metric", "drop the metrics whose name matches this regular expression").args(&[("regex", Str)], 1).keyed(),
+    n("rename-label", "rename a label of every sample").args(&[("from", LabelName), ("to", LabelName)], 2).keyed(),
+];
+
+/// The severities of `alert severity=` (the same list), which inhibit rules match on.
+const SEVERITIES: Kind = Enum(&["critical", "warning", "info"]);
+
+const ALERTMANAGER: &[NodeSpec] = &[
+    n("group-by", "the labels that batch alerts into one notification").rest("label", LabelName, 1),
+    n("inhibit", "while an alert of severity `source=` fires, alerts of severity `target=` with the same labels are not sent")
+        .rest("equal", LabelName, 0)
+        .props(&[p("source", SEVERITIES), p("target", SEVERITIES)])
+        .required(&["source", "target"])
+        .merge(Merge::Whole),
+    n("route", "alerts that match go to this receiver instead of the default one")
+        .args(&[("receiver", Name)], 1)
+        .props(&[
+            p("match", Str),
+            p("continue", Bool),
+            p("group-wait", DUR),
+            p("group-interval", DUR),
+            p("repeat-interval", DUR),
+        ])
+        .merge(Merge::Whole),
 ];
 
 const ALERT: &[NodeSpec] = &[
@@ -596,12 +674,23 @@ const ALERT: &[NodeSpec] = &[
     n("labels", "extra alert labels").free(LabelName, Str, false),
 ];
 
-const ALERTS: &[NodeSpec] = &[n("alert", "an alerting rule")
-    .args(&[("name", Str)], 1)
-    .props(&[p("expr", Promql), p("for", DUR), p("severity", Enum(&["critical", "warning", "info"]))])
-    .required(&["expr"])
-    .kids(ALERT)
-    .keyed()];
+const ALERTS: &[NodeSpec] = &[
+    n("alert", "an alerting rule")
+        .args(&[("name", Str)], 1)
+        .props(&[p("expr", Promql), p("for", DUR), p("severity", Enum(&["critical", "warning", "info"]))])
+        .required(&["expr"])
+        .kids(ALERT)
+        .keyed()
+        .key_prop("severity"),
+    n("record", "a recording rule: the expression's result stored as a new metric")
+        .args(&[("metric", Str)], 1)
+        .props(&[p("expr", Promql)])
+        .required(&["expr"])
+        .kids(RECORD)
+        .keyed(),
+];
+
+const RECORD: &[NodeSpec] = &[n("labels", "labels added to the recorded series").free(LabelName, Str, false)];
 
 pub const BACKUP_ENGINES: &[&str] = &["postgres", "redis"];
 const BACKUP: &[NodeSpec] =
@@ -705,7 +794,7 @@ pub const TOP: &[NodeSpec] = &[
     n("monitoring", "Prometheus and exporters").kids(MONITORING).merge(Merge::Deep),
     n("alerts", "a group of alerting rules")
         .args(&[NAME], 1)
-        .props(&[p("interval", DUR)])
+        .props(&[p("interval", DUR), p("limit", Int(1, 1_000_000))])
         .kids(ALERTS)
         .merge(Merge::DeepKey),
     n("backup", "a scheduled dump of a database service, or an archive of a volume")

@@ -138,6 +138,9 @@ fn concerned(item: &Item) -> Vec<TargetKind> {
         ["monitoring", "prometheus"] if matches!(item.slot, Slot::Prop("scrape-interval" | "evaluation-interval")) => {
             vec![Prometheus]
         }
+        // prometheus.yml's global timeout; the server's command-line flag.
+        ["monitoring", "prometheus"] if item.slot == Slot::Prop("scrape-timeout") => vec![Prometheus],
+        ["monitoring", "prometheus"] if item.slot == Slot::Prop("lifecycle") => vec![Compose],
         ["monitoring", "prometheus"] => vec![Prometheus, Compose],
         ["monitoring", ..] | ["alerts", ..] => vec![Prometheus],
         ["backup", ..] => vec![Compose, K8s],
@@ -193,6 +196,7 @@ const NOT_APPLICABLE: &[(&str, Option<&str>, &str)] = &[
         Some("compose"),
         "a setting of prometheus.yml, which the Prometheus target writes and compose mounts as it is",
     ),
+
     (
         "secret [name]",
         Some("compose"),

@@ -502,3 +502,681 @@ targets {
     let errors = errors_of(&from_param);
     assert!(errors.iter().any(|e| e.starts_with("E0311")), "{errors:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Alertmanager: grouping, timing, inhibition.
+
+const ALERTMANAGER_STACK: &str = r##"
+secret "hook" env="HOOK_URL"
+monitoring {
+    notify "slack" webhook=(secret)"hook"
+    alertmanager group-wait="10s" group-interval="2m" repeat-interval="90m" {
+        group-by "alertname" "job"
+        inhibit "alertname" "instance" source="critical" target="warning"
+        inhibit source="warning" target="info"
+    }
+}
+targets { prometheus; }
+"##;
+
+#[test]
+fn alertmanager_settings_become_the_route_and_the_inhibit_rules() {
+    let files = build(ALERTMANAGER_STACK, vec![TargetKind::Prometheus]);
+    let am = &files.iter().find(|(p, _)| p == "alertmanager/alertmanager.yml").expect("alertmanager.yml").1;
+    let body: String = am.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        body,
+        r#"route:
+  receiver: stackc
+  group_by:
+  - alertname
+  - job
+  group_wait: 10s
+  group_interval: 2m
+  repeat_interval: 1h30m
+receivers:
+- name: stackc
+  slack_configs:
+  - api_url_file: /run/secrets/hook
+    send_resolved: true
+inhibit_rules:
+- source_matchers:
+  - severity="critical"
+  target_matchers:
+  - severity="warning"
+  equal:
+  - alertname
+  - instance
+- source_matchers:
+  - severity="warning"
+  target_matchers:
+  - severity="info"
+"#
+    );
+    let Some(amtool) = require("amtool") else { return };
+    let work = scratch("alertmanager-settings");
+    std::fs::write(work.join("alertmanager.yml"), am).unwrap();
+    let (ok, text) = run(Command::new(&amtool).arg("check-config").arg(work.join("alertmanager.yml")));
+    assert!(ok && text.contains("2 inhibit rules"), "{text}\n{am}");
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn alertmanager_defaults_group_by_alert_name_and_set_no_timing() {
+    let src = ALERTMANAGER_STACK.replace(
+        r#"    alertmanager group-wait="10s" group-interval="2m" repeat-interval="90m" {
+        group-by "alertname" "job"
+        inhibit "alertname" "instance" source="critical" target="warning"
+        inhibit source="warning" target="info"
+    }
+"#,
+        "",
+    );
+    let files = build(&src, vec![TargetKind::Prometheus]);
+    let am = &files.iter().find(|(p, _)| p == "alertmanager/alertmanager.yml").expect("alertmanager.yml").1;
+    assert!(am.contains("  group_by:\n  - alertname\nreceivers:"), "{am}");
+    assert!(!am.contains("group_wait") && !am.contains("inhibit_rules"), "{am}");
+}
+
+/// Without a `notify` there is no Alertmanager: its settings are reported where they are
+/// written, not dropped.
+#[test]
+fn alertmanager_settings_without_notify_are_reported() {
+    let src = ALERTMANAGER_STACK.replace("    notify \"slack\" webhook=(secret)\"hook\"\n", "");
+    let emit = EmitOptions { targets: Some(vec![TargetKind::Prometheus]), ..EmitOptions::default() };
+    let built = stackc::build("test.stack.kdl", &src, &Options::default(), &emit);
+    let warnings: Vec<(String, String, usize)> = built
+        .outcome
+        .diagnostics
+        .iter()
+        .map(|d| (d.code.as_str().to_string(), d.message.clone(), d.primary.as_ref().map_or(0, |l| l.span.offset)))
+        .collect();
+    let at = src.find("alertmanager group-wait").unwrap();
+    assert_eq!(
+        warnings,
+        [(
+            "W0501".to_string(),
+            "the `alertmanager` settings are not written: the stack has no `notify`, so no Alertmanager".to_string(),
+            at
+        )]
+    );
+    assert!(built.files.iter().all(|f| !f.path.starts_with("alertmanager/")));
+}
+
+// ---------------------------------------------------------------------------------------
+// `unscraped-alert-job`: against the job names prometheus.yml has.
+
+/// The W0105 warnings of a stack with `alerts` appended: (message, help).
+fn unscraped(stack: &str, alerts: &str) -> Vec<(String, String)> {
+    let src = format!("{stack}\nalerts \"a\" {{\n{alerts}\n}}\n");
+    let out = stackc::check("t.stack.kdl", &src, &Options::default());
+    out.diagnostics
+        .iter()
+        .filter(|d| d.code.as_str() == "W0105")
+        .map(|d| {
+            let help = d.help.clone().unwrap_or_default();
+            (d.message.clone(), help.lines().next().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+const SCRAPED: &str = r#"
+service "api" {
+    image "a:1"
+    port 8080 name="http"
+    metrics
+}
+service "web" {
+    image "w:1"
+    port 3000 name="http"
+    metrics job="frontend"
+}
+monitoring {
+    exporters "node" "blackbox"
+    exporter "postgres" {
+        metrics job="db"
+    }
+    probe "https://example.com/"
+    scrape "legacy" target="10.0.0.1:9100"
+}
+"#;
+
+#[test]
+fn alerts_on_emitted_job_names_are_quiet() {
+    let alerts = [
+        r##"alert "A" expr=#"up{job="api"} == 0"#"##,
+        r##"alert "B" expr=#"up{job="frontend"} == 0"#"##,
+        r##"alert "C" expr=#"up{job="node"} == 0"#"##,
+        r##"alert "D" expr=#"up{job="blackbox-exporter"} == 0"#"##,
+        r##"alert "E" expr=#"probe_success{job="blackbox"} == 0"#"##,
+        r##"alert "F" expr=#"pg_up{job="db"} == 0"#"##,
+        r##"alert "G" expr=#"up{job="legacy"} == 0"#"##,
+        r##"alert "H" expr=#"up{job="prometheus"} == 0"#"##,
+        r##"alert "I" expr=#"up{job=~"api|frontend"} == 0"#"##,
+        r##"alert "J" expr=#"up{job!="legacy"} == 0"#"##,
+        r##"alert "K" expr=#"node_load1 > 4"#"##,
+        // redis_ metrics from the `scrape` (an exporter elsewhere) are possible.
+        r##"alert "L" expr=#"redis_up == 0"#"##,
+    ];
+    assert_eq!(unscraped(SCRAPED, &alerts.join("\n")), Vec::<(String, String)>::new());
+}
+
+#[test]
+fn alerts_on_jobs_that_are_not_emitted_are_warned_with_the_real_name() {
+    let got = unscraped(
+        SCRAPED,
+        r##"
+alert "ByService" expr=#"up{job="node-exporter"} == 0"#
+alert "Renamed" expr=#"up{job="postgres"} == 0"#
+alert "Absent" expr=#"up{job="redis"} == 0"#
+alert "Typo" expr=#"up{job="fronted"} == 0"#
+alert "Regex" expr=#"up{job=~"api-.*"} == 0"#
+alert "Negative" expr=#"up{job!="apii"} == 0"#
+alert "NegativeRegex" expr=#"up{job!~"x.*"} == 0"#
+"##,
+    );
+    let want = [
+        (
+            "alert `ByService` selects job `node-exporter`, which the stack does not scrape",
+            "the node exporter's job is `node`: select `job=\"node\"`",
+        ),
+        ("alert `Renamed` selects job `postgres`, which the stack does not scrape", "the postgres exporter's job is `postgres`: select `job=\"postgres\"`"),
+        ("alert `Absent` selects job `redis`, which the stack does not scrape", "add `exporters \"redis\"` to `monitoring`: its job is `redis`"),
+        ("alert `Typo` selects job `fronted`, which the stack does not scrape", "did you mean job `frontend`?"),
+        (
+            "alert `Regex` selects `job=~\"api-.*\"`, which matches no job the stack scrapes",
+            "the jobs are `prometheus`, `api`, `frontend`, `node`, `blackbox-exporter`, `db`, `blackbox`, `legacy`",
+        ),
+        (
+            "alert `Negative` excludes `job!=\"apii\"`, which matches no job the stack scrapes",
+            "did you mean job `api`?",
+        ),
+        (
+            "alert `NegativeRegex` excludes `job!~\"x.*\"`, which matches no job the stack scrapes",
+            "the jobs are `prometheus`, `api`, `frontend`, `node`, `blackbox-exporter`, `db`, `blackbox`, `legacy`",
+        ),
+    ];
+    let want: Vec<(String, String)> = want.iter().map(|(m, h)| (m.to_string(), h.to_string())).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn metrics_of_an_exporter_the_stack_does_not_run_are_warned() {
+    let stack = r#"
+service "api" {
+    image "a:1"
+    port 8080 name="http"
+    metrics
+}
+monitoring {
+    exporters "node"
+}
+"#;
+    let got = unscraped(
+        stack,
+        r##"
+alert "RedisDown" expr="redis_up == 0"
+alert "PgDown" expr=#"pg_up{instance="db:9187"} == 0"#
+alert "Embedded" expr=#"redis_connected_clients{job="api"} > 100"#
+alert "Node" expr="node_load1 > 4"
+"##,
+    );
+    assert_eq!(
+        got,
+        [
+            (
+                "alert `RedisDown` uses `redis_up`, a metric of the redis exporter, which the stack does not run".to_string(),
+                "add `exporters \"redis\"` to `monitoring` (its job is `redis`)".to_string()
+            ),
+            (
+                "alert `PgDown` uses `pg_up`, a metric of the postgres exporter, which the stack does not run".to_string(),
+                "add `exporters \"postgres\"` to `monitoring` (its job is `postgres`)".to_string()
+            ),
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Probes run in the blackbox exporter's container.
+
+fn probe_errors(extra: &str, probe: &str) -> Vec<(String, String)> {
+    let src = format!(
+        r#"
+service "api" {{
+    image "a:1"
+    port 8080 name="http"
+    publish 18080 target=8080 host="127.0.0.1"
+}}
+{extra}
+monitoring {{
+    exporters "blackbox"
+    probe "{probe}"
+}}
+targets {{ prometheus; }}
+"#
+    );
+    let emit = EmitOptions { targets: Some(vec![TargetKind::Prometheus]), ..EmitOptions::default() };
+    let built = stackc::build("test.stack.kdl", &src, &Options::default(), &emit);
+    built
+        .outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| (format!("{} {}", d.code.as_str(), d.message), d.help.clone().unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn a_probe_of_localhost_is_refused_with_the_address_the_exporter_reaches() {
+    // The service's port, or the host port it publishes: the service by its name.
+    for url in ["http://localhost:8080/health", "http://127.0.0.1:18080/health"] {
+        assert_eq!(
+            probe_errors("", url),
+            [(
+                format!("E0501 the probe of `{url}` runs inside the blackbox exporter's container, where `{}` is the exporter itself", if url.contains("localhost") { "localhost" } else { "127.0.0.1" }),
+                "probe the service by its name on the network the exporter shares with it: `probe \"http://api:8080/health\"`".to_string()
+            )],
+            "{url}"
+        );
+    }
+    // Another port, with a site: the public URL.
+    let site = r#"site "shop.example.com" { route "/" to="api"; }"#;
+    assert_eq!(
+        probe_errors(site, "https://localhost/health"),
+        [(
+            "E0501 the probe of `https://localhost/health` runs inside the blackbox exporter's container, where `localhost` is the exporter itself".to_string(),
+            "probe the site's public URL, as users reach it: `probe \"https://shop.example.com/health\"`".to_string()
+        )]
+    );
+    // What the exporter reaches is accepted.
+    assert_eq!(probe_errors(site, "http://api:8080/health"), []);
+    assert_eq!(probe_errors(site, "https://shop.example.com/health"), []);
+}
+
+// ---------------------------------------------------------------------------------------
+// One alert name, several severities (the warning/critical pair Prometheus allows).
+
+const PAIR: &str = r##"
+service "api" {
+    image "a:1"
+    port 8080 name="http"
+    metrics
+}
+monitoring { prometheus; }
+alerts "q" {
+    alert "QueueBacklog" expr=#"queue_depth{job="api"} > 100"# severity="warning"
+    alert "QueueBacklog" expr=#"queue_depth{job="api"} > 1000"# severity="critical"
+}
+env "staging" {
+    alerts "q" {
+        alert "QueueBacklog" expr=#"queue_depth{job="api"} > 5000"# severity="critical"
+    }
+}
+env "quiet" {
+    alerts "q" {
+        alert "QueueBacklog" #null
+    }
+}
+targets { prometheus; }
+"##;
+
+/// The (expr, severity) of every rule of group `q` in environment `env`.
+fn pair_rules(src: &str, env: Option<&str>) -> Vec<(String, String)> {
+    let opts = Options { env: env.map(str::to_string), ..Options::default() };
+    let out = stackc::compile("t.stack.kdl", src, &opts);
+    let stack = out.stack.unwrap_or_else(|| panic!("{:#?}", out.diagnostics));
+    stack.alert_groups[0]
+        .alerts
+        .iter()
+        .map(|a| (a.expr.clone(), a.severity.clone().unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn one_alert_name_with_two_severities_is_allowed_and_merged_by_severity() {
+    let rule = |threshold: &str, sev: &str| (format!("queue_depth{{job=\"api\"}} > {threshold}"), sev.to_string());
+    assert_eq!(pair_rules(PAIR, None), [rule("100", "warning"), rule("1000", "critical")]);
+    // An overlay replaces the alert of its name and severity, not the first of its name.
+    assert_eq!(pair_rules(PAIR, Some("staging")), [rule("100", "warning"), rule("5000", "critical")]);
+    // A removal by name removes every severity.
+    assert_eq!(pair_rules(PAIR, Some("quiet")), []);
+    let files = build(PAIR, vec![TargetKind::Prometheus]);
+    let rules = &files.iter().find(|(p, _)| p == "prometheus/rules/q.yml").unwrap().1;
+    assert_eq!(rules.matches("- alert: QueueBacklog\n").count(), 2, "{rules}");
+}
+
+#[test]
+fn one_alert_name_twice_with_one_severity_is_still_a_duplicate() {
+    let src = PAIR.replace(r##"> 1000"# severity="critical""##, r##"> 1000"# severity="warning""##);
+    let out = stackc::check("t.stack.kdl", &src, &Options::default());
+    let codes: Vec<&str> = out.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.code.as_str()).collect();
+    assert_eq!(codes, ["E0108"], "{:#?}", out.diagnostics);
+}
+
+/// E0313 points at the character PromQL stops at when the string's source is its value
+/// (plain or raw), and at the whole value when escapes make them differ.
+#[test]
+fn promql_errors_point_into_the_expression() {
+    let primary = |expr: &str| {
+        let src = format!("alerts \"q\" {{\n    alert \"A\" expr={expr}\n}}\n");
+        let out = stackc::check("t.stack.kdl", &src, &Options::default());
+        let d = out.diagnostics.iter().find(|d| d.code.as_str() == "E0313").expect("E0313");
+        let span = d.primary.as_ref().unwrap().span;
+        src[span.offset..span.offset + span.len].to_string()
+    };
+    assert_eq!(primary(r#""rate(x[5q])""#), "q");
+    assert_eq!(primary(r##"#"sum(rate(x{job="api"}[5m])"#"##), "(");
+    assert_eq!(primary(r#""up{job=\"api\" == 0""#), r#""up{job=\"api\" == 0""#);
+}
+
+// ---------------------------------------------------------------------------------------
+// Receivers (Slack, webhook, e-mail, PagerDuty) and routes.
+
+const RECEIVERS: &str = r##"
+param "ops-mail" default="ops@example.com"
+secret "slack-hook" env="SLACK_URL"
+secret "pd-key" env="PD_KEY"
+secret "smtp-password" env="SMTP_PASSWORD"
+monitoring {
+    notify "slack" webhook=(secret)"slack-hook" channel="#ops"
+    email "${ops-mail}" from="alertmanager@example.com" smarthost="smtp.example.com:587" auth-username="alertmanager" auth-password=(secret)"smtp-password" require-tls=#true receiver="oncall"
+    pagerduty routing-key=(secret)"pd-key" receiver="oncall"
+    alertmanager repeat-interval="4h" {
+        route "oncall" match=#"severity="critical", team=~"db|infra""# continue=#true repeat-interval="1h"
+    }
+}
+targets { compose; prometheus; }
+"##;
+
+#[test]
+fn receivers_and_routes_become_the_alertmanager_tree() {
+    let files = build(RECEIVERS, vec![TargetKind::Prometheus, TargetKind::Compose]);
+    let am = &files.iter().find(|(p, _)| p == "alertmanager/alertmanager.yml").expect("alertmanager.yml").1;
+    let body: String = am.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        body,
+        r##"route:
+  receiver: stackc
+  group_by:
+  - alertname
+  repeat_interval: 4h
+  routes:
+  - receiver: oncall
+    matchers:
+    - severity="critical"
+    - team=~"db|infra"
+    continue: true
+    repeat_interval: 1h
+receivers:
+- name: stackc
+  slack_configs:
+  - api_url_file: /run/secrets/slack-hook
+    channel: "#ops"
+    send_resolved: true
+- name: oncall
+  email_configs:
+  - to: ops@example.com
+    from: alertmanager@example.com
+    smarthost: smtp.example.com:587
+    auth_username: alertmanager
+    auth_password_file: /run/secrets/smtp-password
+    require_tls: true
+    send_resolved: false
+  pagerduty_configs:
+  - routing_key_file: /run/secrets/pd-key
+    send_resolved: true
+"##
+    );
+    // Compose mounts every secret Alertmanager reads, and nothing else of them.
+    let compose = &files.iter().find(|(p, _)| p == "docker-compose.yml").expect("compose").1;
+    let am_service = support::service_block(compose, "alertmanager");
+    for s in ["slack-hook", "smtp-password", "pd-key"] {
+        assert!(am_service.contains(&format!("source: {s}")), "{s} not mounted:\n{am_service}");
+    }
+    let Some(amtool) = require("amtool") else { return };
+    let work = scratch("receivers");
+    std::fs::write(work.join("alertmanager.yml"), am).unwrap();
+    let (ok, text) = run(Command::new(&amtool).arg("check-config").arg(work.join("alertmanager.yml")));
+    assert!(ok && text.contains("2 receivers"), "{text}\n{am}");
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// The errors of a `monitoring` block (with the secrets of `RECEIVERS`): (code message, help).
+fn alerting_errors(monitoring: &str) -> Vec<(String, String)> {
+    let src = format!(
+        "secret \"slack-hook\" env=\"SLACK_URL\"\nsecret \"pd-key\" env=\"PD_KEY\"\nmonitoring {{\n{monitoring}\n}}\ntargets {{ prometheus; }}\n"
+    );
+    let out = stackc::check("t.stack.kdl", &src, &Options::default());
+    out.diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| (format!("{} {}", d.code.as_str(), d.message), d.help.clone().unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn routes_name_real_receivers_with_valid_matchers() {
+    let errors = alerting_errors(
+        r##"
+    notify "slack" webhook=(secret)"slack-hook"
+    pagerduty routing-key=(secret)"pd-key" receiver="oncall"
+    alertmanager {
+        route "oncal" match=#"severity="critical""#
+        route "oncall" match=#"severity=="critical""#
+    }
+"##,
+    );
+    assert_eq!(
+        errors,
+        [
+            (
+                "E0109 no `notify`, `email` or `pagerduty` has `receiver=\"oncal\"`".to_string(),
+                "did you mean receiver `oncall`?".to_string()
+            ),
+            (
+                "E0313 the route's matchers are not valid: unexpected '=' in label matching, expected string".to_string(),
+                r##"write Alertmanager matchers: `match=#"severity="critical", team=~"db|infra""#`"##.to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn alerts_matching_no_route_need_a_default_receiver() {
+    let named = r##"
+    notify "slack" webhook=(secret)"slack-hook" receiver="team"
+    pagerduty routing-key=(secret)"pd-key" receiver="oncall"
+    alertmanager {
+        route "oncall" match=#"severity="critical""#
+"##;
+    let errors = alerting_errors(&format!("{named}    }}"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].0.starts_with("E0109 alerts that match no `route` reach no one"), "{errors:?}");
+    // A last route without `match=` takes the rest.
+    assert_eq!(alerting_errors(&format!("{named}        route \"team\"\n    }}")), []);
+}
+
+// ---------------------------------------------------------------------------------------
+// What a `scrape` of something outside the stack sets.
+
+const EXTERNAL_SCRAPE: &str = r##"
+secret "billing-metrics" env="BILLING_METRICS_PASSWORD"
+monitoring {
+    scrape "legacy-billing" target="10.0.0.12:9100" scheme="https" interval="30s" timeout="10s" honor-labels=#true basic-auth-user="prometheus" basic-auth-password=(secret)"billing-metrics" tls-server-name="billing.internal" insecure-skip-verify=#false {
+        targets "10.0.0.13:9100" "10.0.0.12:9100"
+        drop-metric "go_.*"
+        rename-label "host" "hostname"
+    }
+}
+targets { compose; prometheus; }
+"##;
+
+#[test]
+fn an_external_scrape_keeps_auth_tls_timing_and_relabelling() {
+    let j = jobs(EXTERNAL_SCRAPE);
+    assert_eq!(
+        j[1],
+        serde_json::json!({
+            "job_name": "legacy-billing",
+            "honor_labels": true,
+            "scrape_interval": "30s",
+            "scrape_timeout": "10s",
+            "scheme": "https",
+            "basic_auth": {"username": "prometheus", "password_file": "/run/secrets/billing-metrics"},
+            "tls_config": {"server_name": "billing.internal", "insecure_skip_verify": false},
+            "static_configs": [{"targets": ["10.0.0.12:9100", "10.0.0.13:9100"]}],
+            "metric_relabel_configs": [
+                {"source_labels": ["__name__"], "regex": "go_.*", "action": "drop"},
+                {"source_labels": ["host"], "target_label": "hostname"},
+                {"regex": "host", "action": "labeldrop"},
+            ],
+        })
+    );
+    let files = build(EXTERNAL_SCRAPE, vec![TargetKind::Prometheus, TargetKind::Compose]);
+    let compose = &files.iter().find(|(p, _)| p == "docker-compose.yml").expect("compose").1;
+    assert!(support::service_block(compose, "prometheus").contains("source: billing-metrics"), "{compose}");
+    let Some(promtool) = require("promtool") else { return };
+    let work = scratch("external-scrape");
+    let prom = &files.iter().find(|(p, _)| p == "prometheus/prometheus.yml").unwrap().1;
+    std::fs::write(work.join("prometheus.yml"), prom).unwrap();
+    let (ok, text) = run(Command::new(&promtool).arg("check").arg("config").arg(work.join("prometheus.yml")));
+    assert!(ok, "{text}\n{prom}");
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn a_scrape_regex_must_parse_and_a_password_needs_a_user() {
+    let src = r#"
+secret "p" env="P"
+monitoring {
+    scrape "x" target="10.0.0.1:9100" basic-auth-password=(secret)"p" {
+        drop-metric "go_(.*"
+    }
+}
+"#;
+    let errors = errors_of(src);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0], "E0109 `basic-auth-password=` needs `basic-auth-user=`");
+    assert_eq!(errors[1], "E0310 `go_(.*` is not a valid regular expression: unclosed group");
+}
+
+// ---------------------------------------------------------------------------------------
+// Recording rules, group limits, external labels, Prometheus' own flags.
+
+const SERVER: &str = r##"
+param "region" default="eu-west"
+service "api" {
+    image "a:1"
+    port 8080 name="http"
+    metrics
+}
+monitoring {
+    prometheus retention="30d" scrape-interval="15s" scrape-timeout="5s" lifecycle=#true
+    external-labels cluster="prod" region="${region}"
+}
+alerts "api" limit=50 {
+    alert "ApiErrors" expr="job:http_errors:rate5m > 0.05" severity="warning"
+    record "job:http_errors:rate5m" expr=#"sum by (job) (rate(http_requests_total{job="api",status=~"5.."}[5m]))"# {
+        labels team="backend"
+    }
+}
+targets { compose; prometheus; }
+"##;
+
+#[test]
+fn recording_rules_come_first_in_their_group_with_its_limit() {
+    let files = build(SERVER, vec![TargetKind::Prometheus]);
+    let rules = &files.iter().find(|(p, _)| p == "prometheus/rules/api.yml").unwrap().1;
+    let body: String = rules.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        body,
+        r#"groups:
+- name: api
+  limit: 50
+  rules:
+  - record: job:http_errors:rate5m
+    expr: sum by (job) (rate(http_requests_total{job="api",status=~"5.."}[5m]))
+    labels:
+      team: backend
+  - alert: ApiErrors
+    expr: job:http_errors:rate5m > 0.05
+    labels:
+      severity: warning
+"#
+    );
+    let prom = &files.iter().find(|(p, _)| p == "prometheus/prometheus.yml").unwrap().1;
+    assert!(
+        prom.contains(
+            "global:\n  scrape_interval: 15s\n  scrape_timeout: 5s\n  external_labels:\n    cluster: prod\n    region: eu-west\n"
+        ),
+        "{prom}"
+    );
+    let Some(promtool) = require("promtool") else { return };
+    let work = scratch("records");
+    for (p, text) in &files {
+        let f = work.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, text).unwrap();
+    }
+    let (ok, text) =
+        run(Command::new(&promtool).arg("check").arg("config").arg(work.join("prometheus/prometheus.yml")));
+    assert!(ok && text.contains("SUCCESS: 2 rules found"), "{text}");
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// The command-line of the compose service of Prometheus, one flag per item.
+fn prometheus_command(src: &str) -> (Vec<String>, Vec<String>) {
+    let emit = EmitOptions { targets: Some(vec![TargetKind::Compose, TargetKind::Prometheus]), ..EmitOptions::default() };
+    let built = stackc::build("test.stack.kdl", src, &Options::default(), &emit);
+    let compose = &built.files.iter().find(|f| f.path == "docker-compose.yml").expect("compose").contents;
+    let block = support::service_block(compose, "prometheus");
+    let command: Vec<String> = block
+        .lines()
+        .skip_while(|l| !l.starts_with("command:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("- "))
+        .map(|l| l[2..].to_string())
+        .collect();
+    let warnings = built.outcome.diagnostics.iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect();
+    (command, warnings)
+}
+
+#[test]
+fn prometheus_flags_are_kept_when_its_command_is_overridden() {
+    let (command, _) = prometheus_command(SERVER);
+    assert_eq!(
+        command,
+        [
+            "--config.file=/etc/prometheus/prometheus.yml",
+            "--storage.tsdb.path=/prometheus",
+            "--storage.tsdb.retention.time=30d",
+            "--web.enable-lifecycle",
+        ]
+    );
+    // A command adds its own flags; stackc's are kept, except the one it sets itself.
+    let own = SERVER.replace(
+        "lifecycle=#true\n",
+        "lifecycle=#true {\n        command \"--storage.tsdb.retention.time=7d\" \"--query.timeout=1m\"\n    }\n",
+    );
+    let (command, warnings) = prometheus_command(&own);
+    assert_eq!(
+        command,
+        [
+            "--storage.tsdb.retention.time=7d",
+            "--query.timeout=1m",
+            "--config.file=/etc/prometheus/prometheus.yml",
+            "--storage.tsdb.path=/prometheus",
+            "--web.enable-lifecycle",
+        ]
+    );
+    assert!(
+        warnings.contains(&"W0501 Prometheus's `command` sets `--storage.tsdb.retention.time=7d`, which wins over `retention=`".to_string()),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn a_recorded_metric_needs_a_prometheus_name() {
+    let errors = errors_of("alerts \"a\" {\n    record \"job:http errors\" expr=\"up\"\n}\n");
+    assert_eq!(errors, ["E0201 `job:http errors` is not a Prometheus metric name"]);
+}

@@ -32,7 +32,11 @@ struct Global {
     #[serde(skip_serializing_if = "Option::is_none")]
     scrape_interval: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    scrape_timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     evaluation_interval: Option<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    external_labels: IndexMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -75,29 +79,73 @@ pub struct Relabel {
 pub struct ScrapeConfig {
     pub job_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub honor_labels: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scrape_interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scrape_timeout: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheme: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub static_configs: Vec<StaticConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dns_sd_configs: Vec<DnsSdConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub relabel_configs: Vec<Relabel>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metric_relabel_configs: Vec<MetricRelabel>,
+}
+
+/// Basic auth for a scrape: the password from the secret's mounted file.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct BasicAuth {
+    pub username: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insecure_skip_verify: Option<bool>,
+}
+
+/// A rule of `metric_relabel_configs` (applied to the scraped samples).
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct MetricRelabel {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub source_labels: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<&'static str>,
 }
 
 impl ScrapeConfig {
     fn new(job: impl Into<String>) -> Self {
         ScrapeConfig {
             job_name: job.into(),
+            honor_labels: None,
             scrape_interval: None,
+            scrape_timeout: None,
             metrics_path: None,
             scheme: None,
+            basic_auth: None,
+            tls_config: None,
             static_configs: Vec::new(),
             dns_sd_configs: Vec::new(),
             relabel_configs: Vec::new(),
+            metric_relabel_configs: Vec::new(),
         }
     }
 
@@ -130,31 +178,87 @@ struct RuleGroup {
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     interval: Option<String>,
-    rules: Vec<Rule>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u64>,
+    rules: Vec<AnyRule>,
+}
+
+/// A recording or an alerting rule, as the group's `rules` list holds both.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum AnyRule {
+    Record(RecordYaml),
+    Alert(Rule),
+}
+
+#[derive(Serialize)]
+struct RecordYaml {
+    record: String,
+    expr: Multiline,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    labels: IndexMap<String, String>,
 }
 
 #[derive(Serialize)]
 struct Rule {
     alert: String,
-    expr: String,
+    expr: Multiline,
     #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
     for_: Option<String>,
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     labels: IndexMap<String, String>,
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
-    annotations: IndexMap<String, String>,
+    annotations: IndexMap<String, Multiline>,
+}
+
+/// An expression or annotation: written as a literal block scalar (`|`) when it spans lines,
+/// so that it reads in review as it was written, rather than as one quoted line of `\n`s.
+/// Text with an invisible character stays a quoted scalar, where `yaml` escapes it.
+struct Multiline(String);
+
+impl Serialize for Multiline {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.contains('\n') && !self.0.chars().any(crate::ir::is_hidden) {
+            serde_saphyr::LitStr(&self.0).serialize(s)
+        } else {
+            self.0.serialize(s)
+        }
+    }
 }
 
 #[derive(Serialize)]
 struct AmConfig {
     route: AmRoute,
     receivers: Vec<AmReceiver>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    inhibit_rules: Vec<AmInhibit>,
 }
 
 #[derive(Serialize)]
 struct AmRoute {
     receiver: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    matchers: Vec<String>,
+    #[serde(rename = "continue", skip_serializing_if = "std::ops::Not::not")]
+    continue_: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     group_by: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_wait: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeat_interval: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    routes: Vec<AmRoute>,
+}
+
+#[derive(Serialize)]
+struct AmInhibit {
+    source_matchers: Vec<String>,
+    target_matchers: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    equal: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -164,6 +268,42 @@ struct AmReceiver {
     slack_configs: Vec<SlackConfig>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     webhook_configs: Vec<WebhookConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    email_configs: Vec<EmailConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pagerduty_configs: Vec<PagerDutyConfig>,
+}
+
+impl AmReceiver {
+    fn new(name: &str) -> Self {
+        AmReceiver {
+            name: name.to_string(),
+            slack_configs: Vec::new(),
+            webhook_configs: Vec::new(),
+            email_configs: Vec::new(),
+            pagerduty_configs: Vec::new(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct EmailConfig {
+    to: String,
+    from: String,
+    smarthost: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_password_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    require_tls: Option<bool>,
+    send_resolved: bool,
+}
+
+#[derive(Serialize)]
+struct PagerDutyConfig {
+    routing_key_file: String,
+    send_resolved: bool,
 }
 
 #[derive(Serialize)]
@@ -297,20 +437,68 @@ pub fn scrape_jobs(stack: &Stack) -> Vec<ScrapeConfig> {
         jobs.push(blackbox_job(stack, &mon.probes, &address));
     }
     for s in &mon.scrapes {
-        let mut j = ScrapeConfig::new(s.name.clone())
-            .path(&value(stack, s.path.as_deref().unwrap_or("/metrics")))
-            .scheme(s.scheme.as_deref());
-        j.scrape_interval = s.interval_ms.map(duration);
-        jobs.push(j.target(value(stack, &s.target)));
+        jobs.push(extra_scrape_job(stack, s));
     }
     jobs
+}
+
+/// The job of a `scrape`: its targets, timing, authentication and sample rewriting.
+fn extra_scrape_job(stack: &Stack, s: &Scrape) -> ScrapeConfig {
+    let mut j = ScrapeConfig::new(s.name.clone())
+        .path(&value(stack, s.path.as_deref().unwrap_or("/metrics")))
+        .scheme(s.scheme.as_deref());
+    j.scrape_interval = s.interval_ms.map(duration);
+    j.scrape_timeout = s.timeout_ms.map(duration);
+    j.honor_labels = s.honor_labels;
+    j.basic_auth = s.basic_auth_user.as_deref().map(|u| BasicAuth {
+        username: value(stack, u),
+        password_file: s.basic_auth_password_secret.as_deref().map(secret_file),
+    });
+    if s.tls_server_name.is_some() || s.insecure_skip_verify.is_some() {
+        j.tls_config = Some(TlsConfig {
+            server_name: s.tls_server_name.as_deref().map(|h| value(stack, h)),
+            insecure_skip_verify: s.insecure_skip_verify,
+        });
+    }
+    let mut targets = vec![value(stack, &s.target)];
+    for t in &s.more_targets {
+        let t = value(stack, t);
+        if !targets.contains(&t) {
+            targets.push(t);
+        }
+    }
+    j.static_configs.push(StaticConfig { targets, labels: IndexMap::new() });
+    for re in &s.drop_metrics {
+        j.metric_relabel_configs.push(MetricRelabel {
+            source_labels: vec!["__name__".into()],
+            regex: Some(value(stack, re)),
+            target_label: None,
+            action: Some("drop"),
+        });
+    }
+    // A rename is a copy to the new name, then the old label dropped.
+    for (from, to) in &s.rename_labels {
+        j.metric_relabel_configs.push(MetricRelabel {
+            source_labels: vec![from.clone()],
+            regex: None,
+            target_label: Some(to.clone()),
+            action: None,
+        });
+        j.metric_relabel_configs.push(MetricRelabel {
+            source_labels: Vec::new(),
+            regex: Some(from.clone()),
+            target_label: None,
+            action: Some("labeldrop"),
+        });
+    }
+    j
 }
 
 /// What Prometheus cannot do for this stack.
 pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     // Rules fire, but without an Alertmanager their alerts go nowhere.
-    if stack.monitoring.as_ref().is_none_or(|m| m.notify.is_empty()) {
+    if stack.monitoring.as_ref().is_none_or(|m| !m.has_alertmanager()) {
         if let Some(group) = stack.alert_groups.iter().find(|g| !g.alerts.is_empty()) {
             out.push(
                 Diagnostic::warning(
@@ -325,6 +513,16 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     let Some(mon) = &stack.monitoring else {
         return out;
     };
+    if let (Some(origin), false) = (mon.alertmanager.origin, mon.has_alertmanager()) {
+        out.push(
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                "the `alertmanager` settings are not written: the stack has no `notify`, so no Alertmanager",
+            )
+            .at(origin_span(origin), "these settings apply to nothing")
+            .help("add `notify \"webhook\" webhook=(secret)\"…\"` (or another receiver) to `monitoring`, or remove `alertmanager`"),
+        );
+    }
     // Two jobs of one name: Prometheus refuses the configuration.
     let mut seen: Vec<String> = Vec::new();
     for j in scrape_jobs(stack) {
@@ -354,6 +552,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             .help("add `exporters \"blackbox\"` to `monitoring`: the blackbox exporter runs the probes"),
         );
     }
+    out.extend(mon.probes.iter().filter_map(|p| loopback_probe(stack, p)));
     // Every string the configuration is built from, with where it is declared.
     let mut strings: Vec<(&str, Origin)> = Vec::new();
     let here = mon.prometheus_service.origin;
@@ -364,11 +563,22 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     for s in &mon.scrapes {
         strings.push((&s.target, here));
         strings.extend(s.path.as_deref().map(|p| (p, here)));
+        strings.extend(s.more_targets.iter().chain(&s.drop_metrics).map(|t| (t.as_str(), here)));
+        strings.extend([&s.basic_auth_user, &s.tls_server_name].into_iter().flatten().map(|v| (v.as_str(), here)));
     }
     for n in &mon.notify {
         strings.extend(n.channel.as_deref().map(|c| (c, here)));
     }
+    for e in &mon.emails {
+        strings.extend([&e.to, &e.from, &e.smarthost].map(|v| (v.as_str(), here)));
+        strings.extend(e.auth_username.as_deref().map(|u| (u, here)));
+    }
+    strings.extend(mon.prometheus.external_labels.values().map(|v| (v.as_str(), here)));
     for g in &stack.alert_groups {
+        for r in &g.records {
+            strings.push((&r.expr, r.origin));
+            strings.extend(r.labels.values().map(|v| (v.as_str(), r.origin)));
+        }
         for a in &g.alerts {
             strings.push((&a.expr, a.origin));
             for s in [&a.summary, &a.description, &a.runbook].into_iter().flatten() {
@@ -408,6 +618,59 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     out
 }
 
+/// The host and port of a probe URL (`https://shop.example.com/health` → the host, 443).
+fn url_host_port(url: &str) -> Option<(String, u16, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let default = if scheme == "https" { 443 } else { 80 };
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (h, after) = v6.split_once(']')?;
+            (h.to_string(), after.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().ok()?),
+            None => (authority.to_string(), default),
+        },
+    };
+    Some((host.to_ascii_lowercase(), port, path.to_string()))
+}
+
+/// A probe of `localhost` runs in the blackbox exporter's container, where `localhost` is
+/// the exporter itself: the probe fails (or, worse, succeeds against the wrong thing) and
+/// its alert fires forever. The exporter reaches a service by its name on the shared network,
+/// and a site by its public URL; the help says which of the two fits.
+fn loopback_probe(stack: &Stack, probe: &BlackboxProbe) -> Option<Diagnostic> {
+    let url = value(stack, &probe.url);
+    let (host, port, path) = url_host_port(&url)?;
+    let loopback = host == "localhost" || host.ends_with(".localhost") || host.starts_with("127.") || host == "::1" || host == "0.0.0.0";
+    if !loopback {
+        return None;
+    }
+    // The service that serves (or publishes) this port on the host, if any.
+    let service = stack.services.values().find_map(|s| {
+        s.ports.iter().find(|p| p.port == port).map(|p| (s, p.port)).or_else(|| {
+            s.publish.iter().find(|p| p.host_port == port).map(|p| (s, p.target))
+        })
+    });
+    let site = stack.sites.iter().flat_map(|s| s.hosts.first()).next();
+    let site = site.map(|h| h.render(|n| stack.param_value(n).unwrap_or_default()));
+    let help = match (service, site) {
+        (Some((s, p)), _) => format!("probe the service by its name on the network the exporter shares with it: `probe \"http://{}:{p}{path}\"`", s.name),
+        (None, Some(site)) => format!("probe the site's public URL, as users reach it: `probe \"https://{site}{path}\"`"),
+        (None, None) => "probe a service by its name (`http://api:8080/health`) or a site by its public URL".to_string(),
+    };
+    Some(
+        Diagnostic::error(
+            Code::TargetCannotExpress,
+            format!("the probe of `{url}` runs inside the blackbox exporter's container, where `{host}` is the exporter itself"),
+        )
+        .at(origin_span(probe.origin), "a probe of the exporter's own loopback")
+        .help(help),
+    )
+}
+
 fn header(stack: &Stack) -> String {
     super::header("#", stack)
 }
@@ -417,9 +680,17 @@ fn prometheus_yml(stack: &Stack) -> String {
     let p = mon.map(|m| &m.prometheus);
     let global = Global {
         scrape_interval: p.and_then(|p| p.scrape_interval_ms).map(duration),
+        scrape_timeout: p.and_then(|p| p.scrape_timeout_ms).map(duration),
         evaluation_interval: p.and_then(|p| p.evaluation_interval_ms).map(duration),
+        external_labels: p
+            .map(|p| p.external_labels.iter().map(|(k, v)| (k.clone(), value(stack, v))).collect())
+            .unwrap_or_default(),
     };
-    let global = (global.scrape_interval.is_some() || global.evaluation_interval.is_some()).then_some(global);
+    let set = global.scrape_interval.is_some()
+        || global.scrape_timeout.is_some()
+        || global.evaluation_interval.is_some()
+        || !global.external_labels.is_empty();
+    let global = set.then_some(global);
     let mut rule_files: Vec<String> = Vec::new();
     for g in &stack.alert_groups {
         let f = rule_file(&g.name);
@@ -427,7 +698,7 @@ fn prometheus_yml(stack: &Stack) -> String {
             rule_files.push(f);
         }
     }
-    let alerting = mon.filter(|m| !m.notify.is_empty()).map(|_| Alerting {
+    let alerting = mon.filter(|m| m.has_alertmanager()).map(|_| Alerting {
         alertmanagers: vec![AlertmanagerConfig {
             static_configs: vec![StaticConfig {
                 targets: vec![format!("alertmanager:{ALERTMANAGER_PORT}")],
@@ -449,7 +720,16 @@ fn prometheus_yml(stack: &Stack) -> String {
 }
 
 fn rules_yml(stack: &Stack, group: &AlertGroup) -> String {
-    let rules = group
+    // Records first: the group evaluates its rules in order, so alerts that use a recorded
+    // metric see this evaluation's value.
+    let records = group.records.iter().map(|r| {
+        AnyRule::Record(RecordYaml {
+            record: r.metric.clone(),
+            expr: Multiline(value(stack, &r.expr)),
+            labels: r.labels.iter().map(|(k, v)| (k.clone(), value(stack, v))).collect(),
+        })
+    });
+    let alerts = group
         .alerts
         .iter()
         .map(|a| {
@@ -463,47 +743,121 @@ fn rules_yml(stack: &Stack, group: &AlertGroup) -> String {
             let mut annotations = IndexMap::new();
             for (key, v) in [("summary", &a.summary), ("description", &a.description), ("runbook_url", &a.runbook)] {
                 if let Some(v) = v {
-                    annotations.insert(key.to_string(), value(stack, v));
+                    annotations.insert(key.to_string(), Multiline(value(stack, v)));
                 }
             }
-            Rule {
+            AnyRule::Alert(Rule {
                 alert: a.name.clone(),
-                expr: value(stack, &a.expr),
+                expr: Multiline(value(stack, &a.expr)),
                 for_: a.for_ms.map(duration),
                 labels,
                 annotations,
-            }
-        })
-        .collect();
+            })
+        });
     let file = RuleFile {
-        groups: vec![RuleGroup { name: group.name.clone(), interval: group.interval_ms.map(duration), rules }],
+        groups: vec![RuleGroup {
+            name: group.name.clone(),
+            interval: group.interval_ms.map(duration),
+            limit: group.limit,
+            rules: records.chain(alerts).collect(),
+        }],
     };
     let mut text = header(stack);
     text.push_str(&super::yaml(&file));
     text
 }
 
-fn alertmanager_yml(stack: &Stack, notify: &[Notify]) -> String {
-    let mut receiver = AmReceiver { name: "stackc".into(), slack_configs: Vec::new(), webhook_configs: Vec::new() };
-    for n in notify {
-        let file = format!("/run/secrets/{}", n.webhook_secret);
+/// The file Alertmanager reads a secret from: compose mounts each at `/run/secrets/<name>`.
+fn secret_file(name: &str) -> String {
+    format!("/run/secrets/{name}")
+}
+
+/// The receivers, in the order of their first `notify`/`email`/`pagerduty`; the default
+/// receiver first, which the top route names (empty when every receiver is named: the
+/// validation requires a catch-all route then).
+fn receivers(stack: &Stack, mon: &Monitoring) -> Vec<AmReceiver> {
+    let mut out = vec![AmReceiver::new(DEFAULT_RECEIVER)];
+    fn at<'a>(out: &'a mut Vec<AmReceiver>, name: &str) -> &'a mut AmReceiver {
+        match out.iter().position(|r| r.name == name) {
+            Some(i) => &mut out[i],
+            None => {
+                out.push(AmReceiver::new(name));
+                out.last_mut().unwrap()
+            }
+        }
+    }
+    for n in &mon.notify {
+        let file = secret_file(&n.webhook_secret);
+        let r = at(&mut out, &n.receiver);
         match n.kind.as_str() {
-            "slack" => receiver.slack_configs.push(SlackConfig {
+            "slack" => r.slack_configs.push(SlackConfig {
                 api_url_file: file,
                 channel: n.channel.as_deref().map(|c| value(stack, c)),
                 send_resolved: n.send_resolved,
             }),
-            _ => receiver.webhook_configs.push(WebhookConfig { url_file: file, send_resolved: n.send_resolved }),
+            _ => r.webhook_configs.push(WebhookConfig { url_file: file, send_resolved: n.send_resolved }),
         }
     }
+    for e in &mon.emails {
+        at(&mut out, &e.receiver).email_configs.push(EmailConfig {
+            to: value(stack, &e.to),
+            from: value(stack, &e.from),
+            smarthost: value(stack, &e.smarthost),
+            auth_username: e.auth_username.as_deref().map(|u| value(stack, u)),
+            auth_password_file: e.auth_password_secret.as_deref().map(secret_file),
+            require_tls: e.require_tls,
+            send_resolved: e.send_resolved,
+        });
+    }
+    for p in &mon.pagerduty {
+        at(&mut out, &p.receiver)
+            .pagerduty_configs
+            .push(PagerDutyConfig { routing_key_file: secret_file(&p.routing_key_secret), send_resolved: p.send_resolved });
+    }
+    out
+}
+
+fn alertmanager_yml(stack: &Stack, mon: &Monitoring) -> String {
+    let am = &mon.alertmanager;
+    let route = |receiver: &str, group_by: Vec<String>, w: Option<u64>, i: Option<u64>, r: Option<u64>| AmRoute {
+        receiver: receiver.to_string(),
+        matchers: Vec::new(),
+        continue_: false,
+        group_by,
+        group_wait: w.map(duration),
+        group_interval: i.map(duration),
+        repeat_interval: r.map(duration),
+        routes: Vec::new(),
+    };
+    let mut top =
+        route(DEFAULT_RECEIVER, am.group_by.clone(), am.group_wait_ms, am.group_interval_ms, am.repeat_interval_ms);
+    // Child routes inherit grouping and timing from the top route, unless they set their own.
+    for r in &am.routes {
+        let mut child =
+            route(&r.receiver, Vec::new(), r.group_wait_ms, r.group_interval_ms, r.repeat_interval_ms);
+        child.matchers = r.matchers.clone();
+        child.continue_ = r.continue_;
+        top.routes.push(child);
+    }
     let config = AmConfig {
-        route: AmRoute { receiver: receiver.name.clone(), group_by: vec!["alertname".into()] },
-        receivers: vec![receiver],
+        route: top,
+        receivers: receivers(stack, mon),
+        inhibit_rules: am
+            .inhibit
+            .iter()
+            .map(|i| AmInhibit {
+                source_matchers: vec![format!("severity=\"{}\"", i.source)],
+                target_matchers: vec![format!("severity=\"{}\"", i.target)],
+                equal: i.equal.clone(),
+            })
+            .collect(),
     };
     let mut text = header(stack);
-    text.push_str(
-        "# Every alert goes to every `notify` of the stack; webhook URLs are read from the mounted secrets.\n",
-    );
+    text.push_str(if am.routes.is_empty() {
+        "# Every alert goes to every `notify` of the stack; webhook URLs are read from the mounted secrets.\n"
+    } else {
+        "# Alerts go to the first `route` they match, else to the receiver of the `notify`s without `receiver=`; secrets are read from the mounted files.\n"
+    });
     text.push_str(&super::yaml(&config));
     text
 }
@@ -516,10 +870,10 @@ pub fn emit(stack: &Stack) -> Vec<OutputFile> {
     for g in &stack.alert_groups {
         files.push(OutputFile::new(format!("{PROMETHEUS_DIR}/{}", rule_file(&g.name)), rules_yml(stack, g)));
     }
-    if let Some(mon) = stack.monitoring.as_ref().filter(|m| !m.notify.is_empty()) {
+    if let Some(mon) = stack.monitoring.as_ref().filter(|m| m.has_alertmanager()) {
         files.push(OutputFile::new(
             format!("{ALERTMANAGER_DIR}/alertmanager.yml"),
-            alertmanager_yml(stack, &mon.notify),
+            alertmanager_yml(stack, mon),
         ));
     }
     files
@@ -536,6 +890,54 @@ mod tests {
         assert_eq!(duration(90 * 86_400_000), "90d");
         assert_eq!(duration(500), "500ms");
         assert_eq!(duration(0), "0s");
+    }
+
+    /// The value of `k: |…` as YAML reads a literal block scalar (YAML 1.2 §8.1): the
+    /// indentation from the indicator or the first line, the chomping from `-`/`+`.
+    fn literal_block(yaml: &str) -> String {
+        let mut lines = yaml.lines();
+        let header = lines.next().unwrap().strip_prefix("k: |").expect("a literal block");
+        let digit = header.chars().find_map(|c| c.to_digit(10)).map(|d| d as usize);
+        let body: Vec<&str> = lines.collect();
+        let indent = digit.unwrap_or_else(|| {
+            body.iter().find(|l| !l.is_empty()).map_or(0, |l| l.len() - l.trim_start_matches(' ').len())
+        });
+        let mut text: String = body.iter().map(|l| format!("{}\n", l.get(indent..).unwrap_or(""))).collect();
+        if header.contains('+') {
+            return text;
+        }
+        let kept = text.trim_end_matches('\n').len();
+        text.truncate(kept);
+        if !header.contains('-') && kept > 0 {
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Multi-line text is a block scalar that reads back as the same string, whatever its
+    /// edges (leading spaces, trailing newlines, blank lines, a `#`, a `: `).
+    #[test]
+    fn multiline_text_is_a_block_scalar_that_reads_back_unchanged() {
+        let cases = [
+            "a\nb",
+            "  indented first\nline",
+            "trailing newline\n",
+            "two trailing\n\n",
+            "blank\n\nline",
+            "# not a comment\nkey: value",
+            "tab\tinside\nx",
+            "line with trailing space \nnext",
+        ];
+        for text in cases {
+            let yaml = super::super::yaml(&IndexMap::from([("k", Multiline(text.to_string()))]));
+            assert!(yaml.starts_with("k: |"), "{text:?} became {yaml}");
+            assert_eq!(literal_block(&yaml), text, "{yaml}");
+        }
+        // One line, or an invisible character: a quoted or plain scalar (escaped by `yaml`).
+        let one = super::super::yaml(&IndexMap::from([("k", Multiline("up == 0".into()))]));
+        assert_eq!(one, "k: up == 0\n");
+        let hidden = super::super::yaml(&IndexMap::from([("k", Multiline("a\u{200b}\nb".into()))]));
+        assert!(!hidden.contains('|') && hidden.contains("\\u200B"), "{hidden}");
     }
 
     #[test]

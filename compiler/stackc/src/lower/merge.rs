@@ -96,7 +96,7 @@ fn merge_level(base: Vec<Node>, overlay: &[Node], specs: &'static [NodeSpec]) ->
             continue;
         };
         let key = identity(o, spec).map(|id| (o.name.name.clone(), id));
-        let first = key.as_ref().and_then(|k| index.get(k)).and_then(|at| at.first().copied());
+        let first = key.as_ref().and_then(|k| index.get(k)).and_then(|at| same_sibling(at, &out, o, spec));
         if is_removal(o, spec) {
             for i in key.and_then(|k| index.remove(&k)).unwrap_or_default() {
                 out[i] = None;
@@ -145,6 +145,16 @@ fn merge_level(base: Vec<Node>, overlay: &[Node], specs: &'static [NodeSpec]) ->
         }
     }
     out.into_iter().flatten().collect()
+}
+
+/// Of the base nodes with the overlay node's key (positions `at`), the one it replaces: the
+/// one with the same value of the spec's `key_prop` (an alert's severity) if there is one,
+/// else the first.
+fn same_sibling(at: &[usize], out: &[Option<Node>], o: &Node, spec: &NodeSpec) -> Option<usize> {
+    let value = |n: &Node| spec.key_prop.and_then(|p| n.prop(p)).map(|v| v.value.clone());
+    let own = spec.key_prop.and_then(|_| value(o));
+    own.and_then(|v| at.iter().copied().find(|&i| out[i].as_ref().and_then(value).as_ref() == Some(&v)))
+        .or_else(|| at.first().copied())
 }
 
 fn deep(mut base: Node, o: &Node, spec: &'static NodeSpec) -> Node {

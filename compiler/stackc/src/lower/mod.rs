@@ -839,6 +839,9 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
             retention_size_bytes: size(cx, &prom_node, "retention-size"),
             scrape_interval_ms: dur(cx, &prom_node, "scrape-interval"),
             evaluation_interval_ms: dur(cx, &prom_node, "evaluation-interval"),
+            scrape_timeout_ms: dur(cx, &prom_node, "scrape-timeout"),
+            lifecycle: prom_node.prop_bool("lifecycle").unwrap_or(false),
+            external_labels: free_props(n.children_named("external-labels")),
         },
         prometheus_service: {
             let mut svc = service(cx, "prometheus", &prom_node, default_network);
@@ -854,6 +857,7 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
                 Some(BlackboxProbe {
                     url: p.arg_str(0)?.to_string(),
                     module: s(p, "module").unwrap_or_else(|| "http_2xx".into()),
+                    origin: origin(p.span),
                 })
             })
             .collect(),
@@ -866,6 +870,21 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
                     path: s(p, "path"),
                     interval_ms: dur(cx, p, "interval"),
                     scheme: s(p, "scheme"),
+                    more_targets: p
+                        .children_named("targets")
+                        .flat_map(|t| t.args.iter().map(|a| a.value.display()))
+                        .collect(),
+                    timeout_ms: dur(cx, p, "timeout"),
+                    honor_labels: p.prop_bool("honor-labels"),
+                    basic_auth_user: s(p, "basic-auth-user"),
+                    basic_auth_password_secret: s(p, "basic-auth-password"),
+                    tls_server_name: s(p, "tls-server-name"),
+                    insecure_skip_verify: p.prop_bool("insecure-skip-verify"),
+                    drop_metrics: p.children_named("drop-metric").filter_map(|d| d.arg_str(0)).map(str::to_string).collect(),
+                    rename_labels: p
+                        .children_named("rename-label")
+                        .filter_map(|r| Some((r.arg_str(0)?.to_string(), r.arg_str(1)?.to_string())))
+                        .collect(),
                 })
             })
             .collect(),
@@ -877,9 +896,81 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
                     webhook_secret: s(x, "webhook")?,
                     channel: s(x, "channel"),
                     send_resolved: x.prop_bool("send-resolved").unwrap_or(true),
+                    receiver: receiver(x),
                 })
             })
             .collect(),
+        alertmanager: alertmanager_settings(cx, n.child("alertmanager")),
+        emails: n
+            .children_named("email")
+            .filter_map(|e| {
+                Some(EmailNotify {
+                    // Raw: the Prometheus target renders params (and reports those it cannot).
+                    to: e.arg_str(0)?.to_string(),
+                    from: s(e, "from")?,
+                    smarthost: s(e, "smarthost")?,
+                    auth_username: s(e, "auth-username"),
+                    auth_password_secret: s(e, "auth-password"),
+                    require_tls: e.prop_bool("require-tls"),
+                    send_resolved: e.prop_bool("send-resolved").unwrap_or(false),
+                    receiver: receiver(e),
+                })
+            })
+            .collect(),
+        pagerduty: n
+            .children_named("pagerduty")
+            .filter_map(|p| {
+                Some(PagerDutyNotify {
+                    routing_key_secret: s(p, "routing-key")?,
+                    send_resolved: p.prop_bool("send-resolved").unwrap_or(true),
+                    receiver: receiver(p),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// The Alertmanager receiver a `notify`/`email`/`pagerduty` belongs to.
+fn receiver(n: &Node) -> String {
+    s(n, "receiver").unwrap_or_else(|| DEFAULT_RECEIVER.to_string())
+}
+
+/// `monitoring > alertmanager`. Without `group-by`, alerts are batched by `alertname`
+/// (stackc's default, decided here so that the emitter only renders; Alertmanager's own,
+/// no grouping at all, would send one notification per alert of a wide outage).
+fn alertmanager_settings(cx: &Cx, a: Option<&Node>) -> AlertmanagerSettings {
+    let labels = |n: &Node| n.args.iter().map(|v| v.value.display()).collect::<Vec<String>>();
+    let group_by: Vec<String> = a.into_iter().flat_map(|a| a.children_named("group-by")).flat_map(labels).collect();
+    AlertmanagerSettings {
+        group_by: if group_by.is_empty() { vec!["alertname".into()] } else { group_by },
+        group_wait_ms: a.and_then(|a| dur(cx, a, "group-wait")),
+        group_interval_ms: a.and_then(|a| dur(cx, a, "group-interval")),
+        repeat_interval_ms: a.and_then(|a| dur(cx, a, "repeat-interval")),
+        inhibit: a
+            .into_iter()
+            .flat_map(|a| a.children_named("inhibit"))
+            .filter_map(|i| Some(Inhibit { source: s(i, "source")?, target: s(i, "target")?, equal: labels(i) }))
+            .collect(),
+        routes: a
+            .into_iter()
+            .flat_map(|a| a.children_named("route"))
+            .filter_map(|r| {
+                let matchers = match s(r, "match") {
+                    Some(m) => crate::validate::alerting::route_matchers(&m).ok()?,
+                    None => Vec::new(),
+                };
+                Some(AlertRoute {
+                    receiver: r.arg_str(0)?.to_string(),
+                    matchers,
+                    continue_: r.prop_bool("continue").unwrap_or(false),
+                    group_wait_ms: dur(cx, r, "group-wait"),
+                    group_interval_ms: dur(cx, r, "group-interval"),
+                    repeat_interval_ms: dur(cx, r, "repeat-interval"),
+                    origin: origin(r.span),
+                })
+            })
+            .collect(),
+        origin: a.map(|a| origin(a.head_span())),
     }
 }
 
@@ -933,6 +1024,18 @@ fn alerts(cx: &Cx, n: &Node) -> AlertGroup {
             })
             .collect(),
         origin: origin(n.head_span()),
+        limit: n.prop("limit").and_then(|l| l.value.as_int()).and_then(|l| u64::try_from(l).ok()),
+        records: n
+            .children_named("record")
+            .filter_map(|r| {
+                Some(RecordRule {
+                    metric: r.arg_str(0)?.to_string(),
+                    expr: s(r, "expr")?,
+                    labels: free_props(r.children_named("labels")),
+                    origin: origin(r.span),
+                })
+            })
+            .collect(),
     }
 }
 

@@ -80,6 +80,9 @@ pub struct Entry {
     pub span: Span,
     /// The whole entry: `key=(ty)value`.
     pub entry_span: Span,
+    /// For a string written without escapes (`"…"`, `#"…"#`): where its content starts in
+    /// `span`, so that a position inside the value maps to the source. `None` otherwise.
+    pub content_offset: Option<usize>,
 }
 
 impl Entry {

@@ -186,5 +186,18 @@ fn lower_entry(source: SourceId, e: &KdlEntry) -> Entry {
         KdlValue::Bool(b) => Value::Bool(*b),
         KdlValue::Null => Value::Null,
     };
-    Entry { value, ty: e.ty().map(|t| ident(source, t)), span, entry_span }
+    let content_offset = match (&value, e.format()) {
+        (Value::String(s), Some(f)) => verbatim_offset(&f.value_repr, s),
+        _ => None,
+    };
+    Entry { value, ty: e.ty().map(|t| ident(source, t)), span, entry_span, content_offset }
+}
+
+/// Where `content` starts in `repr` (its source text) when the source holds it verbatim
+/// between delimiters of equal length (`"…"`, `#"…"#`); `None` with escapes or a multi-line
+/// string, whose source text differs from the value.
+fn verbatim_offset(repr: &str, content: &str) -> Option<usize> {
+    let extra = repr.len().checked_sub(content.len())?;
+    let at = extra / 2;
+    (extra >= 2 && extra % 2 == 0 && repr.get(at..at + content.len()) == Some(content)).then_some(at)
 }

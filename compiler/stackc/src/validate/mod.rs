@@ -1,6 +1,8 @@
 //! Validation: shape and value domains of the file as written, then for every merged
 //! environment: references, cross-field rules and policy lints.
 
+pub mod alert_jobs;
+pub mod alerting;
 pub mod lints;
 mod policy_lints;
 pub mod rules;
@@ -102,7 +104,7 @@ pub fn generated_services(monitoring: &Node) -> Vec<&'static str> {
             }
         }
     }
-    if monitoring.children().iter().any(|c| c.name.name == "notify") {
+    if monitoring.children().iter().any(|c| alerting::RECEIVER_NODES.contains(&c.name.name.as_str())) {
         out.push("alertmanager");
     }
     out
@@ -152,6 +154,7 @@ pub fn semantic(nodes: &[Node], lint_config: &LintConfig, env: Option<&str>, dia
     let symbols = Symbols::collect(nodes);
     walk::refs(nodes, &symbols, diags);
     rules::check(nodes, &symbols, diags);
+    alerting::check(nodes, diags);
     let levels = lint_config.levels(nodes);
     lints::check(nodes, &symbols, &levels, env, diags);
 }

@@ -678,6 +678,54 @@ pub fn rate(s: &str) -> VResult<(u64, char)> {
     })
 }
 
+/// Where in `s` the PromQL lexer fails, as (byte offset, length): the character at which the
+/// shortest failing prefix fails with the same message, or for an unclosed parenthesis the
+/// parenthesis. `None` when the lexer accepts `s` (the grammar's errors carry no position) or
+/// `s` is too long to search.
+pub fn promql_error_at(s: &str) -> Option<(usize, usize)> {
+    use promql_parser::parser::lexer;
+    let message = lexer(s).err()?;
+    if message == "unclosed left parenthesis" {
+        return unclosed_paren(s).map(|at| (at, 1));
+    }
+    // Each prefix is lexed anew: quadratic, so only for expressions of a readable size.
+    if s.len() > 4096 {
+        return None;
+    }
+    s.char_indices()
+        .find(|(i, c)| lexer(&s[..i + c.len_utf8()]).err().as_deref() == Some(message.as_str()))
+        .map(|(i, c)| (i, c.len_utf8()))
+}
+
+/// The byte offset of the `(` that is never closed (outside quoted strings).
+fn unclosed_paren(s: &str) -> Option<usize> {
+    let mut open: Vec<usize> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q != '`' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' | '`' => quote = Some(c),
+                '(' => open.push(i),
+                ')' => {
+                    open.pop();
+                }
+                _ => {}
+            },
+        }
+    }
+    open.first().copied()
+}
+
 pub fn promql(s: &str) -> VResult<()> {
     promql_parser::parser::parse(s)
         .map(|_| ())
@@ -891,6 +939,21 @@ mod tests {
         assert!(cpus_num(0.0).is_err());
         assert!(promql("up{job=\"api\"} == 0").is_ok());
         assert!(promql("up{job=").is_err());
+    }
+
+    #[test]
+    fn promql_errors_point_into_the_expression() {
+        let at = |s: &'static str| promql_error_at(s).map(|(i, n)| &s[i..i + n]);
+        // The character the lexer stops at.
+        assert_eq!(promql_error_at(r#"up{job="api" == 0"#), Some((16, 1)));
+        assert_eq!(at("rate(x[5q])"), Some("q"));
+        assert_eq!(at("up{job=\"api"), Some("\""));
+        // The parenthesis that is never closed, not the first one.
+        assert_eq!(promql_error_at("(up) + sum(rate(x[5m])"), Some((10, 1)));
+        assert_eq!(promql_error_at(r#"sum(x{a=")"})"#), None, "a quoted `)` closes nothing, and this is valid");
+        assert_eq!(promql_error_at(r#"sum(x{a=")"}"#), Some((3, 1)));
+        // The grammar's errors have no position: the whole expression.
+        assert_eq!(promql_error_at("up == = 0"), None);
         assert!(destination("s3://shop-backups/db").is_ok());
         assert!(destination("backups").is_err());
         assert!(env_name("DATABASE_URL").is_ok());

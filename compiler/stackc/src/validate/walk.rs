@@ -152,8 +152,13 @@ impl Walker<'_, '_> {
             if self.shape() {
                 // Routes are told apart by path *and* match kind; `rules` checks them.
                 let keyed = spec.name != "route";
-                if let Some(key) = identity(node, spec).filter(|_| keyed) {
-                    if let Some(first) = seen.insert((spec.name, key.clone()), node) {
+                // Siblings with one key may differ by the spec's `key_prop` (alert severity).
+                let sibling = |key: String| match spec.key_prop.and_then(|p| node.prop(p)) {
+                    Some(v) => (key, v.value.display()),
+                    None => (key, String::new()),
+                };
+                if let Some((key, differ)) = identity(node, spec).filter(|_| keyed).map(sibling) {
+                    if let Some(first) = seen.insert((spec.name, format!("{key}\u{0}{differ}")), node) {
                         self.duplicate(node, first, spec, &key, specs);
                     }
                 }
@@ -565,7 +570,8 @@ impl Walker<'_, '_> {
             _ => return self.diags.push(wrong(&kind.describe(), None)),
         };
         if let Err(e) = result {
-            self.push_value_error(e, entry.span);
+            let span = promql_span(kind, &e, entry).unwrap_or(entry.span);
+            self.push_value_error(e, span);
         }
     }
 
@@ -682,6 +688,18 @@ impl Walker<'_, '_> {
                 .help(help),
         );
     }
+}
+
+/// The character at which a PromQL expression stops lexing, when the string's source text
+/// is its value (no escapes): the error points into the expression, not at all of it.
+fn promql_span(kind: Kind, e: &ValueError, entry: &Entry) -> Option<crate::source::Span> {
+    let (Kind::Promql, Code::InvalidPromql, Value::String(s), Some(start)) =
+        (kind, e.code, &entry.value, entry.content_offset)
+    else {
+        return None;
+    };
+    let (at, len) = values::promql_error_at(s)?;
+    Some(crate::source::Span::new(entry.span.source, entry.span.offset + start + at, len))
 }
 
 /// The span of `${name}` inside a string entry, when the string is written plainly.

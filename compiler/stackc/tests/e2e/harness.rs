@@ -140,13 +140,19 @@ impl Drop for KillOnDrop {
 
 /// Runs `proxy_e2e.py PLAN` in `unshare -m -n`: its output, and whether it succeeded.
 pub fn run_sandboxed(python: &Path, plan: &Path, dir: &Path) -> (String, bool) {
+    run_script_sandboxed(python, "proxy_e2e.py", plan, dir)
+}
+
+/// Runs the script `tests/e2e/SCRIPT PLAN` in `unshare -m -n`: its output, and whether it
+/// succeeded.
+pub fn run_script_sandboxed(python: &Path, script: &str, plan: &Path, dir: &Path) -> (String, bool) {
     // The output goes to a file: a pipe that fills up would stall the script.
     let log = dir.join("script.out");
     let file = std::fs::File::create(&log).unwrap();
     let child = Command::new("unshare")
         .args(["-m", "-n", "--"])
         .arg(python)
-        .arg(e2e_dir().join("proxy_e2e.py"))
+        .arg(e2e_dir().join(script))
         .arg(plan)
         .stdin(Stdio::null())
         .stdout(file.try_clone().unwrap())

@@ -20,7 +20,7 @@ pub(super) fn monitoring_services(stack: &Stack) -> Vec<String> {
     };
     let mut out = vec![mon.prometheus_service.name.clone()];
     out.extend(mon.exporters.iter().map(|e| e.service.name.clone()));
-    if !mon.notify.is_empty() {
+    if mon.has_alertmanager() {
         out.push("alertmanager".into());
     }
     out
@@ -199,6 +199,37 @@ fn exporter_environment(stack: &Stack, kind: &str, c: &mut CService, secrets: &m
     }
 }
 
+/// The command-line flag of a `prometheus` setting.
+fn flag_of(setting: &str) -> &'static str {
+    match setting {
+        "retention=" => "--storage.tsdb.retention.time",
+        "retention-size=" => "--storage.tsdb.retention.size",
+        _ => "--web.enable-lifecycle",
+    }
+}
+
+/// The flags stackc runs Prometheus with.
+fn prometheus_flags(mon: &Monitoring) -> Vec<String> {
+    let mut cmd =
+        vec!["--config.file=/etc/prometheus/prometheus.yml".to_string(), "--storage.tsdb.path=/prometheus".to_string()];
+    if let Some(ms) = mon.prometheus.retention_ms {
+        cmd.push(format!("--storage.tsdb.retention.time={}", prometheus_duration(ms)));
+    }
+    if let Some(b) = mon.prometheus.retention_size_bytes {
+        cmd.push(format!("--storage.tsdb.retention.size={}", prometheus_bytes(b)));
+    }
+    if mon.prometheus.lifecycle {
+        cmd.push("--web.enable-lifecycle".to_string());
+    }
+    cmd
+}
+
+/// The argument of `command` that sets the same flag as `flag` (`--x=…` or `--x`), if any.
+fn user_flag<'a>(command: &'a [String], flag: &str) -> Option<&'a String> {
+    let name = flag.split('=').next().unwrap_or(flag);
+    command.iter().find(|a| *a == name || a.strip_prefix(name).is_some_and(|rest| rest.starts_with('=')))
+}
+
 pub(super) struct MonitoringPlan {
     pub(super) services: Vec<(String, CService)>,
     pub(super) volumes: Vec<String>,
@@ -213,18 +244,14 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
     let user = &mon.prometheus_service;
     let mut p = service(stack, user, secrets, opts);
     p.image.get_or_insert_with(|| super::PROMETHEUS_IMAGE.into());
-    if p.command.is_none() {
-        let mut cmd = vec![
-            "--config.file=/etc/prometheus/prometheus.yml".to_string(),
-            "--storage.tsdb.path=/prometheus".to_string(),
-        ];
-        if let Some(ms) = mon.prometheus.retention_ms {
-            cmd.push(format!("--storage.tsdb.retention.time={}", prometheus_duration(ms)));
+    // A `command` of the block replaces the image's arguments: stackc's flags are added to
+    // it (the configuration file, the data path, retention, lifecycle), except those it sets
+    // itself, so that the stack's settings still apply.
+    let command = p.command.get_or_insert_with(Vec::new);
+    for flag in prometheus_flags(mon) {
+        if user_flag(command, &flag).is_none() {
+            command.push(flag);
         }
-        if let Some(b) = mon.prometheus.retention_size_bytes {
-            cmd.push(format!("--storage.tsdb.retention.size={}", prometheus_bytes(b)));
-        }
-        p.command = Some(cmd);
     }
     let mut mounts = vec![ro_bind(&format!("./{}", super::PROMETHEUS_DIR), "/etc/prometheus")];
     if !user.mounts.iter().any(|m| stack.compile_time(&m.target).trim_end_matches('/') == "/prometheus") {
@@ -238,8 +265,15 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
     }
     p.restart.get_or_insert_with(|| "unless-stopped".into());
     p.healthcheck.get_or_insert_with(|| wget_health(super::PROMETHEUS_PORT, "/-/healthy"));
-    if !mon.notify.is_empty() {
+    if mon.has_alertmanager() {
         p.depends_on.entry("alertmanager".into()).or_insert(CDepends { condition: "service_started" });
+    }
+    for name in mon.prometheus_secrets() {
+        // prometheus.yml reads a scrape's basic-auth password from /run/secrets/<name>.
+        secrets.declare(name);
+        if !p.secrets.iter().any(|s| s.source == name) {
+            p.secrets.push(CServiceSecret { source: name.to_string(), target: None, mode: None });
+        }
     }
     services.push((user.name.clone(), p));
 
@@ -295,7 +329,7 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
         services.push((e.service.name.clone(), c));
     }
 
-    if !mon.notify.is_empty() {
+    if mon.has_alertmanager() {
         let mut a = CService {
             image: Some(super::ALERTMANAGER_IMAGE.into()),
             command: Some(vec![
@@ -311,12 +345,10 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
             healthcheck: Some(wget_health(super::ALERTMANAGER_PORT, "/-/healthy")),
             ..CService::default()
         };
-        for n in &mon.notify {
-            // alertmanager.yml reads the webhook URL from /run/secrets/<name>.
-            secrets.declare(&n.webhook_secret);
-            if !a.secrets.iter().any(|s| s.source == n.webhook_secret) {
-                a.secrets.push(CServiceSecret { source: n.webhook_secret.clone(), target: None, mode: None });
-            }
+        for name in mon.alertmanager_secrets() {
+            // alertmanager.yml reads webhook URLs, keys and passwords from /run/secrets/<name>.
+            secrets.declare(name);
+            a.secrets.push(CServiceSecret { source: name.to_string(), target: None, mode: None });
         }
         services.push(("alertmanager".to_string(), a));
         volumes.push("alertmanager-data".to_string());
@@ -333,7 +365,8 @@ pub(super) fn monitoring_secrets(stack: &Stack) -> Vec<&str> {
     for e in &mon.exporters {
         out.extend(e.service.secrets.iter().map(String::as_str));
     }
-    out.extend(mon.notify.iter().map(|n| n.webhook_secret.as_str()));
+    out.extend(mon.alertmanager_secrets());
+    out.extend(mon.prometheus_secrets());
     out
 }
 
@@ -353,22 +386,31 @@ pub(super) fn check_monitoring(stack: &Stack) -> Vec<Diagnostic> {
         );
         return out;
     }
-    let retention = [
-        mon.prometheus.retention_ms.map(|_| "retention="),
-        mon.prometheus.retention_size_bytes.map(|_| "retention-size="),
+    // stackc's flags are added to a `command`, unless it sets the same flag: then the
+    // command's value wins over the stack's setting.
+    let command: Vec<String> = mon.prometheus_service.command.iter().flatten().map(|a| stack.compile_time(a)).collect();
+    let settings = [
+        (mon.prometheus.retention_ms.is_some(), "retention="),
+        (mon.prometheus.retention_size_bytes.is_some(), "retention-size="),
+        (mon.prometheus.lifecycle, "lifecycle="),
     ];
-    let retention: Vec<&str> = retention.into_iter().flatten().collect();
-    if mon.prometheus_service.command.is_some() && !retention.is_empty() {
+    let flags = prometheus_flags(mon);
+    let overridden: Vec<(&str, &String)> = settings
+        .iter()
+        .filter(|(set, _)| *set)
+        .filter_map(|(_, setting)| {
+            let flag = flags.iter().find(|f| flag_of(setting) == f.split('=').next().unwrap_or(f))?;
+            Some((*setting, user_flag(&command, flag)?))
+        })
+        .collect();
+    for (setting, arg) in overridden {
         out.push(
             Diagnostic::warning(
                 Code::TargetApproximation,
-                format!(
-                    "Prometheus runs the `command` of its block, so `{}` (a command-line flag) is not applied",
-                    retention.join("` and `")
-                ),
+                format!("Prometheus's `command` sets `{arg}`, which wins over `{setting}`"),
             )
-            .at(origin_span(mon.prometheus_service.origin_of("command")), "replaces the flags stackc would write")
-            .help("add `--storage.tsdb.retention.time=…`/`--storage.tsdb.retention.size=…` to the command, or drop the command"),
+            .at(origin_span(mon.prometheus_service.origin_of("command")), "sets the flag itself")
+            .help(format!("remove `{arg}` from the command, or `{setting}` from `prometheus`")),
         );
     }
     let user_mounts_data = mon
@@ -380,7 +422,7 @@ pub(super) fn check_monitoring(stack: &Stack) -> Vec<Diagnostic> {
     if !user_mounts_data {
         generated_volumes.push("prometheus-data");
     }
-    if !mon.notify.is_empty() {
+    if mon.has_alertmanager() {
         generated_volumes.push("alertmanager-data");
     }
     for name in generated_volumes {
