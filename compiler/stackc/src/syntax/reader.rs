@@ -343,7 +343,7 @@ impl<'a> Reader<'a> {
                 None | Some(';' | '}') => break,
                 Some(c) if is_newline(c) => break,
                 _ if self.starts("//") => break,
-                Some(c) if is_disallowed(c) => return self.check_allowed(c).map(|()| unreachable!()),
+                Some(c) if is_disallowed(c) => self.check_allowed(c)?,
                 _ if !spaced => {
                     return self.err(self.pos, self.token_len(), "a space is needed before an argument or a property");
                 }
