@@ -210,7 +210,10 @@ fn corpus() -> Vec<(String, String)> {
         .iter()
         .filter_map(|p| {
             let text = std::fs::read(p).ok()?;
-            Some((p.strip_prefix(&root).unwrap_or(p).display().to_string(), String::from_utf8_lossy(&text).into_owned()))
+            Some((
+                p.strip_prefix(&root).unwrap_or(p).display().to_string(),
+                String::from_utf8_lossy(&text).into_owned(),
+            ))
         })
         .collect();
     assert!(out.len() > 300 + 100, "only {} files", out.len());

@@ -46,16 +46,7 @@ struct Reader<'a> {
 
 /// `unicode-space`: white space that is not a newline.
 fn is_unicode_space(c: char) -> bool {
-    matches!(
-        c,
-        '\t' | ' '
-            | '\u{A0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200A}'
-            | '\u{202F}'
-            | '\u{205F}'
-            | '\u{3000}'
-    )
+    matches!(c, '\t' | ' ' | '\u{A0}' | '\u{1680}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}')
 }
 
 fn is_newline(c: char) -> bool {
@@ -138,7 +129,11 @@ impl<'a> Reader<'a> {
     /// Fails on a disallowed code point at the position.
     fn check_allowed(&self, c: char) -> R<()> {
         if is_disallowed(c) {
-            return self.err(self.pos, c.len_utf8(), format!("the code point U+{:04X} is not allowed in KDL", c as u32));
+            return self.err(
+                self.pos,
+                c.len_utf8(),
+                format!("the code point U+{:04X} is not allowed in KDL", c as u32),
+            );
         }
         Ok(())
     }
@@ -217,7 +212,11 @@ impl<'a> Reader<'a> {
             } else {
                 let n = self.newline_len(self.pos);
                 if n == 0 && !self.at_eof() {
-                    return self.err(at, 1, "a `\\` outside a string continues the line: only spaces or a comment may follow it");
+                    return self.err(
+                        at,
+                        1,
+                        "a `\\` outside a string continues the line: only spaces or a comment may follow it",
+                    );
                 }
                 self.pos += n;
             }
@@ -269,7 +268,13 @@ impl<'a> Reader<'a> {
                     None => {}
                     Some('}') if in_block => {}
                     Some(c) if is_disallowed(c) => self.check_allowed(c)?,
-                    _ => return self.err(self.pos, self.token_len(), "the node does not end here: a newline or `;` is expected"),
+                    _ => {
+                        return self.err(
+                            self.pos,
+                            self.token_len(),
+                            "the node does not end here: a newline or `;` is expected",
+                        )
+                    }
                 }
             }
             if !slashdash {
@@ -335,11 +340,14 @@ impl<'a> Reader<'a> {
                     }
                     continue;
                 }
-                _ if slashdash => {
-                    if self.at_eof() || self.newline_len(self.pos) > 0 || matches!(self.peek(), Some(';' | '}')) {
-                        return self.err(at, 2, "`/-` comments out nothing: an argument, a property or a block is expected");
-                    }
+                None | Some(';' | '}') if slashdash => {
+                    return self.err(
+                        at,
+                        2,
+                        "`/-` comments out nothing: an argument, a property or a block is expected",
+                    );
                 }
+                _ if slashdash => {}
                 None | Some(';' | '}') => break,
                 Some(c) if is_newline(c) => break,
                 _ if self.starts("//") => break,
@@ -350,7 +358,11 @@ impl<'a> Reader<'a> {
                 _ => {}
             }
             if block_seen {
-                return self.err(at, self.pos - at + self.token_len(), "arguments and properties go before the children block");
+                return self.err(
+                    at,
+                    self.pos - at + self.token_len(),
+                    "arguments and properties go before the children block",
+                );
             }
             match self.entry()? {
                 (Some(key), entry) if !slashdash => props.push(Prop { key, value: entry }),
@@ -459,7 +471,11 @@ impl<'a> Reader<'a> {
             "-inf" => Value::Float(f64::NEG_INFINITY),
             "nan" => Value::Float(f64::NAN),
             _ => {
-                return self.err(self.pos, w.len() + 1, "unknown keyword: `#true`, `#false`, `#null`, `#inf`, `#-inf` or `#nan` expected")
+                return self.err(
+                    self.pos,
+                    w.len() + 1,
+                    "unknown keyword: `#true`, `#false`, `#null`, `#inf`, `#-inf` or `#nan` expected",
+                )
             }
         };
         self.pos += w.len() + 1;
@@ -511,7 +527,11 @@ impl<'a> Reader<'a> {
                     return Ok(None);
                 }
                 if matches!(w, "true" | "false" | "null" | "inf" | "-inf" | "nan") {
-                    return self.err(start, w.len(), format!("`{w}` is a keyword: write `#{w}`, or quote it for a string"));
+                    return self.err(
+                        start,
+                        w.len(),
+                        format!("`{w}` is a keyword: write `#{w}`, or quote it for a string"),
+                    );
                 }
                 self.pos += w.len();
                 Ok(Some(Str { value: w.to_string(), start, end: self.pos }))
@@ -538,7 +558,11 @@ impl<'a> Reader<'a> {
                 Some('\\') => {
                     let o = out.get_or_insert_with(|| self.text[body..self.pos].to_string());
                     let at = self.pos;
-                    self.escape(o, true).map_err(|m| ReadError { offset: at, len: self.pos.max(at + 1) - at, message: m })?;
+                    self.escape(o, true).map_err(|m| ReadError {
+                        offset: at,
+                        len: self.pos.max(at + 1) - at,
+                        message: m,
+                    })?;
                 }
                 Some(c) if is_newline(c) => {
                     return self.err(self.pos, c.len_utf8(), "unexpected newline in single-line quoted string");
@@ -648,7 +672,9 @@ impl<'a> Reader<'a> {
             if self.at_eof() {
                 return self.err(open, hashes + 3, "unclosed multi-line string: `\"\"\"` expected");
             }
-            if self.starts("\"\"\"") && self.b[self.pos + 3..].iter().take(hashes).filter(|&&b| b == b'#').count() == hashes {
+            if self.starts("\"\"\"")
+                && self.b[self.pos + 3..].iter().take(hashes).filter(|&&b| b == b'#').count() == hashes
+            {
                 self.pos += 3 + hashes;
                 break;
             }
@@ -694,7 +720,11 @@ impl<'a> Reader<'a> {
         };
         let has_lines = body.contains('\n');
         if !last.chars().all(is_unicode_space) {
-            return self.err(close, 3 + hashes, "the closing `\"\"\"` of a multi-line string must be alone on its line");
+            return self.err(
+                close,
+                3 + hashes,
+                "the closing `\"\"\"` of a multi-line string must be alone on its line",
+            );
         }
         let mut out = String::with_capacity(lines.len());
         if has_lines {
@@ -707,13 +737,11 @@ impl<'a> Reader<'a> {
                 }
                 match line.strip_prefix(last) {
                     Some(rest) => out.push_str(rest),
-                    None => {
-                        return self.err(
-                            close,
-                            3 + hashes,
-                            "every line of a multi-line string must start with the whitespace before its closing `\"\"\"`",
-                        )
-                    }
+                    None => return self.err(
+                        close,
+                        3 + hashes,
+                        "every line of a multi-line string must start with the whitespace before its closing `\"\"\"`",
+                    ),
                 }
             }
         }
@@ -724,8 +752,11 @@ impl<'a> Reader<'a> {
         let mut sub = Reader { text: &out, b: out.as_bytes(), pos: 0, source: self.source, depth: 0 };
         while let Some(c) = sub.peek() {
             if c == '\\' {
-                sub.escape(&mut resolved, false)
-                    .map_err(|m| ReadError { offset: open, len: close + 3 + hashes - open, message: m })?;
+                sub.escape(&mut resolved, false).map_err(|m| ReadError {
+                    offset: open,
+                    len: close + 3 + hashes - open,
+                    message: m,
+                })?;
             } else {
                 resolved.push(c);
                 sub.pos += c.len_utf8();
@@ -760,7 +791,9 @@ fn number(w: &str) -> Option<Value> {
         return signed(neg, &digits.replace('_', ""), radix).map(Value::Int);
     }
     // decimal := sign? integer ('.' integer)? exponent?; integer := digit (digit | '_')*
-    let int_digits = |s: &str| s.as_bytes().first().is_some_and(u8::is_ascii_digit) && s.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    let int_digits = |s: &str| {
+        s.as_bytes().first().is_some_and(u8::is_ascii_digit) && s.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+    };
     let (mantissa, exponent) = match body.find(['e', 'E']) {
         Some(i) => (&body[..i], Some(&body[i + 1..])),
         None => (body, None),
