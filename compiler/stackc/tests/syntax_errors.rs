@@ -1,7 +1,7 @@
 //! Syntax errors show their real cause, at its position: the parser's own error (E0100) is
 //! never hidden by a KDL 1 spelling elsewhere, and E0101 appears only where a KDL 1 form
 //! really is. Checked on the attack cases and on every invalid document of the KDL 2
-//! specification's test suite (`../shared/kdl-spec` beside the repository).
+//! specification's test suite (vendored in `tests/kdl-spec`).
 
 mod support;
 
@@ -77,9 +77,6 @@ fn kdl1_forms_and_other_errors_are_all_reported() {
     assert_eq!(codes(clean), vec![("E0100", 3)]);
 }
 
-/// The parser accepts these two invalid documents of the suite (kdl 6.7.1); when a new
-/// version rejects them, this list must shrink.
-const ACCEPTED_BY_KDL_RS: &[&str] = &["multiline_raw_string_single_line_err_fail.kdl", "unicode_delete_fail.kdl"];
 /// The suite's documents with KDL 1 spellings, and the codes they get: the raw strings
 /// E0101 alone, since writing them in KDL 2 fixes the file; `node ( )false` an E0101 for
 /// `false` beside the E0100 for the empty type.
@@ -89,10 +86,9 @@ const KDL1: &[(&str, &[Code])] = &[
     ("just_space_in_arg_type_fail.kdl", &[Code::KdlV1, Code::KdlSyntax]),
 ];
 
-/// The suite's documents, beside the repository (in CI too); `None`, and NOT RUN, outside CI
-/// when they are missing.
+/// The suite's documents, vendored (`None`, and NOT RUN, outside CI if they were missing).
 fn suite() -> Option<std::path::PathBuf> {
-    let dir = root().join("../shared/kdl-spec/tests/test_cases/input");
+    let dir = root().join("compiler/stackc/tests/kdl-spec/input");
     if !dir.is_dir() {
         assert!(!in_ci(), "{} is missing", dir.display());
         eprintln!("NOT RUN: {} is missing", dir.display());
@@ -115,12 +111,6 @@ fn every_invalid_document_of_the_kdl_suite_gets_a_syntax_error_where_it_is() {
     for name in &names {
         let text = std::fs::read_to_string(dir.join(name)).expect("readable");
         let (doc, diags) = stackc::syntax::parse(stackc::source::SourceId(0), &text);
-        if ACCEPTED_BY_KDL_RS.contains(&name.as_str()) {
-            if doc.is_none() {
-                problems.push(format!("{name}: now rejected, remove it from ACCEPTED_BY_KDL_RS"));
-            }
-            continue;
-        }
         let mut found: Vec<Code> = diags.iter().map(|d| d.code).collect();
         found.dedup();
         let want = KDL1.iter().find(|(n, _)| n == name).map_or(&[Code::KdlSyntax][..], |(_, c)| c);
@@ -168,4 +158,20 @@ fn valid_kdl2_documents_have_no_kdl1_forms() {
     }
     assert!(checked > 200, "only {checked} documents");
     assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
+}
+
+/// The reader reads valid documents and the `kdl` crate reports the errors of the others;
+/// where the crate is stricter than KDL 2 (a `/-` glued to the token before it) or more
+/// lenient (U+007F, code points forbidden in comments), neither its false error nor a
+/// vague one is reported: the real error is, where it is.
+#[test]
+fn the_kdl_crates_deviations_do_not_reach_the_report() {
+    let glued = "stack \"s\"/-\"x\"\nservice \"a\" {\n    image \"nginx:1/-\"/-2\n    port \"open\n}\n";
+    let r = report(glued);
+    assert_eq!(r.iter().map(|d| (d.0, d.1, d.2)).collect::<Vec<_>>(), vec![("E0100", 4, 10)], "{r:#?}");
+    let del = "stack \"s\"\n// a comment with a \u{7f}\n";
+    let r = report(del);
+    assert_eq!(r.len(), 1, "{r:#?}");
+    assert_eq!((r[0].0, r[0].1, r[0].2), ("E0100", 2, 21));
+    assert_eq!(r[0].3, "the code point U+007F is not allowed in KDL");
 }

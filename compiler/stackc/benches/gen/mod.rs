@@ -99,3 +99,55 @@ pub fn synthetic_stack(n: usize) -> String {
     let _ = writeln!(w, "}}");
     s
 }
+
+// Not every bench uses every generator.
+#[allow(dead_code)]
+/// The stack of `check.rs`, with its file secrets read from the environment instead: compose
+/// cannot put a file secret into an `env` value (E0501), and every service's `API_TOKEN` is
+/// one. Nothing else changes.
+pub fn compose_stack(n: usize) -> String {
+    let text = synthetic_stack(n).replace("file=\"secrets/secret_", "env=\"SECRET_FILE_").replace(".txt\"", "\"");
+    assert!(!text.contains(" file=\""), "the generator has another file secret");
+    text
+}
+
+// Not every bench uses every generator.
+#[allow(dead_code)]
+/// `compose_stack(n)` with monitoring, alerts, a firewall and backups in proportion, so that
+/// every target has work that grows with the stack.
+pub fn all_targets_stack(n: usize) -> String {
+    let mut s = compose_stack(n);
+    let w = &mut s;
+    let _ = writeln!(w, "monitoring {{");
+    let _ = writeln!(w, "    prometheus retention=\"30d\" scrape-interval=\"15s\"");
+    let _ = writeln!(w, "    exporters \"node\" \"blackbox\"");
+    for k in 0..n.div_ceil(20) {
+        let _ = writeln!(w, "    probe \"https://site-{k}.example.com/health\"");
+    }
+    for i in (0..n).step_by(10) {
+        let _ = writeln!(w, "    scrape \"svc-{i}-metrics\" target=\"svc-{i}:9090\" interval=\"30s\"");
+    }
+    let _ = writeln!(w, "}}");
+    let _ = writeln!(w, "alerts \"services\" {{");
+    for i in (0..n).step_by(10) {
+        let _ = writeln!(
+            w,
+            "    alert \"Svc{i}Down\" expr=#\"up{{job=\"svc-{i}-metrics\"}} == 0\"# for=\"2m\" severity=\"critical\""
+        );
+    }
+    let _ = writeln!(w, "}}");
+    let _ = writeln!(w, "firewall {{");
+    let _ = writeln!(w, "    default incoming=\"deny\" outgoing=\"allow\"");
+    for i in (0..n).step_by(10) {
+        let _ =
+            writeln!(w, "    allow {} from=\"10.{}.0.0/16\" protocol=\"tcp\" comment=\"svc-{i}\"", 20_000 + i, i % 250);
+    }
+    let _ = writeln!(w, "}}");
+    for k in (0..n.div_ceil(4)).step_by(10) {
+        let _ = writeln!(
+            w,
+            "backup \"data-{k}\" volume=\"data-{k}\" schedule=\"0 3 * * *\" retain=\"7d\" to=\"/var/backups/data-{k}\""
+        );
+    }
+    s
+}

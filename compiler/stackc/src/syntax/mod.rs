@@ -1,7 +1,14 @@
-//! KDL text -> [`ast::Document`]. The only module that touches the `kdl` crate.
+//! KDL text -> [`ast::Document`].
+//!
+//! Valid documents are read by our own KDL 2 reader ([`reader`]). The `kdl` crate stays
+//! for what it does best: the diagnostics of a file that does not parse (its parser
+//! recovers and reports every error, and the KDL 1 hints are built on them), the
+//! comment-preserving formatter, and as the oracle of the reader's differential test
+//! ([`parse_with_kdl`]).
 
 pub mod ast;
 pub(crate) mod limits;
+pub mod reader;
 mod v1;
 
 use kdl::{KdlDocument, KdlEntry, KdlIdentifier, KdlNode, KdlValue};
@@ -14,8 +21,12 @@ use ast::{Document, Entry, Ident, Node, Prop, Value};
 /// recovered from is reported (E0100), at its position, with KDL 1 spellings pointed out
 /// as such (E0101).
 ///
-/// Inputs that would exhaust the parser's stack or time ([`limits`]) are refused with
-/// E0114 before the parser sees them.
+/// Inputs that would exhaust the `kdl` parser's stack or time ([`limits`]) are refused
+/// with E0114 before either parser sees them.
+///
+/// The reader reads the document; only when it fails does the `kdl` crate read it too,
+/// for its diagnostics. Where the two disagree (the crate accepts a few invalid
+/// documents), the reader's error is reported.
 pub fn parse(source: SourceId, text: &str) -> (Option<Document>, Vec<Diagnostic>) {
     if let Err(e) = limits::scan(text) {
         let diag = Diagnostic::error(Code::ParserLimit, e.message())
@@ -23,9 +34,28 @@ pub fn parse(source: SourceId, text: &str) -> (Option<Document>, Vec<Diagnostic>
             .help(e.help());
         return (None, vec![diag]);
     }
+    let read_error = match reader::read(source, text) {
+        Ok(doc) => return (Some(doc), Vec::new()),
+        Err(e) => e,
+    };
+    let read_diag = Diagnostic::error(Code::KdlSyntax, style(&read_error.message))
+        .at(Span::new(source, read_error.offset, read_error.len), "here");
     match parse_kdl(text) {
-        Ok(doc) => (Some(lower_doc(source, &doc)), Vec::new()),
-        Err(err) => (None, syntax_errors(source, text, err)),
+        Err(err) => (None, syntax_errors(source, text, err, read_diag)),
+        Ok(_) => (None, vec![read_diag]),
+    }
+}
+
+/// The document as the `kdl` crate reads it (`Err` with its first error's offset): the
+/// oracle of the reader's differential test. Inputs past the [`limits`] are `Err` unread.
+#[doc(hidden)]
+pub fn parse_with_kdl(source: SourceId, text: &str) -> Result<Document, usize> {
+    if let Err(e) = limits::scan(text) {
+        return Err(e.offset);
+    }
+    match parse_kdl(text) {
+        Ok(doc) => Ok(lower_doc(source, &doc)),
+        Err(e) => Err(e.diagnostics.first().map_or(0, |d| d.span.offset())),
     }
 }
 
@@ -33,7 +63,9 @@ pub fn parse(source: SourceId, text: &str) -> (Option<Document>, Vec<Diagnostic>
 /// parser's errors are those it still reports once the KDL 1 spellings are written in
 /// KDL 2: an error they explain (the parser losing its way inside a KDL 1 raw string, …)
 /// is not reported a second, vaguer time, and any other error is, at its own position.
-fn syntax_errors(source: SourceId, text: &str, err: kdl::KdlError) -> Vec<Diagnostic> {
+///
+/// When nothing is left to report, the reader's error (`fallback`) is.
+fn syntax_errors(source: SourceId, text: &str, err: kdl::KdlError, fallback: Diagnostic) -> Vec<Diagnostic> {
     let scan = v1::scan(text);
     let mut diags: Vec<Diagnostic> = scan
         .v1
@@ -44,10 +76,20 @@ fn syntax_errors(source: SourceId, text: &str, err: kdl::KdlError) -> Vec<Diagno
                 .help(format!("write `{}` (KDL 2)", f.fixed))
         })
         .collect();
-    let (kdl_errors, edits) = if scan.v1.is_empty() {
+    // The KDL 1 forms written in KDL 2, and a space before each glued `/-`, which the
+    // `kdl` crate wrongly refuses.
+    let mut repairs = scan.v1.clone();
+    repairs.extend(scan.glued_slashdash.iter().map(|&offset| v1::V1Form {
+        offset,
+        len: 0,
+        what: String::new(),
+        fixed: " ".into(),
+    }));
+    repairs.sort_by_key(|f| f.offset);
+    let (kdl_errors, edits) = if repairs.is_empty() {
         (err.diagnostics, Vec::new())
     } else {
-        let (repaired, edits) = v1::repair(text, &scan.v1);
+        let (repaired, edits) = v1::repair(text, &repairs);
         // A repaired text past the limits is still read: the original one was within them.
         let errors = if limits::scan(&repaired).is_ok() { parse_kdl(&repaired).err() } else { None };
         (errors.map(|e| e.diagnostics).unwrap_or_default(), edits)
@@ -91,9 +133,7 @@ fn syntax_errors(source: SourceId, text: &str, err: kdl::KdlError) -> Vec<Diagno
     }
     diags.extend(parser.into_iter().map(|(_, d)| d));
     if diags.is_empty() {
-        diags.push(
-            Diagnostic::error(Code::KdlSyntax, "the file is not valid KDL 2").at(Span::new(source, 0, 0), "here"),
-        );
+        diags.push(fallback);
     }
     diags
 }

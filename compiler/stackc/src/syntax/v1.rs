@@ -31,6 +31,9 @@ pub struct BrokenString {
 pub struct Scan {
     pub v1: Vec<V1Form>,
     pub broken: Vec<BrokenString>,
+    /// Offsets of the `/-` glued to the token before them (`node "a"/-1`): KDL 2 allows
+    /// it, the `kdl` crate (6.7.1) does not, so its errors are read with a space there.
+    pub glued_slashdash: Vec<usize>,
 }
 
 pub fn scan(text: &str) -> Scan {
@@ -49,7 +52,12 @@ pub fn scan(text: &str) -> Scan {
         match b[i] {
             b'/' if b.get(i + 1) == Some(&b'/') => i = line_end(b, i + 2),
             b'/' if b.get(i + 1) == Some(&b'*') => i = block_comment(b, i).0,
-            b'/' if b.get(i + 1) == Some(&b'-') => i += 2,
+            b'/' if b.get(i + 1) == Some(&b'-') => {
+                if i > 0 && !b[i - 1].is_ascii_whitespace() && !matches!(b[i - 1], b'{' | b';') {
+                    out.glued_slashdash.push(i);
+                }
+                i += 2;
+            }
             // A line continuation: the node goes on.
             b'\\' => {
                 let end = line_end(b, i + 1);
