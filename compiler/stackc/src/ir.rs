@@ -782,6 +782,8 @@ pub struct Stack {
     /// Durations and sizes whose params have no value at build time, in settings that every
     /// target writes as a number: left out, with a warning.
     pub unvalued: Vec<Origin>,
+    /// The sites as the proxy targets render them (`lower::proxy`); `None` without sites.
+    pub proxy_plan: Option<proxy::ProxyPlan>,
 }
 
 impl Stack {
@@ -830,3 +832,5 @@ impl Stack {
         t.render(|name| self.param_value(name).unwrap_or_default())
     }
 }
+
+pub mod proxy;

@@ -523,6 +523,8 @@ fn hostile_ir_strings_stay_inside_their_token() {
             r.fallback = Some(format!("/{value}"));
         }
         stack.sites[1].allow_from = vec![value.to_string()];
+        // The emitter renders the plan, which lowering derives from the sites.
+        stack.proxy_plan = stackc::lower::proxy::plan(&stack);
         stack
     };
     let benign = mutate("benign");

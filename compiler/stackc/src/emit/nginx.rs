@@ -14,14 +14,14 @@
 //! Params are rendered with their compile-time defaults: nginx cannot read the deploy
 //! environment.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use handlebars::{handlebars_helper, no_escape, Handlebars};
-use indexmap::IndexSet;
 use serde::Serialize;
 
 use super::{EmitOptions, OutputFile};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
+use crate::ir::proxy::*;
 use crate::ir::*;
 
 const CONF: &str = include_str!("../../../../stdlib/templates/nginx/conf.hbs");
@@ -86,20 +86,6 @@ pub fn quote(s: &str) -> String {
 
 handlebars_helper!(q: |s: str| quote(s));
 
-/// A host name nginx can take as `server_name` and as a certificate directory name.
-fn valid_host(h: &str) -> bool {
-    !h.is_empty()
-        && h.len() <= 253
-        && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '*' || c == '_')
-        && !h.starts_with('.')
-        && !h.contains("..")
-}
-
-/// An HTTP header name (RFC 9110 token, without the characters nginx treats specially).
-fn valid_header_name(n: &str) -> bool {
-    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
@@ -157,119 +143,6 @@ pub fn time(ms: u64) -> String {
     format!("{ms}ms")
 }
 
-pub use super::preset_headers;
-
-fn proxy_or_default(stack: &Stack) -> Proxy {
-    stack.proxy.clone().unwrap_or_else(|| Proxy {
-        tls: Tls {
-            email: None,
-            profile: "intermediate".into(),
-            hsts: None,
-            ocsp: true,
-            hsts_subdomains: false,
-            hsts_preload: false,
-            session_timeout_ms: None,
-            session_tickets: None,
-            certificates: "letsencrypt".into(),
-            acme_ca: None,
-        },
-        security_headers: "basic".into(),
-        headers: Vec::new(),
-        rate_limits: Default::default(),
-        body_limit: None,
-        gzip: false,
-        upstreams: Default::default(),
-        mounts: Vec::new(),
-    })
-}
-
-/// The response headers of a site, in order: the preset, the proxy's headers, the site's
-/// (a later header of the same name replaces an earlier one), and HSTS unless a header
-/// sets `Strict-Transport-Security` itself. Values have params rendered.
-fn site_headers(stack: &Stack, proxy: &Proxy, site: &Site) -> Vec<(String, String)> {
-    let preset = site.security_headers.as_deref().unwrap_or(&proxy.security_headers);
-    let mut out: Vec<(String, String)> = Vec::new();
-    let mut put = |name: &str, value: String| {
-        if let Some(slot) = out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            slot.1 = value;
-        } else {
-            out.push((name.to_string(), value));
-        }
-    };
-    for (n, v) in preset_headers(preset) {
-        put(n, v.to_string());
-    }
-    for (n, v) in proxy.headers.iter().chain(&site.headers) {
-        put(n, render_str(stack, v).unwrap_or_default());
-    }
-    if let (Some(ms), true) = (proxy.tls.hsts.value(), https(proxy)) {
-        let mut v = format!("max-age={}", ms / 1000);
-        if proxy.tls.hsts_subdomains {
-            v.push_str("; includeSubDomains");
-        }
-        if proxy.tls.hsts_preload {
-            v.push_str("; preload");
-        }
-        if !out.iter().any(|(n, _)| n.eq_ignore_ascii_case("Strict-Transport-Security")) {
-            out.push(("Strict-Transport-Security".into(), v));
-        }
-    }
-    out
-}
-
-fn https(proxy: &Proxy) -> bool {
-    proxy.tls.certificates != "none"
-}
-
-/// The upstream name of a service port: the service name, or `service-port` when the
-/// stack routes to several ports of the service.
-/// Every `(service, port)` a route proxies to, in first-use order, and the upstream name of
-/// each: the service, or `service-port` for a service proxied on several ports. Computed
-/// once per file (a lookup per route keeps the emitter linear in the routes).
-struct Routed {
-    targets: IndexSet<(String, u16)>,
-    several_ports: HashSet<String>,
-}
-
-impl Routed {
-    fn new(stack: &Stack) -> Self {
-        let mut targets: IndexSet<(String, u16)> = IndexSet::new();
-        for r in stack.sites.iter().flat_map(|s| &s.routes) {
-            if let Action::Proxy { service, port } = &r.action {
-                targets.insert((service.clone(), *port));
-            }
-        }
-        let mut first_port: HashMap<&str, u16> = HashMap::new();
-        let mut several_ports = HashSet::new();
-        for (service, port) in &targets {
-            if *first_port.entry(service).or_insert(*port) != *port {
-                several_ports.insert(service.clone());
-            }
-        }
-        Routed { targets, several_ports }
-    }
-
-    fn upstream_name(&self, service: &str, port: u16) -> String {
-        if self.several_ports.contains(service) {
-            format!("{service}-{port}")
-        } else {
-            service.to_string()
-        }
-    }
-}
-
-/// Escapes a literal for a PCRE regular expression.
-fn regex_escape(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) || c.is_whitespace() {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// What nginx cannot express or would misread for this stack.
 pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     let mut out = Vec::new();
@@ -277,7 +150,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
         return out;
     }
     out.extend(super::proxy_amounts_without_value(stack, TargetKind::Nginx));
-    let proxy = proxy_or_default(stack);
+    let Some(proxy) = &stack.proxy else { return out };
     let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
     let err = |origin: Origin, msg: String, label: &str, help: &str| {
         Diagnostic::error(Code::TargetCannotExpress, msg).at(origin_span(origin), label).help(help.to_string())
@@ -369,7 +242,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             );
         }
         for cidr in &site.allow_from {
-            if cidr.is_empty() || !cidr.chars().all(|c| c.is_ascii_hexdigit() || ".:/".contains(c)) {
+            if !valid_cidr(cidr) {
                 out.push(err(
                     site.origin,
                     format!("`{}` is not an address range nginx can allow", cidr.escape_debug()),
@@ -575,7 +448,7 @@ fn tls_view(tls: &Tls, host: &str) -> TlsV {
     }
 }
 
-fn location(proxy: &Proxy, routed: &Routed, r: &Route, server_headers: &[HeaderV]) -> LocationV {
+fn location(plan: &ProxyPlan, r: &PlanRoute, server_headers: &[HeaderV]) -> LocationV {
     let (modifier, path) = match r.matching {
         Match::Prefix => (None, r.path.clone()),
         Match::Exact => (Some("="), r.path.clone()),
@@ -584,18 +457,13 @@ fn location(proxy: &Proxy, routed: &Routed, r: &Route, server_headers: &[HeaderV
             None => (Some("~"), r.path.clone()),
         },
     };
-    let mut own_headers: Vec<HeaderV> = Vec::new();
-    let mut hide_cache_control = false;
-    if let Some(ms) = r.cache_ms {
-        let v = if r.immutable {
-            format!("public, max-age={}, immutable", ms / 1000)
-        } else {
-            format!("max-age={}", ms / 1000)
-        };
-        // Not `always`: error responses must not be cached for a year.
-        own_headers.push(HeaderV { name: "Cache-Control".into(), value: v, always: false });
-        hide_cache_control = true;
-    }
+    // Not `always`: error responses must not be cached for a year.
+    let own_headers: Vec<HeaderV> = r
+        .cache_control
+        .iter()
+        .map(|v| HeaderV { name: "Cache-Control".into(), value: v.clone(), always: false })
+        .collect();
+    let hide_cache_control = r.cache_control.is_some();
     // nginx drops every inherited `add_header` in a location that has one of its own: repeat them.
     let headers = if own_headers.is_empty() {
         Vec::new()
@@ -613,12 +481,12 @@ fn location(proxy: &Proxy, routed: &Routed, r: &Route, server_headers: &[HeaderV
         path,
         internal: r.internal,
         access_log_off: !r.access_log,
-        body_limit: r.body_limit.value().map(size),
-        limit_req: r.rate_limit.as_ref().and_then(|z| proxy.rate_limits.get(z)).map(|z| LimitReqV {
-            zone: z.name.clone(),
-            burst: z.burst.filter(|b| *b > 0),
-            nodelay: z.nodelay,
-        }),
+        body_limit: r.body_limit.map(size),
+        limit_req: r
+            .rate_limit
+            .as_ref()
+            .and_then(|name| plan.zones.iter().find(|z| &z.name == name))
+            .map(|z| LimitReqV { zone: z.name.clone(), burst: z.burst, nodelay: z.nodelay }),
         headers,
         ret: None,
         deferred: None,
@@ -626,9 +494,9 @@ fn location(proxy: &Proxy, routed: &Routed, r: &Route, server_headers: &[HeaderV
         proxy: None,
     };
     match &r.action {
-        Action::Respond { status } => loc.ret = Some(ReturnV { status: *status, url: None }),
-        Action::Redirect { to, status } => loc.ret = Some(ReturnV { status: *status, url: Some(to.clone()) }),
-        Action::Files { root } => {
+        PlanAction::Respond { status } => loc.ret = Some(ReturnV { status: *status, url: None }),
+        PlanAction::Redirect { to, status } => loc.ret = Some(ReturnV { status: *status, url: Some(to.clone()) }),
+        PlanAction::Files { root } => {
             let root = root.trim_end_matches('/');
             let (directive, path) = if r.matching == Match::Prefix && r.path != "/" {
                 let slash = if r.path.ends_with('/') { "/" } else { "" };
@@ -638,8 +506,8 @@ fn location(proxy: &Proxy, routed: &Routed, r: &Route, server_headers: &[HeaderV
             };
             loc.files = Some(FilesV { directive, path, fallback: r.fallback.clone() });
         }
-        Action::Proxy { service, port } => {
-            let name = routed.upstream_name(service, *port);
+        PlanAction::Proxy { upstream } => {
+            let name = &plan.upstream(*upstream).name;
             let (pass, rewrite) = match (r.strip_prefix, r.matching) {
                 (true, Match::Prefix) if r.path.ends_with('/') => (format!("http://{name}/"), None),
                 (true, Match::Prefix) => (format!("http://{name}"), Some(format!("^{}/?(.*)$", regex_escape(&r.path)))),
@@ -650,8 +518,8 @@ fn location(proxy: &Proxy, routed: &Routed, r: &Route, server_headers: &[HeaderV
                 pass,
                 rewrite,
                 websocket: r.websocket,
-                timeout: r.timeout.value().map(time),
-                buffering_off: r.buffering == Some(false),
+                timeout: r.timeout_ms.map(time),
+                buffering_off: r.buffering_off,
                 hide_cache_control,
             });
         }
@@ -659,60 +527,49 @@ fn location(proxy: &Proxy, routed: &Routed, r: &Route, server_headers: &[HeaderV
     loc
 }
 
-fn view(stack: &Stack) -> View {
-    let proxy = proxy_or_default(stack);
+fn view(stack: &Stack, plan: &ProxyPlan) -> View {
     let version = version(stack);
     let http2_on = has_http2_directive(&version);
-    let used_zones: Vec<&str> =
-        stack.sites.iter().flat_map(|s| &s.routes).filter_map(|r| r.rate_limit.as_deref()).collect();
-    let zones = proxy
-        .rate_limits
-        .values()
-        .filter(|z| used_zones.contains(&z.name.as_str()))
-        .map(|z| ZoneV {
-            name: z.name.clone(),
-            size: size(z.size_bytes.unwrap_or(10 * 1024 * 1024)),
-            rate: format!("{}r/{}", z.requests, z.per),
-        })
-        .collect();
-    let routed = Routed::new(stack);
-    let upstreams = routed
-        .targets
+    let zones = plan
+        .zones
         .iter()
-        .map(|(service, port)| {
-            let (service, port) = (service.as_str(), *port);
-            let opts = proxy.upstreams.get(service).cloned().unwrap_or_default();
+        .map(|z| ZoneV { name: z.name.clone(), size: size(z.size_bytes), rate: format!("{}r/{}", z.requests, z.per) })
+        .collect();
+    let upstreams = plan
+        .upstreams
+        .iter()
+        .map(|u| {
             let mut server_params = String::new();
-            if let Some(n) = opts.max_fails {
+            if let Some(n) = u.max_fails {
                 server_params.push_str(&format!(" max_fails={n}"));
             }
-            if let Some(ms) = opts.fail_timeout_ms {
+            if let Some(ms) = u.fail_timeout_ms {
                 server_params.push_str(&format!(" fail_timeout={}", time(ms)));
             }
             UpstreamV {
-                name: routed.upstream_name(service, port),
-                method: match opts.balance.as_deref() {
-                    Some("least-conn") => Some("least_conn"),
-                    Some("ip-hash") => Some("ip_hash"),
-                    _ => None,
+                name: u.name.clone(),
+                method: match u.balance {
+                    Balance::LeastConn => Some("least_conn"),
+                    Balance::IpHash => Some("ip_hash"),
+                    Balance::Default => None,
                 },
                 // The service's DNS name: Docker answers with every replica's address, and
                 // nginx makes one server of each.
-                servers: vec![format!("{service}:{port}")],
+                servers: vec![format!("{}:{}", u.service, u.port)],
                 server_params,
-                keepalive: opts.keepalive.filter(|k| *k > 0),
+                keepalive: u.keepalive,
             }
         })
         .collect();
-    let websocket = stack.sites.iter().flat_map(|s| &s.routes).any(|r| r.websocket);
-    let deny_vars = deny_vars(stack);
-    let geos = stack
+    let deny_vars = deny_vars(stack, plan);
+    let geos = plan
         .sites
         .iter()
         .zip(&deny_vars)
         .filter_map(|(site, var)| Some(GeoV { var: var.clone()?, allow: site.allow_from.clone() }))
         .collect();
-    let sites = stack
+    let https = plan.https;
+    let sites = plan
         .sites
         .iter()
         .zip(deny_vars)
@@ -721,12 +578,19 @@ fn view(stack: &Stack) -> View {
             let redirect_names: Vec<String> =
                 site.redirect_from.iter().map(|h| render_str(stack, h).unwrap_or_default()).collect();
             let first = names.first().cloned().unwrap_or_default();
-            let headers: Vec<HeaderV> = site_headers(stack, &proxy, site)
-                .into_iter()
-                .map(|(name, value)| HeaderV { name, value, always: true })
+            let headers: Vec<HeaderV> = site
+                .headers
+                .iter()
+                .map(|(name, value)| HeaderV {
+                    name: name.clone(),
+                    value: render_str(stack, value).unwrap_or_default(),
+                    always: true,
+                })
                 .collect();
-            let mut locations: Vec<LocationV> =
-                site.routes.iter().map(|r| location(&proxy, &routed, r, &headers)).collect();
+            // In the order written: nginx picks a location by its own rules, whatever the order.
+            let mut written: Vec<&PlanRoute> = site.routes.iter().collect();
+            written.sort_by_key(|r| r.index);
+            let mut locations: Vec<LocationV> = written.into_iter().map(|r| location(plan, r, &headers)).collect();
             let mut named = Vec::new();
             if !site.basic_auth.is_empty() {
                 for (i, loc) in locations.iter_mut().enumerate() {
@@ -738,16 +602,16 @@ fn view(stack: &Stack) -> View {
                 }
             }
             SiteV {
-                https: https(&proxy),
+                https,
                 http2_on,
-                redirect_target: format!("{}://{first}$request_uri", if https(&proxy) { "https" } else { "http" }),
+                redirect_target: format!("{}://{first}$request_uri", if https { "https" } else { "http" }),
                 http_names: names.iter().chain(&redirect_names).cloned().collect(),
                 names,
                 redirect_names,
-                tls: tls_view(&proxy.tls, &first),
+                tls: tls_view(&plan.tls, &first),
                 headers,
-                body_limit: site.body_limit.value().or(proxy.body_limit.value()).map(size),
-                gzip: site.gzip.unwrap_or(proxy.gzip),
+                body_limit: site.body_limit.map(size),
+                gzip: site.gzip,
                 deny_var,
                 auth_realm: "Restricted".into(),
                 auth_file: (!site.basic_auth.is_empty()).then(|| format!("/etc/nginx/htpasswd/{first}")),
@@ -762,15 +626,22 @@ fn view(stack: &Stack) -> View {
     } else {
         format!("{}.{}.{}", version_tuple(&version).0, version_tuple(&version).1, version_tuple(&version).2)
     };
-    View { header: super::header("#", stack).trim_end().to_string(), version, zones, websocket, geos, upstreams, sites }
+    View {
+        header: super::header("#", stack).trim_end().to_string(),
+        version,
+        zones,
+        websocket: plan.websocket,
+        geos,
+        upstreams,
+        sites,
+    }
 }
 
 /// Per site, the name of the `geo` variable of its `allow-from` (`None` without one): made
 /// from the first host, so that a reader can tell which site it belongs to, and unique.
-fn deny_vars(stack: &Stack) -> Vec<Option<String>> {
+fn deny_vars(stack: &Stack, plan: &ProxyPlan) -> Vec<Option<String>> {
     let mut used: HashSet<String> = HashSet::new();
-    stack
-        .sites
+    plan.sites
         .iter()
         .map(|site| {
             if site.allow_from.is_empty() {
@@ -816,12 +687,10 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
 /// The file, rendered from the templates with `opts.templates`' overrides; `Err` with the
 /// message when a template does not parse or render.
 pub fn render(stack: &Stack, opts: &EmitOptions) -> Result<Vec<OutputFile>, String> {
-    if stack.sites.is_empty() {
-        return Ok(Vec::new());
-    }
+    let Some(plan) = &stack.proxy_plan else { return Ok(Vec::new()) };
     let mut hb = super::registry("nginx", TEMPLATES, opts)?;
     hb.register_helper("q", Box::new(q));
-    let contents = hb.render("conf", &view(stack)).map_err(|e| e.to_string().replace('\n', " "))?;
+    let contents = hb.render("conf", &view(stack, plan)).map_err(|e| e.to_string().replace('\n', " "))?;
     Ok(vec![OutputFile::new(file_name(stack), contents)])
 }
 

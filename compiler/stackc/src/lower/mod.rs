@@ -4,6 +4,7 @@
 
 pub mod graph;
 pub mod merge;
+pub mod proxy;
 
 use indexmap::IndexMap;
 
@@ -330,6 +331,7 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
         st.targets.selected = TargetKind::ALL.to_vec();
     }
     st.graph = graph::build(&st);
+    st.proxy_plan = proxy::plan(&st);
     st
 }
 
