@@ -47,7 +47,9 @@ fn localize(conf: &str, dir: &Path) -> String {
             "listen" => {
                 let l = t
                     .replacen("listen 80;", &format!("listen {HTTP_PORT};"), 1)
+                    .replacen("listen 80 ", &format!("listen {HTTP_PORT} "), 1)
                     .replacen("listen [::]:80;", &format!("listen [::]:{HTTP_PORT};"), 1)
+                    .replacen("listen [::]:80 ", &format!("listen [::]:{HTTP_PORT} "), 1)
                     .replacen("listen 443 ", &format!("listen {HTTPS_PORT} "), 1)
                     .replacen("listen [::]:443 ", &format!("listen [::]:{HTTPS_PORT} "), 1);
                 assert_ne!(l, t, "unexpected listen directive {t:?}");
@@ -118,9 +120,26 @@ fn self_signed(dir: &Path, hosts: &[String]) {
     assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// `MAJOR.MINOR.PATCH` of the nginx on the PATH, if there is one.
+fn local_nginx_version() -> Option<String> {
+    let out = Command::new("nginx").arg("-v").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let v = text.split('/').nth(1)?.split_whitespace().next()?.to_string();
+    v.chars().all(|c| c.is_ascii_digit() || c == '.').then_some(v)
+}
+
 #[test]
 fn nginx_serves_the_e2e_stack() {
-    let src = harness::stack_source();
+    // The file is written for the machine's nginx (the default version may have syntax an
+    // older one lacks, such as `http2 on;`).
+    let src = match local_nginx_version() {
+        Some(v) => replace_all(
+            &harness::stack_source(),
+            "targets {\n    nginx\n}",
+            &format!("targets {{\n    nginx version=\"{v}\"\n}}"),
+        ),
+        None => harness::stack_source(),
+    };
     let emit = EmitOptions { targets: Some(vec![TargetKind::Nginx]), ..EmitOptions::default() };
     let built = stackc::build("site.stack.kdl", &src, &Options::default(), &emit);
     // The stack must check clean but for the htpasswd file nginx needs and stackc does not

@@ -33,8 +33,9 @@ const LISTEN_HTTPS: &str = include_str!("../../../../stdlib/templates/nginx/list
 pub const TEMPLATES: &[(&str, &str)] =
     &[("conf", CONF), ("location", LOCATION), ("tls", TLS), ("listen_https", LISTEN_HTTPS)];
 
-/// The nginx version assumed without `targets { nginx version=… }`: Debian 12's.
-pub const DEFAULT_VERSION: &str = "1.22";
+/// The nginx version assumed without `targets { nginx version=… }`: the stable line of
+/// 2025 (1.22, Debian 12's, is out of support).
+pub const DEFAULT_VERSION: &str = "1.28";
 
 /// The generated file, relative to the output directory.
 pub fn file_name(stack: &Stack) -> String {
@@ -299,7 +300,15 @@ struct View {
     websocket: bool,
     geos: Vec<GeoV>,
     upstreams: Vec<UpstreamV>,
+    catch_all: CatchAllV,
     sites: Vec<SiteV>,
+}
+
+/// The `default_server`s that refuse hosts no site serves.
+#[derive(Serialize)]
+struct CatchAllV {
+    https: bool,
+    http2_on: bool,
 }
 
 #[derive(Serialize)]
@@ -633,6 +642,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
         websocket: plan.websocket,
         geos,
         upstreams,
+        catch_all: CatchAllV { https, http2_on },
         sites,
     }
 }

@@ -633,7 +633,8 @@ fn proxy_defaults() -> Proxy {
             email: None,
             profile: "intermediate".into(),
             hsts: None,
-            ocsp: true,
+            // Let's Encrypt ended OCSP in 2025: stapling would only log errors.
+            ocsp: false,
             hsts_subdomains: false,
             hsts_preload: false,
             session_timeout_ms: None,
@@ -658,7 +659,7 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
             email: s(t, "email"),
             profile: s(t, "profile").unwrap_or_else(|| "intermediate".into()),
             hsts: dur_amount(cx, t, "hsts"),
-            ocsp: t.prop_bool("ocsp").unwrap_or(true),
+            ocsp: t.prop_bool("ocsp").unwrap_or(false),
             hsts_subdomains: flag(t, "hsts-subdomains"),
             hsts_preload: flag(t, "hsts-preload"),
             session_timeout_ms: dur(cx, t, "session-timeout"),

@@ -593,6 +593,38 @@ def check_access_log():
 
 
 # Checks on the site of e2e/site-auth.kdl, which only some plans' stacks have.
+def check_unknown_host():
+    # No answer at all for a name no site serves: not another site's content, not a redirect
+    # to https://<that name> (which a first server on port 80 would have given).
+    unknown = "unknown.e2e.test"
+    with socket.create_connection(("127.0.0.1", PLAN["http_port"]), timeout=10) as s:
+        s.sendall(f"GET / HTTP/1.1\r\nHost: {unknown}\r\nConnection: close\r\n\r\n".encode())
+        try:
+            answer = recv_all(s)
+        except ConnectionResetError:
+            answer = b""
+    expect(answer == b"", f"http://{unknown}: expected the connection closed without an answer, got {answer[:80]!r}")
+    try:
+        with socket.create_connection(("127.0.0.1", PLAN["https_port"]), timeout=10) as raw:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            with ctx.wrap_socket(raw, server_hostname=unknown) as t:
+                raise Failure(f"https://{unknown}: the TLS handshake succeeded ({t.version()})")
+    except (ssl.SSLError, ConnectionResetError):
+        pass
+
+
+def check_no_version_and_no_close():
+    r = request(APP, "/ws/plain")
+    seen = upstream_saw(r, "ws", "/ws/plain", APP, "plain request on the WebSocket route")
+    # `Connection: close` would end the upstream's keepalive connection after every request.
+    got = seen["headers"].get("connection", "")
+    expect("close" not in got.lower(), f"a request that does not upgrade sent Connection {got!r} to the upstream")
+    server = r.header("Server") or ""
+    expect(not any(c.isdigit() for c in server), f"the Server header gives the version: {server!r}")
+
+
 PRIVATE_CHECKS = {"basic-auth", "body-limit-raised"}
 
 CHECKS = [
@@ -621,6 +653,8 @@ CHECKS = [
     ("spa-fallback", "files= with fallback= serves the app shell for unknown paths", check_spa_fallback),
     ("gzip", "gzip compresses JSON answers", check_gzip),
     ("access-log", "access-log=#false keeps a route out of the access log", check_access_log),
+    ("unknown-host", "a host no site serves gets no answer (HTTP closed, TLS refused)", check_unknown_host),
+    ("no-version-no-close", "no version in Server; no Connection: close to upstreams", check_no_version_and_no_close),
 ]
 
 
