@@ -33,9 +33,8 @@ const LISTEN_HTTPS: &str = include_str!("../../../../stdlib/templates/nginx/list
 pub const TEMPLATES: &[(&str, &str)] =
     &[("conf", CONF), ("location", LOCATION), ("tls", TLS), ("listen_https", LISTEN_HTTPS)];
 
-/// The nginx version assumed without `targets { nginx version=… }`: the stable line of
-/// 2025 (1.22, Debian 12's, is out of support).
-pub const DEFAULT_VERSION: &str = "1.28";
+/// The nginx version assumed without `targets { nginx version=… }`.
+pub const DEFAULT_VERSION: &str = DEFAULT_NGINX_VERSION;
 
 /// The generated file, relative to the output directory.
 pub fn file_name(stack: &Stack) -> String {

@@ -10,6 +10,10 @@ use serde::Serialize;
 
 use super::{BasicAuth, Match, Origin, Text, Tls};
 
+/// The nginx version assumed without `targets { nginx version=… }` (the nginx file's syntax
+/// and the compose image's tag): the stable line of 2025 (1.22, Debian 12's, is out of support).
+pub const DEFAULT_NGINX_VERSION: &str = "1.28";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ProxyPlan {
     /// Whether sites are served over HTTPS (`tls certificates=` is not `none`).

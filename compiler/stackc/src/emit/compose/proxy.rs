@@ -38,7 +38,6 @@ const CADDY_IMAGE: &str = "caddy:2.8-alpine";
 /// What the nginx target writes and assumes (`docs/targets/nginx.md`; backends do not import
 /// each other, so `tests/compose_proxy.rs` checks that these match its output).
 const NGINX_CONF_DIR: &str = "nginx/conf.d";
-const NGINX_DEFAULT_VERSION: &str = "1.22";
 /// Where the nginx target expects things (`docs/targets/nginx.md`).
 const ACME_WEBROOT: &str = "/var/www/certbot";
 /// The Caddyfile the Caddy target writes (`docs/targets/caddy.md`).
@@ -165,7 +164,7 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
                 .options
                 .get("nginx")
                 .and_then(|o| o.get("version"))
-                .map_or(NGINX_DEFAULT_VERSION, String::as_str);
+                .map_or(crate::ir::proxy::DEFAULT_NGINX_VERSION, String::as_str);
             // Certificates renewed by certbot are picked up by a reload every 6 hours.
             let command = tls.then(|| {
                 vec![
