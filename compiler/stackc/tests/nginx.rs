@@ -590,12 +590,21 @@ fn nginx_t(nginx: &Path, name: &str, conf: &str) -> Result<(), String> {
     // A file for nginx >= 1.25.1 (`http2 on;`) is checked by an older nginx with the older
     // spelling (`listen … ssl http2`): the only version-dependent syntax stackc writes.
     let old = local_version(nginx) < (1, 25, 1);
+    // Likewise `server … resolve` and `resolver` in an `upstream` (nginx >= 1.27.3): checked
+    // without them.
+    let no_resolve = local_version(nginx) < (1, 27, 3);
     let mut copy = String::new();
+    let mut in_upstream = false;
     for line in conf.lines() {
         let t = line.trim_start();
         let indent = &line[..line.len() - t.len()];
+        in_upstream = (in_upstream || line.starts_with("upstream ")) && line != "}";
         if old && t == "http2 on;" {
             continue;
+        } else if no_resolve && in_upstream && t.starts_with("resolver ") {
+            continue;
+        } else if no_resolve && in_upstream && t.starts_with("server ") && t.ends_with(" resolve;") {
+            copy.push_str(&format!("{indent}{};\n", t.trim_end_matches(" resolve;")));
         } else if old && t.starts_with("listen ") && t.ends_with(" ssl;") {
             copy.push_str(&format!("{indent}{} http2;\n", t.trim_end_matches(';')));
         } else if t.starts_with("ssl_certificate_key ") {

@@ -59,6 +59,29 @@ pub fn has_http2_directive(version: &str) -> bool {
     version_tuple(version) >= (1, 25, 1)
 }
 
+/// `server … resolve` in an `upstream` (re-resolving its name while nginx runs) exists in
+/// open-source nginx from 1.27.3; before, only a variable in `proxy_pass` is re-resolved.
+pub fn has_upstream_resolve(version: &str) -> bool {
+    version_tuple(version) >= (1, 27, 3)
+}
+
+/// Per upstream of the plan, whether nginx (without `resolve`) proxies to it through a
+/// variable, re-resolved with the plan's resolver: only one without settings, which exist only
+/// in an `upstream` block. A block's name is resolved when nginx starts or reloads.
+fn through_variable(plan: &ProxyPlan, version: &str) -> Vec<bool> {
+    let resolve = has_upstream_resolve(version);
+    plan.upstreams
+        .iter()
+        .map(|u| {
+            !resolve
+                && u.balance == Balance::Default
+                && u.max_fails.is_none()
+                && u.fail_timeout_ms.is_none()
+                && u.keepalive.is_none()
+        })
+        .collect()
+}
+
 /// Characters an nginx token may hold without quoting.
 fn is_bare(c: char) -> bool {
     c.is_ascii_alphanumeric() || "._~/:@%+=,*!?^()|[]&-".contains(c)
@@ -143,6 +166,31 @@ pub fn time(ms: u64) -> String {
     format!("{ms}ms")
 }
 
+/// Upstreams whose names nginx resolves only when it starts or reloads: before 1.27.3, those
+/// with settings that need an `upstream` block (the others go through a variable).
+fn resolved_once(stack: &Stack) -> Vec<Diagnostic> {
+    let Some(plan) = &stack.proxy_plan else { return Vec::new() };
+    let version = version(stack);
+    let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
+    plan.upstreams
+        .iter()
+        .zip(through_variable(plan, &version))
+        .filter(|(_, variable)| !has_upstream_resolve(&version) && !variable)
+        .map(|(u, _)| {
+            let origin = stack.proxy_origins.get(&format!("upstream {}", u.service)).copied().unwrap_or(first_site);
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                format!(
+                    "nginx {version} resolves `{}` only when it starts or reloads: after its containers are recreated, requests go to their old addresses until nginx is reloaded",
+                    u.service
+                ),
+            )
+            .at(origin_span(origin), "needs an `upstream` block")
+            .help("select nginx 1.27.3 or newer (`targets { nginx version=\"1.28\" }`), which re-resolves it (`server … resolve`), or drop the upstream's settings")
+        })
+        .collect()
+}
+
 /// What nginx cannot express or would misread for this stack.
 pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     let mut out = Vec::new();
@@ -150,6 +198,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
         return out;
     }
     out.extend(super::proxy_amounts_without_value(stack, TargetKind::Nginx));
+    out.extend(resolved_once(stack));
     let Some(proxy) = &stack.proxy else { return out };
     let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
     let err = |origin: Origin, msg: String, label: &str, help: &str| {
@@ -331,6 +380,9 @@ struct UpstreamV {
     servers: Vec<String>,
     server_params: String,
     keepalive: Option<u32>,
+    /// With `resolve`: the shared memory zone the servers' addresses live in, and the resolver.
+    zone: Option<String>,
+    resolver: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -348,6 +400,9 @@ struct SiteV {
     gzip: bool,
     /// The `geo` variable of the site's `allow-from`, tested before any location.
     deny_var: Option<String>,
+    /// `resolver` for the locations that proxy through a variable (unless the TLS settings
+    /// have one already).
+    resolver: Option<String>,
     auth_realm: String,
     auth_file: Option<String>,
     locations: Vec<LocationV>,
@@ -376,6 +431,7 @@ struct TlsV {
     session_timeout: String,
     session_tickets: &'static str,
     ocsp: bool,
+    resolver: String,
 }
 
 #[derive(Serialize, Clone)]
@@ -423,8 +479,11 @@ struct FilesV {
 
 #[derive(Serialize)]
 struct ProxyV {
+    /// `service:port`, re-resolved at request time through `$stackc_upstream`.
+    variable: Option<String>,
     pass: String,
     rewrite: Option<String>,
+    rewrite_to: &'static str,
     websocket: bool,
     timeout: Option<String>,
     buffering_off: bool,
@@ -434,7 +493,7 @@ struct ProxyV {
 /// Mozilla's profiles (ssl-config.mozilla.org, guideline 5.7). The intermediate profile's
 /// DHE suites are left out: they need a `ssl_dhparam` file, and every client the profile
 /// supports has ECDHE.
-fn tls_view(tls: &Tls, host: &str) -> TlsV {
+fn tls_view(tls: &Tls, host: &str, resolver: &str) -> TlsV {
     let dir = if tls.certificates == "letsencrypt" {
         format!("/etc/letsencrypt/live/{host}")
     } else {
@@ -453,10 +512,11 @@ fn tls_view(tls: &Tls, host: &str) -> TlsV {
         session_timeout: time(tls.session_timeout_ms.unwrap_or(86_400_000)),
         session_tickets: if tls.session_tickets.unwrap_or(false) { "on" } else { "off" },
         ocsp: tls.ocsp && tls.certificates != "self-signed",
+        resolver: resolver.to_string(),
     }
 }
 
-fn location(plan: &ProxyPlan, r: &PlanRoute, server_headers: &[HeaderV]) -> LocationV {
+fn location(plan: &ProxyPlan, variable: &[bool], r: &PlanRoute, server_headers: &[HeaderV]) -> LocationV {
     let (modifier, path) = match r.matching {
         Match::Prefix => (None, r.path.clone()),
         Match::Exact => (Some("="), r.path.clone()),
@@ -515,16 +575,30 @@ fn location(plan: &ProxyPlan, r: &PlanRoute, server_headers: &[HeaderV]) -> Loca
             loc.files = Some(FilesV { directive, path, fallback: r.fallback.clone() });
         }
         PlanAction::Proxy { upstream } => {
-            let name = &plan.upstream(*upstream).name;
-            let (pass, rewrite) = match (r.strip_prefix, r.matching) {
-                (true, Match::Prefix) if r.path.ends_with('/') => (format!("http://{name}/"), None),
-                (true, Match::Prefix) => (format!("http://{name}"), Some(format!("^{}/?(.*)$", regex_escape(&r.path)))),
-                (true, Match::Exact) => (format!("http://{name}/"), None),
-                _ => (format!("http://{name}"), None),
+            let u = plan.upstream(*upstream);
+            let through_variable = variable.get(*upstream).copied().unwrap_or(false);
+            let name = if through_variable { "$stackc_upstream" } else { u.name.as_str() };
+            // With a variable, a URI in `proxy_pass` replaces the whole request URI: the prefix
+            // is stripped by `rewrite` instead.
+            let (pass, rewrite, rewrite_to) = match (r.strip_prefix, r.matching) {
+                (true, Match::Prefix) if r.path.ends_with('/') && !through_variable => {
+                    (format!("http://{name}/"), None, "/$1")
+                }
+                (true, Match::Prefix) if r.path.ends_with('/') => {
+                    (format!("http://{name}"), Some(format!("^{}(.*)$", regex_escape(&r.path))), "/$1")
+                }
+                (true, Match::Prefix) => {
+                    (format!("http://{name}"), Some(format!("^{}/?(.*)$", regex_escape(&r.path))), "/$1")
+                }
+                (true, Match::Exact) if through_variable => (format!("http://{name}"), Some("^".into()), "/"),
+                (true, Match::Exact) => (format!("http://{name}/"), None, "/$1"),
+                _ => (format!("http://{name}"), None, "/$1"),
             };
             loc.proxy = Some(ProxyV {
+                variable: through_variable.then(|| format!("{}:{}", u.service, u.port)),
                 pass,
                 rewrite,
+                rewrite_to,
                 websocket: r.websocket,
                 timeout: r.timeout_ms.map(time),
                 buffering_off: r.buffering_off,
@@ -543,10 +617,15 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
         .iter()
         .map(|z| ZoneV { name: z.name.clone(), size: size(z.size_bytes), rate: format!("{}r/{}", z.requests, z.per) })
         .collect();
+    let variable = through_variable(plan, &version);
+    let resolve = has_upstream_resolve(&version);
+    let resolver = format!("{} valid={}", plan.resolver.address, time(plan.resolver.valid_ms));
     let upstreams = plan
         .upstreams
         .iter()
-        .map(|u| {
+        .zip(&variable)
+        .filter(|(_, v)| !**v)
+        .map(|(u, _)| {
             let mut server_params = String::new();
             if let Some(n) = u.max_fails {
                 server_params.push_str(&format!(" max_fails={n}"));
@@ -564,8 +643,11 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 // The service's DNS name: Docker answers with every replica's address, and
                 // nginx makes one server of each.
                 servers: vec![format!("{}:{}", u.service, u.port)],
-                server_params,
+                server_params: if resolve { format!("{server_params} resolve") } else { server_params },
                 keepalive: u.keepalive,
+                // Not the upstream's name: rate-limit zones share the namespace.
+                zone: resolve.then(|| format!("stackc_upstream_{}", u.name)),
+                resolver: resolve.then(|| resolver.clone()),
             }
         })
         .collect();
@@ -598,7 +680,11 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
             // In the order written: nginx picks a location by its own rules, whatever the order.
             let mut written: Vec<&PlanRoute> = site.routes.iter().collect();
             written.sort_by_key(|r| r.index);
-            let mut locations: Vec<LocationV> = written.into_iter().map(|r| location(plan, r, &headers)).collect();
+            let mut locations: Vec<LocationV> =
+                written.into_iter().map(|r| location(plan, &variable, r, &headers)).collect();
+            let tls = tls_view(&plan.tls, &first, &resolver);
+            let needs_resolver = locations.iter().any(|l| l.proxy.as_ref().is_some_and(|p| p.variable.is_some()));
+            let site_resolver = (needs_resolver && !(https && tls.ocsp)).then(|| resolver.clone());
             let mut named = Vec::new();
             if !site.basic_auth.is_empty() {
                 for (i, loc) in locations.iter_mut().enumerate() {
@@ -616,11 +702,12 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 http_names: names.iter().chain(&redirect_names).cloned().collect(),
                 names,
                 redirect_names,
-                tls: tls_view(&plan.tls, &first),
+                tls,
                 headers,
                 body_limit: site.body_limit.map(size),
                 gzip: site.gzip,
                 deny_var,
+                resolver: site_resolver,
                 auth_realm: "Restricted".into(),
                 auth_file: (!site.basic_auth.is_empty()).then(|| format!("/etc/nginx/htpasswd/{first}")),
                 locations,

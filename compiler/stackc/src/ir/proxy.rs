@@ -26,6 +26,15 @@ pub struct ProxyPlan {
     /// Whether a route upgrades to WebSocket.
     pub websocket: bool,
     pub sites: Vec<PlanSite>,
+    /// The DNS server that upstream names are re-resolved with while the proxy runs (a
+    /// recreated container has a new address), and how long an answer is kept.
+    pub resolver: Resolver,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolver {
+    pub address: String,
+    pub valid_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -11,6 +11,9 @@ use crate::ir::*;
 /// The size of a rate-limit zone without `size=` (nginx: 10 MB hold about 160,000 addresses).
 pub const DEFAULT_ZONE_SIZE: u64 = 10 * 1024 * 1024;
 
+/// Docker's embedded DNS server, which answers with a service's current addresses.
+pub const DOCKER_DNS: &str = "127.0.0.11";
+
 /// The plan of the stack's sites; `None` without sites. The stack's `proxy` is set whenever
 /// it has sites (lowering fills in the defaults).
 pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
@@ -61,6 +64,7 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
         websocket: stack.sites.iter().flat_map(|s| &s.routes).any(|r| r.websocket),
         upstreams,
         sites,
+        resolver: Resolver { address: DOCKER_DNS.into(), valid_ms: 10_000 },
     })
 }
 

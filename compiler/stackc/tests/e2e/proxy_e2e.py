@@ -54,6 +54,9 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PLAN = {}
+DNS = {}  # name -> [IPv4 address]: what the test's DNS server (Docker's 127.0.0.11) answers
+DNS_LOCK = threading.Lock()
+RETIRED = set()  # upstream instances that are gone, as a recreated container's old one
 HITS = []  # (service, instance, host header, path) of every request an upstream answered
 HITS_LOCK = threading.Lock()
 
@@ -128,6 +131,11 @@ class Upstream(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def answer(self):
+        if self.instance in RETIRED:
+            # A removed container: the connection dies without an answer.
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         body = self.read_body()
         with HITS_LOCK:
             HITS.append((self.service, self.instance, self.headers.get("Host", ""), self.path))
@@ -210,14 +218,53 @@ class QuietServer(ThreadingHTTPServer):
         pass
 
 
+def start_upstream(u):
+    handler = type("Upstream_" + u["instance"], (Upstream,), {"service": u["service"], "instance": u["instance"]})
+    srv = QuietServer((u["addr"], u["port"]), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
 def start_upstreams():
-    servers = []
-    for u in PLAN["upstreams"]:
-        handler = type("Upstream_" + u["instance"], (Upstream,), {"service": u["service"], "instance": u["instance"]})
-        srv = QuietServer((u["addr"], u["port"]), handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        servers.append(srv)
-    return servers
+    return [start_upstream(u) for u in PLAN["upstreams"]]
+
+
+def start_dns():
+    """Docker's embedded DNS server (127.0.0.11:53, UDP), answering A queries from `DNS`."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.11", 53))
+
+    def answer(query):
+        qid, flags = query[:2], int.from_bytes(query[2:4], "big")
+        labels, i = [], 12
+        while query[i]:
+            labels.append(query[i + 1 : i + 1 + query[i]].decode().lower())
+            i += 1 + query[i]
+        question = query[12 : i + 5]
+        qtype = int.from_bytes(query[i + 1 : i + 3], "big")
+        with DNS_LOCK:
+            addrs = DNS.get(".".join(labels))
+        records = b""
+        if addrs and qtype == 1:
+            for a in addrs:
+                records += b"\xc0\x0c" + (1).to_bytes(2, "big") + (1).to_bytes(2, "big") + (1).to_bytes(4, "big")
+                records += (4).to_bytes(2, "big") + socket.inet_aton(a)
+        rcode = 0 if addrs else 3  # NXDOMAIN for a name it does not know
+        count = len(addrs) if addrs and qtype == 1 else 0
+        head = qid + (0x8180 | (flags & 0x0100) | rcode).to_bytes(2, "big")
+        head += (1).to_bytes(2, "big") + count.to_bytes(2, "big") + b"\x00\x00\x00\x00"
+        return head + question + records
+
+    def serve():
+        while True:
+            query, peer = sock.recvfrom(512)
+            try:
+                sock.sendto(answer(query), peer)
+            except (IndexError, UnicodeDecodeError):
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return sock
 
 
 def hits(service=None, host=None):
@@ -625,6 +672,23 @@ def check_no_version_and_no_close():
     expect(not any(c.isdigit() for c in server), f"the Server header gives the version: {server!r}")
 
 
+def check_upstream_re_resolved():
+    r = request(OPS, "/before")
+    upstream_saw(r, "admin", "/before", OPS, "before the move")
+    port = next(u["port"] for u in PLAN["upstreams"] if u["service"] == "admin")
+    move_service("admin", "admin-recreated", "127.0.0.99", port)
+    # nginx keeps an answer for the resolver's valid= (10 s); Go (Caddy) rereads the hosts
+    # file every 5 s.
+    deadline = time.time() + 15
+    while True:
+        time.sleep(1)
+        r = request(OPS, "/after")
+        if r.status == 200 and r.json()["instance"] == "admin-recreated":
+            return
+        if time.time() > deadline:
+            raise Failure(f"15 s after admin's address changed, requests still fail or reach the old one: {r.status} {r.body[:120]!r}")
+
+
 PRIVATE_CHECKS = {"basic-auth", "body-limit-raised"}
 
 CHECKS = [
@@ -655,6 +719,8 @@ CHECKS = [
     ("access-log", "access-log=#false keeps a route out of the access log", check_access_log),
     ("unknown-host", "a host no site serves gets no answer (HTTP closed, TLS refused)", check_unknown_host),
     ("no-version-no-close", "no version in Server; no Connection: close to upstreams", check_no_version_and_no_close),
+    # Last: it retires the admin upstream's instance.
+    ("re-resolve", "an upstream whose address changes is reached at its new one", check_upstream_re_resolved),
 ]
 
 
@@ -674,6 +740,23 @@ def enter_sandbox(workdir):
     with open(hosts, "w") as f:
         f.write("\n".join(lines) + "\n")
     subprocess.run(["mount", "--bind", hosts, "/etc/hosts"], check=True)
+    for u in PLAN["upstreams"]:
+        DNS.setdefault(u["service"], []).append(u["addr"])
+
+
+def move_service(service, instance, addr, port):
+    """The service's containers recreated with a new address: the old instance is gone, the
+    hosts file (Caddy's resolver) and the DNS server (nginx's) give the new one."""
+    for u in PLAN["upstreams"]:
+        if u["service"] == service:
+            RETIRED.add(u["instance"])
+    start_upstream({"service": service, "instance": instance, "addr": addr, "port": port})
+    with DNS_LOCK:
+        DNS[service] = [addr]
+    with open("/etc/hosts") as f:
+        lines = [l for l in f.read().splitlines() if not l.endswith(f" {service}")]
+    with open("/etc/hosts", "w") as f:  # in place: the bind mount keeps the inode
+        f.write("\n".join(lines + [f"{addr} {service}"]) + "\n")
 
 
 def write_site_files():
@@ -756,6 +839,7 @@ def main():
     failures = []
     ran = 0
     try:
+        start_dns()
         upstreams = start_upstreams()
         out = open(os.path.join(workdir, "proxy.out"), "wb")
         env = {**os.environ, **PLAN.get("env", {})}
