@@ -443,6 +443,9 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                     ));
                 }
             }
+            for h in r.request_headers.iter().chain(&r.response_headers) {
+                check_header(&h.name, &h.value, h.origin, &mut out);
+            }
             if r.strip_prefix && r.matching == Match::Regex {
                 out.push(warn(
                     r.origin,
@@ -479,7 +482,7 @@ struct TlsV {
     protocols: Option<&'static str>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct HeaderV {
     name: String,
     value: String,
@@ -532,6 +535,8 @@ struct RouteV {
     body_limit: Option<String>,
     body_over_limit: Option<String>,
     cache_control: Option<String>,
+    /// The route's response headers, as tokens (after the upstream's: `defer`).
+    headers: Vec<HeaderV>,
     rewrite: Option<String>,
     strip_prefix: Option<String>,
     respond: Option<u16>,
@@ -560,6 +565,9 @@ struct ProxyV {
     fail_duration: Option<String>,
     max_fails: u32,
     flush: bool,
+    /// `header_up` / `header_down` arguments: the route's request headers and hidden ones.
+    header_up: Vec<String>,
+    header_down: Vec<String>,
     transport: Vec<String>,
     /// The site's internal routes, served when the upstream answers with `X-Accel-Redirect`
     /// (nginx follows it into `internal` locations; Caddy's `handle_response` does it here).
@@ -625,7 +633,13 @@ fn body_limits(site: &PlanSite) -> (Option<u64>, Vec<Option<u64>>) {
     (if per_route { None } else { site_limit.filter(|b| *b > 0) }, routes)
 }
 
-fn route_view(plan: &ProxyPlan, r: &PlanRoute, limit: Option<u64>, matchers: &mut Vec<MatcherV>) -> RouteV {
+fn route_view(
+    stack: &Stack,
+    plan: &ProxyPlan,
+    r: &PlanRoute,
+    limit: Option<u64>,
+    matchers: &mut Vec<MatcherV>,
+) -> RouteV {
     let index = r.index + 1;
     let name = format!("route{index}");
     let mut v = RouteV { directive: "handle", skip_log: !r.access_log, ..RouteV::default() };
@@ -682,6 +696,8 @@ fn route_view(plan: &ProxyPlan, r: &PlanRoute, limit: Option<u64>, matchers: &mu
         v.body_over_limit = Some(name);
     }
     v.cache_control = r.cache_control.as_deref().map(token);
+    let value = |v: &str| token(&render_str(stack, v, Ctx::Runtime).unwrap_or_default());
+    v.headers = r.response_headers.iter().map(|(name, v)| HeaderV { name: name.clone(), value: value(v) }).collect();
     match &r.action {
         PlanAction::Respond { status } => v.respond = Some(*status),
         PlanAction::Redirect { to, status } => {
@@ -726,6 +742,12 @@ fn route_view(plan: &ProxyPlan, r: &PlanRoute, limit: Option<u64>, matchers: &mu
                 fail_duration: passive.then(|| duration(u.fail_timeout_ms.unwrap_or(10_000))),
                 max_fails: u.max_fails.unwrap_or(1),
                 flush: r.buffering_off,
+                header_up: r
+                    .request_headers
+                    .iter()
+                    .map(|(name, v)| if v.is_empty() { format!("-{name}") } else { format!("{name} {}", value(v)) })
+                    .collect(),
+                header_down: r.hide_headers.iter().map(|name| format!("-{name}")).collect(),
                 transport,
                 handoff: Vec::new(),
             });
@@ -826,7 +848,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 .routes
                 .iter()
                 .zip(route_limits)
-                .map(|(r, limit)| route_view(plan, r, limit, &mut matchers))
+                .map(|(r, limit)| route_view(stack, plan, r, limit, &mut matchers))
                 .collect();
             // The internal routes as they answer a hand-off: their matchers are the site's
             // already (the 404 views defined them), and the body was read by the first proxy.
@@ -836,7 +858,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 .filter(|r| r.internal)
                 .map(|r| {
                     let open = PlanRoute { internal: false, ..r.clone() };
-                    route_view(plan, &open, None, &mut Vec::new())
+                    route_view(stack, plan, &open, None, &mut Vec::new())
                 })
                 .collect();
             if !handoff.is_empty() {

@@ -328,6 +328,9 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                     ));
                 }
             }
+            for h in r.request_headers.iter().chain(&r.response_headers) {
+                check_header(&h.name, &h.value, h.origin, &mut out);
+            }
             if r.strip_prefix && r.matching == Match::Regex {
                 out.push(
                     Diagnostic::warning(Code::TargetApproximation, "nginx cannot strip a regular expression's match")
@@ -484,10 +487,12 @@ struct ProxyV {
     pass: String,
     rewrite: Option<String>,
     rewrite_to: &'static str,
-    websocket: bool,
+    /// `proxy_set_header`s: the forwarding headers, then the route's `request-header`s (the
+    /// same name replaces a default), each value one nginx token.
+    set_headers: Vec<HeaderV>,
     timeout: Option<String>,
     buffering_off: bool,
-    hide_cache_control: bool,
+    hide_headers: Vec<String>,
 }
 
 /// Mozilla's profiles (ssl-config.mozilla.org, guideline 5.7). The intermediate profile's
@@ -516,7 +521,36 @@ fn tls_view(tls: &Tls, host: &str, resolver: &str) -> TlsV {
     }
 }
 
-fn location(plan: &ProxyPlan, variable: &[bool], r: &PlanRoute, server_headers: &[HeaderV]) -> LocationV {
+/// The headers a proxied location sends to the upstream: the forwarding headers (nginx
+/// variables, written bare), the WebSocket upgrade or an empty `Connection` (which keeps an
+/// upstream keepalive connection open), then the route's `request-header`s, quoted, each
+/// replacing a default of the same name.
+fn request_headers(stack: &Stack, r: &PlanRoute) -> Vec<HeaderV> {
+    let mut out: Vec<HeaderV> = [
+        ("Host", "$host"),
+        ("X-Real-IP", "$remote_addr"),
+        ("X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+        ("X-Forwarded-Proto", "$scheme"),
+    ]
+    .into_iter()
+    .chain(if r.websocket {
+        vec![("Upgrade", "$http_upgrade"), ("Connection", "$connection_upgrade")]
+    } else {
+        vec![("Connection", "\"\"")]
+    })
+    .map(|(name, value)| HeaderV { name: name.into(), value: value.into(), always: false })
+    .collect();
+    for (name, v) in &r.request_headers {
+        let value = quote(&render_str(stack, v).unwrap_or_default());
+        match out.iter_mut().find(|h| h.name.eq_ignore_ascii_case(name)) {
+            Some(h) => h.value = value,
+            None => out.push(HeaderV { name: name.clone(), value, always: false }),
+        }
+    }
+    out
+}
+
+fn location(stack: &Stack, plan: &ProxyPlan, variable: &[bool], r: &PlanRoute, server_headers: &[HeaderV]) -> LocationV {
     let (modifier, path) = match r.matching {
         Match::Prefix => (None, r.path.clone()),
         Match::Exact => (Some("="), r.path.clone()),
@@ -525,13 +559,19 @@ fn location(plan: &ProxyPlan, variable: &[bool], r: &PlanRoute, server_headers: 
             None => (Some("~"), r.path.clone()),
         },
     };
-    // Not `always`: error responses must not be cached for a year.
-    let own_headers: Vec<HeaderV> = r
-        .cache_control
+    let mut own_headers: Vec<HeaderV> = r
+        .response_headers
         .iter()
-        .map(|v| HeaderV { name: "Cache-Control".into(), value: v.clone(), always: false })
+        .map(|(name, v)| HeaderV { name: name.clone(), value: render_str(stack, v).unwrap_or_default(), always: true })
         .collect();
-    let hide_cache_control = r.cache_control.is_some();
+    // Not `always`: error responses must not be cached for a year.
+    own_headers.extend(
+        r.cache_control.iter().map(|v| HeaderV { name: "Cache-Control".into(), value: v.clone(), always: false }),
+    );
+    let mut hide_headers = r.hide_headers.clone();
+    if r.cache_control.is_some() {
+        hide_headers.push("Cache-Control".into());
+    }
     // nginx drops every inherited `add_header` in a location that has one of its own: repeat them.
     let headers = if own_headers.is_empty() {
         Vec::new()
@@ -599,10 +639,10 @@ fn location(plan: &ProxyPlan, variable: &[bool], r: &PlanRoute, server_headers: 
                 pass,
                 rewrite,
                 rewrite_to,
-                websocket: r.websocket,
+                set_headers: request_headers(stack, r),
                 timeout: r.timeout_ms.map(time),
                 buffering_off: r.buffering_off,
-                hide_cache_control,
+                hide_headers,
             });
         }
     }
@@ -681,7 +721,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
             let mut written: Vec<&PlanRoute> = site.routes.iter().collect();
             written.sort_by_key(|r| r.index);
             let mut locations: Vec<LocationV> =
-                written.into_iter().map(|r| location(plan, &variable, r, &headers)).collect();
+                written.into_iter().map(|r| location(stack, plan, &variable, r, &headers)).collect();
             let tls = tls_view(&plan.tls, &first, &resolver);
             let needs_resolver = locations.iter().any(|l| l.proxy.as_ref().is_some_and(|p| p.variable.is_some()));
             let site_resolver = (needs_resolver && !(https && tls.ocsp)).then(|| resolver.clone());

@@ -112,6 +112,14 @@ pub struct PlanRoute {
     pub fallback: Option<String>,
     pub internal: bool,
     pub origin: Origin,
+    /// Sent to the upstream instead of the client's (an empty value removes the header),
+    /// values as written.
+    pub request_headers: Vec<(String, String)>,
+    /// The route's own response headers (after the site's; the same name replaces the
+    /// site's), values as written.
+    pub response_headers: Vec<(String, String)>,
+    /// Upstream response headers not passed to the client.
+    pub hide_headers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

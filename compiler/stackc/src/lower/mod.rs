@@ -627,6 +627,14 @@ fn headers(n: &Node) -> Vec<(String, String)> {
     n.children_named("header").filter_map(|h| Some((h.arg_str(0)?.to_string(), h.arg(1)?.value.display()))).collect()
 }
 
+fn route_headers(r: &Node, name: &str) -> Vec<RouteHeader> {
+    r.children_named(name)
+        .filter_map(|h| {
+            Some(RouteHeader { name: h.arg_str(0)?.to_string(), value: h.arg(1)?.value.display(), origin: origin(h.span) })
+        })
+        .collect()
+}
+
 fn proxy_defaults() -> Proxy {
     Proxy {
         tls: Tls {
@@ -754,6 +762,18 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
                 fallback: s(r, "fallback"),
                 internal: flag(r, "internal"),
                 origin: origin(r.span),
+                request_headers: route_headers(r, "request-header"),
+                response_headers: route_headers(r, "header"),
+                hide_headers: r
+                    .children_named("hide-header")
+                    .flat_map(|h| {
+                        h.args.iter().map(|a| RouteHeader {
+                            name: a.value.display(),
+                            value: String::new(),
+                            origin: origin(h.span),
+                        })
+                    })
+                    .collect(),
             })
         })
         .collect();

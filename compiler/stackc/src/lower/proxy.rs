@@ -98,6 +98,9 @@ fn route(proxy: &Proxy, index: usize, r: &Route, upstream_of: &dyn Fn(&str, u16)
         fallback: r.fallback.clone(),
         internal: r.internal,
         origin: r.origin,
+        request_headers: r.request_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
+        response_headers: r.response_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
+        hide_headers: r.hide_headers.iter().map(|h| h.name.clone()).collect(),
     }
 }
 

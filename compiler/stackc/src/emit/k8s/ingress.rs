@@ -212,6 +212,18 @@ impl Builder<'_> {
                 );
             }
         }
+        for route in &site.routes {
+            let settings = route.request_headers.iter().map(|h| ("request-header", h));
+            let settings = settings.chain(route.response_headers.iter().map(|h| ("header", h)));
+            for (what, h) in settings.chain(route.hide_headers.iter().map(|h| ("hide-header", h))) {
+                self.warn(
+                    h.origin,
+                    format!("route `{}`: the Ingress cannot set `{what} {}` for one route", route.path, h.name),
+                    what,
+                    "set it in the application, or with the controller's configuration snippets (ingress-nginx: proxy-set-headers, more_set_headers)",
+                );
+            }
+        }
         if !site.redirect_from.is_empty() {
             self.warn(
                 site.origin,
