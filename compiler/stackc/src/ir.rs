@@ -525,6 +525,20 @@ pub struct Route {
     pub fallback: Option<String>,
     pub internal: bool,
     pub origin: Origin,
+    /// `request-header`: sent to the upstream (an empty value removes the header).
+    pub request_headers: Vec<RouteHeader>,
+    /// `header` of the route: on its responses, after the site's.
+    pub response_headers: Vec<RouteHeader>,
+    /// `hide-header`: upstream response headers not passed on (`value` empty).
+    pub hide_headers: Vec<RouteHeader>,
+}
+
+/// A header setting of a route, with where it is written.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteHeader {
+    pub name: String,
+    pub value: String,
+    pub origin: Origin,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -925,6 +939,8 @@ pub struct Stack {
     /// Durations and sizes whose params have no value at build time, in settings that every
     /// target writes as a number: left out, with a warning.
     pub unvalued: Vec<Origin>,
+    /// The sites as the proxy targets render them (`lower::proxy`); `None` without sites.
+    pub proxy_plan: Option<proxy::ProxyPlan>,
 }
 
 impl Stack {
@@ -973,3 +989,5 @@ impl Stack {
         t.render(|name| self.param_value(name).unwrap_or_default())
     }
 }
+
+pub mod proxy;

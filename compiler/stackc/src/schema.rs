@@ -501,11 +501,21 @@ const HEADER: NodeSpec =
 const SECURITY_HEADERS: NodeSpec =
     n("security-headers", "a preset of security headers").args(&[("preset", Enum(&["strict", "basic", "off"]))], 1);
 
+/// Per-route request handling (issue 11).
+const ROUTE_KIDS: &[NodeSpec] = &[
+    n("request-header", "a header sent to the upstream instead of the client's (\"\" removes it)")
+        .args(&[("name", HeaderName), ("value", HeaderValue)], 2)
+        .keyed(),
+    n("header", "a response header on this route's responses").args(&[("name", HeaderName), ("value", HeaderValue)], 2).keyed(),
+    n("hide-header", "upstream response headers not passed to the client").rest("name", HeaderName, 1),
+];
+
 const SITE: &[NodeSpec] = &[
     n("route", "send requests for a path to a service, static files or a redirect")
         .args(&[("path", RoutePath)], 1)
         .props(ROUTE_PROPS)
         .one_of(&["to", "files", "redirect", "respond"])
+        .kids(ROUTE_KIDS)
         .keyed(),
     n("allow-from", "only these address ranges may use the site; others get 403").rest("cidr", Cidr, 1),
     n("basic-auth", "HTTP basic authentication")

@@ -124,7 +124,8 @@ fn nginx_and_certbot_serve_the_sites() {
     let nginx = &c["services"]["nginx"];
     assert_eq!(nginx["image"], json!("nginx:1.27-alpine"));
     assert_eq!(nginx["ports"], json!(["80:80", "443:443"]));
-    assert_eq!(nginx["networks"], json!(["front", "back"]), "the networks of the routed services, in route order");
+    // `front` reaches both routed services; `back` would also reach the database.
+    assert_eq!(nginx["networks"], json!(["front"]), "only the networks through which the proxy reaches its upstreams");
     assert_eq!(
         nginx["depends_on"],
         json!({"api": {"condition": "service_started"}, "web": {"condition": "service_started"}})
@@ -164,6 +165,17 @@ fn nginx_and_certbot_serve_the_sites() {
 
 /// The compose emitter repeats two facts of the nginx target (backends do not import each
 /// other): where its file goes, and the version it writes for by default.
+#[test]
+fn the_proxy_joins_the_fewest_networks_that_reach_its_upstreams() {
+    // `admin` is only on `ops`: the proxy needs it too, and still not `back`.
+    let out = build(
+        "network \"ops\"\nservice \"admin\" {\n    image \"ghcr.io/acme/admin:1\"\n    port 9000\n    networks \"back\" \"ops\"\n}\nsite \"admin.shop.example.com\" {\n    route \"/\" to=\"admin\"\n}\ntargets {\n    compose\n    nginx\n}\n",
+        None,
+    );
+    let Some(c) = out.compose() else { return };
+    assert_eq!(c["services"]["nginx"]["networks"], json!(["front", "ops"]));
+}
+
 #[test]
 fn the_nginx_facts_compose_repeats_match_the_nginx_target() {
     let out = build("targets {\n    compose\n    nginx\n}\n", None);

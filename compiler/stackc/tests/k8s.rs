@@ -974,7 +974,7 @@ site "shop.example.com" {
         ws.iter().filter(|(m, _)| m.contains(what)).map(|(_, line)| line.clone()).collect()
     };
     assert_eq!(
-        at(&warnings, "`tls` email=, hsts=, ocsp=, session-tickets="),
+        at(&warnings, "`tls` email=, hsts=, session-tickets="),
         ["tls email=\"ops@example.com\" hsts=\"365d\" session-tickets=#false"],
         "{warnings:#?}"
     );

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use super::{EmitOptions, OutputFile};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
+use crate::ir::proxy::*;
 use crate::ir::*;
 
 const CADDYFILE: &str = include_str!("../../../../stdlib/templates/caddy/Caddyfile.hbs");
@@ -99,19 +100,6 @@ fn unsafe_value(s: &str) -> Option<&'static str> {
     }
 }
 
-/// A host name Caddy can serve and get a certificate for.
-fn valid_host(h: &str) -> bool {
-    !h.is_empty()
-        && h.len() <= 253
-        && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '*' || c == '_')
-        && !h.starts_with('.')
-        && !h.contains("..")
-}
-
-fn valid_header_name(n: &str) -> bool {
-    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 /// Characters a `{$VAR:default}` default may hold: Caddy pastes it into the file before
 /// reading tokens, and the placeholder ends at the first `}`.
 fn safe_default(d: &str) -> bool {
@@ -185,61 +173,20 @@ pub fn duration(ms: u64) -> String {
     format!("{ms}ms")
 }
 
-fn proxy_or_default(stack: &Stack) -> Proxy {
-    stack.proxy.clone().unwrap_or_else(|| Proxy {
-        tls: Tls {
-            email: None,
-            profile: "intermediate".into(),
-            hsts: None,
-            ocsp: true,
-            hsts_subdomains: false,
-            hsts_preload: false,
-            session_timeout_ms: None,
-            session_tickets: None,
-            certificates: "letsencrypt".into(),
-            acme_ca: None,
-        },
-        security_headers: "basic".into(),
-        headers: Vec::new(),
-        rate_limits: Default::default(),
-        body_limit: None,
-        gzip: false,
-        upstreams: Default::default(),
-        mounts: Vec::new(),
-    })
-}
-
-fn https(proxy: &Proxy) -> bool {
-    proxy.tls.certificates != "none"
-}
-
 /// Paths a `path` matcher reads literally (it treats `*` as a wildcard, and `%`, `[` … as
 /// escapes or glob syntax); other paths are matched with an escaped `path_regexp`.
 fn plain_path(p: &str) -> bool {
     p.starts_with('/') && p.chars().all(|c| c.is_ascii_alphanumeric() || "/._~-".contains(c))
 }
 
-/// Escapes a literal for a Go regular expression.
-fn regex_escape(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Every `(service, port)` route of the stack, with the upstream options of the service.
-fn dial(stack: &Stack, service: &str, port: u16) -> (Option<String>, Option<String>) {
-    let replicas = stack.services.get(service).map(|s| s.replicas).unwrap_or(1);
-    if replicas > 1 {
+/// Where Caddy dials an upstream: `(static address, dynamic A lookup)`.
+fn dial(u: &PlanUpstream) -> (Option<String>, Option<String>) {
+    if u.replicas > 1 {
         // Docker's DNS answers with every replica: `dynamic a` balances over all of them
         // (a static upstream would dial whichever address the resolver returns first).
-        (None, Some(format!("{service} {port}")))
+        (None, Some(format!("{} {}", u.service, u.port)))
     } else {
-        (Some(format!("{service}:{port}")), None)
+        (Some(format!("{}:{}", u.service, u.port)), None)
     }
 }
 
@@ -250,7 +197,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
         return out;
     }
     out.extend(super::proxy_amounts_without_value(stack, TargetKind::Caddy));
-    let proxy = proxy_or_default(stack);
+    let Some(proxy) = &stack.proxy else { return out };
     let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
     let err = |origin: Origin, msg: String, label: &str, help: &str| {
         Diagnostic::error(Code::TargetCannotExpress, msg).at(origin_span(origin), label).help(help.to_string())
@@ -393,7 +340,8 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
         // The proxy node has no origin in the IR: report at the first site it applies to.
         check_header(n, v, first_site, &mut out);
     }
-    for site in &stack.sites {
+    let plan_sites = stack.proxy_plan.as_ref().map_or(&[][..], |p| &p.sites[..]);
+    for (si, site) in stack.sites.iter().enumerate() {
         let mut hosts: Vec<Result<String, String>> =
             site.hosts.iter().map(|h| render_text(stack, h, Ctx::Plain)).collect();
         hosts.extend(site.redirect_from.iter().map(|h| render_str(stack, h, Ctx::Plain)));
@@ -427,7 +375,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             check_header(n, v, site.origin, &mut out);
         }
         for cidr in &site.allow_from {
-            if cidr.is_empty() || !cidr.chars().all(|c| c.is_ascii_hexdigit() || ".:/".contains(c)) {
+            if !valid_cidr(cidr) {
                 out.push(err(
                     site.origin,
                     format!("`{}` is not an address range Caddy can allow", cidr.escape_debug()),
@@ -468,7 +416,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                 ));
             }
         }
-        for r in &site.routes {
+        for (ri, r) in site.routes.iter().enumerate() {
             let mut values: Vec<(&str, &str)> = vec![("path", &r.path)];
             match &r.action {
                 Action::Files { root } => values.push(("files=", root)),
@@ -495,6 +443,9 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                     ));
                 }
             }
+            for h in r.request_headers.iter().chain(&r.response_headers) {
+                check_header(&h.name, &h.value, h.origin, &mut out);
+            }
             if r.strip_prefix && r.matching == Match::Regex {
                 out.push(warn(
                     r.origin,
@@ -503,7 +454,8 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                     "the request goes to the upstream with its full path; use a prefix route to strip it",
                 ));
             }
-            if let (Some(f), Some(FilesFallback::Outside)) = (&r.fallback, files_fallback(r)) {
+            let planned = plan_sites.get(si).and_then(|p| p.routes.iter().find(|p| p.index == ri));
+            if let (Some(f), Some(FilesFallback::Outside)) = (&r.fallback, planned.and_then(files_fallback)) {
                 out.push(warn(
                     r.origin,
                     format!("Caddy looks the fallback `{}` up in this route's directory, not in the route that matches it", f.escape_debug()),
@@ -530,7 +482,7 @@ struct TlsV {
     protocols: Option<&'static str>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct HeaderV {
     name: String,
     value: String,
@@ -583,6 +535,8 @@ struct RouteV {
     body_limit: Option<String>,
     body_over_limit: Option<String>,
     cache_control: Option<String>,
+    /// The route's response headers, as tokens (after the upstream's: `defer`).
+    headers: Vec<HeaderV>,
     rewrite: Option<String>,
     strip_prefix: Option<String>,
     respond: Option<u16>,
@@ -611,6 +565,9 @@ struct ProxyV {
     fail_duration: Option<String>,
     max_fails: u32,
     flush: bool,
+    /// `header_up` / `header_down` arguments: the route's request headers and hidden ones.
+    header_up: Vec<String>,
+    header_down: Vec<String>,
     transport: Vec<String>,
     /// The site's internal routes, served when the upstream answers with `X-Accel-Redirect`
     /// (nginx follows it into `internal` locations; Caddy's `handle_response` does it here).
@@ -629,9 +586,9 @@ enum FilesFallback {
 
 /// `None` when the route does not strip (no fallback, not `files=`, `/`, exact, regex): the
 /// fallback is a path under the root as written.
-fn files_fallback(r: &Route) -> Option<FilesFallback> {
+fn files_fallback(r: &PlanRoute) -> Option<FilesFallback> {
     let f = r.fallback.as_deref()?;
-    if !matches!(r.action, Action::Files { .. }) || r.matching != Match::Prefix || r.path == "/" {
+    if !matches!(r.action, PlanAction::Files { .. }) || r.matching != Match::Prefix || r.path == "/" {
         return None;
     }
     // A prefix without a trailing slash strips only at a segment boundary for the fallback:
@@ -641,23 +598,6 @@ fn files_fallback(r: &Route) -> Option<FilesFallback> {
         Some(rest) if rest.starts_with('/') => Some(FilesFallback::Stripped(rest.to_string())),
         _ => Some(FilesFallback::Outside),
     }
-}
-
-/// nginx's location order: exact matches, then regular expressions in order, then prefixes,
-/// longest first (stable among equals).
-fn nginx_order(routes: &[Route]) -> Vec<(usize, &Route)> {
-    let mut exact: Vec<(usize, &Route)> = Vec::new();
-    let mut regex = Vec::new();
-    let mut prefix = Vec::new();
-    for (i, r) in routes.iter().enumerate() {
-        match r.matching {
-            Match::Exact => exact.push((i, r)),
-            Match::Regex => regex.push((i, r)),
-            Match::Prefix => prefix.push((i, r)),
-        }
-    }
-    prefix.sort_by_key(|(_, r)| std::cmp::Reverse(r.path.len()));
-    exact.into_iter().chain(regex).chain(prefix).collect()
 }
 
 /// A matcher of requests that announce a body over `limit` bytes. `request_body` alone
@@ -678,9 +618,9 @@ fn over_limit(name: String, limit: u64) -> MatcherV {
 /// body once per block that sets it, so the smallest limit wins; a route may only lower the
 /// site's. When one raises it (or lifts it, with 0), every route gets its own limit and the
 /// site none. 0 is no limit, in nginx and in Caddy.
-fn body_limits(proxy: &Proxy, site: &Site) -> (Option<u64>, Vec<Option<u64>>) {
-    let site_limit = site.body_limit.value().or(proxy.body_limit.value());
-    let raises = |r: &Route| match (site_limit, r.body_limit.value()) {
+fn body_limits(site: &PlanSite) -> (Option<u64>, Vec<Option<u64>>) {
+    let site_limit = site.body_limit;
+    let raises = |r: &PlanRoute| match (site_limit, r.body_limit) {
         (Some(s), Some(l)) => s > 0 && (l == 0 || l > s),
         _ => false,
     };
@@ -688,25 +628,25 @@ fn body_limits(proxy: &Proxy, site: &Site) -> (Option<u64>, Vec<Option<u64>>) {
     let routes = site
         .routes
         .iter()
-        .map(|r| if per_route { r.body_limit.value().or(site_limit) } else { r.body_limit.value() }.filter(|b| *b > 0))
+        .map(|r| if per_route { r.body_limit.or(site_limit) } else { r.body_limit }.filter(|b| *b > 0))
         .collect();
     (if per_route { None } else { site_limit.filter(|b| *b > 0) }, routes)
 }
 
 fn route_view(
     stack: &Stack,
-    proxy: &Proxy,
-    index: usize,
-    r: &Route,
+    plan: &ProxyPlan,
+    r: &PlanRoute,
     limit: Option<u64>,
     matchers: &mut Vec<MatcherV>,
 ) -> RouteV {
+    let index = r.index + 1;
     let name = format!("route{index}");
     let mut v = RouteV { directive: "handle", skip_log: !r.access_log, ..RouteV::default() };
-    let strip = r.strip_prefix && !r.internal && matches!(r.action, Action::Proxy { .. });
+    let strip = r.strip_prefix && !r.internal && matches!(r.action, PlanAction::Proxy { .. });
     // Files under a prefix are served like nginx's `alias`: the prefix is stripped and the
     // rest looked up under the root.
-    let strip_files = r.matching == Match::Prefix && r.path != "/" && matches!(r.action, Action::Files { .. });
+    let strip_files = r.matching == Match::Prefix && r.path != "/" && matches!(r.action, PlanAction::Files { .. });
     match r.matching {
         Match::Prefix if r.path == "/" => {}
         Match::Prefix if plain_path(&r.path) => {
@@ -755,17 +695,15 @@ fn route_view(
         v.body_limit = Some(size(b));
         v.body_over_limit = Some(name);
     }
-    v.cache_control = r.cache_ms.map(|ms| {
-        if r.immutable {
-            token(&format!("public, max-age={}, immutable", ms / 1000))
-        } else {
-            token(&format!("max-age={}", ms / 1000))
-        }
-    });
+    v.cache_control = r.cache_control.as_deref().map(token);
+    let value = |v: &str| token(&render_str(stack, v, Ctx::Runtime).unwrap_or_default());
+    v.headers = r.response_headers.iter().map(|(name, v)| HeaderV { name: name.clone(), value: value(v) }).collect();
     match &r.action {
-        Action::Respond { status } => v.respond = Some(*status),
-        Action::Redirect { to, status } => v.redir = Some(RedirV { to: token(&escape_braces(to)), status: *status }),
-        Action::Files { root } => {
+        PlanAction::Respond { status } => v.respond = Some(*status),
+        PlanAction::Redirect { to, status } => {
+            v.redir = Some(RedirV { to: token(&escape_braces(to)), status: *status })
+        }
+        PlanAction::Files { root } => {
             let root = root.trim_end_matches('/');
             let root = if root.is_empty() { "/" } else { root };
             let fallback = match files_fallback(r) {
@@ -777,33 +715,39 @@ fn route_view(
                 fallback: fallback.map(|f| token(&escape_braces(&f))),
             });
         }
-        Action::Proxy { service, port } => {
-            let opts = proxy.upstreams.get(service).cloned().unwrap_or_default();
-            let (to, dynamic) = dial(stack, service, *port);
+        PlanAction::Proxy { upstream } => {
+            let u = plan.upstream(*upstream);
+            let (to, dynamic) = dial(u);
             let mut transport = Vec::new();
-            if let Some(k) = opts.keepalive.filter(|k| *k > 0) {
+            if let Some(k) = u.keepalive {
                 transport.push(format!("keepalive_idle_conns_per_host {k}"));
             }
-            if let Some(ms) = r.timeout.value() {
+            if let Some(ms) = r.timeout_ms {
                 transport.push(format!("read_timeout {}", duration(ms)));
                 transport.push(format!("write_timeout {}", duration(ms)));
             }
-            let lb_policy = match opts.balance.as_deref() {
-                Some("least-conn") => Some("least_conn"),
-                Some("ip-hash") => Some("ip_hash"),
+            let lb_policy = match u.balance {
+                Balance::LeastConn => Some("least_conn"),
+                Balance::IpHash => Some("ip_hash"),
                 // Caddy's default is `random`; nginx's is round robin.
-                _ if dynamic.is_some() => Some("round_robin"),
-                _ => None,
+                Balance::Default if dynamic.is_some() => Some("round_robin"),
+                Balance::Default => None,
             };
-            let passive = opts.max_fails.is_some() || opts.fail_timeout_ms.is_some();
+            let passive = u.max_fails.is_some() || u.fail_timeout_ms.is_some();
             v.proxy = Some(ProxyV {
                 to,
                 dynamic,
                 lb_policy,
                 // nginx's defaults: max_fails=1, fail_timeout=10s.
-                fail_duration: passive.then(|| duration(opts.fail_timeout_ms.unwrap_or(10_000))),
-                max_fails: opts.max_fails.unwrap_or(1),
-                flush: r.buffering == Some(false),
+                fail_duration: passive.then(|| duration(u.fail_timeout_ms.unwrap_or(10_000))),
+                max_fails: u.max_fails.unwrap_or(1),
+                flush: r.buffering_off,
+                header_up: r
+                    .request_headers
+                    .iter()
+                    .map(|(name, v)| if v.is_empty() { format!("-{name}") } else { format!("{name} {}", value(v)) })
+                    .collect(),
+                header_down: r.hide_headers.iter().map(|name| format!("-{name}")).collect(),
                 transport,
                 handoff: Vec::new(),
             });
@@ -812,10 +756,10 @@ fn route_view(
     v
 }
 
-fn view(stack: &Stack) -> View {
-    let proxy = proxy_or_default(stack);
+fn view(stack: &Stack, plan: &ProxyPlan) -> View {
     let version = version(stack);
-    let https = https(&proxy);
+    let https = plan.https;
+    let proxy = plan;
     let mut global = Vec::new();
     if https {
         if let Some(e) = proxy.tls.email.as_deref().and_then(|e| render_str(stack, e, Ctx::Plain).ok()) {
@@ -845,7 +789,7 @@ fn view(stack: &Stack) -> View {
     };
     let scheme = if https { "" } else { "http://" };
     let mut used_names: Vec<String> = Vec::new();
-    let sites = stack
+    let sites = plan
         .sites
         .iter()
         .enumerate()
@@ -860,11 +804,14 @@ fn view(stack: &Stack) -> View {
                 addresses: redirect_hosts.iter().map(|h| format!("{scheme}{h}")).collect::<Vec<_>>().join(", "),
                 target: token(&format!("{}://{first}{{uri}}", if https { "https" } else { "http" })),
             });
-            let headers =
-                super::site_headers(&proxy, site, https, |v| render_str(stack, v, Ctx::Runtime).unwrap_or_default())
-                    .into_iter()
-                    .map(|(name, value)| HeaderV { name, value: token(&value) })
-                    .collect();
+            let headers = site
+                .headers
+                .iter()
+                .map(|(name, value)| HeaderV {
+                    name: name.clone(),
+                    value: token(&render_str(stack, value, Ctx::Runtime).unwrap_or_default()),
+                })
+                .collect();
             let mut matchers = Vec::new();
             let deny = (!site.allow_from.is_empty()).then(|| {
                 let mut name = format!("denied{}", if si == 0 { String::new() } else { si.to_string() });
@@ -892,23 +839,26 @@ fn view(stack: &Stack) -> View {
                     }
                 })
                 .collect();
-            let (site_limit, route_limits) = body_limits(&proxy, site);
+            let (site_limit, route_limits) = body_limits(site);
             let body_over_limit = site_limit.map(|b| {
                 matchers.push(over_limit("body_over_limit".into(), b));
                 "body_over_limit".to_string()
             });
-            let mut routes: Vec<RouteV> = nginx_order(&site.routes)
-                .into_iter()
-                .map(|(i, r)| route_view(stack, &proxy, i + 1, r, route_limits[i], &mut matchers))
+            let mut routes: Vec<RouteV> = site
+                .routes
+                .iter()
+                .zip(route_limits)
+                .map(|(r, limit)| route_view(stack, plan, r, limit, &mut matchers))
                 .collect();
             // The internal routes as they answer a hand-off: their matchers are the site's
             // already (the 404 views defined them), and the body was read by the first proxy.
-            let handoff: Vec<RouteV> = nginx_order(&site.routes)
-                .into_iter()
-                .filter(|(_, r)| r.internal)
-                .map(|(i, r)| {
-                    let open = Route { internal: false, ..r.clone() };
-                    route_view(stack, &proxy, i + 1, &open, None, &mut Vec::new())
+            let handoff: Vec<RouteV> = site
+                .routes
+                .iter()
+                .filter(|r| r.internal)
+                .map(|r| {
+                    let open = PlanRoute { internal: false, ..r.clone() };
+                    route_view(stack, plan, &open, None, &mut Vec::new())
                 })
                 .collect();
             if !handoff.is_empty() {
@@ -922,7 +872,7 @@ fn view(stack: &Stack) -> View {
                 redirect,
                 tls: tls(&first),
                 headers,
-                gzip: site.gzip.unwrap_or(proxy.gzip),
+                gzip: site.gzip,
                 body_limit_errors: body_limit.is_some() || routes.iter().any(|r| r.body_limit.is_some()),
                 body_limit,
                 body_over_limit,
@@ -948,11 +898,9 @@ fn view(stack: &Stack) -> View {
 /// The Caddyfile, rendered from the templates with `opts.templates`' overrides; `Err` with
 /// the message when a template does not parse or render.
 pub fn render(stack: &Stack, opts: &EmitOptions) -> Result<Vec<OutputFile>, String> {
-    if stack.sites.is_empty() {
-        return Ok(Vec::new());
-    }
+    let Some(plan) = &stack.proxy_plan else { return Ok(Vec::new()) };
     let hb = super::registry("caddy", TEMPLATES, opts)?;
-    let contents = hb.render("Caddyfile", &view(stack)).map_err(|e| e.to_string().replace('\n', " "))?;
+    let contents = hb.render("Caddyfile", &view(stack, plan)).map_err(|e| e.to_string().replace('\n', " "))?;
     Ok(vec![OutputFile::new(FILE_NAME, contents)])
 }
 

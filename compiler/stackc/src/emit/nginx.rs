@@ -14,14 +14,14 @@
 //! Params are rendered with their compile-time defaults: nginx cannot read the deploy
 //! environment.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use handlebars::{handlebars_helper, no_escape, Handlebars};
-use indexmap::IndexSet;
 use serde::Serialize;
 
 use super::{EmitOptions, OutputFile};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
+use crate::ir::proxy::*;
 use crate::ir::*;
 
 const CONF: &str = include_str!("../../../../stdlib/templates/nginx/conf.hbs");
@@ -33,8 +33,8 @@ const LISTEN_HTTPS: &str = include_str!("../../../../stdlib/templates/nginx/list
 pub const TEMPLATES: &[(&str, &str)] =
     &[("conf", CONF), ("location", LOCATION), ("tls", TLS), ("listen_https", LISTEN_HTTPS)];
 
-/// The nginx version assumed without `targets { nginx version=… }`: Debian 12's.
-pub const DEFAULT_VERSION: &str = "1.22";
+/// The nginx version assumed without `targets { nginx version=… }`.
+pub const DEFAULT_VERSION: &str = DEFAULT_NGINX_VERSION;
 
 /// The generated file, relative to the output directory.
 pub fn file_name(stack: &Stack) -> String {
@@ -57,6 +57,29 @@ fn version_tuple(v: &str) -> (u32, u32, u32) {
 /// `http2 on;` exists from nginx 1.25.1; before, `listen … http2`.
 pub fn has_http2_directive(version: &str) -> bool {
     version_tuple(version) >= (1, 25, 1)
+}
+
+/// `server … resolve` in an `upstream` (re-resolving its name while nginx runs) exists in
+/// open-source nginx from 1.27.3; before, only a variable in `proxy_pass` is re-resolved.
+pub fn has_upstream_resolve(version: &str) -> bool {
+    version_tuple(version) >= (1, 27, 3)
+}
+
+/// Per upstream of the plan, whether nginx (without `resolve`) proxies to it through a
+/// variable, re-resolved with the plan's resolver: only one without settings, which exist only
+/// in an `upstream` block. A block's name is resolved when nginx starts or reloads.
+fn through_variable(plan: &ProxyPlan, version: &str) -> Vec<bool> {
+    let resolve = has_upstream_resolve(version);
+    plan.upstreams
+        .iter()
+        .map(|u| {
+            !resolve
+                && u.balance == Balance::Default
+                && u.max_fails.is_none()
+                && u.fail_timeout_ms.is_none()
+                && u.keepalive.is_none()
+        })
+        .collect()
 }
 
 /// Characters an nginx token may hold without quoting.
@@ -85,20 +108,6 @@ pub fn quote(s: &str) -> String {
 }
 
 handlebars_helper!(q: |s: str| quote(s));
-
-/// A host name nginx can take as `server_name` and as a certificate directory name.
-fn valid_host(h: &str) -> bool {
-    !h.is_empty()
-        && h.len() <= 253
-        && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '*' || c == '_')
-        && !h.starts_with('.')
-        && !h.contains("..")
-}
-
-/// An HTTP header name (RFC 9110 token, without the characters nginx treats specially).
-fn valid_header_name(n: &str) -> bool {
-    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
 
 fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
@@ -157,117 +166,29 @@ pub fn time(ms: u64) -> String {
     format!("{ms}ms")
 }
 
-pub use super::preset_headers;
-
-fn proxy_or_default(stack: &Stack) -> Proxy {
-    stack.proxy.clone().unwrap_or_else(|| Proxy {
-        tls: Tls {
-            email: None,
-            profile: "intermediate".into(),
-            hsts: None,
-            ocsp: true,
-            hsts_subdomains: false,
-            hsts_preload: false,
-            session_timeout_ms: None,
-            session_tickets: None,
-            certificates: "letsencrypt".into(),
-            acme_ca: None,
-        },
-        security_headers: "basic".into(),
-        headers: Vec::new(),
-        rate_limits: Default::default(),
-        body_limit: None,
-        gzip: false,
-        upstreams: Default::default(),
-        mounts: Vec::new(),
-    })
-}
-
-/// The response headers of a site, in order: the preset, the proxy's headers, the site's
-/// (a later header of the same name replaces an earlier one), and HSTS unless a header
-/// sets `Strict-Transport-Security` itself. Values have params rendered.
-fn site_headers(stack: &Stack, proxy: &Proxy, site: &Site) -> Vec<(String, String)> {
-    let preset = site.security_headers.as_deref().unwrap_or(&proxy.security_headers);
-    let mut out: Vec<(String, String)> = Vec::new();
-    let mut put = |name: &str, value: String| {
-        if let Some(slot) = out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            slot.1 = value;
-        } else {
-            out.push((name.to_string(), value));
-        }
-    };
-    for (n, v) in preset_headers(preset) {
-        put(n, v.to_string());
-    }
-    for (n, v) in proxy.headers.iter().chain(&site.headers) {
-        put(n, render_str(stack, v).unwrap_or_default());
-    }
-    if let (Some(ms), true) = (proxy.tls.hsts.value(), https(proxy)) {
-        let mut v = format!("max-age={}", ms / 1000);
-        if proxy.tls.hsts_subdomains {
-            v.push_str("; includeSubDomains");
-        }
-        if proxy.tls.hsts_preload {
-            v.push_str("; preload");
-        }
-        if !out.iter().any(|(n, _)| n.eq_ignore_ascii_case("Strict-Transport-Security")) {
-            out.push(("Strict-Transport-Security".into(), v));
-        }
-    }
-    out
-}
-
-fn https(proxy: &Proxy) -> bool {
-    proxy.tls.certificates != "none"
-}
-
-/// The upstream name of a service port: the service name, or `service-port` when the
-/// stack routes to several ports of the service.
-/// Every `(service, port)` a route proxies to, in first-use order, and the upstream name of
-/// each: the service, or `service-port` for a service proxied on several ports. Computed
-/// once per file (a lookup per route keeps the emitter linear in the routes).
-struct Routed {
-    targets: IndexSet<(String, u16)>,
-    several_ports: HashSet<String>,
-}
-
-impl Routed {
-    fn new(stack: &Stack) -> Self {
-        let mut targets: IndexSet<(String, u16)> = IndexSet::new();
-        for r in stack.sites.iter().flat_map(|s| &s.routes) {
-            if let Action::Proxy { service, port } = &r.action {
-                targets.insert((service.clone(), *port));
-            }
-        }
-        let mut first_port: HashMap<&str, u16> = HashMap::new();
-        let mut several_ports = HashSet::new();
-        for (service, port) in &targets {
-            if *first_port.entry(service).or_insert(*port) != *port {
-                several_ports.insert(service.clone());
-            }
-        }
-        Routed { targets, several_ports }
-    }
-
-    fn upstream_name(&self, service: &str, port: u16) -> String {
-        if self.several_ports.contains(service) {
-            format!("{service}-{port}")
-        } else {
-            service.to_string()
-        }
-    }
-}
-
-/// Escapes a literal for a PCRE regular expression.
-fn regex_escape(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) || c.is_whitespace() {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+/// Upstreams whose names nginx resolves only when it starts or reloads: before 1.27.3, those
+/// with settings that need an `upstream` block (the others go through a variable).
+fn resolved_once(stack: &Stack) -> Vec<Diagnostic> {
+    let Some(plan) = &stack.proxy_plan else { return Vec::new() };
+    let version = version(stack);
+    let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
+    plan.upstreams
+        .iter()
+        .zip(through_variable(plan, &version))
+        .filter(|(_, variable)| !has_upstream_resolve(&version) && !variable)
+        .map(|(u, _)| {
+            let origin = stack.proxy_origins.get(&format!("upstream {}", u.service)).copied().unwrap_or(first_site);
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                format!(
+                    "nginx {version} resolves `{}` only when it starts or reloads: after its containers are recreated, requests go to their old addresses until nginx is reloaded",
+                    u.service
+                ),
+            )
+            .at(origin_span(origin), "needs an `upstream` block")
+            .help("select nginx 1.27.3 or newer (`targets { nginx version=\"1.28\" }`), which re-resolves it (`server … resolve`), or drop the upstream's settings")
+        })
+        .collect()
 }
 
 /// What nginx cannot express or would misread for this stack.
@@ -277,7 +198,8 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
         return out;
     }
     out.extend(super::proxy_amounts_without_value(stack, TargetKind::Nginx));
-    let proxy = proxy_or_default(stack);
+    out.extend(resolved_once(stack));
+    let Some(proxy) = &stack.proxy else { return out };
     let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
     let err = |origin: Origin, msg: String, label: &str, help: &str| {
         Diagnostic::error(Code::TargetCannotExpress, msg).at(origin_span(origin), label).help(help.to_string())
@@ -369,7 +291,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             );
         }
         for cidr in &site.allow_from {
-            if cidr.is_empty() || !cidr.chars().all(|c| c.is_ascii_hexdigit() || ".:/".contains(c)) {
+            if !valid_cidr(cidr) {
                 out.push(err(
                     site.origin,
                     format!("`{}` is not an address range nginx can allow", cidr.escape_debug()),
@@ -406,6 +328,9 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                     ));
                 }
             }
+            for h in r.request_headers.iter().chain(&r.response_headers) {
+                check_header(&h.name, &h.value, h.origin, &mut out);
+            }
             if r.strip_prefix && r.matching == Match::Regex {
                 out.push(
                     Diagnostic::warning(Code::TargetApproximation, "nginx cannot strip a regular expression's match")
@@ -426,7 +351,15 @@ struct View {
     websocket: bool,
     geos: Vec<GeoV>,
     upstreams: Vec<UpstreamV>,
+    catch_all: CatchAllV,
     sites: Vec<SiteV>,
+}
+
+/// The `default_server`s that refuse hosts no site serves.
+#[derive(Serialize)]
+struct CatchAllV {
+    https: bool,
+    http2_on: bool,
 }
 
 #[derive(Serialize)]
@@ -450,6 +383,9 @@ struct UpstreamV {
     servers: Vec<String>,
     server_params: String,
     keepalive: Option<u32>,
+    /// With `resolve`: the shared memory zone the servers' addresses live in, and the resolver.
+    zone: Option<String>,
+    resolver: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -467,6 +403,9 @@ struct SiteV {
     gzip: bool,
     /// The `geo` variable of the site's `allow-from`, tested before any location.
     deny_var: Option<String>,
+    /// `resolver` for the locations that proxy through a variable (unless the TLS settings
+    /// have one already).
+    resolver: Option<String>,
     auth_realm: String,
     auth_file: Option<String>,
     locations: Vec<LocationV>,
@@ -495,6 +434,7 @@ struct TlsV {
     session_timeout: String,
     session_tickets: &'static str,
     ocsp: bool,
+    resolver: String,
 }
 
 #[derive(Serialize, Clone)]
@@ -542,18 +482,23 @@ struct FilesV {
 
 #[derive(Serialize)]
 struct ProxyV {
+    /// `service:port`, re-resolved at request time through `$stackc_upstream`.
+    variable: Option<String>,
     pass: String,
     rewrite: Option<String>,
-    websocket: bool,
+    rewrite_to: &'static str,
+    /// `proxy_set_header`s: the forwarding headers, then the route's `request-header`s (the
+    /// same name replaces a default), each value one nginx token.
+    set_headers: Vec<HeaderV>,
     timeout: Option<String>,
     buffering_off: bool,
-    hide_cache_control: bool,
+    hide_headers: Vec<String>,
 }
 
 /// Mozilla's profiles (ssl-config.mozilla.org, guideline 5.7). The intermediate profile's
 /// DHE suites are left out: they need a `ssl_dhparam` file, and every client the profile
 /// supports has ECDHE.
-fn tls_view(tls: &Tls, host: &str) -> TlsV {
+fn tls_view(tls: &Tls, host: &str, resolver: &str) -> TlsV {
     let dir = if tls.certificates == "letsencrypt" {
         format!("/etc/letsencrypt/live/{host}")
     } else {
@@ -572,10 +517,40 @@ fn tls_view(tls: &Tls, host: &str) -> TlsV {
         session_timeout: time(tls.session_timeout_ms.unwrap_or(86_400_000)),
         session_tickets: if tls.session_tickets.unwrap_or(false) { "on" } else { "off" },
         ocsp: tls.ocsp && tls.certificates != "self-signed",
+        resolver: resolver.to_string(),
     }
 }
 
-fn location(proxy: &Proxy, routed: &Routed, r: &Route, server_headers: &[HeaderV]) -> LocationV {
+/// The headers a proxied location sends to the upstream: the forwarding headers (nginx
+/// variables, written bare), the WebSocket upgrade or an empty `Connection` (which keeps an
+/// upstream keepalive connection open), then the route's `request-header`s, quoted, each
+/// replacing a default of the same name.
+fn request_headers(stack: &Stack, r: &PlanRoute) -> Vec<HeaderV> {
+    let mut out: Vec<HeaderV> = [
+        ("Host", "$host"),
+        ("X-Real-IP", "$remote_addr"),
+        ("X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+        ("X-Forwarded-Proto", "$scheme"),
+    ]
+    .into_iter()
+    .chain(if r.websocket {
+        vec![("Upgrade", "$http_upgrade"), ("Connection", "$connection_upgrade")]
+    } else {
+        vec![("Connection", "\"\"")]
+    })
+    .map(|(name, value)| HeaderV { name: name.into(), value: value.into(), always: false })
+    .collect();
+    for (name, v) in &r.request_headers {
+        let value = quote(&render_str(stack, v).unwrap_or_default());
+        match out.iter_mut().find(|h| h.name.eq_ignore_ascii_case(name)) {
+            Some(h) => h.value = value,
+            None => out.push(HeaderV { name: name.clone(), value, always: false }),
+        }
+    }
+    out
+}
+
+fn location(stack: &Stack, plan: &ProxyPlan, variable: &[bool], r: &PlanRoute, server_headers: &[HeaderV]) -> LocationV {
     let (modifier, path) = match r.matching {
         Match::Prefix => (None, r.path.clone()),
         Match::Exact => (Some("="), r.path.clone()),
@@ -584,17 +559,18 @@ fn location(proxy: &Proxy, routed: &Routed, r: &Route, server_headers: &[HeaderV
             None => (Some("~"), r.path.clone()),
         },
     };
-    let mut own_headers: Vec<HeaderV> = Vec::new();
-    let mut hide_cache_control = false;
-    if let Some(ms) = r.cache_ms {
-        let v = if r.immutable {
-            format!("public, max-age={}, immutable", ms / 1000)
-        } else {
-            format!("max-age={}", ms / 1000)
-        };
-        // Not `always`: error responses must not be cached for a year.
-        own_headers.push(HeaderV { name: "Cache-Control".into(), value: v, always: false });
-        hide_cache_control = true;
+    let mut own_headers: Vec<HeaderV> = r
+        .response_headers
+        .iter()
+        .map(|(name, v)| HeaderV { name: name.clone(), value: render_str(stack, v).unwrap_or_default(), always: true })
+        .collect();
+    // Not `always`: error responses must not be cached for a year.
+    own_headers.extend(
+        r.cache_control.iter().map(|v| HeaderV { name: "Cache-Control".into(), value: v.clone(), always: false }),
+    );
+    let mut hide_headers = r.hide_headers.clone();
+    if r.cache_control.is_some() {
+        hide_headers.push("Cache-Control".into());
     }
     // nginx drops every inherited `add_header` in a location that has one of its own: repeat them.
     let headers = if own_headers.is_empty() {
@@ -613,12 +589,12 @@ fn location(proxy: &Proxy, routed: &Routed, r: &Route, server_headers: &[HeaderV
         path,
         internal: r.internal,
         access_log_off: !r.access_log,
-        body_limit: r.body_limit.value().map(size),
-        limit_req: r.rate_limit.as_ref().and_then(|z| proxy.rate_limits.get(z)).map(|z| LimitReqV {
-            zone: z.name.clone(),
-            burst: z.burst.filter(|b| *b > 0),
-            nodelay: z.nodelay,
-        }),
+        body_limit: r.body_limit.map(size),
+        limit_req: r
+            .rate_limit
+            .as_ref()
+            .and_then(|name| plan.zones.iter().find(|z| &z.name == name))
+            .map(|z| LimitReqV { zone: z.name.clone(), burst: z.burst, nodelay: z.nodelay }),
         headers,
         ret: None,
         deferred: None,
@@ -626,9 +602,9 @@ fn location(proxy: &Proxy, routed: &Routed, r: &Route, server_headers: &[HeaderV
         proxy: None,
     };
     match &r.action {
-        Action::Respond { status } => loc.ret = Some(ReturnV { status: *status, url: None }),
-        Action::Redirect { to, status } => loc.ret = Some(ReturnV { status: *status, url: Some(to.clone()) }),
-        Action::Files { root } => {
+        PlanAction::Respond { status } => loc.ret = Some(ReturnV { status: *status, url: None }),
+        PlanAction::Redirect { to, status } => loc.ret = Some(ReturnV { status: *status, url: Some(to.clone()) }),
+        PlanAction::Files { root } => {
             let root = root.trim_end_matches('/');
             let (directive, path) = if r.matching == Match::Prefix && r.path != "/" {
                 let slash = if r.path.ends_with('/') { "/" } else { "" };
@@ -638,81 +614,92 @@ fn location(proxy: &Proxy, routed: &Routed, r: &Route, server_headers: &[HeaderV
             };
             loc.files = Some(FilesV { directive, path, fallback: r.fallback.clone() });
         }
-        Action::Proxy { service, port } => {
-            let name = routed.upstream_name(service, *port);
-            let (pass, rewrite) = match (r.strip_prefix, r.matching) {
-                (true, Match::Prefix) if r.path.ends_with('/') => (format!("http://{name}/"), None),
-                (true, Match::Prefix) => (format!("http://{name}"), Some(format!("^{}/?(.*)$", regex_escape(&r.path)))),
-                (true, Match::Exact) => (format!("http://{name}/"), None),
-                _ => (format!("http://{name}"), None),
+        PlanAction::Proxy { upstream } => {
+            let u = plan.upstream(*upstream);
+            let through_variable = variable.get(*upstream).copied().unwrap_or(false);
+            let name = if through_variable { "$stackc_upstream" } else { u.name.as_str() };
+            // With a variable, a URI in `proxy_pass` replaces the whole request URI: the prefix
+            // is stripped by `rewrite` instead.
+            let (pass, rewrite, rewrite_to) = match (r.strip_prefix, r.matching) {
+                (true, Match::Prefix) if r.path.ends_with('/') && !through_variable => {
+                    (format!("http://{name}/"), None, "/$1")
+                }
+                (true, Match::Prefix) if r.path.ends_with('/') => {
+                    (format!("http://{name}"), Some(format!("^{}(.*)$", regex_escape(&r.path))), "/$1")
+                }
+                (true, Match::Prefix) => {
+                    (format!("http://{name}"), Some(format!("^{}/?(.*)$", regex_escape(&r.path))), "/$1")
+                }
+                (true, Match::Exact) if through_variable => (format!("http://{name}"), Some("^".into()), "/"),
+                (true, Match::Exact) => (format!("http://{name}/"), None, "/$1"),
+                _ => (format!("http://{name}"), None, "/$1"),
             };
             loc.proxy = Some(ProxyV {
+                variable: through_variable.then(|| format!("{}:{}", u.service, u.port)),
                 pass,
                 rewrite,
-                websocket: r.websocket,
-                timeout: r.timeout.value().map(time),
-                buffering_off: r.buffering == Some(false),
-                hide_cache_control,
+                rewrite_to,
+                set_headers: request_headers(stack, r),
+                timeout: r.timeout_ms.map(time),
+                buffering_off: r.buffering_off,
+                hide_headers,
             });
         }
     }
     loc
 }
 
-fn view(stack: &Stack) -> View {
-    let proxy = proxy_or_default(stack);
+fn view(stack: &Stack, plan: &ProxyPlan) -> View {
     let version = version(stack);
     let http2_on = has_http2_directive(&version);
-    let used_zones: Vec<&str> =
-        stack.sites.iter().flat_map(|s| &s.routes).filter_map(|r| r.rate_limit.as_deref()).collect();
-    let zones = proxy
-        .rate_limits
-        .values()
-        .filter(|z| used_zones.contains(&z.name.as_str()))
-        .map(|z| ZoneV {
-            name: z.name.clone(),
-            size: size(z.size_bytes.unwrap_or(10 * 1024 * 1024)),
-            rate: format!("{}r/{}", z.requests, z.per),
-        })
-        .collect();
-    let routed = Routed::new(stack);
-    let upstreams = routed
-        .targets
+    let zones = plan
+        .zones
         .iter()
-        .map(|(service, port)| {
-            let (service, port) = (service.as_str(), *port);
-            let opts = proxy.upstreams.get(service).cloned().unwrap_or_default();
+        .map(|z| ZoneV { name: z.name.clone(), size: size(z.size_bytes), rate: format!("{}r/{}", z.requests, z.per) })
+        .collect();
+    let variable = through_variable(plan, &version);
+    let resolve = has_upstream_resolve(&version);
+    let resolver = format!("{} valid={}", plan.resolver.address, time(plan.resolver.valid_ms));
+    let upstreams = plan
+        .upstreams
+        .iter()
+        .zip(&variable)
+        .filter(|(_, v)| !**v)
+        .map(|(u, _)| {
             let mut server_params = String::new();
-            if let Some(n) = opts.max_fails {
+            if let Some(n) = u.max_fails {
                 server_params.push_str(&format!(" max_fails={n}"));
             }
-            if let Some(ms) = opts.fail_timeout_ms {
+            if let Some(ms) = u.fail_timeout_ms {
                 server_params.push_str(&format!(" fail_timeout={}", time(ms)));
             }
             UpstreamV {
-                name: routed.upstream_name(service, port),
-                method: match opts.balance.as_deref() {
-                    Some("least-conn") => Some("least_conn"),
-                    Some("ip-hash") => Some("ip_hash"),
-                    _ => None,
+                name: u.name.clone(),
+                method: match u.balance {
+                    Balance::LeastConn => Some("least_conn"),
+                    Balance::IpHash => Some("ip_hash"),
+                    Balance::Default => None,
                 },
                 // The service's DNS name: Docker answers with every replica's address, and
                 // nginx makes one server of each.
-                servers: vec![format!("{service}:{port}")],
-                server_params,
-                keepalive: opts.keepalive.filter(|k| *k > 0),
+                servers: vec![format!("{}:{}", u.service, u.port)],
+                server_params: if resolve { format!("{server_params} resolve") } else { server_params },
+                keepalive: u.keepalive,
+                // Not the upstream's name: rate-limit zones share the namespace.
+                zone: resolve.then(|| format!("stackc_upstream_{}", u.name)),
+                resolver: resolve.then(|| resolver.clone()),
             }
         })
         .collect();
-    let websocket = stack.sites.iter().flat_map(|s| &s.routes).any(|r| r.websocket);
-    let deny_vars = deny_vars(stack);
-    let geos = stack
+    let deny_vars = deny_vars(stack, plan);
+    let geos = plan
         .sites
         .iter()
         .zip(&deny_vars)
         .filter_map(|(site, var)| Some(GeoV { var: var.clone()?, allow: site.allow_from.clone() }))
         .collect();
-    let sites = stack
+    let https = plan.https;
+    let sites = plan
         .sites
         .iter()
         .zip(deny_vars)
@@ -721,12 +708,23 @@ fn view(stack: &Stack) -> View {
             let redirect_names: Vec<String> =
                 site.redirect_from.iter().map(|h| render_str(stack, h).unwrap_or_default()).collect();
             let first = names.first().cloned().unwrap_or_default();
-            let headers: Vec<HeaderV> = site_headers(stack, &proxy, site)
-                .into_iter()
-                .map(|(name, value)| HeaderV { name, value, always: true })
+            let headers: Vec<HeaderV> = site
+                .headers
+                .iter()
+                .map(|(name, value)| HeaderV {
+                    name: name.clone(),
+                    value: render_str(stack, value).unwrap_or_default(),
+                    always: true,
+                })
                 .collect();
+            // In the order written: nginx picks a location by its own rules, whatever the order.
+            let mut written: Vec<&PlanRoute> = site.routes.iter().collect();
+            written.sort_by_key(|r| r.index);
             let mut locations: Vec<LocationV> =
-                site.routes.iter().map(|r| location(&proxy, &routed, r, &headers)).collect();
+                written.into_iter().map(|r| location(stack, plan, &variable, r, &headers)).collect();
+            let tls = tls_view(&plan.tls, &first, &resolver);
+            let needs_resolver = locations.iter().any(|l| l.proxy.as_ref().is_some_and(|p| p.variable.is_some()));
+            let site_resolver = (needs_resolver && !(https && tls.ocsp)).then(|| resolver.clone());
             let mut named = Vec::new();
             if !site.basic_auth.is_empty() {
                 for (i, loc) in locations.iter_mut().enumerate() {
@@ -738,17 +736,18 @@ fn view(stack: &Stack) -> View {
                 }
             }
             SiteV {
-                https: https(&proxy),
+                https,
                 http2_on,
-                redirect_target: format!("{}://{first}$request_uri", if https(&proxy) { "https" } else { "http" }),
+                redirect_target: format!("{}://{first}$request_uri", if https { "https" } else { "http" }),
                 http_names: names.iter().chain(&redirect_names).cloned().collect(),
                 names,
                 redirect_names,
-                tls: tls_view(&proxy.tls, &first),
+                tls,
                 headers,
-                body_limit: site.body_limit.value().or(proxy.body_limit.value()).map(size),
-                gzip: site.gzip.unwrap_or(proxy.gzip),
+                body_limit: site.body_limit.map(size),
+                gzip: site.gzip,
                 deny_var,
+                resolver: site_resolver,
                 auth_realm: "Restricted".into(),
                 auth_file: (!site.basic_auth.is_empty()).then(|| format!("/etc/nginx/htpasswd/{first}")),
                 locations,
@@ -762,15 +761,23 @@ fn view(stack: &Stack) -> View {
     } else {
         format!("{}.{}.{}", version_tuple(&version).0, version_tuple(&version).1, version_tuple(&version).2)
     };
-    View { header: super::header("#", stack).trim_end().to_string(), version, zones, websocket, geos, upstreams, sites }
+    View {
+        header: super::header("#", stack).trim_end().to_string(),
+        version,
+        zones,
+        websocket: plan.websocket,
+        geos,
+        upstreams,
+        catch_all: CatchAllV { https, http2_on },
+        sites,
+    }
 }
 
 /// Per site, the name of the `geo` variable of its `allow-from` (`None` without one): made
 /// from the first host, so that a reader can tell which site it belongs to, and unique.
-fn deny_vars(stack: &Stack) -> Vec<Option<String>> {
+fn deny_vars(stack: &Stack, plan: &ProxyPlan) -> Vec<Option<String>> {
     let mut used: HashSet<String> = HashSet::new();
-    stack
-        .sites
+    plan.sites
         .iter()
         .map(|site| {
             if site.allow_from.is_empty() {
@@ -816,12 +823,10 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
 /// The file, rendered from the templates with `opts.templates`' overrides; `Err` with the
 /// message when a template does not parse or render.
 pub fn render(stack: &Stack, opts: &EmitOptions) -> Result<Vec<OutputFile>, String> {
-    if stack.sites.is_empty() {
-        return Ok(Vec::new());
-    }
+    let Some(plan) = &stack.proxy_plan else { return Ok(Vec::new()) };
     let mut hb = super::registry("nginx", TEMPLATES, opts)?;
     hb.register_helper("q", Box::new(q));
-    let contents = hb.render("conf", &view(stack)).map_err(|e| e.to_string().replace('\n', " "))?;
+    let contents = hb.render("conf", &view(stack, plan)).map_err(|e| e.to_string().replace('\n', " "))?;
     Ok(vec![OutputFile::new(file_name(stack), contents)])
 }
 

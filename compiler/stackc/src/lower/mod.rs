@@ -4,6 +4,7 @@
 
 pub mod graph;
 pub mod merge;
+pub mod proxy;
 
 use indexmap::IndexMap;
 
@@ -332,6 +333,7 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
         st.targets.selected = TargetKind::ALL.to_vec();
     }
     st.graph = graph::build(&st);
+    st.proxy_plan = proxy::plan(&st);
     st
 }
 
@@ -627,13 +629,22 @@ fn headers(n: &Node) -> Vec<(String, String)> {
     n.children_named("header").filter_map(|h| Some((h.arg_str(0)?.to_string(), h.arg(1)?.value.display()))).collect()
 }
 
+fn route_headers(r: &Node, name: &str) -> Vec<RouteHeader> {
+    r.children_named(name)
+        .filter_map(|h| {
+            Some(RouteHeader { name: h.arg_str(0)?.to_string(), value: h.arg(1)?.value.display(), origin: origin(h.span) })
+        })
+        .collect()
+}
+
 fn proxy_defaults() -> Proxy {
     Proxy {
         tls: Tls {
             email: None,
             profile: "intermediate".into(),
             hsts: None,
-            ocsp: true,
+            // Let's Encrypt ended OCSP in 2025: stapling would only log errors.
+            ocsp: false,
             hsts_subdomains: false,
             hsts_preload: false,
             session_timeout_ms: None,
@@ -658,7 +669,7 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
             email: s(t, "email"),
             profile: s(t, "profile").unwrap_or_else(|| "intermediate".into()),
             hsts: dur_amount(cx, t, "hsts"),
-            ocsp: t.prop_bool("ocsp").unwrap_or(true),
+            ocsp: t.prop_bool("ocsp").unwrap_or(false),
             hsts_subdomains: flag(t, "hsts-subdomains"),
             hsts_preload: flag(t, "hsts-preload"),
             session_timeout_ms: dur(cx, t, "session-timeout"),
@@ -753,6 +764,18 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
                 fallback: s(r, "fallback"),
                 internal: flag(r, "internal"),
                 origin: origin(r.span),
+                request_headers: route_headers(r, "request-header"),
+                response_headers: route_headers(r, "header"),
+                hide_headers: r
+                    .children_named("hide-header")
+                    .flat_map(|h| {
+                        h.args.iter().map(|a| RouteHeader {
+                            name: a.value.display(),
+                            value: String::new(),
+                            origin: origin(h.span),
+                        })
+                    })
+                    .collect(),
             })
         })
         .collect();

@@ -54,6 +54,9 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PLAN = {}
+DNS = {}  # name -> [IPv4 address]: what the test's DNS server (Docker's 127.0.0.11) answers
+DNS_LOCK = threading.Lock()
+RETIRED = set()  # upstream instances that are gone, as a recreated container's old one
 HITS = []  # (service, instance, host header, path) of every request an upstream answered
 HITS_LOCK = threading.Lock()
 
@@ -128,6 +131,11 @@ class Upstream(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def answer(self):
+        if self.instance in RETIRED:
+            # A removed container: the connection dies without an answer.
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         body = self.read_body()
         with HITS_LOCK:
             HITS.append((self.service, self.instance, self.headers.get("Host", ""), self.path))
@@ -210,14 +218,53 @@ class QuietServer(ThreadingHTTPServer):
         pass
 
 
+def start_upstream(u):
+    handler = type("Upstream_" + u["instance"], (Upstream,), {"service": u["service"], "instance": u["instance"]})
+    srv = QuietServer((u["addr"], u["port"]), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
 def start_upstreams():
-    servers = []
-    for u in PLAN["upstreams"]:
-        handler = type("Upstream_" + u["instance"], (Upstream,), {"service": u["service"], "instance": u["instance"]})
-        srv = QuietServer((u["addr"], u["port"]), handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        servers.append(srv)
-    return servers
+    return [start_upstream(u) for u in PLAN["upstreams"]]
+
+
+def start_dns():
+    """Docker's embedded DNS server (127.0.0.11:53, UDP), answering A queries from `DNS`."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.11", 53))
+
+    def answer(query):
+        qid, flags = query[:2], int.from_bytes(query[2:4], "big")
+        labels, i = [], 12
+        while query[i]:
+            labels.append(query[i + 1 : i + 1 + query[i]].decode().lower())
+            i += 1 + query[i]
+        question = query[12 : i + 5]
+        qtype = int.from_bytes(query[i + 1 : i + 3], "big")
+        with DNS_LOCK:
+            addrs = DNS.get(".".join(labels))
+        records = b""
+        if addrs and qtype == 1:
+            for a in addrs:
+                records += b"\xc0\x0c" + (1).to_bytes(2, "big") + (1).to_bytes(2, "big") + (1).to_bytes(4, "big")
+                records += (4).to_bytes(2, "big") + socket.inet_aton(a)
+        rcode = 0 if addrs else 3  # NXDOMAIN for a name it does not know
+        count = len(addrs) if addrs and qtype == 1 else 0
+        head = qid + (0x8180 | (flags & 0x0100) | rcode).to_bytes(2, "big")
+        head += (1).to_bytes(2, "big") + count.to_bytes(2, "big") + b"\x00\x00\x00\x00"
+        return head + question + records
+
+    def serve():
+        while True:
+            query, peer = sock.recvfrom(512)
+            try:
+                sock.sendto(answer(query), peer)
+            except (IndexError, UnicodeDecodeError):
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return sock
 
 
 def hits(service=None, host=None):
@@ -377,7 +424,10 @@ def check_prefix_route_and_forwarding():
 
 
 def check_replicas():
-    instances = {request(APP, f"/r{i}").json()["instance"] for i in range(8)}
+    # nginx re-resolving through a variable starts at a random address of the answer for each
+    # request (as Docker's DNS also shuffles them): enough requests that missing one is
+    # practically impossible (2^-23).
+    instances = {request(APP, f"/r{i}").json()["instance"] for i in range(24)}
     want = {u["instance"] for u in PLAN["upstreams"] if u["service"] == "web"}
     expect(len(want) == 2, f"the plan should have two web replicas, has {want}")
     expect(instances == want, f"requests reached {sorted(instances)}, expected every replica {sorted(want)}")
@@ -593,6 +643,69 @@ def check_access_log():
 
 
 # Checks on the site of e2e/site-auth.kdl, which only some plans' stacks have.
+def check_unknown_host():
+    # No answer at all for a name no site serves: not another site's content, not a redirect
+    # to https://<that name> (which a first server on port 80 would have given).
+    unknown = "unknown.e2e.test"
+    with socket.create_connection(("127.0.0.1", PLAN["http_port"]), timeout=10) as s:
+        s.sendall(f"GET / HTTP/1.1\r\nHost: {unknown}\r\nConnection: close\r\n\r\n".encode())
+        try:
+            answer = recv_all(s)
+        except ConnectionResetError:
+            answer = b""
+    expect(answer == b"", f"http://{unknown}: expected the connection closed without an answer, got {answer[:80]!r}")
+    try:
+        with socket.create_connection(("127.0.0.1", PLAN["https_port"]), timeout=10) as raw:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            with ctx.wrap_socket(raw, server_hostname=unknown) as t:
+                raise Failure(f"https://{unknown}: the TLS handshake succeeded ({t.version()})")
+    except (ssl.SSLError, ConnectionResetError):
+        pass
+
+
+def check_no_version_and_no_close():
+    r = request(APP, "/ws/plain")
+    seen = upstream_saw(r, "ws", "/ws/plain", APP, "plain request on the WebSocket route")
+    # `Connection: close` would end the upstream's keepalive connection after every request.
+    got = seen["headers"].get("connection", "")
+    expect("close" not in got.lower(), f"a request that does not upgrade sent Connection {got!r} to the upstream")
+    server = r.header("Server") or ""
+    expect(not any(c.isdigit() for c in server), f"the Server header gives the version: {server!r}")
+
+
+def check_upstream_re_resolved():
+    r = request(OPS, "/before")
+    upstream_saw(r, "admin", "/before", OPS, "before the move")
+    port = next(u["port"] for u in PLAN["upstreams"] if u["service"] == "admin")
+    move_service("admin", "admin-recreated", "127.0.0.99", port)
+    # nginx keeps an answer for the resolver's valid= (10 s); Go (Caddy) rereads the hosts
+    # file every 5 s.
+    deadline = time.time() + 15
+    while True:
+        time.sleep(1)
+        r = request(OPS, "/after")
+        if r.status == 200 and r.json()["instance"] == "admin-recreated":
+            return
+        if time.time() > deadline:
+            raise Failure(f"15 s after admin's address changed, requests still fail or reach the old one: {r.status} {r.body[:120]!r}")
+
+
+def check_route_headers():
+    r = request(APP, "/hdr/x", headers={"Proxy": "http://evil.example", "X-Request-Source": "client"})
+    seen = upstream_saw(r, "api", "/hdr/x", APP, "route with header settings")
+    got = seen["headers"]
+    expect(got.get("x-request-source") == "edge", f"request-header: the upstream saw {got.get('x-request-source')!r}")
+    expect("proxy" not in got, f"request-header \"Proxy\" \"\": the upstream saw Proxy {got.get('proxy')!r}")
+    # The route's headers after the site's: its X-Frame-Options replaces the preset's DENY.
+    want = {**APP_HEADERS, "X-Route": "hdr", "X-Frame-Options": "SAMEORIGIN"}
+    has_headers(r, want, "route with header settings", absent=["X-Upstream"])
+    # Only on that route.
+    r = request(APP, "/api/x")
+    expect(r.header("X-Upstream") == "api" and r.header("X-Route") is None, "the route's headers leaked to /api/")
+
+
 PRIVATE_CHECKS = {"basic-auth", "body-limit-raised"}
 
 CHECKS = [
@@ -621,6 +734,11 @@ CHECKS = [
     ("spa-fallback", "files= with fallback= serves the app shell for unknown paths", check_spa_fallback),
     ("gzip", "gzip compresses JSON answers", check_gzip),
     ("access-log", "access-log=#false keeps a route out of the access log", check_access_log),
+    ("route-headers", "request-header, a route's header and hide-header apply on that route only", check_route_headers),
+    ("unknown-host", "a host no site serves gets no answer (HTTP closed, TLS refused)", check_unknown_host),
+    ("no-version-no-close", "no version in Server; no Connection: close to upstreams", check_no_version_and_no_close),
+    # Last: it retires the admin upstream's instance.
+    ("re-resolve", "an upstream whose address changes is reached at its new one", check_upstream_re_resolved),
 ]
 
 
@@ -640,6 +758,23 @@ def enter_sandbox(workdir):
     with open(hosts, "w") as f:
         f.write("\n".join(lines) + "\n")
     subprocess.run(["mount", "--bind", hosts, "/etc/hosts"], check=True)
+    for u in PLAN["upstreams"]:
+        DNS.setdefault(u["service"], []).append(u["addr"])
+
+
+def move_service(service, instance, addr, port):
+    """The service's containers recreated with a new address: the old instance is gone, the
+    hosts file (Caddy's resolver) and the DNS server (nginx's) give the new one."""
+    for u in PLAN["upstreams"]:
+        if u["service"] == service:
+            RETIRED.add(u["instance"])
+    start_upstream({"service": service, "instance": instance, "addr": addr, "port": port})
+    with DNS_LOCK:
+        DNS[service] = [addr]
+    with open("/etc/hosts") as f:
+        lines = [l for l in f.read().splitlines() if not l.endswith(f" {service}")]
+    with open("/etc/hosts", "w") as f:  # in place: the bind mount keeps the inode
+        f.write("\n".join(lines + [f"{addr} {service}"]) + "\n")
 
 
 def write_site_files():
@@ -722,6 +857,7 @@ def main():
     failures = []
     ran = 0
     try:
+        start_dns()
         upstreams = start_upstreams()
         out = open(os.path.join(workdir, "proxy.out"), "wb")
         env = {**os.environ, **PLAN.get("env", {})}

@@ -38,7 +38,6 @@ const CADDY_IMAGE: &str = "caddy:2.8-alpine";
 /// What the nginx target writes and assumes (`docs/targets/nginx.md`; backends do not import
 /// each other, so `tests/compose_proxy.rs` checks that these match its output).
 const NGINX_CONF_DIR: &str = "nginx/conf.d";
-const NGINX_DEFAULT_VERSION: &str = "1.22";
 /// Where the nginx target expects things (`docs/targets/nginx.md`).
 const ACME_WEBROOT: &str = "/var/www/certbot";
 /// The Caddyfile the Caddy target writes (`docs/targets/caddy.md`).
@@ -100,7 +99,7 @@ fn routed(stack: &Stack) -> (Vec<&str>, Vec<String>) {
         }
     }
     let monitoring = stack.monitoring.as_ref().map(|m| (m, monitoring_networks(stack, m)));
-    let mut networks: Vec<String> = Vec::new();
+    let mut per_service: Vec<&[String]> = Vec::new();
     for s in &services {
         let nets = match (stack.services.get(*s), &monitoring) {
             (Some(svc), _) => svc.networks.as_slice(),
@@ -113,9 +112,47 @@ fn routed(stack: &Stack) -> (Vec<&str>, Vec<String>) {
             }
             (None, None) => &[],
         };
-        push_all(&mut networks, nets);
+        per_service.push(nets);
     }
-    (services, networks)
+    (services.clone(), edge_networks(stack, &services, &per_service))
+}
+
+/// The fewest networks through which the proxy reaches every routed service, rather than
+/// every network they are on (which would let it reach a database on a backend network):
+/// repeatedly the network that reaches most of the services not yet reached, and among those
+/// the one with the fewest services the proxy does not route to, then the first declared.
+fn edge_networks(stack: &Stack, routed: &[&str], per_service: &[&[String]]) -> Vec<String> {
+    let mut candidates: Vec<String> = Vec::new();
+    for nets in per_service {
+        push_all(&mut candidates, nets);
+    }
+    let others_on = |net: &str| {
+        stack
+            .services
+            .iter()
+            .filter(|(name, s)| !routed.contains(&name.as_str()) && s.networks.iter().any(|n| n == net))
+            .count()
+    };
+    let mut unreached: Vec<&[String]> = per_service.iter().copied().filter(|n| !n.is_empty()).collect();
+    let mut out: Vec<String> = Vec::new();
+    while !unreached.is_empty() {
+        let Some(best) = candidates
+            .iter()
+            .filter(|c| !out.contains(c))
+            .max_by_key(|c| {
+                let reaches = unreached.iter().filter(|nets| nets.contains(c)).count();
+                // `max_by_key` keeps the last maximum: the index makes the first declared win.
+                let first = candidates.len() - candidates.iter().position(|x| x == *c).unwrap_or(0);
+                (reaches, std::cmp::Reverse(others_on(c)), first)
+            })
+            .cloned()
+        else {
+            break;
+        };
+        unreached.retain(|nets| !nets.contains(&best));
+        out.push(best);
+    }
+    out
 }
 
 pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan> {
@@ -165,7 +202,7 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
                 .options
                 .get("nginx")
                 .and_then(|o| o.get("version"))
-                .map_or(NGINX_DEFAULT_VERSION, String::as_str);
+                .map_or(crate::ir::proxy::DEFAULT_NGINX_VERSION, String::as_str);
             // Certificates renewed by certbot are picked up by a reload every 6 hours.
             let command = tls.then(|| {
                 vec![

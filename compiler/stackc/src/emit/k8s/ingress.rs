@@ -25,14 +25,15 @@ impl Builder<'_> {
         self.proxy_warnings(https);
         let mut issuer_done = false;
         let mut names: BTreeSet<String> = BTreeSet::new();
-        for site in &stack.sites {
+        let planned = stack.proxy_plan.as_ref().map_or(&[][..], |p| &p.sites[..]);
+        for (si, site) in stack.sites.iter().enumerate() {
             let hosts: Vec<String> = site.hosts.iter().map(|h| self.text(h, site.origin, "a site's host")).collect();
             let Some(first) = hosts.first() else { continue };
             let mut base = ingress_name(first);
             while !names.insert(base.clone()) {
                 base.push_str("-x");
             }
-            self.site_warnings(site, nginx, https);
+            self.site_warnings(site, planned.get(si), nginx);
             self.zone_warnings(site, nginx);
             // Routes grouped by their annotations, in first-seen order.
             let mut groups: IndexMap<Vec<(String, String)>, Vec<IngressPath>> = IndexMap::new();
@@ -195,10 +196,8 @@ impl Builder<'_> {
     }
 
     /// What the Ingress cannot carry for a whole site.
-    pub(super) fn site_warnings(&mut self, site: &Site, nginx: bool, https: bool) {
-        if let Some(proxy) = &self.stack.proxy {
-            let stack = self.stack;
-            let headers = site_headers(proxy, site, https, |v| stack.compile_time(&Text::from_default(v)));
+    pub(super) fn site_warnings(&mut self, site: &Site, planned: Option<&crate::ir::proxy::PlanSite>, nginx: bool) {
+        if let Some(headers) = planned.map(|p| &p.headers) {
             if !headers.is_empty() {
                 let names: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
                 self.warn(
@@ -210,6 +209,18 @@ impl Builder<'_> {
                     ),
                     "site",
                     "set them in the application, or in the ingress controller's configuration (ingress-nginx: add-headers)",
+                );
+            }
+        }
+        for route in &site.routes {
+            let settings = route.request_headers.iter().map(|h| ("request-header", h));
+            let settings = settings.chain(route.response_headers.iter().map(|h| ("header", h)));
+            for (what, h) in settings.chain(route.hide_headers.iter().map(|h| ("hide-header", h))) {
+                self.warn(
+                    h.origin,
+                    format!("route `{}`: the Ingress cannot set `{what} {}` for one route", route.path, h.name),
+                    what,
+                    "set it in the application, or with the controller's configuration snippets (ingress-nginx: proxy-set-headers, more_set_headers)",
                 );
             }
         }
