@@ -506,7 +506,9 @@ const ROUTE_KIDS: &[NodeSpec] = &[
     n("request-header", "a header sent to the upstream instead of the client's (\"\" removes it)")
         .args(&[("name", HeaderName), ("value", HeaderValue)], 2)
         .keyed(),
-    n("header", "a response header on this route's responses").args(&[("name", HeaderName), ("value", HeaderValue)], 2).keyed(),
+    n("header", "a response header on this route's responses")
+        .args(&[("name", HeaderName), ("value", HeaderValue)], 2)
+        .keyed(),
     n("hide-header", "upstream response headers not passed to the client").rest("name", HeaderName, 1),
 ];
 
@@ -660,11 +662,14 @@ const SEVERITIES: Kind = Enum(&["critical", "warning", "info"]);
 
 const ALERTMANAGER: &[NodeSpec] = &[
     n("group-by", "the labels that batch alerts into one notification").rest("label", LabelName, 1),
-    n("inhibit", "while an alert of severity `source=` fires, alerts of severity `target=` with the same labels are not sent")
-        .rest("equal", LabelName, 0)
-        .props(&[p("source", SEVERITIES), p("target", SEVERITIES)])
-        .required(&["source", "target"])
-        .merge(Merge::Whole),
+    n(
+        "inhibit",
+        "while an alert of severity `source=` fires, alerts of severity `target=` with the same labels are not sent",
+    )
+    .rest("equal", LabelName, 0)
+    .props(&[p("source", SEVERITIES), p("target", SEVERITIES)])
+    .required(&["source", "target"])
+    .merge(Merge::Whole),
     n("route", "alerts that match go to this receiver instead of the default one")
         .args(&[("receiver", Name)], 1)
         .props(&[

@@ -644,22 +644,35 @@ fn url_host_port(url: &str) -> Option<(String, u16, String)> {
 fn loopback_probe(stack: &Stack, probe: &BlackboxProbe) -> Option<Diagnostic> {
     let url = value(stack, &probe.url);
     let (host, port, path) = url_host_port(&url)?;
-    let loopback = host == "localhost" || host.ends_with(".localhost") || host.starts_with("127.") || host == "::1" || host == "0.0.0.0";
+    let loopback = host == "localhost"
+        || host.ends_with(".localhost")
+        || host.starts_with("127.")
+        || host == "::1"
+        || host == "0.0.0.0";
     if !loopback {
         return None;
     }
     // The service that serves (or publishes) this port on the host, if any.
     let service = stack.services.values().find_map(|s| {
-        s.ports.iter().find(|p| p.port == port).map(|p| (s, p.port)).or_else(|| {
-            s.publish.iter().find(|p| p.host_port == port).map(|p| (s, p.target))
-        })
+        s.ports
+            .iter()
+            .find(|p| p.port == port)
+            .map(|p| (s, p.port))
+            .or_else(|| s.publish.iter().find(|p| p.host_port == port).map(|p| (s, p.target)))
     });
     let site = stack.sites.iter().flat_map(|s| s.hosts.first()).next();
     let site = site.map(|h| h.render(|n| stack.param_value(n).unwrap_or_default()));
     let help = match (service, site) {
-        (Some((s, p)), _) => format!("probe the service by its name on the network the exporter shares with it: `probe \"http://{}:{p}{path}\"`", s.name),
-        (None, Some(site)) => format!("probe the site's public URL, as users reach it: `probe \"https://{site}{path}\"`"),
-        (None, None) => "probe a service by its name (`http://api:8080/health`) or a site by its public URL".to_string(),
+        (Some((s, p)), _) => format!(
+            "probe the service by its name on the network the exporter shares with it: `probe \"http://{}:{p}{path}\"`",
+            s.name
+        ),
+        (None, Some(site)) => {
+            format!("probe the site's public URL, as users reach it: `probe \"https://{site}{path}\"`")
+        }
+        (None, None) => {
+            "probe a service by its name (`http://api:8080/health`) or a site by its public URL".to_string()
+        }
     };
     Some(
         Diagnostic::error(
@@ -729,31 +742,28 @@ fn rules_yml(stack: &Stack, group: &AlertGroup) -> String {
             labels: r.labels.iter().map(|(k, v)| (k.clone(), value(stack, v))).collect(),
         })
     });
-    let alerts = group
-        .alerts
-        .iter()
-        .map(|a| {
-            let mut labels: IndexMap<String, String> = IndexMap::new();
-            if let Some(s) = &a.severity {
-                labels.insert("severity".into(), s.clone());
+    let alerts = group.alerts.iter().map(|a| {
+        let mut labels: IndexMap<String, String> = IndexMap::new();
+        if let Some(s) = &a.severity {
+            labels.insert("severity".into(), s.clone());
+        }
+        for (k, v) in &a.labels {
+            labels.insert(k.clone(), value(stack, v));
+        }
+        let mut annotations = IndexMap::new();
+        for (key, v) in [("summary", &a.summary), ("description", &a.description), ("runbook_url", &a.runbook)] {
+            if let Some(v) = v {
+                annotations.insert(key.to_string(), Multiline(value(stack, v)));
             }
-            for (k, v) in &a.labels {
-                labels.insert(k.clone(), value(stack, v));
-            }
-            let mut annotations = IndexMap::new();
-            for (key, v) in [("summary", &a.summary), ("description", &a.description), ("runbook_url", &a.runbook)] {
-                if let Some(v) = v {
-                    annotations.insert(key.to_string(), Multiline(value(stack, v)));
-                }
-            }
-            AnyRule::Alert(Rule {
-                alert: a.name.clone(),
-                expr: Multiline(value(stack, &a.expr)),
-                for_: a.for_ms.map(duration),
-                labels,
-                annotations,
-            })
-        });
+        }
+        AnyRule::Alert(Rule {
+            alert: a.name.clone(),
+            expr: Multiline(value(stack, &a.expr)),
+            for_: a.for_ms.map(duration),
+            labels,
+            annotations,
+        })
+    });
     let file = RuleFile {
         groups: vec![RuleGroup {
             name: group.name.clone(),
@@ -810,9 +820,10 @@ fn receivers(stack: &Stack, mon: &Monitoring) -> Vec<AmReceiver> {
         });
     }
     for p in &mon.pagerduty {
-        at(&mut out, &p.receiver)
-            .pagerduty_configs
-            .push(PagerDutyConfig { routing_key_file: secret_file(&p.routing_key_secret), send_resolved: p.send_resolved });
+        at(&mut out, &p.receiver).pagerduty_configs.push(PagerDutyConfig {
+            routing_key_file: secret_file(&p.routing_key_secret),
+            send_resolved: p.send_resolved,
+        });
     }
     out
 }
@@ -833,8 +844,7 @@ fn alertmanager_yml(stack: &Stack, mon: &Monitoring) -> String {
         route(DEFAULT_RECEIVER, am.group_by.clone(), am.group_wait_ms, am.group_interval_ms, am.repeat_interval_ms);
     // Child routes inherit grouping and timing from the top route, unless they set their own.
     for r in &am.routes {
-        let mut child =
-            route(&r.receiver, Vec::new(), r.group_wait_ms, r.group_interval_ms, r.repeat_interval_ms);
+        let mut child = route(&r.receiver, Vec::new(), r.group_wait_ms, r.group_interval_ms, r.repeat_interval_ms);
         child.matchers = r.matchers.clone();
         child.continue_ = r.continue_;
         top.routes.push(child);
@@ -871,10 +881,7 @@ pub fn emit(stack: &Stack) -> Vec<OutputFile> {
         files.push(OutputFile::new(format!("{PROMETHEUS_DIR}/{}", rule_file(&g.name)), rules_yml(stack, g)));
     }
     if let Some(mon) = stack.monitoring.as_ref().filter(|m| m.has_alertmanager()) {
-        files.push(OutputFile::new(
-            format!("{ALERTMANAGER_DIR}/alertmanager.yml"),
-            alertmanager_yml(stack, mon),
-        ));
+        files.push(OutputFile::new(format!("{ALERTMANAGER_DIR}/alertmanager.yml"), alertmanager_yml(stack, mon)));
     }
     files
 }

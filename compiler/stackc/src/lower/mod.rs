@@ -632,7 +632,11 @@ fn headers(n: &Node) -> Vec<(String, String)> {
 fn route_headers(r: &Node, name: &str) -> Vec<RouteHeader> {
     r.children_named(name)
         .filter_map(|h| {
-            Some(RouteHeader { name: h.arg_str(0)?.to_string(), value: h.arg(1)?.value.display(), origin: origin(h.span) })
+            Some(RouteHeader {
+                name: h.arg_str(0)?.to_string(),
+                value: h.arg(1)?.value.display(),
+                origin: origin(h.span),
+            })
         })
         .collect()
 }
@@ -903,7 +907,11 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
                     basic_auth_password_secret: s(p, "basic-auth-password"),
                     tls_server_name: s(p, "tls-server-name"),
                     insecure_skip_verify: p.prop_bool("insecure-skip-verify"),
-                    drop_metrics: p.children_named("drop-metric").filter_map(|d| d.arg_str(0)).map(str::to_string).collect(),
+                    drop_metrics: p
+                        .children_named("drop-metric")
+                        .filter_map(|d| d.arg_str(0))
+                        .map(str::to_string)
+                        .collect(),
                     rename_labels: p
                         .children_named("rename-label")
                         .filter_map(|r| Some((r.arg_str(0)?.to_string(), r.arg_str(1)?.to_string())))

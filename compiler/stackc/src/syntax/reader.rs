@@ -427,7 +427,11 @@ impl<'a> Reader<'a> {
                 }
                 self.pos = after;
                 let span = self.span(s.start, s.end);
-                return Ok((None, Entry { value: Value::String(s.value), ty: None, span, entry_span: span }));
+                let content_offset = super::verbatim_offset(&self.text[s.start..s.end], &s.value);
+                return Ok((
+                    None,
+                    Entry { value: Value::String(s.value), ty: None, span, entry_span: span, content_offset },
+                ));
             }
         }
         Ok((None, self.value(start)?))
@@ -449,7 +453,17 @@ impl<'a> Reader<'a> {
         } else {
             return self.err(self.pos, self.token_len(), "a value is expected here");
         };
-        Ok(Entry { value, ty, span: self.span(vstart, self.pos), entry_span: self.span(start, self.pos) })
+        let content_offset = match &value {
+            Value::String(v) => super::verbatim_offset(&self.text[vstart..self.pos], v),
+            _ => None,
+        };
+        Ok(Entry {
+            value,
+            ty,
+            span: self.span(vstart, self.pos),
+            entry_span: self.span(start, self.pos),
+            content_offset,
+        })
     }
 
     /// The run of identifier characters at the position (a bare identifier, a number or

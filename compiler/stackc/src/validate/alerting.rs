@@ -65,9 +65,13 @@ fn scrapes(monitoring: &Node, diags: &mut Diagnostics) {
 fn records(nodes: &[Node], diags: &mut Diagnostics) {
     for record in nodes.iter().filter(|n| n.name.name == "alerts").flat_map(|g| g.children_named("record")) {
         let (Some(name), Some(arg)) = (record.arg_str(0), record.args.first()) else { continue };
-        let ok = name.chars().enumerate().all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit()));
+        let ok = name
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit()));
         if !ok || name.is_empty() {
-            let fixed: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == ':' { c } else { '_' }).collect();
+            let fixed: String =
+                name.chars().map(|c| if c.is_ascii_alphanumeric() || c == ':' { c } else { '_' }).collect();
             diags.push(
                 Diagnostic::error(Code::InvalidName, format!("`{name}` is not a Prometheus metric name"))
                     .at(arg.span, "letters, digits, `_` and `:`, not starting with a digit")
@@ -98,12 +102,17 @@ pub fn check(nodes: &[Node], diags: &mut Diagnostics) {
         if !known.iter().any(|k| k == name) && !known.is_empty() {
             let help = match did_you_mean(name, known.iter().map(String::as_str)) {
                 Some(d) => format!("did you mean receiver `{d}`?"),
-                None => format!("add `receiver=\"{name}\"` to the `notify`, `email` or `pagerduty` that should get these alerts"),
+                None => format!(
+                    "add `receiver=\"{name}\"` to the `notify`, `email` or `pagerduty` that should get these alerts"
+                ),
             };
             diags.push(
-                Diagnostic::error(Code::MissingRequired, format!("no `notify`, `email` or `pagerduty` has `receiver=\"{name}\"`"))
-                    .at(arg.span, "a receiver that sends nowhere")
-                    .help(help),
+                Diagnostic::error(
+                    Code::MissingRequired,
+                    format!("no `notify`, `email` or `pagerduty` has `receiver=\"{name}\"`"),
+                )
+                .at(arg.span, "a receiver that sends nowhere")
+                .help(help),
             );
         }
     }
