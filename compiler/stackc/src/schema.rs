@@ -365,7 +365,7 @@ const SERVICE: &[NodeSpec] = &[
     n("entrypoint", "the entrypoint, replacing the image's ENTRYPOINT").rest("word", Text, 1),
     n("port", "a container port reachable by other services (never published on the host)")
         .args(&[("port", Port)], 1)
-        .props(&[p("name", Name), p("protocol", PROTOCOLS)])
+        .props(&[p("name", Name), p("protocol", PROTOCOLS), p("target", Port)])
         .keyed(),
     n("publish", "publish a host port")
         .args(&[("host-port", Port)], 1)
@@ -462,6 +462,17 @@ const SERVICE: &[NodeSpec] = &[
         .props(&[p("target", MountTarget), p("mode", Int(0, 0o777))])
         .keyed(),
     n("env-from", "take every variable of an `env-group`").rest("group", Ref(RefKind::EnvGroup), 1),
+    // Workload shapes.
+    n("mode", "\"global\": one container on every node (compose `deploy.mode: global`, a Kubernetes DaemonSet)")
+        .args(&[("mode", Enum(&["replicated", "global"]))], 1),
+    n("network-mode", "\"host\": the node's own network stack, e.g. for a node exporter")
+        .args(&[("mode", Enum(&["host"]))], 1),
+    n("toleration", "k8s: a node taint the pods tolerate (`value=` matches it, without a key every taint)")
+        .args(&[("key", Str)], 0)
+        .props(&[p("value", Str), p("effect", Enum(&["no-schedule", "prefer-no-schedule", "no-execute"]))])
+        .merge(Merge::Whole),
+    n("service-type", "k8s: how the Service is reached (\"cluster-ip\" by default)")
+        .args(&[("type", Enum(&["cluster-ip", "load-balancer", "node-port", "headless"]))], 1),
 ];
 
 const ROUTE_PROPS: &[PropSpec] = &[

@@ -306,7 +306,8 @@ fn stateful_services_get_a_statefulset_headless_service_and_claim_templates() {
     // A ReadWriteOnce claim cannot be handed over by a rolling update.
     assert!(file(&files, "k8s/deployment-api.yaml").contains("  strategy:\n    type: Recreate\n"));
     let svc = file(&files, "k8s/service-api.yaml");
-    assert!(svc.contains("  - port: 8080\n    targetPort: 8080\n    protocol: TCP\n"), "{svc}");
+    // The port's own name is kept, even on the only port (service meshes read it).
+    assert!(svc.contains("  - name: http\n    port: 8080\n    targetPort: 8080\n    protocol: TCP\n"), "{svc}");
 }
 
 #[test]

@@ -357,7 +357,7 @@ fn probe(cx: &Cx, n: &Node, svc: &Node, own_port: Option<u16>) -> Option<Probe> 
         Some(Value::Int(i)) => u16::try_from(*i).ok(),
         _ => rules_route_port(svc, e)
             .ok()
-            .and_then(|p| p.arg(0)?.value.as_int())
+            .and_then(container_port)
             .and_then(|i| u16::try_from(i).ok())
             .or(own_port.filter(|_| e.is_none())),
     };
@@ -431,6 +431,8 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
     }
     let networks = match child("networks") {
         Some(ns) => words(Some(ns)),
+        // On the node's network stack a container joins no network (compose refuses both).
+        None if child("network-mode").is_some() => Vec::new(),
         None => default_network.map(|d| vec![d.to_string()]).unwrap_or_default(),
     };
     let autoscale = child("autoscale").map(|a| Autoscale {
@@ -477,10 +479,13 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
         ports: n
             .children_named("port")
             .filter_map(|p| {
+                let declared = u16::try_from(p.arg(0)?.value.as_int()?).ok()?;
+                let port = int(p, "target").unwrap_or(declared);
                 Some(Port {
-                    port: u16::try_from(p.arg(0)?.value.as_int()?).ok()?,
+                    port,
                     name: s(p, "name"),
                     protocol: protocol(p),
+                    service_port: (port != declared).then_some(declared),
                 })
             })
             .collect(),
@@ -540,8 +545,9 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             // A port reference cannot come from a param (E0311): a number or a port's name.
             let port_entry = m.prop("port");
             let port = match port_entry.map(|e| &e.value) {
-                Some(Value::Int(i)) => *i,
-                _ => rules_route_port(n, port_entry).ok()?.arg(0)?.value.as_int()?,
+                // The number of a declared port (`port 80 target=8080`) is scraped on the container's.
+                Some(Value::Int(i)) => rules_route_port(n, port_entry).ok().and_then(container_port).unwrap_or(*i),
+                _ => container_port(rules_route_port(n, port_entry).ok()?)?,
             };
             Some(Metrics {
                 job: s(m, "job").unwrap_or_else(|| name.to_string()),
@@ -589,7 +595,28 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             m.entry(c.name.name.clone()).or_insert_with(|| origin(c.span));
             m
         }),
+        global: child("mode").and_then(|m| m.arg_str(0)) == Some("global"),
+        host_network: child("network-mode").and_then(|m| m.arg_str(0)) == Some("host"),
+        tolerations: n
+            .children_named("toleration")
+            .map(|t| Toleration {
+                key: t.arg_str(0).map(str::to_string),
+                value: s(t, "value"),
+                effect: s(t, "effect"),
+            })
+            .collect(),
+        service_type: match child("service-type").and_then(|m| m.arg_str(0)) {
+            Some("load-balancer") => ServiceType::LoadBalancer,
+            Some("node-port") => ServiceType::NodePort,
+            Some("headless") => ServiceType::Headless,
+            _ => ServiceType::ClusterIp,
+        },
     }
+}
+
+/// The port a `port` node's container listens on: `target=`, else the port itself.
+fn container_port(port: &Node) -> Option<i128> {
+    port.prop("target").or(port.arg(0))?.value.as_int()
 }
 
 fn logging(cx: &Cx, l: &Node) -> Logging {
@@ -722,7 +749,7 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
             } else {
                 let to = r.prop_str("to")?;
                 let port = match services.get(to) {
-                    Some(svc) => rules_route_port(svc, r.prop("port")).ok()?.arg(0)?.value.as_int()?,
+                    Some(svc) => container_port(rules_route_port(svc, r.prop("port")).ok()?)?,
                     // A service `monitoring` generates: its port is filled in once monitoring
                     // is lowered (`generated_route_ports`), unless the route gives one.
                     None => r.prop("port").and_then(|p| p.value.as_int()).unwrap_or(0),

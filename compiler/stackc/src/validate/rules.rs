@@ -25,6 +25,7 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     param_default_braces(symbols, diags);
     companions(nodes, diags);
     target_versions(nodes, symbols, diags);
+    workload_shapes(symbols, diags);
 }
 
 /// `targets { nginx version=… }` / `caddy version=…`: the version picks directives (nginx's
@@ -810,4 +811,77 @@ fn substitute_depth(s: &str, symbols: &Symbols, depth: usize) -> Option<String> 
         }
     }
     Some(out)
+}
+
+/// Settings that a service on every node, on the node's network, or behind a given kind of
+/// Service cannot also have: compose or Kubernetes would refuse them, or drop one.
+fn workload_shapes(symbols: &Symbols, diags: &mut Diagnostics) {
+    let conflict = |diags: &mut Diagnostics, shape: &Node, what: &str, other: &Node, help: &str| {
+        diags.push(
+            Diagnostic::error(
+                Code::Conflicting,
+                format!("`{}` and `{}` of `{}` exclude each other", node_text(shape), other.name.name, what),
+            )
+            .at(other.span, "here")
+            .label(shape.span, "set here")
+            .help(help.to_string()),
+        );
+    };
+    for (name, svc) in &symbols.services {
+        if let Some(m) = svc.child("mode").filter(|m| m.arg_str(0) == Some("global")) {
+            for (other, help) in [
+                ("replicas", "a global service runs one container per node: remove `replicas`"),
+                ("autoscale", "a global service runs one container per node: remove `autoscale`"),
+                ("placement", "a global service runs one container per node: remove `placement`"),
+            ] {
+                if let Some(o) = svc.child(other) {
+                    conflict(diags, m, name, o, help);
+                }
+            }
+            if let Some(o) = svc.child("stateful").filter(|o| o.arg(0).and_then(|a| a.value.as_bool()) == Some(true)) {
+                conflict(diags, m, name, o, "a DaemonSet has no claim per replica: remove `stateful #true` or `mode \"global\"`");
+            }
+            if let Some(o) = svc.child("restart").filter(|o| o.arg_str(0) == Some("no")) {
+                conflict(diags, m, name, o, "a one-shot job runs once, not on every node: remove `restart \"no\"` or `mode \"global\"`");
+            }
+        }
+        if let Some(m) = svc.child("network-mode") {
+            for (other, help) in [
+                ("networks", "a container on the node's network joins no other: remove `networks`"),
+                ("publish", "on the node's network, the container's ports are the node's: remove `publish`"),
+                ("hostname", "on the node's network, the container has the node's host name: remove `hostname`"),
+            ] {
+                if let Some(o) = svc.child(other) {
+                    conflict(diags, m, name, o, help);
+                }
+            }
+        }
+        if let Some(t) = svc.child("service-type") {
+            let stateful = svc.child("stateful").and_then(|o| o.arg(0)?.value.as_bool()) == Some(true);
+            if stateful && t.arg_str(0) != Some("headless") {
+                conflict(
+                    diags,
+                    t,
+                    name,
+                    svc.child("stateful").unwrap_or(t),
+                    "a StatefulSet's Service is headless: remove `service-type`, or add your own Service",
+                );
+            }
+            if t.arg_str(0) != Some("headless") && svc.child("port").is_none() {
+                diags.push(
+                    Diagnostic::error(Code::MissingRequired, format!("`{}` of `{name}` has no port to expose", node_text(t)))
+                        .at(t.span, "a Service of this type needs a port")
+                        .help("add `port N`, or remove `service-type`"),
+                );
+            }
+        }
+    }
+}
+
+/// `mode "global"`, as written.
+fn node_text(n: &Node) -> String {
+    match n.arg_str(0) {
+        Some(a) => format!("{} \"{a}\"", n.name.name),
+        None => n.name.name.clone(),
+    }
 }

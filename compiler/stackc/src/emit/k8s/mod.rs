@@ -23,7 +23,9 @@ use crate::ir::*;
 mod backup;
 mod config;
 mod ingress;
+mod nodes;
 mod objects;
+mod services;
 mod storage;
 mod workloads;
 
@@ -161,6 +163,7 @@ const KIND_ORDER: &[&str] = &[
     "Service",
     "Deployment",
     "StatefulSet",
+    "DaemonSet",
     "Job",
     "HorizontalPodAutoscaler",
     "Ingress",

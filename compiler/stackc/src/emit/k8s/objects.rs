@@ -114,6 +114,12 @@ pub(super) struct PodSpec {
     pub(super) containers: Vec<Container>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(super) volumes: Vec<PodVolume>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) host_network: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) dns_policy: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) tolerations: Vec<K8sToleration>,
 }
 
 #[derive(Serialize)]
@@ -265,6 +271,8 @@ pub(super) struct PodVolume {
     pub(super) secret: Option<SecretVolume>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) config_map: Option<NameRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) host_path: Option<HostPath>,
 }
 
 #[derive(Serialize)]
@@ -330,6 +338,8 @@ pub(super) struct ServiceSpec {
     pub(super) selector: IndexMap<String, String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(super) ports: Vec<ServicePort>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub(super) kind: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -494,4 +504,36 @@ pub(super) struct ConfigMapGenerator {
     pub(super) name: String,
     pub(super) namespace: String,
     pub(super) files: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Workload shapes: DaemonSets, host paths, tolerations.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct DaemonSetSpec {
+    pub(super) selector: Selector,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) update_strategy: Option<Strategy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) min_ready_seconds: Option<u64>,
+    pub(super) template: PodTemplate,
+}
+
+#[derive(Serialize)]
+pub(super) struct HostPath {
+    pub(super) path: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct K8sToleration {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) key: Option<String>,
+    pub(super) operator: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) effect: Option<&'static str>,
 }

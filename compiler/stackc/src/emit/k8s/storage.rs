@@ -75,6 +75,8 @@ pub(super) fn volume_writers(stack: &Stack) -> BTreeMap<String, u32> {
     let mut out = BTreeMap::new();
     for svc in stack.services.values().filter(|s| !s.stateful) {
         let pods = svc.autoscale.as_ref().map_or(svc.replicas, |a| a.max.max(svc.replicas));
+        // One pod per node: as many as there are nodes, so never one writer.
+        let pods = if svc.global { pods.max(2) } else { pods };
         for m in &svc.mounts {
             if let MountSource::Volume(v) = &m.source {
                 *out.entry(v.clone()).or_insert(0) += pods;

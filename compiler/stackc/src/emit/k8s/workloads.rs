@@ -233,6 +233,7 @@ impl Builder<'_> {
                                 empty_dir: None,
                                 secret: None,
                                 config_map: None,
+                                host_path: None,
                             });
                         }
                     }
@@ -250,6 +251,9 @@ impl Builder<'_> {
                             "propagation matters for host paths, which Kubernetes pods do not mount",
                         );
                     }
+                }
+                MountSource::Bind(path) if self.stack.compile_time(path).starts_with('/') => {
+                    self.host_path(svc, m, &mut pod, &mut container, target);
                 }
                 MountSource::Bind(path) => {
                     let path = self.stack.compile_time(path);
@@ -273,6 +277,7 @@ impl Builder<'_> {
                 empty_dir: Some(EmptyDir { medium: Some("Memory"), size_limit: t.size_bytes.map(bytes) }),
                 secret: None,
                 config_map: None,
+                host_path: None,
             });
             let path = self.stack.compile_time(&t.path);
             container.volume_mounts.push(VolumeMount {
@@ -289,6 +294,7 @@ impl Builder<'_> {
                 empty_dir: Some(EmptyDir { medium: Some("Memory"), size_limit: Some(bytes(b)) }),
                 secret: None,
                 config_map: None,
+                host_path: None,
             });
             container.volume_mounts.push(VolumeMount {
                 name: "dshm".into(),
@@ -314,6 +320,7 @@ impl Builder<'_> {
                     optional: r.optional,
                 }),
                 config_map: None,
+                host_path: None,
             });
             // subPath puts the one file at the path the image expects, next to the image's own files.
             container.volume_mounts.push(VolumeMount {
@@ -327,6 +334,7 @@ impl Builder<'_> {
         // Pod settings.
         pod.hostname = svc.hostname.as_ref().map(|h| self.stack.compile_time(h));
         pod.host_pid = (svc.pid.as_deref() == Some("host")).then_some(true);
+        self.node_access(svc, &mut pod);
         pod.termination_grace_period_seconds = self.amount(&svc.stop_grace_period, "stop-grace-period").map(seconds);
         if let Some(p) = &svc.platform {
             let p = self.stack.compile_time(p);
@@ -386,7 +394,10 @@ impl Builder<'_> {
             let d = self.text(&Text::from_default(d), svc.origin_of("description"), "`description`");
             meta.annotations.insert("description".into(), d);
         }
-        if one_shot {
+        if svc.global {
+            pod.containers.push(container);
+            self.daemon_set(svc, meta, selector.clone(), PodTemplate { metadata: pod_meta, spec: pod });
+        } else if one_shot {
             // A job to completion (compose `restart: "no"`, `depends-on … completed=#true`):
             // its pod retries on failure, as a start order would otherwise have to.
             pod.restart_policy = Some("OnFailure");
@@ -428,38 +439,7 @@ impl Builder<'_> {
             self.autoscaler(svc, kind);
         }
 
-        // The Service: ClusterIP on the container ports, so that the addresses the stack uses
-        // (`postgres:5432`) are the same as in compose. A StatefulSet's is headless.
-        if !svc.ports.is_empty() || svc.stateful {
-            let named = svc.ports.len() > 1;
-            let ports = svc
-                .ports
-                .iter()
-                .map(|p| ServicePort {
-                    name: named.then(|| {
-                        p.name
-                            .clone()
-                            .filter(|n| valid_port_name(n))
-                            .unwrap_or_else(|| format!("{}-{}", protocol(p.protocol).to_ascii_lowercase(), p.port))
-                    }),
-                    port: p.port,
-                    target_port: p.port,
-                    protocol: protocol(p.protocol),
-                })
-                .collect();
-            let metadata = self.meta(&name, &[(SELECTOR_KEY, &name)]);
-            self.push(Object {
-                api_version: "v1",
-                kind: "Service",
-                metadata,
-                spec: Some(ServiceSpec {
-                    cluster_ip: svc.stateful.then_some("None"),
-                    selector: selector.clone(),
-                    ports,
-                }),
-                data: None,
-            });
-        }
+        self.service_object(svc, &selector);
         for p in &svc.publish {
             self.warn(
                 p.origin,
