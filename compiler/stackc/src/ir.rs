@@ -282,6 +282,8 @@ pub struct Probe {
     pub timeout: Option<Amount>,
     pub retries: Option<u32>,
     pub start_period: Option<Amount>,
+    /// Headers an `http=` probe sends.
+    pub headers: Vec<(String, Text)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

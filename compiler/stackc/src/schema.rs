@@ -327,6 +327,11 @@ const PROBE_PROPS: &[PropSpec] = &[
     p("start-period", DUR),
 ];
 
+/// What an `http=` probe sends besides the request line (a `Host` a virtual host needs).
+const PROBE_KIDS: &[NodeSpec] = &[n("header", "an HTTP header an `http=` probe sends")
+    .args(&[("name", HeaderName), ("value", HeaderValue)], 2)
+    .keyed()];
+
 const SCALE_SELECT: Kind = Enum(&["max", "min", "disabled"]);
 const SCALE_POLICY_PROPS: &[PropSpec] = &[p("percent", Int(1, 1000)), p("pods", Int(1, 1000)), p("period", DUR)];
 const SCALE_POLICIES: &[NodeSpec] = &[
@@ -377,10 +382,14 @@ const SERVICE: &[NodeSpec] = &[
         .args(&[("service", Ref(RefKind::Service))], 1)
         .props(&[p("healthy", Bool), p("completed", Bool)])
         .keyed(),
-    n("health", "a health check: liveness and readiness").props(PROBE_PROPS).one_of(&["http", "cmd", "tcp"]),
+    n("health", "a health check: liveness and readiness")
+        .props(PROBE_PROPS)
+        .one_of(&["http", "cmd", "tcp"])
+        .kids(PROBE_KIDS),
     n("readiness", "a readiness-only probe (Kubernetes); `health` stays the liveness probe")
         .props(PROBE_PROPS)
-        .one_of(&["http", "cmd", "tcp"]),
+        .one_of(&["http", "cmd", "tcp"])
+        .kids(PROBE_KIDS),
     n("resources", "CPU and memory limits and reservations").props(&[
         p("cpus", Cpus),
         p("memory", Size),

@@ -374,6 +374,10 @@ fn probe(cx: &Cx, n: &Node, svc: &Node, own_port: Option<u16>) -> Option<Probe> 
         timeout: dur_amount(cx, n, "timeout"),
         retries: int(n, "retries"),
         start_period: dur_amount(cx, n, "start-period"),
+        headers: n
+            .children_named("header")
+            .filter_map(|h| Some((h.arg_str(0)?.to_string(), entry_text(h.arg(1)?))))
+            .collect(),
     })
 }
 

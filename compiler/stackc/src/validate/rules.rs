@@ -26,6 +26,7 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     companions(nodes, diags);
     target_versions(nodes, symbols, diags);
     workload_shapes(symbols, diags);
+    probe_headers(symbols, diags);
 }
 
 /// `targets { nginx version=… }` / `caddy version=…`: the version picks directives (nginx's
@@ -883,5 +884,27 @@ fn node_text(n: &Node) -> String {
     match n.arg_str(0) {
         Some(a) => format!("{} \"{a}\"", n.name.name),
         None => n.name.name.clone(),
+    }
+}
+
+/// `header` children belong to an `http=` probe: a command or a TCP connection sends none.
+fn probe_headers(symbols: &Symbols, diags: &mut Diagnostics) {
+    for (name, svc) in &symbols.services {
+        for probe in svc.children().iter().filter(|c| matches!(c.name.name.as_str(), "health" | "readiness")) {
+            if probe.prop("http").is_some() {
+                continue;
+            }
+            if let Some(h) = probe.child("header") {
+                diags.push(
+                    Diagnostic::error(
+                        Code::Conflicting,
+                        format!("`{}` of `{name}` sends no HTTP request: its `header` would be dropped", probe.name.name),
+                    )
+                    .at(h.span, "a header")
+                    .label(probe.name.span, "not an `http=` probe")
+                    .help("remove the `header`, or check with `http=\"/path\"`"),
+                );
+            }
+        }
     }
 }

@@ -25,6 +25,7 @@ mod config;
 mod ingress;
 mod nodes;
 mod objects;
+mod probes;
 mod services;
 mod storage;
 mod workloads;

@@ -158,6 +158,8 @@ pub(super) struct Container {
     pub(super) volume_mounts: Vec<VolumeMount>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) security_context: Option<SecurityContext>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) startup_probe: Option<K8sProbe>,
 }
 
 #[derive(Serialize)]
@@ -236,6 +238,8 @@ pub(super) struct K8sProbe {
 pub(super) struct HttpGet {
     pub(super) path: String,
     pub(super) port: u16,
+    #[serde(rename = "httpHeaders", skip_serializing_if = "Vec::is_empty")]
+    pub(super) http_headers: Vec<NameValue>,
 }
 
 #[derive(Serialize)]
@@ -536,4 +540,14 @@ pub(super) struct K8sToleration {
     pub(super) value: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) effect: Option<&'static str>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Probes: headers.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+pub(super) struct NameValue {
+    pub(super) name: String,
+    pub(super) value: String,
 }

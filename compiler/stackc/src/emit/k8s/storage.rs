@@ -45,10 +45,11 @@ impl Builder<'_> {
             }
             let shared = pods > 1;
             if shared {
+                let pods = if pods >= ON_EVERY_NODE { "a pod on every node".to_string() } else { format!("up to {pods} pods") };
                 self.warn(
                     vol.origin,
                     format!(
-                        "volume `{}` is mounted by up to {pods} pods at once: its claim asks for ReadWriteMany, \
+                        "volume `{}` is mounted by {pods} at once: its claim asks for ReadWriteMany, \
                          which needs a storage class that supports it (NFS, CephFS, EFS, ...)",
                         vol.name
                     ),
@@ -69,17 +70,21 @@ impl Builder<'_> {
     }
 }
 
+/// The writers of a volume that a service on every node mounts: more than any count.
+const ON_EVERY_NODE: u32 = u32::MAX / 2;
+
 /// How many pods mount each volume read-write at once (stateful services excluded:
 /// each of their replicas gets its own claim).
 pub(super) fn volume_writers(stack: &Stack) -> BTreeMap<String, u32> {
     let mut out = BTreeMap::new();
     for svc in stack.services.values().filter(|s| !s.stateful) {
         let pods = svc.autoscale.as_ref().map_or(svc.replicas, |a| a.max.max(svc.replicas));
-        // One pod per node: as many as there are nodes, so never one writer.
-        let pods = if svc.global { pods.max(2) } else { pods };
+        // One pod per node: as many as there are nodes, never one writer.
+        let pods = if svc.global { ON_EVERY_NODE } else { pods };
         for m in &svc.mounts {
             if let MountSource::Volume(v) = &m.source {
-                *out.entry(v.clone()).or_insert(0) += pods;
+                let n: &mut u32 = out.entry(v.clone()).or_insert(0);
+                *n = n.saturating_add(pods);
             }
         }
     }

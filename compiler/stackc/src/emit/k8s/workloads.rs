@@ -14,7 +14,8 @@ impl Builder<'_> {
         };
         match &p.check {
             Check::Http { path, port } => {
-                out.http_get = Some(HttpGet { path: self.text(path, origin, "a health check"), port: *port })
+                let http_headers = self.probe_headers(p, origin);
+                out.http_get = Some(HttpGet { path: self.text(path, origin, "a health check"), port: *port, http_headers })
             }
             Check::Tcp(port) => out.tcp_socket = Some(TcpSocket { port: *port }),
             // Probes are not expanded by Kubernetes, and `cmd=` is shell syntax (as in compose).
@@ -206,6 +207,7 @@ impl Builder<'_> {
             container.readiness_probe = Some(self.probe(r, at));
         }
         container.security_context = self.security(svc);
+        self.startup_probe(svc, &mut container);
 
         // Volumes and mounts.
         let mut pod = PodSpec::default();
