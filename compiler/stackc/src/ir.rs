@@ -219,6 +219,7 @@ pub struct Port {
     /// `port 80 target=8080`: the port other services use in Kubernetes (the Service's), when
     /// it differs from the container's.
     pub service_port: Option<u16>,
+    pub origin: Origin,
 }
 
 impl Port {

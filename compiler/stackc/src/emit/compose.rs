@@ -202,6 +202,8 @@ struct CHealth {
 #[derive(Serialize, Default)]
 struct CDeploy {
     #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     replicas: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     resources: Option<CResources>,

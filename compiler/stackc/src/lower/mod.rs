@@ -490,6 +490,7 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
                     name: s(p, "name"),
                     protocol: protocol(p),
                     service_port: (port != declared).then_some(declared),
+                    origin: origin(p.prop("target").map_or(p.span, |e| e.entry_span)),
                 })
             })
             .collect(),

@@ -47,9 +47,15 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
         // would reach the shell unquoted.
         Check::Http { path, port } => {
             let url = sh(&format!("http://127.0.0.1:{port}{}", stack.compile_time(path)));
+            let headers: Vec<String> =
+                p.headers.iter().map(|(k, v)| sh(&format!("{k}: {}", stack.compile_time(v)))).collect();
+            let wget: String = headers.iter().map(|h| format!(" --header={h}")).collect();
+            let curl: String = headers.iter().map(|h| format!(" -H {h}")).collect();
             vec![
                 "CMD-SHELL".into(),
-                esc(&format!("wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url} || exit 1")),
+                esc(&format!(
+                    "wget -q{wget} -O /dev/null {url} || curl -fsS{curl} -o /dev/null {url} || exit 1"
+                )),
             ]
         }
         Check::Tcp(port) => vec![
@@ -247,8 +253,16 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
         })
         .collect();
     c.networks = svc.networks.clone();
+    if svc.host_network {
+        c.network_mode = Some("host".into());
+    }
     c.healthcheck = svc.health.as_ref().map(|h| health(stack, svc, h));
-    let mut deploy = CDeploy { replicas: (svc.replicas != 1).then_some(svc.replicas), ..CDeploy::default() };
+    let mut deploy = CDeploy {
+        // A global service runs one container per node; validation refuses `replicas` with it.
+        mode: svc.global.then_some("global"),
+        replicas: (svc.replicas != 1 && !svc.global).then_some(svc.replicas),
+        ..CDeploy::default()
+    };
     let r = &svc.resources;
     let res = CResources {
         limits: limits(r.cpus_milli, amount(stack, &r.memory, docker_bytes), r.pids),
@@ -273,7 +287,8 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
     deploy.update_config = svc.update.as_ref().and_then(|u| update(stack, u));
     deploy.rollback_config = svc.rollback.as_ref().and_then(|u| update(stack, u));
     deploy.placement = svc.max_replicas_per_node.map(|n| CPlacement { max_replicas_per_node: n });
-    let deploy_set = deploy.replicas.is_some()
+    let deploy_set = deploy.mode.is_some()
+        || deploy.replicas.is_some()
         || deploy.resources.is_some()
         || deploy.restart_policy.is_some()
         || deploy.update_config.is_some()
@@ -412,6 +427,46 @@ pub(super) fn check_service(stack: &Stack, svc: &Service, out: &mut Vec<Diagnost
                 u.name, svc.name
             ),
             format!("give the limit: `ulimit \"{}\" soft=1024 hard=4096`", u.name),
+        );
+    }
+    shape_warnings(svc, out);
+}
+
+/// The workload shapes compose has no key for: taints, Service types, Service ports.
+fn shape_warnings(svc: &Service, out: &mut Vec<Diagnostic>) {
+    let mut warn = |origin: Origin, message: String, help: String| {
+        out.push(
+            Diagnostic::warning(Code::TargetApproximation, message)
+                .at(origin_span(origin), "not in the compose file")
+                .help(help),
+        );
+    };
+    if !svc.tolerations.is_empty() {
+        warn(
+            svc.origin_of("toleration"),
+            format!("compose has no node taints: `toleration` of `{}` is not expressed", svc.name),
+            "compose runs every container on its one host; the Kubernetes target makes it the pods' tolerations".into(),
+        );
+    }
+    if matches!(svc.service_type, ServiceType::LoadBalancer | ServiceType::NodePort) {
+        warn(
+            svc.origin_of("service-type"),
+            format!("compose has no Service types: `service-type` of `{}` is not expressed", svc.name),
+            "compose reaches a container from outside through `publish` only".into(),
+        );
+    }
+    for p in &svc.ports {
+        let Some(service_port) = p.service_port else { continue };
+        warn(
+            p.origin,
+            format!(
+                "compose has no Service ports: other containers reach `{}` on port {}, not {service_port}",
+                svc.name, p.port
+            ),
+            format!(
+                "on Kubernetes the Service listens on {service_port}; in compose, addresses need port {} (or drop `target=`)",
+                p.port
+            ),
         );
     }
 }
