@@ -274,6 +274,8 @@ pub enum Check {
     Http { path: Text, port: u16 },
     Cmd(Text),
     Tcp(u16),
+    /// The gRPC health checking protocol on this port.
+    Grpc(u16),
 }
 
 #[derive(Debug, Clone, Serialize)]

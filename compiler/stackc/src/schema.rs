@@ -320,6 +320,7 @@ const PROBE_PROPS: &[PropSpec] = &[
     p("http", UrlPath),
     p("cmd", Text),
     p("tcp", PortRef),
+    p("grpc", PortRef),
     p("port", PortRef),
     p("interval", DUR),
     p("timeout", DUR),
@@ -384,11 +385,11 @@ const SERVICE: &[NodeSpec] = &[
         .keyed(),
     n("health", "a health check: liveness and readiness")
         .props(PROBE_PROPS)
-        .one_of(&["http", "cmd", "tcp"])
+        .one_of(&["http", "cmd", "tcp", "grpc"])
         .kids(PROBE_KIDS),
     n("readiness", "a readiness-only probe (Kubernetes); `health` stays the liveness probe")
         .props(PROBE_PROPS)
-        .one_of(&["http", "cmd", "tcp"])
+        .one_of(&["http", "cmd", "tcp", "grpc"])
         .kids(PROBE_KIDS),
     n("resources", "CPU and memory limits and reservations").props(&[
         p("cpus", Cpus),

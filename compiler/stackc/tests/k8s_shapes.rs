@@ -151,6 +151,18 @@ fn start_period_is_a_startup_probe_and_http_probes_send_headers() {
     assert!(c.contains("\n  start_period: 30s"), "{c}");
 }
 
+#[test]
+fn grpc_probes_are_native_on_kubernetes_and_a_probe_program_in_compose() {
+    let (files, diags) = build();
+    let pod = file(&files, "k8s/deployment-rpc.yaml");
+    assert!(pod.contains("        livenessProbe:\n          periodSeconds: 10\n          grpc:\n            port: 50051\n"), "{pod}");
+    assert!(pod.contains("        readinessProbe:\n          periodSeconds: 10\n          grpc:\n            port: 50051\n"), "{pod}");
+    let c = service_block(file(&files, "docker-compose.yml"), "rpc");
+    assert!(c.contains("  test:\n  - CMD\n  - grpc_health_probe\n  - -addr=127.0.0.1:50051\n"), "{c}");
+    let line = line_of("health grpc=");
+    assert!(diags.iter().any(|d| d.starts_with(&format!("W0501 line {line}: docker has no gRPC health check"))), "{diags:#?}");
+}
+
 /// A fresh directory with the fixture's files.
 fn written() -> PathBuf {
     let (files, _) = build();

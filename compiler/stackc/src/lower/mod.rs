@@ -365,6 +365,8 @@ fn probe(cx: &Cx, n: &Node, svc: &Node, own_port: Option<u16>) -> Option<Probe> 
         Check::Http { path: text(path), port: port_of(n.prop("port"))? }
     } else if let Some(cmd) = n.prop_str("cmd") {
         Check::Cmd(text(cmd))
+    } else if n.prop("grpc").is_some() {
+        Check::Grpc(port_of(n.prop("grpc"))?)
     } else {
         Check::Tcp(port_of(n.prop("tcp"))?)
     };

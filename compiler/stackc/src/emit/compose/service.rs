@@ -40,6 +40,9 @@ fn lacks_http_client(image: &str) -> bool {
         || (image.contains(':') && tag.contains("slim") && !tag.contains("alpine"))
 }
 
+/// The program a compose gRPC health check runs (github.com/grpc-ecosystem/grpc-health-probe).
+const GRPC_PROBE: &str = "grpc_health_probe";
+
 fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
     let test = match &p.check {
         Check::Cmd(c) => vec!["CMD-SHELL".into(), render_plain(stack, c)],
@@ -58,6 +61,8 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
                 )),
             ]
         }
+        // Docker has no gRPC check: the image must ship the probe (W0501 says so).
+        Check::Grpc(port) => vec!["CMD".into(), GRPC_PROBE.into(), format!("-addr=127.0.0.1:{port}")],
         Check::Tcp(port) => vec![
             "CMD-SHELL".into(),
             format!("nc -z 127.0.0.1 {port} || bash -c ': </dev/tcp/127.0.0.1/{port}' || exit 1"),
@@ -430,6 +435,20 @@ pub(super) fn check_service(stack: &Stack, svc: &Service, out: &mut Vec<Diagnost
         );
     }
     shape_warnings(svc, out);
+    if let Some(Probe { check: Check::Grpc(port), .. }) = &svc.health {
+        out.push(
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                format!(
+                    "docker has no gRPC health check: the compose check of `{}` runs `{GRPC_PROBE} -addr=127.0.0.1:{port}`, \
+                     which the image must ship",
+                    svc.name
+                ),
+            )
+            .at(origin_span(svc.origin_of("health")), "a gRPC check")
+            .help(format!("add {GRPC_PROBE} to the image, or check with `cmd=` (Kubernetes probes gRPC natively)")),
+        );
+    }
 }
 
 /// The workload shapes compose has no key for: taints, Service types, Service ports.

@@ -232,6 +232,9 @@ pub(super) struct K8sProbe {
     pub(super) timeout_seconds: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) failure_threshold: Option<u32>,
+    /// The gRPC health service on a port (`grpc.port`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) grpc: Option<TcpSocket>,
 }
 
 #[derive(Serialize)]

@@ -18,6 +18,7 @@ impl Builder<'_> {
                 out.http_get = Some(HttpGet { path: self.text(path, origin, "a health check"), port: *port, http_headers })
             }
             Check::Tcp(port) => out.tcp_socket = Some(TcpSocket { port: *port }),
+            Check::Grpc(port) => out.grpc = Some(TcpSocket { port: *port }),
             // Probes are not expanded by Kubernetes, and `cmd=` is shell syntax (as in compose).
             Check::Cmd(c) => {
                 out.exec =
