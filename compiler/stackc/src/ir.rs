@@ -444,6 +444,8 @@ pub struct Service {
     pub host_network: bool,
     pub tolerations: Vec<Toleration>,
     pub service_type: ServiceType,
+    /// `annotations`: of the pods (and compose's containers).
+    pub annotations: IndexMap<String, Text>,
 }
 
 /// `toleration [KEY] value= effect=`: no key tolerates every taint; no value, any value.

@@ -152,6 +152,20 @@ fn start_period_is_a_startup_probe_and_http_probes_send_headers() {
 }
 
 #[test]
+fn annotations_reach_the_pods_and_containers_and_the_instance_label_every_object() {
+    let (files, _) = build();
+    let pod = file(&files, "k8s/deployment-web.yaml");
+    assert!(pod.contains("      annotations:\n        example.com/owner: web-team\n        sidecar.istio.io/inject: \"true\"\n"), "{pod}");
+    for f in files.iter().filter(|f| f.path.starts_with("k8s/") && f.path.ends_with(".yaml") && !f.path.ends_with("kustomization.yaml")) {
+        assert!(f.contents.contains("    app.kubernetes.io/instance: shapes\n"), "{}: {}", f.path, f.contents);
+    }
+    // Selectors stay on the name only: a Deployment's selector cannot change.
+    assert!(pod.contains("  selector:\n    matchLabels:\n      app.kubernetes.io/name: web\n  template:"), "{pod}");
+    let c = service_block(file(&files, "docker-compose.yml"), "web");
+    assert!(c.contains("annotations:\n  example.com/owner: web-team\n  sidecar.istio.io/inject: \"true\""), "{c}");
+}
+
+#[test]
 fn grpc_probes_are_native_on_kubernetes_and_a_probe_program_in_compose() {
     let (files, diags) = build();
     let pod = file(&files, "k8s/deployment-rpc.yaml");

@@ -138,6 +138,8 @@ struct CService {
     privileged: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stop_grace_period: Option<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    annotations: IndexMap<String, String>,
 }
 
 #[derive(Serialize)]

@@ -618,6 +618,7 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             Some("headless") => ServiceType::Headless,
             _ => ServiceType::ClusterIp,
         },
+        annotations: free_texts(n.children_named("annotations")),
     }
 }
 

@@ -304,6 +304,7 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
     for (k, v) in stack.labels.iter().chain(svc.labels.iter()) {
         c.labels.insert(k.clone(), render_plain(stack, v));
     }
+    c.annotations = svc.annotations.iter().map(|(k, v)| (k.clone(), render_plain(stack, v))).collect();
     for u in &svc.ulimits {
         let v = match (u.soft, u.hard) {
             (Some(s), Some(h)) if s != h => CUlimit::Pair { soft: s, hard: h },

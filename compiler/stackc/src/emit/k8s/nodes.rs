@@ -99,3 +99,23 @@ impl Builder<'_> {
             .collect();
     }
 }
+
+impl Builder<'_> {
+    /// `annotations` on the pod template, after the scrape annotations (a stack's own
+    /// `prometheus.io/…` wins). Keys Kubernetes rejects are left out with a warning.
+    pub(super) fn pod_annotations(&mut self, svc: &Service, out: &mut IndexMap<String, String>) {
+        for (k, v) in &svc.annotations {
+            if !valid_label_key(k) {
+                self.warn(
+                    svc.origin_of("annotations"),
+                    format!("annotation key `{k}` is not a valid Kubernetes key: it is left out of the manifests"),
+                    "here",
+                    "a key is an optional DNS-subdomain prefix and `/`, then at most 63 letters, digits, `-`, `_` or `.`",
+                );
+                continue;
+            }
+            let v = self.text(v, svc.origin_of("annotations"), "an annotation");
+            out.insert(k.clone(), v);
+        }
+    }
+}

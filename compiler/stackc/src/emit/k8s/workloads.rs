@@ -158,6 +158,7 @@ impl Builder<'_> {
                 );
             }
         }
+        self.pod_annotations(svc, &mut annotations);
         pod_labels.insert(SELECTOR_KEY.to_string(), name.clone());
         let pod_labels = self.clean_labels(pod_labels, svc.origin);
 
