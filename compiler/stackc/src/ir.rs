@@ -253,6 +253,8 @@ pub struct Mount {
     pub target: Text,
     pub read_only: bool,
     pub propagation: Option<String>,
+    /// `sub-path=`: a directory of the volume mounted instead of its root (relative, no `..`).
+    pub sub_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

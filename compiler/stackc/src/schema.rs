@@ -355,6 +355,7 @@ const MOUNT: NodeSpec = n("mount", "mount a named volume or bind-mount a host pa
     .props(&[
         p("read-only", Bool),
         p("propagation", Enum(&["rprivate", "private", "rshared", "shared", "rslave", "slave"])),
+        p("sub-path", Path),
     ])
     .merge(Merge::Key(1));
 

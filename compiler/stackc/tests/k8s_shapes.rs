@@ -166,6 +166,18 @@ fn annotations_reach_the_pods_and_containers_and_the_instance_label_every_object
 }
 
 #[test]
+fn a_postgres_data_directory_and_sub_path_mounts_are_volume_subdirectories() {
+    let (files, _) = build();
+    let db = file(&files, "k8s/statefulset-db.yaml");
+    assert!(db.contains("        - name: db-data\n          mountPath: /var/lib/postgresql/data\n          subPath: pgdata\n"), "{db}");
+    assert!(db.contains("        - name: assets\n          mountPath: /srv/assets\n          subPath: public\n          readOnly: true\n"), "{db}");
+    let c = service_block(file(&files, "docker-compose.yml"), "db");
+    // Compose's volumes hold no lost+found: the data directory stays the volume's root there.
+    assert!(c.contains("- db-data:/var/lib/postgresql/data\n"), "{c}");
+    assert!(c.contains("- type: volume\n  source: assets\n  target: /srv/assets\n  read_only: true\n  volume:\n    subpath: public"), "{c}");
+}
+
+#[test]
 fn grpc_probes_are_native_on_kubernetes_and_a_probe_program_in_compose() {
     let (files, diags) = build();
     let pod = file(&files, "k8s/deployment-rpc.yaml");

@@ -180,7 +180,14 @@ enum CMount {
         read_only: Option<bool>,
         #[serde(skip_serializing_if = "Option::is_none")]
         bind: Option<CBindOptions>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        volume: Option<CVolumeOptions>,
     },
+}
+
+#[derive(Serialize)]
+struct CVolumeOptions {
+    subpath: String,
 }
 
 #[derive(Serialize)]

@@ -651,6 +651,7 @@ fn mounts(n: &Node) -> Vec<Mount> {
                 target: entry_text(m.arg(1)?),
                 read_only: flag(m, "read-only"),
                 propagation: s(m, "propagation"),
+                sub_path: s(m, "sub-path"),
             })
         })
         .collect()

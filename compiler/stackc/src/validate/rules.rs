@@ -27,6 +27,7 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     target_versions(nodes, symbols, diags);
     workload_shapes(symbols, diags);
     probe_headers(symbols, diags);
+    sub_paths(nodes, symbols, diags);
 }
 
 /// `targets { nginx version=… }` / `caddy version=…`: the version picks directives (nginx's
@@ -903,6 +904,34 @@ fn probe_headers(symbols: &Symbols, diags: &mut Diagnostics) {
                     .at(h.span, "a header")
                     .label(probe.name.span, "not an `http=` probe")
                     .help("remove the `header`, or check with `http=\"/path\"`"),
+                );
+            }
+        }
+    }
+}
+
+/// `sub-path=`: a directory inside a named volume. Docker and Kubernetes refuse an absolute
+/// one or one that climbs out (`..`); a host path has no sub-path option (mount the
+/// directory itself).
+fn sub_paths(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
+    let proxies = nodes.iter().filter(|n| n.name.name == "proxy").map(|p| ("the proxy".to_string(), p));
+    let services = symbols.services.iter().map(|(name, svc)| (format!("`{name}`"), *svc));
+    for (owner, node) in services.chain(proxies) {
+        for m in node.children_named("mount") {
+            let (Some(src), Some(e)) = (m.arg_str(0), m.prop("sub-path")) else { continue };
+            let Some(sub) = e.value.as_str() else { continue };
+            if values::is_bind_source(src) || values::has_interpolation(src) {
+                diags.push(
+                    Diagnostic::error(Code::Conflicting, format!("`sub-path=` on the host path `{src}` mounted by {owner}"))
+                        .at(e.entry_span, "a volume option")
+                        .label(m.arg(0).map(|a| a.span).unwrap_or(m.span), "a host path, not a named volume")
+                        .help(format!("mount the directory itself: `mount \"{}/{sub}\" …`", src.trim_end_matches('/'))),
+                );
+            } else if sub.is_empty() || sub.starts_with('/') || sub.split('/').any(|c| c == "..") {
+                diags.push(
+                    Diagnostic::error(Code::InvalidPath, format!("`sub-path=\"{sub}\"` of volume `{src}` mounted by {owner}"))
+                        .at(e.entry_span, "must stay inside the volume")
+                        .help("a relative directory of the volume without `..`, such as `sub-path=\"pgdata\"`"),
                 );
             }
         }

@@ -138,16 +138,26 @@ pub(super) fn mount(stack: &Stack, opts: &EmitOptions, m: &Mount) -> CMount {
         MountSource::Bind(p) => render_path(stack, opts, p),
     };
     let target = render_plain(stack, &m.target);
-    match &m.propagation {
+    match (&m.propagation, &m.sub_path) {
         // Validation allows `propagation=` on bind mounts only.
-        Some(prop) => CMount::Long {
+        (Some(prop), _) => CMount::Long {
             kind: "bind",
             source,
             target,
             read_only: m.read_only.then_some(true),
             bind: Some(CBindOptions { propagation: prop.clone() }),
+            volume: None,
         },
-        None => {
+        // And `sub-path=` on named volumes only.
+        (None, Some(sub)) => CMount::Long {
+            kind: "volume",
+            source,
+            target,
+            read_only: m.read_only.then_some(true),
+            bind: None,
+            volume: Some(CVolumeOptions { subpath: sub.clone() }),
+        },
+        (None, None) => {
             let ro = if m.read_only { ":ro" } else { "" };
             CMount::Short(format!("{source}:{target}{ro}"))
         }

@@ -90,3 +90,24 @@ pub(super) fn volume_writers(stack: &Stack) -> BTreeMap<String, u32> {
     }
     out
 }
+
+/// Where the official Postgres image keeps its data.
+const PG_DATA: &str = "/var/lib/postgresql/data";
+/// The directory of the claim that holds it: initdb refuses a directory that is not empty,
+/// and the root of most volumes holds `lost+found`.
+const PG_DATA_SUB_PATH: &str = "pgdata";
+
+impl Builder<'_> {
+    /// The directory of a volume a mount shows: `sub-path=`, else, for a Postgres image's data
+    /// directory, `pgdata` (the official image fails on a volume root that holds `lost+found`).
+    pub(super) fn volume_sub_path(&self, svc: &Service, m: &Mount, target: &str) -> Option<String> {
+        if m.sub_path.is_some() {
+            return m.sub_path.clone();
+        }
+        let image = svc.image.as_ref().map(|i| self.stack.compile_time(i)).unwrap_or_default();
+        let postgres = super::super::POSTGRES_IMAGES.contains(&super::super::image_base(&image));
+        let data_dir = target.trim_end_matches('/') == PG_DATA;
+        let pgdata_set = svc.env.contains_key("PGDATA");
+        (postgres && data_dir && !pgdata_set).then(|| PG_DATA_SUB_PATH.to_string())
+    }
+}

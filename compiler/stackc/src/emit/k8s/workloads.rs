@@ -241,10 +241,11 @@ impl Builder<'_> {
                             });
                         }
                     }
+                    let sub_path = self.volume_sub_path(svc, m, &target);
                     container.volume_mounts.push(VolumeMount {
                         name: v.clone(),
                         mount_path: target,
-                        sub_path: None,
+                        sub_path,
                         read_only: m.read_only.then_some(true),
                     });
                     if m.propagation.is_some() {
