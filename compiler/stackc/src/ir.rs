@@ -212,9 +212,21 @@ pub enum Protocol {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Port {
+    /// The port the container listens on (`target=` when given).
     pub port: u16,
     pub name: Option<String>,
     pub protocol: Protocol,
+    /// `port 80 target=8080`: the port other services use in Kubernetes (the Service's), when
+    /// it differs from the container's.
+    pub service_port: Option<u16>,
+    pub origin: Origin,
+}
+
+impl Port {
+    /// The port a Kubernetes Service exposes for it.
+    pub fn service_port(&self) -> u16 {
+        self.service_port.unwrap_or(self.port)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -241,6 +253,8 @@ pub struct Mount {
     pub target: Text,
     pub read_only: bool,
     pub propagation: Option<String>,
+    /// `sub-path=`: a directory of the volume mounted instead of its root (relative, no `..`).
+    pub sub_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -262,6 +276,8 @@ pub enum Check {
     Http { path: Text, port: u16 },
     Cmd(Text),
     Tcp(u16),
+    /// The gRPC health checking protocol on this port.
+    Grpc(u16),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -271,6 +287,8 @@ pub struct Probe {
     pub timeout: Option<Amount>,
     pub retries: Option<u32>,
     pub start_period: Option<Amount>,
+    /// Headers an `http=` probe sends.
+    pub headers: Vec<(String, Text)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -422,6 +440,34 @@ pub struct Service {
     /// Where each setting is (the first node of each name: `resources`, `user`, `mount`, …),
     /// so that a diagnostic about one points at it rather than at the whole service.
     pub origins: IndexMap<String, Origin>,
+    /// `mode "global"`: one container on every node.
+    pub global: bool,
+    /// `network-mode "host"`: the node's network stack (and no stack network).
+    pub host_network: bool,
+    pub tolerations: Vec<Toleration>,
+    pub service_type: ServiceType,
+    /// `annotations`: of the pods (and compose's containers).
+    pub annotations: IndexMap<String, Text>,
+}
+
+/// `toleration [KEY] value= effect=`: no key tolerates every taint; no value, any value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Toleration {
+    pub key: Option<String>,
+    pub value: Option<String>,
+    /// `no-schedule`, `prefer-no-schedule` or `no-execute`; `None`: every effect.
+    pub effect: Option<String>,
+}
+
+/// How a service's Kubernetes Service is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum ServiceType {
+    #[default]
+    ClusterIp,
+    LoadBalancer,
+    NodePort,
+    /// No virtual IP: the name resolves to every ready pod (a StatefulSet's always is).
+    Headless,
 }
 
 impl Service {

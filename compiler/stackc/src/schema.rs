@@ -330,12 +330,18 @@ const PROBE_PROPS: &[PropSpec] = &[
     p("http", UrlPath),
     p("cmd", Text),
     p("tcp", PortRef),
+    p("grpc", PortRef),
     p("port", PortRef),
     p("interval", DUR),
     p("timeout", DUR),
     p("retries", Int(1, 100)),
     p("start-period", DUR),
 ];
+
+/// What an `http=` probe sends besides the request line (a `Host` a virtual host needs).
+const PROBE_KIDS: &[NodeSpec] = &[n("header", "an HTTP header an `http=` probe sends")
+    .args(&[("name", HeaderName), ("value", HeaderValue)], 2)
+    .keyed()];
 
 const SCALE_SELECT: Kind = Enum(&["max", "min", "disabled"]);
 const SCALE_POLICY_PROPS: &[PropSpec] = &[p("percent", Int(1, 1000)), p("pods", Int(1, 1000)), p("period", DUR)];
@@ -359,6 +365,7 @@ const MOUNT: NodeSpec = n("mount", "mount a named volume or bind-mount a host pa
     .props(&[
         p("read-only", Bool),
         p("propagation", Enum(&["rprivate", "private", "rshared", "shared", "rslave", "slave"])),
+        p("sub-path", Path),
     ])
     .merge(Merge::Key(1));
 
@@ -375,7 +382,7 @@ const SERVICE: &[NodeSpec] = &[
     n("entrypoint", "the entrypoint, replacing the image's ENTRYPOINT").rest("word", Text, 1),
     n("port", "a container port reachable by other services (never published on the host)")
         .args(&[("port", Port)], 1)
-        .props(&[p("name", Name), p("protocol", PROTOCOLS)])
+        .props(&[p("name", Name), p("protocol", PROTOCOLS), p("target", Port)])
         .keyed(),
     n("publish", "publish a host port")
         .args(&[("host-port", Port)], 1)
@@ -387,10 +394,14 @@ const SERVICE: &[NodeSpec] = &[
         .args(&[("service", Ref(RefKind::Service))], 1)
         .props(&[p("healthy", Bool), p("completed", Bool)])
         .keyed(),
-    n("health", "a health check: liveness and readiness").props(PROBE_PROPS).one_of(&["http", "cmd", "tcp"]),
+    n("health", "a health check: liveness and readiness")
+        .props(PROBE_PROPS)
+        .one_of(&["http", "cmd", "tcp", "grpc"])
+        .kids(PROBE_KIDS),
     n("readiness", "a readiness-only probe (Kubernetes); `health` stays the liveness probe")
         .props(PROBE_PROPS)
-        .one_of(&["http", "cmd", "tcp"]),
+        .one_of(&["http", "cmd", "tcp", "grpc"])
+        .kids(PROBE_KIDS),
     n("resources", "CPU and memory limits and reservations").props(&[
         p("cpus", Cpus),
         p("memory", Size),
@@ -472,6 +483,19 @@ const SERVICE: &[NodeSpec] = &[
         .props(&[p("target", MountTarget), p("mode", Int(0, 0o777))])
         .keyed(),
     n("env-from", "take every variable of an `env-group`").rest("group", Ref(RefKind::EnvGroup), 1),
+    // Workload shapes.
+    n("mode", "\"global\": one container on every node (compose `deploy.mode: global`, a Kubernetes DaemonSet)")
+        .args(&[("mode", Enum(&["replicated", "global"]))], 1),
+    n("network-mode", "\"host\": the node's own network stack, e.g. for a node exporter")
+        .args(&[("mode", Enum(&["host"]))], 1),
+    n("toleration", "k8s: a node taint the pods tolerate (`value=` matches it, without a key every taint)")
+        .args(&[("key", Str)], 0)
+        .props(&[p("value", Str), p("effect", Enum(&["no-schedule", "prefer-no-schedule", "no-execute"]))])
+        .merge(Merge::Whole),
+    n("service-type", "k8s: how the Service is reached (\"cluster-ip\" by default)")
+        .args(&[("type", Enum(&["cluster-ip", "load-balancer", "node-port", "headless"]))], 1),
+    n("annotations", "annotations of the pods (k8s) and containers (compose): `annotations \"example.com/team\"=\"api\"`")
+        .free(Str, Str, false),
 ];
 
 const ROUTE_PROPS: &[PropSpec] = &[

@@ -436,8 +436,11 @@ fn node_source(spec: &NodeSpec, slot: Option<(Slot, &str)>) -> String {
 
 /// What a created node needs beyond its schema: the cross-field rules of validation.
 /// An `upstream` without settings changes nothing, whichever service it names: with one,
-/// its `[service]` decides whose proxying it changes.
-const EXTRA: &[(&str, &str)] = &[("autoscale", "memory=80"), ("upstream", "max-fails=3")];
+/// its `[service]` decides whose proxying it changes. A probe created in `defaults` is an
+/// `http=` one (its `header`s need that) and reaches the base's `worker`, which declares no
+/// port, only with a port number.
+const EXTRA: &[(&str, &str)] =
+    &[("autoscale", "memory=80"), ("upstream", "max-fails=3"), ("health", "port=8080"), ("readiness", "port=8080")];
 
 /// The value's source for a slot, a `(secret)` reference where the property takes only that.
 fn slot_value(item: &Item, value: &str) -> String {

@@ -222,10 +222,20 @@ fn deployment_probes_resources_and_labels() {
     assert!(
         d.contains(
             "        livenessProbe:\n          httpGet:\n            path: /health\n            port: 8080\n          \
-             initialDelaySeconds: 20\n          periodSeconds: 10\n          timeoutSeconds: 2\n          failureThreshold: 4\n"
+             periodSeconds: 10\n          timeoutSeconds: 2\n          failureThreshold: 4\n"
         ),
         "{d}"
     );
+    // `start-period="20s"` is a startup probe that gates the others: 20s at a 10s period, then
+    // the 4 retries docker would allow.
+    assert!(
+        d.contains(
+            "        startupProbe:\n          httpGet:\n            path: /health\n            port: 8080\n          \
+             periodSeconds: 10\n          timeoutSeconds: 2\n          failureThreshold: 6\n"
+        ),
+        "{d}"
+    );
+    assert!(!d.contains("initialDelaySeconds"), "{d}");
     assert!(
         d.contains(
             "        readinessProbe:\n          tcpSocket:\n            port: 8080\n          periodSeconds: 5\n"
@@ -306,7 +316,8 @@ fn stateful_services_get_a_statefulset_headless_service_and_claim_templates() {
     // A ReadWriteOnce claim cannot be handed over by a rolling update.
     assert!(file(&files, "k8s/deployment-api.yaml").contains("  strategy:\n    type: Recreate\n"));
     let svc = file(&files, "k8s/service-api.yaml");
-    assert!(svc.contains("  - port: 8080\n    targetPort: 8080\n    protocol: TCP\n"), "{svc}");
+    // The port's own name is kept, even on the only port (service meshes read it).
+    assert!(svc.contains("  - name: http\n    port: 8080\n    targetPort: 8080\n    protocol: TCP\n"), "{svc}");
 }
 
 #[test]

@@ -138,6 +138,8 @@ struct CService {
     privileged: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stop_grace_period: Option<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    annotations: IndexMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -178,7 +180,14 @@ enum CMount {
         read_only: Option<bool>,
         #[serde(skip_serializing_if = "Option::is_none")]
         bind: Option<CBindOptions>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        volume: Option<CVolumeOptions>,
     },
+}
+
+#[derive(Serialize)]
+struct CVolumeOptions {
+    subpath: String,
 }
 
 #[derive(Serialize)]
@@ -201,6 +210,8 @@ struct CHealth {
 
 #[derive(Serialize, Default)]
 struct CDeploy {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     replicas: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -361,7 +361,7 @@ fn probe(cx: &Cx, n: &Node, svc: &Node, own_port: Option<u16>) -> Option<Probe> 
         Some(Value::Int(i)) => u16::try_from(*i).ok(),
         _ => rules_route_port(svc, e)
             .ok()
-            .and_then(|p| p.arg(0)?.value.as_int())
+            .and_then(container_port)
             .and_then(|i| u16::try_from(i).ok())
             .or(own_port.filter(|_| e.is_none())),
     };
@@ -369,6 +369,8 @@ fn probe(cx: &Cx, n: &Node, svc: &Node, own_port: Option<u16>) -> Option<Probe> 
         Check::Http { path: text(path), port: port_of(n.prop("port"))? }
     } else if let Some(cmd) = n.prop_str("cmd") {
         Check::Cmd(text(cmd))
+    } else if n.prop("grpc").is_some() {
+        Check::Grpc(port_of(n.prop("grpc"))?)
     } else {
         Check::Tcp(port_of(n.prop("tcp"))?)
     };
@@ -378,6 +380,10 @@ fn probe(cx: &Cx, n: &Node, svc: &Node, own_port: Option<u16>) -> Option<Probe> 
         timeout: dur_amount(cx, n, "timeout"),
         retries: int(n, "retries"),
         start_period: dur_amount(cx, n, "start-period"),
+        headers: n
+            .children_named("header")
+            .filter_map(|h| Some((h.arg_str(0)?.to_string(), entry_text(h.arg(1)?))))
+            .collect(),
     })
 }
 
@@ -435,6 +441,8 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
     }
     let networks = match child("networks") {
         Some(ns) => words(Some(ns)),
+        // On the node's network stack a container joins no network (compose refuses both).
+        None if child("network-mode").is_some() => Vec::new(),
         None => default_network.map(|d| vec![d.to_string()]).unwrap_or_default(),
     };
     let autoscale = child("autoscale").map(|a| Autoscale {
@@ -481,10 +489,14 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
         ports: n
             .children_named("port")
             .filter_map(|p| {
+                let declared = u16::try_from(p.arg(0)?.value.as_int()?).ok()?;
+                let port = int(p, "target").unwrap_or(declared);
                 Some(Port {
-                    port: u16::try_from(p.arg(0)?.value.as_int()?).ok()?,
+                    port,
                     name: s(p, "name"),
                     protocol: protocol(p),
+                    service_port: (port != declared).then_some(declared),
+                    origin: origin(p.prop("target").map_or(p.span, |e| e.entry_span)),
                 })
             })
             .collect(),
@@ -544,8 +556,9 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             // A port reference cannot come from a param (E0311): a number or a port's name.
             let port_entry = m.prop("port");
             let port = match port_entry.map(|e| &e.value) {
-                Some(Value::Int(i)) => *i,
-                _ => rules_route_port(n, port_entry).ok()?.arg(0)?.value.as_int()?,
+                // The number of a declared port (`port 80 target=8080`) is scraped on the container's.
+                Some(Value::Int(i)) => rules_route_port(n, port_entry).ok().and_then(container_port).unwrap_or(*i),
+                _ => container_port(rules_route_port(n, port_entry).ok()?)?,
             };
             Some(Metrics {
                 job: s(m, "job").unwrap_or_else(|| name.to_string()),
@@ -593,7 +606,29 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             m.entry(c.name.name.clone()).or_insert_with(|| origin(c.span));
             m
         }),
+        global: child("mode").and_then(|m| m.arg_str(0)) == Some("global"),
+        host_network: child("network-mode").and_then(|m| m.arg_str(0)) == Some("host"),
+        tolerations: n
+            .children_named("toleration")
+            .map(|t| Toleration {
+                key: t.arg_str(0).map(str::to_string),
+                value: s(t, "value"),
+                effect: s(t, "effect"),
+            })
+            .collect(),
+        service_type: match child("service-type").and_then(|m| m.arg_str(0)) {
+            Some("load-balancer") => ServiceType::LoadBalancer,
+            Some("node-port") => ServiceType::NodePort,
+            Some("headless") => ServiceType::Headless,
+            _ => ServiceType::ClusterIp,
+        },
+        annotations: free_texts(n.children_named("annotations")),
     }
+}
+
+/// The port a `port` node's container listens on: `target=`, else the port itself.
+fn container_port(port: &Node) -> Option<i128> {
+    port.prop("target").or(port.arg(0))?.value.as_int()
 }
 
 fn logging(cx: &Cx, l: &Node) -> Logging {
@@ -620,6 +655,7 @@ fn mounts(n: &Node) -> Vec<Mount> {
                 target: entry_text(m.arg(1)?),
                 read_only: flag(m, "read-only"),
                 propagation: s(m, "propagation"),
+                sub_path: s(m, "sub-path"),
             })
         })
         .collect()
@@ -739,7 +775,7 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
             } else {
                 let to = r.prop_str("to")?;
                 let port = match services.get(to) {
-                    Some(svc) => rules_route_port(svc, r.prop("port")).ok()?.arg(0)?.value.as_int()?,
+                    Some(svc) => container_port(rules_route_port(svc, r.prop("port")).ok()?)?,
                     // A service `monitoring` generates: its port is filled in once monitoring
                     // is lowered (`generated_route_ports`), unless the route gives one.
                     None => r.prop("port").and_then(|p| p.value.as_int()).unwrap_or(0),

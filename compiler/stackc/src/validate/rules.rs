@@ -25,6 +25,9 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     param_default_braces(symbols, diags);
     companions(nodes, diags);
     target_versions(nodes, symbols, diags);
+    workload_shapes(symbols, diags);
+    probe_headers(symbols, diags);
+    sub_paths(nodes, symbols, diags);
 }
 
 /// `targets { nginx version=… }` / `caddy version=…`: the version picks directives (nginx's
@@ -810,4 +813,127 @@ fn substitute_depth(s: &str, symbols: &Symbols, depth: usize) -> Option<String> 
         }
     }
     Some(out)
+}
+
+/// Settings that a service on every node, on the node's network, or behind a given kind of
+/// Service cannot also have: compose or Kubernetes would refuse them, or drop one.
+fn workload_shapes(symbols: &Symbols, diags: &mut Diagnostics) {
+    let conflict = |diags: &mut Diagnostics, shape: &Node, what: &str, other: &Node, help: &str| {
+        diags.push(
+            Diagnostic::error(
+                Code::Conflicting,
+                format!("`{}` and `{}` of `{}` exclude each other", node_text(shape), other.name.name, what),
+            )
+            .at(other.span, "here")
+            .label(shape.span, "set here")
+            .help(help.to_string()),
+        );
+    };
+    for (name, svc) in &symbols.services {
+        if let Some(m) = svc.child("mode").filter(|m| m.arg_str(0) == Some("global")) {
+            for (other, help) in [
+                ("replicas", "a global service runs one container per node: remove `replicas`"),
+                ("autoscale", "a global service runs one container per node: remove `autoscale`"),
+                ("placement", "a global service runs one container per node: remove `placement`"),
+            ] {
+                if let Some(o) = svc.child(other) {
+                    conflict(diags, m, name, o, help);
+                }
+            }
+            if let Some(o) = svc.child("stateful").filter(|o| o.arg(0).and_then(|a| a.value.as_bool()) == Some(true)) {
+                conflict(diags, m, name, o, "a DaemonSet has no claim per replica: remove `stateful #true` or `mode \"global\"`");
+            }
+            if let Some(o) = svc.child("restart").filter(|o| o.arg_str(0) == Some("no")) {
+                conflict(diags, m, name, o, "a one-shot job runs once, not on every node: remove `restart \"no\"` or `mode \"global\"`");
+            }
+        }
+        if let Some(m) = svc.child("network-mode") {
+            for (other, help) in [
+                ("networks", "a container on the node's network joins no other: remove `networks`"),
+                ("publish", "on the node's network, the container's ports are the node's: remove `publish`"),
+                ("hostname", "on the node's network, the container has the node's host name: remove `hostname`"),
+            ] {
+                if let Some(o) = svc.child(other) {
+                    conflict(diags, m, name, o, help);
+                }
+            }
+        }
+        if let Some(t) = svc.child("service-type") {
+            let stateful = svc.child("stateful").and_then(|o| o.arg(0)?.value.as_bool()) == Some(true);
+            if stateful && t.arg_str(0) != Some("headless") {
+                conflict(
+                    diags,
+                    t,
+                    name,
+                    svc.child("stateful").unwrap_or(t),
+                    "a StatefulSet's Service is headless: remove `service-type`, or add your own Service",
+                );
+            }
+            if t.arg_str(0) != Some("headless") && svc.child("port").is_none() {
+                diags.push(
+                    Diagnostic::error(Code::MissingRequired, format!("`{}` of `{name}` has no port to expose", node_text(t)))
+                        .at(t.span, "a Service of this type needs a port")
+                        .help("add `port N`, or remove `service-type`"),
+                );
+            }
+        }
+    }
+}
+
+/// `mode "global"`, as written.
+fn node_text(n: &Node) -> String {
+    match n.arg_str(0) {
+        Some(a) => format!("{} \"{a}\"", n.name.name),
+        None => n.name.name.clone(),
+    }
+}
+
+/// `header` children belong to an `http=` probe: a command or a TCP connection sends none.
+fn probe_headers(symbols: &Symbols, diags: &mut Diagnostics) {
+    for (name, svc) in &symbols.services {
+        for probe in svc.children().iter().filter(|c| matches!(c.name.name.as_str(), "health" | "readiness")) {
+            if probe.prop("http").is_some() {
+                continue;
+            }
+            if let Some(h) = probe.child("header") {
+                diags.push(
+                    Diagnostic::error(
+                        Code::Conflicting,
+                        format!("`{}` of `{name}` sends no HTTP request: its `header` would be dropped", probe.name.name),
+                    )
+                    .at(h.span, "a header")
+                    .label(probe.name.span, "not an `http=` probe")
+                    .help("remove the `header`, or check with `http=\"/path\"`"),
+                );
+            }
+        }
+    }
+}
+
+/// `sub-path=`: a directory inside a named volume. Docker and Kubernetes refuse an absolute
+/// one or one that climbs out (`..`); a host path has no sub-path option (mount the
+/// directory itself).
+fn sub_paths(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
+    let proxies = nodes.iter().filter(|n| n.name.name == "proxy").map(|p| ("the proxy".to_string(), p));
+    let services = symbols.services.iter().map(|(name, svc)| (format!("`{name}`"), *svc));
+    for (owner, node) in services.chain(proxies) {
+        for m in node.children_named("mount") {
+            let (Some(src), Some(e)) = (m.arg_str(0), m.prop("sub-path")) else { continue };
+            let Some(sub) = e.value.as_str() else { continue };
+            if values::is_bind_source(src) || values::has_interpolation(src) {
+                diags.push(
+                    Diagnostic::error(Code::Conflicting, format!("`sub-path=` on the host path `{src}` mounted by {owner}"))
+                        .at(e.entry_span, "a volume option")
+                        .label(m.arg(0).map(|a| a.span).unwrap_or(m.span), "a host path, not a named volume")
+                        .help(format!("mount the directory itself: `mount \"{}/{sub}\" …`", src.trim_end_matches('/'))),
+                );
+            } else if sub.is_empty() || sub.starts_with('/') || sub.split('/').any(|c| c == "..") {
+                diags.push(
+                    Diagnostic::error(Code::InvalidPath, format!("`sub-path=\"{sub}\"` of volume `{src}` mounted by {owner}"))
+                        .at(e.entry_span, "must stay inside the volume")
+                        .help("a relative directory of the volume without `..`, such as `sub-path=\"pgdata\"`"),
+                );
+            }
+        }
+    }
 }

@@ -27,15 +27,9 @@ pub(super) fn monitoring_services(stack: &Stack) -> Vec<String> {
 }
 
 /// The image's name without registry path, tag or digest (`postgres` for `postgres:16-alpine`).
-fn image_base(image: &str) -> &str {
-    let base = image.split('@').next().unwrap_or(image);
-    let base = base.rsplit('/').next().unwrap_or(base);
-    base.split(':').next().unwrap_or(base)
-}
-
 /// The first service running one of `images` (the database an exporter watches).
 fn service_with_image<'a>(stack: &'a Stack, images: &[&str]) -> Option<&'a Service> {
-    stack.services.values().find(|s| images.contains(&image_base(&image_literal(stack, s))))
+    stack.services.values().find(|s| images.contains(&crate::emit::image_base(&image_literal(stack, s))))
 }
 
 /// The networks of the generated monitoring services that the user did not place: Prometheus
@@ -57,7 +51,7 @@ pub(super) fn push_all(into: &mut Vec<String>, from: &[String]) {
 
 fn database_images(kind: &str) -> &'static [&'static str] {
     match kind {
-        "postgres" => &["postgres", "postgis", "timescaledb"],
+        "postgres" => crate::emit::POSTGRES_IMAGES,
         "mysql" => &["mysql", "mariadb", "percona"],
         "redis" => &["redis", "valkey"],
         "mongodb" => &["mongo"],
@@ -297,6 +291,7 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
                         target: "/host".into(),
                         read_only: Some(true),
                         bind: Some(CBindOptions { propagation: "rslave".into() }),
+                        volume: None,
                     });
                 }
             }

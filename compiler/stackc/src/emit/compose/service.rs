@@ -40,6 +40,9 @@ fn lacks_http_client(image: &str) -> bool {
         || (image.contains(':') && tag.contains("slim") && !tag.contains("alpine"))
 }
 
+/// The program a compose gRPC health check runs (github.com/grpc-ecosystem/grpc-health-probe).
+const GRPC_PROBE: &str = "grpc_health_probe";
+
 fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
     let test = match &p.check {
         Check::Cmd(c) => vec!["CMD-SHELL".into(), render_plain(stack, c)],
@@ -47,11 +50,19 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
         // would reach the shell unquoted.
         Check::Http { path, port } => {
             let url = sh(&format!("http://127.0.0.1:{port}{}", stack.compile_time(path)));
+            let headers: Vec<String> =
+                p.headers.iter().map(|(k, v)| sh(&format!("{k}: {}", stack.compile_time(v)))).collect();
+            let wget: String = headers.iter().map(|h| format!(" --header={h}")).collect();
+            let curl: String = headers.iter().map(|h| format!(" -H {h}")).collect();
             vec![
                 "CMD-SHELL".into(),
-                esc(&format!("wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url} || exit 1")),
+                esc(&format!(
+                    "wget -q{wget} -O /dev/null {url} || curl -fsS{curl} -o /dev/null {url} || exit 1"
+                )),
             ]
         }
+        // Docker has no gRPC check: the image must ship the probe (W0501 says so).
+        Check::Grpc(port) => vec!["CMD".into(), GRPC_PROBE.into(), format!("-addr=127.0.0.1:{port}")],
         Check::Tcp(port) => vec![
             "CMD-SHELL".into(),
             format!("nc -z 127.0.0.1 {port} || bash -c ': </dev/tcp/127.0.0.1/{port}' || exit 1"),
@@ -127,16 +138,26 @@ pub(super) fn mount(stack: &Stack, opts: &EmitOptions, m: &Mount) -> CMount {
         MountSource::Bind(p) => render_path(stack, opts, p),
     };
     let target = render_plain(stack, &m.target);
-    match &m.propagation {
+    match (&m.propagation, &m.sub_path) {
         // Validation allows `propagation=` on bind mounts only.
-        Some(prop) => CMount::Long {
+        (Some(prop), _) => CMount::Long {
             kind: "bind",
             source,
             target,
             read_only: m.read_only.then_some(true),
             bind: Some(CBindOptions { propagation: prop.clone() }),
+            volume: None,
         },
-        None => {
+        // And `sub-path=` on named volumes only.
+        (None, Some(sub)) => CMount::Long {
+            kind: "volume",
+            source,
+            target,
+            read_only: m.read_only.then_some(true),
+            bind: None,
+            volume: Some(CVolumeOptions { subpath: sub.clone() }),
+        },
+        (None, None) => {
             let ro = if m.read_only { ":ro" } else { "" };
             CMount::Short(format!("{source}:{target}{ro}"))
         }
@@ -247,8 +268,16 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
         })
         .collect();
     c.networks = svc.networks.clone();
+    if svc.host_network {
+        c.network_mode = Some("host".into());
+    }
     c.healthcheck = svc.health.as_ref().map(|h| health(stack, svc, h));
-    let mut deploy = CDeploy { replicas: (svc.replicas != 1).then_some(svc.replicas), ..CDeploy::default() };
+    let mut deploy = CDeploy {
+        // A global service runs one container per node; validation refuses `replicas` with it.
+        mode: svc.global.then_some("global"),
+        replicas: (svc.replicas != 1 && !svc.global).then_some(svc.replicas),
+        ..CDeploy::default()
+    };
     let r = &svc.resources;
     let res = CResources {
         limits: limits(r.cpus_milli, amount(stack, &r.memory, docker_bytes), r.pids),
@@ -273,7 +302,8 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
     deploy.update_config = svc.update.as_ref().and_then(|u| update(stack, u));
     deploy.rollback_config = svc.rollback.as_ref().and_then(|u| update(stack, u));
     deploy.placement = svc.max_replicas_per_node.map(|n| CPlacement { max_replicas_per_node: n });
-    let deploy_set = deploy.replicas.is_some()
+    let deploy_set = deploy.mode.is_some()
+        || deploy.replicas.is_some()
         || deploy.resources.is_some()
         || deploy.restart_policy.is_some()
         || deploy.update_config.is_some()
@@ -284,6 +314,7 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
     for (k, v) in stack.labels.iter().chain(svc.labels.iter()) {
         c.labels.insert(k.clone(), render_plain(stack, v));
     }
+    c.annotations = svc.annotations.iter().map(|(k, v)| (k.clone(), render_plain(stack, v))).collect();
     for u in &svc.ulimits {
         let v = match (u.soft, u.hard) {
             (Some(s), Some(h)) if s != h => CUlimit::Pair { soft: s, hard: h },
@@ -412,6 +443,60 @@ pub(super) fn check_service(stack: &Stack, svc: &Service, out: &mut Vec<Diagnost
                 u.name, svc.name
             ),
             format!("give the limit: `ulimit \"{}\" soft=1024 hard=4096`", u.name),
+        );
+    }
+    shape_warnings(svc, out);
+    if let Some(Probe { check: Check::Grpc(port), .. }) = &svc.health {
+        out.push(
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                format!(
+                    "docker has no gRPC health check: the compose check of `{}` runs `{GRPC_PROBE} -addr=127.0.0.1:{port}`, \
+                     which the image must ship",
+                    svc.name
+                ),
+            )
+            .at(origin_span(svc.origin_of("health")), "a gRPC check")
+            .help(format!("add {GRPC_PROBE} to the image, or check with `cmd=` (Kubernetes probes gRPC natively)")),
+        );
+    }
+}
+
+/// The workload shapes compose has no key for: taints, Service types, Service ports.
+fn shape_warnings(svc: &Service, out: &mut Vec<Diagnostic>) {
+    let mut warn = |origin: Origin, message: String, help: String| {
+        out.push(
+            Diagnostic::warning(Code::TargetApproximation, message)
+                .at(origin_span(origin), "not in the compose file")
+                .help(help),
+        );
+    };
+    if !svc.tolerations.is_empty() {
+        warn(
+            svc.origin_of("toleration"),
+            format!("compose has no node taints: `toleration` of `{}` is not expressed", svc.name),
+            "compose runs every container on its one host; the Kubernetes target makes it the pods' tolerations".into(),
+        );
+    }
+    if matches!(svc.service_type, ServiceType::LoadBalancer | ServiceType::NodePort) {
+        warn(
+            svc.origin_of("service-type"),
+            format!("compose has no Service types: `service-type` of `{}` is not expressed", svc.name),
+            "compose reaches a container from outside through `publish` only".into(),
+        );
+    }
+    for p in &svc.ports {
+        let Some(service_port) = p.service_port else { continue };
+        warn(
+            p.origin,
+            format!(
+                "compose has no Service ports: other containers reach `{}` on port {}, not {service_port}",
+                svc.name, p.port
+            ),
+            format!(
+                "on Kubernetes the Service listens on {service_port}; in compose, addresses need port {} (or drop `target=`)",
+                p.port
+            ),
         );
     }
 }

@@ -170,7 +170,14 @@ fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
 }
 
 fn volume(name: &str) -> PodVolume {
-    PodVolume { name: name.into(), persistent_volume_claim: None, empty_dir: None, secret: None, config_map: None }
+    PodVolume {
+        name: name.into(),
+        persistent_volume_claim: None,
+        empty_dir: None,
+        secret: None,
+        config_map: None,
+        host_path: None,
+    }
 }
 
 impl Builder<'_> {
@@ -289,12 +296,12 @@ impl Builder<'_> {
                     let user = self.text(&job.pg_user(), origin, "the backup's user");
                     let database = self.text(&job.pg_database(), origin, "the backup's database");
                     dump.env.push(plain("PGHOST", host.clone()));
-                    dump.env.push(plain("PGPORT", job.port().to_string()));
+                    dump.env.push(plain("PGPORT", self.service_port(&db.name, job.port()).to_string()));
                     dump.env.push(plain("PGUSER", user));
                     dump.env.push(plain("PGDATABASE", database));
                 } else {
                     dump.env.push(plain("REDIS_HOST", host.clone()));
-                    dump.env.push(plain("REDIS_PORT", job.port().to_string()));
+                    dump.env.push(plain("REDIS_PORT", self.service_port(&db.name, job.port()).to_string()));
                     if let Some(u) = &b.user {
                         let u = self.text(&Text::from_default(u), origin, "the backup's user");
                         dump.env.push(plain("REDIS_USER", u));

@@ -275,7 +275,7 @@ impl Builder<'_> {
                 );
                 return None;
             }
-            Action::Proxy { service, port } => (service.clone(), *port),
+            Action::Proxy { service, port } => (service.clone(), self.service_port(service, *port)),
             Action::Respond { status } if nginx => {
                 // Nothing is proxied: every client is refused (403) before the backend.
                 self.warn(
@@ -463,10 +463,21 @@ impl Builder<'_> {
     pub(super) fn any_backend(&self, site: &Site) -> Option<(String, u16)> {
         site.routes.iter().find_map(|r| match &r.action {
             Action::Proxy { service, port } if self.stack.services.contains_key(service) => {
-                Some((service.clone(), *port))
+                Some((service.clone(), self.service_port(service, *port)))
             }
             _ => None,
         })
+    }
+}
+
+impl Builder<'_> {
+    /// The Service's port that reaches a container port (`port 80 target=8080`: 80).
+    pub(super) fn service_port(&self, service: &str, container_port: u16) -> u16 {
+        self.stack
+            .services
+            .get(service)
+            .and_then(|s| s.ports.iter().find(|p| p.port == container_port))
+            .map_or(container_port, Port::service_port)
     }
 }
 

@@ -25,8 +25,11 @@ mod config;
 mod disruption;
 mod ingress;
 mod network_policy;
+mod nodes;
 mod objects;
+mod probes;
 mod security;
+mod services;
 mod storage;
 mod workloads;
 
@@ -187,6 +190,7 @@ const KIND_ORDER: &[&str] = &[
     "Service",
     "Deployment",
     "StatefulSet",
+    "DaemonSet",
     "Job",
     "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
@@ -375,6 +379,9 @@ impl<'a> Builder<'a> {
             out.insert(k, v);
         }
         out.entry("app.kubernetes.io/part-of".to_string()).or_insert_with(|| self.stack.name.clone());
+        // The stack's instance is its namespace (one per environment the cluster runs). Not
+        // in any selector: a selector is immutable, and the label may change with the namespace.
+        out.entry("app.kubernetes.io/instance".to_string()).or_insert_with(|| self.ns.clone());
         out.insert("app.kubernetes.io/managed-by".to_string(), "stackc".to_string());
         self.clean_labels(out, self.stack.services.first().map(|(_, s)| s.origin).unwrap_or_default())
     }

@@ -115,6 +115,12 @@ pub(super) struct PodSpec {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(super) volumes: Vec<PodVolume>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) host_network: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) dns_policy: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) tolerations: Vec<K8sToleration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) service_account_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) automount_service_account_token: Option<bool>,
@@ -175,6 +181,8 @@ pub(super) struct Container {
     pub(super) volume_mounts: Vec<VolumeMount>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) security_context: Option<SecurityContext>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) startup_probe: Option<K8sProbe>,
 }
 
 #[derive(Serialize)]
@@ -247,12 +255,17 @@ pub(super) struct K8sProbe {
     pub(super) timeout_seconds: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) failure_threshold: Option<u32>,
+    /// The gRPC health service on a port (`grpc.port`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) grpc: Option<TcpSocket>,
 }
 
 #[derive(Serialize)]
 pub(super) struct HttpGet {
     pub(super) path: String,
     pub(super) port: u16,
+    #[serde(rename = "httpHeaders", skip_serializing_if = "Vec::is_empty")]
+    pub(super) http_headers: Vec<NameValue>,
 }
 
 #[derive(Serialize)]
@@ -288,6 +301,8 @@ pub(super) struct PodVolume {
     pub(super) secret: Option<SecretVolume>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) config_map: Option<NameRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) host_path: Option<HostPath>,
 }
 
 #[derive(Serialize)]
@@ -357,6 +372,8 @@ pub(super) struct ServiceSpec {
     pub(super) selector: IndexMap<String, String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(super) ports: Vec<ServicePort>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub(super) kind: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -521,4 +538,46 @@ pub(super) struct ConfigMapGenerator {
     pub(super) name: String,
     pub(super) namespace: String,
     pub(super) files: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Workload shapes: DaemonSets, host paths, tolerations.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct DaemonSetSpec {
+    pub(super) selector: Selector,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) update_strategy: Option<Strategy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) min_ready_seconds: Option<u64>,
+    pub(super) template: PodTemplate,
+}
+
+#[derive(Serialize)]
+pub(super) struct HostPath {
+    pub(super) path: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct K8sToleration {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) key: Option<String>,
+    pub(super) operator: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) effect: Option<&'static str>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Probes: headers.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+pub(super) struct NameValue {
+    pub(super) name: String,
+    pub(super) value: String,
 }

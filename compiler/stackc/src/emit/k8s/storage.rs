@@ -45,10 +45,11 @@ impl Builder<'_> {
             }
             let shared = pods > 1;
             if shared {
+                let pods = if pods >= ON_EVERY_NODE { "a pod on every node".to_string() } else { format!("up to {pods} pods") };
                 self.warn(
                     vol.origin,
                     format!(
-                        "volume `{}` is mounted by up to {pods} pods at once: its claim asks for ReadWriteMany, \
+                        "volume `{}` is mounted by {pods} at once: its claim asks for ReadWriteMany, \
                          which needs a storage class that supports it (NFS, CephFS, EFS, ...)",
                         vol.name
                     ),
@@ -69,17 +70,44 @@ impl Builder<'_> {
     }
 }
 
+/// The writers of a volume that a service on every node mounts: more than any count.
+const ON_EVERY_NODE: u32 = u32::MAX / 2;
+
 /// How many pods mount each volume read-write at once (stateful services excluded:
 /// each of their replicas gets its own claim).
 pub(super) fn volume_writers(stack: &Stack) -> BTreeMap<String, u32> {
     let mut out = BTreeMap::new();
     for svc in stack.services.values().filter(|s| !s.stateful) {
         let pods = svc.autoscale.as_ref().map_or(svc.replicas, |a| a.max.max(svc.replicas));
+        // One pod per node: as many as there are nodes, never one writer.
+        let pods = if svc.global { ON_EVERY_NODE } else { pods };
         for m in &svc.mounts {
             if let MountSource::Volume(v) = &m.source {
-                *out.entry(v.clone()).or_insert(0) += pods;
+                let n: &mut u32 = out.entry(v.clone()).or_insert(0);
+                *n = n.saturating_add(pods);
             }
         }
     }
     out
+}
+
+/// Where the official Postgres image keeps its data.
+const PG_DATA: &str = "/var/lib/postgresql/data";
+/// The directory of the claim that holds it: initdb refuses a directory that is not empty,
+/// and the root of most volumes holds `lost+found`.
+const PG_DATA_SUB_PATH: &str = "pgdata";
+
+impl Builder<'_> {
+    /// The directory of a volume a mount shows: `sub-path=`, else, for a Postgres image's data
+    /// directory, `pgdata` (the official image fails on a volume root that holds `lost+found`).
+    pub(super) fn volume_sub_path(&self, svc: &Service, m: &Mount, target: &str) -> Option<String> {
+        if m.sub_path.is_some() {
+            return m.sub_path.clone();
+        }
+        let image = svc.image.as_ref().map(|i| self.stack.compile_time(i)).unwrap_or_default();
+        let postgres = super::super::POSTGRES_IMAGES.contains(&super::super::image_base(&image));
+        let data_dir = target.trim_end_matches('/') == PG_DATA;
+        let pgdata_set = svc.env.contains_key("PGDATA");
+        (postgres && data_dir && !pgdata_set).then(|| PG_DATA_SUB_PATH.to_string())
+    }
 }

@@ -14,9 +14,11 @@ impl Builder<'_> {
         };
         match &p.check {
             Check::Http { path, port } => {
-                out.http_get = Some(HttpGet { path: self.text(path, origin, "a health check"), port: *port })
+                let http_headers = self.probe_headers(p, origin);
+                out.http_get = Some(HttpGet { path: self.text(path, origin, "a health check"), port: *port, http_headers })
             }
             Check::Tcp(port) => out.tcp_socket = Some(TcpSocket { port: *port }),
+            Check::Grpc(port) => out.grpc = Some(TcpSocket { port: *port }),
             // Probes are not expanded by Kubernetes, and `cmd=` is shell syntax (as in compose).
             Check::Cmd(c) => {
                 out.exec =
@@ -109,6 +111,7 @@ impl Builder<'_> {
                 );
             }
         }
+        self.pod_annotations(svc, &mut annotations);
         pod_labels.insert(SELECTOR_KEY.to_string(), name.clone());
         let pod_labels = self.clean_labels(pod_labels, svc.origin);
 
@@ -158,6 +161,7 @@ impl Builder<'_> {
             let at = svc.origin_of(if svc.readiness.is_some() { "readiness" } else { "health" });
             container.readiness_probe = Some(self.probe(r, at));
         }
+        self.startup_probe(svc, &mut container);
 
         // Volumes and mounts.
         let mut pod = PodSpec::default();
@@ -185,13 +189,15 @@ impl Builder<'_> {
                                 empty_dir: None,
                                 secret: None,
                                 config_map: None,
+                                host_path: None,
                             });
                         }
                     }
+                    let sub_path = self.volume_sub_path(svc, m, &target);
                     container.volume_mounts.push(VolumeMount {
                         name: v.clone(),
                         mount_path: target,
-                        sub_path: None,
+                        sub_path,
                         read_only: m.read_only.then_some(true),
                     });
                     if m.propagation.is_some() {
@@ -202,6 +208,9 @@ impl Builder<'_> {
                             "propagation matters for host paths, which Kubernetes pods do not mount",
                         );
                     }
+                }
+                MountSource::Bind(path) if self.stack.compile_time(path).starts_with('/') => {
+                    self.host_path(svc, m, &mut pod, &mut container, target);
                 }
                 MountSource::Bind(path) => {
                     let path = self.stack.compile_time(path);
@@ -225,6 +234,7 @@ impl Builder<'_> {
                 empty_dir: Some(EmptyDir { medium: Some("Memory"), size_limit: t.size_bytes.map(bytes) }),
                 secret: None,
                 config_map: None,
+                host_path: None,
             });
             let path = self.stack.compile_time(&t.path);
             container.volume_mounts.push(VolumeMount {
@@ -241,6 +251,7 @@ impl Builder<'_> {
                 empty_dir: Some(EmptyDir { medium: Some("Memory"), size_limit: Some(bytes(b)) }),
                 secret: None,
                 config_map: None,
+                host_path: None,
             });
             container.volume_mounts.push(VolumeMount {
                 name: "dshm".into(),
@@ -266,6 +277,7 @@ impl Builder<'_> {
                     optional: r.optional,
                 }),
                 config_map: None,
+                host_path: None,
             });
             // subPath puts the one file at the path the image expects, next to the image's own files.
             container.volume_mounts.push(VolumeMount {
@@ -284,6 +296,7 @@ impl Builder<'_> {
         // Pod settings.
         pod.hostname = svc.hostname.as_ref().map(|h| self.stack.compile_time(h));
         pod.host_pid = (svc.pid.as_deref() == Some("host")).then_some(true);
+        self.node_access(svc, &mut pod);
         pod.termination_grace_period_seconds = self.amount(&svc.stop_grace_period, "stop-grace-period").map(seconds);
         if let Some(p) = &svc.platform {
             let p = self.stack.compile_time(p);
@@ -343,7 +356,10 @@ impl Builder<'_> {
             let d = self.text(&Text::from_default(d), svc.origin_of("description"), "`description`");
             meta.annotations.insert("description".into(), d);
         }
-        if one_shot {
+        if svc.global {
+            pod.containers.push(container);
+            self.daemon_set(svc, meta, selector.clone(), PodTemplate { metadata: pod_meta, spec: pod });
+        } else if one_shot {
             // A job to completion (compose `restart: "no"`, `depends-on … completed=#true`):
             // its pod retries on failure, as a start order would otherwise have to.
             pod.restart_policy = Some("OnFailure");
@@ -386,38 +402,7 @@ impl Builder<'_> {
             self.disruption_budget(svc, &selector);
         }
 
-        // The Service: ClusterIP on the container ports, so that the addresses the stack uses
-        // (`postgres:5432`) are the same as in compose. A StatefulSet's is headless.
-        if !svc.ports.is_empty() || svc.stateful {
-            let named = svc.ports.len() > 1;
-            let ports = svc
-                .ports
-                .iter()
-                .map(|p| ServicePort {
-                    name: named.then(|| {
-                        p.name
-                            .clone()
-                            .filter(|n| valid_port_name(n))
-                            .unwrap_or_else(|| format!("{}-{}", protocol(p.protocol).to_ascii_lowercase(), p.port))
-                    }),
-                    port: p.port,
-                    target_port: p.port,
-                    protocol: protocol(p.protocol),
-                })
-                .collect();
-            let metadata = self.meta(&name, &[(SELECTOR_KEY, &name)]);
-            self.push(Object {
-                api_version: "v1",
-                kind: "Service",
-                metadata,
-                spec: Some(ServiceSpec {
-                    cluster_ip: svc.stateful.then_some("None"),
-                    selector: selector.clone(),
-                    ports,
-                }),
-                data: None,
-            });
-        }
+        self.service_object(svc, &selector);
         for p in &svc.publish {
             self.warn(
                 p.origin,
