@@ -118,6 +118,7 @@ catalogue! {
     UnscrapedAlertJob = "W0105" "unscraped-alert-job" "an alert selects a `job` that the stack does not scrape";
     PlaintextSecret = "W0106" "plaintext-secret" "a literal value in an environment variable whose name says it is a secret";
     PublicPort = "W0107" "public-port" "a non-HTTP port published on all host addresses";
+    UnknownTemplate = "E0213" "unknown-template" "`use` names a template that does not exist";
 }
 
 impl Code {

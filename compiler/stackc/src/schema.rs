@@ -462,6 +462,8 @@ const SERVICE: &[NodeSpec] = &[
         .props(&[p("target", MountTarget), p("mode", Int(0, 0o777))])
         .keyed(),
     n("env-from", "take every variable of an `env-group`").rest("group", Ref(RefKind::EnvGroup), 1),
+    n("use", "apply templates: their settings, with this block's own merged over them")
+        .rest("template", Name, 1),
 ];
 
 const ROUTE_PROPS: &[PropSpec] = &[
@@ -679,6 +681,10 @@ pub const TOP: &[NodeSpec] = &[
     n("defaults", "service settings applied to every service (a service's own setting wins)")
         .kids(SERVICE)
         .merge(Merge::Deep),
+    n("template", "named service settings that services apply with `use` (their own settings win)")
+        .args(&[NAME], 1)
+        .kids(SERVICE)
+        .merge(Merge::DeepKey),
     n("proxy", "reverse proxy settings shared by all sites").kids(PROXY).merge(Merge::Deep),
     n("site", "a public site served by the reverse proxy").rest("host", Host, 0).kids(SITE).merge(Merge::DeepKey),
     n("firewall", "host firewall (UFW)").kids(FIREWALL).merge(Merge::Deep),

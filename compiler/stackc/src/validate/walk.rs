@@ -223,6 +223,8 @@ impl Walker<'_, '_> {
             }
             (Some(children), Children::Nodes(c)) => {
                 let svc = if spec.name == "service" { Some(node) } else { service };
+                // A block that uses templates overlays them: `#null` removes a template's setting.
+                let overlay = overlay || children.iter().any(|c| c.name.name == "use");
                 self.level(children, c, overlay, svc);
             }
             (Some(children), Children::TopLevel) => {
