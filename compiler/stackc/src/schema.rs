@@ -462,8 +462,7 @@ const SERVICE: &[NodeSpec] = &[
         .props(&[p("target", MountTarget), p("mode", Int(0, 0o777))])
         .keyed(),
     n("env-from", "take every variable of an `env-group`").rest("group", Ref(RefKind::EnvGroup), 1),
-    n("use", "apply templates: their settings, with this block's own merged over them")
-        .rest("template", Name, 1),
+    n("use", "apply templates: their settings, with this block's own merged over them").rest("template", Name, 1),
 ];
 
 const ROUTE_PROPS: &[PropSpec] = &[
