@@ -16,13 +16,18 @@ pub fn environments(nodes: &[Node]) -> Vec<&Node> {
 /// The base stack (without `env` blocks), with `env` merged over it when given, its
 /// templates expanded (with what went wrong there) and `defaults` applied.
 pub fn merged(nodes: &[Node], env: Option<&Node>) -> (Vec<Node>, Vec<Diagnostic>) {
+    let (nodes, diags) = expanded(nodes, env);
+    (apply_defaults(nodes), diags)
+}
+
+/// [`merged`] before `defaults`: what `stackc show` prints.
+pub fn expanded(nodes: &[Node], env: Option<&Node>) -> (Vec<Node>, Vec<Diagnostic>) {
     let base: Vec<Node> = nodes.iter().filter(|n| n.name.name != "env").cloned().collect();
     let merged = match env {
         Some(e) => merge_level(base, e.children(), schema::TOP),
         None => base,
     };
-    let (expanded, diags) = super::templates::expand(merged);
-    (apply_defaults(expanded), diags)
+    super::templates::expand(merged)
 }
 
 /// `defaults { … }`: each setting is added to every service that does not set it itself.
