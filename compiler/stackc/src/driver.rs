@@ -81,11 +81,12 @@ fn compile_stacks(name: &str, text: &str, opts: &Options) -> (Outcome, Vec<(Stri
     let mut diags = Diagnostics::new();
     let (doc, parse_diags) = syntax::parse(id, text);
     diags.extend(parse_diags);
-    let Some(doc) = doc else {
+    let Some(mut doc) = doc else {
         let outcome =
             Outcome { diagnostics: diags.into_sorted(&sources), sources, stack: None, environments: Vec::new() };
         return (outcome, Vec::new(), TemplateUses::default());
     };
+    lower::presets::add_used(&mut doc.nodes, &mut sources);
     let (stack, env_stacks, environments) = check_document(&doc, opts, &mut diags);
     let uses = TemplateUses::collect(&doc.nodes);
     let mut diagnostics = diags.into_sorted(&sources);

@@ -33,9 +33,10 @@ pub fn show(name: &str, text: &str, opts: &Options, service: Option<&str>) -> Re
     }
     let mut sources = SourceMap::new();
     let id = sources.add(name, text);
-    let (Some(doc), _) = syntax::parse(id, text) else {
+    let (Some(mut doc), _) = syntax::parse(id, text) else {
         return Err(ShowError::Invalid(Box::new(outcome)));
     };
+    crate::lower::presets::add_used(&mut doc.nodes, &mut sources);
     let nodes = validate::as_meant(&doc.nodes, &mut crate::diagnostics::Diagnostics::new());
     let env = opts
         .env

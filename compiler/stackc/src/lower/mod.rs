@@ -4,6 +4,7 @@
 
 pub mod graph;
 pub mod merge;
+pub mod presets;
 pub mod templates;
 
 use indexmap::IndexMap;

@@ -108,9 +108,13 @@ impl Expander {
             return None;
         }
         let Some(template) = self.templates.get(name).cloned() else {
-            let help = match did_you_mean(name, self.templates.keys().map(String::as_str)) {
+            let presets = super::presets::PRESETS.iter().map(|(p, _)| *p);
+            let help = match did_you_mean(name, self.templates.keys().map(String::as_str).chain(presets)) {
                 Some(m) => format!("did you mean `{m}`?"),
-                None => format!("declare it: `template \"{name}\" {{ … }}` with the service settings to share"),
+                None => format!(
+                    "declare it: `template \"{name}\" {{ … }}` with the service settings to share (stackc's presets: {})",
+                    super::presets::PRESETS.iter().map(|(p, _)| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+                ),
             };
             self.diags.push(
                 Diagnostic::error(Code::UnknownTemplate, format!("unknown template `{name}`"))
