@@ -422,6 +422,14 @@ pub struct Service {
     /// Where each setting is (the first node of each name: `resources`, `user`, `mount`, …),
     /// so that a diagnostic about one points at it rather than at the whole service.
     pub origins: IndexMap<String, Origin>,
+    /// Compose-only settings (issue 12): `profiles`, `pull-policy`, `stop-signal`,
+    /// `container-name`, `sysctl`, `group-add`.
+    pub profiles: Vec<String>,
+    pub pull_policy: Option<String>,
+    pub stop_signal: Option<String>,
+    pub container_name: Option<String>,
+    pub sysctls: Vec<(String, String)>,
+    pub group_add: Vec<String>,
 }
 
 impl Service {

@@ -463,6 +463,15 @@ const SERVICE: &[NodeSpec] = &[
         .keyed(),
     n("env-from", "take every variable of an `env-group`").rest("group", Ref(RefKind::EnvGroup), 1),
     n("use", "apply templates: their settings, with this block's own merged over them").rest("template", Name, 1),
+    // What compose services say that the rest of the language had no node for (issue 12).
+    n("profiles", "compose profiles: the service starts only when one of them is enabled").rest("profile", Name, 1),
+    n("pull-policy", "when the image is pulled").args(&[("policy", Enum(&["always", "missing", "never", "build"]))], 1),
+    n("stop-signal", "the signal that stops the container, e.g. \"SIGQUIT\"").args(&[("signal", Str)], 1),
+    n("container-name", "a fixed container name for compose (one replica only)").args(&[("name", Str)], 1),
+    n("sysctl", "a namespaced kernel parameter: `sysctl \"net.core.somaxconn\" \"1024\"`")
+        .args(&[("name", Str), ("value", Scalar)], 2)
+        .keyed(),
+    n("group-add", "supplementary groups of the process, by name or GID").rest("group", Str, 1),
 ];
 
 const ROUTE_PROPS: &[PropSpec] = &[

@@ -152,6 +152,9 @@ pub(super) struct Container {
     pub(super) volume_mounts: Vec<VolumeMount>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) security_context: Option<SecurityContext>,
+    /// `pull-policy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) image_pull_policy: Option<&'static str>,
 }
 
 #[derive(Serialize)]
