@@ -430,6 +430,17 @@ pub struct Service {
     pub container_name: Option<String>,
     pub sysctls: Vec<(String, String)>,
     pub group_add: Vec<String>,
+    /// `env-file`: read by compose at deploy time, never by stackc.
+    pub env_files: Vec<EnvFile>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvFile {
+    /// Relative to the stack file's directory, or absolute.
+    pub path: Text,
+    /// `required=#false`: a missing file is no error.
+    pub required: bool,
+    pub origin: Origin,
 }
 
 impl Service {

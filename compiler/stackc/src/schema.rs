@@ -472,6 +472,10 @@ const SERVICE: &[NodeSpec] = &[
         .args(&[("name", Str), ("value", Scalar)], 2)
         .keyed(),
     n("group-add", "supplementary groups of the process, by name or GID").rest("group", Str, 1),
+    n("env-file", "variables read from a file at deploy time (compose `env_file`); never copied")
+        .args(&[("path", Path)], 1)
+        .props(&[p("required", Bool)])
+        .keyed(),
 ];
 
 const ROUTE_PROPS: &[PropSpec] = &[

@@ -1,5 +1,5 @@
 //! Service settings of compose's model that the language gained for issue 12: `profiles`,
-//! `pull-policy`, `stop-signal`, `container-name`, `sysctl`, `group-add`. Compose writes each;
+//! `pull-policy`, `stop-signal`, `container-name`, `sysctl`, `group-add`, `env-file`. Compose writes each;
 //! Kubernetes maps `pull-policy` and reports the others (W0501 at the setting); compose
 //! refuses the container names it cannot run (E0501).
 
@@ -27,6 +27,8 @@ service "db" {
     sysctl "net.ipv4.tcp_keepalive_time" 600
     group-add "video" "44"
     pull-policy "missing"
+    env-file "./db.env"
+    env-file "./local.env" required=#false
 }
 service "debug" {
     image "busybox:1.36"
@@ -50,6 +52,8 @@ fn compose_writes_each_setting() {
         "pull_policy: missing",
         "sysctls:\n  net.core.somaxconn: \"1024\"\n  net.ipv4.tcp_keepalive_time: \"600\"",
         "group_add:\n- video\n- \"44\"",
+        // Relative to the output directory (`build/<stem>` by default): never read, never copied.
+        "env_file:\n- ./db.env\n- path: ./local.env\n  required: false",
     ] {
         assert!(db.contains(want), "{want}:\n{db}");
     }
@@ -70,6 +74,7 @@ fn kubernetes_maps_the_pull_policy_and_reports_the_rest_at_the_setting() {
         ("group-add", "db"),
         ("profiles", "debug"),
         ("pull-policy", "debug"),
+        ("env-file", "db"),
     ] {
         let d = diags
             .iter()
@@ -109,6 +114,8 @@ fn the_compose_file_passes_the_schema_and_docker_compose_v2() {
     std::fs::create_dir_all(dir.join("debug")).unwrap();
     let path = dir.join("docker-compose.yml");
     std::fs::write(&path, file(&files, "docker-compose.yml")).unwrap();
+    // The required env file must exist for `config`; the optional one may be missing.
+    std::fs::write(dir.join("db.env"), "POSTGRES_PASSWORD=x\n").unwrap();
     if let Some(check) = require("jsonschema", "check-jsonschema") {
         let out = Command::new(check).args(["--builtin-schema", "vendor.compose-spec"]).arg(&path).output().unwrap();
         assert!(

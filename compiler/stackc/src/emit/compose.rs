@@ -148,6 +148,16 @@ struct CService {
     sysctls: IndexMap<String, String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     group_add: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    env_file: Vec<CEnvFile>,
+}
+
+/// An `env_file` entry: the short form, or the long one for an optional file.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum CEnvFile {
+    Short(String),
+    Long { path: String, required: bool },
 }
 
 #[derive(Serialize)]

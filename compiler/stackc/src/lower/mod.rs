@@ -600,6 +600,16 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             .filter_map(|s| Some((s.arg_str(0)?.to_string(), s.arg(1)?.value.display())))
             .collect(),
         group_add: n.children_named("group-add").flat_map(|g| g.args.iter().map(|a| a.value.display())).collect(),
+        env_files: n
+            .children_named("env-file")
+            .filter_map(|f| {
+                Some(EnvFile {
+                    path: entry_text(f.arg(0)?),
+                    required: f.prop_bool("required").unwrap_or(true),
+                    origin: origin(f.span),
+                })
+            })
+            .collect(),
     }
 }
 

@@ -292,12 +292,24 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
         };
         c.ulimits.insert(u.name.clone(), v);
     }
-    compose_only(svc, &mut c);
+    compose_only(stack, opts, svc, &mut c);
     c
 }
 
 /// The settings only compose has (`check_compose_only` reports what it refuses).
-fn compose_only(svc: &Service, c: &mut CService) {
+fn compose_only(stack: &Stack, opts: &EmitOptions, svc: &Service, c: &mut CService) {
+    c.env_file = svc
+        .env_files
+        .iter()
+        .map(|f| {
+            let path = render_path(stack, opts, &f.path);
+            if f.required {
+                CEnvFile::Short(path)
+            } else {
+                CEnvFile::Long { path, required: false }
+            }
+        })
+        .collect();
     c.profiles.extend(svc.profiles.iter().cloned());
     c.pull_policy.clone_from(&svc.pull_policy);
     c.stop_signal = svc.stop_signal.as_deref().map(esc);

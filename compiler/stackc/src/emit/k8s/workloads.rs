@@ -492,6 +492,9 @@ impl Builder<'_> {
             ("container-name", svc.container_name.is_some(), "pods get generated names; other pods reach this one by its Service name"),
             ("sysctl", !svc.sysctls.is_empty(), "set the pod's `securityContext.sysctls` (unsafe ones need the kubelet's allowlist) in a kustomize patch"),
             ("group-add", !svc.group_add.is_empty(), "set the pod's `securityContext.supplementalGroups` (numeric GIDs) in a kustomize patch"),
+            // kustomize's configMapGenerator loads files below the kustomization only, and the
+            // file must never be copied into the output.
+            ("env-file", !svc.env_files.is_empty(), "create a ConfigMap from the file and take it in a kustomize patch (`envFrom`): `kubectl create configmap NAME --from-env-file=FILE`"),
         ];
         for (setting, present, help) in unexpressed {
             if present {
