@@ -4,8 +4,6 @@
 //! StatefulSet on Kubernetes, is found by the exporters and backups, and passes the compose
 //! spec schema and Docker Compose v2 `config -q`. The stack's own declarations win.
 
-use std::process::Command;
-
 use stackc::diagnostics::{Diagnostics, Severity};
 use stackc::emit::{EmitOptions, OutputFile};
 use stackc::lower::presets::PRESETS;
@@ -13,7 +11,7 @@ use stackc::source::SourceMap;
 use stackc::Options;
 
 mod support;
-use support::{compose_v2_config, file, require, require_compose_v2, service_block};
+use support::{file, service_block, validate_compose};
 
 fn build(text: &str) -> (Vec<OutputFile>, Vec<stackc::diagnostics::Diagnostic>) {
     let built = stackc::build("app.stack.kdl", text, &Options::default(), &EmitOptions::default());
@@ -144,26 +142,10 @@ fn a_diagnostic_in_a_preset_points_at_the_preset_and_the_use_line() {
 #[test]
 fn preset_compose_files_pass_the_schema_and_docker_compose_v2() {
     let files = build_ok(ALL);
-    let dir = std::env::temp_dir().join(format!("stackc-presets-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("docker-compose.yml");
-    std::fs::write(&path, file(&files, "docker-compose.yml")).unwrap();
-    let env: Vec<(String, String)> =
+    let env =
         ["POSTGRES_PASSWORD", "REDIS_PASSWORD", "MARIADB_PASSWORD", "MARIADB_ROOT_PASSWORD", "MINIO_ROOT_PASSWORD"]
             .iter()
             .map(|v| (v.to_string(), "placeholder".to_string()))
             .collect();
-    if let Some(check) = require("jsonschema", "check-jsonschema") {
-        let out = Command::new(check).args(["--builtin-schema", "vendor.compose-spec"]).arg(&path).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    if let Some(dc) = require_compose_v2() {
-        assert_eq!(compose_v2_config(&dc, &path, env), Ok(()));
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    validate_compose("presets", file(&files, "docker-compose.yml"), &[], env);
 }

@@ -130,3 +130,28 @@ pub fn require_compose_v2() -> Option<PathBuf> {
     assert!(version.contains(" v2."), "{} is not Docker Compose v2: {version}", dc.display());
     Some(dc)
 }
+
+/// A generated compose file (with `files` beside it, `(relative path, contents)`) judged by
+/// the compose spec schema and Docker Compose v2 `config -q` with `env`, where installed.
+pub fn validate_compose(label: &str, compose: &str, files: &[(&str, &str)], env: Vec<(String, String)>) {
+    let dir = std::env::temp_dir().join(format!("stackc-{label}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("docker-compose.yml");
+    std::fs::write(&path, compose).unwrap();
+    for (rel, text) in files {
+        std::fs::write(dir.join(rel), text).unwrap();
+    }
+    if let Some(check) = require("jsonschema", "check-jsonschema") {
+        let out = Command::new(check).args(["--builtin-schema", "vendor.compose-spec"]).arg(&path).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    if let Some(dc) = require_compose_v2() {
+        assert_eq!(compose_v2_config(&dc, &path, env), Ok(()));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
