@@ -183,6 +183,16 @@ enum Command {
     },
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
+    /// Print the stack with its templates expanded, as KDL that builds to the same files
+    Show {
+        file: PathBuf,
+        /// Show this environment merged over the base (default: the base; `env` blocks are left out)
+        #[arg(long)]
+        env: Option<String>,
+        /// Show only this service
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
+    },
 }
 
 const BUILD_ABOUT: &str = "\
@@ -243,6 +253,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Graph { file, format, env } => graph(&file, format, env),
         Command::Exposure { file, env } => exposure(&file, env),
         Command::Fmt { files, check } => fmt(&files, check),
+        Command::Show { file, env, service } => show(&file, env, service.as_deref()),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "stackc", &mut std::io::stdout());
             ExitCode::SUCCESS
@@ -458,6 +469,29 @@ fn graph(file: &Path, format: GraphFormat, env: Option<String>) -> ExitCode {
     };
     print!("{rendered}");
     ExitCode::SUCCESS
+}
+
+fn show(file: &Path, env: Option<String>, service: Option<&str>) -> ExitCode {
+    let text = match read_source(file) {
+        Ok(t) => t,
+        Err(e) => return ExitCode::from(e.report(file, DiagFormat::Human, Color::Auto)),
+    };
+    match stackc::show::show(&file.display().to_string(), &text, &Options { env, ..Options::default() }, service) {
+        Ok(shown) => {
+            print!("{shown}");
+            ExitCode::SUCCESS
+        }
+        Err(stackc::show::ShowError::Invalid(out)) => {
+            print_diagnostics(&out, DiagFormat::Human, render_options(Color::Auto));
+            ExitCode::from(1)
+        }
+        Err(stackc::show::ShowError::UnknownService { name, services }) => {
+            let known: Vec<&str> = services.iter().map(String::as_str).collect();
+            let help = stackc::diagnostics::suggest(&name, &known, "services").unwrap_or_default();
+            eprintln!("error: {}: no service `{name}`; {help}", file.display());
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn fmt(files: &[PathBuf], check: bool) -> ExitCode {

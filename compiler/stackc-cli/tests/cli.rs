@@ -443,6 +443,46 @@ fn explain_unknown_code_exits_2() {
 }
 
 // ---------------------------------------------------------------------------------------
+// show
+// ---------------------------------------------------------------------------------------
+
+const TEMPLATED: &str = r#"stack "demo"
+
+template "web-defaults" {
+    image "nginx:1.27.0"
+    restart "unless-stopped"
+    health cmd="true"
+}
+
+service "web" {
+    use "web-defaults"
+    port 80 name="http"
+}
+
+env "production" {
+    template "web-defaults" {
+        restart "always"
+    }
+}
+"#;
+
+#[test]
+fn show_prints_the_expanded_stack_and_one_service() {
+    let dir = TempDir::new("show");
+    dir.file("t.stack.kdl", TEMPLATED);
+    let web = "service \"web\" {\n    image \"nginx:1.27.0\"\n    restart \"unless-stopped\"\n    health cmd=\"true\"\n    port 80 name=\"http\"\n}\n";
+    let run = stackc(&dir, &["show", "t.stack.kdl"]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, format!("stack \"demo\"\n\n{web}"), "{}", run.dump());
+    let run = stackc(&dir, &["show", "--service", "web", "t.stack.kdl"]);
+    assert_eq!(run.stdout, web, "{}", run.dump());
+    stackc(&dir, &["show", "--env", "production", "t.stack.kdl"]).expect_code(0).stdout_has("restart \"always\"");
+    stackc(&dir, &["show", "--service", "wbe", "t.stack.kdl"]).expect_code(2).stderr_has("did you mean `web`?");
+    dir.file("bad.stack.kdl", &TEMPLATED.replace("use \"web-defaults\"", "use \"web-default\""));
+    stackc(&dir, &["show", "bad.stack.kdl"]).expect_code(1).stderr_has("E0213");
+}
+
+// ---------------------------------------------------------------------------------------
 // graph
 // ---------------------------------------------------------------------------------------
 

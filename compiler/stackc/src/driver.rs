@@ -3,6 +3,7 @@
 
 use crate::diagnostics::{quote, suggest, Code, Diagnostic, Diagnostics};
 use crate::ir::Stack;
+use crate::lower::templates::TemplateUses;
 use crate::lower::{self, merge};
 use crate::source::SourceMap;
 use crate::syntax::{self, ast::Document};
@@ -81,14 +82,15 @@ pub fn compile(name: &str, text: &str, opts: &Options) -> Outcome {
 }
 
 /// [`compile`], and also the IR of every environment whose own checks passed (without
-/// `opts.env`; with it, the one stack is the outcome's).
-fn compile_stacks(name: &str, text: &str, opts: &Options) -> (Outcome, Vec<(String, Stack)>) {
+/// `opts.env`; with it, the one stack is the outcome's), and where templates are used (for
+/// the targets' diagnostics).
+fn compile_stacks(name: &str, text: &str, opts: &Options) -> (Outcome, Vec<(String, Stack)>, TemplateUses) {
     let mut sources = SourceMap::new();
     let id = sources.add(name, text);
     let mut diags = Diagnostics::new();
     let (doc, parse_diags) = syntax::parse(id, text);
     diags.extend(parse_diags);
-    let Some(doc) = doc else {
+    let Some(mut doc) = doc else {
         let outcome = Outcome {
             diagnostics: diags.into_sorted(&sources),
             sources,
@@ -96,12 +98,16 @@ fn compile_stacks(name: &str, text: &str, opts: &Options) -> (Outcome, Vec<(Stri
             environments: Vec::new(),
             suppressed: Vec::new(),
         };
-        return (outcome, Vec::new());
+        return (outcome, Vec::new(), TemplateUses::default());
     };
+    lower::presets::add_used(&mut doc.nodes, &mut sources);
     let (stack, env_stacks, environments) = check_document(&doc, opts, &mut diags);
     let suppressed = diags.take_suppressed();
-    let outcome = Outcome { diagnostics: diags.into_sorted(&sources), sources, stack, environments, suppressed };
-    (outcome, env_stacks)
+    let uses = TemplateUses::collect(&doc.nodes);
+    let mut diagnostics = diags.into_sorted(&sources);
+    uses.relate(&mut diagnostics);
+    let outcome = Outcome { diagnostics, sources, stack, environments, suppressed };
+    (outcome, env_stacks, uses)
 }
 
 /// The base (or the selected environment) and, without `opts.env`, every environment, each
@@ -150,8 +156,9 @@ fn check_document(
     // accessors and skip what does not parse, so every independent error is reported in
     // one run. The IR is only handed out when there are no errors at all.
     let file_failed = diags.has_errors();
-    let main = merge::merged(nodes, selected);
+    let (main, template_diags) = merge::merged(nodes, selected);
     let mut main_diags = Diagnostics::new();
+    main_diags.extend(template_diags);
     let stack = semantic(&main, opts, selected.and_then(|e| e.arg_str(0)), &mut main_diags);
     for s in main_diags.take_suppressed() {
         diags.suppress(s);
@@ -164,8 +171,9 @@ fn check_document(
     if opts.env.is_none() {
         for env in &envs {
             let Some(name) = env.arg_str(0) else { continue };
-            let merged = merge::merged(nodes, Some(env));
+            let (merged, template_diags) = merge::merged(nodes, Some(env));
             let mut env_diags = Diagnostics::new();
+            env_diags.extend(template_diags);
             let env_stack = semantic(&merged, opts, Some(name), &mut env_diags);
             per_env.add(name, env_diags.iter().filter(|d| !in_base.contains(d)).cloned());
             if let Some(s) = env_stack.filter(|_| !file_failed) {
@@ -237,7 +245,7 @@ pub struct Built {
 /// run as well (their files dropped), so that what `stackc build --env NAME` would report is
 /// reported here too, under that environment's name.
 pub fn build(name: &str, text: &str, opts: &Options, emit_opts: &crate::emit::EmitOptions) -> Built {
-    let (mut outcome, env_stacks) = compile_stacks(name, text, opts);
+    let (mut outcome, env_stacks, uses) = compile_stacks(name, text, opts);
     let mut diags = Diagnostics::new();
     diags.extend(std::mem::take(&mut outcome.diagnostics));
     // The targets' W0501 is a lint like validation's: the stack's policy and `-A`/`-W`/`-D`.
@@ -258,6 +266,7 @@ pub fn build(name: &str, text: &str, opts: &Options, emit_opts: &crate::emit::Em
     diags.extend(base);
     diags.extend(per_env.finish());
     outcome.diagnostics = diags.into_sorted(&outcome.sources);
+    uses.relate(&mut outcome.diagnostics);
     if base_failed {
         outcome.stack = None;
         return Built { outcome, files: Vec::new() };

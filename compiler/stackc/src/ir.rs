@@ -448,6 +448,16 @@ pub struct Service {
     pub service_type: ServiceType,
     /// `annotations`: of the pods (and compose's containers).
     pub annotations: IndexMap<String, Text>,
+    /// Compose-only settings (issue 12): `profiles`, `pull-policy`, `stop-signal`,
+    /// `container-name`, `sysctl`, `group-add`.
+    pub profiles: Vec<String>,
+    pub pull_policy: Option<String>,
+    pub stop_signal: Option<String>,
+    pub container_name: Option<String>,
+    pub sysctls: Vec<(String, String)>,
+    pub group_add: Vec<String>,
+    /// `env-file`: read by compose at deploy time, never by stackc.
+    pub env_files: Vec<EnvFile>,
 }
 
 /// `toleration [KEY] value= effect=`: no key tolerates every taint; no value, any value.
@@ -468,6 +478,15 @@ pub enum ServiceType {
     NodePort,
     /// No virtual IP: the name resolves to every ready pod (a StatefulSet's always is).
     Headless,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvFile {
+    /// Relative to the stack file's directory, or absolute.
+    pub path: Text,
+    /// `required=#false`: a missing file is no error.
+    pub required: bool,
+    pub origin: Origin,
 }
 
 impl Service {

@@ -13,6 +13,7 @@ pub mod fmt;
 pub mod ir;
 pub mod lower;
 pub mod schema;
+pub mod show;
 pub mod source;
 pub mod syntax;
 pub mod validate;

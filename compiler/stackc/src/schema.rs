@@ -496,6 +496,20 @@ const SERVICE: &[NodeSpec] = &[
         .args(&[("type", Enum(&["cluster-ip", "load-balancer", "node-port", "headless"]))], 1),
     n("annotations", "annotations of the pods (k8s) and containers (compose): `annotations \"example.com/team\"=\"api\"`")
         .free(Str, Str, false),
+    n("use", "apply templates: their settings, with this block's own merged over them").rest("template", Name, 1),
+    // What compose services say that the rest of the language had no node for (issue 12).
+    n("profiles", "compose profiles: the service starts only when one of them is enabled").rest("profile", Name, 1),
+    n("pull-policy", "when the image is pulled").args(&[("policy", Enum(&["always", "missing", "never", "build"]))], 1),
+    n("stop-signal", "the signal that stops the container, e.g. \"SIGQUIT\"").args(&[("signal", Str)], 1),
+    n("container-name", "a fixed container name for compose (one replica only)").args(&[("name", Str)], 1),
+    n("sysctl", "a namespaced kernel parameter: `sysctl \"net.core.somaxconn\" \"1024\"`")
+        .args(&[("name", Str), ("value", Scalar)], 2)
+        .keyed(),
+    n("group-add", "supplementary groups of the process, by name or GID").rest("group", Str, 1),
+    n("env-file", "variables read from a file at deploy time (compose `env_file`); never copied")
+        .args(&[("path", Path)], 1)
+        .props(&[p("required", Bool)])
+        .keyed(),
 ];
 
 const ROUTE_PROPS: &[PropSpec] = &[
@@ -827,6 +841,10 @@ pub const TOP: &[NodeSpec] = &[
     n("defaults", "service settings applied to every service (a service's own setting wins)")
         .kids(SERVICE)
         .merge(Merge::Deep),
+    n("template", "named service settings that services apply with `use` (their own settings win)")
+        .args(&[NAME], 1)
+        .kids(SERVICE)
+        .merge(Merge::DeepKey),
     n("proxy", "reverse proxy settings shared by all sites").kids(PROXY).merge(Merge::Deep),
     n("site", "a public site served by the reverse proxy").rest("host", Host, 0).kids(SITE).merge(Merge::DeepKey),
     n("firewall", "host firewall (UFW)").kids(FIREWALL).merge(Merge::Deep),

@@ -29,7 +29,7 @@ use stackc::ir::TargetKind;
 use stackc::{build, Options};
 
 mod support;
-use support::{in_ci, root};
+use support::{in_ci, require, root, tool};
 
 // ---------------------------------------------------------------------------------------
 // PRNG: xorshift64*, seeded per stack through splitmix64.
@@ -1519,17 +1519,6 @@ fn service(g: &mut Gen, i: usize) -> (String, Map<String, Value>) {
 // Checks.
 // ---------------------------------------------------------------------------------------
 
-/// The tool from `.ci/tools/<venv>/bin`, else from PATH.
-fn tool(venv: &str, name: &str) -> Option<PathBuf> {
-    let local = root().join(".ci/tools").join(venv).join("bin").join(name);
-    if local.is_file() {
-        return Some(local);
-    }
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().ok()?;
-    let path = String::from_utf8_lossy(&found.stdout).trim().to_string();
-    (found.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
-}
-
 fn not_run(what: &str) {
     if in_ci() {
         panic!("{what} is not installed: CI must run .ci/install-validators first");
@@ -1537,14 +1526,6 @@ fn not_run(what: &str) {
     support::report_not_run(&format!(
         "{what} is not installed; run .ci/install-validators (CI always runs this check)"
     ));
-}
-
-fn require(venv: &str, name: &str) -> Option<PathBuf> {
-    let t = tool(venv, name);
-    if t.is_none() {
-        not_run(name);
-    }
-    t
 }
 
 /// A Python with PyYAML: the compose venv's, else `python3` from PATH.

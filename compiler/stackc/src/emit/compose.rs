@@ -140,6 +140,26 @@ struct CService {
     stop_grace_period: Option<String>,
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     annotations: IndexMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pull_policy: Option<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    sysctls: IndexMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    group_add: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    env_file: Vec<CEnvFile>,
+}
+
+/// An `env_file` entry: the short form, or the long one for an optional file.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum CEnvFile {
+    Short(String),
+    Long { path: String, required: bool },
 }
 
 #[derive(Serialize)]
@@ -343,6 +363,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
         check_service(stack, svc, &mut out);
     }
     check_volumes(stack, &mut out);
+    service::check_container_names(stack, &mut out);
     out.extend(check_proxy(stack));
     out.extend(check_monitoring(stack));
     out.extend(backup::check(stack));

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::diagnostics::Diagnostic;
 use crate::schema::{self, Merge, NodeSpec};
 use crate::syntax::ast::{Node, Value};
 use crate::validate::walk::{identity, is_removal};
@@ -12,14 +13,21 @@ pub fn environments(nodes: &[Node]) -> Vec<&Node> {
     nodes.iter().filter(|n| n.name.name == "env" && n.arg_str(0).is_some()).collect()
 }
 
-/// The base stack (without `env` blocks), with `env` merged over it when given.
-pub fn merged(nodes: &[Node], env: Option<&Node>) -> Vec<Node> {
+/// The base stack (without `env` blocks), with `env` merged over it when given, its
+/// templates expanded (with what went wrong there) and `defaults` applied.
+pub fn merged(nodes: &[Node], env: Option<&Node>) -> (Vec<Node>, Vec<Diagnostic>) {
+    let (nodes, diags) = expanded(nodes, env);
+    (apply_defaults(nodes), diags)
+}
+
+/// [`merged`] before `defaults`: what `stackc show` prints.
+pub fn expanded(nodes: &[Node], env: Option<&Node>) -> (Vec<Node>, Vec<Diagnostic>) {
     let base: Vec<Node> = nodes.iter().filter(|n| n.name.name != "env").cloned().collect();
     let merged = match env {
         Some(e) => merge_level(base, e.children(), schema::TOP),
         None => base,
     };
-    apply_defaults(merged)
+    super::templates::expand(merged)
 }
 
 /// `defaults { … }`: each setting is added to every service that does not set it itself.
@@ -81,7 +89,9 @@ fn index(out: &[Option<Node>], specs: &'static [NodeSpec]) -> Index {
     index
 }
 
-fn merge_level(base: Vec<Node>, overlay: &[Node], specs: &'static [NodeSpec]) -> Vec<Node> {
+/// `overlay` merged over `base`, node by node, by each node's rule in `specs` (also how a
+/// node's own settings merge over the templates it uses).
+pub(super) fn merge_level(base: Vec<Node>, overlay: &[Node], specs: &'static [NodeSpec]) -> Vec<Node> {
     // Removed nodes leave a `None`, so that the positions in the index stay valid.
     let mut out: Vec<Option<Node>> = base.into_iter().map(Some).collect();
     let mut index = index(&out, specs);

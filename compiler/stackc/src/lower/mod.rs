@@ -5,6 +5,8 @@
 pub mod graph;
 pub mod merge;
 pub mod proxy;
+pub mod presets;
+pub mod templates;
 
 use indexmap::IndexMap;
 
@@ -623,6 +625,25 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             _ => ServiceType::ClusterIp,
         },
         annotations: free_texts(n.children_named("annotations")),
+        profiles: n.children_named("profiles").flat_map(|p| p.args.iter().map(|a| a.value.display())).collect(),
+        pull_policy: child("pull-policy").and_then(|p| p.arg_str(0)).map(str::to_string),
+        stop_signal: child("stop-signal").and_then(|p| p.arg_str(0)).map(str::to_string),
+        container_name: child("container-name").and_then(|p| p.arg_str(0)).map(str::to_string),
+        sysctls: n
+            .children_named("sysctl")
+            .filter_map(|s| Some((s.arg_str(0)?.to_string(), s.arg(1)?.value.display())))
+            .collect(),
+        group_add: n.children_named("group-add").flat_map(|g| g.args.iter().map(|a| a.value.display())).collect(),
+        env_files: n
+            .children_named("env-file")
+            .filter_map(|f| {
+                Some(EnvFile {
+                    path: entry_text(f.arg(0)?),
+                    required: f.prop_bool("required").unwrap_or(true),
+                    origin: origin(f.span),
+                })
+            })
+            .collect(),
     }
 }
 

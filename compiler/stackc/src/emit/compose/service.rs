@@ -323,7 +323,79 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
         };
         c.ulimits.insert(u.name.clone(), v);
     }
+    compose_only(stack, opts, svc, &mut c);
     c
+}
+
+/// The settings only compose has (`check_compose_only` reports what it refuses).
+fn compose_only(stack: &Stack, opts: &EmitOptions, svc: &Service, c: &mut CService) {
+    c.env_file = svc
+        .env_files
+        .iter()
+        .map(|f| {
+            let path = render_path(stack, opts, &f.path);
+            if f.required {
+                CEnvFile::Short(path)
+            } else {
+                CEnvFile::Long { path, required: false }
+            }
+        })
+        .collect();
+    c.profiles.extend(svc.profiles.iter().cloned());
+    c.pull_policy.clone_from(&svc.pull_policy);
+    c.stop_signal = svc.stop_signal.as_deref().map(esc);
+    c.container_name = svc.container_name.as_deref().map(esc);
+    c.sysctls = svc.sysctls.iter().map(|(k, v)| (k.clone(), esc(v))).collect();
+    c.group_add = svc.group_add.iter().map(|g| esc(g)).collect();
+}
+
+/// Docker's rule for container names.
+fn valid_container_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// What compose refuses of `container-name`: several replicas (one name cannot name them
+/// all), a name docker rejects, or one name on two services.
+pub(super) fn check_container_names(stack: &Stack, out: &mut Vec<Diagnostic>) {
+    let mut seen: IndexMap<&str, &Service> = IndexMap::new();
+    for svc in stack.services.values() {
+        let Some(name) = svc.container_name.as_deref() else { continue };
+        let at = origin_span(svc.origin_of("container-name"));
+        if svc.replicas > 1 || svc.autoscale.is_some() {
+            out.push(
+                Diagnostic::error(
+                    Code::TargetCannotExpress,
+                    format!("service `{}` has `container-name` and {} replicas: compose cannot name them all `{name}`", svc.name, svc.replicas.max(2)),
+                )
+                .at(at, "one container name")
+                .label(origin_span(svc.origin_of(if svc.autoscale.is_some() { "autoscale" } else { "replicas" })), "several replicas")
+                .help("drop `container-name` (other services reach it by the service name, or by an alias), or run one replica"),
+            );
+        }
+        if !valid_container_name(name) {
+            out.push(
+                Diagnostic::error(
+                    Code::TargetCannotExpress,
+                    format!("`{name}` is not a container name docker accepts"),
+                )
+                .at(at, "not `[a-zA-Z0-9][a-zA-Z0-9_.-]*`")
+                .help("use letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
+            );
+        }
+        if let Some(first) = seen.insert(name, svc) {
+            out.push(
+                Diagnostic::error(
+                    Code::TargetCannotExpress,
+                    format!("services `{}` and `{}` both take the container name `{name}`", first.name, svc.name),
+                )
+                .at(at, "taken again here")
+                .label(origin_span(first.origin_of("container-name")), "first taken here")
+                .help("give each service its own `container-name`"),
+            );
+        }
+    }
 }
 
 /// What compose cannot express of one service (of the stack, or one it generates).

@@ -183,6 +183,9 @@ pub(super) struct Container {
     pub(super) security_context: Option<SecurityContext>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) startup_probe: Option<K8sProbe>,
+    /// `pull-policy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) image_pull_policy: Option<&'static str>,
 }
 
 #[derive(Serialize)]

@@ -336,6 +336,7 @@ impl Builder<'_> {
                 );
             }
         }
+        self.compose_settings(svc, &mut container);
         self.swarm_settings(svc);
         if let Some(d) = svc.depends_on.first() {
             self.warn(
@@ -414,6 +415,39 @@ impl Builder<'_> {
                 "host port",
                 "expose HTTP through a `site` (an Ingress); for other protocols, add a LoadBalancer Service yourself",
             );
+        }
+    }
+
+    /// The settings of compose's service model (issue 12): `pull-policy` is the container's
+    /// imagePullPolicy; the others have no pod setting here and are reported at the setting.
+    fn compose_settings(&mut self, svc: &Service, container: &mut Container) {
+        let name = &svc.name;
+        container.image_pull_policy = match svc.pull_policy.as_deref() {
+            Some("always") => Some("Always"),
+            Some("missing") => Some("IfNotPresent"),
+            Some("never") => Some("Never"),
+            _ => None,
+        };
+        let unexpressed = [
+            ("pull-policy", svc.pull_policy.as_deref() == Some("build"), "Kubernetes pulls images and never builds them: push the image and use `always` or `missing`"),
+            ("profiles", !svc.profiles.is_empty(), "Kubernetes applies every object of the kustomization: leave the service out of the stack (or an environment) to not deploy it"),
+            ("stop-signal", svc.stop_signal.is_some(), "the kubelet sends SIGTERM: make the image's STOPSIGNAL the one the program needs"),
+            ("container-name", svc.container_name.is_some(), "pods get generated names; other pods reach this one by its Service name"),
+            ("sysctl", !svc.sysctls.is_empty(), "set the pod's `securityContext.sysctls` (unsafe ones need the kubelet's allowlist) in a kustomize patch"),
+            ("group-add", !svc.group_add.is_empty(), "set the pod's `securityContext.supplementalGroups` (numeric GIDs) in a kustomize patch"),
+            // kustomize's configMapGenerator loads files below the kustomization only, and the
+            // file must never be copied into the output.
+            ("env-file", !svc.env_files.is_empty(), "create a ConfigMap from the file and take it in a kustomize patch (`envFrom`): `kubectl create configmap NAME --from-env-file=FILE`"),
+        ];
+        for (setting, present, help) in unexpressed {
+            if present {
+                self.warn(
+                    svc.origin_of(setting),
+                    format!("service `{name}`: `{setting}` has no Kubernetes setting here; it is not expressed"),
+                    "here",
+                    help,
+                );
+            }
         }
     }
 

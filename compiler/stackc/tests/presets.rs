@@ -1,0 +1,151 @@
+//! The presets in `stdlib/presets/` (embedded in stackc): each is one template named like its
+//! file plus the volumes and secrets it refers to, checks cleanly, and a service that uses it
+//! gets its image, port, health check, data volume and secrets by reference, runs as a
+//! StatefulSet on Kubernetes, is found by the exporters and backups, and passes the compose
+//! spec schema and Docker Compose v2 `config -q`. The stack's own declarations win.
+
+use stackc::diagnostics::{Diagnostics, Severity};
+use stackc::emit::{EmitOptions, OutputFile};
+use stackc::lower::presets::PRESETS;
+use stackc::source::SourceMap;
+use stackc::Options;
+
+mod support;
+use support::{file, service_block, validate_compose};
+
+fn build(text: &str) -> (Vec<OutputFile>, Vec<stackc::diagnostics::Diagnostic>) {
+    let built = stackc::build("app.stack.kdl", text, &Options::default(), &EmitOptions::default());
+    (built.files, built.outcome.diagnostics)
+}
+
+fn build_ok(text: &str) -> Vec<OutputFile> {
+    let (files, diags) = build(text);
+    let errors: Vec<String> = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| format!("{} {}", d.code.as_str(), d.message))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    files
+}
+
+#[test]
+fn each_preset_is_one_template_of_its_name_with_the_declarations_it_needs() {
+    for (name, text) in PRESETS {
+        let mut sources = SourceMap::new();
+        let id = sources.add(format!("{name}.kdl"), *text);
+        let (doc, parse) = stackc::syntax::parse(id, text);
+        assert!(parse.is_empty(), "{name}: {parse:?}");
+        let doc = doc.unwrap();
+        let mut diags = Diagnostics::new();
+        stackc::validate::shape(&doc.nodes, &mut diags);
+        assert!(diags.is_empty(), "{name}: {:?}", diags.iter().collect::<Vec<_>>());
+        let templates: Vec<Option<&str>> =
+            doc.nodes.iter().filter(|n| n.name.name == "template").map(|n| n.arg_str(0)).collect();
+        assert_eq!(templates, [Some(*name)], "{name}");
+        for n in doc.nodes.iter().filter(|n| n.name.name != "template") {
+            assert!(["volume", "secret"].contains(&n.name.name.as_str()), "{name}: `{}` in a preset", n.name.name);
+        }
+    }
+}
+
+const ALL: &str = r#"stack "presets"
+service "db" {
+    use "postgres"
+    env POSTGRES_DB="shop"
+}
+service "cache" {
+    use "redis"
+}
+service "sql" {
+    use "mariadb"
+}
+service "files" {
+    use "minio"
+}
+monitoring {
+    exporters "postgres" "redis"
+}
+backup "db" service="db" schedule="0 3 * * *" to="/var/backups/db" retain="7d"
+"#;
+
+#[test]
+fn services_get_what_their_preset_sets() {
+    let files = build_ok(ALL);
+    let compose = file(&files, "docker-compose.yml");
+    let db = service_block(compose, "db");
+    for want in [
+        "image: postgres:16.4-alpine",
+        "POSTGRES_DB: shop",
+        "POSTGRES_USER: app",
+        "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?secret postgres-password must be set}",
+        "- postgres-data:/var/lib/postgresql/data",
+        "- pg_isready -h 127.0.0.1 -U $$POSTGRES_USER -d $$POSTGRES_DB",
+        "- \"5432\"",
+    ] {
+        assert!(db.contains(want), "{want}:\n{db}");
+    }
+    let cache = service_block(compose, "cache");
+    assert!(cache.contains("REDISCLI_AUTH: ${REDIS_PASSWORD:?secret redis-password must be set}"), "{cache}");
+    assert!(cache.contains("--requirepass \"$$REDIS_PASSWORD\""), "{cache}");
+    assert!(service_block(compose, "sql").contains("- healthcheck.sh --connect --innodb_initialized"));
+    assert!(service_block(compose, "files").contains("- mc ready local"));
+    for v in ["postgres-data:", "redis-data:", "mariadb-data:", "minio-data:"] {
+        assert!(compose.lines().any(|l| l.trim() == format!("{v} {{}}")), "volume {v}\n{compose}");
+    }
+    // The exporters find the database by its image and read its password by reference.
+    let exporter = service_block(compose, "postgres-exporter");
+    assert!(exporter.contains("DATA_SOURCE_URI: db:5432/shop?sslmode=disable"), "{exporter}");
+    assert!(
+        exporter.contains("DATA_SOURCE_PASS: ${POSTGRES_PASSWORD:?secret postgres-password must be set}"),
+        "{exporter}"
+    );
+    assert!(service_block(compose, "redis-exporter").contains("REDIS_ADDR: redis://cache:6379"));
+    // The backup dumps it as postgres.
+    assert!(files.iter().any(|f| f.path == "backup/db.sh"), "{:?}", files.iter().map(|f| &f.path).collect::<Vec<_>>());
+    // Kubernetes: a StatefulSet per preset service.
+    for s in ["db", "cache", "sql", "files"] {
+        let set = file(&files, &format!("k8s/statefulset-{s}.yaml"));
+        assert!(set.contains("kind: StatefulSet"), "{set}");
+    }
+    let env = file(&files, ".env.example");
+    for var in
+        ["POSTGRES_PASSWORD=", "REDIS_PASSWORD=", "MARIADB_PASSWORD=", "MARIADB_ROOT_PASSWORD=", "MINIO_ROOT_PASSWORD="]
+    {
+        assert!(env.lines().any(|l| l == var), "{var} in:\n{env}");
+    }
+}
+
+#[test]
+fn the_stacks_own_declarations_and_templates_win() {
+    let text = format!(
+        "{ALL}secret \"postgres-password\" file=\"secrets/pg.txt\"\ntemplate \"redis\" {{\n    image \"valkey/valkey:8.0\"\n    health cmd=\"valkey-cli ping\"\n}}\n"
+    );
+    let files = build_ok(&text);
+    let compose = file(&files, "docker-compose.yml");
+    let db = service_block(compose, "db");
+    assert!(db.contains("POSTGRES_PASSWORD_FILE: /run/secrets/postgres-password"), "{db}");
+    let cache = service_block(compose, "cache");
+    assert!(cache.contains("image: valkey/valkey:8.0") && !cache.contains("redis-data"), "{cache}");
+    assert!(!compose.contains("redis-data"), "the redis preset is not used: {compose}");
+}
+
+#[test]
+fn a_diagnostic_in_a_preset_points_at_the_preset_and_the_use_line() {
+    let (_, diags) = build(ALL);
+    let stateful = diags.iter().find(|d| d.message == "`stateful` of `db` has no meaning in compose").expect("W0501");
+    let use_label = stateful.labels.iter().find(|l| l.text == "service `db` uses template `postgres` here");
+    assert!(use_label.is_some(), "{stateful:#?}");
+    assert_ne!(stateful.primary.as_ref().unwrap().span.source, use_label.unwrap().span.source);
+}
+
+#[test]
+fn preset_compose_files_pass_the_schema_and_docker_compose_v2() {
+    let files = build_ok(ALL);
+    let env =
+        ["POSTGRES_PASSWORD", "REDIS_PASSWORD", "MARIADB_PASSWORD", "MARIADB_ROOT_PASSWORD", "MINIO_ROOT_PASSWORD"]
+            .iter()
+            .map(|v| (v.to_string(), "placeholder".to_string()))
+            .collect();
+    validate_compose("presets", file(&files, "docker-compose.yml"), &[], env);
+}
