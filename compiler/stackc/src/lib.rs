@@ -9,6 +9,7 @@ pub mod diagnostics;
 pub mod driver;
 pub mod emit;
 pub mod fmt;
+pub mod import;
 pub mod ir;
 pub mod lower;
 pub mod schema;
