@@ -17,17 +17,33 @@ pub enum Value {
     Map(Vec<(Node, Node)>),
 }
 
-/// A value and where it is written (1-based line and column; 0 when unknown).
-#[derive(Clone, Debug, PartialEq)]
+/// A value and where it is written: the index of its file among the imported ones, 1-based
+/// line and column (0 when unknown). Two nodes are equal when their values are.
+#[derive(Clone, Debug)]
 pub struct Node {
     pub value: Value,
     pub line: u64,
     pub column: u64,
+    pub file: usize,
+}
+
+impl PartialEq for Node {
+    fn eq(&self, other: &Node) -> bool {
+        self.value == other.value
+    }
 }
 
 impl Node {
-    pub fn new(value: Value) -> Node {
-        Node { value, line: 0, column: 0 }
+    fn set_file(&mut self, file: usize) {
+        self.file = file;
+        match &mut self.value {
+            Value::Seq(items) => items.iter_mut().for_each(|i| i.set_file(file)),
+            Value::Map(m) => m.iter_mut().for_each(|(k, v)| {
+                k.set_file(file);
+                v.set_file(file);
+            }),
+            _ => {}
+        }
     }
 
     /// The value of `key` in a mapping.
@@ -144,7 +160,7 @@ impl<'de> Deserialize<'de> for Value {
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
         let s = Spanned::<Value>::deserialize(d)?;
-        Ok(Node { value: s.value, line: s.referenced.line(), column: s.referenced.column() })
+        Ok(Node { value: s.value, line: s.referenced.line(), column: s.referenced.column(), file: 0 })
     }
 }
 
@@ -158,13 +174,16 @@ pub struct YamlError {
 
 /// Parses one YAML document the way compose does: YAML 1.2 booleans (`yes` is a string),
 /// `0755` kept as written, anchors and merge keys resolved.
-pub fn parse(text: &str) -> Result<Node, YamlError> {
+pub fn parse(text: &str, file: usize) -> Result<Node, YamlError> {
     let mut opts = serde_saphyr::Options::default();
     opts.strict_booleans = true;
     opts.leading_zero_numbers_as_strings = true;
     opts.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
     match serde_saphyr::from_str_with_options::<Node>(text, opts) {
-        Ok(n) => Ok(n),
+        Ok(mut n) => {
+            n.set_file(file);
+            Ok(n)
+        }
         Err(e) => {
             let loc = e.location();
             Err(YamlError {
@@ -183,7 +202,7 @@ mod tests {
     #[test]
     fn lines_anchors_and_merge_keys() {
         let text = "x-env: &env\n  A: '1'\nservices:\n  web:\n    environment:\n      <<: *env\n      B: yes\n    ports: [80, \"0755\"]\n";
-        let n = parse(text).expect("valid YAML");
+        let n = parse(text, 0).expect("valid YAML");
         let web = n.get("services").and_then(|s| s.get("web")).expect("web");
         assert_eq!(web.line, 5);
         let env = web.get("environment").expect("environment");
