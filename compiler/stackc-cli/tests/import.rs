@@ -86,7 +86,8 @@ fn variables(texts: &[String]) -> Vec<(String, String)> {
             }
             if b[i] == b'$' {
                 let start = if b.get(i + 1) == Some(&b'{') { i + 2 } else { i + 1 };
-                let end = (start..b.len()).find(|&j| !(b[j].is_ascii_alphanumeric() || b[j] == b'_')).unwrap_or(b.len());
+                let end =
+                    (start..b.len()).find(|&j| !(b[j].is_ascii_alphanumeric() || b[j] == b'_')).unwrap_or(b.len());
                 if end > start {
                     vars.insert(t[start..end].to_string());
                 }
@@ -114,7 +115,12 @@ fn config(dc: &Path, dir: &Path, files: &[&str], vars: &[(String, String)]) -> V
         .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .output()
         .expect("run docker-compose");
-    assert!(out.status.success(), "docker compose config in {}:\n{}", dir.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "docker compose config in {}:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON from docker compose config")
 }
 
@@ -195,7 +201,8 @@ fn normalise(model: &mut Value, implicit_network: &str) {
                 sec.as_object_mut().unwrap().insert(item.into(), v);
             }
         }
-        let attempts = svc.get("restart").and_then(Value::as_str).and_then(|r| r.strip_prefix("on-failure:")).map(str::to_string);
+        let attempts =
+            svc.get("restart").and_then(Value::as_str).and_then(|r| r.strip_prefix("on-failure:")).map(str::to_string);
         if let Some(n) = attempts {
             svc.insert("restart".into(), json!("on-failure"));
             let deploy = svc.entry("deploy").or_insert_with(|| json!({}));
@@ -216,7 +223,10 @@ fn normalise(model: &mut Value, implicit_network: &str) {
             svc.remove("deploy");
         }
         // `deploy.restart_policy` without `restart:` also sets `restart:`.
-        let condition = svc.get("deploy").and_then(|d| d.get("restart_policy")).map(|r| r.get("condition").and_then(Value::as_str).unwrap_or("any").to_string());
+        let condition = svc
+            .get("deploy")
+            .and_then(|d| d.get("restart_policy"))
+            .map(|r| r.get("condition").and_then(Value::as_str).unwrap_or("any").to_string());
         if let (true, Some(c)) = (svc.get("restart").is_none(), condition) {
             let policy = match c.as_str() {
                 "none" => "no",
@@ -234,7 +244,9 @@ fn normalise(model: &mut Value, implicit_network: &str) {
                 }
                 let target = v["target"].as_str().unwrap_or_default();
                 tmpfs.push(match v.get("tmpfs").and_then(|t| t.get("size")) {
-                    Some(size) => json!(format!("{target}:size={}", size.as_str().map_or(size.to_string(), str::to_string))),
+                    Some(size) => {
+                        json!(format!("{target}:size={}", size.as_str().map_or(size.to_string(), str::to_string)))
+                    }
                     None => json!(target),
                 });
                 false
@@ -345,7 +357,10 @@ fn round_trip(dc: Option<&Path>, fixture: &Path, files: &[String], golden: bool)
     } else if std::env::var_os("UPDATE_GOLDEN").is_some() {
         fs::write(&expected, &imported).unwrap();
     } else if fs::read_to_string(&expected).ok().as_deref() != Some(imported.as_str()) {
-        problems.push(format!("{}: differs from the import (UPDATE_GOLDEN=1 rewrites it):\n{imported}", expected.display()));
+        problems.push(format!(
+            "{}: differs from the import (UPDATE_GOLDEN=1 rewrites it):\n{imported}",
+            expected.display()
+        ));
     }
     let check = stackc(&dir, &["check", "imported.stack.kdl"]);
     if check.status.code() != Some(0) {
@@ -402,7 +417,12 @@ fn round_trip(dc: Option<&Path>, fixture: &Path, files: &[String], golden: bool)
         let mut d = Vec::new();
         diff(&original, &generated, "", &mut d);
         if !d.is_empty() {
-            problems.push(format!("{} ({}): the models differ:\n  {}", fixture.display(), compose_files.join(" + "), d.join("\n  ")));
+            problems.push(format!(
+                "{} ({}): the models differ:\n  {}",
+                fixture.display(),
+                compose_files.join(" + "),
+                d.join("\n  ")
+            ));
         }
     }
     problems
@@ -454,7 +474,10 @@ fn generated(seed: u64) -> String {
         let image = r.pick(&["nginx:1.27", "redis:7-alpine", "ghcr.io/acme/app:${APP_TAG:-1.2.3}", "busybox:1.36"]);
         y += &format!("    image: \"{image}\"\n");
         if r.chance(50) {
-            y += &format!("    command: {}\n", r.pick(&["[\"sleep\", \"infinity\"]", "serve --port 8080", "'sh -c \"echo $$HOME\"'"]));
+            y += &format!(
+                "    command: {}\n",
+                r.pick(&["[\"sleep\", \"infinity\"]", "serve --port 8080", "'sh -c \"echo $$HOME\"'"])
+            );
         }
         if r.chance(70) {
             if r.chance(50) {
@@ -468,7 +491,11 @@ fn generated(seed: u64) -> String {
             match r.below(3) {
                 0 => y += &format!("    ports:\n      - \"{port}:80\"\n"),
                 1 => y += &format!("    ports:\n      - \"127.0.0.1:{port}:{port}\"\n"),
-                _ => y += &format!("    ports:\n      - target: 80\n        published: \"{port}\"\n        host_ip: 127.0.0.1\n"),
+                _ => {
+                    y += &format!(
+                        "    ports:\n      - target: 80\n        published: \"{port}\"\n        host_ip: 127.0.0.1\n"
+                    )
+                }
             }
         }
         if r.chance(60) {
@@ -522,7 +549,8 @@ fn generated(seed: u64) -> String {
             y += "    logging:\n      driver: json-file\n      options:\n        max-size: 10m\n        max-file: \"5\"\n";
         }
         if r.chance(30) {
-            y += "    user: \"1000\"\n    working_dir: /srv\n    read_only: true\n    init: true\n    cap_drop: [ALL]\n";
+            y +=
+                "    user: \"1000\"\n    working_dir: /srv\n    read_only: true\n    init: true\n    cap_drop: [ALL]\n";
         }
     }
     if !volumes.is_empty() {
@@ -570,4 +598,34 @@ fn the_round_trip_comparison_sees_real_differences() {
         [".services.web.environment.A", ".services.web.healthcheck.interval", ".services.web.ports[0].published"],
         "{d:?}"
     );
+}
+
+#[test]
+fn the_command_prints_notes_refuses_to_overwrite_and_reports_bad_yaml() {
+    let tmp = TempDir::new("import-cli");
+    let dir = tmp.path();
+    fs::write(dir.join("docker-compose.yml"), "services:\n  web:\n    image: nginx:1.27\n    privileged: true\n")
+        .unwrap();
+    let out = stackc(dir, &["import", "docker-compose.yml"]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("service \"web\" {\n    image \"nginx:1.27\""), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("warning: docker-compose.yml:4:5: `services.web.privileged`: not imported:"),
+        "{}",
+        stderr(&out)
+    );
+
+    fs::write(dir.join("app.stack.kdl"), "// mine\n").unwrap();
+    let out = stackc(dir, &["import", "docker-compose.yml", "-o", "app.stack.kdl"]);
+    assert_code(&out, 2);
+    assert_eq!(fs::read_to_string(dir.join("app.stack.kdl")).unwrap(), "// mine\n");
+    let out = stackc(dir, &["import", "docker-compose.yml", "-o", "app.stack.kdl", "--force"]);
+    assert_code(&out, 0);
+    assert!(fs::read_to_string(dir.join("app.stack.kdl")).unwrap().contains("service \"web\""));
+
+    fs::write(dir.join("bad.yml"), "services:\n  web: [\n").unwrap();
+    let out = stackc(dir, &["import", "bad.yml"]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).starts_with("error: bad.yml:"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
 }

@@ -116,7 +116,11 @@ impl Ctx {
         let p = Param { env: var.to_string(), default, required };
         match self.params.get(&name) {
             Some(old) if *old != p => {
-                self.note(at, key, format!("`${{{var}}}` is used with another default elsewhere; the first one is kept"));
+                self.note(
+                    at,
+                    key,
+                    format!("`${{{var}}}` is used with another default elsewhere; the first one is kept"),
+                );
             }
             Some(_) => {}
             None => {
@@ -267,7 +271,11 @@ fn variable(ctx: &mut Ctx, inner: &str, at: &Node, key: &str, secrets: bool) -> 
     }
     if secrets && crate::validate::lints::looks_secret(var) {
         if matches!(op, ":-" | "-") && !arg.is_empty() {
-            ctx.note(at, key, format!("`{var}` looks secret: its default in the compose file was not copied; the secret is optional"));
+            ctx.note(
+                at,
+                key,
+                format!("`{var}` looks secret: its default in the compose file was not copied; the secret is optional"),
+            );
         }
         let name = ctx.env_secret(var, matches!(op, ":-" | "-"));
         return format!("${{secret:{name}}}");
@@ -275,14 +283,22 @@ fn variable(ctx: &mut Ctx, inner: &str, at: &Node, key: &str, secrets: bool) -> 
     let name = match op {
         ":-" | "-" => {
             if arg.contains('$') {
-                ctx.note(at, key, format!("the default of `${{{inner}}}` refers to another variable; kept as literal text"));
+                ctx.note(
+                    at,
+                    key,
+                    format!("the default of `${{{inner}}}` refers to another variable; kept as literal text"),
+                );
             }
             let default = arg.replace('$', "$$");
             ctx.param(var, Some(default), false, at, key)
         }
         ":?" | "?" => ctx.param(var, None, true, at, key),
         ":+" | "+" => {
-            ctx.note(at, key, format!("`${{{inner}}}` (a value only when set) has no stack spelling; imported as `${{{var}}}`"));
+            ctx.note(
+                at,
+                key,
+                format!("`${{{inner}}}` (a value only when set) has no stack spelling; imported as `${{{var}}}`"),
+            );
             ctx.param(var, Some(String::new()), false, at, key)
         }
         // Compose substitutes an empty string for an unset variable, with a warning; an
@@ -394,7 +410,9 @@ pub fn import(inputs: &[Input], fallback_name: &str) -> Result<Imported, Note> {
         "// Imported by `stackc import` from {}.",
         inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", ")
     ));
-    out.push("// `guess:` comments say what was guessed, `not imported:` ones what the stack language cannot say.".into());
+    out.push(
+        "// `guess:` comments say what was guessed, `not imported:` ones what the stack language cannot say.".into(),
+    );
 
     let base = &files[0].root;
     let stack_name = base.get("name").and_then(Node::as_str).map_or_else(|| kebab(fallback_name), kebab);
@@ -404,9 +422,9 @@ pub fn import(inputs: &[Input], fallback_name: &str) -> Result<Imported, Note> {
         match name {
             "name" | "services" | "volumes" | "networks" | "secrets" => {}
             "version" => top.push(comment(&format!("`version: {}` is obsolete: Compose v2 ignores it", v.show()))),
-            n if n.starts_with("x-") => top.push(comment(&format!(
-                "`{n}` is an extension field: its anchors are resolved where they are used"
-            ))),
+            n if n.starts_with("x-") => {
+                top.push(comment(&format!("`{n}` is an extension field: its anchors are resolved where they are used")))
+            }
             _ => {
                 let c = ctx.not_imported(k, name, v, "the stack language has no such top-level setting");
                 top.push(c);
@@ -418,7 +436,7 @@ pub fn import(inputs: &[Input], fallback_name: &str) -> Result<Imported, Note> {
     let networks = declarations(&mut ctx, base, "networks");
     let volumes = declarations(&mut ctx, base, "volumes");
     let secrets_decl = declarations(&mut ctx, base, "secrets");
-    let declared_networks = !base.get("networks").map_or(true, |n| n.entries().is_empty());
+    let declared_networks = base.get("networks").is_some_and(|n| !n.entries().is_empty());
     let mut services: Vec<(String, Vec<Line>)> = Vec::new();
     let base_services: Vec<(String, Node)> = base
         .get("services")
@@ -491,7 +509,9 @@ pub fn import(inputs: &[Input], fallback_name: &str) -> Result<Imported, Note> {
     out.push(String::new());
     out.push(format!("stack {}", q(&stack_name)));
     out.push(String::new());
-    out.push(comment("guess: the stack comes from a compose file, so compose is its target; list the others once it suits them"));
+    out.push(comment(
+        "guess: the stack comes from a compose file, so compose is its target; list the others once it suits them",
+    ));
     out.push("targets {".into());
     out.push("    compose".into());
     out.push("}".into());
@@ -555,7 +575,9 @@ pub fn import(inputs: &[Input], fallback_name: &str) -> Result<Imported, Note> {
 
     let text = relax_lints(&text);
     let text = crate::fmt::format(&text).unwrap_or(text);
-    Ok(Imported { text, notes: ctx.notes.into_iter().collect() })
+    let mut notes: Vec<Note> = ctx.notes.into_iter().collect();
+    notes.extend(remaining_errors(&text, inputs[0].name));
+    Ok(Imported { text, notes })
 }
 
 /// `NAME { lines }` with the lines' comments, indented.
@@ -588,6 +610,30 @@ fn relax_lints(text: &str) -> String {
         "{text}\n// guess: the compose file does this on purpose or by mistake; review, then remove this policy\npolicy {{\n    warn {} reason=\"imported as the compose file has it\"\n}}\n",
         lints.join(" ")
     )
+}
+
+/// What still keeps the stack from checking (a compose file that compose itself would
+/// refuse, such as two services publishing one port), as notes at the stack's lines, so
+/// that the user hears of it from the import.
+fn remaining_errors(text: &str, compose: &str) -> Vec<Note> {
+    let out = crate::check("imported stack", text, &crate::Options::default());
+    out.diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| {
+            let (line, column) = d.primary.as_ref().map_or((0, 0), |l| {
+                let (line, column) = out.sources.get(l.span.source).line_col(l.span.offset);
+                (line as u64, column as u64)
+            });
+            Note {
+                file: "imported stack".into(),
+                line,
+                column,
+                key: d.code.info().code.to_string(),
+                message: format!("the stack imported from {compose} does not check: {}", d.message),
+            }
+        })
+        .collect()
 }
 
 /// Top-level `networks:`, `volumes:` or `secrets:` of a file as declarations.
@@ -625,7 +671,8 @@ fn declarations(ctx: &mut Ctx, root: &Node, kind: &str) -> Vec<String> {
                         Value::Seq(items) => items.clone(),
                         _ => Vec::new(),
                     });
-                    let subnet = configs.as_ref().and_then(|c| c.first()).and_then(|c| c.get("subnet")).and_then(Node::as_str);
+                    let subnet =
+                        configs.as_ref().and_then(|c| c.first()).and_then(|c| c.get("subnet")).and_then(Node::as_str);
                     match subnet {
                         Some(s) => props.push_str(&format!(" subnet={}", q(s))),
                         None => comments.push(ctx.not_imported(pk, &path, pv, "only an ipam subnet is imported")),

@@ -52,7 +52,7 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                 }
                 None => lines.push(unsupported(ctx, "an image reference is expected")),
             },
-            "build" => lines.extend(build(ctx, k, v, &path)),
+            "build" => lines.extend(build(ctx, v, &path)),
             "command" | "entrypoint" => match words(v) {
                 Some(ws) => {
                     let ws: Vec<String> = ws.iter().map(|w| q(&interpolate(ctx, w, v, &path, false))).collect();
@@ -229,7 +229,7 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                     lines.push(Line::new(format!("ulimit:{u}"), text));
                 }
             }
-            "logging" => lines.push(logging(ctx, k, v, &path)),
+            "logging" => lines.push(logging(ctx, v, &path)),
             "secrets" => {
                 for s in seq(v) {
                     let (source, target, mode) = match &s.value {
@@ -285,7 +285,10 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
     }
     if !res.props.is_empty() || !res.comments.is_empty() {
         let props: Vec<String> = res.props.iter().map(|(p, v)| format!("{p}={v}")).collect();
-        let mut l = Line::new("resources", if props.is_empty() { String::new() } else { format!("resources {}", props.join(" ")) });
+        let mut l = Line::new(
+            "resources",
+            if props.is_empty() { String::new() } else { format!("resources {}", props.join(" ")) },
+        );
         l.comments = res.comments;
         if l.text.is_empty() {
             // Only comments: keep them on a line of their own.
@@ -376,7 +379,7 @@ fn split_words(s: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
-fn build(ctx: &mut Ctx, k: &Node, v: &Node, path: &str) -> Vec<Line> {
+fn build(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
     let mut l = Line::new("build", String::new());
     let mut args = Vec::new();
     let mut text = match v.scalar() {
@@ -410,13 +413,17 @@ fn build(ctx: &mut Ctx, k: &Node, v: &Node, path: &str) -> Vec<Line> {
                             }
                         }
                     }
-                    _ => l.comments.push(ctx.not_imported(bk, &bpath, bv, "the stack language has no such build setting")),
+                    _ => l.comments.push(ctx.not_imported(
+                        bk,
+                        &bpath,
+                        bv,
+                        "the stack language has no such build setting",
+                    )),
                 }
             }
             t
         }
     };
-    let _ = k;
     if !args.is_empty() {
         text.push_str(" {");
         for a in &args {
@@ -453,7 +460,10 @@ fn environment(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
         let name = ek.scalar().unwrap_or_default();
         let lkey = format!("env:{name}");
         if values::env_name(&name).is_err() {
-            out.push(Line::new(lkey, ctx.not_imported(&ek, path, &ek, "not an environment variable name the stack language accepts")));
+            out.push(Line::new(
+                lkey,
+                ctx.not_imported(&ek, path, &ek, "not an environment variable name the stack language accepts"),
+            ));
             continue;
         }
         let value = match &ev.value {
@@ -483,7 +493,8 @@ fn environment(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
                 )))
             }
             Some(val) if secret => {
-                let whole = val.strip_prefix("${").and_then(|r| r.strip_suffix('}')).filter(|r| !r.contains(['$', '{', '}']));
+                let whole =
+                    val.strip_prefix("${").and_then(|r| r.strip_suffix('}')).filter(|r| !r.contains(['$', '{', '}']));
                 match whole {
                     Some(inner) => {
                         let var = inner.split([':', '-', '?', '+']).next().unwrap_or(inner);
@@ -497,7 +508,11 @@ fn environment(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
                     }
                     None => {
                         let s = ctx.env_secret(&name, false);
-                        ctx.note(&ev, &format!("{path}.{name}"), "a secret in plain text: the value was not copied; set it at deploy time");
+                        ctx.note(
+                            &ev,
+                            &format!("{path}.{name}"),
+                            "a secret in plain text: the value was not copied; set it at deploy time",
+                        );
                         Line::new(lkey, format!("env {name}=(secret){}", q(&s))).comment(comment(&format!(
                             "guess: `{name}` looks secret; its value in the compose file was not copied: set {name} at deploy time"
                         )))
@@ -529,21 +544,28 @@ fn port_range(s: &str) -> Option<Vec<u16>> {
     }
 }
 
+/// A port mapping: host address, host ports (none: a random one), container ports, protocol.
+type PortSpec = (String, Option<Vec<u16>>, Vec<u16>, String);
+
 fn ports(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
     let mut out = Vec::new();
     for p in seq(v) {
-        // (host ip, host ports, container ports, protocol)
-        let parsed: Option<(String, Option<Vec<u16>>, Vec<u16>, String)> = match &p.value {
+        let parsed: Option<PortSpec> = match &p.value {
             Value::Map(_) => {
                 let target = p.get("target").and_then(Node::scalar).and_then(|t| port_range(&t));
                 let published = p.get("published").and_then(Node::scalar).and_then(|t| port_range(&t));
                 let ip = p.get("host_ip").and_then(Node::scalar).unwrap_or_default();
                 let proto = p.get("protocol").and_then(Node::scalar).unwrap_or_else(|| "tcp".into());
                 for (pk, pv) in p.entries() {
-                    if !matches!(pk.as_str(), Some("target" | "published" | "host_ip" | "protocol" | "mode" | "name" | "app_protocol"))
-                        || (pk.as_str() == Some("mode") && pv.as_str() != Some("ingress"))
+                    if !matches!(
+                        pk.as_str(),
+                        Some("target" | "published" | "host_ip" | "protocol" | "mode" | "name" | "app_protocol")
+                    ) || (pk.as_str() == Some("mode") && pv.as_str() != Some("ingress"))
                     {
-                        out.push(Line::new("~ports", ctx.not_imported(pk, path, pv, "the stack language has no such port setting")));
+                        out.push(Line::new(
+                            "~ports",
+                            ctx.not_imported(pk, path, pv, "the stack language has no such port setting"),
+                        ));
                     }
                 }
                 target.map(|t| (ip, published, t, proto))
@@ -569,7 +591,10 @@ fn ports(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
             }),
         };
         let Some((ip, host, container, proto)) = parsed else {
-            out.push(Line::new("~ports", ctx.not_imported(&p, path, &p, "a port, `host:container` or `ip:host:container` is expected")));
+            out.push(Line::new(
+                "~ports",
+                ctx.not_imported(&p, path, &p, "a port, `host:container` or `ip:host:container` is expected"),
+            ));
             continue;
         };
         let proto_prop = match proto.as_str() {
@@ -595,14 +620,19 @@ fn ports(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
             continue;
         };
         if host.len() != container.len() {
-            out.push(Line::new("~ports", ctx.not_imported(&p, path, &p, "host and container ranges of different lengths")));
+            out.push(Line::new(
+                "~ports",
+                ctx.not_imported(&p, path, &p, "host and container ranges of different lengths"),
+            ));
             continue;
         }
         let ip = ip.trim_start_matches('[').trim_end_matches(']').to_string();
-        let ip_prop = if ip.is_empty() { String::new() } else { format!(" host={}", q(&interpolate(ctx, &ip, &p, path, false))) };
+        let ip_prop =
+            if ip.is_empty() { String::new() } else { format!(" host={}", q(&interpolate(ctx, &ip, &p, path, false))) };
         for (h, c) in host.iter().zip(&container) {
             let target = if h == c { String::new() } else { format!(" target={c}") };
-            let mut l = Line::new(format!("publish:{ip}:{h}/{proto}"), format!("publish {h}{target}{ip_prop}{proto_prop}"));
+            let mut l =
+                Line::new(format!("publish:{ip}:{h}/{proto}"), format!("publish {h}{target}{ip_prop}{proto_prop}"));
             if host.len() > 1 && h == &host[0] {
                 l = l.comment(comment("guess: a port range, one publish per port"));
             }
@@ -615,62 +645,81 @@ fn ports(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
 fn volumes(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
     let mut out = Vec::new();
     for m in seq(v) {
-        let (kind, source, target, mut read_only, mut propagation, mut extra): (String, String, String, bool, Option<String>, Vec<String>) =
-            match &m.value {
-                Value::Map(_) => {
-                    let kind = m.get("type").and_then(Node::scalar).unwrap_or_else(|| "volume".into());
-                    let source = m.get("source").and_then(Node::scalar).unwrap_or_default();
-                    let target = m.get("target").and_then(Node::scalar).unwrap_or_default();
-                    let ro = m.get("read_only").is_some_and(|r| r.value == Value::Bool(true));
-                    let prop = m.get("bind").and_then(|b| b.get("propagation")).and_then(Node::scalar);
-                    let mut extra = Vec::new();
-                    for (mk, mv) in m.entries() {
-                        match mk.as_str() {
-                            Some("type" | "source" | "target" | "read_only") => {}
-                            Some("bind") if mv.entries().iter().all(|(k, v)| {
-                                k.as_str() == Some("propagation") || (k.as_str() == Some("create_host_path") && v.value == Value::Bool(true))
+        let (kind, source, target, read_only, propagation, mut extra): (
+            String,
+            String,
+            String,
+            bool,
+            Option<String>,
+            Vec<String>,
+        ) = match &m.value {
+            Value::Map(_) => {
+                let kind = m.get("type").and_then(Node::scalar).unwrap_or_else(|| "volume".into());
+                let source = m.get("source").and_then(Node::scalar).unwrap_or_default();
+                let target = m.get("target").and_then(Node::scalar).unwrap_or_default();
+                let ro = m.get("read_only").is_some_and(|r| r.value == Value::Bool(true));
+                let prop = m.get("bind").and_then(|b| b.get("propagation")).and_then(Node::scalar);
+                let mut extra = Vec::new();
+                for (mk, mv) in m.entries() {
+                    match mk.as_str() {
+                        Some("type" | "source" | "target" | "read_only") => {}
+                        Some("bind")
+                            if mv.entries().iter().all(|(k, v)| {
+                                k.as_str() == Some("propagation")
+                                    || (k.as_str() == Some("create_host_path") && v.value == Value::Bool(true))
                             }) => {}
-                            Some("tmpfs") if mv.entries().iter().all(|(k, _)| k.as_str() == Some("size")) => {}
-                            _ => extra.push(ctx.not_imported(mk, path, mv, "the stack language has no such mount setting")),
-                        }
+                        Some("tmpfs") if mv.entries().iter().all(|(k, _)| k.as_str() == Some("size")) => {}
+                        _ => extra.push(ctx.not_imported(mk, path, mv, "the stack language has no such mount setting")),
                     }
-                    if kind == "tmpfs" {
-                        let size = m.get("tmpfs").and_then(|t| t.get("size")).and_then(Node::scalar).and_then(|s| docker_size(&s));
-                        let size = size.map(|s| format!(" size={s}")).unwrap_or_default();
-                        let mut l = Line::new(format!("tmpfs:{target}"), format!("tmpfs {}{size}", q(&target)));
-                        l.comments = extra;
-                        out.push(l);
+                }
+                if kind == "tmpfs" {
+                    let size =
+                        m.get("tmpfs").and_then(|t| t.get("size")).and_then(Node::scalar).and_then(|s| docker_size(&s));
+                    let size = size.map(|s| format!(" size={s}")).unwrap_or_default();
+                    let mut l = Line::new(format!("tmpfs:{target}"), format!("tmpfs {}{size}", q(&target)));
+                    l.comments = extra;
+                    out.push(l);
+                    continue;
+                }
+                (kind, source, target, ro, prop, extra)
+            }
+            _ => {
+                let s = m.scalar().unwrap_or_default();
+                let parts: Vec<&str> = s.split(':').collect();
+                match parts.as_slice() {
+                    [t] => ("volume".into(), String::new(), t.to_string(), false, None, Vec::new()),
+                    [src, t] => (String::new(), src.to_string(), t.to_string(), false, None, Vec::new()),
+                    [src, t, opts] => {
+                        let mut ro = false;
+                        let mut prop = None;
+                        let mut extra = Vec::new();
+                        for o in opts.split(',') {
+                            match o {
+                                "ro" => ro = true,
+                                "rw" => {}
+                                "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave" => {
+                                    prop = Some(o.to_string())
+                                }
+                                _ => extra.push(ctx.not_imported(
+                                    &m,
+                                    path,
+                                    &m,
+                                    &format!("mount option `{o}` has no stack spelling"),
+                                )),
+                            }
+                        }
+                        (String::new(), src.to_string(), t.to_string(), ro, prop, extra)
+                    }
+                    _ => {
+                        out.push(Line::new(
+                            "~volumes",
+                            ctx.not_imported(&m, path, &m, "`source:target[:options]` is expected"),
+                        ));
                         continue;
                     }
-                    (kind, source, target, ro, prop, extra)
                 }
-                _ => {
-                    let s = m.scalar().unwrap_or_default();
-                    let parts: Vec<&str> = s.split(':').collect();
-                    match parts.as_slice() {
-                        [t] => ("volume".into(), String::new(), t.to_string(), false, None, Vec::new()),
-                        [src, t] => (String::new(), src.to_string(), t.to_string(), false, None, Vec::new()),
-                        [src, t, opts] => {
-                            let mut ro = false;
-                            let mut prop = None;
-                            let mut extra = Vec::new();
-                            for o in opts.split(',') {
-                                match o {
-                                    "ro" => ro = true,
-                                    "rw" => {}
-                                    "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave" => prop = Some(o.to_string()),
-                                    _ => extra.push(ctx.not_imported(&m, path, &m, &format!("mount option `{o}` has no stack spelling"))),
-                                }
-                            }
-                            (String::new(), src.to_string(), t.to_string(), ro, prop, extra)
-                        }
-                        _ => {
-                            out.push(Line::new("~volumes", ctx.not_imported(&m, path, &m, "`source:target[:options]` is expected")));
-                            continue;
-                        }
-                    }
-                }
-            };
+            }
+        };
         if source.is_empty() {
             out.push(Line::new(
                 format!("~volumes:{target}"),
@@ -681,7 +730,15 @@ fn volumes(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
         let host_path = source.starts_with(['.', '/', '~', '$']) || kind == "bind";
         let src = if host_path {
             if source.starts_with('~') {
-                out.push(Line::new(format!("~volumes:{target}"), ctx.not_imported(&m, path, &m, "a host path under `~` depends on who deploys; write it relative to the stack file or absolute")));
+                out.push(Line::new(
+                    format!("~volumes:{target}"),
+                    ctx.not_imported(
+                        &m,
+                        path,
+                        &m,
+                        "a host path under `~` depends on who deploys; write it relative to the stack file or absolute",
+                    ),
+                ));
                 continue;
             }
             let s = if source.starts_with(['.', '/', '$']) { source.clone() } else { format!("./{source}") };
@@ -692,12 +749,10 @@ fn volumes(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
         let mut text = format!("mount {} {}", q(&src), q(&target));
         if read_only {
             text.push_str(" read-only=#true");
-            read_only = false;
         }
-        if let Some(p) = propagation.take() {
+        if let Some(p) = propagation {
             text.push_str(&format!(" propagation={}", q(&p)));
         }
-        let _ = read_only;
         let mut l = Line::new(format!("mount:{target}"), text);
         l.comments.append(&mut extra);
         out.push(l);
@@ -720,7 +775,9 @@ fn health(ctx: &mut Ctx, k: &Node, v: &Node, path: &str) -> Line {
             match words.first().map(String::as_str) {
                 Some("CMD-SHELL") => Some(words[1..].join(" ")),
                 Some("CMD") => {
-                    l.comments.push(comment("guess: the `CMD` test joined into one shell command (the stack's `cmd=` runs in a shell)"));
+                    l.comments.push(comment(
+                        "guess: the `CMD` test joined into one shell command (the stack's `cmd=` runs in a shell)",
+                    ));
                     Some(words[1..].iter().map(|w| crate::emit::shell_word(w)).collect::<Vec<_>>().join(" "))
                 }
                 Some("NONE") => None,
@@ -742,14 +799,18 @@ fn health(ctx: &mut Ctx, k: &Node, v: &Node, path: &str) -> Line {
             "test" => {}
             "interval" | "timeout" | "start_period" => match hv.as_str().and_then(duration) {
                 Some(d) => text.push_str(&format!(" {}={}", h.replace('_', "-"), q(&d))),
-                None => l.comments.push(ctx.not_imported(hk, &hpath, hv, "a duration in whole milliseconds is expected")),
+                None => {
+                    l.comments.push(ctx.not_imported(hk, &hpath, hv, "a duration in whole milliseconds is expected"))
+                }
             },
             "retries" => match &hv.value {
                 Value::Int(n) if (1..=100).contains(n) => text.push_str(&format!(" retries={n}")),
                 _ => l.comments.push(ctx.not_imported(hk, &hpath, hv, "retries are 1 to 100")),
             },
             "disable" if hv.value == Value::Bool(false) => {}
-            _ => l.comments.push(ctx.not_imported(hk, &hpath, hv, "the stack language has no such health check setting")),
+            _ => {
+                l.comments.push(ctx.not_imported(hk, &hpath, hv, "the stack language has no such health check setting"))
+            }
         }
     }
     l.text = text;
@@ -777,7 +838,9 @@ fn deploy(ctx: &mut Ctx, v: &Node, path: &str, lines: &mut Vec<Line>, res: &mut 
                             ("limits", "memory") => Some(("memory", iv.scalar().as_deref().and_then(docker_size))),
                             ("limits", "pids") => Some(("pids", iv.scalar())),
                             ("reservations", "cpus") => Some(("reserve-cpus", cpus(iv))),
-                            ("reservations", "memory") => Some(("reserve-memory", iv.scalar().as_deref().and_then(docker_size))),
+                            ("reservations", "memory") => {
+                                Some(("reserve-memory", iv.scalar().as_deref().and_then(docker_size)))
+                            }
                             _ => None,
                         };
                         match prop {
@@ -805,9 +868,13 @@ fn deploy(ctx: &mut Ctx, v: &Node, path: &str, lines: &mut Vec<Line>, res: &mut 
                         "max_attempts" => text.push_str(&format!(" max-attempts={}", rv.scalar().unwrap_or_default())),
                         "delay" | "window" => match rv.as_str().and_then(duration) {
                             Some(dd) => text.push_str(&format!(" {r}={}", q(&dd))),
-                            None => lines.push(Line::new("~restart", ctx.not_imported(rk, &dpath, rv, "a duration is expected"))),
+                            None => lines.push(Line::new(
+                                "~restart",
+                                ctx.not_imported(rk, &dpath, rv, "a duration is expected"),
+                            )),
                         },
-                        _ => lines.push(Line::new("~restart", ctx.not_imported(rk, &dpath, rv, "no such restart setting"))),
+                        _ => lines
+                            .push(Line::new("~restart", ctx.not_imported(rk, &dpath, rv, "no such restart setting"))),
                     }
                 }
                 *restart = Some(Line::new("restart", text));
@@ -842,22 +909,35 @@ fn deploy(ctx: &mut Ctx, v: &Node, path: &str, lines: &mut Vec<Line>, res: &mut 
                         (Some("max_replicas_per_node"), Value::Int(n)) => {
                             lines.push(Line::new("placement", format!("placement max-replicas-per-node={n}")))
                         }
-                        _ => lines.push(Line::new("~placement", ctx.not_imported(pk, &dpath, pv, "only `max_replicas_per_node` is imported"))),
+                        _ => lines.push(Line::new(
+                            "~placement",
+                            ctx.not_imported(pk, &dpath, pv, "only `max_replicas_per_node` is imported"),
+                        )),
                     }
                 }
             }
-            _ => lines.push(Line::new(format!("~deploy.{d}"), ctx.not_imported(dk, &dpath, dv, "the stack language has no such deploy setting"))),
+            _ => lines.push(Line::new(
+                format!("~deploy.{d}"),
+                ctx.not_imported(dk, &dpath, dv, "the stack language has no such deploy setting"),
+            )),
         }
     }
 }
 
-fn logging(ctx: &mut Ctx, k: &Node, v: &Node, path: &str) -> Line {
+fn logging(ctx: &mut Ctx, v: &Node, path: &str) -> Line {
     let mut l = Line::new("logging", String::new());
     let mut text = "logging".to_string();
     if let Some(d) = v.get("driver") {
         match d.as_str() {
-            Some(drv @ ("json-file" | "local" | "journald" | "syslog" | "none")) => text.push_str(&format!(" driver={}", q(drv))),
-            _ => l.comments.push(ctx.not_imported(d, path, d, "the log driver is json-file, local, journald, syslog or none")),
+            Some(drv @ ("json-file" | "local" | "journald" | "syslog" | "none")) => {
+                text.push_str(&format!(" driver={}", q(drv)))
+            }
+            _ => l.comments.push(ctx.not_imported(
+                d,
+                path,
+                d,
+                "the log driver is json-file, local, journald, syslog or none",
+            )),
         }
     }
     for (ok, ov) in v.get("options").map(Node::entries).unwrap_or_default() {
@@ -882,7 +962,6 @@ fn logging(ctx: &mut Ctx, k: &Node, v: &Node, path: &str) -> Line {
             l.comments.push(ctx.not_imported(lk, path, lv, "no such logging setting"));
         }
     }
-    let _ = k;
     l.text = text;
     l
 }
@@ -937,7 +1016,7 @@ pub(super) fn docker_size(s: &str) -> Option<String> {
     }
     let bytes = bytes as u64;
     for (unit, size) in [("Ti", 1u64 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)] {
-        if bytes % size == 0 {
+        if bytes.is_multiple_of(size) {
             return Some(q(&format!("{}{unit}", bytes / size)));
         }
     }

@@ -20,7 +20,11 @@ fn secret_values_are_never_copied() {
     assert!(i.text.contains("env POSTGRES_PASSWORD=(secret)\"postgres-password\""), "{}", i.text);
     assert!(i.text.contains("secret \"api-token\" env=\"API_TOKEN\" optional=#true"), "{}", i.text);
     assert!(i.text.contains("env DATABASE_URL=\"postgres://u:${secret:db-password}@db/x\""), "{}", i.text);
-    assert!(note_keys(&i).contains(&"c.yml:5:26:services.db.environment.POSTGRES_PASSWORD".to_string()), "{:?}", i.notes);
+    assert!(
+        note_keys(&i).contains(&"c.yml:5:26:services.db.environment.POSTGRES_PASSWORD".to_string()),
+        "{:?}",
+        i.notes
+    );
 }
 
 #[test]
@@ -38,14 +42,21 @@ fn variables_become_params_and_dollars_stay_literal() {
 
 #[test]
 fn what_cannot_be_said_is_reported_with_file_line_and_key_and_kept_as_a_comment() {
-    let i = run(&[("base.yml", "services:\n  web:\n    image: nginx:1.27\n    privileged: true\n    env_file: .env\n")]);
+    let i =
+        run(&[("base.yml", "services:\n  web:\n    image: nginx:1.27\n    privileged: true\n    env_file: .env\n")]);
     assert_eq!(
         note_keys(&i),
         ["base.yml:4:5:services.web.privileged", "base.yml:5:5:services.web.env_file"],
         "{:?}",
         i.notes
     );
-    assert!(i.text.contains("// not imported (base.yml:4): privileged: true (the stack language has no such service setting)"), "{}", i.text);
+    assert!(
+        i.text.contains(
+            "// not imported (base.yml:4): privileged: true (the stack language has no such service setting)"
+        ),
+        "{}",
+        i.text
+    );
     assert!(i.text.contains("// not imported (base.yml:5): env_file: \".env\""), "{}", i.text);
 }
 
@@ -72,8 +83,14 @@ fn sizes_durations_and_ports_in_compose_spellings() {
 #[test]
 fn overlays_become_environments_with_only_what_they_change() {
     let i = run(&[
-        ("docker-compose.yml", "services:\n  api:\n    image: api:1.0.0\n    environment: [A=1, B=2]\n    ports: ['8080:80']\n"),
-        ("docker-compose.staging.yml", "services:\n  api:\n    environment:\n      B: '3'\n  debug:\n    image: busybox:1.36\n"),
+        (
+            "docker-compose.yml",
+            "services:\n  api:\n    image: api:1.0.0\n    environment: [A=1, B=2]\n    ports: ['8080:80']\n",
+        ),
+        (
+            "docker-compose.staging.yml",
+            "services:\n  api:\n    environment:\n      B: '3'\n  debug:\n    image: busybox:1.36\n",
+        ),
     ]);
     let env = i.text.split("env \"staging\" {").nth(1).expect("an env block");
     assert!(env.contains("    service \"api\" {\n        env B=\"3\"\n    }"), "{}", i.text);
@@ -112,4 +129,17 @@ fn invalid_yaml_is_an_error_at_its_line() {
     assert!(err.line >= 3, "{err}");
     let inputs = [Input { name: "list.yml", text: "- a\n- b\n" }];
     assert!(import(&inputs, "app").is_err());
+}
+
+#[test]
+fn a_stack_that_does_not_check_is_reported() {
+    // Compose refuses this too: two services publish host port 8080.
+    let i = run(&[(
+        "c.yml",
+        "services:\n  a:\n    image: nginx:1.27\n    ports: ['8080:80']\n  b:\n    image: nginx:1.27\n    ports: ['8080:80']\n",
+    )]);
+    let clash: Vec<&Note> = i.notes.iter().filter(|n| n.file == "imported stack").collect();
+    assert_eq!(clash.len(), 1, "{:?}", i.notes);
+    assert_eq!(clash[0].key, "E0404");
+    assert!(clash[0].message.starts_with("the stack imported from c.yml does not check:"), "{:?}", clash[0]);
 }
