@@ -380,9 +380,9 @@ fn print_summary(errors: usize, warnings: usize, files: usize) {
 fn import(files: &[PathBuf], output: Option<&Path>, force: bool) -> ExitCode {
     let mut texts = Vec::new();
     for path in files {
-        match read(path) {
+        match read_source(path) {
             Ok(t) => texts.push((path.display().to_string(), t)),
-            Err(code) => return code,
+            Err(e) => return ExitCode::from(e.report(path, DiagFormat::Human, Color::Auto)),
         }
     }
     let inputs: Vec<stackc::import::Input> =
