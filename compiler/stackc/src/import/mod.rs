@@ -81,6 +81,8 @@ struct Ctx {
     notes: BTreeSet<Note>,
     /// Compose names → stack names, for services, volumes, networks and secrets.
     renames: BTreeMap<(&'static str, String), String>,
+    /// Per compose service, what became of its `extends`.
+    extends_comments: BTreeMap<String, String>,
 }
 
 impl Ctx {
@@ -360,6 +362,51 @@ fn normalise_service(svc: &Node) -> Node {
     svc
 }
 
+/// `extends: other` (or `extends: {service: other}`) of the same file: the other service's
+/// settings merged under this one's, as compose does. The stack has no templates, so each
+/// service gets the settings written out; `extends` from another file is reported.
+fn resolve_extends(ctx: &mut Ctx, services: Vec<(String, Node)>) -> Vec<(String, Node)> {
+    let mut out = services.clone();
+    for (i, (name, svc)) in services.iter().enumerate() {
+        let mut current = svc.clone();
+        let mut seen = vec![name.clone()];
+        while let Some(ext) = current.get("extends").cloned() {
+            let target = ext.scalar().or_else(|| ext.get("service").and_then(Node::scalar));
+            let base = target.as_ref().and_then(|t| services.iter().find(|(n, _)| n == t)).map(|(_, s)| s.clone());
+            let key = format!("services.{name}.extends");
+            let own = strip_key(&current, "extends");
+            match (target, base, ext.get("file")) {
+                (Some(t), Some(b), None) if !seen.contains(&t) => {
+                    seen.push(t.clone());
+                    current = merge(&b, &own, "");
+                }
+                _ => {
+                    let c =
+                        ctx.not_imported(&ext, &key, &ext, "only `extends` of a service of the same file is resolved");
+                    ctx.extends_comments.insert(name.clone(), c);
+                    current = own;
+                }
+            }
+        }
+        if seen.len() > 1 {
+            ctx.extends_comments.entry(name.clone()).or_insert_with(|| {
+                comment(&format!("guess: `extends` resolved: the settings of {} written out", seen[1..].join(", ")))
+            });
+        }
+        out[i].1 = current;
+    }
+    out
+}
+
+/// A mapping without `key`.
+fn strip_key(node: &Node, key: &str) -> Node {
+    let mut n = node.clone();
+    if let Value::Map(m) = &mut n.value {
+        m.retain(|(k, _)| k.as_str() != Some(key));
+    }
+    n
+}
+
 /// An overlay's environment name from its file name: `docker-compose.prod.yml` → `prod`.
 fn env_name(file: &str, index: usize) -> String {
     let base = file.rsplit(['/', '\\']).next().unwrap_or(file);
@@ -442,6 +489,7 @@ pub fn import(inputs: &[Input], fallback_name: &str) -> Result<Imported, Note> {
         .get("services")
         .map(|s| s.entries().iter().map(|(k, v)| (k.scalar().unwrap_or_default(), normalise_service(v))).collect())
         .unwrap_or_default();
+    let base_services = resolve_extends(&mut ctx, base_services);
     let mut needs_default_network = false;
     for (name, svc) in &base_services {
         let (lines, default_net) = service::translate(&mut ctx, name, svc, declared_networks);
@@ -862,5 +910,26 @@ mod tests {
         assert_eq!(clash.len(), 1, "{:?}", i.notes);
         assert_eq!(clash[0].key, "E0404");
         assert!(clash[0].message.starts_with("the stack imported from c.yml does not check:"), "{:?}", clash[0]);
+    }
+
+    #[test]
+    fn extends_of_the_same_file_is_resolved() {
+        let i = run(&[(
+            "c.yml",
+            "services:\n  base:\n    image: api:1.0.0\n    environment: {A: '1'}\n    restart: always\n  worker:\n    extends: base\n    environment: {B: '2'}\n  other:\n    extends: {file: common.yml, service: x}\n    image: nginx:1.27\n",
+        )]);
+        let worker = i.text.split("service \"worker\" {").nth(1).unwrap_or_default();
+        let worker = worker.split('}').next().unwrap_or_default();
+        for want in [
+            "// guess: `extends` resolved: the settings of base written out",
+            "image \"api:1.0.0\"",
+            "env A=\"1\"",
+            "env B=\"2\"",
+            "restart \"always\"",
+        ] {
+            assert!(worker.contains(want), "{want:?} in\n{}", i.text);
+        }
+        assert!(!worker.contains("extends:"), "{}", i.text);
+        assert_eq!(note_keys(&i), ["c.yml:10:14:services.other.extends"], "{:?}", i.notes);
     }
 }

@@ -32,6 +32,9 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
             comment(&format!("guess: `{name}` renamed to `{sname}` (stack names are kebab-case); other services now reach it by that name")),
         ));
     }
+    if let Some(c) = ctx.extends_comments.get(name) {
+        lines.push(Line::new("~extends", c.clone()));
+    }
     let mut default_net = false;
     if declared_networks && svc.get("networks").is_none() && svc.get("network_mode").is_none() {
         default_net = true;
