@@ -3,6 +3,7 @@
 //! (or `--check` drift), 2 usage or I/O errors.
 
 mod build;
+mod lsp;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -160,6 +161,8 @@ enum Command {
     },
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
+    /// A language server over stdio: diagnostics as you type (as `check`) and formatting (as `fmt`)
+    Lsp,
     /// Write a stack file from a docker compose file and its overlay files (as `docker compose -f a -f b`)
     #[command(long_about = IMPORT_ABOUT)]
     Import {
@@ -246,6 +249,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Explain { code } => explain(&code),
         Command::Graph { file, format, env } => graph(&file, format, env),
         Command::Fmt { files, check } => fmt(&files, check),
+        Command::Lsp => lsp::run(),
         Command::Import { files, output, force } => import(&files, output.as_deref(), force),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "stackc", &mut std::io::stdout());

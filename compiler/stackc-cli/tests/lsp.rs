@@ -1,0 +1,131 @@
+//! `stackc lsp` driven over JSON-RPC on stdio, as an editor drives it: initialize, open a
+//! document with a mistake (diagnostics with the code, range, help and related location of
+//! `stackc check`), fix it (diagnostics cleared), format, close, shut down.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stackc"))
+            .arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start stackc lsp");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Server { child, stdin, stdout }
+    }
+
+    fn send(&mut self, msg: Value) {
+        let body = msg.to_string();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn receive(&mut self) -> Value {
+        let mut len = 0;
+        loop {
+            let mut line = String::new();
+            assert!(self.stdout.read_line(&mut line).unwrap() > 0, "the server closed its output");
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(n) = line.strip_prefix("Content-Length: ") {
+                len = n.parse().unwrap();
+            }
+        }
+        let mut body = vec![0; len];
+        self.stdout.read_exact(&mut body).unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// The next message with this method (a notification) or id (a response).
+    fn wait_for(&mut self, method_or_id: Value) -> Value {
+        loop {
+            let msg = self.receive();
+            if msg.get("method") == Some(&method_or_id)
+                || (msg.get("method").is_none() && msg.get("id") == Some(&method_or_id))
+            {
+                return msg;
+            }
+        }
+    }
+}
+
+const URI: &str = "file:///work/shop.stack.kdl";
+
+#[test]
+fn diagnostics_as_you_type_formatting_and_shutdown() {
+    let mut s = Server::start();
+    s.send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}));
+    let init = s.wait_for(json!(1));
+    assert_eq!(init["result"]["capabilities"]["documentFormattingProvider"], json!(true), "{init}");
+    s.send(json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
+
+    // `imagee` on line 2 (0-based 1), after four spaces.
+    let text = "service \"api\" {\n    imagee \"nginx:1.27\"\n}\n";
+    s.send(json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+        "textDocument": {"uri": URI, "languageId": "kdl", "version": 1, "text": text}}}));
+    let pub1 = s.wait_for(json!("textDocument/publishDiagnostics"));
+    assert_eq!(pub1["params"]["uri"], json!(URI));
+    let diags = pub1["params"]["diagnostics"].as_array().unwrap();
+    let unknown = diags.iter().find(|d| d["code"] == json!("E0102")).unwrap_or_else(|| panic!("{pub1}"));
+    assert_eq!(
+        unknown["range"],
+        json!({"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 10}}),
+        "{unknown}"
+    );
+    assert_eq!(unknown["severity"], json!(1));
+    assert_eq!(unknown["source"], json!("stackc"));
+    assert!(unknown["message"].as_str().unwrap().contains("help: "), "{unknown}");
+    assert!(unknown["message"].as_str().unwrap().contains("`image`"), "{unknown}");
+
+    // Fixed, but badly indented, with another mistake after characters outside the BMP.
+    let fixed = "service \"api\" {\n  description \"fast\"\n        image \"nginx:1.27\"\n  labels a=\"🚀🚀\" b=3\n}\n";
+    s.send(json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+        "textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": fixed}]}}));
+    let pub2 = s.wait_for(json!("textDocument/publishDiagnostics"));
+    let diags = pub2["params"]["diagnostics"].as_array().unwrap();
+    let bad = diags.iter().find(|d| d["code"] == json!("E0106")).unwrap_or_else(|| panic!("{pub2}"));
+    // The value `3` is at UTF-16 column 20: each 🚀 is two units (it is character 18).
+    assert_eq!(bad["range"]["start"], json!({"line": 3, "character": 20}), "{bad}");
+    assert!(diags.iter().all(|d| d["code"] != json!("E0102")), "{pub2}");
+
+    s.send(json!({"jsonrpc": "2.0", "id": 2, "method": "textDocument/formatting", "params": {
+        "textDocument": {"uri": URI}, "options": {"tabSize": 4, "insertSpaces": true}}}));
+    let fmt = s.wait_for(json!(2));
+    let edits = fmt["result"].as_array().unwrap_or_else(|| panic!("{fmt}"));
+    assert_eq!(edits.len(), 1, "{fmt}");
+    assert_eq!(
+        edits[0]["newText"],
+        json!("service \"api\" {\n    description \"fast\"\n    image \"nginx:1.27\"\n    labels a=\"🚀🚀\" b=3\n}\n")
+    );
+    assert_eq!(edits[0]["range"]["end"], json!({"line": 5, "character": 0}));
+
+    s.send(json!({"jsonrpc": "2.0", "method": "textDocument/didClose", "params": {"textDocument": {"uri": URI}}}));
+    let pub3 = s.wait_for(json!("textDocument/publishDiagnostics"));
+    assert_eq!(pub3["params"]["diagnostics"], json!([]));
+
+    s.send(json!({"jsonrpc": "2.0", "id": 3, "method": "textDocument/hover", "params": {}}));
+    let unknown_method = s.wait_for(json!(3));
+    assert_eq!(unknown_method["error"]["code"], json!(-32601), "{unknown_method}");
+
+    s.send(json!({"jsonrpc": "2.0", "id": 4, "method": "shutdown"}));
+    let down = s.wait_for(json!(4));
+    assert_eq!(down["result"], Value::Null, "{down}");
+    s.send(json!({"jsonrpc": "2.0", "method": "exit"}));
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
