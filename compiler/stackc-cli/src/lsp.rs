@@ -1,6 +1,8 @@
 //! `stackc lsp`: a language server over stdio. Diagnostics as you type (the same codes,
-//! spans, help and related locations as `stackc check`, base and every environment) and
-//! formatting (`stackc fmt`). Positions are UTF-16 code units, the protocol's default.
+//! spans, help and related locations as `stackc check`, base and every environment),
+//! formatting (`stackc fmt`), hover (a node's usage, summary and properties, a property's
+//! kind, from the schema) and completion of the node names and properties that fit where the
+//! cursor is. Positions are UTF-16 code units, the protocol's default.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -9,6 +11,9 @@ use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response
 use lsp_types as lt;
 use serde_json::json;
 use stackc::diagnostics::Severity;
+use stackc::schema::{self, NodeSpec};
+use stackc::syntax::ast::{Document, Node as AstNode};
+use stackc::validate::walk;
 use stackc::{Options, Outcome};
 
 pub fn run() -> ExitCode {
@@ -16,6 +21,8 @@ pub fn run() -> ExitCode {
     let caps = json!({
         "textDocumentSync": { "openClose": true, "change": 1 },
         "documentFormattingProvider": true,
+        "hoverProvider": true,
+        "completionProvider": { "triggerCharacters": [] },
     });
     if let Err(e) = conn.initialize(caps) {
         eprintln!("error: the client did not initialize the server: {e}");
@@ -109,6 +116,23 @@ fn request(docs: &HashMap<String, String>, req: Request) -> Response {
             };
             Response::new_ok(req.id, edits)
         }
+        "textDocument/hover" => {
+            let Ok(p) = serde_json::from_value::<lt::HoverParams>(req.params) else {
+                return Response::new_err(req.id, ErrorCode::InvalidParams as i32, "bad hover params".into());
+            };
+            let pos = p.text_document_position_params;
+            let hover = docs.get(pos.text_document.uri.as_str()).and_then(|t| hover(t, offset(t, pos.position)));
+            Response::new_ok(req.id, hover)
+        }
+        "textDocument/completion" => {
+            let Ok(p) = serde_json::from_value::<lt::CompletionParams>(req.params) else {
+                return Response::new_err(req.id, ErrorCode::InvalidParams as i32, "bad completion params".into());
+            };
+            let pos = p.text_document_position;
+            let items =
+                docs.get(pos.text_document.uri.as_str()).map(|t| completion(t, pos.position)).unwrap_or_default();
+            Response::new_ok(req.id, items)
+        }
         _ => Response::new_err(
             req.id,
             ErrorCode::MethodNotFound as i32,
@@ -177,4 +201,100 @@ fn position(text: &str, offset: usize) -> lt::Position {
         }
     }
     lt::Position::new(line, col)
+}
+
+/// The byte offset of an LSP position (the end of the line when the column is past it).
+fn offset(text: &str, pos: lt::Position) -> usize {
+    let (mut line, mut col) = (0u32, 0u32);
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if line == pos.line && (col >= pos.character || c == '\n' || c == '\r') {
+            return i;
+        }
+        match c {
+            '\n' => (line, col) = (line + 1, 0),
+            '\r' if chars.peek().map(|(_, c)| *c) != Some('\n') => (line, col) = (line + 1, 0),
+            '\r' => {}
+            c => col += c.len_utf16() as u32,
+        }
+    }
+    text.len()
+}
+
+fn contains(span: &stackc::source::Span, offset: usize) -> bool {
+    span.offset <= offset && offset <= span.offset + span.len
+}
+
+/// The nodes around `offset`, outermost first, each with its schema entry.
+fn nodes_at(doc: &Document, offset: usize) -> Vec<(&AstNode, &'static NodeSpec)> {
+    let mut out: Vec<(&AstNode, &'static NodeSpec)> = Vec::new();
+    let mut nodes = doc.nodes.as_slice();
+    while let Some(n) = nodes.iter().find(|n| contains(&n.span, offset)) {
+        let spec = match out.last() {
+            None => schema::top(&n.name.name),
+            Some((_, parent)) => parent.child(&n.name.name),
+        };
+        let Some(spec) = spec else { break };
+        out.push((n, spec));
+        nodes = n.children();
+    }
+    out
+}
+
+fn parse(text: &str) -> Option<Document> {
+    stackc::syntax::parse(stackc::source::SourceId(0), text).0
+}
+
+/// Hover: on a property, its kind; elsewhere on a node, its usage, summary and properties.
+fn hover(text: &str, offset: usize) -> Option<lt::Hover> {
+    let doc = parse(text)?;
+    let path = nodes_at(&doc, offset);
+    let (node, spec) = *path.last()?;
+    let title = path.iter().map(|(n, _)| n.name.name.as_str()).collect::<Vec<_>>().join(" > ");
+    let md =
+        match node.props.iter().find(|p| contains(&p.value.entry_span, offset)).and_then(|p| spec.prop(&p.key.name)) {
+            Some(prop) => format!("**`{}=`** of `{title}`: {}", prop.name, prop.kind.describe()),
+            None => {
+                let mut md = format!("**`{title}`**: {}\n\n```kdl\n{}\n```", spec.summary, walk::usage(spec));
+                for p in spec.props {
+                    md.push_str(&format!("\n- `{}=`: {}", p.name, p.kind.describe()));
+                }
+                md
+            }
+        };
+    Some(lt::Hover {
+        contents: lt::HoverContents::Markup(lt::MarkupContent { kind: lt::MarkupKind::Markdown, value: md }),
+        range: None,
+    })
+}
+
+/// Completion: on a node's first line, its properties; inside a block, the nodes it takes;
+/// at the top level, the top-level nodes.
+fn completion(text: &str, pos: lt::Position) -> Vec<lt::CompletionItem> {
+    let at = offset(text, pos);
+    let Some(doc) = parse(text) else { return Vec::new() };
+    let path = nodes_at(&doc, at);
+    let line_of = |o: usize| position(text, o).line;
+    let node_item = |s: &NodeSpec| lt::CompletionItem {
+        label: s.name.to_string(),
+        kind: Some(lt::CompletionItemKind::KEYWORD),
+        detail: Some(walk::usage(s)),
+        documentation: Some(lt::Documentation::String(s.summary.to_string())),
+        ..lt::CompletionItem::default()
+    };
+    match path.last() {
+        None => schema::TOP.iter().map(node_item).collect(),
+        Some((node, spec)) if line_of(node.name.span.offset) == pos.line => spec
+            .props
+            .iter()
+            .filter(|p| !node.props.iter().any(|q| q.key.name == p.name))
+            .map(|p| lt::CompletionItem {
+                label: format!("{}=", p.name),
+                kind: Some(lt::CompletionItemKind::PROPERTY),
+                detail: Some(p.kind.describe()),
+                ..lt::CompletionItem::default()
+            })
+            .collect(),
+        Some((_, spec)) => spec.child_specs().iter().map(node_item).collect(),
+    }
 }

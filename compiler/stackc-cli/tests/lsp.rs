@@ -118,7 +118,7 @@ fn diagnostics_as_you_type_formatting_and_shutdown() {
     let pub3 = s.wait_for(json!("textDocument/publishDiagnostics"));
     assert_eq!(pub3["params"]["diagnostics"], json!([]));
 
-    s.send(json!({"jsonrpc": "2.0", "id": 3, "method": "textDocument/hover", "params": {}}));
+    s.send(json!({"jsonrpc": "2.0", "id": 3, "method": "textDocument/rename", "params": {}}));
     let unknown_method = s.wait_for(json!(3));
     assert_eq!(unknown_method["error"]["code"], json!(-32601), "{unknown_method}");
 
@@ -130,7 +130,61 @@ fn diagnostics_as_you_type_formatting_and_shutdown() {
     assert!(status.success(), "{status:?}");
 }
 
-/// A real client: Neovim's built-in LSP client, headless, shows `stackc lsp`'s diagnostics.
+#[test]
+fn hover_and_completion_come_from_the_schema() {
+    let mut s = Server::start();
+    s.send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}));
+    let init = s.wait_for(json!(1));
+    assert_eq!(init["result"]["capabilities"]["hoverProvider"], json!(true), "{init}");
+    s.send(json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
+    let text = "service \"api\" {\n    health cmd=\"true\" interval=\"5s\"\n    \n}\n";
+    s.send(json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+        "textDocument": {"uri": URI, "languageId": "kdl", "version": 1, "text": text}}}));
+    let at = |line: u32, character: u32| json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": character}});
+
+    // On the node name `health`: path, summary, usage and its properties.
+    s.send(json!({"jsonrpc": "2.0", "id": 2, "method": "textDocument/hover", "params": at(1, 6)}));
+    let h = s.wait_for(json!(2));
+    let md = h["result"]["contents"]["value"].as_str().unwrap_or_else(|| panic!("{h}"));
+    assert!(md.starts_with("**`service > health`**: "), "{md}");
+    assert!(md.contains("```kdl\nhealth [http=…]"), "{md}");
+    assert!(md.contains("- `retries=`: an integer from 1 to 100"), "{md}");
+    // On the property `interval="5s"`: its kind.
+    s.send(json!({"jsonrpc": "2.0", "id": 3, "method": "textDocument/hover", "params": at(1, 25)}));
+    let h = s.wait_for(json!(3));
+    let md = h["result"]["contents"]["value"].as_str().unwrap_or_else(|| panic!("{h}"));
+    assert!(md.starts_with("**`interval=`** of `service > health`: "), "{md}");
+
+    let labels = |r: &Value| -> Vec<String> {
+        r["result"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"))
+            .iter()
+            .map(|i| i["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Inside the service block: the nodes a service takes.
+    s.send(json!({"jsonrpc": "2.0", "id": 4, "method": "textDocument/completion", "params": at(2, 4)}));
+    let inside = labels(&s.wait_for(json!(4)));
+    assert!(inside.contains(&"image".to_string()) && inside.contains(&"depends-on".to_string()), "{inside:?}");
+    assert!(!inside.contains(&"service".to_string()), "{inside:?}");
+    // On the health line: the properties it does not have yet.
+    s.send(json!({"jsonrpc": "2.0", "id": 5, "method": "textDocument/completion", "params": at(1, 40)}));
+    let props = labels(&s.wait_for(json!(5)));
+    assert!(props.contains(&"retries=".to_string()) && !props.contains(&"interval=".to_string()), "{props:?}");
+    // After the service: the top-level nodes.
+    s.send(json!({"jsonrpc": "2.0", "id": 6, "method": "textDocument/completion", "params": at(4, 0)}));
+    let top = labels(&s.wait_for(json!(6)));
+    assert!(top.contains(&"service".to_string()) && top.contains(&"targets".to_string()), "{top:?}");
+
+    s.send(json!({"jsonrpc": "2.0", "id": 7, "method": "shutdown"}));
+    s.wait_for(json!(7));
+    s.send(json!({"jsonrpc": "2.0", "method": "exit"}));
+    assert!(s.child.wait().unwrap().success());
+}
+
+/// A real client: Neovim's built-in LSP client, headless, shows `stackc lsp`'s diagnostics
+/// and hover.
 #[test]
 fn neovim_shows_the_diagnostics() {
     let Some(nvim) = ["/usr/bin/nvim", "/usr/local/bin/nvim"].iter().map(std::path::Path::new).find(|p| p.is_file())
@@ -166,4 +220,5 @@ fn neovim_shows_the_diagnostics() {
     let lines = std::fs::read_to_string(&out).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(lines.lines().any(|l| l == "1:4 E0102 unknown node `imagee`"), "{lines}");
+    assert!(lines.lines().any(|l| l.starts_with("hover **`service`**: ")), "{lines}");
 }
