@@ -932,4 +932,26 @@ mod tests {
         assert!(!worker.contains("extends:"), "{}", i.text);
         assert_eq!(note_keys(&i), ["c.yml:10:14:services.other.extends"], "{:?}", i.notes);
     }
+
+    #[test]
+    fn odd_shapes_are_reported_not_panicked_on() {
+        let cases = [
+            "services: 3\n",
+            "services:\n  a: null\n",
+            "services:\n  a: [1, 2]\n",
+            "services:\n  a:\n    image: [x]\n    ports: [{}, ':', '::', '[::1]:80', 'a:b:c:d', '70000:80', '80-79:80-79']\n",
+            "services:\n  a:\n    volumes: [':', '::', {}, {type: tmpfs}, '~/x:/y']\n    tmpfs: [':', '/t:size=']\n",
+            "services:\n  a:\n    healthcheck: {test: []}\n    command: \"'unclosed\"\n    entrypoint: {}\n",
+            "services:\n  a:\n    environment: [null, '=x', 'A']\n    labels: [null]\n    deploy: 3\n    restart: 5\n",
+            "services:\n  a:\n    depends_on: {b: {condition: weird}}\n    secrets: [{mode: 99999}]\n    ulimits: {n: {soft: x}}\n",
+            "services:\n  a:\n    image: '${'\n    command: ['${A:-${B}}', '$', '${}', '${A!}']\n",
+            "services:\n  Ünïcode_Name:\n    image: nginx:1.27\n  '---':\n    image: nginx:1.27\n",
+            "networks: 3\nvolumes: [a]\nsecrets: {s: 3}\nservices: {}\n",
+        ];
+        for (n, text) in cases.iter().enumerate() {
+            let name = format!("case{n}.yml");
+            let inputs = [Input { name: &name, text }];
+            let _ = import(&inputs, "app");
+        }
+    }
 }
