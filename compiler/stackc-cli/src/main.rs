@@ -3,6 +3,7 @@
 //! (or `--check` drift), 2 usage or I/O errors.
 
 mod build;
+mod lsp;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -193,7 +194,36 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         service: Option<String>,
     },
+    /// A language server over stdio: diagnostics as you type (as `check`) and formatting (as `fmt`)
+    Lsp,
+    /// Write a stack file from a docker compose file and its overlay files (as `docker compose -f a -f b`)
+    #[command(long_about = IMPORT_ABOUT)]
+    Import {
+        /// The compose file, then overlay files merged over it in order (each becomes an `env`)
+        #[arg(required = true, value_name = "COMPOSE_FILE")]
+        files: Vec<PathBuf>,
+        /// Write the stack file here (default: standard output)
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
 }
+
+const IMPORT_ABOUT: &str = "\
+Write a stack file from a docker compose file and its overlay files.
+
+Services, images and builds, commands, environment (variables whose names look secret become \
+`secret` declarations read from the deploy-time environment; their values are never copied), \
+ports, volumes and binds, networks, dependencies with conditions, health checks, resources, \
+restart policies, labels and logging are imported; `${VAR:-default}` becomes a `param`. \
+Overlay files become `env` blocks holding what they change. Every key the stack language \
+cannot say is printed as FILE:LINE:COLUMN with its key, and kept as a `// not imported:` \
+comment in the output; `// guess:` comments say what was guessed. See docs/import.md.
+
+Exit codes: 0 ok (notes are printed on stderr), 1 a file is not a compose file (invalid YAML), \
+2 usage or I/O errors.";
 
 const BUILD_ABOUT: &str = "\
 Compile stack files and write their target files into output directories.
@@ -254,6 +284,8 @@ fn run(cli: Cli) -> ExitCode {
         Command::Exposure { file, env } => exposure(&file, env),
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Show { file, env, service } => show(&file, env, service.as_deref()),
+        Command::Lsp => lsp::run(),
+        Command::Import { files, output, force } => import(&files, output.as_deref(), force),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "stackc", &mut std::io::stdout());
             ExitCode::SUCCESS
@@ -405,6 +437,52 @@ fn check(files: &[PathBuf], env: Option<String>, format: DiagFormat, color: Colo
 fn print_summary(errors: usize, warnings: usize, files: usize) {
     let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
     eprintln!("error: {} and {} in {}", plural(errors, "error"), plural(warnings, "warning"), plural(files, "file"));
+}
+
+fn import(files: &[PathBuf], output: Option<&Path>, force: bool) -> ExitCode {
+    let mut texts = Vec::new();
+    for path in files {
+        match read_source(path) {
+            Ok(t) => texts.push((path.display().to_string(), t)),
+            Err(e) => return ExitCode::from(e.report(path, DiagFormat::Human, Color::Auto)),
+        }
+    }
+    let inputs: Vec<stackc::import::Input> =
+        texts.iter().map(|(name, text)| stackc::import::Input { name, text }).collect();
+    // Compose names the project after the file's directory; so does the stack.
+    let fallback = std::path::absolute(&files[0])
+        .ok()
+        .and_then(|p| p.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "stack".into());
+    let imported = match stackc::import::import(&inputs, &fallback) {
+        Ok(i) => i,
+        Err(note) => {
+            eprintln!("error: {note}");
+            return ExitCode::from(1);
+        }
+    };
+    for note in &imported.notes {
+        eprintln!("warning: {note}");
+    }
+    match output {
+        None => {
+            print!("{}", imported.text);
+        }
+        Some(path) => {
+            if path.exists() && !force {
+                eprintln!("error: {} exists; pass --force to overwrite it", path.display());
+                return ExitCode::from(2);
+            }
+            if let Err(e) = build::writer::write_atomic(path, imported.text.as_bytes()) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if !imported.notes.is_empty() {
+        eprintln!("{} key(s) not imported or guessed: see the comments in the output", imported.notes.len());
+    }
+    ExitCode::SUCCESS
 }
 
 fn explain(code: &str) -> ExitCode {

@@ -10,6 +10,7 @@ pub mod driver;
 pub mod emit;
 pub mod exposure;
 pub mod fmt;
+pub mod import;
 pub mod ir;
 pub mod lower;
 pub mod schema;

@@ -57,6 +57,14 @@ pub const LINTS: &[Lint] = &[
     Lint { code: Code::ImageNotPinned, default: Level::Allow },
 ];
 
+/// Whether an environment variable's name says it holds a secret (`plaintext-secret`, and
+/// `stackc import`, which turns such variables into `secret` declarations).
+pub fn looks_secret(env_name: &str) -> bool {
+    let key = env_name.to_ascii_uppercase();
+    ["PASSWORD", "SECRET", "TOKEN", "API_KEY", "PRIVATE_KEY", "ACCESS_KEY"].iter().any(|w| key.contains(w))
+        && !key.ends_with("_FILE")
+}
+
 pub fn lint_by_name(name: &str) -> Option<&'static Lint> {
     LINTS.iter().find(|l| l.code.info().name == name)
 }
@@ -345,10 +353,7 @@ pub fn check(nodes: &[Node], symbols: &Symbols, levels: &Levels, env: Option<&st
         for env in svc.children_named("env") {
             for p in &env.props {
                 let key = p.key.name.to_ascii_uppercase();
-                let secretish = ["PASSWORD", "SECRET", "TOKEN", "API_KEY", "PRIVATE_KEY", "ACCESS_KEY"]
-                    .iter()
-                    .any(|w| key.contains(w))
-                    && !key.ends_with("_FILE");
+                let secretish = looks_secret(&key);
                 let literal =
                     matches!(&p.value.value, Value::String(s) if !s.is_empty() && !values::has_interpolation(s));
                 if secretish && literal && p.value.ty.is_none() && sink.on(Code::PlaintextSecret) {

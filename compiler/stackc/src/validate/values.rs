@@ -53,7 +53,7 @@ pub fn name(s: &str) -> VResult<()> {
     Ok(())
 }
 
-fn suggest_name(s: &str) -> Option<String> {
+pub fn suggest_name(s: &str) -> Option<String> {
     let mut out: String = s
         .chars()
         .map(|c| match c {
