@@ -66,18 +66,22 @@ impl Server {
 
 const URI: &str = "file:///work/shop.stack.kdl";
 
-#[test]
-fn diagnostics_as_you_type_formatting_and_shutdown() {
+/// A server after the handshake, with `text` open at [`URI`]; and its capabilities.
+fn opened(text: &str) -> (Server, Value) {
     let mut s = Server::start();
     s.send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}));
-    let init = s.wait_for(json!(1));
-    assert_eq!(init["result"]["capabilities"]["documentFormattingProvider"], json!(true), "{init}");
+    let caps = s.wait_for(json!(1))["result"]["capabilities"].clone();
     s.send(json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
-
-    // `imagee` on line 2 (0-based 1), after four spaces.
-    let text = "service \"api\" {\n    imagee \"nginx:1.27\"\n}\n";
     s.send(json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
         "textDocument": {"uri": URI, "languageId": "kdl", "version": 1, "text": text}}}));
+    (s, caps)
+}
+
+#[test]
+fn diagnostics_as_you_type_formatting_and_shutdown() {
+    // `imagee` on line 2 (0-based 1), after four spaces.
+    let (mut s, caps) = opened("service \"api\" {\n    imagee \"nginx:1.27\"\n}\n");
+    assert_eq!(caps["documentFormattingProvider"], json!(true), "{caps}");
     let pub1 = s.wait_for(json!("textDocument/publishDiagnostics"));
     assert_eq!(pub1["params"]["uri"], json!(URI));
     let diags = pub1["params"]["diagnostics"].as_array().unwrap();
@@ -132,14 +136,8 @@ fn diagnostics_as_you_type_formatting_and_shutdown() {
 
 #[test]
 fn hover_and_completion_come_from_the_schema() {
-    let mut s = Server::start();
-    s.send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}));
-    let init = s.wait_for(json!(1));
-    assert_eq!(init["result"]["capabilities"]["hoverProvider"], json!(true), "{init}");
-    s.send(json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
-    let text = "service \"api\" {\n    health cmd=\"true\" interval=\"5s\"\n    \n}\n";
-    s.send(json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
-        "textDocument": {"uri": URI, "languageId": "kdl", "version": 1, "text": text}}}));
+    let (mut s, caps) = opened("service \"api\" {\n    health cmd=\"true\" interval=\"5s\"\n    \n}\n");
+    assert_eq!(caps["hoverProvider"], json!(true), "{caps}");
     let at = |line: u32, character: u32| json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": character}});
 
     // On the node name `health`: path, summary, usage and its properties.
