@@ -13,6 +13,7 @@ mod monitoring;
 mod networks;
 mod proxy;
 mod secrets;
+mod security;
 mod service;
 mod values;
 
@@ -384,7 +385,9 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
     for (name, c) in services.iter_mut() {
         if !stack.services.contains_key(name) {
             stack_wide(stack, c);
+            security::generated_capabilities(c);
         }
+        security::no_new_privileges(c);
     }
     let used = secrets.used;
     let compose = Compose { name: project, services, networks, volumes, secrets: used };
