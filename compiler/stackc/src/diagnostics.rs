@@ -118,6 +118,7 @@ catalogue! {
     UnscrapedAlertJob = "W0105" "unscraped-alert-job" "an alert selects a `job` that the stack does not scrape";
     PlaintextSecret = "W0106" "plaintext-secret" "a literal value in an environment variable whose name says it is a secret";
     PublicPort = "W0107" "public-port" "a non-HTTP port published on all host addresses";
+    RootUser = "W0108" "root-user" "a service that says it runs as root";
 }
 
 impl Code {

@@ -40,6 +40,7 @@ pub const LINTS: &[Lint] = &[
     Lint { code: Code::UnscrapedAlertJob, default: Level::Warn },
     Lint { code: Code::PlaintextSecret, default: Level::Warn },
     Lint { code: Code::PublicPort, default: Level::Warn },
+    Lint { code: Code::RootUser, default: Level::Warn },
     // Reported by the targets (emit), after validation: see [`apply_to_target_diagnostics`].
     Lint { code: Code::TargetApproximation, default: Level::Warn },
 ];
@@ -292,7 +293,28 @@ pub fn check(nodes: &[Node], symbols: &Symbols, levels: &Levels, diags: &mut Dia
             }
         }
     }
+    root_users(symbols, &mut sink);
     unscraped_alert_jobs(nodes, symbols, &mut sink);
+}
+
+/// Services whose `user` is root: the escape hatch for images that need it, named so that a
+/// reviewer sees each one (the k8s target drops its capabilities and keeps `runAsNonRoot` off).
+fn root_users(symbols: &Symbols, sink: &mut Sink) {
+    if !sink.on(Code::RootUser) {
+        return;
+    }
+    for (name, svc) in &symbols.services {
+        let Some(user) = svc.child("user").and_then(|u| u.arg(0)) else { continue };
+        let Some(value) = user.value.as_str() else { continue };
+        let who = value.split(':').next().unwrap_or(value);
+        if who == "root" || who == "0" {
+            sink.push(
+                Diagnostic::warning(Code::RootUser, format!("service `{name}` runs as root"))
+                    .at(user.span, "root in the container")
+                    .help("run it as an unprivileged user (`user \"1000:1000\"`, owning what it writes); if the image needs root, say why with `policy { allow \"root-user\" reason=\"…\" }`"),
+            );
+        }
+    }
 }
 
 fn unscraped_alert_jobs(nodes: &[Node], symbols: &Symbols, sink: &mut Sink) {
