@@ -1438,6 +1438,7 @@ fn network_policies_allow_exactly_the_stacks_edges() {
 #[test]
 fn the_allowed_edges_come_from_the_graph_and_the_k8s_target_options() {
     let src = r#"stack "shop"
+param "partner" default="203.0.113.0/24"
 service "api" {
     image "ghcr.io/acme/api:1.0"
     port 8080
@@ -1464,7 +1465,7 @@ site "shop.example.com" {
 }
 targets {
     k8s ingress-namespace="traefik" prometheus-namespace="observability" {
-        egress "api" cidr="203.0.113.0/24" port=443
+        egress "api" cidr="${partner}" port=443
         ingress "cache" namespace="reports" port=6379
     }
 }
