@@ -1248,6 +1248,10 @@ enum Endpoint {
     Ip(String),
 }
 
+/// Labels as (key, value) pairs, and ports as (protocol, number).
+type Labels = Vec<(String, String)>;
+type Ports = Vec<(String, u64)>;
+
 fn str_of(v: &Value) -> String {
     v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
 }
@@ -1326,7 +1330,7 @@ fn network_policies_allow_exactly_the_stacks_edges() {
 
         // The stack's pods (labels, ports) and its NetworkPolicies, from the golden manifests.
         let mut policies = Vec::new();
-        let mut pods: Vec<(String, Vec<(String, String)>, Vec<(String, u64)>)> = Vec::new();
+        let mut pods: Vec<(String, Labels, Ports)> = Vec::new();
         let mut ns = String::new();
         for f in yaml_files(&dir).iter().filter(|f| *f != "kustomization.yaml") {
             let text = std::fs::read_to_string(dir.join(f)).unwrap();
@@ -1360,7 +1364,7 @@ fn network_policies_allow_exactly_the_stacks_edges() {
         assert!(!policies.is_empty() && !ns.is_empty(), "{golden}: no NetworkPolicy");
 
         // Every endpoint: the pods, and what the edges name outside the namespace.
-        let mut endpoints: Vec<(Peer, Endpoint, Vec<(String, u64)>)> = pods
+        let mut endpoints: Vec<(Peer, Endpoint, Ports)> = pods
             .iter()
             .map(|(name, labels, ports)| {
                 (Peer::Pod(name.clone()), Endpoint::Pod { ns: ns.clone(), labels: labels.clone() }, ports.clone())
