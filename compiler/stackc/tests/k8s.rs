@@ -18,21 +18,27 @@ use support::{file, in_ci, root};
 
 /// `kubernetes-validate` from `.ci/tools/k8s`, else PATH; in CI a missing tool fails.
 fn validator() -> Option<PathBuf> {
-    let local = root().join(".ci/tools/k8s/bin/kubernetes-validate");
+    python_tool("k8s", "kubernetes-validate")
+}
+
+/// A validator `.ci/install-validators` puts in the virtualenv `.ci/tools/VENV`, else from
+/// PATH; in CI a missing tool fails, elsewhere the test prints NOT RUN.
+fn python_tool(venv: &str, name: &str) -> Option<PathBuf> {
+    let local = root().join(format!(".ci/tools/{venv}/bin/{name}"));
     if local.is_file() {
         return Some(local);
     }
-    let out = Command::new("sh").arg("-c").arg("command -v kubernetes-validate").output().ok()?;
+    let out = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().ok()?;
     let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if out.status.success() && !p.is_empty() {
         return Some(PathBuf::from(p));
     }
     if in_ci() {
-        panic!("kubernetes-validate is not installed: CI must run .ci/install-validators first");
+        panic!("{name} is not installed: CI must run .ci/install-validators first");
     }
-    support::report_not_run(
-        "kubernetes-validate is not installed; run .ci/install-validators (CI always runs this check)",
-    );
+    support::report_not_run(&format!(
+        "{name} is not installed; run .ci/install-validators (CI always runs this check)"
+    ));
     None
 }
 
@@ -1056,20 +1062,7 @@ const CHECKOV_ACCEPTED: &[&str] = &[
 
 /// `checkov` from `.ci/tools/checkov`, else PATH; in CI a missing tool fails.
 fn checkov() -> Option<PathBuf> {
-    let local = root().join(".ci/tools/checkov/bin/checkov");
-    if local.is_file() {
-        return Some(local);
-    }
-    let out = Command::new("sh").arg("-c").arg("command -v checkov").output().ok()?;
-    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if out.status.success() && !p.is_empty() {
-        return Some(PathBuf::from(p));
-    }
-    if in_ci() {
-        panic!("checkov is not installed: CI must run .ci/install-validators first");
-    }
-    support::report_not_run("checkov is not installed; run .ci/install-validators (CI always runs this check)");
-    None
+    python_tool("checkov", "checkov")
 }
 
 /// The failed checks of one checkov run, as (check id, file, resource).
