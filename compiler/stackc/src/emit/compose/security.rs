@@ -37,7 +37,7 @@ pub(super) fn generated_capabilities(c: &mut CService) {
         return;
     }
     let Some(image) = &c.image else { return };
-    let (repo, _) = crate::emit::image_repository_and_tag(image);
+    let (repo, _) = image_repository_and_tag(image);
     if let Some((_, keep)) = GENERATED_CAPABILITIES.iter().find(|(r, _)| *r == repo) {
         c.cap_drop = vec!["ALL".into()];
         c.cap_add = keep.iter().map(|k| k.to_string()).collect();

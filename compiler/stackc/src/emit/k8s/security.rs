@@ -24,7 +24,7 @@ const POSTGRES_ALPINE_USER: u64 = 70;
 
 /// The (uid, gid) an image runs as when stackc knows it runs unprivileged.
 pub(super) fn image_user(image: &str) -> Option<(u64, u64)> {
-    let (repo, tag) = super::super::image_repository_and_tag(image);
+    let (repo, tag) = image_repository_and_tag(image);
     let &(_, uid, gid) = IMAGE_USERS.iter().find(|(r, _, _)| *r == repo)?;
     if repo == "postgres" && tag.contains("alpine") {
         return Some((POSTGRES_ALPINE_USER, POSTGRES_ALPINE_USER));
@@ -133,7 +133,7 @@ impl Builder<'_> {
             metadata,
             automount_service_account_token: false,
         };
-        let yaml = format!("{}{}", header("#", self.stack), super::super::yaml(&sa));
+        let yaml = format!("{}{}", header("#", self.stack), yaml(&sa));
         self.objects.push(("ServiceAccount", name.to_string(), yaml));
     }
 
