@@ -921,7 +921,7 @@ pub struct K8sEdge {
     pub service: String,
     /// `ingress` (into the service) rather than `egress` (out of it).
     pub incoming: bool,
-    pub cidr: Option<String>,
+    pub cidr: Option<Text>,
     pub namespace: Option<String>,
     pub port: u16,
     pub protocol: Protocol,

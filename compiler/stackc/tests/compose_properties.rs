@@ -1464,6 +1464,16 @@ fn service(g: &mut Gen, i: usize) -> (String, Map<String, Value>) {
         g.line(1, &format!("security-opt {}", q(&o)));
         c.insert("security_opt".into(), json!([g.render(&o)]));
     }
+    // Every service gets `no-new-privileges:true` unless its options already say either way.
+    let says = c
+        .get("security_opt")
+        .and_then(Value::as_array)
+        .is_some_and(|o| o.iter().any(|o| o.as_str().is_some_and(|o| o.starts_with("no-new-privileges"))));
+    if !says {
+        let mut opts = c.get("security_opt").and_then(Value::as_array).cloned().unwrap_or_default();
+        opts.push(json!("no-new-privileges:true"));
+        c.insert("security_opt".into(), Value::Array(opts));
+    }
     if g.rng.chance(15) {
         let mut u = Map::new();
         g.line(1, "ulimit \"nofile\" soft=65535 hard=65535");

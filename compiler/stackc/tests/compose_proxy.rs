@@ -286,3 +286,25 @@ fn generated_names_and_ports_clash() {
     let with_nginx = build(&format!("{udp}targets {{\n    compose\n    nginx\n}}\n"), None);
     assert!(!with_nginx.codes.iter().any(|(_, c, _)| c == "E0404"), "{:?}", with_nginx.codes);
 }
+
+#[test]
+fn every_service_gets_no_new_privileges_and_the_proxy_only_the_capabilities_nginx_needs() {
+    let out = build(
+        "service \"worker\" {\n    image \"ghcr.io/acme/worker:1.0\"\n    health cmd=\"true\"\n    \
+         security-opt \"no-new-privileges:false\"\n    cap-add \"SYS_PTRACE\"\n}\ntargets {\n    compose\n    nginx\n}\n",
+        None,
+    );
+    let Some(c) = out.compose() else { return };
+    let s = &c["services"];
+    for name in ["api", "web", "db", "nginx", "certbot"] {
+        assert_eq!(s[name]["security_opt"], json!(["no-new-privileges:true"]), "{name}: {}", s[name]);
+    }
+    // The opt-out is kept as written, and a stack service's capabilities are the stack's.
+    assert_eq!(s["worker"]["security_opt"], json!(["no-new-privileges:false"]));
+    assert_eq!(s["worker"]["cap_add"], json!(["SYS_PTRACE"]));
+    assert!(s["worker"].get("cap_drop").is_none() && s["api"].get("cap_drop").is_none(), "{s}");
+    assert_eq!(s["nginx"]["cap_drop"], json!(["ALL"]));
+    assert_eq!(s["nginx"]["cap_add"], json!(["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"]));
+    // certbot's needs are not known: Docker's default set.
+    assert!(s["certbot"].get("cap_drop").is_none(), "{}", s["certbot"]);
+}

@@ -18,21 +18,27 @@ use support::{file, in_ci, root};
 
 /// `kubernetes-validate` from `.ci/tools/k8s`, else PATH; in CI a missing tool fails.
 fn validator() -> Option<PathBuf> {
-    let local = root().join(".ci/tools/k8s/bin/kubernetes-validate");
+    python_tool("k8s", "kubernetes-validate")
+}
+
+/// A validator `.ci/install-validators` puts in the virtualenv `.ci/tools/VENV`, else from
+/// PATH; in CI a missing tool fails, elsewhere the test prints NOT RUN.
+fn python_tool(venv: &str, name: &str) -> Option<PathBuf> {
+    let local = root().join(format!(".ci/tools/{venv}/bin/{name}"));
     if local.is_file() {
         return Some(local);
     }
-    let out = Command::new("sh").arg("-c").arg("command -v kubernetes-validate").output().ok()?;
+    let out = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().ok()?;
     let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if out.status.success() && !p.is_empty() {
         return Some(PathBuf::from(p));
     }
     if in_ci() {
-        panic!("kubernetes-validate is not installed: CI must run .ci/install-validators first");
+        panic!("{name} is not installed: CI must run .ci/install-validators first");
     }
-    support::report_not_run(
-        "kubernetes-validate is not installed; run .ci/install-validators (CI always runs this check)",
-    );
+    support::report_not_run(&format!(
+        "{name} is not installed; run .ci/install-validators (CI always runs this check)"
+    ));
     None
 }
 
@@ -1067,20 +1073,7 @@ const CHECKOV_ACCEPTED: &[&str] = &[
 
 /// `checkov` from `.ci/tools/checkov`, else PATH; in CI a missing tool fails.
 fn checkov() -> Option<PathBuf> {
-    let local = root().join(".ci/tools/checkov/bin/checkov");
-    if local.is_file() {
-        return Some(local);
-    }
-    let out = Command::new("sh").arg("-c").arg("command -v checkov").output().ok()?;
-    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if out.status.success() && !p.is_empty() {
-        return Some(PathBuf::from(p));
-    }
-    if in_ci() {
-        panic!("checkov is not installed: CI must run .ci/install-validators first");
-    }
-    support::report_not_run("checkov is not installed; run .ci/install-validators (CI always runs this check)");
-    None
+    python_tool("checkov", "checkov")
 }
 
 /// The failed checks of one checkov run, as (check id, file, resource).
@@ -1259,6 +1252,10 @@ enum Endpoint {
     Ip(String),
 }
 
+/// Labels as (key, value) pairs, and ports as (protocol, number).
+type Labels = Vec<(String, String)>;
+type Ports = Vec<(String, u64)>;
+
 fn str_of(v: &Value) -> String {
     v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
 }
@@ -1337,7 +1334,7 @@ fn network_policies_allow_exactly_the_stacks_edges() {
 
         // The stack's pods (labels, ports) and its NetworkPolicies, from the golden manifests.
         let mut policies = Vec::new();
-        let mut pods: Vec<(String, Vec<(String, String)>, Vec<(String, u64)>)> = Vec::new();
+        let mut pods: Vec<(String, Labels, Ports)> = Vec::new();
         let mut ns = String::new();
         for f in yaml_files(&dir).iter().filter(|f| *f != "kustomization.yaml") {
             let text = std::fs::read_to_string(dir.join(f)).unwrap();
@@ -1371,7 +1368,7 @@ fn network_policies_allow_exactly_the_stacks_edges() {
         assert!(!policies.is_empty() && !ns.is_empty(), "{golden}: no NetworkPolicy");
 
         // Every endpoint: the pods, and what the edges name outside the namespace.
-        let mut endpoints: Vec<(Peer, Endpoint, Vec<(String, u64)>)> = pods
+        let mut endpoints: Vec<(Peer, Endpoint, Ports)> = pods
             .iter()
             .map(|(name, labels, ports)| {
                 (Peer::Pod(name.clone()), Endpoint::Pod { ns: ns.clone(), labels: labels.clone() }, ports.clone())
@@ -1449,6 +1446,7 @@ fn network_policies_allow_exactly_the_stacks_edges() {
 #[test]
 fn the_allowed_edges_come_from_the_graph_and_the_k8s_target_options() {
     let src = r#"stack "shop"
+param "partner" default="203.0.113.0/24"
 service "api" {
     image "ghcr.io/acme/api:1.0"
     port 8080
@@ -1475,7 +1473,7 @@ site "shop.example.com" {
 }
 targets {
     k8s ingress-namespace="traefik" prometheus-namespace="observability" {
-        egress "api" cidr="203.0.113.0/24" port=443
+        egress "api" cidr="${partner}" port=443
         ingress "cache" namespace="reports" port=6379
     }
 }

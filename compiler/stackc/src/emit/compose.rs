@@ -13,6 +13,7 @@ mod monitoring;
 mod networks;
 mod proxy;
 mod secrets;
+mod security;
 mod service;
 mod values;
 
@@ -22,6 +23,7 @@ use serde::Serialize;
 // The backup core is shared with the Kubernetes target; `backup` (a child) reaches it here.
 use super::{header, shell_word as sh, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
 // What the targets share, reached by the children here (`super::super` is not allowed in emit/).
+use super::image_repository_and_tag;
 use super::{
     comment_text, exporter_preset, monitoring_generated, ALERTMANAGER_DIR, ALERTMANAGER_IMAGE, ALERTMANAGER_PORT,
     PROMETHEUS_DIR, PROMETHEUS_IMAGE, PROMETHEUS_PORT,
@@ -416,7 +418,9 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
     for (name, c) in services.iter_mut() {
         if !stack.services.contains_key(name) {
             stack_wide(stack, c);
+            security::generated_capabilities(c);
         }
+        security::no_new_privileges(c);
     }
     let used = secrets.used;
     let compose = Compose { name: project, services, networks, volumes, secrets: used };

@@ -724,6 +724,22 @@ impl BackupJob<'_> {
     }
 }
 
+/// The repository of an image without registry host, `library/`, tag or digest
+/// (`grafana/grafana` for `docker.io/grafana/grafana:11.4.0`), and its tag.
+pub(crate) fn image_repository_and_tag(image: &str) -> (&str, &str) {
+    let image = image.split('@').next().unwrap_or(image);
+    let (path, tag) = match image.rsplit_once(':') {
+        Some((p, t)) if !t.contains('/') => (p, t),
+        _ => (image, ""),
+    };
+    // A first component with a `.` or `:` (or `localhost`) is a registry host.
+    let path = match path.split_once('/') {
+        Some((host, rest)) if host.contains('.') || host.contains(':') || host == "localhost" => rest,
+        _ => path,
+    };
+    (path.strip_prefix("library/").unwrap_or(path), tag)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1167,7 +1167,7 @@ fn k8s_edges(k8s: &Node) -> Vec<K8sEdge> {
         out.push(K8sEdge {
             service: e.arg_str(0).unwrap_or_default().to_string(),
             incoming: e.name.name == "ingress",
-            cidr: e.prop_str("cidr").map(str::to_string),
+            cidr: e.prop("cidr").map(entry_text),
             namespace: e.prop_str("namespace").map(str::to_string),
             port: e.prop("port").and_then(|p| p.value.as_int()).and_then(|p| u16::try_from(p).ok()).unwrap_or_default(),
             protocol: protocol(e),

@@ -17,6 +17,8 @@ use serde::Serialize;
 
 // The backup core is shared with the compose target; `backup` (a child) reaches it here.
 use super::{header, shell_word, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
+// Reached by security.rs (`super::super` is not allowed in emit/).
+use super::{image_repository_and_tag, yaml};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 

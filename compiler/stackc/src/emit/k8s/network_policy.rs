@@ -168,7 +168,8 @@ pub fn network_edges(stack: &Stack) -> Vec<NetworkEdge> {
         }
     }
     for e in &stack.targets.k8s_edges {
-        let Some(other) = e.cidr.clone().map(Peer::Cidr).or_else(|| e.namespace.clone().map(Peer::Namespace)) else {
+        let cidr = e.cidr.as_ref().map(|c| stack.compile_time(c));
+        let Some(other) = cidr.map(Peer::Cidr).or_else(|| e.namespace.clone().map(Peer::Namespace)) else {
             continue;
         };
         let me = Peer::Pod(e.service.clone());

@@ -22,25 +22,9 @@ const IMAGE_USERS: &[(&str, u64, u64)] = &[
 /// The `postgres` user of the Alpine variants of the official image.
 const POSTGRES_ALPINE_USER: u64 = 70;
 
-/// The repository of an image without registry host, `library/`, tag or digest
-/// (`grafana/grafana` for `docker.io/grafana/grafana:11.4.0`), and its tag.
-fn repository_and_tag(image: &str) -> (&str, &str) {
-    let image = image.split('@').next().unwrap_or(image);
-    let (path, tag) = match image.rsplit_once(':') {
-        Some((p, t)) if !t.contains('/') => (p, t),
-        _ => (image, ""),
-    };
-    // A first component with a `.` or `:` (or `localhost`) is a registry host.
-    let path = match path.split_once('/') {
-        Some((host, rest)) if host.contains('.') || host.contains(':') || host == "localhost" => rest,
-        _ => path,
-    };
-    (path.strip_prefix("library/").unwrap_or(path), tag)
-}
-
 /// The (uid, gid) an image runs as when stackc knows it runs unprivileged.
 pub(super) fn image_user(image: &str) -> Option<(u64, u64)> {
-    let (repo, tag) = repository_and_tag(image);
+    let (repo, tag) = image_repository_and_tag(image);
     let &(_, uid, gid) = IMAGE_USERS.iter().find(|(r, _, _)| *r == repo)?;
     if repo == "postgres" && tag.contains("alpine") {
         return Some((POSTGRES_ALPINE_USER, POSTGRES_ALPINE_USER));
@@ -149,7 +133,7 @@ impl Builder<'_> {
             metadata,
             automount_service_account_token: false,
         };
-        let yaml = format!("{}{}", header("#", self.stack), super::super::yaml(&sa));
+        let yaml = format!("{}{}", header("#", self.stack), yaml(&sa));
         self.objects.push(("ServiceAccount", name.to_string(), yaml));
     }
 
