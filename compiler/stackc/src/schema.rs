@@ -496,7 +496,9 @@ const ROUTE_KIDS: &[NodeSpec] = &[
     n("request-header", "a header sent to the upstream instead of the client's (\"\" removes it)")
         .args(&[("name", HeaderName), ("value", HeaderValue)], 2)
         .keyed(),
-    n("header", "a response header on this route's responses").args(&[("name", HeaderName), ("value", HeaderValue)], 2).keyed(),
+    n("header", "a response header on this route's responses")
+        .args(&[("name", HeaderName), ("value", HeaderValue)], 2)
+        .keyed(),
     n("hide-header", "upstream response headers not passed to the client").rest("name", HeaderName, 1),
 ];
 

@@ -599,9 +599,7 @@ fn nginx_t(nginx: &Path, name: &str, conf: &str) -> Result<(), String> {
         let t = line.trim_start();
         let indent = &line[..line.len() - t.len()];
         in_upstream = (in_upstream || line.starts_with("upstream ")) && line != "}";
-        if old && t == "http2 on;" {
-            continue;
-        } else if no_resolve && in_upstream && t.starts_with("resolver ") {
+        if (old && t == "http2 on;") || (no_resolve && in_upstream && t.starts_with("resolver ")) {
             continue;
         } else if no_resolve && in_upstream && t.starts_with("server ") && t.ends_with(" resolve;") {
             copy.push_str(&format!("{indent}{};\n", t.trim_end_matches(" resolve;")));

@@ -550,7 +550,13 @@ fn request_headers(stack: &Stack, r: &PlanRoute) -> Vec<HeaderV> {
     out
 }
 
-fn location(stack: &Stack, plan: &ProxyPlan, variable: &[bool], r: &PlanRoute, server_headers: &[HeaderV]) -> LocationV {
+fn location(
+    stack: &Stack,
+    plan: &ProxyPlan,
+    variable: &[bool],
+    r: &PlanRoute,
+    server_headers: &[HeaderV],
+) -> LocationV {
     let (modifier, path) = match r.matching {
         Match::Prefix => (None, r.path.clone()),
         Match::Exact => (Some("="), r.path.clone()),
@@ -565,9 +571,11 @@ fn location(stack: &Stack, plan: &ProxyPlan, variable: &[bool], r: &PlanRoute, s
         .map(|(name, v)| HeaderV { name: name.clone(), value: render_str(stack, v).unwrap_or_default(), always: true })
         .collect();
     // Not `always`: error responses must not be cached for a year.
-    own_headers.extend(
-        r.cache_control.iter().map(|v| HeaderV { name: "Cache-Control".into(), value: v.clone(), always: false }),
-    );
+    own_headers.extend(r.cache_control.iter().map(|v| HeaderV {
+        name: "Cache-Control".into(),
+        value: v.clone(),
+        always: false,
+    }));
     let mut hide_headers = r.hide_headers.clone();
     if r.cache_control.is_some() {
         hide_headers.push("Cache-Control".into());

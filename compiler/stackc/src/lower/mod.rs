@@ -630,7 +630,11 @@ fn headers(n: &Node) -> Vec<(String, String)> {
 fn route_headers(r: &Node, name: &str) -> Vec<RouteHeader> {
     r.children_named(name)
         .filter_map(|h| {
-            Some(RouteHeader { name: h.arg_str(0)?.to_string(), value: h.arg(1)?.value.display(), origin: origin(h.span) })
+            Some(RouteHeader {
+                name: h.arg_str(0)?.to_string(),
+                value: h.arg(1)?.value.display(),
+                origin: origin(h.span),
+            })
         })
         .collect()
 }
