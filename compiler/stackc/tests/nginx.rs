@@ -599,9 +599,7 @@ fn nginx_t(nginx: &Path, name: &str, conf: &str) -> Result<(), String> {
         let t = line.trim_start();
         let indent = &line[..line.len() - t.len()];
         in_upstream = (in_upstream || line.starts_with("upstream ")) && line != "}";
-        if old && t == "http2 on;" {
-            continue;
-        } else if no_resolve && in_upstream && t.starts_with("resolver ") {
+        if (old && t == "http2 on;") || (no_resolve && in_upstream && t.starts_with("resolver ")) {
             continue;
         } else if no_resolve && in_upstream && t.starts_with("server ") && t.ends_with(" resolve;") {
             copy.push_str(&format!("{indent}{};\n", t.trim_end_matches(" resolve;")));
@@ -795,4 +793,53 @@ targets {
         w,
         ["W0501 nginx reads the users of `basic-auth` from /etc/nginx/htpasswd/admin.example.com, which is not generated (it holds the password hashes): `root`, `ops` must be written there"]
     );
+}
+
+/// The `location` block of `path` in the first server that has one, as text.
+fn location_text(conf: &str, head: &str) -> String {
+    let start =
+        conf.find(&format!("    location {head} {{\n")).unwrap_or_else(|| panic!("no location {head}:\n{conf}"));
+    let end = conf[start..].find("\n    }\n").map(|e| start + e).unwrap();
+    conf[start..end].to_string()
+}
+
+/// Upstream names are re-resolved while nginx runs: before 1.27.3 through a variable in
+/// `proxy_pass` (and then a prefix is stripped by `rewrite`: with a variable, a URI in
+/// `proxy_pass` would replace the whole request URI), from 1.27.3 by `server … resolve`.
+#[test]
+fn upstream_names_are_re_resolved_for_every_version() {
+    let routes = "    route \"/web/\" to=\"web\" strip-prefix=#true\n    route \"/w\" to=\"web\" strip-prefix=#true\n    route \"/home\" to=\"web\" exact=#true strip-prefix=#true\n    route \"/api/auth/\"";
+    let src = SMALL.replacen("    route \"/api/auth/\"", routes, 1);
+    assert_ne!(src, SMALL);
+    let old = conf(&src.replace(r#"nginx version="1.27""#, r#"nginx version="1.22""#));
+    assert!(!old.contains("upstream web {"), "{old}");
+    assert!(old.contains("    resolver 127.0.0.11 valid=10s;\n"), "{old}");
+    let web = location_text(&old, "/web/");
+    assert!(web.contains("set $stackc_upstream web:3000;"), "{web}");
+    assert!(web.contains("rewrite \"^/web/(.*)$\" /$1 break;"), "{web}");
+    assert!(web.contains("proxy_pass http://$stackc_upstream;"), "{web}");
+    let w = location_text(&old, "/w");
+    assert!(
+        w.contains("rewrite \"^/w/?(.*)$\" /$1 break;") && w.contains("proxy_pass http://$stackc_upstream;"),
+        "{w}"
+    );
+    let home = location_text(&old, "= /home");
+    assert!(home.contains("rewrite ^ / break;") && home.contains("proxy_pass http://$stackc_upstream;"), "{home}");
+    // `api` has settings that need its block: resolved once, with a warning.
+    assert!(
+        old.contains("upstream api {") && old.contains("    server api:8080 max_fails=3 fail_timeout=30s;\n"),
+        "{old}"
+    );
+    let (_, diags) = build(&src.replace(r#"nginx version="1.27""#, r#"nginx version="1.22""#));
+    assert!(diags
+        .iter()
+        .any(|d| d.code.as_str() == "W0501" && d.message.contains("resolves `api` only when it starts")));
+
+    let new = conf(&src.replace(r#"nginx version="1.27""#, r#"nginx version="1.28""#));
+    assert!(new.contains("upstream web {\n    zone stackc_upstream_web 64k;\n"), "{new}");
+    assert!(new.contains("    server web:3000 resolve;\n") && new.contains(" fail_timeout=30s resolve;\n"), "{new}");
+    assert!(location_text(&new, "/web/").contains("proxy_pass http://web/;"), "{new}");
+    assert!(!new.contains("$stackc_upstream"), "{new}");
+    let (_, diags) = build(&src.replace(r#"nginx version="1.27""#, r#"nginx version="1.28""#));
+    assert!(!diags.iter().any(|d| d.message.contains("only when it starts")), "{diags:#?}");
 }

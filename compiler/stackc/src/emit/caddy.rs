@@ -446,6 +446,9 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             for h in r.request_headers.iter().chain(&r.response_headers) {
                 check_header(&h.name, &h.value, h.origin, &mut out);
             }
+            for h in &r.hide_headers {
+                check_header(&render_str(stack, &h.name, Ctx::Plain).unwrap_or_default(), "", h.origin, &mut out);
+            }
             if r.strip_prefix && r.matching == Match::Regex {
                 out.push(warn(
                     r.origin,
@@ -747,7 +750,11 @@ fn route_view(
                     .iter()
                     .map(|(name, v)| if v.is_empty() { format!("-{name}") } else { format!("{name} {}", value(v)) })
                     .collect(),
-                header_down: r.hide_headers.iter().map(|name| format!("-{name}")).collect(),
+                header_down: r
+                    .hide_headers
+                    .iter()
+                    .map(|name| format!("-{}", render_str(stack, name, Ctx::Plain).unwrap_or_default()))
+                    .collect(),
                 transport,
                 handoff: Vec::new(),
             });

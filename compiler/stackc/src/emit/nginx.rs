@@ -331,6 +331,9 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             for h in r.request_headers.iter().chain(&r.response_headers) {
                 check_header(&h.name, &h.value, h.origin, &mut out);
             }
+            for h in &r.hide_headers {
+                check_header(&render_str(stack, &h.name).unwrap_or_default(), "", h.origin, &mut out);
+            }
             if r.strip_prefix && r.matching == Match::Regex {
                 out.push(
                     Diagnostic::warning(Code::TargetApproximation, "nginx cannot strip a regular expression's match")
@@ -576,7 +579,8 @@ fn location(
         value: v.clone(),
         always: false,
     }));
-    let mut hide_headers = r.hide_headers.clone();
+    let mut hide_headers: Vec<String> =
+        r.hide_headers.iter().map(|n| render_str(stack, n).unwrap_or_default()).collect();
     if r.cache_control.is_some() {
         hide_headers.push("Cache-Control".into());
     }

@@ -219,3 +219,59 @@ pub fn site_headers(proxy: &Proxy, site: &Site, https: bool) -> Vec<(String, Str
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(src: &str) -> ProxyPlan {
+        let stack = crate::compile("t.stack.kdl", src, &crate::Options::default()).stack.expect("compiles");
+        stack.proxy_plan.expect("a plan")
+    }
+
+    const STACK: &str = r#"stack "t"
+service "api" {
+    image "a:1"
+    port 8080 name="http"
+    port 9090 name="admin"
+}
+service "web" {
+    image "w:1"
+    port 3000
+}
+proxy {
+    rate-limit "unused" rate="1r/s"
+    rate-limit "used" rate="5r/m"
+}
+site "t.example.com" {
+    route "/" to="web"
+    route "/api/" to="api" rate-limit="used"
+    route "/api/v2/" to="api"
+    route "/admin" to="api" port="admin" exact=#true
+    route "^/x" regex=#true to="web" cache="1h"
+}
+"#;
+
+    #[test]
+    fn routes_in_match_order_with_their_written_position() {
+        let plan = plan_of(STACK);
+        let order: Vec<(usize, &str)> = plan.sites[0].routes.iter().map(|r| (r.index, r.path.as_str())).collect();
+        assert_eq!(order, [(3, "/admin"), (4, "^/x"), (2, "/api/v2/"), (1, "/api/"), (0, "/")]);
+    }
+
+    #[test]
+    fn upstreams_zones_and_defaults_are_decided_once() {
+        let plan = plan_of(STACK);
+        let names: Vec<&str> = plan.upstreams.iter().map(|u| u.name.as_str()).collect();
+        // `api` is proxied on two ports: each gets its own name.
+        assert_eq!(names, ["web", "api-8080", "api-9090"]);
+        assert_eq!(plan.zones.len(), 1);
+        assert_eq!((plan.zones[0].name.as_str(), plan.zones[0].size_bytes), ("used", DEFAULT_ZONE_SIZE));
+        assert!(plan.https && !plan.tls.ocsp, "HTTPS with OCSP stapling off by default");
+        assert_eq!(plan.resolver.address, DOCKER_DNS);
+        let x = plan.sites[0].routes.iter().find(|r| r.path == "^/x").unwrap();
+        assert_eq!(x.cache_control.as_deref(), Some("max-age=3600"));
+        let headers: Vec<&str> = plan.sites[0].headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(headers, ["X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"]);
+    }
+}
