@@ -452,10 +452,10 @@ pub struct Service {
     /// `container-name`, `sysctl`, `group-add`.
     pub profiles: Vec<String>,
     pub pull_policy: Option<String>,
-    pub stop_signal: Option<String>,
-    pub container_name: Option<String>,
-    pub sysctls: Vec<(String, String)>,
-    pub group_add: Vec<String>,
+    pub stop_signal: Option<Text>,
+    pub container_name: Option<Text>,
+    pub sysctls: Vec<(Text, Text)>,
+    pub group_add: Vec<Text>,
     /// `env-file`: read by compose at deploy time, never by stackc.
     pub env_files: Vec<EnvFile>,
 }

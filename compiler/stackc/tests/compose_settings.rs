@@ -16,12 +16,14 @@ fn build(text: &str) -> (Vec<OutputFile>, Vec<Diagnostic>) {
 }
 
 const STACK: &str = r#"stack "settings"
+param "stop-signal" default="SIGINT"
+param "backlog" default="1024" env="BACKLOG"
 service "db" {
     image "postgres:16.4-alpine"
     health cmd="pg_isready"
     container-name "app_db"
-    stop-signal "SIGINT"
-    sysctl "net.core.somaxconn" "1024"
+    stop-signal "${stop-signal}"
+    sysctl "net.core.somaxconn" "${backlog}"
     sysctl "net.ipv4.tcp_keepalive_time" 600
     group-add "video" "44"
     pull-policy "missing"
@@ -48,7 +50,8 @@ fn compose_writes_each_setting() {
         "stop_signal: SIGINT",
         "container_name: app_db",
         "pull_policy: missing",
-        "sysctls:\n  net.core.somaxconn: \"1024\"\n  net.ipv4.tcp_keepalive_time: \"600\"",
+        // Params render as everywhere: a compile-time default, or read at deploy time.
+        "sysctls:\n  net.core.somaxconn: ${BACKLOG:-1024}\n  net.ipv4.tcp_keepalive_time: \"600\"",
         "group_add:\n- video\n- \"44\"",
         // Relative to the output directory (`build/<stem>` by default): never read, never copied.
         "env_file:\n- ./db.env\n- path: ./local.env\n  required: false",

@@ -4,7 +4,7 @@
 //! StatefulSet on Kubernetes, is found by the exporters and backups, and passes the compose
 //! spec schema and Docker Compose v2 `config -q`. The stack's own declarations win.
 
-use stackc::diagnostics::{Diagnostics, Severity};
+use stackc::diagnostics::{render_human, Diagnostics, RenderOptions, Severity};
 use stackc::emit::{EmitOptions, OutputFile};
 use stackc::lower::presets::PRESETS;
 use stackc::source::SourceMap;
@@ -132,11 +132,16 @@ fn the_stacks_own_declarations_and_templates_win() {
 
 #[test]
 fn a_diagnostic_in_a_preset_points_at_the_preset_and_the_use_line() {
-    let (_, diags) = build(ALL);
+    let built = stackc::build("app.stack.kdl", ALL, &Options::default(), &EmitOptions::default());
+    let diags = &built.outcome.diagnostics;
     let stateful = diags.iter().find(|d| d.message == "`stateful` of `db` has no meaning in compose").expect("W0501");
     let use_label = stateful.labels.iter().find(|l| l.text == "service `db` uses template `postgres` here");
     assert!(use_label.is_some(), "{stateful:#?}");
     assert_ne!(stateful.primary.as_ref().unwrap().span.source, use_label.unwrap().span.source);
+    // The report shows the preset's line, and names the `use` line of the stack under it.
+    let report = render_human(stateful, &built.outcome.sources, RenderOptions::default());
+    assert!(report.contains("stdlib/presets/postgres.kdl:"), "{report}");
+    assert!(report.contains("note: service `db` uses template `postgres` here (app.stack.kdl:3:9)"), "{report}");
 }
 
 #[test]

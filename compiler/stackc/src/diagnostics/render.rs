@@ -341,7 +341,21 @@ pub fn render_human(diag: &Diagnostic, map: &SourceMap, opts: RenderOptions) -> 
         let mut out = String::new();
         handler.render_report(&mut out, &view).ok().map(|()| out)
     }));
-    rendered.ok().flatten().unwrap_or_else(|| plain(diag, map))
+    let mut out = rendered.ok().flatten().unwrap_or_else(|| plain(diag, map));
+    out.push_str(&elsewhere(diag, map));
+    out
+}
+
+/// The labels in another file than the primary one (a `use` line for a setting of a preset,
+/// whose excerpt is the preset's file): miette shows one file, so they are listed under it.
+fn elsewhere(diag: &Diagnostic, map: &SourceMap) -> String {
+    let Some(src) = diag.primary.as_ref().map(|l| l.span.source) else { return String::new() };
+    let mut out = String::new();
+    for l in diag.labels.iter().filter(|l| l.span.source != src) {
+        let ((line, col), _) = span_lines(map, l.span);
+        out.push_str(&format!("  note: {} ({}:{line}:{col})\n", l.text, map.get(l.span.source).name));
+    }
+    out
 }
 
 /// The closing line of a report cut at [`MAX_SHOWN`]: `… and 3 more errors (not shown)`.

@@ -627,13 +627,13 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
         annotations: free_texts(n.children_named("annotations")),
         profiles: n.children_named("profiles").flat_map(|p| p.args.iter().map(|a| a.value.display())).collect(),
         pull_policy: child("pull-policy").and_then(|p| p.arg_str(0)).map(str::to_string),
-        stop_signal: child("stop-signal").and_then(|p| p.arg_str(0)).map(str::to_string),
-        container_name: child("container-name").and_then(|p| p.arg_str(0)).map(str::to_string),
+        stop_signal: arg_text(child("stop-signal")),
+        container_name: arg_text(child("container-name")),
         sysctls: n
             .children_named("sysctl")
-            .filter_map(|s| Some((s.arg_str(0)?.to_string(), s.arg(1)?.value.display())))
+            .filter_map(|s| Some((entry_text(s.arg(0)?), entry_text(s.arg(1)?))))
             .collect(),
-        group_add: n.children_named("group-add").flat_map(|g| g.args.iter().map(|a| a.value.display())).collect(),
+        group_add: n.children_named("group-add").flat_map(|g| g.args.iter().map(entry_text)).collect(),
         env_files: n
             .children_named("env-file")
             .filter_map(|f| {

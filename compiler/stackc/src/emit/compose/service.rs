@@ -343,10 +343,10 @@ fn compose_only(stack: &Stack, opts: &EmitOptions, svc: &Service, c: &mut CServi
         .collect();
     c.profiles.extend(svc.profiles.iter().cloned());
     c.pull_policy.clone_from(&svc.pull_policy);
-    c.stop_signal = svc.stop_signal.as_deref().map(esc);
-    c.container_name = svc.container_name.as_deref().map(esc);
-    c.sysctls = svc.sysctls.iter().map(|(k, v)| (k.clone(), esc(v))).collect();
-    c.group_add = svc.group_add.iter().map(|g| esc(g)).collect();
+    c.stop_signal = render_opt(stack, &svc.stop_signal);
+    c.container_name = render_opt(stack, &svc.container_name);
+    c.sysctls = svc.sysctls.iter().map(|(k, v)| (render_plain(stack, k), render_plain(stack, v))).collect();
+    c.group_add = render_all(stack, &svc.group_add);
 }
 
 /// Docker's rule for container names.
@@ -359,9 +359,11 @@ fn valid_container_name(name: &str) -> bool {
 /// What compose refuses of `container-name`: several replicas (one name cannot name them
 /// all), a name docker rejects, or one name on two services.
 pub(super) fn check_container_names(stack: &Stack, out: &mut Vec<Diagnostic>) {
-    let mut seen: IndexMap<&str, &Service> = IndexMap::new();
+    let mut seen: IndexMap<String, &Service> = IndexMap::new();
     for svc in stack.services.values() {
-        let Some(name) = svc.container_name.as_deref() else { continue };
+        // Checked with params at their defaults: compose reads the name at deploy time.
+        let Some(name) = svc.container_name.as_ref().map(|n| stack.compile_time(n)) else { continue };
+        let name = name.as_str();
         let at = origin_span(svc.origin_of("container-name"));
         if svc.replicas > 1 || svc.autoscale.is_some() {
             out.push(
@@ -384,7 +386,7 @@ pub(super) fn check_container_names(stack: &Stack, out: &mut Vec<Diagnostic>) {
                 .help("use letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
             );
         }
-        if let Some(first) = seen.insert(name, svc) {
+        if let Some(first) = seen.insert(name.to_string(), svc) {
             out.push(
                 Diagnostic::error(
                     Code::TargetCannotExpress,
