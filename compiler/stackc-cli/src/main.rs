@@ -226,13 +226,6 @@ fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn read(path: &Path) -> Result<String, ExitCode> {
-    std::fs::read_to_string(path).map_err(|e| {
-        eprintln!("error: cannot read {}: {e}", path.display());
-        ExitCode::from(2)
-    })
-}
-
 /// Why a stack file did not reach the compiler.
 pub(crate) enum ReadError {
     /// The file could not be read (exit 2).
@@ -408,9 +401,16 @@ fn graph(file: &Path, format: GraphFormat, env: Option<String>) -> ExitCode {
 fn fmt(files: &[PathBuf], check: bool) -> ExitCode {
     let mut status = ExitCode::SUCCESS;
     for path in files {
-        let text = match read(path) {
+        // A file that is not UTF-8 gets the E0100 that `check` gives it, not an I/O error.
+        let text = match read_source(path) {
             Ok(t) => t,
-            Err(code) => return code,
+            Err(e) => {
+                match e.report(path, DiagFormat::Human, Color::Auto) {
+                    1 => status = ExitCode::from(1),
+                    code => return ExitCode::from(code),
+                }
+                continue;
+            }
         };
         let formatted = match stackc::fmt::format(&text) {
             Ok(f) => f,

@@ -151,3 +151,16 @@ fn build_reports_a_latin1_byte_like_check() {
     assert_eq!(json.code, 1, "{}", json.stderr);
     assert_eq!(records(&json)[0]["line"], 2);
 }
+
+#[test]
+fn fmt_reports_a_latin1_byte_like_check_and_leaves_the_file_alone() {
+    let out = stackc("latin1-fmt", "latin1.stack.kdl", LATIN1, &["fmt"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("E0100(kdl-syntax)"), "{}", out.stderr);
+    assert!(out.stderr.contains("latin1.stack.kdl:2:13]"), "{}", out.stderr);
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("output_bounds/latin1-fmt/latin1.stack.kdl");
+    assert_eq!(std::fs::read(file).expect("the stack file"), LATIN1);
+    let check = stackc("latin1-fmt", "latin1.stack.kdl", LATIN1, &["fmt", "--check"]);
+    assert_eq!(check.code, 1, "{}", check.stderr);
+    assert!(check.stderr.contains("byte 0xE9 at offset 25"), "{}", check.stderr);
+}

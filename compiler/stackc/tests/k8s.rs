@@ -1012,3 +1012,21 @@ targets { k8s; }
     let api = file(&files, "k8s/deployment-api.yaml");
     assert!(api.contains("        image: ghcr.io/acme/all:2.0\n"), "{api}");
 }
+
+#[test]
+fn labels_with_keys_kubernetes_rejects_are_left_out_with_a_warning() {
+    let src = r#"stack "shop"
+service "api" {
+    image "nginx:1.27"
+    labels "com.example/team"="core" "Example.com/tier"="web" "bad key"="x"
+}
+targets { k8s }
+"#;
+    let (files, diags) = build(src);
+    let d = file(&files, "k8s/deployment-api.yaml");
+    assert!(d.contains("com.example/team: core\n"), "{d}");
+    assert!(!d.contains("tier") && !d.contains("bad key"), "{d}");
+    let warned: Vec<&String> = diags.iter().filter(|m| m.contains("not a valid Kubernetes label key")).collect();
+    assert_eq!(warned.len(), 2, "{diags:#?}");
+    assert!(warned[0].contains("`Example.com/tier`") && warned[1].contains("`bad key`"), "{warned:#?}");
+}

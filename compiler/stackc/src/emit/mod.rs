@@ -227,10 +227,39 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
             }
         }
     }
-    out.files.retain(|f| is_safe_relative_path(&f.path));
     out.files.sort_by(|a, b| a.path.cmp(&b.path));
-    out.files.dedup_by(|a, b| a.path == b.path);
+    out.diagnostics.extend(unwritable_files(&mut out.files));
     out
+}
+
+/// Names are validated before any target runs, so an unsafe path or two files at one path
+/// would be a bug in a target: never write such a file, and never drop it silently either.
+/// `files` must be sorted by path.
+fn unwritable_files(files: &mut Vec<OutputFile>) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let mut kept: Vec<OutputFile> = Vec::with_capacity(files.len());
+    for f in files.drain(..) {
+        let problem = if !is_safe_relative_path(&f.path) {
+            Some("a path outside the output directory")
+        } else if kept.last().is_some_and(|k| k.path == f.path) {
+            (kept.last().is_some_and(|k| k.contents != f.contents)).then_some("two different files at one path")
+        } else {
+            None
+        };
+        match problem {
+            Some(what) => diags.push(
+                Diagnostic::error(
+                    Code::TargetCannotExpress,
+                    format!("stackc generated {what}: {}", crate::diagnostics::quote(&f.path)),
+                )
+                .help("this is a bug in stackc: please report it with the stack file; the file was not written"),
+            ),
+            None if kept.last().is_some_and(|k| k.path == f.path) => {}
+            None => kept.push(f),
+        }
+    }
+    *files = kept;
+    diags
 }
 
 /// A relative, `/`-separated path with no `..`, `.`, empty or absolute component.
@@ -781,5 +810,37 @@ impl BackupJob<'_> {
         );
         out.push_str(&format!("echo \"backup {}: encrypted\"\n", b.name));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_and_clashing_files_are_errors_not_silent_drops() {
+        let mut files = vec![
+            OutputFile::new("a/x.yaml", "one"),
+            OutputFile::new("a/x.yaml", "one"),
+            OutputFile::new("b/y.yaml", "one"),
+            OutputFile::new("b/y.yaml", "two"),
+            OutputFile::new("../etc/passwd", "root"),
+        ];
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let diags = unwritable_files(&mut files);
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["a/x.yaml", "b/y.yaml"]);
+        assert_eq!(files[1].contents, "one");
+        let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "stackc generated a path outside the output directory: `../etc/passwd`",
+                "stackc generated two different files at one path: `b/y.yaml`"
+            ]
+        );
+        assert!(diags
+            .iter()
+            .all(|d| d.code == Code::TargetCannotExpress && d.severity == crate::diagnostics::Severity::Error));
     }
 }

@@ -16,7 +16,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 // The backup core is shared with the compose target; `backup` (a child) reaches it here.
-use super::{header, shell_word, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
+use super::{header, shell_word, site_headers, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 
@@ -141,6 +141,27 @@ pub fn valid_label_value(v: &str) -> bool {
             && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
             && v.starts_with(|c: char| c.is_ascii_alphanumeric())
             && v.ends_with(|c: char| c.is_ascii_alphanumeric()))
+}
+
+/// A label key Kubernetes accepts: an optional prefix (a DNS subdomain of at most 253
+/// characters) and `/`, then a name of at most 63 characters as for a value, not empty.
+pub fn valid_label_key(k: &str) -> bool {
+    let (prefix, name) = match k.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, k),
+    };
+    let prefix_ok = prefix.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 253
+            && p.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            })
+    });
+    prefix_ok && !name.is_empty() && valid_label_value(name)
 }
 
 /// A container port name (IANA_SVC_NAME): at most 15 characters, a letter among them, no
@@ -350,11 +371,18 @@ impl<'a> Builder<'a> {
         self.clean_labels(out, self.stack.services.first().map(|(_, s)| s.origin).unwrap_or_default())
     }
 
-    /// Drops label values Kubernetes rejects, with a warning.
+    /// Drops labels whose key or value Kubernetes rejects, with a warning.
     fn clean_labels(&mut self, labels: IndexMap<String, String>, origin: Origin) -> IndexMap<String, String> {
         let mut out = IndexMap::new();
         for (k, v) in labels {
-            if valid_label_value(&v) {
+            if !valid_label_key(&k) {
+                self.warn(
+                    origin,
+                    format!("label key `{k}` is not a valid Kubernetes label key: the label is left out of the manifests"),
+                    "here",
+                    "a label key is an optional DNS-subdomain prefix and `/`, then at most 63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit",
+                );
+            } else if valid_label_value(&v) {
                 out.insert(k, v);
             } else {
                 self.warn(
@@ -455,5 +483,15 @@ mod tests {
         assert!(!valid_label_value("has space"));
         assert!(!valid_label_value("-x"));
         assert!(!valid_label_value(&"a".repeat(64)));
+        assert!(valid_label_key("app.kubernetes.io/name"));
+        assert!(valid_label_key("tier"));
+        assert!(valid_label_key("Team_Name"));
+        assert!(!valid_label_key("com.example/"));
+        assert!(!valid_label_key("/tier"));
+        assert!(!valid_label_key("Example.com/tier"));
+        assert!(!valid_label_key("a/b/c"));
+        assert!(!valid_label_key("has space"));
+        assert!(!valid_label_key(&format!("{}/x", "a".repeat(254))));
+        assert!(!valid_label_key(&"a".repeat(64)));
     }
 }
