@@ -10,8 +10,7 @@
 
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use stackc::source::SourceId;
+use criterion::{criterion_group, criterion_main, Criterion};
 use stackc::Options;
 
 const SIZES: &[usize] = &[10, 100, 1_000, 10_000];
@@ -33,7 +32,7 @@ fn assert_clean(n: usize, text: &str) {
     assert!(out.stack.is_some());
 }
 
-fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, n: usize) {
+fn configure(group: &mut gen::Group<'_>, n: usize) {
     group.sample_size(10);
     group.warm_up_time(Duration::from_millis(if n >= 10_000 { 500 } else { 300 }));
     group.measurement_time(Duration::from_secs(match n {
@@ -45,37 +44,12 @@ fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::W
 
 fn benches(c: &mut Criterion) {
     let stacks: Vec<(usize, String)> = SIZES.iter().map(|&n| (n, synthetic_stack(n))).collect();
-    // `STACKC_BENCH_DUMP=DIR` writes the stacks out, to profile the CLI on them
-    // (`perf record target/release/stackc check DIR/bench-10000.stack.kdl`).
-    let dump = std::env::var_os("STACKC_BENCH_DUMP").map(std::path::PathBuf::from);
     for (n, text) in &stacks {
         assert_clean(*n, text);
         eprintln!("stack of {n} services: {} bytes", text.len());
-        if let Some(dir) = &dump {
-            let path = dir.join(format!("bench-{n}.stack.kdl"));
-            std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, text)).expect("write the stack");
-        }
     }
-
-    let mut group = c.benchmark_group("parse");
-    for (n, text) in &stacks {
-        configure(&mut group, *n);
-        group.throughput(Throughput::Bytes(text.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(n), text, |b, text| {
-            b.iter(|| stackc::syntax::parse(SourceId(0), std::hint::black_box(text)))
-        });
-    }
-    group.finish();
-
-    let mut group = c.benchmark_group("check");
-    for (n, text) in &stacks {
-        configure(&mut group, *n);
-        group.throughput(Throughput::Bytes(text.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(n), text, |b, text| {
-            b.iter(|| stackc::compile("bench.stack.kdl", std::hint::black_box(text), &Options::default()))
-        });
-    }
-    group.finish();
+    gen::dump(&stacks, "bench");
+    gen::parse_and_check(c, "", &stacks, configure);
 }
 
 criterion_group!(check, benches);

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use stackc::emit::{EmitOptions, IMPLEMENTED};
-use stackc::source::SourceId;
 use stackc::Options;
 
 mod gen;
@@ -39,7 +38,7 @@ fn targets(t: Option<stackc::ir::TargetKind>) -> EmitOptions {
     }
 }
 
-fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, n: usize) {
+fn configure(group: &mut gen::Group<'_>, n: usize) {
     group.sample_size(10);
     group.warm_up_time(Duration::from_millis(200));
     group.measurement_time(Duration::from_secs(match n {
@@ -51,9 +50,6 @@ fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::W
 
 fn benches(c: &mut Criterion) {
     let stacks: Vec<(usize, String)> = sizes().into_iter().map(|n| (n, all_targets_stack(n))).collect();
-    // `STACKC_BENCH_DUMP=DIR` writes the stacks out, for the CLI (`scripts/bench-vs-jrsonnet`)
-    // and for `perf`.
-    let dump = std::env::var_os("STACKC_BENCH_DUMP").map(std::path::PathBuf::from);
     for (n, text) in &stacks {
         // The build must succeed, or the numbers would be those of an early exit.
         let built = stackc::build("bench.stack.kdl", text, &Options::default(), &targets(None));
@@ -62,31 +58,10 @@ fn benches(c: &mut Criterion) {
         assert!(errors.is_empty(), "the all-targets stack of {n} services does not build: {errors:?}");
         let bytes: usize = built.files.iter().map(|f| f.contents.len()).sum();
         eprintln!("{n} services: {} bytes of stack, {} files, {bytes} bytes", text.len(), built.files.len());
-        if let Some(dir) = &dump {
-            let path = dir.join(format!("all-{n}.stack.kdl"));
-            std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, text)).expect("write the stack");
-        }
     }
+    gen::dump(&stacks, "all");
 
-    let mut group = c.benchmark_group("phase-parse");
-    for (n, text) in &stacks {
-        configure(&mut group, *n);
-        group.throughput(Throughput::Bytes(text.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(n), text, |b, text| {
-            b.iter(|| stackc::syntax::parse(SourceId(0), std::hint::black_box(text)))
-        });
-    }
-    group.finish();
-
-    let mut group = c.benchmark_group("phase-check");
-    for (n, text) in &stacks {
-        configure(&mut group, *n);
-        group.throughput(Throughput::Bytes(text.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(n), text, |b, text| {
-            b.iter(|| stackc::compile("bench.stack.kdl", std::hint::black_box(text), &Options::default()))
-        });
-    }
-    group.finish();
+    gen::parse_and_check(c, "phase-", &stacks, configure);
 
     let lowered: Vec<(usize, usize, stackc::ir::Stack)> = stacks
         .iter()

@@ -595,9 +595,22 @@ fn caddy_validate_rejects_broken_files() {
 }
 
 /// `EmitOptions::templates` overrides an embedded template; a broken one is an error, not a panic.
+/// The embedded templates are parsed once per process: neither does that hide an override
+/// nor does an override reach a later build without it.
 #[test]
 fn template_overrides() {
     let mut emit = EmitOptions { targets: Some(vec![TargetKind::Caddy]), ..EmitOptions::default() };
+    let embedded = || {
+        let built = stackc::build(
+            "t.stack.kdl",
+            SMALL,
+            &Options::default(),
+            &EmitOptions { targets: Some(vec![TargetKind::Caddy]), ..EmitOptions::default() },
+        );
+        built.files.iter().find(|f| f.path == "caddy/Caddyfile").unwrap().contents.clone()
+    };
+    let before = embedded();
+    assert!(before.contains("\thandle_path /api/*") && !before.contains("# handle_path"), "{before}");
     emit.templates.insert("caddy/route".into(), "\t\t# {{directive}} {{matcher}}\n".into());
     let built = stackc::build("t.stack.kdl", SMALL, &Options::default(), &emit);
     let c = &built.files.iter().find(|f| f.path == "caddy/Caddyfile").unwrap().contents;
@@ -609,6 +622,7 @@ fn template_overrides() {
         let d = built.outcome.diagnostics.iter().find(|d| d.is_error()).expect("an error");
         assert!(d.message.contains("caddy templates failed"), "{}", d.message);
     }
+    assert_eq!(embedded(), before);
     let mut emit = EmitOptions::default();
     emit.templates.insert("caddy/nope".into(), String::new());
     let built = stackc::build("t.stack.kdl", SMALL, &Options::default(), &emit);

@@ -151,3 +151,51 @@ pub fn all_targets_stack(n: usize) -> String {
     }
     s
 }
+
+/// A criterion group of one size-dependent configuration.
+pub type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+// Not every bench uses every helper.
+#[allow(dead_code)]
+/// With `STACKC_BENCH_DUMP=DIR`, writes the stacks out as `DIR/<prefix>-<n>.stack.kdl`, to
+/// run the CLI on them (`scripts/bench-vs-jrsonnet`, `perf record target/release/stackc
+/// check …`).
+pub fn dump(stacks: &[(usize, String)], prefix: &str) {
+    let Some(dir) = std::env::var_os("STACKC_BENCH_DUMP").map(std::path::PathBuf::from) else { return };
+    for (n, text) in stacks {
+        let path = dir.join(format!("{prefix}-{n}.stack.kdl"));
+        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)).expect("write the stack");
+    }
+}
+
+// Not every bench uses every helper.
+#[allow(dead_code)]
+/// The groups `<prefix>parse` (`syntax::parse`) and `<prefix>check` (`stackc::compile`, what
+/// `stackc check` runs) over the stacks, in bytes of stack text per second.
+pub fn parse_and_check(
+    c: &mut criterion::Criterion,
+    prefix: &str,
+    stacks: &[(usize, String)],
+    configure: fn(&mut Group<'_>, usize),
+) {
+    use criterion::{BenchmarkId, Throughput};
+    let mut group = c.benchmark_group(format!("{prefix}parse"));
+    for (n, text) in stacks {
+        configure(&mut group, *n);
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), text, |b, text| {
+            b.iter(|| stackc::syntax::parse(stackc::source::SourceId(0), std::hint::black_box(text)))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group(format!("{prefix}check"));
+    for (n, text) in stacks {
+        configure(&mut group, *n);
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), text, |b, text| {
+            b.iter(|| stackc::compile("bench.stack.kdl", std::hint::black_box(text), &stackc::Options::default()))
+        });
+    }
+    group.finish();
+}

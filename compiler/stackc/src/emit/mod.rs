@@ -101,11 +101,32 @@ pub fn template_names() -> Vec<String> {
 /// A handlebars registry for one target: strict mode, no HTML escaping, each embedded
 /// template (also usable as a partial) replaced by its override in `opts.templates`.
 /// `Err` holds the message of a template that does not parse.
+///
+/// Parsing the embedded templates costs milliseconds, more than the whole rest of a small
+/// stack's build: a registry without overrides is parsed once per process and cloned.
 pub(crate) fn registry(
     target: &str,
     embedded: &[(&str, &str)],
     opts: &EmitOptions,
 ) -> Result<Handlebars<'static>, String> {
+    type Cache = std::sync::Mutex<BTreeMap<String, Handlebars<'static>>>;
+    static EMBEDDED: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let overridden = embedded.iter().any(|(name, _)| opts.templates.contains_key(&format!("{target}/{name}")));
+    if overridden {
+        return parse_registry(target, embedded, opts);
+    }
+    let cache = EMBEDDED.get_or_init(Default::default);
+    if let Some(hb) = cache.lock().ok().and_then(|c| c.get(target).cloned()) {
+        return Ok(hb);
+    }
+    let hb = parse_registry(target, embedded, opts)?;
+    if let Ok(mut c) = cache.lock() {
+        c.insert(target.to_string(), hb.clone());
+    }
+    Ok(hb)
+}
+
+fn parse_registry(target: &str, embedded: &[(&str, &str)], opts: &EmitOptions) -> Result<Handlebars<'static>, String> {
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
     hb.register_escape_fn(no_escape);

@@ -227,15 +227,24 @@ impl<'a> Reader<'a> {
     fn line_space(&mut self) -> R<()> {
         loop {
             self.node_space()?;
-            let n = self.newline_len(self.pos);
-            if n > 0 {
-                self.pos += n;
-            } else if self.starts("//") {
-                self.line_comment()?;
-            } else {
+            if !self.line_end()? {
                 return Ok(());
             }
         }
+    }
+
+    /// A newline or a line comment (through its newline) at the position: whether there
+    /// was one.
+    fn line_end(&mut self) -> R<bool> {
+        let n = self.newline_len(self.pos);
+        if n > 0 {
+            self.pos += n;
+        } else if self.starts("//") {
+            self.line_comment()?;
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// `nodes`, up to the end of the text or (in a children block) the closing `}`.
@@ -257,12 +266,7 @@ impl<'a> Reader<'a> {
             let node = self.node()?;
             // node-terminator := single-line-comment | newline | ';' | eof; a block's last
             // node may end at its `}`.
-            let n = self.newline_len(self.pos);
-            if n > 0 {
-                self.pos += n;
-            } else if self.starts("//") {
-                self.line_comment()?;
-            } else {
+            if !self.line_end()? {
                 match self.peek() {
                     Some(';') => self.pos += 1,
                     None => {}
