@@ -177,6 +177,14 @@ fn normalise(model: &mut Value, implicit_network: &str) {
         for k in ["container_name", "profiles", "extra_hosts", "env_file"] {
             svc.remove(k);
         }
+        // stackc's secure default (`docs/targets/compose.md`): every service gets
+        // `no-new-privileges:true` unless the stack opts out.
+        if let Some(opts) = svc.get_mut("security_opt").and_then(Value::as_array_mut) {
+            opts.retain(|o| o != "no-new-privileges:true");
+            if opts.is_empty() {
+                svc.remove("security_opt");
+            }
+        }
         // A `CMD` health check test becomes one shell command.
         if let Some(test) = svc.get_mut("healthcheck").and_then(|h| h.get_mut("test")) {
             let words: Vec<String> =
