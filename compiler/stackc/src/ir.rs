@@ -288,7 +288,7 @@ pub struct Probe {
     pub retries: Option<u32>,
     pub start_period: Option<Amount>,
     /// Headers an `http=` probe sends.
-    pub headers: Vec<(String, Text)>,
+    pub headers: Vec<(Text, Text)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -453,8 +453,8 @@ pub struct Service {
 /// `toleration [KEY] value= effect=`: no key tolerates every taint; no value, any value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Toleration {
-    pub key: Option<String>,
-    pub value: Option<String>,
+    pub key: Option<Text>,
+    pub value: Option<Text>,
     /// `no-schedule`, `prefer-no-schedule` or `no-execute`; `None`: every effect.
     pub effect: Option<String>,
 }

@@ -378,7 +378,7 @@ fn probe(cx: &Cx, n: &Node, svc: &Node, own_port: Option<u16>) -> Option<Probe> 
         start_period: dur_amount(cx, n, "start-period"),
         headers: n
             .children_named("header")
-            .filter_map(|h| Some((h.arg_str(0)?.to_string(), entry_text(h.arg(1)?))))
+            .filter_map(|h| Some((entry_text(h.arg(0)?), entry_text(h.arg(1)?))))
             .collect(),
     })
 }
@@ -606,10 +606,10 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
         host_network: child("network-mode").and_then(|m| m.arg_str(0)) == Some("host"),
         tolerations: n
             .children_named("toleration")
-            .map(|t| Toleration {
-                key: t.arg_str(0).map(str::to_string),
-                value: s(t, "value"),
-                effect: s(t, "effect"),
+            .map(|tol| Toleration {
+                key: arg_text(Some(tol)),
+                value: t(tol, "value"),
+                effect: s(tol, "effect"),
             })
             .collect(),
         service_type: match child("service-type").and_then(|m| m.arg_str(0)) {

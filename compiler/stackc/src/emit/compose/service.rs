@@ -51,7 +51,7 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
         Check::Http { path, port } => {
             let url = sh(&format!("http://127.0.0.1:{port}{}", stack.compile_time(path)));
             let headers: Vec<String> =
-                p.headers.iter().map(|(k, v)| sh(&format!("{k}: {}", stack.compile_time(v)))).collect();
+                p.headers.iter().map(|(k, v)| sh(&format!("{}: {}", stack.compile_time(k), stack.compile_time(v)))).collect();
             let wget: String = headers.iter().map(|h| format!(" --header={h}")).collect();
             let curl: String = headers.iter().map(|h| format!(" -H {h}")).collect();
             vec![
