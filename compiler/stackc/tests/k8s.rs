@@ -404,7 +404,10 @@ service "migrate" {
 }
 "#,
     );
-    let j = file(&files, "k8s/job-migrate.yaml");
+    // The name carries a hash of what the Job runs (tests/k8s_shapes.rs checks when it changes).
+    let job = files.iter().find(|f| f.path.starts_with("k8s/job-migrate-")).expect("the Job");
+    let j = &job.contents;
+    assert!(job.path.len() == "k8s/job-migrate-".len() + 8 + ".yaml".len(), "{}", job.path);
     assert!(j.contains("apiVersion: batch/v1\nkind: Job\n"), "{j}");
     assert!(j.contains("      restartPolicy: OnFailure\n"), "{j}");
     assert!(j.contains("        args:\n        - python\n"), "`command` is the image's CMD, so args: {j}");

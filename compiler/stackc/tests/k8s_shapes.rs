@@ -189,6 +189,33 @@ fn grpc_probes_are_native_on_kubernetes_and_a_probe_program_in_compose() {
     assert!(diags.iter().any(|d| d.starts_with(&format!("W0501 line {line}: docker has no gRPC health check"))), "{diags:#?}");
 }
 
+/// The Job's file of a one-shot service `migrate` in `src`.
+fn job_file(src: &str) -> String {
+    let emit = EmitOptions { targets: Some(vec![TargetKind::K8s]), ..EmitOptions::default() };
+    let built = stackc::build("job.stack.kdl", src, &Options::default(), &emit);
+    built.files.iter().find(|f| f.path.starts_with("k8s/job-migrate-")).expect("the Job").path.clone()
+}
+
+/// A Job's template cannot change in place: its name follows what it runs, so that the next
+/// `kubectl apply` creates a new Job for a change and leaves an unchanged one alone.
+#[test]
+fn a_one_shot_job_is_renamed_by_what_it_runs_and_only_by_that() {
+    let stack = |image: &str, level: &str, other: &str| {
+        format!(
+            "stack \"s\"\nenv-group \"cfg\" LOG_LEVEL=\"{level}\"\nservice \"migrate\" {{\n    image \"{image}\"\n    \
+             env-from \"cfg\"\n    restart \"no\"\n}}\nservice \"web\" {{\n    image \"{other}\"\n    health cmd=\"true\"\n}}\n"
+        )
+    };
+    let base = job_file(&stack("acme/api:1.0.0", "info", "nginx:1.27"));
+    assert!(base.starts_with("k8s/job-migrate-") && base.len() == "k8s/job-migrate-12345678.yaml".len(), "{base}");
+    assert_eq!(base, job_file(&stack("acme/api:1.0.0", "info", "nginx:1.27")), "deterministic");
+    assert_eq!(base, job_file(&stack("acme/api:1.0.0", "info", "nginx:1.28")), "another service does not rename it");
+    assert_ne!(base, job_file(&stack("acme/api:1.1.0", "info", "nginx:1.27")), "a new image is a new Job");
+    // kustomize renames the env-group's ConfigMap when its data change, which changes the
+    // Job's template: the Job's name must change with it.
+    assert_ne!(base, job_file(&stack("acme/api:1.0.0", "debug", "nginx:1.27")), "a new env-group value is a new Job");
+}
+
 /// A fresh directory with the fixture's files.
 fn written() -> PathBuf {
     let (files, _) = build();

@@ -23,6 +23,7 @@ use crate::ir::*;
 mod backup;
 mod config;
 mod ingress;
+mod jobs;
 mod nodes;
 mod objects;
 mod probes;

@@ -407,13 +407,10 @@ impl Builder<'_> {
             // its pod retries on failure, as a start order would otherwise have to.
             pod.restart_policy = Some("OnFailure");
             pod.containers.push(container);
-            self.push(Object {
-                api_version: "batch/v1",
-                kind: "Job",
-                metadata: meta,
-                spec: Some(JobSpec { backoff_limit: 6, template: PodTemplate { metadata: pod_meta, spec: pod } }),
-                data: None,
-            });
+            let spec = JobSpec { backoff_limit: 6, template: PodTemplate { metadata: pod_meta, spec: pod } };
+            let mut meta = meta;
+            meta.name = self.job_name(svc, &spec);
+            self.push(Object { api_version: "batch/v1", kind: "Job", metadata: meta, spec: Some(spec), data: None });
         } else {
             pod.containers.push(container);
             let strategy = if svc.stateful {
