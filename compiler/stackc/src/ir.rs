@@ -273,7 +273,10 @@ pub struct Dependency {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Check {
-    Http { path: Text, port: u16 },
+    Http {
+        path: Text,
+        port: u16,
+    },
     Cmd(Text),
     Tcp(u16),
     /// The gRPC health checking protocol on this port.

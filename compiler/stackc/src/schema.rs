@@ -484,8 +484,11 @@ const SERVICE: &[NodeSpec] = &[
         .merge(Merge::Whole),
     n("service-type", "k8s: how the Service is reached (\"cluster-ip\" by default)")
         .args(&[("type", Enum(&["cluster-ip", "load-balancer", "node-port", "headless"]))], 1),
-    n("annotations", "annotations of the pods (k8s) and containers (compose): `annotations \"example.com/team\"=\"api\"`")
-        .free(Str, Str, false),
+    n(
+        "annotations",
+        "annotations of the pods (k8s) and containers (compose): `annotations \"example.com/team\"=\"api\"`",
+    )
+    .free(Str, Str, false),
 ];
 
 const ROUTE_PROPS: &[PropSpec] = &[

@@ -792,6 +792,17 @@ impl BackupJob<'_> {
     }
 }
 
+/// An image's name without registry, path, tag or digest (`docker.io/library/postgres:16` →
+/// `postgres`).
+pub(crate) fn image_base(image: &str) -> &str {
+    let base = image.split('@').next().unwrap_or(image);
+    let base = base.rsplit('/').next().unwrap_or(base);
+    base.split(':').next().unwrap_or(base)
+}
+
+/// The official Postgres image and those built on it (the same data directory and variables).
+pub(crate) const POSTGRES_IMAGES: &[&str] = &["postgres", "postgis", "timescaledb"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -823,14 +834,3 @@ mod tests {
             .all(|d| d.code == Code::TargetCannotExpress && d.severity == crate::diagnostics::Severity::Error));
     }
 }
-
-/// An image's name without registry, path, tag or digest (`docker.io/library/postgres:16` →
-/// `postgres`).
-pub(crate) fn image_base(image: &str) -> &str {
-    let base = image.split('@').next().unwrap_or(image);
-    let base = base.rsplit('/').next().unwrap_or(base);
-    base.split(':').next().unwrap_or(base)
-}
-
-/// The official Postgres image and those built on it (the same data directory and variables).
-pub(crate) const POSTGRES_IMAGES: &[&str] = &["postgres", "postgis", "timescaledb"];

@@ -606,11 +606,7 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
         host_network: child("network-mode").and_then(|m| m.arg_str(0)) == Some("host"),
         tolerations: n
             .children_named("toleration")
-            .map(|tol| Toleration {
-                key: arg_text(Some(tol)),
-                value: t(tol, "value"),
-                effect: s(tol, "effect"),
-            })
+            .map(|tol| Toleration { key: arg_text(Some(tol)), value: t(tol, "value"), effect: s(tol, "effect") })
             .collect(),
         service_type: match child("service-type").and_then(|m| m.arg_str(0)) {
             Some("load-balancer") => ServiceType::LoadBalancer,

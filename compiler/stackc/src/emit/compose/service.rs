@@ -50,15 +50,16 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
         // would reach the shell unquoted.
         Check::Http { path, port } => {
             let url = sh(&format!("http://127.0.0.1:{port}{}", stack.compile_time(path)));
-            let headers: Vec<String> =
-                p.headers.iter().map(|(k, v)| sh(&format!("{}: {}", stack.compile_time(k), stack.compile_time(v)))).collect();
+            let headers: Vec<String> = p
+                .headers
+                .iter()
+                .map(|(k, v)| sh(&format!("{}: {}", stack.compile_time(k), stack.compile_time(v))))
+                .collect();
             let wget: String = headers.iter().map(|h| format!(" --header={h}")).collect();
             let curl: String = headers.iter().map(|h| format!(" -H {h}")).collect();
             vec![
                 "CMD-SHELL".into(),
-                esc(&format!(
-                    "wget -q{wget} -O /dev/null {url} || curl -fsS{curl} -o /dev/null {url} || exit 1"
-                )),
+                esc(&format!("wget -q{wget} -O /dev/null {url} || curl -fsS{curl} -o /dev/null {url} || exit 1")),
             ]
         }
         // Docker has no gRPC check: the image must ship the probe (W0501 says so).

@@ -5,7 +5,13 @@ use super::*;
 
 impl Builder<'_> {
     /// `mode "global"`: a DaemonSet (one pod per node), with `update` as its rolling update.
-    pub(super) fn daemon_set(&mut self, svc: &Service, meta: Meta, selector: IndexMap<String, String>, template: PodTemplate) {
+    pub(super) fn daemon_set(
+        &mut self,
+        svc: &Service,
+        meta: Meta,
+        selector: IndexMap<String, String>,
+        template: PodTemplate,
+    ) {
         let update_strategy = svc.update.as_ref().and_then(|u| self.rolling_update(svc, u));
         let min_ready_seconds = svc.update.as_ref().and_then(|u| self.amount(&u.monitor, "update")).map(seconds);
         self.push(Object {

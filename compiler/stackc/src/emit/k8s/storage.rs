@@ -45,7 +45,11 @@ impl Builder<'_> {
             }
             let shared = pods > 1;
             if shared {
-                let pods = if pods >= ON_EVERY_NODE { "a pod on every node".to_string() } else { format!("up to {pods} pods") };
+                let pods = if pods >= ON_EVERY_NODE {
+                    "a pod on every node".to_string()
+                } else {
+                    format!("up to {pods} pods")
+                };
                 self.warn(
                     vol.origin,
                     format!(

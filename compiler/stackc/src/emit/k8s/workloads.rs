@@ -15,7 +15,8 @@ impl Builder<'_> {
         match &p.check {
             Check::Http { path, port } => {
                 let http_headers = self.probe_headers(p, origin);
-                out.http_get = Some(HttpGet { path: self.text(path, origin, "a health check"), port: *port, http_headers })
+                out.http_get =
+                    Some(HttpGet { path: self.text(path, origin, "a health check"), port: *port, http_headers })
             }
             Check::Tcp(port) => out.tcp_socket = Some(TcpSocket { port: *port }),
             Check::Grpc(port) => out.grpc = Some(TcpSocket { port: *port }),
