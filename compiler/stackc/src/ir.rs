@@ -451,6 +451,8 @@ pub struct Service {
     pub service_type: ServiceType,
     /// `annotations`: of the pods (and compose's containers).
     pub annotations: IndexMap<String, Text>,
+    /// `scratch`: empty directories on disk (`tmpfs` is in memory).
+    pub scratch: Vec<Tmpfs>,
 }
 
 /// `toleration [KEY] value= effect=`: no key tolerates every taint; no value, any value.

@@ -485,6 +485,13 @@ const SERVICE: &[NodeSpec] = &[
     n("service-type", "k8s: how the Service is reached (\"cluster-ip\" by default)")
         .args(&[("type", Enum(&["cluster-ip", "load-balancer", "node-port", "headless"]))], 1),
     n(
+        "scratch",
+        "a scratch directory on the node's disk, empty at each start (k8s emptyDir; compose an anonymous volume)",
+    )
+    .args(&[("path", MountTarget)], 1)
+    .props(&[p("size", Size)])
+    .keyed(),
+    n(
         "annotations",
         "annotations of the pods (k8s) and containers (compose): `annotations \"example.com/team\"=\"api\"`",
     )

@@ -215,6 +215,22 @@ fn a_postgres_data_directory_and_sub_path_mounts_are_volume_subdirectories() {
 }
 
 #[test]
+fn scratch_is_an_empty_dir_on_disk() {
+    let (files, diags) = build();
+    let pod = file(&files, "k8s/deployment-web.yaml");
+    assert!(pod.contains("        - name: scratch-1\n          mountPath: /var/cache/web\n"), "{pod}");
+    // No `medium: Memory`: on the node's disk, as large as `size=`.
+    assert!(pod.contains("      - name: scratch-1\n        emptyDir:\n          sizeLimit: 2Gi\n"), "{pod}");
+    let c = service_block(file(&files, "docker-compose.yml"), "web");
+    assert!(c.contains("volumes:\n- /var/cache/web\n"), "an anonymous volume: {c}");
+    let line = line_of("scratch \"/var/cache/web\"");
+    assert!(
+        diags.iter().any(|d| d.starts_with(&format!("W0501 line {line}: compose cannot size a volume"))),
+        "{diags:#?}"
+    );
+}
+
+#[test]
 fn grpc_probes_are_native_on_kubernetes_and_a_probe_program_in_compose() {
     let (files, diags) = build();
     let pod = file(&files, "k8s/deployment-rpc.yaml");

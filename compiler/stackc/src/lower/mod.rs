@@ -577,10 +577,7 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             .filter(|e| matches!(e.value, Value::String(_)))
             .and_then(|e| amount(cx, e, values::duration)),
         read_only: arg_bool(child("read-only")),
-        tmpfs: n
-            .children_named("tmpfs")
-            .filter_map(|t| Some(Tmpfs { path: entry_text(t.arg(0)?), size_bytes: size(cx, t, "size") }))
-            .collect(),
+        tmpfs: empty_dirs(cx, n, "tmpfs"),
         cap_drop: word_texts(child("cap-drop")),
         cap_add: word_texts(child("cap-add")),
         security_opt: word_texts(child("security-opt")),
@@ -615,7 +612,15 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             _ => ServiceType::ClusterIp,
         },
         annotations: free_texts(n.children_named("annotations")),
+        scratch: empty_dirs(cx, n, "scratch"),
     }
+}
+
+/// `tmpfs` or `scratch` directories: a path and a largest size.
+fn empty_dirs(cx: &Cx, n: &Node, name: &str) -> Vec<Tmpfs> {
+    n.children_named(name)
+        .filter_map(|t| Some(Tmpfs { path: entry_text(t.arg(0)?), size_bytes: size(cx, t, "size") }))
+        .collect()
 }
 
 /// The port a `port` node's container listens on: `target=`, else the port itself.

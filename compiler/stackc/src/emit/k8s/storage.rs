@@ -115,3 +115,22 @@ impl Builder<'_> {
         (postgres && data_dir && !pgdata_set).then(|| PG_DATA_SUB_PATH.to_string())
     }
 }
+
+impl Builder<'_> {
+    /// `scratch`: an `emptyDir` on the node's disk (no medium), `size=` its `sizeLimit`.
+    pub(super) fn scratch(&mut self, svc: &Service, pod: &mut PodSpec, container: &mut Container) {
+        for (i, t) in svc.scratch.iter().enumerate() {
+            let name = format!("scratch-{}", i + 1);
+            pod.volumes.push(PodVolume {
+                name: name.clone(),
+                persistent_volume_claim: None,
+                empty_dir: Some(EmptyDir { medium: None, size_limit: t.size_bytes.map(bytes) }),
+                secret: None,
+                config_map: None,
+                host_path: None,
+            });
+            let path = self.stack.compile_time(&t.path);
+            container.volume_mounts.push(VolumeMount { name, mount_path: path, sub_path: None, read_only: None });
+        }
+    }
+}

@@ -275,6 +275,7 @@ impl Builder<'_> {
                 }
             }
         }
+        self.scratch(svc, &mut pod, &mut container);
         for (i, t) in svc.tmpfs.iter().enumerate() {
             let vname = format!("tmpfs-{}", i + 1);
             pod.volumes.push(PodVolume {
