@@ -17,6 +17,8 @@ use serde::Serialize;
 
 // The backup core is shared with the compose target; `backup` (a child) reaches it here.
 use super::{header, shell_word, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
+// What the workload shapes share with the other targets.
+use super::{image_base, yaml, POSTGRES_IMAGES};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 

@@ -109,7 +109,7 @@ impl Builder<'_> {
             return m.sub_path.clone();
         }
         let image = svc.image.as_ref().map(|i| self.stack.compile_time(i)).unwrap_or_default();
-        let postgres = super::super::POSTGRES_IMAGES.contains(&super::super::image_base(&image));
+        let postgres = POSTGRES_IMAGES.contains(&image_base(&image));
         let data_dir = target.trim_end_matches('/') == PG_DATA;
         let pgdata_set = svc.env.contains_key("PGDATA");
         (postgres && data_dir && !pgdata_set).then(|| PG_DATA_SUB_PATH.to_string())
