@@ -513,7 +513,7 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             .collect(),
         env,
         env_origins,
-        mounts: mounts(n),
+        mounts: mounts(cx, n),
         depends_on: n
             .children_named("depends-on")
             .filter_map(|d| {
@@ -638,7 +638,7 @@ fn logging(cx: &Cx, l: &Node) -> Logging {
     }
 }
 
-fn mounts(n: &Node) -> Vec<Mount> {
+fn mounts(cx: &Cx, n: &Node) -> Vec<Mount> {
     n.children_named("mount")
         .filter_map(|m| {
             let src = m.arg_str(0)?;
@@ -652,7 +652,7 @@ fn mounts(n: &Node) -> Vec<Mount> {
                 target: entry_text(m.arg(1)?),
                 read_only: flag(m, "read-only"),
                 propagation: s(m, "propagation"),
-                sub_path: s(m, "sub-path"),
+                sub_path: compile_time(cx, m, "sub-path"),
             })
         })
         .collect()
@@ -726,7 +726,7 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
     }
     p.body_limit = n.child("body-limit").and_then(|b| b.arg(0)).and_then(|e| size_amount(cx, e));
     p.gzip = arg_bool(n.child("gzip"));
-    p.mounts = mounts(n);
+    p.mounts = mounts(cx, n);
     for u in n.children_named("upstream") {
         p.upstreams.insert(
             u.arg_str(0).unwrap_or_default().to_string(),

@@ -937,7 +937,10 @@ fn sub_paths(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     for (owner, node) in services.chain(proxies) {
         for m in node.children_named("mount") {
             let (Some(src), Some(e)) = (m.arg_str(0), m.prop("sub-path")) else { continue };
-            let Some(sub) = e.value.as_str() else { continue };
+            let Some(written) = e.value.as_str() else { continue };
+            // A param is checked by its compile-time value, which both targets write.
+            let sub = substitute(written, symbols).unwrap_or_else(|| written.to_string());
+            let sub = sub.as_str();
             if values::is_bind_source(src) || values::has_interpolation(src) {
                 diags.push(
                     Diagnostic::error(
