@@ -273,7 +273,10 @@ pub struct Dependency {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Check {
-    Http { path: Text, port: u16 },
+    Http {
+        path: Text,
+        port: u16,
+    },
     Cmd(Text),
     Tcp(u16),
     /// The gRPC health checking protocol on this port.
@@ -288,7 +291,7 @@ pub struct Probe {
     pub retries: Option<u32>,
     pub start_period: Option<Amount>,
     /// Headers an `http=` probe sends.
-    pub headers: Vec<(String, Text)>,
+    pub headers: Vec<(Text, Text)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -458,13 +461,15 @@ pub struct Service {
     pub group_add: Vec<Text>,
     /// `env-file`: read by compose at deploy time, never by stackc.
     pub env_files: Vec<EnvFile>,
+    /// `scratch`: empty directories on disk (`tmpfs` is in memory).
+    pub scratch: Vec<Tmpfs>,
 }
 
 /// `toleration [KEY] value= effect=`: no key tolerates every taint; no value, any value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Toleration {
-    pub key: Option<String>,
-    pub value: Option<String>,
+    pub key: Option<Text>,
+    pub value: Option<Text>,
     /// `no-schedule`, `prefer-no-schedule` or `no-execute`; `None`: every effect.
     pub effect: Option<String>,
 }

@@ -510,6 +510,13 @@ const SERVICE: &[NodeSpec] = &[
         .args(&[("path", Path)], 1)
         .props(&[p("required", Bool)])
         .keyed(),
+    n(
+        "scratch",
+        "a scratch directory on the node's disk, empty at each start (k8s emptyDir; compose an anonymous volume)",
+    )
+    .args(&[("path", MountTarget)], 1)
+    .props(&[p("size", Size)])
+    .keyed(),
 ];
 
 const ROUTE_PROPS: &[PropSpec] = &[

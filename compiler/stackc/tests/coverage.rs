@@ -189,6 +189,11 @@ const NOT_APPLICABLE: &[(&str, Option<&str>, &str)] = &[
         "port names are the stack's own references (routes, probes, metrics); compose's ports have no names",
     ),
     (
+        "> service-type [type]",
+        Some("compose"),
+        "compose reaches a container by its name as a cluster-ip or headless Service would: those two are what compose does; load-balancer and node-port are reported (W0501)",
+    ),
+    (
         "> pid [mode]",
         Some("compose"),
         "`host` is its only value, so the two builds cannot differ; compose writes it as `pid: host`",

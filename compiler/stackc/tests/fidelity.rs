@@ -108,7 +108,9 @@ fn durations_and_sizes_from_params_reach_every_target() {
     for want in [
         "periodSeconds: 45",
         "timeoutSeconds: 45",
-        "initialDelaySeconds: 90",
+        // `start-period` (90s) is a startup probe: 90s at the 45s period, then docker's 3 retries.
+        "startupProbe:",
+        "failureThreshold: 5",
         "terminationGracePeriodSeconds: 90",
         "memory: 512Mi",
     ] {

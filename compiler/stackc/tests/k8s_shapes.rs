@@ -66,7 +66,10 @@ fn a_global_service_is_a_daemonset_on_the_nodes_network_with_its_paths_and_toler
     let d = file(&files, "k8s/daemonset-node-exporter.yaml");
     assert!(d.contains("kind: DaemonSet\n"), "{d}");
     assert!(!d.contains("replicas:") && !d.contains("  strategy:"), "a DaemonSet has neither: {d}");
-    assert!(d.contains("  updateStrategy:\n    type: RollingUpdate\n    rollingUpdate:\n      maxUnavailable: 2\n"), "{d}");
+    assert!(
+        d.contains("  updateStrategy:\n    type: RollingUpdate\n    rollingUpdate:\n      maxUnavailable: 2\n"),
+        "{d}"
+    );
     assert!(d.contains("      hostPID: true\n"), "{d}");
     assert!(d.contains("      hostNetwork: true\n      dnsPolicy: ClusterFirstWithHostNet\n"), "{d}");
     assert!(d.contains("        - name: host-1\n          mountPath: /host\n          readOnly: true\n"), "{d}");
@@ -100,7 +103,12 @@ fn a_global_service_is_a_daemonset_on_the_nodes_network_with_its_paths_and_toler
 fn service_types_ports_and_names() {
     let (files, diags) = build();
     let web = file(&files, "k8s/service-web.yaml");
-    assert!(web.contains("  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n    protocol: TCP\n  type: LoadBalancer\n"), "{web}");
+    assert!(
+        web.contains(
+            "  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n    protocol: TCP\n  type: LoadBalancer\n"
+        ),
+        "{web}"
+    );
     assert!(!web.contains("clusterIP"), "{web}");
     let pod = file(&files, "k8s/deployment-web.yaml");
     assert!(pod.contains("        - name: http\n          containerPort: 8080\n"), "{pod}");
@@ -111,7 +119,10 @@ fn service_types_ports_and_names() {
 
     let peers = file(&files, "k8s/service-peers.yaml");
     assert!(peers.contains("  clusterIP: None\n"), "{peers}");
-    assert!(peers.contains("  - name: gossip\n    port: 7000\n") && peers.contains("  - name: tcp-7001\n    port: 7001\n"), "{peers}");
+    assert!(
+        peers.contains("  - name: gossip\n    port: 7000\n") && peers.contains("  - name: tcp-7001\n    port: 7001\n"),
+        "{peers}"
+    );
     let admin = file(&files, "k8s/service-admin.yaml");
     assert!(admin.contains("  type: NodePort\n") && !admin.contains("  - name:"), "{admin}");
 
@@ -119,10 +130,23 @@ fn service_types_ports_and_names() {
     let c = service_block(file(&files, "docker-compose.yml"), "web");
     assert!(c.contains("expose:\n- \"8080\"\n"), "{c}");
     let line = line_of("port 80 target=8080");
-    assert!(diags.contains(&format!("W0501 line {line}: compose has no Service ports: other containers reach `web` on port 8080, not 80")), "{diags:#?}");
+    assert!(
+        diags.contains(&format!(
+            "W0501 line {line}: compose has no Service ports: other containers reach `web` on port 8080, not 80"
+        )),
+        "{diags:#?}"
+    );
     let line = line_of("service-type \"load-balancer\"");
-    assert!(diags.contains(&format!("W0501 line {line}: compose has no Service types: `service-type` of `web` is not expressed")), "{diags:#?}");
-    assert!(!diags.iter().any(|d| d.contains("`service-type` of `peers`")), "headless is what compose does: {diags:#?}");
+    assert!(
+        diags.contains(&format!(
+            "W0501 line {line}: compose has no Service types: `service-type` of `web` is not expressed"
+        )),
+        "{diags:#?}"
+    );
+    assert!(
+        !diags.iter().any(|d| d.contains("`service-type` of `peers`")),
+        "headless is what compose does: {diags:#?}"
+    );
 }
 
 #[test]
@@ -155,8 +179,16 @@ fn start_period_is_a_startup_probe_and_http_probes_send_headers() {
 fn annotations_reach_the_pods_and_containers_and_the_instance_label_every_object() {
     let (files, _) = build();
     let pod = file(&files, "k8s/deployment-web.yaml");
-    assert!(pod.contains("      annotations:\n        example.com/owner: web-team\n        sidecar.istio.io/inject: \"true\"\n"), "{pod}");
-    for f in files.iter().filter(|f| f.path.starts_with("k8s/") && f.path.ends_with(".yaml") && !f.path.ends_with("kustomization.yaml")) {
+    assert!(
+        pod.contains(
+            "      annotations:\n        example.com/owner: web-team\n        sidecar.istio.io/inject: \"true\"\n"
+        ),
+        "{pod}"
+    );
+    for f in files
+        .iter()
+        .filter(|f| f.path.starts_with("k8s/") && f.path.ends_with(".yaml") && !f.path.ends_with("kustomization.yaml"))
+    {
         assert!(f.contents.contains("    app.kubernetes.io/instance: shapes\n"), "{}: {}", f.path, f.contents);
     }
     // Selectors stay on the name only: a Deployment's selector cannot change.
@@ -169,7 +201,12 @@ fn annotations_reach_the_pods_and_containers_and_the_instance_label_every_object
 fn a_postgres_data_directory_and_sub_path_mounts_are_volume_subdirectories() {
     let (files, _) = build();
     let db = file(&files, "k8s/statefulset-db.yaml");
-    assert!(db.contains("        - name: db-data\n          mountPath: /var/lib/postgresql/data\n          subPath: pgdata\n"), "{db}");
+    assert!(
+        db.contains(
+            "        - name: db-data\n          mountPath: /var/lib/postgresql/data\n          subPath: pgdata\n"
+        ),
+        "{db}"
+    );
     assert!(db.contains("        - name: assets\n          mountPath: /srv/assets\n          subPath: public\n          readOnly: true\n"), "{db}");
     let c = service_block(file(&files, "docker-compose.yml"), "db");
     // Compose's volumes hold no lost+found: the data directory stays the volume's root there.
@@ -178,21 +215,79 @@ fn a_postgres_data_directory_and_sub_path_mounts_are_volume_subdirectories() {
 }
 
 #[test]
+fn scratch_is_an_empty_dir_on_disk() {
+    let (files, diags) = build();
+    let pod = file(&files, "k8s/deployment-web.yaml");
+    assert!(pod.contains("        - name: scratch-1\n          mountPath: /var/cache/web\n"), "{pod}");
+    // No `medium: Memory`: on the node's disk, as large as `size=`.
+    assert!(pod.contains("      - name: scratch-1\n        emptyDir:\n          sizeLimit: 2Gi\n"), "{pod}");
+    let c = service_block(file(&files, "docker-compose.yml"), "web");
+    assert!(c.contains("volumes:\n- /var/cache/web\n"), "an anonymous volume: {c}");
+    let line = line_of("scratch \"/var/cache/web\"");
+    assert!(
+        diags.iter().any(|d| d.starts_with(&format!("W0501 line {line}: compose cannot size a volume"))),
+        "{diags:#?}"
+    );
+}
+
+#[test]
 fn grpc_probes_are_native_on_kubernetes_and_a_probe_program_in_compose() {
     let (files, diags) = build();
     let pod = file(&files, "k8s/deployment-rpc.yaml");
-    assert!(pod.contains("        livenessProbe:\n          periodSeconds: 10\n          grpc:\n            port: 50051\n"), "{pod}");
-    assert!(pod.contains("        readinessProbe:\n          periodSeconds: 10\n          grpc:\n            port: 50051\n"), "{pod}");
+    assert!(
+        pod.contains("        livenessProbe:\n          periodSeconds: 10\n          grpc:\n            port: 50051\n"),
+        "{pod}"
+    );
+    assert!(
+        pod.contains(
+            "        readinessProbe:\n          periodSeconds: 10\n          grpc:\n            port: 50051\n"
+        ),
+        "{pod}"
+    );
     let c = service_block(file(&files, "docker-compose.yml"), "rpc");
     assert!(c.contains("  test:\n  - CMD\n  - grpc_health_probe\n  - -addr=127.0.0.1:50051\n"), "{c}");
     let line = line_of("health grpc=");
-    assert!(diags.iter().any(|d| d.starts_with(&format!("W0501 line {line}: docker has no gRPC health check"))), "{diags:#?}");
+    assert!(
+        diags.iter().any(|d| d.starts_with(&format!("W0501 line {line}: docker has no gRPC health check"))),
+        "{diags:#?}"
+    );
+}
+
+/// The Job's file of a one-shot service `migrate` in `src`.
+fn job_file(src: &str) -> String {
+    let emit = EmitOptions { targets: Some(vec![TargetKind::K8s]), ..EmitOptions::default() };
+    let built = stackc::build("job.stack.kdl", src, &Options::default(), &emit);
+    built.files.iter().find(|f| f.path.starts_with("k8s/job-migrate-")).expect("the Job").path.clone()
+}
+
+/// A Job's template cannot change in place: its name follows what it runs, so that the next
+/// `kubectl apply` creates a new Job for a change and leaves an unchanged one alone.
+#[test]
+fn a_one_shot_job_is_renamed_by_what_it_runs_and_only_by_that() {
+    let stack = |image: &str, level: &str, other: &str| {
+        format!(
+            "stack \"s\"\nenv-group \"cfg\" LOG_LEVEL=\"{level}\"\nservice \"migrate\" {{\n    image \"{image}\"\n    \
+             env-from \"cfg\"\n    restart \"no\"\n}}\nservice \"web\" {{\n    image \"{other}\"\n    health cmd=\"true\"\n}}\n"
+        )
+    };
+    let base = job_file(&stack("acme/api:1.0.0", "info", "nginx:1.27"));
+    assert!(base.starts_with("k8s/job-migrate-") && base.len() == "k8s/job-migrate-12345678.yaml".len(), "{base}");
+    assert_eq!(base, job_file(&stack("acme/api:1.0.0", "info", "nginx:1.27")), "deterministic");
+    assert_eq!(base, job_file(&stack("acme/api:1.0.0", "info", "nginx:1.28")), "another service does not rename it");
+    assert_ne!(base, job_file(&stack("acme/api:1.1.0", "info", "nginx:1.27")), "a new image is a new Job");
+    // kustomize renames the env-group's ConfigMap when its data change, which changes the
+    // Job's template: the Job's name must change with it.
+    assert_ne!(base, job_file(&stack("acme/api:1.0.0", "debug", "nginx:1.27")), "a new env-group value is a new Job");
 }
 
 /// A fresh directory with the fixture's files.
 fn written() -> PathBuf {
     let (files, _) = build();
-    let dir = std::env::temp_dir().join(format!("stackc-k8s-shapes-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let dir = std::env::temp_dir().join(format!(
+        "stackc-k8s-shapes-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     for f in &files {
         let p = dir.join(&f.path);
@@ -242,7 +337,8 @@ fn the_shapes_pass_kubernetes_validate_kustomize_and_docker_compose() {
         assert!(rendered.contains("kind: DaemonSet\n") && rendered.contains("type: LoadBalancer\n"), "{rendered}");
     }
     if let Some(dc) = tool("compose2/real/docker-compose", None) {
-        let out = Command::new(dc).arg("-f").arg(dir.join("docker-compose.yml")).args(["config", "-q"]).output().unwrap();
+        let out =
+            Command::new(dc).arg("-f").arg(dir.join("docker-compose.yml")).args(["config", "-q"]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -761,6 +761,16 @@ pub(crate) fn image_repository_and_tag(image: &str) -> (&str, &str) {
     (path.strip_prefix("library/").unwrap_or(path), tag)
 }
 
+/// An image's name without registry, path, tag or digest (`docker.io/library/postgres:16` →
+/// `postgres`).
+pub(crate) fn image_base(image: &str) -> &str {
+    let (repository, _) = image_repository_and_tag(image);
+    repository.rsplit('/').next().unwrap_or(repository)
+}
+
+/// The official Postgres image and those built on it (the same data directory and variables).
+pub(crate) const POSTGRES_IMAGES: &[&str] = &["postgres", "postgis", "timescaledb"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -792,14 +802,3 @@ mod tests {
             .all(|d| d.code == Code::TargetCannotExpress && d.severity == crate::diagnostics::Severity::Error));
     }
 }
-
-/// An image's name without registry, path, tag or digest (`docker.io/library/postgres:16` →
-/// `postgres`).
-pub(crate) fn image_base(image: &str) -> &str {
-    let base = image.split('@').next().unwrap_or(image);
-    let base = base.rsplit('/').next().unwrap_or(base);
-    base.split(':').next().unwrap_or(base)
-}
-
-/// The official Postgres image and those built on it (the same data directory and variables).
-pub(crate) const POSTGRES_IMAGES: &[&str] = &["postgres", "postgis", "timescaledb"];

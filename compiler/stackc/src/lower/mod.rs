@@ -384,7 +384,7 @@ fn probe(cx: &Cx, n: &Node, svc: &Node, own_port: Option<u16>) -> Option<Probe> 
         start_period: dur_amount(cx, n, "start-period"),
         headers: n
             .children_named("header")
-            .filter_map(|h| Some((h.arg_str(0)?.to_string(), entry_text(h.arg(1)?))))
+            .filter_map(|h| Some((entry_text(h.arg(0)?), entry_text(h.arg(1)?))))
             .collect(),
     })
 }
@@ -519,7 +519,7 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             .collect(),
         env,
         env_origins,
-        mounts: mounts(n),
+        mounts: mounts(cx, n),
         depends_on: n
             .children_named("depends-on")
             .filter_map(|d| {
@@ -583,10 +583,7 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             .filter(|e| matches!(e.value, Value::String(_)))
             .and_then(|e| amount(cx, e, values::duration)),
         read_only: arg_bool(child("read-only")),
-        tmpfs: n
-            .children_named("tmpfs")
-            .filter_map(|t| Some(Tmpfs { path: entry_text(t.arg(0)?), size_bytes: size(cx, t, "size") }))
-            .collect(),
+        tmpfs: empty_dirs(cx, n, "tmpfs"),
         cap_drop: word_texts(child("cap-drop")),
         cap_add: word_texts(child("cap-add")),
         security_opt: word_texts(child("security-opt")),
@@ -612,11 +609,7 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
         host_network: child("network-mode").and_then(|m| m.arg_str(0)) == Some("host"),
         tolerations: n
             .children_named("toleration")
-            .map(|t| Toleration {
-                key: t.arg_str(0).map(str::to_string),
-                value: s(t, "value"),
-                effect: s(t, "effect"),
-            })
+            .map(|tol| Toleration { key: arg_text(Some(tol)), value: t(tol, "value"), effect: s(tol, "effect") })
             .collect(),
         service_type: match child("service-type").and_then(|m| m.arg_str(0)) {
             Some("load-balancer") => ServiceType::LoadBalancer,
@@ -644,7 +637,15 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
                 })
             })
             .collect(),
+        scratch: empty_dirs(cx, n, "scratch"),
     }
+}
+
+/// `tmpfs` or `scratch` directories: a path and a largest size.
+fn empty_dirs(cx: &Cx, n: &Node, name: &str) -> Vec<Tmpfs> {
+    n.children_named(name)
+        .filter_map(|t| Some(Tmpfs { path: entry_text(t.arg(0)?), size_bytes: size(cx, t, "size") }))
+        .collect()
 }
 
 /// The port a `port` node's container listens on: `target=`, else the port itself.
@@ -662,7 +663,7 @@ fn logging(cx: &Cx, l: &Node) -> Logging {
     }
 }
 
-fn mounts(n: &Node) -> Vec<Mount> {
+fn mounts(cx: &Cx, n: &Node) -> Vec<Mount> {
     n.children_named("mount")
         .filter_map(|m| {
             let src = m.arg_str(0)?;
@@ -676,7 +677,7 @@ fn mounts(n: &Node) -> Vec<Mount> {
                 target: entry_text(m.arg(1)?),
                 read_only: flag(m, "read-only"),
                 propagation: s(m, "propagation"),
-                sub_path: s(m, "sub-path"),
+                sub_path: compile_time(cx, m, "sub-path"),
             })
         })
         .collect()
@@ -763,7 +764,7 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
     }
     p.body_limit = n.child("body-limit").and_then(|b| b.arg(0)).and_then(|e| size_amount(cx, e));
     p.gzip = arg_bool(n.child("gzip"));
-    p.mounts = mounts(n);
+    p.mounts = mounts(cx, n);
     for u in n.children_named("upstream") {
         p.upstreams.insert(
             u.arg_str(0).unwrap_or_default().to_string(),

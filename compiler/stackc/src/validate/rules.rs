@@ -841,10 +841,22 @@ fn workload_shapes(symbols: &Symbols, diags: &mut Diagnostics) {
                 }
             }
             if let Some(o) = svc.child("stateful").filter(|o| o.arg(0).and_then(|a| a.value.as_bool()) == Some(true)) {
-                conflict(diags, m, name, o, "a DaemonSet has no claim per replica: remove `stateful #true` or `mode \"global\"`");
+                conflict(
+                    diags,
+                    m,
+                    name,
+                    o,
+                    "a DaemonSet has no claim per replica: remove `stateful #true` or `mode \"global\"`",
+                );
             }
             if let Some(o) = svc.child("restart").filter(|o| o.arg_str(0) == Some("no")) {
-                conflict(diags, m, name, o, "a one-shot job runs once, not on every node: remove `restart \"no\"` or `mode \"global\"`");
+                conflict(
+                    diags,
+                    m,
+                    name,
+                    o,
+                    "a one-shot job runs once, not on every node: remove `restart \"no\"` or `mode \"global\"`",
+                );
             }
         }
         if let Some(m) = svc.child("network-mode") {
@@ -871,9 +883,12 @@ fn workload_shapes(symbols: &Symbols, diags: &mut Diagnostics) {
             }
             if t.arg_str(0) != Some("headless") && svc.child("port").is_none() {
                 diags.push(
-                    Diagnostic::error(Code::MissingRequired, format!("`{}` of `{name}` has no port to expose", node_text(t)))
-                        .at(t.span, "a Service of this type needs a port")
-                        .help("add `port N`, or remove `service-type`"),
+                    Diagnostic::error(
+                        Code::MissingRequired,
+                        format!("`{}` of `{name}` has no port to expose", node_text(t)),
+                    )
+                    .at(t.span, "a Service of this type needs a port")
+                    .help("add `port N`, or remove `service-type`"),
                 );
             }
         }
@@ -899,7 +914,10 @@ fn probe_headers(symbols: &Symbols, diags: &mut Diagnostics) {
                 diags.push(
                     Diagnostic::error(
                         Code::Conflicting,
-                        format!("`{}` of `{name}` sends no HTTP request: its `header` would be dropped", probe.name.name),
+                        format!(
+                            "`{}` of `{name}` sends no HTTP request: its `header` would be dropped",
+                            probe.name.name
+                        ),
                     )
                     .at(h.span, "a header")
                     .label(probe.name.span, "not an `http=` probe")
@@ -919,19 +937,28 @@ fn sub_paths(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     for (owner, node) in services.chain(proxies) {
         for m in node.children_named("mount") {
             let (Some(src), Some(e)) = (m.arg_str(0), m.prop("sub-path")) else { continue };
-            let Some(sub) = e.value.as_str() else { continue };
+            let Some(written) = e.value.as_str() else { continue };
+            // A param is checked by its compile-time value, which both targets write.
+            let sub = substitute(written, symbols).unwrap_or_else(|| written.to_string());
+            let sub = sub.as_str();
             if values::is_bind_source(src) || values::has_interpolation(src) {
                 diags.push(
-                    Diagnostic::error(Code::Conflicting, format!("`sub-path=` on the host path `{src}` mounted by {owner}"))
-                        .at(e.entry_span, "a volume option")
-                        .label(m.arg(0).map(|a| a.span).unwrap_or(m.span), "a host path, not a named volume")
-                        .help(format!("mount the directory itself: `mount \"{}/{sub}\" …`", src.trim_end_matches('/'))),
+                    Diagnostic::error(
+                        Code::Conflicting,
+                        format!("`sub-path=` on the host path `{src}` mounted by {owner}"),
+                    )
+                    .at(e.entry_span, "a volume option")
+                    .label(m.arg(0).map(|a| a.span).unwrap_or(m.span), "a host path, not a named volume")
+                    .help(format!("mount the directory itself: `mount \"{}/{sub}\" …`", src.trim_end_matches('/'))),
                 );
             } else if sub.is_empty() || sub.starts_with('/') || sub.split('/').any(|c| c == "..") {
                 diags.push(
-                    Diagnostic::error(Code::InvalidPath, format!("`sub-path=\"{sub}\"` of volume `{src}` mounted by {owner}"))
-                        .at(e.entry_span, "must stay inside the volume")
-                        .help("a relative directory of the volume without `..`, such as `sub-path=\"pgdata\"`"),
+                    Diagnostic::error(
+                        Code::InvalidPath,
+                        format!("`sub-path=\"{sub}\"` of volume `{src}` mounted by {owner}"),
+                    )
+                    .at(e.entry_span, "must stay inside the volume")
+                    .help("a relative directory of the volume without `..`, such as `sub-path=\"pgdata\"`"),
                 );
             }
         }

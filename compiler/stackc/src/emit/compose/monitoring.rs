@@ -29,7 +29,7 @@ pub(super) fn monitoring_services(stack: &Stack) -> Vec<String> {
 /// The image's name without registry path, tag or digest (`postgres` for `postgres:16-alpine`).
 /// The first service running one of `images` (the database an exporter watches).
 fn service_with_image<'a>(stack: &'a Stack, images: &[&str]) -> Option<&'a Service> {
-    stack.services.values().find(|s| images.contains(&crate::emit::image_base(&image_literal(stack, s))))
+    stack.services.values().find(|s| images.contains(&image_base(&image_literal(stack, s))))
 }
 
 /// The networks of the generated monitoring services that the user did not place: Prometheus
@@ -51,7 +51,7 @@ pub(super) fn push_all(into: &mut Vec<String>, from: &[String]) {
 
 fn database_images(kind: &str) -> &'static [&'static str] {
     match kind {
-        "postgres" => crate::emit::POSTGRES_IMAGES,
+        "postgres" => POSTGRES_IMAGES,
         "mysql" => &["mysql", "mariadb", "percona"],
         "redis" => &["redis", "valkey"],
         "mongodb" => &["mongo"],

@@ -50,15 +50,16 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
         // would reach the shell unquoted.
         Check::Http { path, port } => {
             let url = sh(&format!("http://127.0.0.1:{port}{}", stack.compile_time(path)));
-            let headers: Vec<String> =
-                p.headers.iter().map(|(k, v)| sh(&format!("{k}: {}", stack.compile_time(v)))).collect();
+            let headers: Vec<String> = p
+                .headers
+                .iter()
+                .map(|(k, v)| sh(&format!("{}: {}", stack.compile_time(k), stack.compile_time(v))))
+                .collect();
             let wget: String = headers.iter().map(|h| format!(" --header={h}")).collect();
             let curl: String = headers.iter().map(|h| format!(" -H {h}")).collect();
             vec![
                 "CMD-SHELL".into(),
-                esc(&format!(
-                    "wget -q{wget} -O /dev/null {url} || curl -fsS{curl} -o /dev/null {url} || exit 1"
-                )),
+                esc(&format!("wget -q{wget} -O /dev/null {url} || curl -fsS{curl} -o /dev/null {url} || exit 1")),
             ]
         }
         // Docker has no gRPC check: the image must ship the probe (W0501 says so).
@@ -259,6 +260,8 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
         }
     }
     c.volumes.extend(svc.mounts.iter().map(|m| mount(stack, opts, m)));
+    // An anonymous volume: on disk, and a new one each time the container is created.
+    c.volumes.extend(svc.scratch.iter().map(|s| CMount::Short(render_plain(stack, &s.path))));
     c.tmpfs = svc
         .tmpfs
         .iter()
@@ -550,6 +553,14 @@ fn shape_warnings(svc: &Service, out: &mut Vec<Diagnostic>) {
             svc.origin_of("toleration"),
             format!("compose has no node taints: `toleration` of `{}` is not expressed", svc.name),
             "compose runs every container on its one host; the Kubernetes target makes it the pods' tolerations".into(),
+        );
+    }
+    if svc.scratch.iter().any(|s| s.size_bytes.is_some()) {
+        warn(
+            svc.origin_of("scratch"),
+            format!("compose cannot size a volume: `scratch … size=` of `{}` is not expressed", svc.name),
+            "the anonymous volume takes what the disk has; the Kubernetes target makes it the emptyDir's sizeLimit"
+                .into(),
         );
     }
     if matches!(svc.service_type, ServiceType::LoadBalancer | ServiceType::NodePort) {

@@ -16,7 +16,7 @@ use super::{
     KeyToPath, NameRef, Object, OutputFile, PodMeta, PodSpec, PodTemplate, PodVolume, PvcResources, PvcSpec,
     SecretVolume, ValueFrom, VolumeMount, DIR, SELECTOR_KEY,
 };
-use super::{BackupEngine, BackupJob, BACKUP_STAMP_FORMAT};
+use super::{BackupEngine, BackupJob, GeneratorOptions, BACKUP_STAMP_FORMAT};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 use serde::Serialize;
@@ -407,7 +407,8 @@ impl Builder<'_> {
             files.push(format!("{step}.sh={rel}"));
             self.extra_files.push(OutputFile { executable: true, ..OutputFile::new(format!("{DIR}/{rel}"), text) });
         }
-        self.generators.push(ConfigMapGenerator { name: object.clone(), namespace: self.ns.clone(), files });
+        let options = Some(GeneratorOptions { labels: self.stack_labels() });
+        self.generators.push(ConfigMapGenerator { name: object.clone(), namespace: self.ns.clone(), files, options });
 
         let Some(last) = steps.pop() else { return };
         let mut labels = self.stack_labels();

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Where the env-groups' variables go, one file each, for the kustomization's generator.
+const ENV_GROUP_DIR: &str = "env";
+
 impl Builder<'_> {
     /// The key reference of a secret, recorded as used.
     pub(super) fn secret_ref(&mut self, name: &str) -> Option<KeyRef> {
@@ -141,17 +144,25 @@ impl Builder<'_> {
         out
     }
 
+    /// The env-groups' ConfigMaps, from files under `k8s/env/<group>/<VARIABLE>`.
     pub(super) fn configmaps(&mut self) {
         let groups: Vec<(String, IndexMap<String, Text>)> =
             self.stack.env_groups.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         for (name, vars) in groups {
             let origin = self.stack.services.first().map(|(_, s)| s.origin).unwrap_or_default();
-            let data: IndexMap<String, String> = vars
-                .iter()
-                .map(|(k, v)| (k.clone(), self.text(v, origin, &format!("in env-group `{name}`"))))
-                .collect();
-            let metadata = self.meta(&name, &[]);
-            self.push(Object::<Empty> { api_version: "v1", kind: "ConfigMap", metadata, spec: None, data: Some(data) });
+            // A generated ConfigMap's name has a hash of its data, which kustomize writes into
+            // every `envFrom` that names it: a changed value rolls the pods that read it (a
+            // ConfigMap changed in place would reach them only when they restart). A file per
+            // variable holds any value, where `literals` and env files cannot hold a line break.
+            let mut files = Vec::new();
+            for (k, v) in &vars {
+                let value = self.text(v, origin, &format!("in env-group `{name}`"));
+                let rel = format!("{ENV_GROUP_DIR}/{name}/{k}");
+                files.push(format!("{k}={rel}"));
+                self.extra_files.push(OutputFile::new(format!("{DIR}/{rel}"), value));
+            }
+            let options = Some(GeneratorOptions { labels: self.stack_labels() });
+            self.generators.push(ConfigMapGenerator { name, namespace: self.ns.clone(), files, options });
         }
     }
 

@@ -17,8 +17,9 @@ use serde::Serialize;
 
 // The backup core is shared with the compose target; `backup` (a child) reaches it here.
 use super::{header, shell_word, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
-// Reached by security.rs (`super::super` is not allowed in emit/).
-use super::{image_repository_and_tag, yaml};
+// What the workload shapes and security.rs share with the other targets (`super::super`
+// is not allowed in emit/).
+use super::{image_base, image_repository_and_tag, yaml, POSTGRES_IMAGES};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 
@@ -26,6 +27,7 @@ mod backup;
 mod config;
 mod disruption;
 mod ingress;
+mod jobs;
 mod network_policy;
 mod nodes;
 mod objects;

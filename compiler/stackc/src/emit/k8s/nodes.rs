@@ -5,7 +5,13 @@ use super::*;
 
 impl Builder<'_> {
     /// `mode "global"`: a DaemonSet (one pod per node), with `update` as its rolling update.
-    pub(super) fn daemon_set(&mut self, svc: &Service, meta: Meta, selector: IndexMap<String, String>, template: PodTemplate) {
+    pub(super) fn daemon_set(
+        &mut self,
+        svc: &Service,
+        meta: Meta,
+        selector: IndexMap<String, String>,
+        template: PodTemplate,
+    ) {
         let update_strategy = svc.update.as_ref().and_then(|u| self.rolling_update(svc, u));
         let min_ready_seconds = svc.update.as_ref().and_then(|u| self.amount(&u.monitor, "update")).map(seconds);
         self.push(Object {
@@ -83,13 +89,14 @@ impl Builder<'_> {
             // this keeps the cluster's DNS, so Service names still resolve.
             pod.dns_policy = Some("ClusterFirstWithHostNet");
         }
+        let at = svc.origin_of("toleration");
         pod.tolerations = svc
             .tolerations
             .iter()
             .map(|t| K8sToleration {
-                key: t.key.clone(),
+                key: t.key.as_ref().map(|k| self.text(k, at, "a toleration")),
                 operator: if t.value.is_some() { "Equal" } else { "Exists" },
-                value: t.value.clone(),
+                value: t.value.as_ref().map(|v| self.text(v, at, "a toleration")),
                 effect: t.effect.as_deref().map(|e| match e {
                     "no-execute" => "NoExecute",
                     "prefer-no-schedule" => "PreferNoSchedule",

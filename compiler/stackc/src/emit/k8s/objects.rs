@@ -541,6 +541,14 @@ pub(super) struct ConfigMapGenerator {
     pub(super) name: String,
     pub(super) namespace: String,
     pub(super) files: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) options: Option<GeneratorOptions>,
+}
+
+/// The labels kustomize puts on a generated ConfigMap (the stack's, as on every object).
+#[derive(Serialize)]
+pub(super) struct GeneratorOptions {
+    pub(super) labels: IndexMap<String, String>,
 }
 
 // ---------------------------------------------------------------------------------------

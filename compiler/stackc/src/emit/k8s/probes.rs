@@ -45,7 +45,10 @@ impl Builder<'_> {
     pub(super) fn probe_headers(&mut self, p: &Probe, origin: Origin) -> Vec<NameValue> {
         p.headers
             .iter()
-            .map(|(name, value)| NameValue { name: name.clone(), value: self.text(value, origin, "a probe header") })
+            .map(|(name, value)| NameValue {
+                name: self.text(name, origin, "a probe header"),
+                value: self.text(value, origin, "a probe header"),
+            })
             .collect()
     }
 }

@@ -1,7 +1,7 @@
 //! The Service of each workload: its type, and its ports under the stack's names.
 
-use super::*;
 use super::workloads::protocol;
+use super::*;
 
 impl Builder<'_> {
     /// The Service: ClusterIP on the declared ports, so that the addresses the stack uses
@@ -37,12 +37,7 @@ impl Builder<'_> {
             api_version: "v1",
             kind: "Service",
             metadata,
-            spec: Some(ServiceSpec {
-                cluster_ip: headless.then_some("None"),
-                selector: selector.clone(),
-                ports,
-                kind,
-            }),
+            spec: Some(ServiceSpec { cluster_ip: headless.then_some("None"), selector: selector.clone(), ports, kind }),
             data: None,
         });
     }

@@ -45,7 +45,11 @@ impl Builder<'_> {
             }
             let shared = pods > 1;
             if shared {
-                let pods = if pods >= ON_EVERY_NODE { "a pod on every node".to_string() } else { format!("up to {pods} pods") };
+                let pods = if pods >= ON_EVERY_NODE {
+                    "a pod on every node".to_string()
+                } else {
+                    format!("up to {pods} pods")
+                };
                 self.warn(
                     vol.origin,
                     format!(
@@ -105,9 +109,28 @@ impl Builder<'_> {
             return m.sub_path.clone();
         }
         let image = svc.image.as_ref().map(|i| self.stack.compile_time(i)).unwrap_or_default();
-        let postgres = super::super::POSTGRES_IMAGES.contains(&super::super::image_base(&image));
+        let postgres = POSTGRES_IMAGES.contains(&image_base(&image));
         let data_dir = target.trim_end_matches('/') == PG_DATA;
         let pgdata_set = svc.env.contains_key("PGDATA");
         (postgres && data_dir && !pgdata_set).then(|| PG_DATA_SUB_PATH.to_string())
+    }
+}
+
+impl Builder<'_> {
+    /// `scratch`: an `emptyDir` on the node's disk (no medium), `size=` its `sizeLimit`.
+    pub(super) fn scratch(&mut self, svc: &Service, pod: &mut PodSpec, container: &mut Container) {
+        for (i, t) in svc.scratch.iter().enumerate() {
+            let name = format!("scratch-{}", i + 1);
+            pod.volumes.push(PodVolume {
+                name: name.clone(),
+                persistent_volume_claim: None,
+                empty_dir: Some(EmptyDir { medium: None, size_limit: t.size_bytes.map(bytes) }),
+                secret: None,
+                config_map: None,
+                host_path: None,
+            });
+            let path = self.stack.compile_time(&t.path);
+            container.volume_mounts.push(VolumeMount { name, mount_path: path, sub_path: None, read_only: None });
+        }
     }
 }

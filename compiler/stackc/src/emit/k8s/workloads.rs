@@ -15,7 +15,8 @@ impl Builder<'_> {
         match &p.check {
             Check::Http { path, port } => {
                 let http_headers = self.probe_headers(p, origin);
-                out.http_get = Some(HttpGet { path: self.text(path, origin, "a health check"), port: *port, http_headers })
+                out.http_get =
+                    Some(HttpGet { path: self.text(path, origin, "a health check"), port: *port, http_headers })
             }
             Check::Tcp(port) => out.tcp_socket = Some(TcpSocket { port: *port }),
             Check::Grpc(port) => out.grpc = Some(TcpSocket { port: *port }),
@@ -226,6 +227,7 @@ impl Builder<'_> {
                 }
             }
         }
+        self.scratch(svc, &mut pod, &mut container);
         for (i, t) in svc.tmpfs.iter().enumerate() {
             let vname = format!("tmpfs-{}", i + 1);
             pod.volumes.push(PodVolume {
@@ -365,13 +367,10 @@ impl Builder<'_> {
             // its pod retries on failure, as a start order would otherwise have to.
             pod.restart_policy = Some("OnFailure");
             pod.containers.push(container);
-            self.push(Object {
-                api_version: "batch/v1",
-                kind: "Job",
-                metadata: meta,
-                spec: Some(JobSpec { backoff_limit: 6, template: PodTemplate { metadata: pod_meta, spec: pod } }),
-                data: None,
-            });
+            let spec = JobSpec { backoff_limit: 6, template: PodTemplate { metadata: pod_meta, spec: pod } };
+            let mut meta = meta;
+            meta.name = self.job_name(svc, &spec);
+            self.push(Object { api_version: "batch/v1", kind: "Job", metadata: meta, spec: Some(spec), data: None });
         } else {
             pod.containers.push(container);
             let strategy = if svc.stateful {
