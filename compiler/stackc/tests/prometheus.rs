@@ -1180,3 +1180,52 @@ fn a_recorded_metric_needs_a_prometheus_name() {
     let errors = errors_of("alerts \"a\" {\n    record \"job:http errors\" expr=\"up\"\n}\n");
     assert_eq!(errors, ["E0201 `job:http errors` is not a Prometheus metric name"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// stackc's alert packs (`stdlib/alerts/`).
+
+/// `stdlib/alerts/<pack>.test.yml` runs against the rules of `alerts "pack" { pack "<pack>" }`:
+/// each pack fires on a synthetic series of trouble and stays silent on a healthy one.
+#[test]
+fn every_alert_pack_passes_its_promtool_tests() {
+    let dir = root().join("stdlib/alerts");
+    let mut rule_files = Vec::new();
+    for pack in stackc::schema::ALERT_PACKS {
+        let src = format!("alerts \"pack\" {{\n    pack \"{pack}\"\n}}\ntargets {{ prometheus; }}\n");
+        let files = build(&src, vec![TargetKind::Prometheus]);
+        let rules = files.into_iter().find(|(p, _)| p == "prometheus/rules/pack.yml").expect("pack.yml").1;
+        assert!(rules.contains("- alert: "), "{pack}: {rules}");
+        assert!(dir.join(format!("{pack}.test.yml")).is_file(), "{pack} has no promtool test");
+        rule_files.push((pack, rules));
+    }
+    let Some(promtool) = require("promtool") else { return };
+    let mut failures = Vec::new();
+    for (pack, rules) in rule_files {
+        let work = scratch(&format!("pack-{pack}"));
+        std::fs::write(work.join("pack.yml"), &rules).unwrap();
+        std::fs::copy(dir.join(format!("{pack}.test.yml")), work.join("test.yml")).unwrap();
+        let (ok, text) = run(Command::new(&promtool).arg("test").arg("rules").arg(work.join("test.yml")));
+        if !ok {
+            failures.push(format!("{pack}:\n{text}\n{rules}"));
+        }
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    assert!(failures.is_empty(), "promtool test rules failed:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn an_alert_pack_takes_its_options_and_refuses_others() {
+    let src = "alerts \"hosts\" {\n    pack \"hosts\" disk-free-percent=20 for=\"30m\"\n}\ntargets { prometheus; }\n";
+    let files = build(src, vec![TargetKind::Prometheus]);
+    let rules = &files.iter().find(|(p, _)| p == "prometheus/rules/hosts.yml").unwrap().1;
+    assert!(rules.contains("/ node_filesystem_size_bytes * 100 < 20\n    for: 30m"), "{rules}");
+    assert!(rules.contains("node_memory_MemTotal_bytes * 100 < 10\n    for: 30m"), "{rules}");
+    let errors = errors_of("alerts \"h\" {\n    pack \"hosts\" disk-free=20 for=5\n}\n");
+    assert_eq!(
+        errors,
+        [
+            "E0103 the `hosts` alert pack has no option `disk-free`",
+            "E0106 option `for` of the `hosts` alert pack is a duration",
+        ]
+    );
+}

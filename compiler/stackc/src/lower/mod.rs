@@ -4,6 +4,7 @@
 
 pub mod graph;
 pub mod merge;
+pub mod packs;
 
 use indexmap::IndexMap;
 
@@ -999,7 +1000,31 @@ fn generated_metrics(cx: &Cx, block: &Node, svc: &mut Service, default: (String,
     });
 }
 
+/// The alerts of the group's `pack` nodes, each at its `pack` node (for diagnostics).
+fn pack_alerts(cx: &Cx, group: &Node) -> Vec<Alert> {
+    let mut out = Vec::new();
+    for p in group.children_named("pack") {
+        let Some(pack) = p.arg_str(0).and_then(packs::pack) else { continue };
+        let values: IndexMap<String, String> =
+            p.props.iter().map(|e| (e.key.name.clone(), cx.params.compile_time(&entry_text(&e.value)))).collect();
+        let mut inner = group.clone();
+        inner.children = Some(packs::alert_nodes(pack, &values));
+        for mut a in own_alerts(cx, &inner).alerts {
+            a.origin = origin(p.span);
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// An `alerts` group: its own alerts, then its packs'.
 fn alerts(cx: &Cx, n: &Node) -> AlertGroup {
+    let mut group = own_alerts(cx, n);
+    group.alerts.extend(pack_alerts(cx, n));
+    group
+}
+
+fn own_alerts(cx: &Cx, n: &Node) -> AlertGroup {
     AlertGroup {
         name: n.arg_str(0).unwrap_or_default().to_string(),
         interval_ms: dur(cx, n, "interval"),
