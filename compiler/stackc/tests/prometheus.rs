@@ -1229,3 +1229,63 @@ fn an_alert_pack_takes_its_options_and_refuses_others() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Backups report their last success; alerts when it is older than twice the schedule.
+
+const BACKUPS: &str = r##"
+service "db" {
+    image "postgres:16-alpine"
+    port 5432
+}
+volume "uploads"
+monitoring {
+    exporters "node"
+}
+backup "db" service="db" schedule="0 3 * * *" to="/var/backups/db"
+backup "files" volume="uploads" schedule="0 3 * * 1-5" to="/var/backups/files"
+targets { compose; prometheus; }
+"##;
+
+#[test]
+fn the_longest_gap_of_a_schedule() {
+    let gap = |s: &str| stackc::lower::schedule_max_gap_ms(s).map(|ms| ms / 60_000);
+    assert_eq!(gap("0 3 * * *"), Some(24 * 60));
+    assert_eq!(gap("0 3 * * 1-5"), Some(3 * 24 * 60), "Friday to Monday");
+    assert_eq!(gap("*/15 * * * *"), Some(15));
+    assert_eq!(gap("0 0 1 * *"), Some(31 * 24 * 60), "the longest month");
+    assert_eq!(gap("not a schedule"), None);
+}
+
+#[test]
+fn backups_report_success_and_their_age_is_alerted() {
+    let files = build(BACKUPS, vec![TargetKind::Compose, TargetKind::Prometheus]);
+    let text = |p: &str| files.iter().find(|(f, _)| f == p).unwrap_or_else(|| panic!("no {p}")).1.clone();
+    // The script writes the last success where the node exporter reads it.
+    let script = text("backup/db.sh");
+    assert!(script.contains("> backup/metrics/db.prom.tmp\nmv backup/metrics/db.prom.tmp backup/metrics/db.prom\n"), "{script}");
+    let node = support::service_block(&text("docker-compose.yml"), "node-exporter");
+    assert!(node.contains("- --collector.textfile.directory=/var/lib/node_exporter/textfile"), "{node}");
+    assert!(node.contains("- ./backup/metrics:/var/lib/node_exporter/textfile:ro"), "{node}");
+    assert!(text("prometheus/prometheus.yml").contains("rule_files:\n- rules/stackc-backups.yml\n"));
+    let Some(promtool) = require("promtool") else { return };
+    let work = scratch("backups");
+    std::fs::create_dir_all(work.join("rules")).unwrap();
+    std::fs::write(work.join("rules/stackc-backups.yml"), text("prometheus/rules/stackc-backups.yml")).unwrap();
+    std::fs::copy(root().join("compiler/stackc/tests/prometheus/backups.test.yml"), work.join("test.yml")).unwrap();
+    let (ok, out) = run(Command::new(&promtool).arg("test").arg("rules").arg(work.join("test.yml")));
+    assert!(ok, "{out}\n{}", text("prometheus/rules/stackc-backups.yml"));
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn backups_without_a_node_exporter_are_reported() {
+    let src = BACKUPS.replace("    exporters \"node\"\n", "    prometheus\n");
+    let emit = EmitOptions { targets: Some(vec![TargetKind::Prometheus]), ..EmitOptions::default() };
+    let built = stackc::build("test.stack.kdl", &src, &Options::default(), &emit);
+    let w: Vec<String> = built.outcome.diagnostics.iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect();
+    assert!(
+        w.contains(&"W0501 the backups' age alerts are written, but nothing reads their last-success files: the stack runs no node exporter".to_string()),
+        "{w:?}"
+    );
+}

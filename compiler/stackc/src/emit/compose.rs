@@ -21,6 +21,7 @@ use serde::Serialize;
 
 // The backup core is shared with the Kubernetes target; `backup` (a child) reaches it here.
 use super::{header, shell_word as sh, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
+use super::{BACKUP_METRIC, BACKUP_METRICS_DIR, TEXTFILE_DIR};
 // What the targets share, reached by the children here (`super::super` is not allowed in emit/).
 use super::{
     comment_text, exporter_preset, monitoring_generated, ALERTMANAGER_DIR, ALERTMANAGER_IMAGE, ALERTMANAGER_PORT,

@@ -523,6 +523,23 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             .help("add `notify \"webhook\" webhook=(secret)\"…\"` (or another receiver) to `monitoring`, or remove `alertmanager`"),
         );
     }
+    if let Some(b) = stack.backups.values().next().filter(|_| !mon.exporters.iter().any(|e| e.kind == "node")) {
+        out.push(
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                "the backups' age alerts are written, but nothing reads their last-success files: the stack runs no node exporter",
+            )
+            .at(origin_span(b.origin), "its last success is written to backup/metrics/, which no one scrapes")
+            .help("add `exporters \"node\"` to `monitoring`: compose mounts backup/metrics/ into it as its textfile directory"),
+        );
+    }
+    if let Some(g) = stack.alert_groups.iter().find(|g| rule_file(&g.name) == BACKUP_RULES).filter(|_| backup_rules(stack).is_some()) {
+        out.push(
+            Diagnostic::error(Code::TargetCannotExpress, format!("the alerts group `{}` has the file of the backups' alerts", g.name))
+                .at(origin_span(g.origin), "written to prometheus/rules/stackc-backups.yml")
+                .help("give the group another name: stackc writes the backups' age alerts there"),
+        );
+    }
     // Two jobs of one name: Prometheus refuses the configuration.
     let mut seen: Vec<String> = Vec::new();
     for j in scrape_jobs(stack) {
@@ -698,6 +715,9 @@ fn prometheus_yml(stack: &Stack) -> String {
             rule_files.push(f);
         }
     }
+    if backup_rules(stack).is_some() {
+        rule_files.push(BACKUP_RULES.to_string());
+    }
     let alerting = mon.filter(|m| m.has_alertmanager()).map(|_| Alerting {
         alertmanagers: vec![AlertmanagerConfig {
             static_configs: vec![StaticConfig {
@@ -862,6 +882,54 @@ fn alertmanager_yml(stack: &Stack, mon: &Monitoring) -> String {
     text
 }
 
+/// The rule file of the backups' age alerts.
+const BACKUP_RULES: &str = "rules/stackc-backups.yml";
+
+/// The backups' age alerts, when the stack has monitoring and backups: for each backup, one
+/// when its last success (the node exporter's textfile, written by compose's backup script)
+/// is older than twice the longest gap of its schedule, and one when it never succeeded.
+fn backup_rules(stack: &Stack) -> Option<String> {
+    stack.monitoring.as_ref()?;
+    if stack.backups.is_empty() {
+        return None;
+    }
+    let mut rules = Vec::new();
+    for b in stack.backups.values() {
+        let Some(gap) = b.max_gap_ms else { continue };
+        let limit = duration(2 * gap);
+        let selector = format!("{}{{backup=\"{}\"}}", super::BACKUP_METRIC, b.name);
+        let labels = IndexMap::from([("severity".to_string(), "warning".to_string()), ("backup".to_string(), b.name.clone())]);
+        let annotations = |summary: String, description: String| {
+            IndexMap::from([("summary".to_string(), Multiline(summary)), ("description".to_string(), Multiline(description))])
+        };
+        rules.push(AnyRule::Alert(Rule {
+            alert: "BackupTooOld".into(),
+            expr: Multiline(format!("time() - {selector} > {}", 2 * gap / 1000)),
+            for_: None,
+            labels: labels.clone(),
+            annotations: annotations(
+                format!("Backup {} last succeeded {{{{ $value | humanizeDuration }}}} ago", b.name),
+                format!("`{}` runs at most {} apart: two runs in a row failed or did not run.", b.schedule, duration(gap)),
+            ),
+        }));
+        rules.push(AnyRule::Alert(Rule {
+            alert: "BackupNeverSucceeded".into(),
+            expr: Multiline(format!("absent({selector})")),
+            for_: Some(limit.clone()),
+            labels,
+            annotations: annotations(
+                format!("Backup {} has not succeeded since {limit}", b.name),
+                "No last-success time: the backup never completed, or the node exporter does not read backup/metrics/.".into(),
+            ),
+        }));
+    }
+    let file = RuleFile { groups: vec![RuleGroup { name: "stackc-backups".into(), interval: None, limit: None, rules }] };
+    let mut text = header(stack);
+    text.push_str("# The age of the backups' last success, which backup/<name>.sh writes for the node exporter.\n");
+    text.push_str(&super::yaml(&file));
+    Some(text)
+}
+
 pub fn emit(stack: &Stack) -> Vec<OutputFile> {
     if stack.monitoring.is_none() && stack.alert_groups.is_empty() {
         return Vec::new();
@@ -869,6 +937,9 @@ pub fn emit(stack: &Stack) -> Vec<OutputFile> {
     let mut files = vec![OutputFile::new(format!("{PROMETHEUS_DIR}/prometheus.yml"), prometheus_yml(stack))];
     for g in &stack.alert_groups {
         files.push(OutputFile::new(format!("{PROMETHEUS_DIR}/{}", rule_file(&g.name)), rules_yml(stack, g)));
+    }
+    if let Some(text) = backup_rules(stack) {
+        files.push(OutputFile::new(format!("{PROMETHEUS_DIR}/{BACKUP_RULES}"), text));
     }
     if let Some(mon) = stack.monitoring.as_ref().filter(|m| m.has_alertmanager()) {
         files.push(OutputFile::new(

@@ -1092,5 +1092,26 @@ fn backup(cx: &Cx, name: &str, n: &Node, services: &IndexMap<&str, &Node>) -> Ba
         format: s(n, "format"),
         compress: n.prop_bool("compress").unwrap_or(true),
         origin: origin(n.span),
+        max_gap_ms: schedule_max_gap_ms(&compile_time(cx, n, "schedule").unwrap_or_default()),
     }
+}
+
+/// The longest gap between two runs of a cron schedule, over a year of runs from a fixed
+/// date (so that the output does not depend on the day of the build).
+pub fn schedule_max_gap_ms(schedule: &str) -> Option<u64> {
+    use chrono::TimeZone as _;
+    let cron: croner::Cron = schedule.parse().ok()?;
+    let start = chrono::Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single()?;
+    let end = start + chrono::Duration::days(366);
+    let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut gap = 0i64;
+    // A schedule every minute has half a million runs a year: stop after enough to have
+    // seen every gap of a schedule that repeats within weeks.
+    for t in cron.iter_after(start).take_while(|t| *t <= end).take(20_000) {
+        if let Some(p) = previous {
+            gap = gap.max((t - p).num_milliseconds());
+        }
+        previous = Some(t);
+    }
+    u64::try_from(gap).ok().filter(|g| *g > 0)
 }
