@@ -534,6 +534,15 @@ pub(super) fn plan(stack: &Stack, opts: &EmitOptions, secrets: &mut Secrets, pro
         }
     }
     files.push(OutputFile::new(format!("{DIR}/crontab"), crontab(stack, project, &jobs)));
+    // The directory the scripts write their last success to exists from the start, so that
+    // the node exporter's bind mount of it is of the build's own directory.
+    let mut readme = super::header("#", stack);
+    readme.push_str(
+        "# backup/<name>.sh writes <name>.prom here when the backup succeeded: the node exporter's\n\
+         # textfile collector reads it (stackc_backup_last_success_timestamp_seconds), and the\n\
+         # Prometheus target alerts when it gets old. Only *.prom files are read.\n",
+    );
+    files.push(OutputFile::new(format!("{BACKUP_METRICS_DIR}/README"), readme));
     Some(BackupPlan { services, volumes, files })
 }
 
