@@ -198,7 +198,7 @@ impl Builder<'_> {
     pub(super) fn site_warnings(&mut self, site: &Site, nginx: bool, https: bool) {
         if let Some(proxy) = &self.stack.proxy {
             let stack = self.stack;
-            let headers = crate::emit::site_headers(proxy, site, https, |v| stack.compile_time(&Text::from_default(v)));
+            let headers = site_headers(proxy, site, https, |v| stack.compile_time(&Text::from_default(v)));
             if !headers.is_empty() {
                 let names: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
                 self.warn(

@@ -16,7 +16,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 // The backup core is shared with the compose target; `backup` (a child) reaches it here.
-use super::{header, shell_word, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
+use super::{header, shell_word, site_headers, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 
