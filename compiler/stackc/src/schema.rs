@@ -650,11 +650,14 @@ const SEVERITIES: Kind = Enum(&["critical", "warning", "info"]);
 
 const ALERTMANAGER: &[NodeSpec] = &[
     n("group-by", "the labels that batch alerts into one notification").rest("label", LabelName, 1),
-    n("inhibit", "while an alert of severity `source=` fires, alerts of severity `target=` with the same labels are not sent")
-        .rest("equal", LabelName, 0)
-        .props(&[p("source", SEVERITIES), p("target", SEVERITIES)])
-        .required(&["source", "target"])
-        .merge(Merge::Whole),
+    n(
+        "inhibit",
+        "while an alert of severity `source=` fires, alerts of severity `target=` with the same labels are not sent",
+    )
+    .rest("equal", LabelName, 0)
+    .props(&[p("source", SEVERITIES), p("target", SEVERITIES)])
+    .required(&["source", "target"])
+    .merge(Merge::Whole),
     n("route", "alerts that match go to this receiver instead of the default one")
         .args(&[("receiver", Name)], 1)
         .props(&[

@@ -680,8 +680,14 @@ alert "NegativeRegex" expr=#"up{job!~"x.*"} == 0"#
             "alert `ByService` selects job `node-exporter`, which the stack does not scrape",
             "the node exporter's job is `node`: select `job=\"node\"`",
         ),
-        ("alert `Renamed` selects job `postgres`, which the stack does not scrape", "the postgres exporter's job is `postgres`: select `job=\"postgres\"`"),
-        ("alert `Absent` selects job `redis`, which the stack does not scrape", "add `exporters \"redis\"` to `monitoring`: its job is `redis`"),
+        (
+            "alert `Renamed` selects job `postgres`, which the stack does not scrape",
+            "the postgres exporter's job is `postgres`: select `job=\"postgres\"`",
+        ),
+        (
+            "alert `Absent` selects job `redis`, which the stack does not scrape",
+            "add `exporters \"redis\"` to `monitoring`: its job is `redis`",
+        ),
         ("alert `Typo` selects job `fronted`, which the stack does not scrape", "did you mean job `frontend`?"),
         (
             "alert `Regex` selects `job=~\"api-.*\"`, which matches no job the stack scrapes",
@@ -725,11 +731,13 @@ alert "Node" expr="node_load1 > 4"
         got,
         [
             (
-                "alert `RedisDown` uses `redis_up`, a metric of the redis exporter, which the stack does not run".to_string(),
+                "alert `RedisDown` uses `redis_up`, a metric of the redis exporter, which the stack does not run"
+                    .to_string(),
                 "add `exporters \"redis\"` to `monitoring` (its job is `redis`)".to_string()
             ),
             (
-                "alert `PgDown` uses `pg_up`, a metric of the postgres exporter, which the stack does not run".to_string(),
+                "alert `PgDown` uses `pg_up`, a metric of the postgres exporter, which the stack does not run"
+                    .to_string(),
                 "add `exporters \"postgres\"` to `monitoring` (its job is `postgres`)".to_string()
             ),
         ]
@@ -825,11 +833,7 @@ fn pair_rules(src: &str, env: Option<&str>) -> Vec<(String, String)> {
     let opts = Options { env: env.map(str::to_string), ..Options::default() };
     let out = stackc::compile("t.stack.kdl", src, &opts);
     let stack = out.stack.unwrap_or_else(|| panic!("{:#?}", out.diagnostics));
-    stack.alert_groups[0]
-        .alerts
-        .iter()
-        .map(|a| (a.expr.clone(), a.severity.clone().unwrap_or_default()))
-        .collect()
+    stack.alert_groups[0].alerts.iter().map(|a| (a.expr.clone(), a.severity.clone().unwrap_or_default())).collect()
 }
 
 #[test]
@@ -974,7 +978,8 @@ fn routes_name_real_receivers_with_valid_matchers() {
                 "did you mean receiver `oncall`?".to_string()
             ),
             (
-                "E0313 the route's matchers are not valid: unexpected '=' in label matching, expected string".to_string(),
+                "E0313 the route's matchers are not valid: unexpected '=' in label matching, expected string"
+                    .to_string(),
                 r##"write Alertmanager matchers: `match=#"severity="critical", team=~"db|infra""#`"##.to_string()
             ),
         ]
@@ -1126,7 +1131,8 @@ fn recording_rules_come_first_in_their_group_with_its_limit() {
 
 /// The command-line of the compose service of Prometheus, one flag per item.
 fn prometheus_command(src: &str) -> (Vec<String>, Vec<String>) {
-    let emit = EmitOptions { targets: Some(vec![TargetKind::Compose, TargetKind::Prometheus]), ..EmitOptions::default() };
+    let emit =
+        EmitOptions { targets: Some(vec![TargetKind::Compose, TargetKind::Prometheus]), ..EmitOptions::default() };
     let built = stackc::build("test.stack.kdl", src, &Options::default(), &emit);
     let compose = &built.files.iter().find(|f| f.path == "docker-compose.yml").expect("compose").contents;
     let block = support::service_block(compose, "prometheus");
@@ -1170,7 +1176,10 @@ fn prometheus_flags_are_kept_when_its_command_is_overridden() {
         ]
     );
     assert!(
-        warnings.contains(&"W0501 Prometheus's `command` sets `--storage.tsdb.retention.time=7d`, which wins over `retention=`".to_string()),
+        warnings.contains(
+            &"W0501 Prometheus's `command` sets `--storage.tsdb.retention.time=7d`, which wins over `retention=`"
+                .to_string()
+        ),
         "{warnings:?}"
     );
 }
@@ -1263,7 +1272,10 @@ fn backups_report_success_and_their_age_is_alerted() {
     let text = |p: &str| files.iter().find(|(f, _)| f == p).unwrap_or_else(|| panic!("no {p}")).1.clone();
     // The script writes the last success where the node exporter reads it.
     let script = text("backup/db.sh");
-    assert!(script.contains("> backup/metrics/db.prom.tmp\nmv backup/metrics/db.prom.tmp backup/metrics/db.prom\n"), "{script}");
+    assert!(
+        script.contains("> backup/metrics/db.prom.tmp\nmv backup/metrics/db.prom.tmp backup/metrics/db.prom\n"),
+        "{script}"
+    );
     let node = support::service_block(&text("docker-compose.yml"), "node-exporter");
     assert!(node.contains("- --collector.textfile.directory=/var/lib/node_exporter/textfile"), "{node}");
     assert!(node.contains("- ./backup/metrics:/var/lib/node_exporter/textfile:ro"), "{node}");
@@ -1283,7 +1295,8 @@ fn backups_without_a_node_exporter_are_reported() {
     let src = BACKUPS.replace("    exporters \"node\"\n", "    prometheus\n");
     let emit = EmitOptions { targets: Some(vec![TargetKind::Prometheus]), ..EmitOptions::default() };
     let built = stackc::build("test.stack.kdl", &src, &Options::default(), &emit);
-    let w: Vec<String> = built.outcome.diagnostics.iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect();
+    let w: Vec<String> =
+        built.outcome.diagnostics.iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect();
     assert!(
         w.contains(&"W0501 the backups' age alerts are written, but nothing reads their last-success files: the stack runs no node exporter".to_string()),
         "{w:?}"

@@ -533,11 +533,16 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             .help("add `exporters \"node\"` to `monitoring`: compose mounts backup/metrics/ into it as its textfile directory"),
         );
     }
-    if let Some(g) = stack.alert_groups.iter().find(|g| rule_file(&g.name) == BACKUP_RULES).filter(|_| backup_rules(stack).is_some()) {
+    if let Some(g) =
+        stack.alert_groups.iter().find(|g| rule_file(&g.name) == BACKUP_RULES).filter(|_| backup_rules(stack).is_some())
+    {
         out.push(
-            Diagnostic::error(Code::TargetCannotExpress, format!("the alerts group `{}` has the file of the backups' alerts", g.name))
-                .at(origin_span(g.origin), "written to prometheus/rules/stackc-backups.yml")
-                .help("give the group another name: stackc writes the backups' age alerts there"),
+            Diagnostic::error(
+                Code::TargetCannotExpress,
+                format!("the alerts group `{}` has the file of the backups' alerts", g.name),
+            )
+            .at(origin_span(g.origin), "written to prometheus/rules/stackc-backups.yml")
+            .help("give the group another name: stackc writes the backups' age alerts there"),
         );
     }
     // Two jobs of one name: Prometheus refuses the configuration.
@@ -661,22 +666,35 @@ fn url_host_port(url: &str) -> Option<(String, u16, String)> {
 fn loopback_probe(stack: &Stack, probe: &BlackboxProbe) -> Option<Diagnostic> {
     let url = value(stack, &probe.url);
     let (host, port, path) = url_host_port(&url)?;
-    let loopback = host == "localhost" || host.ends_with(".localhost") || host.starts_with("127.") || host == "::1" || host == "0.0.0.0";
+    let loopback = host == "localhost"
+        || host.ends_with(".localhost")
+        || host.starts_with("127.")
+        || host == "::1"
+        || host == "0.0.0.0";
     if !loopback {
         return None;
     }
     // The service that serves (or publishes) this port on the host, if any.
     let service = stack.services.values().find_map(|s| {
-        s.ports.iter().find(|p| p.port == port).map(|p| (s, p.port)).or_else(|| {
-            s.publish.iter().find(|p| p.host_port == port).map(|p| (s, p.target))
-        })
+        s.ports
+            .iter()
+            .find(|p| p.port == port)
+            .map(|p| (s, p.port))
+            .or_else(|| s.publish.iter().find(|p| p.host_port == port).map(|p| (s, p.target)))
     });
     let site = stack.sites.iter().flat_map(|s| s.hosts.first()).next();
     let site = site.map(|h| h.render(|n| stack.param_value(n).unwrap_or_default()));
     let help = match (service, site) {
-        (Some((s, p)), _) => format!("probe the service by its name on the network the exporter shares with it: `probe \"http://{}:{p}{path}\"`", s.name),
-        (None, Some(site)) => format!("probe the site's public URL, as users reach it: `probe \"https://{site}{path}\"`"),
-        (None, None) => "probe a service by its name (`http://api:8080/health`) or a site by its public URL".to_string(),
+        (Some((s, p)), _) => format!(
+            "probe the service by its name on the network the exporter shares with it: `probe \"http://{}:{p}{path}\"`",
+            s.name
+        ),
+        (None, Some(site)) => {
+            format!("probe the site's public URL, as users reach it: `probe \"https://{site}{path}\"`")
+        }
+        (None, None) => {
+            "probe a service by its name (`http://api:8080/health`) or a site by its public URL".to_string()
+        }
     };
     Some(
         Diagnostic::error(
@@ -749,31 +767,28 @@ fn rules_yml(stack: &Stack, group: &AlertGroup) -> String {
             labels: r.labels.iter().map(|(k, v)| (k.clone(), value(stack, v))).collect(),
         })
     });
-    let alerts = group
-        .alerts
-        .iter()
-        .map(|a| {
-            let mut labels: IndexMap<String, String> = IndexMap::new();
-            if let Some(s) = &a.severity {
-                labels.insert("severity".into(), s.clone());
+    let alerts = group.alerts.iter().map(|a| {
+        let mut labels: IndexMap<String, String> = IndexMap::new();
+        if let Some(s) = &a.severity {
+            labels.insert("severity".into(), s.clone());
+        }
+        for (k, v) in &a.labels {
+            labels.insert(k.clone(), value(stack, v));
+        }
+        let mut annotations = IndexMap::new();
+        for (key, v) in [("summary", &a.summary), ("description", &a.description), ("runbook_url", &a.runbook)] {
+            if let Some(v) = v {
+                annotations.insert(key.to_string(), Multiline(value(stack, v)));
             }
-            for (k, v) in &a.labels {
-                labels.insert(k.clone(), value(stack, v));
-            }
-            let mut annotations = IndexMap::new();
-            for (key, v) in [("summary", &a.summary), ("description", &a.description), ("runbook_url", &a.runbook)] {
-                if let Some(v) = v {
-                    annotations.insert(key.to_string(), Multiline(value(stack, v)));
-                }
-            }
-            AnyRule::Alert(Rule {
-                alert: a.name.clone(),
-                expr: Multiline(value(stack, &a.expr)),
-                for_: a.for_ms.map(duration),
-                labels,
-                annotations,
-            })
-        });
+        }
+        AnyRule::Alert(Rule {
+            alert: a.name.clone(),
+            expr: Multiline(value(stack, &a.expr)),
+            for_: a.for_ms.map(duration),
+            labels,
+            annotations,
+        })
+    });
     let file = RuleFile {
         groups: vec![RuleGroup {
             name: group.name.clone(),
@@ -830,9 +845,10 @@ fn receivers(stack: &Stack, mon: &Monitoring) -> Vec<AmReceiver> {
         });
     }
     for p in &mon.pagerduty {
-        at(&mut out, &p.receiver)
-            .pagerduty_configs
-            .push(PagerDutyConfig { routing_key_file: secret_file(&p.routing_key_secret), send_resolved: p.send_resolved });
+        at(&mut out, &p.receiver).pagerduty_configs.push(PagerDutyConfig {
+            routing_key_file: secret_file(&p.routing_key_secret),
+            send_resolved: p.send_resolved,
+        });
     }
     out
 }
@@ -853,8 +869,7 @@ fn alertmanager_yml(stack: &Stack, mon: &Monitoring) -> String {
         route(DEFAULT_RECEIVER, am.group_by.clone(), am.group_wait_ms, am.group_interval_ms, am.repeat_interval_ms);
     // Child routes inherit grouping and timing from the top route, unless they set their own.
     for r in &am.routes {
-        let mut child =
-            route(&r.receiver, Vec::new(), r.group_wait_ms, r.group_interval_ms, r.repeat_interval_ms);
+        let mut child = route(&r.receiver, Vec::new(), r.group_wait_ms, r.group_interval_ms, r.repeat_interval_ms);
         child.matchers = r.matchers.clone();
         child.continue_ = r.continue_;
         top.routes.push(child);
@@ -898,9 +913,13 @@ fn backup_rules(stack: &Stack) -> Option<String> {
         let Some(gap) = b.max_gap_ms else { continue };
         let limit = duration(2 * gap);
         let selector = format!("{}{{backup=\"{}\"}}", super::BACKUP_METRIC, b.name);
-        let labels = IndexMap::from([("severity".to_string(), "warning".to_string()), ("backup".to_string(), b.name.clone())]);
+        let labels =
+            IndexMap::from([("severity".to_string(), "warning".to_string()), ("backup".to_string(), b.name.clone())]);
         let annotations = |summary: String, description: String| {
-            IndexMap::from([("summary".to_string(), Multiline(summary)), ("description".to_string(), Multiline(description))])
+            IndexMap::from([
+                ("summary".to_string(), Multiline(summary)),
+                ("description".to_string(), Multiline(description)),
+            ])
         };
         rules.push(AnyRule::Alert(Rule {
             alert: "BackupTooOld".into(),
@@ -909,7 +928,11 @@ fn backup_rules(stack: &Stack) -> Option<String> {
             labels: labels.clone(),
             annotations: annotations(
                 format!("Backup {} last succeeded {{{{ $value | humanizeDuration }}}} ago", b.name),
-                format!("`{}` runs at most {} apart: two runs in a row failed or did not run.", b.schedule, duration(gap)),
+                format!(
+                    "`{}` runs at most {} apart: two runs in a row failed or did not run.",
+                    b.schedule,
+                    duration(gap)
+                ),
             ),
         }));
         rules.push(AnyRule::Alert(Rule {
@@ -919,11 +942,13 @@ fn backup_rules(stack: &Stack) -> Option<String> {
             labels,
             annotations: annotations(
                 format!("Backup {} has not succeeded since {limit}", b.name),
-                "No last-success time: the backup never completed, or the node exporter does not read backup/metrics/.".into(),
+                "No last-success time: the backup never completed, or the node exporter does not read backup/metrics/."
+                    .into(),
             ),
         }));
     }
-    let file = RuleFile { groups: vec![RuleGroup { name: "stackc-backups".into(), interval: None, limit: None, rules }] };
+    let file =
+        RuleFile { groups: vec![RuleGroup { name: "stackc-backups".into(), interval: None, limit: None, rules }] };
     let mut text = header(stack);
     text.push_str("# The age of the backups' last success, which backup/<name>.sh writes for the node exporter.\n");
     text.push_str(&super::yaml(&file));
@@ -942,10 +967,7 @@ pub fn emit(stack: &Stack) -> Vec<OutputFile> {
         files.push(OutputFile::new(format!("{PROMETHEUS_DIR}/{BACKUP_RULES}"), text));
     }
     if let Some(mon) = stack.monitoring.as_ref().filter(|m| m.has_alertmanager()) {
-        files.push(OutputFile::new(
-            format!("{ALERTMANAGER_DIR}/alertmanager.yml"),
-            alertmanager_yml(stack, mon),
-        ));
+        files.push(OutputFile::new(format!("{ALERTMANAGER_DIR}/alertmanager.yml"), alertmanager_yml(stack, mon)));
     }
     files
 }

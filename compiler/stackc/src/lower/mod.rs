@@ -879,7 +879,11 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
                     basic_auth_password_secret: s(p, "basic-auth-password"),
                     tls_server_name: s(p, "tls-server-name"),
                     insecure_skip_verify: p.prop_bool("insecure-skip-verify"),
-                    drop_metrics: p.children_named("drop-metric").filter_map(|d| d.arg_str(0)).map(str::to_string).collect(),
+                    drop_metrics: p
+                        .children_named("drop-metric")
+                        .filter_map(|d| d.arg_str(0))
+                        .map(str::to_string)
+                        .collect(),
                     rename_labels: p
                         .children_named("rename-label")
                         .filter_map(|r| Some((r.arg_str(0)?.to_string(), r.arg_str(1)?.to_string())))

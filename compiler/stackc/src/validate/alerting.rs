@@ -65,9 +65,13 @@ fn scrapes(monitoring: &Node, diags: &mut Diagnostics) {
 fn records(nodes: &[Node], diags: &mut Diagnostics) {
     for record in nodes.iter().filter(|n| n.name.name == "alerts").flat_map(|g| g.children_named("record")) {
         let (Some(name), Some(arg)) = (record.arg_str(0), record.args.first()) else { continue };
-        let ok = name.chars().enumerate().all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit()));
+        let ok = name
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit()));
         if !ok || name.is_empty() {
-            let fixed: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == ':' { c } else { '_' }).collect();
+            let fixed: String =
+                name.chars().map(|c| if c.is_ascii_alphanumeric() || c == ':' { c } else { '_' }).collect();
             diags.push(
                 Diagnostic::error(Code::InvalidName, format!("`{name}` is not a Prometheus metric name"))
                     .at(arg.span, "letters, digits, `_` and `:`, not starting with a digit")
@@ -91,27 +95,34 @@ fn packs(nodes: &[Node], diags: &mut Diagnostics) {
                     None => format!("its options: {}", names.map(|n| format!("`{n}=`")).collect::<Vec<_>>().join(", ")),
                 };
                 diags.push(
-                    Diagnostic::error(Code::UnknownProperty, format!("the `{}` alert pack has no option `{key}`", pack.name))
-                        .at(prop.key.span, "not an option of this pack")
-                        .help(help),
+                    Diagnostic::error(
+                        Code::UnknownProperty,
+                        format!("the `{}` alert pack has no option `{key}`", pack.name),
+                    )
+                    .at(prop.key.span, "not an option of this pack")
+                    .help(help),
                 );
                 continue;
             };
             let v = &prop.value.value;
             // A `${param}` is checked where params are, and given its compile-time value.
-            let ok = v.as_str().is_some_and(super::values::has_interpolation) || match option.kind {
-                OptionKind::Number => v.as_int().is_some() || matches!(v, Value::Float(_)),
-                OptionKind::Duration => v.as_str().is_some_and(|d| super::values::duration(d).is_ok()),
-            };
+            let ok = v.as_str().is_some_and(super::values::has_interpolation)
+                || match option.kind {
+                    OptionKind::Number => v.as_int().is_some() || matches!(v, Value::Float(_)),
+                    OptionKind::Duration => v.as_str().is_some_and(|d| super::values::duration(d).is_ok()),
+                };
             if !ok {
                 let (what, example) = match option.kind {
                     OptionKind::Number => ("a number", format!("{key}={}", option.default)),
                     OptionKind::Duration => ("a duration", format!("{key}=\"{}\"", option.default)),
                 };
                 diags.push(
-                    Diagnostic::error(Code::WrongType, format!("option `{key}` of the `{}` alert pack is {what}", pack.name))
-                        .at(prop.value.span, format!("not {what}"))
-                        .help(format!("for example `{example}` (its default)")),
+                    Diagnostic::error(
+                        Code::WrongType,
+                        format!("option `{key}` of the `{}` alert pack is {what}", pack.name),
+                    )
+                    .at(prop.value.span, format!("not {what}"))
+                    .help(format!("for example `{example}` (its default)")),
                 );
             }
         }
@@ -140,12 +151,17 @@ pub fn check(nodes: &[Node], diags: &mut Diagnostics) {
         if !known.iter().any(|k| k == name) && !known.is_empty() {
             let help = match did_you_mean(name, known.iter().map(String::as_str)) {
                 Some(d) => format!("did you mean receiver `{d}`?"),
-                None => format!("add `receiver=\"{name}\"` to the `notify`, `email` or `pagerduty` that should get these alerts"),
+                None => format!(
+                    "add `receiver=\"{name}\"` to the `notify`, `email` or `pagerduty` that should get these alerts"
+                ),
             };
             diags.push(
-                Diagnostic::error(Code::MissingRequired, format!("no `notify`, `email` or `pagerduty` has `receiver=\"{name}\"`"))
-                    .at(arg.span, "a receiver that sends nowhere")
-                    .help(help),
+                Diagnostic::error(
+                    Code::MissingRequired,
+                    format!("no `notify`, `email` or `pagerduty` has `receiver=\"{name}\"`"),
+                )
+                .at(arg.span, "a receiver that sends nowhere")
+                .help(help),
             );
         }
     }
