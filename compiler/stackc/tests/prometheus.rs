@@ -74,6 +74,31 @@ fn run(cmd: &mut Command) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// `promtool check config` on the generated files, written to a scratch directory (the
+/// configuration loads the rule files it lists): success and output; `None` without promtool.
+fn promtool_check_config(files: &[(String, String)], name: &str) -> Option<(bool, String)> {
+    let promtool = require("promtool")?;
+    let work = scratch(name);
+    for (p, text) in files {
+        let f = work.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, text).unwrap();
+    }
+    let out = run(Command::new(&promtool).arg("check").arg("config").arg(work.join("prometheus/prometheus.yml")));
+    let _ = std::fs::remove_dir_all(&work);
+    Some(out)
+}
+
+/// `amtool check-config` on an alertmanager.yml: success and output; `None` without amtool.
+fn amtool_check(am: &str, name: &str) -> Option<(bool, String)> {
+    let amtool = require("amtool")?;
+    let work = scratch(name);
+    std::fs::write(work.join("alertmanager.yml"), am).unwrap();
+    let out = run(Command::new(&amtool).arg("check-config").arg(work.join("alertmanager.yml")));
+    let _ = std::fs::remove_dir_all(&work);
+    Some(out)
+}
+
 #[test]
 fn promtool_accepts_every_golden_config_and_rule_file() {
     let dirs = golden_with("prometheus/prometheus.yml");
@@ -317,17 +342,8 @@ targets { prometheus; }
     assert!(rules.contains("for: 1m30s") && rules.contains("interval: 1m"), "{rules}");
     assert!(rules.contains("runbook_url: https://wiki.example.com/example.com"), "{rules}");
     assert!(rules.contains("summary: API down on {{ $labels.instance }}"), "{rules}");
-    let Some(promtool) = require("promtool") else { return };
-    let work = scratch("small");
-    for (p, text) in &files {
-        let f = work.join(p);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(&f, text).unwrap();
-    }
-    let (ok, text) =
-        run(Command::new(&promtool).arg("check").arg("config").arg(work.join("prometheus/prometheus.yml")));
+    let Some((ok, text)) = promtool_check_config(&files, "small") else { return };
     assert!(ok, "{text}\n{}", files[0].1);
-    let _ = std::fs::remove_dir_all(&work);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -553,12 +569,8 @@ inhibit_rules:
   - severity="info"
 "#
     );
-    let Some(amtool) = require("amtool") else { return };
-    let work = scratch("alertmanager-settings");
-    std::fs::write(work.join("alertmanager.yml"), am).unwrap();
-    let (ok, text) = run(Command::new(&amtool).arg("check-config").arg(work.join("alertmanager.yml")));
+    let Some((ok, text)) = amtool_check(am, "alertmanager-settings") else { return };
     assert!(ok && text.contains("2 inhibit rules"), "{text}\n{am}");
-    let _ = std::fs::remove_dir_all(&work);
 }
 
 #[test]
@@ -937,12 +949,8 @@ receivers:
     for s in ["slack-hook", "smtp-password", "pd-key"] {
         assert!(am_service.contains(&format!("source: {s}")), "{s} not mounted:\n{am_service}");
     }
-    let Some(amtool) = require("amtool") else { return };
-    let work = scratch("receivers");
-    std::fs::write(work.join("alertmanager.yml"), am).unwrap();
-    let (ok, text) = run(Command::new(&amtool).arg("check-config").arg(work.join("alertmanager.yml")));
+    let Some((ok, text)) = amtool_check(am, "receivers") else { return };
     assert!(ok && text.contains("2 receivers"), "{text}\n{am}");
-    let _ = std::fs::remove_dir_all(&work);
 }
 
 /// The errors of a `monitoring` block (with the secrets of `RECEIVERS`): (code message, help).
@@ -1040,13 +1048,8 @@ fn an_external_scrape_keeps_auth_tls_timing_and_relabelling() {
     let files = build(EXTERNAL_SCRAPE, vec![TargetKind::Prometheus, TargetKind::Compose]);
     let compose = &files.iter().find(|(p, _)| p == "docker-compose.yml").expect("compose").1;
     assert!(support::service_block(compose, "prometheus").contains("source: billing-metrics"), "{compose}");
-    let Some(promtool) = require("promtool") else { return };
-    let work = scratch("external-scrape");
-    let prom = &files.iter().find(|(p, _)| p == "prometheus/prometheus.yml").unwrap().1;
-    std::fs::write(work.join("prometheus.yml"), prom).unwrap();
-    let (ok, text) = run(Command::new(&promtool).arg("check").arg("config").arg(work.join("prometheus.yml")));
-    assert!(ok, "{text}\n{prom}");
-    let _ = std::fs::remove_dir_all(&work);
+    let Some((ok, text)) = promtool_check_config(&files, "external-scrape") else { return };
+    assert!(ok, "{text}");
 }
 
 #[test]
@@ -1116,17 +1119,8 @@ fn recording_rules_come_first_in_their_group_with_its_limit() {
         ),
         "{prom}"
     );
-    let Some(promtool) = require("promtool") else { return };
-    let work = scratch("records");
-    for (p, text) in &files {
-        let f = work.join(p);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(&f, text).unwrap();
-    }
-    let (ok, text) =
-        run(Command::new(&promtool).arg("check").arg("config").arg(work.join("prometheus/prometheus.yml")));
+    let Some((ok, text)) = promtool_check_config(&files, "records") else { return };
     assert!(ok && text.contains("SUCCESS: 2 rules found"), "{text}");
-    let _ = std::fs::remove_dir_all(&work);
 }
 
 /// The command-line of the compose service of Prometheus, one flag per item.
@@ -1284,7 +1278,8 @@ fn backups_report_success_and_their_age_is_alerted() {
     let work = scratch("backups");
     std::fs::create_dir_all(work.join("rules")).unwrap();
     std::fs::write(work.join("rules/stackc-backups.yml"), text("prometheus/rules/stackc-backups.yml")).unwrap();
-    std::fs::copy(root().join("compiler/stackc/tests/prometheus/backups.test.yml"), work.join("test.yml")).unwrap();
+    std::fs::copy(root().join("compiler/stackc/tests/prometheus/generated/backups.test.yml"), work.join("test.yml"))
+        .unwrap();
     let (ok, out) = run(Command::new(&promtool).arg("test").arg("rules").arg(work.join("test.yml")));
     assert!(ok, "{out}\n{}", text("prometheus/rules/stackc-backups.yml"));
     let _ = std::fs::remove_dir_all(&work);
