@@ -886,7 +886,10 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
                         .collect(),
                     rename_labels: p
                         .children_named("rename-label")
-                        .filter_map(|r| Some((r.arg_str(0)?.to_string(), r.arg_str(1)?.to_string())))
+                        .filter_map(|r| {
+                            let label = |i: usize| Some(cx.params.compile_time(&entry_text(r.arg(i)?)));
+                            Some((label(0)?, label(1)?))
+                        })
                         .collect(),
                 })
             })
@@ -942,7 +945,8 @@ fn receiver(n: &Node) -> String {
 /// (stackc's default, decided here so that the emitter only renders; Alertmanager's own,
 /// no grouping at all, would send one notification per alert of a wide outage).
 fn alertmanager_settings(cx: &Cx, a: Option<&Node>) -> AlertmanagerSettings {
-    let labels = |n: &Node| n.args.iter().map(|v| v.value.display()).collect::<Vec<String>>();
+    // Label names from params are their compile-time values: Alertmanager reads no environment.
+    let labels = |n: &Node| n.args.iter().map(|v| cx.params.compile_time(&entry_text(v))).collect::<Vec<String>>();
     let group_by: Vec<String> = a.into_iter().flat_map(|a| a.children_named("group-by")).flat_map(labels).collect();
     AlertmanagerSettings {
         group_by: if group_by.is_empty() { vec!["alertname".into()] } else { group_by },
