@@ -1297,3 +1297,11 @@ fn backups_without_a_node_exporter_are_reported() {
         "{w:?}"
     );
 }
+
+#[test]
+fn a_webhook_has_no_channel() {
+    let errors = errors_of(
+        "secret \"h\" env=\"H\"\nmonitoring {\n    notify \"webhook\" webhook=(secret)\"h\" channel=\"#ops\"\n}\n",
+    );
+    assert_eq!(errors, ["E0103 `channel=` is a Slack setting: a webhook has no channel"]);
+}

@@ -129,10 +129,24 @@ fn packs(nodes: &[Node], diags: &mut Diagnostics) {
     }
 }
 
+/// `channel=` is Slack's: a generic webhook has none, and would drop it.
+fn notify_channels(monitoring: &Node, diags: &mut Diagnostics) {
+    for n in monitoring.children_named("notify").filter(|n| n.arg_str(0) != Some("slack")) {
+        if let Some(c) = n.prop("channel") {
+            diags.push(
+                Diagnostic::error(Code::UnknownProperty, "`channel=` is a Slack setting: a webhook has no channel")
+                    .at(c.entry_span, "not sent anywhere")
+                    .help("remove `channel=`, or use `notify \"slack\"`"),
+            );
+        }
+    }
+}
+
 pub fn check(nodes: &[Node], diags: &mut Diagnostics) {
     records(nodes, diags);
     packs(nodes, diags);
     let Some(monitoring) = nodes.iter().find(|n| n.name.name == "monitoring") else { return };
+    notify_channels(monitoring, diags);
     scrapes(monitoring, diags);
     let Some(am) = monitoring.child("alertmanager") else { return };
     let known = receivers(monitoring);
