@@ -12,7 +12,7 @@
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use super::{exporter_job, exporter_preset, OutputFile, ALERTMANAGER_DIR, ALERTMANAGER_PORT, PROMETHEUS_DIR};
+use super::{exporter_job, exporter_preset, yaml, OutputFile, ALERTMANAGER_DIR, ALERTMANAGER_PORT, PROMETHEUS_DIR};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 
@@ -753,7 +753,7 @@ fn prometheus_yml(stack: &Stack) -> String {
              # reach whichever replica Docker's DNS answers with first.\n",
         );
     }
-    text.push_str(&super::yaml(&config));
+    text.push_str(&yaml(&config));
     text
 }
 
@@ -798,7 +798,7 @@ fn rules_yml(stack: &Stack, group: &AlertGroup) -> String {
         }],
     };
     let mut text = header(stack);
-    text.push_str(&super::yaml(&file));
+    text.push_str(&yaml(&file));
     text
 }
 
@@ -813,13 +813,14 @@ fn secret_file(name: &str) -> String {
 fn receivers(stack: &Stack, mon: &Monitoring) -> Vec<AmReceiver> {
     let mut out = vec![AmReceiver::new(DEFAULT_RECEIVER)];
     fn at<'a>(out: &'a mut Vec<AmReceiver>, name: &str) -> &'a mut AmReceiver {
-        match out.iter().position(|r| r.name == name) {
-            Some(i) => &mut out[i],
+        let i = match out.iter().position(|r| r.name == name) {
+            Some(i) => i,
             None => {
                 out.push(AmReceiver::new(name));
-                out.last_mut().unwrap()
+                out.len() - 1
             }
-        }
+        };
+        &mut out[i]
     }
     for n in &mon.notify {
         let file = secret_file(&n.webhook_secret);
@@ -893,7 +894,7 @@ fn alertmanager_yml(stack: &Stack, mon: &Monitoring) -> String {
     } else {
         "# Alerts go to the first `route` they match, else to the receiver of the `notify`s without `receiver=`; secrets are read from the mounted files.\n"
     });
-    text.push_str(&super::yaml(&config));
+    text.push_str(&yaml(&config));
     text
 }
 
@@ -951,7 +952,7 @@ fn backup_rules(stack: &Stack) -> Option<String> {
         RuleFile { groups: vec![RuleGroup { name: "stackc-backups".into(), interval: None, limit: None, rules }] };
     let mut text = header(stack);
     text.push_str("# The age of the backups' last success, which backup/<name>.sh writes for the node exporter.\n");
-    text.push_str(&super::yaml(&file));
+    text.push_str(&yaml(&file));
     Some(text)
 }
 
@@ -1022,14 +1023,14 @@ mod tests {
             "line with trailing space \nnext",
         ];
         for text in cases {
-            let yaml = super::super::yaml(&IndexMap::from([("k", Multiline(text.to_string()))]));
+            let yaml = yaml(&IndexMap::from([("k", Multiline(text.to_string()))]));
             assert!(yaml.starts_with("k: |"), "{text:?} became {yaml}");
             assert_eq!(literal_block(&yaml), text, "{yaml}");
         }
         // One line, or an invisible character: a quoted or plain scalar (escaped by `yaml`).
-        let one = super::super::yaml(&IndexMap::from([("k", Multiline("up == 0".into()))]));
+        let one = yaml(&IndexMap::from([("k", Multiline("up == 0".into()))]));
         assert_eq!(one, "k: up == 0\n");
-        let hidden = super::super::yaml(&IndexMap::from([("k", Multiline("a\u{200b}\nb".into()))]));
+        let hidden = yaml(&IndexMap::from([("k", Multiline("a\u{200b}\nb".into()))]));
         assert!(!hidden.contains('|') && hidden.contains("\\u200B"), "{hidden}");
     }
 
