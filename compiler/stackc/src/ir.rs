@@ -874,6 +874,9 @@ pub struct Backup {
     pub format: Option<String>,
     pub compress: bool,
     pub origin: Origin,
+    /// The longest time between two runs of `schedule` (a weekday schedule's weekend gap),
+    /// which the backup-age alert allows twice over.
+    pub max_gap_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -742,6 +742,10 @@ const ALERTS: &[NodeSpec] = &[
         .kids(ALERT)
         .keyed()
         .key_prop("severity"),
+    n("pack", "stackc's ready-made alerts of one kind, with their thresholds as options")
+        .args(&[("pack", Enum(ALERT_PACKS))], 1)
+        .free(Name, Scalar, false)
+        .keyed(),
     n("record", "a recording rule: the expression's result stored as a new metric")
         .args(&[("metric", Str)], 1)
         .props(&[p("expr", Promql)])
@@ -751,6 +755,9 @@ const ALERTS: &[NodeSpec] = &[
 ];
 
 const RECORD: &[NodeSpec] = &[n("labels", "labels added to the recorded series").free(LabelName, Str, false)];
+
+/// stackc's alert packs (`stdlib/alerts/<name>.kdl`, `lower::packs`).
+pub const ALERT_PACKS: &[&str] = &["targets", "hosts", "postgres", "redis", "certificates"];
 
 pub const BACKUP_ENGINES: &[&str] = &["postgres", "redis"];
 const BACKUP: &[NodeSpec] =

@@ -164,6 +164,12 @@ const NOT_APPLICABLE: &[(&str, Option<&str>, &str)] = &[
     ("param [name]", None, "a param's identity; its uses are the other items"),
     ("param required=", None, "a check on the deploy environment (the value must be set), not an output"),
     (
+        "alerts > pack KEY=",
+        None,
+        "each pack has its own options, which the test's generic keys are not (E0103); tests/prometheus.rs sets \
+         real options (`an_alert_pack_takes_its_options_and_refuses_others`)",
+    ),
+    (
         "proxy > tls email=",
         Some("nginx"),
         "nginx serves certificates, certbot obtains them: the e-mail is certbot's `--email`, in the compose output (compose is concerned)",

@@ -418,8 +418,15 @@ monitoring {
     ] {
         assert!(prom.contains(want), "prometheus.yml lacks\n{want}\nin\n{prom}");
     }
-    let w = find(&diags, "W0501", "retention=");
-    assert_eq!(pointed_at(src, w), r#"command "--config.file=/etc/prometheus/prometheus.yml""#);
+    // The command's own flag is kept, and stackc's others are added to it: retention applies.
+    let compose = file(&files, "docker-compose.yml");
+    assert!(
+        compose.contains(
+            "    command:\n    - --config.file=/etc/prometheus/prometheus.yml\n    - --storage.tsdb.path=/prometheus\n    - --storage.tsdb.retention.time=30d\n"
+        ),
+        "{compose}"
+    );
+    assert!(!codes(&diags).iter().any(|d| d.contains("retention=")), "{:#?}", codes(&diags));
 }
 
 /// Item 1: a duration or size that every target writes as a number, given by a param that

@@ -74,6 +74,31 @@ fn run(cmd: &mut Command) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// `promtool check config` on the generated files, written to a scratch directory (the
+/// configuration loads the rule files it lists): success and output; `None` without promtool.
+fn promtool_check_config(files: &[(String, String)], name: &str) -> Option<(bool, String)> {
+    let promtool = require("promtool")?;
+    let work = scratch(name);
+    for (p, text) in files {
+        let f = work.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, text).unwrap();
+    }
+    let out = run(Command::new(&promtool).arg("check").arg("config").arg(work.join("prometheus/prometheus.yml")));
+    let _ = std::fs::remove_dir_all(&work);
+    Some(out)
+}
+
+/// `amtool check-config` on an alertmanager.yml: success and output; `None` without amtool.
+fn amtool_check(am: &str, name: &str) -> Option<(bool, String)> {
+    let amtool = require("amtool")?;
+    let work = scratch(name);
+    std::fs::write(work.join("alertmanager.yml"), am).unwrap();
+    let out = run(Command::new(&amtool).arg("check-config").arg(work.join("alertmanager.yml")));
+    let _ = std::fs::remove_dir_all(&work);
+    Some(out)
+}
+
 #[test]
 fn promtool_accepts_every_golden_config_and_rule_file() {
     let dirs = golden_with("prometheus/prometheus.yml");
@@ -317,17 +342,8 @@ targets { prometheus; }
     assert!(rules.contains("for: 1m30s") && rules.contains("interval: 1m"), "{rules}");
     assert!(rules.contains("runbook_url: https://wiki.example.com/example.com"), "{rules}");
     assert!(rules.contains("summary: API down on {{ $labels.instance }}"), "{rules}");
-    let Some(promtool) = require("promtool") else { return };
-    let work = scratch("small");
-    for (p, text) in &files {
-        let f = work.join(p);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(&f, text).unwrap();
-    }
-    let (ok, text) =
-        run(Command::new(&promtool).arg("check").arg("config").arg(work.join("prometheus/prometheus.yml")));
+    let Some((ok, text)) = promtool_check_config(&files, "small") else { return };
     assert!(ok, "{text}\n{}", files[0].1);
-    let _ = std::fs::remove_dir_all(&work);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -553,12 +569,8 @@ inhibit_rules:
   - severity="info"
 "#
     );
-    let Some(amtool) = require("amtool") else { return };
-    let work = scratch("alertmanager-settings");
-    std::fs::write(work.join("alertmanager.yml"), am).unwrap();
-    let (ok, text) = run(Command::new(&amtool).arg("check-config").arg(work.join("alertmanager.yml")));
+    let Some((ok, text)) = amtool_check(am, "alertmanager-settings") else { return };
     assert!(ok && text.contains("2 inhibit rules"), "{text}\n{am}");
-    let _ = std::fs::remove_dir_all(&work);
 }
 
 #[test]
@@ -937,12 +949,8 @@ receivers:
     for s in ["slack-hook", "smtp-password", "pd-key"] {
         assert!(am_service.contains(&format!("source: {s}")), "{s} not mounted:\n{am_service}");
     }
-    let Some(amtool) = require("amtool") else { return };
-    let work = scratch("receivers");
-    std::fs::write(work.join("alertmanager.yml"), am).unwrap();
-    let (ok, text) = run(Command::new(&amtool).arg("check-config").arg(work.join("alertmanager.yml")));
+    let Some((ok, text)) = amtool_check(am, "receivers") else { return };
     assert!(ok && text.contains("2 receivers"), "{text}\n{am}");
-    let _ = std::fs::remove_dir_all(&work);
 }
 
 /// The errors of a `monitoring` block (with the secrets of `RECEIVERS`): (code message, help).
@@ -1040,13 +1048,8 @@ fn an_external_scrape_keeps_auth_tls_timing_and_relabelling() {
     let files = build(EXTERNAL_SCRAPE, vec![TargetKind::Prometheus, TargetKind::Compose]);
     let compose = &files.iter().find(|(p, _)| p == "docker-compose.yml").expect("compose").1;
     assert!(support::service_block(compose, "prometheus").contains("source: billing-metrics"), "{compose}");
-    let Some(promtool) = require("promtool") else { return };
-    let work = scratch("external-scrape");
-    let prom = &files.iter().find(|(p, _)| p == "prometheus/prometheus.yml").unwrap().1;
-    std::fs::write(work.join("prometheus.yml"), prom).unwrap();
-    let (ok, text) = run(Command::new(&promtool).arg("check").arg("config").arg(work.join("prometheus.yml")));
-    assert!(ok, "{text}\n{prom}");
-    let _ = std::fs::remove_dir_all(&work);
+    let Some((ok, text)) = promtool_check_config(&files, "external-scrape") else { return };
+    assert!(ok, "{text}");
 }
 
 #[test]
@@ -1116,17 +1119,8 @@ fn recording_rules_come_first_in_their_group_with_its_limit() {
         ),
         "{prom}"
     );
-    let Some(promtool) = require("promtool") else { return };
-    let work = scratch("records");
-    for (p, text) in &files {
-        let f = work.join(p);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(&f, text).unwrap();
-    }
-    let (ok, text) =
-        run(Command::new(&promtool).arg("check").arg("config").arg(work.join("prometheus/prometheus.yml")));
+    let Some((ok, text)) = promtool_check_config(&files, "records") else { return };
     assert!(ok && text.contains("SUCCESS: 2 rules found"), "{text}");
-    let _ = std::fs::remove_dir_all(&work);
 }
 
 /// The command-line of the compose service of Prometheus, one flag per item.
@@ -1188,4 +1182,126 @@ fn prometheus_flags_are_kept_when_its_command_is_overridden() {
 fn a_recorded_metric_needs_a_prometheus_name() {
     let errors = errors_of("alerts \"a\" {\n    record \"job:http errors\" expr=\"up\"\n}\n");
     assert_eq!(errors, ["E0201 `job:http errors` is not a Prometheus metric name"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// stackc's alert packs (`stdlib/alerts/`).
+
+/// `stdlib/alerts/<pack>.test.yml` runs against the rules of `alerts "pack" { pack "<pack>" }`:
+/// each pack fires on a synthetic series of trouble and stays silent on a healthy one.
+#[test]
+fn every_alert_pack_passes_its_promtool_tests() {
+    let dir = root().join("stdlib/alerts");
+    let mut rule_files = Vec::new();
+    for pack in stackc::schema::ALERT_PACKS {
+        let src = format!("alerts \"pack\" {{\n    pack \"{pack}\"\n}}\ntargets {{ prometheus; }}\n");
+        let files = build(&src, vec![TargetKind::Prometheus]);
+        let rules = files.into_iter().find(|(p, _)| p == "prometheus/rules/pack.yml").expect("pack.yml").1;
+        assert!(rules.contains("- alert: "), "{pack}: {rules}");
+        assert!(dir.join(format!("{pack}.test.yml")).is_file(), "{pack} has no promtool test");
+        rule_files.push((pack, rules));
+    }
+    let Some(promtool) = require("promtool") else { return };
+    let mut failures = Vec::new();
+    for (pack, rules) in rule_files {
+        let work = scratch(&format!("pack-{pack}"));
+        std::fs::write(work.join("pack.yml"), &rules).unwrap();
+        std::fs::copy(dir.join(format!("{pack}.test.yml")), work.join("test.yml")).unwrap();
+        let (ok, text) = run(Command::new(&promtool).arg("test").arg("rules").arg(work.join("test.yml")));
+        if !ok {
+            failures.push(format!("{pack}:\n{text}\n{rules}"));
+        }
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    assert!(failures.is_empty(), "promtool test rules failed:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn an_alert_pack_takes_its_options_and_refuses_others() {
+    let src = "alerts \"hosts\" {\n    pack \"hosts\" disk-free-percent=20 for=\"30m\"\n}\ntargets { prometheus; }\n";
+    let files = build(src, vec![TargetKind::Prometheus]);
+    let rules = &files.iter().find(|(p, _)| p == "prometheus/rules/hosts.yml").unwrap().1;
+    assert!(rules.contains("/ node_filesystem_size_bytes * 100 < 20\n    for: 30m"), "{rules}");
+    assert!(rules.contains("node_memory_MemTotal_bytes * 100 < 10\n    for: 30m"), "{rules}");
+    let errors = errors_of("alerts \"h\" {\n    pack \"hosts\" disk-free=20 for=5\n}\n");
+    assert_eq!(
+        errors,
+        [
+            "E0103 the `hosts` alert pack has no option `disk-free`",
+            "E0106 option `for` of the `hosts` alert pack is a duration",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Backups report their last success; alerts when it is older than twice the schedule.
+
+const BACKUPS: &str = r##"
+service "db" {
+    image "postgres:16-alpine"
+    port 5432
+}
+volume "uploads"
+monitoring {
+    exporters "node"
+}
+backup "db" service="db" schedule="0 3 * * *" to="/var/backups/db"
+backup "files" volume="uploads" schedule="0 3 * * 1-5" to="/var/backups/files"
+targets { compose; prometheus; }
+"##;
+
+#[test]
+fn the_longest_gap_of_a_schedule() {
+    let gap = |s: &str| stackc::lower::schedule_max_gap_ms(s).map(|ms| ms / 60_000);
+    assert_eq!(gap("0 3 * * *"), Some(24 * 60));
+    assert_eq!(gap("0 3 * * 1-5"), Some(3 * 24 * 60), "Friday to Monday");
+    assert_eq!(gap("*/15 * * * *"), Some(15));
+    assert_eq!(gap("0 0 1 * *"), Some(31 * 24 * 60), "the longest month");
+    assert_eq!(gap("not a schedule"), None);
+}
+
+#[test]
+fn backups_report_success_and_their_age_is_alerted() {
+    let files = build(BACKUPS, vec![TargetKind::Compose, TargetKind::Prometheus]);
+    let text = |p: &str| files.iter().find(|(f, _)| f == p).unwrap_or_else(|| panic!("no {p}")).1.clone();
+    // The script writes the last success where the node exporter reads it.
+    let script = text("backup/db.sh");
+    assert!(
+        script.contains("> backup/metrics/db.prom.tmp\nmv backup/metrics/db.prom.tmp backup/metrics/db.prom\n"),
+        "{script}"
+    );
+    let node = support::service_block(&text("docker-compose.yml"), "node-exporter");
+    assert!(node.contains("- --collector.textfile.directory=/var/lib/node_exporter/textfile"), "{node}");
+    assert!(node.contains("- ./backup/metrics:/var/lib/node_exporter/textfile:ro"), "{node}");
+    assert!(text("prometheus/prometheus.yml").contains("rule_files:\n- rules/stackc-backups.yml\n"));
+    let Some(promtool) = require("promtool") else { return };
+    let work = scratch("backups");
+    std::fs::create_dir_all(work.join("rules")).unwrap();
+    std::fs::write(work.join("rules/stackc-backups.yml"), text("prometheus/rules/stackc-backups.yml")).unwrap();
+    std::fs::copy(root().join("compiler/stackc/tests/prometheus/generated/backups.test.yml"), work.join("test.yml"))
+        .unwrap();
+    let (ok, out) = run(Command::new(&promtool).arg("test").arg("rules").arg(work.join("test.yml")));
+    assert!(ok, "{out}\n{}", text("prometheus/rules/stackc-backups.yml"));
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn backups_without_a_node_exporter_are_reported() {
+    let src = BACKUPS.replace("    exporters \"node\"\n", "    prometheus\n");
+    let emit = EmitOptions { targets: Some(vec![TargetKind::Prometheus]), ..EmitOptions::default() };
+    let built = stackc::build("test.stack.kdl", &src, &Options::default(), &emit);
+    let w: Vec<String> =
+        built.outcome.diagnostics.iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect();
+    assert!(
+        w.contains(&"W0501 the backups' age alerts are written, but nothing reads their last-success files: the stack runs no node exporter".to_string()),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn a_webhook_has_no_channel() {
+    let errors = errors_of(
+        "secret \"h\" env=\"H\"\nmonitoring {\n    notify \"webhook\" webhook=(secret)\"h\" channel=\"#ops\"\n}\n",
+    );
+    assert_eq!(errors, ["E0103 `channel=` is a Slack setting: a webhook has no channel"]);
 }

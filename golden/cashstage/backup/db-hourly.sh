@@ -19,4 +19,7 @@ step() {
 step backup-db-hourly-dump
 step backup-db-hourly-upload
 step backup-db-hourly-prune
+mkdir -p backup/metrics
+printf '# HELP stackc_backup_last_success_timestamp_seconds When backup %s last succeeded.\n# TYPE stackc_backup_last_success_timestamp_seconds gauge\nstackc_backup_last_success_timestamp_seconds{backup="%s"} %s\n' db-hourly db-hourly "$(date -u +%s)" > backup/metrics/db-hourly.prom.tmp
+mv backup/metrics/db-hourly.prom.tmp backup/metrics/db-hourly.prom
 echo "backup db-hourly: done ($BACKUP_STAMP)"

@@ -19,4 +19,7 @@ step() {
 step backup-db-dump
 step backup-db-upload
 step backup-db-prune
+mkdir -p backup/metrics
+printf '# HELP stackc_backup_last_success_timestamp_seconds When backup %s last succeeded.\n# TYPE stackc_backup_last_success_timestamp_seconds gauge\nstackc_backup_last_success_timestamp_seconds{backup="%s"} %s\n' db db "$(date -u +%s)" > backup/metrics/db.prom.tmp
+mv backup/metrics/db.prom.tmp backup/metrics/db.prom
 echo "backup db: done ($BACKUP_STAMP)"

@@ -19,4 +19,7 @@ step() {
 step backup-files-dump
 step backup-files-upload
 step backup-files-prune
+mkdir -p backup/metrics
+printf '# HELP stackc_backup_last_success_timestamp_seconds When backup %s last succeeded.\n# TYPE stackc_backup_last_success_timestamp_seconds gauge\nstackc_backup_last_success_timestamp_seconds{backup="%s"} %s\n' files files "$(date -u +%s)" > backup/metrics/files.prom.tmp
+mv backup/metrics/files.prom.tmp backup/metrics/files.prom
 echo "backup files: done ($BACKUP_STAMP)"

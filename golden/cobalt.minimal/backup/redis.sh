@@ -18,4 +18,7 @@ step() {
 }
 step backup-redis-dump
 step backup-redis-prune
+mkdir -p backup/metrics
+printf '# HELP stackc_backup_last_success_timestamp_seconds When backup %s last succeeded.\n# TYPE stackc_backup_last_success_timestamp_seconds gauge\nstackc_backup_last_success_timestamp_seconds{backup="%s"} %s\n' redis redis "$(date -u +%s)" > backup/metrics/redis.prom.tmp
+mv backup/metrics/redis.prom.tmp backup/metrics/redis.prom
 echo "backup redis: done ($BACKUP_STAMP)"

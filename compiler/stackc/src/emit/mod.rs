@@ -487,6 +487,15 @@ pub(crate) const PROMETHEUS_DIR: &str = "prometheus";
 /// Where the Prometheus target writes `alertmanager.yml`; compose mounts it.
 pub(crate) const ALERTMANAGER_DIR: &str = "alertmanager";
 
+/// A backup's last success, in seconds since the epoch: written by compose's backup script
+/// into `BACKUP_METRICS_DIR` (a node-exporter textfile, `<backup>.prom`) after every step
+/// succeeded, and read by the Prometheus target's backup-age alerts.
+pub(crate) const BACKUP_METRIC: &str = "stackc_backup_last_success_timestamp_seconds";
+/// The host directory of those files, relative to the deployed build.
+pub(crate) const BACKUP_METRICS_DIR: &str = "backup/metrics";
+/// Where the node exporter reads them (`--collector.textfile.directory`).
+pub(crate) const TEXTFILE_DIR: &str = "/var/lib/node_exporter/textfile";
+
 pub(crate) fn exporter_preset(kind: &str) -> Option<&'static ExporterPreset> {
     EXPORTER_PRESETS.iter().find(|p| p.kind == kind)
 }

@@ -12,7 +12,7 @@
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use super::{exporter_job, exporter_preset, OutputFile, ALERTMANAGER_DIR, ALERTMANAGER_PORT, PROMETHEUS_DIR};
+use super::{exporter_job, exporter_preset, yaml, OutputFile, ALERTMANAGER_DIR, ALERTMANAGER_PORT, PROMETHEUS_DIR};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 
@@ -523,6 +523,28 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             .help("add `notify \"webhook\" webhook=(secret)\"…\"` (or another receiver) to `monitoring`, or remove `alertmanager`"),
         );
     }
+    if let Some(b) = stack.backups.values().next().filter(|_| !mon.exporters.iter().any(|e| e.kind == "node")) {
+        out.push(
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                "the backups' age alerts are written, but nothing reads their last-success files: the stack runs no node exporter",
+            )
+            .at(origin_span(b.origin), "its last success is written to backup/metrics/, which no one scrapes")
+            .help("add `exporters \"node\"` to `monitoring`: compose mounts backup/metrics/ into it as its textfile directory"),
+        );
+    }
+    if let Some(g) =
+        stack.alert_groups.iter().find(|g| rule_file(&g.name) == BACKUP_RULES).filter(|_| backup_rules(stack).is_some())
+    {
+        out.push(
+            Diagnostic::error(
+                Code::TargetCannotExpress,
+                format!("the alerts group `{}` has the file of the backups' alerts", g.name),
+            )
+            .at(origin_span(g.origin), "written to prometheus/rules/stackc-backups.yml")
+            .help("give the group another name: stackc writes the backups' age alerts there"),
+        );
+    }
     // Two jobs of one name: Prometheus refuses the configuration.
     let mut seen: Vec<String> = Vec::new();
     for j in scrape_jobs(stack) {
@@ -711,6 +733,9 @@ fn prometheus_yml(stack: &Stack) -> String {
             rule_files.push(f);
         }
     }
+    if backup_rules(stack).is_some() {
+        rule_files.push(BACKUP_RULES.to_string());
+    }
     let alerting = mon.filter(|m| m.has_alertmanager()).map(|_| Alerting {
         alertmanagers: vec![AlertmanagerConfig {
             static_configs: vec![StaticConfig {
@@ -728,7 +753,7 @@ fn prometheus_yml(stack: &Stack) -> String {
              # reach whichever replica Docker's DNS answers with first.\n",
         );
     }
-    text.push_str(&super::yaml(&config));
+    text.push_str(&yaml(&config));
     text
 }
 
@@ -773,7 +798,7 @@ fn rules_yml(stack: &Stack, group: &AlertGroup) -> String {
         }],
     };
     let mut text = header(stack);
-    text.push_str(&super::yaml(&file));
+    text.push_str(&yaml(&file));
     text
 }
 
@@ -788,13 +813,14 @@ fn secret_file(name: &str) -> String {
 fn receivers(stack: &Stack, mon: &Monitoring) -> Vec<AmReceiver> {
     let mut out = vec![AmReceiver::new(DEFAULT_RECEIVER)];
     fn at<'a>(out: &'a mut Vec<AmReceiver>, name: &str) -> &'a mut AmReceiver {
-        match out.iter().position(|r| r.name == name) {
-            Some(i) => &mut out[i],
+        let i = match out.iter().position(|r| r.name == name) {
+            Some(i) => i,
             None => {
                 out.push(AmReceiver::new(name));
-                out.last_mut().unwrap()
+                out.len() - 1
             }
-        }
+        };
+        &mut out[i]
     }
     for n in &mon.notify {
         let file = secret_file(&n.webhook_secret);
@@ -868,8 +894,66 @@ fn alertmanager_yml(stack: &Stack, mon: &Monitoring) -> String {
     } else {
         "# Alerts go to the first `route` they match, else to the receiver of the `notify`s without `receiver=`; secrets are read from the mounted files.\n"
     });
-    text.push_str(&super::yaml(&config));
+    text.push_str(&yaml(&config));
     text
+}
+
+/// The rule file of the backups' age alerts.
+const BACKUP_RULES: &str = "rules/stackc-backups.yml";
+
+/// The backups' age alerts, when the stack has monitoring and backups: for each backup, one
+/// when its last success (the node exporter's textfile, written by compose's backup script)
+/// is older than twice the longest gap of its schedule, and one when it never succeeded.
+fn backup_rules(stack: &Stack) -> Option<String> {
+    stack.monitoring.as_ref()?;
+    if stack.backups.is_empty() {
+        return None;
+    }
+    let mut rules = Vec::new();
+    for b in stack.backups.values() {
+        let Some(gap) = b.max_gap_ms else { continue };
+        let limit = duration(2 * gap);
+        let selector = format!("{}{{backup=\"{}\"}}", super::BACKUP_METRIC, b.name);
+        let labels =
+            IndexMap::from([("severity".to_string(), "warning".to_string()), ("backup".to_string(), b.name.clone())]);
+        let annotations = |summary: String, description: String| {
+            IndexMap::from([
+                ("summary".to_string(), Multiline(summary)),
+                ("description".to_string(), Multiline(description)),
+            ])
+        };
+        rules.push(AnyRule::Alert(Rule {
+            alert: "BackupTooOld".into(),
+            expr: Multiline(format!("time() - {selector} > {}", 2 * gap / 1000)),
+            for_: None,
+            labels: labels.clone(),
+            annotations: annotations(
+                format!("Backup {} last succeeded {{{{ $value | humanizeDuration }}}} ago", b.name),
+                format!(
+                    "`{}` runs at most {} apart: two runs in a row failed or did not run.",
+                    b.schedule,
+                    duration(gap)
+                ),
+            ),
+        }));
+        rules.push(AnyRule::Alert(Rule {
+            alert: "BackupNeverSucceeded".into(),
+            expr: Multiline(format!("absent({selector})")),
+            for_: Some(limit.clone()),
+            labels,
+            annotations: annotations(
+                format!("Backup {} has not succeeded since {limit}", b.name),
+                "No last-success time: the backup never completed, or the node exporter does not read backup/metrics/."
+                    .into(),
+            ),
+        }));
+    }
+    let file =
+        RuleFile { groups: vec![RuleGroup { name: "stackc-backups".into(), interval: None, limit: None, rules }] };
+    let mut text = header(stack);
+    text.push_str("# The age of the backups' last success, which backup/<name>.sh writes for the node exporter.\n");
+    text.push_str(&yaml(&file));
+    Some(text)
 }
 
 pub fn emit(stack: &Stack) -> Vec<OutputFile> {
@@ -879,6 +963,9 @@ pub fn emit(stack: &Stack) -> Vec<OutputFile> {
     let mut files = vec![OutputFile::new(format!("{PROMETHEUS_DIR}/prometheus.yml"), prometheus_yml(stack))];
     for g in &stack.alert_groups {
         files.push(OutputFile::new(format!("{PROMETHEUS_DIR}/{}", rule_file(&g.name)), rules_yml(stack, g)));
+    }
+    if let Some(text) = backup_rules(stack) {
+        files.push(OutputFile::new(format!("{PROMETHEUS_DIR}/{BACKUP_RULES}"), text));
     }
     if let Some(mon) = stack.monitoring.as_ref().filter(|m| m.has_alertmanager()) {
         files.push(OutputFile::new(format!("{ALERTMANAGER_DIR}/alertmanager.yml"), alertmanager_yml(stack, mon)));
@@ -936,14 +1023,14 @@ mod tests {
             "line with trailing space \nnext",
         ];
         for text in cases {
-            let yaml = super::super::yaml(&IndexMap::from([("k", Multiline(text.to_string()))]));
+            let yaml = yaml(&IndexMap::from([("k", Multiline(text.to_string()))]));
             assert!(yaml.starts_with("k: |"), "{text:?} became {yaml}");
             assert_eq!(literal_block(&yaml), text, "{yaml}");
         }
         // One line, or an invisible character: a quoted or plain scalar (escaped by `yaml`).
-        let one = super::super::yaml(&IndexMap::from([("k", Multiline("up == 0".into()))]));
+        let one = yaml(&IndexMap::from([("k", Multiline("up == 0".into()))]));
         assert_eq!(one, "k: up == 0\n");
-        let hidden = super::super::yaml(&IndexMap::from([("k", Multiline("a\u{200b}\nb".into()))]));
+        let hidden = yaml(&IndexMap::from([("k", Multiline("a\u{200b}\nb".into()))]));
         assert!(!hidden.contains('|') && hidden.contains("\\u200B"), "{hidden}");
     }
 

@@ -7,6 +7,7 @@ pub mod merge;
 pub mod proxy;
 pub mod presets;
 pub mod templates;
+pub mod packs;
 
 use indexmap::IndexMap;
 
@@ -972,7 +973,10 @@ fn monitoring(cx: &Cx, n: &Node, default_network: Option<&str>) -> Monitoring {
                         .collect(),
                     rename_labels: p
                         .children_named("rename-label")
-                        .filter_map(|r| Some((r.arg_str(0)?.to_string(), r.arg_str(1)?.to_string())))
+                        .filter_map(|r| {
+                            let label = |i: usize| Some(cx.params.compile_time(&entry_text(r.arg(i)?)));
+                            Some((label(0)?, label(1)?))
+                        })
                         .collect(),
                 })
             })
@@ -1028,7 +1032,8 @@ fn receiver(n: &Node) -> String {
 /// (stackc's default, decided here so that the emitter only renders; Alertmanager's own,
 /// no grouping at all, would send one notification per alert of a wide outage).
 fn alertmanager_settings(cx: &Cx, a: Option<&Node>) -> AlertmanagerSettings {
-    let labels = |n: &Node| n.args.iter().map(|v| v.value.display()).collect::<Vec<String>>();
+    // Label names from params are their compile-time values: Alertmanager reads no environment.
+    let labels = |n: &Node| n.args.iter().map(|v| cx.params.compile_time(&entry_text(v))).collect::<Vec<String>>();
     let group_by: Vec<String> = a.into_iter().flat_map(|a| a.children_named("group-by")).flat_map(labels).collect();
     AlertmanagerSettings {
         group_by: if group_by.is_empty() { vec!["alertname".into()] } else { group_by },
@@ -1090,7 +1095,31 @@ fn generated_metrics(cx: &Cx, block: &Node, svc: &mut Service, default: (String,
     });
 }
 
+/// The alerts of the group's `pack` nodes, each at its `pack` node (for diagnostics).
+fn pack_alerts(cx: &Cx, group: &Node) -> Vec<Alert> {
+    let mut out = Vec::new();
+    for p in group.children_named("pack") {
+        let Some(pack) = p.arg_str(0).and_then(packs::pack) else { continue };
+        let values: IndexMap<String, String> =
+            p.props.iter().map(|e| (e.key.name.clone(), cx.params.compile_time(&entry_text(&e.value)))).collect();
+        let mut inner = group.clone();
+        inner.children = Some(packs::alert_nodes(pack, &values));
+        for mut a in own_alerts(cx, &inner).alerts {
+            a.origin = origin(p.span);
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// An `alerts` group: its own alerts, then its packs'.
 fn alerts(cx: &Cx, n: &Node) -> AlertGroup {
+    let mut group = own_alerts(cx, n);
+    group.alerts.extend(pack_alerts(cx, n));
+    group
+}
+
+fn own_alerts(cx: &Cx, n: &Node) -> AlertGroup {
     AlertGroup {
         name: n.arg_str(0).unwrap_or_default().to_string(),
         interval_ms: dur(cx, n, "interval"),
@@ -1158,6 +1187,7 @@ fn backup(cx: &Cx, name: &str, n: &Node, services: &IndexMap<&str, &Node>) -> Ba
         format: s(n, "format"),
         compress: n.prop_bool("compress").unwrap_or(true),
         origin: origin(n.span),
+        max_gap_ms: schedule_max_gap_ms(&compile_time(cx, n, "schedule").unwrap_or_default()),
     }
 }
 
@@ -1175,4 +1205,24 @@ fn k8s_edges(k8s: &Node) -> Vec<K8sEdge> {
         });
     }
     out
+}
+
+/// The longest gap between two runs of a cron schedule, over a year of runs from a fixed
+/// date (so that the output does not depend on the day of the build).
+pub fn schedule_max_gap_ms(schedule: &str) -> Option<u64> {
+    use chrono::TimeZone as _;
+    let cron: croner::Cron = schedule.parse().ok()?;
+    let start = chrono::Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single()?;
+    let end = start + chrono::Duration::days(366);
+    let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut gap = 0i64;
+    // A schedule every minute has half a million runs a year: stop after enough to have
+    // seen every gap of a schedule that repeats within weeks.
+    for t in cron.iter_after(start).take_while(|t| *t <= end).take(20_000) {
+        if let Some(p) = previous {
+            gap = gap.max((t - p).num_milliseconds());
+        }
+        previous = Some(t);
+    }
+    u64::try_from(gap).ok().filter(|g| *g > 0)
 }

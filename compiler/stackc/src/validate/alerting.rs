@@ -7,7 +7,7 @@ use promql_parser::parser::{self, Expr};
 
 use crate::diagnostics::{did_you_mean, Code, Diagnostic, Diagnostics};
 use crate::ir::DEFAULT_RECEIVER;
-use crate::syntax::ast::Node;
+use crate::syntax::ast::{Node, Value};
 
 /// The nodes of `monitoring` that make a receiver.
 pub const RECEIVER_NODES: &[&str] = &["notify", "email", "pagerduty"];
@@ -81,9 +81,72 @@ fn records(nodes: &[Node], diags: &mut Diagnostics) {
     }
 }
 
+/// A `pack`'s options are the pack's, with values of their kind.
+fn packs(nodes: &[Node], diags: &mut Diagnostics) {
+    use crate::lower::packs::{pack, OptionKind};
+    for node in nodes.iter().filter(|n| n.name.name == "alerts").flat_map(|g| g.children_named("pack")) {
+        let Some(pack) = node.arg_str(0).and_then(pack) else { continue };
+        for prop in &node.props {
+            let key = prop.key.name.as_str();
+            let Some(option) = pack.options.iter().find(|o| o.name == key) else {
+                let names = pack.options.iter().map(|o| o.name);
+                let help = match did_you_mean(key, names.clone()) {
+                    Some(d) => format!("did you mean `{d}=`?"),
+                    None => format!("its options: {}", names.map(|n| format!("`{n}=`")).collect::<Vec<_>>().join(", ")),
+                };
+                diags.push(
+                    Diagnostic::error(
+                        Code::UnknownProperty,
+                        format!("the `{}` alert pack has no option `{key}`", pack.name),
+                    )
+                    .at(prop.key.span, "not an option of this pack")
+                    .help(help),
+                );
+                continue;
+            };
+            let v = &prop.value.value;
+            // A `${param}` is checked where params are, and given its compile-time value.
+            let ok = v.as_str().is_some_and(super::values::has_interpolation)
+                || match option.kind {
+                    OptionKind::Number => v.as_int().is_some() || matches!(v, Value::Float(_)),
+                    OptionKind::Duration => v.as_str().is_some_and(|d| super::values::duration(d).is_ok()),
+                };
+            if !ok {
+                let (what, example) = match option.kind {
+                    OptionKind::Number => ("a number", format!("{key}={}", option.default)),
+                    OptionKind::Duration => ("a duration", format!("{key}=\"{}\"", option.default)),
+                };
+                diags.push(
+                    Diagnostic::error(
+                        Code::WrongType,
+                        format!("option `{key}` of the `{}` alert pack is {what}", pack.name),
+                    )
+                    .at(prop.value.span, format!("not {what}"))
+                    .help(format!("for example `{example}` (its default)")),
+                );
+            }
+        }
+    }
+}
+
+/// `channel=` is Slack's: a generic webhook has none, and would drop it.
+fn notify_channels(monitoring: &Node, diags: &mut Diagnostics) {
+    for n in monitoring.children_named("notify").filter(|n| n.arg_str(0) != Some("slack")) {
+        if let Some(c) = n.prop("channel") {
+            diags.push(
+                Diagnostic::error(Code::UnknownProperty, "`channel=` is a Slack setting: a webhook has no channel")
+                    .at(c.entry_span, "not sent anywhere")
+                    .help("remove `channel=`, or use `notify \"slack\"`"),
+            );
+        }
+    }
+}
+
 pub fn check(nodes: &[Node], diags: &mut Diagnostics) {
     records(nodes, diags);
+    packs(nodes, diags);
     let Some(monitoring) = nodes.iter().find(|n| n.name.name == "monitoring") else { return };
+    notify_channels(monitoring, diags);
     scrapes(monitoring, diags);
     let Some(am) = monitoring.child("alertmanager") else { return };
     let known = receivers(monitoring);

@@ -17,7 +17,7 @@ use super::{
     env_secret, env_text, render_path, render_plain, sh, CBuild, CMount, CService, CServiceSecret, EmitOptions,
     OutputFile, Secrets,
 };
-use super::{BackupEngine, BackupJob, BACKUP_STAMP_FORMAT};
+use super::{BackupEngine, BackupJob, BACKUP_METRIC, BACKUP_METRICS_DIR, BACKUP_STAMP_FORMAT};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 
@@ -304,6 +304,17 @@ fn host_script(stack: &Stack, job: &Job, compose_file: &str) -> String {
     for s in job.steps() {
         out.push_str(&format!("step {}\n", job.service(s)));
     }
+    // The last success as a node-exporter textfile: written to a temporary file and renamed,
+    // so that the exporter never reads half a file.
+    let metrics = format!("{}/{}.prom", BACKUP_METRICS_DIR, b.name);
+    let tmp = sh(&format!("{metrics}.tmp"));
+    out.push_str(&format!("mkdir -p {}\n", sh(BACKUP_METRICS_DIR)));
+    out.push_str(&format!(
+        "printf '# HELP {m} When backup %s last succeeded.\\n# TYPE {m} gauge\\n{m}{{backup=\"%s\"}} %s\\n' {name} {name} \"$(date -u +%s)\" > {tmp}\n",
+        m = BACKUP_METRIC,
+        name = sh(&b.name),
+    ));
+    out.push_str(&format!("mv {tmp} {}\n", sh(&metrics)));
     out.push_str(&format!("echo \"backup {}: done ($BACKUP_STAMP)\"\n", b.name));
     out
 }
@@ -523,6 +534,15 @@ pub(super) fn plan(stack: &Stack, opts: &EmitOptions, secrets: &mut Secrets, pro
         }
     }
     files.push(OutputFile::new(format!("{DIR}/crontab"), crontab(stack, project, &jobs)));
+    // The directory the scripts write their last success to exists from the start, so that
+    // the node exporter's bind mount of it is of the build's own directory.
+    let mut readme = super::header("#", stack);
+    readme.push_str(
+        "# backup/<name>.sh writes <name>.prom here when the backup succeeded: the node exporter's\n\
+         # textfile collector reads it (stackc_backup_last_success_timestamp_seconds), and the\n\
+         # Prometheus target alerts when it gets old. Only *.prom files are read.\n",
+    );
+    files.push(OutputFile::new(format!("{BACKUP_METRICS_DIR}/README"), readme));
     Some(BackupPlan { services, volumes, files })
 }
 

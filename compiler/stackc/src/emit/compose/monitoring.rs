@@ -284,6 +284,15 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
             "node" => {
                 c.command.get_or_insert_with(|| vec!["--path.rootfs=/host".into()]);
                 c.pid.get_or_insert_with(|| "host".into());
+                // The backups' last-success files (backup/<name>.sh writes them).
+                if !stack.backups.is_empty() {
+                    let flag = format!("--collector.textfile.directory={}", super::TEXTFILE_DIR);
+                    let command = c.command.get_or_insert_with(Vec::new);
+                    if !command.iter().any(|a| a.starts_with("--collector.textfile.directory")) {
+                        command.push(flag);
+                    }
+                    c.volumes.push(ro_bind(&format!("./{}", super::BACKUP_METRICS_DIR), super::TEXTFILE_DIR));
+                }
                 if !user_mounts {
                     c.volumes.push(CMount::Long {
                         kind: "bind",
