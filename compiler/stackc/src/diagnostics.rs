@@ -126,7 +126,7 @@ catalogue! {
     PrivilegedOrRoot = "W0113" "privileged-or-root" "a container that runs as root, shares a host namespace or adds broad capabilities";
     SingleReplicaPublic = "W0114" "single-replica-public" "a routed service with one replica in an environment named like production";
     WildcardCors = "W0115" "wildcard-cors" "`Access-Control-Allow-Origin: *`, as a header or a CORS setting";
-    AlertsWithoutReceiver = "W0116" "alerts-without-receiver" "alerts without a `notify` receiver: they fire where nobody is told";
+    AlertsWithoutReceiver = "W0116" "alerts-without-receiver" "alerts without a receiver (`notify`, `email`, `pagerduty`): they fire where nobody is told";
     BackupUnmonitored = "W0117" "backup-unmonitored" "a backup that no alert watches";
     ImageNotPinned = "W0118" "image-not-pinned" "an image pinned by tag but not by digest (opt-in)";
     UnknownTemplate = "E0213" "unknown-template" "`use` names a template that does not exist";

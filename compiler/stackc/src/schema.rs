@@ -494,8 +494,11 @@ const SERVICE: &[NodeSpec] = &[
         .merge(Merge::Whole),
     n("service-type", "k8s: how the Service is reached (\"cluster-ip\" by default)")
         .args(&[("type", Enum(&["cluster-ip", "load-balancer", "node-port", "headless"]))], 1),
-    n("annotations", "annotations of the pods (k8s) and containers (compose): `annotations \"example.com/team\"=\"api\"`")
-        .free(Str, Str, false),
+    n(
+        "annotations",
+        "annotations of the pods (k8s) and containers (compose): `annotations \"example.com/team\"=\"api\"`",
+    )
+    .free(Str, Str, false),
     n("use", "apply templates: their settings, with this block's own merged over them").rest("template", Name, 1),
     // What compose services say that the rest of the language had no node for (issue 12).
     n("profiles", "compose profiles: the service starts only when one of them is enabled").rest("profile", Name, 1),

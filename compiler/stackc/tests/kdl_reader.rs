@@ -199,11 +199,8 @@ fn spaced_slashdashes(text: &str, nodes: &[Node]) -> String {
 /// `zero_space_before_slashdash_*` documents do not have: where the reader accepts and kdl
 /// does not, kdl reads the text again with a space before each `/-`, and the values must
 /// agree (the spans then differ).
-const KDL_RS_ACCEPTS: &[&str] = &[
-    "is not allowed in KDL",
-    "`-inf` is a keyword",
-    "a multi-line string starts with a newline right after",
-];
+const KDL_RS_ACCEPTS: &[&str] =
+    &["is not allowed in KDL", "`-inf` is a keyword", "a multi-line string starts with a newline right after"];
 
 fn same_entry(a: &Entry, b: &Entry) -> bool {
     same_value(&a.value, &b.value) && a.ty == b.ty && a.span == b.span && a.entry_span == b.entry_span

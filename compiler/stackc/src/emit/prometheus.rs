@@ -497,19 +497,8 @@ fn extra_scrape_job(stack: &Stack, s: &Scrape) -> ScrapeConfig {
 /// What Prometheus cannot do for this stack.
 pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    // Rules fire, but without an Alertmanager their alerts go nowhere.
-    if stack.monitoring.as_ref().is_none_or(|m| !m.has_alertmanager()) {
-        if let Some(group) = stack.alert_groups.iter().find(|g| !g.alerts.is_empty()) {
-            out.push(
-                Diagnostic::warning(
-                    Code::TargetApproximation,
-                    "the alert rules are written, but their alerts reach no one: the stack has no `notify`, so no Alertmanager",
-                )
-                .at(origin_span(group.origin), "these alerts fire nowhere")
-                .help("add `notify \"slack\" webhook=(secret)\"…\"` (or another receiver) to `monitoring`: it runs Alertmanager and sends every alert there"),
-            );
-        }
-    }
+    // Rules without an Alertmanager are the lint `alerts-without-receiver` (W0116), reported
+    // by validation: one report, with the lint's level and policy.
     let Some(mon) = &stack.monitoring else {
         return out;
     };

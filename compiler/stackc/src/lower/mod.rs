@@ -4,10 +4,10 @@
 
 pub mod graph;
 pub mod merge;
-pub mod proxy;
-pub mod presets;
-pub mod templates;
 pub mod packs;
+pub mod presets;
+pub mod proxy;
+pub mod templates;
 
 use indexmap::IndexMap;
 

@@ -309,22 +309,32 @@ fn wildcard_cors(nodes: &[Node], symbols: &Symbols, sink: &mut Sink) {
     }
 }
 
-/// Alerts need somewhere to go: `monitoring > notify` is the stack's Alertmanager receiver.
+/// Alerts need somewhere to go: `monitoring > notify`, `email` and `pagerduty` are the
+/// stack's Alertmanager receivers; without one there is no Alertmanager at all. This lint is
+/// the one report of it (the Prometheus target writes the rules and says nothing more).
 fn alerts_without_receiver(nodes: &[Node], sink: &mut Sink) {
     let code = Code::AlertsWithoutReceiver;
     if !sink.on(code) {
         return;
     }
-    let receivers = top(nodes, "monitoring").flat_map(|m| m.children_named("notify")).count();
+    let receivers = top(nodes, "monitoring")
+        .flat_map(|m| m.children().iter())
+        .filter(|c| matches!(c.name.name.as_str(), "notify" | "email" | "pagerduty"))
+        .count();
     if receivers > 0 {
         return;
     }
-    let Some(first) = top(nodes, "alerts").flat_map(|g| g.children_named("alert")).next() else { return };
-    let count = top(nodes, "alerts").flat_map(|g| g.children_named("alert")).count();
+    let alerts = || {
+        top(nodes, "alerts")
+            .flat_map(|g| g.children().iter())
+            .filter(|c| matches!(c.name.name.as_str(), "alert" | "pack"))
+    };
+    let Some(first) = alerts().next() else { return };
+    let count = alerts().count();
     sink.push(
         Diagnostic::warning(code, format!("{count} alert{} but no receiver: Alertmanager tells nobody", if count == 1 { "" } else { "s" }))
             .at(first.head_span(), "fires into the void")
-            .help("add a receiver to `monitoring`: `notify \"slack\" webhook=(secret)\"slack-webhook\" channel=\"#ops\"` or `notify \"webhook\" webhook=\"https://…\"`"),
+            .help("add a receiver to `monitoring`: `notify \"slack\" webhook=(secret)\"slack-webhook\" channel=\"#ops\"`, `notify \"webhook\" webhook=\"https://…\"`, `email` or `pagerduty`"),
     );
 }
 
