@@ -108,7 +108,7 @@ fn entry(out: &mut String, e: &Entry) {
 
 fn value(v: &Value) -> String {
     match v {
-        Value::String(s) => quoted(s),
+        Value::String(s) => crate::syntax::quote(s),
         Value::Int(i) => i.to_string(),
         Value::Float(f) if f.is_nan() => "#nan".into(),
         Value::Float(f) if f.is_infinite() => if *f > 0.0 { "#inf" } else { "#-inf" }.into(),
@@ -117,30 +117,6 @@ fn value(v: &Value) -> String {
         Value::Bool(b) => format!("#{b}"),
         Value::Null => "#null".into(),
     }
-}
-
-/// A KDL 2 quoted string: `"`, `\` and every control character escaped.
-fn quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() || is_kdl_disallowed(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Code points KDL 2 does not allow unescaped in a document (direction controls, BOM).
-fn is_kdl_disallowed(c: char) -> bool {
-    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// A node name or property key: bare when KDL 2 reads it back as the same identifier, quoted
@@ -156,7 +132,7 @@ fn ident(s: &str) -> String {
     if !s.is_empty() && s.chars().all(ok_char) && !starts_like_number && !keyword {
         s.to_string()
     } else {
-        quoted(s)
+        crate::syntax::quote(s)
     }
 }
 
@@ -169,7 +145,7 @@ mod tests {
         assert_eq!(value(&Value::Float(1.0)), "1.0");
         assert_eq!(value(&Value::Float(0.25)), "0.25");
         assert_eq!(value(&Value::Bool(true)), "#true");
-        assert_eq!(quoted("a\"b\\c\nd\u{7}"), "\"a\\\"b\\\\c\\nd\\u{7}\"");
+        assert_eq!(crate::syntax::quote("a\"b\\c\nd\u{7}"), "\"a\\\"b\\\\c\\nd\\u{7}\"");
         assert_eq!(ident("com.example.team"), "com.example.team");
         assert_eq!(ident("DATABASE_URL"), "DATABASE_URL");
         assert_eq!(ident("1st"), "\"1st\"");

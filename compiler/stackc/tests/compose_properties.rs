@@ -153,20 +153,9 @@ fn docker_bytes(b: u64) -> String {
     b.to_string()
 }
 
-/// A KDL 2 quoted string.
+/// A KDL 2 quoted string (the library's one quoting).
 fn q(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    stackc::syntax::quote(s)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use indexmap::IndexMap;
 
+use crate::syntax::quote as q;
 use crate::validate::values;
 use yaml::{Node, Value};
 
@@ -151,25 +152,6 @@ fn last(key: &str) -> &str {
 /// A `//` comment: every line of `s` stays inside it.
 fn comment(s: &str) -> String {
     format!("// {}", s.replace(['\n', '\r'], " "))
-}
-
-/// A KDL 2 quoted string.
-fn q(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() || crate::ir::is_hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A property key: bare when KDL allows it, quoted otherwise (`"app.kubernetes.io/name"`).

@@ -241,3 +241,44 @@ fn verbatim_offset(repr: &str, content: &str) -> Option<usize> {
     let at = extra / 2;
     (extra >= 2 && extra % 2 == 0 && repr.get(at..at + content.len()) == Some(content)).then_some(at)
 }
+
+/// `s` as a KDL 2 quoted string that reads back as `s`: `"` and `\` escaped, and every
+/// control character, code point KDL forbids and character that hides text
+/// ([`crate::ir::is_hidden`]) written as an escape, so a generated stack file shows what it
+/// holds. `stackc show` and `stackc import` write strings with it.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || crate::ir::is_hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quoted_string_reads_back_as_itself_and_shows_what_it_holds() {
+        for s in
+            ["", "plain", "a \"b\" \\c", "line\nbreak\r\ttab", "bell\u{7}", "rtl\u{202E}x", "zw\u{200B}j", "é ü 中"]
+        {
+            let text = format!("n {}\n", quote(s));
+            let (doc, diags) = parse(SourceId(0), &text);
+            assert!(diags.is_empty(), "{text:?}: {diags:?}");
+            let doc = doc.expect("parses");
+            assert_eq!(doc.nodes[0].args[0].value, Value::String(s.to_string()), "{text:?}");
+            assert!(!text.chars().any(|c| c.is_control() && c != '\n' || crate::ir::is_hidden(c)), "{text:?}");
+        }
+    }
+}
