@@ -173,10 +173,8 @@ fn normalise(model: &mut Value, implicit_network: &str) {
     rename_keys(services);
     for svc in services.as_object_mut().unwrap().values_mut() {
         let svc = svc.as_object_mut().unwrap();
-        // Keys the stack language does not have (reported by the import).
-        for k in ["container_name", "profiles", "extra_hosts", "env_file"] {
-            svc.remove(k);
-        }
+        // A key the stack language does not have (reported by the import).
+        svc.remove("extra_hosts");
         // stackc's secure default (`docs/targets/compose.md`): every service gets
         // `no-new-privileges:true` unless the stack opts out.
         if let Some(opts) = svc.get_mut("security_opt").and_then(Value::as_array_mut) {

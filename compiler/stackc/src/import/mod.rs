@@ -776,6 +776,21 @@ mod tests {
     }
 
     #[test]
+    fn compose_only_service_settings_become_their_nodes() {
+        let i = run(&[(
+            "c.yml",
+            "services:\n  web:\n    image: nginx:1.27\n    env_file:\n      - ./web.env\n      - path: ./local.env\n        required: false\n    profiles: [debug, Tools]\n    pull_policy: daily\n    sysctls: [\"net.core.somaxconn=1024\"]\n",
+        )]);
+        assert!(i.text.contains("env-file \"./web.env\"\n"), "{}", i.text);
+        assert!(i.text.contains("env-file \"./local.env\" required=#false\n"), "{}", i.text);
+        assert!(i.text.contains("sysctl \"net.core.somaxconn\" \"1024\"\n"), "{}", i.text);
+        // Not kebab-case, and a policy the language lacks: reported, kept as comments.
+        assert!(!i.text.contains("profiles \""), "{}", i.text);
+        assert!(i.text.contains("// not imported (c.yml:8): profiles: [\"debug\", \"Tools\"]"), "{}", i.text);
+        assert!(i.text.contains("// not imported (c.yml:9): pull_policy: \"daily\""), "{}", i.text);
+    }
+
+    #[test]
     fn variables_become_params_and_dollars_stay_literal() {
         let i = run(&[(
             "c.yml",
@@ -792,11 +807,11 @@ mod tests {
     fn what_cannot_be_said_is_reported_with_file_line_and_key_and_kept_as_a_comment() {
         let i = run(&[(
             "base.yml",
-            "services:\n  web:\n    image: nginx:1.27\n    privileged: true\n    env_file: .env\n",
+            "services:\n  web:\n    image: nginx:1.27\n    privileged: true\n    extra_hosts: [\"db:10.0.0.2\"]\n",
         )]);
         assert_eq!(
             note_keys(&i),
-            ["base.yml:4:5:services.web.privileged", "base.yml:5:5:services.web.env_file"],
+            ["base.yml:4:5:services.web.privileged", "base.yml:5:5:services.web.extra_hosts"],
             "{:?}",
             i.notes
         );
@@ -807,7 +822,7 @@ mod tests {
             "{}",
             i.text
         );
-        assert!(i.text.contains("// not imported (base.yml:5): env_file: \".env\""), "{}", i.text);
+        assert!(i.text.contains("// not imported (base.yml:5): extra_hosts: [\"db:10.0.0.2\"]"), "{}", i.text);
     }
 
     #[test]

@@ -78,7 +78,9 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                             let proto = if proto == "udp" { " protocol=\"udp\"" } else { "" };
                             lines.push(Line::new(format!("port:{port}"), format!("port {port}{proto}")));
                         }
-                        _ => lines.push(Line::new("~expose", ctx.not_imported(p, &path, p, "a single port is expected"))),
+                        _ => {
+                            lines.push(Line::new("~expose", ctx.not_imported(p, &path, p, "a single port is expected")))
+                        }
                     }
                 }
             }
@@ -138,7 +140,12 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                             }
                             (Some("condition"), Some("service_started"), _) => {}
                             (Some("required"), _, Value::Bool(true)) | (Some("restart"), _, Value::Bool(false)) => {}
-                            _ => l.comments.push(ctx.not_imported(ck, &cpath, cv, "the stack language has no such dependency setting")),
+                            _ => l.comments.push(ctx.not_imported(
+                                ck,
+                                &cpath,
+                                cv,
+                                "the stack language has no such dependency setting",
+                            )),
                         }
                     }
                     l.text = text;
@@ -157,7 +164,8 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                     }
                     restart = Some(Line::new("restart", text));
                 } else {
-                    lines.push(unsupported(ctx, "a restart policy is `no`, `always`, `on-failure` or `unless-stopped`"));
+                    lines
+                        .push(unsupported(ctx, "a restart policy is `no`, `always`, `on-failure` or `unless-stopped`"));
                 }
             }
             "labels" => {
@@ -168,11 +176,13 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                     lines.push(Line::new(format!("labels:{lkey}"), format!("labels {}={}", key(&lkey), q(&val))));
                 }
             }
-            "mem_limit" | "mem_reservation" | "memswap_limit" => match (field, v.scalar().as_deref().and_then(docker_size)) {
-                ("mem_limit", Some(size)) => res.set("memory", size),
-                ("mem_reservation", Some(size)) => res.set("reserve-memory", size),
-                _ => lines.push(unsupported(ctx, "no such resource in the stack language")),
-            },
+            "mem_limit" | "mem_reservation" | "memswap_limit" => {
+                match (field, v.scalar().as_deref().and_then(docker_size)) {
+                    ("mem_limit", Some(size)) => res.set("memory", size),
+                    ("mem_reservation", Some(size)) => res.set("reserve-memory", size),
+                    _ => lines.push(unsupported(ctx, "no such resource in the stack language")),
+                }
+            }
             "cpus" => match cpus(v) {
                 Some(c) => res.set("cpus", c),
                 None => lines.push(unsupported(ctx, "a number of CPUs is expected")),
@@ -260,25 +270,93 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                     }
                     for (sk, sv) in s.entries() {
                         if !matches!(sk.as_str(), Some("source" | "target" | "mode")) {
-                            l.comments.push(ctx.not_imported(sk, &path, sv, "only source, target and mode of a secret are imported"));
+                            l.comments.push(ctx.not_imported(
+                                sk,
+                                &path,
+                                sv,
+                                "only source, target and mode of a secret are imported",
+                            ));
                         }
                     }
                     l.text = text;
                     lines.push(l);
                 }
             }
-            "profiles" => lines.push(unsupported(
-                ctx,
-                "the stack language has no profiles: the service always runs; use an `env` overlay for optional services",
-            )),
-            "container_name" => lines.push(unsupported(
-                ctx,
-                "container names are derived from the project, so replicas and environments do not clash",
-            )),
-            "env_file" => lines.push(unsupported(
-                ctx,
-                "the stack language has no env files: every value must be visible; copy the variables into `env`, secrets into `secret`",
-            )),
+            "profiles" => {
+                // Profile names become stack names (kebab-case): one that is not stays out.
+                let names: Vec<String> = seq(v).iter().filter_map(Node::scalar).collect();
+                if !names.is_empty() && names.iter().all(|n| is_kebab(n)) {
+                    let items: Vec<String> = names.iter().map(|n| q(n)).collect();
+                    lines.push(Line::new(field, format!("profiles {}", items.join(" "))));
+                } else {
+                    lines.push(unsupported(ctx, "profile names are lowercase letters, digits and `-` in a stack"));
+                }
+            }
+            "container_name" | "stop_signal" => match v.scalar() {
+                Some(s) => {
+                    let node = field.replace('_', "-");
+                    let s = interpolate(ctx, &s, v, &path, false);
+                    lines.push(Line::new(node.clone(), format!("{node} {}", q(&s))));
+                }
+                None => lines.push(unsupported(ctx, "a string is expected")),
+            },
+            "pull_policy" => match v.as_str() {
+                Some(p @ ("always" | "missing" | "never" | "build")) => {
+                    lines.push(Line::new(field, format!("pull-policy {}", q(p))))
+                }
+                Some("if_not_present") => lines.push(Line::new(field, "pull-policy \"missing\"")),
+                _ => lines.push(unsupported(ctx, "one of always, missing, never, build is expected")),
+            },
+            "group_add" => {
+                let items: Vec<String> = seq(v).iter().filter_map(Node::scalar).map(|g| q(&g)).collect();
+                if items.is_empty() {
+                    lines.push(unsupported(ctx, "a list of groups is expected"));
+                } else {
+                    lines.push(Line::new(field, format!("group-add {}", items.join(" "))));
+                }
+            }
+            "sysctls" => {
+                // A map, or a list of `name=value`.
+                let pairs: Vec<(String, String)> = match &v.value {
+                    Value::Seq(_) => seq(v)
+                        .iter()
+                        .filter_map(Node::scalar)
+                        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+                        .collect(),
+                    _ => v.entries().iter().filter_map(|(k, val)| Some((k.scalar()?, val.scalar()?))).collect(),
+                };
+                if pairs.is_empty() {
+                    lines.push(unsupported(ctx, "a map of kernel parameters is expected"));
+                }
+                for (name, value) in pairs {
+                    lines.push(Line::new(format!("sysctl:{name}"), format!("sysctl {} {}", q(&name), q(&value))));
+                }
+            }
+            "env_file" => {
+                // Kept as files: compose reads them at deploy time, stackc never copies them.
+                for f in seq_or_one(v) {
+                    let (path_text, required) = match &f.value {
+                        Value::Map(_) => (
+                            f.get("path").and_then(Node::scalar),
+                            f.get("required").and_then(|r| match r.value {
+                                Value::Bool(b) => Some(b),
+                                _ => None,
+                            }),
+                        ),
+                        _ => (f.scalar(), None),
+                    };
+                    match path_text {
+                        Some(pt) => {
+                            let mut text = format!("env-file {}", q(&pt));
+                            if required == Some(false) {
+                                text.push_str(" required=#false");
+                            }
+                            lines.push(Line::new(format!("env-file:{pt}"), text));
+                        }
+                        None => lines.push(unsupported(ctx, "a path, or `path:` with `required:`, is expected")),
+                    }
+                }
+            }
             f if f.starts_with("x-") => lines.push(unsupported(ctx, "an extension field")),
             _ => lines.push(unsupported(ctx, "the stack language has no such service setting")),
         }
@@ -1045,4 +1123,12 @@ fn octal(v: &Node) -> Option<u32> {
         Value::Str(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8).ok().filter(|m| *m <= 0o777),
         _ => None,
     }
+}
+
+/// A name the stack language takes as it is (lowercase letters, digits and inner `-`).
+fn is_kebab(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
