@@ -1233,6 +1233,38 @@ fn an_alert_pack_takes_its_options_and_refuses_others() {
     );
 }
 
+/// The HTTP packs read the stack's own metric and label names; a name Prometheus would refuse
+/// is an error at the option, not a rule file promtool rejects.
+#[test]
+fn the_http_packs_take_metric_and_label_names() {
+    let src = "alerts \"web\" {\n    pack \"http-errors\" metric=\"app_requests_total\" status-label=\"status\" percent=2\n    pack \"http-latency\" metric=\"app_latency_seconds_bucket\" percentile=99 seconds=1.5 window=\"10m\"\n}\ntargets { prometheus; }\n";
+    let files = build(src, vec![TargetKind::Prometheus]);
+    let rules = &files.iter().find(|(p, _)| p == "prometheus/rules/web.yml").unwrap().1;
+    assert!(
+        rules.contains(
+            "expr: sum by (job) (rate(app_requests_total{status=~\"5..\"}[5m])) / sum by (job) (rate(app_requests_total[5m])) * 100 > 2\n"
+        ),
+        "{rules}"
+    );
+    assert!(
+        rules.contains(
+            "expr: histogram_quantile(99 / 100, sum by (job, le) (rate(app_latency_seconds_bucket[10m]))) > 1.5\n    for: 10m"
+        ),
+        "{rules}"
+    );
+    let errors = errors_of(
+        "alerts \"w\" {\n    pack \"http-errors\" metric=\"app-requests\" status-label=\"status:code\"\n    pack \"http-latency\" metric=5\n}\n",
+    );
+    assert_eq!(
+        errors,
+        [
+            "E0106 option `metric` of the `http-errors` alert pack is a Prometheus metric name",
+            "E0106 option `status-label` of the `http-errors` alert pack is a Prometheus label name",
+            "E0106 option `metric` of the `http-latency` alert pack is a Prometheus metric name",
+        ]
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Backups report their last success; alerts when it is older than twice the schedule.
 
