@@ -380,6 +380,7 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
     for svc in stack.services.values() {
         services.insert(svc.name.clone(), service(stack, svc, &mut secrets, opts));
     }
+    monitoring::mount_grafana_provisioning(stack, &mut services);
     let networks = networks(stack);
     let mut volumes = volumes(stack);
     // `check` refuses a stack whose names clash with the generated ones.

@@ -360,6 +360,16 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
     Some(MonitoringPlan { services, volumes })
 }
 
+/// A Grafana of the stack reads the Prometheus target's provisioning files and the
+/// dashboards folder beside them, read-only.
+pub(super) fn mount_grafana_provisioning(stack: &Stack, services: &mut IndexMap<String, CService>) {
+    for g in crate::emit::provisioned_grafanas(stack) {
+        let Some(c) = services.get_mut(&g.name) else { continue };
+        c.volumes.push(ro_bind(&format!("./{}", crate::emit::GRAFANA_PROVISIONING_DIR), crate::emit::GRAFANA_PROVISIONING));
+        c.volumes.push(ro_bind(&format!("./{}", crate::emit::GRAFANA_DASHBOARDS_DIR), crate::emit::GRAFANA_DASHBOARDS));
+    }
+}
+
 /// Secrets the generated monitoring services read (for `.env.example`).
 pub(super) fn monitoring_secrets(stack: &Stack) -> Vec<&str> {
     let Some(mon) = stack.monitoring.as_ref().filter(|_| super::monitoring_generated(stack)) else {
