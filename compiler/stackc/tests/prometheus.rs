@@ -1327,12 +1327,7 @@ fn a_grafana_of_the_stack_is_provisioned_with_its_prometheus_and_loki() {
     // The password reaches Grafana as a file only: never in its environment.
     assert!(!grafana.contains("GF_SECURITY_ADMIN_PASSWORD:"), "{grafana}");
     assert!(compose.contains("  grafana-admin-password:\n    environment: GRAFANA_ADMIN_PASSWORD\n"), "{compose}");
-    support::validate_compose(
-        "grafana",
-        compose,
-        &[],
-        vec![("GRAFANA_ADMIN_PASSWORD".into(), "canary-7f3e".into())],
-    );
+    support::validate_compose("grafana", compose, &[], vec![("GRAFANA_ADMIN_PASSWORD".into(), "canary-7f3e".into())]);
     assert!(files.iter().all(|(_, text)| !text.contains("canary-7f3e")));
 
     // Without Loki: Prometheus only. Without the Prometheus target nobody writes the files,

@@ -505,10 +505,14 @@ pub(crate) const GRAFANA_DASHBOARDS_DIR: &str = "grafana/dashboards";
 pub(crate) const GRAFANA_DASHBOARDS: &str = "/var/lib/grafana/dashboards";
 
 /// The stack's services whose image is one of `images`.
-pub(crate) fn services_with_images<'a>(stack: &'a Stack, images: &'a [&str]) -> impl Iterator<Item = &'a crate::ir::Service> {
-    stack.services.values().filter(move |s| {
-        s.image.as_ref().is_some_and(|i| images.contains(&image_base(&stack.compile_time(i))))
-    })
+pub(crate) fn services_with_images<'a>(
+    stack: &'a Stack,
+    images: &'a [&str],
+) -> impl Iterator<Item = &'a crate::ir::Service> {
+    stack
+        .services
+        .values()
+        .filter(move |s| s.image.as_ref().is_some_and(|i| images.contains(&image_base(&stack.compile_time(i)))))
 }
 
 /// Grafana's provisioning directory inside its container.

@@ -365,7 +365,8 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
 pub(super) fn mount_grafana_provisioning(stack: &Stack, services: &mut IndexMap<String, CService>) {
     for g in crate::emit::provisioned_grafanas(stack) {
         let Some(c) = services.get_mut(&g.name) else { continue };
-        c.volumes.push(ro_bind(&format!("./{}", crate::emit::GRAFANA_PROVISIONING_DIR), crate::emit::GRAFANA_PROVISIONING));
+        c.volumes
+            .push(ro_bind(&format!("./{}", crate::emit::GRAFANA_PROVISIONING_DIR), crate::emit::GRAFANA_PROVISIONING));
         c.volumes.push(ro_bind(&format!("./{}", crate::emit::GRAFANA_DASHBOARDS_DIR), crate::emit::GRAFANA_DASHBOARDS));
     }
 }
