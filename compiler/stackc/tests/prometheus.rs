@@ -1353,6 +1353,24 @@ fn a_grafana_of_the_stack_is_provisioned_with_its_prometheus_and_loki() {
     let grafana = support::service_block(compose, "dashboards");
     assert!(grafana.contains(":/etc/grafana/provisioning/datasources"), "{grafana}");
     assert!(!grafana.contains("/etc/grafana/provisioning:ro") && !grafana.contains("/var/lib/grafana/dashboards"));
+
+    // A Grafana on a network Prometheus is not on could not use its datasource: W0501.
+    let apart = GRAFANA
+        .replace("    use \"grafana\"\n", "    use \"grafana\"\n    networks \"front\"\n")
+        .replace("    metrics path=", "    networks \"back\"\n    metrics path=")
+        .replace("stack \"obs\"\n", "stack \"obs\"\nnetwork \"front\"\nnetwork \"back\"\n");
+    let emit =
+        EmitOptions { targets: Some(vec![TargetKind::Compose, TargetKind::Prometheus]), ..EmitOptions::default() };
+    let built = stackc::build("test.stack.kdl", &apart, &Options::default(), &emit);
+    let warnings: Vec<String> =
+        built.outcome.diagnostics.iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect();
+    assert!(
+        warnings.contains(
+            &"W0501 Grafana `dashboards` cannot reach Prometheus, its provisioned datasource: they share no network"
+                .to_string()
+        ),
+        "{warnings:#?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
