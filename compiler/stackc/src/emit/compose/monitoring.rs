@@ -363,11 +363,10 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
 /// A Grafana of the stack reads the Prometheus target's provisioning files and the
 /// dashboards folder beside them, read-only.
 pub(super) fn mount_grafana_provisioning(stack: &Stack, services: &mut IndexMap<String, CService>) {
-    for g in crate::emit::provisioned_grafanas(stack) {
+    for g in super::provisioned_grafanas(stack) {
         let Some(c) = services.get_mut(&g.name) else { continue };
-        c.volumes
-            .push(ro_bind(&format!("./{}", crate::emit::GRAFANA_PROVISIONING_DIR), crate::emit::GRAFANA_PROVISIONING));
-        c.volumes.push(ro_bind(&format!("./{}", crate::emit::GRAFANA_DASHBOARDS_DIR), crate::emit::GRAFANA_DASHBOARDS));
+        c.volumes.push(ro_bind(&format!("./{}", super::GRAFANA_PROVISIONING_DIR), super::GRAFANA_PROVISIONING));
+        c.volumes.push(ro_bind(&format!("./{}", super::GRAFANA_DASHBOARDS_DIR), super::GRAFANA_DASHBOARDS));
     }
 }
 
@@ -509,7 +508,7 @@ pub(super) fn check_monitoring(stack: &Stack) -> Vec<Diagnostic> {
     }
     // The provisioned datasource is Prometheus' service name: Grafana resolves it only over a
     // network they share.
-    for g in crate::emit::provisioned_grafanas(stack) {
+    for g in super::provisioned_grafanas(stack) {
         if !share_a_network(&prom, &g.networks) {
             out.push(
                 Diagnostic::warning(
