@@ -760,7 +760,8 @@ const ALERTS: &[NodeSpec] = &[
 const RECORD: &[NodeSpec] = &[n("labels", "labels added to the recorded series").free(LabelName, Str, false)];
 
 /// stackc's alert packs (`stdlib/alerts/<name>.kdl`, `lower::packs`).
-pub const ALERT_PACKS: &[&str] = &["targets", "hosts", "postgres", "redis", "certificates"];
+pub const ALERT_PACKS: &[&str] =
+    &["targets", "hosts", "postgres", "redis", "certificates", "http-errors", "http-latency"];
 
 pub const BACKUP_ENGINES: &[&str] = &["postgres", "redis"];
 const BACKUP: &[NodeSpec] =

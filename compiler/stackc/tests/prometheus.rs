@@ -1233,6 +1233,146 @@ fn an_alert_pack_takes_its_options_and_refuses_others() {
     );
 }
 
+/// The HTTP packs read the stack's own metric and label names; a name Prometheus would refuse
+/// is an error at the option, not a rule file promtool rejects.
+#[test]
+fn the_http_packs_take_metric_and_label_names() {
+    let src = "alerts \"web\" {\n    pack \"http-errors\" metric=\"app_requests_total\" status-label=\"status\" percent=2\n    pack \"http-latency\" metric=\"app_latency_seconds_bucket\" percentile=99 seconds=1.5 window=\"10m\"\n}\ntargets { prometheus; }\n";
+    let files = build(src, vec![TargetKind::Prometheus]);
+    let rules = &files.iter().find(|(p, _)| p == "prometheus/rules/web.yml").unwrap().1;
+    assert!(
+        rules.contains(
+            "expr: sum by (job) (rate(app_requests_total{status=~\"5..\"}[5m])) / sum by (job) (rate(app_requests_total[5m])) * 100 > 2\n"
+        ),
+        "{rules}"
+    );
+    assert!(
+        rules.contains(
+            "expr: histogram_quantile(99 / 100, sum by (job, le) (rate(app_latency_seconds_bucket[10m]))) > 1.5\n    for: 10m"
+        ),
+        "{rules}"
+    );
+    let errors = errors_of(
+        "alerts \"w\" {\n    pack \"http-errors\" metric=\"app-requests\" status-label=\"status:code\"\n    pack \"http-latency\" metric=5\n}\n",
+    );
+    assert_eq!(
+        errors,
+        [
+            "E0106 option `metric` of the `http-errors` alert pack is a Prometheus metric name",
+            "E0106 option `status-label` of the `http-errors` alert pack is a Prometheus label name",
+            "E0106 option `metric` of the `http-latency` alert pack is a Prometheus metric name",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Grafana: provisioned with the stack's Prometheus and Loki, a dashboards folder, the admin
+// password by secret.
+
+const GRAFANA: &str = r#"stack "obs"
+service "api" {
+    image "ghcr.io/acme/api:1.0"
+    port 8080
+    metrics path="/metrics"
+}
+service "dashboards" {
+    use "grafana"
+}
+service "logs" {
+    image "grafana/loki:3.2.0"
+    port 3110
+}
+monitoring {
+    exporters "node"
+}
+"#;
+
+fn yaml_value(text: &str) -> serde_json::Value {
+    serde_saphyr::from_str(text).unwrap()
+}
+
+#[test]
+fn a_grafana_of_the_stack_is_provisioned_with_its_prometheus_and_loki() {
+    let files = build(GRAFANA, vec![TargetKind::Compose, TargetKind::Prometheus]);
+    let get = |path: &str| &files.iter().find(|(p, _)| p == path).unwrap_or_else(|| panic!("no {path}")).1;
+    let sources = yaml_value(get("grafana/provisioning/datasources/stack.yaml"));
+    assert_eq!(
+        sources,
+        serde_json::json!({"apiVersion": 1, "datasources": [
+            {"name": "Prometheus", "type": "prometheus", "uid": "prometheus", "access": "proxy",
+             "url": "http://prometheus:9090", "isDefault": true, "editable": false},
+            {"name": "Loki", "type": "loki", "uid": "loki", "access": "proxy",
+             "url": "http://logs:3110", "isDefault": false, "editable": false},
+        ]})
+    );
+    let providers = yaml_value(get("grafana/provisioning/dashboards/stack.yaml"));
+    assert_eq!(
+        providers,
+        serde_json::json!({"apiVersion": 1, "providers": [
+            {"name": "obs", "type": "file", "allowUiUpdates": false,
+             "options": {"path": "/var/lib/grafana/dashboards", "foldersFromFilesStructure": true}},
+        ]})
+    );
+    let compose = get("docker-compose.yml");
+    let grafana = support::service_block(compose, "dashboards");
+    for want in [
+        "- ./grafana/provisioning:/etc/grafana/provisioning:ro",
+        "- ./grafana/dashboards:/var/lib/grafana/dashboards:ro",
+        "GF_SECURITY_ADMIN_PASSWORD__FILE: /run/secrets/grafana-admin-password",
+        "- source: grafana-admin-password",
+        "- grafana-data:/var/lib/grafana",
+    ] {
+        assert!(grafana.contains(want), "{want}:\n{grafana}");
+    }
+    // The password reaches Grafana as a file only: never in its environment.
+    assert!(!grafana.contains("GF_SECURITY_ADMIN_PASSWORD:"), "{grafana}");
+    assert!(compose.contains("  grafana-admin-password:\n    environment: GRAFANA_ADMIN_PASSWORD\n"), "{compose}");
+    support::validate_compose("grafana", compose, &[], vec![("GRAFANA_ADMIN_PASSWORD".into(), "canary-7f3e".into())]);
+    assert!(files.iter().all(|(_, text)| !text.contains("canary-7f3e")));
+
+    // Without Loki: Prometheus only. Without the Prometheus target nobody writes the files,
+    // so compose mounts nothing.
+    let no_loki = GRAFANA.replace("grafana/loki:3.2.0", "ghcr.io/acme/worker:1.0");
+    let files = build(&no_loki, vec![TargetKind::Compose, TargetKind::Prometheus]);
+    let text = &files.iter().find(|(p, _)| p == "grafana/provisioning/datasources/stack.yaml").unwrap().1;
+    assert_eq!(yaml_value(text)["datasources"].as_array().unwrap().len(), 1, "{text}");
+    let files = build(&format!("{GRAFANA}targets {{ compose; }}\n"), vec![TargetKind::Compose]);
+    assert!(files.iter().all(|(p, _)| !p.starts_with("grafana/")));
+    let compose = &files.iter().find(|(p, _)| p == "docker-compose.yml").unwrap().1;
+    assert!(!compose.contains("/etc/grafana/provisioning"), "{compose}");
+
+    // A Grafana that mounts its own provisioning (or a part of it) keeps it, alone: compose
+    // refuses two mounts at one path.
+    let own = GRAFANA.replace(
+        "    use \"grafana\"\n",
+        "    use \"grafana\"\n    mount \"./grafana-sources\" \"/etc/grafana/provisioning/datasources/\"\n",
+    );
+    let files = build(&own, vec![TargetKind::Compose, TargetKind::Prometheus]);
+    assert!(files.iter().all(|(p, _)| !p.starts_with("grafana/")));
+    let compose = &files.iter().find(|(p, _)| p == "docker-compose.yml").unwrap().1;
+    let grafana = support::service_block(compose, "dashboards");
+    assert!(grafana.contains(":/etc/grafana/provisioning/datasources"), "{grafana}");
+    assert!(!grafana.contains("/etc/grafana/provisioning:ro") && !grafana.contains("/var/lib/grafana/dashboards"));
+
+    // A Grafana on a network Prometheus is not on could not use its datasource: W0501.
+    let apart = GRAFANA
+        .replace("    use \"grafana\"\n", "    use \"grafana\"\n    networks \"front\"\n")
+        .replace("    metrics path=", "    networks \"back\"\n    metrics path=")
+        .replace("stack \"obs\"\n", "stack \"obs\"\nnetwork \"front\"\nnetwork \"back\"\n");
+    let emit =
+        EmitOptions { targets: Some(vec![TargetKind::Compose, TargetKind::Prometheus]), ..EmitOptions::default() };
+    let built = stackc::build("test.stack.kdl", &apart, &Options::default(), &emit);
+    let warnings: Vec<String> =
+        built.outcome.diagnostics.iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect();
+    assert!(
+        warnings.contains(
+            &"W0501 Grafana `dashboards` cannot reach Prometheus, its provisioned datasource: they share no network"
+                .to_string()
+        ),
+        "{warnings:#?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Backups report their last success; alerts when it is older than twice the schedule.
 

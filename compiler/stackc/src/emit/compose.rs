@@ -23,6 +23,9 @@ use serde::Serialize;
 // The backup core is shared with the Kubernetes target; `backup` (a child) reaches it here.
 use super::{header, shell_word as sh, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
 use super::{image_base, POSTGRES_IMAGES};
+use super::{
+    provisioned_grafanas, GRAFANA_DASHBOARDS, GRAFANA_DASHBOARDS_DIR, GRAFANA_PROVISIONING, GRAFANA_PROVISIONING_DIR,
+};
 use super::{BACKUP_METRIC, BACKUP_METRICS_DIR, TEXTFILE_DIR};
 // What the targets share, reached by the children here (`super::super` is not allowed in emit/).
 use super::image_repository_and_tag;
@@ -380,6 +383,7 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
     for svc in stack.services.values() {
         services.insert(svc.name.clone(), service(stack, svc, &mut secrets, opts));
     }
+    monitoring::mount_grafana_provisioning(stack, &mut services);
     let networks = networks(stack);
     let mut volumes = volumes(stack);
     // `check` refuses a stack whose names clash with the generated ones.

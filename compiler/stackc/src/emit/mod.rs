@@ -487,6 +487,56 @@ pub(crate) const PROMETHEUS_DIR: &str = "prometheus";
 /// Where the Prometheus target writes `alertmanager.yml`; compose mounts it.
 pub(crate) const ALERTMANAGER_DIR: &str = "alertmanager";
 
+// Grafana: the Prometheus target provisions a Grafana of the stack (found by its image) with
+// the stack's Prometheus and Loki; compose mounts the files (`docs/targets/prometheus.md`,
+// "Grafana").
+
+/// Grafana's official images, by `image_base`.
+pub(crate) const GRAFANA_IMAGES: &[&str] = &["grafana", "grafana-oss", "grafana-enterprise"];
+/// Loki's image, by `image_base`, and the HTTP port it listens on by default.
+pub(crate) const LOKI_IMAGES: &[&str] = &["loki"];
+pub(crate) const LOKI_PORT: u16 = 3100;
+/// Where the Prometheus target writes Grafana's provisioning files; compose mounts it at
+/// Grafana's `/etc/grafana/provisioning`.
+pub(crate) const GRAFANA_PROVISIONING_DIR: &str = "grafana/provisioning";
+/// The dashboards folder: the deployment's own JSON files (stackc writes none there), mounted
+/// at `GRAFANA_DASHBOARDS` and read by the generated dashboards provider.
+pub(crate) const GRAFANA_DASHBOARDS_DIR: &str = "grafana/dashboards";
+pub(crate) const GRAFANA_DASHBOARDS: &str = "/var/lib/grafana/dashboards";
+
+/// The stack's services whose image is one of `images`.
+pub(crate) fn services_with_images<'a>(
+    stack: &'a Stack,
+    images: &'a [&str],
+) -> impl Iterator<Item = &'a crate::ir::Service> {
+    stack
+        .services
+        .values()
+        .filter(move |s| s.image.as_ref().is_some_and(|i| images.contains(&image_base(&stack.compile_time(i)))))
+}
+
+/// Grafana's provisioning directory inside its container.
+pub(crate) const GRAFANA_PROVISIONING: &str = "/etc/grafana/provisioning";
+
+/// The Grafana services stackc provisions: only when the Prometheus target writes the files,
+/// and not one that mounts its own provisioning or dashboards directory, or a part of them
+/// (the stack's files win; compose refuses two mounts at one path).
+pub(crate) fn provisioned_grafanas(stack: &Stack) -> Vec<&crate::ir::Service> {
+    if !monitoring_generated(stack) {
+        return Vec::new();
+    }
+    let own = |s: &crate::ir::Service| {
+        s.mounts.iter().any(|m| {
+            let target = stack.compile_time(&m.target);
+            let target = target.trim_end_matches('/');
+            [GRAFANA_PROVISIONING, GRAFANA_DASHBOARDS]
+                .iter()
+                .any(|dir| target == *dir || target.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/')))
+        })
+    };
+    services_with_images(stack, GRAFANA_IMAGES).filter(|s| !own(s)).collect()
+}
+
 /// A backup's last success, in seconds since the epoch: written by compose's backup script
 /// into `BACKUP_METRICS_DIR` (a node-exporter textfile, `<backup>.prom`) after every step
 /// succeeded, and read by the Prometheus target's backup-age alerts.

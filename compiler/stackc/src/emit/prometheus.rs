@@ -945,6 +945,95 @@ fn backup_rules(stack: &Stack) -> Option<String> {
     Some(text)
 }
 
+// Grafana provisioning (`docs/targets/prometheus.md`, "Grafana").
+
+#[derive(Serialize)]
+struct GrafanaDatasources {
+    #[serde(rename = "apiVersion")]
+    api_version: u8,
+    datasources: Vec<GrafanaDatasource>,
+}
+
+#[derive(Serialize)]
+struct GrafanaDatasource {
+    name: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    uid: &'static str,
+    access: &'static str,
+    url: String,
+    #[serde(rename = "isDefault")]
+    is_default: bool,
+    editable: bool,
+}
+
+#[derive(Serialize)]
+struct GrafanaProviders {
+    #[serde(rename = "apiVersion")]
+    api_version: u8,
+    providers: Vec<GrafanaProvider>,
+}
+
+#[derive(Serialize)]
+struct GrafanaProvider {
+    name: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "allowUiUpdates")]
+    allow_ui_updates: bool,
+    options: GrafanaProviderOptions,
+}
+
+#[derive(Serialize)]
+struct GrafanaProviderOptions {
+    path: &'static str,
+    #[serde(rename = "foldersFromFilesStructure")]
+    folders_from_files_structure: bool,
+}
+
+/// The datasources a Grafana of the stack gets: the stack's Prometheus (the default) and each
+/// Loki, at the addresses compose's DNS resolves on their shared network.
+fn grafana_datasources(stack: &Stack, mon: &Monitoring) -> String {
+    let source = |name, kind, uid, url, is_default| GrafanaDatasource {
+        name,
+        kind,
+        uid,
+        access: "proxy",
+        url,
+        is_default,
+        editable: false,
+    };
+    let mut datasources = vec![source(
+        "Prometheus",
+        "prometheus",
+        "prometheus",
+        format!("http://{}:{}", mon.prometheus_service.name, super::PROMETHEUS_PORT),
+        true,
+    )];
+    // A uid is unique per Grafana: a second Loki would clash, and a stack runs one.
+    if let Some(loki) = super::services_with_images(stack, super::LOKI_IMAGES).next() {
+        let port = loki.ports.first().map_or(super::LOKI_PORT, |p| p.port);
+        datasources.push(source("Loki", "loki", "loki", format!("http://{}:{port}", loki.name), false));
+    }
+    let mut text = header(stack);
+    text.push_str(&yaml(&GrafanaDatasources { api_version: 1, datasources }));
+    text
+}
+
+/// A file provider for the dashboards folder: the deployment's JSON dashboards, read-only in
+/// the UI (an edit there would be lost at the next start), sub-folders as Grafana folders.
+fn grafana_dashboards(stack: &Stack) -> String {
+    let provider = GrafanaProvider {
+        name: stack.name.clone(),
+        kind: "file",
+        allow_ui_updates: false,
+        options: GrafanaProviderOptions { path: super::GRAFANA_DASHBOARDS, folders_from_files_structure: true },
+    };
+    let mut text = header(stack);
+    text.push_str(&yaml(&GrafanaProviders { api_version: 1, providers: vec![provider] }));
+    text
+}
+
 pub fn emit(stack: &Stack) -> Vec<OutputFile> {
     if stack.monitoring.is_none() && stack.alert_groups.is_empty() {
         return Vec::new();
@@ -958,6 +1047,11 @@ pub fn emit(stack: &Stack) -> Vec<OutputFile> {
     }
     if let Some(mon) = stack.monitoring.as_ref().filter(|m| m.has_alertmanager()) {
         files.push(OutputFile::new(format!("{ALERTMANAGER_DIR}/alertmanager.yml"), alertmanager_yml(stack, mon)));
+    }
+    if let Some(mon) = stack.monitoring.as_ref().filter(|_| !super::provisioned_grafanas(stack).is_empty()) {
+        let dir = super::GRAFANA_PROVISIONING_DIR;
+        files.push(OutputFile::new(format!("{dir}/datasources/stack.yaml"), grafana_datasources(stack, mon)));
+        files.push(OutputFile::new(format!("{dir}/dashboards/stack.yaml"), grafana_dashboards(stack)));
     }
     files
 }

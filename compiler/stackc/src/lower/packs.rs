@@ -14,6 +14,10 @@ pub enum OptionKind {
     Number,
     /// A Prometheus duration (`for=`).
     Duration,
+    /// A Prometheus metric name (the series an HTTP pack reads).
+    Metric,
+    /// A Prometheus label name (the label holding the HTTP status).
+    Label,
 }
 
 pub struct PackOption {
@@ -62,6 +66,28 @@ pub const PACKS: &[Pack] = &[
         name: "certificates",
         text: include_str!("../../../../stdlib/alerts/certificates.kdl"),
         options: &[opt("days", "14", OptionKind::Number)],
+    },
+    Pack {
+        name: "http-errors",
+        text: include_str!("../../../../stdlib/alerts/http-errors.kdl"),
+        options: &[
+            opt("metric", "http_requests_total", OptionKind::Metric),
+            opt("status-label", "code", OptionKind::Label),
+            opt("percent", "5", OptionKind::Number),
+            opt("window", "5m", OptionKind::Duration),
+            opt("for", "5m", OptionKind::Duration),
+        ],
+    },
+    Pack {
+        name: "http-latency",
+        text: include_str!("../../../../stdlib/alerts/http-latency.kdl"),
+        options: &[
+            opt("metric", "http_request_duration_seconds_bucket", OptionKind::Metric),
+            opt("percentile", "95", OptionKind::Number),
+            opt("seconds", "0.5", OptionKind::Number),
+            opt("window", "5m", OptionKind::Duration),
+            opt("for", "10m", OptionKind::Duration),
+        ],
     },
 ];
 

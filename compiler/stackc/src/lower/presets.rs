@@ -14,6 +14,7 @@ use crate::syntax::{self, ast::Node};
 
 /// `(name, source)` of every preset, by name.
 pub const PRESETS: &[(&str, &str)] = &[
+    ("grafana", include_str!("../../../../stdlib/presets/grafana.kdl")),
     ("mariadb", include_str!("../../../../stdlib/presets/mariadb.kdl")),
     ("minio", include_str!("../../../../stdlib/presets/minio.kdl")),
     ("postgres", include_str!("../../../../stdlib/presets/postgres.kdl")),

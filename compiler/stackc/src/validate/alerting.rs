@@ -65,11 +65,7 @@ fn scrapes(monitoring: &Node, diags: &mut Diagnostics) {
 fn records(nodes: &[Node], diags: &mut Diagnostics) {
     for record in nodes.iter().filter(|n| n.name.name == "alerts").flat_map(|g| g.children_named("record")) {
         let (Some(name), Some(arg)) = (record.arg_str(0), record.args.first()) else { continue };
-        let ok = name
-            .chars()
-            .enumerate()
-            .all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit()));
-        if !ok || name.is_empty() {
+        if !is_metric_name(name) {
             let fixed: String =
                 name.chars().map(|c| if c.is_ascii_alphanumeric() || c == ':' { c } else { '_' }).collect();
             diags.push(
@@ -79,6 +75,15 @@ fn records(nodes: &[Node], diags: &mut Diagnostics) {
             );
         }
     }
+}
+
+/// `[a-zA-Z_:][a-zA-Z0-9_:]*`, the names Prometheus accepts for a metric.
+fn is_metric_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit()))
 }
 
 /// A `pack`'s options are the pack's, with values of their kind.
@@ -110,11 +115,15 @@ fn packs(nodes: &[Node], diags: &mut Diagnostics) {
                 || match option.kind {
                     OptionKind::Number => v.as_int().is_some() || matches!(v, Value::Float(_)),
                     OptionKind::Duration => v.as_str().is_some_and(|d| super::values::duration(d).is_ok()),
+                    OptionKind::Metric => v.as_str().is_some_and(is_metric_name),
+                    OptionKind::Label => v.as_str().is_some_and(|l| super::values::label_name(l).is_ok()),
                 };
             if !ok {
                 let (what, example) = match option.kind {
                     OptionKind::Number => ("a number", format!("{key}={}", option.default)),
                     OptionKind::Duration => ("a duration", format!("{key}=\"{}\"", option.default)),
+                    OptionKind::Metric => ("a Prometheus metric name", format!("{key}=\"{}\"", option.default)),
+                    OptionKind::Label => ("a Prometheus label name", format!("{key}=\"{}\"", option.default)),
                 };
                 diags.push(
                     Diagnostic::error(

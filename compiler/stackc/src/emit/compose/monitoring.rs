@@ -360,6 +360,16 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
     Some(MonitoringPlan { services, volumes })
 }
 
+/// A Grafana of the stack reads the Prometheus target's provisioning files and the
+/// dashboards folder beside them, read-only.
+pub(super) fn mount_grafana_provisioning(stack: &Stack, services: &mut IndexMap<String, CService>) {
+    for g in super::provisioned_grafanas(stack) {
+        let Some(c) = services.get_mut(&g.name) else { continue };
+        c.volumes.push(ro_bind(&format!("./{}", super::GRAFANA_PROVISIONING_DIR), super::GRAFANA_PROVISIONING));
+        c.volumes.push(ro_bind(&format!("./{}", super::GRAFANA_DASHBOARDS_DIR), super::GRAFANA_DASHBOARDS));
+    }
+}
+
 /// Secrets the generated monitoring services read (for `.env.example`).
 pub(super) fn monitoring_secrets(stack: &Stack) -> Vec<&str> {
     let Some(mon) = stack.monitoring.as_ref().filter(|_| super::monitoring_generated(stack)) else {
@@ -484,12 +494,7 @@ pub(super) fn check_monitoring(stack: &Stack) -> Vec<Diagnostic> {
         targets.push((&e.service.name, n, e.service.origin));
     }
     for (name, target_nets, origin) in targets {
-        let shared = if prom.is_empty() || target_nets.is_empty() {
-            prom.is_empty() && target_nets.is_empty()
-        } else {
-            target_nets.iter().any(|n| prom.contains(n))
-        };
-        if !shared {
+        if !share_a_network(&prom, &target_nets) {
             out.push(
                 Diagnostic::warning(
                     Code::TargetApproximation,
@@ -501,5 +506,33 @@ pub(super) fn check_monitoring(stack: &Stack) -> Vec<Diagnostic> {
             );
         }
     }
+    // The provisioned datasource is Prometheus' service name: Grafana resolves it only over a
+    // network they share.
+    for g in super::provisioned_grafanas(stack) {
+        if !share_a_network(&prom, &g.networks) {
+            out.push(
+                Diagnostic::warning(
+                    Code::TargetApproximation,
+                    format!(
+                        "Grafana `{}` cannot reach Prometheus, its provisioned datasource: they share no network",
+                        g.name
+                    ),
+                )
+                .at(origin_span(g.origin), "queries Prometheus")
+                .label(span, "Prometheus' networks")
+                .help(format!("add one of Prometheus' networks to `{}`'s `networks`", g.name)),
+            );
+        }
+    }
     out
+}
+
+/// Two services reach each other by name over a network they share; with no networks given
+/// both are on the stack's implicit one.
+fn share_a_network(a: &[String], b: &[String]) -> bool {
+    if a.is_empty() || b.is_empty() {
+        a.is_empty() && b.is_empty()
+    } else {
+        b.iter().any(|n| a.contains(n))
+    }
 }
