@@ -146,13 +146,28 @@ fn disagreement(text: &str) -> Option<String> {
             }
         }
         (Err(_), Err(_)) => None,
-        (Ok(a), Err(at)) => match parse_with_kdl(SourceId(0), &spaced_slashdashes(text, &a.nodes)) {
+        (Ok(a), Err(at)) => match kdl_without_its_deviations(text, &a.nodes) {
             Ok(b) if canon(&a.nodes) == canon(&b.nodes) => None,
             _ => Some(format!("the reader accepts, kdl rejects at {at}")),
         },
         (Err(e), Ok(_)) if KDL_RS_ACCEPTS.iter().any(|m| e.message.contains(m)) => None,
         (Err(e), Ok(_)) => Some(format!("the reader rejects ({e:?}), kdl accepts")),
     }
+}
+
+/// The `kdl` crate's reading of `text` once the spellings it wrongly refuses are respelled
+/// the way it accepts (the same meaning by the grammar): a space before each slashdash
+/// ([`spaced_slashdashes`]), and a newline for a `;` ending a slashdashed node (`/- node;`),
+/// which it refuses where the grammar's `node-terminator` allows it.
+fn kdl_without_its_deviations(text: &str, nodes: &[Node]) -> Result<Document, usize> {
+    let mut t = spaced_slashdashes(text, nodes);
+    for _ in 0..16 {
+        match parse_with_kdl(SourceId(0), &t) {
+            Err(at) if t[at..].starts_with(';') => t.replace_range(at..=at, "\n"),
+            other => return other,
+        }
+    }
+    parse_with_kdl(SourceId(0), &t)
 }
 
 /// `text` with a space before each `/-` that is not inside a name, a value or a type the
