@@ -810,6 +810,7 @@ const TARGETS: &[NodeSpec] = &[
             p("network-policies", Bool),
             p("ingress-namespace", Name),
             p("prometheus-namespace", Name),
+            p("monitoring", Enum(&["annotations", "prometheus-operator"])),
         ])
         .kids(K8S)
         .merge(Merge::Deep),

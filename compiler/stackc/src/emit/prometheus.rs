@@ -174,7 +174,7 @@ struct RuleFile {
 }
 
 #[derive(Serialize)]
-struct RuleGroup {
+pub struct RuleGroup {
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     interval: Option<String>,
@@ -747,6 +747,15 @@ fn prometheus_yml(stack: &Stack) -> String {
 }
 
 fn rules_yml(stack: &Stack, group: &AlertGroup) -> String {
+    let file = RuleFile { groups: vec![rule_group(stack, group)] };
+    let mut text = header(stack);
+    text.push_str(&yaml(&file));
+    text
+}
+
+/// One `alerts` group as Prometheus evaluates it: the rule files and the k8s target's
+/// PrometheusRule (whose `spec.groups` is the same schema) both serialize this.
+pub fn rule_group(stack: &Stack, group: &AlertGroup) -> RuleGroup {
     // Records first: the group evaluates its rules in order, so alerts that use a recorded
     // metric see this evaluation's value.
     let records = group.records.iter().map(|r| {
@@ -778,17 +787,12 @@ fn rules_yml(stack: &Stack, group: &AlertGroup) -> String {
             annotations,
         })
     });
-    let file = RuleFile {
-        groups: vec![RuleGroup {
-            name: group.name.clone(),
-            interval: group.interval_ms.map(duration),
-            limit: group.limit,
-            rules: records.chain(alerts).collect(),
-        }],
-    };
-    let mut text = header(stack);
-    text.push_str(&yaml(&file));
-    text
+    RuleGroup {
+        name: group.name.clone(),
+        interval: group.interval_ms.map(duration),
+        limit: group.limit,
+        rules: records.chain(alerts).collect(),
+    }
 }
 
 /// The file Alertmanager reads a secret from: compose mounts each at `/run/secrets/<name>`.

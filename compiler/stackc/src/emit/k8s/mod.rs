@@ -28,6 +28,7 @@ mod config;
 mod disruption;
 mod ingress;
 mod jobs;
+mod monitoring;
 mod network_policy;
 mod nodes;
 mod objects;
@@ -201,6 +202,8 @@ const KIND_ORDER: &[&str] = &[
     "Ingress",
     "CronJob",
     "NetworkPolicy",
+    "ServiceMonitor",
+    "PrometheusRule",
 ];
 
 struct Builder<'a> {
@@ -259,6 +262,7 @@ impl<'a> Builder<'a> {
         self.ingresses();
         self.backups();
         self.network_policies();
+        self.monitoring_objects();
         self.stack_warnings();
         self.name_clashes();
         let mut files = Vec::new();
@@ -445,7 +449,15 @@ impl<'a> Builder<'a> {
     }
 
     fn stack_warnings(&mut self) {
-        if let Some(m) = &self.stack.monitoring {
+        if let Some(m) = self.stack.monitoring.as_ref().filter(|_| monitoring::prometheus_operator(self.stack)) {
+            let origin = m.prometheus_service.origin;
+            self.warn(
+                origin,
+                "the k8s target does not run Prometheus, its exporters or Alertmanager: the cluster's                  prometheus-operator scrapes the ServiceMonitors and evaluates the PrometheusRule, and its                  Alertmanager routes the alerts (the stack's receivers are not written)",
+                "monitoring",
+                "let the operator's Prometheus select the namespace's ServiceMonitors and PrometheusRules                  (serviceMonitorSelector / ruleSelector; the stack's `labels` are on both)",
+            );
+        } else if let Some(m) = &self.stack.monitoring {
             let origin = m.prometheus_service.origin;
             self.warn(
                 origin,
