@@ -453,9 +453,12 @@ impl<'a> Builder<'a> {
             let origin = m.prometheus_service.origin;
             self.warn(
                 origin,
-                "the k8s target does not run Prometheus, its exporters or Alertmanager: the cluster's                  prometheus-operator scrapes the ServiceMonitors and evaluates the PrometheusRule, and its                  Alertmanager routes the alerts (the stack's receivers are not written)",
+                "the k8s target does not run Prometheus, its exporters or Alertmanager: the cluster's \
+                 prometheus-operator scrapes the ServiceMonitors and evaluates the PrometheusRule, and its \
+                 Alertmanager routes the alerts (the stack's receivers are not written)",
                 "monitoring",
-                "let the operator's Prometheus select the namespace's ServiceMonitors and PrometheusRules                  (serviceMonitorSelector / ruleSelector; the stack's `labels` are on both)",
+                "let the operator's Prometheus select the namespace's ServiceMonitors and PrometheusRules \
+                 (serviceMonitorSelector / ruleSelector; the stack's `labels` are on both)",
             );
         } else if let Some(m) = &self.stack.monitoring {
             let origin = m.prometheus_service.origin;
