@@ -1,13 +1,14 @@
-//! The custom resources of the Kubernetes target, on `tests/k8s_crds/crds.stack.kdl`: with
+//! The custom resources of the Kubernetes target. On `tests/k8s_crds/crds.stack.kdl`: with
 //! `targets > k8s monitoring="prometheus-operator"`, a ServiceMonitor per service with
 //! `metrics` and a PrometheusRule holding the stack's `alerts` groups, whose rules are the
-//! Prometheus target's rule files' groups, byte for byte.
+//! Prometheus target's rule files' groups, value for value. On `tests/k8s_crds/routes.stack.kdl`:
+//! with `routing="gateway-api"`, an HTTPRoute per site instead of an Ingress.
 //!
 //! kubernetes-validate knows no CRD: the objects are checked with `check-jsonschema` against
-//! `tests/k8s_crds/monitoring.coreos.com.schema.json`, the required fields, enums and
-//! patterns of the operator's CRD schemas for the fields stackc writes, closed where stackc
-//! writes the object (the API server prunes unknown fields of a CRD silently). The directory
-//! must also render with `kubectl kustomize` and pass checkov.
+//! `tests/k8s_crds/*.schema.json`, the required fields, limits, enums and patterns of the
+//! CRD schemas (prometheus-operator's, the Gateway API's) for the fields stackc writes, closed
+//! where stackc writes the object (the API server prunes unknown fields of a CRD silently).
+//! The directories must also render with `kubectl kustomize` and pass checkov.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +27,10 @@ fn fixture_path(name: &str) -> PathBuf {
 
 fn fixture() -> String {
     std::fs::read_to_string(fixture_path("crds.stack.kdl")).expect("the CRD fixture")
+}
+
+fn routes_fixture() -> String {
+    std::fs::read_to_string(fixture_path("routes.stack.kdl")).expect("the routes fixture")
 }
 
 /// The files of `src` for `targets` and its diagnostics as `CODE line N: message`.
@@ -145,11 +150,13 @@ fn without_the_option_the_pods_keep_their_annotations_and_no_custom_resource_is_
     assert!(diags.iter().any(|d| d.contains("carry prometheus.io annotations")), "{diags:#?}");
 }
 
-/// A fresh directory with the fixture's `k8s/` files.
-fn written() -> PathBuf {
-    let (files, _) = build();
-    let dir =
-        std::env::temp_dir().join(format!("stackc-k8s-crds-{}-{:?}", std::process::id(), std::thread::current().id()));
+/// A fresh directory with the `k8s/` files, the directory returned.
+fn written(files: &[OutputFile], tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "stackc-k8s-crds-{tag}-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     for f in files.iter().filter(|f| f.path.starts_with("k8s/")) {
         let p = dir.join(&f.path);
@@ -170,26 +177,23 @@ fn kubectl() -> Option<PathBuf> {
     None
 }
 
-#[test]
-fn the_custom_resources_match_the_crd_schemas_render_with_kustomize_and_pass_checkov() {
-    let dir = written();
+/// The custom resources of `files` (kinds by file prefix, with their count) pass
+/// `check-jsonschema` against `schema`, the directory renders with `kubectl kustomize`, and
+/// checkov fails no check on a custom resource.
+fn check_directory(files: &[OutputFile], tag: &str, schema: &str, kinds: &[(&str, &str, usize)]) {
+    let dir = written(files, tag);
     let crs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            let n = p.file_name().unwrap().to_string_lossy();
-            n.starts_with("servicemonitor-") || n.starts_with("prometheusrule-")
+            let n = p.file_name().unwrap().to_string_lossy().to_string();
+            kinds.iter().any(|(prefix, _, _)| n.starts_with(prefix))
         })
         .collect();
-    assert_eq!(crs.len(), 3, "{crs:?}");
+    assert_eq!(crs.len(), kinds.iter().map(|k| k.2).sum::<usize>(), "{crs:?}");
     if let Some(cj) = require("jsonschema", "check-jsonschema") {
-        let out = Command::new(cj)
-            .arg("--schemafile")
-            .arg(fixture_path("monitoring.coreos.com.schema.json"))
-            .args(&crs)
-            .output()
-            .unwrap();
+        let out = Command::new(cj).arg("--schemafile").arg(fixture_path(schema)).args(&crs).output().unwrap();
         assert!(
             out.status.success(),
             "{}{}",
@@ -201,8 +205,9 @@ fn the_custom_resources_match_the_crd_schemas_render_with_kustomize_and_pass_che
         let out = Command::new(kubectl).arg("kustomize").arg(&dir).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let rendered = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(rendered.matches("kind: ServiceMonitor\n").count(), 2, "{rendered}");
-        assert_eq!(rendered.matches("kind: PrometheusRule\n").count(), 1, "{rendered}");
+        for (_, kind, n) in kinds {
+            assert_eq!(rendered.matches(&format!("kind: {kind}\n")).count(), *n, "{rendered}");
+        }
     }
     if let Some(checkov) = require("checkov", "checkov") {
         let out = Command::new(checkov)
@@ -217,15 +222,120 @@ fn the_custom_resources_match_the_crd_schemas_render_with_kustomize_and_pass_che
             Value::Array(v) => v,
             other => vec![other],
         };
-        // The custom resources add no failed check: checkov's failures here are only those of
-        // the workloads, which tests/k8s.rs accepts by id on every golden directory.
+        // Checkov reads the custom resources (resource_count) and fails none of them; the
+        // workloads' failures are tests/k8s.rs's, accepted there by id on every golden directory.
+        let resources: u64 = reports.iter().filter_map(|r| r["summary"]["resource_count"].as_u64()).sum();
+        assert!(resources as usize >= crs.len(), "checkov read {resources} resources");
         let failed: Vec<String> = reports
             .iter()
             .flat_map(|r| r["results"]["failed_checks"].as_array().cloned().unwrap_or_default())
             .map(|f| format!("{} {}", f["check_id"].as_str().unwrap_or(""), f["resource"].as_str().unwrap_or("")))
-            .filter(|f| f.contains("ServiceMonitor") || f.contains("PrometheusRule"))
+            .filter(|f| kinds.iter().any(|(_, kind, _)| f.contains(kind)))
             .collect();
         assert!(failed.is_empty(), "{failed:#?}");
     }
     let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}
+
+#[test]
+fn the_monitoring_resources_match_the_crd_schemas_render_with_kustomize_and_pass_checkov() {
+    check_directory(
+        &build().0,
+        "monitoring",
+        "monitoring.coreos.com.schema.json",
+        &[("servicemonitor-", "ServiceMonitor", 2), ("prometheusrule-", "PrometheusRule", 1)],
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Routing: the Gateway API.
+// ---------------------------------------------------------------------------------------
+
+fn routes() -> (Vec<OutputFile>, Vec<String>) {
+    build_for(&routes_fixture(), vec![TargetKind::K8s])
+}
+
+#[test]
+fn routes_and_warnings_match_the_snapshot() {
+    let (files, diags) = routes();
+    let mut out = String::new();
+    for f in files.iter().filter(|f| f.path.starts_with("k8s/httproute") || f.path == "k8s/kustomization.yaml") {
+        out.push_str(&format!("=== {}\n{}\n", f.path, f.contents));
+    }
+    out.push_str("=== diagnostics\n");
+    out.push_str(&diags.join("\n"));
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn a_site_is_an_http_route_on_the_named_gateway_instead_of_an_ingress() {
+    let (files, diags) = routes();
+    assert!(!files.iter().any(|f| f.path.starts_with("k8s/ingress-")), "no Ingress with gateway-api");
+    let r = object(&files, "k8s/httproute-shop-example-com.yaml");
+    assert_eq!(r["apiVersion"], "gateway.networking.k8s.io/v1");
+    assert_eq!(r["spec"]["parentRefs"], serde_json::json!([{"name": "public", "namespace": "gateways"}]));
+    assert_eq!(r["spec"]["hostnames"], serde_json::json!(["shop.example.com", "www.shop.example.com"]));
+    let rules = r["spec"]["rules"].as_array().unwrap();
+    // The plan's match order: exact, then prefixes longest first; the regex is left out.
+    let paths: Vec<(String, String)> = rules
+        .iter()
+        .map(|r| {
+            (
+                r["matches"][0]["path"]["type"].as_str().unwrap().into(),
+                r["matches"][0]["path"]["value"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let want = [("Exact", "/healthz"), ("PathPrefix", "/api/"), ("PathPrefix", "/")];
+    assert_eq!(paths, want.map(|(a, b)| (a.to_string(), b.to_string())).to_vec());
+    // Backends by the Service's port: `port 80 target=8080` is 80.
+    assert_eq!(rules[2]["backendRefs"], serde_json::json!([{"name": "web", "port": 80}]));
+    assert_eq!(rules[1]["backendRefs"], serde_json::json!([{"name": "api", "port": 3000}]));
+    // Header modifiers: set, and an empty value removes; hide-header removes a response header.
+    let api = &rules[1]["filters"];
+    assert_eq!(
+        api[0],
+        serde_json::json!({"type": "RequestHeaderModifier", "requestHeaderModifier": {
+            "set": [{"name": "X-Forwarded-Prefix", "value": "/api"}], "remove": ["Proxy"]}})
+    );
+    assert_eq!(api[1]["type"], "ResponseHeaderModifier");
+    let set = api[1]["responseHeaderModifier"]["set"].as_array().unwrap();
+    assert!(set.contains(&serde_json::json!({"name": "X-Frame-Options", "value": "DENY"})), "{set:?}");
+    assert_eq!(api[1]["responseHeaderModifier"]["remove"], serde_json::json!(["X-Powered-By"]));
+    assert_eq!(
+        api[2],
+        serde_json::json!({"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}})
+    );
+    assert_eq!(rules[1]["timeouts"], serde_json::json!({"request": "45s"}));
+    // What it cannot express is a W0501 at the route.
+    let src = routes_fixture();
+    let line = |needle: &str| src.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let regex = format!("W0501 line {}: route `^/v[0-9]+/`: a regular expression path", line("regex=#true"));
+    let redirect = format!("W0501 line {}: route `/old`: the redirect", line("redirect="));
+    for want in [regex, redirect] {
+        assert!(diags.iter().any(|d| d.starts_with(&want)), "{want}\n{diags:#?}");
+    }
+    // The NetworkPolicies let the Gateway's namespace reach the routed ports.
+    let np = file(&files, "k8s/networkpolicy-web.yaml");
+    assert!(np.contains("kubernetes.io/metadata.name: gateways\n"), "{np}");
+}
+
+#[test]
+fn gateway_api_without_a_gateway_is_an_error() {
+    let src = routes_fixture().replace(" gateway=\"public\"", "");
+    let emit = EmitOptions { targets: Some(vec![TargetKind::K8s]), ..EmitOptions::default() };
+    let built = stackc::build("routes.stack.kdl", &src, &Options::default(), &emit);
+    let errors: Vec<String> = built
+        .outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.code.as_str().starts_with('E'))
+        .map(|d| format!("{} {}", d.code.as_str(), d.message))
+        .collect();
+    assert_eq!(errors, ["E0501 `targets > k8s routing=\"gateway-api\"` needs the Gateway the HTTPRoutes attach to"]);
+}
+
+#[test]
+fn the_http_routes_match_the_crd_schema_render_with_kustomize_and_pass_checkov() {
+    check_directory(&routes().0, "routes", "gateway.networking.k8s.io.schema.json", &[("httproute-", "HTTPRoute", 1)]);
 }

@@ -33,6 +33,7 @@ mod network_policy;
 mod nodes;
 mod objects;
 mod probes;
+mod routes;
 mod security;
 mod services;
 mod storage;
@@ -200,6 +201,7 @@ const KIND_ORDER: &[&str] = &[
     "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
     "Ingress",
+    "HTTPRoute",
     "CronJob",
     "NetworkPolicy",
     "ServiceMonitor",
@@ -259,7 +261,11 @@ impl<'a> Builder<'a> {
         for svc in stack.services.values() {
             self.service(svc);
         }
-        self.ingresses();
+        if routes::gateway_api(stack) {
+            self.http_routes();
+        } else {
+            self.ingresses();
+        }
         self.backups();
         self.network_policies();
         self.monitoring_objects();
