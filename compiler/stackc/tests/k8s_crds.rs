@@ -312,7 +312,9 @@ fn a_site_is_an_http_route_on_the_named_gateway_instead_of_an_ingress() {
     let line = |needle: &str| src.lines().position(|l| l.contains(needle)).unwrap() + 1;
     let regex = format!("W0501 line {}: route `^/v[0-9]+/`: a regular expression path", line("regex=#true"));
     let redirect = format!("W0501 line {}: route `/old`: the redirect", line("redirect="));
-    for want in [regex, redirect] {
+    // The proxy's settings are the Gateway implementation's, said in the HTTPRoute's words.
+    let gzip = format!("W0501 line {}: an HTTPRoute does not compress responses", line("gzip #true"));
+    for want in [regex, redirect, gzip] {
         assert!(diags.iter().any(|d| d.starts_with(&want)), "{want}\n{diags:#?}");
     }
     // The NetworkPolicies let the Gateway's namespace reach the routed ports.
@@ -338,4 +340,17 @@ fn gateway_api_without_a_gateway_is_an_error() {
 #[test]
 fn the_http_routes_match_the_crd_schema_render_with_kustomize_and_pass_checkov() {
     check_directory(&routes().0, "routes", "gateway.networking.k8s.io.schema.json", &[("httproute-", "HTTPRoute", 1)]);
+}
+
+#[test]
+fn gateway_options_without_gateway_api_are_a_warning() {
+    let src = routes_fixture().replace("routing=\"gateway-api\" ", "");
+    let (files, diags) = build_for(&src, vec![TargetKind::K8s]);
+    assert!(files.iter().any(|f| f.path == "k8s/ingress-shop-example-com.yaml"), "an Ingress without the option");
+    assert!(
+        diags.iter().any(|d| d.starts_with(
+            "W0501 line 0: `gateway=` and `gateway-namespace=` only take effect with `routing=\"gateway-api\"`"
+        )),
+        "{diags:#?}"
+    );
 }

@@ -264,6 +264,7 @@ impl<'a> Builder<'a> {
         if routes::gateway_api(stack) {
             self.http_routes();
         } else {
+            self.unused_gateway_options();
             self.ingresses();
         }
         self.backups();

@@ -115,6 +115,28 @@ struct Timeouts {
 }
 
 impl Builder<'_> {
+    /// The Gateway options mean nothing to an Ingress: said, not dropped.
+    pub(super) fn unused_gateway_options(&mut self) {
+        let set: Vec<String> = ["gateway", "gateway-namespace"]
+            .into_iter()
+            .filter(|k| option(self.stack, k).is_some())
+            .map(|k| format!("`{k}=`"))
+            .collect();
+        if set.is_empty() {
+            return;
+        }
+        self.diags.push(
+            Diagnostic::warning(
+                Code::TargetApproximation,
+                format!(
+                    "{} only take effect with `routing=\"gateway-api\"`: the sites are Ingresses",
+                    set.join(" and ")
+                ),
+            )
+            .help("add `routing=\"gateway-api\"` to `targets > k8s` for HTTPRoutes, or remove the Gateway options"),
+        );
+    }
+
     pub(super) fn http_routes(&mut self) {
         let stack = self.stack;
         let Some(plan) = stack.proxy_plan.as_ref() else { return };
@@ -133,7 +155,7 @@ impl Builder<'_> {
             return;
         };
         let parent = ParentRef { name: gateway.clone(), namespace: option(stack, "gateway-namespace") };
-        self.proxy_warnings(plan.https);
+        self.proxy_warnings(plan.https, "an HTTPRoute");
         if plan.https {
             self.warn(
                 stack.sites[0].origin,
