@@ -58,18 +58,21 @@ fn object(files: &[OutputFile], path: &str) -> Value {
     serde_saphyr::from_str(file(files, path)).unwrap()
 }
 
-#[test]
-fn manifests_and_warnings_match_the_snapshot() {
-    let (files, diags) = build();
+/// The files `keep` selects, then the diagnostics.
+fn snapshot(files: &[OutputFile], diags: &[String], keep: impl Fn(&str) -> bool) -> String {
     let mut out = String::new();
-    for f in &files {
-        if f.path.starts_with("k8s/") {
-            out.push_str(&format!("=== {}\n{}\n", f.path, f.contents));
-        }
+    for f in files.iter().filter(|f| keep(&f.path)) {
+        out.push_str(&format!("=== {}\n{}\n", f.path, f.contents));
     }
     out.push_str("=== diagnostics\n");
     out.push_str(&diags.join("\n"));
-    insta::assert_snapshot!(out);
+    out
+}
+
+#[test]
+fn manifests_and_warnings_match_the_snapshot() {
+    let (files, diags) = build();
+    insta::assert_snapshot!(snapshot(&files, &diags, |p| p.starts_with("k8s/")));
 }
 
 #[test]
@@ -258,13 +261,9 @@ fn routes() -> (Vec<OutputFile>, Vec<String>) {
 #[test]
 fn routes_and_warnings_match_the_snapshot() {
     let (files, diags) = routes();
-    let mut out = String::new();
-    for f in files.iter().filter(|f| f.path.starts_with("k8s/httproute") || f.path == "k8s/kustomization.yaml") {
-        out.push_str(&format!("=== {}\n{}\n", f.path, f.contents));
-    }
-    out.push_str("=== diagnostics\n");
-    out.push_str(&diags.join("\n"));
-    insta::assert_snapshot!(out);
+    insta::assert_snapshot!(
+        snapshot(&files, &diags, |p| p.starts_with("k8s/httproute") || p == "k8s/kustomization.yaml")
+    );
 }
 
 #[test]

@@ -29,10 +29,7 @@ impl Builder<'_> {
         for (si, site) in stack.sites.iter().enumerate() {
             let hosts: Vec<String> = site.hosts.iter().map(|h| self.text(h, site.origin, "a site's host")).collect();
             let Some(first) = hosts.first() else { continue };
-            let mut base = ingress_name(first);
-            while !names.insert(base.clone()) {
-                base.push_str("-x");
-            }
+            let base = unique_site_name(&mut names, first);
             self.site_warnings(site, planned.get(si), nginx);
             self.zone_warnings(site, nginx);
             // Routes grouped by their annotations, in first-seen order.
@@ -496,6 +493,15 @@ pub(super) fn ingress_name(host: &str) -> String {
     } else {
         s
     }
+}
+
+/// The name of a site's Ingress or HTTPRoute, unique among the sites (`-x` appended).
+pub(super) fn unique_site_name(names: &mut BTreeSet<String>, first_host: &str) -> String {
+    let mut base = ingress_name(first_host);
+    while !names.insert(base.clone()) {
+        base.push_str("-x");
+    }
+    base
 }
 
 /// An nginx size (`proxy-body-size`): nginx's `k`, `m` and `g` are binary.

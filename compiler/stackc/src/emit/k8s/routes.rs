@@ -3,7 +3,7 @@
 //! Ingress, attached to a Gateway the cluster runs, and a W0501 for each setting an HTTPRoute
 //! has no field for (they are the Gateway's or the implementation's).
 
-use super::ingress::ingress_name;
+use super::ingress::unique_site_name;
 use super::*;
 use crate::ir::proxy::{PlanAction, PlanRoute, PlanSite, ProxyPlan};
 
@@ -171,10 +171,7 @@ impl Builder<'_> {
         for (si, site) in plan.sites.iter().enumerate() {
             let hosts: Vec<String> = site.hosts.iter().map(|h| self.text(h, site.origin, "a site's host")).collect();
             let Some(first) = hosts.first() else { continue };
-            let mut base = ingress_name(first);
-            while !names.insert(base.clone()) {
-                base.push_str("-x");
-            }
+            let base = unique_site_name(&mut names, first);
             if let Some(s) = stack.sites.get(si) {
                 self.route_site_warnings(s, site);
             }
