@@ -4,7 +4,7 @@
 
 use super::services::service_port_name;
 use super::*;
-use crate::emit::prometheus::{duration, rule_group, RuleGroup};
+use super::{duration, rule_group, RuleGroup};
 
 /// The value of `monitoring=` that selects the operator's objects.
 pub const PROMETHEUS_OPERATOR: &str = "prometheus-operator";
