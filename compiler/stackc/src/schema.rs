@@ -811,6 +811,10 @@ const TARGETS: &[NodeSpec] = &[
             p("network-policies", Bool),
             p("ingress-namespace", Name),
             p("prometheus-namespace", Name),
+            p("monitoring", Enum(&["annotations", "prometheus-operator"])),
+            p("routing", Enum(&["ingress", "gateway-api"])),
+            p("gateway", ObjectName),
+            p("gateway-namespace", Name),
         ])
         .kids(K8S)
         .merge(Merge::Deep),

@@ -13,9 +13,11 @@ pub mod ufw;
 use std::collections::BTreeMap;
 
 use handlebars::{no_escape, Handlebars};
+use indexmap::IndexMap;
+use serde::Serialize;
 
 use crate::diagnostics::{Code, Diagnostic};
-use crate::ir::{is_hidden, Exporter, Stack, TargetKind};
+use crate::ir::{is_hidden, AlertGroup, Exporter, Stack, TargetKind, Text};
 
 /// One generated file. `path` is relative to the output directory, `/`-separated, and
 /// never contains `..` or a leading `/` (checked by `validate` for user-chosen names and
@@ -829,6 +831,129 @@ pub(crate) fn image_base(image: &str) -> &str {
 
 /// The official Postgres image and those built on it (the same data directory and variables).
 pub(crate) const POSTGRES_IMAGES: &[&str] = &["postgres", "postgis", "timescaledb"];
+
+// ---------------------------------------------------------------------------------------
+// Prometheus rule groups: the Prometheus target's rule files and the k8s target's
+// PrometheusRule (whose `spec.groups` is the same schema) serialize the same groups.
+// ---------------------------------------------------------------------------------------
+
+/// Milliseconds in Prometheus' duration spelling (`1m30s`, `90d`, `500ms`).
+pub(crate) fn duration(ms: u64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut rest = ms;
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400_000u64), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+        let n = rest / size;
+        rest %= size;
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    out
+}
+
+/// A stack string (`$$` a literal `$`, `${param}` its default) as Prometheus gets it.
+/// `{{ $labels.x }}` and `$value` are literal text in the stack, so they are kept.
+pub(crate) fn rule_value(stack: &Stack, s: &str) -> String {
+    Text::from_default(s).render(|name| stack.param_value(name).unwrap_or_default())
+}
+
+#[derive(Serialize)]
+pub(crate) struct RuleGroup {
+    pub(crate) name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) limit: Option<u64>,
+    pub(crate) rules: Vec<AnyRule>,
+}
+
+/// A recording or an alerting rule, as the group's `rules` list holds both.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(crate) enum AnyRule {
+    Record(RecordYaml),
+    Alert(Rule),
+}
+
+#[derive(Serialize)]
+pub(crate) struct RecordYaml {
+    record: String,
+    expr: Multiline,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    labels: IndexMap<String, String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct Rule {
+    pub(crate) alert: String,
+    pub(crate) expr: Multiline,
+    #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
+    pub(crate) for_: Option<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub(crate) labels: IndexMap<String, String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub(crate) annotations: IndexMap<String, Multiline>,
+}
+
+/// An expression or annotation: written as a literal block scalar (`|`) when it spans lines,
+/// so that it reads in review as it was written, rather than as one quoted line of `\n`s.
+/// Text with an invisible character stays a quoted scalar, where `yaml` escapes it.
+pub(crate) struct Multiline(pub(crate) String);
+
+impl Serialize for Multiline {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.contains('\n') && !self.0.chars().any(crate::ir::is_hidden) {
+            serde_saphyr::LitStr(&self.0).serialize(s)
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+
+/// One `alerts` group as Prometheus evaluates it: the rule files and the k8s target's
+/// PrometheusRule (whose `spec.groups` is the same schema) both serialize this.
+pub(crate) fn rule_group(stack: &Stack, group: &AlertGroup) -> RuleGroup {
+    // Records first: the group evaluates its rules in order, so alerts that use a recorded
+    // metric see this evaluation's value.
+    let records = group.records.iter().map(|r| {
+        AnyRule::Record(RecordYaml {
+            record: r.metric.clone(),
+            expr: Multiline(rule_value(stack, &r.expr)),
+            labels: r.labels.iter().map(|(k, v)| (k.clone(), rule_value(stack, v))).collect(),
+        })
+    });
+    let alerts = group.alerts.iter().map(|a| {
+        let mut labels: IndexMap<String, String> = IndexMap::new();
+        if let Some(s) = &a.severity {
+            labels.insert("severity".into(), s.clone());
+        }
+        for (k, v) in &a.labels {
+            labels.insert(k.clone(), rule_value(stack, v));
+        }
+        let mut annotations = IndexMap::new();
+        for (key, v) in [("summary", &a.summary), ("description", &a.description), ("runbook_url", &a.runbook)] {
+            if let Some(v) = v {
+                annotations.insert(key.to_string(), Multiline(rule_value(stack, v)));
+            }
+        }
+        AnyRule::Alert(Rule {
+            alert: a.name.clone(),
+            expr: Multiline(rule_value(stack, &a.expr)),
+            for_: a.for_ms.map(duration),
+            labels,
+            annotations,
+        })
+    });
+    RuleGroup {
+        name: group.name.clone(),
+        interval: group.interval_ms.map(duration),
+        limit: group.limit,
+        rules: records.chain(alerts).collect(),
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,8 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use super::{exporter_job, exporter_preset, yaml, OutputFile, ALERTMANAGER_DIR, ALERTMANAGER_PORT, PROMETHEUS_DIR};
+// The rule groups are shared with the k8s target's PrometheusRule.
+use super::{duration, rule_group, rule_value as value, AnyRule, Multiline, Rule, RuleGroup};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 
@@ -174,59 +176,6 @@ struct RuleFile {
 }
 
 #[derive(Serialize)]
-struct RuleGroup {
-    name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    interval: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    limit: Option<u64>,
-    rules: Vec<AnyRule>,
-}
-
-/// A recording or an alerting rule, as the group's `rules` list holds both.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum AnyRule {
-    Record(RecordYaml),
-    Alert(Rule),
-}
-
-#[derive(Serialize)]
-struct RecordYaml {
-    record: String,
-    expr: Multiline,
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
-    labels: IndexMap<String, String>,
-}
-
-#[derive(Serialize)]
-struct Rule {
-    alert: String,
-    expr: Multiline,
-    #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
-    for_: Option<String>,
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
-    labels: IndexMap<String, String>,
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
-    annotations: IndexMap<String, Multiline>,
-}
-
-/// An expression or annotation: written as a literal block scalar (`|`) when it spans lines,
-/// so that it reads in review as it was written, rather than as one quoted line of `\n`s.
-/// Text with an invisible character stays a quoted scalar, where `yaml` escapes it.
-struct Multiline(String);
-
-impl Serialize for Multiline {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0.contains('\n') && !self.0.chars().any(crate::ir::is_hidden) {
-            serde_saphyr::LitStr(&self.0).serialize(s)
-        } else {
-            self.0.serialize(s)
-        }
-    }
-}
-
-#[derive(Serialize)]
 struct AmConfig {
     route: AmRoute,
     receivers: Vec<AmReceiver>,
@@ -318,29 +267,6 @@ struct SlackConfig {
 struct WebhookConfig {
     url_file: String,
     send_resolved: bool,
-}
-
-/// Milliseconds in Prometheus' duration spelling (`1m30s`, `90d`, `500ms`).
-pub fn duration(ms: u64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut rest = ms;
-    let mut out = String::new();
-    for (unit, size) in [("d", 86_400_000u64), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
-        let n = rest / size;
-        rest %= size;
-        if n > 0 {
-            out.push_str(&format!("{n}{unit}"));
-        }
-    }
-    out
-}
-
-/// A stack string (`$$` a literal `$`, `${param}` its default) as Prometheus gets it.
-/// `{{ $labels.x }}` and `$value` are literal text in the stack, so they are kept.
-fn value(stack: &Stack, s: &str) -> String {
-    Text::from_default(s).render(|name| stack.param_value(name).unwrap_or_default())
 }
 
 /// The params a stack string uses.
@@ -747,45 +673,7 @@ fn prometheus_yml(stack: &Stack) -> String {
 }
 
 fn rules_yml(stack: &Stack, group: &AlertGroup) -> String {
-    // Records first: the group evaluates its rules in order, so alerts that use a recorded
-    // metric see this evaluation's value.
-    let records = group.records.iter().map(|r| {
-        AnyRule::Record(RecordYaml {
-            record: r.metric.clone(),
-            expr: Multiline(value(stack, &r.expr)),
-            labels: r.labels.iter().map(|(k, v)| (k.clone(), value(stack, v))).collect(),
-        })
-    });
-    let alerts = group.alerts.iter().map(|a| {
-        let mut labels: IndexMap<String, String> = IndexMap::new();
-        if let Some(s) = &a.severity {
-            labels.insert("severity".into(), s.clone());
-        }
-        for (k, v) in &a.labels {
-            labels.insert(k.clone(), value(stack, v));
-        }
-        let mut annotations = IndexMap::new();
-        for (key, v) in [("summary", &a.summary), ("description", &a.description), ("runbook_url", &a.runbook)] {
-            if let Some(v) = v {
-                annotations.insert(key.to_string(), Multiline(value(stack, v)));
-            }
-        }
-        AnyRule::Alert(Rule {
-            alert: a.name.clone(),
-            expr: Multiline(value(stack, &a.expr)),
-            for_: a.for_ms.map(duration),
-            labels,
-            annotations,
-        })
-    });
-    let file = RuleFile {
-        groups: vec![RuleGroup {
-            name: group.name.clone(),
-            interval: group.interval_ms.map(duration),
-            limit: group.limit,
-            rules: records.chain(alerts).collect(),
-        }],
-    };
+    let file = RuleFile { groups: vec![rule_group(stack, group)] };
     let mut text = header(stack);
     text.push_str(&yaml(&file));
     text

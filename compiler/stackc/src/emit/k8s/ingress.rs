@@ -22,17 +22,14 @@ impl Builder<'_> {
         // Certificates for one secret would fight), listing every host.
         let all_hosts: Vec<String> =
             stack.sites.iter().flat_map(|s| s.hosts.iter().map(|h| stack.compile_time(h))).collect();
-        self.proxy_warnings(https);
+        self.proxy_warnings(https, "the Ingress");
         let mut issuer_done = false;
         let mut names: BTreeSet<String> = BTreeSet::new();
         let planned = stack.proxy_plan.as_ref().map_or(&[][..], |p| &p.sites[..]);
         for (si, site) in stack.sites.iter().enumerate() {
             let hosts: Vec<String> = site.hosts.iter().map(|h| self.text(h, site.origin, "a site's host")).collect();
             let Some(first) = hosts.first() else { continue };
-            let mut base = ingress_name(first);
-            while !names.insert(base.clone()) {
-                base.push_str("-x");
-            }
+            let base = unique_site_name(&mut names, first);
             self.site_warnings(site, planned.get(si), nginx);
             self.zone_warnings(site, nginx);
             // Routes grouped by their annotations, in first-seen order.
@@ -93,7 +90,7 @@ impl Builder<'_> {
 
     /// The settings of `proxy` an Ingress has no field or annotation for: they are the
     /// ingress controller's (its ConfigMap) or cert-manager's, said once at each setting.
-    pub(super) fn proxy_warnings(&mut self, https: bool) {
+    pub(super) fn proxy_warnings(&mut self, https: bool, router: &str) {
         let Some(proxy) = &self.stack.proxy else { return };
         let stack = self.stack;
         let at = |key: &str| stack.proxy_origins.get(key).copied();
@@ -115,11 +112,11 @@ impl Builder<'_> {
                 self.warn(
                     origin,
                     format!(
-                        "the Ingress does not express `tls` {}: on Kubernetes certificates come from cert-manager \
+                        "{router} does not express `tls` {}: on Kubernetes certificates come from cert-manager \
                          (`cluster-issuer=`) and TLS settings from the ingress controller",
                         lost.join(", ")
                     ),
-                    "not expressed on the Ingress",
+                    &format!("not expressed on {router}"),
                     "set the ACME account in the ClusterIssuer, and HSTS, OCSP stapling, sessions and ciphers in the \
                      ingress controller's configuration (ingress-nginx: its ConfigMap)",
                 );
@@ -129,8 +126,8 @@ impl Builder<'_> {
             if let Some(origin) = at("gzip") {
                 self.warn(
                     origin,
-                    "the Ingress does not compress responses: `gzip` is the ingress controller's setting on Kubernetes",
-                    "not expressed on the Ingress",
+                    format!("{router} does not compress responses: `gzip` is the ingress controller's setting on Kubernetes"),
+                    &format!("not expressed on {router}"),
                     "enable compression in the controller's configuration (ingress-nginx: `use-gzip` in its ConfigMap)",
                 );
             }
@@ -149,10 +146,10 @@ impl Builder<'_> {
             self.warn(
                 origin,
                 format!(
-                    "the Ingress does not express `upstream \"{name}\"` {}: the Service balances over ready pods",
+                    "{router} does not express `upstream \"{name}\"` {}: the Service balances over ready pods",
                     set.join(", ")
                 ),
-                "not expressed on the Ingress",
+                &format!("not expressed on {router}"),
                 "Kubernetes sends traffic only to pods whose readiness probe passes; balancing is the controller's setting",
             );
         }
@@ -496,6 +493,15 @@ pub(super) fn ingress_name(host: &str) -> String {
     } else {
         s
     }
+}
+
+/// The name of a site's Ingress or HTTPRoute, unique among the sites (`-x` appended).
+pub(super) fn unique_site_name(names: &mut BTreeSet<String>, first_host: &str) -> String {
+    let mut base = ingress_name(first_host);
+    while !names.insert(base.clone()) {
+        base.push_str("-x");
+    }
+    base
 }
 
 /// An nginx size (`proxy-body-size`): nginx's `k`, `m` and `g` are binary.

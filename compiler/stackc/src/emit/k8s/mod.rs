@@ -20,6 +20,8 @@ use super::{header, shell_word, BackupEngine, BackupJob, EmitOptions, OutputFile
 // What the workload shapes and security.rs share with the other targets (`super::super`
 // is not allowed in emit/).
 use super::{image_base, image_repository_and_tag, yaml, POSTGRES_IMAGES};
+// The Prometheus target's rule groups, which the PrometheusRule holds (monitoring.rs).
+use super::{duration, rule_group, RuleGroup};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 
@@ -28,10 +30,12 @@ mod config;
 mod disruption;
 mod ingress;
 mod jobs;
+mod monitoring;
 mod network_policy;
 mod nodes;
 mod objects;
 mod probes;
+mod routes;
 mod security;
 mod services;
 mod storage;
@@ -199,8 +203,11 @@ const KIND_ORDER: &[&str] = &[
     "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
     "Ingress",
+    "HTTPRoute",
     "CronJob",
     "NetworkPolicy",
+    "ServiceMonitor",
+    "PrometheusRule",
 ];
 
 struct Builder<'a> {
@@ -256,9 +263,15 @@ impl<'a> Builder<'a> {
         for svc in stack.services.values() {
             self.service(svc);
         }
-        self.ingresses();
+        if routes::gateway_api(stack) {
+            self.http_routes();
+        } else {
+            self.unused_gateway_options();
+            self.ingresses();
+        }
         self.backups();
         self.network_policies();
+        self.monitoring_objects();
         self.stack_warnings();
         self.name_clashes();
         let mut files = Vec::new();
@@ -445,7 +458,18 @@ impl<'a> Builder<'a> {
     }
 
     fn stack_warnings(&mut self) {
-        if let Some(m) = &self.stack.monitoring {
+        if let Some(m) = self.stack.monitoring.as_ref().filter(|_| monitoring::prometheus_operator(self.stack)) {
+            let origin = m.prometheus_service.origin;
+            self.warn(
+                origin,
+                "the k8s target does not run Prometheus, its exporters or Alertmanager: the cluster's \
+                 prometheus-operator scrapes the ServiceMonitors and evaluates the PrometheusRule, and its \
+                 Alertmanager routes the alerts (the stack's receivers are not written)",
+                "monitoring",
+                "let the operator's Prometheus select the namespace's ServiceMonitors and PrometheusRules \
+                 (serviceMonitorSelector / ruleSelector; the stack's `labels` are on both)",
+            );
+        } else if let Some(m) = &self.stack.monitoring {
             let origin = m.prometheus_service.origin;
             self.warn(
                 origin,

@@ -121,7 +121,11 @@ pub fn network_edges(stack: &Stack) -> Vec<NetworkEdge> {
         }
     }
     {
-        let ingress = Peer::Namespace(option(stack, "ingress-namespace").unwrap_or(DEFAULT_INGRESS_NAMESPACE.into()));
+        let ingress = Peer::Namespace(
+            option(stack, "ingress-namespace")
+                .or_else(|| super::routes::gateway_api(stack).then(|| super::routes::gateway_namespace(stack)))
+                .unwrap_or(DEFAULT_INGRESS_NAMESPACE.into()),
+        );
         for site in &stack.sites {
             for r in &site.routes {
                 if let Action::Proxy { service, port } = &r.action {

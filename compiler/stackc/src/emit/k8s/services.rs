@@ -11,16 +11,11 @@ impl Builder<'_> {
         if svc.ports.is_empty() && !svc.stateful && svc.service_type != ServiceType::Headless {
             return;
         }
-        let named = svc.ports.len() > 1;
         let ports = svc
             .ports
             .iter()
             .map(|p| ServicePort {
-                // A port's own name is kept even when it is the only one: service meshes and
-                // `targetPort` references read it.
-                name: p.name.clone().filter(|n| valid_port_name(n)).or_else(|| {
-                    named.then(|| format!("{}-{}", protocol(p.protocol).to_ascii_lowercase(), p.service_port()))
-                }),
+                name: service_port_name(svc, p),
                 port: p.service_port(),
                 target_port: p.port,
                 protocol: protocol(p.protocol),
@@ -41,4 +36,14 @@ impl Builder<'_> {
             data: None,
         });
     }
+}
+
+/// The name of a Service port. A port's own name is kept even when it is the only one:
+/// service meshes, `targetPort` references and ServiceMonitor endpoints read it.
+pub(super) fn service_port_name(svc: &Service, p: &Port) -> Option<String> {
+    let named = svc.ports.len() > 1;
+    p.name
+        .clone()
+        .filter(|n| valid_port_name(n))
+        .or_else(|| named.then(|| format!("{}-{}", protocol(p.protocol).to_ascii_lowercase(), p.service_port())))
 }

@@ -94,7 +94,7 @@ impl Builder<'_> {
             pod_labels.insert(k, v);
         }
         let mut annotations = IndexMap::new();
-        if let Some(m) = &svc.metrics {
+        if let Some(m) = svc.metrics.as_ref().filter(|_| !monitoring::prometheus_operator(self.stack)) {
             pod_labels.insert("job".into(), m.job.clone());
             annotations.insert("prometheus.io/scrape".to_string(), "true".to_string());
             let path = self.text(&Text::from_default(&m.path), svc.origin_of("metrics"), "`metrics path=`");
