@@ -463,6 +463,8 @@ pub struct Service {
     pub env_files: Vec<EnvFile>,
     /// `scratch`: empty directories on disk (`tmpfs` is in memory).
     pub scratch: Vec<Tmpfs>,
+    /// `service-account token=#true`: the Kubernetes pods mount their API token.
+    pub service_account_token: bool,
 }
 
 /// `toleration [KEY] value= effect=`: no key tolerates every taint; no value, any value.

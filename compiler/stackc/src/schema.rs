@@ -520,6 +520,11 @@ const SERVICE: &[NodeSpec] = &[
     .args(&[("path", MountTarget)], 1)
     .props(&[p("size", Size)])
     .keyed(),
+    n(
+        "service-account",
+        "k8s: the pods' ServiceAccount; `token=#true` mounts its API token (for a service that talks to the Kubernetes API)",
+    )
+    .props(&[p("token", Bool)]),
 ];
 
 const ROUTE_PROPS: &[PropSpec] = &[

@@ -362,3 +362,22 @@ fn kubectl_kustomize_renders_every_golden_k8s_directory() {
         assert!(out.status.success(), "{}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn a_service_account_token_is_mounted_only_where_the_stack_asks() {
+    let (files, diags) = build();
+    let admin = file(&files, "k8s/deployment-admin.yaml");
+    assert!(admin.contains("      serviceAccountName: admin\n      automountServiceAccountToken: true\n"), "{admin}");
+    // The account itself keeps no token: another pod naming it does not get one by default.
+    let account = file(&files, "k8s/serviceaccount-admin.yaml");
+    assert!(account.contains("automountServiceAccountToken: false\n"), "{account}");
+    let web = file(&files, "k8s/deployment-web.yaml");
+    assert!(web.contains("      automountServiceAccountToken: false\n"), "{web}");
+    let line = line_of("service-account token=#true");
+    assert!(
+        diags.contains(&format!(
+            "W0501 line {line}: compose has no Kubernetes API: `service-account token=#true` of `admin` is not expressed"
+        )),
+        "{diags:#?}"
+    );
+}

@@ -639,6 +639,7 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             })
             .collect(),
         scratch: empty_dirs(cx, n, "scratch"),
+        service_account_token: child("service-account").and_then(|a| a.prop_bool("token")).unwrap_or(false),
     }
 }
 
