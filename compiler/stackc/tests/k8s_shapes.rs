@@ -1,8 +1,8 @@
 //! The workload shapes of the Kubernetes target, on `tests/k8s_shapes/shapes.stack.kdl`: a
 //! service on every node with host access, Service types and ports, probes with headers and a
-//! startup probe. The manifests and the compose file are snapshotted, the values that matter
-//! are asserted, and the output passes `kubernetes-validate --strict`, `kubectl kustomize` and
-//! Docker Compose v2 `config -q`. `kubectl kustomize` also renders every golden `k8s/`.
+//! startup probe, init steps, a ServiceAccount token. The manifests and the compose file are
+//! snapshotted, the values that matter are asserted, and the output passes
+//! `kubernetes-validate --strict`, `kubectl kustomize` and Docker Compose v2 `config -q`. `kubectl kustomize` also renders every golden `k8s/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -338,7 +338,14 @@ fn the_shapes_pass_kubernetes_validate_kustomize_and_docker_compose() {
     }
     if let Some(dc) = tool("compose2/real/docker-compose", None) {
         let out =
-            Command::new(dc).arg("-f").arg(dir.join("docker-compose.yml")).args(["config", "-q"]).output().unwrap();
+            // The secret of `api` comes from the deploy environment, as compose requires it.
+            Command::new(dc)
+                .arg("-f")
+                .arg(dir.join("docker-compose.yml"))
+                .args(["config", "-q"])
+                .env("DB_PASSWORD", "not-a-secret")
+                .output()
+                .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -379,5 +386,55 @@ fn a_service_account_token_is_mounted_only_where_the_stack_asks() {
             "W0501 line {line}: compose has no Kubernetes API: `service-account token=#true` of `admin` is not expressed"
         )),
         "{diags:#?}"
+    );
+}
+
+#[test]
+fn init_steps_are_init_containers_and_one_shot_compose_services_the_service_waits_for() {
+    let (files, _) = build();
+    let d = file(&files, "k8s/deployment-api.yaml");
+    let (init, main) = d.split_once("      containers:\n").expect("containers");
+    // In order, each with its command as args (the image's entrypoint stays), its image or
+    // the service's, the service's env with its own over it, and the service's mounts and
+    // security context.
+    assert!(
+        init.contains(
+            "      initContainers:\n      - name: wait-for-db\n        image: busybox:1.36\n        args:\n        - sh\n        \
+             - -c\n        - until nc -z db 5432; do sleep 1; done\n"
+        ),
+        "{d}"
+    );
+    assert!(
+        init.contains("      - name: migrate\n        image: ghcr.io/acme/api:1.4.0\n        args:\n        - api\n        - migrate\n        - --wait\n"),
+        "{d}"
+    );
+    assert!(init.find("name: wait-for-db") < init.find("name: migrate"), "{d}");
+    assert!(init.contains("        - name: MIGRATE_TIMEOUT\n          value: 60s\n"), "{d}");
+    assert_eq!(init.matches("              name: shapes-secrets\n              key: DB_PASSWORD\n").count(), 2, "{d}");
+    assert_eq!(init.matches("        - name: uploads\n          mountPath: /srv/uploads\n").count(), 2, "{d}");
+    assert_eq!(init.matches("          allowPrivilegeEscalation: false\n").count(), 2, "{d}");
+    assert!(!main.contains("MIGRATE_TIMEOUT") && !main.contains("migrate"), "the step's env is its own: {main}");
+
+    let compose = file(&files, "docker-compose.yml");
+    let wait = service_block(compose, "api-wait-for-db");
+    assert!(wait.contains("image: busybox:1.36\n") && wait.contains("restart: \"no\"\n"), "{wait}");
+    assert!(wait.contains("volumes:\n- uploads:/srv/uploads\n") && !wait.contains("healthcheck"), "{wait}");
+    let migrate = service_block(compose, "api-migrate");
+    assert!(
+        migrate.contains("image: ghcr.io/acme/api:1.4.0\n") && migrate.contains("MIGRATE_TIMEOUT: 60s\n"),
+        "{migrate}"
+    );
+    assert!(
+        migrate.contains("depends_on:\n  api-wait-for-db:\n    condition: service_completed_successfully\n"),
+        "{migrate}"
+    );
+    assert!(!migrate.contains("expose:"), "{migrate}");
+    let api = service_block(compose, "api");
+    assert!(
+        api.contains(
+            "depends_on:\n  api-wait-for-db:\n    condition: service_completed_successfully\n  api-migrate:\n    \
+             condition: service_completed_successfully\n"
+        ),
+        "{api}"
     );
 }

@@ -27,6 +27,7 @@ mod backup;
 mod config;
 mod disruption;
 mod ingress;
+mod init_steps;
 mod jobs;
 mod network_policy;
 mod nodes;

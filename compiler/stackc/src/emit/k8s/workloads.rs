@@ -340,6 +340,7 @@ impl Builder<'_> {
         }
         self.compose_settings(svc, &mut container);
         self.swarm_settings(svc);
+        pod.init_containers = self.init_containers(svc, &container);
         if let Some(d) = svc.depends_on.first() {
             self.warn(
                 d.origin,
