@@ -438,3 +438,43 @@ fn init_steps_are_init_containers_and_one_shot_compose_services_the_service_wait
         "{api}"
     );
 }
+
+/// The error diagnostics of a small stack built for compose and Kubernetes, as `CODE message`.
+fn errors_of(text: &str) -> Vec<String> {
+    let emit = EmitOptions { targets: Some(vec![TargetKind::Compose, TargetKind::K8s]), ..EmitOptions::default() };
+    let built = stackc::build("steps.stack.kdl", text, &Options::default(), &emit);
+    built
+        .outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.code.as_str().starts_with('E'))
+        .map(|d| format!("{} {}", d.code.as_str(), d.message))
+        .collect()
+}
+
+#[test]
+fn init_step_names_that_clash_and_steps_without_a_command_are_refused() {
+    let targets = "targets {\n    compose\n    k8s\n}\n";
+    // The step's container would have the main container's name.
+    let errors = errors_of(&format!(
+        "stack \"s\"\nservice \"api\" {{\n    image \"ghcr.io/acme/api:1.0.0\"\n    init-step \"api\" {{\n        command \"migrate\"\n    }}\n}}\n{targets}"
+    ));
+    assert_eq!(
+        errors,
+        ["E0501 service `api`: its init step has the name of the service's own container"],
+        "{errors:#?}"
+    );
+    // `api-migrate` is the compose service of the step.
+    let errors = errors_of(&format!(
+        "stack \"s\"\nservice \"api\" {{\n    image \"ghcr.io/acme/api:1.0.0\"\n    init-step \"migrate\" {{\n        command \"migrate\"\n    }}\n}}\nservice \"api-migrate\" {{\n    image \"ghcr.io/acme/api:1.0.0\"\n}}\n{targets}"
+    ));
+    assert_eq!(
+        errors,
+        ["E0501 service `api-migrate` clashes with the compose service of `api`'s init step `migrate`"],
+        "{errors:#?}"
+    );
+    let errors = errors_of(&format!(
+        "stack \"s\"\nservice \"api\" {{\n    image \"ghcr.io/acme/api:1.0.0\"\n    init-step \"migrate\" {{\n        env A=\"1\"\n    }}\n}}\n{targets}"
+    ));
+    assert!(errors.len() == 1 && errors[0].contains("command"), "{errors:#?}");
+}
