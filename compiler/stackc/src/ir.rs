@@ -468,6 +468,9 @@ pub struct Service {
     /// `init-step`s, in order: each must succeed before the next, and the last before the
     /// service's container starts.
     pub init_steps: Vec<InitStep>,
+    /// `sidecar`s: containers beside the service's, with its volumes and security settings
+    /// and their own `env` only (`command` empty: the image's).
+    pub sidecars: Vec<InitStep>,
 }
 
 /// `init-step NAME { image command env }`: a command run to completion before the service

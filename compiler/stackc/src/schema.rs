@@ -533,6 +533,22 @@ const SERVICE: &[NodeSpec] = &[
     .kids(INIT_STEP)
     .needs(&[&["command"]])
     .merge(Merge::DeepKey),
+    n(
+        "sidecar",
+        "a container beside the service's for its whole life (k8s native sidecar; compose a service in its network)",
+    )
+    .args(&[NAME], 1)
+    .kids(SIDECAR)
+    .needs(&[&["image"]])
+    .merge(Merge::DeepKey),
+];
+
+/// The settings of a `sidecar`: its volumes and security settings are its service's, its
+/// environment only its own.
+const SIDECAR: &[NodeSpec] = &[
+    n("image", "the sidecar's image").args(&[("image", Image)], 1),
+    n("command", "the sidecar's command (the image's CMD by default)").rest("word", Text, 1),
+    n("env", "variables of the sidecar (the service's are not passed)").free(EnvName, Scalar, true),
 ];
 
 /// The settings of an `init-step`: the rest (volumes, secret files, `env-from`, user,

@@ -399,7 +399,7 @@ fn init_steps_are_init_containers_and_one_shot_compose_services_the_service_wait
     // security context.
     assert!(
         init.contains(
-            "      initContainers:\n      - name: wait-for-db\n        image: busybox:1.36\n        args:\n        - sh\n        \
+            "      - name: wait-for-db\n        image: busybox:1.36\n        args:\n        - sh\n        \
              - -c\n        - until nc -z db 5432; do sleep 1; done\n"
         ),
         "{d}"
@@ -408,11 +408,13 @@ fn init_steps_are_init_containers_and_one_shot_compose_services_the_service_wait
         init.contains("      - name: migrate\n        image: ghcr.io/acme/api:1.4.0\n        args:\n        - api\n        - migrate\n        - --wait\n"),
         "{d}"
     );
+    // The sidecar first: the steps may need it.
+    assert!(init.contains("      initContainers:\n      - name: log-shipper\n"), "{d}");
     assert!(init.find("name: wait-for-db") < init.find("name: migrate"), "{d}");
     assert!(init.contains("        - name: MIGRATE_TIMEOUT\n          value: 60s\n"), "{d}");
     assert_eq!(init.matches("              name: shapes-secrets\n              key: DB_PASSWORD\n").count(), 2, "{d}");
-    assert_eq!(init.matches("        - name: uploads\n          mountPath: /srv/uploads\n").count(), 2, "{d}");
-    assert_eq!(init.matches("          allowPrivilegeEscalation: false\n").count(), 2, "{d}");
+    assert_eq!(init.matches("        - name: uploads\n          mountPath: /srv/uploads\n").count(), 3, "{d}");
+    assert_eq!(init.matches("          allowPrivilegeEscalation: false\n").count(), 3, "{d}");
     assert!(!main.contains("MIGRATE_TIMEOUT") && !main.contains("migrate"), "the step's env is its own: {main}");
 
     let compose = file(&files, "docker-compose.yml");
@@ -461,7 +463,7 @@ fn init_step_names_that_clash_and_steps_without_a_command_are_refused() {
     ));
     assert_eq!(
         errors,
-        ["E0501 service `api`: its init step has the name of the service's own container"],
+        ["E0501 service `api`: the container name `api` is taken (by the service or another step or sidecar)"],
         "{errors:#?}"
     );
     // `api-migrate` is the compose service of the step.
@@ -470,11 +472,35 @@ fn init_step_names_that_clash_and_steps_without_a_command_are_refused() {
     ));
     assert_eq!(
         errors,
-        ["E0501 service `api-migrate` clashes with the compose service of `api`'s init step `migrate`"],
+        ["E0501 service `api-migrate` clashes with the compose service of `api`'s `migrate`"],
         "{errors:#?}"
     );
     let errors = errors_of(&format!(
         "stack \"s\"\nservice \"api\" {{\n    image \"ghcr.io/acme/api:1.0.0\"\n    init-step \"migrate\" {{\n        env A=\"1\"\n    }}\n}}\n{targets}"
     ));
     assert!(errors.len() == 1 && errors[0].contains("command"), "{errors:#?}");
+}
+
+#[test]
+fn a_sidecar_is_a_native_sidecar_and_a_compose_service_in_the_services_network() {
+    let (files, _) = build();
+    let d = file(&files, "k8s/deployment-api.yaml");
+    let (init, main) = d.split_once("      containers:\n").expect("containers");
+    let (shipper, _) = init.split_once("      - name: wait-for-db\n").expect("the steps after the sidecar");
+    assert!(shipper.contains("        image: fluent/fluent-bit:3.1.9\n"), "{shipper}");
+    assert!(shipper.ends_with("        restartPolicy: Always\n"), "{shipper}");
+    // Its own env only: none of the API's variables or secrets.
+    assert!(
+        shipper.contains("        env:\n        - name: SHIPPER_TAG\n          value: api\n        volumeMounts:\n"),
+        "{shipper}"
+    );
+    assert!(!shipper.contains("DB_PASSWORD") && !shipper.contains("DATABASE_HOST"), "{shipper}");
+    assert!(shipper.contains("        - name: uploads\n          mountPath: /srv/uploads\n"), "{shipper}");
+    assert!(!main.contains("log-shipper") && !main.contains("restartPolicy"), "{main}");
+
+    let c = service_block(file(&files, "docker-compose.yml"), "api-log-shipper");
+    assert!(c.contains("network_mode: service:api\n") && !c.contains("networks:"), "{c}");
+    assert!(c.contains("depends_on:\n  api:\n    condition: service_started\n"), "{c}");
+    assert!(c.contains("environment:\n  SHIPPER_TAG: api\nvolumes:\n- uploads:/srv/uploads\n"), "{c}");
+    assert!(!c.contains("restart:") && !c.contains("expose:") && !c.contains("healthcheck:"), "{c}");
 }

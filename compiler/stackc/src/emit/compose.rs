@@ -385,6 +385,7 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
             services.insert(name, step);
         }
         services.insert(svc.name.clone(), main);
+        services.extend(init_steps::sidecar_services(stack, svc, &mut secrets, opts));
     }
     let networks = networks(stack);
     let mut volumes = volumes(stack);

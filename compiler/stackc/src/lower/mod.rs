@@ -464,7 +464,8 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             .collect(),
         origin: origin(a.span),
     });
-    let init_steps = init_steps(n, &env, &env_origins, &mut secrets);
+    let init_steps = companions(n, "init-step", Some((&env, &env_origins)), &mut secrets);
+    let sidecars = companions(n, "sidecar", None, &mut secrets);
     let replicas = child("replicas")
         .and_then(|r| r.arg(0)?.value.as_int())
         .and_then(|i| u32::try_from(i).ok())
@@ -637,6 +638,7 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
         scratch: empty_dirs(cx, n, "scratch"),
         service_account_token: child("service-account").and_then(|a| a.prop_bool("token")).unwrap_or(false),
         init_steps,
+        sidecars,
     }
 }
 
@@ -655,21 +657,22 @@ fn env_into(
     }
 }
 
-/// A service's `init-step`s; the secrets their `env` names join the service's.
-fn init_steps(
+/// A service's `init-step`s (whose `env` is merged over `base`, the service's) or `sidecar`s
+/// (`base` `None`); the secrets their `env` names join the service's.
+fn companions(
     n: &Node,
-    env: &IndexMap<String, EnvValue>,
-    env_origins: &IndexMap<String, Origin>,
+    kind: &str,
+    base: Option<(&IndexMap<String, EnvValue>, &IndexMap<String, Origin>)>,
     secrets: &mut Vec<String>,
 ) -> Vec<InitStep> {
-    n.children_named("init-step")
+    n.children_named(kind)
         .filter_map(|step| {
-            let (mut env, mut env_origins) = (env.clone(), env_origins.clone());
+            let (mut env, mut env_origins) = base.map(|(e, o)| (e.clone(), o.clone())).unwrap_or_default();
             env_into(step, &mut env, &mut env_origins, secrets);
             Some(InitStep {
                 name: step.arg_str(0)?.to_string(),
                 image: step.child("image").and_then(|i| i.arg(0)).map(entry_text),
-                command: step.child("command")?.args.iter().map(entry_text).collect(),
+                command: step.child("command").map(|c| c.args.iter().map(entry_text).collect()).unwrap_or_default(),
                 env,
                 env_origins,
                 origin: origin(step.span),

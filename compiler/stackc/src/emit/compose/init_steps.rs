@@ -1,11 +1,12 @@
-//! A service's `init-step`s in compose: one-shot services that the service waits for.
+//! A service's `init-step`s and `sidecar`s in compose: one-shot services that the service
+//! waits for, and services in its network namespace.
 
 use super::secrets::Secrets;
 use super::service::service;
 use super::{CDepends, CService};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::emit::EmitOptions;
-use crate::ir::{Service, Stack};
+use crate::ir::{InitStep, Service, Stack};
 
 const COMPLETED: CDepends = CDepends { condition: "service_completed_successfully" };
 
@@ -29,32 +30,11 @@ pub(super) fn init_step_services(
     for step in &svc.init_steps {
         let name = step_service_name(svc, &step.name);
         let derived = Service {
-            name: name.clone(),
-            image: step.image.clone().or_else(|| svc.image.clone()),
-            // With its own image the step builds nothing; without, it runs the service's build.
-            build: if step.image.is_some() { None } else { svc.build.clone() },
-            command: Some(step.command.clone()),
-            entrypoint: None,
-            env: step.env.clone(),
-            env_origins: step.env_origins.clone(),
-            ports: Vec::new(),
-            publish: Vec::new(),
-            health: None,
-            readiness: None,
-            replicas: 1,
-            autoscale: None,
-            global: false,
-            hostname: None,
             restart: Some("no".into()),
             restart_max_attempts: None,
             restart_delay: None,
             restart_window: None,
-            metrics: None,
-            update: None,
-            rollback: None,
-            container_name: None,
-            init_steps: Vec::new(),
-            ..svc.clone()
+            ..companion(svc, step, &name)
         };
         let mut c = service(stack, &derived, secrets, opts);
         // A generated service (Prometheus, an exporter) gets its default image after `service`.
@@ -70,23 +50,80 @@ pub(super) fn init_step_services(
     out
 }
 
-/// A step's service name taken by a service of the stack would replace it.
+/// The service of a step or sidecar: `svc` with the companion's image, command and env, and
+/// nothing that makes it reachable or replicated.
+fn companion(svc: &Service, step: &InitStep, name: &str) -> Service {
+    Service {
+        name: name.to_string(),
+        image: step.image.clone().or_else(|| svc.image.clone()),
+        // With its own image it builds nothing; without, it runs the service's build.
+        build: if step.image.is_some() { None } else { svc.build.clone() },
+        command: (!step.command.is_empty()).then(|| step.command.clone()),
+        entrypoint: None,
+        env: step.env.clone(),
+        env_origins: step.env_origins.clone(),
+        ports: Vec::new(),
+        publish: Vec::new(),
+        health: None,
+        readiness: None,
+        replicas: 1,
+        autoscale: None,
+        global: false,
+        hostname: None,
+        metrics: None,
+        update: None,
+        rollback: None,
+        container_name: None,
+        init_steps: Vec::new(),
+        sidecars: Vec::new(),
+        ..svc.clone()
+    }
+}
+
+/// The services of `svc`'s sidecars: each in the network namespace of `svc`'s container
+/// (`network_mode: service:SERVICE`, so `localhost` is the service, as in a pod), with the
+/// service's volumes and security settings but not its secret files or `env-from`.
+pub(super) fn sidecar_services(
+    stack: &Stack,
+    svc: &Service,
+    secrets: &mut Secrets,
+    opts: &EmitOptions,
+) -> Vec<(String, CService)> {
+    let mut out = Vec::new();
+    for sidecar in &svc.sidecars {
+        let name = step_service_name(svc, &sidecar.name);
+        let derived = Service {
+            env_from: Vec::new(),
+            secret_files: Vec::new(),
+            networks: Vec::new(),
+            host_network: false,
+            ..companion(svc, sidecar, &name)
+        };
+        let mut c = service(stack, &derived, secrets, opts);
+        c.network_mode = Some(format!("service:{}", svc.name));
+        c.depends_on.insert(svc.name.clone(), CDepends { condition: "service_started" });
+        out.push((name, c));
+    }
+    out
+}
+
+/// A step's or sidecar's service name taken by a service of the stack would replace it.
 pub(super) fn check_init_step_names(stack: &Stack, out: &mut Vec<Diagnostic>) {
     for svc in stack.services.values() {
-        for step in &svc.init_steps {
+        for step in svc.init_steps.iter().chain(&svc.sidecars) {
             let name = step_service_name(svc, &step.name);
             if let Some(other) = stack.services.get(&name) {
                 out.push(
                     Diagnostic::error(
                         Code::TargetCannotExpress,
                         format!(
-                            "service `{name}` clashes with the compose service of `{}`'s init step `{}`",
+                            "service `{name}` clashes with the compose service of `{}`'s `{}`",
                             svc.name, step.name
                         ),
                     )
                     .at(origin_span(other.origin), "declared here")
-                    .label(origin_span(step.origin), "this step runs as the compose service `SERVICE-STEP`")
-                    .help("rename the service or the step"),
+                    .label(origin_span(step.origin), "this runs as the compose service `SERVICE-NAME`")
+                    .help("rename the service, or the step or sidecar"),
                 );
             }
         }

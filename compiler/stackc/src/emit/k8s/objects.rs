@@ -186,6 +186,9 @@ pub(super) struct Container {
     /// `pull-policy`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) image_pull_policy: Option<&'static str>,
+    /// `Always` on an init container: a native sidecar (`sidecar`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) restart_policy: Option<&'static str>,
 }
 
 #[derive(Serialize)]
