@@ -271,6 +271,7 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
     }
     services.extend(super::init_steps::init_step_services(stack, user, &mut p, secrets, opts));
     services.push((user.name.clone(), p));
+    services.extend(super::init_steps::sidecar_services(stack, user, secrets, opts));
 
     for e in &mon.exporters {
         let preset = super::exporter_preset(&e.kind);
@@ -333,6 +334,7 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
         c.restart.get_or_insert_with(|| "unless-stopped".into());
         services.extend(super::init_steps::init_step_services(stack, &e.service, &mut c, secrets, opts));
         services.push((e.service.name.clone(), c));
+        services.extend(super::init_steps::sidecar_services(stack, &e.service, secrets, opts));
     }
 
     if mon.has_alertmanager() {
