@@ -464,8 +464,9 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             .collect(),
         origin: origin(a.span),
     });
-    let init_steps = companions(n, "init-step", Some((&env, &env_origins)), &mut secrets);
-    let sidecars = companions(n, "sidecar", None, &mut secrets);
+    let init_steps = companions(n, "init-step", &env, &env_origins, &mut secrets);
+    // A sidecar gets none of the service's variables.
+    let sidecars = companions(n, "sidecar", &IndexMap::new(), &IndexMap::new(), &mut secrets);
     let replicas = child("replicas")
         .and_then(|r| r.arg(0)?.value.as_int())
         .and_then(|i| u32::try_from(i).ok())
@@ -657,17 +658,18 @@ fn env_into(
     }
 }
 
-/// A service's `init-step`s (whose `env` is merged over `base`, the service's) or `sidecar`s
-/// (`base` `None`); the secrets their `env` names join the service's.
+/// A service's `init-step`s or `sidecar`s, their `env` merged over `env`; the secrets it
+/// names join the service's.
 fn companions(
     n: &Node,
     kind: &str,
-    base: Option<(&IndexMap<String, EnvValue>, &IndexMap<String, Origin>)>,
+    env: &IndexMap<String, EnvValue>,
+    env_origins: &IndexMap<String, Origin>,
     secrets: &mut Vec<String>,
 ) -> Vec<InitStep> {
     n.children_named(kind)
         .filter_map(|step| {
-            let (mut env, mut env_origins) = base.map(|(e, o)| (e.clone(), o.clone())).unwrap_or_default();
+            let (mut env, mut env_origins) = (env.clone(), env_origins.clone());
             env_into(step, &mut env, &mut env_origins, secrets);
             Some(InitStep {
                 name: step.arg_str(0)?.to_string(),
