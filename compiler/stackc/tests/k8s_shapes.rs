@@ -479,6 +479,18 @@ fn init_step_names_that_clash_and_steps_without_a_command_are_refused() {
         "stack \"s\"\nservice \"api\" {{\n    image \"ghcr.io/acme/api:1.0.0\"\n    init-step \"migrate\" {{\n        env A=\"1\"\n    }}\n}}\n{targets}"
     ));
     assert!(errors.len() == 1 && errors[0].contains("command"), "{errors:#?}");
+    // One name for a step and a sidecar: one container name (k8s), one compose service.
+    let errors = errors_of(&format!(
+        "stack \"s\"\nservice \"api\" {{\n    image \"ghcr.io/acme/api:1.0.0\"\n    init-step \"x\" {{\n        command \"migrate\"\n    }}\n    sidecar \"x\" {{\n        image \"busybox:1.36\"\n    }}\n}}\n{targets}"
+    ));
+    assert_eq!(
+        errors,
+        [
+            "E0501 service `api`: the container name `x` is taken (by the service or another step or sidecar)",
+            "E0501 service `api`: a step and a sidecar are both named `x`",
+        ],
+        "{errors:#?}"
+    );
 }
 
 #[test]

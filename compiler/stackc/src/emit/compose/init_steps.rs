@@ -110,8 +110,20 @@ pub(super) fn sidecar_services(
 /// A step's or sidecar's service name taken by a service of the stack would replace it.
 pub(super) fn check_init_step_names(stack: &Stack, out: &mut Vec<Diagnostic>) {
     for svc in stack.services.values() {
+        let mut seen = std::collections::BTreeSet::new();
         for step in svc.init_steps.iter().chain(&svc.sidecars) {
             let name = step_service_name(svc, &step.name);
+            // A step and a sidecar of one name would be one compose service.
+            if !seen.insert(name.clone()) {
+                out.push(
+                    Diagnostic::error(
+                        Code::TargetCannotExpress,
+                        format!("service `{}`: a step and a sidecar are both named `{}`", svc.name, step.name),
+                    )
+                    .at(origin_span(step.origin), "the second")
+                    .help("rename one: they run as the compose services `SERVICE-NAME`"),
+                );
+            }
             if let Some(other) = stack.services.get(&name) {
                 out.push(
                     Diagnostic::error(
