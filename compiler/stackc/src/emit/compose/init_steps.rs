@@ -3,9 +3,8 @@
 
 use super::secrets::Secrets;
 use super::service::service;
-use super::{CDepends, CService};
+use super::{CDepends, CService, EmitOptions};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
-use crate::emit::EmitOptions;
 use crate::ir::{InitStep, Service, Stack};
 
 const COMPLETED: CDepends = CDepends { condition: "service_completed_successfully" };
