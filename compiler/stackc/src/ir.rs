@@ -463,6 +463,28 @@ pub struct Service {
     pub env_files: Vec<EnvFile>,
     /// `scratch`: empty directories on disk (`tmpfs` is in memory).
     pub scratch: Vec<Tmpfs>,
+    /// `service-account token=#true`: the Kubernetes pods mount their API token.
+    pub service_account_token: bool,
+    /// `init-step`s, in order: each must succeed before the next, and the last before the
+    /// service's container starts.
+    pub init_steps: Vec<InitStep>,
+    /// `sidecar`s: containers beside the service's, with its volumes and security settings
+    /// and their own `env` only (`command` empty: the image's).
+    pub sidecars: Vec<InitStep>,
+}
+
+/// `init-step NAME { image command env }`: a command run to completion before the service
+/// starts, in the service's volumes, secret files, `env-from` and security settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitStep {
+    pub name: String,
+    /// `None`: the service's image.
+    pub image: Option<Text>,
+    pub command: Vec<Text>,
+    /// The service's `env` with the step's own merged over it.
+    pub env: IndexMap<String, EnvValue>,
+    pub env_origins: IndexMap<String, Origin>,
+    pub origin: Origin,
 }
 
 /// `toleration [KEY] value= effect=`: no key tolerates every taint; no value, any value.

@@ -520,6 +520,43 @@ const SERVICE: &[NodeSpec] = &[
     .args(&[("path", MountTarget)], 1)
     .props(&[p("size", Size)])
     .keyed(),
+    n(
+        "service-account",
+        "k8s: the pods' ServiceAccount; `token=#true` mounts its API token (for a service that talks to the Kubernetes API)",
+    )
+    .props(&[p("token", Bool)]),
+    n(
+        "init-step",
+        "a command that must succeed before the container starts (k8s init container; compose a one-shot service)",
+    )
+    .args(&[NAME], 1)
+    .kids(INIT_STEP)
+    .needs(&[&["command"]])
+    .merge(Merge::DeepKey),
+    n(
+        "sidecar",
+        "a container beside the service's for its whole life (k8s native sidecar; compose a service in its network)",
+    )
+    .args(&[NAME], 1)
+    .kids(SIDECAR)
+    .needs(&[&["image"]])
+    .merge(Merge::DeepKey),
+];
+
+/// The settings of a `sidecar`: its volumes and security settings are its service's, its
+/// environment only its own.
+const SIDECAR: &[NodeSpec] = &[
+    n("image", "the sidecar's image").args(&[("image", Image)], 1),
+    n("command", "the sidecar's command (the image's CMD by default)").rest("word", Text, 1),
+    n("env", "variables of the sidecar (the service's are not passed)").free(EnvName, Scalar, true),
+];
+
+/// The settings of an `init-step`: the rest (volumes, secret files, `env-from`, user,
+/// security settings) are its service's.
+const INIT_STEP: &[NodeSpec] = &[
+    n("image", "the step's image (the service's by default)").args(&[("image", Image)], 1),
+    n("command", "the step's command").rest("word", Text, 1),
+    n("env", "variables of the step, over the service's `env`").free(EnvName, Scalar, true),
 ];
 
 const ROUTE_PROPS: &[PropSpec] = &[

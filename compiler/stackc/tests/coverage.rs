@@ -554,7 +554,7 @@ fn place(text: &str, item: &Item, set: &str) -> Option<String> {
     for (i, s) in item.path.iter().enumerate().skip(depth).rev() {
         let slot = (i + 1 == item.path.len()).then_some((item.slot, set.as_str()));
         let line = node_source(s, slot);
-        created = if created.is_empty() { line } else { format!("{line} {{\n{created}\n}}") };
+        created = if created.is_empty() { line } else { nest(&line, &created, item.path[i + 1].name) };
     }
     match found.filter(|_| depth > 0) {
         None => Some(format!("{text}\n{created}\n")),
@@ -567,6 +567,19 @@ fn place(text: &str, item: &Item, set: &str) -> Option<String> {
                 Some(format!("{} {{\n{created}\n}}{}", &text[..after_head], &text[after_head..]))
             }
         }
+    }
+}
+
+/// `child` (a node named `name`) inside the created node `line`: in the block of required
+/// children `line` may have already (a block has one pair of braces), in place of a required
+/// child of the same name.
+fn nest(line: &str, child: &str, name: &str) -> String {
+    match line.strip_suffix("\n}") {
+        Some(head) => {
+            let kept: Vec<&str> = head.lines().filter(|l| !l.starts_with(&format!("{name} "))).collect();
+            format!("{}\n{child}\n}}", kept.join("\n"))
+        }
+        None => format!("{line} {{\n{child}\n}}"),
     }
 }
 

@@ -1,8 +1,8 @@
 //! The workload shapes of the Kubernetes target, on `tests/k8s_shapes/shapes.stack.kdl`: a
 //! service on every node with host access, Service types and ports, probes with headers and a
-//! startup probe. The manifests and the compose file are snapshotted, the values that matter
-//! are asserted, and the output passes `kubernetes-validate --strict`, `kubectl kustomize` and
-//! Docker Compose v2 `config -q`. `kubectl kustomize` also renders every golden `k8s/`.
+//! startup probe, init steps, a ServiceAccount token. The manifests and the compose file are
+//! snapshotted, the values that matter are asserted, and the output passes
+//! `kubernetes-validate --strict`, `kubectl kustomize` and Docker Compose v2 `config -q`. `kubectl kustomize` also renders every golden `k8s/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -338,7 +338,14 @@ fn the_shapes_pass_kubernetes_validate_kustomize_and_docker_compose() {
     }
     if let Some(dc) = tool("compose2/real/docker-compose", None) {
         let out =
-            Command::new(dc).arg("-f").arg(dir.join("docker-compose.yml")).args(["config", "-q"]).output().unwrap();
+            // The secret of `api` comes from the deploy environment, as compose requires it.
+            Command::new(dc)
+                .arg("-f")
+                .arg(dir.join("docker-compose.yml"))
+                .args(["config", "-q"])
+                .env("DB_PASSWORD", "not-a-secret")
+                .output()
+                .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -361,4 +368,151 @@ fn kubectl_kustomize_renders_every_golden_k8s_directory() {
         let out = Command::new(&kubectl).arg("kustomize").arg(&dir).output().unwrap();
         assert!(out.status.success(), "{}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
     }
+}
+
+#[test]
+fn a_service_account_token_is_mounted_only_where_the_stack_asks() {
+    let (files, diags) = build();
+    let admin = file(&files, "k8s/deployment-admin.yaml");
+    assert!(admin.contains("      serviceAccountName: admin\n      automountServiceAccountToken: true\n"), "{admin}");
+    // The account itself keeps no token: another pod naming it does not get one by default.
+    let account = file(&files, "k8s/serviceaccount-admin.yaml");
+    assert!(account.contains("automountServiceAccountToken: false\n"), "{account}");
+    let web = file(&files, "k8s/deployment-web.yaml");
+    assert!(web.contains("      automountServiceAccountToken: false\n"), "{web}");
+    let line = line_of("service-account token=#true");
+    assert!(
+        diags.contains(&format!(
+            "W0501 line {line}: compose has no Kubernetes API: `service-account token=#true` of `admin` is not expressed"
+        )),
+        "{diags:#?}"
+    );
+}
+
+#[test]
+fn init_steps_are_init_containers_and_one_shot_compose_services_the_service_waits_for() {
+    let (files, _) = build();
+    let d = file(&files, "k8s/deployment-api.yaml");
+    let (init, main) = d.split_once("      containers:\n").expect("containers");
+    // In order, each with its command as args (the image's entrypoint stays), its image or
+    // the service's, the service's env with its own over it, and the service's mounts and
+    // security context.
+    assert!(
+        init.contains(
+            "      - name: wait-for-db\n        image: busybox:1.36\n        args:\n        - sh\n        \
+             - -c\n        - until nc -z db 5432; do sleep 1; done\n"
+        ),
+        "{d}"
+    );
+    assert!(
+        init.contains("      - name: migrate\n        image: ghcr.io/acme/api:1.4.0\n        args:\n        - api\n        - migrate\n        - --wait\n"),
+        "{d}"
+    );
+    // The sidecar first: the steps may need it.
+    assert!(init.contains("      initContainers:\n      - name: log-shipper\n"), "{d}");
+    assert!(init.find("name: wait-for-db") < init.find("name: migrate"), "{d}");
+    assert!(init.contains("        - name: MIGRATE_TIMEOUT\n          value: 60s\n"), "{d}");
+    assert_eq!(init.matches("              name: shapes-secrets\n              key: DB_PASSWORD\n").count(), 2, "{d}");
+    assert_eq!(init.matches("        - name: uploads\n          mountPath: /srv/uploads\n").count(), 3, "{d}");
+    assert_eq!(init.matches("          allowPrivilegeEscalation: false\n").count(), 3, "{d}");
+    assert!(!main.contains("MIGRATE_TIMEOUT") && !main.contains("migrate"), "the step's env is its own: {main}");
+
+    let compose = file(&files, "docker-compose.yml");
+    let wait = service_block(compose, "api-wait-for-db");
+    assert!(wait.contains("image: busybox:1.36\n") && wait.contains("restart: \"no\"\n"), "{wait}");
+    assert!(wait.contains("volumes:\n- uploads:/srv/uploads\n") && !wait.contains("healthcheck"), "{wait}");
+    let migrate = service_block(compose, "api-migrate");
+    assert!(
+        migrate.contains("image: ghcr.io/acme/api:1.4.0\n") && migrate.contains("MIGRATE_TIMEOUT: 60s\n"),
+        "{migrate}"
+    );
+    assert!(
+        migrate.contains("depends_on:\n  api-wait-for-db:\n    condition: service_completed_successfully\n"),
+        "{migrate}"
+    );
+    assert!(!migrate.contains("expose:"), "{migrate}");
+    let api = service_block(compose, "api");
+    assert!(
+        api.contains(
+            "depends_on:\n  api-wait-for-db:\n    condition: service_completed_successfully\n  api-migrate:\n    \
+             condition: service_completed_successfully\n"
+        ),
+        "{api}"
+    );
+}
+
+/// The error diagnostics of a small stack built for compose and Kubernetes, as `CODE message`.
+fn errors_of(text: &str) -> Vec<String> {
+    let emit = EmitOptions { targets: Some(vec![TargetKind::Compose, TargetKind::K8s]), ..EmitOptions::default() };
+    let built = stackc::build("steps.stack.kdl", text, &Options::default(), &emit);
+    built
+        .outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.code.as_str().starts_with('E'))
+        .map(|d| format!("{} {}", d.code.as_str(), d.message))
+        .collect()
+}
+
+#[test]
+fn init_step_names_that_clash_and_steps_without_a_command_are_refused() {
+    let targets = "targets {\n    compose\n    k8s\n}\n";
+    // The step's container would have the main container's name.
+    let errors = errors_of(&format!(
+        "stack \"s\"\nservice \"api\" {{\n    image \"ghcr.io/acme/api:1.0.0\"\n    init-step \"api\" {{\n        command \"migrate\"\n    }}\n}}\n{targets}"
+    ));
+    assert_eq!(
+        errors,
+        ["E0501 service `api`: the container name `api` is taken (by the service or another step or sidecar)"],
+        "{errors:#?}"
+    );
+    // `api-migrate` is the compose service of the step.
+    let errors = errors_of(&format!(
+        "stack \"s\"\nservice \"api\" {{\n    image \"ghcr.io/acme/api:1.0.0\"\n    init-step \"migrate\" {{\n        command \"migrate\"\n    }}\n}}\nservice \"api-migrate\" {{\n    image \"ghcr.io/acme/api:1.0.0\"\n}}\n{targets}"
+    ));
+    assert_eq!(
+        errors,
+        ["E0501 service `api-migrate` clashes with the compose service of `api`'s `migrate`"],
+        "{errors:#?}"
+    );
+    let errors = errors_of(&format!(
+        "stack \"s\"\nservice \"api\" {{\n    image \"ghcr.io/acme/api:1.0.0\"\n    init-step \"migrate\" {{\n        env A=\"1\"\n    }}\n}}\n{targets}"
+    ));
+    assert!(errors.len() == 1 && errors[0].contains("command"), "{errors:#?}");
+    // One name for a step and a sidecar: one container name (k8s), one compose service.
+    let errors = errors_of(&format!(
+        "stack \"s\"\nservice \"api\" {{\n    image \"ghcr.io/acme/api:1.0.0\"\n    init-step \"x\" {{\n        command \"migrate\"\n    }}\n    sidecar \"x\" {{\n        image \"busybox:1.36\"\n    }}\n}}\n{targets}"
+    ));
+    assert_eq!(
+        errors,
+        [
+            "E0501 service `api`: the container name `x` is taken (by the service or another step or sidecar)",
+            "E0501 service `api`: a step and a sidecar are both named `x`",
+        ],
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn a_sidecar_is_a_native_sidecar_and_a_compose_service_in_the_services_network() {
+    let (files, _) = build();
+    let d = file(&files, "k8s/deployment-api.yaml");
+    let (init, main) = d.split_once("      containers:\n").expect("containers");
+    let (shipper, _) = init.split_once("      - name: wait-for-db\n").expect("the steps after the sidecar");
+    assert!(shipper.contains("        image: fluent/fluent-bit:3.1.9\n"), "{shipper}");
+    assert!(shipper.ends_with("        restartPolicy: Always\n"), "{shipper}");
+    // Its own env only: none of the API's variables or secrets.
+    assert!(
+        shipper.contains("        env:\n        - name: SHIPPER_TAG\n          value: api\n        volumeMounts:\n"),
+        "{shipper}"
+    );
+    assert!(!shipper.contains("DB_PASSWORD") && !shipper.contains("DATABASE_HOST"), "{shipper}");
+    assert!(shipper.contains("        - name: uploads\n          mountPath: /srv/uploads\n"), "{shipper}");
+    assert!(!main.contains("log-shipper") && !main.contains("restartPolicy"), "{main}");
+
+    let c = service_block(file(&files, "docker-compose.yml"), "api-log-shipper");
+    assert!(c.contains("network_mode: service:api\n") && !c.contains("networks:"), "{c}");
+    assert!(c.contains("depends_on:\n  api:\n    condition: service_started\n"), "{c}");
+    assert!(c.contains("environment:\n  SHIPPER_TAG: api\nvolumes:\n- uploads:/srv/uploads\n"), "{c}");
+    assert!(!c.contains("restart:") && !c.contains("expose:") && !c.contains("healthcheck:"), "{c}");
 }

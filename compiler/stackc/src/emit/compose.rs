@@ -9,6 +9,7 @@
 
 mod backup;
 mod env;
+mod init_steps;
 mod monitoring;
 mod networks;
 mod proxy;
@@ -371,6 +372,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     }
     check_volumes(stack, &mut out);
     service::check_container_names(stack, &mut out);
+    init_steps::check_init_step_names(stack, &mut out);
     out.extend(check_proxy(stack));
     out.extend(check_monitoring(stack));
     out.extend(backup::check(stack));
@@ -381,7 +383,12 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
     let mut secrets = Secrets { stack, opts, used: IndexMap::new() };
     let mut services = IndexMap::new();
     for svc in stack.services.values() {
-        services.insert(svc.name.clone(), service(stack, svc, &mut secrets, opts));
+        let mut main = service(stack, svc, &mut secrets, opts);
+        for (name, step) in init_steps::init_step_services(stack, svc, &mut main, &mut secrets, opts) {
+            services.insert(name, step);
+        }
+        services.insert(svc.name.clone(), main);
+        services.extend(init_steps::sidecar_services(stack, svc, &mut secrets, opts));
     }
     monitoring::mount_grafana_provisioning(stack, &mut services);
     let networks = networks(stack);

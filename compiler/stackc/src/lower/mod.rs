@@ -425,12 +425,7 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
     let mut env = IndexMap::new();
     let mut env_origins = IndexMap::new();
     let mut secrets = Vec::new();
-    for e in n.children_named("env") {
-        for p in &e.props {
-            env.insert(p.key.name.clone(), env_value(&p.value, &mut secrets));
-            env_origins.insert(p.key.name.clone(), origin(p.value.entry_span));
-        }
-    }
+    env_into(n, &mut env, &mut env_origins, &mut secrets);
     let secret_files: Vec<SecretFile> = n
         .children_named("secret")
         .filter_map(|f| {
@@ -469,6 +464,9 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             .collect(),
         origin: origin(a.span),
     });
+    let init_steps = companions(n, "init-step", &env, &env_origins, &mut secrets);
+    // A sidecar gets none of the service's variables.
+    let sidecars = companions(n, "sidecar", &IndexMap::new(), &IndexMap::new(), &mut secrets);
     let replicas = child("replicas")
         .and_then(|r| r.arg(0)?.value.as_int())
         .and_then(|i| u32::try_from(i).ok())
@@ -639,7 +637,50 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             })
             .collect(),
         scratch: empty_dirs(cx, n, "scratch"),
+        service_account_token: child("service-account").and_then(|a| a.prop_bool("token")).unwrap_or(false),
+        init_steps,
+        sidecars,
     }
+}
+
+/// The `env` children of a block, merged over `env`; the secrets they name join `secrets`.
+fn env_into(
+    n: &Node,
+    env: &mut IndexMap<String, EnvValue>,
+    env_origins: &mut IndexMap<String, Origin>,
+    secrets: &mut Vec<String>,
+) {
+    for e in n.children_named("env") {
+        for p in &e.props {
+            env.insert(p.key.name.clone(), env_value(&p.value, secrets));
+            env_origins.insert(p.key.name.clone(), origin(p.value.entry_span));
+        }
+    }
+}
+
+/// A service's `init-step`s or `sidecar`s, their `env` merged over `env`; the secrets it
+/// names join the service's.
+fn companions(
+    n: &Node,
+    kind: &str,
+    env: &IndexMap<String, EnvValue>,
+    env_origins: &IndexMap<String, Origin>,
+    secrets: &mut Vec<String>,
+) -> Vec<InitStep> {
+    n.children_named(kind)
+        .filter_map(|step| {
+            let (mut env, mut env_origins) = (env.clone(), env_origins.clone());
+            env_into(step, &mut env, &mut env_origins, secrets);
+            Some(InitStep {
+                name: step.arg_str(0)?.to_string(),
+                image: step.child("image").and_then(|i| i.arg(0)).map(entry_text),
+                command: step.child("command").map(|c| c.args.iter().map(entry_text).collect()).unwrap_or_default(),
+                env,
+                env_origins,
+                origin: origin(step.span),
+            })
+        })
+        .collect()
 }
 
 /// `tmpfs` or `scratch` directories: a path and a largest size.

@@ -269,7 +269,9 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
             p.secrets.push(CServiceSecret { source: name.to_string(), target: None, mode: None });
         }
     }
+    services.extend(super::init_steps::init_step_services(stack, user, &mut p, secrets, opts));
     services.push((user.name.clone(), p));
+    services.extend(super::init_steps::sidecar_services(stack, user, secrets, opts));
 
     for e in &mon.exporters {
         let preset = super::exporter_preset(&e.kind);
@@ -330,7 +332,9 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
             c.networks = nets.exporters.get(&e.kind).cloned().unwrap_or_default();
         }
         c.restart.get_or_insert_with(|| "unless-stopped".into());
+        services.extend(super::init_steps::init_step_services(stack, &e.service, &mut c, secrets, opts));
         services.push((e.service.name.clone(), c));
+        services.extend(super::init_steps::sidecar_services(stack, &e.service, secrets, opts));
     }
 
     if mon.has_alertmanager() {

@@ -563,6 +563,14 @@ fn shape_warnings(svc: &Service, out: &mut Vec<Diagnostic>) {
                 .into(),
         );
     }
+    if svc.service_account_token {
+        warn(
+            svc.origin_of("service-account"),
+            format!("compose has no Kubernetes API: `service-account token=#true` of `{}` is not expressed", svc.name),
+            "the Kubernetes target mounts the pods' ServiceAccount token; compose containers have no API to talk to"
+                .into(),
+        );
+    }
     if matches!(svc.service_type, ServiceType::LoadBalancer | ServiceType::NodePort) {
         warn(
             svc.origin_of("service-type"),

@@ -421,7 +421,7 @@ impl Builder<'_> {
             volumes,
             ..PodSpec::default()
         };
-        self.pod_identity(&mut pod, &object, super::security::default_pod_security());
+        self.pod_identity(&mut pod, &object, super::security::default_pod_security(), false);
         let metadata = self.meta(&object, &[(SELECTOR_KEY, &object)]);
         self.push(Object {
             api_version: "batch/v1",

@@ -29,6 +29,7 @@ mod backup;
 mod config;
 mod disruption;
 mod ingress;
+mod init_steps;
 mod jobs;
 mod monitoring;
 mod network_policy;

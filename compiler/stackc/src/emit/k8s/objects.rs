@@ -139,7 +139,7 @@ pub(super) struct PodSecurityContext {
     pub(super) seccomp_profile: Option<SeccompProfile>,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 pub(super) struct SeccompProfile {
     #[serde(rename = "type")]
     pub(super) kind: &'static str,
@@ -186,6 +186,9 @@ pub(super) struct Container {
     /// `pull-policy`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) image_pull_policy: Option<&'static str>,
+    /// `Always` on an init container: a native sidecar (`sidecar`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) restart_policy: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -197,13 +200,13 @@ pub(super) struct ContainerPort {
     pub(super) protocol: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct EnvFrom {
     pub(super) config_map_ref: NameRef,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 pub(super) struct NameRef {
     pub(super) name: String,
 }
@@ -281,7 +284,7 @@ pub(super) struct Exec {
     pub(super) command: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct VolumeMount {
     pub(super) name: String,
@@ -340,7 +343,7 @@ pub(super) struct KeyToPath {
     pub(super) mode: Option<u32>,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Clone, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct SecurityContext {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -359,7 +362,7 @@ pub(super) struct SecurityContext {
     pub(super) privileged: Option<bool>,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Clone, Serialize, Default)]
 pub(super) struct Capabilities {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(super) add: Vec<String>,

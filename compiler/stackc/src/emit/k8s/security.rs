@@ -137,11 +137,13 @@ impl Builder<'_> {
         self.objects.push(("ServiceAccount", name.to_string(), yaml));
     }
 
-    /// A pod's identity settings: its workload's ServiceAccount, no token mounted.
-    pub(super) fn pod_identity(&mut self, pod: &mut PodSpec, name: &str, hardening: PodSecurityContext) {
+    /// A pod's identity settings: its workload's ServiceAccount, no token mounted unless the
+    /// stack asks for it (`service-account token=#true`). The ServiceAccount itself keeps
+    /// `false`: the pod's setting overrides it, so another pod using the account gets none.
+    pub(super) fn pod_identity(&mut self, pod: &mut PodSpec, name: &str, hardening: PodSecurityContext, token: bool) {
         self.service_account(name);
         pod.service_account_name = Some(name.to_string());
-        pod.automount_service_account_token = Some(false);
+        pod.automount_service_account_token = Some(token);
         pod.security_context = Some(hardening);
     }
 }

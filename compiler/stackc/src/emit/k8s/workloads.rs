@@ -293,7 +293,7 @@ impl Builder<'_> {
         let has_claims = !claim_templates.is_empty() || pod.volumes.iter().any(|v| v.persistent_volume_claim.is_some());
         let hardening = self.security(svc, &container.image, has_claims);
         container.security_context = Some(hardening.container);
-        self.pod_identity(&mut pod, &name, hardening.pod);
+        self.pod_identity(&mut pod, &name, hardening.pod, svc.service_account_token);
 
         // Pod settings.
         pod.hostname = svc.hostname.as_ref().map(|h| self.stack.compile_time(h));
@@ -340,6 +340,7 @@ impl Builder<'_> {
         }
         self.compose_settings(svc, &mut container);
         self.swarm_settings(svc);
+        pod.init_containers = self.init_containers(svc, &container);
         if let Some(d) = svc.depends_on.first() {
             self.warn(
                 d.origin,
