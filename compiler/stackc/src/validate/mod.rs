@@ -5,6 +5,7 @@ pub mod alert_jobs;
 pub mod alerting;
 pub mod lints;
 mod policy_lints;
+pub mod promql_position;
 pub mod rules;
 pub mod values;
 pub mod walk;

@@ -680,11 +680,16 @@ pub fn rate(s: &str) -> VResult<(u64, char)> {
 
 /// Where in `s` the PromQL lexer fails, as (byte offset, length): the character at which the
 /// shortest failing prefix fails with the same message, or for an unclosed parenthesis the
-/// parenthesis. `None` when the lexer accepts `s` (the grammar's errors carry no position) or
-/// `s` is too long to search.
+/// parenthesis; for a grammar error, the token that cannot follow (`promql_position`). `None`
+/// when `s` is valid, fails for a reason other than its syntax, or is too long to search.
 pub fn promql_error_at(s: &str) -> Option<(usize, usize)> {
+    use super::promql_position::{grammar_error, GrammarError};
     use promql_parser::parser::lexer;
-    let message = lexer(s).err()?;
+    let Err(message) = lexer(s) else {
+        return grammar_error(s).map(|g| match g {
+            GrammarError::Unexpected { at, len } | GrammarError::Incomplete { at, len } => (at, len),
+        });
+    };
     if message == "unclosed left parenthesis" {
         return unclosed_paren(s).map(|at| (at, 1));
     }
@@ -727,9 +732,23 @@ fn unclosed_paren(s: &str) -> Option<usize> {
 }
 
 pub fn promql(s: &str) -> VResult<()> {
-    promql_parser::parser::parse(s)
-        .map(|_| ())
-        .map_err(|e| err(Code::InvalidPromql, format!("the expression is not valid PromQL: {e}")))
+    use super::promql_position::{grammar_error, GrammarError};
+    promql_parser::parser::parse(s).map(|_| ()).map_err(|e| {
+        // The parser's grammar errors say only "invalid promql query": name the token.
+        let message = match grammar_error(s) {
+            Some(GrammarError::Unexpected { at, len }) => {
+                format!("the expression is not valid PromQL: `{}` cannot come here", &s[at..at + len])
+            }
+            Some(GrammarError::Incomplete { at, len }) => {
+                format!(
+                    "the expression is not valid PromQL: it ends after `{}`, before it is complete",
+                    &s[at..at + len]
+                )
+            }
+            None => format!("the expression is not valid PromQL: {e}"),
+        };
+        err(Code::InvalidPromql, message)
+    })
 }
 
 pub fn destination(s: &str) -> VResult<()> {
@@ -952,8 +971,17 @@ mod tests {
         assert_eq!(promql_error_at("(up) + sum(rate(x[5m])"), Some((10, 1)));
         assert_eq!(promql_error_at(r#"sum(x{a=")"})"#), None, "a quoted `)` closes nothing, and this is valid");
         assert_eq!(promql_error_at(r#"sum(x{a=")"}"#), Some((3, 1)));
-        // The grammar's errors have no position: the whole expression.
-        assert_eq!(promql_error_at("up == = 0"), None);
+        // The grammar's errors: the token that cannot follow (see `promql_position`).
+        assert_eq!(at("up == = 0"), Some("="));
+        assert_eq!(promql_error_at("up == = 0"), Some((6, 1)));
+        assert_eq!(
+            promql("up == = 0").unwrap_err().message,
+            "the expression is not valid PromQL: `=` cannot come here"
+        );
+        assert_eq!(
+            promql("sum(x) by").unwrap_err().message,
+            "the expression is not valid PromQL: it ends after `by`, before it is complete"
+        );
         assert!(destination("s3://shop-backups/db").is_ok());
         assert!(destination("backups").is_err());
         assert!(env_name("DATABASE_URL").is_ok());
