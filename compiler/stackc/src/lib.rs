@@ -13,6 +13,7 @@ pub mod fmt;
 pub mod import;
 pub mod ir;
 pub mod lower;
+pub mod references;
 pub mod schema;
 pub mod show;
 pub mod source;
