@@ -2,7 +2,11 @@
 //! spans, help and related locations as `stackc check`, base and every environment),
 //! formatting (`stackc fmt`), hover (a node's usage, summary and properties, a property's
 //! kind, from the schema) and completion of the node names and properties that fit where the
-//! cursor is. Positions are UTF-16 code units, the protocol's default.
+//! cursor is; names across the file (`navigate`): definition, references, rename, the
+//! completion of references and enum values, quick fixes. Positions are UTF-16 code units,
+//! the protocol's default.
+
+mod navigate;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -22,7 +26,11 @@ pub fn run() -> ExitCode {
         "textDocumentSync": { "openClose": true, "change": 1 },
         "documentFormattingProvider": true,
         "hoverProvider": true,
-        "completionProvider": { "triggerCharacters": [] },
+        "completionProvider": { "triggerCharacters": ["\""] },
+        "definitionProvider": true,
+        "referencesProvider": true,
+        "renameProvider": { "prepareProvider": true },
+        "codeActionProvider": { "codeActionKinds": ["quickfix"] },
     });
     if let Err(e) = conn.initialize(caps) {
         eprintln!("error: the client did not initialize the server: {e}");
@@ -132,6 +140,56 @@ fn request(docs: &HashMap<String, String>, req: Request) -> Response {
             let items =
                 docs.get(pos.text_document.uri.as_str()).map(|t| completion(t, pos.position)).unwrap_or_default();
             Response::new_ok(req.id, items)
+        }
+        "textDocument/definition" => {
+            let Ok(p) = serde_json::from_value::<lt::GotoDefinitionParams>(req.params) else {
+                return Response::new_err(req.id, ErrorCode::InvalidParams as i32, "bad definition params".into());
+            };
+            let pos = p.text_document_position_params;
+            let uri = &pos.text_document.uri;
+            let found = docs.get(uri.as_str()).and_then(|t| navigate::definition(uri, t, pos.position));
+            Response::new_ok(req.id, found)
+        }
+        "textDocument/references" => {
+            let Ok(p) = serde_json::from_value::<lt::ReferenceParams>(req.params) else {
+                return Response::new_err(req.id, ErrorCode::InvalidParams as i32, "bad references params".into());
+            };
+            let pos = p.text_document_position;
+            let uri = &pos.text_document.uri;
+            let found = docs
+                .get(uri.as_str())
+                .map(|t| navigate::references(uri, t, pos.position, p.context.include_declaration))
+                .unwrap_or_default();
+            Response::new_ok(req.id, found)
+        }
+        "textDocument/prepareRename" => {
+            let Ok(p) = serde_json::from_value::<lt::TextDocumentPositionParams>(req.params) else {
+                return Response::new_err(req.id, ErrorCode::InvalidParams as i32, "bad prepareRename params".into());
+            };
+            let range = docs.get(p.text_document.uri.as_str()).and_then(|t| navigate::prepare_rename(t, p.position));
+            Response::new_ok(req.id, range)
+        }
+        "textDocument/rename" => {
+            let Ok(p) = serde_json::from_value::<lt::RenameParams>(req.params) else {
+                return Response::new_err(req.id, ErrorCode::InvalidParams as i32, "bad rename params".into());
+            };
+            let pos = p.text_document_position;
+            let uri = &pos.text_document.uri;
+            let Some(text) = docs.get(uri.as_str()) else {
+                return Response::new_err(req.id, ErrorCode::InvalidParams as i32, "the document is not open".into());
+            };
+            match navigate::rename(uri, text, pos.position, &p.new_name) {
+                Ok(edit) => Response::new_ok(req.id, edit),
+                Err(why) => Response::new_err(req.id, ErrorCode::InvalidParams as i32, why),
+            }
+        }
+        "textDocument/codeAction" => {
+            let Ok(p) = serde_json::from_value::<lt::CodeActionParams>(req.params) else {
+                return Response::new_err(req.id, ErrorCode::InvalidParams as i32, "bad codeAction params".into());
+            };
+            let uri = &p.text_document.uri;
+            let actions = docs.get(uri.as_str()).map(|t| navigate::code_actions(uri, t, p.range)).unwrap_or_default();
+            Response::new_ok(req.id, actions)
         }
         _ => Response::new_err(
             req.id,
@@ -271,6 +329,9 @@ fn hover(text: &str, offset: usize) -> Option<lt::Hover> {
 /// Completion: on a node's first line, its properties; inside a block, the nodes it takes;
 /// at the top level, the top-level nodes.
 fn completion(text: &str, pos: lt::Position) -> Vec<lt::CompletionItem> {
+    if let Some(items) = navigate::value_completion(text, pos) {
+        return items;
+    }
     let at = offset(text, pos);
     let Some(doc) = parse(text) else { return Vec::new() };
     let path = nodes_at(&doc, at);

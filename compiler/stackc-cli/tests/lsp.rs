@@ -181,6 +181,90 @@ fn hover_and_completion_come_from_the_schema() {
     assert!(s.child.wait().unwrap().success());
 }
 
+/// Names across the file: definition, references, rename (and its refusals), the completion
+/// of references and enum values, and the quick fix of a "did you mean".
+#[test]
+fn names_go_to_their_definition_rename_everywhere_and_typos_get_a_quick_fix() {
+    let text = "stack \"shop\"\nparam \"tag\" default=\"1\"\nservice \"db\" {\n    image \"postgres:16\"\n}\nservice \"api\" {\n    image \"acme/api:${tag}\"\n    depends-on \"db\"\n    restart \"\"\n}\nservice \"web\" {\n    image \"acme/web:1\"\n    depends-on \"dbb\"\n}\n";
+    let (mut s, caps) = opened(text);
+    for cap in ["definitionProvider", "referencesProvider", "renameProvider", "codeActionProvider"] {
+        assert!(caps.get(cap).is_some_and(|c| c != &json!(false)), "{cap}: {caps}");
+    }
+    let at = |line: u32, character: u32| json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": character}});
+    let range = |l1: u32, c1: u32, l2: u32, c2: u32| json!({"start": {"line": l1, "character": c1}, "end": {"line": l2, "character": c2}});
+
+    // `depends-on "db"` (line 7) → `service "db"` (line 2), the name's own characters.
+    s.send(json!({"jsonrpc": "2.0", "id": 2, "method": "textDocument/definition", "params": at(7, 17)}));
+    let d = s.wait_for(json!(2));
+    assert_eq!(d["result"], json!({"uri": URI, "range": range(2, 9, 2, 11)}), "{d}");
+    // `${tag}` inside a string → `param "tag"`.
+    s.send(json!({"jsonrpc": "2.0", "id": 3, "method": "textDocument/definition", "params": at(6, 23)}));
+    let d = s.wait_for(json!(3));
+    assert_eq!(d["result"]["range"], range(1, 7, 1, 10), "{d}");
+
+    // References of `db` from its declaration, with and without it.
+    let mut refs = |id: u64, with: bool| {
+        let mut p = at(2, 10);
+        p["context"] = json!({"includeDeclaration": with});
+        s.send(json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/references", "params": p}));
+        s.wait_for(json!(id))["result"].as_array().unwrap().iter().map(|l| l["range"].clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(refs(4, true), [range(2, 9, 2, 11), range(7, 16, 7, 18)]);
+    assert_eq!(refs(5, false), [range(7, 16, 7, 18)]);
+
+    // Rename `db` → `database`: the declaration and the use; `dbb` (another name) untouched.
+    s.send(json!({"jsonrpc": "2.0", "id": 6, "method": "textDocument/prepareRename", "params": at(7, 17)}));
+    assert_eq!(s.wait_for(json!(6))["result"], range(7, 16, 7, 18));
+    let mut p = at(7, 17);
+    p["newName"] = json!("database");
+    s.send(json!({"jsonrpc": "2.0", "id": 7, "method": "textDocument/rename", "params": p}));
+    let r = s.wait_for(json!(7));
+    assert_eq!(
+        r["result"]["changes"][URI],
+        json!([{"range": range(2, 9, 2, 11), "newText": "database"}, {"range": range(7, 16, 7, 18), "newText": "database"}]),
+        "{r}"
+    );
+    // Refused: a name stackc does not accept, and one taken by another service.
+    for (id, name, why) in [(8, "Bad_Name", "cannot name a service"), (9, "api", "exists already")] {
+        let mut p = at(7, 17);
+        p["newName"] = json!(name);
+        s.send(json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/rename", "params": p}));
+        let r = s.wait_for(json!(id));
+        assert!(r["error"]["message"].as_str().is_some_and(|m| m.contains(why)), "{r}");
+    }
+    // Not on a name: nothing to rename.
+    s.send(json!({"jsonrpc": "2.0", "id": 10, "method": "textDocument/prepareRename", "params": at(3, 6)}));
+    assert_eq!(s.wait_for(json!(10))["result"], Value::Null);
+
+    // Completion inside `restart ""`: its values; inside `depends-on "dbb"`: the services.
+    let labels = |r: &Value| -> Vec<String> {
+        r["result"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"))
+            .iter()
+            .map(|i| i["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    s.send(json!({"jsonrpc": "2.0", "id": 11, "method": "textDocument/completion", "params": at(8, 13)}));
+    let restart = labels(&s.wait_for(json!(11)));
+    assert!(restart.contains(&"unless-stopped".to_string()) && restart.contains(&"always".to_string()), "{restart:?}");
+    s.send(json!({"jsonrpc": "2.0", "id": 12, "method": "textDocument/completion", "params": at(12, 17)}));
+    assert_eq!(labels(&s.wait_for(json!(12))), ["db", "api", "web"]);
+
+    // The quick fix of `dbb`: did you mean `db`.
+    s.send(json!({"jsonrpc": "2.0", "id": 13, "method": "textDocument/codeAction", "params": {
+        "textDocument": {"uri": URI}, "range": range(12, 17, 12, 17), "context": {"diagnostics": []}}}));
+    let a = s.wait_for(json!(13));
+    let action = &a["result"][0];
+    assert_eq!(action["kind"], json!("quickfix"), "{a}");
+    assert_eq!(action["edit"]["changes"][URI], json!([{"range": range(12, 15, 12, 20), "newText": "\"db\""}]), "{a}");
+
+    s.send(json!({"jsonrpc": "2.0", "id": 14, "method": "shutdown"}));
+    s.wait_for(json!(14));
+    s.send(json!({"jsonrpc": "2.0", "method": "exit"}));
+    assert!(s.child.wait().unwrap().success());
+}
+
 /// A real client: Neovim's built-in LSP client, headless, shows `stackc lsp`'s diagnostics
 /// and hover.
 #[test]

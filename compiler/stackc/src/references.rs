@@ -53,7 +53,7 @@ impl SymbolKind {
         })
     }
 
-    fn of_ref(r: RefKind) -> Option<SymbolKind> {
+    pub fn of_ref(r: RefKind) -> Option<SymbolKind> {
         Some(match r {
             RefKind::Service => SymbolKind::Service,
             RefKind::Volume => SymbolKind::Volume,
