@@ -122,7 +122,7 @@ fn diagnostics_as_you_type_formatting_and_shutdown() {
     let pub3 = s.wait_for(json!("textDocument/publishDiagnostics"));
     assert_eq!(pub3["params"]["diagnostics"], json!([]));
 
-    s.send(json!({"jsonrpc": "2.0", "id": 3, "method": "textDocument/rename", "params": {}}));
+    s.send(json!({"jsonrpc": "2.0", "id": 3, "method": "textDocument/semanticTokens/full", "params": {}}));
     let unknown_method = s.wait_for(json!(3));
     assert_eq!(unknown_method["error"]["code"], json!(-32601), "{unknown_method}");
 
