@@ -1496,7 +1496,9 @@ fn service(g: &mut Gen, i: usize) -> (String, Map<String, Value>) {
     }
     if g.rng.chance(5) {
         g.line(1, "stateful #true");
-        g.approximations.push(name.clone());
+        if replicas > 1 {
+            g.approximations.push(name.clone());
+        }
     }
     g.line(0, "}");
 

@@ -161,6 +161,18 @@ const NOT_APPLICABLE: &[(&str, Option<&str>, &str)] = &[
          written out)",
     ),
     ("policy", None, "lint levels: they change diagnostics, not files"),
+    (
+        "monitoring > exporter > stateful",
+        Some("compose"),
+        "one instance with its named volumes is what `stateful` means, and what a compose service is; only \
+         replicas differ (W0501, `service > stateful` with the base's replicas shows it)",
+    ),
+    (
+        "monitoring > prometheus > stateful",
+        Some("compose"),
+        "one instance with its named volumes is what `stateful` means, and what a compose service is; only \
+         replicas differ (W0501, `service > stateful` with the base's replicas shows it)",
+    ),
     ("param [name]", None, "a param's identity; its uses are the other items"),
     ("param required=", None, "a check on the deploy environment (the value must be set), not an output"),
     (

@@ -386,6 +386,7 @@ service "api" {
     resources cpus=1 pids=100
     mount "./config" "/etc/api" read-only=#true
     stateful #true
+    replicas 2
 }
 "#;
     let (_, diags) = build(src, &[TargetKind::K8s, TargetKind::Compose]);
@@ -647,4 +648,22 @@ targets {
         .map(|d| pointed_at(src, d))
         .collect();
     assert_eq!(spans, ["\"${p}\"", "\"${p}.yml\""], "{:#?}", codes(&diags));
+}
+
+/// `stateful` with one replica is what a compose service with named volumes is: no warning
+/// (the presets set it); with several, compose shares the volumes between them: W0501.
+#[test]
+fn stateful_warns_in_compose_only_when_replicas_would_share_its_volumes() {
+    let src = |replicas: u32| {
+        format!(
+            "stack \"t\"\nvolume \"data\"\nservice \"db\" {{\n    image \"postgres:16\"\n    mount \"data\" \"/var/lib/postgresql/data\"\n    stateful #true\n    replicas {replicas}\n}}\n"
+        )
+    };
+    let stateful = |diags: &[Diagnostic]| diags.iter().filter(|d| d.message.contains("`stateful`")).count();
+    let (_, one) = build(&src(1), &[TargetKind::Compose]);
+    no_errors(&one);
+    assert_eq!(stateful(&one), 0, "{one:?}");
+    let (_, two) = build(&src(2), &[TargetKind::Compose]);
+    assert_eq!(stateful(&two), 1, "{two:?}");
+    assert!(find(&two, "W0501", "`stateful`").message.contains("2 replicas share its named volumes"));
 }

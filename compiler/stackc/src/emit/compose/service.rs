@@ -480,11 +480,16 @@ pub(super) fn check_service(stack: &Stack, svc: &Service, out: &mut Vec<Diagnost
                 .help(help),
         );
     };
-    if svc.stateful {
+    // One instance with its named volumes is what `stateful` means; compose says that as it
+    // is. Only replicas differ: a StatefulSet gives each its own volumes, compose shares them.
+    if svc.stateful && svc.replicas > 1 {
         unexpressed(
             "stateful",
-            format!("`stateful` of `{}` has no meaning in compose", svc.name),
-            "compose runs it as a plain service with its named volumes; StatefulSets are a Kubernetes feature".into(),
+            format!(
+                "`stateful` of `{}`: compose's {} replicas share its named volumes (a StatefulSet gives each its own)",
+                svc.name, svc.replicas
+            ),
+            "run one replica in compose (an `env` overlay can set `replicas 1`), or give the replicas volumes of their own".into(),
         );
     }
     if svc.readiness.is_some() {
