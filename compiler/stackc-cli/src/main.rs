@@ -3,6 +3,9 @@
 //! (or `--check` drift), 2 usage or I/O errors.
 
 mod build;
+mod diff;
+mod init;
+mod inputs;
 mod lsp;
 
 use std::io::{IsTerminal, Write};
@@ -113,8 +116,12 @@ impl LintArgs {
 enum Command {
     /// Check stack files and report every problem found
     Check {
+        /// Stack files, directories (every *.stack.kdl below) or `-` for standard input
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The file name standard input stands for, in diagnostics and for its relative paths
+        #[arg(long, value_name = "NAME", default_value = "<stdin>")]
+        stdin_filename: String,
         /// Check only this environment merged over the base (default: the base and every environment)
         #[arg(long)]
         env: Option<String>,
@@ -176,11 +183,41 @@ enum Command {
     },
     /// Normalise indentation and spacing of stack files, keeping every comment
     Fmt {
+        /// Stack files, directories (every *.stack.kdl below) or `-` (standard input, formatted to standard output)
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Write nothing; exit 1 if a file is not formatted
         #[arg(long)]
         check: bool,
+        /// Write nothing; print what formatting would change as a unified diff and exit 1 if it changes anything
+        #[arg(long)]
+        diff: bool,
+        /// The file name standard input stands for, in messages
+        #[arg(long, value_name = "NAME", default_value = "<stdin>")]
+        stdin_filename: String,
+    },
+    /// Write a commented starter stack (a web application, PostgreSQL, nginx with HTTPS, a firewall, monitoring) into DIR
+    Init {
+        /// The directory to write NAME.stack.kdl into (created if missing)
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The stack's name [default: the directory's name, made a valid name, or `app`]
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// What differs between the files of two environments (one --env: the base against it), per target, writing nothing
+    Diff {
+        file: PathBuf,
+        /// An environment: once (the base against it) or twice (the first against the second)
+        #[arg(long, required = true, value_name = "NAME")]
+        env: Vec<String>,
+        /// Compare only these targets (repeatable or comma-separated; default: the stack's `targets`)
+        #[arg(long = "target", value_enum, value_name = "NAME", value_delimiter = ',')]
+        targets: Vec<TargetArg>,
+        #[arg(long, value_enum, default_value = "auto")]
+        color: Color,
+        #[command(flatten)]
+        lints: LintArgs,
     },
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
@@ -264,7 +301,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Check { files, env, format, color, lints } => check(&files, env, format, color, &lints),
+        Command::Check { files, stdin_filename, env, format, color, lints } => {
+            check(&files, &stdin_filename, env, format, color, &lints)
+        }
         Command::Build { files, out_dir, env, targets, check, force, templates, format, color, lints } => {
             build::run(build::BuildArgs {
                 files,
@@ -282,7 +321,15 @@ fn run(cli: Cli) -> ExitCode {
         Command::Explain { code } => explain(&code),
         Command::Graph { file, format, env } => graph(&file, format, env),
         Command::Exposure { file, env } => exposure(&file, env),
-        Command::Fmt { files, check } => fmt(&files, check),
+        Command::Fmt { files, check, diff, stdin_filename } => fmt(&files, check, diff, &stdin_filename),
+        Command::Init { dir, name } => init::run(&dir, name.as_deref()),
+        Command::Diff { file, env, targets, color, lints } => diff::run(diff::DiffArgs {
+            file: &file,
+            envs: &env,
+            targets: targets.into_iter().map(TargetArg::kind).collect(),
+            color,
+            lints: &lints,
+        }),
         Command::Show { file, env, service } => show(&file, env, service.as_deref()),
         Command::Lsp => lsp::run(),
         Command::Import { files, output, force } => import(&files, output.as_deref(), force),
@@ -389,15 +436,30 @@ fn print_diagnostics(out: &Outcome, format: DiagFormat, opts: RenderOptions) {
     }
 }
 
-fn check(files: &[PathBuf], env: Option<String>, format: DiagFormat, color: Color, lints: &LintArgs) -> ExitCode {
+fn check(
+    files: &[PathBuf],
+    stdin_name: &str,
+    env: Option<String>,
+    format: DiagFormat,
+    color: Color,
+    lints: &LintArgs,
+) -> ExitCode {
     let opts = Options { env, lints: lints.config() };
     let render = render_options(color);
+    let inputs = match inputs::expand(files) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let (mut errors, mut warnings, mut io_failed) = (0, 0, false);
-    for path in files {
-        let text = match read_source(path) {
+    for input in &inputs {
+        let name = input.display(stdin_name);
+        let text = match input.read(stdin_name) {
             Ok(t) => t,
             Err(e @ ReadError::Io(_)) => {
-                e.report(path, format, color);
+                e.report(Path::new(&name), format, color);
                 io_failed = true;
                 continue;
             }
@@ -407,7 +469,7 @@ fn check(files: &[PathBuf], env: Option<String>, format: DiagFormat, color: Colo
                 continue;
             }
         };
-        let out = stackc::check(&path.display().to_string(), &text, &opts);
+        let out = stackc::check(&name, &text, &opts);
         print_diagnostics(&out, format, render);
         let e = out.diagnostics.iter().filter(|d| d.is_error()).count();
         errors += e;
@@ -416,12 +478,12 @@ fn check(files: &[PathBuf], env: Option<String>, format: DiagFormat, color: Colo
     finish_report(format);
     if format == DiagFormat::Human {
         if errors > 0 {
-            print_summary(errors, warnings, files.len());
+            print_summary(errors, warnings, inputs.len());
         } else if io_failed {
             // The I/O error was printed; "ok" would contradict it and the exit code.
         } else {
             let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-            eprintln!("ok: {} checked, {}", plural(files.len(), "file"), plural(warnings, "warning"));
+            eprintln!("ok: {} checked, {}", plural(inputs.len(), "file"), plural(warnings, "warning"));
         }
     }
     if io_failed {
@@ -572,14 +634,22 @@ fn show(file: &Path, env: Option<String>, service: Option<&str>) -> ExitCode {
     }
 }
 
-fn fmt(files: &[PathBuf], check: bool) -> ExitCode {
+fn fmt(files: &[PathBuf], check: bool, diff: bool, stdin_name: &str) -> ExitCode {
+    let inputs = match inputs::expand(files) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut status = ExitCode::SUCCESS;
-    for path in files {
+    for input in &inputs {
+        let name = input.display(stdin_name);
         // A file that is not UTF-8 gets the E0100 that `check` gives it, not an I/O error.
-        let text = match read_source(path) {
+        let text = match input.read(stdin_name) {
             Ok(t) => t,
             Err(e) => {
-                match e.report(path, DiagFormat::Human, Color::Auto) {
+                match e.report(Path::new(&name), DiagFormat::Human, Color::Auto) {
                     1 => status = ExitCode::from(1),
                     code => return ExitCode::from(code),
                 }
@@ -589,22 +659,38 @@ fn fmt(files: &[PathBuf], check: bool) -> ExitCode {
         let formatted = match stackc::fmt::format(&text) {
             Ok(f) => f,
             Err(e) => {
-                let file = stackc::source::SourceFile::new(path.display().to_string(), text.clone());
+                let file = stackc::source::SourceFile::new(name.clone(), text.clone());
                 let (line, col) = file.line_col(e.offset);
-                eprintln!("error: {}:{line}:{col}: {}", path.display(), e.message);
+                eprintln!("error: {name}:{line}:{col}: {}", e.message);
                 status = ExitCode::from(1);
                 continue;
             }
         };
+        // Standard input is a filter: its text, formatted, goes to standard output.
+        if *input == inputs::Input::Stdin && !check && !diff {
+            let _ = write!(std::io::stdout().lock(), "{formatted}");
+            continue;
+        }
         if formatted == text {
             continue;
         }
-        if check {
-            eprintln!("{}: not formatted (run `stackc fmt {}`)", path.display(), path.display());
+        if diff {
+            let patch = similar::TextDiff::from_lines(&text, &formatted);
+            let (a, b) = (format!("a/{name}"), format!("b/{name} (formatted)"));
+            let _ = write!(std::io::stdout().lock(), "{}", patch.unified_diff().context_radius(3).header(&a, &b));
             status = ExitCode::from(1);
-        } else if let Err(e) = build::writer::write_atomic(path, formatted.as_bytes()) {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            return ExitCode::from(2);
+        } else if check {
+            let fix = match input {
+                inputs::Input::Stdin => "format it with `stackc fmt -`".to_string(),
+                inputs::Input::File(_) => format!("run `stackc fmt {name}`"),
+            };
+            eprintln!("{name}: not formatted ({fix})");
+            status = ExitCode::from(1);
+        } else if let inputs::Input::File(path) = input {
+            if let Err(e) = build::writer::write_atomic(path, formatted.as_bytes()) {
+                eprintln!("error: cannot write {name}: {e}");
+                return ExitCode::from(2);
+            }
         }
     }
     status
