@@ -23,12 +23,15 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
             );
             continue;
         };
-        for flag in ["exact", "regex"] {
+        // The route serves every script and file under its prefix as the application lays
+        // them out under `root` (nginx: a nested `location ~ \.php`, which `internal` would
+        // not cover).
+        for flag in ["exact", "regex", "strip-prefix", "websocket", "internal"] {
             if let Some(e) = route.prop(flag).filter(|e| e.value.as_bool() == Some(true)) {
                 diags.push(
-                    Diagnostic::error(Code::Conflicting, format!("a `fastcgi=` route is a prefix route, not `{flag}=#true`"))
+                    Diagnostic::error(Code::Conflicting, format!("a `fastcgi=` route cannot be `{flag}=#true`"))
                         .at(e.entry_span, "conflicts with `fastcgi=`")
-                        .help("remove it: the route serves every script and file under its path (`location ~ \\.php` is generated)"),
+                        .help("remove it: a FastCGI route serves every script and file under its path, the URL path being the file's path under `root=`"),
                 );
             }
         }

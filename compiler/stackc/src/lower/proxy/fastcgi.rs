@@ -58,3 +58,73 @@ pub fn mounts(stack: &Stack) -> Vec<Mount> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ir::proxy::{PlanAction, ProxyPlan};
+    use crate::ir::MountSource;
+
+    fn plan_of(src: &str) -> ProxyPlan {
+        let out = crate::compile("t.stack.kdl", src, &crate::Options::default());
+        let errors: Vec<String> = out.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        out.stack.expect("compiles").proxy_plan.expect("a plan")
+    }
+
+    const STACK: &str = r#"stack "t"
+volume "code"
+service "app" {
+    image "php:8.3-fpm"
+    port 9001 name="fpm"
+    mount "code" "/var/www"
+    mount "./php.ini" "/usr/local/etc/php/php.ini" read-only=#true
+}
+service "web" {
+    image "w:1"
+    port 3000
+}
+site "t.example.com" {
+    route "/" fastcgi="app" root="/var/www/html"
+    route "/blog" fastcgi="app" port="fpm" root="/var/www/html"
+    route "/api/" to="web"
+}
+"#;
+
+    #[test]
+    fn routes_front_controllers_upstreams_and_the_shared_mount() {
+        let plan = plan_of(STACK);
+        let ups: Vec<(&str, u16, bool)> = plan.upstreams.iter().map(|u| (u.name.as_str(), u.port, u.fastcgi)).collect();
+        // 9000 without `port=`; a named port is the service's.
+        assert_eq!(ups, [("app-9000", 9000, true), ("app-9001", 9001, true), ("web", 3000, false)]);
+        let actions: Vec<(String, String, String, &str)> = plan.sites[0]
+            .routes
+            .iter()
+            .filter_map(|r| match &r.action {
+                PlanAction::FastCgi { upstream, root, index, front_controller } => Some((
+                    plan.upstreams[*upstream].name.clone(),
+                    root.clone(),
+                    front_controller.clone(),
+                    index.as_str(),
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("app-9001".into(), "/var/www/html".into(), "/blog/index.php".into(), "index.php"),
+                ("app-9000".into(), "/var/www/html".into(), "/index.php".into(), "index.php"),
+            ]
+        );
+        // The volume holding the root, read-only, at the application's path: once.
+        let mounts: Vec<(MountSource, Option<String>, bool)> =
+            plan.mounts.iter().map(|m| (m.source.clone(), m.target.as_literal(), m.read_only)).collect();
+        assert_eq!(mounts, [(MountSource::Volume("code".into()), Some("/var/www".into()), true)]);
+    }
+
+    #[test]
+    fn a_directory_the_proxy_mounts_itself_is_not_mounted_again() {
+        let src = STACK.replace("site \"t", "proxy {\n    mount \"code\" \"/var/www/html\" read-only=#true\n}\nsite \"t");
+        assert!(plan_of(&src).mounts.is_empty());
+    }
+}
