@@ -167,3 +167,47 @@ fn caddy_runs_php_through_fastcgi() {
     let env = serde_json::json!({ "HOME": d, "XDG_DATA_HOME": format!("{d}/data"), "XDG_CONFIG_HOME": format!("{d}/config") });
     run("caddy", &dir, command, env, dir.join("proxy.out"), &fpm, &python);
 }
+
+/// Compose shares the application's files with the proxy: the volume `app` mounts at the
+/// root, read-only, at the same path.
+#[test]
+fn compose_mounts_the_application_files_in_the_proxy() {
+    let emit = EmitOptions { targets: Some(vec![TargetKind::Compose, TargetKind::Nginx]), ..EmitOptions::default() };
+    let built = stackc::build("fastcgi.stack.kdl", &source(), &Options::default(), &emit);
+    let compose = support::file(&built.files, "docker-compose.yml");
+    let proxy = support::service_block(compose, "nginx");
+    assert!(proxy.contains("\n- app-code:/srv/e2e/php:ro\n"), "{proxy}");
+    // It reaches PHP-FPM: on its network, started after it.
+    assert!(proxy.contains("depends_on:\n  app:\n") && proxy.contains("networks:\n- php\n"), "{proxy}");
+    assert!(support::service_block(compose, "app").contains("\n- app-code:/srv/e2e/php\n"), "{compose}");
+}
+
+/// The cluster's ingress controller sees none of the application's files: each FastCGI route
+/// is reported where it is written, not dropped.
+#[test]
+fn kubernetes_reports_fastcgi_routes() {
+    let src = replace(&source(), "    nginx\n", "    k8s\n");
+    let emit = EmitOptions { targets: Some(vec![TargetKind::K8s]), ..EmitOptions::default() };
+    let built = stackc::build("fastcgi.stack.kdl", &src, &Options::default(), &emit);
+    let warnings: Vec<(&str, String)> = built
+        .outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.message.contains("FastCGI"))
+        .map(|d| {
+            let span = &d.primary.as_ref().expect("at the route").span;
+            (d.code.as_str(), src[span.offset..span.offset + span.len].lines().next().unwrap_or("").to_string())
+        })
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            ("W0501", "route \"/\" fastcgi=\"app\" root=\"/srv/e2e/php\"".to_string()),
+            ("W0501", "route \"/blog/\" fastcgi=\"app\" root=\"/srv/e2e/php\" timeout=\"20s\" {".to_string()),
+        ],
+        "{:#?}",
+        built.outcome.diagnostics.iter().map(|d| &d.message).collect::<Vec<_>>()
+    );
+    let first = built.outcome.diagnostics.iter().find(|d| d.message.contains("FastCGI")).unwrap();
+    assert!(first.message.starts_with("route `/`: the FastCGI application `app` is not routed in Kubernetes"));
+}
