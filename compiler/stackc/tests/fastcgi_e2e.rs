@@ -21,9 +21,8 @@ use stackc::Options;
 #[allow(dead_code)]
 #[path = "e2e/harness.rs"]
 mod harness;
+use harness::support;
 use harness::{has_ipv6, namespace, HTTP_PORT};
-
-mod support;
 
 /// Where PHP-FPM listens in the sandbox (the hosts file and the DNS server name `app` there).
 const FPM_ADDR: &str = "127.0.0.20";
@@ -76,7 +75,15 @@ fn replace(text: &str, from: &str, to: &str) -> String {
 }
 
 /// Runs the script with the plan's proxy `command`; the directories exist under `dir`.
-fn run(kind: &str, dir: &Path, command: serde_json::Value, env: serde_json::Value, error_log: PathBuf, fpm: &Path, python: &Path) {
+fn run(
+    kind: &str,
+    dir: &Path,
+    command: serde_json::Value,
+    env: serde_json::Value,
+    error_log: PathBuf,
+    fpm: &Path,
+    python: &Path,
+) {
     let plan = serde_json::json!({
         "kind": kind,
         "command": command,
@@ -146,8 +153,13 @@ fn nginx_runs_php_through_fastcgi() {
     )
     .unwrap();
     let command = serde_json::json!([
-        nginx, "-p", format!("{d}/"), "-c", main,
-        "-g", format!("daemon off; master_process on; pid {d}/nginx.pid; error_log {d}/logs/error.log notice;"),
+        nginx,
+        "-p",
+        format!("{d}/"),
+        "-c",
+        main,
+        "-g",
+        format!("daemon off; master_process on; pid {d}/nginx.pid; error_log {d}/logs/error.log notice;"),
     ]);
     run("nginx", &dir, command, serde_json::json!({}), dir.join("logs/error.log"), &fpm, &python);
 }

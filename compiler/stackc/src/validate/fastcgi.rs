@@ -39,10 +39,15 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
         if let Some(p) = route.prop("port").filter(|p| matches!(p.value, Value::String(_))) {
             if let Err(why) = super::rules::route_port(svc, Some(p)) {
                 diags.push(
-                    Diagnostic::error(Code::UnknownPortName, format!("route cannot reach `{name}` over FastCGI: {why}"))
-                        .at(p.span, "no such port")
-                        .label(svc.head_span(), format!("`{name}` is declared here"))
-                        .help(format!("give the port number PHP-FPM listens on (9000 when left out), or one of `{name}`'s port names")),
+                    Diagnostic::error(
+                        Code::UnknownPortName,
+                        format!("route cannot reach `{name}` over FastCGI: {why}"),
+                    )
+                    .at(p.span, "no such port")
+                    .label(svc.head_span(), format!("`{name}` is declared here"))
+                    .help(format!(
+                        "give the port number PHP-FPM listens on (9000 when left out), or one of `{name}`'s port names"
+                    )),
                 );
             }
         }

@@ -101,7 +101,8 @@ const COMPANIONS: &[(&[&str], &str, &[&str], &str)] = &[
         "status",
         &["redirect"],
         "`status=` is the status of a `redirect=`; a `respond=` route gives its status as its value",
-    ),    (
+    ),
+    (
         &["site", "route"],
         "root",
         &["fastcgi"],

@@ -36,7 +36,11 @@ pub(super) fn view(
         options.push(format!("try_files {{path}} {{path}}/index.php {}", token(&escape_braces(front_controller))));
     }
     for (name, v) in &r.request_headers {
-        options.push(if v.is_empty() { format!("header_up -{name}") } else { format!("header_up {name} {}", value(v)) });
+        options.push(if v.is_empty() {
+            format!("header_up -{name}")
+        } else {
+            format!("header_up {name} {}", value(v))
+        });
     }
     // httpoxy: a client's `Proxy:` header would become the application's HTTP_PROXY.
     if !r.request_headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("Proxy")) {

@@ -319,7 +319,12 @@ impl Builder<'_> {
             }
             Action::FastCgi { service, .. } => {
                 let why = super::routes::fastcgi_unrouted(service);
-                self.warn(route.origin, format!("route `{}`: {why}", route.path), "fastcgi", super::routes::FASTCGI_HELP);
+                self.warn(
+                    route.origin,
+                    format!("route `{}`: {why}", route.path),
+                    "fastcgi",
+                    super::routes::FASTCGI_HELP,
+                );
                 return None;
             }
         };

@@ -22,9 +22,11 @@ pub fn action(r: &Route, root: &str, upstream: usize) -> PlanAction {
 
 /// Whether the proxy reaches `service` on `port` over FastCGI (a `fastcgi=` route).
 pub fn is_fastcgi(stack: &Stack, service: &str, port: u16) -> bool {
-    stack.sites.iter().flat_map(|s| &s.routes).any(
-        |r| matches!(&r.action, Action::FastCgi { service: s, port: p, .. } if s == service && *p == port),
-    )
+    stack
+        .sites
+        .iter()
+        .flat_map(|s| &s.routes)
+        .any(|r| matches!(&r.action, Action::FastCgi { service: s, port: p, .. } if s == service && *p == port))
 }
 
 /// The FastCGI services' mounts that hold a route's `root` (at it or above it), read-only,
@@ -124,7 +126,8 @@ site "t.example.com" {
 
     #[test]
     fn a_directory_the_proxy_mounts_itself_is_not_mounted_again() {
-        let src = STACK.replace("site \"t", "proxy {\n    mount \"code\" \"/var/www/html\" read-only=#true\n}\nsite \"t");
+        let src =
+            STACK.replace("site \"t", "proxy {\n    mount \"code\" \"/var/www/html\" read-only=#true\n}\nsite \"t");
         assert!(plan_of(&src).mounts.is_empty());
     }
 }
