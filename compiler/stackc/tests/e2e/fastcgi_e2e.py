@@ -26,7 +26,6 @@ import socket
 import subprocess
 import sys
 import time
-import traceback
 
 import proxy_e2e as base
 from proxy_e2e import Failure, expect, request, status_of
@@ -170,19 +169,6 @@ CHECKS = [
 ]
 
 
-def wait_proxy(proc):
-    deadline = time.time() + 15
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise Failure(f"the proxy exited with {proc.returncode}:\n{base.tail(base.PLAN['error_log'])}")
-        try:
-            socket.create_connection(("127.0.0.1", base.PLAN["http_port"]), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise Failure(f"the proxy did not listen on {base.PLAN['http_port']} within 15 s")
-
-
 def main():
     with open(sys.argv[1]) as f:
         base.PLAN = json.load(f)
@@ -202,17 +188,9 @@ def main():
         proxy = subprocess.Popen(
             plan["command"], stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=base.die_with_parent
         )
-        wait_proxy(proxy)
+        wait_port(proxy, "127.0.0.1", plan["http_port"], plan["error_log"])
         for cid, what, fn in CHECKS:
-            try:
-                fn()
-                print(f"ok   {cid}: {what}")
-            except Failure as e:
-                failures.append(f"{cid}: {e}")
-                print(f"FAIL {cid}: {e}")
-            except Exception:
-                failures.append(f"{cid}: {traceback.format_exc()}")
-                print(f"FAIL {cid}: {traceback.format_exc()}")
+            base.run_check(cid, what, fn, failures)
     except (Failure, TimeoutError, OSError) as e:
         failures.append(f"setup: {e}")
     finally:
