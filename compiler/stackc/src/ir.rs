@@ -597,6 +597,23 @@ pub enum Action {
     Respond {
         status: u16,
     },
+    /// `fastcgi=`: PHP (or another FastCGI application) run by `service` on `port`, its
+    /// scripts and static files under `root`, a path the proxy sees too.
+    FastCgi {
+        service: String,
+        port: u16,
+        root: String,
+    },
+}
+
+impl Action {
+    /// The service and port the proxy sends requests to (HTTP or FastCGI).
+    pub fn upstream(&self) -> Option<(&str, u16)> {
+        match self {
+            Action::Proxy { service, port } | Action::FastCgi { service, port, .. } => Some((service, *port)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -579,6 +579,9 @@ const ROUTE_PROPS: &[PropSpec] = &[
     p("redirect", Str),
     p("status", Int(300, 399)),
     p("respond", Int(200, 599)),
+    // FastCGI upstreams (PHP-FPM): `fastcgi="app" root="/var/www/html"`.
+    p("fastcgi", Ref(RefKind::Service)),
+    p("root", AbsPath),
 ];
 
 const HEADER: NodeSpec =
@@ -598,10 +601,10 @@ const ROUTE_KIDS: &[NodeSpec] = &[
 ];
 
 const SITE: &[NodeSpec] = &[
-    n("route", "send requests for a path to a service, static files or a redirect")
+    n("route", "send requests for a path to a service, static files, a redirect or a FastCGI application")
         .args(&[("path", RoutePath)], 1)
         .props(ROUTE_PROPS)
-        .one_of(&["to", "files", "redirect", "respond"])
+        .one_of(&["to", "files", "redirect", "respond", "fastcgi"])
         .kids(ROUTE_KIDS)
         .keyed(),
     n("allow-from", "only these address ranges may use the site; others get 403").rest("cidr", Cidr, 1),

@@ -21,6 +21,8 @@ use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::proxy::*;
 use crate::ir::*;
 
+mod fastcgi;
+
 const CADDYFILE: &str = include_str!("../../../../stdlib/templates/caddy/Caddyfile.hbs");
 const ROUTE: &str = include_str!("../../../../stdlib/templates/caddy/route.hbs");
 const TLS: &str = include_str!("../../../../stdlib/templates/caddy/tls.hbs");
@@ -421,6 +423,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             match &r.action {
                 Action::Files { root } => values.push(("files=", root)),
                 Action::Redirect { to, .. } => values.push(("redirect=", to)),
+                Action::FastCgi { root, .. } => values.push(("root=", root)),
                 _ => {}
             }
             if let Some(f) = &r.fallback {
@@ -546,6 +549,7 @@ struct RouteV {
     redir: Option<RedirV>,
     files: Option<FilesV>,
     proxy: Option<ProxyV>,
+    fastcgi: Option<fastcgi::FastCgiV>,
 }
 
 #[derive(Serialize, Clone)]
@@ -758,6 +762,9 @@ fn route_view(
                 transport,
                 handoff: Vec::new(),
             });
+        }
+        PlanAction::FastCgi { upstream, root, front_controller, .. } => {
+            v.fastcgi = Some(fastcgi::view(stack, plan, r, *upstream, root, front_controller));
         }
     }
     v

@@ -24,6 +24,8 @@ use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::proxy::*;
 use crate::ir::*;
 
+mod fastcgi;
+
 const CONF: &str = include_str!("../../../../stdlib/templates/nginx/conf.hbs");
 const LOCATION: &str = include_str!("../../../../stdlib/templates/nginx/location.hbs");
 const TLS: &str = include_str!("../../../../stdlib/templates/nginx/tls.hbs");
@@ -314,6 +316,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
                 Action::Files { root } => values.push(("files=", root)),
                 Action::Redirect { to, .. } => values.push(("redirect=", to)),
                 Action::Proxy { .. } | Action::Respond { .. } => {}
+                Action::FastCgi { root, .. } => values.push(("root=", root)),
             }
             if let Some(f) = &r.fallback {
                 values.push(("fallback=", f));
@@ -461,6 +464,7 @@ struct LocationV {
     deferred: Option<String>,
     files: Option<FilesV>,
     proxy: Option<ProxyV>,
+    fastcgi: Option<fastcgi::FastCgiV>,
 }
 
 #[derive(Serialize)]
@@ -612,6 +616,7 @@ fn location(
         deferred: None,
         files: None,
         proxy: None,
+        fastcgi: None,
     };
     match &r.action {
         PlanAction::Respond { status } => loc.ret = Some(ReturnV { status: *status, url: None }),
@@ -656,6 +661,20 @@ fn location(
                 buffering_off: r.buffering_off,
                 hide_headers,
             });
+        }
+        PlanAction::FastCgi { upstream, root, index, front_controller } => {
+            let through_variable = variable.get(*upstream).copied().unwrap_or(false);
+            loc.fastcgi = Some(fastcgi::view(
+                stack,
+                plan,
+                r,
+                *upstream,
+                through_variable,
+                root,
+                index,
+                front_controller,
+                hide_headers,
+            ));
         }
     }
     loc
@@ -735,7 +754,10 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
             let mut locations: Vec<LocationV> =
                 written.into_iter().map(|r| location(stack, plan, &variable, r, &headers)).collect();
             let tls = tls_view(&plan.tls, &first, &resolver);
-            let needs_resolver = locations.iter().any(|l| l.proxy.as_ref().is_some_and(|p| p.variable.is_some()));
+            let needs_resolver = locations.iter().any(|l| {
+                l.proxy.as_ref().is_some_and(|p| p.variable.is_some())
+                    || l.fastcgi.as_ref().is_some_and(fastcgi::FastCgiV::needs_resolver)
+            });
             let site_resolver = (needs_resolver && !(https && tls.ocsp)).then(|| resolver.clone());
             let mut named = Vec::new();
             if !site.basic_auth.is_empty() {

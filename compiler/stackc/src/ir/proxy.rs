@@ -29,6 +29,10 @@ pub struct ProxyPlan {
     /// The DNS server that upstream names are re-resolved with while the proxy runs (a
     /// recreated container has a new address), and how long an answer is kept.
     pub resolver: Resolver,
+    /// What the proxy container mounts besides its own files: the directories of `fastcgi=`
+    /// routes, read-only, from the mount of the FastCGI service that holds them, at the same
+    /// path (the proxy serves the static files and checks that a script exists).
+    pub mounts: Vec<super::Mount>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +75,8 @@ pub struct PlanUpstream {
     pub fail_timeout_ms: Option<u64>,
     /// Idle keepalive connections per proxy process (`None` for none).
     pub keepalive: Option<u32>,
+    /// Spoken to over FastCGI (a `fastcgi=` route), not HTTP.
+    pub fastcgi: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -137,6 +143,16 @@ pub enum PlanAction {
     },
     Respond {
         status: u16,
+    },
+    /// Scripts under `root` run by [`ProxyPlan::upstreams`]`[upstream]` (PHP-FPM), other files
+    /// served by the proxy, hidden files (`/.env`, `/.git/`) refused.
+    FastCgi {
+        upstream: usize,
+        root: String,
+        /// The directory index and script that answers for paths with no file (a PHP
+        /// front controller): `index.php` under the route's path.
+        index: String,
+        front_controller: String,
     },
 }
 

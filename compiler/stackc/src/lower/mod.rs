@@ -836,6 +836,8 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
                 Action::Respond { status }
             } else if let Some(to) = s(r, "redirect") {
                 Action::Redirect { to, status: int(r, "status").unwrap_or(301) }
+            } else if let Some(service) = s(r, "fastcgi") {
+                fastcgi_action(r, services, service)?
             } else {
                 let to = r.prop_str("to")?;
                 let port = match services.get(to) {
@@ -903,6 +905,21 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
         gzip: n.child("gzip").and_then(|g| g.arg(0)?.value.as_bool()),
         origin: origin(n.span),
     }
+}
+
+/// The port PHP-FPM listens on unless told otherwise (`listen = 9000` in the official image).
+pub const DEFAULT_FASTCGI_PORT: u16 = 9000;
+
+/// A `fastcgi=` route: the port numbered by `port=` (PHP-FPM's port need not be declared),
+/// or one of the service's ports named by it, else 9000; `root=` is required (validated).
+fn fastcgi_action(r: &Node, services: &IndexMap<&str, &Node>, service: String) -> Option<Action> {
+    let port = match (r.prop("port"), services.get(service.as_str())) {
+        (Some(p), _) if p.value.as_int().is_some() => u16::try_from(p.value.as_int()?).ok()?,
+        (Some(p), Some(svc)) => u16::try_from(container_port(rules_route_port(svc, Some(p)).ok()?)?).ok()?,
+        (Some(_), None) => return None,
+        (None, _) => DEFAULT_FASTCGI_PORT,
+    };
+    Some(Action::FastCgi { service, port, root: s(r, "root")? })
 }
 
 fn firewall(n: &Node) -> Firewall {

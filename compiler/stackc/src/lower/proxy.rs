@@ -8,6 +8,8 @@ use indexmap::IndexSet;
 use crate::ir::proxy::*;
 use crate::ir::*;
 
+mod fastcgi;
+
 /// The size of a rate-limit zone without `size=` (nginx: 10 MB hold about 160,000 addresses).
 pub const DEFAULT_ZONE_SIZE: u64 = 10 * 1024 * 1024;
 
@@ -65,6 +67,7 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
         upstreams,
         sites,
         resolver: Resolver { address: DOCKER_DNS.into(), valid_ms: 10_000 },
+        mounts: fastcgi::mounts(stack),
     })
 }
 
@@ -75,6 +78,7 @@ fn route(proxy: &Proxy, index: usize, r: &Route, upstream_of: &dyn Fn(&str, u16)
         Action::Files { root } => PlanAction::Files { root: root.clone() },
         Action::Redirect { to, status } => PlanAction::Redirect { to: to.clone(), status: *status },
         Action::Respond { status } => PlanAction::Respond { status: *status },
+        Action::FastCgi { service, port, root } => fastcgi::action(r, root, upstream_of(service, *port).unwrap_or(0)),
     };
     PlanRoute {
         index,
@@ -109,8 +113,8 @@ fn route(proxy: &Proxy, index: usize, r: &Route, upstream_of: &dyn Fn(&str, u16)
 fn upstreams(stack: &Stack, proxy: &Proxy) -> Vec<PlanUpstream> {
     let mut targets: IndexSet<(&str, u16)> = IndexSet::new();
     for r in stack.sites.iter().flat_map(|s| &s.routes) {
-        if let Action::Proxy { service, port } = &r.action {
-            targets.insert((service, *port));
+        if let Some(target) = r.action.upstream() {
+            targets.insert(target);
         }
     }
     let mut first_port: HashMap<&str, u16> = HashMap::new();
@@ -137,6 +141,7 @@ fn upstreams(stack: &Stack, proxy: &Proxy) -> Vec<PlanUpstream> {
                 max_fails: opts.max_fails,
                 fail_timeout_ms: opts.fail_timeout_ms,
                 keepalive: opts.keepalive.filter(|k| *k > 0),
+                fastcgi: fastcgi::is_fastcgi(stack, service, port),
             }
         })
         .collect()

@@ -240,7 +240,8 @@ fn single_replica_public(nodes: &[Node], symbols: &Symbols, env: Option<&str>, s
     let mut routed: Vec<&str> = Vec::new();
     for site in top(nodes, "site") {
         for r in site.children_named("route") {
-            if let Some(to) = r.prop_str("to") {
+            // A FastCGI application (PHP-FPM) serves the site as surely as an HTTP one.
+            if let Some(to) = r.prop_str("to").or(r.prop_str("fastcgi")) {
                 let svc = to.split(':').next().unwrap_or(to);
                 if !routed.contains(&svc) {
                     routed.push(svc);

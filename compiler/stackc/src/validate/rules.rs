@@ -28,6 +28,7 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     workload_shapes(symbols, diags);
     probe_headers(symbols, diags);
     sub_paths(nodes, symbols, diags);
+    super::fastcgi::check(nodes, symbols, diags);
 }
 
 /// `targets { nginx version=… }` / `caddy version=…`: the version picks directives (nginx's
@@ -100,6 +101,12 @@ const COMPANIONS: &[(&[&str], &str, &[&str], &str)] = &[
         "status",
         &["redirect"],
         "`status=` is the status of a `redirect=`; a `respond=` route gives its status as its value",
+    ),
+    (
+        &["site", "route"],
+        "root",
+        &["fastcgi"],
+        "`root=` is where a `fastcgi=` route's scripts are; a `files=` route gives its directory as its value",
     ),
 ];
 

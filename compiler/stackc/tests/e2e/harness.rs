@@ -33,7 +33,7 @@ pub fn stack_source() -> String {
 }
 
 #[path = "../support/mod.rs"]
-mod support;
+pub mod support;
 use support::in_ci;
 
 fn find(tool: &str, dirs: &[&str]) -> Option<PathBuf> {

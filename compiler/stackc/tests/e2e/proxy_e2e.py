@@ -843,6 +843,19 @@ def on_alarm(signum, frame):
     raise TimeoutError("the end-to-end test took longer than 180 s")
 
 
+def run_check(cid, what, fn, failures):
+    """Runs one check: `ok` or `FAIL` with the reason, which is added to `failures`."""
+    try:
+        fn()
+        print(f"ok   {cid}: {what}")
+    except Failure as e:
+        failures.append(f"{cid}: {e}")
+        print(f"FAIL {cid}: {e}")
+    except Exception:
+        failures.append(f"{cid}: {traceback.format_exc()}")
+        print(f"FAIL {cid}: {traceback.format_exc()}")
+
+
 def main():
     global PLAN
     with open(sys.argv[1]) as f:
@@ -873,15 +886,7 @@ def main():
                 print(f"SKIP {cid}: {what} -- {PLAN['kind']}: {PLAN['skip'][cid]}")
                 continue
             ran += 1
-            try:
-                fn()
-                print(f"ok   {cid}: {what}")
-            except Failure as e:
-                failures.append(f"{cid}: {e}")
-                print(f"FAIL {cid}: {e}")
-            except Exception:
-                failures.append(f"{cid}: {traceback.format_exc()}")
-                print(f"FAIL {cid}: {traceback.format_exc()}")
+            run_check(cid, what, fn, failures)
         unknown = set(PLAN.get("skip", {})) - {c[0] for c in CHECKS}
         if unknown:
             failures.append(f"the plan skips unknown checks {sorted(unknown)}")

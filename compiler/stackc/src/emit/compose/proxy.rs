@@ -90,9 +90,9 @@ fn routed(stack: &Stack) -> (Vec<&str>, Vec<String>) {
     let mut services: Vec<&str> = Vec::new();
     for site in &stack.sites {
         for r in &site.routes {
-            if let Action::Proxy { service, .. } = &r.action {
-                let runs = stack.services.contains_key(service) || generated.contains(service);
-                if runs && !services.contains(&service.as_str()) {
+            if let Some((service, _)) = r.action.upstream() {
+                let runs = stack.services.contains_key(service) || generated.iter().any(|g| g == service);
+                if runs && !services.contains(&service) {
                     services.push(service);
                 }
             }
@@ -195,6 +195,8 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
         }
     }
     volumes.extend(stack.proxy.iter().flat_map(|p| &p.mounts).map(|m| mount(stack, opts, m)));
+    // The files of `fastcgi=` routes, shared with the FastCGI service.
+    volumes.extend(stack.proxy_plan.iter().flat_map(|p| &p.mounts).map(|m| mount(stack, opts, m)));
     let proxy = match kind {
         ProxyKind::Nginx => {
             let version = stack
@@ -404,8 +406,8 @@ pub(super) fn check_proxy(stack: &Stack) -> Vec<Diagnostic> {
     }
     let generated = monitoring_services(stack);
     for r in stack.sites.iter().flat_map(|s| &s.routes) {
-        if let Action::Proxy { service, .. } = &r.action {
-            if !stack.services.contains_key(service) && !generated.contains(service) {
+        if let Some((service, _)) = r.action.upstream() {
+            if !stack.services.contains_key(service) && !generated.iter().any(|g| g == service) {
                 out.push(
                     Diagnostic::error(
                         Code::TargetCannotExpress,

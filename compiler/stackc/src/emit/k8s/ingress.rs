@@ -317,6 +317,16 @@ impl Builder<'_> {
                 );
                 return None;
             }
+            Action::FastCgi { service, .. } => {
+                let why = super::routes::fastcgi_unrouted(service);
+                self.warn(
+                    route.origin,
+                    format!("route `{}`: {why}", route.path),
+                    "fastcgi",
+                    super::routes::FASTCGI_HELP,
+                );
+                return None;
+            }
         };
         if route.internal {
             if nginx {

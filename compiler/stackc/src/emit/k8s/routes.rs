@@ -239,6 +239,9 @@ impl Builder<'_> {
                 }
                 BackendRef { name: u.service.clone(), port: self.service_port(&u.service, u.port) }
             }
+            PlanAction::FastCgi { upstream, .. } => {
+                return skip(self, fastcgi_unrouted(&plan.upstream(*upstream).service), "fastcgi", FASTCGI_HELP)
+            }
             PlanAction::Files { root } => {
                 return skip(
                     self,
@@ -374,3 +377,15 @@ impl Builder<'_> {
         (!m.set.is_empty() || !m.remove.is_empty()).then_some(m)
     }
 }
+
+/// Why a `fastcgi=` route has no Ingress or HTTPRoute path: the controller speaks FastCGI
+/// (ingress-nginx `backend-protocol: FCGI`) but sees none of the application's files, so it
+/// can neither serve the static ones nor check that a script exists before running it.
+pub(super) fn fastcgi_unrouted(service: &str) -> String {
+    format!(
+        "the FastCGI application `{service}` is not routed in Kubernetes: the cluster's ingress controller cannot see its files (static files, scripts); the path is served by the site's other routes"
+    )
+}
+
+pub(super) const FASTCGI_HELP: &str =
+    "run a web server next to PHP-FPM in the pod (nginx or Caddy with the same files) and route to its HTTP port with `to=`";
