@@ -342,7 +342,8 @@ mod examples {
     use crate::source::SourceId;
 
     /// On the examples (which check clean), every use names a declaration of the file, but
-    /// for the services that `monitoring` generates and the presets of `stdlib/presets`.
+    /// for the services that `monitoring` generates, the presets of `stdlib/presets` and what
+    /// the presets a file uses declare.
     #[test]
     fn every_use_in_the_examples_has_its_declaration() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
@@ -361,11 +362,22 @@ mod examples {
                 .filter(|n| n.name.name == "monitoring")
                 .flat_map(crate::validate::generated_services)
                 .collect();
+            // What the presets the file uses declare (their volumes and secrets).
+            let mut from_presets: Vec<(SymbolKind, String)> = Vec::new();
+            for name in idx.occurrences.iter().filter(|o| o.kind == SymbolKind::Template).map(|o| &o.name) {
+                if let Some(text) = crate::lower::presets::preset(name) {
+                    let doc = crate::syntax::parse(SourceId(1), text).0.expect("a preset parses");
+                    let preset = Index::of(&doc.nodes);
+                    from_presets
+                        .extend(preset.occurrences.into_iter().filter(|o| o.declaration).map(|o| (o.kind, o.name)));
+                }
+            }
             for o in idx.occurrences.iter().filter(|o| !o.declaration) {
                 uses += 1;
                 let declared = idx.declarations(o.kind, &o.name).next().is_some()
                     || (o.kind == SymbolKind::Service && generated.contains(&o.name.as_str()))
-                    || (o.kind == SymbolKind::Template && crate::lower::presets::preset(&o.name).is_some());
+                    || (o.kind == SymbolKind::Template && crate::lower::presets::preset(&o.name).is_some())
+                    || from_presets.contains(&(o.kind, o.name.clone()));
                 assert!(
                     declared,
                     "{}: {} `{}` at byte {} has no declaration",
