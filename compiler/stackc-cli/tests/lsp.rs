@@ -66,6 +66,16 @@ impl Server {
 
 const URI: &str = "file:///work/shop.stack.kdl";
 
+/// The labels of a completion response.
+fn labels(r: &Value) -> Vec<String> {
+    r["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .map(|i| i["label"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// A server after the handshake, with `text` open at [`URI`]; and its capabilities.
 fn opened(text: &str) -> (Server, Value) {
     let mut s = Server::start();
@@ -153,14 +163,6 @@ fn hover_and_completion_come_from_the_schema() {
     let md = h["result"]["contents"]["value"].as_str().unwrap_or_else(|| panic!("{h}"));
     assert!(md.starts_with("**`interval=`** of `service > health`: "), "{md}");
 
-    let labels = |r: &Value| -> Vec<String> {
-        r["result"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{r}"))
-            .iter()
-            .map(|i| i["label"].as_str().unwrap().to_string())
-            .collect()
-    };
     // Inside the service block: the nodes a service takes.
     s.send(json!({"jsonrpc": "2.0", "id": 4, "method": "textDocument/completion", "params": at(2, 4)}));
     let inside = labels(&s.wait_for(json!(4)));
@@ -237,14 +239,6 @@ fn names_go_to_their_definition_rename_everywhere_and_typos_get_a_quick_fix() {
     assert_eq!(s.wait_for(json!(10))["result"], Value::Null);
 
     // Completion inside `restart ""`: its values; inside `depends-on "dbb"`: the services.
-    let labels = |r: &Value| -> Vec<String> {
-        r["result"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{r}"))
-            .iter()
-            .map(|i| i["label"].as_str().unwrap().to_string())
-            .collect()
-    };
     s.send(json!({"jsonrpc": "2.0", "id": 11, "method": "textDocument/completion", "params": at(8, 13)}));
     let restart = labels(&s.wait_for(json!(11)));
     assert!(restart.contains(&"unless-stopped".to_string()) && restart.contains(&"always".to_string()), "{restart:?}");
