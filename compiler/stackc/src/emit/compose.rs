@@ -8,6 +8,7 @@
 //! secrets are mounted under `/run/secrets` (images that read `*_FILE` variables get those).
 
 mod backup;
+mod certbot;
 mod env;
 mod init_steps;
 mod monitoring;
