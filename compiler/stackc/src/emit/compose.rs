@@ -433,6 +433,7 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
         if !stack.services.contains_key(name) {
             stack_wide(stack, c);
             security::generated_capabilities(c);
+            security::generated_read_only(c);
         }
         security::no_new_privileges(c);
     }
