@@ -88,6 +88,8 @@ fn services_get_what_their_preset_sets() {
     let cache = service_block(compose, "cache");
     assert!(cache.contains("REDISCLI_AUTH: ${REDIS_PASSWORD:?secret redis-password must be set}"), "{cache}");
     assert!(cache.contains("--requirepass \"$$REDIS_PASSWORD\""), "{cache}");
+    // Through the image's entrypoint, which drops root for the `redis` user.
+    assert!(cache.contains("exec docker-entrypoint.sh redis-server --appendonly yes"), "{cache}");
     assert!(service_block(compose, "sql").contains("- healthcheck.sh --connect --innodb_initialized"));
     assert!(service_block(compose, "files").contains("- mc ready local"));
     for v in ["postgres-data:", "redis-data:", "mariadb-data:", "minio-data:"] {
