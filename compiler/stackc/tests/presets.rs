@@ -199,11 +199,17 @@ fn loki_and_promtail_ship_the_containers_logs_and_grafana_reads_them() {
     }
     // Prometheus scrapes both; Grafana gets Loki as a datasource.
     let prometheus = file(&files, "prometheus/prometheus.yml");
-    for job in ["- job_name: loki\n  static_configs:\n  - targets:\n    - loki:3100", "- job_name: promtail\n  static_configs:\n  - targets:\n    - promtail:9080"] {
+    for job in [
+        "- job_name: loki\n  static_configs:\n  - targets:\n    - loki:3100",
+        "- job_name: promtail\n  static_configs:\n  - targets:\n    - promtail:9080",
+    ] {
         assert!(prometheus.contains(job), "{job}:\n{prometheus}");
     }
     let sources = file(&files, "grafana/provisioning/datasources/stack.yaml");
-    assert!(sources.contains("- name: Loki\n  type: loki\n  uid: loki\n  access: proxy\n  url: http://loki:3100"), "{sources}");
+    assert!(
+        sources.contains("- name: Loki\n  type: loki\n  uid: loki\n  access: proxy\n  url: http://loki:3100"),
+        "{sources}"
+    );
     // Kubernetes: Loki keeps its claim in a StatefulSet, Promtail reads every node.
     assert!(file(&files, "k8s/statefulset-loki.yaml").contains("kind: StatefulSet"));
     let daemon = file(&files, "k8s/daemonset-promtail.yaml");
@@ -225,7 +231,9 @@ fn the_certbot_preset_is_the_certbot_compose_generates_for_nginx() {
     );
     let generated = service_block(file(&proxied, "docker-compose.yml"), "certbot");
     assert_eq!(own, generated);
-    for want in ["image: certbot/certbot:v2.11.0", "- certbot-webroot:/var/www/certbot", "- letsencrypt:/etc/letsencrypt"] {
+    for want in
+        ["image: certbot/certbot:v2.11.0", "- certbot-webroot:/var/www/certbot", "- letsencrypt:/etc/letsencrypt"]
+    {
         assert!(own.contains(want), "{want}:\n{own}");
     }
     // Kubernetes leaves certbot out (cert-manager renews there), with the claims only it used.

@@ -30,11 +30,11 @@ use super::{
 };
 use super::{BACKUP_METRIC, BACKUP_METRICS_DIR, TEXTFILE_DIR};
 // What the targets share, reached by the children here (`super::super` is not allowed in emit/).
-use super::image_repository_and_tag;
 use super::{
     comment_text, exporter_preset, monitoring_generated, ALERTMANAGER_DIR, ALERTMANAGER_IMAGE, ALERTMANAGER_PORT,
     PROMETHEUS_DIR, PROMETHEUS_IMAGE, PROMETHEUS_PORT,
 };
+use super::{image_repository_and_tag, is_certbot_image};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 use env::env_example;

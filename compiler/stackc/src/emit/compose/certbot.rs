@@ -9,12 +9,7 @@ pub(super) fn certbot_services(stack: &Stack) -> Vec<&Service> {
     stack
         .services
         .values()
-        .filter(|s| {
-            s.image.as_ref().is_some_and(|i| {
-                let image = stack.compile_time(i);
-                image_repository_and_tag(&image).0.split('/').next() == Some("certbot")
-            })
-        })
+        .filter(|s| s.image.as_ref().is_some_and(|i| is_certbot_image(&stack.compile_time(i))))
         .collect()
 }
 
@@ -25,7 +20,10 @@ pub(super) fn second_certbot(stack: &Stack, site: Origin) -> Vec<Diagnostic> {
         .map(|svc| {
             Diagnostic::error(
                 Code::TargetCannotExpress,
-                format!("service `{}` runs certbot beside the `certbot` that compose generates for the sites", svc.name),
+                format!(
+                    "service `{}` runs certbot beside the `certbot` that compose generates for the sites",
+                    svc.name
+                ),
             )
             .at(origin_span(svc.origin), "a second certbot")
             .label(origin_span(site), "sites with Let's Encrypt make compose run certbot with nginx")

@@ -7,13 +7,8 @@ use std::borrow::Cow;
 
 use super::*;
 
-/// A certbot image: `certbot/certbot` and the DNS plugin images (`certbot/dns-cloudflare`).
 fn is_certbot(stack: &Stack, svc: &Service) -> bool {
-    svc.image.as_ref().is_some_and(|i| {
-        let image = stack.compile_time(i);
-        let (repository, _) = image_repository_and_tag(&image);
-        repository.split('/').next() == Some("certbot")
-    })
+    svc.image.as_ref().is_some_and(|i| is_certbot_image(&stack.compile_time(i)))
 }
 
 /// The stack the manifests are built from, and a W0501 per certbot service left out.
@@ -28,7 +23,7 @@ pub(super) fn without_certbot(stack: &Stack) -> (Cow<'_, Stack>, Vec<Diagnostic>
             Diagnostic::warning(
                 Code::TargetApproximation,
                 format!("service `{}` runs certbot, which the k8s target leaves out", svc.name),
-                )
+            )
             .at(origin_span(svc.origin), "not in the manifests")
             .help(
                 "on Kubernetes cert-manager obtains and renews certificates: set `targets > k8s cluster-issuer=` \

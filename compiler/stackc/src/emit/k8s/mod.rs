@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::{header, shell_word, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
 // What the workload shapes and security.rs share with the other targets (`super::super`
 // is not allowed in emit/).
-use super::{image_base, image_repository_and_tag, yaml, POSTGRES_IMAGES};
+use super::{image_base, image_repository_and_tag, is_certbot_image, yaml, POSTGRES_IMAGES};
 // The Prometheus target's rule groups, which the PrometheusRule holds (monitoring.rs).
 use super::{duration, rule_group, RuleGroup};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
