@@ -267,3 +267,42 @@ targets { compose; prometheus; }
     );
     assert!(diags.iter().any(|d| d.is_error() && d.message.contains("volume `prometheus-data` clashes")), "{diags:#?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Read-only roots of the generated monitoring and backup services.
+
+#[test]
+fn generated_monitoring_and_backup_services_run_with_a_read_only_root_unless_their_block_says_not() {
+    let src = r#"
+secret "pg" env="PG_PASSWORD"
+service "pg" {
+    image "postgres:16"
+    port 5432
+    env POSTGRES_PASSWORD=(secret)"pg"
+    health cmd="pg_isready"
+}
+monitoring {
+    exporters "node" "postgres" "cadvisor"
+    exporter "postgres" {
+        read-only #false
+    }
+}
+backup "pg" service="pg" schedule="0 3 * * *" to="/var/backups/pg" retain="7d"
+targets { compose; prometheus; }
+"#;
+    let (c, _) = compose(src);
+    for name in ["prometheus", "node-exporter"] {
+        let block = service_block(&c, name);
+        assert!(block.contains("read_only: true"), "{name}:\n{block}");
+        assert!(!block.contains("tmpfs:"), "{name} writes only to its volumes:\n{block}");
+    }
+    // The block's `read-only #false` is kept (and written, so nothing makes it read-only).
+    assert!(service_block(&c, "postgres-exporter").contains("read_only: false"), "{c}");
+    // cAdvisor is privileged: its root stays writable.
+    assert!(!service_block(&c, "cadvisor-exporter").contains("read_only"), "{c}");
+    // The backup's steps write to the backup directory and /tmp only.
+    let dump = service_block(&c, "backup-pg-dump");
+    assert!(dump.contains("read_only: true") && dump.contains("tmpfs:\n- /tmp"), "{dump}");
+    // The stack's own service is as the stack says.
+    assert!(!service_block(&c, "pg").contains("read_only"), "{c}");
+}

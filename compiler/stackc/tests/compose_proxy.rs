@@ -305,6 +305,29 @@ fn every_service_gets_no_new_privileges_and_the_proxy_only_the_capabilities_ngin
     assert!(s["worker"].get("cap_drop").is_none() && s["api"].get("cap_drop").is_none(), "{s}");
     assert_eq!(s["nginx"]["cap_drop"], json!(["ALL"]));
     assert_eq!(s["nginx"]["cap_add"], json!(["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"]));
-    // certbot's needs are not known: Docker's default set.
-    assert!(s["certbot"].get("cap_drop").is_none(), "{}", s["certbot"]);
+    // certbot is root writing its own volumes' files; the first certificate binds port 80.
+    assert_eq!(s["certbot"]["cap_drop"], json!(["ALL"]));
+    assert_eq!(s["certbot"]["cap_add"], json!(["NET_BIND_SERVICE"]));
+}
+
+// ---------------------------------------------------------------------------------------
+// Read-only roots of the generated proxy services, with the tmpfs their images write to.
+
+#[test]
+fn the_generated_proxy_services_run_with_a_read_only_root() {
+    let out = build("targets {\n    compose\n    nginx\n}\n", None);
+    let Some(c) = out.compose() else { return };
+    let s = &c["services"];
+    assert_eq!(s["nginx"]["read_only"], json!(true));
+    assert_eq!(s["nginx"]["tmpfs"], json!(["/var/cache/nginx", "/run", "/tmp"]));
+    assert_eq!(s["certbot"]["read_only"], json!(true));
+    assert_eq!(s["certbot"]["tmpfs"], json!(["/var/lib/letsencrypt", "/var/log/letsencrypt", "/tmp"]));
+    // The stack's own services are as the stack says.
+    for name in ["api", "web", "db"] {
+        assert!(s[name].get("read_only").is_none() && s[name].get("tmpfs").is_none(), "{name}: {}", s[name]);
+    }
+    let out = build("targets {\n    compose\n    caddy\n}\n", None);
+    let Some(c) = out.compose() else { return };
+    assert_eq!(c["services"]["caddy"]["read_only"], json!(true));
+    assert_eq!(c["services"]["caddy"]["tmpfs"], json!(["/tmp"]));
 }

@@ -88,6 +88,8 @@ fn services_get_what_their_preset_sets() {
     let cache = service_block(compose, "cache");
     assert!(cache.contains("REDISCLI_AUTH: ${REDIS_PASSWORD:?secret redis-password must be set}"), "{cache}");
     assert!(cache.contains("--requirepass \"$$REDIS_PASSWORD\""), "{cache}");
+    // Through the image's entrypoint, which drops root for the `redis` user.
+    assert!(cache.contains("exec docker-entrypoint.sh redis-server --appendonly yes"), "{cache}");
     assert!(service_block(compose, "sql").contains("- healthcheck.sh --connect --innodb_initialized"));
     assert!(service_block(compose, "files").contains("- mc ready local"));
     for v in ["postgres-data:", "redis-data:", "mariadb-data:", "minio-data:"] {
@@ -153,4 +155,127 @@ fn preset_compose_files_pass_the_schema_and_docker_compose_v2() {
             .map(|v| (v.to_string(), "placeholder".to_string()))
             .collect();
     validate_compose("presets", file(&files, "docker-compose.yml"), &[], env);
+}
+
+// ---------------------------------------------------------------------------------------
+// loki, promtail, certbot: `tests/presets/logs.stack.kdl`, its compose file snapshotted.
+
+fn logs_fixture() -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/presets/logs.stack.kdl"))
+        .expect("the logs fixture")
+}
+
+#[test]
+fn loki_and_promtail_ship_the_containers_logs_and_grafana_reads_them() {
+    let files = build_ok(&logs_fixture());
+    let compose = file(&files, "docker-compose.yml");
+    insta::assert_snapshot!("logs_compose", compose);
+    let loki = service_block(compose, "loki");
+    for want in [
+        "image: grafana/loki:3.3.2",
+        "- \"3100\"",
+        "- loki-data:/loki",
+        "- wget -q -O /dev/null http://127.0.0.1:3100/ready || exit 1",
+        "start_period: 30s",
+    ] {
+        assert!(loki.contains(want), "{want}:\n{loki}");
+    }
+    let promtail = service_block(compose, "promtail");
+    for want in [
+        "image: grafana/promtail:3.3.2",
+        "LOKI_URL: http://loki:3100",
+        "- /var/run/docker.sock:/var/run/docker.sock:ro",
+        "- /var/lib/promtail:/var/lib/promtail",
+        "read_only: true",
+        "tmpfs:\n- /tmp",
+        "mode: global",
+        // Compose leaves `${LOKI_URL}` to the container; promtail expands it in its config.
+        "url: $${LOKI_URL}/loki/api/v1/push",
+        "docker_sd_configs:",
+        "__meta_docker_container_label_com_docker_compose_service]\\n        target_label: service",
+        "exec /usr/bin/promtail -config.file=/tmp/promtail.yml -config.expand-env=true",
+    ] {
+        assert!(promtail.contains(want), "{want}:\n{promtail}");
+    }
+    // Prometheus scrapes both; Grafana gets Loki as a datasource.
+    let prometheus = file(&files, "prometheus/prometheus.yml");
+    for job in [
+        "- job_name: loki\n  static_configs:\n  - targets:\n    - loki:3100",
+        "- job_name: promtail\n  static_configs:\n  - targets:\n    - promtail:9080",
+    ] {
+        assert!(prometheus.contains(job), "{job}:\n{prometheus}");
+    }
+    let sources = file(&files, "grafana/provisioning/datasources/stack.yaml");
+    assert!(
+        sources.contains("- name: Loki\n  type: loki\n  uid: loki\n  access: proxy\n  url: http://loki:3100"),
+        "{sources}"
+    );
+    // Kubernetes: Loki keeps its claim in a StatefulSet, Promtail reads every node.
+    assert!(file(&files, "k8s/statefulset-loki.yaml").contains("kind: StatefulSet"));
+    let daemon = file(&files, "k8s/daemonset-promtail.yaml");
+    assert!(daemon.contains("hostPath:\n          path: /var/run/docker.sock"), "{daemon}");
+    assert!(daemon.contains("hostPath:\n          path: /var/lib/promtail"), "{daemon}");
+    assert!(daemon.contains("readOnlyRootFilesystem: true"), "{daemon}");
+}
+
+#[test]
+fn the_certbot_preset_is_the_certbot_compose_generates_for_nginx() {
+    let files = build_ok(&logs_fixture());
+    let compose = file(&files, "docker-compose.yml");
+    let own = service_block(compose, "certbot");
+    // The same stack name and network as the fixture, with stackc's nginx and Let's Encrypt.
+    let proxied = build_ok(
+        "stack \"logs\"\nservice \"web\" {\n    image \"ghcr.io/acme/web:1.0\"\n    port 3000\n    health http=\"/\"\n}\n\
+         proxy {\n    tls email=\"ops@example.com\"\n}\nsite \"example.com\" {\n    route \"/\" to=\"web\"\n}\n\
+         targets {\n    compose\n    nginx\n}\n",
+    );
+    let generated = service_block(file(&proxied, "docker-compose.yml"), "certbot");
+    assert_eq!(own, generated);
+    for want in
+        ["image: certbot/certbot:v2.11.0", "- certbot-webroot:/var/www/certbot", "- letsencrypt:/etc/letsencrypt"]
+    {
+        assert!(own.contains(want), "{want}:\n{own}");
+    }
+    // Kubernetes leaves certbot out (cert-manager renews there), with the claims only it used.
+    let built = stackc::build(
+        "logs.stack.kdl",
+        &logs_fixture().replace("    mount \"certbot-webroot\" \"/var/www/certbot\" read-only=#true\n", ""),
+        &Options::default(),
+        &EmitOptions::default(),
+    );
+    let paths: Vec<&str> = built.files.iter().map(|f| f.path.as_str()).filter(|p| p.starts_with("k8s/")).collect();
+    assert!(!paths.iter().any(|p| p.contains("certbot-webroot") || p.ends_with("-certbot.yaml")), "{paths:?}");
+    assert!(paths.contains(&"k8s/persistentvolumeclaim-letsencrypt.yaml"), "nginx still reads it: {paths:?}");
+    let left_out: Vec<&str> = built
+        .outcome
+        .diagnostics
+        .iter()
+        .filter(|d| d.code.as_str() == "W0501" && d.message.contains("certbot"))
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(left_out, ["service `certbot` runs certbot, which the k8s target leaves out"]);
+}
+
+#[test]
+fn a_certbot_preset_beside_the_generated_certbot_is_one_error() {
+    let text = "stack \"shop\"\nservice \"web\" {\n    image \"ghcr.io/acme/web:1.0\"\n    port 3000\n    health http=\"/\"\n}\n\
+                service \"renew\" {\n    use \"certbot\"\n}\nsite \"example.com\" {\n    route \"/\" to=\"web\"\n}\n\
+                targets {\n    compose\n    nginx\n}\n";
+    let (_, diags) = build(text);
+    let errors: Vec<String> = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| format!("{} {}", d.code.as_str(), d.message))
+        .collect();
+    assert_eq!(
+        errors,
+        ["E0501 service `renew` runs certbot beside the `certbot` that compose generates for the sites"]
+    );
+}
+
+#[test]
+fn logs_presets_compose_file_passes_the_schema_and_docker_compose_v2() {
+    let files = build_ok(&logs_fixture());
+    let env = vec![("GRAFANA_ADMIN_PASSWORD".to_string(), "placeholder".to_string())];
+    validate_compose("presets-logs", file(&files, "docker-compose.yml"), &[], env);
 }

@@ -8,6 +8,7 @@
 //! secrets are mounted under `/run/secrets` (images that read `*_FILE` variables get those).
 
 mod backup;
+mod certbot;
 mod env;
 mod init_steps;
 mod monitoring;
@@ -29,11 +30,11 @@ use super::{
 };
 use super::{BACKUP_METRIC, BACKUP_METRICS_DIR, TEXTFILE_DIR};
 // What the targets share, reached by the children here (`super::super` is not allowed in emit/).
-use super::image_repository_and_tag;
 use super::{
     comment_text, exporter_preset, monitoring_generated, ALERTMANAGER_DIR, ALERTMANAGER_IMAGE, ALERTMANAGER_PORT,
     PROMETHEUS_DIR, PROMETHEUS_IMAGE, PROMETHEUS_PORT,
 };
+use super::{image_repository_and_tag, is_certbot_image};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 use env::env_example;
@@ -432,6 +433,7 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
         if !stack.services.contains_key(name) {
             stack_wide(stack, c);
             security::generated_capabilities(c);
+            security::generated_read_only(c);
         }
         security::no_new_privileges(c);
     }

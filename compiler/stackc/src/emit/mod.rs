@@ -498,6 +498,11 @@ pub(crate) const GRAFANA_IMAGES: &[&str] = &["grafana", "grafana-oss", "grafana-
 /// Loki's image, by `image_base`, and the HTTP port it listens on by default.
 pub(crate) const LOKI_IMAGES: &[&str] = &["loki"];
 pub(crate) const LOKI_PORT: u16 = 3100;
+/// A certbot image (`certbot/certbot`, the DNS plugin images `certbot/dns-*`): compose
+/// refuses one beside the certbot it generates for nginx, Kubernetes leaves it out.
+pub(crate) fn is_certbot_image(image: &str) -> bool {
+    image_repository_and_tag(image).0.split('/').next() == Some("certbot")
+}
 /// Where the Prometheus target writes Grafana's provisioning files; compose mounts it at
 /// Grafana's `/etc/grafana/provisioning`.
 pub(crate) const GRAFANA_PROVISIONING_DIR: &str = "grafana/provisioning";

@@ -14,10 +14,13 @@ use crate::syntax::{self, ast::Node};
 
 /// `(name, source)` of every preset, by name.
 pub const PRESETS: &[(&str, &str)] = &[
+    ("certbot", include_str!("../../../../stdlib/presets/certbot.kdl")),
     ("grafana", include_str!("../../../../stdlib/presets/grafana.kdl")),
+    ("loki", include_str!("../../../../stdlib/presets/loki.kdl")),
     ("mariadb", include_str!("../../../../stdlib/presets/mariadb.kdl")),
     ("minio", include_str!("../../../../stdlib/presets/minio.kdl")),
     ("postgres", include_str!("../../../../stdlib/presets/postgres.kdl")),
+    ("promtail", include_str!("../../../../stdlib/presets/promtail.kdl")),
     ("redis", include_str!("../../../../stdlib/presets/redis.kdl")),
 ];
 

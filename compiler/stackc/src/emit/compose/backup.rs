@@ -373,8 +373,15 @@ fn mount_secret(c: &mut CService, secrets: &mut Secrets, name: &str) {
 }
 
 fn base_service(image: Option<String>) -> CService {
-    // The stack's labels and logging are added with every generated service's.
-    CService { image, profiles: vec!["backup".into()], ..CService::default() }
+    // The stack's labels and logging are added with every generated service's. The scripts
+    // write only to the backup directory and to /tmp (mktemp, gpg's home): a read-only root.
+    CService {
+        image,
+        profiles: vec!["backup".into()],
+        read_only: Some(true),
+        tmpfs: vec!["/tmp".into()],
+        ..CService::default()
+    }
 }
 
 fn dump_service(stack: &Stack, opts: &EmitOptions, job: &Job, secrets: &mut Secrets) -> CService {

@@ -237,6 +237,7 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
 
     let user = &mon.prometheus_service;
     let mut p = service(stack, user, secrets, opts);
+    super::security::read_only_opt_out(user, &mut p);
     p.image.get_or_insert_with(|| super::PROMETHEUS_IMAGE.into());
     // A `command` of the block replaces the image's arguments: stackc's flags are added to
     // it (the configuration file, the data path, retention, lifecycle), except those it sets
@@ -276,6 +277,7 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
     for e in &mon.exporters {
         let preset = super::exporter_preset(&e.kind);
         let mut c = service(stack, &e.service, secrets, opts);
+        super::security::read_only_opt_out(&e.service, &mut c);
         if let Some(pr) = preset {
             c.image.get_or_insert_with(|| pr.image.into());
         }

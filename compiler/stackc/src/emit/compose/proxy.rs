@@ -391,7 +391,16 @@ pub(super) fn check_proxy(stack: &Stack) -> Vec<Diagnostic> {
             );
         }
     }
+    let generated_certbot = ProxyPlan::service_names(kind, stack).contains(&"certbot");
+    let own_certbot = generated_certbot && !super::certbot::certbot_services(stack).is_empty();
+    if own_certbot {
+        out.extend(super::certbot::second_certbot(stack, site.origin));
+    }
     for name in ProxyPlan::volume_names(kind, stack) {
+        // The `certbot` preset's volumes have the generated names: its error says it all.
+        if own_certbot && matches!(name, "letsencrypt" | "certbot-webroot") {
+            continue;
+        }
         if let Some(v) = stack.volumes.get(name) {
             out.push(
                 Diagnostic::error(

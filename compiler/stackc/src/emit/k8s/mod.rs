@@ -19,13 +19,14 @@ use serde::Serialize;
 use super::{header, shell_word, BackupEngine, BackupJob, EmitOptions, OutputFile, BACKUP_STAMP_FORMAT};
 // What the workload shapes and security.rs share with the other targets (`super::super`
 // is not allowed in emit/).
-use super::{image_base, image_repository_and_tag, yaml, POSTGRES_IMAGES};
+use super::{image_base, image_repository_and_tag, is_certbot_image, yaml, POSTGRES_IMAGES};
 // The Prometheus target's rule groups, which the PrometheusRule holds (monitoring.rs).
 use super::{duration, rule_group, RuleGroup};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::*;
 
 mod backup;
+mod certbot;
 mod config;
 mod disruption;
 mod ingress;
@@ -56,11 +57,14 @@ const SELECTOR_KEY: &str = "app.kubernetes.io/name";
 const DEFAULT_CLAIM_BYTES: u64 = 1 << 30;
 
 pub fn check(stack: &Stack) -> Vec<Diagnostic> {
-    Builder::new(stack, &EmitOptions::default()).run().1
+    let (stack, mut diags) = certbot::without_certbot(stack);
+    diags.extend(Builder::new(&stack, &EmitOptions::default()).run().1);
+    diags
 }
 
 pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
-    Builder::new(stack, opts).run().0
+    let (stack, _) = certbot::without_certbot(stack);
+    Builder::new(&stack, opts).run().0
 }
 
 /// The namespace of every object: `targets > k8s namespace=`, else the stack name.
