@@ -351,6 +351,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             }
         }
     }
+    out.extend(stack.proxy_plan.as_ref().map(handling::check).unwrap_or_default());
     out
 }
 

@@ -821,7 +821,8 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
         );
     }
     p.cache = n.child("cache").map(|c| ProxyCache {
-        path: s(c, "path"),
+        // Written once, by the proxy that keeps the cache: a param gives its compile-time value.
+        path: compile_time(cx, c, "path"),
         size: size_prop(cx, c, "size"),
         inactive: dur_amount(cx, c, "inactive"),
         max_size: size_prop(cx, c, "max-size"),

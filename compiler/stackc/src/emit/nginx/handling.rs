@@ -3,8 +3,18 @@
 
 use serde::Serialize;
 
-use super::{quote, size, time, HeaderV};
+use super::{quote, size, time, unsafe_value, HeaderV};
+use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::proxy::*;
+
+/// A cache path nginx would read variables in, or that cannot be written.
+pub(super) fn check(plan: &ProxyPlan) -> Vec<Diagnostic> {
+    let Some(z) = &plan.cache_zone else { return Vec::new() };
+    let Some(why) = unsafe_value(&z.path) else { return Vec::new() };
+    vec![Diagnostic::error(Code::TargetCannotExpress, format!("the proxy cache's `path=` contains {why}"))
+        .at(origin_span(z.origin), "the proxy cache")
+        .help("nginx expands variables here; remove the character")]
+}
 
 #[derive(Serialize, Default)]
 pub(super) struct HandlingV {

@@ -109,3 +109,71 @@ pub fn cache_control(r: &Route) -> Option<String> {
     }
     (!out.is_empty()).then(|| out.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(src: &str) -> ProxyPlan {
+        let stack = crate::compile("t.stack.kdl", src, &crate::Options::default()).stack.expect("compiles");
+        stack.proxy_plan.expect("a plan")
+    }
+
+    fn route<'a>(plan: &'a ProxyPlan, path: &str) -> &'a PlanRoute {
+        plan.sites[0].routes.iter().find(|r| r.path == path).unwrap()
+    }
+
+    const STACK: &str = r#"stack "t"
+service "api" {
+    image "a:1"
+    port 8080
+}
+site "t.example.com" {
+    route "/" to="api" timeout="30s" read-timeout="2m"
+    route "/c/" to="api" proxy-cache="10m" {
+        cache-valid 200 "1h"
+        cache-valid 404 "1m"
+    }
+    route "/cc/" to="api" cache="5m" immutable=#true {
+        cache-control "public" max-age="1h" s-maxage="10m"
+    }
+    route "/n/" to="api" {
+        cache-control "no-store"
+    }
+}
+"#;
+
+    #[test]
+    fn timeout_is_the_shorthand_of_read_and_send() {
+        let plan = plan_of(STACK);
+        let h = &route(&plan, "/").handling;
+        assert_eq!((h.connect_timeout_ms, h.read_timeout_ms, h.send_timeout_ms), (None, Some(120_000), Some(30_000)));
+    }
+
+    #[test]
+    fn a_cached_route_gets_the_default_zone_and_its_validity() {
+        let plan = plan_of(STACK);
+        let z = plan.cache_zone.as_ref().expect("a zone, as a route uses the cache");
+        assert_eq!(
+            (z.path.as_str(), z.size_bytes, z.inactive_ms, z.max_size),
+            (DEFAULT_CACHE_PATH, DEFAULT_CACHE_KEYS_SIZE, DEFAULT_CACHE_INACTIVE_MS, None)
+        );
+        let c = route(&plan, "/c/").handling.cache.as_ref().unwrap();
+        // `cache-valid 200` takes 200 from `proxy-cache=`.
+        assert_eq!(c.valid, [(vec![301, 302], 600_000), (vec![200], 3_600_000), (vec![404], 60_000)]);
+        assert_eq!(c.bypass_headers, ["Authorization", "Cookie"]);
+        assert_eq!(c.status_header, "X-Cache-Status");
+        assert!(route(&plan, "/").handling.cache.is_none());
+        let without = STACK.replace("proxy-cache=\"10m\" {", "{").replace("cache-valid 200 \"1h\"\n", "").replace("cache-valid 404 \"1m\"\n", "");
+        assert!(plan_of(&without).cache_zone.is_none(), "no zone without a cached route");
+    }
+
+    #[test]
+    fn cache_control_directives_in_order() {
+        let plan = plan_of(STACK);
+        // `max-age=` replaces `cache=`'s; the route's `immutable=#true` is added.
+        assert_eq!(route(&plan, "/cc/").cache_control.as_deref(), Some("public, immutable, max-age=3600, s-maxage=600"));
+        assert_eq!(route(&plan, "/n/").cache_control.as_deref(), Some("no-store"));
+        assert_eq!(route(&plan, "/").cache_control, None);
+    }
+}

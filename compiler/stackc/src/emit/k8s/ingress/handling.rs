@@ -18,10 +18,12 @@ impl Builder<'_> {
         let h = &route.handling;
         let read = if h.read_timeout.is_some() { &h.read_timeout } else { &route.timeout };
         let send = if h.send_timeout.is_some() { &h.send_timeout } else { &route.timeout };
+        // Lost as written: `timeout` once for the shorthand, else the direction's own property.
+        let name = |own: &Option<Amount>, what| if own.is_some() { what } else { "`timeout`" };
         let timeouts = [
             ("proxy-connect-timeout", &h.connect_timeout, "`connect-timeout`"),
-            ("proxy-read-timeout", read, "`read-timeout`/`timeout`"),
-            ("proxy-send-timeout", send, "`send-timeout`/`timeout`"),
+            ("proxy-read-timeout", read, name(&h.read_timeout, "`read-timeout`")),
+            ("proxy-send-timeout", send, name(&h.send_timeout, "`send-timeout`")),
         ];
         for (key, amount, what) in timeouts {
             if let Some(ms) = self.amount(amount, "a route timeout") {
