@@ -628,12 +628,7 @@ const CACHE_CONTROL: NodeSpec = n("cache-control", "the Cache-Control header of 
         ]),
         0,
     )
-    .props(&[
-        p("max-age", DUR),
-        p("s-maxage", DUR),
-        p("stale-while-revalidate", DUR),
-        p("stale-if-error", DUR),
-    ]);
+    .props(&[p("max-age", DUR), p("s-maxage", DUR), p("stale-while-revalidate", DUR), p("stale-if-error", DUR)]);
 
 const SITE: &[NodeSpec] = &[
     n("route", "send requests for a path to a service, static files or a redirect")

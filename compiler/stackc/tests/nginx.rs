@@ -698,7 +698,10 @@ fn other_stacks_pass_nginx_t() {
         ("small-default-version".into(), conf(&SMALL.replace(r#"nginx version="1.27""#, "nginx"))),
         ("basic-auth".into(), conf(&with_basic_auth())),
         // Timeouts, buffering and the proxy cache (issue 11; snapshot in tests/proxy_handling.rs).
-        ("handling".into(), conf(&std::fs::read_to_string(root().join("compiler/stackc/tests/proxy/handling.stack.kdl")).unwrap())),
+        (
+            "handling".into(),
+            conf(&std::fs::read_to_string(root().join("compiler/stackc/tests/proxy/handling.stack.kdl")).unwrap()),
+        ),
     ];
     for (name, tls) in [
         ("plain-http", r#"tls certificates="none""#),

@@ -79,7 +79,8 @@ fn nginx_timeouts_buffering_and_limits_per_route() {
     assert!(reports.contains("proxy_read_timeout 5m;") && !reports.contains("proxy_send_timeout"), "{reports}");
     assert!(reports.contains("proxy_buffer_size 16k;") && reports.contains("proxy_buffers 8 16k;"));
     let upload = block(&conf, "location /upload/ {");
-    for d in ["client_max_body_size 0;", "proxy_request_buffering off;", "proxy_buffering off;", "proxy_send_timeout 5m;"]
+    for d in
+        ["client_max_body_size 0;", "proxy_request_buffering off;", "proxy_buffering off;", "proxy_send_timeout 5m;"]
     {
         assert!(upload.contains(d), "{d} in {upload}");
     }
@@ -129,13 +130,20 @@ fn cache_control_directives() {
     // A word that is not a directive is refused.
     let bad = fixture().replace(r#"cache-control "private" "no-store""#, r#"cache-control "privat""#);
     let built = stackc::build("t.stack.kdl", &bad, &Options::default(), &EmitOptions::default());
-    assert!(built.outcome.diagnostics.iter().any(|d| d.code == Code::InvalidChoice), "{:#?}", built.outcome.diagnostics);
+    assert!(
+        built.outcome.diagnostics.iter().any(|d| d.code == Code::InvalidChoice),
+        "{:#?}",
+        built.outcome.diagnostics
+    );
 }
 
 #[test]
 fn caddy_timeouts_and_unlimited_body() {
     let file = file(&fixture(), TargetKind::Caddy, "caddy/");
-    assert!(file.contains("\tservers {\n\t\ttimeouts {\n\t\t\tread_header 10s\n\t\t\tread_body 30s\n\t\t}\n\t}\n"), "{file}");
+    assert!(
+        file.contains("\tservers {\n\t\ttimeouts {\n\t\t\tread_header 10s\n\t\t\tread_body 30s\n\t\t}\n\t}\n"),
+        "{file}"
+    );
     let api = block(&file, "handle /api/* {");
     assert!(api.contains("dial_timeout 5s") && api.contains("read_timeout 2m") && api.contains("write_timeout 45s"));
     // `body-limit="0"` lifts the proxy's 10Mi: Caddy has no "unlimited", so no limit at all.

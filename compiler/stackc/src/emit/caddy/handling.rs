@@ -58,7 +58,10 @@ pub(super) fn check(plan: &ProxyPlan) -> Vec<Diagnostic> {
         if r.handling.buffer_size.is_some() {
             out.push(warn(
                 r.origin,
-                format!("route `{}`: Caddy copies responses through buffers of its own size; `buffer-size=` is not applied", r.path),
+                format!(
+                    "route `{}`: Caddy copies responses through buffers of its own size; `buffer-size=` is not applied",
+                    r.path
+                ),
                 "buffer-size",
                 "remove the setting for Caddy, or use the nginx target where the buffer size matters",
             ));

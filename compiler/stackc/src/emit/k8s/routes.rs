@@ -333,7 +333,9 @@ impl Builder<'_> {
             ("`connect-timeout`", route.handling.connect_timeout_ms.is_some()),
             (
                 "`read-timeout`/`send-timeout` apart from the request's `timeout`",
-                [route.handling.read_timeout_ms, route.handling.send_timeout_ms].iter().any(|t| t.is_some() && *t != route.timeout_ms),
+                [route.handling.read_timeout_ms, route.handling.send_timeout_ms]
+                    .iter()
+                    .any(|t| t.is_some() && *t != route.timeout_ms),
             ),
             ("`request-buffering`", route.handling.request_buffering.is_some()),
             ("`buffer-size`", route.handling.buffer_size.is_some()),

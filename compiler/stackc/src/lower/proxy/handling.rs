@@ -164,7 +164,10 @@ site "t.example.com" {
         assert_eq!(c.bypass_headers, ["Authorization", "Cookie"]);
         assert_eq!(c.status_header, "X-Cache-Status");
         assert!(route(&plan, "/").handling.cache.is_none());
-        let without = STACK.replace("proxy-cache=\"10m\" {", "{").replace("cache-valid 200 \"1h\"\n", "").replace("cache-valid 404 \"1m\"\n", "");
+        let without = STACK
+            .replace("proxy-cache=\"10m\" {", "{")
+            .replace("cache-valid 200 \"1h\"\n", "")
+            .replace("cache-valid 404 \"1m\"\n", "");
         assert!(plan_of(&without).cache_zone.is_none(), "no zone without a cached route");
     }
 
@@ -172,7 +175,10 @@ site "t.example.com" {
     fn cache_control_directives_in_order() {
         let plan = plan_of(STACK);
         // `max-age=` replaces `cache=`'s; the route's `immutable=#true` is added.
-        assert_eq!(route(&plan, "/cc/").cache_control.as_deref(), Some("public, immutable, max-age=3600, s-maxage=600"));
+        assert_eq!(
+            route(&plan, "/cc/").cache_control.as_deref(),
+            Some("public, immutable, max-age=3600, s-maxage=600")
+        );
         assert_eq!(route(&plan, "/n/").cache_control.as_deref(), Some("no-store"));
         assert_eq!(route(&plan, "/").cache_control, None);
     }
