@@ -605,6 +605,11 @@ fn nginx_t(nginx: &Path, name: &str, conf: &str) -> Result<(), String> {
             copy.push_str(&format!("{indent}{};\n", t.trim_end_matches(" resolve;")));
         } else if old && t.starts_with("listen ") && t.ends_with(" ssl;") {
             copy.push_str(&format!("{indent}{} http2;\n", t.trim_end_matches(';')));
+        } else if let Some(rest) = t.strip_prefix("proxy_cache_path ") {
+            // nginx -t creates the cache directory (the image has /var/cache/nginx, this
+            // machine may not): it goes into the test's directory.
+            let params = rest.split_once(' ').map_or("", |(_, p)| p);
+            copy.push_str(&format!("{indent}proxy_cache_path {}/cache {params}\n", dir.display()));
         } else if t.starts_with("ssl_certificate_key ") {
             copy.push_str(&format!("{indent}ssl_certificate_key {};\n", key.display()));
         } else if t.starts_with("ssl_certificate ") || t.starts_with("ssl_trusted_certificate ") {
