@@ -21,7 +21,7 @@ pub const CACHE_BYPASS_HEADERS: [&str; 2] = ["Authorization", "Cookie"];
 
 /// The zone, when a route uses the cache: `proxy > cache`, or its defaults.
 pub fn cache_zone(stack: &Stack, proxy: &Proxy) -> Option<CacheZone> {
-    let used = stack.sites.iter().flat_map(|s| &s.routes).any(|r| uses_cache(r));
+    let used = stack.sites.iter().flat_map(|s| &s.routes).any(uses_cache);
     let c = proxy.cache.as_ref();
     if !used && c.is_none() {
         return None;
