@@ -17,13 +17,7 @@ fn fixture() -> String {
 fn build(src: &str, target: TargetKind) -> (Vec<OutputFile>, Vec<Diagnostic>) {
     let emit = EmitOptions { targets: Some(vec![target]), ..EmitOptions::default() };
     let built = stackc::build("handling.stack.kdl", src, &Options::default(), &emit);
-    let errors: Vec<String> = built
-        .outcome
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| format!("{} {}", d.code.as_str(), d.message))
-        .collect();
+    let errors = support::error_lines(&built.outcome.diagnostics);
     assert!(errors.is_empty(), "unexpected errors: {errors:#?}");
     (built.files, built.outcome.diagnostics)
 }
