@@ -184,3 +184,27 @@ fn ingress_annotations_and_losses() {
     assert!(warnings_mentioning(&diags, "`connect-timeout`").len() == 1, "{diags:#?}");
     assert!(warnings_mentioning(&diags, "`request-buffering`").len() == 1);
 }
+
+#[test]
+fn httproute_reports_what_it_cannot_carry() {
+    let src = fixture().replace(r#"k8s ingress-class="nginx""#, r#"k8s routing="gateway-api" gateway="edge""#);
+    let (files, diags) = build(&src, TargetKind::K8s);
+    assert!(files.iter().any(|f| f.contents.contains("kind: HTTPRoute")));
+    assert_eq!(warnings_mentioning(&diags, "an HTTPRoute has no proxy cache").len(), 1, "{diags:#?}");
+    assert_eq!(warnings_mentioning(&diags, "an HTTPRoute has no client timeouts").len(), 1);
+    let route = |path: &str| {
+        diags
+            .iter()
+            .find(|d| {
+                d.code == Code::TargetApproximation && d.message.starts_with(&format!("route `{path}`: an HTTPRoute"))
+            })
+            .map(|d| d.message.clone())
+            .unwrap_or_default()
+    };
+    assert!(route("/api/").contains("`connect-timeout`") && route("/api/").contains("`read-timeout`/`send-timeout`"));
+    assert!(route("/upload/").contains("`request-buffering`"), "{}", route("/upload/"));
+    assert!(route("/reports/").contains("`buffer-size`"));
+    assert!(route("/catalog/").contains("its proxy cache"));
+    // `timeout=` alone is the HTTPRoute's request timeout, not a loss.
+    assert_eq!(route("/"), "");
+}
