@@ -1,8 +1,9 @@
 //! The proxy plan: every `site` lowered once (`lower::proxy`) into what the proxy targets
 //! render — nginx, Caddy and the Kubernetes Ingress. Routes are in the order a request is
 //! matched, upstreams are resolved to a name, address and port, and every default (the
-//! security-header preset, HSTS, body limit, gzip, rate-limit zone size, Cache-Control) is
-//! decided here, so that a feature is decided once and rendered three times.
+//! security-header preset, HSTS, body limit, gzip, rate-limit zone size, Cache-Control, the
+//! read and send timeouts of `timeout=`, the cache zone) is decided here, so that a feature
+//! is decided once and rendered three times.
 //!
 //! Values that may hold `${param}` stay as written: each target renders params its own way.
 
