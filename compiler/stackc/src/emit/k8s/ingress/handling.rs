@@ -1,14 +1,14 @@
 //! A route's timeouts, buffering and cache on the Ingress: ingress-nginx annotations where
 //! the controller has them, else what the Ingress loses (issue 11).
 
-use super::super::*;
+use super::*;
 
 const A: &str = "nginx.ingress.kubernetes.io/";
 
 impl Builder<'_> {
     /// The annotations of a route's timeouts and buffering (with `ingress-class="nginx"`),
     /// and what the Ingress cannot carry into `lost`.
-    pub(in crate::emit::k8s) fn route_handling(
+    pub(crate) fn route_handling(
         &mut self,
         route: &Route,
         nginx: bool,
@@ -43,7 +43,7 @@ impl Builder<'_> {
         }
         if let Some(b) = self.amount(&h.buffer_size, "a buffer size") {
             if nginx {
-                ann.push((format!("{A}proxy-buffer-size"), super::nginx_size(b)));
+                ann.push((format!("{A}proxy-buffer-size"), nginx_size(b)));
             } else {
                 lost.push("`buffer-size`");
             }
@@ -60,7 +60,7 @@ impl Builder<'_> {
 
     /// The proxy's cache zone and client timeouts, which neither an Ingress nor an HTTPRoute
     /// has a place for.
-    pub(in crate::emit::k8s) fn proxy_handling_warnings(&mut self, router: &str) {
+    pub(crate) fn proxy_handling_warnings(&mut self, router: &str) {
         let Some(proxy) = &self.stack.proxy else { return };
         if let Some(c) = &proxy.cache {
             self.warn(
