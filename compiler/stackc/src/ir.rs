@@ -571,6 +571,10 @@ pub struct Proxy {
     pub upstreams: IndexMap<String, Upstream>,
     /// Extra mounts into the proxy container (e.g. static files a `files=` route serves).
     pub mounts: Vec<Mount>,
+    /// `cache`: the proxy cache zone, if written.
+    pub cache: Option<ProxyCache>,
+    /// `client-timeouts`, if written.
+    pub client_timeouts: Option<ClientTimeouts>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -640,6 +644,52 @@ pub struct Route {
     pub response_headers: Vec<RouteHeader>,
     /// `hide-header`: upstream response headers not passed on (`value` empty).
     pub hide_headers: Vec<RouteHeader>,
+    /// Timeouts, buffering, the proxy cache and `cache-control` (issue 11).
+    pub handling: RouteHandling,
+}
+
+/// A route's timeouts, buffering, proxy cache and `Cache-Control` directives, as written.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RouteHandling {
+    pub connect_timeout: Option<Amount>,
+    pub read_timeout: Option<Amount>,
+    pub send_timeout: Option<Amount>,
+    pub request_buffering: Option<bool>,
+    pub buffer_size: Option<Amount>,
+    /// `proxy-cache=`: how long 200, 301 and 302 responses are kept.
+    pub proxy_cache: Option<Amount>,
+    /// `cache-valid STATUS FOR`, in order.
+    pub cache_valid: Vec<(u16, Amount)>,
+    /// `cache-control`: the flag directives in order, then `(directive, amount)` for the
+    /// ones with seconds (`max-age`, `s-maxage`, `stale-while-revalidate`, `stale-if-error`).
+    pub cache_control: Option<CacheControl>,
+    /// Where the route's `proxy-cache=` / `cache-valid` / `cache-control` are written.
+    pub cache_origin: Origin,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CacheControl {
+    pub flags: Vec<String>,
+    pub seconds: Vec<(String, Amount)>,
+    pub origin: Origin,
+}
+
+/// The proxy's `cache` zone (`proxy > cache`) as written.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProxyCache {
+    pub path: Option<String>,
+    pub size: Option<Amount>,
+    pub inactive: Option<Amount>,
+    pub max_size: Option<Amount>,
+    pub origin: Origin,
+}
+
+/// `proxy > client-timeouts`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientTimeouts {
+    pub header: Option<Amount>,
+    pub body: Option<Amount>,
+    pub origin: Origin,
 }
 
 /// A header setting of a route, with where it is written.

@@ -582,6 +582,13 @@ const ROUTE_PROPS: &[PropSpec] = &[
     // FastCGI upstreams (PHP-FPM): `fastcgi="app" root="/var/www/html"`.
     p("fastcgi", Ref(RefKind::Service)),
     p("root", AbsPath),
+    // Timeouts, buffering and the proxy cache (issue 11).
+    p("connect-timeout", DUR),
+    p("read-timeout", DUR),
+    p("send-timeout", DUR),
+    p("request-buffering", Bool),
+    p("buffer-size", Size),
+    p("proxy-cache", DUR),
 ];
 
 const HEADER: NodeSpec =
@@ -598,7 +605,33 @@ const ROUTE_KIDS: &[NodeSpec] = &[
         .args(&[("name", HeaderName), ("value", HeaderValue)], 2)
         .keyed(),
     n("hide-header", "upstream response headers not passed to the client").rest("name", HeaderName, 1),
+    CACHE_VALID,
+    CACHE_CONTROL,
 ];
+
+/// How long the proxy cache keeps a response of one status (`proxy-cache=` is for 200, 301, 302).
+const CACHE_VALID: NodeSpec = n("cache-valid", "how long the proxy cache keeps responses of one status")
+    .args(&[("status", Int(100, 599)), ("for", DUR)], 2)
+    .keyed();
+
+/// The `Cache-Control` directives a route's responses carry (RFC 9111, RFC 8246, RFC 5861).
+const CACHE_CONTROL: NodeSpec = n("cache-control", "the Cache-Control header of the route's responses")
+    .rest(
+        "directive",
+        Enum(&[
+            "public",
+            "private",
+            "no-cache",
+            "no-store",
+            "no-transform",
+            "must-revalidate",
+            "proxy-revalidate",
+            "must-understand",
+            "immutable",
+        ]),
+        0,
+    )
+    .props(&[p("max-age", DUR), p("s-maxage", DUR), p("stale-while-revalidate", DUR), p("stale-if-error", DUR)]);
 
 const SITE: &[NodeSpec] = &[
     n("route", "send requests for a path to a service, static files, a redirect or a FastCGI application")
@@ -652,6 +685,14 @@ const PROXY: &[NodeSpec] = &[
         ])
         .keyed(),
     MOUNT,
+    n("cache", "the proxy cache that `proxy-cache=` routes use").props(&[
+        p("path", AbsPath),
+        p("size", Size),
+        p("inactive", DUR),
+        p("max-size", Size),
+    ]),
+    n("client-timeouts", "how long the proxy waits for a client's request header and body")
+        .props(&[p("header", DUR), p("body", DUR)]),
 ];
 
 const FW_RULE_PROPS: &[PropSpec] = &[p("from", Cidr), p("protocol", PROTOCOLS), p("comment", Str)];

@@ -496,6 +496,11 @@ fn golden_caddyfiles() -> Vec<PathBuf> {
 /// and every example (and environment) built for Caddy whether or not it selects it.
 fn generated() -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = vec![("small".into(), caddyfile(SMALL))];
+    // Timeouts, buffering and the proxy cache (issue 11; snapshot in tests/proxy_handling.rs).
+    out.push((
+        "handling".into(),
+        caddyfile(&std::fs::read_to_string(root().join("compiler/stackc/tests/proxy/handling.stack.kdl")).unwrap()),
+    ));
     for v in ["2.8", "2.10"] {
         out.push((format!("small-{}", v.replace('.', "-")), build_for(SMALL, Some(v)).0.unwrap()));
     }

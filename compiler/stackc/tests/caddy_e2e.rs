@@ -92,15 +92,15 @@ fn caddy_serves_the_e2e_stack() {
     let src = harness::stack_source();
     let emit = EmitOptions { targets: Some(vec![TargetKind::Caddy]), ..EmitOptions::default() };
     let built = stackc::build("site.stack.kdl", &src, &Options::default(), &emit);
-    // Exactly one diagnostic: the rate limit that standard Caddy cannot apply, at its zone,
-    // with its route labelled.
+    // Exactly two diagnostics: the rate limit and the proxy cache that standard Caddy cannot
+    // apply, each at its zone, with its routes labelled.
     let diags: Vec<String> = built
         .outcome
         .diagnostics
         .iter()
         .map(|d| format!("{:?} {} {}", d.severity, d.code.as_str(), d.message))
         .collect();
-    assert_eq!(built.outcome.diagnostics.len(), 1, "{diags:#?}");
+    assert_eq!(built.outcome.diagnostics.len(), 2, "{diags:#?}");
     let w = &built.outcome.diagnostics[0];
     assert_eq!((w.severity, w.code.as_str()), (Severity::Warning, "W0501"), "{diags:#?}");
     assert!(w.message.contains("rate-limit=\"tight\""), "{diags:#?}");
@@ -109,6 +109,14 @@ fn caddy_serves_the_e2e_stack() {
     assert!(at.starts_with("rate-limit \"tight\""), "the warning is at {at:?}");
     let routes: Vec<&str> = w.labels.iter().map(|l| &src[l.span.offset..l.span.offset + l.span.len]).collect();
     assert!(matches!(routes[..], [r] if r.starts_with("route \"/limited/\"")), "the routes labelled: {routes:?}");
+    // Issue 11: the cache, at `proxy > cache`, with the `proxy-cache=` of its route labelled.
+    let c = &built.outcome.diagnostics[1];
+    assert_eq!((c.severity, c.code.as_str()), (Severity::Warning, "W0501"), "{diags:#?}");
+    assert!(c.message.contains("no response cache"), "{diags:#?}");
+    let span = &c.primary.as_ref().expect("the warning points at the cache").span;
+    assert!(src[span.offset..].starts_with("cache path="), "the cache warning is at {:?}", &src[span.offset..]);
+    let routes: Vec<&str> = c.labels.iter().map(|l| &src[l.span.offset..l.span.offset + l.span.len]).collect();
+    assert_eq!(routes, [r#"proxy-cache="1m""#], "the routes labelled");
 
     let stack = built.outcome.stack.as_ref().expect("the e2e stack compiles");
     let caddyfile = built.files.iter().find(|f| f.path == "caddy/Caddyfile").expect("a Caddyfile").contents.clone();
@@ -129,6 +137,7 @@ fn caddy_serves_the_e2e_stack() {
     let mut skip = serde_json::json!({
         "acme-challenge": "Caddy answers ACME challenges itself (no webroot); the test's certificates come from Caddy's own CA",
         "rate-limit": "standard Caddy cannot rate-limit (W0501 at the zone, asserted by the Rust test)",
+        "proxy-cache": "standard Caddy has no response cache (W0501 at `proxy > cache`, asserted by the Rust test)",
     });
     if !has_ipv6() {
         skip["ipv6"] = "the kernel has no IPv6".into();

@@ -605,6 +605,11 @@ fn nginx_t(nginx: &Path, name: &str, conf: &str) -> Result<(), String> {
             copy.push_str(&format!("{indent}{};\n", t.trim_end_matches(" resolve;")));
         } else if old && t.starts_with("listen ") && t.ends_with(" ssl;") {
             copy.push_str(&format!("{indent}{} http2;\n", t.trim_end_matches(';')));
+        } else if let Some(rest) = t.strip_prefix("proxy_cache_path ") {
+            // nginx -t creates the cache directory (the image has /var/cache/nginx, this
+            // machine may not): it goes into the test's directory.
+            let params = rest.split_once(' ').map_or("", |(_, p)| p);
+            copy.push_str(&format!("{indent}proxy_cache_path {}/cache {params}\n", dir.display()));
         } else if t.starts_with("ssl_certificate_key ") {
             copy.push_str(&format!("{indent}ssl_certificate_key {};\n", key.display()));
         } else if t.starts_with("ssl_certificate ") || t.starts_with("ssl_trusted_certificate ") {
@@ -697,6 +702,11 @@ fn other_stacks_pass_nginx_t() {
         ("small-1-22".into(), conf(&SMALL.replace(r#"nginx version="1.27""#, r#"nginx version="1.22""#))),
         ("small-default-version".into(), conf(&SMALL.replace(r#"nginx version="1.27""#, "nginx"))),
         ("basic-auth".into(), conf(&with_basic_auth())),
+        // Timeouts, buffering and the proxy cache (issue 11; snapshot in tests/proxy_handling.rs).
+        (
+            "handling".into(),
+            conf(&std::fs::read_to_string(root().join("compiler/stackc/tests/proxy/handling.stack.kdl")).unwrap()),
+        ),
     ];
     for (name, tls) in [
         ("plain-http", r#"tls certificates="none""#),

@@ -27,6 +27,8 @@ const CADDYFILE: &str = include_str!("../../../../stdlib/templates/caddy/Caddyfi
 const ROUTE: &str = include_str!("../../../../stdlib/templates/caddy/route.hbs");
 const TLS: &str = include_str!("../../../../stdlib/templates/caddy/tls.hbs");
 
+mod handling;
+
 /// The embedded templates, by name (`stackc build --templates DIR` may override them).
 pub const TEMPLATES: &[(&str, &str)] = &[("Caddyfile", CADDYFILE), ("route", ROUTE), ("tls", TLS)];
 
@@ -471,6 +473,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             }
         }
     }
+    out.extend(stack.proxy_plan.as_ref().map(handling::check).unwrap_or_default());
     out
 }
 
@@ -729,10 +732,7 @@ fn route_view(
             if let Some(k) = u.keepalive {
                 transport.push(format!("keepalive_idle_conns_per_host {k}"));
             }
-            if let Some(ms) = r.timeout_ms {
-                transport.push(format!("read_timeout {}", duration(ms)));
-                transport.push(format!("write_timeout {}", duration(ms)));
-            }
+            transport.extend(handling::transport(r));
             let lb_policy = match u.balance {
                 Balance::LeastConn => Some("least_conn"),
                 Balance::IpHash => Some("ip_hash"),
@@ -788,6 +788,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
             global.push("ocsp_stapling off".into());
         }
     }
+    global.extend(handling::global(plan));
     let tls = |first: &str| -> Option<TlsV> {
         let protocols = (proxy.tls.profile == "modern").then_some("tls1.3");
         let args = match proxy.tls.certificates.as_str() {

@@ -30,10 +30,18 @@ const CONF: &str = include_str!("../../../../stdlib/templates/nginx/conf.hbs");
 const LOCATION: &str = include_str!("../../../../stdlib/templates/nginx/location.hbs");
 const TLS: &str = include_str!("../../../../stdlib/templates/nginx/tls.hbs");
 const LISTEN_HTTPS: &str = include_str!("../../../../stdlib/templates/nginx/listen_https.hbs");
+const PROXY_HANDLING: &str = include_str!("../../../../stdlib/templates/nginx/proxy_handling.hbs");
+
+mod handling;
 
 /// The embedded templates, by name (`stackc build --templates DIR` may override them).
-pub const TEMPLATES: &[(&str, &str)] =
-    &[("conf", CONF), ("location", LOCATION), ("tls", TLS), ("listen_https", LISTEN_HTTPS)];
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("conf", CONF),
+    ("location", LOCATION),
+    ("tls", TLS),
+    ("listen_https", LISTEN_HTTPS),
+    ("proxy_handling", PROXY_HANDLING),
+];
 
 /// The nginx version assumed without `targets { nginx version=… }`.
 pub const DEFAULT_VERSION: &str = DEFAULT_NGINX_VERSION;
@@ -346,6 +354,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             }
         }
     }
+    out.extend(stack.proxy_plan.as_ref().map(handling::check).unwrap_or_default());
     out
 }
 
@@ -359,6 +368,8 @@ struct View {
     upstreams: Vec<UpstreamV>,
     catch_all: CatchAllV,
     sites: Vec<SiteV>,
+    /// http-level directives of the cache zone and client timeouts, each without its `;`.
+    http_directives: Vec<String>,
 }
 
 /// The `default_server`s that refuse hosts no site serves.
@@ -497,9 +508,9 @@ struct ProxyV {
     /// `proxy_set_header`s: the forwarding headers, then the route's `request-header`s (the
     /// same name replaces a default), each value one nginx token.
     set_headers: Vec<HeaderV>,
-    timeout: Option<String>,
     buffering_off: bool,
     hide_headers: Vec<String>,
+    handling: handling::HandlingV,
 }
 
 /// Mozilla's profiles (ssl-config.mozilla.org, guideline 5.7). The intermediate profile's
@@ -583,6 +594,7 @@ fn location(
         value: v.clone(),
         always: false,
     }));
+    own_headers.extend(handling::cache_status_header(r));
     let mut hide_headers: Vec<String> =
         r.hide_headers.iter().map(|n| render_str(stack, n).unwrap_or_default()).collect();
     if r.cache_control.is_some() {
@@ -657,9 +669,9 @@ fn location(
                 rewrite,
                 rewrite_to,
                 set_headers: request_headers(stack, r),
-                timeout: r.timeout_ms.map(time),
                 buffering_off: r.buffering_off,
                 hide_headers,
+                handling: handling::proxy_handling(plan, r),
             });
         }
         PlanAction::FastCgi { upstream, root, index, front_controller } => {
@@ -804,6 +816,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
         upstreams,
         catch_all: CatchAllV { https, http2_on },
         sites,
+        http_directives: handling::http_directives(plan),
     }
 }
 

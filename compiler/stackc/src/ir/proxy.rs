@@ -1,8 +1,9 @@
 //! The proxy plan: every `site` lowered once (`lower::proxy`) into what the proxy targets
 //! render — nginx, Caddy and the Kubernetes Ingress. Routes are in the order a request is
 //! matched, upstreams are resolved to a name, address and port, and every default (the
-//! security-header preset, HSTS, body limit, gzip, rate-limit zone size, Cache-Control) is
-//! decided here, so that a feature is decided once and rendered three times.
+//! security-header preset, HSTS, body limit, gzip, rate-limit zone size, Cache-Control, the
+//! read and send timeouts of `timeout=`, the cache zone) is decided here, so that a feature
+//! is decided once and rendered three times.
 //!
 //! Values that may hold `${param}` stay as written: each target renders params its own way.
 
@@ -33,6 +34,57 @@ pub struct ProxyPlan {
     /// routes, read-only, from the mount of the FastCGI service that holds them, at the same
     /// path (the proxy serves the static files and checks that a script exists).
     pub mounts: Vec<super::Mount>,
+    /// The proxy cache zone, when a route uses the cache (`proxy > cache`, or the defaults).
+    pub cache_zone: Option<CacheZone>,
+    /// `proxy > client-timeouts`: how long the proxy waits for a request's header and body.
+    pub client_timeouts: Option<PlanClientTimeouts>,
+}
+
+/// The zone responses are cached in: on disk under `path`, its keys in `size` bytes of
+/// shared memory, an entry removed after `inactive_ms` without a request, at most `max_size`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheZone {
+    pub name: String,
+    pub path: String,
+    pub size_bytes: u64,
+    pub inactive_ms: u64,
+    pub max_size: Option<u64>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanClientTimeouts {
+    pub header_ms: Option<u64>,
+    pub body_ms: Option<u64>,
+    pub origin: Origin,
+}
+
+/// A route's timeouts, buffering and cache use, decided once.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PlanHandling {
+    pub connect_timeout_ms: Option<u64>,
+    /// `read-timeout=`, else `timeout=`.
+    pub read_timeout_ms: Option<u64>,
+    /// `send-timeout=`, else `timeout=`.
+    pub send_timeout_ms: Option<u64>,
+    /// `request-buffering=`: `Some(false)` streams request bodies to the upstream as they come.
+    pub request_buffering: Option<bool>,
+    /// `buffer-size=`: the size of each buffer the response is read into.
+    pub buffer_size: Option<u64>,
+    /// The route's use of [`ProxyPlan::cache_zone`].
+    pub cache: Option<PlanCache>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanCache {
+    /// How long responses are kept: `(statuses, ms)`, in order.
+    pub valid: Vec<(Vec<u16>, u64)>,
+    /// Request headers whose presence means a response is neither served from the cache nor
+    /// stored (a user's own page).
+    pub bypass_headers: Vec<String>,
+    /// The response header that tells whether the cache answered (HIT, MISS, BYPASS, …).
+    pub status_header: String,
+    pub origin: Origin,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,6 +178,8 @@ pub struct PlanRoute {
     pub response_headers: Vec<(String, String)>,
     /// Upstream response headers not passed to the client.
     pub hide_headers: Vec<String>,
+    /// Timeouts, buffering and cache use (issue 11).
+    pub handling: PlanHandling,
 }
 
 #[derive(Debug, Clone, Serialize)]

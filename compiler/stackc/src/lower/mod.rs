@@ -763,6 +763,8 @@ fn proxy_defaults() -> Proxy {
         gzip: false,
         upstreams: IndexMap::new(),
         mounts: Vec::new(),
+        cache: None,
+        client_timeouts: None,
     }
 }
 
@@ -818,7 +820,53 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
             },
         );
     }
+    p.cache = n.child("cache").map(|c| ProxyCache {
+        // Written once, by the proxy that keeps the cache: a param gives its compile-time value.
+        path: compile_time(cx, c, "path"),
+        size: size_prop(cx, c, "size"),
+        inactive: dur_amount(cx, c, "inactive"),
+        max_size: size_prop(cx, c, "max-size"),
+        origin: origin(c.span),
+    });
+    p.client_timeouts = n.child("client-timeouts").map(|c| ClientTimeouts {
+        header: dur_amount(cx, c, "header"),
+        body: dur_amount(cx, c, "body"),
+        origin: origin(c.span),
+    });
     p
+}
+
+/// A route's timeouts, buffering, proxy cache and `cache-control` (issue 11).
+fn route_handling(cx: &Cx, r: &Node) -> RouteHandling {
+    RouteHandling {
+        connect_timeout: dur_amount(cx, r, "connect-timeout"),
+        read_timeout: dur_amount(cx, r, "read-timeout"),
+        send_timeout: dur_amount(cx, r, "send-timeout"),
+        request_buffering: r.prop_bool("request-buffering"),
+        buffer_size: size_prop(cx, r, "buffer-size"),
+        proxy_cache: dur_amount(cx, r, "proxy-cache"),
+        cache_valid: r
+            .children_named("cache-valid")
+            .filter_map(|c| {
+                let status = u16::try_from(c.arg(0)?.value.as_int()?).ok()?;
+                let e = c.arg(1).filter(|e| matches!(e.value, Value::String(_)))?;
+                Some((status, amount(cx, e, values::duration)?))
+            })
+            .collect(),
+        cache_control: r.child("cache-control").map(|c| CacheControl {
+            flags: c.args.iter().map(|a| a.value.display()).collect(),
+            seconds: ["max-age", "s-maxage", "stale-while-revalidate", "stale-if-error"]
+                .into_iter()
+                .filter_map(|k| Some((k.to_string(), dur_amount(cx, c, k)?)))
+                .collect(),
+            origin: origin(c.span),
+        }),
+        cache_origin: r
+            .prop("proxy-cache")
+            .map(|e| origin(e.entry_span))
+            .or_else(|| r.child("cache-valid").map(|c| origin(c.span)))
+            .unwrap_or_else(|| origin(r.span)),
+    }
 }
 
 fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Site {
@@ -882,6 +930,7 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
                         })
                     })
                     .collect(),
+                handling: route_handling(cx, r),
             })
         })
         .collect();

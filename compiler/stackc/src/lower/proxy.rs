@@ -9,6 +9,7 @@ use crate::ir::proxy::*;
 use crate::ir::*;
 
 mod fastcgi;
+pub mod handling;
 
 /// The size of a rate-limit zone without `size=` (nginx: 10 MB hold about 160,000 addresses).
 pub const DEFAULT_ZONE_SIZE: u64 = 10 * 1024 * 1024;
@@ -68,6 +69,8 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
         sites,
         resolver: Resolver { address: DOCKER_DNS.into(), valid_ms: 10_000 },
         mounts: fastcgi::mounts(stack),
+        cache_zone: handling::cache_zone(stack, proxy),
+        client_timeouts: handling::client_timeouts(proxy),
     })
 }
 
@@ -92,19 +95,14 @@ fn route(proxy: &Proxy, index: usize, r: &Route, upstream_of: &dyn Fn(&str, u16)
         timeout_ms: r.timeout.value(),
         buffering_off: r.buffering == Some(false),
         body_limit: r.body_limit.value(),
-        cache_control: r.cache_ms.map(|ms| {
-            if r.immutable {
-                format!("public, max-age={}, immutable", ms / 1000)
-            } else {
-                format!("max-age={}", ms / 1000)
-            }
-        }),
+        cache_control: handling::cache_control(r),
         fallback: r.fallback.clone(),
         internal: r.internal,
         origin: r.origin,
         request_headers: r.request_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
         response_headers: r.response_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
         hide_headers: r.hide_headers.iter().map(|h| h.name.clone()).collect(),
+        handling: handling::handling(r),
     }
 }
 

@@ -136,6 +136,8 @@ class Upstream(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
+        if ptime_answer(self):
+            return
         body = self.read_body()
         with HITS_LOCK:
             HITS.append((self.service, self.instance, self.headers.get("Host", ""), self.path))
@@ -706,6 +708,118 @@ def check_route_headers():
     expect(r.header("X-Upstream") == "api" and r.header("X-Route") is None, "the route's headers leaked to /api/")
 
 
+# ---------------------------------------------------------------------------------------
+# Timeouts, buffering and the proxy cache (issue 11): the site ptime.e2e.test and its
+# upstream `ptime`.
+
+PTIME = "ptime.e2e.test"
+STREAM_FIRST = threading.Event()  # set when the upstream has the first chunk of a /stream body
+CHUNK = 4096
+
+
+def ptime_answer(h):
+    """The `ptime` upstream's own answers: a body read chunk by chunk (`/stream`, so the test
+    can tell when its first part arrived) and a response without Cache-Control
+    (`/cacheable`, which the route's `proxy-cache=` alone makes cacheable). Other paths get
+    the common answer (and `/sleep` its delay)."""
+    if h.service != "ptime" or not any(p in h.path for p in ("/stream", "/cacheable")):
+        return False
+    received = 0
+    if h.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        while True:
+            size = int(h.rfile.readline().strip().split(b";")[0], 16)
+            if size == 0:
+                h.rfile.readline()
+                break
+            received += len(h.rfile.read(size))
+            h.rfile.readline()
+            STREAM_FIRST.set()
+    else:
+        length = int(h.headers.get("Content-Length") or 0)
+        received = len(h.rfile.read(length)) if length else 0
+        if received:
+            STREAM_FIRST.set()
+    with HITS_LOCK:
+        HITS.append((h.service, h.instance, h.headers.get("Host", ""), h.path))
+    payload = json.dumps({"service": h.service, "path": h.path, "body_len": received, "at": time.time()}).encode()
+    h.send_response(200)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Content-Length", str(len(payload)))
+    h.end_headers()
+    h.wfile.write(payload)
+    return True
+
+
+def check_read_timeout():
+    upstream_saw(request(PTIME, "/slow/quick"), "ptime", "/slow/quick", PTIME, "read-timeout=1s, quick answer")
+    started = time.time()
+    r = request(PTIME, "/slow/sleep")
+    status_of(r, 504, "read-timeout=1s, upstream answers after 3 s")
+    took = time.time() - started
+    expect(took < 2.9, f"the 504 came after {took:.1f} s, not before the upstream answered")
+    # Another route of the same upstream has no read timeout: it waits for the slow answer.
+    started = time.time()
+    upstream_saw(request(PTIME, "/fast/sleep"), "ptime", "/fast/sleep", PTIME, "no read-timeout, slow answer")
+    expect(time.time() - started >= 2.9, "the route without read-timeout answered before the upstream did")
+
+
+def stream_upload(path, wait):
+    """POSTs a chunked body in two parts over a raw HTTP/1.1 connection, the second only after
+    the upstream has the first or `wait` seconds have passed: (whether the upstream had the
+    first part before the client sent the last, status, response body)."""
+    STREAM_FIRST.clear()
+    raw = socket.create_connection(("127.0.0.1", PLAN["https_port"]), timeout=10)
+    s = tls_context().wrap_socket(raw, server_hostname=PTIME)
+    try:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {PTIME}\r\nTransfer-Encoding: chunked\r\n"
+            "Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
+        )
+        s.sendall(head.encode() + b"%x\r\n" % CHUNK + b"a" * CHUNK + b"\r\n")
+        early = STREAM_FIRST.wait(wait)
+        s.sendall(b"%x\r\n" % CHUNK + b"b" * CHUNK + b"\r\n0\r\n\r\n")
+        data = recv_all(s)
+    finally:
+        s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
+    return early, status, body
+
+
+def check_streamed_upload():
+    early, status, body = stream_upload("/stream/up", 5)
+    expect(status == 200, f"request-buffering=#false: status {status} ({body[:160]!r})")
+    expect(early, "request-buffering=#false: the upstream had nothing before the client sent the last chunk")
+    expect(b'"body_len": %d' % (2 * CHUNK) in body, f"the upstream did not get the whole body: {body[:160]!r}")
+    if PLAN["kind"] == "nginx":
+        # nginx buffers a request body by default (the route without the setting): the
+        # upstream gets it only once it is complete. Caddy streams every body (no control).
+        early, status, body = stream_upload("/buffered/stream", 1.5)
+        expect(status == 200, f"buffered route: status {status} ({body[:160]!r})")
+        expect(not early, "the buffered route passed the first chunk on before the body was complete")
+
+
+def check_proxy_cache():
+    path = f"/cached/cacheable?run={time.time()}"
+    before = len(hits("ptime"))
+    first = request(PTIME, path)
+    status_of(first, 200, "proxy-cache=1m, first request")
+    expect(first.header("X-Cache-Status") == "MISS", f"first request: X-Cache-Status {first.header('X-Cache-Status')!r}")
+    second = request(PTIME, path)
+    status_of(second, 200, "proxy-cache=1m, second request")
+    expect(second.header("X-Cache-Status") == "HIT", f"second request: X-Cache-Status {second.header('X-Cache-Status')!r}")
+    expect(second.body == first.body, "the cached answer differs from the first")
+    expect(len(hits("ptime")) == before + 1, f"the upstream answered {len(hits('ptime')) - before} times, not once")
+    # A user's own request is neither answered from the cache nor stored.
+    for name, value in (("Authorization", "Bearer e2e"), ("Cookie", "session=e2e")):
+        r = request(PTIME, path, headers={name: value})
+        status_of(r, 200, f"cached route with {name}")
+        expect(r.header("X-Cache-Status") == "BYPASS", f"with {name}: X-Cache-Status {r.header('X-Cache-Status')!r}")
+    expect(len(hits("ptime")) == before + 3, "requests with credentials were answered from the cache")
+    # An uncached route says nothing of the cache.
+    expect(request(PTIME, "/fast/x").header("X-Cache-Status") is None, "X-Cache-Status on an uncached route")
+
+
 PRIVATE_CHECKS = {"basic-auth", "body-limit-raised"}
 
 CHECKS = [
@@ -737,6 +851,10 @@ CHECKS = [
     ("route-headers", "request-header, a route's header and hide-header apply on that route only", check_route_headers),
     ("unknown-host", "a host no site serves gets no answer (HTTP closed, TLS refused)", check_unknown_host),
     ("no-version-no-close", "no version in Server; no Connection: close to upstreams", check_no_version_and_no_close),
+    # Issue 11: timeouts, buffering and the proxy cache (site ptime.e2e.test).
+    ("read-timeout", "read-timeout= gives 504 when the upstream is slower; another route waits", check_read_timeout),
+    ("streamed-upload", "request-buffering=#false passes a chunked body on before it is complete", check_streamed_upload),
+    ("proxy-cache", "proxy-cache=: MISS then HIT without the upstream; BYPASS with credentials", check_proxy_cache),
     # Last: it retires the admin upstream's instance.
     ("re-resolve", "an upstream whose address changes is reached at its new one", check_upstream_re_resolved),
 ]

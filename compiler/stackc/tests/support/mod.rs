@@ -47,6 +47,11 @@ pub fn report_not_run(what: &str) {
     }
 }
 
+/// The errors among `diags`, as `CODE message` lines (for an assertion that there are none).
+pub fn error_lines(diags: &[stackc::diagnostics::Diagnostic]) -> Vec<String> {
+    diags.iter().filter(|d| d.is_error()).map(|d| format!("{} {}", d.code.as_str(), d.message)).collect()
+}
+
 /// The contents of the generated file at `path`.
 pub fn file<'a>(files: &'a [stackc::emit::OutputFile], path: &str) -> &'a str {
     &files

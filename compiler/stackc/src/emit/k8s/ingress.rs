@@ -3,6 +3,8 @@
 
 use super::*;
 
+mod handling;
+
 impl Builder<'_> {
     /// One Ingress per site and set of route settings: ingress-nginx reads limits, timeouts
     /// and access rules from annotations of the whole Ingress, so routes that differ in them
@@ -23,6 +25,7 @@ impl Builder<'_> {
         let all_hosts: Vec<String> =
             stack.sites.iter().flat_map(|s| s.hosts.iter().map(|h| stack.compile_time(h))).collect();
         self.proxy_warnings(https, "the Ingress");
+        self.proxy_handling_warnings("the Ingress");
         let mut issuer_done = false;
         let mut names: BTreeSet<String> = BTreeSet::new();
         let planned = stack.proxy_plan.as_ref().map_or(&[][..], |p| &p.sites[..]);
@@ -413,14 +416,7 @@ impl Builder<'_> {
                 lost.push("`body-limit`");
             }
         }
-        if let Some(ms) = self.amount(&route.timeout, "a route timeout") {
-            if nginx {
-                ann.push((format!("{A}proxy-read-timeout"), seconds(ms).to_string()));
-                ann.push((format!("{A}proxy-send-timeout"), seconds(ms).to_string()));
-            } else {
-                lost.push("`timeout`");
-            }
-        }
+        self.route_handling(route, nginx, &mut ann, &mut lost);
         if let Some(b) = route.buffering {
             if nginx {
                 ann.push((format!("{A}proxy-buffering"), if b { "on" } else { "off" }.into()));

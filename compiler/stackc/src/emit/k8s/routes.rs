@@ -156,6 +156,7 @@ impl Builder<'_> {
         };
         let parent = ParentRef { name: gateway.clone(), namespace: option(stack, "gateway-namespace") };
         self.proxy_warnings(plan.https, "an HTTPRoute");
+        self.proxy_handling_warnings("an HTTPRoute");
         if plan.https {
             self.warn(
                 stack.sites[0].origin,
@@ -332,6 +333,16 @@ impl Builder<'_> {
             ("`access-log=#false`", !route.access_log),
             ("`fallback`", route.fallback.is_some()),
             ("`strip-prefix` on an exact path", route.strip_prefix && route.matching != Match::Prefix),
+            ("`connect-timeout`", route.handling.connect_timeout_ms.is_some()),
+            (
+                "`read-timeout`/`send-timeout` apart from the request's `timeout`",
+                [route.handling.read_timeout_ms, route.handling.send_timeout_ms]
+                    .iter()
+                    .any(|t| t.is_some() && *t != route.timeout_ms),
+            ),
+            ("`request-buffering`", route.handling.request_buffering.is_some()),
+            ("`buffer-size`", route.handling.buffer_size.is_some()),
+            ("its proxy cache (`proxy-cache`, `cache-valid`)", route.handling.cache.is_some()),
         ]);
         let timeouts = match route.timeout_ms.map(seconds) {
             Some(s) if s <= MAX_TIMEOUT_SECONDS => Some(Timeouts { request: format!("{s}s") }),

@@ -1,0 +1,83 @@
+//! A route's timeouts, buffering and cache on the Ingress: ingress-nginx annotations where
+//! the controller has them, else what the Ingress loses (issue 11).
+
+use super::*;
+
+const A: &str = "nginx.ingress.kubernetes.io/";
+
+impl Builder<'_> {
+    /// The annotations of a route's timeouts and buffering (with `ingress-class="nginx"`),
+    /// and what the Ingress cannot carry into `lost`.
+    pub(crate) fn route_handling(
+        &mut self,
+        route: &Route,
+        nginx: bool,
+        ann: &mut Vec<(String, String)>,
+        lost: &mut Vec<&'static str>,
+    ) {
+        let h = &route.handling;
+        let read = if h.read_timeout.is_some() { &h.read_timeout } else { &route.timeout };
+        let send = if h.send_timeout.is_some() { &h.send_timeout } else { &route.timeout };
+        // Lost as written: `timeout` once for the shorthand, else the direction's own property.
+        let name = |own: &Option<Amount>, what| if own.is_some() { what } else { "`timeout`" };
+        let timeouts = [
+            ("proxy-connect-timeout", &h.connect_timeout, "`connect-timeout`"),
+            ("proxy-read-timeout", read, name(&h.read_timeout, "`read-timeout`")),
+            ("proxy-send-timeout", send, name(&h.send_timeout, "`send-timeout`")),
+        ];
+        for (key, amount, what) in timeouts {
+            if let Some(ms) = self.amount(amount, "a route timeout") {
+                if nginx {
+                    ann.push((format!("{A}{key}"), seconds(ms).to_string()));
+                } else if !lost.contains(&what) {
+                    lost.push(what);
+                }
+            }
+        }
+        if let Some(b) = h.request_buffering {
+            if nginx {
+                ann.push((format!("{A}proxy-request-buffering"), if b { "on" } else { "off" }.into()));
+            } else {
+                lost.push("`request-buffering`");
+            }
+        }
+        if let Some(b) = self.amount(&h.buffer_size, "a buffer size") {
+            if nginx {
+                ann.push((format!("{A}proxy-buffer-size"), nginx_size(b)));
+            } else {
+                lost.push("`buffer-size`");
+            }
+        }
+        // ingress-nginx caches only through configuration snippets, which it disables by
+        // default (they are a cluster-wide injection risk).
+        if h.proxy_cache.is_some() || !h.cache_valid.is_empty() {
+            lost.push("its proxy cache (`proxy-cache`, `cache-valid`)");
+        }
+        if h.cache_control.is_some() && route.cache_ms.is_none() {
+            lost.push("its Cache-Control header (`cache-control`)");
+        }
+    }
+
+    /// The proxy's cache zone and client timeouts, which neither an Ingress nor an HTTPRoute
+    /// has a place for.
+    pub(crate) fn proxy_handling_warnings(&mut self, router: &str) {
+        let Some(proxy) = &self.stack.proxy else { return };
+        if let Some(c) = &proxy.cache {
+            self.warn(
+                c.origin,
+                format!("{router} has no proxy cache: the proxy `cache` is not applied on Kubernetes"),
+                &format!("not expressed on {router}"),
+                "ingress-nginx caches only through configuration snippets, which are disabled by default; cache in \
+                 the application or a CDN",
+            );
+        }
+        if let Some(c) = &proxy.client_timeouts {
+            self.warn(
+                c.origin,
+                format!("{router} has no client timeouts: `client-timeouts` (header=, body=) is not applied on Kubernetes"),
+                &format!("not expressed on {router}"),
+                "set them in the controller's configuration (ingress-nginx: `client-header-timeout`, `client-body-timeout` in its ConfigMap)",
+            );
+        }
+    }
+}
