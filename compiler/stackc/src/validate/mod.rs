@@ -6,6 +6,7 @@ pub mod alerting;
 pub mod lints;
 mod policy_lints;
 pub mod rules;
+mod storage_rules;
 pub mod values;
 pub mod walk;
 
