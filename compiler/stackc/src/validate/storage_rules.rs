@@ -14,7 +14,7 @@ pub(super) fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) 
     mount_options(nodes, symbols, diags);
     volumes(symbols, diags);
     networks(symbols, diags);
-    addresses(symbols, diags);
+    addresses(nodes, symbols, diags);
 }
 
 /// A string property with params at their compile-time values.
@@ -139,9 +139,17 @@ fn networks(symbols: &Symbols, diags: &mut Diagnostics) {
 }
 
 /// `address NETWORK ipv4= ipv6=`: on a network the service joins, with the subnet the address
-/// is in (docker assigns fixed addresses only from a subnet the network declares).
-fn addresses(symbols: &Symbols, diags: &mut Diagnostics) {
-    for (svc_name, svc) in &symbols.services {
+/// is in (docker assigns fixed addresses only from a subnet the network declares). The
+/// generated monitoring services take one only on a network their own `networks` list: the
+/// networks stackc picks for them are not the stack's to address.
+fn addresses(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
+    let generated = nodes
+        .iter()
+        .filter(|n| n.name.name == "monitoring")
+        .flat_map(|m| m.children())
+        .filter(|c| matches!(c.name.name.as_str(), "exporter" | "prometheus"))
+        .map(|c| (c.arg_str(0).unwrap_or(c.name.name.as_str()), c));
+    for (svc_name, svc) in symbols.services.iter().map(|(n, s)| (*n, *s)).chain(generated) {
         let joined: Vec<&str> =
             svc.child("networks").map(|n| n.args.iter().filter_map(|a| a.value.as_str()).collect()).unwrap_or_default();
         for a in svc.children_named("address") {

@@ -23,7 +23,10 @@ impl Builder<'_> {
             if vol.driver.is_some() || !vol.driver_opts.is_empty() {
                 self.warn(
                     vol.origin,
-                    format!("volume `{}`: `driver=` and `driver-opts` are docker volume settings", vol.name),
+                    format!(
+                        "volume `{}`: `driver=` and `driver-opts` are docker volume settings, not expressed for Kubernetes",
+                        vol.name
+                    ),
                     "a docker volume driver",
                     "the claim's storage class decides the driver on Kubernetes: give the volume a `class=`",
                 );
@@ -52,7 +55,7 @@ impl Builder<'_> {
                 self.warn(
                     svc.origin_of("tmpfs"),
                     format!(
-                        "service `{}`: the tmpfs at `{}` has `mode=`, which an emptyDir does not take",
+                        "service `{}`: the tmpfs at `{}` has `mode=`, which a Kubernetes emptyDir does not take",
                         svc.name,
                         stack.compile_time(&t.path)
                     ),
