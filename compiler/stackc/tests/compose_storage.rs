@@ -50,8 +50,8 @@ fn mounts_take_the_long_syntax_for_their_options() {
         // `nocopy` and `subpath` are volume options.
         "- type: volume\n  source: media\n  target: /media\n  read_only: true\n  volume:\n    nocopy: true\n",
         "- type: volume\n  source: app-data\n  target: /data\n  volume:\n    nocopy: true\n    subpath: app\n",
-        // A long bind says `create_host_path`: true unless refused, as the short syntax implies.
-        "- type: bind\n  source: ./config\n  target: /etc/app\n  read_only: true\n  bind:\n    create_host_path: true\n    selinux: z\n",
+        // An SELinux label is a mode of the short syntax, which creates a missing host path.
+        "- ./config:/etc/app:ro,z\n",
         "- type: bind\n  source: ./keys\n  target: /run/keys\n  bind:\n    create_host_path: false\n    selinux: Z\n",
         "- type: bind\n  source: ./spool\n  target: /var/spool/app\n  bind:\n    create_host_path: true\n",
         // No option: the short syntax, as before.

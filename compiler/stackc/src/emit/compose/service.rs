@@ -131,8 +131,8 @@ pub(super) fn stack_wide(stack: &Stack, c: &mut CService) {
     }
 }
 
-/// A `mount` of a service or of the proxy: the short syntax, or the long one for a bind
-/// option (`propagation=`, which validation allows on bind mounts only).
+/// A `mount` of a service or of the proxy: the short syntax, or the long one for the options
+/// it cannot say (`propagation=`, `create-host-path=`, `sub-path=`, `nocopy=`).
 pub(super) fn mount(stack: &Stack, opts: &EmitOptions, m: &Mount) -> CMount {
     let source = match &m.source {
         MountSource::Volume(v) => v.clone(),
@@ -140,9 +140,11 @@ pub(super) fn mount(stack: &Stack, opts: &EmitOptions, m: &Mount) -> CMount {
     };
     let target = render_plain(stack, &m.target);
     // Validation allows the bind options on bind mounts only, and the volume options on
-    // named volumes only.
-    let bind_options = m.propagation.is_some() || m.selinux.is_some() || m.create_host_path.is_some();
-    if bind_options {
+    // named volumes only. Compose creates a missing host path for the short syntax, and for
+    // the long one only when told: the short syntax is kept where it can say everything
+    // (SELinux labels are a mode there: `./config:/etc/app:ro,z`).
+    let selinux = m.selinux.as_deref().map(|l| if l == "private" { "Z" } else { "z" });
+    if m.propagation.is_some() || m.create_host_path.is_some() {
         CMount::Long {
             kind: "bind",
             source,
@@ -150,10 +152,8 @@ pub(super) fn mount(stack: &Stack, opts: &EmitOptions, m: &Mount) -> CMount {
             read_only: m.read_only.then_some(true),
             bind: Some(CBindOptions {
                 propagation: m.propagation.clone(),
-                // The short syntax creates a missing host directory; the long one only when
-                // told, so the default is written out to mean the same.
-                create_host_path: Some(m.create_host_path.unwrap_or(true)),
-                selinux: m.selinux.as_deref().map(|l| if l == "private" { "Z" } else { "z" }),
+                create_host_path: m.create_host_path,
+                selinux,
             }),
             volume: None,
         }
@@ -167,8 +167,11 @@ pub(super) fn mount(stack: &Stack, opts: &EmitOptions, m: &Mount) -> CMount {
             volume: Some(CVolumeOptions { nocopy: m.nocopy.then_some(true), subpath: m.sub_path.clone() }),
         }
     } else {
-        let ro = if m.read_only { ":ro" } else { "" };
-        CMount::Short(format!("{source}:{target}{ro}"))
+        let modes: Vec<&str> = [m.read_only.then_some("ro"), selinux].into_iter().flatten().collect();
+        match modes.is_empty() {
+            true => CMount::Short(format!("{source}:{target}")),
+            false => CMount::Short(format!("{source}:{target}:{}", modes.join(","))),
+        }
     }
 }
 
