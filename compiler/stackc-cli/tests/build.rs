@@ -893,10 +893,8 @@ targets {
     fs::rename(&elsewhere, &moved).unwrap();
 
     let Some(dc) = compose_v2() else { return };
-    let want = vec![
-        project_abs.join("config/api.toml").display().to_string(),
-        project_abs.join("data").display().to_string(),
-    ];
+    let want =
+        vec![project_abs.join("config/api.toml").display().to_string(), project_abs.join("data").display().to_string()];
     assert_eq!(resolved_binds(&dc, &project.join("build/shop/docker-compose.yml"), t.path()), want);
     assert_eq!(resolved_binds(&dc, &moved.join("docker-compose.yml"), t.path()), want);
 }

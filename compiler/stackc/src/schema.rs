@@ -379,10 +379,11 @@ const DRIVER_OPTS: &[NodeSpec] =
         .merge(Merge::Deep)];
 
 /// `address`: a service's fixed addresses on one of its networks.
-const ADDRESS: NodeSpec = n("address", "fixed addresses of the service on one of its networks (compose `ipv4_address`)")
-    .args(&[("network", Ref(RefKind::Network))], 1)
-    .props(&[p("ipv4", Address), p("ipv6", Address)])
-    .keyed();
+const ADDRESS: NodeSpec =
+    n("address", "fixed addresses of the service on one of its networks (compose `ipv4_address`)")
+        .args(&[("network", Ref(RefKind::Network))], 1)
+        .props(&[p("ipv4", Address), p("ipv6", Address)])
+        .keyed();
 
 const SERVICE: &[NodeSpec] = &[
     n("description", "what the service is for").args(&[("text", Text)], 1),

@@ -175,7 +175,10 @@ fn nfs_exports_are_checked() {
     let alone = fixture().replace("nfs=\"${nfs-server}:/exports/media\" ", "");
     assert_eq!(errors(&alone), [(Code::Conflicting, "volume `media`: `nfs-options=` without `nfs=`".to_string())]);
     let both = fixture().replace("nfs-options=\"nfsvers=4,hard\"", "driver=\"local\"");
-    assert_eq!(errors(&both), [(Code::Conflicting, "volume `media`: `nfs=` with `driver=` or `driver-opts`".to_string())]);
+    assert_eq!(
+        errors(&both),
+        [(Code::Conflicting, "volume `media`: `nfs=` with `driver=` or `driver-opts`".to_string())]
+    );
 }
 
 #[test]
@@ -183,7 +186,10 @@ fn gateways_and_subnets_are_checked() {
     let outside = fixture().replace("gateway=\"172.30.0.1\"", "gateway=\"172.31.0.1\"");
     assert_eq!(
         errors(&outside),
-        [(Code::Conflicting, "network `lan`: `gateway=\"172.31.0.1\"` is not in `subnet=\"172.30.0.0/24\"`".to_string())]
+        [(
+            Code::Conflicting,
+            "network `lan`: `gateway=\"172.31.0.1\"` is not in `subnet=\"172.30.0.0/24\"`".to_string()
+        )]
     );
     let alone = fixture().replace("network \"v6only\" ipv6=#true", "network \"v6only\" gateway=\"10.1.0.1\"");
     assert_eq!(errors(&alone), [(Code::Conflicting, "network `v6only`: `gateway=` without `subnet=`".to_string())]);

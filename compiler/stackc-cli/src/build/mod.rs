@@ -828,7 +828,10 @@ mod tests {
             relative_base(Path::new("/stackc-no-such-dir/out"), Path::new("/stackc-no-such-dir/src")),
             "/stackc-no-such-dir/src"
         );
-        assert_eq!(relative_base(Path::new("/stackc-no-such-dir"), Path::new("/stackc-no-such-dir/src")), "/stackc-no-such-dir/src");
+        assert_eq!(
+            relative_base(Path::new("/stackc-no-such-dir"), Path::new("/stackc-no-such-dir/src")),
+            "/stackc-no-such-dir/src"
+        );
     }
 
     #[test]

@@ -714,7 +714,9 @@ fn declarations(ctx: &mut Ctx, root: &Node, kind: &str) -> Vec<String> {
                     let opts: Vec<String> = pv
                         .entries()
                         .iter()
-                        .map(|(k, v)| format!("{}={}", key(&k.scalar().unwrap_or_default()), q(&v.scalar().unwrap_or_default())))
+                        .map(|(k, v)| {
+                            format!("{}={}", key(&k.scalar().unwrap_or_default()), q(&v.scalar().unwrap_or_default()))
+                        })
                         .collect();
                     if !opts.is_empty() {
                         block.push(format!("    driver-opts {}", opts.join(" ")));

@@ -704,7 +704,9 @@ fn companions(
 /// `tmpfs` or `scratch` directories: a path and a largest size.
 fn empty_dirs(cx: &Cx, n: &Node, name: &str) -> Vec<Tmpfs> {
     n.children_named(name)
-        .filter_map(|t| Some(Tmpfs { path: entry_text(t.arg(0)?), size_bytes: size(cx, t, "size"), mode: int(t, "mode") }))
+        .filter_map(|t| {
+            Some(Tmpfs { path: entry_text(t.arg(0)?), size_bytes: size(cx, t, "size"), mode: int(t, "mode") })
+        })
         .collect()
 }
 

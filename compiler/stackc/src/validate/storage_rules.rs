@@ -34,7 +34,8 @@ fn mount_options(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
             let wrong: &[&str] = if bind { &["nocopy"] } else { &["selinux", "create-host-path"] };
             for key in wrong {
                 let Some(e) = m.prop(key) else { continue };
-                let (this, other) = if bind { ("a host path", "named volumes") } else { ("a named volume", "bind mounts") };
+                let (this, other) =
+                    if bind { ("a host path", "named volumes") } else { ("a named volume", "bind mounts") };
                 diags.push(
                     Diagnostic::error(
                         Code::Conflicting,
@@ -58,16 +59,21 @@ fn volumes(symbols: &Symbols, diags: &mut Diagnostics) {
                 diags.push(
                     Diagnostic::error(Code::InvalidPath, format!("`nfs=\"{spec}\"` of volume `{name}`"))
                         .at(e.entry_span, "not `server:/export`")
-                        .help("write the server and the absolute path of the export: `nfs=\"10.0.0.5:/exports/media\"`"),
+                        .help(
+                            "write the server and the absolute path of the export: `nfs=\"10.0.0.5:/exports/media\"`",
+                        ),
                 );
             }
             let clash = v.prop("driver").or_else(|| v.child("driver-opts").map(|_| e));
             if let Some(other) = clash.filter(|_| v.prop("driver").is_some() || v.child("driver-opts").is_some()) {
                 diags.push(
-                    Diagnostic::error(Code::Conflicting, format!("volume `{name}`: `nfs=` with `driver=` or `driver-opts`"))
-                        .at(other.entry_span, "here")
-                        .label(e.entry_span, "`nfs=` sets the local driver's NFS options")
-                        .help("keep `nfs=` (with `nfs-options=`), or spell the driver out with `driver-opts` alone"),
+                    Diagnostic::error(
+                        Code::Conflicting,
+                        format!("volume `{name}`: `nfs=` with `driver=` or `driver-opts`"),
+                    )
+                    .at(other.entry_span, "here")
+                    .label(e.entry_span, "`nfs=` sets the local driver's NFS options")
+                    .help("keep `nfs=` (with `nfs-options=`), or spell the driver out with `driver-opts` alone"),
                 );
             }
             if value(v, "nfs-options", symbols).is_some_and(|o| o.split(',').any(|o| o.starts_with("addr="))) {
@@ -119,7 +125,8 @@ fn networks(symbols: &Symbols, diags: &mut Diagnostics) {
             let Some(e) = n.prop(key) else { continue };
             let Some(range) = value(n, key, symbols).and_then(|s| cidr::IpCidr::from_str(&s).ok()) else { continue };
             if range.is_ipv6() != v6 {
-                let want = if v6 { "an IPv6 range (`fd00:1::/64`)" } else { "an IPv4 range; IPv6 goes in `ipv6-subnet=`" };
+                let want =
+                    if v6 { "an IPv6 range (`fd00:1::/64`)" } else { "an IPv4 range; IPv6 goes in `ipv6-subnet=`" };
                 diags.push(
                     Diagnostic::error(Code::InvalidCidr, format!("network `{name}`: `{key}=\"{range}\"`"))
                         .at(e.entry_span, "of the other address family")
@@ -127,7 +134,9 @@ fn networks(symbols: &Symbols, diags: &mut Diagnostics) {
                 );
             }
         }
-        if let (Some(off), Some(s)) = (n.prop("ipv6").filter(|e| e.value.as_bool() == Some(false)), n.prop("ipv6-subnet")) {
+        if let (Some(off), Some(s)) =
+            (n.prop("ipv6").filter(|e| e.value.as_bool() == Some(false)), n.prop("ipv6-subnet"))
+        {
             diags.push(
                 Diagnostic::error(Code::Conflicting, format!("network `{name}`: `ipv6=#false` with `ipv6-subnet=`"))
                     .at(off.entry_span, "IPv6 off")
@@ -168,9 +177,12 @@ fn addresses(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
             }
             if a.prop("ipv4").is_none() && a.prop("ipv6").is_none() {
                 diags.push(
-                    Diagnostic::error(Code::MissingRequired, format!("`address \"{net}\"` of `{svc_name}` gives no address"))
-                        .at(a.span, "no `ipv4=` or `ipv6=`")
-                        .help("add `ipv4=\"…\"` or `ipv6=\"…\"`, or remove the node"),
+                    Diagnostic::error(
+                        Code::MissingRequired,
+                        format!("`address \"{net}\"` of `{svc_name}` gives no address"),
+                    )
+                    .at(a.span, "no `ipv4=` or `ipv6=`")
+                    .help("add `ipv4=\"…\"` or `ipv6=\"…\"`, or remove the node"),
                 );
             }
             for (key, subnet, v6) in [("ipv4", "subnet", false), ("ipv6", "ipv6-subnet", true)] {
