@@ -112,11 +112,45 @@ fn kubernetes_reports_what_it_has_no_field_for_at_the_setting() {
         let span = d.primary.as_ref().unwrap().span;
         assert!(text[span.offset..].starts_with(what), "{}: at {:?}", d.message, &text[span.offset..][..40]);
     };
-    starts(&at("the NFS export `10.0.0.5:/exports/media` (`nfs=`)"), "volume \"media\"");
     starts(&at("volume `cache`: `driver=` and `driver-opts`"), "volume \"cache\"");
     starts(&at("the fixed address on network `lan`"), "address \"lan\"");
     assert!(at("the tmpfs at `/tmp` has `mode=`").message.contains("Kubernetes emptyDir"));
     assert!(at("the tmpfs at `/run/app` has `mode=`").message.contains("Kubernetes"));
+}
+
+#[test]
+fn kubernetes_mounts_an_nfs_export_through_a_persistent_volume_bound_to_the_claim() {
+    let (files, diags) = build(&fixture());
+    assert!(!diags.iter().any(|d| d.message.contains("NFS")), "{diags:#?}");
+    assert_eq!(
+        file(&files, "k8s/persistentvolume-media-media.yaml").split_once("spec:\n").unwrap().1,
+        "  capacity:\n    storage: 1Ti\n  accessModes:\n  - ReadWriteOnce\n  persistentVolumeReclaimPolicy: Retain\n  \
+         storageClassName: \"\"\n  mountOptions:\n  - nfsvers=4\n  - hard\n  nfs:\n    server: \"10.0.0.5\"\n    \
+         path: /exports/media\n  claimRef:\n    namespace: media\n    name: media\n"
+    );
+    let claim = file(&files, "k8s/persistentvolumeclaim-media.yaml");
+    assert!(claim.contains("  storageClassName: \"\"\n") && claim.ends_with("  volumeName: media-media\n"), "{claim}");
+    // A PersistentVolume is cluster-wide: no namespace.
+    assert!(!file(&files, "k8s/persistentvolume-media-media.yaml").contains("namespace: media\n  labels"));
+    assert!(file(&files, "k8s/kustomization.yaml").contains("- persistentvolume-media-media.yaml\n"));
+
+    // With `class=`, the class provisions the claim; the export is reported, not mounted.
+    let text = fixture().replace("size=\"1Ti\"", "size=\"1Ti\" class=\"nfs-client\"");
+    let (files, diags) = build(&text);
+    assert!(!files.iter().any(|f| f.path.contains("persistentvolume-")), "a PersistentVolume with class=");
+    let d = diags.iter().find(|d| d.message.contains("NFS")).expect("a W0501 for the export");
+    assert_eq!(d.code, Code::TargetApproximation);
+    assert_eq!(
+        d.message,
+        "volume `media`: the NFS export `10.0.0.5:/exports/media` (`nfs=`) does not back the Kubernetes claim, \
+         which `class=` has provisioned instead"
+    );
+}
+
+#[test]
+fn external_volumes_take_no_creation_settings() {
+    let text = fixture().replace("volume \"app-data\" size=\"5Gi\"", "volume \"app-data\" external=#true driver=\"local\"");
+    assert_eq!(errors(&text), [(Code::Conflicting, "volume `app-data`: `driver` on an external volume".to_string())]);
 }
 
 #[test]

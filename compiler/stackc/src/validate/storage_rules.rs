@@ -50,9 +50,22 @@ fn mount_options(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     }
 }
 
-/// `nfs="server:/export"`, alone: the driver and its options are the NFS export's.
+/// `nfs="server:/export"`, alone: the driver and its options are the NFS export's. An
+/// external volume exists already: compose reads none of its settings.
 fn volumes(symbols: &Symbols, diags: &mut Diagnostics) {
     for (name, v) in &symbols.volumes {
+        if let Some(ext) = v.prop("external").filter(|e| e.value.as_bool() == Some(true)) {
+            let set = ["driver", "nfs", "nfs-options"].into_iter().find_map(|k| v.prop(k).map(|e| (k, e.entry_span)));
+            let set = set.or_else(|| v.child("driver-opts").map(|d| ("driver-opts", d.span)));
+            if let Some((key, at)) = set {
+                diags.push(
+                    Diagnostic::error(Code::Conflicting, format!("volume `{name}`: `{key}` on an external volume"))
+                        .at(at, "a setting of the volume's creation")
+                        .label(ext.entry_span, "exists already: stackc does not create it")
+                        .help(format!("remove `{key}`, or `external=#true` to have the volume created")),
+                );
+            }
+        }
         if let Some(e) = v.prop("nfs") {
             let spec = value(v, "nfs", symbols).unwrap_or_default();
             if crate::lower::split_nfs(&spec).is_none() {

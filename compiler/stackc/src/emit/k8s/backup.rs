@@ -256,6 +256,7 @@ impl Builder<'_> {
                     access_modes: vec!["ReadWriteOnce"],
                     storage_class_name: super::option(stack, "storage-class"),
                     resources: PvcResources { requests },
+                    volume_name: None,
                 }),
                 data: None,
             });

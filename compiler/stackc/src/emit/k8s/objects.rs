@@ -399,6 +399,9 @@ pub(super) struct PvcSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) storage_class_name: Option<String>,
     pub(super) resources: PvcResources,
+    /// The PersistentVolume the claim binds to (an NFS volume's, `storage_options.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) volume_name: Option<String>,
 }
 
 #[derive(Serialize, Clone)]

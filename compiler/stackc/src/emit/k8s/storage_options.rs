@@ -3,21 +3,75 @@
 
 use super::*;
 
+/// A PersistentVolume's spec: an NFS export, bound in advance to the stack's claim.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PvSpec {
+    capacity: IndexMap<&'static str, String>,
+    access_modes: Vec<&'static str>,
+    persistent_volume_reclaim_policy: &'static str,
+    /// Empty: no class, so that no provisioner takes the claim instead.
+    storage_class_name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    mount_options: Vec<String>,
+    nfs: NfsSource,
+    claim_ref: ObjectRef,
+}
+
+#[derive(Serialize)]
+struct NfsSource {
+    server: String,
+    path: String,
+}
+
+#[derive(Serialize)]
+struct ObjectRef {
+    namespace: String,
+    name: String,
+}
+
 impl Builder<'_> {
+    /// `volume nfs=`: a PersistentVolume of the export (named after the namespace, since
+    /// PersistentVolumes are cluster-wide), which the volume's claim binds to by name. The
+    /// data stays on the server when the objects are deleted (`Retain`).
+    pub(super) fn nfs_volume(&mut self, vol: &Volume, claim: &mut PvcSpec) {
+        // With `class=` the class provisions the claim (reported in `storage_options_not_expressed`).
+        let Some(nfs) = vol.nfs.as_ref().filter(|_| vol.class.is_none()) else { return };
+        let name = format!("{}-{}", self.ns, vol.name);
+        claim.storage_class_name = Some(String::new());
+        claim.volume_name = Some(name.clone());
+        let mut metadata = self.meta(&name, &[]);
+        metadata.namespace = None;
+        let spec = PvSpec {
+            capacity: claim.resources.requests.clone(),
+            access_modes: claim.access_modes.clone(),
+            persistent_volume_reclaim_policy: "Retain",
+            storage_class_name: String::new(),
+            mount_options: nfs.options.iter().flat_map(|o| o.split(',')).map(str::to_string).collect(),
+            nfs: NfsSource { server: nfs.server.clone(), path: nfs.path.clone() },
+            claim_ref: ObjectRef { namespace: self.ns.clone(), name: vol.name.clone() },
+        };
+        self.push(Object { api_version: "v1", kind: "PersistentVolume", metadata, spec: Some(spec), data: None });
+    }
+
     pub(super) fn storage_options_not_expressed(&mut self) {
         let stack = self.stack;
         for vol in stack.volumes.values() {
-            if let Some(nfs) = &vol.nfs {
+            // A stateful service's claims are one per replica, which one export cannot back.
+            let stateful = stack.services.values().any(|svc| {
+                svc.stateful && svc.mounts.iter().any(|m| matches!(&m.source, MountSource::Volume(v) if *v == vol.name))
+            });
+            if let Some(nfs) = vol.nfs.as_ref().filter(|_| stateful || vol.class.is_some()) {
+                let why = match stateful {
+                    true => "a stateful service's Kubernetes claims (one per replica, from the storage class)",
+                    false => "the Kubernetes claim, which `class=` has provisioned instead",
+                };
                 self.warn(
                     vol.origin,
-                    format!(
-                        "volume `{}`: the NFS export `{}:{}` (`nfs=`) is not mounted by the Kubernetes target: \
-                         its claim is bound by the storage class",
-                        vol.name, nfs.server, nfs.path
-                    ),
+                    format!("volume `{}`: the NFS export `{}:{}` (`nfs=`) does not back {why}", vol.name, nfs.server, nfs.path),
                     "an NFS export",
                     "give the volume a `class=` whose provisioner serves that export (nfs-subdir-external-provisioner, \
-                     csi-driver-nfs), or create a PersistentVolume for it",
+                     csi-driver-nfs), or mount it from a service that is not `stateful`",
                 );
             }
             if vol.driver.is_some() || !vol.driver_opts.is_empty() {
