@@ -276,3 +276,38 @@ fn init_steps_do_not_take_the_services_addresses() {
     assert!(step.contains("app-init-migrate") || step.contains("migrate"), "{compose}");
     assert_eq!(compose.matches("ipv4_address").count(), 1, "{compose}");
 }
+
+#[test]
+fn kubernetes_maps_rslave_propagation_of_a_node_path_to_host_to_container() {
+    let stack = |propagation: &str| {
+        format!(
+            r#"stack "nodes"
+service "agent" {{
+    image "prom/node-exporter:v1.8.2"
+    health tcp=9100
+    mode "global"
+    mount "/" "/host" read-only=#true propagation="{propagation}"
+}}
+targets {{
+    k8s
+}}
+"#
+        )
+    };
+    let (files, diags) = build(&stack("rslave"));
+    assert!(!diags.iter().any(|d| d.message.contains("propagation")), "{diags:#?}");
+    let ds = file(&files, "k8s/daemonset-agent.yaml");
+    assert!(
+        ds.contains("- name: host-1\n          mountPath: /host\n          readOnly: true\n          mountPropagation: HostToContainer\n"),
+        "{ds}"
+    );
+    // Bidirectional needs a privileged container: reported, and not written.
+    let (files, diags) = build(&stack("rshared"));
+    assert!(!file(&files, "k8s/daemonset-agent.yaml").contains("mountPropagation"));
+    let d = diags.iter().find(|d| d.message.contains("propagation=\"rshared\"")).expect("a W0501");
+    assert_eq!(d.code, Code::TargetApproximation);
+    // `rprivate` is Kubernetes' default: nothing to write, nothing lost.
+    let (files, diags) = build(&stack("rprivate"));
+    assert!(!file(&files, "k8s/daemonset-agent.yaml").contains("mountPropagation"));
+    assert!(!diags.iter().any(|d| d.message.contains("propagation")), "{diags:#?}");
+}

@@ -293,6 +293,9 @@ pub(super) struct VolumeMount {
     pub(super) sub_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) read_only: Option<bool>,
+    /// `HostToContainer` for a hostPath mounted with `propagation="rslave"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) mount_propagation: Option<&'static str>,
 }
 
 #[derive(Serialize)]

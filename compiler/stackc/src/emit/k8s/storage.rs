@@ -132,7 +132,13 @@ impl Builder<'_> {
                 host_path: None,
             });
             let path = self.stack.compile_time(&t.path);
-            container.volume_mounts.push(VolumeMount { name, mount_path: path, sub_path: None, read_only: None });
+            container.volume_mounts.push(VolumeMount {
+                name,
+                mount_path: path,
+                sub_path: None,
+                read_only: None,
+                mount_propagation: None,
+            });
         }
     }
 }
