@@ -149,7 +149,8 @@ fn kubernetes_mounts_an_nfs_export_through_a_persistent_volume_bound_to_the_clai
 
 #[test]
 fn external_volumes_take_no_creation_settings() {
-    let text = fixture().replace("volume \"app-data\" size=\"5Gi\"", "volume \"app-data\" external=#true driver=\"local\"");
+    let text =
+        fixture().replace("volume \"app-data\" size=\"5Gi\"", "volume \"app-data\" external=#true driver=\"local\"");
     assert_eq!(errors(&text), [(Code::Conflicting, "volume `app-data`: `driver` on an external volume".to_string())]);
 }
 
@@ -259,6 +260,18 @@ fn fixed_addresses_are_checked() {
     );
     let family = fixture().replace("ipv4=\"172.30.0.10\"", "ipv4=\"fd00:30::11\"");
     assert_eq!(errors(&family), [(Code::InvalidAddress, "`ipv4=\"fd00:30::11\"` of `app`".to_string())]);
+    let twice = fixture().replace(
+        "targets {",
+        "service \"backup\" {\n    image \"busybox:1.36\"\n    health cmd=\"true\"\n    networks \"lan\"\n    \
+         address \"lan\" ipv4=\"172.30.0.10\"\n}\ntargets {",
+    );
+    assert_eq!(
+        errors(&twice),
+        [(
+            Code::Conflicting,
+            "services `app` and `backup` both take the address 172.30.0.10 on network `lan`".to_string()
+        )]
+    );
     let empty = fixture().replace(" ipv4=\"172.30.0.10\" ipv6=\"fd00:30::10\"", "");
     assert_eq!(errors(&empty), [(Code::MissingRequired, "`address \"lan\"` of `app` gives no address".to_string())]);
 }

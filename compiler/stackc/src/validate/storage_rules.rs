@@ -171,6 +171,7 @@ fn addresses(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
         .flat_map(|m| m.children())
         .filter(|c| matches!(c.name.name.as_str(), "exporter" | "prometheus"))
         .map(|c| (c.arg_str(0).unwrap_or(c.name.name.as_str()), c));
+    let mut taken: std::collections::HashMap<(String, IpAddr), String> = std::collections::HashMap::new();
     for (svc_name, svc) in symbols.services.iter().map(|(n, s)| (*n, *s)).chain(generated) {
         let joined: Vec<&str> =
             svc.child("networks").map(|n| n.args.iter().filter_map(|a| a.value.as_str()).collect()).unwrap_or_default();
@@ -208,6 +209,17 @@ fn addresses(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
                             .help(format!("write an {} address", if v6 { "IPv6" } else { "IPv4" })),
                     );
                     continue;
+                }
+                // Docker gives an address to one container: a second one fails to start.
+                if let Some(first) = taken.insert((net.to_string(), addr), svc_name.to_string()) {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::Conflicting,
+                            format!("services `{first}` and `{svc_name}` both take the address {addr} on network `{net}`"),
+                        )
+                        .at(e.entry_span, "taken already")
+                        .help("give each service an address of its own (an `address` in `defaults` gives every service the same one)"),
+                    );
                 }
                 let range = value(network, subnet, symbols).and_then(|s| cidr::IpCidr::from_str(&s).ok());
                 match range {
