@@ -811,3 +811,90 @@ fn generated_files_cannot_take_the_names_stackc_keeps_for_itself() {
         assert!(!t.path().join("out").exists(), "{name}");
     }
 }
+
+// ---- Bind paths that survive moving the output folder (issue 12) ----
+
+/// Docker Compose v2's Go binary, or `None` (outside CI) when it is not installed.
+fn compose_v2() -> Option<std::path::PathBuf> {
+    let dc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/tools/compose2/real/docker-compose");
+    if dc.is_file() {
+        return Some(dc);
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    assert!(!ci, "Docker Compose v2 is not installed: CI must run .ci/install-validators first");
+    eprintln!("NOT RUN: Docker Compose v2 (.ci/tools/compose2) is not installed; run .ci/install-validators");
+    None
+}
+
+/// The bind sources of service `api` as Docker Compose resolves them (`config --format json`),
+/// run from an unrelated directory so that only the compose file's own directory counts.
+fn resolved_binds(dc: &Path, compose: &Path, cwd: &Path) -> Vec<String> {
+    let out = std::process::Command::new(dc)
+        .arg("-f")
+        .arg(compose)
+        .args(["config", "--format", "json"])
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .expect("run docker-compose");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let model: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    model["services"]["api"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["type"] == "bind")
+        .map(|v| v["source"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn bind_paths_resolve_to_the_stack_directory_from_any_output_directory() {
+    let t = TempDir::new("bind-paths");
+    let project = t.path().join("project");
+    fs::create_dir_all(project.join("config")).unwrap();
+    fs::write(project.join("config/api.toml"), "").unwrap();
+    let stack = r#"stack "shop"
+policy {
+    allow "missing-healthcheck"
+}
+service "api" {
+    image "ghcr.io/acme/api:1.4.2"
+    mount "./config/api.toml" "/etc/api.toml" read-only=#true
+    mount "./data" "/data" propagation="rslave"
+}
+targets {
+    compose
+}
+"#;
+    let file = write_stack(&project, stack);
+    let elsewhere = t.path().join("elsewhere");
+    let elsewhere_s = elsewhere.to_str().unwrap();
+    assert_code(&stackc(&project, &["build", file]), 0);
+    assert_code(&stackc(&project, &["build", file, "-o", elsewhere_s]), 0);
+    let inside = fs::read_to_string(project.join("build/shop/docker-compose.yml")).unwrap();
+    let outside = fs::read_to_string(elsewhere.join("docker-compose.yml")).unwrap();
+    // Inside the stack's directory: relative, so the project moves as a whole.
+    assert!(inside.contains("- ../../config/api.toml:/etc/api.toml:ro"), "{inside}");
+    // Outside it: absolute, never `../../<the path back to the project>`.
+    let project_abs = project.canonicalize().unwrap();
+    let abs = format!("- {}/config/api.toml:/etc/api.toml:ro", project_abs.display());
+    assert!(outside.contains(&abs), "{outside}");
+    assert!(outside.contains(&format!("source: {}/data", project_abs.display())), "{outside}");
+
+    // The same arguments give the same bytes.
+    assert_code(&stackc(&project, &["build", file, "-o", elsewhere_s, "--force"]), 0);
+    assert_eq!(fs::read_to_string(elsewhere.join("docker-compose.yml")).unwrap(), outside);
+
+    // Moving the outside output folder keeps it pointing at the stack's files.
+    let moved = t.path().join("moved/deeper/out");
+    fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    fs::rename(&elsewhere, &moved).unwrap();
+
+    let Some(dc) = compose_v2() else { return };
+    let want =
+        vec![project_abs.join("config/api.toml").display().to_string(), project_abs.join("data").display().to_string()];
+    assert_eq!(resolved_binds(&dc, &project.join("build/shop/docker-compose.yml"), t.path()), want);
+    assert_eq!(resolved_binds(&dc, &moved.join("docker-compose.yml"), t.path()), want);
+}

@@ -169,6 +169,16 @@ pub struct Network {
     /// True for the network stackc adds when a stack declares none.
     pub implicit: bool,
     pub origin: Origin,
+    /// `gateway=`: the IPv4 gateway of `subnet=`.
+    pub gateway: Option<String>,
+    /// `ipv6=`, or implied by `ipv6-subnet=`.
+    pub ipv6: bool,
+    pub ipv6_subnet: Option<String>,
+    pub ipv6_gateway: Option<String>,
+    /// `name=`: the network's name on the host (an existing one for `external=#true`).
+    pub host_name: Option<String>,
+    /// `driver-opts`, in the order written.
+    pub driver_opts: IndexMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -178,6 +188,21 @@ pub struct Volume {
     pub class: Option<String>,
     pub external: bool,
     pub origin: Origin,
+    pub driver: Option<String>,
+    /// `nfs="server:/export"`: an NFS export (compose: the local driver's NFS options;
+    /// Kubernetes: an `nfs` pod volume).
+    pub nfs: Option<NfsExport>,
+    /// `driver-opts`, in the order written.
+    pub driver_opts: IndexMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NfsExport {
+    pub server: String,
+    /// Absolute, on the server.
+    pub path: String,
+    /// `nfs-options=`: mount options (`nfsvers=4,hard`), without `addr=`.
+    pub options: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -255,6 +280,12 @@ pub struct Mount {
     pub propagation: Option<String>,
     /// `sub-path=`: a directory of the volume mounted instead of its root (relative, no `..`).
     pub sub_path: Option<String>,
+    /// `create-host-path=` (bind mounts): `Some(false)` refuses a missing host path.
+    pub create_host_path: Option<bool>,
+    /// `selinux=`: `"shared"` (relabel `z`) or `"private"` (`Z`), bind mounts.
+    pub selinux: Option<String>,
+    /// `nocopy=#true` (named volumes): the image's files are not copied into a new volume.
+    pub nocopy: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -377,6 +408,8 @@ pub struct Build {
 pub struct Tmpfs {
     pub path: Text,
     pub size_bytes: Option<u64>,
+    /// `mode=` (tmpfs only): the permission bits of the filesystem's root.
+    pub mode: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -471,6 +504,16 @@ pub struct Service {
     /// `sidecar`s: containers beside the service's, with its volumes and security settings
     /// and their own `env` only (`command` empty: the image's).
     pub sidecars: Vec<InitStep>,
+    /// `address`: fixed addresses on the service's networks, by network.
+    pub addresses: Vec<StaticAddress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaticAddress {
+    pub network: String,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+    pub origin: Origin,
 }
 
 /// `init-step NAME { image command env }`: a command run to completion before the service

@@ -366,8 +366,24 @@ const MOUNT: NodeSpec = n("mount", "mount a named volume or bind-mount a host pa
         p("read-only", Bool),
         p("propagation", Enum(&["rprivate", "private", "rshared", "shared", "rslave", "slave"])),
         p("sub-path", Path),
+        p("create-host-path", Bool),
+        p("selinux", Enum(&["shared", "private"])),
+        p("nocopy", Bool),
     ])
     .merge(Merge::Key(1));
+
+/// A volume's or network's driver options (compose `driver_opts`), as `KEY="value"`.
+const DRIVER_OPTS: &[NodeSpec] =
+    &[n("driver-opts", "driver options (compose `driver_opts`): `driver-opts type=\"nfs\" o=\"addr=10.0.0.5\"`")
+        .free(Str, Str, false)
+        .merge(Merge::Deep)];
+
+/// `address`: a service's fixed addresses on one of its networks.
+const ADDRESS: NodeSpec =
+    n("address", "fixed addresses of the service on one of its networks (compose `ipv4_address`)")
+        .args(&[("network", Ref(RefKind::Network))], 1)
+        .props(&[p("ipv4", Address), p("ipv6", Address)])
+        .keyed();
 
 const SERVICE: &[NodeSpec] = &[
     n("description", "what the service is for").args(&[("text", Text)], 1),
@@ -466,7 +482,10 @@ const SERVICE: &[NodeSpec] = &[
     n("hostname", "the container's host name").args(&[("name", Host)], 1),
     n("stop-grace-period", "time between SIGTERM and SIGKILL").args(&[("duration", DUR)], 1),
     n("read-only", "a read-only root filesystem").args(&[("read-only", Bool)], 1),
-    n("tmpfs", "an in-memory filesystem").args(&[("path", MountTarget)], 1).props(&[p("size", Size)]).keyed(),
+    n("tmpfs", "an in-memory filesystem")
+        .args(&[("path", MountTarget)], 1)
+        .props(&[p("size", Size), p("mode", Int(0, 0o7777))])
+        .keyed(),
     n("cap-drop", "Linux capabilities to drop").rest("capability", Str, 1),
     n("cap-add", "Linux capabilities to add").rest("capability", Str, 1),
     n("security-opt", "security options, e.g. \"no-new-privileges:true\"").rest("option", Str, 1),
@@ -541,6 +560,7 @@ const SERVICE: &[NodeSpec] = &[
     .kids(SIDECAR)
     .needs(&[&["image"]])
     .merge(Merge::DeepKey),
+    ADDRESS,
 ];
 
 /// The settings of a `sidecar`: its volumes and security settings are its service's, its
@@ -921,11 +941,25 @@ pub const TOP: &[NodeSpec] = &[
             p("internal", Bool),
             p("external", Bool),
             p("driver", Enum(&["bridge", "overlay"])),
+            p("gateway", Address),
+            p("ipv6", Bool),
+            p("ipv6-subnet", Cidr),
+            p("ipv6-gateway", Address),
+            p("name", Str),
         ])
+        .kids(DRIVER_OPTS)
         .keyed(),
     n("volume", "a named volume")
         .args(&[NAME], 1)
-        .props(&[p("size", Size), p("class", ObjectName), p("external", Bool)])
+        .props(&[
+            p("size", Size),
+            p("class", ObjectName),
+            p("external", Bool),
+            p("driver", Str),
+            p("nfs", Str),
+            p("nfs-options", Str),
+        ])
+        .kids(DRIVER_OPTS)
         .keyed(),
     n("secret", "a secret, referenced as `(secret)\"name\"`")
         .args(&[NAME], 1)

@@ -316,25 +316,23 @@ pub fn default_out_dir(file: &Path, env: Option<&str>) -> PathBuf {
     dir.join("build").join(leaf)
 }
 
-/// The stack file's directory as seen from the output directory, `/`-separated (e.g. `../..`),
-/// resolving symlinks of the parts that exist; the absolute directory when there is no
-/// relative path between them.
+/// The stack file's directory as seen from the output directory, `/`-separated, resolving
+/// symlinks of the parts that exist: relative (`../..`) when the output directory lies inside
+/// it, so that the stack's directory moves (or is cloned) as a whole with its output; else
+/// the absolute directory, so that the output folder can be moved on its own
+/// (`-o /tmp/x` must not point at `../../work/…`, which only holds from `/tmp/x`).
 fn relative_base(out_dir: &Path, file_dir: &Path) -> String {
     let (Some(out), Some(src)) = (resolved(out_dir), resolved(file_dir)) else {
         return slash_path(file_dir);
     };
-    let out: Vec<Component> = out.components().collect();
-    let src: Vec<Component> = src.components().collect();
-    if out.first() != src.first() {
-        return slash_path(&src.iter().collect::<PathBuf>());
-    }
-    let common = out.iter().zip(&src).take_while(|(a, b)| a == b).count();
-    let mut parts: Vec<String> = vec!["..".to_string(); out.len() - common];
-    parts.extend(src[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
-    if parts.is_empty() {
+    let Ok(below) = out.strip_prefix(&src) else {
+        return slash_path(&src);
+    };
+    let depth = below.components().count();
+    if depth == 0 {
         ".".to_string()
     } else {
-        parts.join("/")
+        vec![".."; depth].join("/")
     }
 }
 
@@ -820,10 +818,20 @@ mod tests {
     #[test]
     fn base_dir_from_the_output_dir() {
         assert_eq!(relative_base(Path::new("build/shop"), Path::new(".")), "../..");
-        assert_eq!(relative_base(Path::new("out"), Path::new("deploy")), "../deploy");
         assert_eq!(relative_base(Path::new("deploy/x/../out"), Path::new("deploy")), "..");
+        assert_eq!(relative_base(Path::new("deploy/a/b"), Path::new("deploy")), "../..");
         assert_eq!(relative_base(Path::new("."), Path::new(".")), ".");
-        assert_eq!(relative_base(Path::new("/stackc-no-such-dir/out"), Path::new("/stackc-no-such-dir/src")), "../src");
+        // An output outside the stack's directory is moved on its own: the absolute directory.
+        let cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
+        assert_eq!(relative_base(Path::new("out"), Path::new("deploy")), slash_path(&cwd.join("deploy")));
+        assert_eq!(
+            relative_base(Path::new("/stackc-no-such-dir/out"), Path::new("/stackc-no-such-dir/src")),
+            "/stackc-no-such-dir/src"
+        );
+        assert_eq!(
+            relative_base(Path::new("/stackc-no-such-dir"), Path::new("/stackc-no-such-dir/src")),
+            "/stackc-no-such-dir/src"
+        );
     }
 
     #[test]

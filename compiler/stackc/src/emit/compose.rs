@@ -115,8 +115,8 @@ struct CService {
     volumes: Vec<CMount>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tmpfs: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    networks: Vec<String>,
+    #[serde(skip_serializing_if = "CNetworks::is_empty")]
+    networks: CNetworks,
     #[serde(skip_serializing_if = "Option::is_none")]
     network_mode: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -214,14 +214,23 @@ enum CMount {
     },
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct CVolumeOptions {
-    subpath: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nocopy: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subpath: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct CBindOptions {
-    propagation: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    propagation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    create_host_path: Option<bool>,
+    /// `z` (shared) or `Z` (private) SELinux relabelling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    selinux: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -329,6 +338,12 @@ struct CNetwork {
     external: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ipam: Option<CIpam>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enable_ipv6: Option<bool>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    driver_opts: IndexMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -339,12 +354,74 @@ struct CIpam {
 #[derive(Serialize)]
 struct CIpamConfig {
     subnet: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway: Option<String>,
 }
 
 #[derive(Serialize, Default)]
 struct CVolume {
     #[serde(skip_serializing_if = "Option::is_none")]
     external: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    driver: Option<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    driver_opts: IndexMap<String, String>,
+}
+
+/// A service's `networks`: the names, written in compose's map form when the service has a
+/// fixed address on one of them (`address`); the list form cannot carry one.
+#[derive(Default)]
+struct CNetworks {
+    names: Vec<String>,
+    addresses: IndexMap<String, CNetAttach>,
+}
+
+#[derive(Serialize)]
+struct CNetAttach {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ipv4_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ipv6_address: Option<String>,
+}
+
+impl CNetworks {
+    fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+impl From<Vec<String>> for CNetworks {
+    fn from(names: Vec<String>) -> Self {
+        CNetworks { names, addresses: IndexMap::new() }
+    }
+}
+
+impl std::ops::Deref for CNetworks {
+    type Target = Vec<String>;
+    fn deref(&self) -> &Vec<String> {
+        &self.names
+    }
+}
+
+impl std::ops::DerefMut for CNetworks {
+    fn deref_mut(&mut self) -> &mut Vec<String> {
+        &mut self.names
+    }
+}
+
+impl Serialize for CNetworks {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if self.addresses.is_empty() {
+            return self.names.serialize(s);
+        }
+        // A network without an address is `name: null`, which compose reads as joined.
+        let mut map = s.serialize_map(Some(self.names.len()))?;
+        for n in &self.names {
+            map.serialize_entry(n, &self.addresses.get(n))?;
+        }
+        map.end()
+    }
 }
 
 #[derive(Serialize, Default)]

@@ -682,6 +682,8 @@ fn declarations(ctx: &mut Ctx, root: &Node, kind: &str) -> Vec<String> {
         let name = ctx.name(singular, &compose);
         let mut props = String::new();
         let mut comments = Vec::new();
+        // Children of the declaration (`driver-opts`).
+        let mut block: Vec<String> = Vec::new();
         if name != compose {
             comments.push(comment(&format!("guess: `{compose}` renamed to `{name}` (stack names are kebab-case)")));
         }
@@ -695,6 +697,30 @@ fn declarations(ctx: &mut Ctx, root: &Node, kind: &str) -> Vec<String> {
                 ("network", "internal") if pv.value == Value::Bool(false) => {}
                 ("network", "driver") if matches!(pv.as_str(), Some("bridge" | "overlay")) => {
                     props.push_str(&format!(" driver={}", q(pv.as_str().unwrap_or_default())));
+                }
+                ("network", "ipam") if ipam_is_stack_shaped(pv) => props.push_str(&ipam_props(pv)),
+                ("network", "enable_ipv6") if matches!(pv.value, Value::Bool(_)) => {
+                    if pv.value == Value::Bool(true) {
+                        props.push_str(" ipv6=#true");
+                    }
+                }
+                ("network", "name") if pv.as_str().is_some() => {
+                    props.push_str(&format!(" name={}", q(pv.as_str().unwrap_or_default())));
+                }
+                ("volume", "driver") if pv.as_str().is_some() => {
+                    props.push_str(&format!(" driver={}", q(pv.as_str().unwrap_or_default())));
+                }
+                ("network" | "volume", "driver_opts") if pv.entries().iter().all(|(_, v)| v.scalar().is_some()) => {
+                    let opts: Vec<String> = pv
+                        .entries()
+                        .iter()
+                        .map(|(k, v)| {
+                            format!("{}={}", key(&k.scalar().unwrap_or_default()), q(&v.scalar().unwrap_or_default()))
+                        })
+                        .collect();
+                    if !opts.is_empty() {
+                        block.push(format!("    driver-opts {}", opts.join(" ")));
+                    }
                 }
                 ("network", "ipam") => {
                     let configs = pv.get("config").map(|c| match &c.value {
@@ -738,7 +764,40 @@ fn declarations(ctx: &mut Ctx, root: &Node, kind: &str) -> Vec<String> {
             ctx.secrets.insert(name, props.trim_start().to_string());
         } else {
             out.extend(comments);
-            out.push(format!("{singular} {}{props}", q(&name)));
+            if block.is_empty() {
+                out.push(format!("{singular} {}{props}", q(&name)));
+            } else {
+                out.push(format!("{singular} {}{props} {{\n{}\n}}", q(&name), block.join("\n")));
+            }
+        }
+    }
+    out
+}
+
+/// An `ipam` the stack can say whole: no driver or options, at most one IPv4 and one IPv6
+/// range, each with a subnet and at most a gateway.
+fn ipam_is_stack_shaped(ipam: &Node) -> bool {
+    let Some(Value::Seq(configs)) = ipam.get("config").map(|c| &c.value) else { return false };
+    let family = |c: &Node| c.get("subnet").and_then(Node::as_str).map(|s| s.contains(':'));
+    let v6: Vec<Option<bool>> = configs.iter().map(family).collect();
+    ipam.entries().iter().all(|(k, _)| k.as_str() == Some("config"))
+        && !configs.is_empty()
+        && v6.iter().all(Option::is_some)
+        && v6.iter().filter(|f| **f == Some(true)).count() <= 1
+        && v6.iter().filter(|f| **f == Some(false)).count() <= 1
+        && configs.iter().all(|c| c.entries().iter().all(|(k, _)| matches!(k.as_str(), Some("subnet" | "gateway"))))
+}
+
+/// `subnet=`/`gateway=` and `ipv6-subnet=`/`ipv6-gateway=` of a stack-shaped `ipam`.
+fn ipam_props(ipam: &Node) -> String {
+    let mut out = String::new();
+    let Some(Value::Seq(configs)) = ipam.get("config").map(|c| &c.value) else { return out };
+    for c in configs {
+        let subnet = c.get("subnet").and_then(Node::as_str).unwrap_or_default();
+        let prefix = if subnet.contains(':') { "ipv6-" } else { "" };
+        out.push_str(&format!(" {prefix}subnet={}", q(subnet)));
+        if let Some(g) = c.get("gateway").and_then(Node::scalar) {
+            out.push_str(&format!(" {prefix}gateway={}", q(&g)));
         }
     }
     out

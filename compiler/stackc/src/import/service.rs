@@ -92,8 +92,9 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                     let mut line = format!("tmpfs {}", q(target));
                     let mut l = Line::new(format!("tmpfs:{target}"), String::new());
                     for o in opts.split(',').filter(|o| !o.is_empty()) {
-                        match o.strip_prefix("size=").map(docker_size) {
-                            Some(Some(size)) => line.push_str(&format!(" size={size}")),
+                        match (o.strip_prefix("size=").map(docker_size), o.strip_prefix("mode=").map(tmpfs_mode)) {
+                            (Some(Some(size)), _) => line.push_str(&format!(" size={size}")),
+                            (_, Some(Some(mode))) => line.push_str(&format!(" mode={mode}")),
                             _ => l.comments.push(ctx.not_imported(t, &path, t, &format!("tmpfs option `{o}`"))),
                         }
                     }
@@ -102,6 +103,7 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                 }
             }
             "networks" => {
+                let mut addresses = Vec::new();
                 let mut names = Vec::new();
                 let mut l = Line::new("networks", String::new());
                 match &v.value {
@@ -109,12 +111,14 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                     Value::Map(m) => {
                         for (nk, nv) in m {
                             names.push(nk.scalar().unwrap_or_default());
-                            if !matches!(nv.value, Value::Null) && !nv.entries().is_empty() {
+                            let (address, rest) = network_addresses(ctx, nk, nv);
+                            addresses.extend(address);
+                            if rest {
                                 l.comments.push(ctx.not_imported(
                                     nk,
                                     &format!("{path}.{}", nk.scalar().unwrap_or_default()),
                                     nv,
-                                    "aliases, addresses and priorities of a network are not in the stack language",
+                                    "aliases and priorities of a network are not in the stack language",
                                 ));
                             }
                         }
@@ -124,6 +128,7 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                 let names: Vec<String> = names.iter().map(|n| q(&ctx.name("network", n))).collect();
                 l.text = format!("networks {}", names.join(" "));
                 lines.push(l);
+                lines.append(&mut addresses);
             }
             "depends_on" => {
                 for (dk, dv) in v.entries() {
@@ -726,7 +731,7 @@ fn ports(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
 fn volumes(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
     let mut out = Vec::new();
     for m in seq(v) {
-        let (kind, source, target, read_only, propagation, mut extra): (
+        let (kind, source, target, read_only, propagation, extra): (
             String,
             String,
             String,
@@ -741,13 +746,20 @@ fn volumes(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
                 let ro = m.get("read_only").is_some_and(|r| r.value == Value::Bool(true));
                 let prop = m.get("bind").and_then(|b| b.get("propagation")).and_then(Node::scalar);
                 let mut extra = Vec::new();
+                let mut options = long_mount_options(&m);
                 for (mk, mv) in m.entries() {
                     match mk.as_str() {
                         Some("type" | "source" | "target" | "read_only") => {}
                         Some("bind")
                             if mv.entries().iter().all(|(k, v)| {
                                 k.as_str() == Some("propagation")
-                                    || (k.as_str() == Some("create_host_path") && v.value == Value::Bool(true))
+                                    || (k.as_str() == Some("create_host_path") && matches!(v.value, Value::Bool(_)))
+                                    || (k.as_str() == Some("selinux") && matches!(v.as_str(), Some("z" | "Z")))
+                            }) => {}
+                        Some("volume")
+                            if mv.entries().iter().all(|(k, v)| {
+                                (k.as_str() == Some("nocopy") && matches!(v.value, Value::Bool(_)))
+                                    || (k.as_str() == Some("subpath") && v.as_str().is_some())
                             }) => {}
                         Some("tmpfs") if mv.entries().iter().all(|(k, _)| k.as_str() == Some("size")) => {}
                         _ => extra.push(ctx.not_imported(mk, path, mv, "the stack language has no such mount setting")),
@@ -762,6 +774,7 @@ fn volumes(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
                     out.push(l);
                     continue;
                 }
+                extra.append(&mut options);
                 (kind, source, target, ro, prop, extra)
             }
             _ => {
@@ -781,6 +794,11 @@ fn volumes(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
                                 "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave" => {
                                     prop = Some(o.to_string())
                                 }
+                                // Mount settings of the stack, carried to the line below as
+                                // `=` words (see `long_mount_options`).
+                                "z" => extra.push(" selinux=\"shared\"".to_string()),
+                                "Z" => extra.push(" selinux=\"private\"".to_string()),
+                                "nocopy" => extra.push(" nocopy=#true".to_string()),
                                 _ => extra.push(ctx.not_imported(
                                     &m,
                                     path,
@@ -833,6 +851,11 @@ fn volumes(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
         }
         if let Some(p) = propagation {
             text.push_str(&format!(" propagation={}", q(&p)));
+        }
+        // The mount settings among `extra` are properties (` selinux="shared"`), the rest comments.
+        let (settings, mut extra): (Vec<String>, Vec<String>) = extra.into_iter().partition(|e| e.starts_with(' '));
+        for s in settings {
+            text.push_str(&s);
         }
         let mut l = Line::new(format!("mount:{target}"), text);
         l.comments.append(&mut extra);
@@ -1131,4 +1154,53 @@ fn is_kebab(s: &str) -> bool {
         && !s.starts_with('-')
         && !s.ends_with('-')
         && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// The long syntax's mount options the stack has, as properties with a leading space
+/// (` selinux="shared"`), which `volumes` tells apart from its comments.
+fn long_mount_options(m: &Node) -> Vec<String> {
+    let mut out = Vec::new();
+    let bind = m.get("bind");
+    match bind.and_then(|b| b.get("selinux")).and_then(Node::as_str) {
+        Some("z") => out.push(" selinux=\"shared\"".to_string()),
+        Some("Z") => out.push(" selinux=\"private\"".to_string()),
+        _ => {}
+    }
+    // `true` is what the short syntax implies, and what stackc's short syntax means.
+    if bind.and_then(|b| b.get("create_host_path")).is_some_and(|c| c.value == Value::Bool(false)) {
+        out.push(" create-host-path=#false".to_string());
+    }
+    let volume = m.get("volume");
+    if volume.and_then(|v| v.get("nocopy")).is_some_and(|c| c.value == Value::Bool(true)) {
+        out.push(" nocopy=#true".to_string());
+    }
+    if let Some(sub) = volume.and_then(|v| v.get("subpath")).and_then(Node::as_str) {
+        out.push(format!(" sub-path={}", q(sub)));
+    }
+    out
+}
+
+/// A tmpfs `mode=` option (octal, as docker reads it) as a KDL octal integer.
+fn tmpfs_mode(s: &str) -> Option<String> {
+    let m = u32::from_str_radix(s, 8).ok().filter(|m| *m <= 0o7777)?;
+    Some(format!("0o{m:o}"))
+}
+
+/// A service's `networks.NAME` map entry: its `ipv4_address`/`ipv6_address` as an `address`
+/// line, and whether it has other settings (aliases, priorities) that are not imported.
+fn network_addresses(ctx: &mut Ctx, nk: &Node, nv: &Node) -> (Option<Line>, bool) {
+    let mut props = String::new();
+    let mut rest = false;
+    for (k, v) in nv.entries() {
+        match (k.as_str(), v.as_str()) {
+            (Some("ipv4_address"), Some(a)) => props.push_str(&format!(" ipv4={}", q(a))),
+            (Some("ipv6_address"), Some(a)) => props.push_str(&format!(" ipv6={}", q(a))),
+            _ => rest = true,
+        }
+    }
+    if props.is_empty() {
+        return (None, rest);
+    }
+    let net = ctx.name("network", &nk.scalar().unwrap_or_default());
+    (Some(Line::new(format!("address:{net}"), format!("address {}{props}", q(&net)))), rest)
 }

@@ -7,6 +7,8 @@ pub mod merge;
 pub mod packs;
 pub mod presets;
 pub mod proxy;
+mod storage;
+pub use storage::split_nfs;
 pub mod templates;
 
 use indexmap::IndexMap;
@@ -223,6 +225,12 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
                         driver: s(n, "driver"),
                         implicit: false,
                         origin: origin(n.span),
+                        gateway: compile_time(&cx, n, "gateway"),
+                        ipv6: flag(n, "ipv6") || n.prop("ipv6-subnet").is_some(),
+                        ipv6_subnet: compile_time(&cx, n, "ipv6-subnet"),
+                        ipv6_gateway: compile_time(&cx, n, "ipv6-gateway"),
+                        host_name: compile_time(&cx, n, "name"),
+                        driver_opts: storage::driver_opts(&cx, n),
                     },
                 );
             }
@@ -235,6 +243,9 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
                         class: s(n, "class"),
                         external: flag(n, "external"),
                         origin: origin(n.span),
+                        driver: compile_time(&cx, n, "driver"),
+                        nfs: storage::nfs(&cx, n),
+                        driver_opts: storage::driver_opts(&cx, n),
                     },
                 );
             }
@@ -270,6 +281,12 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
                 driver: None,
                 implicit: true,
                 origin: Origin::default(),
+                gateway: None,
+                ipv6: false,
+                ipv6_subnet: None,
+                ipv6_gateway: None,
+                host_name: None,
+                driver_opts: IndexMap::new(),
             },
         );
     }
@@ -640,6 +657,7 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
         service_account_token: child("service-account").and_then(|a| a.prop_bool("token")).unwrap_or(false),
         init_steps,
         sidecars,
+        addresses: storage::addresses(cx, n),
     }
 }
 
@@ -686,7 +704,9 @@ fn companions(
 /// `tmpfs` or `scratch` directories: a path and a largest size.
 fn empty_dirs(cx: &Cx, n: &Node, name: &str) -> Vec<Tmpfs> {
     n.children_named(name)
-        .filter_map(|t| Some(Tmpfs { path: entry_text(t.arg(0)?), size_bytes: size(cx, t, "size") }))
+        .filter_map(|t| {
+            Some(Tmpfs { path: entry_text(t.arg(0)?), size_bytes: size(cx, t, "size"), mode: int(t, "mode") })
+        })
         .collect()
 }
 
@@ -720,6 +740,9 @@ fn mounts(cx: &Cx, n: &Node) -> Vec<Mount> {
                 read_only: flag(m, "read-only"),
                 propagation: s(m, "propagation"),
                 sub_path: compile_time(cx, m, "sub-path"),
+                create_host_path: m.prop_bool("create-host-path"),
+                selinux: s(m, "selinux"),
+                nocopy: flag(m, "nocopy"),
             })
         })
         .collect()

@@ -8,6 +8,7 @@ pub mod lints;
 mod policy_lints;
 pub mod promql_position;
 pub mod rules;
+mod storage_rules;
 pub mod values;
 pub mod walk;
 

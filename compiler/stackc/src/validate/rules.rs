@@ -29,6 +29,7 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     probe_headers(symbols, diags);
     sub_paths(nodes, symbols, diags);
     super::fastcgi::check(nodes, symbols, diags);
+    super::storage_rules::check(nodes, symbols, diags);
 }
 
 /// `targets { nginx version=… }` / `caddy version=…`: the version picks directives (nginx's

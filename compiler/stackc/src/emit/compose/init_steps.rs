@@ -75,6 +75,8 @@ fn companion(svc: &Service, step: &InitStep, name: &str) -> Service {
         container_name: None,
         init_steps: Vec::new(),
         sidecars: Vec::new(),
+        // The service's fixed addresses are its own: a step that took them would clash.
+        addresses: Vec::new(),
         ..svc.clone()
     }
 }

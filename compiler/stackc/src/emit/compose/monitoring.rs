@@ -303,7 +303,7 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
                         source: "/".into(),
                         target: "/host".into(),
                         read_only: Some(true),
-                        bind: Some(CBindOptions { propagation: "rslave".into() }),
+                        bind: Some(CBindOptions { propagation: Some("rslave".into()), ..CBindOptions::default() }),
                         volume: None,
                     });
                 }
@@ -331,7 +331,7 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
             let _ = exporter_environment(stack, &e.kind, &mut c, secrets);
         }
         if c.networks.is_empty() {
-            c.networks = nets.exporters.get(&e.kind).cloned().unwrap_or_default();
+            c.networks = nets.exporters.get(&e.kind).cloned().unwrap_or_default().into();
         }
         c.restart.get_or_insert_with(|| "unless-stopped".into());
         services.extend(super::init_steps::init_step_services(stack, &e.service, &mut c, secrets, opts));
@@ -351,7 +351,7 @@ pub(super) fn monitoring_plan(stack: &Stack, secrets: &mut Secrets, opts: &EmitO
                 ro_bind(&format!("./{}", super::ALERTMANAGER_DIR), "/etc/alertmanager"),
                 CMount::Short("alertmanager-data:/alertmanager".into()),
             ],
-            networks: nets.prometheus.clone(),
+            networks: nets.prometheus.clone().into(),
             healthcheck: Some(wget_health(super::ALERTMANAGER_PORT, "/-/healthy")),
             ..CService::default()
         };

@@ -220,7 +220,7 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
                 depends_on,
                 ports,
                 volumes,
-                networks: networks.clone(),
+                networks: networks.clone().into(),
                 healthcheck: Some(CHealth {
                     // `/run/nginx.pid` is also `/var/run/nginx.pid` (a symlink) on Alpine.
                     test: vec!["CMD-SHELL".into(), "kill -0 $$(cat /run/nginx.pid) || exit 1".into()],
@@ -262,7 +262,7 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
                 environment,
                 ports,
                 volumes,
-                networks: networks.clone(),
+                networks: networks.clone().into(),
                 healthcheck: Some(CHealth {
                     test: vec![
                         "CMD-SHELL".into(),
@@ -293,7 +293,7 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
                     CMount::Short("letsencrypt:/etc/letsencrypt".into()),
                 ],
                 // nginx's networks, rather than a `default` network compose would add for it.
-                networks: networks.clone(),
+                networks: networks.clone().into(),
                 ..CService::default()
             },
         ));

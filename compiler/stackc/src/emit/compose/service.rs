@@ -131,36 +131,46 @@ pub(super) fn stack_wide(stack: &Stack, c: &mut CService) {
     }
 }
 
-/// A `mount` of a service or of the proxy: the short syntax, or the long one for a bind
-/// option (`propagation=`, which validation allows on bind mounts only).
+/// A `mount` of a service or of the proxy: the short syntax, or the long one for the options
+/// it cannot say (`propagation=`, `create-host-path=`, `sub-path=`, `nocopy=`).
 pub(super) fn mount(stack: &Stack, opts: &EmitOptions, m: &Mount) -> CMount {
     let source = match &m.source {
         MountSource::Volume(v) => v.clone(),
         MountSource::Bind(p) => render_path(stack, opts, p),
     };
     let target = render_plain(stack, &m.target);
-    match (&m.propagation, &m.sub_path) {
-        // Validation allows `propagation=` on bind mounts only.
-        (Some(prop), _) => CMount::Long {
+    // Validation allows the bind options on bind mounts only, and the volume options on
+    // named volumes only. Compose creates a missing host path for the short syntax, and for
+    // the long one only when told: the short syntax is kept where it can say everything
+    // (SELinux labels are a mode there: `./config:/etc/app:ro,z`).
+    let selinux = m.selinux.as_deref().map(|l| if l == "private" { "Z" } else { "z" });
+    if m.propagation.is_some() || m.create_host_path.is_some() {
+        CMount::Long {
             kind: "bind",
             source,
             target,
             read_only: m.read_only.then_some(true),
-            bind: Some(CBindOptions { propagation: prop.clone() }),
+            bind: Some(CBindOptions {
+                propagation: m.propagation.clone(),
+                create_host_path: m.create_host_path,
+                selinux,
+            }),
             volume: None,
-        },
-        // And `sub-path=` on named volumes only.
-        (None, Some(sub)) => CMount::Long {
+        }
+    } else if m.sub_path.is_some() || m.nocopy {
+        CMount::Long {
             kind: "volume",
             source,
             target,
             read_only: m.read_only.then_some(true),
             bind: None,
-            volume: Some(CVolumeOptions { subpath: sub.clone() }),
-        },
-        (None, None) => {
-            let ro = if m.read_only { ":ro" } else { "" };
-            CMount::Short(format!("{source}:{target}{ro}"))
+            volume: Some(CVolumeOptions { nocopy: m.nocopy.then_some(true), subpath: m.sub_path.clone() }),
+        }
+    } else {
+        let modes: Vec<&str> = [m.read_only.then_some("ro"), selinux].into_iter().flatten().collect();
+        match modes.is_empty() {
+            true => CMount::Short(format!("{source}:{target}")),
+            false => CMount::Short(format!("{source}:{target}:{}", modes.join(","))),
         }
     }
 }
@@ -265,12 +275,26 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
     c.tmpfs = svc
         .tmpfs
         .iter()
-        .map(|t| match t.size_bytes {
-            Some(b) => format!("{}:size={b}", render_plain(stack, &t.path)),
-            None => render_plain(stack, &t.path),
+        .map(|t| {
+            let mut options = Vec::new();
+            if let Some(b) = t.size_bytes {
+                options.push(format!("size={b}"));
+            }
+            if let Some(mode) = t.mode {
+                options.push(format!("mode={mode:o}"));
+            }
+            match options.is_empty() {
+                true => render_plain(stack, &t.path),
+                false => format!("{}:{}", render_plain(stack, &t.path), options.join(",")),
+            }
         })
         .collect();
-    c.networks = svc.networks.clone();
+    c.networks = svc.networks.clone().into();
+    for a in &svc.addresses {
+        c.networks
+            .addresses
+            .insert(a.network.clone(), CNetAttach { ipv4_address: a.ipv4.clone(), ipv6_address: a.ipv6.clone() });
+    }
     if svc.host_network {
         c.network_mode = Some("host".into());
     }

@@ -166,7 +166,13 @@ fn plain(name: &str, value: impl Into<String>) -> EnvVar {
 }
 
 fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
-    VolumeMount { name: name.into(), mount_path: path.into(), sub_path: None, read_only: read_only.then_some(true) }
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        sub_path: None,
+        read_only: read_only.then_some(true),
+        mount_propagation: None,
+    }
 }
 
 fn volume(name: &str) -> PodVolume {
@@ -256,6 +262,7 @@ impl Builder<'_> {
                     access_modes: vec!["ReadWriteOnce"],
                     storage_class_name: super::option(stack, "storage-class"),
                     resources: PvcResources { requests },
+                    volume_name: None,
                 }),
                 data: None,
             });

@@ -41,6 +41,7 @@ mod routes;
 mod security;
 mod services;
 mod storage;
+mod storage_options;
 mod workloads;
 
 pub use network_policy::{network_edges, network_policies_enabled, NetworkEdge, Peer};
@@ -264,6 +265,7 @@ impl<'a> Builder<'a> {
         self.namespace_object();
         self.configmaps();
         self.volumes();
+        self.storage_options_not_expressed();
         let stack = self.stack;
         for svc in stack.services.values() {
             self.service(svc);

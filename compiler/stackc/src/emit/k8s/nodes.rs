@@ -56,14 +56,26 @@ impl Builder<'_> {
             );
             return;
         }
-        if m.propagation.is_some() {
-            self.warn(
-                svc.origin_of("mount"),
-                format!("service `{}`: mount propagation is not expressed for Kubernetes", svc.name),
-                "here",
-                "the node's path is mounted without propagation (mountPropagation: None)",
-            );
-        }
+        // `rslave` is HostToContainer; `rprivate` is Kubernetes' default (None). Kubernetes
+        // allows Bidirectional (`rshared`) to privileged containers only.
+        let mount_propagation = match m.propagation.as_deref() {
+            Some("rslave" | "slave") => Some("HostToContainer"),
+            Some(p @ ("rshared" | "shared")) => {
+                self.warn(
+                    svc.origin_of("mount"),
+                    format!(
+                        "service `{}`: `propagation=\"{p}\"` is not expressed for Kubernetes, which allows \
+                         Bidirectional propagation to privileged containers only",
+                        svc.name
+                    ),
+                    "here",
+                    "the node's path is mounted without propagation (mountPropagation: None); `rslave` maps to \
+                     HostToContainer",
+                );
+                None
+            }
+            _ => None,
+        };
         let name = format!("host-{}", pod.volumes.iter().filter(|v| v.host_path.is_some()).count() + 1);
         pod.volumes.push(PodVolume {
             name: name.clone(),
@@ -78,6 +90,7 @@ impl Builder<'_> {
             mount_path: target,
             sub_path: None,
             read_only: m.read_only.then_some(true),
+            mount_propagation,
         });
     }
 

@@ -293,6 +293,9 @@ pub(super) struct VolumeMount {
     pub(super) sub_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) read_only: Option<bool>,
+    /// `HostToContainer` for a hostPath mounted with `propagation="rslave"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) mount_propagation: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -399,6 +402,9 @@ pub(super) struct PvcSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) storage_class_name: Option<String>,
     pub(super) resources: PvcResources,
+    /// The PersistentVolume the claim binds to (an NFS volume's, `storage_options.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) volume_name: Option<String>,
 }
 
 #[derive(Serialize, Clone)]

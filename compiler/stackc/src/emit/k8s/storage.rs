@@ -31,6 +31,7 @@ impl Builder<'_> {
                 .map(|c| self.text(&Text::from_default(c), vol.origin, "a volume's `class=`"))
                 .or_else(|| option(self.stack, "storage-class")),
             resources: PvcResources { requests },
+            volume_name: None,
         }
     }
 
@@ -61,7 +62,8 @@ impl Builder<'_> {
                     "give the volume a `class=` that supports ReadWriteMany, or mount it from one replica only",
                 );
             }
-            let spec = self.claim_spec(&vol, shared);
+            let mut spec = self.claim_spec(&vol, shared);
+            self.nfs_volume(&vol, &mut spec);
             let metadata = self.meta(&vol.name, &[]);
             self.push(Object {
                 api_version: "v1",
@@ -130,7 +132,13 @@ impl Builder<'_> {
                 host_path: None,
             });
             let path = self.stack.compile_time(&t.path);
-            container.volume_mounts.push(VolumeMount { name, mount_path: path, sub_path: None, read_only: None });
+            container.volume_mounts.push(VolumeMount {
+                name,
+                mount_path: path,
+                sub_path: None,
+                read_only: None,
+                mount_propagation: None,
+            });
         }
     }
 }

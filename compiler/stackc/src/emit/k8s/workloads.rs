@@ -200,6 +200,7 @@ impl Builder<'_> {
                         mount_path: target,
                         sub_path,
                         read_only: m.read_only.then_some(true),
+                        mount_propagation: None,
                     });
                     if m.propagation.is_some() {
                         self.warn(
@@ -244,6 +245,7 @@ impl Builder<'_> {
                 mount_path: path,
                 sub_path: None,
                 read_only: None,
+                mount_propagation: None,
             });
         }
         if let Some(b) = self.amount(&svc.shm_size, "shm-size") {
@@ -260,6 +262,7 @@ impl Builder<'_> {
                 mount_path: "/dev/shm".into(),
                 sub_path: None,
                 read_only: None,
+                mount_propagation: None,
             });
         }
         for f in &svc.secret_files {
@@ -287,6 +290,7 @@ impl Builder<'_> {
                 mount_path: target,
                 sub_path: Some(f.secret.clone()),
                 read_only: Some(true),
+                mount_propagation: None,
             });
         }
 
