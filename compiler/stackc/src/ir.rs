@@ -157,6 +157,9 @@ pub struct Param {
     pub required: bool,
     pub description: Option<String>,
     pub origin: Origin,
+    /// `optional=#true`: no value unless the deploy environment sets `env=`; targets that can
+    /// leave the variable unset do (compose passes it through, Kubernetes an optional key).
+    pub optional: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

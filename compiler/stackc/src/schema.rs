@@ -868,7 +868,13 @@ pub const TOP: &[NodeSpec] = &[
     n("stack", "the stack's name and description").args(&[NAME], 1).kids(STACK).merge(Merge::Deep),
     n("param", "a value set at compile time or deploy time")
         .args(&[NAME], 1)
-        .props(&[p("default", Scalar), p("env", EnvName), p("required", Bool), p("description", Text)])
+        .props(&[
+            p("default", Scalar),
+            p("env", EnvName),
+            p("required", Bool),
+            p("description", Text),
+            p("optional", Bool),
+        ])
         .keyed(),
     n("network", "a network")
         .args(&[NAME], 1)

@@ -12,6 +12,7 @@ mod env;
 mod init_steps;
 mod monitoring;
 mod networks;
+mod pass_through;
 mod proxy;
 mod secrets;
 mod security;
@@ -39,6 +40,7 @@ use crate::ir::*;
 use env::env_example;
 use monitoring::{check_monitoring, monitoring_plan};
 use networks::{check_volumes, networks, volumes};
+use pass_through::CEnvironment;
 use proxy::{check_proxy, init_script, proxy_plan};
 pub use proxy::{proxy_kind, ProxyKind, INIT_SCRIPT};
 use secrets::Secrets;
@@ -102,8 +104,8 @@ struct CService {
     restart: Option<String>,
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     depends_on: IndexMap<String, CDepends>,
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
-    environment: IndexMap<String, String>,
+    #[serde(skip_serializing_if = "CEnvironment::is_empty")]
+    environment: CEnvironment,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     secrets: Vec<CServiceSecret>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -372,6 +374,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     }
     check_volumes(stack, &mut out);
     service::check_container_names(stack, &mut out);
+    pass_through::check_pass_through(stack, &mut out);
     init_steps::check_init_step_names(stack, &mut out);
     out.extend(check_proxy(stack));
     out.extend(check_monitoring(stack));

@@ -204,6 +204,7 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
                 required: flag(n, "required"),
                 description: s(n, "description"),
                 origin: origin(n.span),
+                optional: flag(n, "optional"),
             },
         );
     }

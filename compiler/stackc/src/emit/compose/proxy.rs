@@ -257,7 +257,7 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
                 image: Some(image),
                 restart: Some("unless-stopped".into()),
                 depends_on,
-                environment,
+                environment: environment.into(),
                 ports,
                 volumes,
                 networks: networks.clone(),

@@ -230,6 +230,10 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
                     }
                 }
             }
+            // Passed through under its own name, so that an unset variable stays unset.
+            EnvValue::Text(t) if super::pass_through::optional_variable(stack, t) == Some(key.as_str()) => {
+                c.environment.pass_through(key.clone());
+            }
             EnvValue::Text(t) => {
                 c.environment.insert(key.clone(), env_text(stack, t));
             }
