@@ -295,6 +295,8 @@ pub struct Probe {
     pub start_period: Option<Amount>,
     /// Headers an `http=` probe sends.
     pub headers: Vec<(Text, Text)>,
+    /// `start-interval=`: the interval of the checks during `start-period`.
+    pub start_interval: Option<Amount>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -474,6 +476,37 @@ pub struct Service {
     /// `sidecar`s: containers beside the service's, with its volumes and security settings
     /// and their own `env` only (`command` empty: the image's).
     pub sidecars: Vec<InitStep>,
+    /// Devices and privileges (issue 12): `privileged`, `device`, `device-cgroup-rule`, `gpu`.
+    pub privileged: bool,
+    pub devices: Vec<Device>,
+    pub device_cgroup_rules: Vec<Text>,
+    pub gpu: Option<Gpu>,
+    /// `image-health #false`: the image's own HEALTHCHECK is turned off.
+    pub image_health_off: bool,
+    /// `alias`: more DNS names of the service.
+    pub aliases: Vec<String>,
+}
+
+/// `device PATH target= permissions=`: a host device in the container.
+#[derive(Debug, Clone, Serialize)]
+pub struct Device {
+    pub path: Text,
+    /// `None`: the same path in the container.
+    pub target: Option<Text>,
+    /// cgroup permissions (`rwm` by default, Docker's).
+    pub permissions: Option<String>,
+}
+
+/// `gpu [CAPABILITY…] driver= count= device-ids=`: GPUs reserved for the container.
+#[derive(Debug, Clone, Serialize)]
+pub struct Gpu {
+    /// `nvidia` unless the stack says otherwise (the driver most GPU hosts run).
+    pub driver: Text,
+    pub count: Option<u32>,
+    /// `device-ids=`, comma-separated.
+    pub device_ids: Option<Text>,
+    /// `["gpu"]` unless the stack lists others.
+    pub capabilities: Vec<String>,
 }
 
 /// `init-step NAME { image command env }`: a command run to completion before the service

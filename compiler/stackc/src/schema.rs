@@ -336,6 +336,7 @@ const PROBE_PROPS: &[PropSpec] = &[
     p("timeout", DUR),
     p("retries", Int(1, 100)),
     p("start-period", DUR),
+    p("start-interval", DUR),
 ];
 
 /// What an `http=` probe sends besides the request line (a `Host` a virtual host needs).
@@ -541,6 +542,21 @@ const SERVICE: &[NodeSpec] = &[
     .kids(SIDECAR)
     .needs(&[&["image"]])
     .merge(Merge::DeepKey),
+    // Devices, privileges and names (issue 12).
+    n("privileged", "every device and capability of the host: root in the container is close to root on the host")
+        .args(&[("privileged", Bool)], 1),
+    n("device", "a host device in the container: `device \"/dev/ttyUSB0\" target=\"/dev/ttyACM0\" permissions=\"rw\"`")
+        .args(&[("path", MountTarget)], 1)
+        .props(&[p("target", MountTarget), p("permissions", Enum(&["r", "w", "m", "rw", "rm", "wm", "rwm"]))])
+        .keyed(),
+    n("device-cgroup-rule", "a device cgroup rule: `device-cgroup-rule \"c 189:* rmw\"`").rest("rule", Str, 1),
+    n("gpu", "reserve GPUs: `gpu count=1` or `gpu device-ids=\"0,1\"`, with capabilities (\"gpu\" when none)")
+        .rest("capability", Name, 0)
+        .props(&[p("driver", Str), p("count", Int(1, 1024)), p("device-ids", Str)])
+        .one_of(&["count", "device-ids"]),
+    n("image-health", "`#false`: turn off the HEALTHCHECK the image declares (compose `healthcheck: disable: true`)")
+        .args(&[("on", Bool)], 1),
+    n("alias", "more DNS names of the service, on each of its networks (a Kubernetes Service each)").rest("name", Name, 1),
 ];
 
 /// The settings of a `sidecar`: its volumes and security settings are its service's, its

@@ -134,3 +134,204 @@ fn an_optional_param_has_an_env_and_neither_a_default_nor_required() {
         [(Code::Conflicting, "param `x` is optional and has `required=`".to_string())]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Devices and privileges, the image's health check, start-interval, DNS aliases.
+
+const DEVICES: &str = r#"stack "devices"
+service "zigbee" {
+    image "koenkk/zigbee2mqtt:1.40.2"
+    port 8080
+    health http="/" start-period="2m" start-interval="5s" interval="30s"
+    device "/dev/ttyUSB0" target="/dev/ttyACM0" permissions="rw"
+    device "/dev/dri"
+    device-cgroup-rule "c 189:* rmw"
+    privileged #true
+    alias "mqtt-bridge" "zigbee-legacy"
+}
+service "ml" {
+    image "ghcr.io/example/ml:2.1"
+    port 9000
+    gpu "gpu" "utility" count=2
+    image-health #false
+}
+service "render" {
+    image "ghcr.io/example/render:1.0"
+    gpu device-ids="0,1" driver="nvidia"
+}
+policy {
+    allow "privileged-or-root" service="zigbee" reason="the coordinator stick needs raw USB access"
+}
+"#;
+
+#[test]
+fn compose_writes_devices_privileges_gpus_health_and_aliases() {
+    let (files, diags) = build(DEVICES);
+    assert!(!diags.iter().any(Diagnostic::is_error), "{diags:#?}");
+    let compose = file(&files, "docker-compose.yml");
+    let zigbee = service_block(compose, "zigbee");
+    for want in [
+        // The implicit network is the stack's name.
+        "networks:\n  devices:\n    aliases:\n    - mqtt-bridge\n    - zigbee-legacy\n",
+        "start_period: 2m\n  start_interval: 5s\n",
+        "devices:\n- /dev/ttyUSB0:/dev/ttyACM0:rw\n- /dev/dri:/dev/dri\nprivileged: true\n",
+        "device_cgroup_rules:\n- c 189:* rmw",
+    ] {
+        assert!(zigbee.contains(want), "{want}\n{zigbee}");
+    }
+    let ml = service_block(compose, "ml");
+    // The image's HEALTHCHECK off; GPUs a device reservation.
+    assert!(ml.contains("healthcheck:\n  disable: true\n"), "{ml}");
+    assert!(
+        ml.contains(
+            "reservations:\n      devices:\n      - driver: nvidia\n        count: 2\n        capabilities:\n        - gpu\n        - utility\n"
+        ),
+        "{ml}"
+    );
+    let render = service_block(compose, "render");
+    assert!(
+        render.contains("- driver: nvidia\n        device_ids:\n        - \"0\"\n        - \"1\"\n        capabilities:\n        - gpu\n"),
+        "{render}"
+    );
+}
+
+#[test]
+fn the_devices_compose_file_passes_the_schema_and_docker_compose_v2() {
+    let (files, _) = build(DEVICES);
+    validate_compose("devices", file(&files, "docker-compose.yml"), &[], Vec::new());
+}
+
+#[test]
+fn kubernetes_maps_privileged_gpus_start_interval_and_aliases_and_reports_the_rest() {
+    let (files, diags) = build(DEVICES);
+    let zigbee = file(&files, "k8s/deployment-zigbee.yaml");
+    assert!(zigbee.contains("privileged: true"), "{zigbee}");
+    // The API server refuses a privileged container that may not escalate.
+    assert!(!zigbee.contains("allowPrivilegeEscalation"), "{zigbee}");
+    // The startup probe checks at `start-interval` for `start-period` (2m / 5s = 24) plus docker's 3 retries.
+    let startup = &zigbee[zigbee.find("startupProbe:").expect("a startup probe")..];
+    assert!(
+        startup.contains(
+            "periodSeconds: 5
+"
+        ) && startup.contains(
+            "failureThreshold: 27
+"
+        ),
+        "{startup}"
+    );
+    let ml = file(&files, "k8s/deployment-ml.yaml");
+    assert!(
+        ml.contains(
+            "limits:
+            nvidia.com/gpu: \"2\"
+"
+        ),
+        "{ml}"
+    );
+    for alias in ["mqtt-bridge", "zigbee-legacy"] {
+        let svc = file(&files, &format!("k8s/service-{alias}.yaml"));
+        assert!(
+            svc.contains(&format!(
+                "  name: {alias}
+"
+            )),
+            "{svc}"
+        );
+        assert!(
+            svc.contains(
+                "selector:
+    app.kubernetes.io/name: zigbee
+"
+            ),
+            "{svc}"
+        );
+        assert!(
+            svc.contains(
+                "port: 8080
+"
+            ),
+            "{svc}"
+        );
+    }
+    let reported = |setting: &str, service: &str| {
+        diags.iter().find(|d| {
+            d.code == Code::TargetApproximation
+                && d.message.starts_with(&format!("service `{service}`"))
+                && d.message.contains(setting)
+        })
+    };
+    for (setting, service) in
+        [("`device`", "zigbee"), ("`device-cgroup-rule`", "zigbee"), ("utility", "ml"), ("device-ids", "render")]
+    {
+        let d = reported(setting, service).unwrap_or_else(|| panic!("no W0501 for {setting}: {diags:#?}"));
+        let at = d.primary.as_ref().unwrap().span;
+        let node = setting.trim_matches('`');
+        let node = if node == "utility" || node == "device-ids" { "gpu" } else { node };
+        assert!(DEVICES[at.offset..].starts_with(node), "{setting}: {:?}", &DEVICES[at.offset..]);
+    }
+    // The lint names `privileged`, and the stack's policy allows it for this service only.
+    let lint = build(&DEVICES.replace(" service=\"zigbee\"", " service=\"ml\"")).1;
+    let w = lint.iter().find(|d| d.code == Code::PrivilegedOrRoot).expect("privileged-or-root");
+    assert_eq!(w.message, "service `zigbee` is privileged");
+    assert!(!diags.iter().any(|d| d.code == Code::PrivilegedOrRoot), "{diags:#?}");
+}
+
+#[test]
+fn the_devices_manifests_pass_kubernetes_validate() {
+    let (files, _) = build(DEVICES);
+    let Some(kv) = support::require("k8s", "kubernetes-validate") else { return };
+    let dir = std::env::temp_dir().join(format!("stackc-devices-k8s-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut manifests = Vec::new();
+    for f in files
+        .iter()
+        .filter(|f| f.path.starts_with("k8s/") && f.path.ends_with(".yaml") && !f.path.ends_with("kustomization.yaml"))
+    {
+        let p = dir.join(f.path.trim_start_matches("k8s/"));
+        std::fs::write(&p, &f.contents).unwrap();
+        manifests.push(p);
+    }
+    let out = Command::new(kv).args(["--strict", "-k", "1.30.0"]).args(&manifests).output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && !text.contains("WARN"), "{text}");
+    assert_eq!(text.matches(" passed for resource ").count(), manifests.len(), "{text}");
+}
+
+#[test]
+fn the_new_settings_refuse_what_cannot_work() {
+    let errors = |text: &str| -> Vec<(Code, String)> {
+        build(text).1.into_iter().filter(Diagnostic::is_error).map(|d| (d.code, d.message)).collect()
+    };
+    let svc = |body: &str| {
+        format!("stack \"e\"\nservice \"a\" {{\n    image \"busybox:1.36\"\n{body}}}\nservice \"b\" {{\n    image \"busybox:1.36\"\n    alias \"shared\"\n}}\n")
+    };
+    assert_eq!(
+        errors(&svc("    health cmd=\"true\"\n    image-health #false\n")),
+        [(Code::Conflicting, "service `a` turns its image's health check off and declares its own".into())]
+    );
+    assert_eq!(
+        errors(&svc("    health cmd=\"true\" start-interval=\"5s\"\n")),
+        [(Code::MissingRequired, "service `a`: `health start-interval=` has no `start-period=`".into())]
+    );
+    assert_eq!(
+        errors(&svc("    alias \"b\" \"shared\"\n")),
+        [
+            (Code::DuplicateName, "service `a` has the alias `b`, which is a service's name".into()),
+            (Code::DuplicateName, "services `a` and `b` both have the alias `shared`".into()),
+        ]
+    );
+    assert_eq!(
+        errors(&svc("    network-mode \"host\"\n    alias \"mine\"\n")),
+        [(
+            Code::TargetCannotExpress,
+            "service `a` has DNS aliases on the host's network: compose has no network to give them on".into()
+        )]
+    );
+    assert_eq!(
+        errors(&svc("    gpu\n")).into_iter().map(|(c, _)| c).collect::<Vec<_>>(),
+        [Code::MissingRequired],
+        "`gpu` needs `count=` or `device-ids=`"
+    );
+}

@@ -8,6 +8,7 @@
 //! secrets are mounted under `/run/secrets` (images that read `*_FILE` variables get those).
 
 mod backup;
+mod devices;
 mod env;
 mod init_steps;
 mod monitoring;
@@ -118,6 +119,10 @@ struct CService {
     tmpfs: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     networks: Vec<String>,
+    /// `networks` in the long form, for DNS aliases (`alias`): `devices::aliases` moves the
+    /// list here, so that one of the two is empty and the key is written once.
+    #[serde(rename = "networks", skip_serializing_if = "IndexMap::is_empty")]
+    network_aliases: IndexMap<String, devices::CNetworkAttachment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     network_mode: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,6 +167,11 @@ struct CService {
     group_add: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     env_file: Vec<CEnvFile>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    device_cgroup_rules: Vec<String>,
+    /// `alias`: given on the service's networks once they are final (`devices::aliases`).
+    #[serde(skip)]
+    aliases: Vec<String>,
 }
 
 /// An `env_file` entry: the short form, or the long one for an optional file.
@@ -225,8 +235,10 @@ struct CBindOptions {
     propagation: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct CHealth {
+    /// Empty only with `disable` (`image-health #false`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     test: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     interval: Option<String>,
@@ -236,6 +248,11 @@ struct CHealth {
     retries: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     start_period: Option<String>,
+    /// Compose spec 2.20 (Docker Engine 25).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disable: Option<bool>,
 }
 
 #[derive(Serialize, Default)]
@@ -272,6 +289,9 @@ struct CLimits {
     memory: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pids: Option<u64>,
+    /// Reservations only: GPUs (`gpu`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    devices: Vec<devices::CDeviceRequest>,
 }
 
 #[derive(Serialize)]
@@ -374,6 +394,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     }
     check_volumes(stack, &mut out);
     service::check_container_names(stack, &mut out);
+    devices::check_aliases(stack, &mut out);
     pass_through::check_pass_through(stack, &mut out);
     init_steps::check_init_step_names(stack, &mut out);
     out.extend(check_proxy(stack));
@@ -437,6 +458,7 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
             security::generated_capabilities(c);
         }
         security::no_new_privileges(c);
+        devices::aliases(c);
     }
     let used = secrets.used;
     let compose = Compose { name: project, services, networks, volumes, secrets: used };

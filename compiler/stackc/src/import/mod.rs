@@ -5,6 +5,7 @@
 //! (file, line, key, why) and a `// not imported:` comment at its place in the output.
 //! What was guessed gets a `// guess:` comment. `docs/import.md` has the table of keys.
 
+mod devices;
 mod service;
 pub mod yaml;
 
@@ -807,17 +808,17 @@ mod tests {
     fn what_cannot_be_said_is_reported_with_file_line_and_key_and_kept_as_a_comment() {
         let i = run(&[(
             "base.yml",
-            "services:\n  web:\n    image: nginx:1.27\n    privileged: true\n    extra_hosts: [\"db:10.0.0.2\"]\n",
+            "services:\n  web:\n    image: nginx:1.27\n    stdin_open: true\n    extra_hosts: [\"db:10.0.0.2\"]\n",
         )]);
         assert_eq!(
             note_keys(&i),
-            ["base.yml:4:5:services.web.privileged", "base.yml:5:5:services.web.extra_hosts"],
+            ["base.yml:4:5:services.web.stdin_open", "base.yml:5:5:services.web.extra_hosts"],
             "{:?}",
             i.notes
         );
         assert!(
             i.text.contains(
-                "// not imported (base.yml:4): privileged: true (the stack language has no such service setting)"
+                "// not imported (base.yml:4): stdin_open: true (the stack language has no such service setting)"
             ),
             "{}",
             i.text

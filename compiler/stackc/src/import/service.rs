@@ -104,18 +104,15 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
             "networks" => {
                 let mut names = Vec::new();
                 let mut l = Line::new("networks", String::new());
+                let mut aliases = Vec::new();
                 match &v.value {
                     Value::Seq(items) => names.extend(items.iter().filter_map(Node::scalar)),
                     Value::Map(m) => {
                         for (nk, nv) in m {
                             names.push(nk.scalar().unwrap_or_default());
                             if !matches!(nv.value, Value::Null) && !nv.entries().is_empty() {
-                                l.comments.push(ctx.not_imported(
-                                    nk,
-                                    &format!("{path}.{}", nk.scalar().unwrap_or_default()),
-                                    nv,
-                                    "aliases, addresses and priorities of a network are not in the stack language",
-                                ));
+                                let npath = format!("{path}.{}", nk.scalar().unwrap_or_default());
+                                l.comments.extend(super::devices::aliases(ctx, nk, nv, &npath, &mut aliases));
                             }
                         }
                     }
@@ -124,6 +121,11 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                 let names: Vec<String> = names.iter().map(|n| q(&ctx.name("network", n))).collect();
                 l.text = format!("networks {}", names.join(" "));
                 lines.push(l);
+                if !aliases.is_empty() {
+                    // The stack gives a service's aliases on every network it joins.
+                    let items: Vec<String> = aliases.iter().map(|a| q(a)).collect();
+                    lines.push(Line::new("alias", format!("alias {}", items.join(" "))));
+                }
             }
             "depends_on" => {
                 for (dk, dv) in v.entries() {
@@ -356,6 +358,9 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                         None => lines.push(unsupported(ctx, "a path, or `path:` with `required:`, is expected")),
                     }
                 }
+            }
+            "privileged" | "devices" | "device_cgroup_rules" => {
+                lines.extend(super::devices::translate(ctx, field, k, v, &path))
             }
             f if f.starts_with("x-") => lines.push(unsupported(ctx, "an extension field")),
             _ => lines.push(unsupported(ctx, "the stack language has no such service setting")),
@@ -844,8 +849,9 @@ fn volumes(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
 fn health(ctx: &mut Ctx, k: &Node, v: &Node, path: &str) -> Line {
     let mut l = Line::new("health", String::new());
     if v.get("disable").is_some_and(|d| d.value == Value::Bool(true)) {
-        l.text = ctx.not_imported(k, path, v, "a disabled health check: the stack has none");
-        l.key = "~health".into();
+        // The image's own HEALTHCHECK turned off.
+        l.key = "image-health".into();
+        l.text = "image-health #false".into();
         return l;
     }
     let test = v.get("test");
@@ -878,7 +884,7 @@ fn health(ctx: &mut Ctx, k: &Node, v: &Node, path: &str) -> Line {
         let hpath = format!("{path}.{h}");
         match h {
             "test" => {}
-            "interval" | "timeout" | "start_period" => match hv.as_str().and_then(duration) {
+            "interval" | "timeout" | "start_period" | "start_interval" => match hv.as_str().and_then(duration) {
                 Some(d) => text.push_str(&format!(" {}={}", h.replace('_', "-"), q(&d))),
                 None => {
                     l.comments.push(ctx.not_imported(hk, &hpath, hv, "a duration in whole milliseconds is expected"))
@@ -914,6 +920,15 @@ fn deploy(ctx: &mut Ctx, v: &Node, path: &str, lines: &mut Vec<Line>, res: &mut 
                     for (ik, iv) in rv.entries() {
                         let item = ik.as_str().unwrap_or_default();
                         let ipath = format!("{dpath}.{kind}.{item}");
+                        if (kind, item) == ("reservations", "devices") {
+                            for d in seq(iv) {
+                                match super::devices::gpu(ctx, &d, &ipath) {
+                                    Ok(l) => lines.push(l),
+                                    Err(c) => res.comments.push(c),
+                                }
+                            }
+                            continue;
+                        }
                         let prop = match (kind, item) {
                             ("limits", "cpus") => Some(("cpus", cpus(iv))),
                             ("limits", "memory") => Some(("memory", iv.scalar().as_deref().and_then(docker_size))),

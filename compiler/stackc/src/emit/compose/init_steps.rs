@@ -75,6 +75,8 @@ fn companion(svc: &Service, step: &InitStep, name: &str) -> Service {
         container_name: None,
         init_steps: Vec::new(),
         sidecars: Vec::new(),
+        // The service's names are its own container's.
+        aliases: Vec::new(),
         ..svc.clone()
     }
 }

@@ -226,6 +226,7 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
                     timeout: Some("5s".into()),
                     retries: Some(3),
                     start_period: None,
+                    ..CHealth::default()
                 }),
                 ..CService::default()
             }
@@ -270,6 +271,7 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
                     timeout: Some("5s".into()),
                     retries: Some(3),
                     start_period: None,
+                    ..CHealth::default()
                 }),
                 ..CService::default()
             }

@@ -76,6 +76,8 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
         timeout: amount(stack, &p.timeout, duration),
         retries: p.retries,
         start_period: amount(stack, &p.start_period, duration),
+        start_interval: amount(stack, &p.start_interval, duration),
+        disable: None,
     }
 }
 
@@ -98,7 +100,7 @@ fn update(stack: &Stack, u: &UpdateConfig) -> Option<CUpdate> {
 }
 
 pub(super) fn limits(cpus_milli: Option<u64>, memory: Option<String>, pids: Option<u64>) -> Option<CLimits> {
-    let l = CLimits { cpus: cpus_milli.map(cpus), memory, pids };
+    let l = CLimits { cpus: cpus_milli.map(cpus), memory, pids, ..CLimits::default() };
     (l.cpus.is_some() || l.memory.is_some() || l.pids.is_some()).then_some(l)
 }
 
@@ -331,6 +333,7 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
         c.ulimits.insert(u.name.clone(), v);
     }
     compose_only(stack, opts, svc, &mut c);
+    super::devices::devices(stack, svc, &mut c);
     c
 }
 

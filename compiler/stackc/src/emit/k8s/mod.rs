@@ -27,6 +27,7 @@ use crate::ir::*;
 
 mod backup;
 mod config;
+mod devices;
 mod disruption;
 mod ingress;
 mod init_steps;
