@@ -95,6 +95,9 @@ pub enum Kind {
     AuthUser,
     Enum(&'static [&'static str]),
     Ref(RefKind),
+    /// The name of a service or network, or a DNS alias: a [`Kind::Name`], or one with `_`
+    /// (`app_db`) that compose users keep. Compose writes it as it is; Kubernetes refuses it.
+    ComposeName,
 }
 
 impl Kind {
@@ -141,6 +144,7 @@ impl Kind {
                 format!("one of {}", w.join(", "))
             }
             Kind::Ref(r) => format!("the name of a {}", r.noun()),
+            Kind::ComposeName => "a name (`[a-z][a-z0-9_-]*`)".into(),
         }
     }
 }
@@ -310,6 +314,8 @@ impl NodeSpec {
 use Kind::*;
 
 pub const NAME: (&str, Kind) = ("name", Name);
+/// The name of a service or a network: `_` allowed for compose (see [`Kind::ComposeName`]).
+pub const COMPOSE_NAME: (&str, Kind) = ("name", ComposeName);
 const DUR: Kind = Duration;
 const PROTOCOLS: Kind = Enum(&["tcp", "udp"]);
 pub const DATABASE_EXPORTERS: &[&str] = &["postgres", "mysql", "redis", "mongodb"];
@@ -556,7 +562,7 @@ const SERVICE: &[NodeSpec] = &[
         .one_of(&["count", "device-ids"]),
     n("image-health", "`#false`: turn off the HEALTHCHECK the image declares (compose `healthcheck: disable: true`)")
         .args(&[("on", Bool)], 1),
-    n("alias", "more DNS names of the service, on each of its networks (a Kubernetes Service each)").rest("name", Name, 1),
+    n("alias", "more DNS names of the service, on each of its networks (a Kubernetes Service each)").rest("name", ComposeName, 1),
 ];
 
 /// The settings of a `sidecar`: its volumes and security settings are its service's, its
@@ -893,7 +899,7 @@ pub const TOP: &[NodeSpec] = &[
         ])
         .keyed(),
     n("network", "a network")
-        .args(&[NAME], 1)
+        .args(&[COMPOSE_NAME], 1)
         .props(&[
             p("subnet", Cidr),
             p("internal", Bool),
@@ -911,7 +917,7 @@ pub const TOP: &[NodeSpec] = &[
         .one_of(&["file", "env", "external"])
         .keyed(),
     n("service", "a containerised service")
-        .args(&[NAME], 1)
+        .args(&[COMPOSE_NAME], 1)
         .kids(SERVICE)
         .needs(&[&["image", "build"]])
         .merge(Merge::DeepKey),

@@ -335,3 +335,109 @@ fn the_new_settings_refuse_what_cannot_work() {
         "`gpu` needs `count=` or `device-ids=`"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Names compose users keep: `app_db`, `api_server` as service, job and network names.
+
+const SNAKE: &str = r#"stack "names"
+network "app_net"
+service "app_db" {
+    image "postgres:16.4-alpine"
+    port 5432
+    networks "app_net"
+    health cmd="pg_isready"
+    env POSTGRES_PASSWORD="dev"
+}
+service "api_server" {
+    image "ghcr.io/example/api:1.0"
+    port 8080
+    networks "app_net"
+    depends-on "app_db" healthy=#true
+    env DATABASE_HOST="app_db"
+    health http="/health"
+}
+service "migrate_db" {
+    image "ghcr.io/example/api:1.0"
+    command "migrate"
+    restart "no"
+    networks "app_net"
+    depends-on "app_db" healthy=#true
+}
+site "api.example.com" {
+    route "/" to="api_server"
+}
+targets {
+    compose
+    nginx
+}
+"#;
+
+#[test]
+fn snake_case_service_job_and_network_names_are_kept_by_compose_and_the_proxy() {
+    let (files, diags) = build(SNAKE);
+    assert!(!diags.iter().any(Diagnostic::is_error), "{diags:#?}");
+    let compose = file(&files, "docker-compose.yml");
+    for key in ["\n  app_db:\n", "\n  api_server:\n", "\n  migrate_db:\n", "\nnetworks:\n  app_net: {}\n"] {
+        assert!(compose.contains(key), "{key}\n{compose}");
+    }
+    assert!(service_block(compose, "api_server").contains("depends_on:\n  app_db:\n    condition: service_healthy"));
+    let nginx = files.iter().find(|f| f.path.ends_with(".conf") && f.contents.contains("upstream")).expect("nginx");
+    assert!(nginx.contents.contains("server api_server:8080"), "{}", nginx.contents);
+    validate_compose("snake-names", compose, &[], Vec::new());
+}
+
+#[test]
+fn kubernetes_refuses_snake_case_names_and_says_how_to_keep_them() {
+    let with_k8s = SNAKE.replace("    nginx\n", "    nginx\n    k8s\n");
+    let errors: Vec<(String, String)> = build(&with_k8s)
+        .1
+        .into_iter()
+        .filter(|d| d.code == Code::TargetCannotExpress)
+        .map(|d| (d.message, d.help.unwrap_or_default()))
+        .collect();
+    let messages: Vec<&str> = errors.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "network `app_net`: Kubernetes names cannot contain `_`",
+            "service `app_db`: Kubernetes names cannot contain `_`",
+            "service `api_server`: Kubernetes names cannot contain `_`",
+            "service `migrate_db`: Kubernetes names cannot contain `_`",
+        ]
+    );
+    assert!(errors[1]
+        .1
+        .starts_with("name it `app-db` and keep `app_db` for compose's clients with `alias \"app_db\"`"));
+    // The way out: a kebab-case name, and the old one as a compose alias (no Service in Kubernetes).
+    let kept = r#"stack "names"
+service "app-db" {
+    image "postgres:16.4-alpine"
+    port 5432
+    alias "app_db"
+    health cmd="pg_isready"
+}
+"#;
+    let (files, diags) = build(kept);
+    assert!(!diags.iter().any(Diagnostic::is_error), "{diags:#?}");
+    assert!(service_block(file(&files, "docker-compose.yml"), "app-db").contains("aliases:\n    - app_db\n"));
+    assert!(!files.iter().any(|f| f.path == "k8s/service-app_db.yaml"));
+    assert!(diags.iter().any(|d| d.code == Code::TargetApproximation
+        && d.message == "service `app-db`: the alias `app_db` is not a DNS label; Kubernetes gets no Service for it"));
+}
+
+#[test]
+fn a_name_with_underscores_is_still_a_name() {
+    let errors = |name: &str| -> Vec<Code> {
+        let text = format!(
+            "stack \"n\"\nservice \"{name}\" {{\n    image \"busybox:1.36\"\n}}\ntargets {{\n    compose\n}}\n"
+        );
+        build(&text).1.into_iter().filter(Diagnostic::is_error).map(|d| d.code).collect()
+    };
+    assert_eq!(errors("app_db"), []);
+    for bad in ["App_db", "_db", "db_", "2_db", "app db"] {
+        assert_eq!(errors(bad), [Code::InvalidName], "{bad}");
+    }
+    // Volumes, secrets and the rest stay kebab-case: only what compose users must keep takes `_`.
+    let volume = "stack \"n\"\nvolume \"pg_data\"\nservice \"a\" {\n    image \"busybox:1.36\"\n}\n";
+    assert!(build(volume).1.iter().any(|d| d.code == Code::InvalidName));
+}

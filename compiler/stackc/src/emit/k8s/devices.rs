@@ -96,9 +96,52 @@ impl Builder<'_> {
             return;
         }
         for alias in &svc.aliases {
+            if alias.contains('_') {
+                self.warn(
+                    svc.origin_of("alias"),
+                    format!(
+                        "service `{}`: the alias `{alias}` is not a DNS label; Kubernetes gets no Service for it",
+                        svc.name
+                    ),
+                    "here",
+                    format!(
+                        "clients in the cluster connect to `{}` (or add `alias \"{}\"`)",
+                        svc.name,
+                        alias.replace('_', "-")
+                    ),
+                );
+                continue;
+            }
             let named =
                 Service { name: alias.clone(), stateful: false, service_type: ServiceType::ClusterIp, ..svc.clone() };
             self.service_object(&named, selector);
+        }
+    }
+
+    /// Service and network names with `_` (`app_db`), which compose keeps: Kubernetes object
+    /// names and DNS labels cannot hold `_`, and a Service renamed for the cluster would not be
+    /// the name the stack's clients use, so the target refuses them.
+    pub(super) fn compose_names(&mut self) {
+        let stack = self.stack;
+        let services = stack.services.values().map(|s| ("service", &s.name, s.origin));
+        let networks = stack.networks.values().filter(|n| !n.implicit).map(|n| ("network", &n.name, n.origin));
+        for (kind, name, origin) in services.chain(networks).filter(|(_, name, _)| name.contains('_')) {
+            let dashed = name.replace('_', "-");
+            self.diags.push(
+                Diagnostic::error(
+                    Code::TargetCannotExpress,
+                    format!("{kind} `{name}`: Kubernetes names cannot contain `_`"),
+                )
+                .at(origin_span(origin), "a name compose keeps, Kubernetes refuses")
+                .help(if kind == "service" {
+                    format!(
+                        "name it `{dashed}` and keep `{name}` for compose's clients with `alias \"{name}\"`; or build \
+                         compose only (`targets {{ compose }}`)"
+                    )
+                } else {
+                    format!("name it `{dashed}`; or build compose only (`targets {{ compose }}`)")
+                }),
+            );
         }
     }
 }

@@ -258,6 +258,7 @@ impl<'a> Builder<'a> {
     }
 
     fn run(mut self) -> (Vec<OutputFile>, Vec<Diagnostic>) {
+        self.compose_names();
         self.namespace_object();
         self.configmaps();
         self.volumes();
