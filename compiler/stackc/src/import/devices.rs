@@ -179,4 +179,18 @@ mod tests {
             i.notes
         );
     }
+
+    /// Not a device key, but issue 12's too: a variable without a value stays absent when unset.
+    #[test]
+    fn a_variable_without_a_value_becomes_an_optional_param_passed_through() {
+        let text = "services:\n  app_db:\n    image: postgres:16\n    environment:\n      - SENTRY_DSN\n";
+        let i = import(&[Input { name: "c.yml", text }], "app").expect("imports");
+        assert!(i.text.contains("param \"sentry-dsn\" env=\"SENTRY_DSN\" optional=#true\n"), "{}", i.text);
+        assert!(i.text.contains("service \"app_db\" {"), "{}", i.text);
+        let built =
+            crate::build("i.stack.kdl", &i.text, &crate::Options::default(), &crate::emit::EmitOptions::default());
+        assert!(!built.outcome.has_errors(), "{}", i.text);
+        let compose = built.files.iter().find(|f| f.path == "docker-compose.yml").expect("compose");
+        assert!(compose.contents.contains("      SENTRY_DSN: null\n"), "{}", compose.contents);
+    }
 }

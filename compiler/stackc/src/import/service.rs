@@ -563,8 +563,9 @@ fn environment(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
         let secret = crate::validate::lints::looks_secret(&name);
         let line = match value {
             None => {
-                // Compose passes the variable of the shell through; a param reads it the same way.
-                let p = ctx.param(&name, Some(String::new()), false, &ev, path);
+                // Compose passes the variable of the shell through, and leaves it unset when the
+                // shell has none: an optional param does the same.
+                let p = ctx.param(&name, None, false, &ev, path);
                 let text = if secret {
                     let s = ctx.env_secret(&name, true);
                     format!("env {name}=(secret){}", q(&s))
