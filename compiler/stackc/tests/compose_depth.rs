@@ -278,10 +278,23 @@ fn kubernetes_maps_privileged_gpus_start_interval_and_aliases_and_reports_the_re
 }
 
 #[test]
-fn the_devices_manifests_pass_kubernetes_validate() {
-    let (files, _) = build(DEVICES);
+fn a_client_that_names_an_alias_may_connect_under_the_network_policies() {
+    let stack = format!("{DEVICES}service \"bridge-client\" {{\n    image \"ghcr.io/example/client:1.0\"\n    env MQTT_HOST=\"mqtt-bridge\"\n}}\n");
+    let (files, _) = build(&stack);
+    let policy = file(&files, "k8s/networkpolicy-bridge-client.yaml");
+    assert!(policy.contains("app.kubernetes.io/name: zigbee\n"), "{policy}");
+}
+
+#[test]
+fn the_devices_and_pass_through_manifests_pass_kubernetes_validate() {
+    kubernetes_validate("devices", DEVICES);
+    kubernetes_validate("pass-through", PASS_THROUGH);
+}
+
+fn kubernetes_validate(label: &str, stack: &str) {
+    let (files, _) = build(stack);
     let Some(kv) = support::require("k8s", "kubernetes-validate") else { return };
-    let dir = std::env::temp_dir().join(format!("stackc-devices-k8s-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("stackc-{label}-k8s-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut manifests = Vec::new();
     for f in files
