@@ -610,13 +610,13 @@ fn the_round_trip_comparison_sees_real_differences() {
 fn the_command_prints_notes_refuses_to_overwrite_and_reports_bad_yaml() {
     let tmp = TempDir::new("import-cli");
     let dir = tmp.path();
-    fs::write(dir.join("docker-compose.yml"), "services:\n  web:\n    image: nginx:1.27\n    privileged: true\n")
+    fs::write(dir.join("docker-compose.yml"), "services:\n  web:\n    image: nginx:1.27\n    stdin_open: true\n")
         .unwrap();
     let out = stackc(dir, &["import", "docker-compose.yml"]);
     assert_code(&out, 0);
     assert!(stdout(&out).contains("service \"web\" {\n    image \"nginx:1.27\""), "{}", stdout(&out));
     assert!(
-        stderr(&out).contains("warning: docker-compose.yml:4:5: `services.web.privileged`: not imported:"),
+        stderr(&out).contains("warning: docker-compose.yml:4:5: `services.web.stdin_open`: not imported:"),
         "{}",
         stderr(&out)
     );

@@ -157,6 +157,9 @@ pub struct Param {
     pub required: bool,
     pub description: Option<String>,
     pub origin: Origin,
+    /// `optional=#true`: no value unless the deploy environment sets `env=`; targets that can
+    /// leave the variable unset do (compose passes it through, Kubernetes an optional key).
+    pub optional: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -323,6 +326,8 @@ pub struct Probe {
     pub start_period: Option<Amount>,
     /// Headers an `http=` probe sends.
     pub headers: Vec<(Text, Text)>,
+    /// `start-interval=`: the interval of the checks during `start-period`.
+    pub start_interval: Option<Amount>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -506,6 +511,15 @@ pub struct Service {
     pub sidecars: Vec<InitStep>,
     /// `address`: fixed addresses on the service's networks, by network.
     pub addresses: Vec<StaticAddress>,
+    /// Devices and privileges (issue 12): `privileged`, `device`, `device-cgroup-rule`, `gpu`.
+    pub privileged: bool,
+    pub devices: Vec<Device>,
+    pub device_cgroup_rules: Vec<Text>,
+    pub gpu: Option<Gpu>,
+    /// `image-health #false`: the image's own HEALTHCHECK is turned off.
+    pub image_health_off: bool,
+    /// `alias`: more DNS names of the service.
+    pub aliases: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -514,6 +528,28 @@ pub struct StaticAddress {
     pub ipv4: Option<String>,
     pub ipv6: Option<String>,
     pub origin: Origin,
+}
+
+/// `device PATH target= permissions=`: a host device in the container.
+#[derive(Debug, Clone, Serialize)]
+pub struct Device {
+    pub path: Text,
+    /// `None`: the same path in the container.
+    pub target: Option<Text>,
+    /// cgroup permissions (`rwm` by default, Docker's).
+    pub permissions: Option<String>,
+}
+
+/// `gpu [CAPABILITY…] driver= count= device-ids=`: GPUs reserved for the container.
+#[derive(Debug, Clone, Serialize)]
+pub struct Gpu {
+    /// `nvidia` unless the stack says otherwise (the driver most GPU hosts run).
+    pub driver: Text,
+    pub count: Option<u32>,
+    /// `device-ids=`, comma-separated.
+    pub device_ids: Option<Text>,
+    /// `["gpu"]` unless the stack lists others.
+    pub capabilities: Vec<String>,
 }
 
 /// `init-step NAME { image command env }`: a command run to completion before the service

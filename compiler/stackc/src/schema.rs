@@ -95,6 +95,9 @@ pub enum Kind {
     AuthUser,
     Enum(&'static [&'static str]),
     Ref(RefKind),
+    /// The name of a service or network, or a DNS alias: a [`Kind::Name`], or one with `_`
+    /// (`app_db`) that compose users keep. Compose writes it as it is; Kubernetes refuses it.
+    ComposeName,
 }
 
 impl Kind {
@@ -141,6 +144,7 @@ impl Kind {
                 format!("one of {}", w.join(", "))
             }
             Kind::Ref(r) => format!("the name of a {}", r.noun()),
+            Kind::ComposeName => "a name (`[a-z][a-z0-9_-]*`)".into(),
         }
     }
 }
@@ -310,6 +314,8 @@ impl NodeSpec {
 use Kind::*;
 
 pub const NAME: (&str, Kind) = ("name", Name);
+/// The name of a service or a network: `_` allowed for compose (see [`Kind::ComposeName`]).
+pub const COMPOSE_NAME: (&str, Kind) = ("name", ComposeName);
 const DUR: Kind = Duration;
 const PROTOCOLS: Kind = Enum(&["tcp", "udp"]);
 pub const DATABASE_EXPORTERS: &[&str] = &["postgres", "mysql", "redis", "mongodb"];
@@ -336,6 +342,7 @@ const PROBE_PROPS: &[PropSpec] = &[
     p("timeout", DUR),
     p("retries", Int(1, 100)),
     p("start-period", DUR),
+    p("start-interval", DUR),
 ];
 
 /// What an `http=` probe sends besides the request line (a `Host` a virtual host needs).
@@ -561,6 +568,21 @@ const SERVICE: &[NodeSpec] = &[
     .needs(&[&["image"]])
     .merge(Merge::DeepKey),
     ADDRESS,
+    // Devices, privileges and names (issue 12).
+    n("privileged", "every device and capability of the host: root in the container is close to root on the host")
+        .args(&[("privileged", Bool)], 1),
+    n("device", "a host device in the container: `device \"/dev/ttyUSB0\" target=\"/dev/ttyACM0\" permissions=\"rw\"`")
+        .args(&[("path", MountTarget)], 1)
+        .props(&[p("target", MountTarget), p("permissions", Enum(&["r", "w", "m", "rw", "rm", "wm", "rwm"]))])
+        .keyed(),
+    n("device-cgroup-rule", "a device cgroup rule: `device-cgroup-rule \"c 189:* rmw\"`").rest("rule", Str, 1),
+    n("gpu", "reserve GPUs: `gpu count=1` or `gpu device-ids=\"0,1\"`, with capabilities (\"gpu\" when none)")
+        .rest("capability", Name, 0)
+        .props(&[p("driver", Str), p("count", Int(1, 1024)), p("device-ids", Str)])
+        .one_of(&["count", "device-ids"]),
+    n("image-health", "`#false`: turn off the HEALTHCHECK the image declares (compose `healthcheck: disable: true`)")
+        .args(&[("on", Bool)], 1),
+    n("alias", "more DNS names of the service, on each of its networks (a Kubernetes Service each)").rest("name", ComposeName, 1),
 ];
 
 /// The settings of a `sidecar`: its volumes and security settings are its service's, its
@@ -932,10 +954,16 @@ pub const TOP: &[NodeSpec] = &[
     n("stack", "the stack's name and description").args(&[NAME], 1).kids(STACK).merge(Merge::Deep),
     n("param", "a value set at compile time or deploy time")
         .args(&[NAME], 1)
-        .props(&[p("default", Scalar), p("env", EnvName), p("required", Bool), p("description", Text)])
+        .props(&[
+            p("default", Scalar),
+            p("env", EnvName),
+            p("required", Bool),
+            p("description", Text),
+            p("optional", Bool),
+        ])
         .keyed(),
     n("network", "a network")
-        .args(&[NAME], 1)
+        .args(&[COMPOSE_NAME], 1)
         .props(&[
             p("subnet", Cidr),
             p("internal", Bool),
@@ -967,7 +995,7 @@ pub const TOP: &[NodeSpec] = &[
         .one_of(&["file", "env", "external"])
         .keyed(),
     n("service", "a containerised service")
-        .args(&[NAME], 1)
+        .args(&[COMPOSE_NAME], 1)
         .kids(SERVICE)
         .needs(&[&["image", "build"]])
         .merge(Merge::DeepKey),

@@ -328,7 +328,7 @@ fn values(kind: Kind) -> [String; 2] {
         | Kind::AuthUser => pair("cov-alpha", "cov-beta"),
         Kind::LabelName => pair("cov_alpha", "cov_beta"),
         Kind::HostPort => pair("cov-alpha:17017", "cov-beta:23023"),
-        Kind::Name => pair("cov-a", "cov-b"),
+        Kind::Name | Kind::ComposeName => pair("cov-a", "cov-b"),
         Kind::Int(lo, hi) => {
             let a = (lo + 3).min(hi);
             let b = if a < hi { a + 1 } else { a - 1 };

@@ -9,10 +9,12 @@
 
 mod backup;
 mod certbot;
+mod devices;
 mod env;
 mod init_steps;
 mod monitoring;
 mod networks;
+mod pass_through;
 mod proxy;
 mod secrets;
 mod security;
@@ -40,6 +42,7 @@ use crate::ir::*;
 use env::env_example;
 use monitoring::{check_monitoring, monitoring_plan};
 use networks::{check_volumes, networks, volumes};
+use pass_through::CEnvironment;
 use proxy::{check_proxy, init_script, proxy_plan};
 pub use proxy::{proxy_kind, ProxyKind, INIT_SCRIPT};
 use secrets::Secrets;
@@ -103,8 +106,8 @@ struct CService {
     restart: Option<String>,
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     depends_on: IndexMap<String, CDepends>,
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
-    environment: IndexMap<String, String>,
+    #[serde(skip_serializing_if = "CEnvironment::is_empty")]
+    environment: CEnvironment,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     secrets: Vec<CServiceSecret>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -161,6 +164,11 @@ struct CService {
     group_add: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     env_file: Vec<CEnvFile>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    device_cgroup_rules: Vec<String>,
+    /// `alias`: given on the service's networks once they are final (`devices::aliases`).
+    #[serde(skip)]
+    aliases: Vec<String>,
 }
 
 /// An `env_file` entry: the short form, or the long one for an optional file.
@@ -233,8 +241,10 @@ struct CBindOptions {
     selinux: Option<&'static str>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct CHealth {
+    /// Empty only with `disable` (`image-health #false`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     test: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     interval: Option<String>,
@@ -244,6 +254,11 @@ struct CHealth {
     retries: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     start_period: Option<String>,
+    /// Compose spec 2.20 (Docker Engine 25).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disable: Option<bool>,
 }
 
 #[derive(Serialize, Default)]
@@ -280,6 +295,9 @@ struct CLimits {
     memory: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pids: Option<u64>,
+    /// Reservations only: GPUs (`gpu`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    devices: Vec<devices::CDeviceRequest>,
 }
 
 #[derive(Serialize)]
@@ -376,8 +394,11 @@ struct CNetworks {
     addresses: IndexMap<String, CNetAttach>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct CNetAttach {
+    /// `alias`: the service's other DNS names, on each of its networks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    aliases: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ipv4_address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -450,6 +471,8 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     }
     check_volumes(stack, &mut out);
     service::check_container_names(stack, &mut out);
+    devices::check_aliases(stack, &mut out);
+    pass_through::check_pass_through(stack, &mut out);
     init_steps::check_init_step_names(stack, &mut out);
     out.extend(check_proxy(stack));
     out.extend(check_monitoring(stack));
@@ -513,6 +536,7 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
             security::generated_read_only(c);
         }
         security::no_new_privileges(c);
+        devices::aliases(c);
     }
     let used = secrets.used;
     let compose = Compose { name: project, services, networks, volumes, secrets: used };

@@ -5,6 +5,7 @@
 //! (file, line, key, why) and a `// not imported:` comment at its place in the output.
 //! What was guessed gets a `// guess:` comment. `docs/import.md` has the table of keys.
 
+mod devices;
 mod service;
 pub mod yaml;
 
@@ -109,7 +110,13 @@ impl Ctx {
         if let Some(n) = self.renames.get(&(kind, compose.to_string())) {
             return n.clone();
         }
-        let n = kebab(compose);
+        // Services and networks keep `_` (`app_db`): a compose-only stack (`targets { compose }`,
+        // as written here) addresses them by the names the clients already use.
+        let n = if matches!(kind, "service" | "network") && values::compose_name(compose).is_ok() {
+            compose.to_string()
+        } else {
+            kebab(compose)
+        };
         self.renames.insert((kind, compose.to_string()), n.clone());
         n
     }
@@ -558,7 +565,8 @@ pub fn import(inputs: &[Input], fallback_name: &str) -> Result<Imported, Note> {
                     line.push_str(&format!(" env={} required=#true", q(&p.env)));
                 }
                 (Some(d), false) => line.push_str(&format!(" default={} env={}", q(d), q(&p.env))),
-                (None, false) => line.push_str(&format!(" env={}", q(&p.env))),
+                // A variable passed through: unset at deploy time, unset in the container.
+                (None, false) => line.push_str(&format!(" env={} optional=#true", q(&p.env))),
             }
             out.push(line);
         }
@@ -866,17 +874,17 @@ mod tests {
     fn what_cannot_be_said_is_reported_with_file_line_and_key_and_kept_as_a_comment() {
         let i = run(&[(
             "base.yml",
-            "services:\n  web:\n    image: nginx:1.27\n    privileged: true\n    extra_hosts: [\"db:10.0.0.2\"]\n",
+            "services:\n  web:\n    image: nginx:1.27\n    stdin_open: true\n    extra_hosts: [\"db:10.0.0.2\"]\n",
         )]);
         assert_eq!(
             note_keys(&i),
-            ["base.yml:4:5:services.web.privileged", "base.yml:5:5:services.web.extra_hosts"],
+            ["base.yml:4:5:services.web.stdin_open", "base.yml:5:5:services.web.extra_hosts"],
             "{:?}",
             i.notes
         );
         assert!(
             i.text.contains(
-                "// not imported (base.yml:4): privileged: true (the stack language has no such service setting)"
+                "// not imported (base.yml:4): stdin_open: true (the stack language has no such service setting)"
             ),
             "{}",
             i.text
@@ -924,13 +932,15 @@ mod tests {
     }
 
     #[test]
-    fn names_are_made_kebab_case_everywhere_they_are_used() {
+    fn names_are_made_stack_names_everywhere_they_are_used() {
         let i = run(&[(
             "c.yml",
-            "services:\n  my_api:\n    image: api:1.0.0\n    depends_on: [my_db]\n    volumes: ['app_data:/data']\n  my_db:\n    image: postgres:16\nvolumes:\n  app_data:\n",
+            "services:\n  my_api:\n    image: api:1.0.0\n    depends_on: [my_db, Cache]\n    volumes: ['app_data:/data']\n  my_db:\n    image: postgres:16\n  Cache:\n    image: redis:7\nvolumes:\n  app_data:\n",
         )]);
-        assert!(i.text.contains("service \"my-api\""), "{}", i.text);
-        assert!(i.text.contains("depends-on \"my-db\""), "{}", i.text);
+        // Services (and networks) keep `_`, which compose keeps; the rest becomes kebab-case.
+        assert!(i.text.contains("service \"my_api\""), "{}", i.text);
+        assert!(i.text.contains("depends-on \"my_db\""), "{}", i.text);
+        assert!(i.text.contains("depends-on \"cache\""), "{}", i.text);
         assert!(i.text.contains("mount \"app-data\" \"/data\""), "{}", i.text);
         assert!(i.text.contains("volume \"app-data\""), "{}", i.text);
     }

@@ -106,21 +106,16 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                 let mut addresses = Vec::new();
                 let mut names = Vec::new();
                 let mut l = Line::new("networks", String::new());
+                let mut aliases = Vec::new();
                 match &v.value {
                     Value::Seq(items) => names.extend(items.iter().filter_map(Node::scalar)),
                     Value::Map(m) => {
                         for (nk, nv) in m {
                             names.push(nk.scalar().unwrap_or_default());
-                            let (address, rest) = network_addresses(ctx, nk, nv);
-                            addresses.extend(address);
-                            if rest {
-                                l.comments.push(ctx.not_imported(
-                                    nk,
-                                    &format!("{path}.{}", nk.scalar().unwrap_or_default()),
-                                    nv,
-                                    "aliases and priorities of a network are not in the stack language",
-                                ));
-                            }
+                            let npath = format!("{path}.{}", nk.scalar().unwrap_or_default());
+                            addresses.extend(network_addresses(ctx, nk, nv));
+                            // Aliases; what is neither an address nor an alias is reported.
+                            l.comments.extend(super::devices::aliases(ctx, nk, nv, &npath, &mut aliases));
                         }
                     }
                     _ => {}
@@ -129,6 +124,11 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                 l.text = format!("networks {}", names.join(" "));
                 lines.push(l);
                 lines.append(&mut addresses);
+                if !aliases.is_empty() {
+                    // The stack gives a service's aliases on every network it joins.
+                    let items: Vec<String> = aliases.iter().map(|a| q(a)).collect();
+                    lines.push(Line::new("alias", format!("alias {}", items.join(" "))));
+                }
             }
             "depends_on" => {
                 for (dk, dv) in v.entries() {
@@ -362,6 +362,9 @@ pub(super) fn translate(ctx: &mut Ctx, name: &str, svc: &Node, declared_networks
                     }
                 }
             }
+            "privileged" | "devices" | "device_cgroup_rules" => {
+                lines.extend(super::devices::translate(ctx, field, k, v, &path))
+            }
             f if f.starts_with("x-") => lines.push(unsupported(ctx, "an extension field")),
             _ => lines.push(unsupported(ctx, "the stack language has no such service setting")),
         }
@@ -563,8 +566,9 @@ fn environment(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
         let secret = crate::validate::lints::looks_secret(&name);
         let line = match value {
             None => {
-                // Compose passes the variable of the shell through; a param reads it the same way.
-                let p = ctx.param(&name, Some(String::new()), false, &ev, path);
+                // Compose passes the variable of the shell through, and leaves it unset when the
+                // shell has none: an optional param does the same.
+                let p = ctx.param(&name, None, false, &ev, path);
                 let text = if secret {
                     let s = ctx.env_secret(&name, true);
                     format!("env {name}=(secret){}", q(&s))
@@ -867,8 +871,9 @@ fn volumes(ctx: &mut Ctx, v: &Node, path: &str) -> Vec<Line> {
 fn health(ctx: &mut Ctx, k: &Node, v: &Node, path: &str) -> Line {
     let mut l = Line::new("health", String::new());
     if v.get("disable").is_some_and(|d| d.value == Value::Bool(true)) {
-        l.text = ctx.not_imported(k, path, v, "a disabled health check: the stack has none");
-        l.key = "~health".into();
+        // The image's own HEALTHCHECK turned off.
+        l.key = "image-health".into();
+        l.text = "image-health #false".into();
         return l;
     }
     let test = v.get("test");
@@ -901,7 +906,7 @@ fn health(ctx: &mut Ctx, k: &Node, v: &Node, path: &str) -> Line {
         let hpath = format!("{path}.{h}");
         match h {
             "test" => {}
-            "interval" | "timeout" | "start_period" => match hv.as_str().and_then(duration) {
+            "interval" | "timeout" | "start_period" | "start_interval" => match hv.as_str().and_then(duration) {
                 Some(d) => text.push_str(&format!(" {}={}", h.replace('_', "-"), q(&d))),
                 None => {
                     l.comments.push(ctx.not_imported(hk, &hpath, hv, "a duration in whole milliseconds is expected"))
@@ -937,6 +942,15 @@ fn deploy(ctx: &mut Ctx, v: &Node, path: &str, lines: &mut Vec<Line>, res: &mut 
                     for (ik, iv) in rv.entries() {
                         let item = ik.as_str().unwrap_or_default();
                         let ipath = format!("{dpath}.{kind}.{item}");
+                        if (kind, item) == ("reservations", "devices") {
+                            for d in seq(iv) {
+                                match super::devices::gpu(ctx, &d, &ipath) {
+                                    Ok(l) => lines.push(l),
+                                    Err(c) => res.comments.push(c),
+                                }
+                            }
+                            continue;
+                        }
                         let prop = match (kind, item) {
                             ("limits", "cpus") => Some(("cpus", cpus(iv))),
                             ("limits", "memory") => Some(("memory", iv.scalar().as_deref().and_then(docker_size))),
@@ -1188,19 +1202,20 @@ fn tmpfs_mode(s: &str) -> Option<String> {
 
 /// A service's `networks.NAME` map entry: its `ipv4_address`/`ipv6_address` as an `address`
 /// line, and whether it has other settings (aliases, priorities) that are not imported.
-fn network_addresses(ctx: &mut Ctx, nk: &Node, nv: &Node) -> (Option<Line>, bool) {
+/// The fixed addresses of a service on one network (`ipv4_address`, `ipv6_address`); the
+/// network's other keys are `devices::aliases`'s.
+fn network_addresses(ctx: &mut Ctx, nk: &Node, nv: &Node) -> Option<Line> {
     let mut props = String::new();
-    let mut rest = false;
     for (k, v) in nv.entries() {
         match (k.as_str(), v.as_str()) {
             (Some("ipv4_address"), Some(a)) => props.push_str(&format!(" ipv4={}", q(a))),
             (Some("ipv6_address"), Some(a)) => props.push_str(&format!(" ipv6={}", q(a))),
-            _ => rest = true,
+            _ => {}
         }
     }
     if props.is_empty() {
-        return (None, rest);
+        return None;
     }
     let net = ctx.name("network", &nk.scalar().unwrap_or_default());
-    (Some(Line::new(format!("address:{net}"), format!("address {}{props}", q(&net)))), rest)
+    Some(Line::new(format!("address:{net}"), format!("address {}{props}", q(&net))))
 }

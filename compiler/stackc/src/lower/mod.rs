@@ -206,6 +206,7 @@ pub fn lower(nodes: &[Node], environment: Option<&str>) -> Stack {
                 required: flag(n, "required"),
                 description: s(n, "description"),
                 origin: origin(n.span),
+                optional: flag(n, "optional"),
             },
         );
     }
@@ -400,6 +401,7 @@ fn probe(cx: &Cx, n: &Node, svc: &Node, own_port: Option<u16>) -> Option<Probe> 
         timeout: dur_amount(cx, n, "timeout"),
         retries: int(n, "retries"),
         start_period: dur_amount(cx, n, "start-period"),
+        start_interval: dur_amount(cx, n, "start-interval"),
         headers: n
             .children_named("header")
             .filter_map(|h| Some((entry_text(h.arg(0)?), entry_text(h.arg(1)?))))
@@ -658,6 +660,31 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
         init_steps,
         sidecars,
         addresses: storage::addresses(cx, n),
+        privileged: arg_bool(child("privileged")),
+        devices: n
+            .children_named("device")
+            .filter_map(|d| {
+                Some(Device { path: entry_text(d.arg(0)?), target: t(d, "target"), permissions: s(d, "permissions") })
+            })
+            .collect(),
+        device_cgroup_rules: n
+            .children_named("device-cgroup-rule")
+            .flat_map(|r| r.args.iter().map(entry_text))
+            .collect(),
+        gpu: child("gpu").map(gpu),
+        image_health_off: child("image-health").and_then(|h| h.arg(0)).and_then(|e| e.value.as_bool()) == Some(false),
+        aliases: n.children_named("alias").flat_map(|a| a.args.iter().map(|a| a.value.display())).collect(),
+    }
+}
+
+/// `gpu`: the driver and capabilities Docker needs, with their defaults.
+fn gpu(g: &Node) -> Gpu {
+    let capabilities: Vec<String> = g.args.iter().map(|a| a.value.display()).collect();
+    Gpu {
+        driver: t(g, "driver").unwrap_or_else(|| Text::lit("nvidia")),
+        count: int(g, "count"),
+        device_ids: t(g, "device-ids"),
+        capabilities: if capabilities.is_empty() { vec!["gpu".into()] } else { capabilities },
     }
 }
 

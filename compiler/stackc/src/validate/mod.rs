@@ -3,6 +3,7 @@
 
 pub mod alert_jobs;
 pub mod alerting;
+mod depth;
 mod fastcgi;
 pub mod lints;
 mod policy_lints;
@@ -157,6 +158,7 @@ pub fn semantic(nodes: &[Node], lint_config: &LintConfig, env: Option<&str>, dia
     let symbols = Symbols::collect(nodes);
     walk::refs(nodes, &symbols, diags);
     rules::check(nodes, &symbols, diags);
+    depth::check(&symbols, diags);
     alerting::check(nodes, diags);
     let levels = lint_config.levels(nodes);
     lints::check(nodes, &symbols, &levels, env, diags);

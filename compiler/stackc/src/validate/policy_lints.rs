@@ -212,6 +212,13 @@ fn privileged_or_root(symbols: &Symbols, sink: &mut Sink) {
                     .help("drop `pid \"host\"` unless the service monitors the host (a node exporter); then `policy { allow \"privileged-or-root\" service=\"…\" reason=\"…\" }`"),
             );
         }
+        if let Some(p) = svc.child("privileged").filter(|p| p.arg(0).and_then(|e| e.value.as_bool()) == Some(true)) {
+            sink.push(
+                Diagnostic::warning(code, format!("service `{name}` is privileged"))
+                    .at(p.head_span(), "every device and capability of the host")
+                    .help("give the service only what it needs: `device` for a device, `cap-add` for a narrow capability, `gpu` for GPUs; when it must be privileged, `policy { allow \"privileged-or-root\" service=\"…\" reason=\"…\" }`"),
+            );
+        }
         for c in svc.children_named("cap-add") {
             for a in &c.args {
                 let Some(cap) = a.value.as_str() else { continue };

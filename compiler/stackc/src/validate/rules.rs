@@ -606,6 +606,7 @@ fn balanced(s: &str) -> bool {
 
 fn params(symbols: &Symbols, diags: &mut Diagnostics) {
     param_loops(symbols, diags);
+    optional_params(symbols, diags);
     for (name, p) in &symbols.params {
         let required = p.prop_bool("required") == Some(true);
         if required && p.prop("env").is_none() {
@@ -635,11 +636,11 @@ fn params(symbols: &Symbols, diags: &mut Diagnostics) {
                 diags.push(Diagnostic::error(err.code, err.message).at(e.span, "invalid value").maybe_help(err.help));
             }
         }
-        if !required && p.prop("default").is_none() {
+        if !required && p.prop("default").is_none() && p.prop_bool("optional") != Some(true) {
             diags.push(
                 Diagnostic::error(Code::MissingRequired, format!("param `{name}` has no value"))
                     .at(p.head_span(), "no `default=` and not `required=#true`")
-                    .help("give it a `default=`, or make it `required=#true env=\"VAR\"`"),
+                    .help("give it a `default=`, make it `required=#true env=\"VAR\"`, or `optional=#true env=\"VAR\"` (unset unless set)"),
             );
         }
     }
@@ -969,6 +970,35 @@ fn sub_paths(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
                     .help("a relative directory of the volume without `..`, such as `sub-path=\"pgdata\"`"),
                 );
             }
+        }
+    }
+}
+
+/// `optional=#true`: a value only from `env=` at deploy time, and none otherwise, so neither a
+/// default nor `required=#true` goes with it.
+fn optional_params(symbols: &Symbols, diags: &mut Diagnostics) {
+    for (name, p) in &symbols.params {
+        let Some(optional) = p.prop("optional").filter(|_| p.prop_bool("optional") == Some(true)) else { continue };
+        if p.prop("env").is_none() {
+            diags.push(
+                Diagnostic::error(Code::MissingRequired, format!("param `{name}` is optional but has no `env=`"))
+                    .at(optional.entry_span, "set at deploy time, but from where?")
+                    .help(format!(
+                        "name the variable that may set it: `env=\"{}\"`",
+                        name.to_ascii_uppercase().replace('-', "_")
+                    )),
+            );
+        }
+        for other in ["default", "required"] {
+            let Some(e) = p.prop(other).filter(|e| other == "default" || e.value.as_bool() == Some(true)) else {
+                continue;
+            };
+            diags.push(
+                Diagnostic::error(Code::Conflicting, format!("param `{name}` is optional and has `{other}=`"))
+                    .at(e.entry_span, "gives it a value")
+                    .label(optional.entry_span, "no value unless set")
+                    .help(format!("drop `optional=#true` or `{other}=`")),
+            );
         }
     }
 }

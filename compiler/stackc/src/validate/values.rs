@@ -53,6 +53,16 @@ pub fn name(s: &str) -> VResult<()> {
     Ok(())
 }
 
+/// A service's or network's name: a [`name`], or one with `_` in place of `-` (`app_db`,
+/// `api_server`), which compose users keep and Docker's DNS resolves.
+pub fn compose_name(s: &str) -> VResult<()> {
+    let dashed = s.replace('_', "-");
+    if s.contains('_') && name(&dashed).is_ok() {
+        return Ok(());
+    }
+    name(s).map_err(|e| ValueError { message: e.message.replace("`0-9` and `-`", "`0-9`, `-` and `_`"), ..e })
+}
+
 pub fn suggest_name(s: &str) -> Option<String> {
     let mut out: String = s
         .chars()

@@ -524,7 +524,10 @@ impl Walker<'_, '_> {
                 }
                 // A port reference too (lowering resolves it against the service's ports), an
                 // environment variable's name and a file name of the output.
-                if matches!(kind, Kind::Name | Kind::Ref(_) | Kind::PortRef | Kind::EnvName | Kind::FileName) {
+                if matches!(
+                    kind,
+                    Kind::Name | Kind::ComposeName | Kind::Ref(_) | Kind::PortRef | Kind::EnvName | Kind::FileName
+                ) {
                     self.diags.push(
                         Diagnostic::error(Code::InvalidInterpolation, "names and references cannot contain `${…}`")
                             .at(entry.span, "a name must be known when the stack is compiled")
@@ -773,6 +776,7 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
         Kind::ImageTag => values::image_tag(s),
         Kind::HostPort => values::host_port(s),
         Kind::AuthUser => values::auth_user(s),
+        Kind::ComposeName | Kind::Ref(RefKind::Service | RefKind::Network) => values::compose_name(s),
         Kind::Name | Kind::Ref(_) => values::name(s),
         Kind::Duration => values::duration(s).map(|_| ()),
         Kind::Size => values::size(s).map(|_| ()),

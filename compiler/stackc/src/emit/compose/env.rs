@@ -49,6 +49,9 @@ pub(super) fn env_example(stack: &Stack) -> String {
             .unwrap_or_default();
         if p.required {
             out.push_str(&format!("# param `{}`{desc} (required)\n{var}=\n", p.name));
+        } else if p.optional {
+            // Commented out: an empty `VAR=` would set it, to an empty string.
+            out.push_str(&format!("# param `{}`{desc} (optional, unset unless set)\n#{var}=\n", p.name));
         } else {
             // The default as compose applies it: nested params at their own defaults (a
             // raw `${domain}` here would be read as a variable once uncommented).

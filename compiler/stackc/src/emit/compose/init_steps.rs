@@ -77,6 +77,8 @@ fn companion(svc: &Service, step: &InitStep, name: &str) -> Service {
         sidecars: Vec::new(),
         // The service's fixed addresses are its own: a step that took them would clash.
         addresses: Vec::new(),
+        // The service's names are its own container's.
+        aliases: Vec::new(),
         ..svc.clone()
     }
 }

@@ -123,6 +123,7 @@ fn wget_health(port: u16, path: &str) -> CHealth {
         timeout: Some("5s".into()),
         retries: Some(3),
         start_period: None,
+        ..CHealth::default()
     }
 }
 

@@ -228,6 +228,7 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
                     timeout: Some("5s".into()),
                     retries: Some(3),
                     start_period: None,
+                    ..CHealth::default()
                 }),
                 ..CService::default()
             }
@@ -259,7 +260,7 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
                 image: Some(image),
                 restart: Some("unless-stopped".into()),
                 depends_on,
-                environment,
+                environment: environment.into(),
                 ports,
                 volumes,
                 networks: networks.clone().into(),
@@ -272,6 +273,7 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
                     timeout: Some("5s".into()),
                     retries: Some(3),
                     start_period: None,
+                    ..CHealth::default()
                 }),
                 ..CService::default()
             }

@@ -76,6 +76,8 @@ fn health(stack: &Stack, svc: &Service, p: &Probe) -> CHealth {
         timeout: amount(stack, &p.timeout, duration),
         retries: p.retries,
         start_period: amount(stack, &p.start_period, duration),
+        start_interval: amount(stack, &p.start_interval, duration),
+        disable: None,
     }
 }
 
@@ -98,7 +100,7 @@ fn update(stack: &Stack, u: &UpdateConfig) -> Option<CUpdate> {
 }
 
 pub(super) fn limits(cpus_milli: Option<u64>, memory: Option<String>, pids: Option<u64>) -> Option<CLimits> {
-    let l = CLimits { cpus: cpus_milli.map(cpus), memory, pids };
+    let l = CLimits { cpus: cpus_milli.map(cpus), memory, pids, ..CLimits::default() };
     (l.cpus.is_some() || l.memory.is_some() || l.pids.is_some()).then_some(l)
 }
 
@@ -240,6 +242,10 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
                     }
                 }
             }
+            // Passed through under its own name, so that an unset variable stays unset.
+            EnvValue::Text(t) if super::pass_through::optional_variable(stack, t) == Some(key.as_str()) => {
+                c.environment.pass_through(key.clone());
+            }
             EnvValue::Text(t) => {
                 c.environment.insert(key.clone(), env_text(stack, t));
             }
@@ -291,9 +297,9 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
         .collect();
     c.networks = svc.networks.clone().into();
     for a in &svc.addresses {
-        c.networks
-            .addresses
-            .insert(a.network.clone(), CNetAttach { ipv4_address: a.ipv4.clone(), ipv6_address: a.ipv6.clone() });
+        let attach = c.networks.addresses.entry(a.network.clone()).or_default();
+        attach.ipv4_address.clone_from(&a.ipv4);
+        attach.ipv6_address.clone_from(&a.ipv6);
     }
     if svc.host_network {
         c.network_mode = Some("host".into());
@@ -351,6 +357,7 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
         c.ulimits.insert(u.name.clone(), v);
     }
     compose_only(stack, opts, svc, &mut c);
+    super::devices::devices(stack, svc, &mut c);
     c
 }
 

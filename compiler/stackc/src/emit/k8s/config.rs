@@ -15,9 +15,11 @@ impl Builder<'_> {
     }
 
     pub(super) fn param_ref(&mut self, name: &str) -> Option<KeyRef> {
-        let var = self.stack.params.get(name)?.env.clone()?;
+        let param = self.stack.params.get(name)?;
+        let var = param.env.clone()?;
         self.deploy_params.insert(name.to_string());
-        Some(KeyRef { name: params_configmap(self.stack), key: var, optional: None })
+        // An optional param's key may be missing: the container then has no such variable.
+        Some(KeyRef { name: params_configmap(self.stack), key: var, optional: param.optional.then_some(true) })
     }
 
     /// The container's `env`: variables that hold secrets (and params without a value)
@@ -226,7 +228,15 @@ impl Builder<'_> {
         if !self.deploy_params.is_empty() {
             s.push_str("mkdir \"$tmp/params\"\n");
             for name in &self.deploy_params {
-                let Some(var) = self.stack.params.get(name).and_then(|p| p.env.clone()) else { continue };
+                let Some(param) = self.stack.params.get(name) else { continue };
+                let Some(var) = param.env.clone() else { continue };
+                if param.optional {
+                    // No key when unset: the container's optional reference then sets nothing.
+                    s.push_str(&format!(
+                        "# param {name} (optional)\nif [ -n \"${{{var}+set}}\" ]; then printf '%s' \"${var}\" >\"$tmp/params/{var}\"; fi\n"
+                    ));
+                    continue;
+                }
                 s.push_str(&format!(
                     "# param {name}\n: \"${{{var}:?param {name} must be set}}\"\nprintf '%s' \"${var}\" >\"$tmp/params/{var}\"\n"
                 ));

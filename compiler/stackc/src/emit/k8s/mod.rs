@@ -28,6 +28,7 @@ use crate::ir::*;
 mod backup;
 mod certbot;
 mod config;
+mod devices;
 mod disruption;
 mod ingress;
 mod init_steps;
@@ -262,6 +263,7 @@ impl<'a> Builder<'a> {
     }
 
     fn run(mut self) -> (Vec<OutputFile>, Vec<Diagnostic>) {
+        self.compose_names();
         self.namespace_object();
         self.configmaps();
         self.volumes();

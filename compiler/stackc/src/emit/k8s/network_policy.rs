@@ -114,7 +114,8 @@ pub fn network_edges(stack: &Stack) -> Vec<NetworkEdge> {
             let EnvValue::Text(t) = value else { continue };
             let value = stack.compile_time(t);
             for other in stack.services.values().filter(|o| o.name != svc.name) {
-                if names_host(&value, &other.name) {
+                // An alias is one more Service of the same pods (`alias`).
+                if names_host(&value, &other.name) || other.aliases.iter().any(|a| names_host(&value, a)) {
                     to_service(me.clone(), other, None, format!("env {var}"));
                 }
             }

@@ -23,6 +23,10 @@ impl Builder<'_> {
         };
         let Some(start) = self.amount(&source.start_period, "a health check") else { return };
         let mut probe = self.probe(source, svc.origin_of(setting));
+        // `start-interval=`: docker's checks during the start period, which the startup probe is.
+        if let Some(ms) = self.amount(&source.start_interval, "a health check") {
+            probe.period_seconds = Some(seconds(ms).max(1));
+        }
         let period = probe.period_seconds.unwrap_or(DEFAULT_PERIOD_SECONDS);
         let retries = source.retries.map_or(DEFAULT_RETRIES, u64::from);
         probe.initial_delay_seconds = None;

@@ -343,6 +343,7 @@ impl Builder<'_> {
             }
         }
         self.compose_settings(svc, &mut container);
+        self.devices(svc, &mut container);
         self.swarm_settings(svc);
         pod.init_containers = self.init_containers(svc, &container);
         if let Some(d) = svc.depends_on.first() {
@@ -408,6 +409,7 @@ impl Builder<'_> {
         }
 
         self.service_object(svc, &selector);
+        self.alias_services(svc, &selector);
         for p in &svc.publish {
             self.warn(
                 p.origin,
