@@ -623,6 +623,19 @@ pub struct Route {
     pub response_headers: Vec<RouteHeader>,
     /// `hide-header`: upstream response headers not passed on (`value` empty).
     pub hide_headers: Vec<RouteHeader>,
+    /// `nginx`/`caddy`: raw directives for the route's block in one target.
+    pub raw: Vec<RawDirectives>,
+}
+
+/// Raw directives (`site`/`route > nginx`, `caddy`) for one proxy target, written verbatim
+/// into that target's block: validation made sure they stay inside it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RawDirectives {
+    /// [`TargetKind::Nginx`] or [`TargetKind::Caddy`].
+    pub target: TargetKind,
+    /// One per argument; each may span lines.
+    pub directives: Vec<String>,
+    pub origin: Origin,
 }
 
 /// A header setting of a route, with where it is written.
@@ -653,6 +666,8 @@ pub struct Site {
     pub body_limit: Option<Amount>,
     pub gzip: Option<bool>,
     pub origin: Origin,
+    /// `nginx`/`caddy`: raw directives for the site's block in one target.
+    pub raw: Vec<RawDirectives>,
 }
 
 #[derive(Debug, Clone, Serialize)]

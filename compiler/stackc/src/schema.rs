@@ -95,9 +95,19 @@ pub enum Kind {
     AuthUser,
     Enum(&'static [&'static str]),
     Ref(RefKind),
+    /// Raw nginx directives for a server or location block, written verbatim: balanced
+    /// braces, every directive ended (`;` or a block).
+    RawNginx,
+    /// Raw Caddyfile directives for a site or route block, written verbatim: balanced braces.
+    RawCaddy,
 }
 
 impl Kind {
+    /// Written byte for byte into one target (raw proxy directives): no `${param}`.
+    pub fn verbatim(self) -> bool {
+        matches!(self, Kind::RawNginx | Kind::RawCaddy)
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Kind::Str => "a string".into(),
@@ -141,6 +151,8 @@ impl Kind {
                 format!("one of {}", w.join(", "))
             }
             Kind::Ref(r) => format!("the name of a {}", r.noun()),
+            Kind::RawNginx => "nginx directives, written verbatim (balanced braces, each ended by `;`)".into(),
+            Kind::RawCaddy => "Caddyfile directives, written verbatim (balanced braces)".into(),
         }
     }
 }
@@ -595,7 +607,22 @@ const ROUTE_KIDS: &[NodeSpec] = &[
         .args(&[("name", HeaderName), ("value", HeaderValue)], 2)
         .keyed(),
     n("hide-header", "upstream response headers not passed to the client").rest("name", HeaderName, 1),
+    RAW_NGINX,
+    RAW_CADDY,
 ];
+
+/// The escape hatch (issue 11): directives the model does not cover, written verbatim into
+/// one proxy target's site or route block (and flagged by the `raw-proxy-config` lint).
+const RAW_NGINX: NodeSpec = n(
+    "nginx",
+    "raw nginx directives, written verbatim into this block of the nginx target only",
+)
+.rest("directive", RawNginx, 1);
+const RAW_CADDY: NodeSpec = n(
+    "caddy",
+    "raw Caddyfile directives, written verbatim into this block of the Caddy target only",
+)
+.rest("directive", RawCaddy, 1);
 
 const SITE: &[NodeSpec] = &[
     n("route", "send requests for a path to a service, static files or a redirect")
@@ -615,6 +642,8 @@ const SITE: &[NodeSpec] = &[
     n("body-limit", "largest request body").args(&[("size", Size)], 1),
     n("gzip", "compress responses").args(&[("on", Bool)], 1),
     n("redirect-from", "host names that redirect permanently to the site's first host").rest("host", Host, 1),
+    RAW_NGINX,
+    RAW_CADDY,
 ];
 
 const PROXY: &[NodeSpec] = &[
@@ -806,7 +835,7 @@ const BACKUP: &[NodeSpec] =
 
 /// Why the stack sets a lint's level, shown with its diagnostics; `service=` keeps the
 /// rule to the findings inside one service.
-const POLICY_PROPS: &[PropSpec] = &[p("reason", Str), p("service", Ref(RefKind::Service))];
+const POLICY_PROPS: &[PropSpec] = &[p("reason", Str), p("service", Ref(RefKind::Service)), p("site", Host)];
 const POLICY: &[NodeSpec] = &[
     n("deny", "make lints errors").rest("lint", Ref(RefKind::Lint), 1).props(POLICY_PROPS).merge(Merge::Whole),
     n("warn", "make lints warnings").rest("lint", Ref(RefKind::Lint), 1).props(POLICY_PROPS).merge(Merge::Whole),

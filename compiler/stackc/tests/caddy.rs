@@ -514,6 +514,7 @@ fn generated() -> Vec<(String, String)> {
             out.push((format!("hostile{}", out.len()), c));
         }
     }
+    out.push(("raw-directives".into(), caddyfile(&raw_stack())));
     for p in examples() {
         let text = std::fs::read_to_string(&p).unwrap();
         let stem = p.file_name().unwrap().to_string_lossy().replace(".stack.kdl", "");
@@ -629,4 +630,26 @@ fn template_overrides() {
     let d = built.outcome.diagnostics.iter().find(|d| d.is_error()).expect("an error");
     assert!(d.message.contains("no template named `caddy/nope`"));
     assert!(d.help.as_deref().unwrap_or_default().contains("caddy/Caddyfile, caddy/route, caddy/tls, nginx/conf"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw directives (`site`/`route > caddy`): written as given, in their block.
+
+fn raw_stack() -> String {
+    std::fs::read_to_string(root().join("compiler/stackc/tests/proxy_stacks/raw_directives.stack.kdl")).unwrap()
+}
+
+#[test]
+fn raw_directives_are_written_into_their_block() {
+    let c = caddyfile(&raw_stack());
+    insta::assert_snapshot!("caddy_raw_directives", c);
+    // The site's: in the site block, outside its `route`; the route's: in its `handle`.
+    let site = block(&c, "shop.example.com {");
+    let before_route = &site[..site.find("\troute {").expect("the site's route block")];
+    assert!(before_route.contains("\t@old header_regexp User-Agent (?i)(msie\\s[2-9]\\.|badbot)\n"), "{c}");
+    assert!(before_route.contains("\theader X-Raw-Site \"shop\"\n"), "{c}");
+    let api = block(&c, "handle /api/* {");
+    assert!(api.contains("\t\t\trequest_header X-Tenant shop\n"), "{api}");
+    // None of nginx's.
+    assert!(!c.contains("proxy_buffer") && !c.contains("X-Legacy") && !c.contains("$http_user_agent"), "{c}");
 }

@@ -261,6 +261,16 @@ const NOT_APPLICABLE: &[(&str, Option<&str>, &str)] = &[
          `a_service_without_image_takes_the_defaults_image`)",
     ),
     (
+        "> nginx [directive…]",
+        Some("caddy"),
+        "raw nginx directives are for the nginx target only; the Caddy target has its own (`caddy`)",
+    ),
+    (
+        "> caddy [directive…]",
+        Some("nginx"),
+        "raw Caddyfile directives are for the Caddy target only; the nginx target has its own (`nginx`)",
+    ),
+    (
         "stack > domain",
         Some("k8s"),
         "`domain` is the host of a site that names none; the base's site names its host (a site without one is \
@@ -355,6 +365,8 @@ fn values(kind: Kind) -> [String; 2] {
             let [a, b] = declared(r);
             pair(a, b)
         }
+        Kind::RawNginx => pair("add_header X-Cov-A 1;", "add_header X-Cov-B 1;"),
+        Kind::RawCaddy => pair("header X-Cov-A 1", "header X-Cov-B 1"),
     }
 }
 

@@ -726,6 +726,7 @@ fn other_stacks_pass_nginx_t() {
             stacks.push((p.file_name().unwrap().to_string_lossy().replace('.', "-"), c));
         }
     }
+    stacks.push(("raw-directives".into(), conf(&raw_stack())));
     let mut failures = Vec::new();
     for (name, c) in &stacks {
         if let Err(e) = nginx_t(&nginx, name, c) {
@@ -842,4 +843,50 @@ fn upstream_names_are_re_resolved_for_every_version() {
     assert!(!new.contains("$stackc_upstream"), "{new}");
     let (_, diags) = build(&src.replace(r#"nginx version="1.27""#, r#"nginx version="1.28""#));
     assert!(!diags.iter().any(|d| d.message.contains("only when it starts")), "{diags:#?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw directives (`site`/`route > nginx`): written as given, in their block.
+
+fn raw_stack() -> String {
+    std::fs::read_to_string(root().join("compiler/stackc/tests/proxy_stacks/raw_directives.stack.kdl")).unwrap()
+}
+
+#[test]
+fn raw_directives_are_written_into_their_block() {
+    let c = conf(&raw_stack());
+    insta::assert_snapshot!("nginx_raw_directives", c);
+    let ds = parse(&c);
+    let server = https_server(&ds, "shop.example.com");
+    let block = server.block.as_ref().unwrap();
+    // The site's: in its HTTPS server, before the locations, as nginx reads them.
+    let raw_if = block.iter().find(|d| d.name == "if").expect("the site's raw `if`");
+    let inside = raw_if.block.as_ref().expect("the `if` block");
+    assert_eq!((inside[0].name.as_str(), &inside[0].args[..]), ("return", &["403".to_string()][..]), "{c}");
+    assert!(add_headers(block).contains(&("X-Raw-Site".into(), "shop".into())), "{c}");
+    // The route's: in its location, and only there; none of Caddy's.
+    let api = location(server, "/api/").block.as_ref().unwrap();
+    let names: Vec<&str> = api.iter().map(|d| d.name.as_str()).collect();
+    assert!(names.contains(&"proxy_buffer_size") && names.contains(&"proxy_buffers"), "{names:?}");
+    assert!(!c.contains("X-Tenant") && !c.contains("header_regexp"), "Caddy's raw directives reached nginx:\n{c}");
+    // A raw `add_header` in a location ends nginx's inheritance: the site's headers are repeated.
+    let legacy = add_headers(location(server, "/legacy/").block.as_ref().unwrap());
+    let names: Vec<&str> = legacy.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"X-Content-Type-Options") && names.contains(&"Strict-Transport-Security"), "{names:?}");
+    assert!(names.contains(&"X-Legacy"), "{names:?}");
+}
+
+#[test]
+fn raw_directives_that_would_leave_their_block_are_refused_at_their_span() {
+    let base = raw_stack();
+    for bad in ["add_header X-A 1; }\nserver { listen 8081;", "location /x {", "add_header X-A 1"] {
+        let src = base.replace("\"proxy_buffers 8 16k;\"", &format!("{bad:?}"));
+        assert_ne!(src, base);
+        let (file, diags) = build(&src);
+        assert!(file.is_none(), "{bad:?} was written");
+        let e = diags.iter().find(|d| d.is_error()).unwrap_or_else(|| panic!("no error for {bad:?}"));
+        assert_eq!(e.code.as_str(), "E0318", "{bad:?}: {}", e.message);
+        let span = e.primary.as_ref().unwrap().span;
+        assert_eq!(&src[span.offset..span.end()], format!("{bad:?}"), "the error points at the directives");
+    }
 }

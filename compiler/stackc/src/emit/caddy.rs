@@ -528,6 +528,8 @@ struct SiteV {
     basic_auth_directive: &'static str,
     basic_auth: Vec<UserV>,
     routes: Vec<RouteV>,
+    /// `site > caddy`: raw directives, one indented line each.
+    raw: Vec<String>,
 }
 
 #[derive(Serialize, Default, Clone)]
@@ -546,6 +548,8 @@ struct RouteV {
     redir: Option<RedirV>,
     files: Option<FilesV>,
     proxy: Option<ProxyV>,
+    /// `route > caddy`: raw directives, one indented line each.
+    raw: Vec<String>,
 }
 
 #[derive(Serialize, Clone)]
@@ -645,7 +649,12 @@ fn route_view(
 ) -> RouteV {
     let index = r.index + 1;
     let name = format!("route{index}");
-    let mut v = RouteV { directive: "handle", skip_log: !r.access_log, ..RouteV::default() };
+    let mut v = RouteV {
+        directive: "handle",
+        skip_log: !r.access_log,
+        raw: raw_lines(&r.raw, TargetKind::Caddy, "\t\t\t"),
+        ..RouteV::default()
+    };
     let strip = r.strip_prefix && !r.internal && matches!(r.action, PlanAction::Proxy { .. });
     // Files under a prefix are served like nginx's `alias`: the prefix is stripped and the
     // rest looked up under the root.
@@ -889,6 +898,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 basic_auth_directive: basic_auth_directive(&version),
                 basic_auth,
                 routes,
+                raw: raw_lines(&site.raw, TargetKind::Caddy, "\t"),
             }
         })
         .collect();

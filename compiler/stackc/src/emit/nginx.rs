@@ -414,6 +414,8 @@ struct SiteV {
     locations: Vec<LocationV>,
     /// Named locations that answer the `respond`/`redirect` routes of a site with basic auth.
     named: Vec<NamedV>,
+    /// `site > nginx`: raw directives, one indented line each.
+    raw: Vec<String>,
 }
 
 /// `return` runs in the rewrite phase, before `auth_basic` (access phase): behind basic
@@ -461,6 +463,8 @@ struct LocationV {
     deferred: Option<String>,
     files: Option<FilesV>,
     proxy: Option<ProxyV>,
+    /// `route > nginx`: raw directives, one indented line each.
+    raw: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -584,8 +588,11 @@ fn location(
     if r.cache_control.is_some() {
         hide_headers.push("Cache-Control".into());
     }
-    // nginx drops every inherited `add_header` in a location that has one of its own: repeat them.
-    let headers = if own_headers.is_empty() {
+    // nginx drops every inherited `add_header` in a location that has one of its own (raw
+    // directives too): repeat them.
+    let raw = raw_lines(&r.raw, TargetKind::Nginx, "        ");
+    let raw_adds_header = raw.iter().any(|l| l.trim_start().starts_with("add_header"));
+    let headers = if own_headers.is_empty() && !raw_adds_header {
         Vec::new()
     } else {
         let mut all: Vec<HeaderV> = server_headers
@@ -612,6 +619,7 @@ fn location(
         deferred: None,
         files: None,
         proxy: None,
+        raw,
     };
     match &r.action {
         PlanAction::Respond { status } => loc.ret = Some(ReturnV { status: *status, url: None }),
@@ -764,6 +772,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 auth_file: (!site.basic_auth.is_empty()).then(|| format!("/etc/nginx/htpasswd/{first}")),
                 locations,
                 named,
+                raw: raw_lines(&site.raw, TargetKind::Nginx, "    "),
             }
         })
         .collect();

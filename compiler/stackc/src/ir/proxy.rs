@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::{BasicAuth, Match, Origin, Text, Tls};
+use super::{BasicAuth, Match, Origin, RawDirectives, TargetKind, Text, Tls};
 
 /// The nginx version assumed without `targets { nginx version=… }` (the nginx file's syntax
 /// and the compose image's tag): the stable line of 2025 (1.22, Debian 12's, is out of support).
@@ -88,6 +88,8 @@ pub struct PlanSite {
     /// In match order: exact paths, regular expressions as written, prefixes longest first.
     pub routes: Vec<PlanRoute>,
     pub origin: Origin,
+    /// Raw directives for the site's block, per target (each target writes its own).
+    pub raw: Vec<RawDirectives>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,6 +122,8 @@ pub struct PlanRoute {
     pub response_headers: Vec<(String, String)>,
     /// Upstream response headers not passed to the client.
     pub hide_headers: Vec<String>,
+    /// Raw directives for the route's block, per target.
+    pub raw: Vec<RawDirectives>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -144,6 +148,17 @@ impl ProxyPlan {
     pub fn upstream(&self, i: usize) -> &PlanUpstream {
         &self.upstreams[i]
     }
+}
+
+/// The lines of a site's or route's raw directives for one target, in order, each indented
+/// for the block they are written into (blank lines kept blank).
+pub fn raw_lines(raw: &[RawDirectives], target: TargetKind, indent: &str) -> Vec<String> {
+    raw.iter()
+        .filter(|r| r.target == target)
+        .flat_map(|r| &r.directives)
+        .flat_map(|d| d.trim_matches('\n').lines())
+        .map(|l| if l.trim().is_empty() { String::new() } else { format!("{indent}{}", l.trim_end()) })
+        .collect()
 }
 
 // What every proxy target checks the same way in the values it writes.

@@ -880,6 +880,7 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
                         })
                     })
                     .collect(),
+                raw: raw_directives(r),
             })
         })
         .collect();
@@ -902,7 +903,23 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
         body_limit: n.child("body-limit").and_then(|b| b.arg(0)).and_then(|e| size_amount(cx, e)),
         gzip: n.child("gzip").and_then(|g| g.arg(0)?.value.as_bool()),
         origin: origin(n.span),
+        raw: raw_directives(n),
     }
+}
+
+/// The `nginx` and `caddy` children of a site or route. Validation refused `${…}` in them:
+/// only `$$` is unescaped.
+fn raw_directives(n: &Node) -> Vec<RawDirectives> {
+    [("nginx", TargetKind::Nginx), ("caddy", TargetKind::Caddy)]
+        .into_iter()
+        .flat_map(|(name, target)| {
+            n.children_named(name).map(move |r| RawDirectives {
+                target,
+                directives: r.args.iter().filter_map(|a| a.value.as_str()).map(|d| d.replace("$$", "$")).collect(),
+                origin: origin(r.span),
+            })
+        })
+        .collect()
 }
 
 fn firewall(n: &Node) -> Firewall {

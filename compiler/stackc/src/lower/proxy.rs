@@ -55,6 +55,7 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
                 .map(|(index, r)| route(proxy, index, r, &upstream_of))
                 .collect(),
             origin: site.origin,
+            raw: site.raw.clone(),
         })
         .collect();
     Some(ProxyPlan {
@@ -101,6 +102,7 @@ fn route(proxy: &Proxy, index: usize, r: &Route, upstream_of: &dyn Fn(&str, u16)
         request_headers: r.request_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
         response_headers: r.response_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
         hide_headers: r.hide_headers.iter().map(|h| h.name.clone()).collect(),
+        raw: r.raw.clone(),
     }
 }
 

@@ -709,7 +709,10 @@ fn interpolated_values(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostic
     fn check(kind: Kind, e: &Entry, symbols: &Symbols, diags: &mut Diagnostics) {
         let Value::String(s) = &e.value else { return };
         // The literal text was checked as written; its error is not repeated here.
-        if !values::has_interpolation(s) || free_text(kind).is_some_and(|lines| values::text(s, lines).is_err()) {
+        if !values::has_interpolation(s)
+            || kind.verbatim()
+            || free_text(kind).is_some_and(|lines| values::text(s, lines).is_err())
+        {
             return;
         }
         let Some(resolved) = substitute(s, symbols) else {

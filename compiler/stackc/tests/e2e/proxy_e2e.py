@@ -706,6 +706,29 @@ def check_route_headers():
     expect(r.header("X-Upstream") == "api" and r.header("X-Route") is None, "the route's headers leaked to /api/")
 
 
+# ---------------------------------------------------------------------------------------
+# Raw directives (`site`/`route > nginx`, `caddy`): the site raw.e2e.test of site.stack.kdl.
+
+RAW = "raw.e2e.test"
+
+
+def check_raw_directives():
+    kind = PLAN["kind"]
+    r = request(RAW, "/raw/x")
+    seen = upstream_saw(r, "api", "/raw/x", RAW, "route with raw directives")
+    # The route's raw request header, in the target's own spelling.
+    got = seen["headers"].get("x-raw-route")
+    expect(got == kind, f"the route's raw directive: the upstream saw X-Raw-Route {got!r}, expected {kind!r}")
+    # The site's raw response header, next to the stack's own headers.
+    expect(r.header("X-Raw-Site") == kind, f"the site's raw directive: X-Raw-Site {r.header('X-Raw-Site')!r}")
+    has_headers(r, {**STRICT, **COMMON}, "site with raw directives")
+    # A raw block (nginx `if`, a Caddy matcher) answers before the upstream.
+    before = len(hits("api", RAW))
+    r = request(RAW, "/raw/blocked", headers={"X-Raw-Block": "yes"})
+    status_of(r, 418, "the raw block's answer")
+    expect(len(hits("api", RAW)) == before, "the raw block's request reached the upstream")
+
+
 PRIVATE_CHECKS = {"basic-auth", "body-limit-raised"}
 
 CHECKS = [
@@ -737,6 +760,7 @@ CHECKS = [
     ("route-headers", "request-header, a route's header and hide-header apply on that route only", check_route_headers),
     ("unknown-host", "a host no site serves gets no answer (HTTP closed, TLS refused)", check_unknown_host),
     ("no-version-no-close", "no version in Server; no Connection: close to upstreams", check_no_version_and_no_close),
+    ("raw-directives", "a site's and a route's raw directives take effect in their target", check_raw_directives),
     # Last: it retires the admin upstream's instance.
     ("re-resolve", "an upstream whose address changes is reached at its new one", check_upstream_re_resolved),
 ]

@@ -221,6 +221,14 @@ impl Builder<'_> {
                 );
             }
         }
+        for raw in site.raw.iter().chain(site.routes.iter().flat_map(|r| &r.raw)) {
+            self.warn(
+                raw.origin,
+                format!("the Ingress does not take raw {} directives: they are not applied on Kubernetes", raw.target.name()),
+                "raw directives",
+                "configure the ingress controller for it (ingress-nginx: its ConfigMap or snippet annotations, where the cluster allows them)",
+            );
+        }
         if !site.redirect_from.is_empty() {
             self.warn(
                 site.origin,
