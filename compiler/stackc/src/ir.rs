@@ -571,6 +571,8 @@ pub struct Proxy {
     pub upstreams: IndexMap<String, Upstream>,
     /// Extra mounts into the proxy container (e.g. static files a `files=` route serves).
     pub mounts: Vec<Mount>,
+    /// `networks`: the networks the proxy joins, as named (empty: chosen by the target).
+    pub networks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -678,6 +678,11 @@ const PROXY: &[NodeSpec] = &[
         ])
         .keyed(),
     MOUNT,
+    n(
+        "networks",
+        "the networks the proxy joins (its edge networks): by default the fewest that reach every routed service",
+    )
+    .rest("network", Ref(RefKind::Network), 1),
 ];
 
 const FW_RULE_PROPS: &[PropSpec] = &[p("from", Cidr), p("protocol", PROTOCOLS), p("comment", Str)];

@@ -308,3 +308,24 @@ fn every_service_gets_no_new_privileges_and_the_proxy_only_the_capabilities_ngin
     // certbot's needs are not known: Docker's default set.
     assert!(s["certbot"].get("cap_drop").is_none(), "{}", s["certbot"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// `proxy > networks`: the proxy's networks as the stack names them.
+
+#[test]
+fn the_proxy_joins_the_networks_the_stack_names() {
+    // `back` alone reaches `api` but not `web` (on `front` only): refused at the node.
+    let out = build("proxy {\n    networks \"back\"\n}\ntargets {\n    compose\n    nginx\n}\n", None);
+    assert!(
+        out.has("E0501", "the proxy joins `back`, but `web`, which a route goes to, is on `front` only"),
+        "{:?}",
+        out.codes
+    );
+    assert_eq!(out.errors().len(), 1, "{:?}", out.codes);
+    // Named, they are joined as named (and in that order), even where fewer would do.
+    let out = build("proxy {\n    networks \"back\" \"front\"\n}\ntargets {\n    compose\n    nginx\n}\n", None);
+    assert!(out.errors().is_empty(), "{:?}", out.codes);
+    let Some(c) = out.compose() else { return };
+    assert_eq!(c["services"]["nginx"]["networks"], json!(["back", "front"]));
+    assert_eq!(c["services"]["certbot"]["networks"], json!(["back", "front"]));
+}

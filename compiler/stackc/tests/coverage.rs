@@ -126,6 +126,8 @@ fn concerned(item: &Item) -> Vec<TargetKind> {
         // With nginx, certbot obtains the certificates: its commands are in the compose
         // output (init-certificates.sh), not in nginx's configuration.
         ["proxy", "tls"] if matches!(item.slot, Slot::Prop("email" | "acme-ca")) => vec![Nginx, Caddy, K8s, Compose],
+        // The networks the proxy container joins: compose's (Kubernetes has no such networks).
+        ["proxy", "networks"] => vec![Compose],
         ["proxy" | "site", ..] => vec![Nginx, Caddy, K8s],
         ["firewall", ..] => vec![Ufw],
         // A generated service's scrape settings are Prometheus' (its own scrape job), as a

@@ -29,6 +29,10 @@ pub struct ProxyPlan {
     /// The DNS server that upstream names are re-resolved with while the proxy runs (a
     /// recreated container has a new address), and how long an answer is kept.
     pub resolver: Resolver,
+    /// The networks the proxy joins as the stack names them (`proxy > networks`); empty: the
+    /// fewest through which it reaches every routed service (chosen where the routed services'
+    /// networks are known, compose).
+    pub networks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

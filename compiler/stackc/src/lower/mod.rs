@@ -763,6 +763,7 @@ fn proxy_defaults() -> Proxy {
         gzip: false,
         upstreams: IndexMap::new(),
         mounts: Vec::new(),
+        networks: Vec::new(),
     }
 }
 
@@ -807,6 +808,7 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
     p.body_limit = n.child("body-limit").and_then(|b| b.arg(0)).and_then(|e| size_amount(cx, e));
     p.gzip = arg_bool(n.child("gzip"));
     p.mounts = mounts(cx, n);
+    p.networks = n.children_named("networks").flat_map(|x| x.args.iter().map(|a| a.value.display())).collect();
     for u in n.children_named("upstream") {
         p.upstreams.insert(
             u.arg_str(0).unwrap_or_default().to_string(),

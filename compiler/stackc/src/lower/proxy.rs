@@ -66,6 +66,7 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
         upstreams,
         sites,
         resolver: Resolver { address: DOCKER_DNS.into(), valid_ms: 10_000 },
+        networks: proxy.networks.clone(),
     })
 }
 
