@@ -128,6 +128,9 @@ pub struct PlanRoute {
     pub hide_headers: Vec<String>,
     /// Raw directives for the route's block, per target.
     pub raw: Vec<RawDirectives>,
+    /// `buffering=` as written (`None`: the target's default; nginx buffers, ingress-nginx
+    /// does not).
+    pub buffering: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]

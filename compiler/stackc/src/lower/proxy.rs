@@ -104,6 +104,7 @@ fn route(proxy: &Proxy, index: usize, r: &Route, upstream_of: &dyn Fn(&str, u16)
         response_headers: r.response_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
         hide_headers: r.hide_headers.iter().map(|h| h.name.clone()).collect(),
         raw: r.raw.clone(),
+        buffering: r.buffering,
     }
 }
 
