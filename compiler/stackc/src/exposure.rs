@@ -110,6 +110,7 @@ pub fn rows(stack: &Stack) -> Vec<Row> {
                 ports.push((443, Protocol::Udp));
             }
         }
+        ports.extend(stack.proxy_plan.iter().flat_map(|p| &p.site_ports).map(|p| (*p, Protocol::Tcp)));
         let hosts: Vec<String> =
             stack.sites.iter().filter_map(|s| s.hosts.first()).map(|h| h.render(|p| format!("${{{p}}}"))).collect();
         for (port, protocol) in ports {

@@ -670,6 +670,8 @@ pub struct Site {
     pub origin: Origin,
     /// `nginx`/`caddy`: raw directives for the site's block in one target.
     pub raw: Vec<RawDirectives>,
+    /// `listen`: the port the site is served on over plain HTTP, instead of 80 and 443.
+    pub listen: Option<u16>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -644,6 +644,8 @@ const SITE: &[NodeSpec] = &[
     n("redirect-from", "host names that redirect permanently to the site's first host").rest("host", Host, 1),
     RAW_NGINX,
     RAW_CADDY,
+    n("listen", "serve this site over plain HTTP on a port of its own instead of 80 and 443")
+        .args(&[("port", Port)], 1),
 ];
 
 const PROXY: &[NodeSpec] = &[

@@ -515,6 +515,7 @@ fn generated() -> Vec<(String, String)> {
         }
     }
     out.push(("raw-directives".into(), caddyfile(&raw_stack())));
+    out.push(("listen".into(), caddyfile(&listen_stack())));
     for p in examples() {
         let text = std::fs::read_to_string(&p).unwrap();
         let stem = p.file_name().unwrap().to_string_lossy().replace(".stack.kdl", "");
@@ -652,4 +653,28 @@ fn raw_directives_are_written_into_their_block() {
     assert!(api.contains("\t\t\trequest_header X-Tenant shop\n"), "{api}");
     // None of nginx's.
     assert!(!c.contains("proxy_buffer") && !c.contains("X-Legacy") && !c.contains("$http_user_agent"), "{c}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Sites on ports of their own (`site > listen`).
+
+fn listen_stack() -> String {
+    std::fs::read_to_string(root().join("compiler/stackc/tests/proxy_stacks/listen.stack.kdl")).unwrap()
+}
+
+#[test]
+fn a_site_with_a_port_of_its_own_is_plain_http_there() {
+    let c = caddyfile(&listen_stack());
+    insta::assert_snapshot!("caddy_listen", c);
+    // The HTTPS site keeps Caddy's automatic HTTPS; the others are `http://host:port`.
+    assert!(c.contains("\nshop.example.com {\n"), "{c}");
+    assert!(c.contains("\nhttp://status.internal:8081 {\n"), "{c}");
+    assert!(c.contains("\nhttp://wiki.internal:8082 {\n") && c.contains("\nhttp://docs.internal:8082 {\n"), "{c}");
+    let status = block(&c, "http://status.internal:8081 {");
+    assert!(!status.contains("Strict-Transport-Security"), "{status}");
+    let redirect = block(&c, "http://uptime.internal:8081 {");
+    assert!(redirect.contains("redir * \"http://status.internal:8081{uri}\" 301"), "{redirect}");
+    // Each own port aborts the hosts it does not serve, once.
+    assert_eq!(c.matches("\nhttp://:8081 {\n\tabort\n}").count(), 1, "{c}");
+    assert_eq!(c.matches("\nhttp://:8082 {\n\tabort\n}").count(), 1, "{c}");
 }

@@ -329,3 +329,23 @@ fn the_proxy_joins_the_networks_the_stack_names() {
     assert_eq!(c["services"]["nginx"]["networks"], json!(["back", "front"]));
     assert_eq!(c["services"]["certbot"]["networks"], json!(["back", "front"]));
 }
+
+// ---------------------------------------------------------------------------------------
+// `site > listen`: a site on a port of its own; compose publishes it and UFW opens it.
+
+#[test]
+fn a_sites_own_port_is_published_and_opened() {
+    let extra = "site \"status.internal\" {\n    listen 8081\n    route \"/\" to=\"web\"\n}\nsite \"wiki.internal\" {\n    listen 8081\n    route \"/\" to=\"api\"\n}\nfirewall {\n}\ntargets {\n    compose\n    nginx\n    ufw\n}\n";
+    let out = build(extra, None);
+    assert!(out.errors().is_empty(), "{:?}", out.codes);
+    let ufw = out.file("ufw/ufw.sh").expect("the UFW script");
+    assert_eq!(ufw.matches("ufw allow 8081/tcp comment").count(), 1, "once for both sites:\n{ufw}");
+    let Some(c) = out.compose() else { return };
+    assert_eq!(c["services"]["nginx"]["ports"], json!(["80:80", "443:443", "8081:8081"]));
+    // 443 is the proxy's HTTPS port; another publish of the site's port clashes with it.
+    let out = build("site \"x.internal\" {\n    listen 443\n    route \"/\" to=\"web\"\n}\n", None);
+    assert!(out.has("E0404", "a site cannot listen on 443 over plain HTTP"), "{:?}", out.codes);
+    let clash = "site \"x.internal\" {\n    listen 8081\n    route \"/\" to=\"web\"\n}\nservice \"other\" {\n    image \"ghcr.io/acme/other:1\"\n    port 9000\n    publish 8081 target=9000\n}\n";
+    let out = build(clash, None);
+    assert!(out.codes.iter().any(|(_, c, _)| c == "E0404"), "{:?}", out.codes);
+}

@@ -727,6 +727,7 @@ fn other_stacks_pass_nginx_t() {
         }
     }
     stacks.push(("raw-directives".into(), conf(&raw_stack())));
+    stacks.push(("listen".into(), conf(&listen_stack())));
     let mut failures = Vec::new();
     for (name, c) in &stacks {
         if let Err(e) = nginx_t(&nginx, name, c) {
@@ -888,5 +889,59 @@ fn raw_directives_that_would_leave_their_block_are_refused_at_their_span() {
         assert_eq!(e.code.as_str(), "E0318", "{bad:?}: {}", e.message);
         let span = e.primary.as_ref().unwrap().span;
         assert_eq!(&src[span.offset..span.end()], format!("{bad:?}"), "the error points at the directives");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sites on ports of their own (`site > listen`).
+
+fn listen_stack() -> String {
+    std::fs::read_to_string(root().join("compiler/stackc/tests/proxy_stacks/listen.stack.kdl")).unwrap()
+}
+
+#[test]
+fn a_site_with_a_port_of_its_own_is_plain_http_there() {
+    let c = conf(&listen_stack());
+    insta::assert_snapshot!("nginx_listen", c);
+    let ds = parse(&c);
+    let listens = |s: &Directive| -> Vec<String> {
+        s.block.as_ref().unwrap().iter().filter(|d| d.name == "listen").map(|d| d.args.join(" ")).collect()
+    };
+    let named = |host: &str| -> Vec<&Directive> {
+        servers(&ds)
+            .into_iter()
+            .filter(|s| s.block.as_ref().unwrap().iter().any(|d| d.name == "server_name" && d.args[0] == host))
+            .collect()
+    };
+    // The HTTPS site keeps 443 (and 80, which redirects).
+    assert_eq!(
+        https_server(&ds, "shop.example.com")
+            .block
+            .as_ref()
+            .unwrap()
+            .iter()
+            .filter(|d| d.name == "ssl_certificate")
+            .count(),
+        1
+    );
+    // The others: one plain server each, on their port, without TLS, HSTS or a redirect.
+    for (host, port) in [("status.internal", "8081"), ("wiki.internal", "8082"), ("docs.internal", "8082")] {
+        let servers = named(host);
+        assert_eq!(servers.len(), 1, "{host}: {c}");
+        assert_eq!(listens(servers[0]), [port.to_string(), format!("[::]:{port}")], "{host}");
+        let block = servers[0].block.as_ref().unwrap();
+        assert!(!block.iter().any(|d| d.name.starts_with("ssl_")), "{host}");
+        assert!(!add_headers(block).iter().any(|(n, _)| n == "Strict-Transport-Security"), "{host}");
+    }
+    // `redirect-from` stays on the site's port, and redirects there.
+    let uptime = named("uptime.internal");
+    assert_eq!(listens(uptime[0]), ["8081", "[::]:8081"]);
+    let ret = uptime[0].block.as_ref().unwrap().iter().find(|d| d.name == "return").unwrap();
+    assert_eq!(ret.args, ["301", "http://status.internal:8081$request_uri"]);
+    // Each own port refuses the hosts it does not serve, once.
+    for port in ["8081", "8082"] {
+        let catch_all =
+            servers(&ds).into_iter().filter(|s| listens(s).contains(&format!("{port} default_server"))).count();
+        assert_eq!(catch_all, 1, "port {port}: {c}");
     }
 }

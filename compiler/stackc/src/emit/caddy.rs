@@ -477,6 +477,8 @@ struct View {
     version: String,
     global: Vec<String>,
     sites: Vec<SiteV>,
+    /// The sites' own plain-HTTP ports (`site > listen`), each with a catch-all that aborts.
+    site_ports: Vec<u16>,
 }
 
 #[derive(Serialize)]
@@ -803,7 +805,12 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
         };
         (!args.is_empty() || protocols.is_some()).then_some(TlsV { args, protocols })
     };
-    let scheme = if https { "" } else { "http://" };
+    // A site with a port of its own is plain HTTP there, whatever the proxy's TLS.
+    let address = |site: &PlanSite, host: &str| match (site.https, site.port) {
+        (true, _) => host.to_string(),
+        (false, 80) => format!("http://{host}"),
+        (false, port) => format!("http://{host}:{port}"),
+    };
     let mut used_names: Vec<String> = Vec::new();
     let sites = plan
         .sites
@@ -813,12 +820,16 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
             let hosts: Vec<String> =
                 site.hosts.iter().map(|h| render_text(stack, h, Ctx::Plain).unwrap_or_default()).collect();
             let first = hosts.first().cloned().unwrap_or_default();
-            let addresses = hosts.iter().map(|h| format!("{scheme}{h}")).collect::<Vec<_>>().join(", ");
+            let addresses = hosts.iter().map(|h| address(site, h)).collect::<Vec<_>>().join(", ");
             let redirect_hosts: Vec<String> =
                 site.redirect_from.iter().map(|h| render_str(stack, h, Ctx::Plain).unwrap_or_default()).collect();
             let redirect = (!redirect_hosts.is_empty()).then(|| RedirectV {
-                addresses: redirect_hosts.iter().map(|h| format!("{scheme}{h}")).collect::<Vec<_>>().join(", "),
-                target: token(&format!("{}://{first}{{uri}}", if https { "https" } else { "http" })),
+                addresses: redirect_hosts.iter().map(|h| address(site, h)).collect::<Vec<_>>().join(", "),
+                target: token(&if site.https {
+                    format!("https://{first}{{uri}}")
+                } else {
+                    format!("{}{{uri}}", address(site, &first))
+                }),
             });
             let headers = site
                 .headers
@@ -886,7 +897,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
             SiteV {
                 addresses,
                 redirect,
-                tls: tls(&first),
+                tls: if site.https { tls(&first) } else { None },
                 headers,
                 gzip: site.gzip,
                 body_limit_errors: body_limit.is_some() || routes.iter().any(|r| r.body_limit.is_some()),
@@ -909,7 +920,13 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
         let (a, b) = version_tuple(&version);
         format!("{a}.{b}")
     };
-    View { header: super::header("#", stack).trim_end().to_string(), version, global, sites }
+    View {
+        header: super::header("#", stack).trim_end().to_string(),
+        version,
+        global,
+        sites,
+        site_ports: plan.site_ports.clone(),
+    }
 }
 
 /// The Caddyfile, rendered from the templates with `opts.templates`' overrides; `Err` with

@@ -363,6 +363,8 @@ struct View {
 struct CatchAllV {
     https: bool,
     http2_on: bool,
+    /// The sites' own plain-HTTP ports (`site > listen`): refused the same way.
+    ports: Vec<u16>,
 }
 
 #[derive(Serialize)]
@@ -394,6 +396,8 @@ struct UpstreamV {
 #[derive(Serialize)]
 struct SiteV {
     https: bool,
+    /// The port of a plain-HTTP site (80, or its `listen` port).
+    http_port: u16,
     http2_on: bool,
     /// `https://<first host>$request_uri` (or `http://`), for `redirect-from` hosts.
     redirect_target: String,
@@ -724,6 +728,8 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
         .iter()
         .zip(deny_vars)
         .map(|(site, deny_var)| {
+            // A site with a port of its own is plain HTTP, whatever the proxy's TLS.
+            let https = site.https;
             let names: Vec<String> = site.hosts.iter().map(|h| render_text(stack, h).unwrap_or_default()).collect();
             let redirect_names: Vec<String> =
                 site.redirect_from.iter().map(|h| render_str(stack, h).unwrap_or_default()).collect();
@@ -757,8 +763,13 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
             }
             SiteV {
                 https,
+                http_port: site.port,
                 http2_on,
-                redirect_target: format!("{}://{first}$request_uri", if https { "https" } else { "http" }),
+                redirect_target: match (https, site.port) {
+                    (true, _) => format!("https://{first}$request_uri"),
+                    (false, 80) => format!("http://{first}$request_uri"),
+                    (false, port) => format!("http://{first}:{port}$request_uri"),
+                },
                 http_names: names.iter().chain(&redirect_names).cloned().collect(),
                 names,
                 redirect_names,
@@ -789,7 +800,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
         websocket: plan.websocket,
         geos,
         upstreams,
-        catch_all: CatchAllV { https, http2_on },
+        catch_all: CatchAllV { https, http2_on, ports: plan.site_ports.clone() },
         sites,
     }
 }

@@ -209,6 +209,9 @@ fn derived(stack: &Stack) -> Vec<Rule> {
         } else {
             add(80, Protocol::Tcp, "http");
         }
+        for port in stack.proxy_plan.iter().flat_map(|p| &p.site_ports) {
+            add(*port, Protocol::Tcp, "http (a site's own port)");
+        }
     }
     for (service, p) in public_publishes(stack) {
         derived.push(Rule {

@@ -33,6 +33,9 @@ pub struct ProxyPlan {
     /// fewest through which it reaches every routed service (chosen where the routed services'
     /// networks are known, compose).
     pub networks: Vec<String>,
+    /// The sites' own plain-HTTP ports (`site > listen`), other than 80, once each in site
+    /// order: the proxy listens on and publishes them too.
+    pub site_ports: Vec<u16>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +97,11 @@ pub struct PlanSite {
     pub origin: Origin,
     /// Raw directives for the site's block, per target (each target writes its own).
     pub raw: Vec<RawDirectives>,
+    /// The port the site is served on: 443 (and 80, which redirects) with HTTPS, else 80, or
+    /// its own `listen` port over plain HTTP.
+    pub port: u16,
+    /// Whether this site is served over HTTPS: the proxy's TLS, unless it has a `listen` port.
+    pub https: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -906,6 +906,7 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
         gzip: n.child("gzip").and_then(|g| g.arg(0)?.value.as_bool()),
         origin: origin(n.span),
         raw: raw_directives(n),
+        listen: n.child("listen").and_then(|l| u16::try_from(l.arg(0)?.value.as_int()?).ok()),
     }
 }
 

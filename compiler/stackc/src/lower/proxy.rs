@@ -45,7 +45,7 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
         .map(|site| PlanSite {
             hosts: site.hosts.clone(),
             redirect_from: site.redirect_from.clone(),
-            headers: site_headers(proxy, site, https),
+            headers: site_headers(proxy, site, https && site.listen.is_none()),
             body_limit: site.body_limit.value().or(proxy.body_limit.value()),
             gzip: site.gzip.unwrap_or(proxy.gzip),
             allow_from: site.allow_from.clone(),
@@ -56,8 +56,16 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
                 .collect(),
             origin: site.origin,
             raw: site.raw.clone(),
+            https: https && site.listen.is_none(),
+            port: site.listen.unwrap_or(if https { 443 } else { 80 }),
         })
         .collect();
+    let mut site_ports: Vec<u16> = Vec::new();
+    for port in stack.sites.iter().filter_map(|s| s.listen).filter(|p| *p != 80) {
+        if !site_ports.contains(&port) {
+            site_ports.push(port);
+        }
+    }
     Some(ProxyPlan {
         https,
         tls: proxy.tls.clone(),
@@ -67,6 +75,7 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
         sites,
         resolver: Resolver { address: DOCKER_DNS.into(), valid_ms: 10_000 },
         networks: proxy.networks.clone(),
+        site_ports,
     })
 }
 

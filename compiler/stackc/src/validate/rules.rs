@@ -400,6 +400,33 @@ fn publish_clashes(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
             });
         }
     }
+    // A site's own port (`site > listen`) is the proxy's too: once, however many sites use it.
+    let mut site_ports: Vec<i128> = Vec::new();
+    for listen in nodes.iter().filter(|n| n.name.name == "site").filter_map(|s| s.child("listen")) {
+        let Some(port) = listen.arg(0).and_then(|a| a.value.as_int()) else { continue };
+        if port == 443 {
+            diags.push(
+                Diagnostic::error(
+                    Code::PublishClash,
+                    "a site cannot listen on 443 over plain HTTP: it is the proxy's HTTPS port",
+                )
+                .at(listen.head_span(), "plain HTTP on the HTTPS port")
+                .help("leave `listen` out to serve the site over HTTPS on 443, or choose another port"),
+            );
+            continue;
+        }
+        if port == 80 || site_ports.contains(&port) {
+            continue;
+        }
+        site_ports.push(port);
+        binds.push(Bind {
+            addr: None,
+            port,
+            proto: "tcp",
+            span: listen.head_span(),
+            owner: format!("the reverse proxy (a site listens on {port})"),
+        });
+    }
     let mut by_port: HashMap<(i128, &str), Vec<usize>> = HashMap::new();
     for (i, b) in binds.iter().enumerate() {
         by_port.entry((b.port, b.proto)).or_default().push(i);

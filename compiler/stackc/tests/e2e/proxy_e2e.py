@@ -729,6 +729,45 @@ def check_raw_directives():
     expect(len(hits("api", RAW)) == before, "the raw block's request reached the upstream")
 
 
+# ---------------------------------------------------------------------------------------
+# A site on a port of its own (`site > listen`): plain.e2e.test of site.stack.kdl.
+
+PLAIN = "plain.e2e.test"
+PLAIN_PORT = 18080  # harness.rs: PLAIN_PORT, as site.stack.kdl writes it
+
+
+def plain_request(host, path):
+    conn = http.client.HTTPConnection(host, PLAIN_PORT, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": f"{host}:{PLAIN_PORT}"})
+        r = conn.getresponse()
+        return Resp(r.status, r.headers, r.read())
+    finally:
+        conn.close()
+
+
+def check_site_on_its_own_port():
+    r = plain_request(PLAIN, "/plain/x")
+    status_of(r, 200, f"http://{PLAIN}:{PLAIN_PORT}/plain/x")
+    seen = r.json()
+    expect(seen["service"] == "api" and seen["path"] == "/plain/x", f"the plain site reached {seen['instance']} {seen['path']!r}")
+    # nginx's `$host` drops the port; Caddy passes the client's Host as it is.
+    host = seen["headers"].get("host")
+    expect(host in (PLAIN, f"{PLAIN}:{PLAIN_PORT}"), f"the upstream saw Host {host!r}")
+    # Plain HTTP there: no redirect to HTTPS, and no HSTS on it.
+    expect(r.header("Strict-Transport-Security") is None, "HSTS on a plain-HTTP site")
+    expect(r.header("X-Content-Type-Options") == "nosniff", "the plain site lost the preset's headers")
+    # The port serves no other site, and the site is not served on 80: no answer at all.
+    for port, host in [(PLAIN_PORT, APP), (PLAN["http_port"], PLAIN)]:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            try:
+                answer = recv_all(s)
+            except ConnectionResetError:
+                answer = b""
+        expect(answer == b"", f"{host} answered on port {port}: {answer[:80]!r}")
+
+
 PRIVATE_CHECKS = {"basic-auth", "body-limit-raised"}
 
 CHECKS = [
@@ -761,6 +800,7 @@ CHECKS = [
     ("unknown-host", "a host no site serves gets no answer (HTTP closed, TLS refused)", check_unknown_host),
     ("no-version-no-close", "no version in Server; no Connection: close to upstreams", check_no_version_and_no_close),
     ("raw-directives", "a site's and a route's raw directives take effect in their target", check_raw_directives),
+    ("site-own-port", "a site with `listen` answers over plain HTTP on its port, and only there", check_site_on_its_own_port),
     # Last: it retires the admin upstream's instance.
     ("re-resolve", "an upstream whose address changes is reached at its new one", check_upstream_re_resolved),
 ]
@@ -824,7 +864,8 @@ def wait_ready(proc, log):
             raise Failure(f"the proxy exited with {proc.returncode} before listening:\n{tail(log)}")
         try:
             socket.create_connection(("127.0.0.1", PLAN["http_port"]), timeout=1).close()
-            for host in PLAN["hosts"]:
+            # The plain-HTTP site on its own port has no certificate.
+            for host in (h for h in PLAN["hosts"] if h != PLAIN):
                 with socket.create_connection(("127.0.0.1", PLAN["https_port"]), timeout=1) as raw:
                     tls_context().wrap_socket(raw, server_hostname=host).close()
             return

@@ -179,6 +179,9 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
             ports.push("443:443/udp".into());
         }
     }
+    // The sites served on ports of their own (`site > listen`).
+    let site_ports = stack.proxy_plan.iter().flat_map(|p| &p.site_ports);
+    ports.extend(site_ports.map(|p| format!("{p}:{p}")));
     let depends_on =
         routed.iter().map(|s| (s.to_string(), CDepends { condition: "service_started" })).collect::<IndexMap<_, _>>();
     let mut volumes: Vec<CMount> = Vec::new();

@@ -238,6 +238,14 @@ impl Builder<'_> {
                 "configure the ingress controller for it (ingress-nginx: its ConfigMap or snippet annotations, where the cluster allows them)",
             );
         }
+        if let Some(port) = site.listen {
+            self.warn(
+                site.origin,
+                format!("the Ingress serves every site on the controller's ports: `listen {port}` is not expressed"),
+                "site",
+                "expose the port with a Service of its own (type LoadBalancer or NodePort), or serve the site on 80/443",
+            );
+        }
         if !site.redirect_from.is_empty() {
             self.warn(
                 site.origin,

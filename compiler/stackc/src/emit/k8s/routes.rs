@@ -205,6 +205,7 @@ impl Builder<'_> {
             ("`allow-from`", !planned.allow_from.is_empty()),
             ("`basic-auth`", !planned.basic_auth.is_empty()),
             ("`body-limit`", planned.body_limit.is_some_and(|b| b > 0)),
+            ("`listen`", site.listen.is_some()),
         ]);
         if !lost.is_empty() {
             self.warn(
