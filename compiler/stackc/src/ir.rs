@@ -573,6 +573,9 @@ pub struct Proxy {
     pub mounts: Vec<Mount>,
     /// `networks`: the networks the proxy joins, as named (empty: chosen by the target).
     pub networks: Vec<String>,
+    /// `ports http= https=`: the host ports the proxy is published on (may hold `${param}`).
+    pub http_port: Option<Text>,
+    pub https_port: Option<Text>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

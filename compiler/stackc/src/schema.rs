@@ -685,6 +685,8 @@ const PROXY: &[NodeSpec] = &[
         "the networks the proxy joins (its edge networks): by default the fewest that reach every routed service",
     )
     .rest("network", Ref(RefKind::Network), 1),
+    n("ports", "the host ports the proxy is published on, instead of 80 and 443")
+        .props(&[p("http", Port), p("https", Port)]),
 ];
 
 const FW_RULE_PROPS: &[PropSpec] = &[p("from", Cidr), p("protocol", PROTOCOLS), p("comment", Str)];

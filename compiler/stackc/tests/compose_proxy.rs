@@ -349,3 +349,32 @@ fn a_sites_own_port_is_published_and_opened() {
     let out = build(clash, None);
     assert!(out.codes.iter().any(|(_, c, _)| c == "E0404"), "{:?}", out.codes);
 }
+
+// ---------------------------------------------------------------------------------------
+// `proxy > ports`: the host ports the proxy is published on.
+
+#[test]
+fn the_proxys_host_ports_are_settable_and_followed() {
+    let extra = "param \"http-port\" default=\"8080\" env=\"HTTP_PORT\"\nproxy {\n    ports http=\"${http-port}\" https=8443\n}\nfirewall {\n}\ntargets {\n    compose\n    caddy\n    ufw\n}\n";
+    let out = build(extra, None);
+    assert!(out.errors().is_empty(), "{:?}", out.codes);
+    let ufw = out.file("ufw/ufw.sh").expect("the UFW script");
+    for rule in ["ufw allow 8080/tcp comment", "ufw allow 8443/tcp comment", "ufw allow 8443/udp comment"] {
+        assert!(ufw.contains(rule), "{rule}:\n{ufw}");
+    }
+    assert!(!ufw.contains("ufw allow 80/tcp") && !ufw.contains("ufw allow 443/tcp"), "{ufw}");
+    // The script opens the param's default; compose reads the deploy environment.
+    assert!(out.has("W0501", "UFW opens port 8080 for the proxy's 80: param `http-port`"), "{:?}", out.codes);
+    let Some(c) = out.compose() else { return };
+    assert_eq!(c["services"]["caddy"]["ports"], json!(["${HTTP_PORT:-8080}:80", "8443:443", "8443:443/udp"]));
+}
+
+#[test]
+fn the_proxys_host_ports_clash_like_publishes_and_must_be_ports() {
+    let clash = "proxy {\n    ports https=9000\n}\nservice \"other\" {\n    image \"ghcr.io/acme/other:1\"\n    port 9000\n    publish 9000\n}\n";
+    let out = build(clash, None);
+    assert!(out.codes.iter().any(|(_, c, m)| c == "E0404" && m.contains("9000")), "{:?}", out.codes);
+    let bad = "param \"http-port\" default=\"eighty\"\nproxy {\n    ports http=\"${http-port}\"\n}\n";
+    let out = build(bad, None);
+    assert!(out.has("E0301", "`eighty` is not a port number"), "{:?}", out.codes);
+}

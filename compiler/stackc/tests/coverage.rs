@@ -128,6 +128,8 @@ fn concerned(item: &Item) -> Vec<TargetKind> {
         ["proxy", "tls"] if matches!(item.slot, Slot::Prop("email" | "acme-ca")) => vec![Nginx, Caddy, K8s, Compose],
         // The networks the proxy container joins: compose's (Kubernetes has no such networks).
         ["proxy", "networks"] => vec![Compose],
+        // The host ports the proxy container is published on: compose's, and UFW opens them.
+        ["proxy", "ports"] => vec![Compose, Ufw],
         ["proxy" | "site", ..] => vec![Nginx, Caddy, K8s],
         ["firewall", ..] => vec![Ufw],
         // A generated service's scrape settings are Prometheus' (its own scrape job), as a

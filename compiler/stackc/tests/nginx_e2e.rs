@@ -189,6 +189,7 @@ fn nginx_serves_the_e2e_stack() {
         ],
         "http_port": HTTP_PORT,
         "https_port": HTTPS_PORT,
+        "plain_port": PLAIN_PORT,
         "ca_file": dir.join("tls/cert.pem"),
         "hosts": hosts,
         "upstreams": upstreams(stack),

@@ -36,6 +36,19 @@ pub struct ProxyPlan {
     /// The sites' own plain-HTTP ports (`site > listen`), other than 80, once each in site
     /// order: the proxy listens on and publishes them too.
     pub site_ports: Vec<u16>,
+    /// The host ports the proxy's 80 and 443 are published on (`proxy > ports`; 80 and 443
+    /// by default), as written (a `${param}` stays one), and their compile-time values.
+    pub http_port: PublishedPort,
+    pub https_port: PublishedPort,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishedPort {
+    pub host: Text,
+    /// The host port with params at their compile-time values (what UFW opens).
+    pub value: u16,
+    /// The container port it reaches: 80 or 443.
+    pub container: u16,
 }
 
 #[derive(Debug, Clone, Serialize)]

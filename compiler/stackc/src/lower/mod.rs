@@ -764,6 +764,8 @@ fn proxy_defaults() -> Proxy {
         upstreams: IndexMap::new(),
         mounts: Vec::new(),
         networks: Vec::new(),
+        http_port: None,
+        https_port: None,
     }
 }
 
@@ -809,6 +811,8 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
     p.gzip = arg_bool(n.child("gzip"));
     p.mounts = mounts(cx, n);
     p.networks = n.children_named("networks").flat_map(|x| x.args.iter().map(|a| a.value.display())).collect();
+    p.http_port = n.child("ports").and_then(|x| t(x, "http"));
+    p.https_port = n.child("ports").and_then(|x| t(x, "https"));
     for u in n.children_named("upstream") {
         p.upstreams.insert(
             u.arg_str(0).unwrap_or_default().to_string(),

@@ -76,7 +76,17 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
         resolver: Resolver { address: DOCKER_DNS.into(), valid_ms: 10_000 },
         networks: proxy.networks.clone(),
         site_ports,
+        http_port: published(stack, proxy.http_port.as_ref(), 80),
+        https_port: published(stack, proxy.https_port.as_ref(), 443),
     })
+}
+
+/// A port of the proxy's container and the host port it is published on (`proxy > ports`).
+fn published(stack: &Stack, host: Option<&Text>, container: u16) -> PublishedPort {
+    let host = host.cloned().unwrap_or_else(|| Text::lit(container.to_string()));
+    // Validation checked the compile-time value is a port.
+    let value = stack.compile_time(&host).parse().unwrap_or(container);
+    PublishedPort { host, value, container }
 }
 
 fn route(proxy: &Proxy, index: usize, r: &Route, upstream_of: &dyn Fn(&str, u16) -> Option<usize>) -> PlanRoute {

@@ -388,16 +388,29 @@ fn publish_clashes(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     let selects = |t: &str| targets.is_some_and(|n| n.children().iter().any(|c| c.name.name == t));
     let caddy = selects("caddy") && !selects("nginx");
     if let Some(site) = nodes.iter().find(|n| n.name.name == "site") {
-        let ports: &[(i128, &str)] =
-            if caddy { &[(80, "tcp"), (443, "tcp"), (443, "udp")] } else { &[(80, "tcp"), (443, "tcp")] };
-        for &(port, proto) in ports {
-            binds.push(Bind {
-                addr: None,
-                port,
-                proto,
-                span: site.name.span,
-                owner: "the reverse proxy (sites publish 80 and 443)".into(),
+        // On the host ports of `proxy > ports` (a param at its compile-time value).
+        let ports_node = nodes.iter().filter(|n| n.name.name == "proxy").find_map(|p| p.child("ports"));
+        let host_port = |key: &str, default: i128| {
+            let e = ports_node.and_then(|n| n.prop(key));
+            let port = e.and_then(|e| match &e.value {
+                Value::Int(i) => Some(*i),
+                Value::String(s) => substitute(s, symbols)?.parse().ok(),
+                _ => None,
             });
+            (port.unwrap_or(default), e.map_or(site.name.span, |e| e.span))
+        };
+        let (http, https) = (host_port("http", 80), host_port("https", 443));
+        let owner = if (http.0, https.0) == (80, 443) {
+            "the reverse proxy (sites publish 80 and 443)".to_string()
+        } else {
+            format!("the reverse proxy (`proxy > ports`: {} and {})", http.0, https.0)
+        };
+        let mut ports = vec![(http, "tcp"), (https, "tcp")];
+        if caddy {
+            ports.push((https, "udp"));
+        }
+        for ((port, span), proto) in ports {
+            binds.push(Bind { addr: None, port, proto, span, owner: owner.clone() });
         }
     }
     // A site's own port (`site > listen`) is the proxy's too: once, however many sites use it.

@@ -821,7 +821,16 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
             }
         }
         Kind::Cpus => values::cpus_str(s).map(|_| ()),
-        Kind::Port | Kind::PortRef | Kind::Int(..) | Kind::Number(..) | Kind::Bool | Kind::Scalar => Ok(()),
+        // A port from a param: its value, once substituted (a literal one is an integer).
+        Kind::Port => match s.trim().parse::<i128>() {
+            Ok(p) => values::port(p).map(|_| ()),
+            Err(_) => Err(ValueError {
+                code: Code::InvalidPort,
+                message: format!("`{s}` is not a port number"),
+                help: Some("give the param a default that is a port, 1-65535".into()),
+            }),
+        },
+        Kind::PortRef | Kind::Int(..) | Kind::Number(..) | Kind::Bool | Kind::Scalar => Ok(()),
     }
 }
 

@@ -23,6 +23,7 @@ PLAN.json (written by the Rust test):
   env           (optional) environment variables added to the proxy's environment
   http_port     port of the plain-HTTP listeners (the config's 80)
   https_port    port of the HTTPS listeners (the config's 443)
+  plain_port    port of the plain-HTTP site plain.e2e.test (its `listen`, used as written)
   ca_file       certificate that the HTTPS listeners' certificates chain to (may be written
                 by the proxy when it starts: the script waits for it)
   hosts         the sites' host names (resolve to 127.0.0.1)
@@ -733,13 +734,13 @@ def check_raw_directives():
 # A site on a port of its own (`site > listen`): plain.e2e.test of site.stack.kdl.
 
 PLAIN = "plain.e2e.test"
-PLAIN_PORT = 18080  # harness.rs: PLAIN_PORT, as site.stack.kdl writes it
 
 
 def plain_request(host, path):
-    conn = http.client.HTTPConnection(host, PLAIN_PORT, timeout=10)
+    port = PLAN["plain_port"]
+    conn = http.client.HTTPConnection(host, port, timeout=10)
     try:
-        conn.request("GET", path, headers={"Host": f"{host}:{PLAIN_PORT}"})
+        conn.request("GET", path, headers={"Host": f"{host}:{port}"})
         r = conn.getresponse()
         return Resp(r.status, r.headers, r.read())
     finally:
@@ -747,6 +748,7 @@ def plain_request(host, path):
 
 
 def check_site_on_its_own_port():
+    PLAIN_PORT = PLAN["plain_port"]
     r = plain_request(PLAIN, "/plain/x")
     status_of(r, 200, f"http://{PLAIN}:{PLAIN_PORT}/plain/x")
     seen = r.json()

@@ -5,7 +5,7 @@ use indexmap::IndexMap;
 
 use super::monitoring::{monitoring_networks, monitoring_services, push_all, MONITORING_NOT_RUN};
 use super::service::mount;
-use super::values::{env_secret, param};
+use super::values::{env_secret, param, render_plain};
 use super::*;
 
 /// The reverse proxy the compose file runs for the stack's sites.
@@ -172,11 +172,14 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
     let certs = certificates(stack);
     let tls = certs != "none";
     let (routed, networks) = routed(stack);
-    let mut ports = vec!["80:80".to_string()];
+    // On the host ports of `proxy > ports` (80 and 443 by default); a param is read by compose.
+    let plan = stack.proxy_plan.as_ref()?;
+    let publish = |p: &crate::ir::proxy::PublishedPort| format!("{}:{}", render_plain(stack, &p.host), p.container);
+    let mut ports = vec![publish(&plan.http_port)];
     if tls {
-        ports.push("443:443".into());
+        ports.push(publish(&plan.https_port));
         if kind == ProxyKind::Caddy {
-            ports.push("443:443/udp".into());
+            ports.push(format!("{}/udp", publish(&plan.https_port)));
         }
     }
     // The sites served on ports of their own (`site > listen`).

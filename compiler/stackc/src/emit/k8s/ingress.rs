@@ -141,6 +141,14 @@ impl Builder<'_> {
                 );
             }
         }
+        if let Some(origin) = at("ports").filter(|_| proxy.http_port.is_some() || proxy.https_port.is_some()) {
+            self.warn(
+                origin,
+                format!("{router} is served on the ingress controller's ports: `ports` is not expressed"),
+                &format!("not expressed on {router}"),
+                "set the ports in the controller's Service (ingress-nginx: its LoadBalancer or NodePort Service)",
+            );
+        }
         for (name, u) in &proxy.upstreams {
             let Some(origin) = at(&format!("upstream {name}")) else { continue };
             let set: Vec<&str> = set_properties(&[
