@@ -22,7 +22,7 @@ use stackc::ir::TargetKind;
 use stackc::Options;
 
 mod support;
-use support::{examples, in_ci, root};
+use support::{examples, in_ci, proxy_stack, root};
 
 /// Debian's caddy (2.6.2, the default target version), or `None` (with a loud NOT RUN)
 /// outside CI.
@@ -514,8 +514,8 @@ fn generated() -> Vec<(String, String)> {
             out.push((format!("hostile{}", out.len()), c));
         }
     }
-    out.push(("raw-directives".into(), caddyfile(&raw_stack())));
-    out.push(("listen".into(), caddyfile(&listen_stack())));
+    out.push(("raw-directives".into(), caddyfile(&proxy_stack("raw_directives"))));
+    out.push(("listen".into(), caddyfile(&proxy_stack("listen"))));
     for p in examples() {
         let text = std::fs::read_to_string(&p).unwrap();
         let stem = p.file_name().unwrap().to_string_lossy().replace(".stack.kdl", "");
@@ -636,13 +636,9 @@ fn template_overrides() {
 // ---------------------------------------------------------------------------------------
 // Raw directives (`site`/`route > caddy`): written as given, in their block.
 
-fn raw_stack() -> String {
-    std::fs::read_to_string(root().join("compiler/stackc/tests/proxy_stacks/raw_directives.stack.kdl")).unwrap()
-}
-
 #[test]
 fn raw_directives_are_written_into_their_block() {
-    let c = caddyfile(&raw_stack());
+    let c = caddyfile(&proxy_stack("raw_directives"));
     insta::assert_snapshot!("caddy_raw_directives", c);
     // The site's: in the site block, outside its `route`; the route's: in its `handle`.
     let site = block(&c, "shop.example.com {");
@@ -658,13 +654,9 @@ fn raw_directives_are_written_into_their_block() {
 // ---------------------------------------------------------------------------------------
 // Sites on ports of their own (`site > listen`).
 
-fn listen_stack() -> String {
-    std::fs::read_to_string(root().join("compiler/stackc/tests/proxy_stacks/listen.stack.kdl")).unwrap()
-}
-
 #[test]
 fn a_site_with_a_port_of_its_own_is_plain_http_there() {
-    let c = caddyfile(&listen_stack());
+    let c = caddyfile(&proxy_stack("listen"));
     insta::assert_snapshot!("caddy_listen", c);
     // The HTTPS site keeps Caddy's automatic HTTPS; the others are `http://host:port`.
     assert!(c.contains("\nshop.example.com {\n"), "{c}");

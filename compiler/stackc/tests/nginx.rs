@@ -16,7 +16,7 @@ use stackc::ir::TargetKind;
 use stackc::Options;
 
 mod support;
-use support::{examples, in_ci, root};
+use support::{examples, in_ci, proxy_stack, root};
 
 /// nginx, or `None` (with a loud NOT RUN) outside CI.
 fn require_nginx() -> Option<PathBuf> {
@@ -726,8 +726,8 @@ fn other_stacks_pass_nginx_t() {
             stacks.push((p.file_name().unwrap().to_string_lossy().replace('.', "-"), c));
         }
     }
-    stacks.push(("raw-directives".into(), conf(&raw_stack())));
-    stacks.push(("listen".into(), conf(&listen_stack())));
+    stacks.push(("raw-directives".into(), conf(&proxy_stack("raw_directives"))));
+    stacks.push(("listen".into(), conf(&proxy_stack("listen"))));
     let mut failures = Vec::new();
     for (name, c) in &stacks {
         if let Err(e) = nginx_t(&nginx, name, c) {
@@ -849,13 +849,9 @@ fn upstream_names_are_re_resolved_for_every_version() {
 // ---------------------------------------------------------------------------------------
 // Raw directives (`site`/`route > nginx`): written as given, in their block.
 
-fn raw_stack() -> String {
-    std::fs::read_to_string(root().join("compiler/stackc/tests/proxy_stacks/raw_directives.stack.kdl")).unwrap()
-}
-
 #[test]
 fn raw_directives_are_written_into_their_block() {
-    let c = conf(&raw_stack());
+    let c = conf(&proxy_stack("raw_directives"));
     insta::assert_snapshot!("nginx_raw_directives", c);
     let ds = parse(&c);
     let server = https_server(&ds, "shop.example.com");
@@ -879,7 +875,7 @@ fn raw_directives_are_written_into_their_block() {
 
 #[test]
 fn raw_directives_that_would_leave_their_block_are_refused_at_their_span() {
-    let base = raw_stack();
+    let base = proxy_stack("raw_directives");
     for bad in ["add_header X-A 1; }\nserver { listen 8081;", "location /x {", "add_header X-A 1"] {
         let src = base.replace("\"proxy_buffers 8 16k;\"", &format!("{bad:?}"));
         assert_ne!(src, base);
@@ -895,13 +891,9 @@ fn raw_directives_that_would_leave_their_block_are_refused_at_their_span() {
 // ---------------------------------------------------------------------------------------
 // Sites on ports of their own (`site > listen`).
 
-fn listen_stack() -> String {
-    std::fs::read_to_string(root().join("compiler/stackc/tests/proxy_stacks/listen.stack.kdl")).unwrap()
-}
-
 #[test]
 fn a_site_with_a_port_of_its_own_is_plain_http_there() {
-    let c = conf(&listen_stack());
+    let c = conf(&proxy_stack("listen"));
     insta::assert_snapshot!("nginx_listen", c);
     let ds = parse(&c);
     let listens = |s: &Directive| -> Vec<String> {

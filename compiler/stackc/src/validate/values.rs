@@ -697,30 +697,45 @@ pub fn promql_error_at(s: &str) -> Option<(usize, usize)> {
         .map(|(i, c)| (i, c.len_utf8()))
 }
 
+/// Where a scanner that reads a string once stands with quoted strings: the quote it is in
+/// (opened by the caller), and whether the last character was a `\` escape (none inside
+/// backticks).
+#[derive(Default)]
+struct Quoted {
+    quote: Option<char>,
+    escaped: bool,
+}
+
+impl Quoted {
+    /// Inside a quote: takes `c` (closing the quote on its match) and returns true.
+    fn take(&mut self, c: char) -> bool {
+        let Some(q) = self.quote else { return false };
+        if self.escaped {
+            self.escaped = false;
+        } else if c == '\\' && q != '`' {
+            self.escaped = true;
+        } else if c == q {
+            self.quote = None;
+        }
+        true
+    }
+}
+
 /// The byte offset of the `(` that is never closed (outside quoted strings).
 fn unclosed_paren(s: &str) -> Option<usize> {
     let mut open: Vec<usize> = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let mut quoted = Quoted::default();
     for (i, c) in s.char_indices() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' && q != '`' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
+        if quoted.take(c) {
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quoted.quote = Some(c),
+            '(' => open.push(i),
+            ')' => {
+                open.pop();
             }
-            None => match c {
-                '"' | '\'' | '`' => quote = Some(c),
-                '(' => open.push(i),
-                ')' => {
-                    open.pop();
-                }
-                _ => {}
-            },
+            _ => {}
         }
     }
     open.first().copied()
@@ -987,7 +1002,7 @@ pub fn raw_block(s: &str, dialect: Dialect) -> VResult<()> {
         return bad(format!("empty raw {target} directives"), "write the directives, or remove the node");
     }
     let mut depth: usize = 0;
-    let mut quote: Option<char> = None;
+    let mut quoted = Quoted::default();
     let mut escaped = false;
     let mut comment = false;
     // nginx's `${name}` is a variable, not a block.
@@ -1000,14 +1015,7 @@ pub fn raw_block(s: &str, dialect: Dialect) -> VResult<()> {
             prev = c;
             continue;
         }
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' && q != '`' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
-            }
+        if quoted.take(c) {
             last = c;
             prev = c;
             continue;
@@ -1017,7 +1025,7 @@ pub fn raw_block(s: &str, dialect: Dialect) -> VResult<()> {
         } else {
             match (c, dialect) {
                 ('\\', Dialect::Nginx) => escaped = true,
-                ('"' | '\'', Dialect::Nginx) | ('"' | '`', Dialect::Caddy) => quote = Some(c),
+                ('"' | '\'', Dialect::Nginx) | ('"' | '`', Dialect::Caddy) => quoted.quote = Some(c),
                 ('#', _) if prev.is_whitespace() || matches!(prev, ';' | '{' | '}') => comment = true,
                 ('{', Dialect::Nginx) if prev == '$' => var_brace = true,
                 ('}', Dialect::Nginx) if var_brace => var_brace = false,
@@ -1037,7 +1045,7 @@ pub fn raw_block(s: &str, dialect: Dialect) -> VResult<()> {
         }
         prev = c;
     }
-    if quote.is_some() {
+    if quoted.quote.is_some() {
         return bad(format!("a quote in the raw {target} directives is not closed"), "close the quoted string");
     }
     if depth > 0 {

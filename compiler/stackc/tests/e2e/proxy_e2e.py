@@ -399,6 +399,17 @@ def recv_all(s):
         data += chunk
 
 
+def plain_http_answer(port, host):
+    """The raw answer to `GET /` for `host` on a plain-HTTP port (b"" when the connection is
+    closed without one, as for a host no site serves there)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        try:
+            return recv_all(s)
+        except ConnectionResetError:
+            return b""
+
+
 def check_redirect_from():
     r = request("old.e2e.test", "/a/b?c=1")
     status_of(r, 301, "https://old.e2e.test")
@@ -648,12 +659,7 @@ def check_unknown_host():
     # No answer at all for a name no site serves: not another site's content, not a redirect
     # to https://<that name> (which a first server on port 80 would have given).
     unknown = "unknown.e2e.test"
-    with socket.create_connection(("127.0.0.1", PLAN["http_port"]), timeout=10) as s:
-        s.sendall(f"GET / HTTP/1.1\r\nHost: {unknown}\r\nConnection: close\r\n\r\n".encode())
-        try:
-            answer = recv_all(s)
-        except ConnectionResetError:
-            answer = b""
+    answer = plain_http_answer(PLAN["http_port"], unknown)
     expect(answer == b"", f"http://{unknown}: expected the connection closed without an answer, got {answer[:80]!r}")
     try:
         with socket.create_connection(("127.0.0.1", PLAN["https_port"]), timeout=10) as raw:
@@ -761,12 +767,7 @@ def check_site_on_its_own_port():
     expect(r.header("X-Content-Type-Options") == "nosniff", "the plain site lost the preset's headers")
     # The port serves no other site, and the site is not served on 80: no answer at all.
     for port, host in [(PLAIN_PORT, APP), (PLAN["http_port"], PLAIN)]:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-            s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-            try:
-                answer = recv_all(s)
-            except ConnectionResetError:
-                answer = b""
+        answer = plain_http_answer(port, host)
         expect(answer == b"", f"{host} answered on port {port}: {answer[:80]!r}")
 
 
