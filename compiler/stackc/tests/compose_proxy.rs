@@ -378,3 +378,11 @@ fn the_proxys_host_ports_clash_like_publishes_and_must_be_ports() {
     let out = build(bad, None);
     assert!(out.has("E0301", "`eighty` is not a port number"), "{:?}", out.codes);
 }
+
+/// A site on a port of its own is plain HTTP: `no-hsts` is not about it.
+#[test]
+fn a_plain_http_site_is_not_asked_for_hsts() {
+    let out = build("site \"status.internal\" {\n    listen 8081\n    route \"/\" to=\"web\"\n}\n", None);
+    assert!(out.has("W0110", "site `${domain}` is served over TLS without HSTS"), "{:?}", out.codes);
+    assert!(!out.has("W0110", "status.internal"), "{:?}", out.codes);
+}

@@ -105,7 +105,8 @@ fn no_hsts(nodes: &[Node], sink: &mut Sink) {
     {
         return;
     }
-    for site in top(nodes, "site").filter(|s| !sts(s)) {
+    // A site on a port of its own (`listen`) is plain HTTP: HSTS does not apply to it.
+    for site in top(nodes, "site").filter(|s| !sts(s) && s.child("listen").is_none()) {
         sink.push(
             Diagnostic::warning(code, format!("site `{}` is served over TLS without HSTS", site.arg_str(0).unwrap_or("?")))
                 .at(site.head_span(), "no `Strict-Transport-Security`")
