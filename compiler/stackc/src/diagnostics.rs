@@ -129,6 +129,7 @@ catalogue! {
     AlertsWithoutReceiver = "W0116" "alerts-without-receiver" "alerts without a receiver (`notify`, `email`, `pagerduty`): they fire where nobody is told";
     BackupUnmonitored = "W0117" "backup-unmonitored" "a backup that no alert watches";
     ImageNotPinned = "W0118" "image-not-pinned" "an image pinned by tag but not by digest (opt-in)";
+    RawProxyConfig = "W0119" "raw-proxy-config" "raw nginx or Caddy directives (`nginx`/`caddy` of a site or route), written verbatim and unchecked by stackc";
     UnknownTemplate = "E0213" "unknown-template" "`use` names a template that does not exist";
 }
 

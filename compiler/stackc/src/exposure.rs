@@ -103,13 +103,15 @@ pub fn rows(stack: &Stack) -> Vec<Row> {
     let mut out = Vec::new();
     if !stack.sites.is_empty() {
         // The ports compose's proxy publishes (`emit::ufw` derives the same).
-        let mut ports = vec![(80, Protocol::Tcp)];
+        let (http, https) = stack.proxy_plan.as_ref().map_or((80, 443), |p| (p.http_port.value, p.https_port.value));
+        let mut ports = vec![(http, Protocol::Tcp)];
         if scheme == "https" {
-            ports.push((443, Protocol::Tcp));
+            ports.push((https, Protocol::Tcp));
             if ufw::proxy_name(stack) == "caddy" {
-                ports.push((443, Protocol::Udp));
+                ports.push((https, Protocol::Udp));
             }
         }
+        ports.extend(stack.proxy_plan.iter().flat_map(|p| &p.site_ports).map(|p| (*p, Protocol::Tcp)));
         let hosts: Vec<String> =
             stack.sites.iter().filter_map(|s| s.hosts.first()).map(|h| h.render(|p| format!("${{{p}}}"))).collect();
         for (port, protocol) in ports {

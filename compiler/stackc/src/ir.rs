@@ -654,6 +654,11 @@ pub struct Proxy {
     pub cache: Option<ProxyCache>,
     /// `client-timeouts`, if written.
     pub client_timeouts: Option<ClientTimeouts>,
+    /// `networks`: the networks the proxy joins, as named (empty: chosen by the target).
+    pub networks: Vec<String>,
+    /// `ports http= https=`: the host ports the proxy is published on (may hold `${param}`).
+    pub http_port: Option<Text>,
+    pub https_port: Option<Text>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -725,6 +730,8 @@ pub struct Route {
     pub hide_headers: Vec<RouteHeader>,
     /// Timeouts, buffering, the proxy cache and `cache-control` (issue 11).
     pub handling: RouteHandling,
+    /// `nginx`/`caddy`: raw directives for the route's block in one target.
+    pub raw: Vec<RawDirectives>,
 }
 
 /// A route's timeouts, buffering, proxy cache and `Cache-Control` directives, as written.
@@ -771,6 +778,17 @@ pub struct ClientTimeouts {
     pub origin: Origin,
 }
 
+/// Raw directives (`site`/`route > nginx`, `caddy`) for one proxy target, written verbatim
+/// into that target's block: validation made sure they stay inside it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RawDirectives {
+    /// [`TargetKind::Nginx`] or [`TargetKind::Caddy`].
+    pub target: TargetKind,
+    /// One per argument; each may span lines.
+    pub directives: Vec<String>,
+    pub origin: Origin,
+}
+
 /// A header setting of a route, with where it is written.
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteHeader {
@@ -799,6 +817,10 @@ pub struct Site {
     pub body_limit: Option<Amount>,
     pub gzip: Option<bool>,
     pub origin: Origin,
+    /// `nginx`/`caddy`: raw directives for the site's block in one target.
+    pub raw: Vec<RawDirectives>,
+    /// `listen`: the port the site is served on over plain HTTP, instead of 80 and 443.
+    pub listen: Option<u16>,
 }
 
 #[derive(Debug, Clone, Serialize)]

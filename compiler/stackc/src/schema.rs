@@ -98,9 +98,19 @@ pub enum Kind {
     /// The name of a service or network, or a DNS alias: a [`Kind::Name`], or one with `_`
     /// (`app_db`) that compose users keep. Compose writes it as it is; Kubernetes refuses it.
     ComposeName,
+    /// Raw nginx directives for a server or location block, written verbatim: balanced
+    /// braces, every directive ended (`;` or a block).
+    RawNginx,
+    /// Raw Caddyfile directives for a site or route block, written verbatim: balanced braces.
+    RawCaddy,
 }
 
 impl Kind {
+    /// Written byte for byte into one target (raw proxy directives): no `${param}`.
+    pub fn verbatim(self) -> bool {
+        matches!(self, Kind::RawNginx | Kind::RawCaddy)
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Kind::Str => "a string".into(),
@@ -145,6 +155,8 @@ impl Kind {
             }
             Kind::Ref(r) => format!("the name of a {}", r.noun()),
             Kind::ComposeName => "a name (`[a-z][a-z0-9_-]*`)".into(),
+            Kind::RawNginx => "nginx directives, written verbatim (balanced braces, each ended by `;`)".into(),
+            Kind::RawCaddy => "Caddyfile directives, written verbatim (balanced braces)".into(),
         }
     }
 }
@@ -649,6 +661,8 @@ const ROUTE_KIDS: &[NodeSpec] = &[
     n("hide-header", "upstream response headers not passed to the client").rest("name", HeaderName, 1),
     CACHE_VALID,
     CACHE_CONTROL,
+    RAW_NGINX,
+    RAW_CADDY,
 ];
 
 /// How long the proxy cache keeps a response of one status (`proxy-cache=` is for 200, 301, 302).
@@ -675,6 +689,19 @@ const CACHE_CONTROL: NodeSpec = n("cache-control", "the Cache-Control header of 
     )
     .props(&[p("max-age", DUR), p("s-maxage", DUR), p("stale-while-revalidate", DUR), p("stale-if-error", DUR)]);
 
+/// The escape hatch (issue 11): directives the model does not cover, written verbatim into
+/// one proxy target's site or route block (and flagged by the `raw-proxy-config` lint).
+const RAW_NGINX: NodeSpec = n(
+    "nginx",
+    "raw nginx directives, written verbatim into this block of the nginx target only",
+)
+.rest("directive", RawNginx, 1);
+const RAW_CADDY: NodeSpec = n(
+    "caddy",
+    "raw Caddyfile directives, written verbatim into this block of the Caddy target only",
+)
+.rest("directive", RawCaddy, 1);
+
 const SITE: &[NodeSpec] = &[
     n("route", "send requests for a path to a service, static files, a redirect or a FastCGI application")
         .args(&[("path", RoutePath)], 1)
@@ -693,6 +720,10 @@ const SITE: &[NodeSpec] = &[
     n("body-limit", "largest request body").args(&[("size", Size)], 1),
     n("gzip", "compress responses").args(&[("on", Bool)], 1),
     n("redirect-from", "host names that redirect permanently to the site's first host").rest("host", Host, 1),
+    RAW_NGINX,
+    RAW_CADDY,
+    n("listen", "serve this site over plain HTTP on a port of its own instead of 80 and 443")
+        .args(&[("port", Port)], 1),
 ];
 
 const PROXY: &[NodeSpec] = &[
@@ -735,6 +766,13 @@ const PROXY: &[NodeSpec] = &[
     ]),
     n("client-timeouts", "how long the proxy waits for a client's request header and body")
         .props(&[p("header", DUR), p("body", DUR)]),
+    n(
+        "networks",
+        "the networks the proxy joins (its edge networks): by default the fewest that reach every routed service",
+    )
+    .rest("network", Ref(RefKind::Network), 1),
+    n("ports", "the host ports the proxy is published on, instead of 80 and 443")
+        .props(&[p("http", Port), p("https", Port)]),
 ];
 
 const FW_RULE_PROPS: &[PropSpec] = &[p("from", Cidr), p("protocol", PROTOCOLS), p("comment", Str)];
@@ -892,7 +930,7 @@ const BACKUP: &[NodeSpec] =
 
 /// Why the stack sets a lint's level, shown with its diagnostics; `service=` keeps the
 /// rule to the findings inside one service.
-const POLICY_PROPS: &[PropSpec] = &[p("reason", Str), p("service", Ref(RefKind::Service))];
+const POLICY_PROPS: &[PropSpec] = &[p("reason", Str), p("service", Ref(RefKind::Service)), p("site", Host)];
 const POLICY: &[NodeSpec] = &[
     n("deny", "make lints errors").rest("lint", Ref(RefKind::Lint), 1).props(POLICY_PROPS).merge(Merge::Whole),
     n("warn", "make lints warnings").rest("lint", Ref(RefKind::Lint), 1).props(POLICY_PROPS).merge(Merge::Whole),

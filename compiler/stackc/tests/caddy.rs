@@ -22,7 +22,7 @@ use stackc::ir::TargetKind;
 use stackc::Options;
 
 mod support;
-use support::{examples, in_ci, root};
+use support::{examples, in_ci, proxy_stack, root};
 
 /// Debian's caddy (2.6.2, the default target version), or `None` (with a loud NOT RUN)
 /// outside CI.
@@ -519,6 +519,8 @@ fn generated() -> Vec<(String, String)> {
             out.push((format!("hostile{}", out.len()), c));
         }
     }
+    out.push(("raw-directives".into(), caddyfile(&proxy_stack("raw_directives"))));
+    out.push(("listen".into(), caddyfile(&proxy_stack("listen"))));
     for p in examples() {
         let text = std::fs::read_to_string(&p).unwrap();
         let stem = p.file_name().unwrap().to_string_lossy().replace(".stack.kdl", "");
@@ -634,4 +636,42 @@ fn template_overrides() {
     let d = built.outcome.diagnostics.iter().find(|d| d.is_error()).expect("an error");
     assert!(d.message.contains("no template named `caddy/nope`"));
     assert!(d.help.as_deref().unwrap_or_default().contains("caddy/Caddyfile, caddy/route, caddy/tls, nginx/conf"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw directives (`site`/`route > caddy`): written as given, in their block.
+
+#[test]
+fn raw_directives_are_written_into_their_block() {
+    let c = caddyfile(&proxy_stack("raw_directives"));
+    insta::assert_snapshot!("caddy_raw_directives", c);
+    // The site's: in the site block, outside its `route`; the route's: in its `handle`.
+    let site = block(&c, "shop.example.com {");
+    let before_route = &site[..site.find("\troute {").expect("the site's route block")];
+    assert!(before_route.contains("\t@old header_regexp User-Agent (?i)(msie\\s[2-9]\\.|badbot)\n"), "{c}");
+    assert!(before_route.contains("\theader X-Raw-Site \"shop\"\n"), "{c}");
+    let api = block(&c, "handle /api/* {");
+    assert!(api.contains("\t\t\trequest_header X-Tenant shop\n"), "{api}");
+    // None of nginx's.
+    assert!(!c.contains("proxy_buffer") && !c.contains("X-Legacy") && !c.contains("$http_user_agent"), "{c}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Sites on ports of their own (`site > listen`).
+
+#[test]
+fn a_site_with_a_port_of_its_own_is_plain_http_there() {
+    let c = caddyfile(&proxy_stack("listen"));
+    insta::assert_snapshot!("caddy_listen", c);
+    // The HTTPS site keeps Caddy's automatic HTTPS; the others are `http://host:port`.
+    assert!(c.contains("\nshop.example.com {\n"), "{c}");
+    assert!(c.contains("\nhttp://status.internal:8081 {\n"), "{c}");
+    assert!(c.contains("\nhttp://wiki.internal:8082 {\n") && c.contains("\nhttp://docs.internal:8082 {\n"), "{c}");
+    let status = block(&c, "http://status.internal:8081 {");
+    assert!(!status.contains("Strict-Transport-Security"), "{status}");
+    let redirect = block(&c, "http://uptime.internal:8081 {");
+    assert!(redirect.contains("redir * \"http://status.internal:8081{uri}\" 301"), "{redirect}");
+    // Each own port aborts the hosts it does not serve, once.
+    assert_eq!(c.matches("\nhttp://:8081 {\n\tabort\n}").count(), 1, "{c}");
+    assert_eq!(c.matches("\nhttp://:8082 {\n\tabort\n}").count(), 1, "{c}");
 }

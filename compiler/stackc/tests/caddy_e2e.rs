@@ -31,6 +31,7 @@ use stackc::Options;
 mod harness;
 use harness::{
     has_ipv6, namespace, run_sandboxed, upstreams, AUTH_HOST, AUTH_PASSWORD, AUTH_USER, HTTPS_PORT, HTTP_PORT,
+    PLAIN_PORT,
 };
 
 /// The variable the Caddyfile reads the basic-auth hash from (`caddy hash-password`'s output).
@@ -153,6 +154,7 @@ fn caddy_serves_the_e2e_stack() {
         },
         "http_port": HTTP_PORT,
         "https_port": HTTPS_PORT,
+        "plain_port": PLAIN_PORT,
         // Written by Caddy when it starts: the script waits for it.
         "ca_file": dir.join("data/pki/authorities/local/root.crt"),
         "hosts": hosts,

@@ -331,3 +331,81 @@ fn the_generated_proxy_services_run_with_a_read_only_root() {
     assert_eq!(c["services"]["caddy"]["read_only"], json!(true));
     assert_eq!(c["services"]["caddy"]["tmpfs"], json!(["/tmp"]));
 }
+
+// ---------------------------------------------------------------------------------------
+// `proxy > networks`: the proxy's networks as the stack names them.
+
+#[test]
+fn the_proxy_joins_the_networks_the_stack_names() {
+    // `back` alone reaches `api` but not `web` (on `front` only): refused at the node.
+    let out = build("proxy {\n    networks \"back\"\n}\ntargets {\n    compose\n    nginx\n}\n", None);
+    assert!(
+        out.has("E0501", "the proxy joins `back`, but `web`, which a route goes to, is on `front` only"),
+        "{:?}",
+        out.codes
+    );
+    assert_eq!(out.errors().len(), 1, "{:?}", out.codes);
+    // Named, they are joined as named (and in that order), even where fewer would do.
+    let out = build("proxy {\n    networks \"back\" \"front\"\n}\ntargets {\n    compose\n    nginx\n}\n", None);
+    assert!(out.errors().is_empty(), "{:?}", out.codes);
+    let Some(c) = out.compose() else { return };
+    assert_eq!(c["services"]["nginx"]["networks"], json!(["back", "front"]));
+    assert_eq!(c["services"]["certbot"]["networks"], json!(["back", "front"]));
+}
+
+// ---------------------------------------------------------------------------------------
+// `site > listen`: a site on a port of its own; compose publishes it and UFW opens it.
+
+#[test]
+fn a_sites_own_port_is_published_and_opened() {
+    let extra = "site \"status.internal\" {\n    listen 8081\n    route \"/\" to=\"web\"\n}\nsite \"wiki.internal\" {\n    listen 8081\n    route \"/\" to=\"api\"\n}\nfirewall {\n}\ntargets {\n    compose\n    nginx\n    ufw\n}\n";
+    let out = build(extra, None);
+    assert!(out.errors().is_empty(), "{:?}", out.codes);
+    let ufw = out.file("ufw/ufw.sh").expect("the UFW script");
+    assert_eq!(ufw.matches("ufw allow 8081/tcp comment").count(), 1, "once for both sites:\n{ufw}");
+    let Some(c) = out.compose() else { return };
+    assert_eq!(c["services"]["nginx"]["ports"], json!(["80:80", "443:443", "8081:8081"]));
+    // 443 is the proxy's HTTPS port; another publish of the site's port clashes with it.
+    let out = build("site \"x.internal\" {\n    listen 443\n    route \"/\" to=\"web\"\n}\n", None);
+    assert!(out.has("E0404", "a site cannot listen on 443 over plain HTTP"), "{:?}", out.codes);
+    let clash = "site \"x.internal\" {\n    listen 8081\n    route \"/\" to=\"web\"\n}\nservice \"other\" {\n    image \"ghcr.io/acme/other:1\"\n    port 9000\n    publish 8081 target=9000\n}\n";
+    let out = build(clash, None);
+    assert!(out.codes.iter().any(|(_, c, _)| c == "E0404"), "{:?}", out.codes);
+}
+
+// ---------------------------------------------------------------------------------------
+// `proxy > ports`: the host ports the proxy is published on.
+
+#[test]
+fn the_proxys_host_ports_are_settable_and_followed() {
+    let extra = "param \"http-port\" default=\"8080\" env=\"HTTP_PORT\"\nproxy {\n    ports http=\"${http-port}\" https=8443\n}\nfirewall {\n}\ntargets {\n    compose\n    caddy\n    ufw\n}\n";
+    let out = build(extra, None);
+    assert!(out.errors().is_empty(), "{:?}", out.codes);
+    let ufw = out.file("ufw/ufw.sh").expect("the UFW script");
+    for rule in ["ufw allow 8080/tcp comment", "ufw allow 8443/tcp comment", "ufw allow 8443/udp comment"] {
+        assert!(ufw.contains(rule), "{rule}:\n{ufw}");
+    }
+    assert!(!ufw.contains("ufw allow 80/tcp") && !ufw.contains("ufw allow 443/tcp"), "{ufw}");
+    // The script opens the param's default; compose reads the deploy environment.
+    assert!(out.has("W0501", "UFW opens port 8080 for the proxy's 80: param `http-port`"), "{:?}", out.codes);
+    let Some(c) = out.compose() else { return };
+    assert_eq!(c["services"]["caddy"]["ports"], json!(["${HTTP_PORT:-8080}:80", "8443:443", "8443:443/udp"]));
+}
+
+#[test]
+fn the_proxys_host_ports_clash_like_publishes_and_must_be_ports() {
+    let clash = "proxy {\n    ports https=9000\n}\nservice \"other\" {\n    image \"ghcr.io/acme/other:1\"\n    port 9000\n    publish 9000\n}\n";
+    let out = build(clash, None);
+    assert!(out.codes.iter().any(|(_, c, m)| c == "E0404" && m.contains("9000")), "{:?}", out.codes);
+    let bad = "param \"http-port\" default=\"eighty\"\nproxy {\n    ports http=\"${http-port}\"\n}\n";
+    let out = build(bad, None);
+    assert!(out.has("E0301", "`eighty` is not a port number"), "{:?}", out.codes);
+}
+
+/// A site on a port of its own is plain HTTP: `no-hsts` is not about it.
+#[test]
+fn a_plain_http_site_is_not_asked_for_hsts() {
+    let out = build("site \"status.internal\" {\n    listen 8081\n    route \"/\" to=\"web\"\n}\n", None);
+    assert!(out.has("W0110", "site `${domain}` is served over TLS without HSTS"), "{:?}", out.codes);
+    assert!(!out.has("W0110", "status.internal"), "{:?}", out.codes);
+}

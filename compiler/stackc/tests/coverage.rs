@@ -126,6 +126,10 @@ fn concerned(item: &Item) -> Vec<TargetKind> {
         // With nginx, certbot obtains the certificates: its commands are in the compose
         // output (init-certificates.sh), not in nginx's configuration.
         ["proxy", "tls"] if matches!(item.slot, Slot::Prop("email" | "acme-ca")) => vec![Nginx, Caddy, K8s, Compose],
+        // The networks the proxy container joins: compose's (Kubernetes has no such networks).
+        ["proxy", "networks"] => vec![Compose],
+        // The host ports the proxy container is published on: compose's, and UFW opens them.
+        ["proxy", "ports"] => vec![Compose, Ufw],
         ["proxy" | "site", ..] => vec![Nginx, Caddy, K8s],
         ["firewall", ..] => vec![Ufw],
         // A generated service's scrape settings are Prometheus' (its own scrape job), as a
@@ -273,6 +277,16 @@ const NOT_APPLICABLE: &[(&str, Option<&str>, &str)] = &[
          `a_service_without_image_takes_the_defaults_image`)",
     ),
     (
+        "> nginx [directive…]",
+        Some("caddy"),
+        "raw nginx directives are for the nginx target only; the Caddy target has its own (`caddy`)",
+    ),
+    (
+        "> caddy [directive…]",
+        Some("nginx"),
+        "raw Caddyfile directives are for the Caddy target only; the nginx target has its own (`nginx`)",
+    ),
+    (
         "stack > domain",
         Some("k8s"),
         "`domain` is the host of a site that names none; the base's site names its host (a site without one is \
@@ -367,6 +381,8 @@ fn values(kind: Kind) -> [String; 2] {
             let [a, b] = declared(r);
             pair(a, b)
         }
+        Kind::RawNginx => pair("add_header X-Cov-A 1;", "add_header X-Cov-B 1;"),
+        Kind::RawCaddy => pair("header X-Cov-A 1", "header X-Cov-B 1"),
     }
 }
 

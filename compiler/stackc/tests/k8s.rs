@@ -1532,3 +1532,51 @@ targets {
     let (files, _) = build(&src.replace("k8s ingress-namespace", "k8s network-policies=#false ingress-namespace"));
     assert!(!files.iter().any(|f| f.path.contains("networkpolicy")));
 }
+
+// ---------------------------------------------------------------------------------------
+// The Ingress reads the proxy plan (`ir/proxy.rs`), as nginx and Caddy do.
+
+/// A zone without `burst=` allows no burst in nginx and Caddy; ingress-nginx allows five
+/// times the rate unless told otherwise: the Ingress sets the smallest multiplier it takes,
+/// and says what remains.
+#[test]
+fn a_zone_without_burst_gets_the_smallest_multiplier() {
+    let src = SITES.replace(r#"rate-limit "api" rate="100r/s" burst=500"#, r#"rate-limit "api" rate="100r/s""#);
+    assert_ne!(src, SITES);
+    let (files, diags) = build(&src);
+    let main = file(&files, "k8s/ingress-shop-example-com.yaml");
+    assert!(main.contains("    nginx.ingress.kubernetes.io/limit-burst-multiplier: \"1\"\n"), "{main}");
+    let has = |s: &str| diags.iter().any(|d| d.starts_with("W0501") && d.contains(s));
+    assert!(
+        has("rate limit `api`: ingress-nginx sets the burst as a multiple of the rate: 100 instead of 0"),
+        "{diags:#?}"
+    );
+}
+
+/// The route's upstream, port, limits and body limit are the plan's: a route to a service
+/// on a second port, the site's body limit over the proxy's and the route's over the site's.
+#[test]
+fn ingress_paths_are_the_plans_routes_in_the_order_written() {
+    let src = SITES
+        .replace(
+            "    port 8080 name=\"http\"\n    health http=\"/health\"\n",
+            "    port 8080 name=\"http\"\n    port 9090 name=\"admin\"\n    health http=\"/health\"\n",
+        )
+        .replace(
+            "site \"admin.example.com\" {\n    route \"/\" to=\"web\"\n",
+            "site \"admin.example.com\" {\n    body-limit \"2Mi\"\n    route \"/uploads/\" to=\"api\" port=\"admin\" body-limit=\"1Gi\"\n    route \"/\" to=\"web\"\n",
+        );
+    let (files, _) = build(&src);
+    let admin: String = files
+        .iter()
+        .filter(|f| f.path.starts_with("k8s/ingress-admin-example-com"))
+        .map(|f| f.contents.as_str())
+        .collect();
+    assert!(admin.contains("      - path: /uploads/\n        pathType: Prefix\n        backend:\n          service:\n            name: api\n            port:\n              number: 9090\n"), "{admin}");
+    assert!(admin.contains("    nginx.ingress.kubernetes.io/proxy-body-size: 1g\n"), "{admin}");
+    assert!(admin.contains("    nginx.ingress.kubernetes.io/proxy-body-size: 2m\n"), "{admin}");
+    // In the order written (nginx's), not the plan's match order: the first route's
+    // settings make the first Ingress.
+    let first = file(&files, "k8s/ingress-admin-example-com.yaml");
+    assert!(first.contains("      - path: /uploads/\n") && !first.contains("path: /\n"), "{first}");
+}

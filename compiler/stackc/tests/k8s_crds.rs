@@ -353,3 +353,21 @@ fn gateway_options_without_gateway_api_are_a_warning() {
         "{diags:#?}"
     );
 }
+
+/// What the HTTPRoute has no field for on a whole site, its own port and raw directives
+/// included, is a W0501 at the site.
+#[test]
+fn a_sites_port_and_raw_directives_are_reported_on_the_http_route() {
+    let src = routes_fixture().replacen(
+        "site \"shop.example.com\"",
+        "site \"plain.example.com\" {\n    listen 8081\n    nginx \"add_header X-A 1;\"\n    route \"/\" to=\"web\"\n}\nsite \"shop.example.com\"",
+        1,
+    );
+    assert_ne!(src, routes_fixture());
+    let (_, diags) = build_for(&src, vec![TargetKind::K8s]);
+    assert!(
+        diags.iter().any(|d| d.starts_with("W0501")
+            && d.contains("an HTTPRoute does not express `listen`, raw `nginx`/`caddy` directives")),
+        "{diags:#?}"
+    );
+}

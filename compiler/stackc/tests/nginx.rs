@@ -16,7 +16,7 @@ use stackc::ir::TargetKind;
 use stackc::Options;
 
 mod support;
-use support::{examples, in_ci, root};
+use support::{examples, in_ci, proxy_stack, root};
 
 /// nginx, or `None` (with a loud NOT RUN) outside CI.
 fn require_nginx() -> Option<PathBuf> {
@@ -736,6 +736,8 @@ fn other_stacks_pass_nginx_t() {
             stacks.push((p.file_name().unwrap().to_string_lossy().replace('.', "-"), c));
         }
     }
+    stacks.push(("raw-directives".into(), conf(&proxy_stack("raw_directives"))));
+    stacks.push(("listen".into(), conf(&proxy_stack("listen"))));
     let mut failures = Vec::new();
     for (name, c) in &stacks {
         if let Err(e) = nginx_t(&nginx, name, c) {
@@ -852,4 +854,96 @@ fn upstream_names_are_re_resolved_for_every_version() {
     assert!(!new.contains("$stackc_upstream"), "{new}");
     let (_, diags) = build(&src.replace(r#"nginx version="1.27""#, r#"nginx version="1.28""#));
     assert!(!diags.iter().any(|d| d.message.contains("only when it starts")), "{diags:#?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw directives (`site`/`route > nginx`): written as given, in their block.
+
+#[test]
+fn raw_directives_are_written_into_their_block() {
+    let c = conf(&proxy_stack("raw_directives"));
+    insta::assert_snapshot!("nginx_raw_directives", c);
+    let ds = parse(&c);
+    let server = https_server(&ds, "shop.example.com");
+    let block = server.block.as_ref().unwrap();
+    // The site's: in its HTTPS server, before the locations, as nginx reads them.
+    let raw_if = block.iter().find(|d| d.name == "if").expect("the site's raw `if`");
+    let inside = raw_if.block.as_ref().expect("the `if` block");
+    assert_eq!((inside[0].name.as_str(), &inside[0].args[..]), ("return", &["403".to_string()][..]), "{c}");
+    assert!(add_headers(block).contains(&("X-Raw-Site".into(), "shop".into())), "{c}");
+    // The route's: in its location, and only there; none of Caddy's.
+    let api = location(server, "/api/").block.as_ref().unwrap();
+    let names: Vec<&str> = api.iter().map(|d| d.name.as_str()).collect();
+    assert!(names.contains(&"proxy_buffer_size") && names.contains(&"proxy_buffers"), "{names:?}");
+    assert!(!c.contains("X-Tenant") && !c.contains("header_regexp"), "Caddy's raw directives reached nginx:\n{c}");
+    // A raw `add_header` in a location ends nginx's inheritance: the site's headers are repeated.
+    let legacy = add_headers(location(server, "/legacy/").block.as_ref().unwrap());
+    let names: Vec<&str> = legacy.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"X-Content-Type-Options") && names.contains(&"Strict-Transport-Security"), "{names:?}");
+    assert!(names.contains(&"X-Legacy"), "{names:?}");
+}
+
+#[test]
+fn raw_directives_that_would_leave_their_block_are_refused_at_their_span() {
+    let base = proxy_stack("raw_directives");
+    for bad in ["add_header X-A 1; }\nserver { listen 8081;", "location /x {", "add_header X-A 1"] {
+        let src = base.replace("\"proxy_buffers 8 16k;\"", &format!("{bad:?}"));
+        assert_ne!(src, base);
+        let (file, diags) = build(&src);
+        assert!(file.is_none(), "{bad:?} was written");
+        let e = diags.iter().find(|d| d.is_error()).unwrap_or_else(|| panic!("no error for {bad:?}"));
+        assert_eq!(e.code.as_str(), "E0318", "{bad:?}: {}", e.message);
+        let span = e.primary.as_ref().unwrap().span;
+        assert_eq!(&src[span.offset..span.end()], format!("{bad:?}"), "the error points at the directives");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sites on ports of their own (`site > listen`).
+
+#[test]
+fn a_site_with_a_port_of_its_own_is_plain_http_there() {
+    let c = conf(&proxy_stack("listen"));
+    insta::assert_snapshot!("nginx_listen", c);
+    let ds = parse(&c);
+    let listens = |s: &Directive| -> Vec<String> {
+        s.block.as_ref().unwrap().iter().filter(|d| d.name == "listen").map(|d| d.args.join(" ")).collect()
+    };
+    let named = |host: &str| -> Vec<&Directive> {
+        servers(&ds)
+            .into_iter()
+            .filter(|s| s.block.as_ref().unwrap().iter().any(|d| d.name == "server_name" && d.args[0] == host))
+            .collect()
+    };
+    // The HTTPS site keeps 443 (and 80, which redirects).
+    assert_eq!(
+        https_server(&ds, "shop.example.com")
+            .block
+            .as_ref()
+            .unwrap()
+            .iter()
+            .filter(|d| d.name == "ssl_certificate")
+            .count(),
+        1
+    );
+    // The others: one plain server each, on their port, without TLS, HSTS or a redirect.
+    for (host, port) in [("status.internal", "8081"), ("wiki.internal", "8082"), ("docs.internal", "8082")] {
+        let servers = named(host);
+        assert_eq!(servers.len(), 1, "{host}: {c}");
+        assert_eq!(listens(servers[0]), [port.to_string(), format!("[::]:{port}")], "{host}");
+        let block = servers[0].block.as_ref().unwrap();
+        assert!(!block.iter().any(|d| d.name.starts_with("ssl_")), "{host}");
+        assert!(!add_headers(block).iter().any(|(n, _)| n == "Strict-Transport-Security"), "{host}");
+    }
+    // `redirect-from` stays on the site's port, and redirects there.
+    let uptime = named("uptime.internal");
+    assert_eq!(listens(uptime[0]), ["8081", "[::]:8081"]);
+    let ret = uptime[0].block.as_ref().unwrap().iter().find(|d| d.name == "return").unwrap();
+    assert_eq!(ret.args, ["301", "http://status.internal:8081$request_uri"]);
+    // Each own port refuses the hosts it does not serve, once.
+    for port in ["8081", "8082"] {
+        let catch_all =
+            servers(&ds).into_iter().filter(|s| listens(s).contains(&format!("{port} default_server"))).count();
+        assert_eq!(catch_all, 1, "port {port}: {c}");
+    }
 }

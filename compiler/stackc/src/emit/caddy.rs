@@ -483,6 +483,8 @@ struct View {
     version: String,
     global: Vec<String>,
     sites: Vec<SiteV>,
+    /// The sites' own plain-HTTP ports (`site > listen`), each with a catch-all that aborts.
+    site_ports: Vec<u16>,
 }
 
 #[derive(Serialize)]
@@ -534,6 +536,8 @@ struct SiteV {
     basic_auth_directive: &'static str,
     basic_auth: Vec<UserV>,
     routes: Vec<RouteV>,
+    /// `site > caddy`: raw directives, one indented line each.
+    raw: Vec<String>,
 }
 
 #[derive(Serialize, Default, Clone)]
@@ -553,6 +557,8 @@ struct RouteV {
     files: Option<FilesV>,
     proxy: Option<ProxyV>,
     fastcgi: Option<fastcgi::FastCgiV>,
+    /// `route > caddy`: raw directives, one indented line each.
+    raw: Vec<String>,
 }
 
 #[derive(Serialize, Clone)]
@@ -652,7 +658,12 @@ fn route_view(
 ) -> RouteV {
     let index = r.index + 1;
     let name = format!("route{index}");
-    let mut v = RouteV { directive: "handle", skip_log: !r.access_log, ..RouteV::default() };
+    let mut v = RouteV {
+        directive: "handle",
+        skip_log: !r.access_log,
+        raw: raw_lines(&r.raw, TargetKind::Caddy, "\t\t\t"),
+        ..RouteV::default()
+    };
     let strip = r.strip_prefix && !r.internal && matches!(r.action, PlanAction::Proxy { .. });
     // Files under a prefix are served like nginx's `alias`: the prefix is stripped and the
     // rest looked up under the root.
@@ -802,7 +813,12 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
         };
         (!args.is_empty() || protocols.is_some()).then_some(TlsV { args, protocols })
     };
-    let scheme = if https { "" } else { "http://" };
+    // A site with a port of its own is plain HTTP there, whatever the proxy's TLS.
+    let address = |site: &PlanSite, host: &str| match (site.https, site.port) {
+        (true, _) => host.to_string(),
+        (false, 80) => format!("http://{host}"),
+        (false, port) => format!("http://{host}:{port}"),
+    };
     let mut used_names: Vec<String> = Vec::new();
     let sites = plan
         .sites
@@ -812,12 +828,16 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
             let hosts: Vec<String> =
                 site.hosts.iter().map(|h| render_text(stack, h, Ctx::Plain).unwrap_or_default()).collect();
             let first = hosts.first().cloned().unwrap_or_default();
-            let addresses = hosts.iter().map(|h| format!("{scheme}{h}")).collect::<Vec<_>>().join(", ");
+            let addresses = hosts.iter().map(|h| address(site, h)).collect::<Vec<_>>().join(", ");
             let redirect_hosts: Vec<String> =
                 site.redirect_from.iter().map(|h| render_str(stack, h, Ctx::Plain).unwrap_or_default()).collect();
             let redirect = (!redirect_hosts.is_empty()).then(|| RedirectV {
-                addresses: redirect_hosts.iter().map(|h| format!("{scheme}{h}")).collect::<Vec<_>>().join(", "),
-                target: token(&format!("{}://{first}{{uri}}", if https { "https" } else { "http" })),
+                addresses: redirect_hosts.iter().map(|h| address(site, h)).collect::<Vec<_>>().join(", "),
+                target: token(&if site.https {
+                    format!("https://{first}{{uri}}")
+                } else {
+                    format!("{}{{uri}}", address(site, &first))
+                }),
             });
             let headers = site
                 .headers
@@ -885,7 +905,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
             SiteV {
                 addresses,
                 redirect,
-                tls: tls(&first),
+                tls: if site.https { tls(&first) } else { None },
                 headers,
                 gzip: site.gzip,
                 body_limit_errors: body_limit.is_some() || routes.iter().any(|r| r.body_limit.is_some()),
@@ -897,6 +917,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 basic_auth_directive: basic_auth_directive(&version),
                 basic_auth,
                 routes,
+                raw: raw_lines(&site.raw, TargetKind::Caddy, "\t"),
             }
         })
         .collect();
@@ -907,7 +928,13 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
         let (a, b) = version_tuple(&version);
         format!("{a}.{b}")
     };
-    View { header: super::header("#", stack).trim_end().to_string(), version, global, sites }
+    View {
+        header: super::header("#", stack).trim_end().to_string(),
+        version,
+        global,
+        sites,
+        site_ports: plan.site_ports.clone(),
+    }
 }
 
 /// The Caddyfile, rendered from the templates with `opts.templates`' overrides; `Err` with

@@ -377,6 +377,8 @@ struct View {
 struct CatchAllV {
     https: bool,
     http2_on: bool,
+    /// The sites' own plain-HTTP ports (`site > listen`): refused the same way.
+    ports: Vec<u16>,
 }
 
 #[derive(Serialize)]
@@ -408,6 +410,8 @@ struct UpstreamV {
 #[derive(Serialize)]
 struct SiteV {
     https: bool,
+    /// The port of a plain-HTTP site (80, or its `listen` port).
+    http_port: u16,
     http2_on: bool,
     /// `https://<first host>$request_uri` (or `http://`), for `redirect-from` hosts.
     redirect_target: String,
@@ -428,6 +432,8 @@ struct SiteV {
     locations: Vec<LocationV>,
     /// Named locations that answer the `respond`/`redirect` routes of a site with basic auth.
     named: Vec<NamedV>,
+    /// `site > nginx`: raw directives, one indented line each.
+    raw: Vec<String>,
 }
 
 /// `return` runs in the rewrite phase, before `auth_basic` (access phase): behind basic
@@ -476,6 +482,8 @@ struct LocationV {
     files: Option<FilesV>,
     proxy: Option<ProxyV>,
     fastcgi: Option<fastcgi::FastCgiV>,
+    /// `route > nginx`: raw directives, one indented line each.
+    raw: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -600,8 +608,11 @@ fn location(
     if r.cache_control.is_some() {
         hide_headers.push("Cache-Control".into());
     }
-    // nginx drops every inherited `add_header` in a location that has one of its own: repeat them.
-    let headers = if own_headers.is_empty() {
+    // nginx drops every inherited `add_header` in a location that has one of its own (raw
+    // directives too): repeat them.
+    let raw = raw_lines(&r.raw, TargetKind::Nginx, "        ");
+    let raw_adds_header = raw.iter().any(|l| l.trim_start().starts_with("add_header"));
+    let headers = if own_headers.is_empty() && !raw_adds_header {
         Vec::new()
     } else {
         let mut all: Vec<HeaderV> = server_headers
@@ -629,6 +640,7 @@ fn location(
         files: None,
         proxy: None,
         fastcgi: None,
+        raw,
     };
     match &r.action {
         PlanAction::Respond { status } => loc.ret = Some(ReturnV { status: *status, url: None }),
@@ -747,6 +759,8 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
         .iter()
         .zip(deny_vars)
         .map(|(site, deny_var)| {
+            // A site with a port of its own is plain HTTP, whatever the proxy's TLS.
+            let https = site.https;
             let names: Vec<String> = site.hosts.iter().map(|h| render_text(stack, h).unwrap_or_default()).collect();
             let redirect_names: Vec<String> =
                 site.redirect_from.iter().map(|h| render_str(stack, h).unwrap_or_default()).collect();
@@ -783,8 +797,13 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
             }
             SiteV {
                 https,
+                http_port: site.port,
                 http2_on,
-                redirect_target: format!("{}://{first}$request_uri", if https { "https" } else { "http" }),
+                redirect_target: match (https, site.port) {
+                    (true, _) => format!("https://{first}$request_uri"),
+                    (false, 80) => format!("http://{first}$request_uri"),
+                    (false, port) => format!("http://{first}:{port}$request_uri"),
+                },
                 http_names: names.iter().chain(&redirect_names).cloned().collect(),
                 names,
                 redirect_names,
@@ -798,6 +817,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 auth_file: (!site.basic_auth.is_empty()).then(|| format!("/etc/nginx/htpasswd/{first}")),
                 locations,
                 named,
+                raw: raw_lines(&site.raw, TargetKind::Nginx, "    "),
             }
         })
         .collect();
@@ -814,7 +834,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
         websocket: plan.websocket,
         geos,
         upstreams,
-        catch_all: CatchAllV { https, http2_on },
+        catch_all: CatchAllV { https, http2_on, ports: plan.site_ports.clone() },
         sites,
         http_directives: handling::http_directives(plan),
     }

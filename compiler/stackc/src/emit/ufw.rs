@@ -200,14 +200,19 @@ fn derived(stack: &Stack) -> Vec<Rule> {
                 origin: site,
             })
         };
+        // The host ports compose publishes the proxy on (`proxy > ports`, 80 and 443 by default).
+        let (http, https) = stack.proxy_plan.as_ref().map_or((80, 443), |p| (p.http_port.value, p.https_port.value));
         if tls(stack) {
-            add(80, Protocol::Tcp, "http (ACME, redirect to https)");
-            add(443, Protocol::Tcp, "https");
+            add(http, Protocol::Tcp, "http (ACME, redirect to https)");
+            add(https, Protocol::Tcp, "https");
             if caddy_serves_sites(stack) {
-                add(443, Protocol::Udp, "http/3");
+                add(https, Protocol::Udp, "http/3");
             }
         } else {
-            add(80, Protocol::Tcp, "http");
+            add(http, Protocol::Tcp, "http");
+        }
+        for port in stack.proxy_plan.iter().flat_map(|p| &p.site_ports) {
+            add(*port, Protocol::Tcp, "http (a site's own port)");
         }
     }
     for (service, p) in public_publishes(stack) {
@@ -225,9 +230,37 @@ fn derived(stack: &Stack) -> Vec<Rule> {
 }
 
 /// What UFW cannot do for this stack: rules UFW merges, and comments UFW cannot hold.
+/// `proxy > ports` from a param that the deploy environment sets: compose publishes the
+/// proxy on its value there, the script opens the port it has when the stack is built.
+fn proxy_port_params(stack: &Stack) -> Vec<Diagnostic> {
+    let (Some(plan), Some(origin)) = (&stack.proxy_plan, stack.proxy_origins.get("ports")) else { return Vec::new() };
+    let mut out = Vec::new();
+    for port in [&plan.http_port, &plan.https_port] {
+        let from_env = port.host.0.iter().find_map(|piece| match piece {
+            Piece::Param(p) if stack.params.get(p).is_some_and(|p| p.env.is_some()) => Some(p),
+            _ => None,
+        });
+        if let Some(name) = from_env {
+            out.push(
+                Diagnostic::warning(
+                    Code::TargetApproximation,
+                    format!(
+                        "UFW opens port {} for the proxy's {}: param `{name}` may publish it on another port at deploy time",
+                        port.value, port.container
+                    ),
+                )
+                .at(origin_span(*origin), "the proxy's host ports")
+                .help("build the script with the deployed value as the param's default, or give the port as a number"),
+            );
+        }
+    }
+    out
+}
+
 pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let Some(fw) = &stack.firewall else { return out };
+    out.extend(proxy_port_params(stack));
     for (i, r) in fw.rules.iter().enumerate() {
         let span = origin_span(r.origin);
         let key = (r.port, r.protocol, r.from.as_deref());

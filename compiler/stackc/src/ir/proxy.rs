@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::{BasicAuth, Match, Origin, Text, Tls};
+use super::{BasicAuth, Match, Origin, RawDirectives, TargetKind, Text, Tls};
 
 /// The nginx version assumed without `targets { nginx version=… }` (the nginx file's syntax
 /// and the compose image's tag): the stable line of 2025 (1.22, Debian 12's, is out of support).
@@ -38,6 +38,17 @@ pub struct ProxyPlan {
     pub cache_zone: Option<CacheZone>,
     /// `proxy > client-timeouts`: how long the proxy waits for a request's header and body.
     pub client_timeouts: Option<PlanClientTimeouts>,
+    /// The networks the proxy joins as the stack names them (`proxy > networks`); empty: the
+    /// fewest through which it reaches every routed service (chosen where the routed services'
+    /// networks are known, compose).
+    pub networks: Vec<String>,
+    /// The sites' own plain-HTTP ports (`site > listen`), other than 80, once each in site
+    /// order: the proxy listens on and publishes them too.
+    pub site_ports: Vec<u16>,
+    /// The host ports the proxy's 80 and 443 are published on (`proxy > ports`; 80 and 443
+    /// by default), as written (a `${param}` stays one), and their compile-time values.
+    pub http_port: PublishedPort,
+    pub https_port: PublishedPort,
 }
 
 /// The zone responses are cached in: on disk under `path`, its keys in `size` bytes of
@@ -85,6 +96,15 @@ pub struct PlanCache {
     /// The response header that tells whether the cache answered (HIT, MISS, BYPASS, …).
     pub status_header: String,
     pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishedPort {
+    pub host: Text,
+    /// The host port with params at their compile-time values (what UFW opens).
+    pub value: u16,
+    /// The container port it reaches: 80 or 443.
+    pub container: u16,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -146,6 +166,13 @@ pub struct PlanSite {
     /// In match order: exact paths, regular expressions as written, prefixes longest first.
     pub routes: Vec<PlanRoute>,
     pub origin: Origin,
+    /// Raw directives for the site's block, per target (each target writes its own).
+    pub raw: Vec<RawDirectives>,
+    /// The port the site is served on: 443 (and 80, which redirects) with HTTPS, else 80, or
+    /// its own `listen` port over plain HTTP.
+    pub port: u16,
+    /// Whether this site is served over HTTPS: the proxy's TLS, unless it has a `listen` port.
+    pub https: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -180,6 +207,11 @@ pub struct PlanRoute {
     pub hide_headers: Vec<String>,
     /// Timeouts, buffering and cache use (issue 11).
     pub handling: PlanHandling,
+    /// Raw directives for the route's block, per target.
+    pub raw: Vec<RawDirectives>,
+    /// `buffering=` as written (`None`: the target's default; nginx buffers, ingress-nginx
+    /// does not).
+    pub buffering: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -214,6 +246,17 @@ impl ProxyPlan {
     pub fn upstream(&self, i: usize) -> &PlanUpstream {
         &self.upstreams[i]
     }
+}
+
+/// The lines of a site's or route's raw directives for one target, in order, each indented
+/// for the block they are written into (blank lines kept blank).
+pub fn raw_lines(raw: &[RawDirectives], target: TargetKind, indent: &str) -> Vec<String> {
+    raw.iter()
+        .filter(|r| r.target == target)
+        .flat_map(|r| &r.directives)
+        .flat_map(|d| d.trim_matches('\n').lines())
+        .map(|l| if l.trim().is_empty() { String::new() } else { format!("{indent}{}", l.trim_end()) })
+        .collect()
 }
 
 // What every proxy target checks the same way in the values it writes.

@@ -815,6 +815,9 @@ fn proxy_defaults() -> Proxy {
         mounts: Vec::new(),
         cache: None,
         client_timeouts: None,
+        networks: Vec::new(),
+        http_port: None,
+        https_port: None,
     }
 }
 
@@ -859,6 +862,9 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
     p.body_limit = n.child("body-limit").and_then(|b| b.arg(0)).and_then(|e| size_amount(cx, e));
     p.gzip = arg_bool(n.child("gzip"));
     p.mounts = mounts(cx, n);
+    p.networks = n.children_named("networks").flat_map(|x| x.args.iter().map(|a| a.value.display())).collect();
+    p.http_port = n.child("ports").and_then(|x| t(x, "http"));
+    p.https_port = n.child("ports").and_then(|x| t(x, "https"));
     for u in n.children_named("upstream") {
         p.upstreams.insert(
             u.arg_str(0).unwrap_or_default().to_string(),
@@ -981,6 +987,7 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
                     })
                     .collect(),
                 handling: route_handling(cx, r),
+                raw: raw_directives(r),
             })
         })
         .collect();
@@ -1003,6 +1010,8 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
         body_limit: n.child("body-limit").and_then(|b| b.arg(0)).and_then(|e| size_amount(cx, e)),
         gzip: n.child("gzip").and_then(|g| g.arg(0)?.value.as_bool()),
         origin: origin(n.span),
+        raw: raw_directives(n),
+        listen: n.child("listen").and_then(|l| u16::try_from(l.arg(0)?.value.as_int()?).ok()),
     }
 }
 
@@ -1019,6 +1028,21 @@ fn fastcgi_action(r: &Node, services: &IndexMap<&str, &Node>, service: String) -
         (None, _) => DEFAULT_FASTCGI_PORT,
     };
     Some(Action::FastCgi { service, port, root: s(r, "root")? })
+}
+
+/// The `nginx` and `caddy` children of a site or route. Validation refused `${…}` in them:
+/// only `$$` is unescaped.
+fn raw_directives(n: &Node) -> Vec<RawDirectives> {
+    [("nginx", TargetKind::Nginx), ("caddy", TargetKind::Caddy)]
+        .into_iter()
+        .flat_map(|(name, target)| {
+            n.children_named(name).map(move |r| RawDirectives {
+                target,
+                directives: r.args.iter().filter_map(|a| a.value.as_str()).map(|d| d.replace("$$", "$")).collect(),
+                origin: origin(r.span),
+            })
+        })
+        .collect()
 }
 
 fn firewall(n: &Node) -> Firewall {

@@ -48,7 +48,7 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
         .map(|site| PlanSite {
             hosts: site.hosts.clone(),
             redirect_from: site.redirect_from.clone(),
-            headers: site_headers(proxy, site, https),
+            headers: site_headers(proxy, site, https && site.listen.is_none()),
             body_limit: site.body_limit.value().or(proxy.body_limit.value()),
             gzip: site.gzip.unwrap_or(proxy.gzip),
             allow_from: site.allow_from.clone(),
@@ -58,8 +58,17 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
                 .map(|(index, r)| route(proxy, index, r, &upstream_of))
                 .collect(),
             origin: site.origin,
+            raw: site.raw.clone(),
+            https: https && site.listen.is_none(),
+            port: site.listen.unwrap_or(if https { 443 } else { 80 }),
         })
         .collect();
+    let mut site_ports: Vec<u16> = Vec::new();
+    for port in stack.sites.iter().filter_map(|s| s.listen).filter(|p| *p != 80) {
+        if !site_ports.contains(&port) {
+            site_ports.push(port);
+        }
+    }
     Some(ProxyPlan {
         https,
         tls: proxy.tls.clone(),
@@ -71,7 +80,19 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
         mounts: fastcgi::mounts(stack),
         cache_zone: handling::cache_zone(stack, proxy),
         client_timeouts: handling::client_timeouts(proxy),
+        networks: proxy.networks.clone(),
+        site_ports,
+        http_port: published(stack, proxy.http_port.as_ref(), 80),
+        https_port: published(stack, proxy.https_port.as_ref(), 443),
     })
+}
+
+/// A port of the proxy's container and the host port it is published on (`proxy > ports`).
+fn published(stack: &Stack, host: Option<&Text>, container: u16) -> PublishedPort {
+    let host = host.cloned().unwrap_or_else(|| Text::lit(container.to_string()));
+    // Validation checked the compile-time value is a port.
+    let value = stack.compile_time(&host).parse().unwrap_or(container);
+    PublishedPort { host, value, container }
 }
 
 fn route(proxy: &Proxy, index: usize, r: &Route, upstream_of: &dyn Fn(&str, u16) -> Option<usize>) -> PlanRoute {
@@ -103,6 +124,8 @@ fn route(proxy: &Proxy, index: usize, r: &Route, upstream_of: &dyn Fn(&str, u16)
         response_headers: r.response_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
         hide_headers: r.hide_headers.iter().map(|h| h.name.clone()).collect(),
         handling: handling::handling(r),
+        raw: r.raw.clone(),
+        buffering: r.buffering,
     }
 }
 

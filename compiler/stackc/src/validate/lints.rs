@@ -55,6 +55,7 @@ pub const LINTS: &[Lint] = &[
     Lint { code: Code::AlertsWithoutReceiver, default: Level::Warn },
     Lint { code: Code::BackupUnmonitored, default: Level::Allow },
     Lint { code: Code::ImageNotPinned, default: Level::Allow },
+    Lint { code: Code::RawProxyConfig, default: Level::Warn },
 ];
 
 /// Whether an environment variable's name says it holds a secret (`plaintext-secret`, and
@@ -92,7 +93,7 @@ pub struct Levels {
 struct Scoped {
     code: Code,
     level: Level,
-    /// The service node's span.
+    /// The span of the service's (`service=`) or site's (`site=`) node.
     span: Span,
     reason: Option<String>,
 }
@@ -101,17 +102,15 @@ impl LintConfig {
     /// The levels from the stack's `policy` nodes (validation reads the AST).
     pub fn levels(&self, nodes: &[Node]) -> Levels {
         let policy_rules = || nodes.iter().filter(|n| n.name.name == "policy").flat_map(|p| p.children());
-        let rules = policy_rules().filter(|r| r.prop("service").is_none()).flat_map(|rule| {
-            rule.args
-                .iter()
-                .filter_map(move |a| Some((a.value.as_str()?, rule.name.name.as_str(), rule.prop_str("reason"))))
-        });
+        let rules =
+            policy_rules().filter(|r| r.prop("service").is_none() && r.prop("site").is_none()).flat_map(|rule| {
+                rule.args
+                    .iter()
+                    .filter_map(move |a| Some((a.value.as_str()?, rule.name.name.as_str(), rule.prop_str("reason"))))
+            });
         let mut levels = self.resolve(rules);
         for rule in policy_rules() {
-            let Some(service) = rule.prop_str("service") else { continue };
-            let Some(svc) = nodes.iter().find(|n| n.name.name == "service" && n.arg_str(0) == Some(service)) else {
-                continue;
-            };
+            let Some(svc) = scope_node(nodes, rule) else { continue };
             let Some(level) = Level::parse(&rule.name.name) else { continue };
             for name in rule.args.iter().filter_map(|a| a.value.as_str()) {
                 let Some(l) = lint_by_name(name) else { continue };
@@ -153,6 +152,16 @@ impl LintConfig {
         }
         Levels { levels, reasons, policy_allowed, scoped: Vec::new() }
     }
+}
+
+/// The `service=` or `site=` (by its first host) node a policy rule is scoped to.
+fn scope_node<'a>(nodes: &'a [Node], rule: &Node) -> Option<&'a Node> {
+    let (kind, name) = match (rule.prop_str("service"), rule.prop_str("site")) {
+        (Some(service), _) => ("service", service),
+        (None, Some(host)) => ("site", host),
+        (None, None) => return None,
+    };
+    nodes.iter().find(|n| n.name.name == kind && n.arg_str(0) == Some(name))
 }
 
 /// The targets' W0501 warnings under the levels the stack's `policy` (lowered into the IR)

@@ -20,6 +20,7 @@ pub(super) fn check(nodes: &[Node], symbols: &Symbols, env: Option<&str>, sink: 
     alerts_without_receiver(nodes, sink);
     backup_unmonitored(nodes, sink);
     image_not_pinned(symbols, sink);
+    raw_proxy_config(nodes, sink);
 }
 
 /// An environment name that says production: `production`, `prod`, `prd`, `live`, or one
@@ -104,7 +105,8 @@ fn no_hsts(nodes: &[Node], sink: &mut Sink) {
     {
         return;
     }
-    for site in top(nodes, "site").filter(|s| !sts(s)) {
+    // A site on a port of its own (`listen`) is plain HTTP: HSTS does not apply to it.
+    for site in top(nodes, "site").filter(|s| !sts(s) && s.child("listen").is_none()) {
         sink.push(
             Diagnostic::warning(code, format!("site `{}` is served over TLS without HSTS", site.arg_str(0).unwrap_or("?")))
                 .at(site.head_span(), "no `Strict-Transport-Security`")
@@ -387,5 +389,36 @@ fn image_not_pinned(symbols: &Symbols, sink: &mut Sink) {
                 .at(img.span, "a tag can be pushed again")
                 .help(format!("pin the digest too: `{text}@sha256:…` (`docker buildx imagetools inspect {}` prints it); the tag stays for readers", image_base(text))),
         );
+    }
+}
+
+/// Raw directives of a site or route (the escape hatch): stackc writes them as given and
+/// checks only that they stay inside their block, so a reviewer is told where they are.
+fn raw_proxy_config(nodes: &[Node], sink: &mut Sink) {
+    let code = Code::RawProxyConfig;
+    if !sink.on(code) {
+        return;
+    }
+    for site in top(nodes, "site") {
+        let host = site.arg_str(0).unwrap_or("…");
+        let blocks = site.children().iter().map(|n| (n, None));
+        let route_blocks =
+            site.children_named("route").flat_map(|r| r.children().iter().map(move |n| (n, r.arg_str(0))));
+        for (raw, route) in blocks.chain(route_blocks) {
+            let target = match raw.name.name.as_str() {
+                "nginx" => "nginx",
+                "caddy" => "Caddy",
+                _ => continue,
+            };
+            let place = match route {
+                Some(path) => format!("route `{path}` of site `{host}`"),
+                None => format!("site `{host}`"),
+            };
+            sink.push(
+                Diagnostic::warning(code, format!("raw {target} directives in {place} are written verbatim: stackc does not check what they do"))
+                    .at(raw.head_span(), format!("written into the {target} configuration only"))
+                    .help(format!("prefer a setting of the language where one exists; once reviewed, silence it for this site with `policy {{ allow \"raw-proxy-config\" site=\"{host}\" }}`")),
+            );
+        }
     }
 }

@@ -396,17 +396,57 @@ fn publish_clashes(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     let selects = |t: &str| targets.is_some_and(|n| n.children().iter().any(|c| c.name.name == t));
     let caddy = selects("caddy") && !selects("nginx");
     if let Some(site) = nodes.iter().find(|n| n.name.name == "site") {
-        let ports: &[(i128, &str)] =
-            if caddy { &[(80, "tcp"), (443, "tcp"), (443, "udp")] } else { &[(80, "tcp"), (443, "tcp")] };
-        for &(port, proto) in ports {
-            binds.push(Bind {
-                addr: None,
-                port,
-                proto,
-                span: site.name.span,
-                owner: "the reverse proxy (sites publish 80 and 443)".into(),
+        // On the host ports of `proxy > ports` (a param at its compile-time value).
+        let ports_node = nodes.iter().filter(|n| n.name.name == "proxy").find_map(|p| p.child("ports"));
+        let host_port = |key: &str, default: i128| {
+            let e = ports_node.and_then(|n| n.prop(key));
+            let port = e.and_then(|e| match &e.value {
+                Value::Int(i) => Some(*i),
+                Value::String(s) => substitute(s, symbols)?.parse().ok(),
+                _ => None,
             });
+            (port.unwrap_or(default), e.map_or(site.name.span, |e| e.span))
+        };
+        let (http, https) = (host_port("http", 80), host_port("https", 443));
+        let owner = if (http.0, https.0) == (80, 443) {
+            "the reverse proxy (sites publish 80 and 443)".to_string()
+        } else {
+            format!("the reverse proxy (`proxy > ports`: {} and {})", http.0, https.0)
+        };
+        let mut ports = vec![(http, "tcp"), (https, "tcp")];
+        if caddy {
+            ports.push((https, "udp"));
         }
+        for ((port, span), proto) in ports {
+            binds.push(Bind { addr: None, port, proto, span, owner: owner.clone() });
+        }
+    }
+    // A site's own port (`site > listen`) is the proxy's too: once, however many sites use it.
+    let mut site_ports: Vec<i128> = Vec::new();
+    for listen in nodes.iter().filter(|n| n.name.name == "site").filter_map(|s| s.child("listen")) {
+        let Some(port) = listen.arg(0).and_then(|a| a.value.as_int()) else { continue };
+        if port == 443 {
+            diags.push(
+                Diagnostic::error(
+                    Code::PublishClash,
+                    "a site cannot listen on 443 over plain HTTP: it is the proxy's HTTPS port",
+                )
+                .at(listen.head_span(), "plain HTTP on the HTTPS port")
+                .help("leave `listen` out to serve the site over HTTPS on 443, or choose another port"),
+            );
+            continue;
+        }
+        if port == 80 || site_ports.contains(&port) {
+            continue;
+        }
+        site_ports.push(port);
+        binds.push(Bind {
+            addr: None,
+            port,
+            proto: "tcp",
+            span: listen.head_span(),
+            owner: format!("the reverse proxy (a site listens on {port})"),
+        });
     }
     let mut by_port: HashMap<(i128, &str), Vec<usize>> = HashMap::new();
     for (i, b) in binds.iter().enumerate() {
@@ -718,7 +758,10 @@ fn interpolated_values(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostic
     fn check(kind: Kind, e: &Entry, symbols: &Symbols, diags: &mut Diagnostics) {
         let Value::String(s) = &e.value else { return };
         // The literal text was checked as written; its error is not repeated here.
-        if !values::has_interpolation(s) || free_text(kind).is_some_and(|lines| values::text(s, lines).is_err()) {
+        if !values::has_interpolation(s)
+            || kind.verbatim()
+            || free_text(kind).is_some_and(|lines| values::text(s, lines).is_err())
+        {
             return;
         }
         let Some(resolved) = substitute(s, symbols) else {

@@ -712,30 +712,45 @@ pub fn promql_error_at(s: &str) -> Option<(usize, usize)> {
         .map(|(i, c)| (i, c.len_utf8()))
 }
 
+/// Where a scanner that reads a string once stands with quoted strings: the quote it is in
+/// (opened by the caller), and whether the last character was a `\` escape (none inside
+/// backticks).
+#[derive(Default)]
+struct Quoted {
+    quote: Option<char>,
+    escaped: bool,
+}
+
+impl Quoted {
+    /// Inside a quote: takes `c` (closing the quote on its match) and returns true.
+    fn take(&mut self, c: char) -> bool {
+        let Some(q) = self.quote else { return false };
+        if self.escaped {
+            self.escaped = false;
+        } else if c == '\\' && q != '`' {
+            self.escaped = true;
+        } else if c == q {
+            self.quote = None;
+        }
+        true
+    }
+}
+
 /// The byte offset of the `(` that is never closed (outside quoted strings).
 fn unclosed_paren(s: &str) -> Option<usize> {
     let mut open: Vec<usize> = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let mut quoted = Quoted::default();
     for (i, c) in s.char_indices() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' && q != '`' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
+        if quoted.take(c) {
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quoted.quote = Some(c),
+            '(' => open.push(i),
+            ')' => {
+                open.pop();
             }
-            None => match c {
-                '"' | '\'' | '`' => quote = Some(c),
-                '(' => open.push(i),
-                ')' => {
-                    open.pop();
-                }
-                _ => {}
-            },
+            _ => {}
         }
     }
     open.first().copied()
@@ -996,5 +1011,117 @@ mod tests {
         assert!(destination("backups").is_err());
         assert!(env_name("DATABASE_URL").is_ok());
         assert!(env_name("1X").is_err());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw proxy directives (the escape hatch of `site`/`route > nginx`/`caddy`).
+// ---------------------------------------------------------------------------------------
+
+/// The configuration language of raw directives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Nginx,
+    Caddy,
+}
+
+/// Raw directives that stay inside the block stackc writes them into: braces balanced
+/// outside quotes and comments (a `}` of its own would close stackc's server, location or
+/// site block and let the rest land outside it), quotes closed, and for nginx the last
+/// directive ended (`;` or `}`), or it would swallow the directive stackc writes next.
+pub fn raw_block(s: &str, dialect: Dialect) -> VResult<()> {
+    visible(s)?;
+    let (target, block) = match dialect {
+        Dialect::Nginx => ("nginx", "the server or location block"),
+        Dialect::Caddy => ("Caddy", "the site or route block"),
+    };
+    let bad = |message: String, help: &str| Err(err(Code::InvalidText, message).help(help.to_string()));
+    if s.trim().is_empty() {
+        return bad(format!("empty raw {target} directives"), "write the directives, or remove the node");
+    }
+    let mut depth: usize = 0;
+    let mut quoted = Quoted::default();
+    let mut escaped = false;
+    let mut comment = false;
+    // nginx's `${name}` is a variable, not a block.
+    let mut var_brace = false;
+    let mut prev = ' ';
+    let mut last = ' ';
+    for c in s.chars() {
+        if comment {
+            comment = c != '\n';
+            prev = c;
+            continue;
+        }
+        if quoted.take(c) {
+            last = c;
+            prev = c;
+            continue;
+        }
+        if escaped {
+            escaped = false;
+        } else {
+            match (c, dialect) {
+                ('\\', Dialect::Nginx) => escaped = true,
+                ('"' | '\'', Dialect::Nginx) | ('"' | '`', Dialect::Caddy) => quoted.quote = Some(c),
+                ('#', _) if prev.is_whitespace() || matches!(prev, ';' | '{' | '}') => comment = true,
+                ('{', Dialect::Nginx) if prev == '$' => var_brace = true,
+                ('}', Dialect::Nginx) if var_brace => var_brace = false,
+                ('{', _) => depth += 1,
+                ('}', _) if depth == 0 => {
+                    return bad(
+                        format!("this `}}` closes {block} that stackc writes the raw {target} directives into"),
+                        "balance the braces: raw directives must stay inside their block (quote a literal `}`)",
+                    );
+                }
+                ('}', _) => depth -= 1,
+                _ => {}
+            }
+        }
+        if !comment && !c.is_whitespace() {
+            last = c;
+        }
+        prev = c;
+    }
+    if quoted.quote.is_some() {
+        return bad(format!("a quote in the raw {target} directives is not closed"), "close the quoted string");
+    }
+    if depth > 0 {
+        return bad(
+            format!("{depth} `{{` in the raw {target} directives not closed"),
+            "close every block the directives open: the rest of stackc's configuration would land inside it",
+        );
+    }
+    if dialect == Dialect::Nginx && !matches!(last, ';' | '}') {
+        return bad(
+            "the last raw nginx directive is not ended by `;`".to_string(),
+            "end every nginx directive with `;`: the directive stackc writes next would become its arguments",
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod raw_block_tests {
+    use super::{raw_block, Dialect};
+
+    #[test]
+    fn raw_directives_must_stay_inside_their_block() {
+        let ok = |s: &str, d| assert!(raw_block(s, d).is_ok(), "{s:?}: {:?}", raw_block(s, d).err().map(|e| e.message));
+        let refused = |s: &str, d, part: &str| {
+            let e = raw_block(s, d).expect_err(s);
+            assert!(e.message.contains(part), "{s:?}: {}", e.message);
+        };
+        ok("add_header X-A 1;", Dialect::Nginx);
+        ok("if ($http_x) { return 403; }\nproxy_set_header X-B \"}\";", Dialect::Nginx);
+        ok("set $a \"${host}x\"; # a } in a comment\n", Dialect::Nginx);
+        ok("header X-A {host}\n@api path /api/*", Dialect::Caddy);
+        ok("handle_errors {\n\trespond \"}\" 500\n}", Dialect::Caddy);
+        refused("add_header X-A 1; }\nserver { listen 81;", Dialect::Nginx, "closes the server or location block");
+        refused("} header X-A 1 {", Dialect::Caddy, "closes the site or route block");
+        refused("location /x {", Dialect::Nginx, "not closed");
+        refused("add_header X-A \"1;", Dialect::Nginx, "quote");
+        refused("add_header X-A 1", Dialect::Nginx, "not ended by `;`");
+        refused("  ", Dialect::Caddy, "empty");
     }
 }

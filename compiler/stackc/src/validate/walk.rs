@@ -517,6 +517,13 @@ impl Walker<'_, '_> {
                     }
                 }
             }
+            if values::has_interpolation(s) && kind.verbatim() {
+                return self.diags.push(
+                    Diagnostic::error(Code::InvalidInterpolation, "raw proxy directives take no `${…}` params")
+                        .at(entry.span, "written verbatim into the proxy's configuration")
+                        .help("write the value itself (`$$` is a literal `$`; nginx's own variables are `$name`, without braces)"),
+                );
+            }
             if values::has_interpolation(s) {
                 // The literal parts reach the file whatever the params hold.
                 if let Some(Err(e)) = free_text(kind).map(|lines| values::text(s, lines)) {
@@ -745,7 +752,7 @@ pub const HEADER_VALUE_MAX: usize = 4096;
 /// (the other domains admit only their own alphabet).
 pub fn free_text(kind: Kind) -> Option<bool> {
     match kind {
-        Kind::Text | Kind::Scalar | Kind::Promql => Some(true),
+        Kind::Text | Kind::Scalar | Kind::Promql | Kind::RawNginx | Kind::RawCaddy => Some(true),
         Kind::Str
         | Kind::Path
         | Kind::AbsPath
@@ -804,6 +811,8 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
         Kind::Promql => values::promql(s),
         Kind::Destination => values::destination(s),
         Kind::Url => values::url(s),
+        Kind::RawNginx => values::raw_block(s, values::Dialect::Nginx),
+        Kind::RawCaddy => values::raw_block(s, values::Dialect::Caddy),
         Kind::Enum(words) => {
             if words.contains(&s) {
                 Ok(())
@@ -816,7 +825,16 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
             }
         }
         Kind::Cpus => values::cpus_str(s).map(|_| ()),
-        Kind::Port | Kind::PortRef | Kind::Int(..) | Kind::Number(..) | Kind::Bool | Kind::Scalar => Ok(()),
+        // A port from a param: its value, once substituted (a literal one is an integer).
+        Kind::Port => match s.trim().parse::<i128>() {
+            Ok(p) => values::port(p).map(|_| ()),
+            Err(_) => Err(ValueError {
+                code: Code::InvalidPort,
+                message: format!("`{s}` is not a port number"),
+                help: Some("give the param a default that is a port, 1-65535".into()),
+            }),
+        },
+        Kind::PortRef | Kind::Int(..) | Kind::Number(..) | Kind::Bool | Kind::Scalar => Ok(()),
     }
 }
 

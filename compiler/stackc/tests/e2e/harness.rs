@@ -12,6 +12,9 @@ use stackc::ir::{Action, Piece, Stack, Text};
 /// The proxy's ports on the test machine (80 and 443 need a privileged, shared port).
 pub const HTTP_PORT: u16 = 10080;
 pub const HTTPS_PORT: u16 = 10443;
+/// The port of the plain-HTTP site of `site.stack.kdl` (`site > listen`): used as written
+/// (the test's network namespace has every port free).
+pub const PLAIN_PORT: u16 = 18080;
 /// The basic-auth site of `site-auth.kdl` and its credentials.
 pub const AUTH_HOST: &str = "private.e2e.test";
 pub const AUTH_USER: &str = "e2e-user";

@@ -23,6 +23,7 @@ PLAN.json (written by the Rust test):
   env           (optional) environment variables added to the proxy's environment
   http_port     port of the plain-HTTP listeners (the config's 80)
   https_port    port of the HTTPS listeners (the config's 443)
+  plain_port    port of the plain-HTTP site plain.e2e.test (its `listen`, used as written)
   ca_file       certificate that the HTTPS listeners' certificates chain to (may be written
                 by the proxy when it starts: the script waits for it)
   hosts         the sites' host names (resolve to 127.0.0.1)
@@ -400,6 +401,17 @@ def recv_all(s):
         data += chunk
 
 
+def plain_http_answer(port, host):
+    """The raw answer to `GET /` for `host` on a plain-HTTP port (b"" when the connection is
+    closed without one, as for a host no site serves there)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        try:
+            return recv_all(s)
+        except ConnectionResetError:
+            return b""
+
+
 def check_redirect_from():
     r = request("old.e2e.test", "/a/b?c=1")
     status_of(r, 301, "https://old.e2e.test")
@@ -649,12 +661,7 @@ def check_unknown_host():
     # No answer at all for a name no site serves: not another site's content, not a redirect
     # to https://<that name> (which a first server on port 80 would have given).
     unknown = "unknown.e2e.test"
-    with socket.create_connection(("127.0.0.1", PLAN["http_port"]), timeout=10) as s:
-        s.sendall(f"GET / HTTP/1.1\r\nHost: {unknown}\r\nConnection: close\r\n\r\n".encode())
-        try:
-            answer = recv_all(s)
-        except ConnectionResetError:
-            answer = b""
+    answer = plain_http_answer(PLAN["http_port"], unknown)
     expect(answer == b"", f"http://{unknown}: expected the connection closed without an answer, got {answer[:80]!r}")
     try:
         with socket.create_connection(("127.0.0.1", PLAN["https_port"]), timeout=10) as raw:
@@ -820,6 +827,63 @@ def check_proxy_cache():
     expect(request(PTIME, "/fast/x").header("X-Cache-Status") is None, "X-Cache-Status on an uncached route")
 
 
+# Raw directives (`site`/`route > nginx`, `caddy`): the site raw.e2e.test of site.stack.kdl.
+
+RAW = "raw.e2e.test"
+
+
+def check_raw_directives():
+    kind = PLAN["kind"]
+    r = request(RAW, "/raw/x")
+    seen = upstream_saw(r, "api", "/raw/x", RAW, "route with raw directives")
+    # The route's raw request header, in the target's own spelling.
+    got = seen["headers"].get("x-raw-route")
+    expect(got == kind, f"the route's raw directive: the upstream saw X-Raw-Route {got!r}, expected {kind!r}")
+    # The site's raw response header, next to the stack's own headers.
+    expect(r.header("X-Raw-Site") == kind, f"the site's raw directive: X-Raw-Site {r.header('X-Raw-Site')!r}")
+    has_headers(r, {**STRICT, **COMMON}, "site with raw directives")
+    # A raw block (nginx `if`, a Caddy matcher) answers before the upstream.
+    before = len(hits("api", RAW))
+    r = request(RAW, "/raw/blocked", headers={"X-Raw-Block": "yes"})
+    status_of(r, 418, "the raw block's answer")
+    expect(len(hits("api", RAW)) == before, "the raw block's request reached the upstream")
+
+
+# ---------------------------------------------------------------------------------------
+# A site on a port of its own (`site > listen`): plain.e2e.test of site.stack.kdl.
+
+PLAIN = "plain.e2e.test"
+
+
+def plain_request(host, path):
+    port = PLAN["plain_port"]
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": f"{host}:{port}"})
+        r = conn.getresponse()
+        return Resp(r.status, r.headers, r.read())
+    finally:
+        conn.close()
+
+
+def check_site_on_its_own_port():
+    PLAIN_PORT = PLAN["plain_port"]
+    r = plain_request(PLAIN, "/plain/x")
+    status_of(r, 200, f"http://{PLAIN}:{PLAIN_PORT}/plain/x")
+    seen = r.json()
+    expect(seen["service"] == "api" and seen["path"] == "/plain/x", f"the plain site reached {seen['instance']} {seen['path']!r}")
+    # nginx's `$host` drops the port; Caddy passes the client's Host as it is.
+    host = seen["headers"].get("host")
+    expect(host in (PLAIN, f"{PLAIN}:{PLAIN_PORT}"), f"the upstream saw Host {host!r}")
+    # Plain HTTP there: no redirect to HTTPS, and no HSTS on it.
+    expect(r.header("Strict-Transport-Security") is None, "HSTS on a plain-HTTP site")
+    expect(r.header("X-Content-Type-Options") == "nosniff", "the plain site lost the preset's headers")
+    # The port serves no other site, and the site is not served on 80: no answer at all.
+    for port, host in [(PLAIN_PORT, APP), (PLAN["http_port"], PLAIN)]:
+        answer = plain_http_answer(port, host)
+        expect(answer == b"", f"{host} answered on port {port}: {answer[:80]!r}")
+
+
 PRIVATE_CHECKS = {"basic-auth", "body-limit-raised"}
 
 CHECKS = [
@@ -855,6 +919,8 @@ CHECKS = [
     ("read-timeout", "read-timeout= gives 504 when the upstream is slower; another route waits", check_read_timeout),
     ("streamed-upload", "request-buffering=#false passes a chunked body on before it is complete", check_streamed_upload),
     ("proxy-cache", "proxy-cache=: MISS then HIT without the upstream; BYPASS with credentials", check_proxy_cache),
+    ("raw-directives", "a site's and a route's raw directives take effect in their target", check_raw_directives),
+    ("site-own-port", "a site with `listen` answers over plain HTTP on its port, and only there", check_site_on_its_own_port),
     # Last: it retires the admin upstream's instance.
     ("re-resolve", "an upstream whose address changes is reached at its new one", check_upstream_re_resolved),
 ]
@@ -918,7 +984,8 @@ def wait_ready(proc, log):
             raise Failure(f"the proxy exited with {proc.returncode} before listening:\n{tail(log)}")
         try:
             socket.create_connection(("127.0.0.1", PLAN["http_port"]), timeout=1).close()
-            for host in PLAN["hosts"]:
+            # The plain-HTTP site on its own port has no certificate.
+            for host in (h for h in PLAN["hosts"] if h != PLAIN):
                 with socket.create_connection(("127.0.0.1", PLAN["https_port"]), timeout=1) as raw:
                     tls_context().wrap_socket(raw, server_hostname=host).close()
             return

@@ -22,6 +22,13 @@ pub fn examples() -> Vec<PathBuf> {
     v
 }
 
+/// A stack of `tests/proxy_stacks/` (the proxy targets' fixtures: `raw_directives`,
+/// `listen`), which tests/nginx.rs and tests/caddy.rs both build.
+pub fn proxy_stack(name: &str) -> String {
+    let path = root().join("compiler/stackc/tests/proxy_stacks").join(format!("{name}.stack.kdl"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Whether this is CI (`CI` set and not `0`/`false`): there a missing validator fails the
 /// test instead of printing NOT RUN.
 pub fn in_ci() -> bool {

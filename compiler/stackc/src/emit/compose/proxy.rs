@@ -5,7 +5,7 @@ use indexmap::IndexMap;
 
 use super::monitoring::{monitoring_networks, monitoring_services, push_all, MONITORING_NOT_RUN};
 use super::service::mount;
-use super::values::{env_secret, param};
+use super::values::{env_secret, param, render_plain};
 use super::*;
 
 /// The reverse proxy the compose file runs for the stack's sites.
@@ -84,8 +84,20 @@ impl ProxyPlan {
 }
 
 /// Routed services (the stack's and the monitoring services compose runs), in route order,
-/// and the networks they are on.
+/// and the networks the proxy joins: those `proxy > networks` names, else its edge networks.
 fn routed(stack: &Stack) -> (Vec<&str>, Vec<String>) {
+    let (services, per_service) = routed_networks(stack);
+    let named = stack.proxy_plan.as_ref().map(|p| p.networks.clone()).unwrap_or_default();
+    if !named.is_empty() {
+        return (services, named);
+    }
+    let per_service: Vec<&[String]> = per_service.iter().map(Vec::as_slice).collect();
+    let edge = edge_networks(stack, &services, &per_service);
+    (services, edge)
+}
+
+/// Routed services, in route order, each with the networks it is on.
+fn routed_networks(stack: &Stack) -> (Vec<&str>, Vec<Vec<String>>) {
     let generated = monitoring_services(stack);
     let mut services: Vec<&str> = Vec::new();
     for site in &stack.sites {
@@ -99,7 +111,7 @@ fn routed(stack: &Stack) -> (Vec<&str>, Vec<String>) {
         }
     }
     let monitoring = stack.monitoring.as_ref().map(|m| (m, monitoring_networks(stack, m)));
-    let mut per_service: Vec<&[String]> = Vec::new();
+    let mut per_service: Vec<Vec<String>> = Vec::new();
     for s in &services {
         let nets = match (stack.services.get(*s), &monitoring) {
             (Some(svc), _) => svc.networks.as_slice(),
@@ -112,9 +124,9 @@ fn routed(stack: &Stack) -> (Vec<&str>, Vec<String>) {
             }
             (None, None) => &[],
         };
-        per_service.push(nets);
+        per_service.push(nets.to_vec());
     }
-    (services.clone(), edge_networks(stack, &services, &per_service))
+    (services, per_service)
 }
 
 /// The fewest networks through which the proxy reaches every routed service, rather than
@@ -160,13 +172,19 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
     let certs = certificates(stack);
     let tls = certs != "none";
     let (routed, networks) = routed(stack);
-    let mut ports = vec!["80:80".to_string()];
+    // On the host ports of `proxy > ports` (80 and 443 by default); a param is read by compose.
+    let plan = stack.proxy_plan.as_ref()?;
+    let publish = |p: &crate::ir::proxy::PublishedPort| format!("{}:{}", render_plain(stack, &p.host), p.container);
+    let mut ports = vec![publish(&plan.http_port)];
     if tls {
-        ports.push("443:443".into());
+        ports.push(publish(&plan.https_port));
         if kind == ProxyKind::Caddy {
-            ports.push("443:443/udp".into());
+            ports.push(format!("{}/udp", publish(&plan.https_port)));
         }
     }
+    // The sites served on ports of their own (`site > listen`).
+    let site_ports = stack.proxy_plan.iter().flat_map(|p| &p.site_ports);
+    ports.extend(site_ports.map(|p| format!("{p}:{p}")));
     let depends_on =
         routed.iter().map(|s| (s.to_string(), CDepends { condition: "service_started" })).collect::<IndexMap<_, _>>();
     let mut volumes: Vec<CMount> = Vec::new();
@@ -430,8 +448,42 @@ pub(super) fn check_proxy(stack: &Stack) -> Vec<Diagnostic> {
             }
         }
     }
+    out.extend(check_named_networks(stack));
     // The htpasswd file `basic-auth` needs is reported by the nginx target (`nginx::check`).
     out
+}
+
+/// With `proxy > networks`, every routed service must be on one of them: the proxy would
+/// not reach it otherwise (a service without `networks` is on compose's default network).
+fn check_named_networks(stack: &Stack) -> Vec<Diagnostic> {
+    let named = stack.proxy_plan.as_ref().map(|p| p.networks.as_slice()).unwrap_or_default();
+    let Some(at) = stack.proxy_origins.get("networks").copied().filter(|_| !named.is_empty()) else {
+        return Vec::new();
+    };
+    let (services, per_service) = routed_networks(stack);
+    services
+        .iter()
+        .zip(&per_service)
+        .filter(|(_, nets)| !nets.iter().any(|n| named.contains(n)))
+        .map(|(service, nets)| {
+            let on = if nets.is_empty() {
+                "compose's default network".to_string()
+            } else {
+                format!("`{}`", nets.join("`, `"))
+            };
+            Diagnostic::error(
+                Code::TargetCannotExpress,
+                format!(
+                    "the proxy joins `{}`, but `{service}`, which a route goes to, is on {on} only",
+                    named.join("`, `")
+                ),
+            )
+            .at(origin_span(at), "the proxy's networks")
+            .help(format!(
+                "add one of `{service}`'s networks to the proxy's `networks`, or put `{service}` on one of the proxy's"
+            ))
+        })
+        .collect()
 }
 
 /// The site's hosts as the proxy configuration spells them (params at their defaults).

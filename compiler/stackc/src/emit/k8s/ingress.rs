@@ -2,6 +2,7 @@
 //! and a W0501 for each proxy or site setting the Ingress cannot express.
 
 use super::*;
+use crate::ir::proxy::{PlanAction, PlanRoute, PlanSite, ProxyPlan};
 
 mod handling;
 
@@ -28,17 +29,25 @@ impl Builder<'_> {
         self.proxy_handling_warnings("the Ingress");
         let mut issuer_done = false;
         let mut names: BTreeSet<String> = BTreeSet::new();
-        let planned = stack.proxy_plan.as_ref().map_or(&[][..], |p| &p.sites[..]);
-        for (si, site) in stack.sites.iter().enumerate() {
-            let hosts: Vec<String> = site.hosts.iter().map(|h| self.text(h, site.origin, "a site's host")).collect();
+        // The plan's sites and routes, as nginx and Caddy render them; the IR's only for where
+        // each setting is written (warnings) and the params an amount reads.
+        let Some(plan) = stack.proxy_plan.as_ref() else { return };
+        for (site, planned) in stack.sites.iter().zip(&plan.sites) {
+            let hosts: Vec<String> =
+                planned.hosts.iter().map(|h| self.text(h, planned.origin, "a site's host")).collect();
             let Some(first) = hosts.first() else { continue };
             let base = unique_site_name(&mut names, first);
-            self.site_warnings(site, planned.get(si), nginx);
+            self.site_warnings(site, Some(planned), nginx);
             self.zone_warnings(site, nginx);
+            self.amount_params(site);
+            // In the order written, as nginx writes its locations (ingress-nginx orders the
+            // paths of a host itself).
+            let mut written: Vec<&PlanRoute> = planned.routes.iter().collect();
+            written.sort_by_key(|r| r.index);
             // Routes grouped by their annotations, in first-seen order.
             let mut groups: IndexMap<Vec<(String, String)>, Vec<IngressPath>> = IndexMap::new();
-            for route in &site.routes {
-                let Some((path, annotations)) = self.route(site, route, nginx) else { continue };
+            for route in &written {
+                let Some((path, annotations)) = self.route(plan, planned, &written, route, nginx) else { continue };
                 groups.entry(annotations).or_default().push(path);
             }
             if groups.is_empty() {
@@ -135,6 +144,14 @@ impl Builder<'_> {
                 );
             }
         }
+        if let Some(origin) = at("ports").filter(|_| proxy.http_port.is_some() || proxy.https_port.is_some()) {
+            self.warn(
+                origin,
+                format!("{router} is served on the ingress controller's ports: `ports` is not expressed"),
+                &format!("not expressed on {router}"),
+                "set the ports in the controller's Service (ingress-nginx: its LoadBalancer or NodePort Service)",
+            );
+        }
         for (name, u) in &proxy.upstreams {
             let Some(origin) = at(&format!("upstream {name}")) else { continue };
             let set: Vec<&str> = set_properties(&[
@@ -224,6 +241,22 @@ impl Builder<'_> {
                 );
             }
         }
+        for raw in site.raw.iter().chain(site.routes.iter().flat_map(|r| &r.raw)) {
+            self.warn(
+                raw.origin,
+                format!("the Ingress does not take raw {} directives: they are not applied on Kubernetes", raw.target.name()),
+                "raw directives",
+                "configure the ingress controller for it (ingress-nginx: its ConfigMap or snippet annotations, where the cluster allows them)",
+            );
+        }
+        if let Some(port) = site.listen {
+            self.warn(
+                site.origin,
+                format!("the Ingress serves every site on the controller's ports: `listen {port}` is not expressed"),
+                "site",
+                "expose the port with a Service of its own (type LoadBalancer or NodePort), or serve the site on 80/443",
+            );
+        }
         if !site.redirect_from.is_empty() {
             self.warn(
                 site.origin,
@@ -250,33 +283,52 @@ impl Builder<'_> {
         }
     }
 
-    /// The Ingress path of a route and the annotations it needs; `None` when the route has
-    /// no Ingress form (with a warning).
+    /// The params the site's amounts read (body limits and timeouts): the manifests get their
+    /// compile-time values, which [`Builder::amount`] says where a param has `env=`.
+    fn amount_params(&mut self, site: &Site) {
+        for route in &site.routes {
+            self.amount(&route.body_limit, "a body limit");
+            self.amount(&route.timeout, "a route timeout");
+        }
+        self.amount(&site.body_limit, "a body limit");
+        if let Some(proxy) = self.stack.proxy.as_ref() {
+            self.amount(&proxy.body_limit, "a body limit");
+        }
+    }
+
+    /// The Ingress path of a planned route and the annotations it needs; `None` when the route
+    /// has no Ingress form (with a warning).
     pub(super) fn route(
         &mut self,
-        site: &Site,
-        route: &Route,
+        plan: &ProxyPlan,
+        site: &PlanSite,
+        written: &[&PlanRoute],
+        route: &PlanRoute,
         nginx: bool,
     ) -> Option<(IngressPath, Vec<(String, String)>)> {
         const A: &str = "nginx.ingress.kubernetes.io/";
         let mut ann: Vec<(String, String)> = Vec::new();
         let mut lost: Vec<&str> = Vec::new();
-        let blocked = route.internal || matches!(route.action, Action::Respond { .. });
+        let blocked = route.internal || matches!(route.action, PlanAction::Respond { .. });
         let (service, port) = match &route.action {
-            Action::Proxy { service, .. } if !self.stack.services.contains_key(service) => {
+            PlanAction::Proxy { upstream } if !self.stack.services.contains_key(&plan.upstream(*upstream).service) => {
                 self.warn(
                     route.origin,
                     format!(
-                        "route `{}`: the k8s target does not run `{service}`: the Ingress leaves the path out",
-                        route.path
+                        "route `{}`: the k8s target does not run `{}`: the Ingress leaves the path out",
+                        route.path,
+                        plan.upstream(*upstream).service
                     ),
                     "not routed in the Ingress",
                     "the cluster's own monitoring serves it; route to it with that Service's own Ingress",
                 );
                 return None;
             }
-            Action::Proxy { service, port } => (service.clone(), self.service_port(service, *port)),
-            Action::Respond { status } if nginx => {
+            PlanAction::Proxy { upstream } => {
+                let u = plan.upstream(*upstream);
+                (u.service.clone(), self.service_port(&u.service, u.port))
+            }
+            PlanAction::Respond { status } if nginx => {
                 // Nothing is proxied: every client is refused (403) before the backend.
                 self.warn(
                     route.origin,
@@ -284,9 +336,9 @@ impl Builder<'_> {
                     "respond",
                     "ingress-nginx refuses every address with denylist-source-range; a fixed status needs a snippet",
                 );
-                self.any_backend(site)?
+                self.any_backend(plan, written)?
             }
-            Action::Respond { .. } => {
+            PlanAction::Respond { .. } => {
                 self.warn(
                     route.origin,
                     format!(
@@ -298,7 +350,7 @@ impl Builder<'_> {
                 );
                 return None;
             }
-            Action::Files { root } => {
+            PlanAction::Files { root } => {
                 self.warn(
                     route.origin,
                     format!(
@@ -311,7 +363,7 @@ impl Builder<'_> {
                 );
                 return None;
             }
-            Action::Redirect { to, .. } => {
+            PlanAction::Redirect { to, .. } => {
                 self.warn(
                     route.origin,
                     format!("route `{}`: the redirect to `{to}` is not expressed on the Ingress yet", route.path),
@@ -320,8 +372,8 @@ impl Builder<'_> {
                 );
                 return None;
             }
-            Action::FastCgi { service, .. } => {
-                let why = super::routes::fastcgi_unrouted(service);
+            PlanAction::FastCgi { upstream, .. } => {
+                let why = super::routes::fastcgi_unrouted(&plan.upstream(*upstream).service);
                 self.warn(
                     route.origin,
                     format!("route `{}`: {why}", route.path),
@@ -380,36 +432,34 @@ impl Builder<'_> {
                 return None;
             }
         };
-        let proxy = self.stack.proxy.as_ref();
-        if let Some(zone) = route.rate_limit.as_ref().and_then(|z| proxy.and_then(|p| p.rate_limits.get(z))) {
+        if let Some(zone) = route.rate_limit.as_ref().and_then(|z| plan.zones.iter().find(|p| &p.name == z)) {
             if nginx {
                 let key = if zone.per == 'm' { "limit-rpm" } else { "limit-rps" };
                 ann.push((format!("{A}{key}"), zone.requests.to_string()));
-                if let Some(burst) = zone.burst {
-                    let mult = (u64::from(burst)).div_ceil(zone.requests.max(1)).max(1);
-                    ann.push((format!("{A}limit-burst-multiplier"), mult.to_string()));
-                    if mult * zone.requests != u64::from(burst) {
-                        self.warn(
-                            zone.origin,
-                            format!(
-                                "rate limit `{}`: ingress-nginx sets the burst as a multiple of the rate: {} instead of {burst}",
-                                zone.name,
-                                mult * zone.requests
-                            ),
-                            "burst",
-                            "make the burst a multiple of the rate to get the same limit everywhere",
-                        );
-                    }
+                // Without a multiplier ingress-nginx allows a burst of five times the rate, where
+                // a zone without `burst=` allows none: the smallest it takes is 1.
+                let burst = zone.burst.unwrap_or(0);
+                let mult = (u64::from(burst)).div_ceil(zone.requests.max(1)).max(1);
+                ann.push((format!("{A}limit-burst-multiplier"), mult.to_string()));
+                if mult * zone.requests != u64::from(burst) {
+                    let origin = self.stack.proxy.as_ref().and_then(|p| p.rate_limits.get(&zone.name));
+                    self.warn(
+                        origin.map_or(route.origin, |z| z.origin),
+                        format!(
+                            "rate limit `{}`: ingress-nginx sets the burst as a multiple of the rate: {} instead of {burst}",
+                            zone.name,
+                            mult * zone.requests
+                        ),
+                        "burst",
+                        "make the burst a multiple of the rate to get the same limit everywhere",
+                    );
                 }
             } else {
                 lost.push("`rate-limit`");
             }
         }
-        let body = [&route.body_limit, &site.body_limit, proxy.map_or(&None, |p| &p.body_limit)]
-            .into_iter()
-            .find(|a| a.is_some())
-            .and_then(|a| self.amount(a, "a body limit"));
-        if let Some(b) = body {
+        // The route's limit, else the site's (or the proxy's), as the plan decided.
+        if let Some(b) = route.body_limit.or(site.body_limit) {
             if nginx {
                 ann.push((format!("{A}proxy-body-size"), nginx_size(b)));
             } else {
@@ -437,7 +487,7 @@ impl Builder<'_> {
         if route.strip_prefix {
             lost.push("`strip-prefix`");
         }
-        if route.cache_ms.is_some() {
+        if route.cache_control.is_some() {
             lost.push("its Cache-Control header");
         }
         if !lost.is_empty() {
@@ -462,11 +512,12 @@ impl Builder<'_> {
     }
 
     /// A backend for a path that is refused before any backend is reached (an Ingress path
-    /// must name one): the site's first proxied service.
-    pub(super) fn any_backend(&self, site: &Site) -> Option<(String, u16)> {
-        site.routes.iter().find_map(|r| match &r.action {
-            Action::Proxy { service, port } if self.stack.services.contains_key(service) => {
-                Some((service.clone(), self.service_port(service, *port)))
+    /// must name one): the site's first proxied service, in the order written.
+    pub(super) fn any_backend(&self, plan: &ProxyPlan, written: &[&PlanRoute]) -> Option<(String, u16)> {
+        written.iter().find_map(|r| match &r.action {
+            PlanAction::Proxy { upstream } if self.stack.services.contains_key(&plan.upstream(*upstream).service) => {
+                let u = plan.upstream(*upstream);
+                Some((u.service.clone(), self.service_port(&u.service, u.port)))
             }
             _ => None,
         })

@@ -206,6 +206,11 @@ impl Builder<'_> {
             ("`allow-from`", !planned.allow_from.is_empty()),
             ("`basic-auth`", !planned.basic_auth.is_empty()),
             ("`body-limit`", planned.body_limit.is_some_and(|b| b > 0)),
+            ("`listen`", site.listen.is_some()),
+            (
+                "raw `nginx`/`caddy` directives",
+                !planned.raw.is_empty() || planned.routes.iter().any(|r| !r.raw.is_empty()),
+            ),
         ]);
         if !lost.is_empty() {
             self.warn(

@@ -7,26 +7,26 @@ const A: &str = "nginx.ingress.kubernetes.io/";
 
 impl Builder<'_> {
     /// The annotations of a route's timeouts and buffering (with `ingress-class="nginx"`),
-    /// and what the Ingress cannot carry into `lost`.
+    /// and what the Ingress cannot carry into `lost`, from the proxy plan's decisions. Its
+    /// `Cache-Control` (of `cache=` and `cache-control`) is the caller's.
     pub(crate) fn route_handling(
         &mut self,
-        route: &Route,
+        route: &PlanRoute,
         nginx: bool,
         ann: &mut Vec<(String, String)>,
         lost: &mut Vec<&'static str>,
     ) {
         let h = &route.handling;
-        let read = if h.read_timeout.is_some() { &h.read_timeout } else { &route.timeout };
-        let send = if h.send_timeout.is_some() { &h.send_timeout } else { &route.timeout };
-        // Lost as written: `timeout` once for the shorthand, else the direction's own property.
-        let name = |own: &Option<Amount>, what| if own.is_some() { what } else { "`timeout`" };
+        // Lost as written: `timeout` for the shorthand (the plan's read and send timeouts are
+        // its value then), else the direction's own property.
+        let name = |ms: Option<u64>, what| if ms.is_some() && ms != route.timeout_ms { what } else { "`timeout`" };
         let timeouts = [
-            ("proxy-connect-timeout", &h.connect_timeout, "`connect-timeout`"),
-            ("proxy-read-timeout", read, name(&h.read_timeout, "`read-timeout`")),
-            ("proxy-send-timeout", send, name(&h.send_timeout, "`send-timeout`")),
+            ("proxy-connect-timeout", h.connect_timeout_ms, "`connect-timeout`"),
+            ("proxy-read-timeout", h.read_timeout_ms, name(h.read_timeout_ms, "`read-timeout`")),
+            ("proxy-send-timeout", h.send_timeout_ms, name(h.send_timeout_ms, "`send-timeout`")),
         ];
-        for (key, amount, what) in timeouts {
-            if let Some(ms) = self.amount(amount, "a route timeout") {
+        for (key, ms, what) in timeouts {
+            if let Some(ms) = ms {
                 if nginx {
                     ann.push((format!("{A}{key}"), seconds(ms).to_string()));
                 } else if !lost.contains(&what) {
@@ -41,7 +41,7 @@ impl Builder<'_> {
                 lost.push("`request-buffering`");
             }
         }
-        if let Some(b) = self.amount(&h.buffer_size, "a buffer size") {
+        if let Some(b) = h.buffer_size {
             if nginx {
                 ann.push((format!("{A}proxy-buffer-size"), nginx_size(b)));
             } else {
@@ -50,11 +50,8 @@ impl Builder<'_> {
         }
         // ingress-nginx caches only through configuration snippets, which it disables by
         // default (they are a cluster-wide injection risk).
-        if h.proxy_cache.is_some() || !h.cache_valid.is_empty() {
+        if h.cache.is_some() {
             lost.push("its proxy cache (`proxy-cache`, `cache-valid`)");
-        }
-        if h.cache_control.is_some() && route.cache_ms.is_none() {
-            lost.push("its Cache-Control header (`cache-control`)");
         }
     }
 
