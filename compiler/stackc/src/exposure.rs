@@ -4,7 +4,7 @@
 //! (`emit::ufw::rules`, `emit::ufw::docker_ports`), the routes are the proxy's.
 
 use crate::emit::ufw;
-use crate::ir::{Action, Protocol, Stack};
+use crate::ir::{Protocol, Stack};
 
 /// How far a port reaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,8 +54,8 @@ pub fn rows(stack: &Stack) -> Vec<Row> {
         for site in &stack.sites {
             let host = site.hosts.first().map(|h| h.render(|p| format!("${{{p}}}"))).unwrap_or_default();
             for r in &site.routes {
-                if let Action::Proxy { service: s, port: p } = &r.action {
-                    if s == service && *p == port && !r.internal {
+                if let Some((s, p)) = r.proxied() {
+                    if s == service && p == port && !r.internal {
                         out.push(format!("{scheme}://{host}{}", r.path));
                     }
                 }

@@ -623,6 +623,30 @@ pub struct Route {
     pub response_headers: Vec<RouteHeader>,
     /// `hide-header`: upstream response headers not passed on (`value` empty).
     pub hide_headers: Vec<RouteHeader>,
+    // Static files, matching priority and rewrites (issue 11).
+    /// `fallback-to=` of a `files=` route: the service (and port) that gets the requests
+    /// for which no file exists, with their URI unchanged.
+    pub fallback_to: Option<(String, u16)>,
+    /// `index=`: the file served for a directory (`index.html` by default).
+    pub index: Option<String>,
+    /// `precompressed=#true`: a file's `.gz` sibling is sent to clients that accept gzip.
+    pub precompressed: bool,
+    /// `before-regex=#true`: a prefix matched before the regular expressions (nginx `^~`).
+    pub before_regex: bool,
+    /// `replace-prefix=`: the matched prefix is replaced by this path before proxying.
+    pub replace_prefix: Option<String>,
+}
+
+impl Route {
+    /// The service and container port this route's requests may reach: `to=`'s, or the
+    /// `fallback-to=` of a `files=` route.
+    pub fn proxied(&self) -> Option<(&str, u16)> {
+        match (&self.action, &self.fallback_to) {
+            (Action::Proxy { service, port }, _) => Some((service, *port)),
+            (Action::Files { .. }, Some((service, port))) => Some((service, *port)),
+            _ => None,
+        }
+    }
 }
 
 /// A header setting of a route, with where it is written.

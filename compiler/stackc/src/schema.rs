@@ -579,6 +579,12 @@ const ROUTE_PROPS: &[PropSpec] = &[
     p("redirect", Str),
     p("status", Int(300, 399)),
     p("respond", Int(200, 599)),
+    // Static files, matching priority and rewrites (issue 11).
+    p("fallback-to", Ref(RefKind::Service)),
+    p("index", Str),
+    p("precompressed", Bool),
+    p("before-regex", Bool),
+    p("replace-prefix", UrlPath),
 ];
 
 const HEADER: NodeSpec =

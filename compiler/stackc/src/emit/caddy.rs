@@ -21,6 +21,8 @@ use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::proxy::*;
 use crate::ir::*;
 
+mod static_files;
+
 const CADDYFILE: &str = include_str!("../../../../stdlib/templates/caddy/Caddyfile.hbs");
 const ROUTE: &str = include_str!("../../../../stdlib/templates/caddy/route.hbs");
 const TLS: &str = include_str!("../../../../stdlib/templates/caddy/tls.hbs");
@@ -197,6 +199,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
         return out;
     }
     out.extend(super::proxy_amounts_without_value(stack, TargetKind::Caddy));
+    out.extend(static_files::check(stack));
     let Some(proxy) = &stack.proxy else { return out };
     let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
     let err = |origin: Origin, msg: String, label: &str, help: &str| {
@@ -546,6 +549,8 @@ struct RouteV {
     redir: Option<RedirV>,
     files: Option<FilesV>,
     proxy: Option<ProxyV>,
+    /// `uri path_regexp` arguments: `replace-prefix=`.
+    uri_path_regexp: Option<String>,
 }
 
 #[derive(Serialize, Clone)]
@@ -558,6 +563,12 @@ struct RedirV {
 struct FilesV {
     root: String,
     fallback: Option<String>,
+    /// `file_server` settings (`index`, `precompressed`), one per line.
+    options: Vec<String>,
+    /// With `fallback-to=`: the `file` matcher of the files that exist, and the route that
+    /// proxies the others.
+    found: Option<String>,
+    app: Option<Box<RouteV>>,
 }
 
 #[derive(Serialize, Clone)]
@@ -716,9 +727,14 @@ fn route_view(
             v.files = Some(FilesV {
                 root: token(&escape_braces(root)),
                 fallback: fallback.map(|f| token(&escape_braces(&f))),
+                options: static_files::file_server_options(r),
+                found: None,
+                app: None,
             });
+            static_files::fallback_to(stack, plan, r, strip_files, &mut v);
         }
         PlanAction::Proxy { upstream } => {
+            v.uri_path_regexp = static_files::replace_prefix(r);
             let u = plan.upstream(*upstream);
             let (to, dynamic) = dial(u);
             let mut transport = Vec::new();

@@ -24,6 +24,8 @@ use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::proxy::*;
 use crate::ir::*;
 
+mod static_files;
+
 const CONF: &str = include_str!("../../../../stdlib/templates/nginx/conf.hbs");
 const LOCATION: &str = include_str!("../../../../stdlib/templates/nginx/location.hbs");
 const TLS: &str = include_str!("../../../../stdlib/templates/nginx/tls.hbs");
@@ -199,6 +201,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     }
     out.extend(super::proxy_amounts_without_value(stack, TargetKind::Nginx));
     out.extend(resolved_once(stack));
+    out.extend(static_files::check(stack));
     let Some(proxy) = &stack.proxy else { return out };
     let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
     let err = |origin: Origin, msg: String, label: &str, help: &str| {
@@ -481,6 +484,9 @@ struct FilesV {
     directive: &'static str,
     path: String,
     fallback: Option<String>,
+    index: String,
+    /// `gzip_static on`: a file's `.gz` sibling for clients that accept gzip.
+    gzip_static: bool,
 }
 
 #[derive(Serialize)]
@@ -489,7 +495,7 @@ struct ProxyV {
     variable: Option<String>,
     pass: String,
     rewrite: Option<String>,
-    rewrite_to: &'static str,
+    rewrite_to: String,
     /// `proxy_set_header`s: the forwarding headers, then the route's `request-header`s (the
     /// same name replaces a default), each value one nginx token.
     set_headers: Vec<HeaderV>,
@@ -561,6 +567,7 @@ fn location(
     server_headers: &[HeaderV],
 ) -> LocationV {
     let (modifier, path) = match r.matching {
+        Match::Prefix if r.before_regex => (Some("^~"), r.path.clone()),
         Match::Prefix => (None, r.path.clone()),
         Match::Exact => (Some("="), r.path.clone()),
         Match::Regex => match r.path.strip_prefix("(?i)") {
@@ -624,7 +631,13 @@ fn location(
             } else {
                 ("root", if root.is_empty() { "/".to_string() } else { root.to_string() })
             };
-            loc.files = Some(FilesV { directive, path, fallback: r.fallback.clone() });
+            loc.files = Some(FilesV {
+                directive,
+                path,
+                fallback: r.fallback.clone().or_else(|| static_files::fallback_name(r)),
+                index: r.index_file.clone(),
+                gzip_static: r.precompressed,
+            });
         }
         PlanAction::Proxy { upstream } => {
             let u = plan.upstream(*upstream);
@@ -646,6 +659,8 @@ fn location(
                 (true, Match::Exact) => (format!("http://{name}/"), None, "/$1"),
                 _ => (format!("http://{name}"), None, "/$1"),
             };
+            let (pass, rewrite, rewrite_to) = static_files::replace_prefix(r, name)
+                .unwrap_or_else(|| (pass, rewrite, rewrite_to.to_string()));
             loc.proxy = Some(ProxyV {
                 variable: through_variable.then(|| format!("{}:{}", u.service, u.port)),
                 pass,
@@ -733,7 +748,10 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
             let mut written: Vec<&PlanRoute> = site.routes.iter().collect();
             written.sort_by_key(|r| r.index);
             let mut locations: Vec<LocationV> =
-                written.into_iter().map(|r| location(stack, plan, &variable, r, &headers)).collect();
+                written.iter().map(|r| location(stack, plan, &variable, r, &headers)).collect();
+            locations.extend(
+                written.iter().filter_map(|r| static_files::fallback_location(stack, plan, &variable, r, &headers)),
+            );
             let tls = tls_view(&plan.tls, &first, &resolver);
             let needs_resolver = locations.iter().any(|l| l.proxy.as_ref().is_some_and(|p| p.variable.is_some()));
             let site_resolver = (needs_resolver && !(https && tls.ocsp)).then(|| resolver.clone());

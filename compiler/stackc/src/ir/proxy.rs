@@ -14,6 +14,9 @@ use super::{BasicAuth, Match, Origin, Text, Tls};
 /// and the compose image's tag): the stable line of 2025 (1.22, Debian 12's, is out of support).
 pub const DEFAULT_NGINX_VERSION: &str = "1.28";
 
+/// The file a `files=` route serves for a directory without `index=` (nginx's and Caddy's own).
+pub const DEFAULT_INDEX: &str = "index.html";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ProxyPlan {
     /// Whether sites are served over HTTPS (`tls certificates=` is not `none`).
@@ -120,6 +123,19 @@ pub struct PlanRoute {
     pub response_headers: Vec<(String, String)>,
     /// Upstream response headers not passed to the client.
     pub hide_headers: Vec<String>,
+    // Static files, matching priority and rewrites (issue 11).
+    /// A `files=` route's `fallback-to=`: the upstream (one of [`ProxyPlan::upstreams`]) that
+    /// gets the requests for which no file exists, with their URI as the client sent it.
+    pub fallback_upstream: Option<usize>,
+    /// The file served for a directory of a `files=` route.
+    pub index_file: String,
+    /// A file's `.gz` sibling is sent, as is, to clients that accept gzip.
+    pub precompressed: bool,
+    /// A prefix matched before the regular expressions (nginx `^~`): the route's own
+    /// `before-regex=`, or that of a shorter prefix it is nested in.
+    pub before_regex: bool,
+    /// The matched prefix (an exact route: the path) is replaced by this before proxying.
+    pub replace_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -821,6 +821,16 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
     p
 }
 
+/// `fallback-to=` of a `files=` route, with its port chosen as `to=`'s (`port=`, else the
+/// port named `http`, else the only one).
+fn fallback_to(r: &Node, services: &IndexMap<&str, &Node>) -> Option<(String, u16)> {
+    r.prop("files")?;
+    let to = r.prop_str("fallback-to")?;
+    let svc = services.get(to)?;
+    let port = container_port(rules_route_port(svc, r.prop("port")).ok()?)?;
+    Some((to.to_string(), u16::try_from(port).ok()?))
+}
+
 fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Site {
     let mut hosts: Vec<Text> = n.args.iter().map(entry_text).collect();
     if hosts.is_empty() {
@@ -880,6 +890,11 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
                         })
                     })
                     .collect(),
+                fallback_to: fallback_to(r, services),
+                index: s(r, "index"),
+                precompressed: flag(r, "precompressed"),
+                before_regex: flag(r, "before-regex"),
+                replace_prefix: s(r, "replace-prefix"),
             })
         })
         .collect();

@@ -52,7 +52,11 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
             basic_auth: site.basic_auth.clone(),
             routes: match_order(&site.routes)
                 .into_iter()
-                .map(|(index, r)| route(proxy, index, r, &upstream_of))
+                .map(|(index, r)| {
+                    let mut planned = route(proxy, index, r, &upstream_of);
+                    planned.before_regex = before_regex(&site.routes, r);
+                    planned
+                })
                 .collect(),
             origin: site.origin,
         })
@@ -101,7 +105,21 @@ fn route(proxy: &Proxy, index: usize, r: &Route, upstream_of: &dyn Fn(&str, u16)
         request_headers: r.request_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
         response_headers: r.response_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
         hide_headers: r.hide_headers.iter().map(|h| h.name.clone()).collect(),
+        fallback_upstream: r.fallback_to.as_ref().and_then(|(service, port)| upstream_of(service, *port)),
+        index_file: r.index.clone().unwrap_or_else(|| DEFAULT_INDEX.into()),
+        precompressed: r.precompressed,
+        before_regex: r.before_regex,
+        replace_prefix: r.replace_prefix.clone(),
     }
+}
+
+/// Whether a prefix route is matched before the regular expressions: it says so, or a shorter
+/// prefix route that contains it does. Else a request under a `before-regex` prefix would
+/// reach a regular expression whenever a longer prefix matched it (nginx applies `^~` of the
+/// longest matching prefix only), which is not what "before the regular expressions" promises.
+fn before_regex(routes: &[Route], r: &Route) -> bool {
+    r.matching == Match::Prefix
+        && routes.iter().any(|p| p.matching == Match::Prefix && p.before_regex && r.path.starts_with(&p.path))
 }
 
 /// Every `(service, port)` a route proxies to, in first-use order, named after the service,
@@ -109,8 +127,8 @@ fn route(proxy: &Proxy, index: usize, r: &Route, upstream_of: &dyn Fn(&str, u16)
 fn upstreams(stack: &Stack, proxy: &Proxy) -> Vec<PlanUpstream> {
     let mut targets: IndexSet<(&str, u16)> = IndexSet::new();
     for r in stack.sites.iter().flat_map(|s| &s.routes) {
-        if let Action::Proxy { service, port } = &r.action {
-            targets.insert((service, *port));
+        if let Some(target) = r.proxied() {
+            targets.insert(target);
         }
     }
     let mut first_port: HashMap<&str, u16> = HashMap::new();
@@ -143,21 +161,26 @@ fn upstreams(stack: &Stack, proxy: &Proxy) -> Vec<PlanUpstream> {
 }
 
 /// nginx's location order, which every proxy target follows so that a request reaches the
-/// same route everywhere: exact matches, then regular expressions in order, then prefixes,
-/// longest first (stable among equals).
+/// same route everywhere: exact matches, then `before-regex` prefixes (nginx `^~`) longest
+/// first, then regular expressions in order, then the other prefixes, longest first (stable
+/// among equals). A prefix nested in a `before-regex` one is one itself ([`before_regex`]),
+/// so the longest matching prefix decides, as in nginx.
 fn match_order(routes: &[Route]) -> Vec<(usize, &Route)> {
     let mut exact: Vec<(usize, &Route)> = Vec::new();
+    let mut first = Vec::new();
     let mut regex = Vec::new();
     let mut prefix = Vec::new();
     for (i, r) in routes.iter().enumerate() {
         match r.matching {
             Match::Exact => exact.push((i, r)),
             Match::Regex => regex.push((i, r)),
+            Match::Prefix if before_regex(routes, r) => first.push((i, r)),
             Match::Prefix => prefix.push((i, r)),
         }
     }
+    first.sort_by_key(|(_, r)| std::cmp::Reverse(r.path.len()));
     prefix.sort_by_key(|(_, r)| std::cmp::Reverse(r.path.len()));
-    exact.into_iter().chain(regex).chain(prefix).collect()
+    exact.into_iter().chain(first).chain(regex).chain(prefix).collect()
 }
 
 /// The security-header presets, in the order they are sent.

@@ -28,6 +28,7 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     workload_shapes(symbols, diags);
     probe_headers(symbols, diags);
     sub_paths(nodes, symbols, diags);
+    static_and_rewrite_routes(nodes, diags);
 }
 
 /// `targets { nginx version=… }` / `caddy version=…`: the version picks directives (nginx's
@@ -94,6 +95,30 @@ const COMPANIONS: &[(&[&str], &str, &[&str], &str)] = &[
         "fallback",
         &["files"],
         "`fallback=` is the file a `files=` route serves for a missing path; remove it, or serve files",
+    ),
+    (
+        &["site", "route"],
+        "fallback-to",
+        &["files"],
+        "`fallback-to=` is the service that gets what a `files=` route does not find; a `to=` route proxies everything already",
+    ),
+    (
+        &["site", "route"],
+        "index",
+        &["files"],
+        "`index=` is the file a `files=` route serves for a directory; remove it, or serve files",
+    ),
+    (
+        &["site", "route"],
+        "precompressed",
+        &["files"],
+        "`precompressed=` serves the `.gz` files next to a `files=` route's files; remove it, or serve files",
+    ),
+    (
+        &["site", "route"],
+        "replace-prefix",
+        &["to"],
+        "`replace-prefix=` rewrites the path sent to the upstream of a `to=` route; remove it, or proxy",
     ),
     (
         &["site", "route"],
@@ -541,7 +566,13 @@ fn sites(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
                     }
                 }
             }
-            if let (Some(to), None) = (route.prop_str("to"), route.prop("files")) {
+            let target = match (route.prop_str("to"), route.prop("files")) {
+                (Some(to), None) => Some(to),
+                // A `files=` route's `fallback-to=` picks its port as `to=` does.
+                (None, Some(_)) => route.prop_str("fallback-to"),
+                _ => None,
+            };
+            if let Some(to) = target {
                 let Some(svc) = symbols.services.get(to) else {
                     // A service `monitoring` generates has no declared ports to name.
                     if let Some(p) = route.prop("port").filter(|p| matches!(p.value, Value::String(_))) {
@@ -960,6 +991,53 @@ fn sub_paths(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
                     .at(e.entry_span, "must stay inside the volume")
                     .help("a relative directory of the volume without `..`, such as `sub-path=\"pgdata\"`"),
                 );
+            }
+        }
+    }
+}
+
+/// Settings of a route that exclude each other: `fallback=` (a file) and `fallback-to=` (a
+/// service) are both what a `files=` route does for a missing file; `strip-prefix=` and
+/// `replace-prefix=` both rewrite the prefix; `before-regex=` orders a prefix, and a regular
+/// expression has no prefix to replace.
+fn static_and_rewrite_routes(nodes: &[Node], diags: &mut Diagnostics) {
+    let on = |r: &Node, k: &str| r.prop_bool(k) == Some(true);
+    for route in nodes.iter().filter(|n| n.name.name == "site").flat_map(|s| s.children_named("route")) {
+        let mut conflict = |key: &str, other: &str, help: &str| {
+            if let Some(e) = route.prop(key) {
+                diags.push(
+                    Diagnostic::error(Code::Conflicting, format!("`{key}=` and `{other}` exclude each other"))
+                        .at(e.entry_span, format!("conflicts with `{other}`"))
+                        .help(help.to_string()),
+                );
+            }
+        };
+        if route.prop("fallback").is_some() {
+            conflict(
+                "fallback-to",
+                "fallback=",
+                "keep `fallback=` to serve one file for every missing path, or `fallback-to=` to hand them to a service",
+            );
+        }
+        if on(route, "strip-prefix") {
+            conflict("replace-prefix", "strip-prefix=", "`strip-prefix=#true` is `replace-prefix=\"/\"`: keep one");
+        }
+        if on(route, "regex") {
+            conflict(
+                "replace-prefix",
+                "regex=#true",
+                "a regular expression has no prefix to replace: use a prefix route",
+            );
+        }
+        if on(route, "before-regex") {
+            for other in ["exact", "regex"] {
+                if on(route, other) {
+                    conflict(
+                        "before-regex",
+                        &format!("{other}=#true"),
+                        "only a prefix route is matched before the regular expressions; an exact route always is",
+                    );
+                }
             }
         }
     }

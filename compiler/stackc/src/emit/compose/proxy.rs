@@ -90,9 +90,9 @@ fn routed(stack: &Stack) -> (Vec<&str>, Vec<String>) {
     let mut services: Vec<&str> = Vec::new();
     for site in &stack.sites {
         for r in &site.routes {
-            if let Action::Proxy { service, .. } = &r.action {
-                let runs = stack.services.contains_key(service) || generated.contains(service);
-                if runs && !services.contains(&service.as_str()) {
+            if let Some((service, _)) = r.proxied() {
+                let runs = stack.services.contains_key(service) || generated.iter().any(|g| g == service);
+                if runs && !services.contains(&service) {
                     services.push(service);
                 }
             }

@@ -1,0 +1,80 @@
+//! Static files, matching priority and rewrites (issue 11) in Caddy: a `files=` route's
+//! `fallback-to=` as a `file` matcher whose files `file_server` serves and a nested `handle`
+//! that proxies the rest, `index=` and `precompressed=` as `file_server` settings, and
+//! `replace-prefix=` as `uri path_regexp`. `before-regex=` needs nothing here: the plan's
+//! order is the order of the `handle` blocks.
+
+use super::*;
+
+/// `file_server`'s settings for a `files=` route; its own defaults (`index.html`, no
+/// precompressed files) are not repeated.
+pub(super) fn file_server_options(r: &PlanRoute) -> Vec<String> {
+    let mut out = Vec::new();
+    if r.index_file != DEFAULT_INDEX {
+        out.push(format!("index {}", token(&escape_braces(&r.index_file))));
+    }
+    if r.precompressed {
+        // nginx's `gzip_static` knows only `.gz`: the same files everywhere.
+        out.push("precompressed gzip".into());
+    }
+    out
+}
+
+/// With `fallback-to=`: the files that exist (as nginx's `try_files $uri $uri/`) are served,
+/// the other requests proxied with the URI the client sent (under `handle_path`, the one
+/// before the prefix was stripped).
+pub(super) fn fallback_to(stack: &Stack, plan: &ProxyPlan, r: &PlanRoute, stripped: bool, v: &mut RouteV) {
+    let Some(upstream) = r.fallback_upstream else { return };
+    // The route's headers, limits and Cache-Control are set by the enclosing block already.
+    let proxied = PlanRoute {
+        action: PlanAction::Proxy { upstream },
+        path: "/".into(),
+        matching: Match::Prefix,
+        strip_prefix: false,
+        replace_prefix: None,
+        cache_control: None,
+        response_headers: Vec::new(),
+        fallback: None,
+        fallback_upstream: None,
+        ..r.clone()
+    };
+    let mut app = route_view(stack, plan, &proxied, None, &mut Vec::new());
+    if stripped {
+        app.rewrite = Some("{http.request.orig_uri}".into());
+    }
+    if let Some(files) = v.files.as_mut() {
+        files.found = Some(format!("route{}_file", r.index + 1));
+        files.app = Some(Box::new(app));
+    }
+}
+
+/// `uri path_regexp` arguments of a `replace-prefix=` route: the prefix (an exact route: the
+/// path) anchored at the start, and its replacement (`$` doubled: Go expands `$1` there).
+pub(super) fn replace_prefix(r: &PlanRoute) -> Option<String> {
+    let to = r.replace_prefix.as_deref()?;
+    let re = match r.matching {
+        Match::Prefix => format!("^{}", regex_escape(&r.path)),
+        Match::Exact => format!("^{}$", regex_escape(&r.path)),
+        // Refused in validation (E0110).
+        Match::Regex => return None,
+    };
+    Some(format!("{} {}", token(&re), token(&escape_braces(&to.replace('$', "$$")))))
+}
+
+/// The values of these settings that Caddy cannot read (E0501).
+pub(super) fn check(stack: &Stack) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for r in stack.sites.iter().flat_map(|s| &s.routes) {
+        let values = [("index=", r.index.as_deref()), ("replace-prefix=", r.replace_prefix.as_deref())];
+        for (what, v) in values {
+            if let Some(why) = v.and_then(unsafe_value) {
+                out.push(
+                    Diagnostic::error(Code::TargetCannotExpress, format!("the route's {what} contains {why}"))
+                        .at(origin_span(r.origin), "this route")
+                        .help("remove the character"),
+                );
+            }
+        }
+    }
+    out
+}
