@@ -706,6 +706,92 @@ def check_route_headers():
     expect(r.header("X-Upstream") == "api" and r.header("X-Route") is None, "the route's headers leaked to /api/")
 
 
+# ---------------------------------------------------------------------------------------
+# Static files, matching priority and rewrites (issue 11): site static.e2e.test.
+
+STATIC = "static.e2e.test"
+PUBLIC_TXT = b"a file of the public directory\n"
+PUBLIC_HOME = b"<!doctype html><title>home (index=home.html)</title>\n"
+PUBLIC_JS = b"console.log('plain');\n"
+# Not the plain file compressed: a proxy that compressed app.js itself would not send this.
+PUBLIC_JS_GZ = b"console.log('from app.js.gz');\n"
+ALIASED_CSS = b"body { color: teal }\n"
+MEDIA_PNG = b"\x89PNG from the media directory\n"
+
+
+def put_static_site_files():
+    root = PLAN["static_root"]
+    files = {
+        "public/hello.txt": PUBLIC_TXT,
+        "public/home.html": PUBLIC_HOME,
+        "public/app.js": PUBLIC_JS,
+        "public/app.js.gz": gzip.compress(PUBLIC_JS_GZ),
+        # Under the route's directory without the /static/ prefix of the URL.
+        "public-static/x.css": ALIASED_CSS,
+        "media/logo.png": MEDIA_PNG,
+    }
+    for rel, data in files.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+
+
+def check_static_try_files():
+    put_static_site_files()
+    before = len(hits(host=STATIC))
+    r = request(STATIC, "/hello.txt")
+    status_of(r, 200, "a file that exists")
+    expect(r.body == PUBLIC_TXT, f"a file that exists: body {r.body!r}")
+    r = request(STATIC, "/")
+    status_of(r, 200, "the directory's index= file")
+    expect(r.body == PUBLIC_HOME, f"index=home.html: body {r.body!r}")
+    expect(len(hits(host=STATIC)) == before, "a file that exists reached the upstream")
+    # A missing file goes to fallback-to= with the URI the client sent.
+    upstream_saw(request(STATIC, "/users/42?tab=posts"), "api", "/users/42?tab=posts", STATIC, "fallback-to=")
+
+
+def check_static_alias():
+    put_static_site_files()
+    r = request(STATIC, "/static/x.css")
+    status_of(r, 200, "a file under a prefix route")
+    expect(r.body == ALIASED_CSS, f"/static/x.css from the directory without the prefix: body {r.body!r}")
+    upstream_saw(request(STATIC, "/static/missing.css"), "api", "/static/missing.css", STATIC, "prefix route's fallback-to=")
+
+
+def check_static_replace_prefix():
+    r = request(STATIC, "/assets/app.js?v=2")
+    upstream_saw(r, "api", "/static/dist/app.js?v=2", STATIC, "replace-prefix=")
+
+
+def check_static_before_regex():
+    put_static_site_files()
+    r = request(STATIC, "/media/logo.png")
+    status_of(r, 200, "before-regex= prefix")
+    expect(r.body == MEDIA_PNG, f"/media/logo.png: the regex route answered instead of the files: {r.body[:120]!r}")
+    # Elsewhere the regular expression wins over the / prefix.
+    upstream_saw(request(STATIC, "/elsewhere/logo.png"), "web", "/elsewhere/logo.png", STATIC, "regex route")
+
+
+def check_static_precompressed():
+    put_static_site_files()
+    r = request(STATIC, "/app.js", headers={"Accept-Encoding": "gzip"})
+    status_of(r, 200, "precompressed file")
+    expect(r.header("Content-Encoding") == "gzip", f"Content-Encoding {r.header('Content-Encoding')!r}")
+    expect(gzip.decompress(r.body) == PUBLIC_JS_GZ, "the client that accepts gzip did not get app.js.gz")
+    r = request(STATIC, "/app.js")
+    expect(r.body == PUBLIC_JS and r.header("Content-Encoding") is None, f"without Accept-Encoding: {r.body!r}")
+
+
+STATIC_CHECKS = [
+    ("static-try-files", "files= with fallback-to=: a file from disk, else the app with the original URI", check_static_try_files),
+    ("static-alias", "a prefix files= route serves /static/x.css from its directory without the prefix", check_static_alias),
+    ("static-replace-prefix", "replace-prefix= makes the upstream see the replaced path", check_static_replace_prefix),
+    ("static-before-regex", "a before-regex= prefix beats a regex that matches too", check_static_before_regex),
+    ("static-precompressed", "precompressed=: the .gz file with Content-Encoding: gzip", check_static_precompressed),
+]
+
+
 PRIVATE_CHECKS = {"basic-auth", "body-limit-raised"}
 
 CHECKS = [
@@ -737,6 +823,7 @@ CHECKS = [
     ("route-headers", "request-header, a route's header and hide-header apply on that route only", check_route_headers),
     ("unknown-host", "a host no site serves gets no answer (HTTP closed, TLS refused)", check_unknown_host),
     ("no-version-no-close", "no version in Server; no Connection: close to upstreams", check_no_version_and_no_close),
+    *STATIC_CHECKS,
     # Last: it retires the admin upstream's instance.
     ("re-resolve", "an upstream whose address changes is reached at its new one", check_upstream_re_resolved),
 ]
