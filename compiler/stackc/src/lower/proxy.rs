@@ -298,3 +298,7 @@ site "t.example.com" {
         assert_eq!(headers, ["X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"]);
     }
 }
+
+#[cfg(test)]
+#[path = "proxy_static_tests.rs"]
+mod static_tests;

@@ -431,6 +431,15 @@ impl Builder<'_> {
         if route.strip_prefix {
             lost.push("`strip-prefix`");
         }
+        // ingress-nginx rewrites with `rewrite-target` and a capture group of a regex path, which
+        // turns every path of the host into a regular expression (`use-regex`).
+        if route.replace_prefix.is_some() {
+            lost.push("`replace-prefix`");
+        }
+        // Paths of an Ingress have no order of their own: the controller decides.
+        if route.before_regex && site.routes.iter().any(|r| r.matching == Match::Regex) {
+            lost.push("`before-regex`");
+        }
         if route.cache_ms.is_some() {
             lost.push("its Cache-Control header");
         }
