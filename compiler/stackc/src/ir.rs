@@ -571,6 +571,10 @@ pub struct Proxy {
     pub upstreams: IndexMap<String, Upstream>,
     /// Extra mounts into the proxy container (e.g. static files a `files=` route serves).
     pub mounts: Vec<Mount>,
+    /// `gzip level=`.
+    pub gzip_level: Option<u32>,
+    /// `gzip-types`: compressed besides the default types.
+    pub gzip_types: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -677,6 +681,10 @@ pub struct Site {
     pub body_limit: Option<Amount>,
     pub gzip: Option<bool>,
     pub origin: Origin,
+    /// `gzip level=` of the site (else the proxy's).
+    pub gzip_level: Option<u32>,
+    /// The site's `gzip-types` (else the proxy's).
+    pub gzip_types: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -93,6 +93,8 @@ pub enum Kind {
     HostPort,
     /// An HTTP basic-auth user: one line without `:` (RFC 7617; htpasswd's separator).
     AuthUser,
+    /// A media type without parameters (`application/wasm`).
+    MediaType,
     Enum(&'static [&'static str]),
     Ref(RefKind),
 }
@@ -136,6 +138,7 @@ impl Kind {
             Kind::ImageTag => "an image tag such as \"1.27\"".into(),
             Kind::HostPort => "`host:port`, e.g. \"api.internal:9100\"".into(),
             Kind::AuthUser => "a user name without `:`".into(),
+            Kind::MediaType => "a media type such as \"application/wasm\"".into(),
             Kind::Enum(words) => {
                 let w: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
                 format!("one of {}", w.join(", "))
@@ -603,6 +606,11 @@ const ROUTE_KIDS: &[NodeSpec] = &[
     n("hide-header", "upstream response headers not passed to the client").rest("name", HeaderName, 1),
 ];
 
+// Compression settings (issue 11): the level, and media types besides the default ones.
+const GZIP_PROPS: &[PropSpec] = &[p("level", Int(1, 9))];
+const GZIP_TYPES: NodeSpec =
+    n("gzip-types", "media types compressed besides the default ones").rest("type", MediaType, 1);
+
 const SITE: &[NodeSpec] = &[
     n("route", "send requests for a path to a service, static files or a redirect")
         .args(&[("path", RoutePath)], 1)
@@ -619,7 +627,8 @@ const SITE: &[NodeSpec] = &[
     HEADER,
     SECURITY_HEADERS,
     n("body-limit", "largest request body").args(&[("size", Size)], 1),
-    n("gzip", "compress responses").args(&[("on", Bool)], 1),
+    n("gzip", "compress responses").args(&[("on", Bool)], 1).props(GZIP_PROPS),
+    GZIP_TYPES,
     n("redirect-from", "host names that redirect permanently to the site's first host").rest("host", Host, 1),
 ];
 
@@ -644,7 +653,8 @@ const PROXY: &[NodeSpec] = &[
         .required(&["rate"])
         .keyed(),
     n("body-limit", "largest request body").args(&[("size", Size)], 1),
-    n("gzip", "compress responses").args(&[("on", Bool)], 1),
+    n("gzip", "compress responses").args(&[("on", Bool)], 1).props(GZIP_PROPS),
+    GZIP_TYPES,
     n("upstream", "load-balancing options for one service's upstream")
         .args(&[("service", Ref(RefKind::Service))], 1)
         .props(&[

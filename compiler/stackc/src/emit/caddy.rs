@@ -531,6 +531,9 @@ struct SiteV {
     basic_auth_directive: &'static str,
     basic_auth: Vec<UserV>,
     routes: Vec<RouteV>,
+    /// `encode { gzip LEVEL match { header Content-Type … } }` when the level or the types are
+    /// not the defaults (else `encode gzip`, with Caddy's own list of text types).
+    gzip_settings: Option<static_files::GzipV>,
 }
 
 #[derive(Serialize, Default, Clone)]
@@ -896,6 +899,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 tls: tls(&first),
                 headers,
                 gzip: site.gzip,
+                gzip_settings: static_files::gzip_settings(site),
                 body_limit_errors: body_limit.is_some() || routes.iter().any(|r| r.body_limit.is_some()),
                 body_limit,
                 body_over_limit,

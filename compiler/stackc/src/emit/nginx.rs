@@ -417,6 +417,9 @@ struct SiteV {
     locations: Vec<LocationV>,
     /// Named locations that answer the `respond`/`redirect` routes of a site with basic auth.
     named: Vec<NamedV>,
+    gzip_level: u32,
+    /// `gzip_types`: nginx compresses `text/html` always (listing it is a warning).
+    gzip_types: Vec<String>,
 }
 
 /// `return` runs in the rewrite phase, before `auth_basic` (access phase): behind basic
@@ -782,6 +785,8 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 auth_file: (!site.basic_auth.is_empty()).then(|| format!("/etc/nginx/htpasswd/{first}")),
                 locations,
                 named,
+                gzip_level: site.gzip_level,
+                gzip_types: site.gzip_types.iter().filter(|t| *t != "text/html").cloned().collect(),
             }
         })
         .collect();

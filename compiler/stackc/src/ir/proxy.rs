@@ -17,6 +17,21 @@ pub const DEFAULT_NGINX_VERSION: &str = "1.28";
 /// The file a `files=` route serves for a directory without `index=` (nginx's and Caddy's own).
 pub const DEFAULT_INDEX: &str = "index.html";
 
+/// The gzip level without `gzip level=`: most of level 9's gain for a fraction of its CPU.
+pub const DEFAULT_GZIP_LEVEL: u32 = 5;
+
+/// The media types compressed without `gzip-types`.
+pub const DEFAULT_GZIP_TYPES: &[&str] = &[
+    "text/html",
+    "text/plain",
+    "text/css",
+    "text/xml",
+    "application/xml",
+    "application/json",
+    "application/javascript",
+    "image/svg+xml",
+];
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ProxyPlan {
     /// Whether sites are served over HTTPS (`tls certificates=` is not `none`).
@@ -91,6 +106,11 @@ pub struct PlanSite {
     /// In match order: exact paths, regular expressions as written, prefixes longest first.
     pub routes: Vec<PlanRoute>,
     pub origin: Origin,
+    // Compression settings (issue 11).
+    /// The gzip level, 1 to 9.
+    pub gzip_level: u32,
+    /// The media types compressed: the default ones, then `gzip-types` (no repeats).
+    pub gzip_types: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

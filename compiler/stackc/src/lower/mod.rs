@@ -763,6 +763,8 @@ fn proxy_defaults() -> Proxy {
         gzip: false,
         upstreams: IndexMap::new(),
         mounts: Vec::new(),
+        gzip_level: None,
+        gzip_types: Vec::new(),
     }
 }
 
@@ -806,6 +808,7 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
     }
     p.body_limit = n.child("body-limit").and_then(|b| b.arg(0)).and_then(|e| size_amount(cx, e));
     p.gzip = arg_bool(n.child("gzip"));
+    (p.gzip_level, p.gzip_types) = gzip_settings(n);
     p.mounts = mounts(cx, n);
     for u in n.children_named("upstream") {
         p.upstreams.insert(
@@ -917,7 +920,16 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
         body_limit: n.child("body-limit").and_then(|b| b.arg(0)).and_then(|e| size_amount(cx, e)),
         gzip: n.child("gzip").and_then(|g| g.arg(0)?.value.as_bool()),
         origin: origin(n.span),
+        gzip_level: gzip_settings(n).0,
+        gzip_types: gzip_settings(n).1,
     }
+}
+
+/// `gzip level=` and the `gzip-types` of a `proxy` or `site`.
+fn gzip_settings(n: &Node) -> (Option<u32>, Vec<String>) {
+    let level = n.child("gzip").and_then(|g| int(g, "level"));
+    let types = n.children_named("gzip-types").flat_map(|t| t.args.iter().map(|a| a.value.display())).collect();
+    (level, types)
 }
 
 fn firewall(n: &Node) -> Firewall {

@@ -59,6 +59,8 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
                 })
                 .collect(),
             origin: site.origin,
+            gzip_level: site.gzip_level.or(proxy.gzip_level).unwrap_or(DEFAULT_GZIP_LEVEL),
+            gzip_types: gzip_types(proxy, site),
         })
         .collect();
     Some(ProxyPlan {
@@ -181,6 +183,15 @@ fn match_order(routes: &[Route]) -> Vec<(usize, &Route)> {
     first.sort_by_key(|(_, r)| std::cmp::Reverse(r.path.len()));
     prefix.sort_by_key(|(_, r)| std::cmp::Reverse(r.path.len()));
     exact.into_iter().chain(first).chain(regex).chain(prefix).collect()
+}
+
+/// The media types a site compresses: the defaults, then the site's `gzip-types` (else the
+/// proxy's), each once.
+fn gzip_types(proxy: &Proxy, site: &Site) -> Vec<String> {
+    let extra = if site.gzip_types.is_empty() { &proxy.gzip_types } else { &site.gzip_types };
+    let mut out: IndexSet<String> = DEFAULT_GZIP_TYPES.iter().map(|t| t.to_string()).collect();
+    out.extend(extra.iter().map(|t| t.to_ascii_lowercase()));
+    out.into_iter().collect()
 }
 
 /// The security-header presets, in the order they are sent.

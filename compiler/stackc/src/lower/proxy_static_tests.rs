@@ -138,3 +138,64 @@ fn settings_that_exclude_each_other_or_need_another_are_refused() {
     }
     assert!(errors(STACK).is_empty(), "{:#?}", errors(STACK));
 }
+
+const GZIP: &str = r#"stack "t"
+service "app" {
+    image "a:1"
+    port 3000
+}
+proxy {
+    gzip #true level=7
+    gzip-types "application/wasm"
+}
+site "a.example.com" {
+    route "/" to="app"
+}
+site "b.example.com" {
+    gzip #true level=6
+    gzip-types "text/csv" "application/wasm" "TEXT/CSS"
+    route "/" to="app"
+}
+site "c.example.com" {
+    gzip #true level=5
+    gzip-types "text/css"
+    route "/" to="app"
+}
+targets {
+    nginx
+    caddy
+}
+"#;
+
+#[test]
+fn gzip_level_and_types_are_decided_per_site_and_rendered_by_both_proxies() {
+    let stack = crate::compile("t.stack.kdl", GZIP, &crate::Options::default()).stack.expect("compiles");
+    let plan = stack.proxy_plan.expect("a plan");
+    let settings: Vec<(u32, Vec<&str>)> =
+        plan.sites.iter().map(|s| (s.gzip_level, s.gzip_types[DEFAULT_GZIP_TYPES.len()..].iter().map(String::as_str).collect())).collect();
+    // A site's settings replace the proxy's; the defaults come first, each type once.
+    assert_eq!(settings, [(7, vec!["application/wasm"]), (6, vec!["text/csv", "application/wasm"]), (5, vec![])]);
+    assert_eq!(plan.sites[2].gzip_types, DEFAULT_GZIP_TYPES);
+
+    let (conf, _) = file(GZIP, TargetKind::Nginx, "nginx/");
+    let defaults = "text/plain text/css text/xml application/xml application/json application/javascript image/svg+xml";
+    assert!(conf.contains(&format!("    gzip_comp_level 6;\n    gzip_min_length 256;\n    gzip_types {defaults} text/csv application/wasm;\n")), "{conf}");
+    assert!(conf.contains(&format!("    gzip_comp_level 5;\n    gzip_min_length 256;\n    gzip_types {defaults};\n")), "{conf}");
+    assert!(!conf.contains("text/html"), "nginx compresses text/html always; listing it is a warning:\n{conf}");
+
+    let (c, _) = file(GZIP, TargetKind::Caddy, "caddy/");
+    let b = &c[c.find("b.example.com {").unwrap()..];
+    assert!(b.starts_with("b.example.com {") && b.contains("\tencode {\n\t\tgzip 6\n\t\tmatch {\n\t\t\theader Content-Type text/html*\n"), "{c}");
+    assert!(b[..b.find("log").unwrap()].contains("\t\t\theader Content-Type text/csv*\n\t\t\theader Content-Type application/wasm*\n\t\t}\n\t}\n"), "{c}");
+    // The defaults: Caddy's own `encode gzip`.
+    let default_site = &c[c.find("c.example.com {").unwrap()..];
+    assert!(default_site[..default_site.find("log").unwrap()].contains("\tencode gzip\n"), "{c}");
+}
+
+#[test]
+fn a_gzip_type_is_a_media_type_and_the_level_one_to_nine() {
+    let bad_type = GZIP.replace("\"text/csv\"", "\"text csv\"");
+    assert!(errors(&bad_type).iter().any(|e| e.starts_with("E0318") && e.contains("is not a media type")), "{:#?}", errors(&bad_type));
+    let bad_level = GZIP.replace("level=6", "level=10");
+    assert!(errors(&bad_level).iter().any(|e| e.starts_with("E0315")), "{:#?}", errors(&bad_level));
+}

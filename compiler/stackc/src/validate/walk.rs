@@ -773,6 +773,7 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
         Kind::ImageTag => values::image_tag(s),
         Kind::HostPort => values::host_port(s),
         Kind::AuthUser => values::auth_user(s),
+        Kind::MediaType => values::media_type(s),
         Kind::Name | Kind::Ref(_) => values::name(s),
         Kind::Duration => values::duration(s).map(|_| ()),
         Kind::Size => values::size(s).map(|_| ()),

@@ -2,7 +2,7 @@
 //! `fallback-to=` as a `file` matcher whose files `file_server` serves and a nested `handle`
 //! that proxies the rest, `index=` and `precompressed=` as `file_server` settings, and
 //! `replace-prefix=` as `uri path_regexp`. `before-regex=` needs nothing here: the plan's
-//! order is the order of the `handle` blocks.
+//! order is the order of the `handle` blocks. And the site's compression settings.
 
 use super::*;
 
@@ -59,6 +59,22 @@ pub(super) fn replace_prefix(r: &PlanRoute) -> Option<String> {
         Match::Regex => return None,
     };
     Some(format!("{} {}", token(&re), token(&escape_braces(&to.replace('$', "$$")))))
+}
+
+#[derive(Serialize)]
+pub(super) struct GzipV {
+    level: u32,
+    /// `Content-Type` patterns (`text/css*`: with or without parameters).
+    types: Vec<String>,
+}
+
+/// A site's `gzip level=` and types, when they are not the defaults.
+pub(super) fn gzip_settings(site: &PlanSite) -> Option<GzipV> {
+    let default = site.gzip_level == DEFAULT_GZIP_LEVEL && site.gzip_types == DEFAULT_GZIP_TYPES;
+    (site.gzip && !default).then(|| GzipV {
+        level: site.gzip_level,
+        types: site.gzip_types.iter().map(|t| format!("{t}*")).collect(),
+    })
 }
 
 /// The values of these settings that Caddy cannot read (E0501).
