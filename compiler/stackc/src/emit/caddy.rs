@@ -899,7 +899,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 tls: tls(&first),
                 headers,
                 gzip: site.gzip,
-                gzip_settings: static_files::gzip_settings(site),
+                gzip_settings: static_files::gzip_settings(stack, site),
                 body_limit_errors: body_limit.is_some() || routes.iter().any(|r| r.body_limit.is_some()),
                 body_limit,
                 body_over_limit,

@@ -786,7 +786,12 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 locations,
                 named,
                 gzip_level: site.gzip_level,
-                gzip_types: site.gzip_types.iter().filter(|t| *t != "text/html").cloned().collect(),
+                gzip_types: site
+                    .gzip_types
+                    .iter()
+                    .filter(|t| *t != "text/html")
+                    .map(|t| render_str(stack, t).unwrap_or_default())
+                    .collect(),
             }
         })
         .collect();

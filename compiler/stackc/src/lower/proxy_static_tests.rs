@@ -199,3 +199,16 @@ fn a_gzip_type_is_a_media_type_and_the_level_one_to_nine() {
     let bad_level = GZIP.replace("level=6", "level=10");
     assert!(errors(&bad_level).iter().any(|e| e.starts_with("E0315")), "{:#?}", errors(&bad_level));
 }
+
+#[test]
+fn gzip_settings_where_nothing_is_compressed_are_refused() {
+    let off = GZIP.replace("    gzip #true level=6\n", "    gzip #false level=6\n");
+    let errs = errors(&off);
+    assert_eq!(errs.iter().filter(|e| e.starts_with("E0110") && e.contains("this site compresses nothing")).count(), 2, "{errs:#?}");
+    // The proxy's settings count while one site compresses.
+    let proxy_off = GZIP.replace("    gzip #true level=7\n", "    gzip #false level=7\n");
+    assert!(errors(&proxy_off).is_empty(), "{:#?}", errors(&proxy_off));
+    let none = proxy_off.replace("    gzip #true level=6\n", "").replace("    gzip #true level=5\n", "");
+    let errs = errors(&none);
+    assert!(errs.iter().any(|e| e.starts_with("E0110") && e.contains("the proxy compresses nothing")), "{errs:#?}");
+}

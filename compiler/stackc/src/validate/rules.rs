@@ -29,6 +29,7 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     probe_headers(symbols, diags);
     sub_paths(nodes, symbols, diags);
     static_and_rewrite_routes(nodes, diags);
+    gzip_settings_need_gzip(nodes, diags);
 }
 
 /// `targets { nginx version=… }` / `caddy version=…`: the version picks directives (nginx's
@@ -1040,5 +1041,35 @@ fn static_and_rewrite_routes(nodes: &[Node], diags: &mut Diagnostics) {
                 }
             }
         }
+    }
+}
+
+/// `gzip level=` and `gzip-types` where nothing is compressed would change nothing: refused
+/// rather than dropped. A site compresses by its own `gzip`, else the proxy's; the proxy's
+/// settings apply to the sites that compress.
+fn gzip_settings_need_gzip(nodes: &[Node], diags: &mut Diagnostics) {
+    let gzip_of = |n: &Node| n.child("gzip").and_then(|g| g.arg(0)).and_then(|a| a.value.as_bool());
+    let proxy_gzip = nodes.iter().find(|n| n.name.name == "proxy").and_then(gzip_of).unwrap_or(false);
+    let sites: Vec<&Node> = nodes.iter().filter(|n| n.name.name == "site").collect();
+    let any_site_compresses = sites.iter().any(|s| gzip_of(s).unwrap_or(proxy_gzip));
+    let mut refuse = |n: &Node, compresses: bool, what: &str| {
+        if compresses {
+            return;
+        }
+        let level = n.child("gzip").and_then(|g| g.prop("level"));
+        let spans = level.map(|e| e.entry_span).into_iter().chain(n.children_named("gzip-types").map(|t| t.name.span));
+        for span in spans {
+            diags.push(
+                Diagnostic::error(Code::Conflicting, format!("compression settings where {what} compresses nothing"))
+                    .at(span, "changes nothing: compression is off")
+                    .help("turn compression on with `gzip #true`, or remove the setting"),
+            );
+        }
+    };
+    for n in nodes.iter().filter(|n| n.name.name == "proxy") {
+        refuse(n, proxy_gzip || any_site_compresses, "the proxy");
+    }
+    for s in sites {
+        refuse(s, gzip_of(s).unwrap_or(proxy_gzip), "this site");
     }
 }

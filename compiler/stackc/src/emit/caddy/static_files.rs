@@ -69,11 +69,15 @@ pub(super) struct GzipV {
 }
 
 /// A site's `gzip level=` and types, when they are not the defaults.
-pub(super) fn gzip_settings(site: &PlanSite) -> Option<GzipV> {
+pub(super) fn gzip_settings(stack: &Stack, site: &PlanSite) -> Option<GzipV> {
     let default = site.gzip_level == DEFAULT_GZIP_LEVEL && site.gzip_types == DEFAULT_GZIP_TYPES;
     (site.gzip && !default).then(|| GzipV {
         level: site.gzip_level,
-        types: site.gzip_types.iter().map(|t| format!("{t}*")).collect(),
+        types: site
+            .gzip_types
+            .iter()
+            .map(|t| format!("{}*", render_str(stack, t, Ctx::Plain).unwrap_or_default()))
+            .collect(),
     })
 }
 

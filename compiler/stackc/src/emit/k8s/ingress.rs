@@ -122,8 +122,8 @@ impl Builder<'_> {
                 );
             }
         }
-        if proxy.gzip {
-            if let Some(origin) = at("gzip") {
+        if proxy.gzip || !proxy.gzip_types.is_empty() {
+            if let Some(origin) = at("gzip").or_else(|| at("gzip-types")) {
                 self.warn(
                     origin,
                     format!("{router} does not compress responses: `gzip` is the ingress controller's setting on Kubernetes"),
