@@ -685,6 +685,8 @@ pub struct Site {
     pub gzip_level: Option<u32>,
     /// The site's `gzip-types` (else the proxy's).
     pub gzip_types: Vec<String>,
+    /// `mime-type`: `(media type, extensions without the dot)`.
+    pub mime_types: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Debug, Clone, Serialize)]

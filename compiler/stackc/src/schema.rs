@@ -630,6 +630,11 @@ const SITE: &[NodeSpec] = &[
     n("gzip", "compress responses").args(&[("on", Bool)], 1).props(GZIP_PROPS),
     GZIP_TYPES,
     n("redirect-from", "host names that redirect permanently to the site's first host").rest("host", Host, 1),
+    // Static files (issue 11).
+    n("mime-type", "the media type of the files with these extensions that `files=` routes serve")
+        .args(&[("type", MediaType)], 1)
+        .rest("extension", Str, 2)
+        .keyed(),
 ];
 
 const PROXY: &[NodeSpec] = &[

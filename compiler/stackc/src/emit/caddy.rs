@@ -572,6 +572,8 @@ struct FilesV {
     /// proxies the others.
     found: Option<String>,
     app: Option<Box<RouteV>>,
+    /// `header` arguments that give the site's `mime-type`s to the files served.
+    content_types: Vec<String>,
 }
 
 #[derive(Serialize, Clone)]
@@ -733,6 +735,7 @@ fn route_view(
                 options: static_files::file_server_options(r),
                 found: None,
                 app: None,
+                content_types: Vec::new(),
             });
             static_files::fallback_to(stack, plan, r, strip_files, &mut v);
         }
@@ -876,6 +879,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 .zip(route_limits)
                 .map(|(r, limit)| route_view(stack, plan, r, limit, &mut matchers))
                 .collect();
+            static_files::content_types(site, &mut routes, &mut matchers);
             // The internal routes as they answer a hand-off: their matchers are the site's
             // already (the 404 views defined them), and the body was read by the first proxy.
             let handoff: Vec<RouteV> = site

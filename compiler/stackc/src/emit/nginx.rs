@@ -420,6 +420,8 @@ struct SiteV {
     gzip_level: u32,
     /// `gzip_types`: nginx compresses `text/html` always (listing it is a warning).
     gzip_types: Vec<String>,
+    /// `types { TYPE EXT…; }` of the site's `mime-type`s.
+    mime_types: Vec<static_files::MimeV>,
 }
 
 /// `return` runs in the rewrite phase, before `auth_basic` (access phase): behind basic
@@ -792,6 +794,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                     .filter(|t| *t != "text/html")
                     .map(|t| render_str(stack, t).unwrap_or_default())
                     .collect(),
+                mime_types: static_files::mime_types(site),
             }
         })
         .collect();

@@ -111,6 +111,9 @@ pub struct PlanSite {
     pub gzip_level: u32,
     /// The media types compressed: the default ones, then `gzip-types` (no repeats).
     pub gzip_types: Vec<String>,
+    /// `mime-type`: `(media type, extensions)` of the files the site serves, besides the
+    /// proxy's own table.
+    pub mime_types: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -61,6 +61,7 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
             origin: site.origin,
             gzip_level: site.gzip_level.or(proxy.gzip_level).unwrap_or(DEFAULT_GZIP_LEVEL),
             gzip_types: gzip_types(proxy, site),
+            mime_types: site.mime_types.clone(),
         })
         .collect();
     Some(ProxyPlan {

@@ -212,3 +212,33 @@ fn gzip_settings_where_nothing_is_compressed_are_refused() {
     let errs = errors(&none);
     assert!(errs.iter().any(|e| e.starts_with("E0110") && e.contains("the proxy compresses nothing")), "{errs:#?}");
 }
+
+#[test]
+fn mime_types_reach_the_files_of_both_proxies_and_are_checked() {
+    let src = STACK.replace(
+        "site \"t.example.com\" {\n",
+        "site \"t.example.com\" {\n    mime-type \"application/manifest+json\" \".webmanifest\" \"WebApp\"\n",
+    );
+    let (conf, _) = file(&src, TargetKind::Nginx, "nginx/");
+    // The site's `types` replaces the inherited table: nginx's own comes first.
+    let want = "    include /etc/nginx/mime.types;\n    types {\n        application/manifest+json webmanifest webapp;\n    }\n";
+    assert!(conf.contains(want), "{conf}");
+    let (c, _) = file(&src, TargetKind::Caddy, "caddy/");
+    assert!(c.contains("\t@mime1 {\n\t\tpath *.webmanifest *.webapp\n\t\tfile\n\t}\n"), "{c}");
+    // In each files= route: the plain one, and the found branch of a fallback-to= one.
+    assert!(c.contains("\t\t\theader @mime1 Content-Type application/manifest+json\n\t\t\tfile_server\n"), "{c}");
+    assert!(c.contains("\t\t\t\theader @mime1 Content-Type application/manifest+json\n\t\t\t\tfile_server"), "{c}");
+
+    let with = |node: &str| STACK.replace("site \"t.example.com\" {\n", &format!("site \"t.example.com\" {{\n    {node}\n"));
+    for (node, code, what) in [
+        (r#"mime-type "text/x-a" "a.b""#, "E0318", "is not a file extension"),
+        (r#"mime-type "text/x-a" "x" \n mime-type "text/x-b" "X""#, "E0110", "the extension `x` has two media types"),
+        (r#"mime-type "text/x-a" "${ext}""#, "E0311", "cannot contain `${…}`"),
+    ] {
+        let src = with(&node.replace("\\n", "\n    ")).replace("stack \"t\"\n", "stack \"t\"\nparam \"ext\" default=\"x\"\n");
+        let errs = errors(&src);
+        assert!(errs.iter().any(|e| e.starts_with(code) && e.contains(what)), "{node}: {errs:#?}");
+    }
+    let no_files = GZIP.replace("    route \"/\" to=\"app\"\n}\ntargets", "    route \"/\" to=\"app\"\n    mime-type \"text/x-a\" \"x\"\n}\ntargets");
+    assert!(errors(&no_files).iter().any(|e| e.starts_with("E0109") && e.contains("`mime-type` needs a `files=` route")), "{:#?}", errors(&no_files));
+}

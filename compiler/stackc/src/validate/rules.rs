@@ -30,6 +30,7 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     sub_paths(nodes, symbols, diags);
     static_and_rewrite_routes(nodes, diags);
     gzip_settings_need_gzip(nodes, diags);
+    mime_types(nodes, diags);
 }
 
 /// `targets { nginx version=… }` / `caddy version=…`: the version picks directives (nginx's
@@ -1071,5 +1072,63 @@ fn gzip_settings_need_gzip(nodes: &[Node], diags: &mut Diagnostics) {
     }
     for s in sites {
         refuse(s, gzip_of(s).unwrap_or(proxy_gzip), "this site");
+    }
+}
+
+/// A site's `mime-type`s: literal extensions (a proxy's type table is read when it starts, so
+/// no param), each in one `mime-type` of the site, and a `files=` route for them to apply to.
+fn mime_types(nodes: &[Node], diags: &mut Diagnostics) {
+    let extension_ok = |e: &str| {
+        let e = e.strip_prefix('.').unwrap_or(e);
+        !e.is_empty()
+            && e.len() <= 32
+            && e.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && e.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-".contains(&b))
+    };
+    for site in nodes.iter().filter(|n| n.name.name == "site") {
+        let mut seen: HashMap<String, &Entry> = HashMap::new();
+        let mut any = None;
+        for m in site.children_named("mime-type") {
+            any = Some(m);
+            for (i, a) in m.args.iter().enumerate() {
+                let Value::String(s) = &a.value else { continue };
+                if values::has_interpolation(s) {
+                    diags.push(
+                        Diagnostic::error(Code::InvalidInterpolation, "a `mime-type` cannot contain `${…}`")
+                            .at(a.span, "the proxy reads its type table when it starts")
+                            .help("write the media type and the extensions themselves"),
+                    );
+                    continue;
+                }
+                if i == 0 {
+                    continue;
+                }
+                if !extension_ok(s) {
+                    diags.push(
+                        Diagnostic::error(Code::InvalidText, format!("`{}` is not a file extension", values::shown(s)))
+                            .at(a.span, "not an extension")
+                            .help("write the extension without the dot: letters, digits, `_`, `+` and `-` (\"webmanifest\")"),
+                    );
+                    continue;
+                }
+                let key = s.trim_start_matches('.').to_ascii_lowercase();
+                if let Some(first) = seen.insert(key.clone(), a) {
+                    diags.push(
+                        Diagnostic::error(Code::Conflicting, format!("the extension `{key}` has two media types"))
+                            .at(a.span, "given again here")
+                            .label(first.span, "first given here")
+                            .help("keep one `mime-type` for the extension"),
+                    );
+                }
+            }
+        }
+        let serves_files = site.children_named("route").any(|r| r.prop("files").is_some());
+        if let (Some(m), false) = (any, serves_files) {
+            diags.push(
+                Diagnostic::error(Code::MissingRequired, "`mime-type` needs a `files=` route: alone it changes nothing")
+                    .at(m.name.span, "types of files this site does not serve")
+                    .help("`mime-type` sets the Content-Type of the files a `files=` route serves; an upstream sets its own"),
+            );
+        }
     }
 }

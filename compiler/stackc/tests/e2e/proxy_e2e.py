@@ -729,6 +729,7 @@ def put_static_site_files():
         # Under the route's directory without the /static/ prefix of the URL.
         "public-static/x.css": ALIASED_CSS,
         "media/logo.png": MEDIA_PNG,
+        "public/data.stx": PUBLIC_TXT,
     }
     for rel, data in files.items():
         path = os.path.join(root, rel)
@@ -783,12 +784,23 @@ def check_static_precompressed():
     expect(r.body == PUBLIC_JS and r.header("Content-Encoding") is None, f"without Accept-Encoding: {r.body!r}")
 
 
+def check_static_mime_type():
+    put_static_site_files()
+    r = request(STATIC, "/data.stx")
+    status_of(r, 200, "a file of a mime-type extension")
+    expect(r.header("Content-Type") == "application/x-stackc-e2e", f"mime-type: Content-Type {r.header('Content-Type')!r}")
+    # The proxy's own table still applies to the other files.
+    r = request(STATIC, "/hello.txt")
+    expect((r.header("Content-Type") or "").startswith("text/plain"), f"hello.txt: Content-Type {r.header('Content-Type')!r}")
+
+
 STATIC_CHECKS = [
     ("static-try-files", "files= with fallback-to=: a file from disk, else the app with the original URI", check_static_try_files),
     ("static-alias", "a prefix files= route serves /static/x.css from its directory without the prefix", check_static_alias),
     ("static-replace-prefix", "replace-prefix= makes the upstream see the replaced path", check_static_replace_prefix),
     ("static-before-regex", "a before-regex= prefix beats a regex that matches too", check_static_before_regex),
     ("static-precompressed", "precompressed=: the .gz file with Content-Encoding: gzip", check_static_precompressed),
+    ("static-mime-type", "mime-type gives files of its extensions their Content-Type, the rest keep theirs", check_static_mime_type),
 ]
 
 

@@ -61,6 +61,22 @@ pub(super) fn replace_prefix(r: &PlanRoute) -> Option<String> {
     Some(format!("{} {}", token(&re), token(&escape_braces(&to.replace('$', "$$")))))
 }
 
+/// A site's `mime-type`s: a matcher per type of the existing files with its extensions, and
+/// a `header` that sets the type in every `files=` route (Caddy's `file_server` keeps a
+/// `Content-Type` that is set; an upstream's answer, a 404, are left alone).
+pub(super) fn content_types(site: &PlanSite, routes: &mut [RouteV], matchers: &mut Vec<MatcherV>) {
+    let mut headers = Vec::new();
+    for (k, (media_type, exts)) in site.mime_types.iter().enumerate() {
+        let name = format!("mime{}", k + 1);
+        let globs: Vec<String> = exts.iter().map(|e| format!("*.{e}")).collect();
+        matchers.push(MatcherV { name: name.clone(), spec: format!("{{\n\t\tpath {}\n\t\tfile\n\t}}", globs.join(" ")) });
+        headers.push(format!("@{name} Content-Type {}", token(media_type)));
+    }
+    for files in routes.iter_mut().filter_map(|r| r.files.as_mut()) {
+        files.content_types = headers.clone();
+    }
+}
+
 #[derive(Serialize)]
 pub(super) struct GzipV {
     level: u32,

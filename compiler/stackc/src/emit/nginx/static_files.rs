@@ -53,6 +53,23 @@ pub(super) fn replace_prefix(r: &PlanRoute, upstream: &str) -> Option<(String, O
     }
 }
 
+#[derive(Serialize)]
+pub(super) struct MimeV {
+    media_type: String,
+    extensions: Vec<String>,
+}
+
+/// A site's `mime-type`s, for a `types` block in its server. A `types` block replaces the
+/// table the server would inherit from `nginx.conf`, so the server includes nginx's own
+/// table first (Debian's and the official image's path) and the site's entries follow it:
+/// nginx keeps the last type of an extension.
+pub(super) fn mime_types(site: &PlanSite) -> Vec<MimeV> {
+    site.mime_types
+        .iter()
+        .map(|(t, exts)| MimeV { media_type: t.clone(), extensions: exts.clone() })
+        .collect()
+}
+
 /// The values of these settings that nginx cannot write (E0501): `$` (expanded as a
 /// variable) and control characters.
 pub(super) fn check(stack: &Stack) -> Vec<Diagnostic> {
