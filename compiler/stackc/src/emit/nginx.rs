@@ -664,8 +664,8 @@ fn location(
                 (true, Match::Exact) => (format!("http://{name}/"), None, "/$1"),
                 _ => (format!("http://{name}"), None, "/$1"),
             };
-            let (pass, rewrite, rewrite_to) = static_files::replace_prefix(r, name)
-                .unwrap_or_else(|| (pass, rewrite, rewrite_to.to_string()));
+            let (pass, rewrite, rewrite_to) =
+                static_files::replace_prefix(r, name).unwrap_or_else(|| (pass, rewrite, rewrite_to.to_string()));
             loc.proxy = Some(ProxyV {
                 variable: through_variable.then(|| format!("{}:{}", u.service, u.port)),
                 pass,

@@ -925,7 +925,8 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
         mime_types: n
             .children_named("mime-type")
             .filter_map(|m| {
-                let exts = m.args.iter().skip(1).map(|a| a.value.display().trim_start_matches('.').to_ascii_lowercase());
+                let exts =
+                    m.args.iter().skip(1).map(|a| a.value.display().trim_start_matches('.').to_ascii_lowercase());
                 Some((m.arg_str(0)?.to_ascii_lowercase(), exts.collect()))
             })
             .collect(),

@@ -2,8 +2,8 @@
 //! target renders of it, and what validation refuses.
 
 use crate::emit::EmitOptions;
-use crate::ir::TargetKind;
 use crate::ir::proxy::*;
+use crate::ir::TargetKind;
 
 const STACK: &str = r#"stack "t"
 service "app" {
@@ -108,11 +108,16 @@ fn caddy_renders_a_file_matcher_the_original_uri_and_uri_path_regexp() {
 #[test]
 fn kubernetes_rewrites_on_an_httproute_and_warns_on_the_ingress() {
     // A files= route has no Ingress path at all: before-regex= of a proxied one.
-    let stack = STACK.replace("route \"/media/thumbs/\" to=\"assets\"", "route \"/media/thumbs/\" to=\"assets\" before-regex=#true");
+    let stack = STACK
+        .replace("route \"/media/thumbs/\" to=\"assets\"", "route \"/media/thumbs/\" to=\"assets\" before-regex=#true");
     let (_, diags) = file(&stack, TargetKind::K8s, "");
-    let about = |path: &str| diags.iter().filter(|d| d.contains(&format!("route `{path}`"))).cloned().collect::<Vec<_>>();
+    let about =
+        |path: &str| diags.iter().filter(|d| d.contains(&format!("route `{path}`"))).cloned().collect::<Vec<_>>();
     assert!(about("/assets/").iter().any(|d| d.starts_with("W0501") && d.contains("`replace-prefix`")), "{diags:#?}");
-    assert!(about("/media/thumbs/").iter().any(|d| d.starts_with("W0501") && d.contains("`before-regex`")), "{diags:#?}");
+    assert!(
+        about("/media/thumbs/").iter().any(|d| d.starts_with("W0501") && d.contains("`before-regex`")),
+        "{diags:#?}"
+    );
     assert!(about("/").iter().any(|d| d.starts_with("W0501") && d.contains("files")), "{diags:#?}");
     let gateway = stack.replace("    k8s\n", "    k8s routing=\"gateway-api\" gateway=\"edge\"\n");
     let (yaml, diags) = file(&gateway, TargetKind::K8s, "");
@@ -124,8 +129,16 @@ fn kubernetes_rewrites_on_an_httproute_and_warns_on_the_ingress() {
 fn settings_that_exclude_each_other_or_need_another_are_refused() {
     let with = |route: &str| STACK.replace("    route \"/media/thumbs/\" to=\"assets\"\n", &format!("    {route}\n"));
     for (route, code, what) in [
-        (r#"route "/x/" files="/srv/x" fallback="/x/i.html" fallback-to="app""#, "E0110", "`fallback-to=` and `fallback=`"),
-        (r#"route "/x/" to="app" strip-prefix=#true replace-prefix="/y/""#, "E0110", "`replace-prefix=` and `strip-prefix=`"),
+        (
+            r#"route "/x/" files="/srv/x" fallback="/x/i.html" fallback-to="app""#,
+            "E0110",
+            "`fallback-to=` and `fallback=`",
+        ),
+        (
+            r#"route "/x/" to="app" strip-prefix=#true replace-prefix="/y/""#,
+            "E0110",
+            "`replace-prefix=` and `strip-prefix=`",
+        ),
         (r#"route "^/x" regex=#true to="app" replace-prefix="/y/""#, "E0110", "`replace-prefix=` and `regex=#true`"),
         (r#"route "/x" exact=#true to="app" before-regex=#true"#, "E0110", "`before-regex=` and `exact=#true`"),
         (r#"route "/x/" to="app" fallback-to="app""#, "E0109", "`fallback-to=` needs `files=`"),
@@ -171,22 +184,41 @@ targets {
 fn gzip_level_and_types_are_decided_per_site_and_rendered_by_both_proxies() {
     let stack = crate::compile("t.stack.kdl", GZIP, &crate::Options::default()).stack.expect("compiles");
     let plan = stack.proxy_plan.expect("a plan");
-    let settings: Vec<(u32, Vec<&str>)> =
-        plan.sites.iter().map(|s| (s.gzip_level, s.gzip_types[DEFAULT_GZIP_TYPES.len()..].iter().map(String::as_str).collect())).collect();
+    let settings: Vec<(u32, Vec<&str>)> = plan
+        .sites
+        .iter()
+        .map(|s| (s.gzip_level, s.gzip_types[DEFAULT_GZIP_TYPES.len()..].iter().map(String::as_str).collect()))
+        .collect();
     // A site's settings replace the proxy's; the defaults come first, each type once.
     assert_eq!(settings, [(7, vec!["application/wasm"]), (6, vec!["text/csv", "application/wasm"]), (5, vec![])]);
     assert_eq!(plan.sites[2].gzip_types, DEFAULT_GZIP_TYPES);
 
     let (conf, _) = file(GZIP, TargetKind::Nginx, "nginx/");
     let defaults = "text/plain text/css text/xml application/xml application/json application/javascript image/svg+xml";
-    assert!(conf.contains(&format!("    gzip_comp_level 6;\n    gzip_min_length 256;\n    gzip_types {defaults} text/csv application/wasm;\n")), "{conf}");
-    assert!(conf.contains(&format!("    gzip_comp_level 5;\n    gzip_min_length 256;\n    gzip_types {defaults};\n")), "{conf}");
+    assert!(
+        conf.contains(&format!(
+            "    gzip_comp_level 6;\n    gzip_min_length 256;\n    gzip_types {defaults} text/csv application/wasm;\n"
+        )),
+        "{conf}"
+    );
+    assert!(
+        conf.contains(&format!("    gzip_comp_level 5;\n    gzip_min_length 256;\n    gzip_types {defaults};\n")),
+        "{conf}"
+    );
     assert!(!conf.contains("text/html"), "nginx compresses text/html always; listing it is a warning:\n{conf}");
 
     let (c, _) = file(GZIP, TargetKind::Caddy, "caddy/");
     let b = &c[c.find("b.example.com {").unwrap()..];
-    assert!(b.starts_with("b.example.com {") && b.contains("\tencode {\n\t\tgzip 6\n\t\tmatch {\n\t\t\theader Content-Type text/html*\n"), "{c}");
-    assert!(b[..b.find("log").unwrap()].contains("\t\t\theader Content-Type text/csv*\n\t\t\theader Content-Type application/wasm*\n\t\t}\n\t}\n"), "{c}");
+    assert!(
+        b.starts_with("b.example.com {")
+            && b.contains("\tencode {\n\t\tgzip 6\n\t\tmatch {\n\t\t\theader Content-Type text/html*\n"),
+        "{c}"
+    );
+    assert!(
+        b[..b.find("log").unwrap()]
+            .contains("\t\t\theader Content-Type text/csv*\n\t\t\theader Content-Type application/wasm*\n\t\t}\n\t}\n"),
+        "{c}"
+    );
     // The defaults: Caddy's own `encode gzip`.
     let default_site = &c[c.find("c.example.com {").unwrap()..];
     assert!(default_site[..default_site.find("log").unwrap()].contains("\tencode gzip\n"), "{c}");
@@ -195,7 +227,11 @@ fn gzip_level_and_types_are_decided_per_site_and_rendered_by_both_proxies() {
 #[test]
 fn a_gzip_type_is_a_media_type_and_the_level_one_to_nine() {
     let bad_type = GZIP.replace("\"text/csv\"", "\"text csv\"");
-    assert!(errors(&bad_type).iter().any(|e| e.starts_with("E0318") && e.contains("is not a media type")), "{:#?}", errors(&bad_type));
+    assert!(
+        errors(&bad_type).iter().any(|e| e.starts_with("E0318") && e.contains("is not a media type")),
+        "{:#?}",
+        errors(&bad_type)
+    );
     let bad_level = GZIP.replace("level=6", "level=10");
     assert!(errors(&bad_level).iter().any(|e| e.starts_with("E0315")), "{:#?}", errors(&bad_level));
 }
@@ -204,7 +240,11 @@ fn a_gzip_type_is_a_media_type_and_the_level_one_to_nine() {
 fn gzip_settings_where_nothing_is_compressed_are_refused() {
     let off = GZIP.replace("    gzip #true level=6\n", "    gzip #false level=6\n");
     let errs = errors(&off);
-    assert_eq!(errs.iter().filter(|e| e.starts_with("E0110") && e.contains("this site compresses nothing")).count(), 2, "{errs:#?}");
+    assert_eq!(
+        errs.iter().filter(|e| e.starts_with("E0110") && e.contains("this site compresses nothing")).count(),
+        2,
+        "{errs:#?}"
+    );
     // The proxy's settings count while one site compresses.
     let proxy_off = GZIP.replace("    gzip #true level=7\n", "    gzip #false level=7\n");
     assert!(errors(&proxy_off).is_empty(), "{:#?}", errors(&proxy_off));
@@ -229,16 +269,25 @@ fn mime_types_reach_the_files_of_both_proxies_and_are_checked() {
     assert!(c.contains("\t\t\theader @mime1 Content-Type application/manifest+json\n\t\t\tfile_server\n"), "{c}");
     assert!(c.contains("\t\t\t\theader @mime1 Content-Type application/manifest+json\n\t\t\t\tfile_server"), "{c}");
 
-    let with = |node: &str| STACK.replace("site \"t.example.com\" {\n", &format!("site \"t.example.com\" {{\n    {node}\n"));
+    let with =
+        |node: &str| STACK.replace("site \"t.example.com\" {\n", &format!("site \"t.example.com\" {{\n    {node}\n"));
     for (node, code, what) in [
         (r#"mime-type "text/x-a" "a.b""#, "E0318", "is not a file extension"),
         (r#"mime-type "text/x-a" "x" \n mime-type "text/x-b" "X""#, "E0110", "the extension `x` has two media types"),
         (r#"mime-type "text/x-a" "${ext}""#, "E0311", "cannot contain `${…}`"),
     ] {
-        let src = with(&node.replace("\\n", "\n    ")).replace("stack \"t\"\n", "stack \"t\"\nparam \"ext\" default=\"x\"\n");
+        let src =
+            with(&node.replace("\\n", "\n    ")).replace("stack \"t\"\n", "stack \"t\"\nparam \"ext\" default=\"x\"\n");
         let errs = errors(&src);
         assert!(errs.iter().any(|e| e.starts_with(code) && e.contains(what)), "{node}: {errs:#?}");
     }
-    let no_files = GZIP.replace("    route \"/\" to=\"app\"\n}\ntargets", "    route \"/\" to=\"app\"\n    mime-type \"text/x-a\" \"x\"\n}\ntargets");
-    assert!(errors(&no_files).iter().any(|e| e.starts_with("E0109") && e.contains("`mime-type` needs a `files=` route")), "{:#?}", errors(&no_files));
+    let no_files = GZIP.replace(
+        "    route \"/\" to=\"app\"\n}\ntargets",
+        "    route \"/\" to=\"app\"\n    mime-type \"text/x-a\" \"x\"\n}\ntargets",
+    );
+    assert!(
+        errors(&no_files).iter().any(|e| e.starts_with("E0109") && e.contains("`mime-type` needs a `files=` route")),
+        "{:#?}",
+        errors(&no_files)
+    );
 }

@@ -1125,9 +1125,14 @@ fn mime_types(nodes: &[Node], diags: &mut Diagnostics) {
         let serves_files = site.children_named("route").any(|r| r.prop("files").is_some());
         if let (Some(m), false) = (any, serves_files) {
             diags.push(
-                Diagnostic::error(Code::MissingRequired, "`mime-type` needs a `files=` route: alone it changes nothing")
-                    .at(m.name.span, "types of files this site does not serve")
-                    .help("`mime-type` sets the Content-Type of the files a `files=` route serves; an upstream sets its own"),
+                Diagnostic::error(
+                    Code::MissingRequired,
+                    "`mime-type` needs a `files=` route: alone it changes nothing",
+                )
+                .at(m.name.span, "types of files this site does not serve")
+                .help(
+                    "`mime-type` sets the Content-Type of the files a `files=` route serves; an upstream sets its own",
+                ),
             );
         }
     }

@@ -69,7 +69,8 @@ pub(super) fn content_types(site: &PlanSite, routes: &mut [RouteV], matchers: &m
     for (k, (media_type, exts)) in site.mime_types.iter().enumerate() {
         let name = format!("mime{}", k + 1);
         let globs: Vec<String> = exts.iter().map(|e| format!("*.{e}")).collect();
-        matchers.push(MatcherV { name: name.clone(), spec: format!("{{\n\t\tpath {}\n\t\tfile\n\t}}", globs.join(" ")) });
+        matchers
+            .push(MatcherV { name: name.clone(), spec: format!("{{\n\t\tpath {}\n\t\tfile\n\t}}", globs.join(" ")) });
         headers.push(format!("@{name} Content-Type {}", token(media_type)));
     }
     for files in routes.iter_mut().filter_map(|r| r.files.as_mut()) {

@@ -64,10 +64,7 @@ pub(super) struct MimeV {
 /// table first (Debian's and the official image's path) and the site's entries follow it:
 /// nginx keeps the last type of an extension.
 pub(super) fn mime_types(site: &PlanSite) -> Vec<MimeV> {
-    site.mime_types
-        .iter()
-        .map(|(t, exts)| MimeV { media_type: t.clone(), extensions: exts.clone() })
-        .collect()
+    site.mime_types.iter().map(|(t, exts)| MimeV { media_type: t.clone(), extensions: exts.clone() }).collect()
 }
 
 /// The values of these settings that nginx cannot write (E0501): `$` (expanded as a
