@@ -651,6 +651,15 @@ impl Route {
             _ => None,
         }
     }
+
+    /// `index=` and `replace-prefix=` as `(setting, value)`: strings the proxy targets write
+    /// and check as they check `files=`.
+    pub fn static_values(&self) -> Vec<(&'static str, &str)> {
+        [("index=", self.index.as_deref()), ("replace-prefix=", self.replace_prefix.as_deref())]
+            .into_iter()
+            .filter_map(|(what, v)| Some((what, v?)))
+            .collect()
+    }
 }
 
 /// A header setting of a route, with where it is written.

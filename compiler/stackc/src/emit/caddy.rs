@@ -199,7 +199,6 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
         return out;
     }
     out.extend(super::proxy_amounts_without_value(stack, TargetKind::Caddy));
-    out.extend(static_files::check(stack));
     let Some(proxy) = &stack.proxy else { return out };
     let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
     let err = |origin: Origin, msg: String, label: &str, help: &str| {
@@ -429,6 +428,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             if let Some(f) = &r.fallback {
                 values.push(("fallback=", f));
             }
+            values.extend(r.static_values());
             for (what, v) in values {
                 if v.is_empty() || v == "{" || v == "}" {
                     out.push(err(

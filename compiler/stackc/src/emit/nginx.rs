@@ -201,7 +201,6 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     }
     out.extend(super::proxy_amounts_without_value(stack, TargetKind::Nginx));
     out.extend(resolved_once(stack));
-    out.extend(static_files::check(stack));
     let Some(proxy) = &stack.proxy else { return out };
     let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
     let err = |origin: Origin, msg: String, label: &str, help: &str| {
@@ -321,6 +320,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             if let Some(f) = &r.fallback {
                 values.push(("fallback=", f));
             }
+            values.extend(r.static_values());
             for (what, v) in values {
                 if let Some(why) = unsafe_value(v) {
                     out.push(err(

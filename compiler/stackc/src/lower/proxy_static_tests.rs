@@ -291,3 +291,12 @@ fn mime_types_reach_the_files_of_both_proxies_and_are_checked() {
         errors(&no_files)
     );
 }
+
+#[test]
+fn index_and_replace_prefix_values_a_proxy_would_misread_are_refused_there() {
+    let src = STACK.replace("index=\"index.htm\"", "index=\"i$x.htm\"").replace("\"/static/dist/\"", "\"/{$HOME}/\"");
+    let (_, nginx) = file(&src, TargetKind::Nginx, "nginx/");
+    assert!(nginx.iter().any(|d| d.starts_with("E0501") && d.contains("index= contains `$`")), "{nginx:#?}");
+    let (_, caddy) = file(&src, TargetKind::Caddy, "caddy/");
+    assert!(caddy.iter().any(|d| d.starts_with("E0501") && d.contains("replace-prefix= contains `{$`")), "{caddy:#?}");
+}

@@ -714,7 +714,7 @@ PUBLIC_TXT = b"a file of the public directory\n"
 PUBLIC_HOME = b"<!doctype html><title>home (index=home.html)</title>\n"
 PUBLIC_JS = b"console.log('plain');\n"
 # Not the plain file compressed: a proxy that compressed app.js itself would not send this.
-PUBLIC_JS_GZ = b"console.log('from app.js.gz');\n"
+PUBLIC_JS_GZ = gzip.compress(b"console.log('from app.js.gz');\n", mtime=0)
 ALIASED_CSS = b"body { color: teal }\n"
 MEDIA_PNG = b"\x89PNG from the media directory\n"
 
@@ -725,7 +725,7 @@ def put_static_site_files():
         "public/hello.txt": PUBLIC_TXT,
         "public/home.html": PUBLIC_HOME,
         "public/app.js": PUBLIC_JS,
-        "public/app.js.gz": gzip.compress(PUBLIC_JS_GZ),
+        "public/app.js.gz": PUBLIC_JS_GZ,
         # Under the route's directory without the /static/ prefix of the URL.
         "public-static/x.css": ALIASED_CSS,
         "media/logo.png": MEDIA_PNG,
@@ -738,25 +738,26 @@ def put_static_site_files():
             f.write(data)
 
 
-def check_static_try_files():
+def static_file(path, body, what, headers=None):
+    """A file of static.e2e.test's directories, served from disk with this body."""
     put_static_site_files()
+    r = request(STATIC, path, headers=headers)
+    status_of(r, 200, what)
+    expect(r.body == body, f"{what}: {path} has the body {r.body[:120]!r}")
+    return r
+
+
+def check_static_try_files():
     before = len(hits(host=STATIC))
-    r = request(STATIC, "/hello.txt")
-    status_of(r, 200, "a file that exists")
-    expect(r.body == PUBLIC_TXT, f"a file that exists: body {r.body!r}")
-    r = request(STATIC, "/")
-    status_of(r, 200, "the directory's index= file")
-    expect(r.body == PUBLIC_HOME, f"index=home.html: body {r.body!r}")
+    static_file("/hello.txt", PUBLIC_TXT, "a file that exists")
+    static_file("/", PUBLIC_HOME, "the directory's index=home.html")
     expect(len(hits(host=STATIC)) == before, "a file that exists reached the upstream")
     # A missing file goes to fallback-to= with the URI the client sent.
     upstream_saw(request(STATIC, "/users/42?tab=posts"), "api", "/users/42?tab=posts", STATIC, "fallback-to=")
 
 
 def check_static_alias():
-    put_static_site_files()
-    r = request(STATIC, "/static/x.css")
-    status_of(r, 200, "a file under a prefix route")
-    expect(r.body == ALIASED_CSS, f"/static/x.css from the directory without the prefix: body {r.body!r}")
+    static_file("/static/x.css", ALIASED_CSS, "a prefix route, from its directory without the prefix")
     upstream_saw(request(STATIC, "/static/missing.css"), "api", "/static/missing.css", STATIC, "prefix route's fallback-to=")
 
 
@@ -766,31 +767,24 @@ def check_static_replace_prefix():
 
 
 def check_static_before_regex():
-    put_static_site_files()
-    r = request(STATIC, "/media/logo.png")
-    status_of(r, 200, "before-regex= prefix")
-    expect(r.body == MEDIA_PNG, f"/media/logo.png: the regex route answered instead of the files: {r.body[:120]!r}")
+    static_file("/media/logo.png", MEDIA_PNG, "the before-regex= prefix route, not the regex route")
     # Elsewhere the regular expression wins over the / prefix.
     upstream_saw(request(STATIC, "/elsewhere/logo.png"), "web", "/elsewhere/logo.png", STATIC, "regex route")
 
 
 def check_static_precompressed():
-    put_static_site_files()
-    r = request(STATIC, "/app.js", headers={"Accept-Encoding": "gzip"})
-    status_of(r, 200, "precompressed file")
+    # The .gz file as it is: not app.js compressed by the proxy.
+    r = static_file("/app.js", PUBLIC_JS_GZ, "precompressed file", headers={"Accept-Encoding": "gzip"})
     expect(r.header("Content-Encoding") == "gzip", f"Content-Encoding {r.header('Content-Encoding')!r}")
-    expect(gzip.decompress(r.body) == PUBLIC_JS_GZ, "the client that accepts gzip did not get app.js.gz")
-    r = request(STATIC, "/app.js")
-    expect(r.body == PUBLIC_JS and r.header("Content-Encoding") is None, f"without Accept-Encoding: {r.body!r}")
+    r = static_file("/app.js", PUBLIC_JS, "without Accept-Encoding")
+    expect(r.header("Content-Encoding") is None, f"without Accept-Encoding: Content-Encoding {r.header('Content-Encoding')!r}")
 
 
 def check_static_mime_type():
-    put_static_site_files()
-    r = request(STATIC, "/data.stx")
-    status_of(r, 200, "a file of a mime-type extension")
+    r = static_file("/data.stx", PUBLIC_TXT, "a file of a mime-type extension")
     expect(r.header("Content-Type") == "application/x-stackc-e2e", f"mime-type: Content-Type {r.header('Content-Type')!r}")
     # The proxy's own table still applies to the other files.
-    r = request(STATIC, "/hello.txt")
+    r = static_file("/hello.txt", PUBLIC_TXT, "a file of the proxy's table")
     expect((r.header("Content-Type") or "").startswith("text/plain"), f"hello.txt: Content-Type {r.header('Content-Type')!r}")
 
 

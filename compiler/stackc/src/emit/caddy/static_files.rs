@@ -97,21 +97,3 @@ pub(super) fn gzip_settings(stack: &Stack, site: &PlanSite) -> Option<GzipV> {
             .collect(),
     })
 }
-
-/// The values of these settings that Caddy cannot read (E0501).
-pub(super) fn check(stack: &Stack) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for r in stack.sites.iter().flat_map(|s| &s.routes) {
-        let values = [("index=", r.index.as_deref()), ("replace-prefix=", r.replace_prefix.as_deref())];
-        for (what, v) in values {
-            if let Some(why) = v.and_then(unsafe_value) {
-                out.push(
-                    Diagnostic::error(Code::TargetCannotExpress, format!("the route's {what} contains {why}"))
-                        .at(origin_span(r.origin), "this route")
-                        .help("remove the character"),
-                );
-            }
-        }
-    }
-    out
-}

@@ -66,22 +66,3 @@ pub(super) struct MimeV {
 pub(super) fn mime_types(site: &PlanSite) -> Vec<MimeV> {
     site.mime_types.iter().map(|(t, exts)| MimeV { media_type: t.clone(), extensions: exts.clone() }).collect()
 }
-
-/// The values of these settings that nginx cannot write (E0501): `$` (expanded as a
-/// variable) and control characters.
-pub(super) fn check(stack: &Stack) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for r in stack.sites.iter().flat_map(|s| &s.routes) {
-        let values = [("index=", r.index.as_deref()), ("replace-prefix=", r.replace_prefix.as_deref())];
-        for (what, v) in values {
-            if let Some(why) = v.and_then(unsafe_value) {
-                out.push(
-                    Diagnostic::error(Code::TargetCannotExpress, format!("the route's {what} contains {why}"))
-                        .at(origin_span(r.origin), "this route")
-                        .help("nginx expands variables here; remove the character"),
-                );
-            }
-        }
-    }
-    out
-}
