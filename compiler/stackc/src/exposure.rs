@@ -54,7 +54,7 @@ pub fn rows(stack: &Stack) -> Vec<Row> {
         for site in &stack.sites {
             let host = site.hosts.first().map(|h| h.render(|p| format!("${{{p}}}"))).unwrap_or_default();
             for r in &site.routes {
-                if let Some((s, p)) = r.action.upstream() {
+                if let Some((s, p)) = r.proxied() {
                     if s == service && p == port && !r.internal {
                         out.push(format!("{scheme}://{host}{}", r.path));
                     }

@@ -659,6 +659,10 @@ pub struct Proxy {
     /// `ports http= https=`: the host ports the proxy is published on (may hold `${param}`).
     pub http_port: Option<Text>,
     pub https_port: Option<Text>,
+    /// `gzip level=`.
+    pub gzip_level: Option<u32>,
+    /// `gzip-types`: compressed besides the default types.
+    pub gzip_types: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -732,6 +736,18 @@ pub struct Route {
     pub handling: RouteHandling,
     /// `nginx`/`caddy`: raw directives for the route's block in one target.
     pub raw: Vec<RawDirectives>,
+    // Static files, matching priority and rewrites (issue 11).
+    /// `fallback-to=` of a `files=` route: the service (and port) that gets the requests
+    /// for which no file exists, with their URI unchanged.
+    pub fallback_to: Option<(String, u16)>,
+    /// `index=`: the file served for a directory (`index.html` by default).
+    pub index: Option<String>,
+    /// `precompressed=#true`: a file's `.gz` sibling is sent to clients that accept gzip.
+    pub precompressed: bool,
+    /// `before-regex=#true`: a prefix matched before the regular expressions (nginx `^~`).
+    pub before_regex: bool,
+    /// `replace-prefix=`: the matched prefix is replaced by this path before proxying.
+    pub replace_prefix: Option<String>,
 }
 
 /// A route's timeouts, buffering, proxy cache and `Cache-Control` directives, as written.
@@ -789,6 +805,26 @@ pub struct RawDirectives {
     pub origin: Origin,
 }
 
+impl Route {
+    /// The service and container port this route's requests may reach: `to=`'s or
+    /// `fastcgi=`'s, or the `fallback-to=` of a `files=` route.
+    pub fn proxied(&self) -> Option<(&str, u16)> {
+        match (&self.action, &self.fallback_to) {
+            (Action::Files { .. }, Some((service, port))) => Some((service, *port)),
+            _ => self.action.upstream(),
+        }
+    }
+
+    /// `index=` and `replace-prefix=` as `(setting, value)`: strings the proxy targets write
+    /// and check as they check `files=`.
+    pub fn static_values(&self) -> Vec<(&'static str, &str)> {
+        [("index=", self.index.as_deref()), ("replace-prefix=", self.replace_prefix.as_deref())]
+            .into_iter()
+            .filter_map(|(what, v)| Some((what, v?)))
+            .collect()
+    }
+}
+
 /// A header setting of a route, with where it is written.
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteHeader {
@@ -821,6 +857,12 @@ pub struct Site {
     pub raw: Vec<RawDirectives>,
     /// `listen`: the port the site is served on over plain HTTP, instead of 80 and 443.
     pub listen: Option<u16>,
+    /// `gzip level=` of the site (else the proxy's).
+    pub gzip_level: Option<u32>,
+    /// The site's `gzip-types` (else the proxy's).
+    pub gzip_types: Vec<String>,
+    /// `mime-type`: `(media type, extensions without the dot)`.
+    pub mime_types: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -93,6 +93,8 @@ pub enum Kind {
     HostPort,
     /// An HTTP basic-auth user: one line without `:` (RFC 7617; htpasswd's separator).
     AuthUser,
+    /// A media type without parameters (`application/wasm`).
+    MediaType,
     Enum(&'static [&'static str]),
     Ref(RefKind),
     /// The name of a service or network, or a DNS alias: a [`Kind::Name`], or one with `_`
@@ -149,6 +151,7 @@ impl Kind {
             Kind::ImageTag => "an image tag such as \"1.27\"".into(),
             Kind::HostPort => "`host:port`, e.g. \"api.internal:9100\"".into(),
             Kind::AuthUser => "a user name without `:`".into(),
+            Kind::MediaType => "a media type such as \"application/wasm\"".into(),
             Kind::Enum(words) => {
                 let w: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
                 format!("one of {}", w.join(", "))
@@ -643,6 +646,12 @@ const ROUTE_PROPS: &[PropSpec] = &[
     p("request-buffering", Bool),
     p("buffer-size", Size),
     p("proxy-cache", DUR),
+    // Static files, matching priority and rewrites (issue 11).
+    p("fallback-to", Ref(RefKind::Service)),
+    p("index", Str),
+    p("precompressed", Bool),
+    p("before-regex", Bool),
+    p("replace-prefix", UrlPath),
 ];
 
 const HEADER: NodeSpec =
@@ -701,6 +710,10 @@ const RAW_CADDY: NodeSpec = n(
     "raw Caddyfile directives, written verbatim into this block of the Caddy target only",
 )
 .rest("directive", RawCaddy, 1);
+// Compression settings (issue 11): the level, and media types besides the default ones.
+const GZIP_PROPS: &[PropSpec] = &[p("level", Int(1, 9))];
+const GZIP_TYPES: NodeSpec =
+    n("gzip-types", "media types compressed besides the default ones").rest("type", MediaType, 1);
 
 const SITE: &[NodeSpec] = &[
     n("route", "send requests for a path to a service, static files, a redirect or a FastCGI application")
@@ -718,12 +731,18 @@ const SITE: &[NodeSpec] = &[
     HEADER,
     SECURITY_HEADERS,
     n("body-limit", "largest request body").args(&[("size", Size)], 1),
-    n("gzip", "compress responses").args(&[("on", Bool)], 1),
+    n("gzip", "compress responses").args(&[("on", Bool)], 1).props(GZIP_PROPS),
+    GZIP_TYPES,
     n("redirect-from", "host names that redirect permanently to the site's first host").rest("host", Host, 1),
     RAW_NGINX,
     RAW_CADDY,
     n("listen", "serve this site over plain HTTP on a port of its own instead of 80 and 443")
         .args(&[("port", Port)], 1),
+    // Static files (issue 11).
+    n("mime-type", "the media type of the files with these extensions that `files=` routes serve")
+        .args(&[("type", MediaType)], 1)
+        .rest("extension", Str, 2)
+        .keyed(),
 ];
 
 const PROXY: &[NodeSpec] = &[
@@ -747,7 +766,8 @@ const PROXY: &[NodeSpec] = &[
         .required(&["rate"])
         .keyed(),
     n("body-limit", "largest request body").args(&[("size", Size)], 1),
-    n("gzip", "compress responses").args(&[("on", Bool)], 1),
+    n("gzip", "compress responses").args(&[("on", Bool)], 1).props(GZIP_PROPS),
+    GZIP_TYPES,
     n("upstream", "load-balancing options for one service's upstream")
         .args(&[("service", Ref(RefKind::Service))], 1)
         .props(&[

@@ -22,6 +22,7 @@ use crate::ir::proxy::*;
 use crate::ir::*;
 
 mod fastcgi;
+mod static_files;
 
 const CADDYFILE: &str = include_str!("../../../../stdlib/templates/caddy/Caddyfile.hbs");
 const ROUTE: &str = include_str!("../../../../stdlib/templates/caddy/route.hbs");
@@ -431,6 +432,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             if let Some(f) = &r.fallback {
                 values.push(("fallback=", f));
             }
+            values.extend(r.static_values());
             for (what, v) in values {
                 if v.is_empty() || v == "{" || v == "}" {
                     out.push(err(
@@ -538,6 +540,9 @@ struct SiteV {
     routes: Vec<RouteV>,
     /// `site > caddy`: raw directives, one indented line each.
     raw: Vec<String>,
+    /// `encode { gzip LEVEL match { header Content-Type … } }` when the level or the types are
+    /// not the defaults (else `encode gzip`, with Caddy's own list of text types).
+    gzip_settings: Option<static_files::GzipV>,
 }
 
 #[derive(Serialize, Default, Clone)]
@@ -559,6 +564,8 @@ struct RouteV {
     fastcgi: Option<fastcgi::FastCgiV>,
     /// `route > caddy`: raw directives, one indented line each.
     raw: Vec<String>,
+    /// `uri path_regexp` arguments: `replace-prefix=`.
+    uri_path_regexp: Option<String>,
 }
 
 #[derive(Serialize, Clone)]
@@ -571,6 +578,14 @@ struct RedirV {
 struct FilesV {
     root: String,
     fallback: Option<String>,
+    /// `file_server` settings (`index`, `precompressed`), one per line.
+    options: Vec<String>,
+    /// With `fallback-to=`: the `file` matcher of the files that exist, and the route that
+    /// proxies the others.
+    found: Option<String>,
+    app: Option<Box<RouteV>>,
+    /// `header` arguments that give the site's `mime-type`s to the files served.
+    content_types: Vec<String>,
 }
 
 #[derive(Serialize, Clone)]
@@ -734,9 +749,15 @@ fn route_view(
             v.files = Some(FilesV {
                 root: token(&escape_braces(root)),
                 fallback: fallback.map(|f| token(&escape_braces(&f))),
+                options: static_files::file_server_options(r),
+                found: None,
+                app: None,
+                content_types: Vec::new(),
             });
+            static_files::fallback_to(stack, plan, r, strip_files, &mut v);
         }
         PlanAction::Proxy { upstream } => {
+            v.uri_path_regexp = static_files::replace_prefix(r);
             let u = plan.upstream(*upstream);
             let (to, dynamic) = dial(u);
             let mut transport = Vec::new();
@@ -885,6 +906,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 .zip(route_limits)
                 .map(|(r, limit)| route_view(stack, plan, r, limit, &mut matchers))
                 .collect();
+            static_files::content_types(site, &mut routes, &mut matchers);
             // The internal routes as they answer a hand-off: their matchers are the site's
             // already (the 404 views defined them), and the body was read by the first proxy.
             let handoff: Vec<RouteV> = site
@@ -908,6 +930,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 tls: if site.https { tls(&first) } else { None },
                 headers,
                 gzip: site.gzip,
+                gzip_settings: static_files::gzip_settings(stack, site),
                 body_limit_errors: body_limit.is_some() || routes.iter().any(|r| r.body_limit.is_some()),
                 body_limit,
                 body_over_limit,

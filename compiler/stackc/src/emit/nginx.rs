@@ -25,6 +25,7 @@ use crate::ir::proxy::*;
 use crate::ir::*;
 
 mod fastcgi;
+mod static_files;
 
 const CONF: &str = include_str!("../../../../stdlib/templates/nginx/conf.hbs");
 const LOCATION: &str = include_str!("../../../../stdlib/templates/nginx/location.hbs");
@@ -329,6 +330,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
             if let Some(f) = &r.fallback {
                 values.push(("fallback=", f));
             }
+            values.extend(r.static_values());
             for (what, v) in values {
                 if let Some(why) = unsafe_value(v) {
                     out.push(err(
@@ -434,6 +436,11 @@ struct SiteV {
     named: Vec<NamedV>,
     /// `site > nginx`: raw directives, one indented line each.
     raw: Vec<String>,
+    gzip_level: u32,
+    /// `gzip_types`: nginx compresses `text/html` always (listing it is a warning).
+    gzip_types: Vec<String>,
+    /// `types { TYPE EXT…; }` of the site's `mime-type`s.
+    mime_types: Vec<static_files::MimeV>,
 }
 
 /// `return` runs in the rewrite phase, before `auth_basic` (access phase): behind basic
@@ -504,6 +511,9 @@ struct FilesV {
     directive: &'static str,
     path: String,
     fallback: Option<String>,
+    index: String,
+    /// `gzip_static on`: a file's `.gz` sibling for clients that accept gzip.
+    gzip_static: bool,
 }
 
 #[derive(Serialize)]
@@ -512,7 +522,7 @@ struct ProxyV {
     variable: Option<String>,
     pass: String,
     rewrite: Option<String>,
-    rewrite_to: &'static str,
+    rewrite_to: String,
     /// `proxy_set_header`s: the forwarding headers, then the route's `request-header`s (the
     /// same name replaces a default), each value one nginx token.
     set_headers: Vec<HeaderV>,
@@ -584,6 +594,7 @@ fn location(
     server_headers: &[HeaderV],
 ) -> LocationV {
     let (modifier, path) = match r.matching {
+        Match::Prefix if r.before_regex => (Some("^~"), r.path.clone()),
         Match::Prefix => (None, r.path.clone()),
         Match::Exact => (Some("="), r.path.clone()),
         Match::Regex => match r.path.strip_prefix("(?i)") {
@@ -653,7 +664,13 @@ fn location(
             } else {
                 ("root", if root.is_empty() { "/".to_string() } else { root.to_string() })
             };
-            loc.files = Some(FilesV { directive, path, fallback: r.fallback.clone() });
+            loc.files = Some(FilesV {
+                directive,
+                path,
+                fallback: r.fallback.clone().or_else(|| static_files::fallback_name(r)),
+                index: r.index_file.clone(),
+                gzip_static: r.precompressed,
+            });
         }
         PlanAction::Proxy { upstream } => {
             let u = plan.upstream(*upstream);
@@ -675,6 +692,8 @@ fn location(
                 (true, Match::Exact) => (format!("http://{name}/"), None, "/$1"),
                 _ => (format!("http://{name}"), None, "/$1"),
             };
+            let (pass, rewrite, rewrite_to) =
+                static_files::replace_prefix(r, name).unwrap_or_else(|| (pass, rewrite, rewrite_to.to_string()));
             loc.proxy = Some(ProxyV {
                 variable: through_variable.then(|| format!("{}:{}", u.service, u.port)),
                 pass,
@@ -778,7 +797,10 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
             let mut written: Vec<&PlanRoute> = site.routes.iter().collect();
             written.sort_by_key(|r| r.index);
             let mut locations: Vec<LocationV> =
-                written.into_iter().map(|r| location(stack, plan, &variable, r, &headers)).collect();
+                written.iter().map(|r| location(stack, plan, &variable, r, &headers)).collect();
+            locations.extend(
+                written.iter().filter_map(|r| static_files::fallback_location(stack, plan, &variable, r, &headers)),
+            );
             let tls = tls_view(&plan.tls, &first, &resolver);
             let needs_resolver = locations.iter().any(|l| {
                 l.proxy.as_ref().is_some_and(|p| p.variable.is_some())
@@ -818,6 +840,14 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 locations,
                 named,
                 raw: raw_lines(&site.raw, TargetKind::Nginx, "    "),
+                gzip_level: site.gzip_level,
+                gzip_types: site
+                    .gzip_types
+                    .iter()
+                    .filter(|t| *t != "text/html")
+                    .map(|t| render_str(stack, t).unwrap_or_default())
+                    .collect(),
+                mime_types: static_files::mime_types(site),
             }
         })
         .collect();

@@ -15,6 +15,24 @@ use super::{BasicAuth, Match, Origin, RawDirectives, TargetKind, Text, Tls};
 /// and the compose image's tag): the stable line of 2025 (1.22, Debian 12's, is out of support).
 pub const DEFAULT_NGINX_VERSION: &str = "1.28";
 
+/// The file a `files=` route serves for a directory without `index=` (nginx's and Caddy's own).
+pub const DEFAULT_INDEX: &str = "index.html";
+
+/// The gzip level without `gzip level=`: most of level 9's gain for a fraction of its CPU.
+pub const DEFAULT_GZIP_LEVEL: u32 = 5;
+
+/// The media types compressed without `gzip-types`.
+pub const DEFAULT_GZIP_TYPES: &[&str] = &[
+    "text/html",
+    "text/plain",
+    "text/css",
+    "text/xml",
+    "application/xml",
+    "application/json",
+    "application/javascript",
+    "image/svg+xml",
+];
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ProxyPlan {
     /// Whether sites are served over HTTPS (`tls certificates=` is not `none`).
@@ -173,6 +191,14 @@ pub struct PlanSite {
     pub port: u16,
     /// Whether this site is served over HTTPS: the proxy's TLS, unless it has a `listen` port.
     pub https: bool,
+    // Compression settings (issue 11).
+    /// The gzip level, 1 to 9.
+    pub gzip_level: u32,
+    /// The media types compressed: the default ones, then `gzip-types` (no repeats).
+    pub gzip_types: Vec<String>,
+    /// `mime-type`: `(media type, extensions)` of the files the site serves, besides the
+    /// proxy's own table.
+    pub mime_types: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -212,6 +238,19 @@ pub struct PlanRoute {
     /// `buffering=` as written (`None`: the target's default; nginx buffers, ingress-nginx
     /// does not).
     pub buffering: Option<bool>,
+    // Static files, matching priority and rewrites (issue 11).
+    /// A `files=` route's `fallback-to=`: the upstream (one of [`ProxyPlan::upstreams`]) that
+    /// gets the requests for which no file exists, with their URI as the client sent it.
+    pub fallback_upstream: Option<usize>,
+    /// The file served for a directory of a `files=` route.
+    pub index_file: String,
+    /// A file's `.gz` sibling is sent, as is, to clients that accept gzip.
+    pub precompressed: bool,
+    /// A prefix matched before the regular expressions (nginx `^~`): the route's own
+    /// `before-regex=`, or that of a shorter prefix it is nested in.
+    pub before_regex: bool,
+    /// The matched prefix (an exact route: the path) is replaced by this before proxying.
+    pub replace_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

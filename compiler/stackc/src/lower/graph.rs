@@ -68,7 +68,7 @@ pub fn build(st: &Stack) -> Graph {
             for r in &site.routes {
                 let rn = g.add_node(GraphNode::Route { host: host.clone(), path: r.path.clone() });
                 g.add_edge(internet, rn, GraphEdge::Serves);
-                if let Some((service, port)) = r.action.upstream() {
+                if let Some((service, port)) = r.proxied() {
                     if let Some(&t) = services.get(service) {
                         g.add_edge(rn, t, GraphEdge::RoutesTo { port });
                     }

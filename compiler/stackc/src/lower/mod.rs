@@ -818,6 +818,8 @@ fn proxy_defaults() -> Proxy {
         networks: Vec::new(),
         http_port: None,
         https_port: None,
+        gzip_level: None,
+        gzip_types: Vec::new(),
     }
 }
 
@@ -861,6 +863,7 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
     }
     p.body_limit = n.child("body-limit").and_then(|b| b.arg(0)).and_then(|e| size_amount(cx, e));
     p.gzip = arg_bool(n.child("gzip"));
+    (p.gzip_level, p.gzip_types) = gzip_settings(n);
     p.mounts = mounts(cx, n);
     p.networks = n.children_named("networks").flat_map(|x| x.args.iter().map(|a| a.value.display())).collect();
     p.http_port = n.child("ports").and_then(|x| t(x, "http"));
@@ -923,6 +926,16 @@ fn route_handling(cx: &Cx, r: &Node) -> RouteHandling {
             .or_else(|| r.child("cache-valid").map(|c| origin(c.span)))
             .unwrap_or_else(|| origin(r.span)),
     }
+}
+
+/// `fallback-to=` of a `files=` route, with its port chosen as `to=`'s (`port=`, else the
+/// port named `http`, else the only one).
+fn fallback_to(r: &Node, services: &IndexMap<&str, &Node>) -> Option<(String, u16)> {
+    r.prop("files")?;
+    let to = r.prop_str("fallback-to")?;
+    let svc = services.get(to)?;
+    let port = container_port(rules_route_port(svc, r.prop("port")).ok()?)?;
+    Some((to.to_string(), u16::try_from(port).ok()?))
 }
 
 fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str>) -> Site {
@@ -988,6 +1001,11 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
                     .collect(),
                 handling: route_handling(cx, r),
                 raw: raw_directives(r),
+                fallback_to: fallback_to(r, services),
+                index: s(r, "index"),
+                precompressed: flag(r, "precompressed"),
+                before_regex: flag(r, "before-regex"),
+                replace_prefix: s(r, "replace-prefix"),
             })
         })
         .collect();
@@ -1012,6 +1030,16 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
         origin: origin(n.span),
         raw: raw_directives(n),
         listen: n.child("listen").and_then(|l| u16::try_from(l.arg(0)?.value.as_int()?).ok()),
+        gzip_level: gzip_settings(n).0,
+        gzip_types: gzip_settings(n).1,
+        mime_types: n
+            .children_named("mime-type")
+            .filter_map(|m| {
+                let exts =
+                    m.args.iter().skip(1).map(|a| a.value.display().trim_start_matches('.').to_ascii_lowercase());
+                Some((m.arg_str(0)?.to_ascii_lowercase(), exts.collect()))
+            })
+            .collect(),
     }
 }
 
@@ -1043,6 +1071,13 @@ fn raw_directives(n: &Node) -> Vec<RawDirectives> {
             })
         })
         .collect()
+}
+
+/// `gzip level=` and the `gzip-types` of a `proxy` or `site`.
+fn gzip_settings(n: &Node) -> (Option<u32>, Vec<String>) {
+    let level = n.child("gzip").and_then(|g| int(g, "level"));
+    let types = n.children_named("gzip-types").flat_map(|t| t.args.iter().map(|a| a.value.display())).collect();
+    (level, types)
 }
 
 fn firewall(n: &Node) -> Firewall {

@@ -30,6 +30,9 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     sub_paths(nodes, symbols, diags);
     super::fastcgi::check(nodes, symbols, diags);
     super::storage_rules::check(nodes, symbols, diags);
+    static_and_rewrite_routes(nodes, diags);
+    gzip_settings_need_gzip(nodes, diags);
+    mime_types(nodes, diags);
 }
 
 /// `targets { nginx version=… }` / `caddy version=…`: the version picks directives (nginx's
@@ -96,6 +99,30 @@ const COMPANIONS: &[(&[&str], &str, &[&str], &str)] = &[
         "fallback",
         &["files"],
         "`fallback=` is the file a `files=` route serves for a missing path; remove it, or serve files",
+    ),
+    (
+        &["site", "route"],
+        "fallback-to",
+        &["files"],
+        "`fallback-to=` is the service that gets what a `files=` route does not find; a `to=` route proxies everything already",
+    ),
+    (
+        &["site", "route"],
+        "index",
+        &["files"],
+        "`index=` is the file a `files=` route serves for a directory; remove it, or serve files",
+    ),
+    (
+        &["site", "route"],
+        "precompressed",
+        &["files"],
+        "`precompressed=` serves the `.gz` files next to a `files=` route's files; remove it, or serve files",
+    ),
+    (
+        &["site", "route"],
+        "replace-prefix",
+        &["to"],
+        "`replace-prefix=` rewrites the path sent to the upstream of a `to=` route; remove it, or proxy",
     ),
     (
         &["site", "route"],
@@ -589,7 +616,13 @@ fn sites(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
                     }
                 }
             }
-            if let (Some(to), None) = (route.prop_str("to"), route.prop("files")) {
+            let target = match (route.prop_str("to"), route.prop("files")) {
+                (Some(to), None) => Some(to),
+                // A `files=` route's `fallback-to=` picks its port as `to=` does.
+                (None, Some(_)) => route.prop_str("fallback-to"),
+                _ => None,
+            };
+            if let Some(to) = target {
                 let Some(svc) = symbols.services.get(to) else {
                     // A service `monitoring` generates has no declared ports to name.
                     if let Some(p) = route.prop("port").filter(|p| matches!(p.value, Value::String(_))) {
@@ -1041,6 +1074,146 @@ fn optional_params(symbols: &Symbols, diags: &mut Diagnostics) {
                     .at(e.entry_span, "gives it a value")
                     .label(optional.entry_span, "no value unless set")
                     .help(format!("drop `optional=#true` or `{other}=`")),
+            );
+        }
+    }
+}
+
+/// Settings of a route that exclude each other: `fallback=` (a file) and `fallback-to=` (a
+/// service) are both what a `files=` route does for a missing file; `strip-prefix=` and
+/// `replace-prefix=` both rewrite the prefix; `before-regex=` orders a prefix, and a regular
+/// expression has no prefix to replace.
+fn static_and_rewrite_routes(nodes: &[Node], diags: &mut Diagnostics) {
+    let on = |r: &Node, k: &str| r.prop_bool(k) == Some(true);
+    for route in nodes.iter().filter(|n| n.name.name == "site").flat_map(|s| s.children_named("route")) {
+        let mut conflict = |key: &str, other: &str, help: &str| {
+            if let Some(e) = route.prop(key) {
+                diags.push(
+                    Diagnostic::error(Code::Conflicting, format!("`{key}=` and `{other}` exclude each other"))
+                        .at(e.entry_span, format!("conflicts with `{other}`"))
+                        .help(help.to_string()),
+                );
+            }
+        };
+        if route.prop("fallback").is_some() {
+            conflict(
+                "fallback-to",
+                "fallback=",
+                "keep `fallback=` to serve one file for every missing path, or `fallback-to=` to hand them to a service",
+            );
+        }
+        if on(route, "strip-prefix") {
+            conflict("replace-prefix", "strip-prefix=", "`strip-prefix=#true` is `replace-prefix=\"/\"`: keep one");
+        }
+        if on(route, "regex") {
+            conflict(
+                "replace-prefix",
+                "regex=#true",
+                "a regular expression has no prefix to replace: use a prefix route",
+            );
+        }
+        if on(route, "before-regex") {
+            for other in ["exact", "regex"] {
+                if on(route, other) {
+                    conflict(
+                        "before-regex",
+                        &format!("{other}=#true"),
+                        "only a prefix route is matched before the regular expressions; an exact route always is",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `gzip level=` and `gzip-types` where nothing is compressed would change nothing: refused
+/// rather than dropped. A site compresses by its own `gzip`, else the proxy's; the proxy's
+/// settings apply to the sites that compress.
+fn gzip_settings_need_gzip(nodes: &[Node], diags: &mut Diagnostics) {
+    let gzip_of = |n: &Node| n.child("gzip").and_then(|g| g.arg(0)).and_then(|a| a.value.as_bool());
+    let proxy_gzip = nodes.iter().find(|n| n.name.name == "proxy").and_then(gzip_of).unwrap_or(false);
+    let sites: Vec<&Node> = nodes.iter().filter(|n| n.name.name == "site").collect();
+    let any_site_compresses = sites.iter().any(|s| gzip_of(s).unwrap_or(proxy_gzip));
+    let mut refuse = |n: &Node, compresses: bool, what: &str| {
+        if compresses {
+            return;
+        }
+        let level = n.child("gzip").and_then(|g| g.prop("level"));
+        let spans = level.map(|e| e.entry_span).into_iter().chain(n.children_named("gzip-types").map(|t| t.name.span));
+        for span in spans {
+            diags.push(
+                Diagnostic::error(Code::Conflicting, format!("compression settings where {what} compresses nothing"))
+                    .at(span, "changes nothing: compression is off")
+                    .help("turn compression on with `gzip #true`, or remove the setting"),
+            );
+        }
+    };
+    for n in nodes.iter().filter(|n| n.name.name == "proxy") {
+        refuse(n, proxy_gzip || any_site_compresses, "the proxy");
+    }
+    for s in sites {
+        refuse(s, gzip_of(s).unwrap_or(proxy_gzip), "this site");
+    }
+}
+
+/// A site's `mime-type`s: literal extensions (a proxy's type table is read when it starts, so
+/// no param), each in one `mime-type` of the site, and a `files=` route for them to apply to.
+fn mime_types(nodes: &[Node], diags: &mut Diagnostics) {
+    let extension_ok = |e: &str| {
+        let e = e.strip_prefix('.').unwrap_or(e);
+        !e.is_empty()
+            && e.len() <= 32
+            && e.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && e.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-".contains(&b))
+    };
+    for site in nodes.iter().filter(|n| n.name.name == "site") {
+        let mut seen: HashMap<String, &Entry> = HashMap::new();
+        let mut any = None;
+        for m in site.children_named("mime-type") {
+            any = Some(m);
+            for (i, a) in m.args.iter().enumerate() {
+                let Value::String(s) = &a.value else { continue };
+                if values::has_interpolation(s) {
+                    diags.push(
+                        Diagnostic::error(Code::InvalidInterpolation, "a `mime-type` cannot contain `${…}`")
+                            .at(a.span, "the proxy reads its type table when it starts")
+                            .help("write the media type and the extensions themselves"),
+                    );
+                    continue;
+                }
+                if i == 0 {
+                    continue;
+                }
+                if !extension_ok(s) {
+                    diags.push(
+                        Diagnostic::error(Code::InvalidText, format!("`{}` is not a file extension", values::shown(s)))
+                            .at(a.span, "not an extension")
+                            .help("write the extension without the dot: letters, digits, `_`, `+` and `-` (\"webmanifest\")"),
+                    );
+                    continue;
+                }
+                let key = s.trim_start_matches('.').to_ascii_lowercase();
+                if let Some(first) = seen.insert(key.clone(), a) {
+                    diags.push(
+                        Diagnostic::error(Code::Conflicting, format!("the extension `{key}` has two media types"))
+                            .at(a.span, "given again here")
+                            .label(first.span, "first given here")
+                            .help("keep one `mime-type` for the extension"),
+                    );
+                }
+            }
+        }
+        let serves_files = site.children_named("route").any(|r| r.prop("files").is_some());
+        if let (Some(m), false) = (any, serves_files) {
+            diags.push(
+                Diagnostic::error(
+                    Code::MissingRequired,
+                    "`mime-type` needs a `files=` route: alone it changes nothing",
+                )
+                .at(m.name.span, "types of files this site does not serve")
+                .help(
+                    "`mime-type` sets the Content-Type of the files a `files=` route serves; an upstream sets its own",
+                ),
             );
         }
     }

@@ -878,6 +878,22 @@ pub fn has_interpolation(s: &str) -> bool {
     s.contains("${")
 }
 
+/// A media type without parameters, `type/subtype` of RFC 6838 characters but `$` (which nginx
+/// would expand): a proxy writes it into its compression list as one word.
+pub fn media_type(s: &str) -> VResult<()> {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 127
+            && p.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#&-^_.+".contains(&b))
+    };
+    match s.split_once('/') {
+        Some((t, sub)) if part(t) && part(sub) => Ok(()),
+        _ => Err(err(Code::InvalidText, format!("`{}` is not a media type", shown(s)))
+            .help("write `type/subtype` without parameters, e.g. \"application/wasm\"")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -784,6 +784,7 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
         Kind::HostPort => values::host_port(s),
         Kind::AuthUser => values::auth_user(s),
         Kind::ComposeName | Kind::Ref(RefKind::Service | RefKind::Network) => values::compose_name(s),
+        Kind::MediaType => values::media_type(s),
         Kind::Name | Kind::Ref(_) => values::name(s),
         Kind::Duration => values::duration(s).map(|_| ()),
         Kind::Size => values::size(s).map(|_| ()),

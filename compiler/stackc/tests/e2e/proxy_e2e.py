@@ -884,6 +884,97 @@ def check_site_on_its_own_port():
         expect(answer == b"", f"{host} answered on port {port}: {answer[:80]!r}")
 
 
+# Static files, matching priority and rewrites (issue 11): site static.e2e.test.
+
+STATIC = "static.e2e.test"
+PUBLIC_TXT = b"a file of the public directory\n"
+PUBLIC_HOME = b"<!doctype html><title>home (index=home.html)</title>\n"
+PUBLIC_JS = b"console.log('plain');\n"
+# Not the plain file compressed: a proxy that compressed app.js itself would not send this.
+PUBLIC_JS_GZ = gzip.compress(b"console.log('from app.js.gz');\n", mtime=0)
+ALIASED_CSS = b"body { color: teal }\n"
+MEDIA_PNG = b"\x89PNG from the media directory\n"
+
+
+def put_static_site_files():
+    root = PLAN["static_root"]
+    files = {
+        "public/hello.txt": PUBLIC_TXT,
+        "public/home.html": PUBLIC_HOME,
+        "public/app.js": PUBLIC_JS,
+        "public/app.js.gz": PUBLIC_JS_GZ,
+        # Under the route's directory without the /static/ prefix of the URL.
+        "public-static/x.css": ALIASED_CSS,
+        "media/logo.png": MEDIA_PNG,
+        "public/data.stx": PUBLIC_TXT,
+    }
+    for rel, data in files.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+
+
+def static_file(path, body, what, headers=None):
+    """A file of static.e2e.test's directories, served from disk with this body."""
+    put_static_site_files()
+    r = request(STATIC, path, headers=headers)
+    status_of(r, 200, what)
+    expect(r.body == body, f"{what}: {path} has the body {r.body[:120]!r}")
+    return r
+
+
+def check_static_try_files():
+    before = len(hits(host=STATIC))
+    static_file("/hello.txt", PUBLIC_TXT, "a file that exists")
+    static_file("/", PUBLIC_HOME, "the directory's index=home.html")
+    expect(len(hits(host=STATIC)) == before, "a file that exists reached the upstream")
+    # A missing file goes to fallback-to= with the URI the client sent.
+    upstream_saw(request(STATIC, "/users/42?tab=posts"), "api", "/users/42?tab=posts", STATIC, "fallback-to=")
+
+
+def check_static_alias():
+    static_file("/static/x.css", ALIASED_CSS, "a prefix route, from its directory without the prefix")
+    upstream_saw(request(STATIC, "/static/missing.css"), "api", "/static/missing.css", STATIC, "prefix route's fallback-to=")
+
+
+def check_static_replace_prefix():
+    r = request(STATIC, "/assets/app.js?v=2")
+    upstream_saw(r, "api", "/static/dist/app.js?v=2", STATIC, "replace-prefix=")
+
+
+def check_static_before_regex():
+    static_file("/media/logo.png", MEDIA_PNG, "the before-regex= prefix route, not the regex route")
+    # Elsewhere the regular expression wins over the / prefix.
+    upstream_saw(request(STATIC, "/elsewhere/logo.png"), "web", "/elsewhere/logo.png", STATIC, "regex route")
+
+
+def check_static_precompressed():
+    # The .gz file as it is: not app.js compressed by the proxy.
+    r = static_file("/app.js", PUBLIC_JS_GZ, "precompressed file", headers={"Accept-Encoding": "gzip"})
+    expect(r.header("Content-Encoding") == "gzip", f"Content-Encoding {r.header('Content-Encoding')!r}")
+    r = static_file("/app.js", PUBLIC_JS, "without Accept-Encoding")
+    expect(r.header("Content-Encoding") is None, f"without Accept-Encoding: Content-Encoding {r.header('Content-Encoding')!r}")
+
+
+def check_static_mime_type():
+    r = static_file("/data.stx", PUBLIC_TXT, "a file of a mime-type extension")
+    expect(r.header("Content-Type") == "application/x-stackc-e2e", f"mime-type: Content-Type {r.header('Content-Type')!r}")
+    # The proxy's own table still applies to the other files.
+    r = static_file("/hello.txt", PUBLIC_TXT, "a file of the proxy's table")
+    expect((r.header("Content-Type") or "").startswith("text/plain"), f"hello.txt: Content-Type {r.header('Content-Type')!r}")
+
+
+STATIC_CHECKS = [
+    ("static-try-files", "files= with fallback-to=: a file from disk, else the app with the original URI", check_static_try_files),
+    ("static-alias", "a prefix files= route serves /static/x.css from its directory without the prefix", check_static_alias),
+    ("static-replace-prefix", "replace-prefix= makes the upstream see the replaced path", check_static_replace_prefix),
+    ("static-before-regex", "a before-regex= prefix beats a regex that matches too", check_static_before_regex),
+    ("static-precompressed", "precompressed=: the .gz file with Content-Encoding: gzip", check_static_precompressed),
+    ("static-mime-type", "mime-type gives files of its extensions their Content-Type, the rest keep theirs", check_static_mime_type),
+]
+
+
 PRIVATE_CHECKS = {"basic-auth", "body-limit-raised"}
 
 CHECKS = [
@@ -921,6 +1012,7 @@ CHECKS = [
     ("proxy-cache", "proxy-cache=: MISS then HIT without the upstream; BYPASS with credentials", check_proxy_cache),
     ("raw-directives", "a site's and a route's raw directives take effect in their target", check_raw_directives),
     ("site-own-port", "a site with `listen` answers over plain HTTP on its port, and only there", check_site_on_its_own_port),
+    *STATIC_CHECKS,
     # Last: it retires the admin upstream's instance.
     ("re-resolve", "an upstream whose address changes is reached at its new one", check_upstream_re_resolved),
 ]

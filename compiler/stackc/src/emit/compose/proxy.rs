@@ -102,7 +102,7 @@ fn routed_networks(stack: &Stack) -> (Vec<&str>, Vec<Vec<String>>) {
     let mut services: Vec<&str> = Vec::new();
     for site in &stack.sites {
         for r in &site.routes {
-            if let Some((service, _)) = r.action.upstream() {
+            if let Some((service, _)) = r.proxied() {
                 let runs = stack.services.contains_key(service) || generated.iter().any(|g| g == service);
                 if runs && !services.contains(&service) {
                     services.push(service);

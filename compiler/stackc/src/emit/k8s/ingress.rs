@@ -134,8 +134,8 @@ impl Builder<'_> {
                 );
             }
         }
-        if proxy.gzip {
-            if let Some(origin) = at("gzip") {
+        if proxy.gzip || !proxy.gzip_types.is_empty() {
+            if let Some(origin) = at("gzip").or_else(|| at("gzip-types")) {
                 self.warn(
                     origin,
                     format!("{router} does not compress responses: `gzip` is the ingress controller's setting on Kubernetes"),
@@ -486,6 +486,15 @@ impl Builder<'_> {
         }
         if route.strip_prefix {
             lost.push("`strip-prefix`");
+        }
+        // ingress-nginx rewrites with `rewrite-target` and a capture group of a regex path, which
+        // turns every path of the host into a regular expression (`use-regex`).
+        if route.replace_prefix.is_some() {
+            lost.push("`replace-prefix`");
+        }
+        // Paths of an Ingress have no order of their own: the controller decides.
+        if route.before_regex && site.routes.iter().any(|r| r.matching == Match::Regex) {
+            lost.push("`before-regex`");
         }
         if route.cache_control.is_some() {
             lost.push("its Cache-Control header");

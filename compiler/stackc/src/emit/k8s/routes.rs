@@ -100,7 +100,7 @@ struct UrlRewrite {
 struct PrefixRewrite {
     #[serde(rename = "type")]
     kind: &'static str,
-    replace_prefix_match: &'static str,
+    replace_prefix_match: String,
 }
 
 #[derive(Serialize)]
@@ -327,11 +327,25 @@ impl Builder<'_> {
                 request_header_modifier: None,
                 response_header_modifier: None,
                 url_rewrite: Some(UrlRewrite {
-                    path: PrefixRewrite { kind: "ReplacePrefixMatch", replace_prefix_match: "/" },
+                    path: PrefixRewrite { kind: "ReplacePrefixMatch", replace_prefix_match: "/".into() },
                 }),
             });
         }
+        if let (Some(to), Match::Prefix) = (&route.replace_prefix, route.matching) {
+            filters.push(Filter {
+                kind: "URLRewrite",
+                request_header_modifier: None,
+                response_header_modifier: None,
+                url_rewrite: Some(UrlRewrite {
+                    path: PrefixRewrite { kind: "ReplacePrefixMatch", replace_prefix_match: to.clone() },
+                }),
+            });
+        }
+        let has_regex = site.routes.iter().any(|r| r.matching == Match::Regex);
         let mut lost = set_properties(&[
+            ("`replace-prefix` on an exact path", route.replace_prefix.is_some() && route.matching != Match::Prefix),
+            // The Gateway API leaves the order of regular expressions and prefixes to the implementation.
+            ("`before-regex`", route.before_regex && has_regex),
             ("`rate-limit`", route.rate_limit.is_some()),
             ("`body-limit`", route.body_limit.is_some_and(|b| b > 0)),
             ("`buffering=#false`", route.buffering_off),
