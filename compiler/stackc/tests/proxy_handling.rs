@@ -208,3 +208,16 @@ fn httproute_reports_what_it_cannot_carry() {
     // `timeout=` alone is the HTTPRoute's request timeout, not a loss.
     assert_eq!(route("/"), "");
 }
+
+/// Compose keeps the proxy cache on a volume of its own at the zone's path: the generated
+/// nginx has a read-only root, and a cache survives a recreated container.
+#[test]
+fn compose_puts_the_proxy_cache_on_a_volume() {
+    let compose = file(&fixture(), TargetKind::Compose, "docker-compose.yml");
+    let nginx = &compose[compose.find("\n  nginx:\n").expect("an nginx service")..];
+    let nginx = &nginx[..nginx[1..].find("\n  certbot:").map_or(nginx.len(), |e| e + 1)];
+    assert!(nginx.contains("    - nginx-cache:/var/cache/nginx/shop\n"), "{nginx}");
+    assert!(nginx.contains("    read_only: true\n"), "{nginx}");
+    let top = &compose[compose.rfind("\nvolumes:\n").expect("top-level volumes")..];
+    assert!(top.contains("\n  nginx-cache:"), "{top}");
+}

@@ -77,6 +77,9 @@ impl ProxyPlan {
                 if basic_auth {
                     v.push("nginx-htpasswd");
                 }
+                if cache_path(stack).is_some() {
+                    v.push("nginx-cache");
+                }
                 v
             }
         }
@@ -204,6 +207,11 @@ pub(super) fn proxy_plan(stack: &Stack, opts: &EmitOptions) -> Option<ProxyPlan>
             }
             if stack.sites.iter().any(|s| !s.basic_auth.is_empty()) {
                 volumes.push(CMount::Short("nginx-htpasswd:/etc/nginx/htpasswd:ro".into()));
+            }
+            // The proxy cache on a volume of its own: it survives a recreated container, and
+            // the read-only root (security.rs) has no place for it.
+            if let Some(path) = cache_path(stack) {
+                volumes.push(CMount::Short(format!("nginx-cache:{path}")));
             }
         }
         ProxyKind::Caddy => {
@@ -562,4 +570,9 @@ pub(super) fn init_script(stack: &Stack) -> Option<String> {
     }
     out.push_str(&format!("\ndocker compose -f {file} up -d\n"));
     Some(out)
+}
+
+/// Where nginx keeps the proxy cache, when a route uses it.
+fn cache_path(stack: &Stack) -> Option<&str> {
+    stack.proxy_plan.as_ref()?.cache_zone.as_ref().map(|z| z.path.as_str())
 }
