@@ -6,6 +6,7 @@
 //! What was guessed gets a `// guess:` comment. `docs/import.md` has the table of keys.
 
 mod service;
+mod templates;
 pub mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -84,6 +85,8 @@ struct Ctx {
     renames: BTreeMap<(&'static str, String), String>,
     /// Per compose service, what became of its `extends`.
     extends_comments: BTreeMap<String, String>,
+    /// Per compose service, the services its `extends` brought settings from.
+    extended: BTreeMap<String, Vec<String>>,
 }
 
 impl Ctx {
@@ -345,8 +348,8 @@ fn normalise_service(svc: &Node) -> Node {
 }
 
 /// `extends: other` (or `extends: {service: other}`) of the same file: the other service's
-/// settings merged under this one's, as compose does. The stack has no templates, so each
-/// service gets the settings written out; `extends` from another file is reported.
+/// settings merged under this one's, as compose does; what the services then share becomes a
+/// template (`templates.rs`). `extends` from another file is reported.
 fn resolve_extends(ctx: &mut Ctx, services: Vec<(String, Node)>) -> Vec<(String, Node)> {
     let mut out = services.clone();
     for (i, (name, svc)) in services.iter().enumerate() {
@@ -372,8 +375,12 @@ fn resolve_extends(ctx: &mut Ctx, services: Vec<(String, Node)>) -> Vec<(String,
         }
         if seen.len() > 1 {
             ctx.extends_comments.entry(name.clone()).or_insert_with(|| {
-                comment(&format!("guess: `extends` resolved: the settings of {} written out", seen[1..].join(", ")))
+                comment(&format!(
+                    "guess: `extends` resolved: the settings of {} merged under this service's, as compose does",
+                    seen[1..].join(", ")
+                ))
             });
+            ctx.extended.insert(name.clone(), seen[1..].to_vec());
         }
         out[i].1 = current;
     }
@@ -452,7 +459,9 @@ pub fn import(inputs: &[Input], fallback_name: &str) -> Result<Imported, Note> {
             "name" | "services" | "volumes" | "networks" | "secrets" => {}
             "version" => top.push(comment(&format!("`version: {}` is obsolete: Compose v2 ignores it", v.show()))),
             n if n.starts_with("x-") => {
-                top.push(comment(&format!("`{n}` is an extension field: its anchors are resolved where they are used")))
+                top.push(comment(&format!(
+                "`{n}` is an extension field: its anchors are resolved where they are used, as templates where services share them"
+            )))
             }
             _ => {
                 let c = ctx.not_imported(k, name, v, "the stack language has no such top-level setting");
@@ -586,6 +595,10 @@ pub fn import(inputs: &[Input], fallback_name: &str) -> Result<Imported, Note> {
     if !volumes.is_empty() {
         out.push(String::new());
         out.extend(volumes);
+    }
+    for t in templates::factor(&mut ctx, inputs[0].text, base, &mut services) {
+        out.push(String::new());
+        out.extend(t);
     }
     for (name, lines) in &services {
         out.push(String::new());
@@ -915,19 +928,90 @@ mod tests {
             "c.yml",
             "services:\n  base:\n    image: api:1.0.0\n    environment: {A: '1'}\n    restart: always\n  worker:\n    extends: base\n    environment: {B: '2'}\n  other:\n    extends: {file: common.yml, service: x}\n    image: nginx:1.27\n",
         )]);
-        let worker = i.text.split("service \"worker\" {").nth(1).unwrap_or_default();
-        let worker = worker.split('}').next().unwrap_or_default();
+        // What `extends` brought is a template named after the extended service, used by both.
+        let block = |head: &str| {
+            let b = i.text.split(&format!("{head} {{")).nth(1).unwrap_or_default();
+            b.split('}').next().unwrap_or_default().to_string()
+        };
+        let template = block("template \"base\"");
+        for want in ["image \"api:1.0.0\"", "env A=\"1\"", "restart \"always\""] {
+            assert!(template.contains(want), "{want:?} in\n{}", i.text);
+        }
+        assert!(i.text.contains("// guess: what base, worker have from `extends: base`, as a template"), "{}", i.text);
+        assert_eq!(block("service \"base\"").trim(), "use \"base\"", "{}", i.text);
+        let worker = block("service \"worker\"");
         for want in [
-            "// guess: `extends` resolved: the settings of base written out",
-            "image \"api:1.0.0\"",
-            "env A=\"1\"",
+            "// guess: `extends` resolved: the settings of base merged under this service's, as compose does",
+            "use \"base\"",
             "env B=\"2\"",
-            "restart \"always\"",
         ] {
             assert!(worker.contains(want), "{want:?} in\n{}", i.text);
         }
+        assert!(!worker.contains("image"), "{}", i.text);
         assert!(!worker.contains("extends:"), "{}", i.text);
         assert_eq!(note_keys(&i), ["c.yml:10:14:services.other.extends"], "{:?}", i.notes);
+    }
+
+    #[test]
+    fn anchors_and_merge_keys_become_templates() {
+        let text = "x-common: &common\n  image: api:1.0.0\n  restart: unless-stopped\n  environment: &env\n    LOG_LEVEL: info\nx-logging: &logging\n  driver: json-file\n  options: {max-size: 10m}\nservices:\n  web:\n    <<: *common\n    command: [serve]\n    logging: *logging\n  worker:\n    <<: *common\n    restart: always\n    logging: *logging\n  beat:\n    <<: *common\n    command: [beat]\n";
+        let i = run(&[("c.yml", text)]);
+        let block = |head: &str| {
+            let b = i.text.split(&format!("{head} {{")).nth(1).unwrap_or_default();
+            b.split('}')
+                .next()
+                .unwrap_or_default()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(block("template \"common\""), "image \"api:1.0.0\"\nenv LOG_LEVEL=\"info\"", "{}", i.text);
+        // `restart` is not in it: `worker` overrides it, and the two that keep it share no anchor.
+        assert_eq!(block("template \"logging\""), "logging driver=\"json-file\" max-size=\"10Mi\"", "{}", i.text);
+        assert!(
+            i.text.contains("// guess: `x-logging: &logging`, merged into web, worker, as a template"),
+            "{}",
+            i.text
+        );
+        assert!(
+            i.text.contains("// guess: `x-common: &common`, merged into beat, web, worker, as a template"),
+            "{}",
+            i.text
+        );
+        assert_eq!(
+            block("service \"web\""),
+            "use \"common\"\nuse \"logging\"\ncommand \"serve\"\nrestart \"unless-stopped\"",
+            "{}",
+            i.text
+        );
+        assert_eq!(block("service \"worker\""), "use \"common\"\nuse \"logging\"\nrestart \"always\"", "{}", i.text);
+        assert_eq!(
+            block("service \"beat\""),
+            "use \"common\"\ncommand \"beat\"\nrestart \"unless-stopped\"",
+            "{}",
+            i.text
+        );
+    }
+
+    #[test]
+    fn repetition_without_anchors_becomes_a_template_only_when_shorter() {
+        let svc = |n: &str| {
+            format!("  {n}:\n    image: api:1.0.0\n    restart: always\n    environment: {{A: '1', B: '2'}}\n    command: [{n}]\n")
+        };
+        let three = run(&[("c.yml", &format!("services:\n{}{}{}", svc("a"), svc("b"), svc("c")))]);
+        assert!(
+            three.text.contains("// guess: settings that a, b, c repeat, as a template\ntemplate \"common\" {"),
+            "{}",
+            three.text
+        );
+        assert_eq!(three.text.matches("use \"common\"").count(), 3, "{}", three.text);
+        let two = run(&[(
+            "c.yml",
+            "services:\n  a:\n    image: api:1.0.0\n    command: [a]\n  b:\n    image: api:1.0.0\n    command: [b]\n",
+        )]);
+        assert!(!two.text.contains("template"), "{}", two.text);
     }
 
     #[test]
