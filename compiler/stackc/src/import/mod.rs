@@ -976,17 +976,18 @@ mod tests {
             i.text
         );
         assert!(
-            i.text.contains("// guess: `x-common: &common`, merged into beat, web, worker, as a template"),
+            i.text.contains("// guess: `x-common: &common`, merged into web, worker, beat, as a template"),
             "{}",
             i.text
         );
         assert_eq!(
             block("service \"web\""),
-            "use \"common\"\nuse \"logging\"\ncommand \"serve\"\nrestart \"unless-stopped\"",
+            "use \"common\" \"logging\"\ncommand \"serve\"\nrestart \"unless-stopped\"",
             "{}",
             i.text
         );
-        assert_eq!(block("service \"worker\""), "use \"common\"\nuse \"logging\"\nrestart \"always\"", "{}", i.text);
+        assert_eq!(block("service \"worker\""), "use \"common\" \"logging\"\nrestart \"always\"", "{}", i.text);
+        assert!(i.notes.iter().all(|n| n.file != "imported stack"), "the stack checks: {:?}", i.notes);
         assert_eq!(
             block("service \"beat\""),
             "use \"common\"\ncommand \"beat\"\nrestart \"unless-stopped\"",
@@ -1007,6 +1008,7 @@ mod tests {
             three.text
         );
         assert_eq!(three.text.matches("use \"common\"").count(), 3, "{}", three.text);
+        assert!(three.notes.iter().all(|n| n.file != "imported stack"), "the stack checks: {:?}", three.notes);
         let two = run(&[(
             "c.yml",
             "services:\n  a:\n    image: api:1.0.0\n    command: [a]\n  b:\n    image: api:1.0.0\n    command: [b]\n",

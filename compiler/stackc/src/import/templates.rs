@@ -1,25 +1,73 @@
 //! Settings that services share become `template` blocks and `use` lines.
 //!
 //! serde-saphyr resolves anchors, aliases and `<<` merge keys before the importer sees the
-//! tree, so where a setting came from is not known. What is known: the translated lines of
-//! every service. A group of lines that the same services all have, identically, is one
-//! template. Its name comes from the YAML anchor those services refer to (found by a light
-//! scan of the text: `&name` and `*name`), else from the service they all `extends`, else
-//! `common`. A group that no anchor or `extends` explains becomes a template only when that
-//! makes the stack shorter. The services' own lines follow their `use` lines, so what a
-//! service overrides stays its own, as compose's merge has it.
+//! tree, so a light scan of the text finds them: each `&name`, the services whose blocks hold
+//! a `*name` (and those that `extends` one of them), and the key the alias is written under
+//! (`<<: *env` under `environment:`, `logging: *logging`, `<<: *common` in the service). The
+//! anchor's value, put under that key, is translated as a service would be: the lines that
+//! every service using it still has (compose's merge lets a service override one) become
+//! `template "name"`. What services share beyond their anchors becomes a template named after
+//! the service they all `extends`, or `common` when that makes the stack shorter. Each
+//! service's own lines follow its `use` line, so what it overrides stays its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::yaml::Node;
-use super::{comment, kebab, q, Ctx, Line};
+use super::yaml::{Node, Value};
+use super::{comment, kebab, normalise_service, q, service, Ctx, Line};
 
 /// An anchor written in the compose file and the services whose blocks refer to it.
 struct Anchor {
     name: String,
+    /// Its line: the value is the mapping entry whose key is written there.
+    line: u64,
     /// The top-level `x-` key it is written on, when it is.
     x_key: Option<String>,
+    /// Compose service names.
     users: BTreeSet<String>,
+    /// The service keys its aliases are written under (`[]` for `<<:` in the service itself,
+    /// `["environment"]` for `<<:` in its environment); `None` when they differ or the scan
+    /// cannot tell (flow style, a list item).
+    under: Option<Option<Vec<String>>>,
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+/// The key a line starts with (`  environment: …` → `environment`), when it is a plain one.
+fn line_key(code: &str) -> Option<String> {
+    let (k, _) = code.split_once(':')?;
+    let k = k.trim().trim_matches(['"', '\'']);
+    (!k.is_empty() && !k.contains(['{', '[', ',', ' ', '&', '*']) && !k.starts_with('-')).then(|| k.to_string())
+}
+
+/// The keys, from the service down, of the mapping that line `i`'s alias is written in: the
+/// key before the alias on its line (unless it is `<<`) and the keys of the lines above it
+/// with less indentation, up to the service's own key (one of `service_lines`, 0-based).
+fn under(lines: &[&str], i: usize, before: &str, service_lines: &BTreeSet<usize>) -> Option<Vec<String>> {
+    let mut path = Vec::new();
+    // `KEY: *a` alone: in flow style (`{A: *a}`) the key before is not the alias's.
+    if !before.split_once(':').is_some_and(|(_, rest)| rest.trim().is_empty()) {
+        return None;
+    }
+    let own = line_key(before)?;
+    if own != "<<" {
+        path.push(own);
+    }
+    let mut level = indent(lines[i]);
+    for j in (0..i).rev() {
+        let code = strip_comment(lines[j]);
+        if code.trim().is_empty() || indent(code) >= level {
+            continue;
+        }
+        if service_lines.contains(&j) {
+            path.reverse();
+            return Some(path);
+        }
+        path.push(line_key(code)?);
+        level = indent(code);
+    }
+    None
 }
 
 /// Every `&name` of `text` with the compose services whose lines hold a `*name`. A service's
@@ -28,6 +76,7 @@ fn anchors(text: &str, services: &Node) -> Vec<Anchor> {
     let mut starts: Vec<(u64, String)> =
         services.entries().iter().map(|(k, _)| (k.line, k.scalar().unwrap_or_default())).collect();
     starts.sort();
+    let service_lines: BTreeSet<usize> = starts.iter().map(|(l, _)| (*l as usize).saturating_sub(1)).collect();
     let services_end = text
         .lines()
         .enumerate()
@@ -40,19 +89,28 @@ fn anchors(text: &str, services: &Node) -> Vec<Anchor> {
         }
         starts.iter().rev().find(|(l, _)| *l <= line).map(|(_, n)| n.clone())
     };
+    let lines: Vec<&str> = text.lines().collect();
     let mut out: Vec<Anchor> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
+    for (i, raw) in lines.iter().enumerate() {
         let line = i as u64 + 1;
         let code = strip_comment(raw);
-        for (sigil, name) in markers(code) {
+        for (sigil, at, name) in markers(code) {
             if sigil == '&' {
                 let x_key = (!raw.starts_with(char::is_whitespace))
                     .then(|| code.split(':').next().unwrap_or_default().trim())
                     .filter(|k| k.starts_with("x-"))
                     .map(str::to_string);
-                out.push(Anchor { name, x_key, users: BTreeSet::new() });
+                // A service's own block as an anchor: the service uses it too.
+                let users = starts.iter().filter(|(l, _)| *l == line).map(|(_, n)| n.clone()).collect();
+                out.push(Anchor { name, line, x_key, users, under: None });
             } else if let (Some(a), Some(svc)) = (out.iter_mut().rev().find(|a| a.name == name), owner(line)) {
                 a.users.insert(svc);
+                let path = under(&lines, i, &code[..at], &service_lines);
+                a.under = match a.under.take() {
+                    None => Some(path),
+                    Some(p) if p == path => Some(p),
+                    Some(_) => Some(None),
+                };
             }
         }
     }
@@ -75,22 +133,24 @@ fn strip_comment(line: &str) -> &str {
     line
 }
 
-/// The anchors (`&a`) and aliases (`*a`) of one line, outside quotes.
-fn markers(code: &str) -> Vec<(char, String)> {
+/// The anchors (`&a`) and aliases (`*a`) of one line, outside quotes, with their byte
+/// offsets.
+fn markers(code: &str) -> Vec<(char, usize, String)> {
     let mut out = Vec::new();
-    let chars: Vec<char> = code.chars().collect();
+    let chars: Vec<(usize, char)> = code.char_indices().collect();
     let mut quote = None;
-    for (i, &c) in chars.iter().enumerate() {
+    for (n, &(at, c)) in chars.iter().enumerate() {
         match (quote, c) {
             (None, '"' | '\'') => quote = Some(c),
             (Some(qc), _) if qc == c => quote = None,
-            (None, '&' | '*') if i == 0 || matches!(chars[i - 1], ' ' | '[' | ',' | '{' | '-') => {
-                let name: String = chars[i + 1..]
+            (None, '&' | '*') if n == 0 || matches!(chars[n - 1].1, ' ' | '[' | ',' | '{' | '-') => {
+                let name: String = chars[n + 1..]
                     .iter()
+                    .map(|(_, c)| *c)
                     .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | ']' | '}' | '[' | '{'))
                     .collect();
                 if !name.is_empty() {
-                    out.push((c, name));
+                    out.push((c, at, name));
                 }
             }
             _ => {}
@@ -99,29 +159,107 @@ fn markers(code: &str) -> Vec<(char, String)> {
     out
 }
 
+/// The value of the mapping entry whose key is written on `line`, in document order (so the
+/// anchor itself, not a copy an alias made of it).
+fn entry_at(node: &Node, line: u64) -> Option<&Node> {
+    match &node.value {
+        Value::Map(m) => m.iter().find_map(|(k, v)| if k.line == line { Some(v) } else { entry_at(v, line) }),
+        Value::Seq(items) => items.iter().find_map(|i| entry_at(i, line)),
+        _ => None,
+    }
+}
+
+/// `name`, or `name-2`, `name-3`, … when a template has it already.
+fn unique(names: &mut BTreeSet<String>, name: String) -> String {
+    let mut out = name.clone();
+    let mut n = 2;
+    while names.contains(&out) {
+        out = format!("{name}-{n}");
+        n += 1;
+    }
+    names.insert(out.clone());
+    out
+}
+
+/// A line can move to a template only when its key is once in the service: two lines of one
+/// key (a repeated mapping key) would merge differently from a template.
+fn movable(lines: &[Line], l: &Line) -> bool {
+    !l.key.starts_with('~') && lines.iter().filter(|o| o.key == l.key).count() == 1
+}
+
 /// Replaces the lines that services share by `use` lines and returns the `template` blocks.
 /// `services` holds stack names and lines; `text` and `root` are the base compose file.
 pub(super) fn factor(ctx: &mut Ctx, text: &str, root: &Node, services: &mut [(String, Vec<Line>)]) -> Vec<Vec<String>> {
-    let anchors: Vec<Anchor> = root
-        .get("services")
-        .map(|s| anchors(text, s))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|a| Anchor { users: a.users.iter().map(|u| ctx.name("service", u)).collect(), ..a })
-        .collect();
+    let mut anchors = root.get("services").map(|s| anchors(text, s)).unwrap_or_default();
+    // A service that extends one using an anchor has what the anchor gave, too.
+    for a in &mut anchors {
+        let more: Vec<String> = ctx
+            .extended
+            .iter()
+            .filter(|(_, chain)| chain.iter().any(|c| a.users.contains(c)))
+            .map(|(s, _)| s.clone())
+            .collect();
+        a.users.extend(more);
+    }
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    let mut templates = Vec::new();
+    let mut uses: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+
+    // Anchors: what the anchor gives, translated as a service would be, and kept by each
+    // service that refers to it.
+    for a in &anchors {
+        let (Some(Some(path)), Some(value)) = (&a.under, entry_at(root, a.line)) else { continue };
+        let users: BTreeSet<usize> = a
+            .users
+            .iter()
+            .filter_map(|u| {
+                let n = ctx.name("service", u);
+                services.iter().position(|(s, _)| *s == n)
+            })
+            .collect();
+        if users.len() < 2 {
+            continue;
+        }
+        let mut given = value.clone();
+        for k in path.iter().rev() {
+            let key = Node { value: Value::Str(k.clone()), ..value.clone() };
+            given = Node { value: Value::Map(vec![(key, given)]), ..value.clone() };
+        }
+        let first = a.users.iter().next().cloned().unwrap_or_default();
+        // Its notes are the services' own, made already.
+        let notes = ctx.notes.clone();
+        let (lines, _) = service::translate(ctx, &first, &normalise_service(&given), false);
+        ctx.notes = notes;
+        let shared: Vec<Line> = lines
+            .into_iter()
+            .filter(|l| users.iter().all(|&i| services[i].1.contains(l) && movable(&services[i].1, l)))
+            .collect();
+        if shared.is_empty() {
+            continue;
+        }
+        let name = unique(&mut names, kebab(&a.name));
+        let written = match &a.x_key {
+            Some(x) => format!("`{x}: &{}`", a.name),
+            None => format!("`&{}`", a.name),
+        };
+        let listed: Vec<&str> = users.iter().map(|&i| services[i].0.as_str()).collect();
+        let mut block = vec![comment(&format!("guess: {written}, merged into {}, as a template", listed.join(", ")))];
+        block.extend(super::block(&format!("template {}", q(&name)), &shared));
+        templates.push(block);
+        for &i in &users {
+            services[i].1.retain(|l| !shared.contains(l));
+            uses.entry(i).or_default().push(name.clone());
+        }
+    }
+
+    // What else services share: each shared line with the services that have it, grouped by
+    // those services, in the order the lines first appear.
     let extended: BTreeMap<String, BTreeSet<String>> = ctx
         .extended
         .clone()
         .into_iter()
         .map(|(svc, chain)| (ctx.name("service", &svc), chain.iter().map(|c| ctx.name("service", c)).collect()))
         .collect();
-
-    // A line can move only when its key is once in each service: two lines of one key (a
-    // repeated mapping key) would merge differently from a template.
-    let movable = |lines: &[Line], l: &Line| -> bool {
-        !l.key.starts_with('~') && lines.iter().filter(|o| o.key == l.key).count() == 1
-    };
-    // Each shared line, with the services that have it, in the order the lines first appear.
     let mut groups: Vec<(BTreeSet<usize>, Vec<Line>)> = Vec::new();
     let mut seen: Vec<&Line> = Vec::new();
     for (i, (_, lines)) in services.iter().enumerate() {
@@ -145,18 +283,13 @@ pub(super) fn factor(ctx: &mut Ctx, text: &str, root: &Node, services: &mut [(St
             }
         }
     }
-
     // The templates most services use first: they read as the base the others add to.
     groups.sort_by_key(|(users, _)| std::cmp::Reverse(users.len()));
-    let mut names: BTreeSet<String> = BTreeSet::new();
-    let mut templates = Vec::new();
-    let mut uses: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let mut moved: BTreeMap<usize, Vec<Line>> = BTreeMap::new();
     for (users, lines) in groups {
-        let user_names: BTreeSet<String> = users.iter().map(|&i| services[i].0.clone()).collect();
-        let listed = user_names.iter().cloned().collect::<Vec<_>>().join(", ");
-        // The anchors these services all refer to; else the service they all extend.
-        let referred: Vec<&Anchor> = anchors.iter().filter(|a| a.users == user_names).collect();
+        let user_names: Vec<String> = users.iter().map(|&i| services[i].0.clone()).collect();
+        let listed = user_names.join(", ");
+        // The service they all are or extend.
         let base = user_names
             .iter()
             .map(|u| {
@@ -166,33 +299,14 @@ pub(super) fn factor(ctx: &mut Ctx, text: &str, root: &Node, services: &mut [(St
             })
             .reduce(|a, b| a.intersection(&b).cloned().collect())
             .unwrap_or_default();
-        let (name, why) = if let Some(a) = referred.first() {
-            let others: Vec<String> = referred[1..].iter().map(|a| format!("`&{}`", a.name)).collect();
-            let written = match &a.x_key {
-                Some(x) => format!("`{x}: &{}`", a.name),
-                None => format!("`&{}`", a.name),
-            };
-            let also = if others.is_empty() {
-                String::new()
-            } else {
-                format!(" (with {}, which the same services use)", others.join(", "))
-            };
-            (kebab(&a.name), format!("guess: {written}{also}, merged into {listed}, as a template"))
-        } else if let Some(b) = base.iter().find(|b| extended.values().any(|c| c.contains(*b))) {
+        let (name, why) = if let Some(b) = base.iter().find(|b| extended.values().any(|c| c.contains(*b))) {
             (b.clone(), format!("guess: what {listed} have from `extends: {b}`, as a template"))
         } else if lines.len() >= 2 && users.len() * lines.len() > lines.len() + 3 + users.len() {
             ("common".to_string(), format!("guess: settings that {listed} repeat, as a template"))
         } else {
             continue;
         };
-        let mut name = name;
-        let first = name.clone();
-        let mut n = 2;
-        while names.contains(&name) {
-            name = format!("{first}-{n}");
-            n += 1;
-        }
-        names.insert(name.clone());
+        let name = unique(&mut names, name);
         let mut block = vec![comment(&why)];
         block.extend(super::block(&format!("template {}", q(&name)), &lines));
         templates.push(block);
@@ -203,12 +317,12 @@ pub(super) fn factor(ctx: &mut Ctx, text: &str, root: &Node, services: &mut [(St
     }
     for (i, (_, lines)) in services.iter_mut().enumerate() {
         let Some(names) = uses.get(&i) else { continue };
-        let gone = &moved[&i];
-        lines.retain(|l| !gone.contains(l));
-        let at = lines.iter().take_while(|l| l.key.starts_with('~')).count();
-        for (k, n) in names.iter().enumerate() {
-            lines.insert(at + k, Line::new(format!("use:{n}"), format!("use {}", q(n))));
+        if let Some(gone) = moved.get(&i) {
+            lines.retain(|l| !gone.contains(l));
         }
+        let at = lines.iter().take_while(|l| l.key.starts_with('~')).count();
+        let listed: Vec<String> = names.iter().map(|n| q(n)).collect();
+        lines.insert(at, Line::new("use", format!("use {}", listed.join(" "))));
     }
     templates
 }
@@ -222,14 +336,25 @@ mod tests {
         let text = "x-env: &env  # shared\n  A: '1'\nx-log: &log {driver: json-file}\nservices:\n  web:\n    environment:\n      <<: *env\n    logging: *log\n  worker:\n    environment: {<<: *env, B: '#not*x'}\nvolumes: {}\n";
         let root = super::super::yaml::parse(text, 0).expect("valid YAML");
         let found = anchors(text, root.get("services").expect("services"));
-        let got: Vec<(String, Option<String>, Vec<String>)> =
-            found.iter().map(|a| (a.name.clone(), a.x_key.clone(), a.users.iter().cloned().collect())).collect();
+        type Found = (String, u64, Option<String>, Vec<String>, Option<Option<Vec<String>>>);
+        let got: Vec<Found> = found
+            .iter()
+            .map(|a| (a.name.clone(), a.line, a.x_key.clone(), a.users.iter().cloned().collect(), a.under.clone()))
+            .collect();
+        let env_under = None; // block style in `web`, flow style in `worker`: where it goes is unclear
         assert_eq!(
             got,
             [
-                ("env".into(), Some("x-env".into()), vec!["web".into(), "worker".into()]),
-                ("log".into(), Some("x-log".into()), vec!["web".into()]),
+                ("env".into(), 1, Some("x-env".into()), vec!["web".into(), "worker".into()], Some(env_under)),
+                ("log".into(), 3, Some("x-log".into()), vec!["web".into()], Some(Some(vec!["logging".into()]))),
             ]
         );
+        let text =
+            "services:\n  api: &api\n    image: a:1\n  worker:\n    <<: *api\n    environment:\n      <<: *api\n";
+        let root = super::super::yaml::parse(text, 0).expect("valid YAML");
+        let found = anchors(text, root.get("services").expect("services"));
+        assert_eq!(found[0].users.iter().collect::<Vec<_>>(), ["api", "worker"]);
+        // Written in two places: not one template.
+        assert_eq!(found[0].under, Some(None));
     }
 }
