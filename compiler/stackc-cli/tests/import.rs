@@ -635,3 +635,62 @@ fn the_command_prints_notes_refuses_to_overwrite_and_reports_bad_yaml() {
     assert!(stderr(&out).starts_with("error: bad.yml:"), "{}", stderr(&out));
     assert!(stdout(&out).is_empty());
 }
+
+// --- Anchors, merge keys and `extends` as templates -----------------------------------------
+
+/// The service block `name` of a stack text, its lines trimmed.
+fn service_block(text: &str, head: &str) -> Vec<String> {
+    let body = text.split(&format!("{head} {{\n")).nth(1).unwrap_or_default();
+    body.split("\n}").next().unwrap_or_default().lines().map(|l| l.trim().to_string()).collect()
+}
+
+#[test]
+fn anchors_merge_keys_and_extends_become_templates() {
+    // Airflow's `x-airflow-common: &airflow-common` merged into five services with `<<:`; one
+    // of them (`airflow-init`) overrides the anchor's `user` and `volumes`.
+    let dir = fixtures_dir().join("public/airflow");
+    let out = stackc(&dir, &["import", "docker-compose.yml"]);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    let template = service_block(&text, "template \"airflow-common\"");
+    for want in [
+        "image \"${airflow-image-name}\"",
+        "env AIRFLOW__CORE__EXECUTOR=\"CeleryExecutor\"",
+        "user \"${airflow-uid}:0\"",
+        "depends-on \"redis\" healthy=#true",
+    ] {
+        assert!(template.iter().any(|l| l == want), "{want:?} in the template of\n{text}");
+    }
+    // The mounts are not in it: `airflow-init` replaces the anchor's whole `volumes` list.
+    assert!(!template.iter().any(|l| l.starts_with("mount")), "{text}");
+    for svc in ["airflow-webserver", "airflow-scheduler", "airflow-worker", "airflow-triggerer"] {
+        let lines = service_block(&text, &format!("service \"{svc}\""));
+        assert_eq!(lines[0], "use \"airflow-common\" \"common\"", "{svc} in\n{text}");
+        assert!(!lines.iter().any(|l| l.starts_with("image")), "{svc} in\n{text}");
+    }
+    let init = service_block(&text, "service \"airflow-init\"");
+    assert_eq!(init[0], "use \"airflow-common\"", "{text}");
+    assert!(init.iter().any(|l| l == "user \"0:0\""), "its own user wins:\n{text}");
+    assert!(init.iter().any(|l| l == "mount \".\" \"/sources\""), "{text}");
+
+    // `x-logging: &logging` and `x-common-env: &common-env` (merged into `environment:`), and
+    // `extends: migrate`, in the features fixture.
+    let dir = fixtures_dir().join("features");
+    let text = stdout(&stackc(&dir, &["import", "docker-compose.yml"]));
+    assert_eq!(
+        service_block(&text, "template \"logging\""),
+        ["logging driver=\"json-file\" max-size=\"10Mi\" max-file=3"],
+        "{text}"
+    );
+    assert_eq!(
+        service_block(&text, "template \"common-env\""),
+        ["env NODE_ENV=\"production\"", "env LOG_LEVEL=\"${log-level}\""],
+        "{text}"
+    );
+    assert!(text.contains("// guess: what migrate, migrate-status have from `extends: migrate`, as a template\ntemplate \"migrate\" {"), "{text}");
+    assert!(
+        service_block(&text, "service \"migrate-status\"").contains(&"use \"common-env\" \"migrate\"".to_string()),
+        "{text}"
+    );
+    assert_eq!(service_block(&text, "service \"postgres\"")[0], "use \"logging\"", "{text}");
+}

@@ -967,33 +967,28 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        assert_eq!(block("template \"common\""), "image \"api:1.0.0\"\nenv LOG_LEVEL=\"info\"", "{}", i.text);
-        // `restart` is not in it: `worker` overrides it, and the two that keep it share no anchor.
-        assert_eq!(block("template \"logging\""), "logging driver=\"json-file\" max-size=\"10Mi\"", "{}", i.text);
-        assert!(
-            i.text.contains("// guess: `x-logging: &logging`, merged into web, worker, as a template"),
+        // `worker` overrides the anchor's `restart`: the template has it, `worker` its own.
+        assert_eq!(
+            block("template \"common\""),
+            "image \"api:1.0.0\"\nenv LOG_LEVEL=\"info\"\nrestart \"unless-stopped\"",
             "{}",
             i.text
         );
+        assert_eq!(block("template \"logging\""), "logging driver=\"json-file\" max-size=\"10Mi\"", "{}", i.text);
         assert!(
             i.text.contains("// guess: `x-common: &common`, merged into web, worker, beat, as a template"),
             "{}",
             i.text
         );
-        assert_eq!(
-            block("service \"web\""),
-            "use \"common\" \"logging\"\ncommand \"serve\"\nrestart \"unless-stopped\"",
+        assert!(
+            i.text.contains("// guess: `x-logging: &logging`, merged into web, worker, as a template"),
             "{}",
             i.text
         );
+        assert_eq!(block("service \"web\""), "use \"common\" \"logging\"\ncommand \"serve\"", "{}", i.text);
         assert_eq!(block("service \"worker\""), "use \"common\" \"logging\"\nrestart \"always\"", "{}", i.text);
+        assert_eq!(block("service \"beat\""), "use \"common\"\ncommand \"beat\"", "{}", i.text);
         assert!(i.notes.iter().all(|n| n.file != "imported stack"), "the stack checks: {:?}", i.notes);
-        assert_eq!(
-            block("service \"beat\""),
-            "use \"common\"\ncommand \"beat\"\nrestart \"unless-stopped\"",
-            "{}",
-            i.text
-        );
     }
 
     #[test]

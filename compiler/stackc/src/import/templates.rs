@@ -96,8 +96,16 @@ fn anchors(text: &str, services: &Node) -> Vec<Anchor> {
         let code = strip_comment(raw);
         for (sigil, at, name) in markers(code) {
             if sigil == '&' {
+                // `key:` on a line and `&name` alone on the next one anchor the same value.
+                let (line, raw) = match code.trim() == format!("&{name}") {
+                    true => match (0..i).rev().find(|&j| !strip_comment(lines[j]).trim().is_empty()) {
+                        Some(j) => (j as u64 + 1, lines[j]),
+                        None => (line, *raw),
+                    },
+                    false => (line, *raw),
+                };
                 let x_key = (!raw.starts_with(char::is_whitespace))
-                    .then(|| code.split(':').next().unwrap_or_default().trim())
+                    .then(|| strip_comment(raw).split(':').next().unwrap_or_default().trim())
                     .filter(|k| k.starts_with("x-"))
                     .map(str::to_string);
                 // A service's own block as an anchor: the service uses it too.
@@ -187,6 +195,30 @@ fn movable(lines: &[Line], l: &Line) -> bool {
     !l.key.starts_with('~') && lines.iter().filter(|o| o.key == l.key).count() == 1
 }
 
+/// Whether a service's line of this key replaces a template's (a keyed node: `env:A`,
+/// `mount:/data`, …, or a node that appears once), rather than merging with it as `build`
+/// (property by property) or `networks` (the lists joined) do.
+fn replaces(key: &str) -> bool {
+    key.contains(':')
+        || matches!(
+            key,
+            "image"
+                | "command"
+                | "entrypoint"
+                | "restart"
+                | "user"
+                | "working-dir"
+                | "hostname"
+                | "health"
+                | "replicas"
+                | "stop-grace-period"
+                | "stop-signal"
+                | "pull-policy"
+                | "read-only"
+                | "init"
+        )
+}
+
 /// Replaces the lines that services share by `use` lines and returns the `template` blocks.
 /// `services` holds stack names and lines; `text` and `root` are the base compose file.
 pub(super) fn factor(ctx: &mut Ctx, text: &str, root: &Node, services: &mut [(String, Vec<Line>)]) -> Vec<Vec<String>> {
@@ -230,9 +262,15 @@ pub(super) fn factor(ctx: &mut Ctx, text: &str, root: &Node, services: &mut [(St
         let notes = ctx.notes.clone();
         let (lines, _) = service::translate(ctx, &first, &normalise_service(&given), false);
         ctx.notes = notes;
+        // A service that sets a key the anchor gives overrides it (compose's `<<` merge), and a
+        // template allows that where the service's node replaces the template's.
+        let kept = |lines: &[Line], l: &Line| {
+            (lines.contains(l) && movable(lines, l))
+                || (replaces(&l.key) && lines.iter().filter(|o| o.key == l.key).count() == 1)
+        };
         let shared: Vec<Line> = lines
             .into_iter()
-            .filter(|l| users.iter().all(|&i| services[i].1.contains(l) && movable(&services[i].1, l)))
+            .filter(|l| !l.key.starts_with('~') && users.iter().all(|&i| kept(&services[i].1, l)))
             .collect();
         if shared.is_empty() {
             continue;
