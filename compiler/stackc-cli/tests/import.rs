@@ -49,7 +49,7 @@ fn compose_v2() -> Option<PathBuf> {
 /// Every fixture directory: `docker-compose.yml`, then its overlays `docker-compose.*.yml`.
 fn fixtures() -> Vec<(PathBuf, Vec<String>)> {
     let mut out = Vec::new();
-    for group in ["seeds", "public", "features"] {
+    for group in ["seeds", "public", "features", "extends"] {
         let dir = fixtures_dir().join(group);
         let mut dirs: Vec<PathBuf> = if dir.join("docker-compose.yml").is_file() {
             vec![dir]
@@ -349,6 +349,13 @@ fn round_trip(dc: Option<&Path>, fixture: &Path, files: &[String], golden: bool)
         let text = fs::read_to_string(fixture.join(f)).unwrap();
         fs::write(dir.join(f), &text).unwrap();
         texts.push(text);
+    }
+    // The files `extends: {file: …}` reads, beside the compose file.
+    for e in fs::read_dir(fixture).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".yml") && !files.contains(&name) {
+            fs::copy(fixture.join(&name), dir.join(&name)).unwrap();
+        }
     }
     let mut args = vec!["import"];
     args.extend(files.iter().map(String::as_str));
@@ -687,10 +694,52 @@ fn anchors_merge_keys_and_extends_become_templates() {
         ["env NODE_ENV=\"production\"", "env LOG_LEVEL=\"${log-level}\""],
         "{text}"
     );
-    assert!(text.contains("// guess: what migrate, migrate-status have from `extends: migrate`, as a template\ntemplate \"migrate\" {"), "{text}");
+    assert!(
+        text.contains(
+            "// guess: what `extends: migrate` gives migrate, migrate-status, as a template\ntemplate \"migrate\" {"
+        ),
+        "{text}"
+    );
     assert!(
         service_block(&text, "service \"migrate-status\"").contains(&"use \"common-env\" \"migrate\"".to_string()),
         "{text}"
     );
     assert_eq!(service_block(&text, "service \"postgres\"")[0], "use \"logging\"", "{text}");
+    // `migrate-status` overrides the command `extends: migrate` gives.
+    assert_eq!(
+        service_block(&text, "service \"migrate-status\"")[1..],
+        ["use \"common-env\" \"migrate\"", "command \"status\""],
+        "{text}"
+    );
+
+    // `extends: {file: common-services.yml, service: app-base}`: the file beside the compose
+    // file is read, and what it gives is a template named after the service; `scheduler`
+    // extends `worker`, which extends `app-base`, and overrides `restart`.
+    let dir = fixtures_dir().join("extends");
+    let out = stackc(&dir, &["import", "docker-compose.yml"]);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    assert!(!stderr(&out).contains("extends"), "{}", stderr(&out));
+    assert_eq!(
+        service_block(&text, "template \"app-base\""),
+        [
+            "image \"ghcr.io/acme/shop:3.1.0\"",
+            "env LOG_FORMAT=\"json\"",
+            "env TZ=\"UTC\"",
+            "logging driver=\"json-file\" max-size=\"5Mi\" max-file=2",
+            "restart \"unless-stopped\""
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        service_block(&text, "template \"worker\""),
+        ["command \"shop\" \"worker\"", "env QUEUES=\"default,mail\""],
+        "{text}"
+    );
+    assert_eq!(service_block(&text, "service \"worker\"")[1..], ["use \"app-base\" \"worker\""], "{text}");
+    assert_eq!(
+        service_block(&text, "service \"scheduler\"")[1..],
+        ["use \"app-base\" \"worker\"", "command \"shop\" \"scheduler\"", "restart \"always\""],
+        "{text}"
+    );
 }

@@ -87,6 +87,11 @@ struct Ctx {
     extends_comments: BTreeMap<String, String>,
     /// Per compose service, the services its `extends` brought settings from.
     extended: BTreeMap<String, Vec<String>>,
+    /// The files `extends: {file: …}` names, as written there, and their trees.
+    others: Vec<(String, Node)>,
+    /// Per extended service, its own settings (without its `extends`), in the order first
+    /// extended, and whether it is a service of the imported file (so uses its template too).
+    extended_nodes: IndexMap<String, (Node, bool)>,
 }
 
 impl Ctx {
@@ -360,14 +365,27 @@ fn resolve_extends(ctx: &mut Ctx, services: Vec<(String, Node)>) -> Vec<(String,
             let base = target.as_ref().and_then(|t| services.iter().find(|(n, _)| n == t)).map(|(_, s)| s.clone());
             let key = format!("services.{name}.extends");
             let own = strip_key(&current, "extends");
-            match (target, base, ext.get("file")) {
+            let file = ext.get("file").and_then(Node::scalar);
+            match (target, base, file) {
                 (Some(t), Some(b), None) if !seen.contains(&t) => {
+                    ctx.extended_nodes.entry(t.clone()).or_insert_with(|| (strip_key(&b, "extends"), true));
+                    seen.push(t.clone());
+                    current = merge(&b, &own, "");
+                }
+                (Some(t), _, Some(f)) if other_service(ctx, &f, &t).is_some() && !seen.contains(&t) => {
+                    let b = other_service(ctx, &f, &t).unwrap_or_else(|| own.clone());
+                    ctx.extended_nodes.entry(t.clone()).or_insert_with(|| (b.clone(), false));
                     seen.push(t.clone());
                     current = merge(&b, &own, "");
                 }
                 _ => {
                     let c =
-                        ctx.not_imported(&ext, &key, &ext, "only `extends` of a service of the same file is resolved");
+                        ctx.not_imported(
+                        &ext,
+                        &key,
+                        &ext,
+                        "only `extends` of a service of the same file, or of a file beside it that was read, is resolved",
+                    );
                     ctx.extends_comments.insert(name.clone(), c);
                     current = own;
                 }
@@ -384,6 +402,33 @@ fn resolve_extends(ctx: &mut Ctx, services: Vec<(String, Node)>) -> Vec<(String,
         }
         out[i].1 = current;
     }
+    out
+}
+
+/// Service `name` of the file `extends: {file: …}` names, when the file was given, is in the
+/// same directory (relative paths in it mean the same) and the service extends nothing else.
+fn other_service(ctx: &Ctx, file: &str, name: &str) -> Option<Node> {
+    if file.contains(['/', '\\']) {
+        return None;
+    }
+    let (_, root) = ctx.others.iter().find(|(f, _)| f == file)?;
+    let svc = root.get("services")?.get(name)?;
+    svc.get("extends").is_none().then(|| normalise_service(svc))
+}
+
+/// The files that `extends: {file: …}` of `text`'s services name, for the caller to read and
+/// give to [`import_with`].
+pub fn extends_files(text: &str) -> Vec<String> {
+    let Ok(root) = yaml::parse(text, 0) else { return Vec::new() };
+    let mut out: Vec<String> = root
+        .get("services")
+        .map(Node::entries)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|(_, svc)| svc.get("extends")?.get("file")?.scalar())
+        .collect();
+    out.sort();
+    out.dedup();
     out
 }
 
@@ -419,7 +464,19 @@ struct File {
 /// Imports `inputs[0]` and its overlay files, in compose's `-f` order. `fallback_name` names
 /// the stack when the compose file has no `name:` (compose uses the directory's name).
 pub fn import(inputs: &[Input], fallback_name: &str) -> Result<Imported, Note> {
+    import_with(inputs, &[], fallback_name)
+}
+
+/// [`import`] with the files that `extends: {file: …}` names ([`extends_files`]), each named
+/// as written there. A file that is not valid YAML is left out: its `extends` is reported.
+pub fn import_with(inputs: &[Input], others: &[Input], fallback_name: &str) -> Result<Imported, Note> {
     let mut ctx = Ctx { files: inputs.iter().map(|i| i.name.to_string()).collect(), ..Ctx::default() };
+    for other in others {
+        if let Ok(root) = yaml::parse(other.text, ctx.files.len()) {
+            ctx.files.push(other.name.to_string());
+            ctx.others.push((other.name.to_string(), root));
+        }
+    }
     let mut files = Vec::new();
     for (index, input) in inputs.iter().enumerate() {
         let root = yaml::parse(input.text, index).map_err(|e| Note {
@@ -937,7 +994,7 @@ mod tests {
         for want in ["image \"api:1.0.0\"", "env A=\"1\"", "restart \"always\""] {
             assert!(template.contains(want), "{want:?} in\n{}", i.text);
         }
-        assert!(i.text.contains("// guess: what base, worker have from `extends: base`, as a template"), "{}", i.text);
+        assert!(i.text.contains("// guess: what `extends: base` gives base, worker, as a template"), "{}", i.text);
         assert_eq!(block("service \"base\"").trim(), "use \"base\"", "{}", i.text);
         let worker = block("service \"worker\"");
         for want in [

@@ -233,16 +233,42 @@ pub(super) fn factor(ctx: &mut Ctx, text: &str, root: &Node, services: &mut [(St
             .collect();
         a.users.extend(more);
     }
+    // What each anchor gives (its value under the key its aliases are written at), then what
+    // each extended service gives, the most used first.
+    let mut sources: Vec<(String, String, BTreeSet<String>, Node)> = Vec::new();
+    for a in &anchors {
+        let (Some(Some(path)), Some(value)) = (&a.under, entry_at(root, a.line)) else { continue };
+        let mut given = value.clone();
+        for k in path.iter().rev() {
+            let key = Node { value: Value::Str(k.clone()), ..value.clone() };
+            given = Node { value: Value::Map(vec![(key, given)]), ..value.clone() };
+        }
+        let written = match &a.x_key {
+            Some(x) => format!("`{x}: &{}`, merged into", a.name),
+            None => format!("`&{}`, merged into", a.name),
+        };
+        sources.push((a.name.clone(), written, a.users.clone(), normalise_service(&given)));
+    }
+    let mut bases: Vec<(String, String, BTreeSet<String>, Node)> = ctx
+        .extended_nodes
+        .iter()
+        .map(|(t, (node, here))| {
+            let mut users: BTreeSet<String> =
+                ctx.extended.iter().filter(|(_, chain)| chain.contains(t)).map(|(s, _)| s.clone()).collect();
+            if *here {
+                users.insert(t.clone());
+            }
+            (t.clone(), format!("what `extends: {t}` gives"), users, node.clone())
+        })
+        .collect();
+    bases.sort_by_key(|(_, _, users, _)| std::cmp::Reverse(users.len()));
+    sources.extend(bases);
+
     let mut names: BTreeSet<String> = BTreeSet::new();
     let mut templates = Vec::new();
     let mut uses: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-
-    // Anchors: what the anchor gives, translated as a service would be, and kept by each
-    // service that refers to it.
-    for a in &anchors {
-        let (Some(Some(path)), Some(value)) = (&a.under, entry_at(root, a.line)) else { continue };
-        let users: BTreeSet<usize> = a
-            .users
+    for (source, written, compose_users, given) in &sources {
+        let users: BTreeSet<usize> = compose_users
             .iter()
             .filter_map(|u| {
                 let n = ctx.name("service", u);
@@ -252,18 +278,13 @@ pub(super) fn factor(ctx: &mut Ctx, text: &str, root: &Node, services: &mut [(St
         if users.len() < 2 {
             continue;
         }
-        let mut given = value.clone();
-        for k in path.iter().rev() {
-            let key = Node { value: Value::Str(k.clone()), ..value.clone() };
-            given = Node { value: Value::Map(vec![(key, given)]), ..value.clone() };
-        }
-        let first = a.users.iter().next().cloned().unwrap_or_default();
+        let first = compose_users.iter().next().cloned().unwrap_or_default();
         // Its notes are the services' own, made already.
         let notes = ctx.notes.clone();
-        let (lines, _) = service::translate(ctx, &first, &normalise_service(&given), false);
+        let (lines, _) = service::translate(ctx, &first, given, false);
         ctx.notes = notes;
-        // A service that sets a key the anchor gives overrides it (compose's `<<` merge), and a
-        // template allows that where the service's node replaces the template's.
+        // A service that sets a key the source also gives overrides it (compose's merge), and
+        // a template allows that where the service's node replaces the template's.
         let kept = |lines: &[Line], l: &Line| {
             (lines.contains(l) && movable(lines, l))
                 || (replaces(&l.key) && lines.iter().filter(|o| o.key == l.key).count() == 1)
@@ -275,13 +296,9 @@ pub(super) fn factor(ctx: &mut Ctx, text: &str, root: &Node, services: &mut [(St
         if shared.is_empty() {
             continue;
         }
-        let name = unique(&mut names, kebab(&a.name));
-        let written = match &a.x_key {
-            Some(x) => format!("`{x}: &{}`", a.name),
-            None => format!("`&{}`", a.name),
-        };
+        let name = unique(&mut names, kebab(source));
         let listed: Vec<&str> = users.iter().map(|&i| services[i].0.as_str()).collect();
-        let mut block = vec![comment(&format!("guess: {written}, merged into {}, as a template", listed.join(", ")))];
+        let mut block = vec![comment(&format!("guess: {written} {}, as a template", listed.join(", ")))];
         block.extend(super::block(&format!("template {}", q(&name)), &shared));
         templates.push(block);
         for &i in &users {
@@ -292,12 +309,6 @@ pub(super) fn factor(ctx: &mut Ctx, text: &str, root: &Node, services: &mut [(St
 
     // What else services share: each shared line with the services that have it, grouped by
     // those services, in the order the lines first appear.
-    let extended: BTreeMap<String, BTreeSet<String>> = ctx
-        .extended
-        .clone()
-        .into_iter()
-        .map(|(svc, chain)| (ctx.name("service", &svc), chain.iter().map(|c| ctx.name("service", c)).collect()))
-        .collect();
     let mut groups: Vec<(BTreeSet<usize>, Vec<Line>)> = Vec::new();
     let mut seen: Vec<&Line> = Vec::new();
     for (i, (_, lines)) in services.iter().enumerate() {
@@ -325,25 +336,12 @@ pub(super) fn factor(ctx: &mut Ctx, text: &str, root: &Node, services: &mut [(St
     groups.sort_by_key(|(users, _)| std::cmp::Reverse(users.len()));
     let mut moved: BTreeMap<usize, Vec<Line>> = BTreeMap::new();
     for (users, lines) in groups {
-        let user_names: Vec<String> = users.iter().map(|&i| services[i].0.clone()).collect();
-        let listed = user_names.join(", ");
-        // The service they all are or extend.
-        let base = user_names
-            .iter()
-            .map(|u| {
-                let mut chain = extended.get(u).cloned().unwrap_or_default();
-                chain.insert(u.clone());
-                chain
-            })
-            .reduce(|a, b| a.intersection(&b).cloned().collect())
-            .unwrap_or_default();
-        let (name, why) = if let Some(b) = base.iter().find(|b| extended.values().any(|c| c.contains(*b))) {
-            (b.clone(), format!("guess: what {listed} have from `extends: {b}`, as a template"))
-        } else if lines.len() >= 2 && users.len() * lines.len() > lines.len() + 3 + users.len() {
-            ("common".to_string(), format!("guess: settings that {listed} repeat, as a template"))
-        } else {
+        if lines.len() < 2 || users.len() * lines.len() <= lines.len() + 3 + users.len() {
             continue;
-        };
+        }
+        let listed: Vec<&str> = users.iter().map(|&i| services[i].0.as_str()).collect();
+        let why = format!("guess: settings that {} repeat, as a template", listed.join(", "));
+        let name = "common".to_string();
         let name = unique(&mut names, name);
         let mut block = vec![comment(&why)];
         block.extend(super::block(&format!("template {}", q(&name)), &lines));
