@@ -1038,7 +1038,8 @@ mod tests {
             i.text
         );
         assert!(
-            i.text.contains("// guess: `x-logging: &logging`, merged into web, worker, as a template"),
+            i.text
+                .contains("// guess: `x-logging: &logging` (a `logging` only), merged into web, worker, as a template"),
             "{}",
             i.text
         );

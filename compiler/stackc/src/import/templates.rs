@@ -243,10 +243,16 @@ pub(super) fn factor(ctx: &mut Ctx, text: &str, root: &Node, services: &mut [(St
             let key = Node { value: Value::Str(k.clone()), ..value.clone() };
             given = Node { value: Value::Map(vec![(key, given)]), ..value.clone() };
         }
-        let written = match &a.x_key {
-            Some(x) => format!("`{x}: &{}`, merged into", a.name),
-            None => format!("`&{}`, merged into", a.name),
+        let mut written = match &a.x_key {
+            Some(x) => format!("`{x}: &{}`", a.name),
+            None => format!("`&{}`", a.name),
         };
+        // An anchor of one setting (an environment, a logging block) reads best as a template
+        // of only that: the services' other settings stay where they are.
+        if !path.is_empty() {
+            written.push_str(&format!(" (a `{}` only)", path.join(".")));
+        }
+        written.push_str(", merged into");
         sources.push((a.name.clone(), written, a.users.clone(), normalise_service(&given)));
     }
     let mut bases: Vec<(String, String, BTreeSet<String>, Node)> = ctx
