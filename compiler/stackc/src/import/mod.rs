@@ -1038,8 +1038,7 @@ mod tests {
             i.text
         );
         assert!(
-            i.text
-                .contains("// guess: `x-logging: &logging` (a `logging` only), merged into web, worker, as a template"),
+            i.text.contains("// guess: `x-logging: &logging` (`logging` only), merged into web, worker, as a template"),
             "{}",
             i.text
         );

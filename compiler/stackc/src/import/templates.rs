@@ -250,7 +250,7 @@ pub(super) fn factor(ctx: &mut Ctx, text: &str, root: &Node, services: &mut [(St
         // An anchor of one setting (an environment, a logging block) reads best as a template
         // of only that: the services' other settings stay where they are.
         if !path.is_empty() {
-            written.push_str(&format!(" (a `{}` only)", path.join(".")));
+            written.push_str(&format!(" (`{}` only)", path.join(".")));
         }
         written.push_str(", merged into");
         sources.push((a.name.clone(), written, a.users.clone(), normalise_service(&given)));
