@@ -6,9 +6,10 @@
 //! (`<<: *env` under `environment:`, `logging: *logging`, `<<: *common` in the service). The
 //! anchor's value, put under that key, is translated as a service would be: the lines that
 //! every service using it still has (compose's merge lets a service override one) become
-//! `template "name"`. What services share beyond their anchors becomes a template named after
-//! the service they all `extends`, or `common` when that makes the stack shorter. Each
-//! service's own lines follow its `use` line, so what it overrides stays its own.
+//! `template "name"`. What an extended service gives (`extends`, of this file or one beside
+//! it) becomes a template named after it, the same way. What services still share becomes
+//! `common` when that makes the stack shorter. Each service's own lines follow its `use`
+//! line, so what it overrides stays its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 
