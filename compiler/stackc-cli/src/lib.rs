@@ -514,12 +514,21 @@ fn import(files: &[PathBuf], output: Option<&Path>, force: bool) -> ExitCode {
     }
     let inputs: Vec<stackc::import::Input> =
         texts.iter().map(|(name, text)| stackc::import::Input { name, text }).collect();
+    // `extends: {file: …}`: the files beside the compose file that it names, as compose reads
+    // them; one that cannot be read stays reported by the import.
+    let dir = files[0].parent().unwrap_or(Path::new(""));
+    let others: Vec<(String, String)> = stackc::import::extends_files(&texts[0].1)
+        .into_iter()
+        .filter_map(|f| std::fs::read_to_string(dir.join(&f)).ok().map(|t| (f, t)))
+        .collect();
+    let others: Vec<stackc::import::Input> =
+        others.iter().map(|(name, text)| stackc::import::Input { name, text }).collect();
     // Compose names the project after the file's directory; so does the stack.
     let fallback = std::path::absolute(&files[0])
         .ok()
         .and_then(|p| p.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "stack".into());
-    let imported = match stackc::import::import(&inputs, &fallback) {
+    let imported = match stackc::import::import_with(&inputs, &others, &fallback) {
         Ok(i) => i,
         Err(note) => {
             eprintln!("error: {note}");

@@ -49,7 +49,7 @@ fn compose_v2() -> Option<PathBuf> {
 /// Every fixture directory: `docker-compose.yml`, then its overlays `docker-compose.*.yml`.
 fn fixtures() -> Vec<(PathBuf, Vec<String>)> {
     let mut out = Vec::new();
-    for group in ["seeds", "public", "features"] {
+    for group in ["seeds", "public", "features", "extends"] {
         let dir = fixtures_dir().join(group);
         let mut dirs: Vec<PathBuf> = if dir.join("docker-compose.yml").is_file() {
             vec![dir]
@@ -350,6 +350,13 @@ fn round_trip(dc: Option<&Path>, fixture: &Path, files: &[String], golden: bool)
         fs::write(dir.join(f), &text).unwrap();
         texts.push(text);
     }
+    // The files `extends: {file: …}` reads, beside the compose file.
+    for e in fs::read_dir(fixture).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".yml") && !files.contains(&name) {
+            fs::copy(fixture.join(&name), dir.join(&name)).unwrap();
+        }
+    }
     let mut args = vec!["import"];
     args.extend(files.iter().map(String::as_str));
     args.extend(["-o", "imported.stack.kdl"]);
@@ -634,4 +641,105 @@ fn the_command_prints_notes_refuses_to_overwrite_and_reports_bad_yaml() {
     assert_code(&out, 1);
     assert!(stderr(&out).starts_with("error: bad.yml:"), "{}", stderr(&out));
     assert!(stdout(&out).is_empty());
+}
+
+// --- Anchors, merge keys and `extends` as templates -----------------------------------------
+
+/// The service block `name` of a stack text, its lines trimmed.
+fn service_block(text: &str, head: &str) -> Vec<String> {
+    let body = text.split(&format!("{head} {{\n")).nth(1).unwrap_or_default();
+    body.split("\n}").next().unwrap_or_default().lines().map(|l| l.trim().to_string()).collect()
+}
+
+#[test]
+fn anchors_merge_keys_and_extends_become_templates() {
+    // Airflow's `x-airflow-common: &airflow-common` merged into five services with `<<:`; one
+    // of them (`airflow-init`) overrides the anchor's `user` and `volumes`.
+    let dir = fixtures_dir().join("public/airflow");
+    let out = stackc(&dir, &["import", "docker-compose.yml"]);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    let template = service_block(&text, "template \"airflow-common\"");
+    for want in [
+        "image \"${airflow-image-name}\"",
+        "env AIRFLOW__CORE__EXECUTOR=\"CeleryExecutor\"",
+        "user \"${airflow-uid}:0\"",
+        "depends-on \"redis\" healthy=#true",
+    ] {
+        assert!(template.iter().any(|l| l == want), "{want:?} in the template of\n{text}");
+    }
+    // The mounts are not in it: `airflow-init` replaces the anchor's whole `volumes` list.
+    assert!(!template.iter().any(|l| l.starts_with("mount")), "{text}");
+    for svc in ["airflow-webserver", "airflow-scheduler", "airflow-worker", "airflow-triggerer"] {
+        let lines = service_block(&text, &format!("service \"{svc}\""));
+        assert_eq!(lines[0], "use \"airflow-common\" \"common\"", "{svc} in\n{text}");
+        assert!(!lines.iter().any(|l| l.starts_with("image")), "{svc} in\n{text}");
+    }
+    let init = service_block(&text, "service \"airflow-init\"");
+    assert_eq!(init[0], "use \"airflow-common\"", "{text}");
+    assert!(init.iter().any(|l| l == "user \"0:0\""), "its own user wins:\n{text}");
+    assert!(init.iter().any(|l| l == "mount \".\" \"/sources\""), "{text}");
+
+    // `x-logging: &logging` and `x-common-env: &common-env` (merged into `environment:`), and
+    // `extends: migrate`, in the features fixture.
+    let dir = fixtures_dir().join("features");
+    let text = stdout(&stackc(&dir, &["import", "docker-compose.yml"]));
+    assert_eq!(
+        service_block(&text, "template \"logging\""),
+        ["logging driver=\"json-file\" max-size=\"10Mi\" max-file=3"],
+        "{text}"
+    );
+    assert_eq!(
+        service_block(&text, "template \"common-env\""),
+        ["env NODE_ENV=\"production\"", "env LOG_LEVEL=\"${log-level}\""],
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "// guess: what `extends: migrate` gives migrate, migrate-status, as a template\ntemplate \"migrate\" {"
+        ),
+        "{text}"
+    );
+    assert!(
+        service_block(&text, "service \"migrate-status\"").contains(&"use \"common-env\" \"migrate\"".to_string()),
+        "{text}"
+    );
+    assert_eq!(service_block(&text, "service \"postgres\"")[0], "use \"logging\"", "{text}");
+    // `migrate-status` overrides the command `extends: migrate` gives.
+    assert_eq!(
+        service_block(&text, "service \"migrate-status\"")[1..],
+        ["use \"common-env\" \"migrate\"", "command \"status\""],
+        "{text}"
+    );
+
+    // `extends: {file: common-services.yml, service: app-base}`: the file beside the compose
+    // file is read, and what it gives is a template named after the service; `scheduler`
+    // extends `worker`, which extends `app-base`, and overrides `restart`.
+    let dir = fixtures_dir().join("extends");
+    let out = stackc(&dir, &["import", "docker-compose.yml"]);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    assert!(!stderr(&out).contains("extends"), "{}", stderr(&out));
+    assert_eq!(
+        service_block(&text, "template \"app-base\""),
+        [
+            "image \"ghcr.io/acme/shop:3.1.0\"",
+            "env LOG_FORMAT=\"json\"",
+            "env TZ=\"UTC\"",
+            "logging driver=\"json-file\" max-size=\"5Mi\" max-file=2",
+            "restart \"unless-stopped\""
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        service_block(&text, "template \"worker\""),
+        ["command \"shop\" \"worker\"", "env QUEUES=\"default,mail\""],
+        "{text}"
+    );
+    assert_eq!(service_block(&text, "service \"worker\"")[1..], ["use \"app-base\" \"worker\""], "{text}");
+    assert_eq!(
+        service_block(&text, "service \"scheduler\"")[1..],
+        ["use \"app-base\" \"worker\"", "command \"shop\" \"scheduler\"", "restart \"always\""],
+        "{text}"
+    );
 }

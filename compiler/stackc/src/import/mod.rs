@@ -7,6 +7,7 @@
 
 mod devices;
 mod service;
+mod templates;
 pub mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -85,6 +86,13 @@ struct Ctx {
     renames: BTreeMap<(&'static str, String), String>,
     /// Per compose service, what became of its `extends`.
     extends_comments: BTreeMap<String, String>,
+    /// Per compose service, the services its `extends` brought settings from.
+    extended: BTreeMap<String, Vec<String>>,
+    /// The files `extends: {file: …}` names, as written there, and their trees.
+    others: Vec<(String, Node)>,
+    /// Per extended service, its own settings (without its `extends`), in the order first
+    /// extended, and whether it is a service of the imported file (so uses its template too).
+    extended_nodes: IndexMap<String, (Node, bool)>,
 }
 
 impl Ctx {
@@ -352,8 +360,8 @@ fn normalise_service(svc: &Node) -> Node {
 }
 
 /// `extends: other` (or `extends: {service: other}`) of the same file: the other service's
-/// settings merged under this one's, as compose does. The stack has no templates, so each
-/// service gets the settings written out; `extends` from another file is reported.
+/// settings merged under this one's, as compose does; what the services then share becomes a
+/// template (`templates.rs`). `extends` from another file is reported.
 fn resolve_extends(ctx: &mut Ctx, services: Vec<(String, Node)>) -> Vec<(String, Node)> {
     let mut out = services.clone();
     for (i, (name, svc)) in services.iter().enumerate() {
@@ -364,14 +372,27 @@ fn resolve_extends(ctx: &mut Ctx, services: Vec<(String, Node)>) -> Vec<(String,
             let base = target.as_ref().and_then(|t| services.iter().find(|(n, _)| n == t)).map(|(_, s)| s.clone());
             let key = format!("services.{name}.extends");
             let own = strip_key(&current, "extends");
-            match (target, base, ext.get("file")) {
+            let file = ext.get("file").and_then(Node::scalar);
+            match (target, base, file) {
                 (Some(t), Some(b), None) if !seen.contains(&t) => {
+                    ctx.extended_nodes.entry(t.clone()).or_insert_with(|| (strip_key(&b, "extends"), true));
+                    seen.push(t.clone());
+                    current = merge(&b, &own, "");
+                }
+                (Some(t), _, Some(f)) if other_service(ctx, &f, &t).is_some() && !seen.contains(&t) => {
+                    let b = other_service(ctx, &f, &t).unwrap_or_else(|| own.clone());
+                    ctx.extended_nodes.entry(t.clone()).or_insert_with(|| (b.clone(), false));
                     seen.push(t.clone());
                     current = merge(&b, &own, "");
                 }
                 _ => {
                     let c =
-                        ctx.not_imported(&ext, &key, &ext, "only `extends` of a service of the same file is resolved");
+                        ctx.not_imported(
+                        &ext,
+                        &key,
+                        &ext,
+                        "only `extends` of a service of the same file, or of a file beside it that was read, is resolved",
+                    );
                     ctx.extends_comments.insert(name.clone(), c);
                     current = own;
                 }
@@ -379,11 +400,42 @@ fn resolve_extends(ctx: &mut Ctx, services: Vec<(String, Node)>) -> Vec<(String,
         }
         if seen.len() > 1 {
             ctx.extends_comments.entry(name.clone()).or_insert_with(|| {
-                comment(&format!("guess: `extends` resolved: the settings of {} written out", seen[1..].join(", ")))
+                comment(&format!(
+                    "guess: `extends` resolved: the settings of {} merged under this service's, as compose does",
+                    seen[1..].join(", ")
+                ))
             });
+            ctx.extended.insert(name.clone(), seen[1..].to_vec());
         }
         out[i].1 = current;
     }
+    out
+}
+
+/// Service `name` of the file `extends: {file: …}` names, when the file was given, is in the
+/// same directory (relative paths in it mean the same) and the service extends nothing else.
+fn other_service(ctx: &Ctx, file: &str, name: &str) -> Option<Node> {
+    if file.contains(['/', '\\']) {
+        return None;
+    }
+    let (_, root) = ctx.others.iter().find(|(f, _)| f == file)?;
+    let svc = root.get("services")?.get(name)?;
+    svc.get("extends").is_none().then(|| normalise_service(svc))
+}
+
+/// The files that `extends: {file: …}` of `text`'s services name, for the caller to read and
+/// give to [`import_with`].
+pub fn extends_files(text: &str) -> Vec<String> {
+    let Ok(root) = yaml::parse(text, 0) else { return Vec::new() };
+    let mut out: Vec<String> = root
+        .get("services")
+        .map(Node::entries)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|(_, svc)| svc.get("extends")?.get("file")?.scalar())
+        .collect();
+    out.sort();
+    out.dedup();
     out
 }
 
@@ -419,7 +471,19 @@ struct File {
 /// Imports `inputs[0]` and its overlay files, in compose's `-f` order. `fallback_name` names
 /// the stack when the compose file has no `name:` (compose uses the directory's name).
 pub fn import(inputs: &[Input], fallback_name: &str) -> Result<Imported, Note> {
+    import_with(inputs, &[], fallback_name)
+}
+
+/// [`import`] with the files that `extends: {file: …}` names ([`extends_files`]), each named
+/// as written there. A file that is not valid YAML is left out: its `extends` is reported.
+pub fn import_with(inputs: &[Input], others: &[Input], fallback_name: &str) -> Result<Imported, Note> {
     let mut ctx = Ctx { files: inputs.iter().map(|i| i.name.to_string()).collect(), ..Ctx::default() };
+    for other in others {
+        if let Ok(root) = yaml::parse(other.text, ctx.files.len()) {
+            ctx.files.push(other.name.to_string());
+            ctx.others.push((other.name.to_string(), root));
+        }
+    }
     let mut files = Vec::new();
     for (index, input) in inputs.iter().enumerate() {
         let root = yaml::parse(input.text, index).map_err(|e| Note {
@@ -459,7 +523,9 @@ pub fn import(inputs: &[Input], fallback_name: &str) -> Result<Imported, Note> {
             "name" | "services" | "volumes" | "networks" | "secrets" => {}
             "version" => top.push(comment(&format!("`version: {}` is obsolete: Compose v2 ignores it", v.show()))),
             n if n.starts_with("x-") => {
-                top.push(comment(&format!("`{n}` is an extension field: its anchors are resolved where they are used")))
+                top.push(comment(&format!(
+                "`{n}` is an extension field: its anchors are resolved where they are used, as templates where services share them"
+            )))
             }
             _ => {
                 let c = ctx.not_imported(k, name, v, "the stack language has no such top-level setting");
@@ -594,6 +660,10 @@ pub fn import(inputs: &[Input], fallback_name: &str) -> Result<Imported, Note> {
     if !volumes.is_empty() {
         out.push(String::new());
         out.extend(volumes);
+    }
+    for t in templates::factor(&mut ctx, inputs[0].text, base, &mut services) {
+        out.push(String::new());
+        out.extend(t);
     }
     for (name, lines) in &services {
         out.push(String::new());
@@ -984,19 +1054,87 @@ mod tests {
             "c.yml",
             "services:\n  base:\n    image: api:1.0.0\n    environment: {A: '1'}\n    restart: always\n  worker:\n    extends: base\n    environment: {B: '2'}\n  other:\n    extends: {file: common.yml, service: x}\n    image: nginx:1.27\n",
         )]);
-        let worker = i.text.split("service \"worker\" {").nth(1).unwrap_or_default();
-        let worker = worker.split('}').next().unwrap_or_default();
+        // What `extends` brought is a template named after the extended service, used by both.
+        let block = |head: &str| {
+            let b = i.text.split(&format!("{head} {{")).nth(1).unwrap_or_default();
+            b.split('}').next().unwrap_or_default().to_string()
+        };
+        let template = block("template \"base\"");
+        for want in ["image \"api:1.0.0\"", "env A=\"1\"", "restart \"always\""] {
+            assert!(template.contains(want), "{want:?} in\n{}", i.text);
+        }
+        assert!(i.text.contains("// guess: what `extends: base` gives base, worker, as a template"), "{}", i.text);
+        assert_eq!(block("service \"base\"").trim(), "use \"base\"", "{}", i.text);
+        let worker = block("service \"worker\"");
         for want in [
-            "// guess: `extends` resolved: the settings of base written out",
-            "image \"api:1.0.0\"",
-            "env A=\"1\"",
+            "// guess: `extends` resolved: the settings of base merged under this service's, as compose does",
+            "use \"base\"",
             "env B=\"2\"",
-            "restart \"always\"",
         ] {
             assert!(worker.contains(want), "{want:?} in\n{}", i.text);
         }
+        assert!(!worker.contains("image"), "{}", i.text);
         assert!(!worker.contains("extends:"), "{}", i.text);
         assert_eq!(note_keys(&i), ["c.yml:10:14:services.other.extends"], "{:?}", i.notes);
+    }
+
+    #[test]
+    fn anchors_and_merge_keys_become_templates() {
+        let text = "x-common: &common\n  image: api:1.0.0\n  restart: unless-stopped\n  environment: &env\n    LOG_LEVEL: info\nx-logging: &logging\n  driver: json-file\n  options: {max-size: 10m}\nservices:\n  web:\n    <<: *common\n    command: [serve]\n    logging: *logging\n  worker:\n    <<: *common\n    restart: always\n    logging: *logging\n  beat:\n    <<: *common\n    command: [beat]\n";
+        let i = run(&[("c.yml", text)]);
+        let block = |head: &str| {
+            let b = i.text.split(&format!("{head} {{")).nth(1).unwrap_or_default();
+            b.split('}')
+                .next()
+                .unwrap_or_default()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        // `worker` overrides the anchor's `restart`: the template has it, `worker` its own.
+        assert_eq!(
+            block("template \"common\""),
+            "image \"api:1.0.0\"\nenv LOG_LEVEL=\"info\"\nrestart \"unless-stopped\"",
+            "{}",
+            i.text
+        );
+        assert_eq!(block("template \"logging\""), "logging driver=\"json-file\" max-size=\"10Mi\"", "{}", i.text);
+        assert!(
+            i.text.contains("// guess: `x-common: &common`, merged into web, worker, beat, as a template"),
+            "{}",
+            i.text
+        );
+        assert!(
+            i.text.contains("// guess: `x-logging: &logging` (`logging` only), merged into web, worker, as a template"),
+            "{}",
+            i.text
+        );
+        assert_eq!(block("service \"web\""), "use \"common\" \"logging\"\ncommand \"serve\"", "{}", i.text);
+        assert_eq!(block("service \"worker\""), "use \"common\" \"logging\"\nrestart \"always\"", "{}", i.text);
+        assert_eq!(block("service \"beat\""), "use \"common\"\ncommand \"beat\"", "{}", i.text);
+        assert!(i.notes.iter().all(|n| n.file != "imported stack"), "the stack checks: {:?}", i.notes);
+    }
+
+    #[test]
+    fn repetition_without_anchors_becomes_a_template_only_when_shorter() {
+        let svc = |n: &str| {
+            format!("  {n}:\n    image: api:1.0.0\n    restart: always\n    environment: {{A: '1', B: '2'}}\n    command: [{n}]\n")
+        };
+        let three = run(&[("c.yml", &format!("services:\n{}{}{}", svc("a"), svc("b"), svc("c")))]);
+        assert!(
+            three.text.contains("// guess: settings that a, b, c repeat, as a template\ntemplate \"common\" {"),
+            "{}",
+            three.text
+        );
+        assert_eq!(three.text.matches("use \"common\"").count(), 3, "{}", three.text);
+        assert!(three.notes.iter().all(|n| n.file != "imported stack"), "the stack checks: {:?}", three.notes);
+        let two = run(&[(
+            "c.yml",
+            "services:\n  a:\n    image: api:1.0.0\n    command: [a]\n  b:\n    image: api:1.0.0\n    command: [b]\n",
+        )]);
+        assert!(!two.text.contains("template"), "{}", two.text);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The compose file as a YAML tree whose every node knows its line and column (anchors,
-//! aliases and `<<` merge keys already resolved by serde-saphyr).
+//! aliases and `<<` merge keys already resolved by serde-saphyr; `templates.rs` finds where
+//! they were written by a scan of the text).
 
 use std::fmt;
 
