@@ -571,6 +571,9 @@ pub struct Proxy {
     pub upstreams: IndexMap<String, Upstream>,
     /// Extra mounts into the proxy container (e.g. static files a `files=` route serves).
     pub mounts: Vec<Mount>,
+    pub real_ip: Option<proxy::RealIp>,
+    /// `forwarded-for "replace"`.
+    pub forwarded_for_replace: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -623,6 +626,10 @@ pub struct Route {
     pub response_headers: Vec<RouteHeader>,
     /// `hide-header`: upstream response headers not passed on (`value` empty).
     pub hide_headers: Vec<RouteHeader>,
+    /// `cors` of the route (replacing the site's).
+    pub cors: Option<proxy::Cors>,
+    /// `methods`: the only methods accepted.
+    pub methods: Vec<String>,
 }
 
 /// A header setting of a route, with where it is written.
@@ -653,6 +660,9 @@ pub struct Site {
     pub body_limit: Option<Amount>,
     pub gzip: Option<bool>,
     pub origin: Origin,
+    /// `cors`: the default of the site's routes.
+    pub cors: Option<proxy::Cors>,
+    pub error_pages: Vec<proxy::ErrorPage>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -586,6 +586,44 @@ const HEADER: NodeSpec =
 const SECURITY_HEADERS: NodeSpec =
     n("security-headers", "a preset of security headers").args(&[("preset", Enum(&["strict", "basic", "off"]))], 1);
 
+// CORS, real client IP, allowed methods and error pages (issue 11: reverse-proxy depth).
+
+/// The methods a route may allow (`methods`) or a CORS policy may name.
+pub const HTTP_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+const CORS_KIDS: &[NodeSpec] = &[
+    n("methods", "methods a cross-origin request may use (default GET, HEAD, POST)")
+        .rest("method", Enum(HTTP_METHODS), 1),
+    n("headers", "request headers a cross-origin request may send (default: those the preflight asks for)")
+        .rest("name", HeaderName, 1),
+    n("expose", "response headers the calling page may read").rest("name", HeaderName, 1),
+];
+
+/// CORS of a site (the default of its routes) or of one route: the proxy answers preflights.
+const CORS: NodeSpec = n("cors", "cross-origin requests allowed from these origins (or \"*\"); the proxy answers preflights")
+    .rest("origin", Str, 1)
+    .props(&[p("credentials", Bool), p("max-age", DUR)])
+    .kids(CORS_KIDS)
+    .merge(Merge::Deep);
+
+const ROUTE_METHODS: NodeSpec = n("methods", "the only methods the route accepts; others get 405")
+    .rest("method", Enum(HTTP_METHODS), 1)
+    .merge(Merge::Once);
+
+const ERROR_PAGE: NodeSpec = n("error-page", "a page from a directory instead of the proxy's own for these statuses")
+    .rest("status", Int(400, 599), 1)
+    .props(&[p("page", UrlPath), p("root", AbsPath), p("intercept", Bool)])
+    .required(&["page", "root"])
+    .merge(Merge::Whole);
+
+const REAL_IP: NodeSpec =
+    n("real-ip", "addresses of load balancers/CDNs trusted to tell the client's address in a header")
+        .rest("cidr", Cidr, 1)
+        .props(&[p("header", HeaderName)]);
+
+const FORWARDED_FOR: NodeSpec = n("forwarded-for", "X-Forwarded-For to upstreams: appended to the client's, or replaced")
+    .args(&[("mode", Enum(&["append", "replace"]))], 1);
+
 /// Per-route request handling (issue 11).
 const ROUTE_KIDS: &[NodeSpec] = &[
     n("request-header", "a header sent to the upstream instead of the client's (\"\" removes it)")
@@ -594,7 +632,8 @@ const ROUTE_KIDS: &[NodeSpec] = &[
     n("header", "a response header on this route's responses")
         .args(&[("name", HeaderName), ("value", HeaderValue)], 2)
         .keyed(),
-    n("hide-header", "upstream response headers not passed to the client").rest("name", HeaderName, 1),
+    n("hide-header", "upstream response headers not passed to the client").rest("name", HeaderName, 1),    CORS,
+    ROUTE_METHODS,
 ];
 
 const SITE: &[NodeSpec] = &[
@@ -614,7 +653,8 @@ const SITE: &[NodeSpec] = &[
     SECURITY_HEADERS,
     n("body-limit", "largest request body").args(&[("size", Size)], 1),
     n("gzip", "compress responses").args(&[("on", Bool)], 1),
-    n("redirect-from", "host names that redirect permanently to the site's first host").rest("host", Host, 1),
+    n("redirect-from", "host names that redirect permanently to the site's first host").rest("host", Host, 1),    CORS,
+    ERROR_PAGE,
 ];
 
 const PROXY: &[NodeSpec] = &[
@@ -648,7 +688,8 @@ const PROXY: &[NodeSpec] = &[
             p("keepalive", Int(0, 10_000)),
         ])
         .keyed(),
-    MOUNT,
+    MOUNT,    REAL_IP,
+    FORWARDED_FOR,
 ];
 
 const FW_RULE_PROPS: &[PropSpec] = &[p("from", Cidr), p("protocol", PROTOCOLS), p("comment", Str)];

@@ -14,6 +14,8 @@
 //! Params with `env=` become `{$VAR:default}` (`{$VAR}` without a default), read from
 //! Caddy's environment when it loads the file; other params get their default.
 
+mod edge;
+
 use serde::Serialize;
 
 use super::{EmitOptions, OutputFile};
@@ -197,6 +199,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
         return out;
     }
     out.extend(super::proxy_amounts_without_value(stack, TargetKind::Caddy));
+    out.extend(edge::check(stack));
     let Some(proxy) = &stack.proxy else { return out };
     let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
     let err = |origin: Origin, msg: String, label: &str, help: &str| {
@@ -528,6 +531,9 @@ struct SiteV {
     basic_auth_directive: &'static str,
     basic_auth: Vec<UserV>,
     routes: Vec<RouteV>,
+    error_pages: Vec<edge::ErrorPageV>,
+    /// A `handle_errors` block: error pages, or the body limit's errors.
+    handle_errors: bool,
 }
 
 #[derive(Serialize, Default, Clone)]
@@ -546,6 +552,8 @@ struct RouteV {
     redir: Option<RedirV>,
     files: Option<FilesV>,
     proxy: Option<ProxyV>,
+    /// CORS and the accepted methods.
+    edge: Option<edge::RouteV>,
 }
 
 #[derive(Serialize, Clone)]
@@ -570,6 +578,8 @@ struct ProxyV {
     flush: bool,
     /// `header_up` / `header_down` arguments: the route's request headers and hidden ones.
     header_up: Vec<String>,
+    /// The client's address for X-Real-IP: `{client_ip}` behind trusted proxies.
+    client_ip: &'static str,
     header_down: Vec<String>,
     transport: Vec<String>,
     /// The site's internal routes, served when the upstream answers with `X-Accel-Redirect`
@@ -692,6 +702,7 @@ fn route_view(
         v.respond = Some(404);
         return v;
     }
+    v.edge = edge::route(plan, r, matchers);
     if let Some(b) = limit {
         let name = format!("body_over_limit{index}");
         matchers.push(over_limit(name.clone(), b));
@@ -745,15 +756,22 @@ fn route_view(
                 fail_duration: passive.then(|| duration(u.fail_timeout_ms.unwrap_or(10_000))),
                 max_fails: u.max_fails.unwrap_or(1),
                 flush: r.buffering_off,
-                header_up: r
-                    .request_headers
-                    .iter()
-                    .map(|(name, v)| if v.is_empty() { format!("-{name}") } else { format!("{name} {}", value(v)) })
+                header_up: edge::forwarded_for(plan, &version(stack))
+                    .into_iter()
+                    .chain(r.request_headers.iter().map(|(name, v)| {
+                        if v.is_empty() {
+                            format!("-{name}")
+                        } else {
+                            format!("{name} {}", value(v))
+                        }
+                    }))
                     .collect(),
+                client_ip: edge::client_ip(plan, &version(stack)),
                 header_down: r
                     .hide_headers
                     .iter()
                     .map(|name| format!("-{}", render_str(stack, name, Ctx::Plain).unwrap_or_default()))
+                    .chain(edge::hidden_upstream_headers(r))
                     .collect(),
                 transport,
                 handoff: Vec::new(),
@@ -781,6 +799,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
             global.push("ocsp_stapling off".into());
         }
     }
+    global.extend(edge::global(plan, &version));
     let tls = |first: &str| -> Option<TlsV> {
         let protocols = (proxy.tls.profile == "modern").then_some("tls1.3");
         let args = match proxy.tls.certificates.as_str() {
@@ -865,7 +884,8 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 .filter(|r| r.internal)
                 .map(|r| {
                     let open = PlanRoute { internal: false, ..r.clone() };
-                    route_view(stack, plan, &open, None, &mut Vec::new())
+                    // A hand-off is the upstream's own request: no preflight, no method check.
+                    RouteV { edge: None, ..route_view(stack, plan, &open, None, &mut Vec::new()) }
                 })
                 .collect();
             if !handoff.is_empty() {
@@ -874,13 +894,17 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 }
             }
             let body_limit = site_limit.map(size);
+            let error_pages = edge::error_pages(site);
+            let body_limit_errors = body_limit.is_some() || routes.iter().any(|r| r.body_limit.is_some());
             SiteV {
                 addresses,
                 redirect,
                 tls: tls(&first),
                 headers,
                 gzip: site.gzip,
-                body_limit_errors: body_limit.is_some() || routes.iter().any(|r| r.body_limit.is_some()),
+                handle_errors: body_limit_errors || !error_pages.is_empty(),
+                error_pages,
+                body_limit_errors,
                 body_limit,
                 body_over_limit,
                 access_log: true,

@@ -14,6 +14,8 @@
 //! Params are rendered with their compile-time defaults: nginx cannot read the deploy
 //! environment.
 
+mod edge;
+
 use std::collections::HashSet;
 
 use handlebars::{handlebars_helper, no_escape, Handlebars};
@@ -199,6 +201,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     }
     out.extend(super::proxy_amounts_without_value(stack, TargetKind::Nginx));
     out.extend(resolved_once(stack));
+    out.extend(edge::check(stack));
     let Some(proxy) = &stack.proxy else { return out };
     let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
     let err = |origin: Origin, msg: String, label: &str, help: &str| {
@@ -356,6 +359,8 @@ struct View {
     upstreams: Vec<UpstreamV>,
     catch_all: CatchAllV,
     sites: Vec<SiteV>,
+    /// The maps of the CORS policies.
+    edge: edge::HttpV,
 }
 
 /// The `default_server`s that refuse hosts no site serves.
@@ -414,6 +419,9 @@ struct SiteV {
     locations: Vec<LocationV>,
     /// Named locations that answer the `respond`/`redirect` routes of a site with basic auth.
     named: Vec<NamedV>,
+    real_ip: Option<edge::RealIpV>,
+    error_pages: Vec<edge::ErrorPageV>,
+    intercept_errors: bool,
 }
 
 /// `return` runs in the rewrite phase, before `auth_basic` (access phase): behind basic
@@ -461,6 +469,8 @@ struct LocationV {
     deferred: Option<String>,
     files: Option<FilesV>,
     proxy: Option<ProxyV>,
+    /// The CORS preflight and the method check, before everything else of the rewrite phase.
+    edge: Option<edge::LocationV>,
 }
 
 #[derive(Serialize)]
@@ -568,11 +578,12 @@ fn location(
             None => (Some("~"), r.path.clone()),
         },
     };
-    let mut own_headers: Vec<HeaderV> = r
-        .response_headers
-        .iter()
-        .map(|(name, v)| HeaderV { name: name.clone(), value: render_str(stack, v).unwrap_or_default(), always: true })
-        .collect();
+    let mut own_headers: Vec<HeaderV> = edge::response_headers(plan, r);
+    own_headers.extend(
+        r.response_headers
+            .iter()
+            .map(|(name, v)| HeaderV { name: name.clone(), value: render_str(stack, v).unwrap_or_default(), always: true }),
+    );
     // Not `always`: error responses must not be cached for a year.
     own_headers.extend(r.cache_control.iter().map(|v| HeaderV {
         name: "Cache-Control".into(),
@@ -584,6 +595,7 @@ fn location(
     if r.cache_control.is_some() {
         hide_headers.push("Cache-Control".into());
     }
+    hide_headers.extend(edge::hidden_upstream_headers(r));
     // nginx drops every inherited `add_header` in a location that has one of its own: repeat them.
     let headers = if own_headers.is_empty() {
         Vec::new()
@@ -612,6 +624,7 @@ fn location(
         deferred: None,
         files: None,
         proxy: None,
+        edge: edge::location(plan, r),
     };
     match &r.action {
         PlanAction::Respond { status } => loc.ret = Some(ReturnV { status: *status, url: None }),
@@ -646,12 +659,14 @@ fn location(
                 (true, Match::Exact) => (format!("http://{name}/"), None, "/$1"),
                 _ => (format!("http://{name}"), None, "/$1"),
             };
+            let mut set_headers = request_headers(stack, r);
+            edge::forwarded_for(plan, &mut set_headers);
             loc.proxy = Some(ProxyV {
                 variable: through_variable.then(|| format!("{}:{}", u.service, u.port)),
                 pass,
                 rewrite,
                 rewrite_to,
-                set_headers: request_headers(stack, r),
+                set_headers,
                 timeout: r.timeout_ms.map(time),
                 buffering_off: r.buffering_off,
                 hide_headers,
@@ -764,6 +779,9 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 auth_file: (!site.basic_auth.is_empty()).then(|| format!("/etc/nginx/htpasswd/{first}")),
                 locations,
                 named,
+                real_ip: edge::real_ip(plan),
+                error_pages: edge::error_pages(site),
+                intercept_errors: site.intercept_errors,
             }
         })
         .collect();
@@ -782,6 +800,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
         upstreams,
         catch_all: CatchAllV { https, http2_on },
         sites,
+        edge: edge::http(plan),
     }
 }
 

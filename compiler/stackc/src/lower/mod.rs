@@ -2,6 +2,7 @@
 //! builds the dependency graph. Runs only on a stack that validated without errors, so a
 //! value that does not parse here has already been reported and is skipped.
 
+pub mod edge;
 pub mod graph;
 pub mod merge;
 pub mod packs;
@@ -763,6 +764,8 @@ fn proxy_defaults() -> Proxy {
         gzip: false,
         upstreams: IndexMap::new(),
         mounts: Vec::new(),
+        real_ip: None,
+        forwarded_for_replace: false,
     }
 }
 
@@ -807,6 +810,8 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
     p.body_limit = n.child("body-limit").and_then(|b| b.arg(0)).and_then(|e| size_amount(cx, e));
     p.gzip = arg_bool(n.child("gzip"));
     p.mounts = mounts(cx, n);
+    p.real_ip = edge::real_ip(n);
+    p.forwarded_for_replace = edge::forwarded_for_replace(n);
     for u in n.children_named("upstream") {
         p.upstreams.insert(
             u.arg_str(0).unwrap_or_default().to_string(),
@@ -880,6 +885,8 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
                         })
                     })
                     .collect(),
+                cors: edge::cors(cx, r),
+                methods: edge::methods(r),
             })
         })
         .collect();
@@ -902,6 +909,8 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
         body_limit: n.child("body-limit").and_then(|b| b.arg(0)).and_then(|e| size_amount(cx, e)),
         gzip: n.child("gzip").and_then(|g| g.arg(0)?.value.as_bool()),
         origin: origin(n.span),
+        cors: edge::cors(cx, n),
+        error_pages: edge::error_pages(n),
     }
 }
 

@@ -39,6 +39,7 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
             nodelay: z.nodelay,
         })
         .collect();
+    let mut cors: Vec<PlanCors> = Vec::new();
     let sites = stack
         .sites
         .iter()
@@ -52,9 +53,16 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
             basic_auth: site.basic_auth.clone(),
             routes: match_order(&site.routes)
                 .into_iter()
-                .map(|(index, r)| route(proxy, index, r, &upstream_of))
+                .map(|(index, r)| {
+                    let mut planned = route(proxy, index, r, &upstream_of);
+                    let policy = r.cors.as_ref().or(site.cors.as_ref()).map(super::edge::plan_cors);
+                    planned.cors = policy.map(|c| super::edge::cors_index(&mut cors, c));
+                    planned
+                })
                 .collect(),
             origin: site.origin,
+            error_pages: super::edge::plan_error_pages(site),
+            intercept_errors: site.error_pages.iter().any(|e| e.intercept),
         })
         .collect();
     Some(ProxyPlan {
@@ -65,6 +73,9 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
         upstreams,
         sites,
         resolver: Resolver { address: DOCKER_DNS.into(), valid_ms: 10_000 },
+        cors,
+        real_ip: super::edge::plan_real_ip(proxy),
+        forwarded_for_replace: proxy.forwarded_for_replace,
     })
 }
 
@@ -101,6 +112,8 @@ fn route(proxy: &Proxy, index: usize, r: &Route, upstream_of: &dyn Fn(&str, u16)
         request_headers: r.request_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
         response_headers: r.response_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
         hide_headers: r.hide_headers.iter().map(|h| h.name.clone()).collect(),
+        cors: None,
+        methods: super::edge::plan_methods(r),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod alert_jobs;
 pub mod alerting;
+mod edge;
 pub mod lints;
 mod policy_lints;
 pub mod rules;

@@ -28,6 +28,7 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     workload_shapes(symbols, diags);
     probe_headers(symbols, diags);
     sub_paths(nodes, symbols, diags);
+    super::edge::check(nodes, diags);
 }
 
 /// `targets { nginx version=… }` / `caddy version=…`: the version picks directives (nginx's

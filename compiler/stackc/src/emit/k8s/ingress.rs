@@ -23,6 +23,7 @@ impl Builder<'_> {
         let all_hosts: Vec<String> =
             stack.sites.iter().flat_map(|s| s.hosts.iter().map(|h| stack.compile_time(h))).collect();
         self.proxy_warnings(https, "the Ingress");
+        self.edge_warnings(nginx, "the Ingress");
         let mut issuer_done = false;
         let mut names: BTreeSet<String> = BTreeSet::new();
         let planned = stack.proxy_plan.as_ref().map_or(&[][..], |p| &p.sites[..]);
@@ -34,8 +35,11 @@ impl Builder<'_> {
             self.zone_warnings(site, nginx);
             // Routes grouped by their annotations, in first-seen order.
             let mut groups: IndexMap<Vec<(String, String)>, Vec<IngressPath>> = IndexMap::new();
-            for route in &site.routes {
-                let Some((path, annotations)) = self.route(site, route, nginx) else { continue };
+            for (ri, route) in site.routes.iter().enumerate() {
+                let Some((path, mut annotations)) = self.route(site, route, nginx) else { continue };
+                if nginx {
+                    self.cors_annotations(si, ri, &mut annotations);
+                }
                 groups.entry(annotations).or_default().push(path);
             }
             if groups.is_empty() {

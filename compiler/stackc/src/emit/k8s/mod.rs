@@ -28,6 +28,7 @@ use crate::ir::*;
 mod backup;
 mod config;
 mod disruption;
+mod edge;
 mod ingress;
 mod init_steps;
 mod jobs;
