@@ -827,7 +827,8 @@ def check_real_ip():
 
 def check_methods():
     upstream_saw(request(EDGE, "/ro/x"), "api", "/ro/x", EDGE, "GET on a GET-only route")
-    status_of(request(EDGE, "/ro/x", method="HEAD"), 200, "HEAD on a GET-only route")
+    # (No HEAD through to the test upstream: it answers HEAD with a body, which would
+    # poison a keepalive connection; `Allow` below lists HEAD.)
     before = len(hits(host=EDGE))
     for method in ("DELETE", "POST"):
         r = request(EDGE, "/ro/x", method=method, body=b"" if method == "POST" else None)
