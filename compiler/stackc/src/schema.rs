@@ -95,6 +95,9 @@ pub enum Kind {
     AuthUser,
     Enum(&'static [&'static str]),
     Ref(RefKind),
+    /// A CORS origin as browsers send it (`https://app.example.com`, with a port if any), or
+    /// `*` for any.
+    Origin,
 }
 
 impl Kind {
@@ -136,6 +139,7 @@ impl Kind {
             Kind::ImageTag => "an image tag such as \"1.27\"".into(),
             Kind::HostPort => "`host:port`, e.g. \"api.internal:9100\"".into(),
             Kind::AuthUser => "a user name without `:`".into(),
+            Kind::Origin => "an origin such as \"https://app.example.com\", or \"*\"".into(),
             Kind::Enum(words) => {
                 let w: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
                 format!("one of {}", w.join(", "))
@@ -592,19 +596,23 @@ const SECURITY_HEADERS: NodeSpec =
 pub const HTTP_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 const CORS_KIDS: &[NodeSpec] = &[
-    n("methods", "methods a cross-origin request may use (default GET, HEAD, POST)")
-        .rest("method", Enum(HTTP_METHODS), 1),
+    n("methods", "methods a cross-origin request may use (default GET, HEAD, POST)").rest(
+        "method",
+        Enum(HTTP_METHODS),
+        1,
+    ),
     n("headers", "request headers a cross-origin request may send (default: those the preflight asks for)")
         .rest("name", HeaderName, 1),
     n("expose", "response headers the calling page may read").rest("name", HeaderName, 1),
 ];
 
 /// CORS of a site (the default of its routes) or of one route: the proxy answers preflights.
-const CORS: NodeSpec = n("cors", "cross-origin requests allowed from these origins (or \"*\"); the proxy answers preflights")
-    .rest("origin", Str, 1)
-    .props(&[p("credentials", Bool), p("max-age", DUR)])
-    .kids(CORS_KIDS)
-    .merge(Merge::Deep);
+const CORS: NodeSpec =
+    n("cors", "cross-origin requests allowed from these origins (or \"*\"); the proxy answers preflights")
+        .rest("origin", Origin, 1)
+        .props(&[p("credentials", Bool), p("max-age", DUR)])
+        .kids(CORS_KIDS)
+        .merge(Merge::Deep);
 
 const ROUTE_METHODS: NodeSpec = n("methods", "the only methods the route accepts; others get 405")
     .rest("method", Enum(HTTP_METHODS), 1)
@@ -621,8 +629,9 @@ const REAL_IP: NodeSpec =
         .rest("cidr", Cidr, 1)
         .props(&[p("header", HeaderName)]);
 
-const FORWARDED_FOR: NodeSpec = n("forwarded-for", "X-Forwarded-For to upstreams: appended to the client's, or replaced")
-    .args(&[("mode", Enum(&["append", "replace"]))], 1);
+const FORWARDED_FOR: NodeSpec =
+    n("forwarded-for", "X-Forwarded-For to upstreams: appended to the client's, or replaced")
+        .args(&[("mode", Enum(&["append", "replace"]))], 1);
 
 /// Per-route request handling (issue 11).
 const ROUTE_KIDS: &[NodeSpec] = &[
@@ -632,7 +641,8 @@ const ROUTE_KIDS: &[NodeSpec] = &[
     n("header", "a response header on this route's responses")
         .args(&[("name", HeaderName), ("value", HeaderValue)], 2)
         .keyed(),
-    n("hide-header", "upstream response headers not passed to the client").rest("name", HeaderName, 1),    CORS,
+    n("hide-header", "upstream response headers not passed to the client").rest("name", HeaderName, 1),
+    CORS,
     ROUTE_METHODS,
 ];
 
@@ -653,7 +663,8 @@ const SITE: &[NodeSpec] = &[
     SECURITY_HEADERS,
     n("body-limit", "largest request body").args(&[("size", Size)], 1),
     n("gzip", "compress responses").args(&[("on", Bool)], 1),
-    n("redirect-from", "host names that redirect permanently to the site's first host").rest("host", Host, 1),    CORS,
+    n("redirect-from", "host names that redirect permanently to the site's first host").rest("host", Host, 1),
+    CORS,
     ERROR_PAGE,
 ];
 
@@ -688,7 +699,8 @@ const PROXY: &[NodeSpec] = &[
             p("keepalive", Int(0, 10_000)),
         ])
         .keyed(),
-    MOUNT,    REAL_IP,
+    MOUNT,
+    REAL_IP,
     FORWARDED_FOR,
 ];
 

@@ -649,7 +649,10 @@ fn edge_stack_snapshot() {
 fn real_ip_needs_caddy_2_7() {
     let c = caddyfile(EDGE);
     assert!(c.contains("\tservers {\n\t\ttrusted_proxies static 10.0.0.0/8 192.168.0.0/16\n\t\tclient_ip_headers X-Forwarded-For\n\t}"), "{c}");
-    assert!(c.contains("header_up X-Real-IP {client_ip}") && c.contains("header_up X-Forwarded-For {client_ip}"), "{c}");
+    assert!(
+        c.contains("header_up X-Real-IP {client_ip}") && c.contains("header_up X-Forwarded-For {client_ip}"),
+        "{c}"
+    );
     let (old, diags) = build(&EDGE.replace("caddy version=\"2.8\"", "caddy"));
     let old = old.unwrap();
     assert!(!old.contains("trusted_proxies") && old.contains("header_up X-Real-IP {remote_host}"), "{old}");
@@ -667,7 +670,12 @@ fn cors_and_methods_answer_before_the_upstream() {
     assert!(pos("respond @cors_preflight 204") < pos("reverse_proxy"));
     assert!(pos("respond @method_not_allowed2 405") < pos("reverse_proxy"));
     assert!(api.contains("header_down -Access-Control-Allow-Origin"), "{api}");
-    assert!(c.contains("\t@cors2 {\n\t\theader Origin https://shop.example.com\n\t\theader Origin https://admin.example.com\n\t}"), "{c}");
+    assert!(
+        c.contains(
+            "\t@cors2 {\n\t\theader Origin https://shop.example.com\n\t\theader Origin https://admin.example.com\n\t}"
+        ),
+        "{c}"
+    );
     assert!(c.contains("\t@method_not_allowed2 not method GET POST PUT DELETE HEAD\n"), "{c}");
     let errors = block(&c, "handle_errors {");
     assert!(errors.contains("@error_page1 expression `{http.error.status_code} in [502, 503, 504]`"), "{errors}");

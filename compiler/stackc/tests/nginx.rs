@@ -886,9 +886,8 @@ fn real_ip_forwarded_for_and_error_pages_are_server_settings() {
     let ds = parse(&conf(EDGE));
     let server = https_server(&ds, "shop.example.com");
     let block = server.block.as_ref().unwrap();
-    let args = |name: &str| -> Vec<Vec<String>> {
-        block.iter().filter(|d| d.name == name).map(|d| d.args.clone()).collect()
-    };
+    let args =
+        |name: &str| -> Vec<Vec<String>> { block.iter().filter(|d| d.name == name).map(|d| d.args.clone()).collect() };
     assert_eq!(args("set_real_ip_from"), [["10.0.0.0/8"], ["192.168.0.0/16"]]);
     assert_eq!(args("real_ip_header"), [["X-Forwarded-For"]]);
     assert_eq!(args("real_ip_recursive"), [["on"]]);

@@ -579,11 +579,11 @@ fn location(
         },
     };
     let mut own_headers: Vec<HeaderV> = edge::response_headers(plan, r);
-    own_headers.extend(
-        r.response_headers
-            .iter()
-            .map(|(name, v)| HeaderV { name: name.clone(), value: render_str(stack, v).unwrap_or_default(), always: true }),
-    );
+    own_headers.extend(r.response_headers.iter().map(|(name, v)| HeaderV {
+        name: name.clone(),
+        value: render_str(stack, v).unwrap_or_default(),
+        always: true,
+    }));
     // Not `always`: error responses must not be cached for a year.
     own_headers.extend(r.cache_control.iter().map(|v| HeaderV {
         name: "Cache-Control".into(),

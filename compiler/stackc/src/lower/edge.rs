@@ -5,16 +5,22 @@ use crate::ir::proxy::*;
 use crate::ir::*;
 use crate::syntax::ast::Node;
 
-use super::{dur, flag, origin, s, words, Cx};
+use super::{compile_time, dur, entry_text, flag, origin, Cx};
+
+/// The arguments of a node with params replaced by their compile-time values: the proxies
+/// write these settings as they are (nginx cannot read the deploy environment).
+fn args(cx: &Cx, n: Option<&Node>) -> Vec<String> {
+    n.map(|n| n.args.iter().map(|a| cx.params.compile_time(&entry_text(a))).collect()).unwrap_or_default()
+}
 
 /// `cors` of a site or route.
 pub(super) fn cors(cx: &Cx, n: &Node) -> Option<Cors> {
     let c = n.child("cors")?;
     Some(Cors {
-        origins: words(Some(c)),
-        methods: words(c.child("methods")),
-        headers: c.child("headers").map(|h| words(Some(h))),
-        expose: words(c.child("expose")),
+        origins: args(cx, Some(c)),
+        methods: args(cx, c.child("methods")),
+        headers: c.child("headers").map(|h| args(cx, Some(h))),
+        expose: args(cx, c.child("expose")),
         credentials: flag(c, "credentials"),
         max_age_ms: dur(cx, c, "max-age"),
         origin: origin(c.span),
@@ -22,17 +28,17 @@ pub(super) fn cors(cx: &Cx, n: &Node) -> Option<Cors> {
 }
 
 /// `methods` of a route.
-pub(super) fn methods(n: &Node) -> Vec<String> {
-    words(n.child("methods"))
+pub(super) fn methods(cx: &Cx, n: &Node) -> Vec<String> {
+    args(cx, n.child("methods"))
 }
 
 /// `error-page`s of a site.
-pub(super) fn error_pages(n: &Node) -> Vec<ErrorPage> {
+pub(super) fn error_pages(cx: &Cx, n: &Node) -> Vec<ErrorPage> {
     n.children_named("error-page")
         .map(|e| ErrorPage {
             statuses: e.args.iter().filter_map(|a| u16::try_from(a.value.as_int()?).ok()).collect(),
-            page: s(e, "page").unwrap_or_default(),
-            root: s(e, "root").unwrap_or_default(),
+            page: compile_time(cx, e, "page").unwrap_or_default(),
+            root: compile_time(cx, e, "root").unwrap_or_default(),
             intercept: flag(e, "intercept"),
             origin: origin(e.span),
         })
@@ -40,9 +46,9 @@ pub(super) fn error_pages(n: &Node) -> Vec<ErrorPage> {
 }
 
 /// `real-ip` of the proxy.
-pub(super) fn real_ip(n: &Node) -> Option<RealIp> {
+pub(super) fn real_ip(cx: &Cx, n: &Node) -> Option<RealIp> {
     let r = n.child("real-ip")?;
-    Some(RealIp { from: words(Some(r)), header: s(r, "header"), origin: origin(r.span) })
+    Some(RealIp { from: args(cx, Some(r)), header: compile_time(cx, r, "header"), origin: origin(r.span) })
 }
 
 /// `forwarded-for "replace"` of the proxy.

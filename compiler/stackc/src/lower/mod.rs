@@ -810,7 +810,7 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
     p.body_limit = n.child("body-limit").and_then(|b| b.arg(0)).and_then(|e| size_amount(cx, e));
     p.gzip = arg_bool(n.child("gzip"));
     p.mounts = mounts(cx, n);
-    p.real_ip = edge::real_ip(n);
+    p.real_ip = edge::real_ip(cx, n);
     p.forwarded_for_replace = edge::forwarded_for_replace(n);
     for u in n.children_named("upstream") {
         p.upstreams.insert(
@@ -886,7 +886,7 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
                     })
                     .collect(),
                 cors: edge::cors(cx, r),
-                methods: edge::methods(r),
+                methods: edge::methods(cx, r),
             })
         })
         .collect();
@@ -910,7 +910,7 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
         gzip: n.child("gzip").and_then(|g| g.arg(0)?.value.as_bool()),
         origin: origin(n.span),
         cors: edge::cors(cx, n),
-        error_pages: edge::error_pages(n),
+        error_pages: edge::error_pages(cx, n),
     }
 }
 

@@ -1,8 +1,21 @@
-//! Rules of `cors` (issue 11) that no single value shows: an origin is a scheme and a host,
-//! and credentials cannot go with any origin.
+//! `cors` (issue 11): the domain of an origin, and the rules no single value shows (`*`
+//! alone, and never with credentials).
 
+use super::values::{VResult, ValueError};
 use crate::diagnostics::{Code, Diagnostic, Diagnostics};
 use crate::syntax::ast::Node;
+
+/// The domain of [`crate::schema::Kind::Origin`].
+pub fn origin(s: &str) -> VResult<()> {
+    if s == "*" || valid_origin(s) {
+        return Ok(());
+    }
+    Err(ValueError {
+        code: Code::InvalidUrl,
+        message: format!("`{}` is not an origin", s.escape_debug()),
+        help: Some("an origin is a scheme and a host (and a port), as browsers send it: `https://app.example.com`, no path, no trailing `/`; or \"*\" for any".into()),
+    })
+}
 
 /// `scheme://host[:port]`, as a browser sends it in `Origin`: no path, no trailing slash.
 fn valid_origin(o: &str) -> bool {
@@ -29,23 +42,12 @@ pub fn check(nodes: &[Node], diags: &mut Diagnostics) {
 
 fn cors(c: &Node, diags: &mut Diagnostics) {
     let any = c.args.iter().find(|a| a.value.as_str() == Some("*"));
-    for a in &c.args {
-        let Some(o) = a.value.as_str() else { continue };
-        if o == "*" {
-            if c.args.len() > 1 {
-                diags.push(
-                    Diagnostic::error(Code::Conflicting, "`*` allows every origin: the other origins say nothing")
-                        .at(a.span, "any origin")
-                        .help("keep `*` alone, or list the origins without it"),
-                );
-            }
-        } else if !valid_origin(o) {
-            diags.push(
-                Diagnostic::error(Code::InvalidUrl, format!("`{}` is not an origin", o.escape_debug()))
-                    .at(a.span, "expected `https://host` or `https://host:port`")
-                    .help("an origin is a scheme and a host (and a port), as browsers send it: no path, no trailing `/`, no `${param}`"),
-            );
-        }
+    if let (Some(any), true) = (any, c.args.len() > 1) {
+        diags.push(
+            Diagnostic::error(Code::Conflicting, "`*` allows every origin: the other origins say nothing")
+                .at(any.span, "any origin")
+                .help("keep `*` alone, or list the origins without it"),
+        );
     }
     if let (Some(any), Some(cred)) = (any, c.prop("credentials")) {
         if cred.value.as_bool() == Some(true) {
@@ -68,7 +70,9 @@ mod tests {
         for ok in ["https://app.example.com", "http://localhost:3000", "https://[::1]:8443"] {
             assert!(valid_origin(ok), "{ok}");
         }
-        for bad in ["app.example.com", "https://app.example.com/", "ftp://x", "https://", "https://a:b", "https://a/${x}"] {
+        for bad in
+            ["app.example.com", "https://app.example.com/", "ftp://x", "https://", "https://a:b", "https://a/${x}"]
+        {
             assert!(!valid_origin(bad), "{bad}");
         }
     }

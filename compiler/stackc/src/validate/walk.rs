@@ -753,7 +753,8 @@ pub fn free_text(kind: Kind) -> Option<bool> {
         | Kind::Url
         | Kind::Destination
         | Kind::HeaderValue
-        | Kind::AuthUser => Some(false),
+        | Kind::AuthUser
+        | Kind::Origin => Some(false),
         _ => None,
     }
 }
@@ -800,6 +801,7 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
         Kind::Promql => values::promql(s),
         Kind::Destination => values::destination(s),
         Kind::Url => values::url(s),
+        Kind::Origin => super::edge::origin(s),
         Kind::Enum(words) => {
             if words.contains(&s) {
                 Ok(())

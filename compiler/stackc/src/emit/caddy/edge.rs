@@ -125,7 +125,8 @@ pub(super) fn route(plan: &ProxyPlan, r: &PlanRoute, matchers: &mut Vec<MatcherV
             v.cors_headers.push(h("Access-Control-Expose-Headers", token(e)));
         }
         v.preflight_headers.push(h("Access-Control-Allow-Methods", token(&p.methods)));
-        let headers = p.headers.clone().unwrap_or_else(|| "{http.request.header.Access-Control-Request-Headers}".into());
+        let headers =
+            p.headers.clone().unwrap_or_else(|| "{http.request.header.Access-Control-Request-Headers}".into());
         v.preflight_headers.push(h("Access-Control-Allow-Headers", token(&headers)));
         if let Some(s) = p.max_age_s {
             v.preflight_headers.push(h("Access-Control-Max-Age", s.to_string()));

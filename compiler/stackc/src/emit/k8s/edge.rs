@@ -10,7 +10,8 @@ impl Builder<'_> {
     /// The CORS annotations of the route at `ri` of site `si` (ingress-nginx only).
     pub(super) fn cors_annotations(&mut self, si: usize, ri: usize, ann: &mut Vec<(String, String)>) {
         let Some(plan) = self.stack.proxy_plan.as_ref() else { return };
-        let Some(policy) = plan.sites.get(si).and_then(|s| s.routes.iter().find(|r| r.index == ri)).and_then(|r| r.cors)
+        let Some(policy) =
+            plan.sites.get(si).and_then(|s| s.routes.iter().find(|r| r.index == ri)).and_then(|r| r.cors)
         else {
             return;
         };
