@@ -574,6 +574,8 @@ pub struct Proxy {
     pub real_ip: Option<proxy::RealIp>,
     /// `forwarded-for "replace"`.
     pub forwarded_for_replace: bool,
+    /// Where `forwarded-for` is written, if it is.
+    pub forwarded_for_origin: Option<Origin>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

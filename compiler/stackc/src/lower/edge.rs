@@ -107,3 +107,75 @@ pub(super) fn plan_real_ip(proxy: &Proxy) -> Option<PlanRealIp> {
         header: r.header.clone().unwrap_or_else(|| DEFAULT_REAL_IP_HEADER.into()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ir::proxy::*;
+
+    fn plan_of(src: &str) -> ProxyPlan {
+        let stack = crate::compile("t.stack.kdl", src, &crate::Options::default()).stack.expect("compiles");
+        stack.proxy_plan.expect("a plan")
+    }
+
+    const STACK: &str = r#"stack "t"
+param "app" default="https://app.example.com"
+service "api" {
+    image "a:1"
+    port 8080
+}
+proxy {
+    real-ip "10.0.0.0/8"
+    forwarded-for "replace"
+}
+site "t.example.com" {
+    cors "${app}" credentials=#true max-age="90s"
+    error-page 502 504 page="/down.html" root="/srv/errors/" intercept=#true
+    route "/" to="api"
+    route "/b/" to="api"
+    route "/pub/" to="api" {
+        cors "*" {
+            headers "X-Token"
+        }
+        methods "GET" "POST"
+    }
+}
+"#;
+
+    #[test]
+    fn the_site_policy_is_the_routes_default_and_each_policy_is_planned_once() {
+        let plan = plan_of(STACK);
+        assert_eq!(plan.cors.len(), 2, "{:#?}", plan.cors);
+        let policy_of = |path: &str| plan.sites[0].routes.iter().find(|r| r.path == path).unwrap().cors.unwrap();
+        assert_eq!(policy_of("/"), policy_of("/b/"));
+        let site = &plan.cors[policy_of("/")];
+        // Params are their compile-time values; the defaults are filled in.
+        assert_eq!(site.origins, ["https://app.example.com"]);
+        assert_eq!((site.methods.as_str(), site.headers.as_deref()), ("GET, HEAD, POST", None));
+        assert_eq!((site.credentials, site.max_age_s), (true, Some(90)));
+        let public = &plan.cors[policy_of("/pub/")];
+        assert!(public.any_origin() && !public.credentials);
+        assert_eq!(public.headers.as_deref(), Some("X-Token"));
+    }
+
+    #[test]
+    fn methods_real_ip_and_error_pages_are_decided_in_the_plan() {
+        let plan = plan_of(STACK);
+        let pubr = plan.sites[0].routes.iter().find(|r| r.path == "/pub/").unwrap();
+        assert_eq!(pubr.methods, ["GET", "POST", "HEAD"]);
+        assert!(plan.sites[0].routes.iter().filter(|r| r.path != "/pub/").all(|r| r.methods.is_empty()));
+        let real_ip = plan.real_ip.as_ref().unwrap();
+        assert_eq!(
+            (real_ip.from.as_slice(), real_ip.header.as_str()),
+            (&["10.0.0.0/8".to_string()][..], "X-Forwarded-For")
+        );
+        assert!(plan.forwarded_for_replace);
+        let site = &plan.sites[0];
+        assert_eq!(site.error_pages.len(), 1);
+        assert_eq!(site.error_pages[0].statuses, [502, 504]);
+        assert_eq!(
+            (site.error_pages[0].page.as_str(), site.error_pages[0].root.as_str()),
+            ("/down.html", "/srv/errors/")
+        );
+        assert!(site.intercept_errors);
+    }
+}

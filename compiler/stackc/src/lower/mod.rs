@@ -766,6 +766,7 @@ fn proxy_defaults() -> Proxy {
         mounts: Vec::new(),
         real_ip: None,
         forwarded_for_replace: false,
+        forwarded_for_origin: None,
     }
 }
 
@@ -812,6 +813,7 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
     p.mounts = mounts(cx, n);
     p.real_ip = edge::real_ip(cx, n);
     p.forwarded_for_replace = edge::forwarded_for_replace(n);
+    p.forwarded_for_origin = n.child("forwarded-for").map(|f| origin(f.span));
     for u in n.children_named("upstream") {
         p.upstreams.insert(
             u.arg_str(0).unwrap_or_default().to_string(),

@@ -47,11 +47,10 @@ impl Builder<'_> {
                     "ingress-nginx: set `use-forwarded-headers`, `proxy-real-ip-cidr` (and `forwarded-for-header`) in its ConfigMap",
                 );
             }
-            if proxy.forwarded_for_replace {
-                let origin = stack.sites.first().map(|s| s.origin).unwrap_or_default();
+            if let Some(origin) = proxy.forwarded_for_origin {
                 self.warn(
                     origin,
-                    format!("{what} does not choose how X-Forwarded-For is passed (`forwarded-for \"replace\"`)"),
+                    format!("{what} does not choose how X-Forwarded-For is passed (`forwarded-for`)"),
                     "forwarded-for",
                     "ingress-nginx: `compute-full-forwarded-for` in its ConfigMap",
                 );
