@@ -871,7 +871,8 @@ fn cors_preflight_and_methods_come_first_in_the_location() {
     assert_eq!(preflight.last().map(|d| (d.name.as_str(), d.args.clone())), Some(("return", vec!["204".to_string()])));
     // The site's policy echoes only its origins, through a map; the upstream's own CORS
     // headers are hidden.
-    let map = ds.iter().find(|d| d.name == "map" && d.args.get(0).map(String::as_str) == Some("$http_origin")).unwrap();
+    let map =
+        ds.iter().find(|d| d.name == "map" && d.args.first().map(String::as_str) == Some("$http_origin")).unwrap();
     let keys: Vec<&str> = map.block.as_ref().unwrap().iter().map(|d| d.name.as_str()).collect();
     assert_eq!(keys, ["default", "https://shop.example.com", "https://admin.example.com"]);
     assert!(block.iter().any(|d| d.name == "proxy_hide_header" && d.args == ["Access-Control-Allow-Origin"]));
