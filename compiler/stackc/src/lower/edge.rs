@@ -110,12 +110,7 @@ pub(super) fn plan_real_ip(proxy: &Proxy) -> Option<PlanRealIp> {
 
 #[cfg(test)]
 mod tests {
-    use crate::ir::proxy::*;
-
-    fn plan_of(src: &str) -> ProxyPlan {
-        let stack = crate::compile("t.stack.kdl", src, &crate::Options::default()).stack.expect("compiles");
-        stack.proxy_plan.expect("a plan")
-    }
+    use super::super::proxy::tests::plan_of;
 
     const STACK: &str = r#"stack "t"
 param "app" default="https://app.example.com"

@@ -234,10 +234,10 @@ pub fn site_headers(proxy: &Proxy, site: &Site, https: bool) -> Vec<(String, Str
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn plan_of(src: &str) -> ProxyPlan {
+    pub(in crate::lower) fn plan_of(src: &str) -> ProxyPlan {
         let stack = crate::compile("t.stack.kdl", src, &crate::Options::default()).stack.expect("compiles");
         stack.proxy_plan.expect("a plan")
     }
