@@ -680,3 +680,14 @@ fn cors_and_methods_answer_before_the_upstream() {
     let errors = block(&c, "handle_errors {");
     assert!(errors.contains("@error_page1 expression `{http.error.status_code} in [502, 503, 504]`"), "{errors}");
 }
+
+#[test]
+fn an_error_page_path_caddy_would_misread_is_an_error_at_it() {
+    let src = EDGE.replace("page=\"/404.html\"", "page=\"/{$HOME}.html\"");
+    assert_ne!(src, EDGE);
+    let (_, diags) = build(&src);
+    let e: Vec<&Diagnostic> = diags.iter().filter(|d| d.code.as_str() == "E0501").collect();
+    assert_eq!(e.len(), 1, "{diags:#?}");
+    let span = &e[0].primary.as_ref().unwrap().span;
+    assert!(src[span.offset..].starts_with("error-page 404"), "{diags:#?}");
+}

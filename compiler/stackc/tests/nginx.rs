@@ -907,3 +907,14 @@ fn real_ip_forwarded_for_and_error_pages_are_server_settings() {
     let api = location(server, "/api/").block.as_ref().unwrap();
     assert!(api.iter().any(|d| d.name == "proxy_set_header" && d.args == ["X-Forwarded-For", "$remote_addr"]));
 }
+
+#[test]
+fn an_error_page_path_with_a_variable_is_an_error_at_it() {
+    let src = EDGE.replace("page=\"/404.html\"", "page=\"/$host.html\"");
+    assert_ne!(src, EDGE);
+    let (_, diags) = build(&src);
+    let e: Vec<&Diagnostic> = diags.iter().filter(|d| d.code.as_str() == "E0501").collect();
+    assert_eq!(e.len(), 1, "{diags:#?}");
+    let span = &e[0].primary.as_ref().unwrap().span;
+    assert!(src[span.offset..].starts_with("error-page 404"), "{diags:#?}");
+}

@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use super::{escape_braces, token, version_tuple, HeaderV, MatcherV};
+use super::{escape_braces, token, unsafe_value, version_tuple, HeaderV, MatcherV};
 use crate::diagnostics::{origin_span, Code, Diagnostic};
 use crate::ir::proxy::*;
 use crate::ir::*;
@@ -178,6 +178,15 @@ pub(super) fn check(stack: &Stack) -> Vec<Diagnostic> {
                 )
                 .at(origin_span(r.origin), "real-ip")
                 .help("select Caddy 2.7 or newer (`targets { caddy version=\"2.8\" }`), which has `trusted_proxies` and `client_ip_headers`"),
+            );
+        }
+    }
+    for e in stack.sites.iter().flat_map(|s| &s.error_pages) {
+        for why in [&e.page, &e.root].into_iter().filter_map(|v| unsafe_value(v)) {
+            out.push(
+                Diagnostic::error(Code::TargetCannotExpress, format!("the error page's path contains {why}"))
+                    .at(origin_span(e.origin), "this error-page")
+                    .help("remove the character"),
             );
         }
     }
