@@ -677,6 +677,11 @@ fn cors_and_methods_answer_before_the_upstream() {
         "{c}"
     );
     assert!(c.contains("\t@method_not_allowed2 not method GET POST PUT DELETE HEAD\n"), "{c}");
+    // `intercept=#true` (the status site only): the upstream's own answers become errors.
+    let status = &c[c.find("status.example.com {").unwrap()..];
+    assert!(status.contains("@upstream_error status 500 502 503 504\n"), "{status}");
+    assert!(status.contains("error \"upstream error\" {rp.status_code}"), "{status}");
+    assert!(!c[..c.find("status.example.com {").unwrap()].contains("upstream_error"), "{c}");
     let errors = block(&c, "handle_errors {");
     assert!(errors.contains("@error_page1 expression `{http.error.status_code} in [502, 503, 504]`"), "{errors}");
 }

@@ -580,6 +580,8 @@ struct ProxyV {
     header_up: Vec<String>,
     /// The client's address for X-Real-IP: `{client_ip}` behind trusted proxies.
     client_ip: &'static str,
+    /// The upstream's statuses that the site's error pages replace (`intercept=#true`).
+    intercept: Option<String>,
     header_down: Vec<String>,
     transport: Vec<String>,
     /// The site's internal routes, served when the upstream answers with `X-Accel-Redirect`
@@ -767,6 +769,7 @@ fn route_view(
                     }))
                     .collect(),
                 client_ip: edge::client_ip(plan, &version(stack)),
+                intercept: None,
                 header_down: r
                     .hide_headers
                     .iter()
@@ -892,6 +895,10 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 for p in routes.iter_mut().filter_map(|r| r.proxy.as_mut()) {
                     p.handoff = handoff.clone();
                 }
+            }
+            let intercept = edge::intercepted(site);
+            for p in routes.iter_mut().filter_map(|r| r.proxy.as_mut()) {
+                p.intercept = intercept.clone();
             }
             let body_limit = site_limit.map(size);
             let error_pages = edge::error_pages(site);

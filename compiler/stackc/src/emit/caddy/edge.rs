@@ -5,7 +5,8 @@
 //! a preflight (`OPTIONS` with `Access-Control-Request-Method`) is answered `respond 204`
 //! inside the route's `handle`, before `reverse_proxy` (Caddy's directive order), so the
 //! upstream never sees it. Methods outside a route's `methods` get 405 with `Allow`. Error
-//! pages are `handle` blocks of the site's `handle_errors`. The client's address from
+//! pages are `handle` blocks of the site's `handle_errors` (with `intercept=#true`, the
+//! upstream's answers of those statuses become errors through `handle_response`). The client's address from
 //! trusted proxies is the global `servers { trusted_proxies … client_ip_headers … }`, which
 //! Caddy has from 2.7; X-Real-IP is then `{client_ip}`.
 
@@ -157,6 +158,17 @@ pub(super) fn error_pages(site: &PlanSite) -> Vec<ErrorPageV> {
         .collect()
 }
 
+/// The statuses of a site's error pages, when they replace the upstream's own answers too
+/// (`intercept=#true`): `handle_response` turns such an answer into an error of its status,
+/// which the site's `handle_errors` serves.
+pub(super) fn intercepted(site: &PlanSite) -> Option<String> {
+    let mut statuses: Vec<u16> = site.error_pages.iter().flat_map(|e| e.statuses.iter().copied()).collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    (site.intercept_errors && !statuses.is_empty())
+        .then(|| statuses.iter().map(u16::to_string).collect::<Vec<_>>().join(" "))
+}
+
 /// `header_down` of the upstream's own CORS headers, where the route has CORS.
 pub(super) fn hidden_upstream_headers(r: &PlanRoute) -> Vec<String> {
     let hidden = if r.cors.is_some() { CORS_RESPONSE_HEADERS } else { &[] };
@@ -189,16 +201,6 @@ pub(super) fn check(stack: &Stack) -> Vec<Diagnostic> {
                     .help("remove the character"),
             );
         }
-    }
-    for e in stack.sites.iter().flat_map(|s| &s.error_pages).filter(|e| e.intercept) {
-        out.push(
-            Diagnostic::warning(
-                Code::TargetApproximation,
-                "Caddy serves the error page for its own errors (an upstream that is down) only: the upstream's own error responses pass through",
-            )
-            .at(origin_span(e.origin), "intercept=#true")
-            .help("answer those statuses with the page in the application, or drop `intercept`"),
-        );
     }
     out
 }
