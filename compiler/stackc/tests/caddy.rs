@@ -656,10 +656,8 @@ fn real_ip_needs_caddy_2_7() {
     let (old, diags) = build(&EDGE.replace("caddy version=\"2.8\"", "caddy"));
     let old = old.unwrap();
     assert!(!old.contains("trusted_proxies") && old.contains("header_up X-Real-IP {remote_host}"), "{old}");
-    let w: Vec<&Diagnostic> = diags.iter().filter(|d| d.message.contains("trusted proxy")).collect();
-    assert_eq!(w.len(), 1, "{diags:#?}");
-    let span = &w[0].primary.as_ref().unwrap().span;
-    assert!(EDGE[span.offset..].starts_with("real-ip \"10.0.0.0/8\""));
+    let w = support::one_at(&diags, "W0501", EDGE, "real-ip \"10.0.0.0/8\"");
+    assert!(w.message.contains("trusted proxy"), "{diags:#?}");
 }
 
 #[test]
@@ -691,8 +689,5 @@ fn an_error_page_path_caddy_would_misread_is_an_error_at_it() {
     let src = EDGE.replace("page=\"/404.html\"", "page=\"/{$HOME}.html\"");
     assert_ne!(src, EDGE);
     let (_, diags) = build(&src);
-    let e: Vec<&Diagnostic> = diags.iter().filter(|d| d.code.as_str() == "E0501").collect();
-    assert_eq!(e.len(), 1, "{diags:#?}");
-    let span = &e[0].primary.as_ref().unwrap().span;
-    assert!(src[span.offset..].starts_with("error-page 404"), "{diags:#?}");
+    support::one_at(&diags, "E0501", &src, "error-page 404");
 }

@@ -913,8 +913,5 @@ fn an_error_page_path_with_a_variable_is_an_error_at_it() {
     let src = EDGE.replace("page=\"/404.html\"", "page=\"/$host.html\"");
     assert_ne!(src, EDGE);
     let (_, diags) = build(&src);
-    let e: Vec<&Diagnostic> = diags.iter().filter(|d| d.code.as_str() == "E0501").collect();
-    assert_eq!(e.len(), 1, "{diags:#?}");
-    let span = &e[0].primary.as_ref().unwrap().span;
-    assert!(src[span.offset..].starts_with("error-page 404"), "{diags:#?}");
+    support::one_at(&diags, "E0501", &src, "error-page 404");
 }
