@@ -663,6 +663,11 @@ pub struct Proxy {
     pub gzip_level: Option<u32>,
     /// `gzip-types`: compressed besides the default types.
     pub gzip_types: Vec<String>,
+    pub real_ip: Option<proxy::RealIp>,
+    /// `forwarded-for "replace"`.
+    pub forwarded_for_replace: bool,
+    /// Where `forwarded-for` is written, if it is.
+    pub forwarded_for_origin: Option<Origin>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -748,6 +753,10 @@ pub struct Route {
     pub before_regex: bool,
     /// `replace-prefix=`: the matched prefix is replaced by this path before proxying.
     pub replace_prefix: Option<String>,
+    /// `cors` of the route (replacing the site's).
+    pub cors: Option<proxy::Cors>,
+    /// `methods`: the only methods accepted.
+    pub methods: Vec<String>,
 }
 
 /// A route's timeouts, buffering, proxy cache and `Cache-Control` directives, as written.
@@ -863,6 +872,9 @@ pub struct Site {
     pub gzip_types: Vec<String>,
     /// `mime-type`: `(media type, extensions without the dot)`.
     pub mime_types: Vec<(String, Vec<String>)>,
+    /// `cors`: the default of the site's routes.
+    pub cors: Option<proxy::Cors>,
+    pub error_pages: Vec<proxy::ErrorPage>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -105,6 +105,9 @@ pub enum Kind {
     RawNginx,
     /// Raw Caddyfile directives for a site or route block, written verbatim: balanced braces.
     RawCaddy,
+    /// A CORS origin as browsers send it (`https://app.example.com`, with a port if any), or
+    /// `*` for any.
+    Origin,
 }
 
 impl Kind {
@@ -152,6 +155,7 @@ impl Kind {
             Kind::HostPort => "`host:port`, e.g. \"api.internal:9100\"".into(),
             Kind::AuthUser => "a user name without `:`".into(),
             Kind::MediaType => "a media type such as \"application/wasm\"".into(),
+            Kind::Origin => "an origin such as \"https://app.example.com\", or \"*\"".into(),
             Kind::Enum(words) => {
                 let w: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
                 format!("one of {}", w.join(", "))
@@ -659,6 +663,49 @@ const HEADER: NodeSpec =
 const SECURITY_HEADERS: NodeSpec =
     n("security-headers", "a preset of security headers").args(&[("preset", Enum(&["strict", "basic", "off"]))], 1);
 
+// CORS, real client IP, allowed methods and error pages (issue 11: reverse-proxy depth).
+
+/// The methods a route may allow (`methods`) or a CORS policy may name.
+pub const HTTP_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+const CORS_KIDS: &[NodeSpec] = &[
+    n("methods", "methods a cross-origin request may use (default GET, HEAD, POST)").rest(
+        "method",
+        Enum(HTTP_METHODS),
+        1,
+    ),
+    n("headers", "request headers a cross-origin request may send (default: those the preflight asks for)")
+        .rest("name", HeaderName, 1),
+    n("expose", "response headers the calling page may read").rest("name", HeaderName, 1),
+];
+
+/// CORS of a site (the default of its routes) or of one route: the proxy answers preflights.
+const CORS: NodeSpec =
+    n("cors", "cross-origin requests allowed from these origins (or \"*\"); the proxy answers preflights")
+        .rest("origin", Origin, 1)
+        .props(&[p("credentials", Bool), p("max-age", DUR)])
+        .kids(CORS_KIDS)
+        .merge(Merge::Deep);
+
+const ROUTE_METHODS: NodeSpec = n("methods", "the only methods the route accepts; others get 405")
+    .rest("method", Enum(HTTP_METHODS), 1)
+    .merge(Merge::Once);
+
+const ERROR_PAGE: NodeSpec = n("error-page", "a page from a directory instead of the proxy's own for these statuses")
+    .rest("status", Int(400, 599), 1)
+    .props(&[p("page", UrlPath), p("root", AbsPath), p("intercept", Bool)])
+    .required(&["page", "root"])
+    .merge(Merge::Whole);
+
+const REAL_IP: NodeSpec =
+    n("real-ip", "addresses of load balancers/CDNs trusted to tell the client's address in a header")
+        .rest("cidr", Cidr, 1)
+        .props(&[p("header", HeaderName)]);
+
+const FORWARDED_FOR: NodeSpec =
+    n("forwarded-for", "X-Forwarded-For to upstreams: appended to the client's, or replaced")
+        .args(&[("mode", Enum(&["append", "replace"]))], 1);
+
 /// Per-route request handling (issue 11).
 const ROUTE_KIDS: &[NodeSpec] = &[
     n("request-header", "a header sent to the upstream instead of the client's (\"\" removes it)")
@@ -672,6 +719,8 @@ const ROUTE_KIDS: &[NodeSpec] = &[
     CACHE_CONTROL,
     RAW_NGINX,
     RAW_CADDY,
+    CORS,
+    ROUTE_METHODS,
 ];
 
 /// How long the proxy cache keeps a response of one status (`proxy-cache=` is for 200, 301, 302).
@@ -743,6 +792,8 @@ const SITE: &[NodeSpec] = &[
         .args(&[("type", MediaType)], 1)
         .rest("extension", Str, 2)
         .keyed(),
+    CORS,
+    ERROR_PAGE,
 ];
 
 const PROXY: &[NodeSpec] = &[
@@ -793,6 +844,8 @@ const PROXY: &[NodeSpec] = &[
     .rest("network", Ref(RefKind::Network), 1),
     n("ports", "the host ports the proxy is published on, instead of 80 and 443")
         .props(&[p("http", Port), p("https", Port)]),
+    REAL_IP,
+    FORWARDED_FOR,
 ];
 
 const FW_RULE_PROPS: &[PropSpec] = &[p("from", Cidr), p("protocol", PROTOCOLS), p("comment", Str)];

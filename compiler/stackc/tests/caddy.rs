@@ -521,6 +521,9 @@ fn generated() -> Vec<(String, String)> {
     }
     out.push(("raw-directives".into(), caddyfile(&proxy_stack("raw_directives"))));
     out.push(("listen".into(), caddyfile(&proxy_stack("listen"))));
+    // The fixture selects Caddy 2.8 (`trusted_proxies`); the default 2.6 has none.
+    out.push(("edge-2-8".into(), caddyfile(EDGE)));
+    out.push(("edge".into(), caddyfile(&EDGE.replace("caddy version=\"2.8\"", "caddy"))));
     for p in examples() {
         let text = std::fs::read_to_string(&p).unwrap();
         let stem = p.file_name().unwrap().to_string_lossy().replace(".stack.kdl", "");
@@ -559,7 +562,7 @@ fn every_generated_caddyfile_is_caddy_fmt_formatted_and_valid() {
             failures.push(format!("{name}: not as `caddy fmt` formats it:\n{e}"));
         }
         // A file for Caddy >= 2.7 (`basic_auth`, ...) is judged by a Caddy that knows it.
-        let judge = if name.starts_with("small-2-") { &current } else { &caddy };
+        let judge = if name.starts_with("small-2-") || name.starts_with("edge-2-") { &current } else { &caddy };
         if let Err(e) = validate(judge, name, c) {
             failures.push(format!("{name}: caddy validate failed:\n{e}\n{c}"));
         }
@@ -674,4 +677,61 @@ fn a_site_with_a_port_of_its_own_is_plain_http_there() {
     // Each own port aborts the hosts it does not serve, once.
     assert_eq!(c.matches("\nhttp://:8081 {\n\tabort\n}").count(), 1, "{c}");
     assert_eq!(c.matches("\nhttp://:8082 {\n\tabort\n}").count(), 1, "{c}");
+}
+
+// CORS, the real client IP, allowed methods and error pages (issue 11). Requests against
+// them: tests/e2e/proxy_e2e.py (cors, real-ip, methods, error-page).
+
+const EDGE: &str = include_str!("proxy_edge/edge.stack.kdl");
+
+#[test]
+fn edge_stack_snapshot() {
+    insta::assert_snapshot!("caddy_edge", caddyfile(EDGE));
+}
+
+#[test]
+fn real_ip_needs_caddy_2_7() {
+    let c = caddyfile(EDGE);
+    assert!(c.contains("\tservers {\n\t\ttrusted_proxies static 10.0.0.0/8 192.168.0.0/16\n\t\tclient_ip_headers X-Forwarded-For\n\t}"), "{c}");
+    assert!(
+        c.contains("header_up X-Real-IP {client_ip}") && c.contains("header_up X-Forwarded-For {client_ip}"),
+        "{c}"
+    );
+    let (old, diags) = build(&EDGE.replace("caddy version=\"2.8\"", "caddy"));
+    let old = old.unwrap();
+    assert!(!old.contains("trusted_proxies") && old.contains("header_up X-Real-IP {remote_host}"), "{old}");
+    let w = support::one_at(&diags, "W0501", EDGE, "real-ip \"10.0.0.0/8\"");
+    assert!(w.message.contains("trusted proxy"), "{diags:#?}");
+}
+
+#[test]
+fn cors_and_methods_answer_before_the_upstream() {
+    let c = caddyfile(EDGE);
+    let api = block(&c, "handle /api/* {");
+    let pos = |s: &str| api.find(s).unwrap_or_else(|| panic!("{s:?} not in {api}"));
+    assert!(pos("respond @cors_preflight 204") < pos("reverse_proxy"));
+    assert!(pos("respond @method_not_allowed2 405") < pos("reverse_proxy"));
+    assert!(api.contains("header_down -Access-Control-Allow-Origin"), "{api}");
+    assert!(
+        c.contains(
+            "\t@cors2 {\n\t\theader Origin https://shop.example.com\n\t\theader Origin https://admin.example.com\n\t}"
+        ),
+        "{c}"
+    );
+    assert!(c.contains("\t@method_not_allowed2 not method GET POST PUT DELETE HEAD\n"), "{c}");
+    // `intercept=#true` (the status site only): the upstream's own answers become errors.
+    let status = &c[c.find("status.example.com {").unwrap()..];
+    assert!(status.contains("@upstream_error status 500 502 503 504\n"), "{status}");
+    assert!(status.contains("error \"upstream error\" {rp.status_code}"), "{status}");
+    assert!(!c[..c.find("status.example.com {").unwrap()].contains("upstream_error"), "{c}");
+    let errors = block(&c, "handle_errors {");
+    assert!(errors.contains("@error_page1 expression `{http.error.status_code} in [502, 503, 504]`"), "{errors}");
+}
+
+#[test]
+fn an_error_page_path_caddy_would_misread_is_an_error_at_it() {
+    let src = EDGE.replace("page=\"/404.html\"", "page=\"/{$HOME}.html\"");
+    assert_ne!(src, EDGE);
+    let (_, diags) = build(&src);
+    support::one_at(&diags, "E0501", &src, "error-page 404");
 }

@@ -374,6 +374,7 @@ fn values(kind: Kind) -> [String; 2] {
         Kind::Destination => pair("s3://cov-a/x", "s3://cov-b/x"),
         Kind::Url => pair("https://a17.example.com/x", "https://a23.example.com/x"),
         Kind::MediaType => pair("application/x-cov-a", "application/x-cov-b"),
+        Kind::Origin => pair("https://a17.example.com", "https://a23.example.com"),
         Kind::Enum(words) => {
             let b = words.get(1).unwrap_or(&words[0]);
             pair(words[0], b)

@@ -1580,3 +1580,47 @@ fn ingress_paths_are_the_plans_routes_in_the_order_written() {
     let first = file(&files, "k8s/ingress-admin-example-com.yaml");
     assert!(first.contains("      - path: /uploads/\n") && !first.contains("path: /\n"), "{first}");
 }
+
+// CORS, the real client IP, allowed methods and error pages (issue 11) on the Ingress.
+
+#[test]
+fn cors_is_ingress_nginx_annotations_and_the_rest_is_reported_at_its_node() {
+    let src = include_str!("proxy_edge/edge.stack.kdl").replace(
+        "targets {\n    nginx version=\"1.28\"\n    caddy version=\"2.8\"\n}",
+        "targets {\n    k8s ingress-class=\"nginx\"\n}",
+    );
+    let (files, warnings) = warnings_at(&src);
+    let ingresses: Vec<&str> =
+        files.iter().filter(|f| f.path.starts_with("k8s/ingress-shop")).map(|f| f.contents.as_str()).collect();
+    const A: &str = "nginx.ingress.kubernetes.io/";
+    let site_policy = [
+        format!("    {A}cors-allow-credentials: \"true\"\n"),
+        format!("    {A}cors-allow-headers: Content-Type, Authorization\n"),
+        format!("    {A}cors-allow-methods: GET, POST, PUT, DELETE\n"),
+        format!("    {A}cors-allow-origin: https://shop.example.com, https://admin.example.com\n"),
+        format!("    {A}cors-expose-headers: X-Request-Id\n"),
+        format!("    {A}cors-max-age: \"600\"\n"),
+        format!("    {A}enable-cors: \"true\"\n"),
+    ];
+    assert!(
+        ingresses.iter().any(|i| site_policy.iter().all(|l| i.contains(l.as_str()))),
+        "no Ingress with the site's policy: {ingresses:#?}"
+    );
+    // `/feed/`'s own policy (any origin, no credentials) is an Ingress of its own.
+    let feed = ingresses.iter().find(|i| i.contains("path: /feed/")).expect("an Ingress for /feed/");
+    assert!(feed.contains(&format!("    {A}cors-allow-origin: \"*\"\n")), "{feed}");
+    assert!(feed.contains(&format!("    {A}cors-allow-credentials: \"false\"\n")), "{feed}");
+    assert!(!feed.contains("path: /api/"), "{feed}");
+    let at = |needle: &str, line: &str| warnings.iter().any(|(m, l)| m.contains(needle) && l.starts_with(line));
+    assert!(at("`real-ip`", "real-ip \"10.0.0.0/8\""), "{warnings:#?}");
+    assert!(at("error pages", "error-page 502 503 504"), "{warnings:#?}");
+    assert!(at("error pages", "error-page 500 502"), "{warnings:#?}");
+    assert!(at("route `/api/`: the Ingress does not refuse methods", "route \"/api/\""), "{warnings:#?}");
+    assert!(at("(`forwarded-for`)", "forwarded-for \"replace\""), "{warnings:#?}");
+    assert!(!warnings.iter().any(|(m, _)| m.contains("does not answer CORS")), "{warnings:#?}");
+    // Without ingress-nginx, CORS is reported at the policy that covers the route.
+    let (_, warnings) = warnings_at(&src.replace("k8s ingress-class=\"nginx\"", "k8s"));
+    let cors: Vec<&(String, String)> = warnings.iter().filter(|(m, _)| m.contains("does not answer CORS")).collect();
+    assert_eq!(cors.len(), 3, "{warnings:#?}");
+    assert!(cors.iter().any(|(m, l)| m.contains("`/feed/`") && l == "cors \"*\""), "{cors:#?}");
+}

@@ -707,6 +707,7 @@ fn other_stacks_pass_nginx_t() {
             "handling".into(),
             conf(&std::fs::read_to_string(root().join("compiler/stackc/tests/proxy/handling.stack.kdl")).unwrap()),
         ),
+        ("edge".into(), conf(EDGE)),
     ];
     for (name, tls) in [
         ("plain-http", r#"tls certificates="none""#),
@@ -946,4 +947,74 @@ fn a_site_with_a_port_of_its_own_is_plain_http_there() {
             servers(&ds).into_iter().filter(|s| listens(s).contains(&format!("{port} default_server"))).count();
         assert_eq!(catch_all, 1, "port {port}: {c}");
     }
+}
+
+// CORS, the real client IP, allowed methods and error pages (issue 11). Requests against
+// them: tests/e2e/proxy_e2e.py (cors, real-ip, methods, error-page).
+
+const EDGE: &str = include_str!("proxy_edge/edge.stack.kdl");
+
+#[test]
+fn edge_stack_snapshot() {
+    insta::assert_snapshot!("nginx_edge", conf(EDGE));
+}
+
+#[test]
+fn cors_preflight_and_methods_come_first_in_the_location() {
+    let ds = parse(&conf(EDGE));
+    let server = https_server(&ds, "shop.example.com");
+    let api = location(server, "/api/");
+    let block = api.block.as_ref().unwrap();
+    let names: Vec<&str> = block.iter().map(|d| d.name.as_str()).collect();
+    // The preflight's `return 204` and the 405 run before anything reaches the upstream.
+    assert_eq!(&names[..2], ["if", "if"], "{names:?}");
+    assert_eq!(block[0].args, ["($stackc_preflight)"]);
+    assert_eq!(block[1].args, ["($request_method", "!~", "^(GET|POST|PUT|DELETE|HEAD)$", ")"]);
+    let preflight = block[0].block.as_ref().unwrap();
+    assert_eq!(preflight.last().map(|d| (d.name.as_str(), d.args.clone())), Some(("return", vec!["204".to_string()])));
+    // The site's policy echoes only its origins, through a map; the upstream's own CORS
+    // headers are hidden.
+    let map =
+        ds.iter().find(|d| d.name == "map" && d.args.first().map(String::as_str) == Some("$http_origin")).unwrap();
+    let keys: Vec<&str> = map.block.as_ref().unwrap().iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(keys, ["default", "https://shop.example.com", "https://admin.example.com"]);
+    assert!(block.iter().any(|d| d.name == "proxy_hide_header" && d.args == ["Access-Control-Allow-Origin"]));
+    // `cors "*"` on /feed/: any origin, no map, no credentials.
+    let feed = add_headers(location(server, "/feed/").block.as_ref().unwrap());
+    assert!(feed.contains(&("Access-Control-Allow-Origin".into(), "*".into())), "{feed:?}");
+    assert!(!feed.iter().any(|(n, _)| n == "Access-Control-Allow-Credentials"), "{feed:?}");
+}
+
+#[test]
+fn real_ip_forwarded_for_and_error_pages_are_server_settings() {
+    let ds = parse(&conf(EDGE));
+    let server = https_server(&ds, "shop.example.com");
+    let block = server.block.as_ref().unwrap();
+    let args =
+        |name: &str| -> Vec<Vec<String>> { block.iter().filter(|d| d.name == name).map(|d| d.args.clone()).collect() };
+    assert_eq!(args("set_real_ip_from"), [["10.0.0.0/8"], ["192.168.0.0/16"]]);
+    assert_eq!(args("real_ip_header"), [["X-Forwarded-For"]]);
+    assert_eq!(args("real_ip_recursive"), [["on"]]);
+    assert_eq!(
+        args("error_page"),
+        [vec!["502", "503", "504", "/.stackc-errors/1/50x.html"], vec!["404", "/.stackc-errors/2/404.html"]]
+    );
+    // Only where asked: the status site intercepts the upstream's own errors, the shop not.
+    assert!(args("proxy_intercept_errors").is_empty());
+    let status = https_server(&ds, "status.example.com").block.as_ref().unwrap();
+    assert!(status.iter().any(|d| d.name == "proxy_intercept_errors" && d.args == ["on"]));
+    let errors = location(server, "/.stackc-errors/1/").block.as_ref().unwrap();
+    assert!(errors.iter().any(|d| d.name == "internal"));
+    assert!(errors.iter().any(|d| d.name == "alias" && d.args == ["/srv/errors/"]));
+    // `forwarded-for "replace"`: the client's address alone.
+    let api = location(server, "/api/").block.as_ref().unwrap();
+    assert!(api.iter().any(|d| d.name == "proxy_set_header" && d.args == ["X-Forwarded-For", "$remote_addr"]));
+}
+
+#[test]
+fn an_error_page_path_with_a_variable_is_an_error_at_it() {
+    let src = EDGE.replace("page=\"/404.html\"", "page=\"/$host.html\"");
+    assert_ne!(src, EDGE);
+    let (_, diags) = build(&src);
+    support::one_at(&diags, "E0501", &src, "error-page 404");
 }

@@ -14,6 +14,8 @@
 //! Params with `env=` become `{$VAR:default}` (`{$VAR}` without a default), read from
 //! Caddy's environment when it loads the file; other params get their default.
 
+mod edge;
+
 use serde::Serialize;
 
 use super::{EmitOptions, OutputFile};
@@ -202,6 +204,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
         return out;
     }
     out.extend(super::proxy_amounts_without_value(stack, TargetKind::Caddy));
+    out.extend(edge::check(stack));
     let Some(proxy) = &stack.proxy else { return out };
     let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
     let err = |origin: Origin, msg: String, label: &str, help: &str| {
@@ -543,6 +546,9 @@ struct SiteV {
     /// `encode { gzip LEVEL match { header Content-Type … } }` when the level or the types are
     /// not the defaults (else `encode gzip`, with Caddy's own list of text types).
     gzip_settings: Option<static_files::GzipV>,
+    error_pages: Vec<edge::ErrorPageV>,
+    /// A `handle_errors` block: error pages, or the body limit's errors.
+    handle_errors: bool,
 }
 
 #[derive(Serialize, Default, Clone)]
@@ -566,6 +572,8 @@ struct RouteV {
     raw: Vec<String>,
     /// `uri path_regexp` arguments: `replace-prefix=`.
     uri_path_regexp: Option<String>,
+    /// CORS and the accepted methods.
+    edge: Option<edge::RouteV>,
 }
 
 #[derive(Serialize, Clone)]
@@ -598,6 +606,10 @@ struct ProxyV {
     flush: bool,
     /// `header_up` / `header_down` arguments: the route's request headers and hidden ones.
     header_up: Vec<String>,
+    /// The client's address for X-Real-IP: `{client_ip}` behind trusted proxies.
+    client_ip: &'static str,
+    /// The upstream's statuses that the site's error pages replace (`intercept=#true`).
+    intercept: Option<String>,
     header_down: Vec<String>,
     transport: Vec<String>,
     /// The site's internal routes, served when the upstream answers with `X-Accel-Redirect`
@@ -725,6 +737,7 @@ fn route_view(
         v.respond = Some(404);
         return v;
     }
+    v.edge = edge::route(plan, r, matchers);
     if let Some(b) = limit {
         let name = format!("body_over_limit{index}");
         matchers.push(over_limit(name.clone(), b));
@@ -781,15 +794,23 @@ fn route_view(
                 fail_duration: passive.then(|| duration(u.fail_timeout_ms.unwrap_or(10_000))),
                 max_fails: u.max_fails.unwrap_or(1),
                 flush: r.buffering_off,
-                header_up: r
-                    .request_headers
-                    .iter()
-                    .map(|(name, v)| if v.is_empty() { format!("-{name}") } else { format!("{name} {}", value(v)) })
+                header_up: edge::forwarded_for(plan, &version(stack))
+                    .into_iter()
+                    .chain(r.request_headers.iter().map(|(name, v)| {
+                        if v.is_empty() {
+                            format!("-{name}")
+                        } else {
+                            format!("{name} {}", value(v))
+                        }
+                    }))
                     .collect(),
+                client_ip: edge::client_ip(plan, &version(stack)),
+                intercept: None,
                 header_down: r
                     .hide_headers
                     .iter()
                     .map(|name| format!("-{}", render_str(stack, name, Ctx::Plain).unwrap_or_default()))
+                    .chain(edge::hidden_upstream_headers(r))
                     .collect(),
                 transport,
                 handoff: Vec::new(),
@@ -821,6 +842,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
         }
     }
     global.extend(handling::global(plan));
+    global.extend(edge::global(plan, &version));
     let tls = |first: &str| -> Option<TlsV> {
         let protocols = (proxy.tls.profile == "modern").then_some("tls1.3");
         let args = match proxy.tls.certificates.as_str() {
@@ -915,7 +937,8 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 .filter(|r| r.internal)
                 .map(|r| {
                     let open = PlanRoute { internal: false, ..r.clone() };
-                    route_view(stack, plan, &open, None, &mut Vec::new())
+                    // A hand-off is the upstream's own request: no preflight, no method check.
+                    RouteV { edge: None, ..route_view(stack, plan, &open, None, &mut Vec::new()) }
                 })
                 .collect();
             if !handoff.is_empty() {
@@ -923,7 +946,13 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                     p.handoff = handoff.clone();
                 }
             }
+            let intercept = edge::intercepted(site);
+            for p in routes.iter_mut().filter_map(|r| r.proxy.as_mut()) {
+                p.intercept = intercept.clone();
+            }
             let body_limit = site_limit.map(size);
+            let error_pages = edge::error_pages(site);
+            let body_limit_errors = body_limit.is_some() || routes.iter().any(|r| r.body_limit.is_some());
             SiteV {
                 addresses,
                 redirect,
@@ -931,7 +960,9 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 headers,
                 gzip: site.gzip,
                 gzip_settings: static_files::gzip_settings(stack, site),
-                body_limit_errors: body_limit.is_some() || routes.iter().any(|r| r.body_limit.is_some()),
+                handle_errors: body_limit_errors || !error_pages.is_empty(),
+                error_pages,
+                body_limit_errors,
                 body_limit,
                 body_over_limit,
                 access_log: true,

@@ -14,6 +14,8 @@
 //! Params are rendered with their compile-time defaults: nginx cannot read the deploy
 //! environment.
 
+mod edge;
+
 use std::collections::HashSet;
 
 use handlebars::{handlebars_helper, no_escape, Handlebars};
@@ -210,6 +212,7 @@ pub fn check(stack: &Stack) -> Vec<Diagnostic> {
     }
     out.extend(super::proxy_amounts_without_value(stack, TargetKind::Nginx));
     out.extend(resolved_once(stack));
+    out.extend(edge::check(stack));
     let Some(proxy) = &stack.proxy else { return out };
     let first_site = stack.sites.first().map(|s| s.origin).unwrap_or_default();
     let err = |origin: Origin, msg: String, label: &str, help: &str| {
@@ -372,6 +375,8 @@ struct View {
     sites: Vec<SiteV>,
     /// http-level directives of the cache zone and client timeouts, each without its `;`.
     http_directives: Vec<String>,
+    /// The maps of the CORS policies.
+    edge: edge::HttpV,
 }
 
 /// The `default_server`s that refuse hosts no site serves.
@@ -441,6 +446,9 @@ struct SiteV {
     gzip_types: Vec<String>,
     /// `types { TYPE EXT…; }` of the site's `mime-type`s.
     mime_types: Vec<static_files::MimeV>,
+    real_ip: Option<edge::RealIpV>,
+    error_pages: Vec<edge::ErrorPageV>,
+    intercept_errors: bool,
 }
 
 /// `return` runs in the rewrite phase, before `auth_basic` (access phase): behind basic
@@ -491,6 +499,8 @@ struct LocationV {
     fastcgi: Option<fastcgi::FastCgiV>,
     /// `route > nginx`: raw directives, one indented line each.
     raw: Vec<String>,
+    /// The CORS preflight and the method check, before everything else of the rewrite phase.
+    edge: Option<edge::LocationV>,
 }
 
 #[derive(Serialize)]
@@ -602,11 +612,12 @@ fn location(
             None => (Some("~"), r.path.clone()),
         },
     };
-    let mut own_headers: Vec<HeaderV> = r
-        .response_headers
-        .iter()
-        .map(|(name, v)| HeaderV { name: name.clone(), value: render_str(stack, v).unwrap_or_default(), always: true })
-        .collect();
+    let mut own_headers: Vec<HeaderV> = edge::response_headers(plan, r);
+    own_headers.extend(r.response_headers.iter().map(|(name, v)| HeaderV {
+        name: name.clone(),
+        value: render_str(stack, v).unwrap_or_default(),
+        always: true,
+    }));
     // Not `always`: error responses must not be cached for a year.
     own_headers.extend(r.cache_control.iter().map(|v| HeaderV {
         name: "Cache-Control".into(),
@@ -619,6 +630,7 @@ fn location(
     if r.cache_control.is_some() {
         hide_headers.push("Cache-Control".into());
     }
+    hide_headers.extend(edge::hidden_upstream_headers(r));
     // nginx drops every inherited `add_header` in a location that has one of its own (raw
     // directives too): repeat them.
     let raw = raw_lines(&r.raw, TargetKind::Nginx, "        ");
@@ -652,6 +664,7 @@ fn location(
         proxy: None,
         fastcgi: None,
         raw,
+        edge: edge::location(plan, r),
     };
     match &r.action {
         PlanAction::Respond { status } => loc.ret = Some(ReturnV { status: *status, url: None }),
@@ -694,12 +707,14 @@ fn location(
             };
             let (pass, rewrite, rewrite_to) =
                 static_files::replace_prefix(r, name).unwrap_or_else(|| (pass, rewrite, rewrite_to.to_string()));
+            let mut set_headers = request_headers(stack, r);
+            edge::forwarded_for(plan, &mut set_headers);
             loc.proxy = Some(ProxyV {
                 variable: through_variable.then(|| format!("{}:{}", u.service, u.port)),
                 pass,
                 rewrite,
                 rewrite_to,
-                set_headers: request_headers(stack, r),
+                set_headers,
                 buffering_off: r.buffering_off,
                 hide_headers,
                 handling: handling::proxy_handling(plan, r),
@@ -848,6 +863,9 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                     .map(|t| render_str(stack, t).unwrap_or_default())
                     .collect(),
                 mime_types: static_files::mime_types(site),
+                real_ip: edge::real_ip(plan),
+                error_pages: edge::error_pages(site),
+                intercept_errors: site.intercept_errors,
             }
         })
         .collect();
@@ -867,6 +885,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
         catch_all: CatchAllV { https, http2_on, ports: plan.site_ports.clone() },
         sites,
         http_directives: handling::http_directives(plan),
+        edge: edge::http(plan),
     }
 }
 

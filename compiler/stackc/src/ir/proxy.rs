@@ -67,6 +67,13 @@ pub struct ProxyPlan {
     /// by default), as written (a `${param}` stays one), and their compile-time values.
     pub http_port: PublishedPort,
     pub https_port: PublishedPort,
+    /// Every distinct CORS policy of the routes, in first-use order.
+    pub cors: Vec<PlanCors>,
+    /// The trusted proxies whose address header gives the client's address.
+    pub real_ip: Option<PlanRealIp>,
+    /// `X-Forwarded-For` to upstreams is the client's address alone, not appended to what
+    /// the client sent.
+    pub forwarded_for_replace: bool,
 }
 
 /// The zone responses are cached in: on disk under `path`, its keys in `size` bytes of
@@ -199,6 +206,11 @@ pub struct PlanSite {
     /// `mime-type`: `(media type, extensions)` of the files the site serves, besides the
     /// proxy's own table.
     pub mime_types: Vec<(String, Vec<String>)>,
+    /// In the order written; a status in two is served by the first.
+    pub error_pages: Vec<PlanErrorPage>,
+    /// The upstreams' own error responses with those statuses are replaced too (not only
+    /// the proxy's, such as 502 when the upstream is down).
+    pub intercept_errors: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -251,6 +263,10 @@ pub struct PlanRoute {
     pub before_regex: bool,
     /// The matched prefix (an exact route: the path) is replaced by this before proxying.
     pub replace_prefix: Option<String>,
+    /// Its CORS policy (one of [`ProxyPlan::cors`]): the route's own, else the site's.
+    pub cors: Option<usize>,
+    /// The only methods it accepts (HEAD with GET), others answered 405; empty for any.
+    pub methods: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -330,4 +346,96 @@ pub fn regex_escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+// CORS, the real client IP, allowed methods and error pages (issue 11). The stack's settings
+// (`Cors`, `ErrorPage`, `RealIp`, on the IR's `Site`/`Route`/`Proxy`) and what the plan
+// decides from them (`PlanCors`, `PlanErrorPage`, `PlanRealIp`).
+
+/// `cors` of a site or route, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cors {
+    /// The allowed origins; `["*"]` for any.
+    pub origins: Vec<String>,
+    pub methods: Vec<String>,
+    /// `None`: the headers a preflight asks for are allowed.
+    pub headers: Option<Vec<String>>,
+    pub expose: Vec<String>,
+    pub credentials: bool,
+    pub max_age_ms: Option<u64>,
+    pub origin: Origin,
+}
+
+/// `error-page` of a site.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorPage {
+    pub statuses: Vec<u16>,
+    pub page: String,
+    pub root: String,
+    pub intercept: bool,
+    pub origin: Origin,
+}
+
+/// `real-ip` of the proxy.
+#[derive(Debug, Clone, Serialize)]
+pub struct RealIp {
+    pub from: Vec<String>,
+    pub header: Option<String>,
+    pub origin: Origin,
+}
+
+/// The methods a CORS policy allows without `methods` (the CORS-safelisted ones).
+pub const DEFAULT_CORS_METHODS: &[&str] = &["GET", "HEAD", "POST"];
+
+/// The CORS response headers the proxy sets: the upstream's own are not passed on where a
+/// route has CORS (two `Access-Control-Allow-Origin` fail in browsers, and one for an origin
+/// outside the list would allow it).
+pub const CORS_RESPONSE_HEADERS: &[&str] =
+    &["Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers"];
+
+/// The header the client's address is read from without `real-ip header=`.
+pub const DEFAULT_REAL_IP_HEADER: &str = "X-Forwarded-For";
+
+/// A CORS policy as the proxies answer it; the plan holds each distinct one once
+/// ([`ProxyPlan::cors`]), and a route names its own by index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanCors {
+    /// The allowed origins, echoed in `Access-Control-Allow-Origin` (with `Vary: Origin`);
+    /// empty when any origin is allowed (`*`).
+    pub origins: Vec<String>,
+    /// `Access-Control-Allow-Methods`.
+    pub methods: String,
+    /// `Access-Control-Allow-Headers`; `None` echoes the preflight's
+    /// `Access-Control-Request-Headers`.
+    pub headers: Option<String>,
+    /// `Access-Control-Expose-Headers`.
+    pub expose: Option<String>,
+    pub credentials: bool,
+    /// `Access-Control-Max-Age`, in seconds.
+    pub max_age_s: Option<u64>,
+}
+
+impl PlanCors {
+    pub fn any_origin(&self) -> bool {
+        self.origins.is_empty()
+    }
+}
+
+/// Pages served instead of the proxy's own error responses.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanErrorPage {
+    pub statuses: Vec<u16>,
+    /// The page, relative to `root` (`/50x.html`).
+    pub page: String,
+    pub root: String,
+}
+
+/// Which clients' address headers are believed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanRealIp {
+    /// The trusted proxies' ranges.
+    pub from: Vec<String>,
+    /// The header holding the client's address (nginx: `real_ip_header`), resolved
+    /// recursively: the last address not in `from`.
+    pub header: String,
 }

@@ -2,6 +2,7 @@
 //! builds the dependency graph. Runs only on a stack that validated without errors, so a
 //! value that does not parse here has already been reported and is skipped.
 
+pub mod edge;
 pub mod graph;
 pub mod merge;
 pub mod packs;
@@ -820,6 +821,9 @@ fn proxy_defaults() -> Proxy {
         https_port: None,
         gzip_level: None,
         gzip_types: Vec::new(),
+        real_ip: None,
+        forwarded_for_replace: false,
+        forwarded_for_origin: None,
     }
 }
 
@@ -868,6 +872,9 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
     p.networks = n.children_named("networks").flat_map(|x| x.args.iter().map(|a| a.value.display())).collect();
     p.http_port = n.child("ports").and_then(|x| t(x, "http"));
     p.https_port = n.child("ports").and_then(|x| t(x, "https"));
+    p.real_ip = edge::real_ip(cx, n);
+    p.forwarded_for_replace = edge::forwarded_for_replace(n);
+    p.forwarded_for_origin = n.child("forwarded-for").map(|f| origin(f.span));
     for u in n.children_named("upstream") {
         p.upstreams.insert(
             u.arg_str(0).unwrap_or_default().to_string(),
@@ -1006,6 +1013,8 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
                 precompressed: flag(r, "precompressed"),
                 before_regex: flag(r, "before-regex"),
                 replace_prefix: s(r, "replace-prefix"),
+                cors: edge::cors(cx, r),
+                methods: edge::methods(cx, r),
             })
         })
         .collect();
@@ -1040,6 +1049,8 @@ fn site(cx: &Cx, n: &Node, services: &IndexMap<&str, &Node>, domain: Option<&str
                 Some((m.arg_str(0)?.to_ascii_lowercase(), exts.collect()))
             })
             .collect(),
+        cors: edge::cors(cx, n),
+        error_pages: edge::error_pages(cx, n),
     }
 }
 

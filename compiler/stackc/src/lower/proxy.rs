@@ -42,6 +42,7 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
             nodelay: z.nodelay,
         })
         .collect();
+    let mut cors: Vec<PlanCors> = Vec::new();
     let sites = stack
         .sites
         .iter()
@@ -58,6 +59,8 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
                 .map(|(index, r)| {
                     let mut planned = route(proxy, index, r, &upstream_of);
                     planned.before_regex = before_regex(&site.routes, r);
+                    let policy = r.cors.as_ref().or(site.cors.as_ref()).map(super::edge::plan_cors);
+                    planned.cors = policy.map(|c| super::edge::cors_index(&mut cors, c));
                     planned
                 })
                 .collect(),
@@ -68,6 +71,8 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
             gzip_level: site.gzip_level.or(proxy.gzip_level).unwrap_or(DEFAULT_GZIP_LEVEL),
             gzip_types: gzip_types(proxy, site),
             mime_types: site.mime_types.clone(),
+            error_pages: super::edge::plan_error_pages(site),
+            intercept_errors: site.error_pages.iter().any(|e| e.intercept),
         })
         .collect();
     let mut site_ports: Vec<u16> = Vec::new();
@@ -91,6 +96,9 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
         site_ports,
         http_port: published(stack, proxy.http_port.as_ref(), 80),
         https_port: published(stack, proxy.https_port.as_ref(), 443),
+        cors,
+        real_ip: super::edge::plan_real_ip(proxy),
+        forwarded_for_replace: proxy.forwarded_for_replace,
     })
 }
 
@@ -138,6 +146,8 @@ fn route(proxy: &Proxy, index: usize, r: &Route, upstream_of: &dyn Fn(&str, u16)
         precompressed: r.precompressed,
         before_regex: r.before_regex,
         replace_prefix: r.replace_prefix.clone(),
+        cors: None,
+        methods: super::edge::plan_methods(r),
     }
 }
 
@@ -282,10 +292,10 @@ pub fn site_headers(proxy: &Proxy, site: &Site, https: bool) -> Vec<(String, Str
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn plan_of(src: &str) -> ProxyPlan {
+    pub(in crate::lower) fn plan_of(src: &str) -> ProxyPlan {
         let stack = crate::compile("t.stack.kdl", src, &crate::Options::default()).stack.expect("compiles");
         stack.proxy_plan.expect("a plan")
     }

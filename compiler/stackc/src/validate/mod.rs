@@ -4,6 +4,7 @@
 pub mod alert_jobs;
 pub mod alerting;
 mod depth;
+mod edge;
 mod fastcgi;
 pub mod lints;
 mod policy_lints;

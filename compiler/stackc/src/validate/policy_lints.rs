@@ -305,6 +305,17 @@ fn wildcard_cors(nodes: &[Node], symbols: &Symbols, sink: &mut Sink) {
             );
         }
     }
+    // `cors "*"` of a site or route (issue 11).
+    let sites = nodes.iter().filter(|n| n.name.name == "site");
+    let cors = sites
+        .flat_map(|s| s.children_named("cors").chain(s.children_named("route").flat_map(|r| r.children_named("cors"))));
+    for any in cors.filter_map(|c| c.args.iter().find(|a| a.value.as_str() == Some("*"))) {
+        sink.push(
+            Diagnostic::warning(code, "`cors \"*\"` lets every web site read these responses")
+                .at(any.span, "any origin")
+                .help("name the origins that may call it (`cors \"https://app.example.com\"`); `*` is only right for public, unauthenticated data"),
+        );
+    }
     for (name, svc) in &symbols.services {
         for p in svc.children_named("env").flat_map(|e| e.props.iter()) {
             let key = p.key.name.to_ascii_uppercase();

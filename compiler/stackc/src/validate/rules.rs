@@ -33,6 +33,7 @@ pub fn check(nodes: &[Node], symbols: &Symbols, diags: &mut Diagnostics) {
     static_and_rewrite_routes(nodes, diags);
     gzip_settings_need_gzip(nodes, diags);
     mime_types(nodes, diags);
+    super::edge::check(nodes, diags);
 }
 
 /// `targets { nginx version=… }` / `caddy version=…`: the version picks directives (nginx's

@@ -763,7 +763,8 @@ pub fn free_text(kind: Kind) -> Option<bool> {
         | Kind::Url
         | Kind::Destination
         | Kind::HeaderValue
-        | Kind::AuthUser => Some(false),
+        | Kind::AuthUser
+        | Kind::Origin => Some(false),
         _ => None,
     }
 }
@@ -814,6 +815,7 @@ pub fn string_domain(kind: Kind, s: &str) -> Result<(), ValueError> {
         Kind::Url => values::url(s),
         Kind::RawNginx => values::raw_block(s, values::Dialect::Nginx),
         Kind::RawCaddy => values::raw_block(s, values::Dialect::Caddy),
+        Kind::Origin => super::edge::origin(s),
         Kind::Enum(words) => {
             if words.contains(&s) {
                 Ok(())

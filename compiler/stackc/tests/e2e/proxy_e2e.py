@@ -1019,6 +1019,127 @@ CHECKS = [
 
 
 # ---------------------------------------------------------------------------------------
+# CORS, the real client IP, allowed methods and error pages (issue 11): the site
+# edge.e2e.test and `proxy > real-ip "127.0.0.3/32"` of e2e/site.stack.kdl.
+
+EDGE = "edge.e2e.test"
+EDGE_ORIGIN = "https://app.e2e.test"
+EVIL_ORIGIN = "https://evil.example"
+ERROR_PAGE = b"<!doctype html><title>back soon</title>\n"
+
+
+def cors_headers(r):
+    return {k: v for k, v in r.headers.items() if k.lower().startswith("access-control-")}
+
+
+def check_cors():
+    before = len(hits(host=EDGE))
+    preflight = {"Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "content-type"}
+    r = request(EDGE, "/items", method="OPTIONS", headers={"Origin": EDGE_ORIGIN, **preflight})
+    status_of(r, 204, "preflight from an allowed origin")
+    want = {
+        "Access-Control-Allow-Origin": EDGE_ORIGIN,
+        "Access-Control-Allow-Methods": "GET, POST, PUT",
+        "Access-Control-Allow-Headers": "Content-Type, X-Token",
+        "Access-Control-Allow-Credentials": "true",
+        "Access-Control-Max-Age": "600",
+    }
+    has_headers(r, want, "preflight from an allowed origin")
+    vary = ", ".join(r.headers.get_all("Vary") or [])
+    expect("Origin" in vary, f"an echoed origin needs Vary: Origin, got Vary {vary!r}")
+    r = request(EDGE, "/items", method="OPTIONS", headers={"Origin": EVIL_ORIGIN, **preflight})
+    status_of(r, 204, "preflight from another origin")
+    expect(not cors_headers(r), f"preflight from another origin got CORS headers {cors_headers(r)}")
+    expect(len(hits(host=EDGE)) == before, "a preflight reached the upstream: the proxy must answer it")
+    r = request(EDGE, "/items", headers={"Origin": EDGE_ORIGIN})
+    upstream_saw(r, "api", "/items", EDGE, "request from an allowed origin")
+    want = {
+        "Access-Control-Allow-Origin": EDGE_ORIGIN,
+        "Access-Control-Allow-Credentials": "true",
+        "Access-Control-Expose-Headers": "X-Upstream",
+    }
+    has_headers(r, want, "request from an allowed origin", absent=["Access-Control-Allow-Methods"])
+    r = request(EDGE, "/items", headers={"Origin": EVIL_ORIGIN})
+    upstream_saw(r, "api", "/items", EDGE, "request from another origin")
+    expect(not cors_headers(r), f"a request from another origin got CORS headers {cors_headers(r)}")
+
+
+def request_from(source, host, path, headers):
+    """A request whose connection comes from `source` (a loopback address)."""
+    conn = http.client.HTTPSConnection(
+        host, PLAN["https_port"], context=tls_context(), timeout=10, source_address=(source, 0)
+    )
+    try:
+        conn.request("GET", path, headers={"Host": host, **headers})
+        r = conn.getresponse()
+        return Resp(r.status, r.headers, r.read())
+    finally:
+        conn.close()
+
+
+def check_real_ip():
+    spoof = {"X-Forwarded-For": "203.0.113.7"}
+    # From the trusted load balancer: its header names the client.
+    r = request_from("127.0.0.3", EDGE, "/whoami-trusted", spoof)
+    seen = upstream_saw(r, "api", "/whoami-trusted", EDGE, "request through the trusted proxy")
+    got = seen["headers"].get("x-real-ip")
+    expect(got == "203.0.113.7", f"through the trusted proxy the upstream saw X-Real-IP {got!r}, expected 203.0.113.7")
+    # From anywhere else the header is not believed.
+    r = request_from("127.0.0.2", EDGE, "/whoami-untrusted", spoof)
+    seen = upstream_saw(r, "api", "/whoami-untrusted", EDGE, "request from an untrusted address")
+    got = seen["headers"].get("x-real-ip")
+    expect(got == "127.0.0.2", f"an untrusted client set the upstream's X-Real-IP to {got!r}, expected 127.0.0.2")
+    deadline = time.time() + 5
+    lines = []
+    while time.time() < deadline and len(lines) < 2:
+        with open(PLAN["access_log"], errors="replace") as f:
+            lines = [l for l in f if "/whoami-" in l]
+        time.sleep(0.1)
+    trusted = [l for l in lines if "/whoami-trusted" in l]
+    expect(trusted and "203.0.113.7" in trusted[0], f"the access log does not show the real client: {lines}")
+    untrusted = [l for l in lines if "/whoami-untrusted" in l]
+    expect(untrusted and "203.0.113.7" not in untrusted[0], f"the access log believed an untrusted client: {lines}")
+
+
+def check_methods():
+    upstream_saw(request(EDGE, "/ro/x"), "api", "/ro/x", EDGE, "GET on a GET-only route")
+    # (No HEAD through to the test upstream: it answers HEAD with a body, which would
+    # poison a keepalive connection; `Allow` below lists HEAD.)
+    before = len(hits(host=EDGE))
+    for method in ("DELETE", "POST"):
+        r = request(EDGE, "/ro/x", method=method, body=b"" if method == "POST" else None)
+        status_of(r, 405, f"{method} on a GET-only route")
+        allow = r.header("Allow") or ""
+        expect({m.strip() for m in allow.split(",")} == {"GET", "HEAD"}, f"405 with Allow {allow!r}")
+    expect(len(hits(host=EDGE)) == before, "a refused method reached the upstream")
+
+
+def check_error_page():
+    path = os.path.join(PLAN["static_root"], "errors", "50x.html")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(ERROR_PAGE)
+    for u in PLAN["upstreams"]:
+        if u["service"] == "gone":
+            RETIRED.add(u["instance"])
+    r = request(EDGE, "/down/x")
+    status_of(r, 502, "the upstream is down")
+    expect(r.body == ERROR_PAGE, f"the upstream is down: expected the site's error page, got {r.body[:200]!r}")
+    # Only the proxy's own errors: an upstream's answer passes as it is.
+    upstream_saw(request(EDGE, "/up"), "api", "/up", EDGE, "the site's other routes")
+
+
+EDGE_CHECKS = [
+    ("cors", "CORS: the proxy answers preflights; only listed origins get CORS headers", check_cors),
+    ("real-ip", "real-ip: a trusted proxy's X-Forwarded-For gives the client's address, nobody else's", check_real_ip),
+    ("methods", "methods: other methods get 405 with Allow, before the upstream", check_methods),
+    ("error-page", "error-page: the site's page when the upstream is down", check_error_page),
+]
+# Before the last check (re-resolve), which retires an upstream.
+CHECKS[-1:-1] = EDGE_CHECKS
+
+
+# ---------------------------------------------------------------------------------------
 # Setup and teardown
 
 

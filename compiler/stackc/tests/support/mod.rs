@@ -167,3 +167,18 @@ pub fn validate_compose(label: &str, compose: &str, files: &[(&str, &str)], env:
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The one diagnostic of `code` in `diags`, which must point at text of `src` starting with
+/// `at` (a node as written).
+pub fn one_at<'a>(
+    diags: &'a [stackc::diagnostics::Diagnostic],
+    code: &str,
+    src: &str,
+    at: &str,
+) -> &'a stackc::diagnostics::Diagnostic {
+    let found: Vec<&stackc::diagnostics::Diagnostic> = diags.iter().filter(|d| d.code.as_str() == code).collect();
+    assert_eq!(found.len(), 1, "one {code} expected: {diags:#?}");
+    let span = &found[0].primary.as_ref().expect("a primary label").span;
+    assert!(src[span.offset..].starts_with(at), "{code} is not at {at:?}: {diags:#?}");
+    found[0]
+}

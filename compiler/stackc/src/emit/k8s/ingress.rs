@@ -27,12 +27,13 @@ impl Builder<'_> {
             stack.sites.iter().flat_map(|s| s.hosts.iter().map(|h| stack.compile_time(h))).collect();
         self.proxy_warnings(https, "the Ingress");
         self.proxy_handling_warnings("the Ingress");
+        self.edge_warnings(nginx, "the Ingress");
         let mut issuer_done = false;
         let mut names: BTreeSet<String> = BTreeSet::new();
         // The plan's sites and routes, as nginx and Caddy render them; the IR's only for where
         // each setting is written (warnings) and the params an amount reads.
         let Some(plan) = stack.proxy_plan.as_ref() else { return };
-        for (site, planned) in stack.sites.iter().zip(&plan.sites) {
+        for (si, (site, planned)) in stack.sites.iter().zip(&plan.sites).enumerate() {
             let hosts: Vec<String> =
                 planned.hosts.iter().map(|h| self.text(h, planned.origin, "a site's host")).collect();
             let Some(first) = hosts.first() else { continue };
@@ -47,7 +48,10 @@ impl Builder<'_> {
             // Routes grouped by their annotations, in first-seen order.
             let mut groups: IndexMap<Vec<(String, String)>, Vec<IngressPath>> = IndexMap::new();
             for route in &written {
-                let Some((path, annotations)) = self.route(plan, planned, &written, route, nginx) else { continue };
+                let Some((path, mut annotations)) = self.route(plan, planned, &written, route, nginx) else { continue };
+                if nginx {
+                    self.cors_annotations(si, route.index, &mut annotations);
+                }
                 groups.entry(annotations).or_default().push(path);
             }
             if groups.is_empty() {

@@ -30,6 +30,7 @@ mod certbot;
 mod config;
 mod devices;
 mod disruption;
+mod edge;
 mod ingress;
 mod init_steps;
 mod jobs;

@@ -157,6 +157,7 @@ impl Builder<'_> {
         let parent = ParentRef { name: gateway.clone(), namespace: option(stack, "gateway-namespace") };
         self.proxy_warnings(plan.https, "an HTTPRoute");
         self.proxy_handling_warnings("an HTTPRoute");
+        self.edge_warnings(false, "an HTTPRoute");
         if plan.https {
             self.warn(
                 stack.sites[0].origin,
