@@ -134,9 +134,16 @@ fn the_stacks_own_declarations_and_templates_win() {
 
 #[test]
 fn a_diagnostic_in_a_preset_points_at_the_preset_and_the_use_line() {
-    let built = stackc::build("app.stack.kdl", ALL, &Options::default(), &EmitOptions::default());
+    // Two replicas of the preset's `stateful` service would share its volumes in compose:
+    // the warning is at the preset's `stateful`.
+    let src = ALL.replacen("    use \"postgres\"\n", "    use \"postgres\"\n    replicas 2\n", 1);
+    assert_ne!(src, ALL);
+    let built = stackc::build("app.stack.kdl", &src, &Options::default(), &EmitOptions::default());
     let diags = &built.outcome.diagnostics;
-    let stateful = diags.iter().find(|d| d.message == "`stateful` of `db` has no meaning in compose").expect("W0501");
+    let stateful = diags
+        .iter()
+        .find(|d| d.message.starts_with("`stateful` of `db`: compose's 2 replicas share its named volumes"))
+        .expect("W0501");
     let use_label = stateful.labels.iter().find(|l| l.text == "service `db` uses template `postgres` here");
     assert!(use_label.is_some(), "{stateful:#?}");
     assert_ne!(stateful.primary.as_ref().unwrap().span.source, use_label.unwrap().span.source);
