@@ -217,7 +217,8 @@ fn build_one(args: &BuildArgs, templates: &BTreeMap<String, String>, file: &Path
     let explicit = (!args.targets.is_empty()).then(|| args.targets.clone());
     let emit_opts = EmitOptions { targets: explicit.clone(), base_dir, templates: templates.clone() };
     // The text is handed over, and the files taken from the result below: one copy each.
-    let stackc::Built { outcome, files } = stackc::driver::build_owned(&file.display().to_string(), text, &opts, &emit_opts);
+    let stackc::Built { outcome, files } =
+        stackc::driver::build_owned(&file.display().to_string(), text, &opts, &emit_opts);
     let outcome = &outcome;
     crate::print_diagnostics(outcome, args.format, crate::render_options(args.color));
 
