@@ -319,3 +319,36 @@ pub fn check(name: &str, text: &str, opts: &Options) -> Outcome {
 pub fn check_owned(name: &str, text: String, opts: &Options) -> Outcome {
     build_inner(name, text, opts, &crate::emit::EmitOptions::default(), false).outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emit::{emit, emit_checks, EmitOptions};
+
+    /// An example with environments, whose runs go through `emit_checks` and the `on_env`
+    /// callback: `check` must report what `build` reports, and the digests stand in for the
+    /// files without changing which files there are or what the targets report.
+    #[test]
+    fn check_reports_what_build_reports_without_the_files() {
+        let text = include_str!("../../../examples/cashstage.stack.kdl");
+        let opts = Options::default();
+        let built = build("cashstage.stack.kdl", text, &opts, &EmitOptions::default());
+        assert!(!built.files.is_empty(), "the example builds");
+        let checked = check_owned("cashstage.stack.kdl", text.to_string(), &opts);
+        assert_eq!(checked.diagnostics, built.outcome.diagnostics);
+        assert!(!checked.environments.is_empty(), "the example has environments");
+
+        let stack = built.outcome.stack.as_ref().expect("the base's IR");
+        let (full, digests) = (emit(stack, &EmitOptions::default()), emit_checks(stack, &EmitOptions::default()));
+        let paths = |files: &[crate::emit::OutputFile]| files.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
+        assert_eq!(paths(&digests.files), paths(&full.files));
+        assert_eq!(digests.diagnostics, full.diagnostics);
+        assert!(digests
+            .files
+            .iter()
+            .all(|f| f.contents.len() == 32 && f.contents.bytes().all(|b| b.is_ascii_hexdigit())));
+        let (a, b) = (&full.files[0], &full.files[1]);
+        assert_ne!(a.contents, b.contents);
+        assert_ne!(digests.files[0].contents, digests.files[1].contents, "different files, different digests");
+    }
+}
