@@ -5,6 +5,7 @@
 //! (and to S3), and the `targets > k8s > allow` edges.
 
 use super::*;
+use std::collections::HashMap;
 
 /// The namespace of the ingress controller when `targets > k8s ingress-namespace=` is not set
 /// (ingress-nginx's own manifests install there).
@@ -315,10 +316,17 @@ impl Builder<'_> {
         let mut pods: Vec<String> =
             stack.services.values().filter(|s| s.image.is_some()).map(|s| s.name.clone()).collect();
         pods.extend(stack.backups.values().map(|b| backup::Job::new(stack, b).object()));
+        // Each pod's edges by a lookup, in the edges' order: a scan of every edge per pod was
+        // quadratic in the services.
+        let (mut to, mut from) = (HashMap::<&Peer, Vec<&NetworkEdge>>::new(), HashMap::<&Peer, Vec<_>>::new());
+        for e in &edges {
+            to.entry(&e.to).or_default().push(e);
+            from.entry(&e.from).or_default().push(e);
+        }
         for pod in pods {
             let me = Peer::Pod(pod.clone());
-            let incoming: Vec<&NetworkEdge> = edges.iter().filter(|e| e.to == me).collect();
-            let outgoing: Vec<&NetworkEdge> = edges.iter().filter(|e| e.from == me).collect();
+            let incoming: Vec<&NetworkEdge> = to.get(&me).cloned().unwrap_or_default();
+            let outgoing: Vec<&NetworkEdge> = from.get(&me).cloned().unwrap_or_default();
             let metadata = self.meta(&pod, &[(SELECTOR_KEY, &pod)]);
             self.push(Object {
                 api_version: "networking.k8s.io/v1",
