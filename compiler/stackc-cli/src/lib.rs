@@ -472,7 +472,7 @@ fn check(
                 continue;
             }
         };
-        let out = stackc::check(&name, &text, &opts);
+        let out = stackc::driver::check_owned(&name, text, &opts);
         print_diagnostics(&out, format, render);
         let e = out.diagnostics.iter().filter(|d| d.is_error()).count();
         errors += e;

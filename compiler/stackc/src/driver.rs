@@ -78,17 +78,27 @@ pub fn decode(name: &str, bytes: Vec<u8>) -> Result<String, Box<Outcome>> {
 /// without, the base is lowered and every environment is checked as well, so that `stackc
 /// check` finds the errors of all environments in one run.
 pub fn compile(name: &str, text: &str, opts: &Options) -> Outcome {
-    compile_stacks(name, text, opts).0
+    compile_stacks(name, text.to_string(), opts, &mut |_, _| Vec::new()).0
 }
 
-/// [`compile`], and also the IR of every environment whose own checks passed (without
-/// `opts.env`; with it, the one stack is the outcome's), and where templates are used (for
-/// the targets' diagnostics).
-fn compile_stacks(name: &str, text: &str, opts: &Options) -> (Outcome, Vec<(String, Stack)>, TemplateUses) {
+/// What one environment's targets report, gathered while the environments are checked.
+type EnvReports = Vec<(String, Vec<Diagnostic>)>;
+
+/// [`compile`] of text the caller gives up (the source map keeps it: no copy), handing the
+/// IR of every environment whose own checks passed (without `opts.env`) to `on_env` as soon
+/// as it is lowered, and collecting what `on_env` reports: so that one environment's IR is
+/// in memory at a time, and dropped before the next is lowered. Also returns where templates
+/// are used (for the targets' diagnostics).
+fn compile_stacks(
+    name: &str,
+    text: String,
+    opts: &Options,
+    on_env: &mut dyn FnMut(&str, Stack) -> Vec<Diagnostic>,
+) -> (Outcome, EnvReports, TemplateUses) {
     let mut sources = SourceMap::new();
     let id = sources.add(name, text);
     let mut diags = Diagnostics::new();
-    let (doc, parse_diags) = syntax::parse(id, text);
+    let (doc, parse_diags) = syntax::parse(id, &sources.get(id).text);
     diags.extend(parse_diags);
     let Some(mut doc) = doc else {
         let outcome = Outcome {
@@ -101,25 +111,27 @@ fn compile_stacks(name: &str, text: &str, opts: &Options) -> (Outcome, Vec<(Stri
         return (outcome, Vec::new(), TemplateUses::default());
     };
     lower::presets::add_used(&mut doc.nodes, &mut sources);
-    let (stack, env_stacks, environments) = check_document(&doc, opts, &mut diags);
-    let suppressed = diags.take_suppressed();
     let uses = TemplateUses::collect(&doc.nodes);
+    let (stack, env_reports, environments) = check_document(doc, opts, &mut diags, on_env);
+    let suppressed = diags.take_suppressed();
     let mut diagnostics = diags.into_sorted(&sources);
     uses.relate(&mut diagnostics);
     let outcome = Outcome { diagnostics, sources, stack, environments, suppressed };
-    (outcome, env_stacks, uses)
+    (outcome, env_reports, uses)
 }
 
 /// The base (or the selected environment) and, without `opts.env`, every environment, each
 /// checked on its own: an error that only an overlay produces names its environments and
 /// does not withhold the base's IR (the caller still fails the run on it).
 fn check_document(
-    doc: &Document,
+    doc: Document,
     opts: &Options,
     diags: &mut Diagnostics,
-) -> (Option<Stack>, Vec<(String, Stack)>, Vec<String>) {
+    on_env: &mut dyn FnMut(&str, Stack) -> Vec<Diagnostic>,
+) -> (Option<Stack>, EnvReports, Vec<String>) {
     validate::shape(&doc.nodes, diags);
-    let meant = validate::as_meant(&doc.nodes, diags);
+    // The AST as meant replaces the one read (not a second copy of it).
+    let meant = validate::as_meant(doc.nodes, diags);
     let nodes = meant.as_slice();
     let envs = merge::environments(nodes);
     let env_names: Vec<String> = envs.iter().filter_map(|e| e.arg_str(0)).map(str::to_string).collect();
@@ -156,17 +168,20 @@ fn check_document(
     // accessors and skip what does not parse, so every independent error is reported in
     // one run. The IR is only handed out when there are no errors at all.
     let file_failed = diags.has_errors();
-    let (main, template_diags) = merge::merged(nodes, selected);
     let mut main_diags = Diagnostics::new();
-    main_diags.extend(template_diags);
-    let stack = semantic(&main, opts, selected.and_then(|e| e.arg_str(0)), &mut main_diags);
+    let stack = {
+        // The merged AST is dropped once lowered: it is as large as the one it came from.
+        let (main, template_diags) = merge::merged(nodes, selected);
+        main_diags.extend(template_diags);
+        semantic(&main, opts, selected.and_then(|e| e.arg_str(0)), &mut main_diags)
+    };
     for s in main_diags.take_suppressed() {
         diags.suppress(s);
     }
     let base: Vec<Diagnostic> = main_diags.iter().cloned().collect();
     let in_base: std::collections::HashSet<&Diagnostic> = base.iter().collect();
     diags.extend(base.iter().cloned());
-    let mut env_stacks = Vec::new();
+    let mut env_reports = Vec::new();
     let mut per_env = EnvDiagnostics::default();
     if opts.env.is_none() {
         for env in &envs {
@@ -175,15 +190,16 @@ fn check_document(
             let mut env_diags = Diagnostics::new();
             env_diags.extend(template_diags);
             let env_stack = semantic(&merged, opts, Some(name), &mut env_diags);
+            drop(merged);
             per_env.add(name, env_diags.iter().filter(|d| !in_base.contains(d)).cloned());
             if let Some(s) = env_stack.filter(|_| !file_failed) {
-                env_stacks.push((name.to_string(), s));
+                env_reports.push((name.to_string(), on_env(name, s)));
             }
         }
     }
     diags.extend(per_env.finish());
     let stack = stack.filter(|_| !file_failed);
-    (stack, env_stacks, env_names)
+    (stack, env_reports, env_names)
 }
 
 /// Diagnostics that only some environments produce, collected over all of them so that one
@@ -245,20 +261,38 @@ pub struct Built {
 /// run as well (their files dropped), so that what `stackc build --env NAME` would report is
 /// reported here too, under that environment's name.
 pub fn build(name: &str, text: &str, opts: &Options, emit_opts: &crate::emit::EmitOptions) -> Built {
-    let (mut outcome, env_stacks, uses) = compile_stacks(name, text, opts);
-    let mut diags = Diagnostics::new();
-    diags.extend(std::mem::take(&mut outcome.diagnostics));
+    build_owned(name, text.to_string(), opts, emit_opts)
+}
+
+/// [`build`] of text the caller gives up: the outcome's source map keeps it, so the stack
+/// text is in memory once (the CLI reads a file and hands it over).
+pub fn build_owned(name: &str, text: String, opts: &Options, emit_opts: &crate::emit::EmitOptions) -> Built {
+    build_inner(name, text, opts, emit_opts, true)
+}
+
+/// `keep_files`: whether the caller wants the base's files; when not (`check`), each
+/// target's files are dropped as soon as it has rendered them, as every environment's are.
+fn build_inner(
+    name: &str,
+    text: String,
+    opts: &Options,
+    emit_opts: &crate::emit::EmitOptions,
+    keep_files: bool,
+) -> Built {
     // The targets' W0501 is a lint like validation's: the stack's policy and `-A`/`-W`/`-D`.
-    let run = |stack: &Stack| {
-        let e = crate::emit::emit(stack, emit_opts);
+    let run = |stack: &Stack, keep: bool| {
+        let e = if keep { crate::emit::emit(stack, emit_opts) } else { crate::emit::emit_checks(stack, emit_opts) };
         (e.files, lints::apply_to_target_diagnostics(e.diagnostics, &stack.policy, &stack.policy_reasons, &opts.lints))
     };
-    let (files, base) = outcome.stack.as_ref().map(run).unwrap_or_default();
+    // Each environment is run when it is lowered, and its IR dropped before the next.
+    let (mut outcome, env_reports, uses) = compile_stacks(name, text, opts, &mut |_, stack| run(&stack, false).1);
+    let mut diags = Diagnostics::new();
+    diags.extend(std::mem::take(&mut outcome.diagnostics));
+    let (files, base) = outcome.stack.as_ref().map(|s| run(s, keep_files)).unwrap_or_default();
     let in_base: std::collections::HashSet<&Diagnostic> = base.iter().collect();
     let mut per_env = EnvDiagnostics::default();
-    for (env, stack) in &env_stacks {
-        let found = run(stack).1;
-        per_env.add(env, found.into_iter().filter(|d| !in_base.contains(d)));
+    for (env, found) in env_reports {
+        per_env.add(&env, found.into_iter().filter(|d| !in_base.contains(d)));
     }
     // Any error fails the run; a target that cannot express the stack correctly produces no
     // files at all. An error of an environment alone leaves the base's files to the caller.
@@ -271,11 +305,50 @@ pub fn build(name: &str, text: &str, opts: &Options, emit_opts: &crate::emit::Em
         outcome.stack = None;
         return Built { outcome, files: Vec::new() };
     }
+    let files = if keep_files { files } else { Vec::new() };
     Built { outcome, files }
 }
 
 /// `stackc check`: everything [`build`] reports for the same input and options (the targets'
 /// diagnostics included), without the files.
 pub fn check(name: &str, text: &str, opts: &Options) -> Outcome {
-    build(name, text, opts, &crate::emit::EmitOptions::default()).outcome
+    check_owned(name, text.to_string(), opts)
+}
+
+/// [`check`] of text the caller gives up (see [`build_owned`]).
+pub fn check_owned(name: &str, text: String, opts: &Options) -> Outcome {
+    build_inner(name, text, opts, &crate::emit::EmitOptions::default(), false).outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emit::{emit, emit_checks, EmitOptions};
+
+    /// An example with environments, whose runs go through `emit_checks` and the `on_env`
+    /// callback: `check` must report what `build` reports, and the digests stand in for the
+    /// files without changing which files there are or what the targets report.
+    #[test]
+    fn check_reports_what_build_reports_without_the_files() {
+        let text = include_str!("../../../examples/cashstage.stack.kdl");
+        let opts = Options::default();
+        let built = build("cashstage.stack.kdl", text, &opts, &EmitOptions::default());
+        assert!(!built.files.is_empty(), "the example builds");
+        let checked = check_owned("cashstage.stack.kdl", text.to_string(), &opts);
+        assert_eq!(checked.diagnostics, built.outcome.diagnostics);
+        assert!(!checked.environments.is_empty(), "the example has environments");
+
+        let stack = built.outcome.stack.as_ref().expect("the base's IR");
+        let (full, digests) = (emit(stack, &EmitOptions::default()), emit_checks(stack, &EmitOptions::default()));
+        let paths = |files: &[crate::emit::OutputFile]| files.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
+        assert_eq!(paths(&digests.files), paths(&full.files));
+        assert_eq!(digests.diagnostics, full.diagnostics);
+        assert!(digests
+            .files
+            .iter()
+            .all(|f| f.contents.len() == 32 && f.contents.bytes().all(|b| b.is_ascii_hexdigit())));
+        let (a, b) = (&full.files[0], &full.files[1]);
+        assert_ne!(a.contents, b.contents);
+        assert_ne!(digests.files[0].contents, digests.files[1].contents, "different files, different digests");
+    }
 }

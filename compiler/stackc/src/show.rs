@@ -37,7 +37,7 @@ pub fn show(name: &str, text: &str, opts: &Options, service: Option<&str>) -> Re
         return Err(ShowError::Invalid(Box::new(outcome)));
     };
     crate::lower::presets::add_used(&mut doc.nodes, &mut sources);
-    let nodes = validate::as_meant(&doc.nodes, &mut crate::diagnostics::Diagnostics::new());
+    let nodes = validate::as_meant(doc.nodes, &mut crate::diagnostics::Diagnostics::new());
     let env = opts
         .env
         .as_deref()

@@ -216,8 +216,10 @@ fn build_one(args: &BuildArgs, templates: &BTreeMap<String, String>, file: &Path
     let opts = Options { env: args.env.clone(), lints: args.lints.config() };
     let explicit = (!args.targets.is_empty()).then(|| args.targets.clone());
     let emit_opts = EmitOptions { targets: explicit.clone(), base_dir, templates: templates.clone() };
-    let built = stackc::build(&file.display().to_string(), &text, &opts, &emit_opts);
-    let outcome = &built.outcome;
+    // The text is handed over, and the files taken from the result below: one copy each.
+    let stackc::Built { outcome, files } =
+        stackc::driver::build_owned(&file.display().to_string(), text, &opts, &emit_opts);
+    let outcome = &outcome;
     crate::print_diagnostics(outcome, args.format, crate::render_options(args.color));
 
     let selected = explicit.or_else(|| outcome.stack.as_ref().map(|s| s.targets.selected.clone())).unwrap_or_default();
@@ -242,10 +244,9 @@ fn build_one(args: &BuildArgs, templates: &BTreeMap<String, String>, file: &Path
         }
     }
 
-    let mut planned: Vec<Planned> = built
-        .files
-        .iter()
-        .map(|f| Planned { path: f.path.clone(), contents: f.contents.clone().into_bytes(), executable: f.executable })
+    let mut planned: Vec<Planned> = files
+        .into_iter()
+        .map(|f| Planned { path: f.path, contents: f.contents.into_bytes(), executable: f.executable })
         .collect();
     if let Err(refusal) = check_paths(&planned) {
         eprintln!("error: {refusal}");

@@ -160,6 +160,18 @@ pub(crate) fn template_error(target: TargetKind, message: &str) -> Diagnostic {
 
 /// Runs every selected target's emitter.
 pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
+    emit_files(stack, opts, false)
+}
+
+/// [`emit`] for its diagnostics alone (`stackc check`, the environments of a build): each
+/// file's contents are replaced by a digest as soon as its target has rendered it, so that
+/// the rendered files are never all in memory at once, while two different files at one path
+/// are still told apart.
+pub fn emit_checks(stack: &Stack, opts: &EmitOptions) -> Emitted {
+    emit_files(stack, opts, true)
+}
+
+fn emit_files(stack: &Stack, opts: &EmitOptions, digests: bool) -> Emitted {
     let mut selected = opts.targets.clone().unwrap_or_else(|| stack.targets.selected.clone());
     // The compose file bind-mounts the proxy's and Prometheus' configuration: building it
     // builds them too, so that `--target compose` alone gives a file that runs.
@@ -196,6 +208,7 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
         );
     }
     for target in selected {
+        let first = out.files.len();
         match target {
             TargetKind::Compose => {
                 out.diagnostics.extend(compose::check(stack));
@@ -228,10 +241,28 @@ pub fn emit(stack: &Stack, opts: &EmitOptions) -> Emitted {
                 out.files.extend(k8s::emit(stack, opts));
             }
         }
+        if digests {
+            for f in &mut out.files[first..] {
+                f.contents = digest(&f.contents);
+            }
+        }
     }
     out.files.sort_by(|a, b| a.path.cmp(&b.path));
     out.diagnostics.extend(unwritable_files(&mut out.files));
     out
+}
+
+/// A 128-bit digest of a file's contents, in hex: what [`unwritable_files`] compares when the
+/// contents themselves are not kept. Two SipHash keys, fixed, so that it is deterministic.
+fn digest(contents: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let half = |key: u64| {
+        let mut h = std::hash::DefaultHasher::new();
+        key.hash(&mut h);
+        contents.hash(&mut h);
+        h.finish()
+    };
+    format!("{:016x}{:016x}", half(0), half(1))
 }
 
 /// Names are validated before any target runs, so an unsafe path or two files at one path

@@ -126,8 +126,7 @@ pub fn shape(nodes: &[Node], diags: &mut Diagnostics) {
 /// a base service (`service "apii"` in an `env` block of a stack with `api`: not declared
 /// by the base, unable to stand on its own without `image` or `build`) gets E0203 and the
 /// base name, instead of reading as a new service that "needs `image` or `build`".
-pub fn as_meant(nodes: &[Node], diags: &mut Diagnostics) -> Vec<Node> {
-    let mut out = nodes.to_vec();
+pub fn as_meant(mut out: Vec<Node>, diags: &mut Diagnostics) -> Vec<Node> {
     walk::as_meant(&mut out);
     let base: Vec<String> =
         out.iter().filter(|n| n.name.name == "service").filter_map(|n| n.arg_str(0)).map(str::to_string).collect();

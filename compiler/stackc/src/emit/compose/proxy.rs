@@ -141,13 +141,18 @@ fn edge_networks(stack: &Stack, routed: &[&str], per_service: &[&[String]]) -> V
     for nets in per_service {
         push_all(&mut candidates, nets);
     }
-    let others_on = |net: &str| {
-        stack
-            .services
-            .iter()
-            .filter(|(name, s)| !routed.contains(&name.as_str()) && s.networks.iter().any(|n| n == net))
-            .count()
-    };
+    // Counted once, not per candidate and round: a scan of every service against every
+    // routed one for each candidate was cubic, hours at 100 000 services.
+    let routed_set: std::collections::HashSet<&str> = routed.iter().copied().collect();
+    let mut others: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for s in stack.services.iter().filter(|(name, _)| !routed_set.contains(name.as_str())).map(|(_, s)| s) {
+        // A service that lists a network twice is one service on it.
+        let nets = s.networks.iter().enumerate().filter(|(i, n)| !s.networks[..*i].contains(n)).map(|(_, n)| n);
+        for n in nets {
+            *others.entry(n.as_str()).or_default() += 1;
+        }
+    }
+    let others_on = |net: &str| others.get(net).copied().unwrap_or(0);
     let mut unreached: Vec<&[String]> = per_service.iter().copied().filter(|n| !n.is_empty()).collect();
     let mut out: Vec<String> = Vec::new();
     while !unreached.is_empty() {

@@ -5,6 +5,7 @@
 //! (and to S3), and the `targets > k8s > allow` edges.
 
 use super::*;
+use std::collections::HashMap;
 
 /// The namespace of the ingress controller when `targets > k8s ingress-namespace=` is not set
 /// (ingress-nginx's own manifests install there).
@@ -68,25 +69,25 @@ pub fn network_policies_enabled(stack: &Stack) -> bool {
 
 /// Whether `value` names `service` as a host: the whole value, or after `@` or `//`, or
 /// before `:PORT` (`postgres`, `redis://redis:6379`, `postgresql://u:p@postgres/db`).
+#[cfg(test)]
 fn names_host(value: &str, service: &str) -> bool {
+    hosts_named(value).any(|h| h == service)
+}
+
+/// The words of `value` in a host's position (see [`names_host`]): each a whole run of host
+/// characters, so that a service name is looked up once per word rather than every service
+/// searched for in every value (quadratic in the services).
+fn hosts_named(value: &str) -> impl Iterator<Item = &str> {
     let host_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.';
-    let mut from = 0;
-    while let Some(i) = value[from..].find(service) {
-        let start = from + i;
-        let end = start + service.len();
-        let before = &value[..start];
-        let after = &value[end..];
-        let bounded = !before.ends_with(host_char) && !after.starts_with(host_char);
-        let host_position = before.is_empty() && after.is_empty()
+    value.split(move |c: char| !host_char(c)).filter(|w| !w.is_empty()).filter(move |w| {
+        // `split` yields subslices of `value`: their offset gives what is around them.
+        let start = w.as_ptr() as usize - value.as_ptr() as usize;
+        let (before, after) = (&value[..start], &value[start + w.len()..]);
+        before.is_empty() && after.is_empty()
             || before.ends_with('@')
             || before.ends_with("//")
-            || after.strip_prefix(':').is_some_and(|p| p.starts_with(|c: char| c.is_ascii_digit()));
-        if bounded && host_position {
-            return true;
-        }
-        from = end;
-    }
-    false
+            || after.strip_prefix(':').is_some_and(|p| p.starts_with(|c: char| c.is_ascii_digit()))
+    })
 }
 
 /// Every connection the stack declares, sorted, without repeats.
@@ -103,6 +104,8 @@ pub fn network_edges(stack: &Stack) -> Vec<NetworkEdge> {
             });
         }
     };
+    let by_alias: std::collections::HashMap<&str, &Service> =
+        stack.services.values().flat_map(|s| s.aliases.iter().map(move |a| (a.as_str(), s))).collect();
     for svc in stack.services.values() {
         let me = Peer::Pod(svc.name.clone());
         for d in &svc.depends_on {
@@ -113,11 +116,12 @@ pub fn network_edges(stack: &Stack) -> Vec<NetworkEdge> {
         for (var, value) in &svc.env {
             let EnvValue::Text(t) = value else { continue };
             let value = stack.compile_time(t);
-            for other in stack.services.values().filter(|o| o.name != svc.name) {
-                // An alias is one more Service of the same pods (`alias`).
-                if names_host(&value, &other.name) || other.aliases.iter().any(|a| names_host(&value, a)) {
-                    to_service(me.clone(), other, None, format!("env {var}"));
-                }
+            // An alias is one more Service of the same pods (`alias`).
+            for other in hosts_named(&value)
+                .filter_map(|h| stack.services.get(h).or_else(|| by_alias.get(h).copied()))
+                .filter(|o| o.name != svc.name)
+            {
+                to_service(me.clone(), other, None, format!("env {var}"));
             }
         }
     }
@@ -318,10 +322,17 @@ impl Builder<'_> {
         let mut pods: Vec<String> =
             stack.services.values().filter(|s| s.image.is_some()).map(|s| s.name.clone()).collect();
         pods.extend(stack.backups.values().map(|b| backup::Job::new(stack, b).object()));
+        // Each pod's edges by a lookup, in the edges' order: a scan of every edge per pod was
+        // quadratic in the services.
+        let (mut to, mut from) = (HashMap::<&Peer, Vec<&NetworkEdge>>::new(), HashMap::<&Peer, Vec<_>>::new());
+        for e in &edges {
+            to.entry(&e.to).or_default().push(e);
+            from.entry(&e.from).or_default().push(e);
+        }
         for pod in pods {
             let me = Peer::Pod(pod.clone());
-            let incoming: Vec<&NetworkEdge> = edges.iter().filter(|e| e.to == me).collect();
-            let outgoing: Vec<&NetworkEdge> = edges.iter().filter(|e| e.from == me).collect();
+            let incoming: Vec<&NetworkEdge> = to.get(&me).cloned().unwrap_or_default();
+            let outgoing: Vec<&NetworkEdge> = from.get(&me).cloned().unwrap_or_default();
             let metadata = self.meta(&pod, &[(SELECTOR_KEY, &pod)]);
             self.push(Object {
                 api_version: "networking.k8s.io/v1",
@@ -353,5 +364,13 @@ mod tests {
         assert!(!names_host("my-api-key", "api"));
         assert!(!names_host("web", "we"));
         assert!(!names_host("the api is down", "api"));
+    }
+
+    #[test]
+    fn every_host_of_a_value_once_per_word() {
+        let hosts: Vec<&str> = hosts_named("redis://cache:6379,http://api:80/v1?next=@auth db-1.internal").collect();
+        assert_eq!(hosts, ["cache", "api", "auth"]);
+        assert_eq!(hosts_named("postgres").collect::<Vec<_>>(), ["postgres"]);
+        assert_eq!(hosts_named("").count(), 0);
     }
 }
