@@ -82,30 +82,21 @@ pub fn completes(prefix: &str) -> bool {
 /// The brackets that close what `prefix` leaves open, innermost first (outside strings).
 fn closers(prefix: &str) -> String {
     let mut open: Vec<char> = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let mut quoted = super::values::Quoted::default();
     for c in prefix.chars() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' && q != '`' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
+        if quoted.take(c) {
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quoted.quote = Some(c),
+            '(' => open.push(')'),
+            '{' => open.push('}'),
+            '[' => open.push(']'),
+            ')' | '}' | ']' => {
+                open.pop();
             }
-            None => match c {
-                '"' | '\'' | '`' => quote = Some(c),
-                '(' => open.push(')'),
-                '{' => open.push('}'),
-                '[' => open.push(']'),
-                ')' | '}' | ']' => {
-                    open.pop();
-                }
-                '#' => break,
-                _ => {}
-            },
+            '#' => break,
+            _ => {}
         }
     }
     open.iter().rev().collect()

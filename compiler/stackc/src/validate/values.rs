@@ -716,14 +716,14 @@ pub fn promql_error_at(s: &str) -> Option<(usize, usize)> {
 /// (opened by the caller), and whether the last character was a `\` escape (none inside
 /// backticks).
 #[derive(Default)]
-struct Quoted {
-    quote: Option<char>,
+pub(crate) struct Quoted {
+    pub(crate) quote: Option<char>,
     escaped: bool,
 }
 
 impl Quoted {
     /// Inside a quote: takes `c` (closing the quote on its match) and returns true.
-    fn take(&mut self, c: char) -> bool {
+    pub(crate) fn take(&mut self, c: char) -> bool {
         let Some(q) = self.quote else { return false };
         if self.escaped {
             self.escaped = false;
