@@ -74,6 +74,9 @@ pub struct ProxyPlan {
     /// `X-Forwarded-For` to upstreams is the client's address alone, not appended to what
     /// the client sent.
     pub forwarded_for_replace: bool,
+    /// `proxy mode="host"`: the proxy runs on the host, not in compose, and reaches each
+    /// upstream on 127.0.0.1 at its [`PlanUpstream::host_port`].
+    pub host_mode: bool,
 }
 
 /// The zone responses are cached in: on disk under `path`, its keys in `size` bytes of
@@ -174,7 +177,23 @@ pub struct PlanUpstream {
     pub keepalive: Option<u32>,
     /// Spoken to over FastCGI (a `fastcgi=` route), not HTTP.
     pub fastcgi: bool,
+    /// Host mode: the port on 127.0.0.1 the service is published on for the host's proxy.
+    pub host_port: Option<u16>,
 }
+
+impl PlanUpstream {
+    /// Where the proxy dials the upstream: the service's name in the proxy's network, or
+    /// 127.0.0.1 in host mode.
+    pub fn address(&self) -> String {
+        match self.host_port {
+            Some(port) => format!("{}:{port}", crate::ir::proxy::LOOPBACK),
+            None => format!("{}:{}", self.service, self.port),
+        }
+    }
+}
+
+/// The address a host-mode proxy reaches the services on, and they are published on.
+pub const LOOPBACK: &str = "127.0.0.1";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanSite {

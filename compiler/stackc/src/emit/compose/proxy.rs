@@ -17,9 +17,10 @@ pub enum ProxyKind {
 
 /// The proxy of the stack's `targets` (not of `--target`, so that building compose alone
 /// gives the same file): nginx when selected (also when both are), else Caddy; `None` when
-/// the stack has no sites or selects neither proxy target.
+/// the stack has no sites or selects neither proxy target, or the proxy runs on the host
+/// (`proxy mode="host"`).
 pub fn proxy_kind(stack: &Stack) -> Option<ProxyKind> {
-    if stack.sites.is_empty() {
+    if stack.sites.is_empty() || host_mode(stack) {
         return None;
     }
     let selected = &stack.targets.selected;
@@ -30,6 +31,22 @@ pub fn proxy_kind(stack: &Stack) -> Option<ProxyKind> {
     } else {
         None
     }
+}
+
+fn host_mode(stack: &Stack) -> bool {
+    stack.proxy_plan.as_ref().is_some_and(|p| p.host_mode)
+}
+
+/// Host mode: the loopback publishes (`127.0.0.1:HOST:CONTAINER`) the host's proxy reaches
+/// `service` through, besides those it declares itself.
+pub(super) fn host_mode_publishes(stack: &Stack, service: &crate::ir::Service) -> Vec<String> {
+    let Some(plan) = stack.proxy_plan.as_ref().filter(|p| p.host_mode) else { return Vec::new() };
+    plan.upstreams
+        .iter()
+        .filter(|u| u.service == service.name)
+        .filter(|u| crate::lower::proxy::host::loopback_publish(&service.publish, u.port).is_none())
+        .filter_map(|u| Some(format!("{}:{}", u.address(), u.port)).filter(|_| u.host_port.is_some()))
+        .collect()
 }
 
 /// Pinned images of the generated services.
@@ -381,6 +398,9 @@ pub(super) fn proxy_secrets(stack: &Stack) -> Vec<&str> {
 pub(super) fn check_proxy(stack: &Stack) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let Some(site) = stack.sites.first() else { return out };
+    if host_mode(stack) {
+        return out;
+    }
     let site_span = origin_span(site.origin);
     let selected = &stack.targets.selected;
     let Some(kind) = proxy_kind(stack) else {
