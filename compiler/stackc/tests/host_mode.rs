@@ -151,8 +151,7 @@ fn several_replicas_of_a_routed_service_are_refused() {
 #[test]
 fn kubernetes_reports_host_mode_and_keeps_the_ingress() {
     let out = build(BASE, &[TargetKind::K8s]);
-    let w: Vec<&str> =
-        out.diags.iter().filter(|d| d.code.as_str() == "W0501").map(|d| d.message.as_str()).collect();
+    let w: Vec<&str> = out.diags.iter().filter(|d| d.code.as_str() == "W0501").map(|d| d.message.as_str()).collect();
     assert!(w.iter().any(|m| m.contains("`mode=\"host\"`")), "{w:?}");
     assert!(out.files.iter().any(|f| f.contents.contains("kind: Ingress")), "the Ingress as before");
 }

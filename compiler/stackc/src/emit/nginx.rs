@@ -933,7 +933,8 @@ pub fn registry() -> Handlebars<'static> {
 }
 
 /// Where a host-mode file goes (`proxy mode="host"`): compose runs no proxy.
-const HOST_MODE_NOTE: &str = "# Host mode (`proxy mode=\"host\"`): the nginx on the host serves this file: copy it to\n\
+const HOST_MODE_NOTE: &str =
+    "# Host mode (`proxy mode=\"host\"`): the nginx on the host serves this file: copy it to\n\
 # /etc/nginx/conf.d/ and reload nginx. Certificates are the host's (certbot on the host,\n\
 # its webroot /var/www/certbot); the services listen on 127.0.0.1 (docker compose).\n";
 

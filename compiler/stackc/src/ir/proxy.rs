@@ -186,7 +186,7 @@ impl PlanUpstream {
     /// 127.0.0.1 in host mode.
     pub fn address(&self) -> String {
         match self.host_port {
-            Some(port) => format!("{}:{port}", crate::ir::proxy::LOOPBACK),
+            Some(port) => format!("{LOOPBACK}:{port}"),
             None => format!("{}:{}", self.service, self.port),
         }
     }
@@ -194,6 +194,16 @@ impl PlanUpstream {
 
 /// The address a host-mode proxy reaches the services on, and they are published on.
 pub const LOOPBACK: &str = "127.0.0.1";
+
+/// The service's own TCP `publish` of `port` on 127.0.0.1, if it has one: in host mode the
+/// proxy reaches the port there, and compose adds no second publish.
+pub fn loopback_publish(publish: &[super::Publish], port: u16) -> Option<&super::Publish> {
+    publish.iter().find(|p| {
+        p.target == port
+            && p.protocol == super::Protocol::Tcp
+            && p.host.as_ref().and_then(|h| h.as_literal()).as_deref() == Some(LOOPBACK)
+    })
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanSite {

@@ -44,8 +44,9 @@ pub(super) fn host_mode_publishes(stack: &Stack, service: &crate::ir::Service) -
     plan.upstreams
         .iter()
         .filter(|u| u.service == service.name)
-        .filter(|u| crate::lower::proxy::host::loopback_publish(&service.publish, u.port).is_none())
-        .filter_map(|u| Some(format!("{}:{}", u.address(), u.port)).filter(|_| u.host_port.is_some()))
+        .filter(|u| crate::ir::proxy::loopback_publish(&service.publish, u.port).is_none())
+        .filter(|u| u.host_port.is_some())
+        .map(|u| format!("{}:{}", u.address(), u.port))
         .collect()
 }
 

@@ -2,21 +2,12 @@
 //! routed service on 127.0.0.1, where compose publishes it (issue 11).
 
 use crate::diagnostics::{Code, Diagnostic};
-use crate::ir::proxy::{PlanUpstream, LOOPBACK};
-use crate::ir::{Origin, Protocol, Publish, Stack};
+use crate::ir::proxy::{loopback_publish, PlanUpstream, LOOPBACK};
+use crate::ir::{Origin, Protocol, Stack};
 use crate::source::{SourceId, Span};
 
 fn span(o: Origin) -> Span {
     Span::new(SourceId(o.source), o.offset, o.len)
-}
-
-/// The service's own TCP `publish` of `port` on 127.0.0.1, if it has one.
-pub fn loopback_publish<'a>(publish: &'a [Publish], port: u16) -> Option<&'a Publish> {
-    publish.iter().find(|p| {
-        p.target == port
-            && p.protocol == Protocol::Tcp
-            && p.host.as_ref().and_then(|h| h.as_literal()).as_deref() == Some(LOOPBACK)
-    })
 }
 
 /// The host port of each upstream: the service's own loopback publish of the port, else the
