@@ -155,3 +155,39 @@ fn kubernetes_reports_host_mode_and_keeps_the_ingress() {
     assert!(w.iter().any(|m| m.contains("`mode=\"host\"`")), "{w:?}");
     assert!(out.files.iter().any(|f| f.contents.contains("kind: Ingress")), "the Ingress as before");
 }
+
+#[test]
+fn what_only_a_proxy_container_would_get_is_reported() {
+    let text = BASE.replace(
+        "proxy mode=\"host\" {\n",
+        "network \"front\"\nproxy mode=\"host\" {\n    networks \"front\"\n    mount \"./static\" \"/srv/static\" read-only=#true\n",
+    );
+    let out = build(&text, &[TargetKind::Compose]);
+    let w: Vec<&str> = out.diags.iter().filter(|d| d.code.as_str() == "W0501").map(|d| d.message.as_str()).collect();
+    assert!(w.iter().any(|m| m.contains("`proxy > mount`")), "{w:?}");
+    assert!(w.iter().any(|m| m.contains("`proxy > networks`")), "{w:?}");
+}
+
+#[test]
+fn a_fastcgi_route_reaches_php_on_loopback_and_its_files_are_reported() {
+    let text = r#"stack "php"
+volume "code"
+service "php" {
+    image "php:8.3-fpm-alpine"
+    port 9000
+    mount "code" "/var/www/html"
+    health tcp=9000
+}
+proxy mode="host" {
+    tls hsts="365d"
+}
+site "php.example.com" {
+    route "/" fastcgi="php" root="/var/www/html"
+}
+"#;
+    let out = build(text, &[TargetKind::Compose, TargetKind::Nginx]);
+    assert_eq!(ports_of(out.file("docker-compose.yml"), "php"), ["127.0.0.1:9000:9000"]);
+    assert!(out.file("nginx/conf.d/php.conf").contains("upstream php {\n    server 127.0.0.1:9000;"));
+    let w: Vec<&str> = out.diags.iter().filter(|d| d.code.as_str() == "W0501").map(|d| d.message.as_str()).collect();
+    assert!(w.iter().any(|m| m.contains("files at /var/www/html on the host")), "{w:?}");
+}

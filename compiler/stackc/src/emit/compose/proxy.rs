@@ -50,6 +50,46 @@ pub(super) fn host_mode_publishes(stack: &Stack, service: &crate::ir::Service) -
         .collect()
 }
 
+/// What the stack gives the proxy's container, which host mode does not have: the host's
+/// proxy needs it set up there.
+fn host_mode_warnings(stack: &Stack) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let what = [
+        (
+            "mount",
+            "`proxy > mount`: there is no proxy container to mount into",
+            "put the files at that path on the host, where the host's proxy reads them",
+        ),
+        (
+            "networks",
+            "`proxy > networks`: the host's proxy joins no compose network",
+            "leave `networks` out: the host's proxy reaches the services on 127.0.0.1",
+        ),
+    ];
+    for (key, message, help) in what {
+        if let Some(origin) = stack.proxy_origins.get(key) {
+            out.push(
+                Diagnostic::warning(Code::TargetApproximation, format!("host mode: compose ignores {message}"))
+                    .at(origin_span(*origin), "the proxy runs on the host")
+                    .help(help),
+            );
+        }
+    }
+    for r in stack.sites.iter().flat_map(|s| &s.routes) {
+        if let Action::FastCgi { service, root, .. } = &r.action {
+            out.push(
+                Diagnostic::warning(
+                    Code::TargetApproximation,
+                    format!("host mode: the host's proxy reads `{service}`'s files at {root} on the host, which compose does not mount there"),
+                )
+                .at(origin_span(r.origin), "a FastCGI route served by the host's proxy")
+                .help(format!("make the application's files available at {root} on the host (a bind mount of `{service}` from that path), or run the proxy in compose")),
+            );
+        }
+    }
+    out
+}
+
 /// Pinned images of the generated services.
 const CERTBOT_IMAGE: &str = "certbot/certbot:v2.11.0";
 const CADDY_IMAGE: &str = "caddy:2.8-alpine";
@@ -400,7 +440,7 @@ pub(super) fn check_proxy(stack: &Stack) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let Some(site) = stack.sites.first() else { return out };
     if host_mode(stack) {
-        return out;
+        return host_mode_warnings(stack);
     }
     let site_span = origin_span(site.origin);
     let selected = &stack.targets.selected;
