@@ -191,3 +191,15 @@ site "php.example.com" {
     let w: Vec<&str> = out.diags.iter().filter(|d| d.code.as_str() == "W0501").map(|d| d.message.as_str()).collect();
     assert!(w.iter().any(|m| m.contains("files at /var/www/html on the host")), "{w:?}");
 }
+
+#[test]
+fn ufw_still_allows_the_host_proxys_ports() {
+    let text = format!("{BASE}firewall {{\n    limit 22\n}}\n");
+    let out = build(&text, &[TargetKind::Ufw]);
+    let script = out.file("ufw/ufw.sh");
+    assert!(script.contains("# sites: the host's nginx listens on 80/tcp on all addresses"), "{script}");
+    assert!(script.contains("# sites: the host's nginx listens on 443/tcp on all addresses"), "{script}");
+    // The loopback publishes are not reachable from outside: no rule.
+    assert!(!script.contains("8080"), "{script}");
+    assert!(!script.contains("8081"), "{script}");
+}

@@ -59,9 +59,9 @@ m="stackc:hostmode:$((${last:-0} + 1))"
 
 # firewall > limit 22
 ufw limit 22 comment "$m"' SSH, rate-limited'
-# sites: nginx publishes 80/tcp on all addresses
+# sites: the host's nginx listens on 80/tcp on all addresses
 ufw allow 80/tcp comment "$m"' sites via nginx: http (ACME, redirect to https)'
-# sites: nginx publishes 443/tcp on all addresses
+# sites: the host's nginx listens on 443/tcp on all addresses
 ufw allow 443/tcp comment "$m"' sites via nginx: https'
 
 # Delete this stack's rules of earlier runs: those no longer in the stack.
