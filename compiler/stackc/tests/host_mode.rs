@@ -203,3 +203,14 @@ fn ufw_still_allows_the_host_proxys_ports() {
     assert!(!script.contains("8080"), "{script}");
     assert!(!script.contains("8081"), "{script}");
 }
+
+#[test]
+fn exposure_shows_the_loopback_publishes() {
+    let stack = stackc::compile("shop.stack.kdl", BASE, &stackc::Options::default()).stack.expect("compiles");
+    let rows = stackc::exposure::rows(&stack);
+    let api = rows.iter().find(|r| r.service == "api").expect("an api row");
+    assert_eq!(api.reach, stackc::exposure::Reach::Host("127.0.0.1".into()));
+    assert_eq!((api.port, api.host_port), (8080, Some(8080)));
+    let web = rows.iter().find(|r| r.service == "web").expect("a web row");
+    assert_eq!((web.port, web.host_port), (80, Some(8081)));
+}
