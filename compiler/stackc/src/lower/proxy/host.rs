@@ -1,14 +1,9 @@
 //! `proxy mode="host"`: the proxy runs on the host (or is already there) and reaches each
 //! routed service on 127.0.0.1, where compose publishes it (issue 11).
 
-use crate::diagnostics::{Code, Diagnostic};
+use crate::diagnostics::{origin_span as span, Code, Diagnostic};
 use crate::ir::proxy::{loopback_publish, PlanUpstream, LOOPBACK};
 use crate::ir::{Origin, Protocol, Stack};
-use crate::source::{SourceId, Span};
-
-fn span(o: Origin) -> Span {
-    Span::new(SourceId(o.source), o.offset, o.len)
-}
 
 /// The host port of each upstream: the service's own loopback publish of the port, else the
 /// container port itself.
