@@ -245,6 +245,7 @@ fn semantic(
     validate::semantic(nodes, &opts.lints, env, diags);
     let stack = lower::lower(nodes, env);
     diags.extend(lower::graph::cycles(&stack.graph));
+    diags.extend(lower::proxy::host::check(&stack));
     (!diags.has_errors()).then_some(stack)
 }
 

@@ -150,6 +150,26 @@ pub fn rows(stack: &Stack) -> Vec<Row> {
             if s.publish.iter().any(|x| x.target == p.port && x.protocol == p.protocol) {
                 continue;
             }
+            // Host mode: compose publishes a routed port on loopback for the host's proxy.
+            let loopback = stack
+                .proxy_plan
+                .iter()
+                .filter(|plan| plan.host_mode)
+                .flat_map(|plan| &plan.upstreams)
+                .find(|u| u.service == s.name && u.port == p.port && p.protocol == Protocol::Tcp);
+            if let Some(host_port) = loopback.and_then(|u| u.host_port) {
+                let reach = Reach::Host(crate::ir::proxy::LOOPBACK.to_string());
+                out.push(Row {
+                    service: s.name.clone(),
+                    port: p.port,
+                    protocol: p.protocol,
+                    host_port: Some(host_port),
+                    routes: routes_to(&s.name, p.port),
+                    firewall: firewall_for(host_port, p.protocol, &reach),
+                    reach,
+                });
+                continue;
+            }
             out.push(Row {
                 service: s.name.clone(),
                 port: p.port,

@@ -668,6 +668,8 @@ pub struct Proxy {
     pub forwarded_for_replace: bool,
     /// Where `forwarded-for` is written, if it is.
     pub forwarded_for_origin: Option<Origin>,
+    /// `mode="host"`: where it is written when the proxy runs on the host, not in compose.
+    pub host_mode: Option<Origin>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1121,7 +1121,10 @@ pub const TOP: &[NodeSpec] = &[
         .args(&[NAME], 1)
         .kids(SERVICE)
         .merge(Merge::DeepKey),
-    n("proxy", "reverse proxy settings shared by all sites").kids(PROXY).merge(Merge::Deep),
+    n("proxy", "reverse proxy settings shared by all sites")
+        .props(&[p("mode", Enum(&["container", "host"]))])
+        .kids(PROXY)
+        .merge(Merge::Deep),
     n("site", "a public site served by the reverse proxy").rest("host", Host, 0).kids(SITE).merge(Merge::DeepKey),
     n("firewall", "host firewall (UFW)").kids(FIREWALL).merge(Merge::Deep),
     n("monitoring", "Prometheus and exporters").kids(MONITORING).merge(Merge::Deep),

@@ -615,7 +615,10 @@ fn the_script_opens_what_compose_publishes() {
                 "{dir_name}: compose publishes {port} but the script has no rule for it"
             );
         }
-        for r in rules.iter().filter(|r| !matches!(r.source, Source::Firewall(_))) {
+        // Host mode: the host's proxy, not compose, listens on the sites' ports.
+        let host_mode = stack.proxy_plan.as_ref().is_some_and(|p| p.host_mode);
+        let from_compose = |r: &&ufw::Rule| !(host_mode && matches!(r.source, Source::Sites));
+        for r in rules.iter().filter(|r| !matches!(r.source, Source::Firewall(_))).filter(from_compose) {
             let p = format!("{}/{}", r.port, if r.protocol == Some(Protocol::Udp) { "udp" } else { "tcp" });
             assert!(
                 public.contains(&p),

@@ -188,7 +188,10 @@ fn plain_path(p: &str) -> bool {
 
 /// Where Caddy dials an upstream: `(static address, dynamic A lookup)`.
 fn dial(u: &PlanUpstream) -> (Option<String>, Option<String>) {
-    if u.replicas > 1 {
+    if u.host_port.is_some() {
+        // Host mode: the service's loopback publish (validation refuses several replicas).
+        (Some(u.address()), None)
+    } else if u.replicas > 1 {
         // Docker's DNS answers with every replica: `dynamic a` balances over all of them
         // (a static upstream would dial whichever address the resolver returns first).
         (None, Some(format!("{} {}", u.service, u.port)))
@@ -991,12 +994,20 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
     }
 }
 
+/// Where a host-mode Caddyfile goes (`proxy mode="host"`): compose runs no proxy.
+const HOST_MODE_NOTE: &str = "# Host mode (`proxy mode=\"host\"`): the Caddy on the host serves this file: make it\n\
+# /etc/caddy/Caddyfile, or `import` it from there (its global options block then moves to\n\
+# the top of that file). The services listen on 127.0.0.1 (docker compose).\n";
+
 /// The Caddyfile, rendered from the templates with `opts.templates`' overrides; `Err` with
 /// the message when a template does not parse or render.
 pub fn render(stack: &Stack, opts: &EmitOptions) -> Result<Vec<OutputFile>, String> {
     let Some(plan) = &stack.proxy_plan else { return Ok(Vec::new()) };
     let hb = super::registry("caddy", TEMPLATES, opts)?;
-    let contents = hb.render("Caddyfile", &view(stack, plan)).map_err(|e| e.to_string().replace('\n', " "))?;
+    let mut contents = hb.render("Caddyfile", &view(stack, plan)).map_err(|e| e.to_string().replace('\n', " "))?;
+    if plan.host_mode {
+        contents.insert_str(0, HOST_MODE_NOTE);
+    }
     Ok(vec![OutputFile::new(FILE_NAME, contents)])
 }
 

@@ -86,7 +86,9 @@ fn through_variable(plan: &ProxyPlan, version: &str) -> Vec<bool> {
     plan.upstreams
         .iter()
         .map(|u| {
-            !resolve
+            // Host mode: 127.0.0.1 never changes address.
+            !plan.host_mode
+                && !resolve
                 && u.balance == Balance::Default
                 && u.max_fails.is_none()
                 && u.fail_timeout_ms.is_none()
@@ -747,7 +749,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
         .map(|z| ZoneV { name: z.name.clone(), size: size(z.size_bytes), rate: format!("{}r/{}", z.requests, z.per) })
         .collect();
     let variable = through_variable(plan, &version);
-    let resolve = has_upstream_resolve(&version);
+    let resolve = has_upstream_resolve(&version) && !plan.host_mode;
     let resolver = format!("{} valid={}", plan.resolver.address, time(plan.resolver.valid_ms));
     let upstreams = plan
         .upstreams
@@ -771,7 +773,7 @@ fn view(stack: &Stack, plan: &ProxyPlan) -> View {
                 },
                 // The service's DNS name: Docker answers with every replica's address, and
                 // nginx makes one server of each.
-                servers: vec![format!("{}:{}", u.service, u.port)],
+                servers: vec![u.address()],
                 server_params: if resolve { format!("{server_params} resolve") } else { server_params },
                 keepalive: u.keepalive,
                 // Not the upstream's name: rate-limit zones share the namespace.
@@ -930,6 +932,12 @@ pub fn registry() -> Handlebars<'static> {
     hb
 }
 
+/// Where a host-mode file goes (`proxy mode="host"`): compose runs no proxy.
+const HOST_MODE_NOTE: &str =
+    "# Host mode (`proxy mode=\"host\"`): the nginx on the host serves this file: copy it to\n\
+# /etc/nginx/conf.d/ and reload nginx. Certificates are the host's (certbot on the host,\n\
+# its webroot /var/www/certbot); the services listen on 127.0.0.1 (docker compose).\n";
+
 pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
     render(stack, opts).unwrap_or_else(|e| {
         vec![OutputFile::new(file_name(stack), format!("# stackc: the nginx template failed: {e}\n"))]
@@ -942,7 +950,10 @@ pub fn render(stack: &Stack, opts: &EmitOptions) -> Result<Vec<OutputFile>, Stri
     let Some(plan) = &stack.proxy_plan else { return Ok(Vec::new()) };
     let mut hb = super::registry("nginx", TEMPLATES, opts)?;
     hb.register_helper("q", Box::new(q));
-    let contents = hb.render("conf", &view(stack, plan)).map_err(|e| e.to_string().replace('\n', " "))?;
+    let mut contents = hb.render("conf", &view(stack, plan)).map_err(|e| e.to_string().replace('\n', " "))?;
+    if plan.host_mode {
+        contents.insert_str(0, HOST_MODE_NOTE);
+    }
     Ok(vec![OutputFile::new(file_name(stack), contents)])
 }
 

@@ -420,6 +420,14 @@ fn origin_note(stack: &Stack, rule: &Rule) -> String {
             // The note is a sh comment: one line, whatever the stack holds.
             s.replace(|c: char| c.is_control(), " ")
         }
+        // Host mode: the proxy runs on the host, not in compose (it still needs the port).
+        Source::Sites if stack.proxy_plan.as_ref().is_some_and(|p| p.host_mode) => {
+            format!(
+                "sites: the host's {} listens on {} on all addresses",
+                proxy_name(stack),
+                port_text(rule.port, rule.protocol)
+            )
+        }
         Source::Sites => {
             format!("sites: {} publishes {} on all addresses", proxy_name(stack), port_text(rule.port, rule.protocol))
         }

@@ -74,6 +74,9 @@ pub struct ProxyPlan {
     /// `X-Forwarded-For` to upstreams is the client's address alone, not appended to what
     /// the client sent.
     pub forwarded_for_replace: bool,
+    /// `proxy mode="host"`: the proxy runs on the host, not in compose, and reaches each
+    /// upstream on 127.0.0.1 at its [`PlanUpstream::host_port`].
+    pub host_mode: bool,
 }
 
 /// The zone responses are cached in: on disk under `path`, its keys in `size` bytes of
@@ -174,6 +177,32 @@ pub struct PlanUpstream {
     pub keepalive: Option<u32>,
     /// Spoken to over FastCGI (a `fastcgi=` route), not HTTP.
     pub fastcgi: bool,
+    /// Host mode: the port on 127.0.0.1 the service is published on for the host's proxy.
+    pub host_port: Option<u16>,
+}
+
+impl PlanUpstream {
+    /// Where the proxy dials the upstream: the service's name in the proxy's network, or
+    /// 127.0.0.1 in host mode.
+    pub fn address(&self) -> String {
+        match self.host_port {
+            Some(port) => format!("{LOOPBACK}:{port}"),
+            None => format!("{}:{}", self.service, self.port),
+        }
+    }
+}
+
+/// The address a host-mode proxy reaches the services on, and they are published on.
+pub const LOOPBACK: &str = "127.0.0.1";
+
+/// The service's own TCP `publish` of `port` on 127.0.0.1, if it has one: in host mode the
+/// proxy reaches the port there, and compose adds no second publish.
+pub fn loopback_publish(publish: &[super::Publish], port: u16) -> Option<&super::Publish> {
+    publish.iter().find(|p| {
+        p.target == port
+            && p.protocol == super::Protocol::Tcp
+            && p.host.as_ref().and_then(|h| h.as_literal()).as_deref() == Some(LOOPBACK)
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -824,6 +824,7 @@ fn proxy_defaults() -> Proxy {
         real_ip: None,
         forwarded_for_replace: false,
         forwarded_for_origin: None,
+        host_mode: None,
     }
 }
 
@@ -875,6 +876,7 @@ fn proxy(cx: &Cx, n: &Node) -> Proxy {
     p.real_ip = edge::real_ip(cx, n);
     p.forwarded_for_replace = edge::forwarded_for_replace(n);
     p.forwarded_for_origin = n.child("forwarded-for").map(|f| origin(f.span));
+    p.host_mode = n.prop("mode").filter(|m| m.value.as_str() == Some("host")).map(|m| origin(m.entry_span));
     for u in n.children_named("upstream") {
         p.upstreams.insert(
             u.arg_str(0).unwrap_or_default().to_string(),

@@ -10,6 +10,7 @@ use crate::ir::*;
 
 mod fastcgi;
 pub mod handling;
+pub mod host;
 
 /// The size of a rate-limit zone without `size=` (nginx: 10 MB hold about 160,000 addresses).
 pub const DEFAULT_ZONE_SIZE: u64 = 10 * 1024 * 1024;
@@ -25,7 +26,10 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
     }
     let proxy = stack.proxy.as_ref()?;
     let https = proxy.tls.certificates != "none";
-    let upstreams = upstreams(stack, proxy);
+    let mut upstreams = upstreams(stack, proxy);
+    if proxy.host_mode.is_some() {
+        host::assign(stack, &mut upstreams);
+    }
     let upstream_of = |service: &str, port: u16| upstreams.iter().position(|u| u.service == service && u.port == port);
     let used_zones: Vec<&str> =
         stack.sites.iter().flat_map(|s| &s.routes).filter_map(|r| r.rate_limit.as_deref()).collect();
@@ -99,6 +103,7 @@ pub fn plan(stack: &Stack) -> Option<ProxyPlan> {
         cors,
         real_ip: super::edge::plan_real_ip(proxy),
         forwarded_for_replace: proxy.forwarded_for_replace,
+        host_mode: proxy.host_mode.is_some(),
     })
 }
 
@@ -194,6 +199,7 @@ fn upstreams(stack: &Stack, proxy: &Proxy) -> Vec<PlanUpstream> {
                 fail_timeout_ms: opts.fail_timeout_ms,
                 keepalive: opts.keepalive.filter(|k| *k > 0),
                 fastcgi: fastcgi::is_fastcgi(stack, service, port),
+                host_port: None,
             }
         })
         .collect()

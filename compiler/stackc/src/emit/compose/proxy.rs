@@ -17,9 +17,10 @@ pub enum ProxyKind {
 
 /// The proxy of the stack's `targets` (not of `--target`, so that building compose alone
 /// gives the same file): nginx when selected (also when both are), else Caddy; `None` when
-/// the stack has no sites or selects neither proxy target.
+/// the stack has no sites or selects neither proxy target, or the proxy runs on the host
+/// (`proxy mode="host"`).
 pub fn proxy_kind(stack: &Stack) -> Option<ProxyKind> {
-    if stack.sites.is_empty() {
+    if stack.sites.is_empty() || host_mode(stack) {
         return None;
     }
     let selected = &stack.targets.selected;
@@ -30,6 +31,63 @@ pub fn proxy_kind(stack: &Stack) -> Option<ProxyKind> {
     } else {
         None
     }
+}
+
+fn host_mode(stack: &Stack) -> bool {
+    stack.proxy_plan.as_ref().is_some_and(|p| p.host_mode)
+}
+
+/// Host mode: the loopback publishes (`127.0.0.1:HOST:CONTAINER`) the host's proxy reaches
+/// `service` through, besides those it declares itself.
+pub(super) fn host_mode_publishes(stack: &Stack, service: &crate::ir::Service) -> Vec<String> {
+    let Some(plan) = stack.proxy_plan.as_ref().filter(|p| p.host_mode) else { return Vec::new() };
+    plan.upstreams
+        .iter()
+        .filter(|u| u.service == service.name)
+        .filter(|u| crate::ir::proxy::loopback_publish(&service.publish, u.port).is_none())
+        .filter(|u| u.host_port.is_some())
+        .map(|u| format!("{}:{}", u.address(), u.port))
+        .collect()
+}
+
+/// What the stack gives the proxy's container, which host mode does not have: the host's
+/// proxy needs it set up there.
+fn host_mode_warnings(stack: &Stack) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let what = [
+        (
+            "mount",
+            "`proxy > mount`: there is no proxy container to mount into",
+            "put the files at that path on the host, where the host's proxy reads them",
+        ),
+        (
+            "networks",
+            "`proxy > networks`: the host's proxy joins no compose network",
+            "leave `networks` out: the host's proxy reaches the services on 127.0.0.1",
+        ),
+    ];
+    for (key, message, help) in what {
+        if let Some(origin) = stack.proxy_origins.get(key) {
+            out.push(
+                Diagnostic::warning(Code::TargetApproximation, format!("host mode: compose ignores {message}"))
+                    .at(origin_span(*origin), "the proxy runs on the host")
+                    .help(help),
+            );
+        }
+    }
+    for r in stack.sites.iter().flat_map(|s| &s.routes) {
+        if let Action::FastCgi { service, root, .. } = &r.action {
+            out.push(
+                Diagnostic::warning(
+                    Code::TargetApproximation,
+                    format!("host mode: the host's proxy reads `{service}`'s files at {root} on the host, which compose does not mount there"),
+                )
+                .at(origin_span(r.origin), "a FastCGI route served by the host's proxy")
+                .help(format!("make the application's files available at {root} on the host (a bind mount of `{service}` from that path), or run the proxy in compose")),
+            );
+        }
+    }
+    out
 }
 
 /// Pinned images of the generated services.
@@ -386,6 +444,9 @@ pub(super) fn proxy_secrets(stack: &Stack) -> Vec<&str> {
 pub(super) fn check_proxy(stack: &Stack) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let Some(site) = stack.sites.first() else { return out };
+    if host_mode(stack) {
+        return host_mode_warnings(stack);
+    }
     let site_span = origin_span(site.origin);
     let selected = &stack.targets.selected;
     let Some(kind) = proxy_kind(stack) else {

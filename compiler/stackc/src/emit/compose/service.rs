@@ -268,6 +268,7 @@ pub(super) fn service(stack: &Stack, svc: &Service, secrets: &mut Secrets, opts:
         };
         c.ports.push(format!("{host}{}:{}{proto}", p.host_port, p.target));
     }
+    c.ports.extend(super::proxy::host_mode_publishes(stack, svc));
     for p in &svc.ports {
         let proto = if p.protocol == Protocol::Udp { "/udp" } else { "" };
         let e = format!("{}{proto}", p.port);

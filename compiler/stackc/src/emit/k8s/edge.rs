@@ -55,6 +55,15 @@ impl Builder<'_> {
                     "ingress-nginx: `compute-full-forwarded-for` in its ConfigMap",
                 );
             }
+            // `proxy mode="host"`: a cluster has no host proxy; the sites are served as usual.
+            if let Some(origin) = proxy.host_mode {
+                self.warn(
+                    origin,
+                    format!("{what} is the cluster's proxy: `mode=\"host\"` (a proxy on the host) has no meaning there"),
+                    "mode",
+                    "the sites are served through the cluster's ingress as without `mode=`; set `mode=\"host\"` in a compose-only environment",
+                );
+            }
         }
         for site in &stack.sites {
             for e in &site.error_pages {
