@@ -3,18 +3,14 @@
 //! go to Ingresses of their own, as for every annotation); the rest is reported.
 
 use super::*;
+use crate::ir::proxy::{PlanRoute, ProxyPlan};
 
 const A: &str = "nginx.ingress.kubernetes.io/";
 
 impl Builder<'_> {
-    /// The CORS annotations of the route at `ri` of site `si` (ingress-nginx only).
-    pub(super) fn cors_annotations(&mut self, si: usize, ri: usize, ann: &mut Vec<(String, String)>) {
-        let Some(plan) = self.stack.proxy_plan.as_ref() else { return };
-        let Some(policy) =
-            plan.sites.get(si).and_then(|s| s.routes.iter().find(|r| r.index == ri)).and_then(|r| r.cors)
-        else {
-            return;
-        };
+    /// The CORS annotations of a planned route (ingress-nginx only).
+    pub(super) fn cors_annotations(&mut self, plan: &ProxyPlan, route: &PlanRoute, ann: &mut Vec<(String, String)>) {
+        let Some(policy) = route.cors else { return };
         let p = &plan.cors[policy];
         let origins = if p.any_origin() { "*".to_string() } else { p.origins.join(", ") };
         ann.push((format!("{A}enable-cors"), "true".into()));

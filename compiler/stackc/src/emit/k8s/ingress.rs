@@ -33,7 +33,7 @@ impl Builder<'_> {
         // The plan's sites and routes, as nginx and Caddy render them; the IR's only for where
         // each setting is written (warnings) and the params an amount reads.
         let Some(plan) = stack.proxy_plan.as_ref() else { return };
-        for (si, (site, planned)) in stack.sites.iter().zip(&plan.sites).enumerate() {
+        for (site, planned) in stack.sites.iter().zip(&plan.sites) {
             let hosts: Vec<String> =
                 planned.hosts.iter().map(|h| self.text(h, planned.origin, "a site's host")).collect();
             let Some(first) = hosts.first() else { continue };
@@ -50,7 +50,7 @@ impl Builder<'_> {
             for route in &written {
                 let Some((path, mut annotations)) = self.route(plan, planned, &written, route, nginx) else { continue };
                 if nginx {
-                    self.cors_annotations(si, route.index, &mut annotations);
+                    self.cors_annotations(plan, route, &mut annotations);
                 }
                 groups.entry(annotations).or_default().push(path);
             }
