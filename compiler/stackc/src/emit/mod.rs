@@ -9,6 +9,7 @@ pub mod k8s;
 pub mod nginx;
 pub mod prometheus;
 pub mod ufw;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,7 @@ use handlebars::{no_escape, Handlebars};
 use indexmap::IndexMap;
 use serde::Serialize;
 
+pub use self::yaml::yaml;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{is_hidden, AlertGroup, Exporter, Stack, TargetKind, Text};
 
@@ -237,8 +239,9 @@ fn emit_files(stack: &Stack, opts: &EmitOptions, digests: bool) -> Emitted {
                 out.files.extend(ufw::emit(stack));
             }
             TargetKind::K8s => {
-                out.diagnostics.extend(k8s::check(stack));
-                out.files.extend(k8s::emit(stack, opts));
+                let (files, diagnostics) = k8s::run(stack, opts);
+                out.diagnostics.extend(diagnostics);
+                out.files.extend(files);
             }
         }
         if digests {
@@ -302,118 +305,6 @@ pub fn is_safe_relative_path(p: &str) -> bool {
         && !p.contains('\\')
         && !p.contains('\0')
         && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
-}
-
-/// YAML for every YAML target: serde-saphyr's YAML 1.1-safe quoting, long strings kept
-/// on one line (folded `>-` scalars are valid but make generated commands hard to read), and
-/// invisible characters escaped (see [`escape_hidden`]).
-pub fn yaml<T: serde::Serialize>(value: &T) -> String {
-    let opts = serde_saphyr::ser_options! { prefer_block_scalars: false };
-    escape_hidden(&serde_saphyr::to_string_with_options(value, opts).unwrap_or_default())
-}
-
-/// Bidirectional controls and zero-width characters are printable to YAML, so serde-saphyr
-/// writes them raw, where an editor reorders or hides the text around them. Each scalar
-/// holding one is rewritten as a double-quoted scalar with `\uXXXX` escapes. Without block
-/// scalars every scalar of the serializer's output sits on one line, as `- ` items, a
-/// `key: value` pair or a lone value, each plain, single- or double-quoted.
-fn escape_hidden(yaml: &str) -> String {
-    if !yaml.chars().any(is_hidden) {
-        return yaml.to_string();
-    }
-    let mut out = String::with_capacity(yaml.len() + 64);
-    for line in yaml.split_inclusive('\n') {
-        if !line.chars().any(is_hidden) {
-            out.push_str(line);
-            continue;
-        }
-        let (body, nl) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
-        let mut rest = body;
-        loop {
-            let indent = rest.len() - rest.trim_start_matches(' ').len();
-            out.push_str(&rest[..indent]);
-            rest = &rest[indent..];
-            if rest == "-" || rest.starts_with("- ") {
-                out.push('-');
-                rest = &rest[1..];
-                continue;
-            }
-            let (token, after) = yaml_scalar(rest);
-            out.push_str(&if token.chars().any(is_hidden) { requote(token) } else { token.to_string() });
-            rest = after;
-            // A key: its value follows on the same line.
-            if let Some(value) = rest.strip_prefix(": ") {
-                out.push_str(": ");
-                rest = value;
-                let (token, after) = yaml_scalar(rest);
-                out.push_str(&if token.chars().any(is_hidden) { requote(token) } else { token.to_string() });
-                rest = after;
-            }
-            out.push_str(rest);
-            break;
-        }
-        out.push_str(nl);
-    }
-    out
-}
-
-/// The scalar at the start of `s` (a key or a value) and what follows it.
-fn yaml_scalar(s: &str) -> (&str, &str) {
-    let end = match s.as_bytes().first() {
-        Some(b'"') => {
-            let mut escaped = false;
-            s.char_indices().skip(1).find(|&(_, c)| {
-                let close = c == '"' && !escaped;
-                escaped = c == '\\' && !escaped;
-                close
-            })
-        }
-        .map_or(s.len(), |(i, _)| i + 1),
-        Some(b'\'') => {
-            let b = s.as_bytes();
-            let mut i = 1;
-            while i < b.len() && !(b[i] == b'\'' && b.get(i + 1) != Some(&b'\'')) {
-                i += if b[i] == b'\'' { 2 } else { 1 };
-            }
-            (i + 1).min(s.len())
-        }
-        // A plain key ends at `: `; a plain value runs to the end of the line.
-        _ => s.find(": ").or_else(|| s.strip_suffix(':').map(str::len)).unwrap_or(s.len()),
-    };
-    s.split_at(end)
-}
-
-/// A scalar as written (plain, `'single'` or `"double"`) as a double-quoted scalar with
-/// its invisible characters escaped.
-fn requote(token: &str) -> String {
-    let mut out = String::from("\"");
-    let hex = |c: char, out: &mut String| out.push_str(&format!("\\u{:04X}", c as u32));
-    if let Some(inner) = token.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        for c in inner.chars() {
-            if is_hidden(c) {
-                hex(c, &mut out);
-            } else {
-                out.push(c);
-            }
-        }
-    } else {
-        let value = match token.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')) {
-            Some(inner) => inner.replace("''", "'"),
-            None => token.to_string(),
-        };
-        for c in value.chars() {
-            match c {
-                '\\' | '"' => {
-                    out.push('\\');
-                    out.push(c);
-                }
-                c if is_hidden(c) => hex(c, &mut out),
-                c => out.push(c),
-            }
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Free text inside a `#` comment: every line of it stays a comment line (a line break in a

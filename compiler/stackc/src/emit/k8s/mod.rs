@@ -59,15 +59,13 @@ const SELECTOR_KEY: &str = "app.kubernetes.io/name";
 /// The size a claim asks for when the volume has no `size=` (a claim must ask for one).
 const DEFAULT_CLAIM_BYTES: u64 = 1 << 30;
 
-pub fn check(stack: &Stack) -> Vec<Diagnostic> {
+/// Every file of the target and its diagnostics, from one run of the builder (a check that
+/// rendered the manifests only to drop them, then a second rendering, cost twice the time).
+pub fn run(stack: &Stack, opts: &EmitOptions) -> (Vec<OutputFile>, Vec<Diagnostic>) {
     let (stack, mut diags) = certbot::without_certbot(stack);
-    diags.extend(Builder::new(&stack, &EmitOptions::default()).run().1);
-    diags
-}
-
-pub fn emit(stack: &Stack, opts: &EmitOptions) -> Vec<OutputFile> {
-    let (stack, _) = certbot::without_certbot(stack);
-    Builder::new(&stack, opts).run().0
+    let (files, more) = Builder::new(&stack, opts).run();
+    diags.extend(more);
+    (files, diags)
 }
 
 /// The namespace of every object: `targets > k8s namespace=`, else the stack name.
