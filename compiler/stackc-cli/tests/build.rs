@@ -898,3 +898,28 @@ targets {
     assert_eq!(resolved_binds(&dc, &project.join("build/shop/docker-compose.yml"), t.path()), want);
     assert_eq!(resolved_binds(&dc, &moved.join("docker-compose.yml"), t.path()), want);
 }
+
+/// Files get their mode whatever the umask: 0644, and 0755 for scripts (the umask is read
+/// once and the mode set on the open file only when the umask would take bits away).
+#[test]
+fn modes_do_not_depend_on_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cashstage.stack.kdl");
+    for umask in ["077", "022", "000", "027"] {
+        let t = TempDir::new("umask");
+        let out_dir = t.path().join("out");
+        let script = format!("umask {umask}; exec \"$0\" build \"$1\" -o \"$2\"");
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", &script, env!("CARGO_BIN_EXE_stackc")]).arg(&example).arg(&out_dir);
+        let out = run(cmd);
+        assert_code(&out, 0);
+        let mut scripts = 0;
+        for path in listed(&out_dir) {
+            let mode = fs::metadata(out_dir.join(&path)).unwrap().permissions().mode() & 0o777;
+            let want = if path.ends_with(".sh") { 0o755 } else { 0o644 };
+            scripts += usize::from(path.ends_with(".sh"));
+            assert_eq!(mode, want, "umask {umask}: {path} has mode {mode:o}");
+        }
+        assert!(scripts > 0, "the example has scripts");
+    }
+}

@@ -437,31 +437,71 @@ fn manifest_json(stack: &str, environment: Option<&str>, files: &[Planned]) -> S
 /// Walks `rel` below `out_dir` without following symlinks. `Ok(None)`: nothing there (or a
 /// missing directory on the way); `Ok(Some)`: the metadata of the final component.
 fn inspect(out_dir: &Path, rel: &str) -> Result<Option<fs::Metadata>, Refusal> {
-    let parts: Vec<&str> = rel.split('/').collect();
-    let mut p = out_dir.to_path_buf();
-    for (i, part) in parts.iter().enumerate() {
-        p.push(part);
-        let meta = match fs::symlink_metadata(&p) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Refusal::Io(p, e)),
-        };
-        if meta.file_type().is_symlink() {
-            return Err(Refusal::Symlink(p));
-        }
-        if i + 1 == parts.len() {
-            return Ok(Some(meta));
-        }
-        if !meta.is_dir() {
-            return Err(Refusal::NotADirectory(p));
-        }
-    }
-    Ok(None)
+    Inspector::default().inspect(out_dir, rel)
 }
 
-/// The file at a generated path, refusing symlinks and directories.
-fn on_disk(out_dir: &Path, rel: &str) -> Result<Option<OnDisk>, Refusal> {
-    let Some(meta) = inspect(out_dir, rel)? else {
+/// `inspect` for many paths of one output directory: each directory on the way is checked
+/// once (a real directory, not a symlink) and remembered, so that a path costs one `lstat`
+/// of its own instead of one per component (a Kubernetes build has thousands of files in a
+/// few directories). Only directories found to be directories are remembered: one missing
+/// now is looked at again.
+#[derive(Default)]
+struct Inspector {
+    dirs: std::collections::HashSet<String>,
+}
+
+impl Inspector {
+    fn inspect(&mut self, out_dir: &Path, rel: &str) -> Result<Option<fs::Metadata>, Refusal> {
+        let (dir, name) = match rel.rsplit_once('/') {
+            Some((dir, name)) => (Some(dir), name),
+            None => (None, rel),
+        };
+        let mut p = match dir {
+            Some(dir) => {
+                if !self.dir(out_dir, dir)? {
+                    return Ok(None);
+                }
+                out_dir.join(dir)
+            }
+            None => out_dir.to_path_buf(),
+        };
+        p.push(name);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => Err(Refusal::Symlink(p)),
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Refusal::Io(p, e)),
+        }
+    }
+
+    /// Whether `dir` (relative, `/`-separated) is there as a directory reached without a
+    /// symlink; `false` if it, or a directory on the way, is missing.
+    fn dir(&mut self, out_dir: &Path, dir: &str) -> Result<bool, Refusal> {
+        if self.dirs.contains(dir) {
+            return Ok(true);
+        }
+        if let Some((parent, _)) = dir.rsplit_once('/') {
+            if !self.dir(out_dir, parent)? {
+                return Ok(false);
+            }
+        }
+        let p = out_dir.join(dir);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => Err(Refusal::Symlink(p)),
+            Ok(m) if m.is_dir() => {
+                self.dirs.insert(dir.to_string());
+                Ok(true)
+            }
+            Ok(_) => Err(Refusal::NotADirectory(p)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Refusal::Io(p, e)),
+        }
+    }
+}
+
+/// The file at a generated path, given what `inspect` found there, refusing directories.
+fn on_disk(out_dir: &Path, rel: &str, meta: Option<fs::Metadata>) -> Result<Option<OnDisk>, Refusal> {
+    let Some(meta) = meta else {
         return Ok(None);
     };
     let path = out_dir.join(rel);
@@ -574,10 +614,9 @@ fn read_current(out_dir: &Path, planned: &[Planned]) -> Result<Vec<Option<OnDisk
     if !check_out_dir(out_dir)? {
         return Ok(planned.iter().map(|_| None).collect());
     }
-    for f in planned {
-        inspect(out_dir, &f.path)?;
-    }
-    planned.iter().map(|f| on_disk(out_dir, &f.path)).collect()
+    let mut inspector = Inspector::default();
+    let metas = planned.iter().map(|f| inspector.inspect(out_dir, &f.path)).collect::<Result<Vec<_>, _>>()?;
+    planned.iter().zip(metas).map(|(f, meta)| on_disk(out_dir, &f.path, meta)).collect()
 }
 
 /// What is in the output directory, read under its lock.

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use stackc::emit::is_safe_relative_path;
 
-use super::{inspect, set_mode, Refusal, MANIFEST};
+use super::{inspect, Inspector, Refusal, MANIFEST};
 
 /// The journal of a build in progress, in the output directory.
 pub(super) const JOURNAL: &str = ".stackc-journal";
@@ -29,7 +29,9 @@ const TEMP_PREFIX: &str = ".stackc-tmp-";
 /// name, so that a target name of up to 255 bytes still has a temp name that fits.
 fn temp_name() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("{TEMP_PREFIX}{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let pid = PID.get_or_init(std::process::id);
+    format!("{TEMP_PREFIX}{pid}-{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Whether a file name is one of stackc's temp files: `.stackc-tmp-PID-N`, or the
@@ -52,21 +54,41 @@ pub(super) fn is_temp_name(name: &str) -> bool {
 /// followed), writes `contents` with `mode` and closes it; removes it again on failure.
 fn write_new(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
     let result = (|| {
-        let mut file = fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        if let Some(mode) = mode {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(mode);
+        }
+        let mut file = options.open(path)?;
         file.write_all(contents)?;
+        #[cfg(unix)]
+        if let Some(mode) = mode.filter(|m| umask().is_none_or(|u| m & u != 0)) {
+            // The umask took bits the file must have: set them on the open file.
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
         if cfg!(not(target_os = "linux")) {
             file.sync_all()?;
         }
-        drop(file);
-        match mode {
-            Some(mode) => set_mode(path, mode),
-            None => Ok(()),
-        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(path);
     }
     result
+}
+
+/// The process's umask, read once from `/proc/self/status` (reading it with `umask(2)` means
+/// setting it, which another thread could see). `None` where that file does not say.
+fn umask() -> Option<u32> {
+    static UMASK: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let status = fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+        u32::from_str_radix(line.trim(), 8).ok()
+    })
 }
 
 /// Writes one file atomically: a temp file in the same directory, synced, then renamed over
@@ -206,11 +228,12 @@ pub(super) fn commit(out_dir: &Path, changes: &Changes) -> Result<(), Refusal> {
     }
     let mut dirs: Vec<String> = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut inspector = Inspector::default();
     for (path, ..) in &changes.writes {
         let parts: Vec<&str> = path.split('/').collect();
         for i in 1..parts.len() {
             let dir = parts[..i].join("/");
-            if seen.insert(dir.clone()) && inspect(out_dir, &dir)?.is_none() {
+            if seen.insert(dir.clone()) && !inspector.dir(out_dir, &dir)? {
                 dirs.push(dir);
             }
         }
@@ -276,17 +299,19 @@ fn roll_back(out_dir: &Path, journal: &Journal) {
 /// can run again after a kill: a missing temp file was renamed already.
 fn switch(out_dir: &Path, journal: &Journal) -> Result<(), Refusal> {
     let (manifest, files): (Vec<&Rename>, Vec<&Rename>) = journal.renames.iter().partition(|r| r.target == MANIFEST);
-    let rename = |r: &Rename| -> Result<(), Refusal> {
+    let mut inspector = Inspector::default();
+    let mut rename = |r: &Rename| -> Result<(), Refusal> {
         let (temp, target) = (out_dir.join(&r.temp), out_dir.join(&r.target));
-        match fs::symlink_metadata(&temp) {
-            Ok(_) => {
-                // A symlink planted in a directory on the way after the journal was written
-                // must not redirect the rename.
-                inspect(out_dir, &r.target)?;
-                fs::rename(&temp, &target).map_err(|e| Refusal::Io(target, e))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Refusal::Io(temp, e)),
+        // A symlink planted in a directory on the way after the journal was written must not
+        // redirect the rename (a symlink at the target itself is replaced, never followed).
+        if let Some(dir) = parent(&r.target) {
+            inspector.dir(out_dir, dir)?;
+        }
+        match fs::rename(&temp, &target) {
+            Ok(()) => Ok(()),
+            // Renamed already, by the run this one completes.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && fs::symlink_metadata(&temp).is_err() => Ok(()),
+            Err(e) => Err(Refusal::Io(target, e)),
         }
     };
     for r in files {
@@ -295,7 +320,7 @@ fn switch(out_dir: &Path, journal: &Journal) -> Result<(), Refusal> {
     for c in &journal.chmods {
         if inspect(out_dir, &c.path)?.is_some_and(|m| m.is_file()) {
             let path = out_dir.join(&c.path);
-            set_mode(&path, c.mode).map_err(|e| Refusal::Io(path, e))?;
+            super::set_mode(&path, c.mode).map_err(|e| Refusal::Io(path, e))?;
         }
     }
     for p in &journal.deletes {

@@ -234,6 +234,9 @@ struct Builder<'a> {
     generators: Vec<ConfigMapGenerator>,
     /// `volume_writers()`, computed once: every workload looks its volumes up in it.
     writers: BTreeMap<String, u32>,
+    /// `stack_labels()`, computed once (every object carries them; its warnings are the same
+    /// each time).
+    stack_labels: Option<IndexMap<String, String>>,
 }
 
 impl<'a> Builder<'a> {
@@ -250,6 +253,7 @@ impl<'a> Builder<'a> {
             extra_files: Vec::new(),
             generators: Vec::new(),
             writers: volume_writers(stack),
+            stack_labels: None,
         }
     }
 
@@ -397,6 +401,15 @@ impl<'a> Builder<'a> {
 
     /// Labels on every object: the stack's, then stackc's own.
     fn stack_labels(&mut self) -> IndexMap<String, String> {
+        if let Some(labels) = &self.stack_labels {
+            return labels.clone();
+        }
+        let labels = self.compute_stack_labels();
+        self.stack_labels = Some(labels.clone());
+        labels
+    }
+
+    fn compute_stack_labels(&mut self) -> IndexMap<String, String> {
         let mut out = IndexMap::new();
         let labels: Vec<(String, Text)> = self.stack.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         for (k, v) in labels {
