@@ -2,7 +2,7 @@
 //! stages only when errors exist.
 
 use crate::diagnostics::{quote, suggest, Code, Diagnostic, Diagnostics};
-use crate::ir::Stack;
+use crate::ir::{Stack, TargetKind};
 use crate::lower::templates::TemplateUses;
 use crate::lower::{self, merge};
 use crate::source::SourceMap;
@@ -280,6 +280,17 @@ fn build_inner(
     emit_opts: &crate::emit::EmitOptions,
     keep_files: bool,
 ) -> Built {
+    // The proxy targets' templates are parsed on another core while this one reads, checks
+    // and lowers the stack (they are parsed once per process; the thread is not waited for:
+    // the first target to need them waits for the parse instead of starting its own).
+    let proxied = ["proxy", "site"].iter().any(|w| text.contains(w));
+    let wanted = emit_opts
+        .targets
+        .as_ref()
+        .is_none_or(|t| t.iter().any(|t| matches!(t, TargetKind::Nginx | TargetKind::Caddy | TargetKind::Compose)));
+    if proxied && wanted {
+        let _ = std::thread::Builder::new().name("stackc-templates".into()).spawn(crate::emit::warm_templates);
+    }
     // The targets' W0501 is a lint like validation's: the stack's policy and `-A`/`-W`/`-D`.
     let run = |stack: &Stack, keep: bool| {
         let e = if keep { crate::emit::emit(stack, emit_opts) } else { crate::emit::emit_checks(stack, emit_opts) };

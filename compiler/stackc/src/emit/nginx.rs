@@ -18,7 +18,7 @@ mod edge;
 
 use std::collections::HashSet;
 
-use handlebars::{handlebars_helper, no_escape, Handlebars};
+use handlebars::handlebars_helper;
 use serde::Serialize;
 
 use super::{EmitOptions, OutputFile};
@@ -916,20 +916,6 @@ fn deny_vars(stack: &Stack, plan: &ProxyPlan) -> Vec<Option<String>> {
             Some(var)
         })
         .collect()
-}
-
-/// A handlebars registry with the nginx templates and the `q` helper.
-pub fn registry() -> Handlebars<'static> {
-    let mut hb = Handlebars::new();
-    hb.set_strict_mode(true);
-    hb.register_escape_fn(no_escape);
-    hb.register_helper("q", Box::new(q));
-    for (name, text) in TEMPLATES {
-        // The embedded templates are tested; a broken one shows in every nginx test.
-        let _ = hb.register_template_string(name, *text);
-        let _ = hb.register_partial(name, *text);
-    }
-    hb
 }
 
 /// Where a host-mode file goes (`proxy mode="host"`): compose runs no proxy.

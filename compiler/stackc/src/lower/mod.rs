@@ -1437,12 +1437,29 @@ fn k8s_edges(k8s: &Node) -> Vec<K8sEdge> {
 }
 
 /// The longest gap between two runs of a cron schedule, over a year of runs from a fixed
-/// date (so that the output does not depend on the day of the build).
+/// date (so that the output does not depend on the day of the build), or over two periods
+/// of a schedule that repeats every day or every week (which gives the same gap: a year of
+/// a daily schedule's runs cost a backup's lowering more than the rest of the stack).
 pub fn schedule_max_gap_ms(schedule: &str) -> Option<u64> {
+    max_gap_ms(schedule, repeat_days(schedule).map_or(366, |days| 2 * days))
+}
+
+/// The period of a five-field schedule that names no day of the month and no month: a day,
+/// or a week if it names days of the week. `None`: anything else (a year is looked at).
+fn repeat_days(schedule: &str) -> Option<i64> {
+    let fields: Vec<&str> = schedule.split_whitespace().collect();
+    match fields.as_slice() {
+        [_, _, "*", "*", "*"] => Some(1),
+        [_, _, "*", "*", _] => Some(7),
+        _ => None,
+    }
+}
+
+fn max_gap_ms(schedule: &str, days: i64) -> Option<u64> {
     use chrono::TimeZone as _;
     let cron: croner::Cron = schedule.parse().ok()?;
     let start = chrono::Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single()?;
-    let end = start + chrono::Duration::days(366);
+    let end = start + chrono::Duration::days(days);
     let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
     let mut gap = 0i64;
     // A schedule every minute has half a million runs a year: stop after enough to have
@@ -1454,4 +1471,31 @@ pub fn schedule_max_gap_ms(schedule: &str) -> Option<u64> {
         previous = Some(t);
     }
     u64::try_from(gap).ok().filter(|g| *g > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schedule_that_repeats_daily_or_weekly_has_the_gap_of_a_year() {
+        for schedule in [
+            "0 3 * * *",
+            "*/15 * * * *",
+            "30 */6 * * *",
+            "0 3 * * 1-5",
+            "0 0 * * 0",
+            "15 2,14 * * 6,0",
+            "0 3 1 * *",
+            "0 4 * 2 *",
+            "0 0 29 2 *",
+        ] {
+            assert_eq!(schedule_max_gap_ms(schedule), max_gap_ms(schedule, 366), "{schedule}");
+        }
+        assert_eq!(repeat_days("0 3 * * *"), Some(1));
+        assert_eq!(repeat_days("0 3 * * 1-5"), Some(7));
+        assert_eq!(repeat_days("0 3 1 * *"), None);
+        assert_eq!(repeat_days("0 3 * 1 *"), None);
+        assert_eq!(repeat_days("@daily"), None);
+    }
 }
