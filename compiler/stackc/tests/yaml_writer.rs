@@ -7,7 +7,7 @@
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use stackc::emit::yaml::{direct, saphyr};
+use stackc::emit::yaml::{direct, left_to_saphyr, saphyr};
 
 mod support;
 use support::root;
@@ -264,7 +264,67 @@ fn empty_collections_and_every_scalar_type() {
         nested: vec![],
     };
     assert!(same("every scalar type", &all), "the direct writer declined");
+    // Externally tagged variants, at the top, after a key and after a dash.
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    enum Probe {
+        HttpGet { path: String },
+        Exec(Vec<String>),
+        TcpSocket(IndexMap<String, u16>),
+        Port(u16),
+        Command(String),
+    }
+    #[derive(Serialize)]
+    struct Holder {
+        probe: Probe,
+        probes: Vec<Probe>,
+        nested: Vec<Vec<Probe>>,
+    }
+    let exec = || Probe::Exec(vec!["sh".into(), "-c".into(), "test -f /ready".into()]);
+    let tcp = || Probe::TcpSocket(IndexMap::from([("port".to_string(), 80)]));
+    // A document that is a variant is left to serde-saphyr (it indents its sequences).
+    for probe in [exec(), tcp(), Probe::Port(8080), Probe::Command("a: b".into())] {
+        assert!(!same("a variant at the top", &probe));
+        assert_eq!(stackc::emit::yaml(&probe), saphyr(&probe));
+    }
+    let holder = Holder {
+        probe: exec(),
+        probes: vec![tcp(), Probe::Port(1), exec(), Probe::Command("yes".into())],
+        nested: vec![],
+    };
+    assert!(same("variants after a key and a dash", &holder), "the direct writer declined");
+    // A struct variant is left to serde-saphyr.
+    let http = Probe::HttpGet { path: "/health".into() };
+    assert!(!same("a struct variant", &http));
+    assert_eq!(stackc::emit::yaml(&http), saphyr(&http));
     let nested = vec![vec![1u8, 2], vec![]];
     assert!(!same("a sequence in a sequence", &nested), "left to serde-saphyr");
     assert_eq!(stackc::emit::yaml(&nested), saphyr(&nested));
+}
+
+#[path = "../benches/gen/mod.rs"]
+#[allow(dead_code)]
+mod gen;
+
+/// The documents the emitters write go the direct way, except those that need what only
+/// serde-saphyr writes: alerting and recording rules, whose multi-line expressions are
+/// literal block scalars.
+#[test]
+fn the_emitters_documents_are_written_directly() {
+    let mut stacks: Vec<(String, String)> = vec![("all-targets-20".into(), gen::all_targets_stack(20))];
+    for ex in support::examples() {
+        stacks.push((ex.display().to_string(), std::fs::read_to_string(&ex).unwrap()));
+    }
+    // The list is kept: a literal block scalar is only serde-saphyr's.
+    left_to_saphyr();
+    let block = IndexMap::from([("expr", serde_saphyr::LitStr("up\n== 0"))]);
+    assert_eq!(stackc::emit::yaml(&block), saphyr(&block));
+    assert_eq!(left_to_saphyr().len(), 1);
+    for (name, text) in &stacks {
+        let built = stackc::build(name, text, &stackc::Options::default(), &stackc::emit::EmitOptions::default());
+        assert!(!built.files.is_empty(), "{name}: nothing built");
+        for t in left_to_saphyr() {
+            assert!(t.contains("Rule"), "{name}: a `{t}` was left to serde-saphyr");
+        }
+    }
 }

@@ -19,7 +19,23 @@ use crate::ir::is_hidden;
 /// this writer does not know) makes the whole document go through serde-saphyr. The two are
 /// compared on every generated file and on hard scalars by `tests/yaml_writer.rs`.
 pub fn yaml<T: serde::Serialize>(value: &T) -> String {
-    direct(value).unwrap_or_else(|| saphyr(value))
+    direct(value).unwrap_or_else(|| {
+        LEFT_TO_SAPHYR.with(|types| types.borrow_mut().push(std::any::type_name::<T>()));
+        saphyr(value)
+    })
+}
+
+thread_local! {
+    /// The types of the documents [`yaml`] left to serde-saphyr on this thread, for the tests
+    /// that check the emitters' documents take the direct way (see [`left_to_saphyr`]).
+    static LEFT_TO_SAPHYR: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The types of the documents [`yaml`] left to serde-saphyr on this thread since the last
+/// call, which empties the list.
+#[doc(hidden)]
+pub fn left_to_saphyr() -> Vec<&'static str> {
+    LEFT_TO_SAPHYR.with(|types| std::mem::take(&mut *types.borrow_mut()))
 }
 
 /// The document as this writer writes it, or `None` where it leaves it to serde-saphyr.
@@ -361,10 +377,19 @@ impl<'a> ser::Serializer for Writer<'a> {
         self,
         _: &'static str,
         _: u32,
-        _: &'static str,
-        _: &T,
+        variant: &'static str,
+        value: &T,
     ) -> Result {
-        Err(Unsupported)
+        // An externally tagged variant in a mapping or a sequence: serde-saphyr writes
+        // `Variant: value` as a mapping of one entry. (A whole document that is one is laid
+        // out otherwise: its sequences are indented.)
+        if let At::Top = self.at {
+            return Err(Unsupported);
+        }
+        let mut map = self.serialize_map(Some(1))?;
+        map.key(variant)?;
+        map.value(value)?;
+        map.finish()
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Seq<'a>> {
         let indent = match self.at {
