@@ -261,6 +261,24 @@ fn quoted(s: &str) -> Result<String> {
     Ok(text.to_string())
 }
 
+/// `Serializer` methods that write an integer as it is.
+macro_rules! integers {
+    ($($method:ident: $t:ty),*) => {
+        $(fn $method(self, v: $t) -> Result {
+            self.display(v)
+        })*
+    };
+}
+
+/// `Serializer` methods for the values a key cannot be here.
+macro_rules! refused {
+    ($($method:ident: $t:ty),*) => {
+        $(fn $method(self, _: $t) -> Result {
+            Err(Unsupported)
+        })*
+    };
+}
+
 struct Writer<'a> {
     out: &'a mut String,
     at: At,
@@ -310,30 +328,8 @@ impl<'a> ser::Serializer for Writer<'a> {
     fn serialize_bool(self, v: bool) -> Result {
         self.scalar(if v { "true" } else { "false" })
     }
-    fn serialize_i8(self, v: i8) -> Result {
-        self.display(v)
-    }
-    fn serialize_i16(self, v: i16) -> Result {
-        self.display(v)
-    }
-    fn serialize_i32(self, v: i32) -> Result {
-        self.display(v)
-    }
-    fn serialize_i64(self, v: i64) -> Result {
-        self.display(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result {
-        self.display(v)
-    }
-    fn serialize_u16(self, v: u16) -> Result {
-        self.display(v)
-    }
-    fn serialize_u32(self, v: u32) -> Result {
-        self.display(v)
-    }
-    fn serialize_u64(self, v: u64) -> Result {
-        self.display(v)
-    }
+    integers!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64);
+    integers!(serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64);
     fn serialize_f32(self, v: f32) -> Result {
         self.via_saphyr(&v)
     }
@@ -558,7 +554,7 @@ impl ser::SerializeStruct for Map<'_> {
     }
 }
 
-/// A map key: a string (checked by `plain_key`) or an integer; anything else is left to
+/// A map key: a string (checked by `plain_key`) or a unit variant; anything else is left to
 /// serde-saphyr.
 struct KeyText<'a>(&'a mut String);
 
@@ -580,45 +576,10 @@ impl ser::Serializer for KeyText<'_> {
     fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result {
         self.serialize_str(variant)
     }
-    fn serialize_bool(self, _: bool) -> Result {
-        Err(Unsupported)
-    }
-    fn serialize_i8(self, _: i8) -> Result {
-        Err(Unsupported)
-    }
-    fn serialize_i16(self, _: i16) -> Result {
-        Err(Unsupported)
-    }
-    fn serialize_i32(self, _: i32) -> Result {
-        Err(Unsupported)
-    }
-    fn serialize_i64(self, _: i64) -> Result {
-        Err(Unsupported)
-    }
-    fn serialize_u8(self, _: u8) -> Result {
-        Err(Unsupported)
-    }
-    fn serialize_u16(self, _: u16) -> Result {
-        Err(Unsupported)
-    }
-    fn serialize_u32(self, _: u32) -> Result {
-        Err(Unsupported)
-    }
-    fn serialize_u64(self, _: u64) -> Result {
-        Err(Unsupported)
-    }
-    fn serialize_f32(self, _: f32) -> Result {
-        Err(Unsupported)
-    }
-    fn serialize_f64(self, _: f64) -> Result {
-        Err(Unsupported)
-    }
-    fn serialize_char(self, _: char) -> Result {
-        Err(Unsupported)
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result {
-        Err(Unsupported)
-    }
+    refused!(serialize_bool: bool, serialize_char: char, serialize_bytes: &[u8]);
+    refused!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64);
+    refused!(serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64);
+    refused!(serialize_f32: f32, serialize_f64: f64);
     fn serialize_none(self) -> Result {
         Err(Unsupported)
     }
