@@ -394,7 +394,7 @@ impl<'a> ser::Serializer for Writer<'a> {
             At::Key(col) => col,
             At::Dash(_) => return Err(Unsupported),
         };
-        Ok(Seq { out: self.out, at: self.at, indent, count: 0 })
+        Ok(Block { out: self.out, at: self.at, indent, count: 0, empty: "[]" })
     }
     fn serialize_tuple(self, len: usize) -> Result<Seq<'a>> {
         self.serialize_seq(Some(len))
@@ -416,7 +416,7 @@ impl<'a> ser::Serializer for Writer<'a> {
             At::Top => 0,
             At::Key(col) | At::Dash(col) => col + 2,
         };
-        Ok(Map { out: self.out, at: self.at, indent, count: 0 })
+        Ok(Block { out: self.out, at: self.at, indent, count: 0, empty: "{}" })
     }
     fn serialize_struct(self, _: &'static str, len: usize) -> Result<Map<'a>> {
         self.serialize_map(Some(len))
@@ -432,17 +432,23 @@ impl<'a> ser::Serializer for Writer<'a> {
     }
 }
 
-/// A block sequence: `- item` lines at `indent`, the first one after the key's line break
-/// (or at the top).
-struct Seq<'a> {
+/// A block sequence (`- item` lines at `indent`) or mapping (`key: value` lines at
+/// `indent`): the first item after the key's line break, on the dash's line, or at the top.
+struct Block<'a> {
     out: &'a mut String,
     at: At,
     indent: usize,
     count: usize,
+    /// What an empty one is written as: `[]` or `{}`.
+    empty: &'static str,
 }
 
-impl Seq<'_> {
-    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result {
+type Seq<'a> = Block<'a>;
+type Map<'a> = Block<'a>;
+
+impl Block<'_> {
+    /// Where the next item starts.
+    fn next_item(&mut self) {
         match (self.count, self.at) {
             (0, At::Key(_)) => {
                 self.out.push('\n');
@@ -452,13 +458,31 @@ impl Seq<'_> {
             _ => spaces(self.out, self.indent),
         }
         self.count += 1;
+    }
+
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result {
+        self.next_item();
         self.out.push_str("- ");
         value.serialize(Writer { out: self.out, at: At::Dash(self.indent) })
     }
 
+    fn key(&mut self, key: &str) -> Result {
+        if !plain_key(key) {
+            return Err(Unsupported);
+        }
+        self.next_item();
+        self.out.push_str(key);
+        self.out.push(':');
+        Ok(())
+    }
+
+    fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result {
+        value.serialize(Writer { out: self.out, at: At::Key(self.indent) })
+    }
+
     fn finish(self) -> Result {
         if self.count == 0 {
-            Writer { out: self.out, at: self.at }.scalar("[]")?;
+            Writer { out: self.out, at: self.at }.scalar(self.empty)?;
         }
         Ok(())
     }
@@ -483,46 +507,6 @@ impl ser::SerializeTuple for Seq<'_> {
     }
     fn end(self) -> Result {
         self.finish()
-    }
-}
-
-/// A block mapping: `key: value` lines at `indent`; after a dash, the first key on the
-/// dash's line.
-struct Map<'a> {
-    out: &'a mut String,
-    at: At,
-    indent: usize,
-    count: usize,
-}
-
-impl Map<'_> {
-    fn key(&mut self, key: &str) -> Result {
-        if !plain_key(key) {
-            return Err(Unsupported);
-        }
-        match (self.count, self.at) {
-            (0, At::Key(_)) => {
-                self.out.push('\n');
-                spaces(self.out, self.indent);
-            }
-            (0, _) => {}
-            _ => spaces(self.out, self.indent),
-        }
-        self.count += 1;
-        self.out.push_str(key);
-        self.out.push(':');
-        Ok(())
-    }
-
-    fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result {
-        value.serialize(Writer { out: self.out, at: At::Key(self.indent) })
-    }
-
-    fn finish(self) -> Result {
-        if self.count == 0 {
-            Writer { out: self.out, at: self.at }.scalar("{}")?;
-        }
-        Ok(())
     }
 }
 
