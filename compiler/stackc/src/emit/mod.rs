@@ -225,50 +225,90 @@ fn emit_files(stack: &Stack, opts: &EmitOptions, digests: bool) -> Emitted {
                 .help(format!("the templates are: {}", known.join(", "))),
         );
     }
-    for target in selected {
-        let first = out.files.len();
-        match target {
-            TargetKind::Compose => {
-                out.diagnostics.extend(compose::check(stack));
-                out.files.extend(compose::emit(stack, opts));
+    // The targets read the same IR and nothing else: the Kubernetes target (the largest) runs
+    // on a second core beside the others when there is one. The results are put together in
+    // the targets' order, so the output does not depend on which finishes first.
+    let run = |target: TargetKind| run_target(stack, opts, target, digests);
+    let parallel = selected.len() > 1
+        && selected.contains(&TargetKind::K8s)
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let results: Vec<(Vec<OutputFile>, Vec<Diagnostic>)> = if parallel {
+        std::thread::scope(|scope| {
+            let k8s = std::thread::Builder::new()
+                .name("stackc-k8s".into())
+                .stack_size(16 << 20)
+                .spawn_scoped(scope, || run(TargetKind::K8s));
+            let mut results: Vec<_> = selected.iter().map(|t| (*t != TargetKind::K8s).then(|| run(*t))).collect();
+            let k8s = match k8s {
+                Ok(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to be had: here, after the others.
+                Err(_) => run(TargetKind::K8s),
+            };
+            if let Some(at) = selected.iter().position(|t| *t == TargetKind::K8s) {
+                results[at] = Some(k8s);
             }
-            TargetKind::Nginx => {
-                out.diagnostics.extend(nginx::check(stack));
-                match nginx::render(stack, opts) {
-                    Ok(files) => out.files.extend(files),
-                    Err(e) => out.diagnostics.push(template_error(target, &e)),
-                }
-            }
-            TargetKind::Caddy => {
-                out.diagnostics.extend(caddy::check(stack));
-                match caddy::render(stack, opts) {
-                    Ok(files) => out.files.extend(files),
-                    Err(e) => out.diagnostics.push(template_error(target, &e)),
-                }
-            }
-            TargetKind::Prometheus => {
-                out.diagnostics.extend(prometheus::check(stack));
-                out.files.extend(prometheus::emit(stack));
-            }
-            TargetKind::Ufw => {
-                out.diagnostics.extend(ufw::check(stack));
-                out.files.extend(ufw::emit(stack));
-            }
-            TargetKind::K8s => {
-                let (files, diagnostics) = k8s::run(stack, opts);
-                out.diagnostics.extend(diagnostics);
-                out.files.extend(files);
-            }
-        }
-        if digests {
-            for f in &mut out.files[first..] {
-                f.contents = digest(&f.contents);
-            }
-        }
+            results.into_iter().flatten().collect()
+        })
+    } else {
+        selected.iter().map(|t| run(*t)).collect()
+    };
+    for (files, diagnostics) in results {
+        out.diagnostics.extend(diagnostics);
+        out.files.extend(files);
     }
     out.files.sort_by(|a, b| a.path.cmp(&b.path));
     out.diagnostics.extend(unwritable_files(&mut out.files));
     out
+}
+
+/// One target's files (or their digests) and diagnostics.
+fn run_target(
+    stack: &Stack,
+    opts: &EmitOptions,
+    target: TargetKind,
+    digests: bool,
+) -> (Vec<OutputFile>, Vec<Diagnostic>) {
+    let mut files = Vec::new();
+    let mut diagnostics = Vec::new();
+    match target {
+        TargetKind::Compose => {
+            diagnostics.extend(compose::check(stack));
+            files.extend(compose::emit(stack, opts));
+        }
+        TargetKind::Nginx => {
+            diagnostics.extend(nginx::check(stack));
+            match nginx::render(stack, opts) {
+                Ok(f) => files.extend(f),
+                Err(e) => diagnostics.push(template_error(target, &e)),
+            }
+        }
+        TargetKind::Caddy => {
+            diagnostics.extend(caddy::check(stack));
+            match caddy::render(stack, opts) {
+                Ok(f) => files.extend(f),
+                Err(e) => diagnostics.push(template_error(target, &e)),
+            }
+        }
+        TargetKind::Prometheus => {
+            diagnostics.extend(prometheus::check(stack));
+            files.extend(prometheus::emit(stack));
+        }
+        TargetKind::Ufw => {
+            diagnostics.extend(ufw::check(stack));
+            files.extend(ufw::emit(stack));
+        }
+        TargetKind::K8s => {
+            let (f, d) = k8s::run(stack, opts);
+            diagnostics.extend(d);
+            files.extend(f);
+        }
+    }
+    if digests {
+        for f in &mut files {
+            f.contents = digest(&f.contents);
+        }
+    }
+    (files, diagnostics)
 }
 
 /// A 128-bit digest of a file's contents, in hex: what [`unwritable_files`] compares when the
