@@ -278,7 +278,7 @@ pub(super) fn image_base(image: &str) -> &str {
 pub fn is_database(svc: &Node) -> bool {
     let img = svc.child("image").and_then(|i| i.arg_str(0)).unwrap_or("");
     let base = image_base(img);
-    DB_IMAGES.iter().any(|d| base == *d || base.starts_with(&format!("{d}-")))
+    DB_IMAGES.iter().any(|d| base.strip_prefix(d).is_some_and(|rest| rest.is_empty() || rest.starts_with('-')))
 }
 
 fn public(publish: &Node) -> bool {
