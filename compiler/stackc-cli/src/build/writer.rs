@@ -211,10 +211,13 @@ fn parent(rel: &str) -> Option<&str> {
     rel.rsplit_once('/').map(|(dir, _)| dir)
 }
 
+/// A file to write: path, contents, executable.
+type NewFile<'a> = (&'a str, &'a [u8], bool);
+
 /// What a build changes in the output directory.
 pub(super) struct Changes<'a> {
-    /// Files to write: path, contents, executable. The manifest is renamed last.
-    pub(super) writes: Vec<(&'a str, &'a [u8], bool)>,
+    /// Files to write. The manifest is renamed last.
+    pub(super) writes: Vec<NewFile<'a>>,
     pub(super) chmods: Vec<(String, u32)>,
     pub(super) deletes: Vec<String>,
 }
@@ -274,8 +277,8 @@ fn write_temps(out_dir: &Path, journal: &Journal, changes: &Changes) -> Result<(
         let path = out_dir.join(dir);
         fs::create_dir(&path).map_err(|e| Refusal::Io(path, e))?;
     }
-    let files: Vec<(&Rename, &(&str, &[u8], bool))> = journal.renames.iter().zip(&changes.writes).collect();
-    let write = |part: &[(&Rename, &(&str, &[u8], bool))]| -> Result<(), Refusal> {
+    let files: Vec<(&Rename, &NewFile)> = journal.renames.iter().zip(&changes.writes).collect();
+    let write = |part: &[(&Rename, &NewFile)]| -> Result<(), Refusal> {
         for (rename, (_, contents, executable)) in part {
             let mode = if *executable { 0o755 } else { 0o644 };
             write_new(&out_dir.join(&rename.temp), contents, Some(mode))
