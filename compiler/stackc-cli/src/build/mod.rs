@@ -616,7 +616,29 @@ fn read_current(out_dir: &Path, planned: &[Planned]) -> Result<Vec<Option<OnDisk
     }
     let mut inspector = Inspector::default();
     let metas = planned.iter().map(|f| inspector.inspect(out_dir, &f.path)).collect::<Result<Vec<_>, _>>()?;
-    planned.iter().zip(metas).map(|(f, meta)| on_disk(out_dir, &f.path, meta)).collect()
+    let files: Vec<(&Planned, Option<fs::Metadata>)> = planned.iter().zip(metas).collect();
+    in_halves(files, |part| part.into_iter().map(|(f, meta)| on_disk(out_dir, &f.path, meta)).collect())
+}
+
+/// `work` over `items`, results in their order: the second half on another thread when
+/// there are many items and a second core (the kernel's work on thousands of files is most
+/// of a large build's time). The first error in the items' order is returned.
+fn in_halves<T: Send, R: Send>(
+    mut items: Vec<T>,
+    work: impl Fn(Vec<T>) -> Result<Vec<R>, Refusal> + Sync,
+) -> Result<Vec<R>, Refusal> {
+    if items.len() < 64 || !std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
+        return work(items);
+    }
+    let second = items.split_off(items.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| work(second));
+        let first = work(items);
+        let second = other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let mut first = first?;
+        first.extend(second?);
+        Ok(first)
+    })
 }
 
 /// What is in the output directory, read under its lock.

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use stackc::emit::is_safe_relative_path;
 
-use super::{inspect, Inspector, Refusal, MANIFEST};
+use super::{in_halves, inspect, Inspector, Refusal, MANIFEST};
 
 /// The journal of a build in progress, in the output directory.
 pub(super) const JOURNAL: &str = ".stackc-journal";
@@ -278,26 +278,16 @@ fn write_temps(out_dir: &Path, journal: &Journal, changes: &Changes) -> Result<(
         fs::create_dir(&path).map_err(|e| Refusal::Io(path, e))?;
     }
     let files: Vec<(&Rename, &NewFile)> = journal.renames.iter().zip(&changes.writes).collect();
-    let write = |part: &[(&Rename, &NewFile)]| -> Result<(), Refusal> {
-        for (rename, (_, contents, executable)) in part {
-            let mode = if *executable { 0o755 } else { 0o644 };
-            write_new(&out_dir.join(&rename.temp), contents, Some(mode))
-                .map_err(|e| Refusal::Io(out_dir.join(&rename.target), e))?;
-        }
-        Ok(())
-    };
-    // Thousands of files: half of them written by a second thread (the kernel's work of
-    // creating and filling a file is most of a large build's time).
-    if files.len() < 64 || !std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
-        return write(&files);
-    }
-    let (first, second) = files.split_at(files.len() / 2);
-    std::thread::scope(|scope| {
-        let other = scope.spawn(|| write(second));
-        let mine = write(first);
-        let theirs = other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        mine.and(theirs)
-    })
+    in_halves(files, |part| {
+        part.into_iter()
+            .map(|(rename, (_, contents, executable))| {
+                let mode = if *executable { 0o755 } else { 0o644 };
+                write_new(&out_dir.join(&rename.temp), contents, Some(mode))
+                    .map_err(|e| Refusal::Io(out_dir.join(&rename.target), e))
+            })
+            .collect()
+    })?;
+    Ok(())
 }
 
 /// Removes the temp files and the directories of a journal in the `writing` state, then
