@@ -495,15 +495,17 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
         name: name.to_string(),
         description: child("description").and_then(|d| d.arg_str(0)).map(str::to_string),
         image: child("image").and_then(|i| i.arg(0)).map(entry_text),
-        build: child("build").map(|b| Build {
-            context: t(b, "context").unwrap_or_else(|| Text::lit(".")),
-            dockerfile: t(b, "dockerfile"),
-            target: t(b, "target"),
-            args: b
-                .children_named("arg")
-                .flat_map(|a| a.props.iter().map(|p| (p.key.name.clone(), entry_text(&p.value))))
-                .collect(),
-        }),
+        build: child("build")
+            .map(|b| Build {
+                context: t(b, "context").unwrap_or_else(|| Text::lit(".")),
+                dockerfile: t(b, "dockerfile"),
+                target: t(b, "target"),
+                args: b
+                    .children_named("arg")
+                    .flat_map(|a| a.props.iter().map(|p| (p.key.name.clone(), entry_text(&p.value))))
+                    .collect(),
+            })
+            .map(Box::new),
         replicas,
         command: child("command").map(|c| c.args.iter().map(entry_text).collect()),
         entrypoint: child("entrypoint").map(|c| c.args.iter().map(entry_text).collect()),
@@ -573,27 +575,29 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
         max_replicas_per_node: child("placement").and_then(|r| int(r, "max-replicas-per-node")),
         pid: child("pid").and_then(|r| r.arg_str(0)).map(str::to_string),
         networks,
-        metrics: child("metrics").and_then(|m| {
-            // A port reference cannot come from a param (E0311): a number or a port's name.
-            let port_entry = m.prop("port");
-            let port = match port_entry.map(|e| &e.value) {
-                // The number of a declared port (`port 80 target=8080`) is scraped on the container's.
-                Some(Value::Int(i)) => rules_route_port(n, port_entry).ok().and_then(container_port).unwrap_or(*i),
-                _ => container_port(rules_route_port(n, port_entry).ok()?)?,
-            };
-            Some(Metrics {
-                job: s(m, "job").unwrap_or_else(|| name.to_string()),
-                path: compile_time(cx, m, "path").unwrap_or_else(|| "/metrics".into()),
-                port: u16::try_from(port).ok()?,
-                interval_ms: dur(cx, m, "interval"),
-                scheme: s(m, "scheme").unwrap_or_else(|| "http".into()),
+        metrics: child("metrics")
+            .and_then(|m| {
+                // A port reference cannot come from a param (E0311): a number or a port's name.
+                let port_entry = m.prop("port");
+                let port = match port_entry.map(|e| &e.value) {
+                    // The number of a declared port (`port 80 target=8080`) is scraped on the container's.
+                    Some(Value::Int(i)) => rules_route_port(n, port_entry).ok().and_then(container_port).unwrap_or(*i),
+                    _ => container_port(rules_route_port(n, port_entry).ok()?)?,
+                };
+                Some(Metrics {
+                    job: s(m, "job").unwrap_or_else(|| name.to_string()),
+                    path: compile_time(cx, m, "path").unwrap_or_else(|| "/metrics".into()),
+                    port: u16::try_from(port).ok()?,
+                    interval_ms: dur(cx, m, "interval"),
+                    scheme: s(m, "scheme").unwrap_or_else(|| "http".into()),
+                })
             })
-        }),
-        autoscale,
-        update: child("update").map(|u| update(cx, u)),
-        rollback: child("rollback").map(|u| update(cx, u)),
+            .map(Box::new),
+        autoscale: autoscale.map(Box::new),
+        update: child("update").map(|u| Box::new(update(cx, u))),
+        rollback: child("rollback").map(|u| Box::new(update(cx, u))),
         labels: free_texts(n.children_named("labels")),
-        logging: child("logging").map(|l| logging(cx, l)),
+        logging: child("logging").map(|l| Box::new(logging(cx, l))),
         user: arg_text(child("user")),
         working_dir: arg_text(child("working-dir")),
         hostname: arg_text(child("hostname")),
@@ -672,7 +676,7 @@ fn service(cx: &Cx, name: &str, n: &Node, default_network: Option<&str>) -> Serv
             .children_named("device-cgroup-rule")
             .flat_map(|r| r.args.iter().map(entry_text))
             .collect(),
-        gpu: child("gpu").map(gpu),
+        gpu: child("gpu").map(|g| Box::new(gpu(g))),
         image_health_off: child("image-health").and_then(|h| h.arg(0)).and_then(|e| e.value.as_bool()) == Some(false),
         aliases: n.children_named("alias").flat_map(|a| a.args.iter().map(|a| a.value.display())).collect(),
     }
@@ -1315,13 +1319,13 @@ fn generated_probes(cx: &Cx, block: &Node, svc: &mut Service, port: u16) {
 fn generated_metrics(cx: &Cx, block: &Node, svc: &mut Service, default: (String, String, u16)) {
     let Some(m) = block.child("metrics") else { return };
     let (job, path, port) = default;
-    svc.metrics = Some(Metrics {
+    svc.metrics = Some(Box::new(Metrics {
         job: s(m, "job").unwrap_or(job),
         path: compile_time(cx, m, "path").unwrap_or(path),
         port: svc.metrics.as_ref().map_or(port, |declared| declared.port),
         interval_ms: dur(cx, m, "interval"),
         scheme: s(m, "scheme").unwrap_or_else(|| "http".into()),
-    });
+    }));
 }
 
 /// The alerts of the group's `pack` nodes, each at its `pack` node (for diagnostics).
