@@ -488,27 +488,23 @@ impl Block<'_> {
     }
 }
 
-impl ser::SerializeSeq for Seq<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result {
-        self.element(value)
-    }
-    fn end(self) -> Result {
-        self.finish()
-    }
+/// A sequence and a tuple are both written as a block sequence.
+macro_rules! sequences {
+    ($($serialize:path),*) => {
+        $(impl $serialize for Seq<'_> {
+            type Ok = ();
+            type Error = Unsupported;
+            fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result {
+                self.element(value)
+            }
+            fn end(self) -> Result {
+                self.finish()
+            }
+        })*
+    };
 }
 
-impl ser::SerializeTuple for Seq<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result {
-        self.element(value)
-    }
-    fn end(self) -> Result {
-        self.finish()
-    }
-}
+sequences!(ser::SerializeSeq, ser::SerializeTuple);
 
 impl ser::SerializeMap for Map<'_> {
     type Ok = ();
