@@ -20,22 +20,23 @@ use crate::ir::is_hidden;
 /// compared on every generated file and on hard scalars by `tests/yaml_writer.rs`.
 pub fn yaml<T: serde::Serialize>(value: &T) -> String {
     direct(value).unwrap_or_else(|| {
-        LEFT_TO_SAPHYR.with(|types| types.borrow_mut().push(std::any::type_name::<T>()));
+        if let Ok(mut types) = LEFT_TO_SAPHYR.lock() {
+            types.push(std::any::type_name::<T>());
+        }
         saphyr(value)
     })
 }
 
-thread_local! {
-    /// The types of the documents [`yaml`] left to serde-saphyr on this thread, for the tests
-    /// that check the emitters' documents take the direct way (see [`left_to_saphyr`]).
-    static LEFT_TO_SAPHYR: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
-}
+/// The types of the documents [`yaml`] left to serde-saphyr, in this process, for the test
+/// that checks the emitters' documents take the direct way (the targets run on several
+/// threads). Only a document that is not written directly is pushed: rare.
+static LEFT_TO_SAPHYR: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
 
-/// The types of the documents [`yaml`] left to serde-saphyr on this thread since the last
-/// call, which empties the list.
+/// The types of the documents [`yaml`] left to serde-saphyr since the last call, which
+/// empties the list.
 #[doc(hidden)]
 pub fn left_to_saphyr() -> Vec<&'static str> {
-    LEFT_TO_SAPHYR.with(|types| std::mem::take(&mut *types.borrow_mut()))
+    LEFT_TO_SAPHYR.lock().map(|mut types| std::mem::take(&mut *types)).unwrap_or_default()
 }
 
 /// The document as this writer writes it, or `None` where it leaves it to serde-saphyr.
