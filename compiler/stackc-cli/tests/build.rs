@@ -923,3 +923,28 @@ fn modes_do_not_depend_on_the_umask() {
         assert!(scripts > 0, "the example has scripts");
     }
 }
+
+/// A build of many files (read and written by two threads each half) into its own unchanged
+/// output writes nothing, and a hand edit in either half of the list is found and undone.
+#[test]
+fn a_large_unchanged_build_writes_nothing_and_finds_edits_in_either_half() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cashstage.stack.kdl");
+    let t = TempDir::new("large-unchanged");
+    let out_dir = t.path().join("out");
+    let (example, out) = (example.to_str().unwrap(), out_dir.to_str().unwrap());
+    assert_code(&stackc(t.path(), &["build", example, "-o", out]), 0);
+    let files = listed(&out_dir);
+    assert!(files.len() >= 64, "only {} files: the two-thread path is not taken", files.len());
+    let again = stackc(t.path(), &["build", example, "-o", out]);
+    assert_code(&again, 0);
+    assert!(stderr(&again).contains(": 0 files written"), "{}", stderr(&again));
+    let (first, last) = (&files[0], &files[files.len() - 1]);
+    for f in [first, last] {
+        fs::write(out_dir.join(f), "edited by hand\n").unwrap();
+    }
+    let check = stackc(t.path(), &["build", "--check", example, "-o", out]);
+    assert_code(&check, 1);
+    let rebuilt = stackc(t.path(), &["build", "--force", example, "-o", out]);
+    assert_code(&rebuilt, 0);
+    assert!(stderr(&rebuilt).contains(": 2 files written"), "{}", stderr(&rebuilt));
+}

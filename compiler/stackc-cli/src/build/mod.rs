@@ -452,26 +452,12 @@ struct Inspector {
 
 impl Inspector {
     fn inspect(&mut self, out_dir: &Path, rel: &str) -> Result<Option<fs::Metadata>, Refusal> {
-        let (dir, name) = match rel.rsplit_once('/') {
-            Some((dir, name)) => (Some(dir), name),
-            None => (None, rel),
-        };
-        let mut p = match dir {
-            Some(dir) => {
-                if !self.dir(out_dir, dir)? {
-                    return Ok(None);
-                }
-                out_dir.join(dir)
+        if let Some((dir, _)) = rel.rsplit_once('/') {
+            if !self.dir(out_dir, dir)? {
+                return Ok(None);
             }
-            None => out_dir.to_path_buf(),
-        };
-        p.push(name);
-        match fs::symlink_metadata(&p) {
-            Ok(m) if m.file_type().is_symlink() => Err(Refusal::Symlink(p)),
-            Ok(m) => Ok(Some(m)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Refusal::Io(p, e)),
         }
+        lstat(out_dir.join(rel))
     }
 
     /// Whether `dir` (relative, `/`-separated) is there as a directory reached without a
@@ -486,16 +472,24 @@ impl Inspector {
             }
         }
         let p = out_dir.join(dir);
-        match fs::symlink_metadata(&p) {
-            Ok(m) if m.file_type().is_symlink() => Err(Refusal::Symlink(p)),
-            Ok(m) if m.is_dir() => {
+        match lstat(p.clone())? {
+            Some(m) if m.is_dir() => {
                 self.dirs.insert(dir.to_string());
                 Ok(true)
             }
-            Ok(_) => Err(Refusal::NotADirectory(p)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Refusal::Io(p, e)),
+            Some(_) => Err(Refusal::NotADirectory(p)),
+            None => Ok(false),
         }
+    }
+}
+
+/// What is at `p` itself: `None` if nothing, a refusal if a symlink.
+fn lstat(p: PathBuf) -> Result<Option<fs::Metadata>, Refusal> {
+    match fs::symlink_metadata(&p) {
+        Ok(m) if m.file_type().is_symlink() => Err(Refusal::Symlink(p)),
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Refusal::Io(p, e)),
     }
 }
 

@@ -172,7 +172,7 @@ enum At {
 
 /// Something the direct writer leaves to serde-saphyr: the whole document goes there.
 #[derive(Debug)]
-pub struct Unsupported;
+struct Unsupported;
 
 impl fmt::Display for Unsupported {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -191,13 +191,7 @@ impl ser::Error for Unsupported {
 type Result<T = ()> = std::result::Result<T, Unsupported>;
 
 fn spaces(out: &mut String, n: usize) {
-    const SPACES: &str = "                                                                ";
-    let mut n = n;
-    while n > 0 {
-        let k = n.min(SPACES.len());
-        out.push_str(&SPACES[..k]);
-        n -= k;
-    }
+    out.extend(std::iter::repeat_n(' ', n));
 }
 
 /// A string serde-saphyr writes as a plain value in a block mapping or sequence (YAML 1.1
@@ -247,13 +241,10 @@ fn plain_key(s: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/'))
 }
 
-/// A scalar serde-saphyr quotes (or writes plain after its own checks): as it writes it
-/// alone, which is how it writes it as a value.
-fn quoted(s: &str) -> Result<String> {
-    if s.chars().any(is_hidden) {
-        return Err(Unsupported);
-    }
-    let text = serde_saphyr::to_string_with_options(&s, options()).map_err(|_| Unsupported)?;
+/// A scalar as serde-saphyr writes it alone, which is how it writes it as a value: a string
+/// it quotes (or writes plain after its own checks), a float in its shortest form.
+fn saphyr_scalar<T: Serialize>(v: &T) -> Result<String> {
+    let text = serde_saphyr::to_string_with_options(v, options()).map_err(|_| Unsupported)?;
     let text = text.strip_suffix('\n').unwrap_or(&text);
     // Only a scalar on one line can be placed after a key or a dash as is.
     if text.contains('\n') {
@@ -266,7 +257,7 @@ fn quoted(s: &str) -> Result<String> {
 macro_rules! integers {
     ($($method:ident: $t:ty),*) => {
         $(fn $method(self, v: $t) -> Result {
-            self.display(v)
+            self.scalar(v)
         })*
     };
 }
@@ -286,32 +277,14 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    fn scalar(self, text: &str) -> Result {
+    /// A scalar on the line of its key or dash, or alone.
+    fn scalar(self, text: impl fmt::Display) -> Result {
         if let At::Key(_) = self.at {
             self.out.push(' ');
         }
-        self.out.push_str(text);
+        let _ = write!(self.out, "{text}");
         self.out.push('\n');
         Ok(())
-    }
-
-    fn display(self, v: impl fmt::Display) -> Result {
-        if let At::Key(_) = self.at {
-            self.out.push(' ');
-        }
-        let _ = write!(self.out, "{v}");
-        self.out.push('\n');
-        Ok(())
-    }
-
-    /// A scalar serde-saphyr writes (floats: its own shortest form).
-    fn via_saphyr<T: Serialize>(self, v: &T) -> Result {
-        let text = serde_saphyr::to_string_with_options(v, options()).map_err(|_| Unsupported)?;
-        let text = text.strip_suffix('\n').unwrap_or(&text);
-        if text.contains('\n') {
-            return Err(Unsupported);
-        }
-        self.scalar(text)
     }
 }
 
@@ -332,10 +305,10 @@ impl<'a> ser::Serializer for Writer<'a> {
     integers!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64);
     integers!(serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64);
     fn serialize_f32(self, v: f32) -> Result {
-        self.via_saphyr(&v)
+        self.scalar(saphyr_scalar(&v)?)
     }
     fn serialize_f64(self, v: f64) -> Result {
-        self.via_saphyr(&v)
+        self.scalar(saphyr_scalar(&v)?)
     }
     fn serialize_char(self, v: char) -> Result {
         self.serialize_str(v.encode_utf8(&mut [0; 4]))
@@ -343,9 +316,11 @@ impl<'a> ser::Serializer for Writer<'a> {
     fn serialize_str(self, v: &str) -> Result {
         if plain_value(v) {
             self.scalar(v)
+        } else if v.chars().any(is_hidden) {
+            // Escaped by `escape_hidden`, on serde-saphyr's way.
+            Err(Unsupported)
         } else {
-            let text = quoted(v)?;
-            self.scalar(&text)
+            self.scalar(saphyr_scalar(&v)?)
         }
     }
     fn serialize_bytes(self, _: &[u8]) -> Result {
